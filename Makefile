@@ -1,0 +1,107 @@
+# Wukong: one entry point for building, testing and running.
+# `make` alone lists the targets.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+.DEFAULT_GOAL := help
+
+ROOT := $(abspath .)
+BIN := $(ROOT)/bin
+export GOBIN := $(BIN)
+# Go modules of the workspace (hack/ holds tool-only modules outside go.work).
+MODULES := $(sort $(patsubst ./%/go.mod,%,$(shell find . -name go.mod -not -path './hack/*' -not -path './bin/*')))
+LIB_MODULES := $(filter lib/%,$(MODULES))
+
+# Pinned tool versions: the single place they are written down.
+CONTROLLER_TOOLS_VERSION := v0.20.1
+GOLANGCI_LINT_VERSION := v2.15.0
+KIND_VERSION := v0.33.0
+CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+
+# Test knobs.
+GO_TEST_FLAGS ?= -count=1 -timeout=30m
+N ?= 500
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate deepcopy, the Wukong CRD, RBAC, the chart's copies and test/crds.
+	cd operator && $(CONTROLLER_GEN) object paths=./api/...
+	cd operator && $(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=config/crd
+	cd operator && $(CONTROLLER_GEN) rbac:roleName=wukong-manager paths=./internal/... output:rbac:dir=config/rbac
+	CONTROLLER_GEN=$(CONTROLLER_GEN) scripts/gen-test-crds.sh
+	@if [ -x scripts/gen-chart.sh ]; then scripts/gen-chart.sh; fi
+
+.PHONY: verify-generate
+verify-generate: generate ## Fail if generated files are out of date.
+	@git add -N . >/dev/null 2>&1 || true
+	@if ! git diff --quiet -- operator test/crds charts; then \
+		git --no-pager diff --stat -- operator test/crds charts; \
+		echo "generated files are stale: run 'make generate' and commit"; exit 1; fi
+
+.PHONY: fmt
+fmt: ## Format Go code.
+	gofmt -s -w $(MODULES) hack
+
+.PHONY: vet
+vet: ## go vet every module.
+	@for m in $(MODULES); do echo "vet $$m"; (cd $$m && go vet ./...); done
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## golangci-lint every module, shellcheck the scripts, verify module versions.
+	@for m in $(MODULES); do echo "lint $$m"; (cd $$m && $(GOLANGCI_LINT) run --config $(ROOT)/.golangci.yml ./...); done
+	@if command -v shellcheck >/dev/null; then shellcheck scripts/*.sh .ci/run; else echo "shellcheck not installed (apt-get install shellcheck)"; exit 1; fi
+	@$(MAKE) --no-print-directory verify-deps
+
+.PHONY: verify-deps
+verify-deps: ## Fail if two modules disagree on a k8s.io/* or controller-runtime version.
+	@scripts/verify-deps.sh $(MODULES)
+
+.PHONY: tidy
+tidy: ## go mod tidy every module.
+	@for m in $(MODULES); do (cd $$m && go mod tidy); done
+
+##@ Test
+
+.PHONY: envtest-assets
+envtest-assets: ## Build kube-apiserver, etcd and kube-controller-manager from their Go modules into bin/k8s/.
+	@scripts/envtest-assets.sh >/dev/null
+
+.PHONY: test
+test: envtest-assets ## Run every module's tests (unit, envtest integration, e2e against the sandbox).
+	@export KUBEBUILDER_ASSETS=$$(scripts/envtest-assets.sh); \
+	for m in $(MODULES); do echo "=== test $$m"; (cd $$m && go test $(GO_TEST_FLAGS) ./...) || exit 1; done
+
+.PHONY: test-%
+test-%: envtest-assets ## Test one module, e.g. make test-lib/storage (use the module dir).
+	@export KUBEBUILDER_ASSETS=$$(scripts/envtest-assets.sh); cd $* && go test $(GO_TEST_FLAGS) ./...
+
+##@ Run
+
+.PHONY: sandbox
+sandbox: envtest-assets ## Run the operator against an embedded local control plane (simulated cluster) with examples/ applied.
+	@export KUBEBUILDER_ASSETS=$$(scripts/envtest-assets.sh); cd test && go run ./sandbox/cmd/sandbox --examples $(ROOT)/examples $(SANDBOX_FLAGS)
+
+.PHONY: bench
+bench: envtest-assets ## Benchmarks in the sandbox (N=500 Wukongs) plus Go micro-benchmarks.
+	@export KUBEBUILDER_ASSETS=$$(scripts/envtest-assets.sh); cd test && go run ./bench/cmd/bench -n $(N) -out $(ROOT)/bin/bench.json
+	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) ; done
+
+##@ Tools
+
+$(CONTROLLER_GEN):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN)/.tmp-cg go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+	mv $(BIN)/.tmp-cg/controller-gen $@ && rm -rf $(BIN)/.tmp-cg
+
+$(GOLANGCI_LINT):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN)/.tmp-gl go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(BIN)/.tmp-gl/golangci-lint $@ && rm -rf $(BIN)/.tmp-gl

@@ -1,0 +1,185 @@
+// Package apply writes Kubernetes objects with Server-Side Apply, and only
+// when they need it.
+//
+// Apply compares the fields a controller wants with what the cluster already
+// holds (a read, normally from an informer cache) and sends the apply only
+// when one of those fields is missing or different. A controller that calls it
+// on every reconcile therefore writes nothing at rest, while a child edited by
+// hand is restored on the next pass: the edited field no longer matches.
+//
+// It is shared by the lib/storage, lib/network and lib/kubevirt modules so the
+// three agree on one field manager convention and one comparison.
+package apply
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+)
+
+// Result says what Apply did.
+type Result int
+
+const (
+	// Unchanged: the cluster already held every desired field; nothing was sent.
+	Unchanged Result = iota
+	// Created: the object did not exist and was created by the apply.
+	Created
+	// Updated: the object existed and at least one desired field differed.
+	Updated
+)
+
+func (r Result) String() string {
+	switch r {
+	case Created:
+		return "created"
+	case Updated:
+		return "updated"
+	default:
+		return "unchanged"
+	}
+}
+
+// Apply server-side-applies obj under fieldManager with ForceOwnership unless
+// the live object already carries every field set in obj. obj is a typed
+// object whose kind c's scheme knows; on success it is overwritten with the
+// live state the server returned (or, when nothing was sent, the state read).
+//
+// Only the fields obj sets are sent, so fields owned by other managers (and
+// status) are left alone. Errors are returned unwrapped from the client so
+// callers can test them with apierrors and meta.IsNoMatchError.
+func Apply(ctx context.Context, c client.Client, obj client.Object, fieldManager string) (Result, error) {
+	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
+	if err != nil {
+		return Unchanged, err
+	}
+	desired, err := Desired(obj, gvk.GroupVersion().String(), gvk.Kind)
+	if err != nil {
+		return Unchanged, err
+	}
+
+	live, ok := obj.DeepCopyObject().(client.Object)
+	if !ok {
+		return Unchanged, fmt.Errorf("%T is not a client.Object", obj)
+	}
+	result := Created
+	switch err := c.Get(ctx, client.ObjectKeyFromObject(obj), live); {
+	case err == nil:
+		liveU, err := runtime.DefaultUnstructuredConverter.ToUnstructured(live)
+		if err != nil {
+			return Unchanged, err
+		}
+		if Contains(liveU, desired.Object) {
+			return Unchanged, copyInto(live, obj)
+		}
+		result = Updated
+	case apierrors.IsNotFound(err):
+	default:
+		return Unchanged, err
+	}
+
+	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(desired),
+		client.FieldOwner(fieldManager), client.ForceOwnership); err != nil {
+		return Unchanged, err
+	}
+	return result, runtime.DefaultUnstructuredConverter.FromUnstructured(desired.Object, obj)
+}
+
+// Desired turns a typed object into the unstructured apply body: apiVersion
+// and kind set; status, resourceVersion, uid, creationTimestamp and
+// managedFields removed, since an apply must not claim them.
+func Desired(obj runtime.Object, apiVersion, kind string) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetAPIVersion(apiVersion)
+	u.SetKind(kind)
+	delete(u.Object, "status")
+	for _, f := range []string{"creationTimestamp", "resourceVersion", "uid", "managedFields", "generation"} {
+		unstructured.RemoveNestedField(u.Object, "metadata", f)
+	}
+	return u, nil
+}
+
+// Contains reports whether live holds every field of want with an equal
+// value. Maps may have extra keys in live (defaults, other managers' fields);
+// lists must have the same length and match element by element; nil and empty
+// values in want match an absent field.
+func Contains(live, want any) bool {
+	switch w := want.(type) {
+	case map[string]any:
+		l, _ := live.(map[string]any)
+		for k, wv := range w {
+			lv, found := l[k]
+			if !found {
+				if isEmpty(wv) {
+					continue
+				}
+				return false
+			}
+			if !Contains(lv, wv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		l, _ := live.([]any)
+		if len(l) != len(w) {
+			return false
+		}
+		for i := range w {
+			if !Contains(l[i], w[i]) {
+				return false
+			}
+		}
+		return true
+	case nil:
+		return isEmpty(live)
+	default:
+		return reflect.DeepEqual(normalizeNumber(live), normalizeNumber(want))
+	}
+}
+
+func isEmpty(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		return len(t) == 0
+	case []any:
+		return len(t) == 0
+	default:
+		return false
+	}
+}
+
+// normalizeNumber makes int64(2) and float64(2) compare equal: JSON numbers
+// may come back either way.
+func normalizeNumber(v any) any {
+	switch n := v.(type) {
+	case int64:
+		return float64(n)
+	case int32:
+		return float64(n)
+	case int:
+		return float64(n)
+	default:
+		return v
+	}
+}
+
+func copyInto(src, dst client.Object) error {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(src)
+	if err != nil {
+		return err
+	}
+	return runtime.DefaultUnstructuredConverter.FromUnstructured(m, dst)
+}

@@ -1,0 +1,279 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/novasphere/wukong/lib/apply/testenv"
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+)
+
+var k8s client.Client
+
+func TestMain(m *testing.M) {
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		panic(err)
+	}
+	_ = corev1.AddToScheme(scheme)
+	env, err := testenv.Start(scheme, filepath.Join("..", "..", "config", "crd"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	k8s = env.Client
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "val-"}}
+	require.NoError(t, k8s.Create(context.Background(), ns))
+	return ns.Name
+}
+
+// create applies a Wukong manifest given as YAML (so tests can write what a
+// user writes, including values the Go types cannot hold).
+func create(t *testing.T, ns, manifest string) error {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	require.NoError(t, yaml.Unmarshal([]byte(manifest), &u.Object))
+	u.SetNamespace(ns)
+	return k8s.Create(context.Background(), u)
+}
+
+const header = "apiVersion: vm.novasphere.dev/v1alpha1\nkind: Wukong\nmetadata:\n  name: %s\n"
+
+// TestOriginalManifestsStayValid applies manifests written against the
+// original design's field names: every one must be accepted unchanged.
+func TestOriginalManifestsStayValid(t *testing.T) {
+	ns := newNamespace(t)
+	cases := map[string]string{
+		"every original field": `spec:
+  cpu: 4
+  memory: 8Gi
+  osImage: docker://quay.io/containerdisks/ubuntu:22.04
+  sshKeySecret: my-keys
+  cloudInitUser:
+    name: ubuntu
+    passwordHash: "$6$abc$def"
+    sudo: "ALL=(ALL) NOPASSWD:ALL"
+    shell: /bin/bash
+    groups: [adm, sudo]
+    lockPasswd: false
+  networks:
+  - name: data
+    type: bridge
+    bridgeName: br1
+    vlanId: 100
+    ipConfig:
+      mode: static
+      address: 192.168.10.5/24
+      gateway: 192.168.10.1
+      dnsServers: [8.8.8.8, 2001:4860:4860::8888]
+  - name: storage
+    type: macvlan
+    ipConfig:
+      mode: dhcp
+  - name: fast
+    type: sriov
+    vlanId: 20
+  - name: ext
+    nadName: default/shared-net
+  disks:
+  - name: root
+    size: 20Gi
+    storageClassName: fast
+    boot: true
+    image: https://example.com/disk.qcow2
+  - name: data
+    size: "100Gi"
+  highAvailability:
+    restartPolicy: Always
+    antiAffinity: true
+    nodeSelector:
+      kubernetes.io/os: linux
+    tolerations:
+    - key: dedicated
+      operator: Equal
+      value: vms
+      effect: NoSchedule
+  startStrategy:
+    runStrategy: Always
+    autoStart: true
+`,
+		"minimal": "spec:\n  cpu: 1\n  memory: 1Gi\n  disks:\n  - name: root\n    size: 10Gi\n",
+		"password plain":    "spec:\n  cloudInitUser:\n    name: admin\n    password: secret\n",
+		"ovs network":       "spec:\n  networks:\n  - name: n1\n    type: ovs\n    bridgeName: br-ex\n    vlanId: 4094\n",
+		"manual halted":     "spec:\n  startStrategy:\n    runStrategy: Halted\n    autoStart: false\n",
+		"onfailure rerun":   "spec:\n  highAvailability:\n    restartPolicy: OnFailure\n  startStrategy:\n    runStrategy: RerunOnFailure\n",
+		"registry image":    "spec:\n  disks:\n  - name: root\n    size: 5Gi\n    image: quay.io/containerdisks/fedora:40\n",
+		"size in bytes":     "spec:\n  disks:\n  - name: root\n    size: \"1073741824\"\n",
+		"dhcp no address":   "spec:\n  networks:\n  - name: n1\n    bridgeName: br0\n    ipConfig:\n      mode: dhcp\n      dnsServers: [1.1.1.1]\n",
+		"nmstate bridge":    "spec:\n  networks:\n  - name: n1\n    bridgeName: br1\n    physicalInterface: eth1\n    vlanId: 10\n",
+		"empty spec":        "spec: {}\n",
+		"cpu at max":        "spec:\n  cpu: 64\n",
+	}
+	i := 0
+	for name, spec := range cases {
+		i++
+		t.Run(name, func(t *testing.T) {
+			require.NoError(t, create(t, ns, fmt.Sprintf(header, fmt.Sprintf("ok-%d", i))+spec))
+		})
+	}
+}
+
+// TestAdmissionRejects applies bad manifests: each must be rejected by the API
+// server with an error naming the field.
+func TestAdmissionRejects(t *testing.T) {
+	ns := newNamespace(t)
+	cases := []struct {
+		name, spec string
+		field      string // must appear in the error
+		msg        string // and so must this
+	}{
+		{"cpu zero", "spec:\n  cpu: 0\n", "spec.cpu", "greater than or equal to 1"},
+		{"cpu too many", "spec:\n  cpu: 65\n", "spec.cpu", "less than or equal to 64"},
+		{"memory not a quantity", "spec:\n  memory: lots\n", "spec.memory", "must be a quantity"},
+		{"memory zero", "spec:\n  memory: \"0\"\n", "spec.memory", "greater than zero"},
+		{"disk size not a quantity", "spec:\n  disks:\n  - name: d\n    size: big\n", "spec.disks[0].size", "must be a quantity"},
+		{"disk size missing", "spec:\n  disks:\n  - name: d\n", "spec.disks[0].size", "Required"},
+		{"duplicate disk names", "spec:\n  disks:\n  - name: d\n    size: 1Gi\n  - name: d\n    size: 2Gi\n", "spec.disks[1]", "Duplicate value"},
+		{"duplicate network names", "spec:\n  networks:\n  - name: nic\n    bridgeName: b\n  - name: nic\n    bridgeName: b\n", "spec.networks[1]", "Duplicate value"},
+		{"disk name not a DNS label", "spec:\n  disks:\n  - name: Root_Disk\n    size: 1Gi\n", "spec.disks[0].name", "should match"},
+		{"network name not a DNS label", "spec:\n  networks:\n  - name: net.1\n    bridgeName: b\n", "spec.networks[0].name", "should match"},
+		{"wukong name not a DNS label", "spec: {}\n", "metadata.name", "DNS label"},
+		{"two boot disks", "spec:\n  disks:\n  - name: a\n    size: 1Gi\n    boot: true\n  - name: b\n    size: 1Gi\n    boot: true\n", "spec.disks", "at most one disk"},
+		{"vlan zero", "spec:\n  networks:\n  - name: nic\n    bridgeName: b\n    vlanId: 0\n", "spec.networks[0].vlanId", "greater than or equal to 1"},
+		{"vlan too big", "spec:\n  networks:\n  - name: nic\n    bridgeName: b\n    vlanId: 4095\n", "spec.networks[0].vlanId", "less than or equal to 4094"},
+		{"unknown network type", "spec:\n  networks:\n  - name: nic\n    type: vxlan\n", "spec.networks[0].type", "Unsupported value"},
+		{"static without address", "spec:\n  networks:\n  - name: nic\n    bridgeName: b\n    ipConfig:\n      mode: static\n", "spec.networks[0].ipConfig.address", "required when mode is static"},
+		{"address not CIDR", "spec:\n  networks:\n  - name: nic\n    bridgeName: b\n    ipConfig:\n      mode: static\n      address: 10.0.0.5\n", "spec.networks[0].ipConfig.address", "CIDR"},
+		{"gateway not IP", "spec:\n  networks:\n  - name: nic\n    bridgeName: b\n    ipConfig:\n      mode: static\n      address: 10.0.0.5/24\n      gateway: router\n", "spec.networks[0].ipConfig.gateway", "must be an IP"},
+		{"dns not IP", "spec:\n  networks:\n  - name: nic\n    bridgeName: b\n    ipConfig:\n      dnsServers: [dns.example.com]\n", "spec.networks[0].ipConfig.dnsServers", "must be IP"},
+		{"address with dhcp", "spec:\n  networks:\n  - name: nic\n    bridgeName: b\n    ipConfig:\n      mode: dhcp\n      address: 10.0.0.5/24\n", "spec.networks[0].ipConfig.address", "cannot be set when mode is dhcp"},
+		{"unknown ip mode", "spec:\n  networks:\n  - name: nic\n    bridgeName: b\n    ipConfig:\n      mode: slaac\n", "spec.networks[0].ipConfig.mode", "Unsupported value"},
+		{"unknown runStrategy", "spec:\n  startStrategy:\n    runStrategy: Sometimes\n", "spec.startStrategy.runStrategy", "Unsupported value"},
+		{"unknown restartPolicy", "spec:\n  highAvailability:\n    restartPolicy: Maybe\n", "spec.highAvailability.restartPolicy", "Unsupported value"},
+		{"autoStart false with Always", "spec:\n  startStrategy:\n    runStrategy: Always\n    autoStart: false\n", "spec.startStrategy.runStrategy", "conflicts with startStrategy.autoStart"},
+		{"autoStart true with Halted", "spec:\n  startStrategy:\n    runStrategy: Halted\n    autoStart: true\n", "spec.startStrategy.runStrategy", "conflicts with startStrategy.autoStart"},
+		{"runStrategy vs restartPolicy", "spec:\n  highAvailability:\n    restartPolicy: Never\n  startStrategy:\n    runStrategy: Always\n", "spec.highAvailability.restartPolicy", "conflicts"},
+		{"bridge without bridgeName", "spec:\n  networks:\n  - name: nic\n    type: bridge\n", "spec.networks[0].bridgeName", "required for bridge and ovs"},
+		{"nadName with bridgeName", "spec:\n  networks:\n  - name: nic\n    nadName: x\n    bridgeName: b\n", "spec.networks[0]", "cannot be combined with nadName"},
+		{"resourceName on bridge", "spec:\n  networks:\n  - name: nic\n    bridgeName: b\n    resourceName: intel.com/x\n", "spec.networks[0].resourceName", "applies to sriov"},
+		{"vlan on macvlan", "spec:\n  networks:\n  - name: nic\n    type: macvlan\n    vlanId: 5\n", "spec.networks[0].vlanId", "not supported for macvlan"},
+		{"password and hash", "spec:\n  cloudInitUser:\n    name: u\n    password: a\n    passwordHash: $6$x$y\n", "spec.cloudInitUser", "not both"},
+		{"hash not crypt", "spec:\n  cloudInitUser:\n    name: u\n    passwordHash: plain\n", "spec.cloudInitUser.passwordHash", "crypt"},
+		{"user name invalid", "spec:\n  cloudInitUser:\n    name: Root User\n", "spec.cloudInitUser.name", "should match"},
+		{"user without name", "spec:\n  cloudInitUser:\n    shell: /bin/sh\n", "spec.cloudInitUser.name", "Required"},
+		{"ssh secret name invalid", "spec:\n  sshKeySecret: My_Keys\n", "spec.sshKeySecret", "should match"},
+		{"image with spaces", "spec:\n  disks:\n  - name: d\n    size: 1Gi\n    image: http://a b\n", "spec.disks[0].image", "should match"},
+		{"too many disks", "spec:\n  disks:\n" + strings.Repeat("", 0) + manyDisks(17), "spec.disks", "must have at most 16 items"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			name := fmt.Sprintf("bad-%d", i)
+			if tc.field == "metadata.name" {
+				name = "Bad.Name"
+			}
+			err := create(t, ns, fmt.Sprintf(header, name)+tc.spec)
+			require.Error(t, err, "manifest was accepted")
+			require.True(t, apierrors.IsInvalid(err), "want Invalid, got %v", err)
+			require.Contains(t, err.Error(), tc.field)
+			require.Contains(t, err.Error(), tc.msg)
+		})
+	}
+}
+
+func manyDisks(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "  - name: d%d\n    size: 1Gi\n", i)
+	}
+	return b.String()
+}
+
+// TestUpdateRules checks the transition rules: disks may grow but not
+// shrink; a disk's storageClassName and image and the osImage are immutable.
+func TestUpdateRules(t *testing.T) {
+	ns := newNamespace(t)
+	base := "spec:\n  osImage: docker://a/b:1\n  disks:\n  - name: root\n    size: 10Gi\n    storageClassName: fast\n    image: https://x/y.img\n  - name: data\n    size: 1Gi\n"
+	require.NoError(t, create(t, ns, fmt.Sprintf(header, "upd")+base))
+	ctx := context.Background()
+
+	mutate := func(t *testing.T, f func(w *v1alpha1.Wukong)) error {
+		t.Helper()
+		w := &v1alpha1.Wukong{}
+		require.NoError(t, k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "upd"}, w))
+		f(w)
+		return k8s.Update(ctx, w)
+	}
+	cases := []struct {
+		name  string
+		f     func(w *v1alpha1.Wukong)
+		field string // "" = accepted
+		msg   string
+	}{
+		{"shrink", func(w *v1alpha1.Wukong) { w.Spec.Disks[0].Size = resourceMust("5Gi") }, "spec.disks[0].size", "cannot shrink"},
+		{"shrink by unit", func(w *v1alpha1.Wukong) { w.Spec.Disks[1].Size = resourceMust("1000Mi") }, "spec.disks[1].size", "cannot shrink"},
+		{"class change", func(w *v1alpha1.Wukong) { w.Spec.Disks[0].StorageClassName = "slow" }, "spec.disks[0].storageClassName", "immutable"},
+		{"class removed", func(w *v1alpha1.Wukong) { w.Spec.Disks[0].StorageClassName = "" }, "spec.disks[0].storageClassName", "immutable"},
+		{"class added", func(w *v1alpha1.Wukong) { w.Spec.Disks[1].StorageClassName = "fast" }, "spec.disks[1].storageClassName", "immutable"},
+		{"image change", func(w *v1alpha1.Wukong) { w.Spec.Disks[0].Image = "https://x/z.img" }, "spec.disks[0].image", "immutable"},
+		{"image added", func(w *v1alpha1.Wukong) { w.Spec.Disks[1].Image = "https://x/z.img" }, "spec.disks[1].image", "immutable"},
+		{"osImage change", func(w *v1alpha1.Wukong) { w.Spec.OSImage = "docker://a/b:2" }, "spec", "osImage is immutable"},
+		{"grow", func(w *v1alpha1.Wukong) { w.Spec.Disks[0].Size = resourceMust("20Gi") }, "", ""},
+		{"same size other unit", func(w *v1alpha1.Wukong) { w.Spec.Disks[1].Size = resourceMust("1024Mi") }, "", ""},
+		{"add disk", func(w *v1alpha1.Wukong) {
+			w.Spec.Disks = append(w.Spec.Disks, v1alpha1.DiskSpec{Name: "more", Size: resourceMust("1Gi"), StorageClassName: "x"})
+		}, "", ""},
+		{"cpu change", func(w *v1alpha1.Wukong) { w.Spec.CPU = 8 }, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := mutate(t, tc.f)
+			if tc.field == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err, "update was accepted")
+			require.Contains(t, err.Error(), tc.field)
+			require.Contains(t, err.Error(), tc.msg)
+		})
+	}
+}
+
+// TestExamplesAreValid applies every manifest in examples/.
+func TestExamplesAreValid(t *testing.T) {
+	ns := newNamespace(t)
+	files, err := filepath.Glob(filepath.Join("..", "..", "..", "examples", "*.yaml"))
+	require.NoError(t, err)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, doc := range strings.Split(string(data), "\n---") {
+			u := &unstructured.Unstructured{}
+			require.NoError(t, yaml.Unmarshal([]byte(doc), &u.Object), f)
+			if u.GetKind() != "Wukong" {
+				continue
+			}
+			u.SetNamespace(ns)
+			require.NoError(t, k8s.Create(context.Background(), u), f)
+		}
+	}
+}

@@ -1,0 +1,460 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// WukongSpec is the virtual machine a user asks for.
+//
+// Field names follow the original Wukong design so existing manifests keep
+// working; fields added since are optional.
+//
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.osImage) || (has(self.osImage) && self.osImage == oldSelf.osImage)",message="osImage is immutable once set: add a new disk with an image instead"
+// +kubebuilder:validation:XValidation:rule="!has(self.startStrategy) || !has(self.startStrategy.runStrategy) || !has(self.startStrategy.autoStart) || (self.startStrategy.autoStart ? self.startStrategy.runStrategy != 'Halted' : self.startStrategy.runStrategy in ['Halted', 'Manual'])",message="startStrategy.runStrategy conflicts with startStrategy.autoStart: autoStart false allows only Halted or Manual, autoStart true forbids Halted",fieldPath=".startStrategy.runStrategy"
+// +kubebuilder:validation:XValidation:rule="!has(self.startStrategy) || !has(self.startStrategy.runStrategy) || !(self.startStrategy.runStrategy in ['Always', 'RerunOnFailure', 'Once']) || !has(self.highAvailability) || !has(self.highAvailability.restartPolicy) || {'Always': 'Always', 'OnFailure': 'RerunOnFailure', 'Never': 'Once'}[self.highAvailability.restartPolicy] == self.startStrategy.runStrategy",message="startStrategy.runStrategy conflicts with highAvailability.restartPolicy (Always goes with Always, OnFailure with RerunOnFailure, Never with Once)",fieldPath=".highAvailability.restartPolicy"
+type WukongSpec struct {
+	// CPU is the number of virtual CPU cores.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=64
+	// +kubebuilder:default=1
+	// +optional
+	CPU int32 `json:"cpu,omitempty"`
+
+	// Memory is the guest memory, a quantity such as 2Gi.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",message="memory must be a quantity greater than zero, e.g. 2Gi"
+	// +kubebuilder:default="1Gi"
+	// +optional
+	Memory resource.Quantity `json:"memory,omitempty"`
+
+	// OSImage is the operating system image. With disks it is imported into
+	// the boot disk when that disk names no image of its own; without disks
+	// it boots as an ephemeral container disk (a registry image). An
+	// http(s):// URL or a registry image (docker://… or a bare reference).
+	// Immutable once set.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^\S+$`
+	// +optional
+	OSImage string `json:"osImage,omitempty"`
+
+	// SSHKeySecret names a Secret in the same namespace whose values are SSH
+	// public keys (one or more per value, one per line). They are authorized
+	// for cloudInitUser (or the image's default user when none is given).
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +optional
+	SSHKeySecret string `json:"sshKeySecret,omitempty"`
+
+	// CloudInitUser is the login user cloud-init creates in the guest.
+	// +optional
+	CloudInitUser *CloudInitUser `json:"cloudInitUser,omitempty"`
+
+	// Networks are the secondary NICs, attached through Multus. The pod
+	// network is always the first NIC unless podNetwork is false.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	Networks []NetworkSpec `json:"networks,omitempty"`
+
+	// PodNetwork attaches the VM to the cluster's pod network (masquerade)
+	// as its first NIC. Defaults to true.
+	// +optional
+	PodNetwork *bool `json:"podNetwork,omitempty"`
+
+	// Disks are the VM's disks: blank, or imported from an image by CDI.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.filter(d, has(d.boot) && d.boot).size() <= 1",message="at most one disk may have boot: true"
+	// +optional
+	Disks []DiskSpec `json:"disks,omitempty"`
+
+	// HighAvailability controls restarts and placement.
+	// +optional
+	HighAvailability *HighAvailability `json:"highAvailability,omitempty"`
+
+	// StartStrategy controls whether and how the VM runs.
+	// +optional
+	StartStrategy *StartStrategy `json:"startStrategy,omitempty"`
+}
+
+// CloudInitUser is a guest user created by cloud-init.
+//
+// +kubebuilder:validation:XValidation:rule="!(has(self.password) && has(self.passwordHash))",message="set password or passwordHash, not both"
+type CloudInitUser struct {
+	// Name is the user name.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[a-z_][a-z0-9_-]*$`
+	Name string `json:"name"`
+
+	// Password is a plain-text password. It is hashed (SHA-512 crypt) before
+	// it is written to the cloud-init Secret and never reaches the
+	// VirtualMachine. Prefer passwordHash: a plain password stays readable in
+	// this object.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	Password string `json:"password,omitempty"`
+
+	// PasswordHash is a crypt(3) hash (e.g. from `mkpasswd -m sha-512`).
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('$')",message="passwordHash must be a crypt(3) hash such as $6$salt$hash"
+	// +optional
+	PasswordHash string `json:"passwordHash,omitempty"`
+
+	// Sudo is the sudoers rule for the user, e.g. "ALL=(ALL) NOPASSWD:ALL".
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	Sudo string `json:"sudo,omitempty"`
+
+	// Shell is the login shell, e.g. /bin/bash.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	Shell string `json:"shell,omitempty"`
+
+	// Groups are supplementary groups.
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=32
+	// +optional
+	Groups []string `json:"groups,omitempty"`
+
+	// LockPasswd locks password login. cloud-init's default is true: set it to
+	// false for a password to be usable.
+	// +optional
+	LockPasswd *bool `json:"lockPasswd,omitempty"`
+}
+
+// NetworkType is the CNI plugin behind a NIC.
+// +kubebuilder:validation:Enum=bridge;macvlan;sriov;ovs
+type NetworkType string
+
+// Network types.
+const (
+	NetworkTypeBridge  NetworkType = "bridge"
+	NetworkTypeMacvlan NetworkType = "macvlan"
+	NetworkTypeSRIOV   NetworkType = "sriov"
+	NetworkTypeOVS     NetworkType = "ovs"
+)
+
+// NetworkSpec is one secondary NIC.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.nadName) || (!has(self.bridgeName) && !has(self.vlanId) && !has(self.physicalInterface) && !has(self.resourceName))",message="bridgeName, vlanId, physicalInterface and resourceName configure the NetworkAttachmentDefinition Wukong creates; they cannot be combined with nadName"
+// +kubebuilder:validation:XValidation:rule="has(self.nadName) || !(self.type in ['bridge', 'ovs']) || has(self.bridgeName)",message="bridgeName is required for bridge and ovs networks unless nadName is set",fieldPath=".bridgeName"
+// +kubebuilder:validation:XValidation:rule="!has(self.physicalInterface) || self.type in ['bridge', 'ovs', 'macvlan']",message="physicalInterface applies to bridge, ovs and macvlan networks",fieldPath=".physicalInterface"
+// +kubebuilder:validation:XValidation:rule="!has(self.resourceName) || self.type == 'sriov'",message="resourceName applies to sriov networks",fieldPath=".resourceName"
+// +kubebuilder:validation:XValidation:rule="!has(self.vlanId) || self.type != 'macvlan'",message="vlanId is not supported for macvlan networks: use a VLAN sub-interface as physicalInterface",fieldPath=".vlanId"
+type NetworkSpec struct {
+	// Name of the NIC, unique in the Wukong; also the guest interface name.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// Type is the CNI plugin: bridge, macvlan, sriov or ovs.
+	// +kubebuilder:default=bridge
+	// +optional
+	Type NetworkType `json:"type,omitempty"`
+
+	// NADName names an existing NetworkAttachmentDefinition ("name" in the
+	// Wukong's namespace, or "namespace/name") to use as is. Wukong never
+	// modifies or deletes it. When empty, Wukong creates one named
+	// <wukong>-<nic>.
+	// +kubebuilder:validation:MaxLength=317
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +optional
+	NADName string `json:"nadName,omitempty"`
+
+	// VLANID tags the NIC's traffic (bridge, ovs, sriov).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4094
+	// +optional
+	VLANID int32 `json:"vlanId,omitempty"`
+
+	// BridgeName is the node bridge the NIC plugs into (bridge, ovs), or the
+	// master interface for macvlan when physicalInterface is empty.
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][-a-zA-Z0-9_.]*$`
+	// +optional
+	BridgeName string `json:"bridgeName,omitempty"`
+
+	// PhysicalInterface is the node uplink. For bridge and ovs networks,
+	// Wukong creates the bridge on the nodes through an NMState
+	// NodeNetworkConfigurationPolicy with this interface as its port (shared
+	// by every Wukong using the same bridge). For macvlan it is the master
+	// interface.
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][-a-zA-Z0-9_.]*$`
+	// +optional
+	PhysicalInterface string `json:"physicalInterface,omitempty"`
+
+	// ResourceName is the SR-IOV device plugin resource (sriov only), e.g.
+	// intel.com/sriov_netdevice.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	ResourceName string `json:"resourceName,omitempty"`
+
+	// IPConfig is the guest's address on this NIC, delivered by cloud-init.
+	// +optional
+	IPConfig *IPConfig `json:"ipConfig,omitempty"`
+}
+
+// IPMode is how a NIC gets its address.
+// +kubebuilder:validation:Enum=static;dhcp
+type IPMode string
+
+// IP modes.
+const (
+	IPModeStatic IPMode = "static"
+	IPModeDHCP   IPMode = "dhcp"
+)
+
+// IPConfig is a NIC's guest address configuration.
+//
+// +kubebuilder:validation:XValidation:rule="self.mode != 'static' || has(self.address)",message="address is required when mode is static",fieldPath=".address"
+// +kubebuilder:validation:XValidation:rule="self.mode != 'dhcp' || (!has(self.address) && !has(self.gateway))",message="address and gateway cannot be set when mode is dhcp",fieldPath=".address"
+type IPConfig struct {
+	// Mode is static or dhcp.
+	// +kubebuilder:default=dhcp
+	// +optional
+	Mode IPMode `json:"mode,omitempty"`
+
+	// Address is the static address in CIDR form, e.g. 192.168.10.5/24.
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="isCIDR(self)",message="address must be in CIDR form, e.g. 192.168.10.5/24"
+	// +optional
+	Address string `json:"address,omitempty"`
+
+	// Gateway is the default gateway's IP address.
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="gateway must be an IP address"
+	// +optional
+	Gateway string `json:"gateway,omitempty"`
+
+	// DNSServers are name server IP addresses.
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.all(s, isIP(s))",message="dnsServers must be IP addresses"
+	// +optional
+	DNSServers []string `json:"dnsServers,omitempty"`
+}
+
+// DiskSpec is one VM disk.
+//
+// +kubebuilder:validation:XValidation:rule="!isQuantity(self.size) || !isQuantity(oldSelf.size) || quantity(self.size).compareTo(quantity(oldSelf.size)) >= 0",message="size cannot shrink",fieldPath=".size"
+// +kubebuilder:validation:XValidation:rule="(has(self.storageClassName) ? self.storageClassName : '') == (has(oldSelf.storageClassName) ? oldSelf.storageClassName : '')",message="storageClassName is immutable",fieldPath=".storageClassName"
+// +kubebuilder:validation:XValidation:rule="(has(self.image) ? self.image : '') == (has(oldSelf.image) ? oldSelf.image : '')",message="image is immutable",fieldPath=".image"
+type DiskSpec struct {
+	// Name of the disk, unique in the Wukong.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// Size of the disk, a quantity such as 20Gi. It may grow (when the
+	// StorageClass allows expansion), never shrink.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",message="size must be a quantity greater than zero, e.g. 20Gi"
+	Size resource.Quantity `json:"size"`
+
+	// StorageClassName is the StorageClass; empty uses the cluster default.
+	// Immutable.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	StorageClassName string `json:"storageClassName,omitempty"`
+
+	// Boot marks the boot disk (boot order 1). At most one disk; when none
+	// is marked, the first disk boots.
+	// +optional
+	Boot bool `json:"boot,omitempty"`
+
+	// Image is imported into the disk by CDI: an http(s):// URL or a registry
+	// image (docker://… or a bare reference). Empty makes a blank disk.
+	// Immutable.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^\S+$`
+	// +optional
+	Image string `json:"image,omitempty"`
+}
+
+// HighAvailability is restart and placement policy.
+type HighAvailability struct {
+	// RestartPolicy is what happens when the guest stops: Always restarts it,
+	// OnFailure restarts it only after a failure, Never leaves it stopped.
+	// Used when startStrategy.runStrategy is not set.
+	// +kubebuilder:validation:Enum=Always;OnFailure;Never
+	// +optional
+	RestartPolicy string `json:"restartPolicy,omitempty"`
+
+	// AntiAffinity keeps this VM off nodes running another Wukong VM that
+	// also asks for anti-affinity.
+	// +optional
+	AntiAffinity bool `json:"antiAffinity,omitempty"`
+
+	// NodeSelector restricts the nodes the VM may run on.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// Tolerations let the VM run on tainted nodes.
+	// +listType=atomic
+	// +optional
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+}
+
+// StartStrategy controls whether and how the VM runs.
+type StartStrategy struct {
+	// RunStrategy is KubeVirt's run strategy. When empty it follows autoStart
+	// and highAvailability.restartPolicy (see the README's table).
+	// +kubebuilder:validation:Enum=Always;RerunOnFailure;Manual;Halted;Once
+	// +optional
+	RunStrategy string `json:"runStrategy,omitempty"`
+
+	// AutoStart starts the VM when it is created. Defaults to true; false
+	// creates it stopped (Halted).
+	// +optional
+	AutoStart *bool `json:"autoStart,omitempty"`
+}
+
+// Phase is a one-word summary of a Wukong.
+// +kubebuilder:validation:Enum=Pending;Creating;Running;Stopped;Error
+type Phase string
+
+// Phases.
+const (
+	// PhasePending: waiting for networks, volumes or input (see conditions).
+	PhasePending Phase = "Pending"
+	// PhaseCreating: the VirtualMachine exists and is starting.
+	PhaseCreating Phase = "Creating"
+	// PhaseRunning: the guest runs and KubeVirt reports it ready.
+	PhaseRunning Phase = "Running"
+	// PhaseStopped: halted by its run strategy.
+	PhaseStopped Phase = "Stopped"
+	// PhaseError: Stalled; the Stalled condition says why.
+	PhaseError Phase = "Error"
+)
+
+// WukongStatus is what the operator observed.
+type WukongStatus struct {
+	// Phase is a one-word summary; conditions carry the detail.
+	// +optional
+	Phase Phase `json:"phase,omitempty"`
+
+	// VMName is the KubeVirt VirtualMachine's name.
+	// +optional
+	VMName string `json:"vmName,omitempty"`
+
+	// NodeName is the node the VM runs on.
+	// +optional
+	NodeName string `json:"nodeName,omitempty"`
+
+	// Conditions: Ready, NetworksConfigured, VolumesBound, and the kstatus
+	// conditions Reconciling and Stalled (present only while true).
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Networks reports each NIC as the guest agent and KubeVirt see it.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Networks []NetworkStatus `json:"networks,omitempty"`
+
+	// Volumes reports each disk's claim.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Volumes []VolumeStatus `json:"volumes,omitempty"`
+
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// NetworkStatus is one NIC's observed state.
+type NetworkStatus struct {
+	// Name of the NIC ("default" for the pod network).
+	Name string `json:"name"`
+	// Interface is the interface name inside the guest.
+	// +optional
+	Interface string `json:"interface,omitempty"`
+	// IPAddress is the NIC's first IP address.
+	// +optional
+	IPAddress string `json:"ipAddress,omitempty"`
+	// IPAddresses are all the NIC's IP addresses.
+	// +listType=atomic
+	// +optional
+	IPAddresses []string `json:"ipAddresses,omitempty"`
+	// MACAddress is the NIC's MAC address.
+	// +optional
+	MACAddress string `json:"macAddress,omitempty"`
+	// NADName is the NetworkAttachmentDefinition used, namespace/name.
+	// +optional
+	NADName string `json:"nadName,omitempty"`
+}
+
+// VolumeStatus is one disk's observed state.
+type VolumeStatus struct {
+	// Name of the disk.
+	Name string `json:"name"`
+	// PVCName is the PersistentVolumeClaim (for image disks also the
+	// DataVolume) backing the disk.
+	// +optional
+	PVCName string `json:"pvcName,omitempty"`
+	// Bound is true once the claim is bound to a volume.
+	Bound bool `json:"bound"`
+	// Size is the claim's actual capacity.
+	// +optional
+	Size string `json:"size,omitempty"`
+	// Phase is Pending, WaitForFirstConsumer, Importing, Bound or Failed.
+	// +optional
+	Phase string `json:"phase,omitempty"`
+	// Progress is CDI's import progress, e.g. 45.00%.
+	// +optional
+	Progress string `json:"progress,omitempty"`
+	// Message says why the disk is not bound or failed.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// Wukong is a virtual machine on Kubernetes: one small resource that becomes
+// a KubeVirt VirtualMachine with its disks (PVCs / CDI DataVolumes), NICs
+// (Multus NetworkAttachmentDefinitions) and node bridges (NMState).
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=wk,categories=all
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="CPU",type=integer,JSONPath=`.spec.cpu`
+// +kubebuilder:printcolumn:name="Memory",type=string,JSONPath=`.spec.memory`
+// +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.status.nodeName`
+// +kubebuilder:printcolumn:name="IP",type=string,JSONPath=`.status.networks[0].ipAddress`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS label (at most 63 lowercase letters, digits and '-'): it names the VirtualMachine and labels its children"
+type Wukong struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +optional
+	Spec WukongSpec `json:"spec,omitempty"`
+	// +optional
+	Status WukongStatus `json:"status,omitempty"`
+}
+
+// WukongList is a list of Wukongs.
+//
+// +kubebuilder:object:root=true
+type WukongList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Wukong `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Wukong{}, &WukongList{})
+}

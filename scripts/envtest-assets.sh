@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Prints the directory holding kube-apiserver, etcd and kube-controller-manager
+# for the integration tests (KUBEBUILDER_ASSETS), building them first from
+# their Go modules (pinned in hack/k8s-binaries/go.mod) if they are not there.
+#
+# A KUBEBUILDER_ASSETS already set wins, so `setup-envtest` users keep their
+# habit. Builds nothing that is already built. Progress goes to stderr; stdout
+# carries only the directory.
+set -euo pipefail
+if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
+  echo "$KUBEBUILDER_ASSETS"
+  exit 0
+fi
+root=$(cd "$(dirname "$0")/.." && pwd)
+mod=$root/hack/k8s-binaries
+k8s_version=$(cd "$mod" && GOWORK=off go list -m -f '{{.Version}}' k8s.io/kubernetes)
+dir=$root/bin/k8s/$k8s_version
+mkdir -p "$dir"
+build() { # name package
+  if [ -x "$dir/$1" ]; then return; fi
+  echo "building $1 ($2) into $dir ..." >&2
+  (cd "$mod" && GOWORK=off CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$dir/$1.tmp" "$2")
+  mv "$dir/$1.tmp" "$dir/$1"
+}
+build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
+build etcd ./cmd/etcd
+echo "$dir"
