@@ -75,7 +75,7 @@ func Apply(ctx context.Context, c client.Client, obj client.Object, fieldManager
 		if err != nil {
 			return Unchanged, err
 		}
-		if Contains(liveU, desired.Object) {
+		if Contains(liveU, withoutTypeMeta(desired.Object)) {
 			return Unchanged, copyInto(live, obj)
 		}
 		result = Updated
@@ -146,6 +146,19 @@ func Contains(live, want any) bool {
 	default:
 		return reflect.DeepEqual(normalizeNumber(live), normalizeNumber(want))
 	}
+}
+
+// withoutTypeMeta drops apiVersion and kind: typed clients clear them on
+// Get for built-in kinds, and the object's identity was already matched by
+// the Get itself.
+func withoutTypeMeta(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if k != "apiVersion" && k != "kind" {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func isEmpty(v any) bool {

@@ -1,0 +1,107 @@
+package storage
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// ClaimName is the name of the PVC and DataVolume of disk: "<owner>-<disk>".
+func ClaimName(ownerName, disk string) string { return ownerName + "-" + disk }
+
+// Validate checks the disk's name, size and source; errors wrap ErrInvalidDisk.
+func (d Disk) Validate() error {
+	if errs := validation.IsDNS1123Label(d.Name); len(errs) > 0 {
+		return fmt.Errorf("%w: name %q is not a DNS-1123 label", ErrInvalidDisk, d.Name)
+	}
+	if d.Size.Sign() <= 0 {
+		return fmt.Errorf("%w: disk %q needs a positive size", ErrInvalidDisk, d.Name)
+	}
+	_, err := SourceKind(d.Source)
+	return err
+}
+
+// Labels returns the labels written on a disk's objects.
+func Labels(ownerName, disk string) map[string]string {
+	return map[string]string{LabelManagedBy: ManagedBy, LabelOwner: ownerName, LabelDisk: disk}
+}
+
+func objectMeta(owner client.Object, d Disk) metav1.ObjectMeta {
+	gvk := owner.GetObjectKind().GroupVersionKind()
+	return metav1.ObjectMeta{
+		Name:      ClaimName(owner.GetName(), d.Name),
+		Namespace: owner.GetNamespace(),
+		Labels:    Labels(owner.GetName(), d.Name),
+		OwnerReferences: []metav1.OwnerReference{{
+			APIVersion:         gvk.GroupVersion().String(),
+			Kind:               gvk.Kind,
+			Name:               owner.GetName(),
+			UID:                owner.GetUID(),
+			Controller:         ptr(true),
+			BlockOwnerDeletion: ptr(true),
+		}},
+	}
+}
+
+func requests(d Disk) corev1.ResourceList {
+	return corev1.ResourceList{corev1.ResourceStorage: d.Size.DeepCopy()}
+}
+
+// BuildPVC returns the PersistentVolumeClaim of a blank disk: ReadWriteOnce,
+// Filesystem, d.Size, d.StorageClassName (unset when empty, so the cluster
+// default applies). owner must carry its apiVersion and kind (TypeMeta).
+func BuildPVC(owner client.Object, d Disk) *corev1.PersistentVolumeClaim {
+	pvc := &corev1.PersistentVolumeClaim{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+		ObjectMeta: objectMeta(owner, d),
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			VolumeMode:  ptr(corev1.PersistentVolumeFilesystem),
+			Resources:   corev1.VolumeResourceRequirements{Requests: requests(d)},
+		},
+	}
+	if d.StorageClassName != "" {
+		pvc.Spec.StorageClassName = ptr(d.StorageClassName)
+	}
+	return pvc
+}
+
+// BuildDataVolume returns the CDI DataVolume of an image disk (http or
+// registry source) using spec.storage, so CDI's StorageProfile picks access
+// and volume modes. It fails (ErrInvalidDisk) for a blank or bad source.
+// owner must carry its apiVersion and kind (TypeMeta).
+func BuildDataVolume(owner client.Object, d Disk) (*cdiv1.DataVolume, error) {
+	kind, err := SourceKind(d.Source)
+	if err != nil {
+		return nil, err
+	}
+	src := &cdiv1.DataVolumeSource{}
+	switch kind {
+	case KindHTTP:
+		src.HTTP = &cdiv1.DataVolumeSourceHTTP{URL: d.Source}
+	case KindRegistry:
+		src.Registry = &cdiv1.DataVolumeSourceRegistry{URL: ptr(RegistryURL(d.Source))}
+	default:
+		return nil, fmt.Errorf("%w: disk %q has no source: a blank disk is a PersistentVolumeClaim", ErrInvalidDisk, d.Name)
+	}
+	dv := &cdiv1.DataVolume{
+		TypeMeta:   metav1.TypeMeta{APIVersion: cdiv1.SchemeGroupVersion.String(), Kind: "DataVolume"},
+		ObjectMeta: objectMeta(owner, d),
+		Spec: cdiv1.DataVolumeSpec{
+			Source: src,
+			Storage: &cdiv1.StorageSpec{
+				Resources: corev1.VolumeResourceRequirements{Requests: requests(d)},
+			},
+		},
+	}
+	if d.StorageClassName != "" {
+		dv.Spec.Storage.StorageClassName = ptr(d.StorageClassName)
+	}
+	return dv, nil
+}
+
+func ptr[T any](v T) *T { return &v }

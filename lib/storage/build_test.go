@@ -1,0 +1,169 @@
+package storage
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+)
+
+func testOwner() *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Name: "vm1", Namespace: "ns1", UID: types.UID("uid-1")},
+	}
+}
+
+func wantMeta(disk string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:      "vm1-" + disk,
+		Namespace: "ns1",
+		Labels:    map[string]string{LabelManagedBy: "wukong", LabelOwner: "vm1", LabelDisk: disk},
+		OwnerReferences: []metav1.OwnerReference{{
+			APIVersion: "v1", Kind: "ConfigMap", Name: "vm1", UID: "uid-1",
+			Controller: ptr(true), BlockOwnerDeletion: ptr(true),
+		}},
+	}
+}
+
+func TestClaimName(t *testing.T) {
+	assert.Equal(t, "web-root", ClaimName("web", "root"))
+}
+
+func TestBuildPVC(t *testing.T) {
+	cases := []struct {
+		name string
+		disk Disk
+		want corev1.PersistentVolumeClaimSpec
+	}{
+		{
+			name: "default class left unset",
+			disk: Disk{Name: "data", Size: resource.MustParse("4096Mi")},
+			want: corev1.PersistentVolumeClaimSpec{
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				VolumeMode:  ptr(corev1.PersistentVolumeFilesystem),
+				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("4Gi")}},
+			},
+		},
+		{
+			name: "named class",
+			disk: Disk{Name: "scratch", Size: resource.MustParse("1Gi"), StorageClassName: "fast"},
+			want: corev1.PersistentVolumeClaimSpec{
+				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				VolumeMode:       ptr(corev1.PersistentVolumeFilesystem),
+				StorageClassName: ptr("fast"),
+				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := BuildPVC(testOwner(), tc.disk)
+			assert.Equal(t, wantMeta(tc.disk.Name), got.ObjectMeta)
+			assert.Equal(t, tc.want.AccessModes, got.Spec.AccessModes)
+			assert.Equal(t, tc.want.VolumeMode, got.Spec.VolumeMode)
+			assert.Equal(t, tc.want.StorageClassName, got.Spec.StorageClassName)
+			// Canonical size: what the server would store.
+			q := got.Spec.Resources.Requests[corev1.ResourceStorage]
+			assert.Equal(t, tc.want.Resources.Requests.Storage().String(), q.String())
+		})
+	}
+}
+
+func TestBuildDataVolume(t *testing.T) {
+	cases := []struct {
+		name      string
+		disk      Disk
+		wantHTTP  string
+		wantReg   string
+		wantClass *string
+		wantErr   bool
+	}{
+		{name: "http", disk: Disk{Name: "root", Size: resource.MustParse("10Gi"), Source: "https://example.org/f.qcow2"}, wantHTTP: "https://example.org/f.qcow2"},
+		{name: "bare image gets docker scheme", disk: Disk{Name: "root", Size: resource.MustParse("10Gi"), Source: "quay.io/containerdisks/fedora:40", StorageClassName: "ceph"}, wantReg: "docker://quay.io/containerdisks/fedora:40", wantClass: ptr("ceph")},
+		{name: "docker scheme kept", disk: Disk{Name: "root", Size: resource.MustParse("10Gi"), Source: "docker://fedora:40"}, wantReg: "docker://fedora:40"},
+		{name: "blank is not a DataVolume", disk: Disk{Name: "root", Size: resource.MustParse("1Gi")}, wantErr: true},
+		{name: "bad source", disk: Disk{Name: "root", Size: resource.MustParse("1Gi"), Source: "ftp://x/y"}, wantErr: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := BuildDataVolume(testOwner(), tc.disk)
+			if tc.wantErr {
+				require.ErrorIs(t, err, ErrInvalidDisk)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, wantMeta(tc.disk.Name), got.ObjectMeta)
+			assert.Equal(t, "cdi.kubevirt.io/v1beta1", got.APIVersion)
+			assert.Equal(t, "DataVolume", got.Kind)
+			require.NotNil(t, got.Spec.Storage, "uses spec.storage")
+			assert.Nil(t, got.Spec.PVC, "must not use spec.pvc")
+			assert.Empty(t, got.Spec.Storage.AccessModes, "left to the StorageProfile")
+			assert.Nil(t, got.Spec.Storage.VolumeMode, "left to the StorageProfile")
+			assert.Equal(t, tc.wantClass, got.Spec.Storage.StorageClassName)
+			assert.Equal(t, tc.disk.Size.String(), got.Spec.Storage.Resources.Requests.Storage().String())
+			require.NotNil(t, got.Spec.Source)
+			if tc.wantHTTP != "" {
+				require.NotNil(t, got.Spec.Source.HTTP)
+				assert.Equal(t, tc.wantHTTP, got.Spec.Source.HTTP.URL)
+				assert.Nil(t, got.Spec.Source.Registry)
+			} else {
+				require.NotNil(t, got.Spec.Source.Registry)
+				assert.Equal(t, tc.wantReg, *got.Spec.Source.Registry.URL)
+				assert.Nil(t, got.Spec.Source.HTTP)
+			}
+		})
+	}
+}
+
+func TestBuildersDoNotAliasInput(t *testing.T) {
+	d := Disk{Name: "root", Size: resource.MustParse("1Gi"), Source: "fedora"}
+	dv, err := BuildDataVolume(testOwner(), d)
+	require.NoError(t, err)
+	q := dv.Spec.Storage.Resources.Requests[corev1.ResourceStorage]
+	q.Add(resource.MustParse("1Gi"))
+	assert.Equal(t, "1Gi", d.Size.String())
+}
+
+func TestDiskValidate(t *testing.T) {
+	cases := []struct {
+		name string
+		disk Disk
+		ok   bool
+	}{
+		{name: "ok", disk: Disk{Name: "root", Size: resource.MustParse("1Gi")}, ok: true},
+		{name: "bad name", disk: Disk{Name: "Root_Disk", Size: resource.MustParse("1Gi")}},
+		{name: "zero size", disk: Disk{Name: "root"}},
+		{name: "bad source", disk: Disk{Name: "root", Size: resource.MustParse("1Gi"), Source: "a b"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.disk.Validate()
+			if tc.ok {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, ErrInvalidDisk)
+			}
+		})
+	}
+}
+
+var sinkDV *cdiv1.DataVolume
+
+func BenchmarkBuildDataVolume(b *testing.B) {
+	owner := testOwner()
+	d := Disk{Name: "root", Size: resource.MustParse("20Gi"), Source: "quay.io/containerdisks/fedora:40", StorageClassName: "ceph"}
+	b.ReportAllocs()
+	for b.Loop() {
+		dv, err := BuildDataVolume(owner, d)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sinkDV = dv
+	}
+}

@@ -1,0 +1,73 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Default-class annotations, as Kubernetes reads them.
+const (
+	AnnotationDefaultClass     = "storageclass.kubernetes.io/is-default-class"
+	AnnotationBetaDefaultClass = "storageclass.beta.kubernetes.io/is-default-class"
+)
+
+// ResolveClass returns the StorageClass called name or, when name is empty,
+// the cluster default (annotation is-default-class "true"; with several
+// defaults the newest, ties broken by name, as Kubernetes does). A missing
+// class gives *ClassNotFoundError, no default gives ErrNoDefaultClass.
+func ResolveClass(ctx context.Context, c client.Reader, name string) (*storagev1.StorageClass, error) {
+	if name != "" {
+		sc := &storagev1.StorageClass{}
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, sc); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, &ClassNotFoundError{Name: name}
+			}
+			return nil, fmt.Errorf("%s: %w", errGetClass, err)
+		}
+		return sc, nil
+	}
+	list := &storagev1.StorageClassList{}
+	if err := c.List(ctx, list); err != nil {
+		return nil, fmt.Errorf("%s: %w", errListClasses, err)
+	}
+	if sc := DefaultClass(list.Items); sc != nil {
+		return sc, nil
+	}
+	return nil, ErrNoDefaultClass
+}
+
+// DefaultClass picks the default among classes like Kubernetes'
+// DefaultStorageClass admission: the newest marked default, then by name.
+func DefaultClass(classes []storagev1.StorageClass) *storagev1.StorageClass {
+	var defaults []*storagev1.StorageClass
+	for i := range classes {
+		a := classes[i].Annotations
+		if a[AnnotationDefaultClass] == "true" || a[AnnotationBetaDefaultClass] == "true" {
+			defaults = append(defaults, &classes[i])
+		}
+	}
+	if len(defaults) == 0 {
+		return nil
+	}
+	sort.Slice(defaults, func(i, j int) bool {
+		ti, tj := defaults[i].CreationTimestamp.UnixNano(), defaults[j].CreationTimestamp.UnixNano()
+		if ti == tj {
+			return defaults[i].Name < defaults[j].Name
+		}
+		return ti > tj
+	})
+	return defaults[0]
+}
+
+func isWFFC(sc *storagev1.StorageClass) bool {
+	return sc != nil && sc.VolumeBindingMode != nil && *sc.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer
+}
+
+func expandable(sc *storagev1.StorageClass) bool {
+	return sc != nil && sc.AllowVolumeExpansion != nil && *sc.AllowVolumeExpansion
+}

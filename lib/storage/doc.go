@@ -1,0 +1,57 @@
+// Package storage turns a virtual machine's disks into PersistentVolumeClaims
+// (blank disks) and CDI DataVolumes (disks imported from an http(s) URL or a
+// container registry), and reports what the cluster says about them: bound,
+// import phase and progress, capacity, resize state, and CDI's failure reason.
+//
+// # How a controller uses it
+//
+// Map your own spec to []Disk and call Reconcile once per reconcile with the
+// owning object (any namespaced client.Object; the PVCs and DataVolumes are
+// created in its namespace with a controller owner reference to it, so
+// deleting the owner deletes them through the garbage collector):
+//
+//	obs, err := storage.Reconcile(ctx, c, owner, disks)
+//	var shrink *storage.ShrinkError
+//	switch {
+//	case errors.Is(err, storage.ErrCDINotInstalled): // image disks need CDI
+//	case errors.As(err, &shrink):                   // user asked for a smaller disk
+//	}
+//	for _, o := range obs {
+//	    if !o.ConsumerCanStart() { /* do not create the VM yet */ }
+//	}
+//
+// Reconcile returns one Observation per disk, in input order, even when some
+// disks fail: per-disk errors (typed: *ShrinkError, *NotExpandableError,
+// *ClassNotFoundError, ErrNoDefaultClass, ErrCDINotInstalled, ErrInvalidDisk)
+// are joined with errors.Join and also recorded in that disk's Observation
+// (Reason, Message). A second call with the same input writes nothing.
+//
+// The owner's apiVersion and kind for the owner reference come from the
+// owner's TypeMeta when set, else from the client's scheme. The pure builders
+// (BuildPVC, BuildDataVolume) take the owner as given: set its TypeMeta (or
+// use Reconcile) before calling them.
+//
+// # Rules worth knowing
+//
+//   - Names are deterministic: ClaimName(owner, disk) = "<owner>-<disk>" for
+//     both the PVC and the DataVolume (CDI names the DataVolume's PVC the same).
+//   - DataVolumes use spec.storage, so CDI's StorageProfile chooses access and
+//     volume modes. Their spec is never changed after creation (CDI rejects
+//     spec updates): later changes to Source or StorageClassName are not
+//     applied, and growth is applied to the DataVolume's PVC instead. The
+//     logical disk size after such growth is kept in the PVC annotation
+//     AnnotationDiskSize, because CDI adds file system overhead to the PVC
+//     request, which therefore is not the disk size.
+//   - If a DataVolume is gone but its PVC exists (CDI garbage-collects
+//     completed DataVolumes when configured to), the PVC is used as is and
+//     the DataVolume is not recreated.
+//   - Growing a disk needs a bound PVC and a StorageClass with
+//     allowVolumeExpansion; until the PVC is bound the growth waits (Reason
+//     ExpansionPendingBind, no error). Shrinking is refused.
+//   - Binding mode is left to the StorageClass. On a WaitForFirstConsumer
+//     class a Pending disk reports Phase WaitForFirstConsumer and
+//     ConsumerCanStart() is true: the VM must be created for binding to
+//     happen, so waiting for Bound would deadlock.
+//   - A disk whose StorageClass does not exist is not created (its class
+//     could not be changed later); the other disks go on.
+package storage

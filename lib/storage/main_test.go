@@ -1,0 +1,152 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/novasphere/wukong/lib/apply/testenv"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// env is the one API server of this package's integration tests, with the
+// real CRDs from test/crds.
+var env *testenv.Env
+
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := cdiv1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		dir, err := testenv.CRDs()
+		if err == nil {
+			env, err = testenv.Start(newScheme(), dir)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cannot start envtest:", err)
+			return 1
+		}
+		defer func() { _ = env.Stop() }()
+		return m.Run()
+	}())
+}
+
+// fixture is one test's namespace and owner on env (or another env).
+type fixture struct {
+	t     *testing.T
+	ctx   context.Context
+	c     client.Client
+	ns    string
+	owner *corev1.ConfigMap
+}
+
+func newFixture(t *testing.T, c client.Client) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "storage-"}}
+	require.NoError(t, c.Create(ctx, ns))
+	// The owner has no TypeMeta: Reconcile takes its kind from the scheme.
+	owner := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "vm", Namespace: ns.Name}}
+	require.NoError(t, c.Create(ctx, owner))
+	owner.TypeMeta = metav1.TypeMeta{}
+	return &fixture{t: t, ctx: ctx, c: c, ns: ns.Name, owner: owner}
+}
+
+// class creates a StorageClass removed at the end of the test (classes are
+// cluster-scoped and shared by all tests of the package).
+func (f *fixture) class(name string, wffc, expand, isDefault bool) *storagev1.StorageClass {
+	f.t.Helper()
+	mode := storagev1.VolumeBindingImmediate
+	if wffc {
+		mode = storagev1.VolumeBindingWaitForFirstConsumer
+	}
+	sc := &storagev1.StorageClass{
+		ObjectMeta:           metav1.ObjectMeta{Name: name},
+		Provisioner:          "csi.example.org",
+		VolumeBindingMode:    &mode,
+		AllowVolumeExpansion: &expand,
+	}
+	if isDefault {
+		sc.Annotations = map[string]string{AnnotationDefaultClass: "true"}
+	}
+	require.NoError(f.t, f.c.Create(f.ctx, sc))
+	f.t.Cleanup(func() { _ = f.c.Delete(context.Background(), sc) })
+	return sc
+}
+
+func (f *fixture) key(disk string) client.ObjectKey {
+	return client.ObjectKey{Namespace: f.ns, Name: ClaimName("vm", disk)}
+}
+
+func (f *fixture) reconcile(disks ...Disk) ([]Observation, error) {
+	return Reconcile(f.ctx, f.c, f.owner, disks)
+}
+
+func (f *fixture) pvc(disk string) *corev1.PersistentVolumeClaim {
+	f.t.Helper()
+	p := &corev1.PersistentVolumeClaim{}
+	require.NoError(f.t, f.c.Get(f.ctx, f.key(disk), p))
+	return p
+}
+
+func (f *fixture) dv(disk string) *cdiv1.DataVolume {
+	f.t.Helper()
+	d := &cdiv1.DataVolume{}
+	require.NoError(f.t, f.c.Get(f.ctx, f.key(disk), d))
+	return d
+}
+
+// bind plays the PV controller: volumeName, then phase Bound with capacity.
+func (f *fixture) bind(disk, capacity string) {
+	f.t.Helper()
+	p := f.pvc(disk)
+	p.Spec.VolumeName = "pv-" + f.ns + "-" + disk
+	require.NoError(f.t, f.c.Update(f.ctx, p))
+	p.Status.Phase = corev1.ClaimBound
+	p.Status.Capacity = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(capacity)}
+	require.NoError(f.t, f.c.Status().Update(f.ctx, p))
+}
+
+// createCDIClaim plays CDI: the DataVolume's PVC with the same name and a
+// request including file system overhead.
+func (f *fixture) createCDIClaim(disk, class, request string) {
+	f.t.Helper()
+	p := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: f.key(disk).Name, Namespace: f.ns},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: &class,
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(request)}},
+		},
+	}
+	require.NoError(f.t, f.c.Create(f.ctx, p))
+}
+
+func (f *fixture) setDVStatus(disk string, st cdiv1.DataVolumeStatus) {
+	f.t.Helper()
+	d := f.dv(disk)
+	d.Status = st
+	require.NoError(f.t, f.c.Status().Update(f.ctx, d))
+}
+
+func gi(s string) resource.Quantity { return resource.MustParse(s) }
+
+func apierrorsIsNotFound(err error) bool { return apierrors.IsNotFound(err) }

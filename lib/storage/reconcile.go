@@ -1,0 +1,300 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/novasphere/wukong/lib/apply"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+)
+
+// Reconcile writes the PVC or DataVolume of every disk in the owner's
+// namespace with Server-Side Apply (only when a field differs) and returns
+// one Observation per disk, in input order. c's scheme must know core/v1,
+// storage/v1 and, for image disks, cdi.kubevirt.io/v1beta1.
+//
+// A disk that fails (invalid, shrink refused, not expandable, class or CDI
+// missing) does not stop the others: its error is joined into the returned
+// error (test with errors.Is / errors.As) and its Observation carries Reason
+// and Message.
+func Reconcile(ctx context.Context, c client.Client, owner client.Object, disks []Disk) ([]Observation, error) {
+	owner, err := ownerWithKind(owner, c.Scheme())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", errOwner, err)
+	}
+	if owner.GetNamespace() == "" {
+		return nil, fmt.Errorf("%s: owner %q is not namespaced", errOwner, owner.GetName())
+	}
+	obs := make([]Observation, 0, len(disks))
+	var errs []error
+	for _, d := range disks {
+		o, err := reconcileDisk(ctx, c, owner, d)
+		obs = append(obs, o)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("disk %q: %w", d.Name, err))
+		}
+	}
+	return obs, errors.Join(errs...)
+}
+
+func ownerWithKind(owner client.Object, s *runtime.Scheme) (client.Object, error) {
+	if owner.GetObjectKind().GroupVersionKind().Kind != "" {
+		return owner, nil
+	}
+	gvk, err := apiutil.GVKForObject(owner, s)
+	if err != nil {
+		return nil, err
+	}
+	cp, ok := owner.DeepCopyObject().(client.Object)
+	if !ok {
+		return nil, fmt.Errorf("%T is not a client.Object", owner)
+	}
+	cp.GetObjectKind().SetGroupVersionKind(gvk)
+	return cp, nil
+}
+
+// diskState is what reconcileDisk read and decided for one disk.
+type diskState struct {
+	d        Disk
+	key      client.ObjectKey
+	pvc      *corev1.PersistentVolumeClaim
+	dv       *cdiv1.DataVolume
+	class    *storagev1.StorageClass
+	classErr error
+	// sizeErr / sizeReason: why the requested size is not applied.
+	sizeErr    error
+	sizeReason string
+}
+
+func reconcileDisk(ctx context.Context, c client.Client, owner client.Object, d Disk) (Observation, error) {
+	o := Observation{Name: d.Name, ClaimName: ClaimName(owner.GetName(), d.Name), Phase: PhasePending, Requested: d.Size}
+	fail := func(reason string, err error) (Observation, error) {
+		o.Reason, o.Message = reason, err.Error()
+		return o, err
+	}
+	if err := d.Validate(); err != nil {
+		return fail(ReasonInvalidDisk, err)
+	}
+	kind, _ := SourceKind(d.Source)
+	o.DataVolume = kind != KindBlank
+	s := &diskState{d: d, key: client.ObjectKey{Namespace: owner.GetNamespace(), Name: o.ClaimName}}
+
+	var err error
+	if s.pvc, err = getOptional(ctx, c, s.key, &corev1.PersistentVolumeClaim{}); err != nil {
+		return o, fmt.Errorf("%s: %w", errGetPVC, err)
+	}
+	if o.DataVolume {
+		s.dv, err = getOptional(ctx, c, s.key, &cdiv1.DataVolume{})
+		if meta.IsNoMatchError(err) {
+			return fail(ReasonCDINotInstalled, ErrCDINotInstalled)
+		}
+		if err != nil {
+			return o, fmt.Errorf("%s: %w", errGetDataVolume, err)
+		}
+	}
+	exists := s.pvc != nil || s.dv != nil
+
+	s.class, s.classErr = classOf(ctx, c, d, s.pvc, s.dv)
+	if s.classErr != nil {
+		var nf *ClassNotFoundError
+		if !errors.As(s.classErr, &nf) && !errors.Is(s.classErr, ErrNoDefaultClass) {
+			return o, s.classErr
+		}
+		if !exists {
+			// Not created: a claim's class cannot be changed later.
+			return fail(ReasonStorageClassNotFound, s.classErr)
+		}
+	}
+	switch {
+	case s.class != nil:
+		o.StorageClassName = s.class.Name
+	case s.pvc != nil && s.pvc.Spec.StorageClassName != nil:
+		o.StorageClassName = *s.pvc.Spec.StorageClassName
+	}
+
+	if o.DataVolume {
+		err = reconcileImage(ctx, c, owner, s, &o)
+	} else {
+		err = reconcileBlank(ctx, c, owner, s, &o)
+	}
+	if err != nil {
+		return o, err
+	}
+
+	Observe(&o, s.dv, s.pvc, isWFFC(s.class))
+	switch {
+	case s.sizeErr != nil:
+		o.Reason, o.Message = s.sizeReason, s.sizeErr.Error()
+	case s.sizeReason != "" && o.Reason == "":
+		o.Reason, o.Message = s.sizeReason, fmt.Sprintf("growing to %s waits until the claim is bound", d.Size.String())
+	}
+	return o, s.sizeErr
+}
+
+// checkGrowth compares the requested size with current and records a refusal
+// in s; it reports whether the PVC may be grown now.
+func (s *diskState) checkGrowth(current resource.Quantity, className string) bool {
+	switch s.d.Size.Cmp(current) {
+	case -1:
+		s.sizeErr, s.sizeReason = &ShrinkError{Disk: s.d.Name, From: current, To: s.d.Size}, ReasonShrinkRefused
+	case 1:
+		switch {
+		case s.classErr != nil:
+			s.sizeErr, s.sizeReason = s.classErr, ReasonStorageClassNotFound
+		case !expandable(s.class):
+			s.sizeErr, s.sizeReason = &NotExpandableError{Disk: s.d.Name, StorageClass: className}, ReasonExpansionNotAllowed
+		case s.pvc == nil || s.pvc.Status.Phase != corev1.ClaimBound:
+			s.sizeReason = ReasonExpansionPendingBind
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+func reconcileBlank(ctx context.Context, c client.Client, owner client.Object, s *diskState, o *Observation) error {
+	want := s.d
+	if s.pvc != nil {
+		current := s.pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+		if !s.checkGrowth(current, o.StorageClassName) {
+			want.Size = current
+		}
+		// Keep sending the live class: it is immutable, and dropping a field
+		// this manager owns would try to clear it.
+		want.StorageClassName = ""
+		if s.pvc.Spec.StorageClassName != nil {
+			want.StorageClassName = *s.pvc.Spec.StorageClassName
+		}
+	}
+	pvc := BuildPVC(owner, want)
+	if err := applyAndRead(ctx, c, pvc); err != nil {
+		return fmt.Errorf("%s: %w", errApplyPVC, err)
+	}
+	s.pvc = pvc
+	o.Requested = pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	return nil
+}
+
+func reconcileImage(ctx context.Context, c client.Client, owner client.Object, s *diskState, o *Observation) error {
+	size := s.d.Size
+	grow := false
+	if s.pvc != nil || s.dv != nil {
+		size = logicalSize(s.dv, s.pvc)
+		grow = s.checkGrowth(size, o.StorageClassName)
+	}
+	// Create the DataVolume, or re-apply its metadata with the spec it has
+	// (CDI rejects spec updates). When only its PVC is left (CDI garbage
+	// collection), leave it gone.
+	if s.dv != nil || s.pvc == nil {
+		dv, err := BuildDataVolume(owner, s.d)
+		if err != nil {
+			return err
+		}
+		if s.dv != nil {
+			dv.Spec = *s.dv.Spec.DeepCopy()
+		}
+		if err := applyAndRead(ctx, c, dv); err != nil {
+			if meta.IsNoMatchError(err) {
+				o.Reason, o.Message = ReasonCDINotInstalled, ErrCDINotInstalled.Error()
+				return ErrCDINotInstalled
+			}
+			return fmt.Errorf("%s: %w", errApplyDataVolume, err)
+		}
+		s.dv = dv
+	}
+	if grow {
+		// The PVC request includes CDI's file system overhead: add the growth.
+		req := s.pvc.Spec.Resources.Requests[corev1.ResourceStorage].DeepCopy()
+		req.Add(s.d.Size)
+		req.Sub(size)
+		patch := &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: s.key.Name, Namespace: s.key.Namespace,
+				Annotations: map[string]string{AnnotationDiskSize: s.d.Size.String()},
+			},
+			Spec: corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(req.String())},
+			}},
+		}
+		if err := applyAndRead(ctx, c, patch); err != nil {
+			return fmt.Errorf("%s: %w", errApplyPVC, err)
+		}
+		s.pvc = patch
+		size = s.d.Size
+	}
+	o.Requested = size
+	return nil
+}
+
+// logicalSize is an image disk's size in effect: the size last grown to
+// (PVC annotation), else the DataVolume's request, else the PVC's request.
+func logicalSize(dv *cdiv1.DataVolume, pvc *corev1.PersistentVolumeClaim) resource.Quantity {
+	if pvc != nil {
+		if v, ok := pvc.Annotations[AnnotationDiskSize]; ok {
+			if q, err := resource.ParseQuantity(v); err == nil {
+				return q
+			}
+		}
+	}
+	if dv != nil {
+		if dv.Spec.Storage != nil {
+			if q, ok := dv.Spec.Storage.Resources.Requests[corev1.ResourceStorage]; ok {
+				return q
+			}
+		}
+		if dv.Spec.PVC != nil {
+			if q, ok := dv.Spec.PVC.Resources.Requests[corev1.ResourceStorage]; ok {
+				return q
+			}
+		}
+	}
+	if pvc != nil {
+		return pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	}
+	return resource.Quantity{}
+}
+
+// classOf resolves the class that governs a disk: the live PVC's (none when
+// it has no class), else the live DataVolume's, else the disk's.
+func classOf(ctx context.Context, c client.Reader, d Disk, pvc *corev1.PersistentVolumeClaim, dv *cdiv1.DataVolume) (*storagev1.StorageClass, error) {
+	switch {
+	case pvc != nil:
+		if pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName == "" {
+			return nil, nil
+		}
+		return ResolveClass(ctx, c, *pvc.Spec.StorageClassName)
+	case dv != nil && dv.Spec.Storage != nil && dv.Spec.Storage.StorageClassName != nil:
+		return ResolveClass(ctx, c, *dv.Spec.Storage.StorageClassName)
+	default:
+		return ResolveClass(ctx, c, d.StorageClassName)
+	}
+}
+
+// applyAndRead applies obj and leaves the live object (with status) in it:
+// apply.Apply returns the server's answer, or the object it read when
+// nothing needed writing.
+func applyAndRead(ctx context.Context, c client.Client, obj client.Object) error {
+	_, err := apply.Apply(ctx, c, obj, FieldManager)
+	return err
+}
+
+func getOptional[T client.Object](ctx context.Context, c client.Reader, key client.ObjectKey, obj T) (T, error) {
+	var none T
+	if err := c.Get(ctx, key, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return none, nil
+		}
+		return none, err
+	}
+	return obj, nil
+}

@@ -1,0 +1,308 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/novasphere/wukong/lib/apply/testenv"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+)
+
+func TestReconcileCreatesObjectsIdempotently(t *testing.T) {
+	f := newFixture(t, env.Client)
+	f.class("idem-std", false, false, false)
+	disks := []Disk{
+		{Name: "data", Size: gi("2048Mi"), StorageClassName: "idem-std"},
+		{Name: "root", Size: gi("10Gi"), StorageClassName: "idem-std", Source: "https://example.org/fedora.qcow2", Boot: true},
+		{Name: "img", Size: gi("5Gi"), StorageClassName: "idem-std", Source: "quay.io/containerdisks/fedora:40"},
+	}
+	obs, err := f.reconcile(disks...)
+	require.NoError(t, err)
+	require.Len(t, obs, 3)
+	for i, want := range []struct {
+		name string
+		dv   bool
+	}{{"data", false}, {"root", true}, {"img", true}} {
+		assert.Equal(t, want.name, obs[i].Name)
+		assert.Equal(t, "vm-"+want.name, obs[i].ClaimName)
+		assert.Equal(t, want.dv, obs[i].DataVolume)
+		assert.Equal(t, PhasePending, obs[i].Phase)
+		assert.Equal(t, "idem-std", obs[i].StorageClassName)
+	}
+
+	pvc := f.pvc("data")
+	assert.Equal(t, "2Gi", pvc.Spec.Resources.Requests.Storage().String())
+	assert.Equal(t, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, pvc.Spec.AccessModes)
+	assert.Equal(t, map[string]string{LabelManagedBy: "wukong", LabelOwner: "vm", LabelDisk: "data"}, pvc.Labels)
+	require.Len(t, pvc.OwnerReferences, 1)
+	assert.Equal(t, "ConfigMap", pvc.OwnerReferences[0].Kind)
+	assert.Equal(t, f.owner.UID, pvc.OwnerReferences[0].UID)
+	assert.True(t, *pvc.OwnerReferences[0].Controller)
+
+	root := f.dv("root")
+	require.NotNil(t, root.Spec.Source.HTTP)
+	assert.Equal(t, "https://example.org/fedora.qcow2", root.Spec.Source.HTTP.URL)
+	require.NotNil(t, root.Spec.Storage)
+	assert.Equal(t, "10Gi", root.Spec.Storage.Resources.Requests.Storage().String())
+	assert.Equal(t, "vm", root.Labels[LabelOwner])
+	img := f.dv("img")
+	require.NotNil(t, img.Spec.Source.Registry)
+	assert.Equal(t, "docker://quay.io/containerdisks/fedora:40", *img.Spec.Source.Registry.URL)
+
+	rvs := []string{pvc.ResourceVersion, root.ResourceVersion, img.ResourceVersion}
+	obs2, err := f.reconcile(disks...)
+	require.NoError(t, err)
+	assert.Equal(t, obs, obs2)
+	assert.Equal(t, rvs, []string{f.pvc("data").ResourceVersion, f.dv("root").ResourceVersion, f.dv("img").ResourceVersion},
+		"a second pass with the same input must write nothing")
+
+	// A hand edit of a label is restored.
+	p := f.pvc("data")
+	p.Labels[LabelOwner] = "someone-else"
+	require.NoError(t, f.c.Update(f.ctx, p))
+	_, err = f.reconcile(disks...)
+	require.NoError(t, err)
+	assert.Equal(t, "vm", f.pvc("data").Labels[LabelOwner])
+}
+
+func TestReconcileObservesDataVolumeAndClaim(t *testing.T) {
+	f := newFixture(t, env.Client)
+	f.class("obs-imm", false, true, false)
+	f.class("obs-wffc", true, true, false)
+	disks := []Disk{
+		{Name: "root", Size: gi("10Gi"), StorageClassName: "obs-imm", Source: "https://example.org/f.qcow2"},
+		{Name: "scratch", Size: gi("1Gi"), StorageClassName: "obs-wffc"},
+		{Name: "lazy", Size: gi("3Gi"), StorageClassName: "obs-wffc", Source: "docker://fedora:40"},
+	}
+	_, err := f.reconcile(disks...)
+	require.NoError(t, err)
+	f.createCDIClaim("root", "obs-imm", "10752Mi")
+	f.bind("root", "11Gi")
+	f.setDVStatus("root", cdiv1.DataVolumeStatus{Phase: cdiv1.ImportInProgress, Progress: "45.50%"})
+	f.setDVStatus("lazy", cdiv1.DataVolumeStatus{Phase: cdiv1.PendingPopulation})
+
+	obs, err := f.reconcile(disks...)
+	require.NoError(t, err)
+	assert.Equal(t, PhaseImporting, obs[0].Phase)
+	assert.Equal(t, "45.50%", obs[0].Progress)
+	assert.True(t, obs[0].Bound)
+	assert.Equal(t, "11Gi", obs[0].Capacity.String())
+	assert.Equal(t, "10Gi", obs[0].Requested.String(), "the disk size, not the PVC request with overhead")
+	assert.False(t, obs[0].ConsumerCanStart(), "immediate class: wait for the import")
+
+	assert.Equal(t, PhaseWaitForFirstConsumer, obs[1].Phase, "blank PVC pending on a WFFC class")
+	assert.True(t, obs[1].ConsumerCanStart())
+	assert.False(t, obs[1].Ready())
+	assert.Equal(t, PhaseWaitForFirstConsumer, obs[2].Phase, "PendingPopulation on a WFFC class")
+	assert.True(t, obs[2].ConsumerCanStart())
+
+	// Importer failure.
+	f.setDVStatus("root", cdiv1.DataVolumeStatus{Phase: cdiv1.ImportInProgress, Progress: "0.00%", RestartCount: 2,
+		Conditions: []cdiv1.DataVolumeCondition{{Type: cdiv1.DataVolumeRunning, Status: corev1.ConditionFalse, Reason: "Error",
+			Message: "Unable to connect to http data source: expected status code 200, got 404. Status: 404 Not Found"}}})
+	obs, err = f.reconcile(disks...)
+	require.NoError(t, err)
+	assert.Equal(t, PhaseFailed, obs[0].Phase)
+	assert.Equal(t, "Error", obs[0].Reason)
+	assert.Contains(t, obs[0].Message, "got 404")
+
+	// Success, and the PVC resize conditions.
+	f.setDVStatus("root", cdiv1.DataVolumeStatus{Phase: cdiv1.Succeeded, Progress: "100.0%"})
+	p := f.pvc("root")
+	p.Status.Conditions = []corev1.PersistentVolumeClaimCondition{
+		{Type: corev1.PersistentVolumeClaimResizing, Status: corev1.ConditionTrue},
+		{Type: corev1.PersistentVolumeClaimFileSystemResizePending, Status: corev1.ConditionTrue},
+	}
+	require.NoError(t, f.c.Status().Update(f.ctx, p))
+	obs, err = f.reconcile(disks...)
+	require.NoError(t, err)
+	assert.Equal(t, PhaseBound, obs[0].Phase)
+	assert.True(t, obs[0].Ready())
+	assert.Empty(t, obs[0].Reason)
+	assert.True(t, obs[0].Resizing)
+	assert.True(t, obs[0].FileSystemResizePending)
+}
+
+func TestReconcileExpandsBlankDisk(t *testing.T) {
+	f := newFixture(t, env.Client)
+	f.class("grow-blank", false, true, false)
+	disk := Disk{Name: "data", Size: gi("1Gi"), StorageClassName: "grow-blank"}
+	_, err := f.reconcile(disk)
+	require.NoError(t, err)
+
+	disk.Size = gi("2Gi")
+	obs, err := f.reconcile(disk)
+	require.NoError(t, err, "growth before binding waits, it is no error")
+	assert.Equal(t, ReasonExpansionPendingBind, obs[0].Reason)
+	assert.Equal(t, "1Gi", f.pvc("data").Spec.Resources.Requests.Storage().String())
+
+	f.bind("data", "1Gi")
+	obs, err = f.reconcile(disk)
+	require.NoError(t, err)
+	assert.Equal(t, "2Gi", f.pvc("data").Spec.Resources.Requests.Storage().String())
+	assert.Equal(t, "2Gi", obs[0].Requested.String())
+	assert.Equal(t, "1Gi", obs[0].Capacity.String(), "capacity is what the PVC status says")
+	assert.Empty(t, obs[0].Reason)
+
+	rv := f.pvc("data").ResourceVersion
+	_, err = f.reconcile(disk)
+	require.NoError(t, err)
+	assert.Equal(t, rv, f.pvc("data").ResourceVersion)
+}
+
+func TestReconcileExpandsDataVolumeClaimOnly(t *testing.T) {
+	f := newFixture(t, env.Client)
+	f.class("grow-dv", false, true, false)
+	disk := Disk{Name: "root", Size: gi("10Gi"), StorageClassName: "grow-dv", Source: "https://example.org/f.qcow2"}
+	_, err := f.reconcile(disk)
+	require.NoError(t, err)
+	f.createCDIClaim("root", "grow-dv", "10752Mi") // 10Gi plus CDI's overhead
+	f.bind("root", "10752Mi")
+	f.setDVStatus("root", cdiv1.DataVolumeStatus{Phase: cdiv1.Succeeded, Progress: "100.0%"})
+	dvRV := f.dv("root").ResourceVersion
+
+	disk.Size = gi("12Gi")
+	obs, err := f.reconcile(disk)
+	require.NoError(t, err)
+	pvc := f.pvc("root")
+	assert.Equal(t, "12800Mi", pvc.Spec.Resources.Requests.Storage().String(), "grown by 2Gi, overhead kept")
+	assert.Equal(t, "12Gi", pvc.Annotations[AnnotationDiskSize])
+	dv := f.dv("root")
+	assert.Equal(t, "10Gi", dv.Spec.Storage.Resources.Requests.Storage().String(), "DataVolume spec never changes")
+	assert.Equal(t, dvRV, dv.ResourceVersion)
+	assert.Equal(t, "12Gi", obs[0].Requested.String())
+	assert.Equal(t, PhaseBound, obs[0].Phase)
+
+	_, err = f.reconcile(disk)
+	require.NoError(t, err)
+	assert.Equal(t, pvc.ResourceVersion, f.pvc("root").ResourceVersion)
+	assert.Equal(t, dvRV, f.dv("root").ResourceVersion)
+
+	// Shrinking below the grown size is refused.
+	disk.Size = gi("11Gi")
+	obs, err = f.reconcile(disk)
+	var shrink *ShrinkError
+	require.ErrorAs(t, err, &shrink)
+	assert.Equal(t, "12Gi", shrink.From.String())
+	assert.Equal(t, ReasonShrinkRefused, obs[0].Reason)
+	assert.Equal(t, "12800Mi", f.pvc("root").Spec.Resources.Requests.Storage().String())
+}
+
+func TestReconcileRefusesShrinkAndNonExpandableClass(t *testing.T) {
+	f := newFixture(t, env.Client)
+	f.class("refuse-exp", false, true, false)
+	f.class("refuse-fixed", false, false, false)
+	a := Disk{Name: "a", Size: gi("2Gi"), StorageClassName: "refuse-exp"}
+	b := Disk{Name: "b", Size: gi("1Gi"), StorageClassName: "refuse-fixed"}
+	_, err := f.reconcile(a, b)
+	require.NoError(t, err)
+	f.bind("a", "2Gi")
+	f.bind("b", "1Gi")
+
+	a.Size, b.Size = gi("1Gi"), gi("2Gi")
+	c := Disk{Name: "c", Size: gi("1Gi"), StorageClassName: "refuse-exp"}
+	obs, err := f.reconcile(a, b, c)
+	require.Error(t, err)
+	var shrink *ShrinkError
+	require.ErrorAs(t, err, &shrink)
+	assert.Equal(t, ShrinkError{Disk: "a", From: gi("2Gi"), To: gi("1Gi")}.Disk, shrink.Disk)
+	assert.Equal(t, "2Gi", shrink.From.String())
+	assert.Equal(t, "1Gi", shrink.To.String())
+	var fixed *NotExpandableError
+	require.ErrorAs(t, err, &fixed)
+	assert.Equal(t, &NotExpandableError{Disk: "b", StorageClass: "refuse-fixed"}, fixed)
+
+	require.Len(t, obs, 3)
+	assert.Equal(t, ReasonShrinkRefused, obs[0].Reason)
+	assert.Equal(t, shrink.Error(), obs[0].Message)
+	assert.Equal(t, "2Gi", obs[0].Requested.String())
+	assert.Equal(t, ReasonExpansionNotAllowed, obs[1].Reason)
+	assert.Equal(t, PhaseBound, obs[1].Phase, "the refusal does not hide the facts")
+	assert.Empty(t, obs[2].Reason)
+	assert.Equal(t, "2Gi", f.pvc("a").Spec.Resources.Requests.Storage().String())
+	assert.Equal(t, "1Gi", f.pvc("b").Spec.Resources.Requests.Storage().String())
+	f.pvc("c") // the other disk was still created
+}
+
+func TestReconcileMissingAndDefaultClass(t *testing.T) {
+	f := newFixture(t, env.Client)
+
+	_, err := ResolveClass(f.ctx, f.c, "missing-class")
+	var nf *ClassNotFoundError
+	require.ErrorAs(t, err, &nf)
+	assert.Equal(t, "missing-class", nf.Name)
+	_, err = ResolveClass(f.ctx, f.c, "")
+	require.ErrorIs(t, err, ErrNoDefaultClass)
+
+	f.class("present", false, false, false)
+	obs, err := f.reconcile(
+		Disk{Name: "a", Size: gi("1Gi"), StorageClassName: "missing-class"},
+		Disk{Name: "b", Size: gi("1Gi"), StorageClassName: "present"},
+		Disk{Name: "c", Size: gi("1Gi")},
+	)
+	require.ErrorAs(t, err, &nf)
+	require.ErrorIs(t, err, ErrNoDefaultClass)
+	require.Len(t, obs, 3)
+	assert.Equal(t, ReasonStorageClassNotFound, obs[0].Reason)
+	assert.Equal(t, `StorageClass "missing-class" not found`, obs[0].Message)
+	assert.Equal(t, ReasonStorageClassNotFound, obs[2].Reason)
+	assert.True(t, apierrorsIsNotFound(f.c.Get(f.ctx, f.key("a"), &corev1.PersistentVolumeClaim{})), "not created without its class")
+	assert.Empty(t, obs[1].Reason)
+	f.pvc("b")
+
+	// With a default (WaitForFirstConsumer) class, the classless disk uses it.
+	f.class("the-default", true, true, true)
+	sc, err := ResolveClass(f.ctx, f.c, "")
+	require.NoError(t, err)
+	assert.Equal(t, "the-default", sc.Name)
+	obs, err = f.reconcile(Disk{Name: "c", Size: gi("1Gi")})
+	require.NoError(t, err)
+	assert.Equal(t, "the-default", obs[0].StorageClassName)
+	assert.Equal(t, PhaseWaitForFirstConsumer, obs[0].Phase)
+	assert.True(t, obs[0].ConsumerCanStart())
+}
+
+func TestReconcileInvalidDiskDoesNotStopOthers(t *testing.T) {
+	f := newFixture(t, env.Client)
+	f.class("inv-std", false, false, false)
+	obs, err := f.reconcile(
+		Disk{Name: "bad", Size: gi("1Gi"), StorageClassName: "inv-std", Source: "ftp://example.org/x.img"},
+		Disk{Name: "good", Size: gi("1Gi"), StorageClassName: "inv-std"},
+	)
+	require.ErrorIs(t, err, ErrInvalidDisk)
+	assert.Equal(t, ReasonInvalidDisk, obs[0].Reason)
+	assert.Contains(t, obs[0].Message, `unsupported scheme "ftp"`)
+	f.pvc("good")
+}
+
+func TestReconcileWithoutCDI(t *testing.T) {
+	bare, err := testenv.Start(newScheme())
+	require.NoError(t, err)
+	defer func() { require.NoError(t, bare.Stop()) }()
+	f := newFixture(t, bare.Client)
+	f.class("nocdi", false, false, false)
+
+	obs, err := f.reconcile(
+		Disk{Name: "root", Size: gi("10Gi"), StorageClassName: "nocdi", Source: "quay.io/containerdisks/fedora:40"},
+		Disk{Name: "data", Size: gi("1Gi"), StorageClassName: "nocdi"},
+	)
+	require.ErrorIs(t, err, ErrCDINotInstalled)
+	assert.Equal(t, ReasonCDINotInstalled, obs[0].Reason)
+	assert.True(t, obs[0].DataVolume)
+	assert.Empty(t, obs[1].Reason)
+	assert.Equal(t, PhasePending, obs[1].Phase)
+	f.pvc("data")
+}
+
+func TestReconcileRequiresNamespacedOwner(t *testing.T) {
+	owner := &corev1.Namespace{}
+	owner.Name = "cluster-scoped"
+	_, err := Reconcile(context.Background(), env.Client, owner, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), errOwner)
+	assert.False(t, errors.Is(err, ErrInvalidDisk))
+}

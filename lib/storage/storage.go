@@ -1,0 +1,181 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// Labels and annotations written on every object this package creates.
+const (
+	// LabelManagedBy is the standard managed-by label; its value is ManagedBy.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedBy is the value of LabelManagedBy.
+	ManagedBy = "wukong"
+	// LabelOwner carries the owner's name.
+	LabelOwner = "vm.novasphere.dev/wukong"
+	// LabelDisk carries the disk's name.
+	LabelDisk = "vm.novasphere.dev/disk"
+	// AnnotationDiskSize on a DataVolume's PVC records the disk size last
+	// applied by growing the PVC (the DataVolume's own request cannot change).
+	AnnotationDiskSize = "vm.novasphere.dev/disk-size"
+	// FieldManager is the Server-Side Apply field manager.
+	FieldManager = "wukong"
+)
+
+// Disk is one disk of a virtual machine.
+type Disk struct {
+	// Name of the disk, a DNS-1123 label; the claim is "<owner>-<Name>".
+	Name string
+	// Size requested. Growing it expands the PVC; shrinking is refused.
+	Size resource.Quantity
+	// StorageClassName; empty means the cluster's default class.
+	StorageClassName string
+	// Source is "" (blank disk), an http:// or https:// URL, or a container
+	// image (docker://… or a bare reference like quay.io/containerdisks/fedora:40).
+	Source string
+	// Boot marks the boot disk. It does not change the objects written here;
+	// it is carried for the caller's VM builder.
+	Boot bool
+}
+
+// Phase is the state of a disk, summarised over its DataVolume and PVC.
+type Phase string
+
+// Phases of a disk.
+const (
+	// PhasePending: not bound and nothing in progress yet.
+	PhasePending Phase = "Pending"
+	// PhaseWaitForFirstConsumer: the StorageClass binds only once a pod uses
+	// the claim, so the VM must be created for the disk to progress.
+	PhaseWaitForFirstConsumer Phase = "WaitForFirstConsumer"
+	// PhaseImporting: CDI is importing (or cloning, uploading, preparing) data.
+	PhaseImporting Phase = "Importing"
+	// PhaseBound: the PVC is bound and, for an image disk, the import succeeded.
+	PhaseBound Phase = "Bound"
+	// PhaseFailed: the import failed (DataVolume phase Failed, or its importer
+	// reported an error; CDI retries, so this may recover) or the claim is Lost.
+	PhaseFailed Phase = "Failed"
+)
+
+// Reasons this package sets in Observation.Reason for its own findings. Other
+// reasons are copied from CDI's DataVolume conditions.
+const (
+	ReasonShrinkRefused        = "ShrinkRefused"
+	ReasonExpansionNotAllowed  = "ExpansionNotAllowed"
+	ReasonExpansionPendingBind = "ExpansionPendingBind"
+	ReasonStorageClassNotFound = "StorageClassNotFound"
+	ReasonCDINotInstalled      = "CDINotInstalled"
+	ReasonInvalidDisk          = "InvalidDisk"
+	ReasonImportFailed         = "ImportFailed"
+	ReasonClaimLost            = "ClaimLost"
+)
+
+// Error prefixes.
+const (
+	errApplyPVC        = "cannot apply PersistentVolumeClaim"
+	errApplyDataVolume = "cannot apply DataVolume"
+	errGetPVC          = "cannot get PersistentVolumeClaim"
+	errGetDataVolume   = "cannot get DataVolume"
+	errGetClass        = "cannot get StorageClass"
+	errListClasses     = "cannot list StorageClasses"
+	errOwner           = "cannot determine owner kind"
+)
+
+var (
+	// ErrCDINotInstalled: the DataVolume kind is unknown to the API server,
+	// so image disks cannot be created. Blank disks are unaffected.
+	ErrCDINotInstalled = errors.New("CDI is not installed: the DataVolume kind (cdi.kubevirt.io/v1beta1) is not served")
+	// ErrNoDefaultClass: a disk names no StorageClass and none is marked default.
+	ErrNoDefaultClass = errors.New("no default StorageClass")
+	// ErrInvalidDisk wraps every validation error of a Disk (bad source,
+	// name or size).
+	ErrInvalidDisk = errors.New("invalid disk")
+)
+
+// ClassNotFoundError: the named StorageClass does not exist.
+type ClassNotFoundError struct{ Name string }
+
+func (e *ClassNotFoundError) Error() string {
+	return fmt.Sprintf("StorageClass %q not found", e.Name)
+}
+
+// ShrinkError: the requested size is smaller than the current one.
+type ShrinkError struct {
+	Disk     string
+	From, To resource.Quantity
+}
+
+func (e *ShrinkError) Error() string {
+	return fmt.Sprintf("disk %q cannot shrink from %s to %s", e.Disk, e.From.String(), e.To.String())
+}
+
+// NotExpandableError: the disk grew but its StorageClass does not allow
+// volume expansion (StorageClass is empty for a claim without a class).
+type NotExpandableError struct {
+	Disk         string
+	StorageClass string
+}
+
+func (e *NotExpandableError) Error() string {
+	return fmt.Sprintf("disk %q cannot grow: StorageClass %q does not allow volume expansion", e.Disk, e.StorageClass)
+}
+
+// Observation is what the cluster says about one disk.
+type Observation struct {
+	// Name of the disk.
+	Name string
+	// ClaimName of the PVC (and DataVolume).
+	ClaimName string
+	// DataVolume is true for image disks (a DataVolume is or was used).
+	DataVolume bool
+	// StorageClassName in effect (the PVC's, else the resolved one); empty
+	// when unknown.
+	StorageClassName string
+	// WaitForFirstConsumerClass: the StorageClass has volumeBindingMode
+	// WaitForFirstConsumer.
+	WaitForFirstConsumerClass bool
+	Phase                     Phase
+	// Progress is CDI's import progress such as "45.50%"; empty for blank
+	// disks and when CDI reports none.
+	Progress string
+	// Bound: the PVC's status.phase is Bound.
+	Bound bool
+	// Capacity is the PVC's actual capacity (status); zero until bound.
+	Capacity resource.Quantity
+	// Requested is the disk size in effect: the PVC request for a blank
+	// disk, the logical disk size for an image disk (the PVC request of an
+	// image disk includes CDI's file system overhead).
+	Requested resource.Quantity
+	// Reason and Message: this package's finding (Reason* constants) or what
+	// CDI's DataVolume conditions say.
+	Reason  string
+	Message string
+	// Resizing and FileSystemResizePending mirror the PVC conditions.
+	Resizing                bool
+	FileSystemResizePending bool
+}
+
+// Ready reports whether the disk is usable: bound, and imported if an image.
+func (o Observation) Ready() bool { return o.Phase == PhaseBound }
+
+// ConsumerCanStart reports whether the VM using this disk may be created now.
+//
+//   - Bound: yes.
+//   - WaitForFirstConsumer: yes, and it must, since binding (and so the
+//     import) waits for the VM's pod; waiting for Bound would deadlock.
+//   - Importing on a WaitForFirstConsumer class: yes; the import started
+//     because a consumer exists, and the gate must not close again.
+//   - Importing on an immediate class, Pending, Failed: no; KubeVirt would
+//     only wait, and a VM should not start before its data is in place.
+func (o Observation) ConsumerCanStart() bool {
+	switch o.Phase {
+	case PhaseBound, PhaseWaitForFirstConsumer:
+		return true
+	case PhaseImporting:
+		return o.WaitForFirstConsumerClass
+	default:
+		return false
+	}
+}
