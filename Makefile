@@ -35,7 +35,7 @@ help: ## Show this help.
 generate: $(CONTROLLER_GEN) ## Generate deepcopy, the Wukong CRD, RBAC, the chart's copies and test/crds.
 	cd operator && $(CONTROLLER_GEN) object paths=./api/...
 	cd operator && $(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=config/crd
-	cd operator && $(CONTROLLER_GEN) rbac:roleName=wukong-manager paths=./internal/... output:rbac:dir=config/rbac
+	cd operator && $(CONTROLLER_GEN) rbac:roleName=wukong-manager paths=./internal/... paths=./manager/... output:rbac:dir=config/rbac
 	CONTROLLER_GEN=$(CONTROLLER_GEN) scripts/gen-test-crds.sh
 	@if [ -x scripts/gen-chart.sh ]; then scripts/gen-chart.sh; fi
 

@@ -1,0 +1,122 @@
+package controller
+
+import (
+	"errors"
+	"time"
+
+	"github.com/novasphere/wukong/lib/kubevirt"
+	"github.com/novasphere/wukong/lib/network"
+	"github.com/novasphere/wukong/lib/storage"
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+)
+
+// scope is what one reconcile pass observed. Steps fill it; status is derived
+// from it once, at the end (computeStatus), so there is no intermediate
+// condition state.
+type scope struct {
+	w *v1alpha1.Wukong
+
+	// problems need a change by the user or the cluster admin: each becomes
+	// Stalled with a reason and a message naming the field.
+	problems []problem
+
+	net     network.Observation
+	netDone bool
+
+	vols     []storage.Observation
+	volsDone bool
+
+	// vmExists: a VirtualMachine was applied (or found) this pass; vm is
+	// what KubeVirt reports about it.
+	vmExists bool
+	vm       kubevirt.Observation
+	// waiting says why the VirtualMachine was not created or updated yet.
+	waiting string
+
+	// transient is an error that is nobody's fault (API hiccup, conflict):
+	// it is retried with backoff and keeps observedGeneration unchanged.
+	transient error
+
+	// requeueAfter asks for a timed retry when nothing will send an event
+	// (a missing object Wukong does not watch, such as a user's Secret).
+	requeueAfter time.Duration
+}
+
+// problem is a finding the user or admin must act on.
+type problem struct {
+	// Condition is the condition type the problem belongs to besides Stalled
+	// (NetworksConfigured, VolumesBound or Ready).
+	Condition string
+	Reason    string
+	// Field is the spec path, e.g. spec.disks[1].storageClassName.
+	Field   string
+	Message string
+	// External: the fix is an object Wukong does not watch (StorageClass,
+	// Secret, NAD, CRD), so a timed retry is needed to notice it.
+	External bool
+}
+
+func (p problem) String() string {
+	if p.Field == "" {
+		return p.Message
+	}
+	return p.Field + ": " + p.Message
+}
+
+// addProblem records a problem once.
+func (s *scope) addProblem(p problem) {
+	for _, q := range s.problems {
+		if q == p {
+			return
+		}
+	}
+	s.problems = append(s.problems, p)
+	if p.External {
+		s.requeue(externalRetry)
+	}
+}
+
+// problemFor returns the first problem of a condition type.
+func (s *scope) problemFor(condition string) (problem, bool) {
+	for _, p := range s.problems {
+		if p.Condition == condition {
+			return p, true
+		}
+	}
+	return problem{}, false
+}
+
+func (s *scope) requeue(d time.Duration) {
+	if d > 0 && (s.requeueAfter == 0 || d < s.requeueAfter) {
+		s.requeueAfter = d
+	}
+}
+
+func (s *scope) addTransient(err error) {
+	s.transient = errors.Join(s.transient, err)
+}
+
+// externalRetry is how often a Wukong stalled on an object Wukong does not
+// watch is looked at again.
+const externalRetry = time.Minute
+
+// eachError calls f for every leaf of a (possibly joined, possibly wrapped)
+// error tree that f does not claim; it returns the unclaimed ones joined.
+func eachError(err error, claim func(error) bool) error {
+	if err == nil {
+		return nil
+	}
+	if multi, ok := err.(interface{ Unwrap() []error }); ok {
+		var rest []error
+		for _, e := range multi.Unwrap() {
+			if r := eachError(e, claim); r != nil {
+				rest = append(rest, r)
+			}
+		}
+		return errors.Join(rest...)
+	}
+	if claim(err) {
+		return nil
+	}
+	return err
+}

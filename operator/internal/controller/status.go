@@ -1,0 +1,251 @@
+package controller
+
+import (
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/novasphere/wukong/lib/conditions"
+	"github.com/novasphere/wukong/lib/kubevirt"
+	"github.com/novasphere/wukong/lib/storage"
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+)
+
+// computeStatus turns what a pass observed into Wukong.status. It is a pure
+// function of the scope (plus the previous conditions, for transition times),
+// table-tested without an API server.
+func computeStatus(w *v1alpha1.Wukong, s *scope) {
+	st := &w.Status
+	st.VMName = ""
+	if s.vmExists {
+		st.VMName = w.Name
+	}
+	st.NodeName = s.vm.Node()
+	if s.netDone {
+		st.Networks = networkStatuses(s)
+	}
+	if s.volsDone {
+		st.Volumes = volumeStatuses(s.vols)
+	}
+
+	o := wukongConditions{w}
+	setNetworksConfigured(o, s)
+	setVolumesBound(o, s)
+	setRestartRequired(o, s)
+	setReady(o, s)
+	stalled := setProgress(o, s)
+	st.Phase = phase(s, stalled)
+	if s.transient == nil {
+		st.ObservedGeneration = w.Generation
+	}
+}
+
+// wukongConditions adapts a Wukong to lib/conditions.
+type wukongConditions struct{ *v1alpha1.Wukong }
+
+func (w wukongConditions) GetConditions() []metav1.Condition   { return w.Status.Conditions }
+func (w wukongConditions) SetConditions(c []metav1.Condition)  { w.Status.Conditions = c }
+func (w wukongConditions) GetObservedGeneration() int64       { return w.Status.ObservedGeneration }
+
+func networkStatuses(s *scope) []v1alpha1.NetworkStatus {
+	byName := map[string]kubevirt.Interface{}
+	for _, i := range s.vm.Interfaces() {
+		byName[i.Name] = i
+	}
+	var out []v1alpha1.NetworkStatus
+	if pod, ok := byName[kubevirt.PodNetworkName]; ok {
+		out = append(out, v1alpha1.NetworkStatus{
+			Name: pod.Name, Interface: pod.InterfaceName, IPAddress: pod.IP, IPAddresses: pod.IPs, MACAddress: pod.MAC,
+		})
+	}
+	for _, n := range s.net.NICs {
+		ns := v1alpha1.NetworkStatus{Name: n.Name, MACAddress: n.MAC}
+		if n.NADName != "" {
+			ns.NADName = n.NetworkName()
+		}
+		if i, ok := byName[n.Name]; ok {
+			ns.Interface, ns.IPAddress, ns.IPAddresses = i.InterfaceName, i.IP, i.IPs
+			if i.MAC != "" {
+				ns.MACAddress = i.MAC
+			}
+		}
+		out = append(out, ns)
+	}
+	return out
+}
+
+func volumeStatuses(vols []storage.Observation) []v1alpha1.VolumeStatus {
+	out := make([]v1alpha1.VolumeStatus, 0, len(vols))
+	for _, v := range vols {
+		vs := v1alpha1.VolumeStatus{
+			Name:     v.Name,
+			PVCName:  v.ClaimName,
+			Bound:    v.Bound,
+			Phase:    string(v.Phase),
+			Progress: v.Progress,
+		}
+		if !v.Capacity.IsZero() {
+			vs.Size = v.Capacity.String()
+		}
+		if v.Phase != storage.PhaseBound {
+			vs.Message = v.Message
+		}
+		out = append(out, vs)
+	}
+	return out
+}
+
+// setNetworksConfigured: True when every NIC has its NAD and every node
+// bridge policy is Available; False with the first problem or what is
+// pending.
+func setNetworksConfigured(o wukongConditions, s *scope) {
+	const t = v1alpha1.NetworksConfiguredCondition
+	if p, ok := s.problemFor(t); ok {
+		conditions.MarkFalse(o, t, p.Reason, "%s", p.String())
+		return
+	}
+	if !s.netDone {
+		return // not observed this pass: keep what was there
+	}
+	for _, b := range s.net.Bridges {
+		if !b.Available {
+			reason := v1alpha1.ReasonBridgePending
+			if b.Degraded {
+				reason = v1alpha1.ReasonBridgeDegraded
+			}
+			msg := fmt.Sprintf("node bridge %s (NodeNetworkConfigurationPolicy %s) is not available yet", b.Bridge, b.Policy)
+			if b.Message != "" {
+				msg += ": " + b.Message
+			}
+			conditions.MarkFalse(o, t, reason, "%s", msg)
+			return
+		}
+	}
+	n := len(s.net.NICs)
+	conditions.MarkTrue(o, t, v1alpha1.ReasonNADCreated, "%d secondary network(s) and %d node bridge(s) ready", n, len(s.net.Bridges))
+}
+
+// setVolumesBound: True when every claim is bound; False with the first
+// problem, or Importing (with progress), WaitForFirstConsumer or Pending.
+func setVolumesBound(o wukongConditions, s *scope) {
+	const t = v1alpha1.VolumesBoundCondition
+	if p, ok := s.problemFor(t); ok {
+		conditions.MarkFalse(o, t, p.Reason, "%s", p.String())
+		return
+	}
+	if !s.volsDone {
+		return
+	}
+	var importing, wffc, pending []string
+	for _, v := range s.vols {
+		switch v.Phase {
+		case storage.PhaseBound:
+		case storage.PhaseImporting:
+			p := v.Progress
+			if p == "" {
+				p = "N/A"
+			}
+			importing = append(importing, v.Name+" "+p)
+		case storage.PhaseWaitForFirstConsumer:
+			wffc = append(wffc, v.Name)
+		default:
+			pending = append(pending, v.Name)
+		}
+	}
+	switch {
+	case len(importing) > 0:
+		conditions.MarkFalse(o, t, v1alpha1.ReasonImporting, "importing: %s", strings.Join(importing, ", "))
+	case len(pending) > 0:
+		conditions.MarkFalse(o, t, v1alpha1.ReasonVolumesPending, "waiting for claims to bind: %s", strings.Join(pending, ", "))
+	case len(wffc) > 0:
+		conditions.MarkFalse(o, t, v1alpha1.ReasonWaitForFirstConsumer, "bound when the VM starts (WaitForFirstConsumer): %s", strings.Join(wffc, ", "))
+	default:
+		conditions.MarkTrue(o, t, v1alpha1.ReasonVolumesBound, "%d disk(s) bound", len(s.vols))
+	}
+}
+
+// setRestartRequired mirrors KubeVirt's RestartRequired: present only while
+// a spec change waits for a guest restart.
+func setRestartRequired(o wukongConditions, s *scope) {
+	const t = v1alpha1.RestartRequiredCondition
+	if s.vmExists && s.vm.RestartRequired() {
+		conditions.MarkTrue(o, t, v1alpha1.ReasonRestartRequired,
+			"the change to cpu, memory or NICs takes effect after the guest restarts (virtctl restart %s)", o.Name)
+		return
+	}
+	if s.vmExists || !s.volsDone {
+		conditions.Delete(o, t)
+	}
+}
+
+// setReady: True when the guest runs (or is intentionally stopped and
+// everything is in place); else False with the first problem, what the VM
+// waits for, or KubeVirt's reason.
+func setReady(o wukongConditions, s *scope) {
+	const t = v1alpha1.ReadyCondition
+	switch {
+	case len(s.problems) > 0:
+		p := s.problems[0]
+		conditions.MarkFalse(o, t, p.Reason, "%s", p.String())
+	case s.transient != nil && !s.vmExists:
+		conditions.MarkUnknown(o, t, v1alpha1.ReasonTransientError, "retrying after an error talking to the API server")
+	case !s.vmExists:
+		conditions.MarkFalse(o, t, v1alpha1.ReasonWaitingForDependencies, "VirtualMachine not created: %s", s.waiting)
+	case s.vm.Ready():
+		conditions.MarkTrue(o, t, v1alpha1.ReasonRunning, "running on node %s", s.vm.Node())
+	case s.vm.Stopped():
+		conditions.MarkTrue(o, t, v1alpha1.ReasonStopped, "stopped by run strategy %s; start it with virtctl start %s", s.vm.RunStrategy(), o.Name)
+	default:
+		reason, msg := s.vm.NotReadyReason()
+		if reason == "" {
+			reason, msg = v1alpha1.ReasonStarting, "the VirtualMachine is starting"
+		}
+		conditions.MarkFalse(o, t, reason, "%s", msg)
+	}
+}
+
+// vmStalled: KubeVirt reasons that will not heal without a change.
+func vmStalled(s *scope) bool {
+	if !s.vmExists || s.vm.Ready() {
+		return false
+	}
+	reason, _ := s.vm.NotReadyReason()
+	switch reason {
+	case kubevirt.ReasonUnschedulable, kubevirt.ReasonImagePullFailed, kubevirt.ReasonCrashLoopBackOff:
+		return true
+	}
+	return false
+}
+
+// setProgress sets the kstatus pair: Stalled (with Ready's reason) when a
+// problem needs a change, Reconciling while converging, neither when Ready.
+// It returns whether the Wukong is stalled.
+func setProgress(o wukongConditions, s *scope) bool {
+	ready := conditions.Get(o, v1alpha1.ReadyCondition)
+	switch {
+	case len(s.problems) > 0 || vmStalled(s):
+		conditions.MarkStalled(o, ready.Reason, "%s", ready.Message)
+		return true
+	case ready.Status == "True" && s.transient == nil:
+		conditions.ClearProgress(o)
+	default:
+		conditions.MarkReconciling(o, ready.Reason, "%s", ready.Message)
+	}
+	return false
+}
+
+func phase(s *scope, stalled bool) v1alpha1.Phase {
+	switch {
+	case stalled:
+		return v1alpha1.PhaseError
+	case !s.vmExists:
+		return v1alpha1.PhasePending
+	case s.vm.Ready():
+		return v1alpha1.PhaseRunning
+	case s.vm.Stopped():
+		return v1alpha1.PhaseStopped
+	default:
+		return v1alpha1.PhaseCreating
+	}
+}

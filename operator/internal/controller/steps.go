@@ -1,0 +1,251 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/novasphere/wukong/lib/kubevirt"
+	"github.com/novasphere/wukong/lib/network"
+	"github.com/novasphere/wukong/lib/storage"
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+)
+
+// step is one stage of a reconcile pass. It records what it saw in the scope
+// and returns an error only for what is nobody's fault (it is retried);
+// problems the user must fix go to scope.problems.
+type step func(ctx context.Context, s *scope) error
+
+// reconcileNetworks applies one NetworkAttachmentDefinition per NIC without
+// nadName, holds the shared NMState bridge policies the NICs need, and checks
+// user-named NADs exist. It feeds NetworksConfigured; a missing NAD, a
+// missing NMState, a foreign or conflicting bridge policy become problems
+// (Stalled) naming spec.networks[i]. It never returns early: the other steps
+// still run so status shows everything that is wrong at once.
+func (r *WukongReconciler) reconcileNetworks(ctx context.Context, s *scope) error {
+	obs, err := network.Reconcile(ctx, r.Client, s.w, attachments(s.w))
+	s.net, s.netDone = obs, true
+	index := make(map[string]int, len(s.w.Spec.Networks))
+	for i, n := range s.w.Spec.Networks {
+		index[n.Name] = i
+	}
+	for _, n := range obs.NICs {
+		if n.Error != nil {
+			if p, ok := networkProblem(index[n.Name], n.Error); ok {
+				s.addProblem(p)
+			}
+		}
+	}
+	for _, b := range obs.Bridges {
+		if b.Error != nil {
+			i := bridgeUser(s.w, b.Bridge)
+			if p, ok := networkProblem(i, b.Error); ok {
+				s.addProblem(p)
+			}
+		}
+	}
+	return eachError(err, func(e error) bool { _, ok := networkProblem(0, e); return ok })
+}
+
+// bridgeUser is the index of the first NIC using bridge.
+func bridgeUser(w *v1alpha1.Wukong, bridge string) int {
+	for i, n := range w.Spec.Networks {
+		if n.BridgeName == bridge {
+			return i
+		}
+	}
+	return 0
+}
+
+// networkProblem classifies a lib/network error as a user-facing problem.
+func networkProblem(i int, err error) (problem, bool) {
+	field := func(f string) string { return fmt.Sprintf("spec.networks[%d].%s", i, f) }
+	var (
+		notFound *network.NADNotFoundError
+		foreign  *network.ForeignPolicyError
+		conflict *network.BridgeConflictError
+		invalid  *network.InvalidAttachmentError
+	)
+	c := v1alpha1.NetworksConfiguredCondition
+	switch {
+	case errors.As(err, &notFound):
+		return problem{c, v1alpha1.ReasonNADNotFound, field("nadName"),
+			fmt.Sprintf("NetworkAttachmentDefinition %s/%s not found", notFound.Namespace, notFound.Name), true}, true
+	case errors.Is(err, network.ErrNMStateNotInstalled):
+		return problem{c, v1alpha1.ReasonNMStateMissing, field("physicalInterface"),
+			"creating a node bridge needs kubernetes-nmstate (NodeNetworkConfigurationPolicy), which is not installed", true}, true
+	case errors.Is(err, network.ErrMultusNotInstalled):
+		return problem{c, v1alpha1.ReasonNADNotFound, field("type"),
+			"Multus is not installed: NetworkAttachmentDefinition is not served", true}, true
+	case errors.As(err, &foreign):
+		return problem{c, v1alpha1.ReasonForeignPolicy, field("bridgeName"),
+			fmt.Sprintf("NodeNetworkConfigurationPolicy %s exists and is not managed by Wukong", foreign.Name), true}, true
+	case errors.As(err, &conflict):
+		return problem{c, v1alpha1.ReasonBridgeConflict, field("physicalInterface"),
+			fmt.Sprintf("bridge %s is already configured with %s %q by another Wukong; this one asks for %q",
+				conflict.Bridge, conflict.Field, conflict.Have, conflict.Want), false}, true
+	case errors.As(err, &invalid):
+		return problem{c, v1alpha1.ReasonInvalidNetwork, field(invalid.Field), invalid.Reason, false}, true
+	}
+	return problem{}, false
+}
+
+// reconcileDisks applies one PVC (blank disk) or CDI DataVolume (image disk)
+// per disk and observes binding, import progress and expansion. It feeds
+// VolumesBound; a missing StorageClass, a refused shrink or expansion, a
+// missing CDI and a failed import become problems naming spec.disks[i].
+func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
+	obs, err := storage.Reconcile(ctx, r.Client, s.w, disks(s.w))
+	s.vols, s.volsDone = obs, true
+	for i, o := range obs {
+		if p, ok := diskProblem(i, s.w.Spec.Disks[i], o); ok {
+			s.addProblem(p)
+		}
+	}
+	return eachError(err, func(e error) bool {
+		var (
+			shrink   *storage.ShrinkError
+			notExp   *storage.NotExpandableError
+			noClass  *storage.ClassNotFoundError
+		)
+		return errors.As(e, &shrink) || errors.As(e, &notExp) || errors.As(e, &noClass) ||
+			errors.Is(e, storage.ErrCDINotInstalled) || errors.Is(e, storage.ErrNoDefaultClass) ||
+			errors.Is(e, storage.ErrInvalidDisk)
+	})
+}
+
+// diskProblem classifies a disk observation as a user-facing problem.
+func diskProblem(i int, d v1alpha1.DiskSpec, o storage.Observation) (problem, bool) {
+	field := func(f string) string { return fmt.Sprintf("spec.disks[%d].%s", i, f) }
+	c := v1alpha1.VolumesBoundCondition
+	switch o.Reason {
+	case storage.ReasonStorageClassNotFound:
+		msg := o.Message
+		if d.StorageClassName == "" {
+			msg = "no StorageClass is named and the cluster has no default StorageClass"
+		}
+		return problem{c, v1alpha1.ReasonStorageClassNotFound, field("storageClassName"), msg, true}, true
+	case storage.ReasonShrinkRefused:
+		return problem{c, v1alpha1.ReasonShrinkRefused, field("size"), o.Message, false}, true
+	case storage.ReasonExpansionNotAllowed:
+		return problem{c, v1alpha1.ReasonExpansionNotAllowed, field("size"), o.Message, false}, true
+	case storage.ReasonCDINotInstalled:
+		return problem{c, v1alpha1.ReasonCDIMissing, field("image"),
+			"importing an image needs CDI (DataVolume), which is not installed", true}, true
+	case storage.ReasonInvalidDisk:
+		return problem{c, v1alpha1.ReasonInvalidSpec, field("image"), o.Message, false}, true
+	}
+	if o.Phase == storage.PhaseFailed {
+		return problem{c, v1alpha1.ReasonImportFailed, field("image"), failMessage(o), false}, true
+	}
+	return problem{}, false
+}
+
+func failMessage(o storage.Observation) string {
+	if o.Message != "" {
+		return o.Message
+	}
+	return "the disk failed: " + o.Reason
+}
+
+// reconcileMachine applies the cloud-init Secret and the VirtualMachine once
+// networks are configured and every disk can be consumed (bound, or waiting
+// for its first consumer), then observes the VM and its instance. With
+// problems recorded by earlier steps, or a missing SSH key Secret, it does
+// not create or change the VM (nothing half-built) but still observes an
+// existing one. Feeds Ready, RestartRequired and the phase.
+func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error {
+	keys, err := r.sshKeys(ctx, s)
+	if err != nil {
+		return err
+	}
+	if reason := r.machineBlocked(s); reason != "" {
+		s.waiting = reason
+		return r.observeMachine(ctx, s)
+	}
+	m, err := machine(s.w, s.net.NICs, s.vols, keys)
+	if err != nil {
+		var conflict *kubevirt.ConflictError
+		if errors.As(err, &conflict) {
+			s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonInvalidSpec, "spec.startStrategy.runStrategy", conflict.Error(), false})
+			return r.observeMachine(ctx, s)
+		}
+		return err
+	}
+	obs, err := kubevirt.Reconcile(ctx, r.Client, s.w, m)
+	if errors.Is(err, kubevirt.ErrKubeVirtNotInstalled) {
+		s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonKubeVirtMissing, "",
+			"KubeVirt is not installed: VirtualMachine (kubevirt.io/v1) is not served", true})
+		return nil
+	}
+	if err != nil {
+		var invalid *kubevirt.InvalidInputError
+		if errors.As(err, &invalid) {
+			s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonInvalidSpec, invalid.Field, invalid.Message, false})
+			return nil
+		}
+		return err
+	}
+	s.vm, s.vmExists = obs, obs.Exists()
+	return nil
+}
+
+// sshKeys reads spec.sshKeySecret; a missing Secret is a problem.
+func (r *WukongReconciler) sshKeys(ctx context.Context, s *scope) ([]string, error) {
+	if s.w.Spec.SSHKeySecret == "" {
+		return nil, nil
+	}
+	keys, err := kubevirt.ReadSSHKeys(ctx, r.Client, s.w.Namespace, s.w.Spec.SSHKeySecret)
+	var notFound *kubevirt.SecretNotFoundError
+	if errors.As(err, &notFound) {
+		s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonSecretNotFound, "spec.sshKeySecret",
+			fmt.Sprintf("Secret %s not found", s.w.Spec.SSHKeySecret), true})
+		return nil, nil
+	}
+	return keys, err
+}
+
+// machineBlocked says why the VM must not be created or changed now, or "".
+func (r *WukongReconciler) machineBlocked(s *scope) string {
+	if len(s.problems) > 0 {
+		return "waiting for the problems above to be fixed"
+	}
+	if !s.netDone || !s.volsDone {
+		return "waiting for networks and volumes"
+	}
+	if !s.net.Configured() {
+		return "waiting for networks to be configured"
+	}
+	for _, v := range s.vols {
+		if !v.ConsumerCanStart() {
+			return fmt.Sprintf("waiting for disk %s (%s)", v.Name, v.Phase)
+		}
+	}
+	return ""
+}
+
+// observeMachine reads an existing VM and VMI without changing them.
+func (r *WukongReconciler) observeMachine(ctx context.Context, s *scope) error {
+	vm := &kubevirtv1.VirtualMachine{}
+	key := client.ObjectKey{Namespace: s.w.Namespace, Name: s.w.Name}
+	if err := r.Client.Get(ctx, key, vm); err != nil {
+		if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+			return nil
+		}
+		return err
+	}
+	vmi := &kubevirtv1.VirtualMachineInstance{}
+	if err := r.Client.Get(ctx, key, vmi); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return err
+		}
+		vmi = nil
+	}
+	s.vm, s.vmExists = kubevirt.Observe(vm, vmi), true
+	return nil
+}

@@ -1,0 +1,196 @@
+// Package controller is the Wukong reconciler: it maps a Wukong's spec to the
+// lib/network, lib/storage and lib/kubevirt inputs, runs them as steps, and
+// derives the Wukong's status from what they observed.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/novasphere/wukong/lib/conditions"
+	"github.com/novasphere/wukong/lib/network"
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+)
+
+// Finalizer holds a Wukong until its shared node bridge policies are
+// released; everything else it owns goes through owner references.
+const Finalizer = "vm.novasphere.dev/finalizer"
+
+// Every rule below is needed by a step; see the chart's RBAC test.
+// Wukongs: the resource itself, its status and its finalizer.
+// +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs/finalizers,verbs=update
+// Children: applied with Server-Side Apply (patch), watched, cleaned by GC.
+// +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachines,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachineinstances,verbs=get;list;watch
+// +kubebuilder:rbac:groups=cdi.kubevirt.io,resources=datavolumes,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=k8s.cni.cncf.io,resources=network-attachment-definitions,verbs=get;list;watch;create;patch
+// Cloud-init Secrets are written; SSH key Secrets are read.
+// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;patch
+// Shared node bridge policies: holders are updated in place, the last one deletes.
+// +kubebuilder:rbac:groups=nmstate.io,resources=nodenetworkconfigurationpolicies,verbs=get;list;watch;create;patch;update;delete
+// StorageClasses: existence, default class, binding mode, expansion.
+// +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
+// Events for each meaningful step.
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// WukongReconciler reconciles Wukong objects.
+type WukongReconciler struct {
+	// Client reads from the informer cache, falling back to the API server
+	// for objects the label-filtered cache does not hold (see FallbackClient).
+	Client   client.Client
+	Recorder events.EventRecorder
+	Metrics  *Metrics
+}
+
+// Reconcile runs one pass for one Wukong: finalizer, steps
+// (networks -> disks -> machine) into a scope, then status once.
+func (r *WukongReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	log := logf.FromContext(ctx)
+	w := &v1alpha1.Wukong{}
+	if err := r.Client.Get(ctx, req.NamespacedName, w); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Metrics.forget(req.NamespacedName)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !w.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, w)
+	}
+	if !controllerutil.ContainsFinalizer(w, Finalizer) {
+		base := w.DeepCopy()
+		controllerutil.AddFinalizer(w, Finalizer)
+		// The update event starts the next pass.
+		return ctrl.Result{}, r.Client.Patch(ctx, w, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	}
+
+	base := w.DeepCopy()
+	s := &scope{w: w}
+	defer func() {
+		if err := r.writeStatus(ctx, base, w, s); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+		if retErr != nil && !errors.Is(retErr, context.Canceled) {
+			r.Metrics.reconcileError(errorReason(retErr))
+		}
+	}()
+
+	for _, st := range []step{r.reconcileNetworks, r.reconcileDisks, r.reconcileMachine} {
+		if err := st(ctx, s); err != nil {
+			if errors.Is(err, context.Canceled) {
+				return ctrl.Result{}, nil
+			}
+			s.addTransient(err)
+		}
+	}
+	if s.transient != nil {
+		log.V(1).Info("transient error, retrying with backoff", "error", s.transient.Error())
+		return ctrl.Result{}, s.transient
+	}
+	return ctrl.Result{RequeueAfter: s.requeueAfter}, nil
+}
+
+// writeStatus computes status from the scope and patches it only if it
+// changed. Events mark condition transitions.
+func (r *WukongReconciler) writeStatus(ctx context.Context, base, w *v1alpha1.Wukong, s *scope) error {
+	computeStatus(w, s)
+	r.Metrics.observe(w)
+	r.emitEvents(base, w)
+	if equality.Semantic.DeepEqual(base.Status, w.Status) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, w, client.MergeFrom(base)); err != nil {
+		if apierrors.IsNotFound(err) || errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return fmt.Errorf("cannot patch Wukong status: %w", err)
+	}
+	return nil
+}
+
+// emitEvents records one event per condition that changed status.
+func (r *WukongReconciler) emitEvents(base, w *v1alpha1.Wukong) {
+	if r.Recorder == nil {
+		return
+	}
+	before := wukongConditions{base}
+	after := wukongConditions{w}
+	for _, t := range []string{v1alpha1.NetworksConfiguredCondition, v1alpha1.VolumesBoundCondition,
+		v1alpha1.ReadyCondition, v1alpha1.StalledCondition, v1alpha1.RestartRequiredCondition} {
+		now := conditions.Get(after, t)
+		if now == nil {
+			continue
+		}
+		was := conditions.Get(before, t)
+		if was != nil && was.Status == now.Status && was.Reason == now.Reason {
+			continue
+		}
+		kind := corev1.EventTypeNormal
+		if t == v1alpha1.StalledCondition || (now.Status == "False" && t != v1alpha1.ReadyCondition) {
+			kind = corev1.EventTypeWarning
+		}
+		if now.Status == "False" && (now.Reason == v1alpha1.ReasonImporting || now.Reason == v1alpha1.ReasonWaitForFirstConsumer ||
+			now.Reason == v1alpha1.ReasonVolumesPending || now.Reason == v1alpha1.ReasonBridgePending) {
+			kind = corev1.EventTypeNormal
+		}
+		r.Recorder.Eventf(w, nil, kind, now.Reason, t, "%s", now.Message)
+	}
+}
+
+// reconcileDelete releases the shared node bridge policies the Wukong holds
+// and removes the finalizer; owner references take the children. It never
+// waits on KubeVirt, CDI or NMState being installed: a missing NMState has no
+// policies to release. A failure is retried with backoff and shown in the
+// Ready condition (reason DeletionBlocked).
+func (r *WukongReconciler) reconcileDelete(ctx context.Context, w *v1alpha1.Wukong) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(w, Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	if err := network.Release(ctx, r.Client, w); err != nil {
+		base := w.DeepCopy()
+		conditions.MarkFalse(wukongConditions{w}, v1alpha1.ReadyCondition, v1alpha1.ReasonDeletionBlocked,
+			"cannot release node bridge policies: %s", err.Error())
+		conditions.MarkReconciling(wukongConditions{w}, v1alpha1.ReasonDeletionBlocked, "deletion waits for node bridge policies to be released")
+		_ = r.Client.Status().Patch(ctx, w, client.MergeFrom(base))
+		return ctrl.Result{}, fmt.Errorf("cannot release node bridge policies: %w", err)
+	}
+	base := w.DeepCopy()
+	controllerutil.RemoveFinalizer(w, Finalizer)
+	if err := r.Client.Patch(ctx, w, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	r.Metrics.forget(client.ObjectKeyFromObject(w))
+	return ctrl.Result{}, nil
+}
+
+// errorReason is a low-cardinality label for the reconcile error metric.
+func errorReason(err error) string {
+	switch {
+	case apierrors.IsConflict(err):
+		return "Conflict"
+	case apierrors.IsNotFound(err):
+		return "NotFound"
+	case apierrors.IsForbidden(err):
+		return "Forbidden"
+	case apierrors.IsInvalid(err):
+		return "Invalid"
+	case apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) || errors.Is(err, context.DeadlineExceeded):
+		return "Timeout"
+	case apierrors.IsTooManyRequests(err):
+		return "TooManyRequests"
+	default:
+		return "Other"
+	}
+}

@@ -1,0 +1,148 @@
+// Package manager assembles the Wukong controller manager: scheme,
+// label-filtered cache, metrics with authentication and authorization,
+// health probes, leader election and the reconciler. cmd/manager runs it;
+// the sandbox, the e2e suite and the chart's RBAC test run it in-process.
+package manager
+
+import (
+	"fmt"
+	"net/http"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/internal/controller"
+)
+
+// The metrics endpoint authenticates callers with TokenReviews and
+// authorizes them with SubjectAccessReviews.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// Options configure the manager; cmd/manager maps its flags onto them.
+type Options struct {
+	// MetricsAddr serves /metrics ("0" disables it).
+	MetricsAddr string
+	// SecureMetrics serves metrics over HTTPS with authn/authz (default in
+	// the chart). Without it metrics are plain HTTP, for local use only.
+	SecureMetrics bool
+	// ProbeAddr serves /healthz and /readyz.
+	ProbeAddr string
+	// LeaderElection makes only one replica reconcile at a time.
+	LeaderElection          bool
+	LeaderElectionID        string
+	LeaderElectionNamespace string
+	// Namespaces limits the Wukongs (and children) watched; empty = all.
+	Namespaces []string
+	// MaxConcurrentReconciles is how many Wukongs reconcile in parallel.
+	MaxConcurrentReconciles int
+}
+
+// ManagedSelector selects the objects Wukong writes; the cache holds only
+// those, so its memory grows with Wukongs, not with the cluster.
+var ManagedSelector = labels.SelectorFromSet(labels.Set{"app.kubernetes.io/managed-by": "wukong"})
+
+// NewScheme returns a scheme with every kind Wukong reads or writes.
+func NewScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		clientgoscheme.AddToScheme, v1alpha1.AddToScheme, kubevirtv1.AddToScheme,
+		cdiv1.AddToScheme, nadv1.AddToScheme, nmstatev1.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// New builds a manager with the Wukong controller registered.
+func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	scheme, err := NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	if o.LeaderElectionID == "" {
+		o.LeaderElectionID = "wukong.vm.novasphere.dev"
+	}
+	if o.MaxConcurrentReconciles <= 0 {
+		o.MaxConcurrentReconciles = 4
+	}
+	metricsOpts := metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.SecureMetrics}
+	if o.SecureMetrics {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	byObject := map[client.Object]cache.ByObject{}
+	for _, obj := range []client.Object{
+		&corev1.Secret{}, &corev1.PersistentVolumeClaim{}, &kubevirtv1.VirtualMachine{},
+		&kubevirtv1.VirtualMachineInstance{}, &cdiv1.DataVolume{}, &nadv1.NetworkAttachmentDefinition{},
+		&nmstatev1.NodeNetworkConfigurationPolicy{},
+	} {
+		byObject[obj] = cache.ByObject{Label: ManagedSelector}
+	}
+	cacheOpts := cache.Options{ByObject: byObject}
+	if len(o.Namespaces) > 0 {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range o.Namespaces {
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsOpts,
+		HealthProbeBindAddress:        o.ProbeAddr,
+		LeaderElection:                o.LeaderElection,
+		LeaderElectionID:              o.LeaderElectionID,
+		LeaderElectionNamespace:       o.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         cacheOpts,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot create manager: %w", err)
+	}
+	installed := func(gvk schema.GroupVersionKind) bool {
+		_, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+		return err == nil
+	}
+	for _, gvk := range []schema.GroupVersionKind{controller.GVKVirtualMachine, controller.GVKDataVolume, controller.GVKNAD, controller.GVKNNCP} {
+		if !installed(gvk) {
+			ctrl.Log.WithName("setup").Info("CRD not installed: not watching it; Wukongs that need it report it in their conditions", "kind", gvk.String())
+		}
+	}
+	r := &controller.WukongReconciler{
+		Client:   controller.FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()},
+		Recorder: mgr.GetEventRecorder("wukong"),
+		Metrics:  controller.NewMetrics(metrics.Registry),
+	}
+	if err := r.SetupWithManager(mgr, controller.SetupOptions{MaxConcurrentReconciles: o.MaxConcurrentReconciles, Installed: installed}); err != nil {
+		return nil, fmt.Errorf("cannot set up the Wukong controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("readyz", func(req *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+			return fmt.Errorf("informer caches not synced")
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
