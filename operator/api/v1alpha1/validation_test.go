@@ -117,17 +117,17 @@ func TestOriginalManifestsStayValid(t *testing.T) {
     runStrategy: Always
     autoStart: true
 `,
-		"minimal": "spec:\n  cpu: 1\n  memory: 1Gi\n  disks:\n  - name: root\n    size: 10Gi\n",
-		"password plain":    "spec:\n  cloudInitUser:\n    name: admin\n    password: secret\n",
-		"ovs network":       "spec:\n  networks:\n  - name: n1\n    type: ovs\n    bridgeName: br-ex\n    vlanId: 4094\n",
-		"manual halted":     "spec:\n  startStrategy:\n    runStrategy: Halted\n    autoStart: false\n",
-		"onfailure rerun":   "spec:\n  highAvailability:\n    restartPolicy: OnFailure\n  startStrategy:\n    runStrategy: RerunOnFailure\n",
-		"registry image":    "spec:\n  disks:\n  - name: root\n    size: 5Gi\n    image: quay.io/containerdisks/fedora:40\n",
-		"size in bytes":     "spec:\n  disks:\n  - name: root\n    size: \"1073741824\"\n",
-		"dhcp no address":   "spec:\n  networks:\n  - name: n1\n    bridgeName: br0\n    ipConfig:\n      mode: dhcp\n      dnsServers: [1.1.1.1]\n",
-		"nmstate bridge":    "spec:\n  networks:\n  - name: n1\n    bridgeName: br1\n    physicalInterface: eth1\n    vlanId: 10\n",
-		"empty spec":        "spec: {}\n",
-		"cpu at max":        "spec:\n  cpu: 64\n",
+		"minimal":         "spec:\n  cpu: 1\n  memory: 1Gi\n  disks:\n  - name: root\n    size: 10Gi\n",
+		"password plain":  "spec:\n  cloudInitUser:\n    name: admin\n    password: secret\n",
+		"ovs network":     "spec:\n  networks:\n  - name: n1\n    type: ovs\n    bridgeName: br-ex\n    vlanId: 4094\n",
+		"manual halted":   "spec:\n  startStrategy:\n    runStrategy: Halted\n    autoStart: false\n",
+		"onfailure rerun": "spec:\n  highAvailability:\n    restartPolicy: OnFailure\n  startStrategy:\n    runStrategy: RerunOnFailure\n",
+		"registry image":  "spec:\n  disks:\n  - name: root\n    size: 5Gi\n    image: quay.io/containerdisks/fedora:40\n",
+		"size in bytes":   "spec:\n  disks:\n  - name: root\n    size: \"1073741824\"\n",
+		"dhcp no address": "spec:\n  networks:\n  - name: n1\n    bridgeName: br0\n    ipConfig:\n      mode: dhcp\n      dnsServers: [1.1.1.1]\n",
+		"nmstate bridge":  "spec:\n  networks:\n  - name: n1\n    bridgeName: br1\n    physicalInterface: eth1\n    vlanId: 10\n",
+		"empty spec":      "spec: {}\n",
+		"cpu at max":      "spec:\n  cpu: 64\n",
 	}
 	i := 0
 	for name, spec := range cases {

@@ -245,8 +245,8 @@ type IPConfig struct {
 // DiskSpec is one VM disk.
 //
 // +kubebuilder:validation:XValidation:rule="!isQuantity(self.size) || !isQuantity(oldSelf.size) || quantity(self.size).compareTo(quantity(oldSelf.size)) >= 0",message="size cannot shrink",fieldPath=".size"
-// +kubebuilder:validation:XValidation:rule="(has(self.storageClassName) ? self.storageClassName : '') == (has(oldSelf.storageClassName) ? oldSelf.storageClassName : '')",message="storageClassName is immutable",fieldPath=".storageClassName"
-// +kubebuilder:validation:XValidation:rule="(has(self.image) ? self.image : '') == (has(oldSelf.image) ? oldSelf.image : '')",message="image is immutable",fieldPath=".image"
+// +kubebuilder:validation:XValidation:rule="(has(self.storageClassName) ? self.storageClassName : ”) == (has(oldSelf.storageClassName) ? oldSelf.storageClassName : ”)",message="storageClassName is immutable",fieldPath=".storageClassName"
+// +kubebuilder:validation:XValidation:rule="(has(self.image) ? self.image : ”) == (has(oldSelf.image) ? oldSelf.image : ”)",message="image is immutable",fieldPath=".image"
 type DiskSpec struct {
 	// Name of the disk, unique in the Wukong.
 	// +kubebuilder:validation:MinLength=1

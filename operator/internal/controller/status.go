@@ -44,8 +44,8 @@ func computeStatus(w *v1alpha1.Wukong, s *scope) {
 // wukongConditions adapts a Wukong to lib/conditions.
 type wukongConditions struct{ *v1alpha1.Wukong }
 
-func (w wukongConditions) GetConditions() []metav1.Condition   { return w.Status.Conditions }
-func (w wukongConditions) SetConditions(c []metav1.Condition)  { w.Status.Conditions = c }
+func (w wukongConditions) GetConditions() []metav1.Condition  { return w.Status.Conditions }
+func (w wukongConditions) SetConditions(c []metav1.Condition) { w.Status.Conditions = c }
 func (w wukongConditions) GetObservedGeneration() int64       { return w.Status.ObservedGeneration }
 
 func networkStatuses(s *scope) []v1alpha1.NetworkStatus {

@@ -109,9 +109,9 @@ func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
 	}
 	return eachError(err, func(e error) bool {
 		var (
-			shrink   *storage.ShrinkError
-			notExp   *storage.NotExpandableError
-			noClass  *storage.ClassNotFoundError
+			shrink  *storage.ShrinkError
+			notExp  *storage.NotExpandableError
+			noClass *storage.ClassNotFoundError
 		)
 		return errors.As(e, &shrink) || errors.As(e, &notExp) || errors.As(e, &noClass) ||
 			errors.Is(e, storage.ErrCDINotInstalled) || errors.Is(e, storage.ErrNoDefaultClass) ||
