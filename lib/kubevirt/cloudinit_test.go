@@ -1,0 +1,310 @@
+package kubevirt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+)
+
+const plainPassword = "s3cret-Pa55word!"
+
+func cloudInitMachine() Machine {
+	return with(func(m *Machine) {
+		m.NICs = []NIC{
+			{Name: "lan", NAD: "net/lan", MAC: "02:AA:BB:CC:DD:01"},
+			{Name: "stor", NAD: "net/stor", MAC: "02:aa:bb:cc:dd:02"},
+			{Name: "v6", NAD: "net/v6", MAC: "02:aa:bb:cc:dd:03"},
+		}
+		m.CloudInit = CloudInit{
+			Hostname: "web01",
+			User: &User{
+				Name: "ops", Password: plainPassword, Sudo: "ALL=(ALL) NOPASSWD:ALL",
+				Shell: "/bin/bash", Groups: []string{"wheel", "adm"},
+			},
+			SSHKeys: []string{"ssh-ed25519 AAAA1 a@b", "  ", "ssh-rsa AAAA2 c@d\n"},
+			Networks: []NetworkData{
+				{MAC: "02:aa:bb:cc:dd:01", Mode: NetworkModeStatic, Addresses: []string{"192.168.10.5/24"},
+					Gateway: "192.168.10.1", DNS: []string{"192.168.10.2", "1.1.1.1"}},
+				{MAC: "02:AA:BB:CC:DD:02", Mode: NetworkModeDHCP},
+				{MAC: "02:aa:bb:cc:dd:03", Mode: NetworkModeStatic, Addresses: []string{"2001:db8::5/64"}, Gateway: "2001:db8::1"},
+			},
+		}
+	})
+}
+
+func parseUserData(t *testing.T, data []byte) map[string]any {
+	t.Helper()
+	require.True(t, strings.HasPrefix(string(data), "#cloud-config\n"), "user data must start with #cloud-config:\n%s", data)
+	var out map[string]any
+	require.NoError(t, yaml.Unmarshal(data, &out))
+	return out
+}
+
+func TestRenderUserData(t *testing.T) {
+	owner := testOwner()
+	salt, err := passwordSalt(owner, "", "ops")
+	require.NoError(t, err)
+	tests := []struct {
+		name string
+		ci   CloudInit
+		want map[string]any
+	}{
+		{
+			name: "user with plain password: hashed, password login enabled, keys on the user",
+			ci:   cloudInitMachine().CloudInit,
+			want: map[string]any{
+				"hostname": "web01",
+				"users": []any{map[string]any{
+					"name": "ops", "sudo": "ALL=(ALL) NOPASSWD:ALL", "shell": "/bin/bash",
+					"groups": []any{"wheel", "adm"}, "lock_passwd": false,
+					"passwd":              SHA512Crypt(plainPassword, salt),
+					"ssh_authorized_keys": []any{"ssh-ed25519 AAAA1 a@b", "ssh-rsa AAAA2 c@d"},
+				}},
+				"ssh_pwauth":    true,
+				"growpart":      map[string]any{"mode": "auto", "devices": []any{"/"}},
+				"resize_rootfs": true,
+			},
+		},
+		{
+			name: "password hash used as is, lock_passwd explicit",
+			ci:   CloudInit{User: &User{Name: "ops", Password: "ignored", PasswordHash: "$6$abc$def", LockPasswd: ptrTo(true)}},
+			want: map[string]any{
+				"hostname":      "web",
+				"users":         []any{map[string]any{"name": "ops", "passwd": "$6$abc$def", "lock_passwd": true}},
+				"ssh_pwauth":    true,
+				"growpart":      map[string]any{"mode": "auto", "devices": []any{"/"}},
+				"resize_rootfs": true,
+			},
+		},
+		{
+			name: "no user: keys go to the image's default user, no password login",
+			ci:   CloudInit{SSHKeys: []string{"ssh-ed25519 AAAA1 a@b"}},
+			want: map[string]any{
+				"hostname":            "web",
+				"ssh_authorized_keys": []any{"ssh-ed25519 AAAA1 a@b"},
+				"growpart":            map[string]any{"mode": "auto", "devices": []any{"/"}},
+				"resize_rootfs":       true,
+			},
+		},
+		{
+			name: "user without password: no passwd, cloud-init default lock",
+			ci:   CloudInit{User: &User{Name: "ops"}},
+			want: map[string]any{
+				"hostname":      "web",
+				"users":         []any{map[string]any{"name": "ops"}},
+				"growpart":      map[string]any{"mode": "auto", "devices": []any{"/"}},
+				"resize_rootfs": true,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := baseMachine()
+			m.CloudInit = tt.ci
+			data, err := RenderUserData(owner, m)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, parseUserData(t, data))
+			assert.NotContains(t, string(data), plainPassword)
+		})
+	}
+}
+
+func TestPasswordHashIsStableAndPerOwner(t *testing.T) {
+	hash := func(o *corev1.ConfigMap, ci CloudInit) string {
+		m := baseMachine()
+		m.CloudInit = ci
+		data, err := RenderUserData(o, m)
+		require.NoError(t, err)
+		users := parseUserData(t, data)["users"].([]any)
+		return users[0].(map[string]any)["passwd"].(string)
+	}
+	ci := CloudInit{User: &User{Name: "ops", Password: plainPassword}}
+	a := hash(testOwner(), ci)
+	assert.Regexp(t, `^\$6\$[./0-9A-Za-z]{16}\$[./0-9A-Za-z]{86}$`, a)
+	assert.Equal(t, a, hash(testOwner(), ci), "same owner, same hash")
+
+	other := testOwner()
+	other.UID = "another-uid"
+	assert.NotEqual(t, a, hash(other, ci), "salt depends on the owner UID")
+
+	ci2 := CloudInit{User: &User{Name: "admin", Password: plainPassword}}
+	assert.NotEqual(t, a, hash(testOwner(), ci2), "salt depends on the user name")
+
+	ci3 := CloudInit{User: &User{Name: "ops", Password: "Hello world!"}, Salt: "saltstring"}
+	assert.Equal(t, "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1", hash(testOwner(), ci3))
+
+	noUID := testOwner()
+	noUID.UID = ""
+	assert.Equal(t, hash(noUID, ci), hash(noUID, ci), "namespace/name seed is stable too")
+}
+
+func TestRenderNetworkData(t *testing.T) {
+	podMAC := PodNetworkMAC("prod", "web")
+	tests := []struct {
+		name string
+		m    Machine
+		want map[string]any
+	}{
+		{
+			name: "pod NIC dhcp by MAC, static v4 and v6, dhcp multus NIC",
+			m:    cloudInitMachine(),
+			want: map[string]any{"version": float64(2), "ethernets": map[string]any{
+				"default": map[string]any{"match": map[string]any{"macaddress": podMAC}, "dhcp4": true},
+				"lan": map[string]any{
+					"match": map[string]any{"macaddress": "02:aa:bb:cc:dd:01"}, "set-name": "lan",
+					"addresses":   []any{"192.168.10.5/24"},
+					"routes":      []any{map[string]any{"to": "0.0.0.0/0", "via": "192.168.10.1"}},
+					"nameservers": map[string]any{"addresses": []any{"192.168.10.2", "1.1.1.1"}},
+				},
+				"stor": map[string]any{"match": map[string]any{"macaddress": "02:aa:bb:cc:dd:02"}, "set-name": "stor", "dhcp4": true},
+				"v6": map[string]any{
+					"match": map[string]any{"macaddress": "02:aa:bb:cc:dd:03"}, "set-name": "v6",
+					"addresses": []any{"2001:db8::5/64"},
+					"routes":    []any{map[string]any{"to": "::/0", "via": "2001:db8::1"}},
+				},
+			}},
+		},
+		{
+			name: "pod NIC configured statically replaces dhcp",
+			m: with(func(m *Machine) {
+				m.CloudInit.Networks = []NetworkData{{MAC: podMAC, Mode: NetworkModeStatic, Addresses: []string{"10.0.2.2/24"}, Gateway: "10.0.2.1"}}
+			}),
+			want: map[string]any{"version": float64(2), "ethernets": map[string]any{
+				"default": map[string]any{
+					"match": map[string]any{"macaddress": podMAC}, "addresses": []any{"10.0.2.2/24"},
+					"routes": []any{map[string]any{"to": "0.0.0.0/0", "via": "10.0.2.1"}},
+				},
+			}},
+		},
+		{
+			name: "no pod network and nothing configured: empty v2 config",
+			m:    with(func(m *Machine) { m.PodNetwork = false }),
+			want: map[string]any{"version": float64(2), "ethernets": map[string]any{}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data, err := RenderNetworkData("prod", tt.m)
+			require.NoError(t, err)
+			var got map[string]any
+			require.NoError(t, yaml.Unmarshal(data, &got))
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestRenderNetworkDataInvalid(t *testing.T) {
+	nic := []NIC{{Name: "lan", NAD: "a/b", MAC: "02:00:00:00:00:01"}}
+	tests := []struct {
+		name      string
+		networks  []NetworkData
+		wantField string
+	}{
+		{"MAC of no interface", []NetworkData{{MAC: "02:00:00:00:00:99"}}, "cloudInit.networks[0].mac"},
+		{"same MAC twice", []NetworkData{{MAC: "02:00:00:00:00:01"}, {MAC: "02:00:00:00:00:01"}}, "cloudInit.networks[1].mac"},
+		{"static without addresses", []NetworkData{{MAC: "02:00:00:00:00:01", Mode: NetworkModeStatic}}, "cloudInit.networks[0].addresses"},
+		{"address not CIDR", []NetworkData{{MAC: "02:00:00:00:00:01", Mode: NetworkModeStatic, Addresses: []string{"10.0.0.1"}}}, "cloudInit.networks[0].addresses[0]"},
+		{"bad gateway", []NetworkData{{MAC: "02:00:00:00:00:01", Gateway: "gw"}}, "cloudInit.networks[0].gateway"},
+		{"bad dns", []NetworkData{{MAC: "02:00:00:00:00:01", DNS: []string{"dns.example"}}}, "cloudInit.networks[0].dns[0]"},
+		{"bad mode", []NetworkData{{MAC: "02:00:00:00:00:01", Mode: "slaac"}}, "cloudInit.networks[0].mode"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := with(func(m *Machine) { m.NICs = nic; m.CloudInit.Networks = tt.networks })
+			_, err := BuildCloudInitSecret(testOwner(), m)
+			var inv *InvalidInputError
+			require.True(t, errors.As(err, &inv), "got %v", err)
+			assert.Equal(t, tt.wantField, inv.Field)
+		})
+	}
+	_, err := BuildCloudInitSecret(testOwner(), with(func(m *Machine) {
+		m.CloudInit.Salt = "bad salt!"
+		m.CloudInit.User = &User{Name: "ops", Password: "x"}
+	}))
+	var inv *InvalidInputError
+	require.True(t, errors.As(err, &inv), "an explicit salt outside the crypt alphabet is refused, got %v", err)
+	assert.Equal(t, "cloudInit.salt", inv.Field)
+}
+
+func TestBuildCloudInitSecret(t *testing.T) {
+	owner := testOwner()
+	m := cloudInitMachine()
+	s, err := BuildCloudInitSecret(owner, m)
+	require.NoError(t, err)
+	assert.Equal(t, "web-cloudinit", s.Name)
+	assert.Equal(t, "prod", s.Namespace)
+	assert.Equal(t, map[string]string{LabelManagedBy: "wukong", LabelWukong: "web"}, s.Labels)
+	require.Len(t, s.OwnerReferences, 1)
+	assert.Equal(t, owner.UID, s.OwnerReferences[0].UID)
+	assert.Empty(t, s.StringData)
+	assert.ElementsMatch(t, []string{UserDataKey, NetworkDataKey}, keysOf(s.Data))
+	parseUserData(t, s.Data[UserDataKey])
+
+	// The plain password appears nowhere: not in the marshalled Secret or
+	// VM, nor in the decoded Secret values.
+	vm := BuildVM(owner, m)
+	for _, obj := range []any{s, vm} {
+		raw, err := json.Marshal(obj)
+		require.NoError(t, err)
+		assert.NotContains(t, string(raw), plainPassword)
+	}
+	for k, v := range s.Data {
+		assert.NotContains(t, string(v), plainPassword, k)
+	}
+
+	again, err := BuildCloudInitSecret(owner, m)
+	require.NoError(t, err)
+	assert.Equal(t, s, again, "deterministic")
+}
+
+func keysOf(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestReadSSHKeys(t *testing.T) {
+	c := env.Client
+	ctx := context.Background()
+	ns, _ := newNamespace(t, c)
+	require.NoError(t, c.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "keys", Namespace: ns},
+		Data: map[string][]byte{
+			"zeta":  []byte("ssh-ed25519 Z z@z\n"),
+			"alpha": []byte("ssh-rsa A1 a@a\r\n\n  ssh-ed25519 A2 a@a  \n"),
+			"empty": nil,
+		},
+	}))
+	tests := []struct {
+		name    string
+		secret  string
+		want    []string
+		missing bool
+	}{
+		{name: "lines of every value, keys sorted", secret: "keys", want: []string{"ssh-rsa A1 a@a", "ssh-ed25519 A2 a@a", "ssh-ed25519 Z z@z"}},
+		{name: "missing secret", secret: "nope", missing: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ReadSSHKeys(ctx, c, ns, tt.secret)
+			if tt.missing {
+				var nf *SecretNotFoundError
+				require.True(t, errors.As(err, &nf), "got %v", err)
+				assert.Equal(t, tt.secret, nf.Name)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}

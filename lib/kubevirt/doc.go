@@ -1,0 +1,35 @@
+// Package kubevirt turns a small Machine description into a KubeVirt
+// VirtualMachine (kubevirt.io/v1) plus the cloud-init Secret it boots with,
+// and reads the VirtualMachine and its VirtualMachineInstance back as an
+// Observation.
+//
+// A controller uses it in three steps:
+//
+//  1. Map its own API to a Machine. RunStrategy maps the user-facing
+//     startStrategy/highAvailability fields to one KubeVirt run strategy
+//     and reports contradictions as *ConflictError; ReadSSHKeys loads
+//     authorized keys from a user Secret (*SecretNotFoundError when absent).
+//  2. Call Reconcile(ctx, c, owner, machine). It validates the machine
+//     (*InvalidInputError), applies the Secret <owner>-cloudinit and the
+//     VirtualMachine with Server-Side Apply (field manager "wukong", only
+//     when a desired field differs, so a steady state writes nothing), then
+//     reads the VM and VMI. Without the KubeVirt CRDs it returns an error
+//     wrapping ErrKubeVirtNotInstalled.
+//  3. Turn the returned Observation into conditions: Ready, NotReadyReason
+//     (a Reason* constant and a message), Phase, Node, Interfaces,
+//     RestartRequired, Stopped.
+//
+// Both objects carry the labels app.kubernetes.io/managed-by=wukong and
+// vm.novasphere.dev/wukong=<owner name> and a controller owner reference to
+// the owner, so the controller can watch them with Owns(). The pure builders
+// BuildVM and BuildCloudInitSecret take the reference's apiVersion/kind from
+// the owner's TypeMeta; Reconcile fills it from the client's scheme.
+//
+// Cloud-init is NoCloud: user data (#cloud-config) and network data
+// (version 2) come from the Secret's userdata and networkdata keys. Plain
+// passwords are hashed with SHA-512 crypt (SHA512Crypt) and never stored.
+// The pod-network interface gets a MAC derived from the machine's namespace
+// and name (PodNetworkMAC) so network data can match it by MAC, which works
+// on every guest regardless of its interface naming; Multus NICs are
+// matched by their MAC and renamed to the NIC name.
+package kubevirt

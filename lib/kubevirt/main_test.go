@@ -1,0 +1,63 @@
+package kubevirt
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/novasphere/wukong/lib/apply/testenv"
+)
+
+// env is the one API server of the package, with the real KubeVirt CRDs.
+var env *testenv.Env
+
+func testScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := kubevirtv1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+func TestMain(m *testing.M) {
+	crds, err := testenv.CRDs()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	env, err = testenv.Start(testScheme(), crds)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Exit(code)
+}
+
+// newNamespace creates a fresh namespace and an owner ConfigMap in it (the
+// stand-in for a Wukong: envtest has no garbage collector, so any kind
+// works as owner).
+func newNamespace(t *testing.T, c client.Client) (string, *corev1.ConfigMap) {
+	t.Helper()
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kv-"}}
+	require.NoError(t, c.Create(ctx, ns))
+	owner := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns.Name}}
+	require.NoError(t, c.Create(ctx, owner))
+	return ns.Name, owner
+}

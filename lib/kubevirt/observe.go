@@ -1,0 +1,261 @@
+package kubevirt
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+)
+
+// Reasons returned by Observation.NotReadyReason.
+const (
+	// ReasonVirtualMachineMissing: there is no VirtualMachine.
+	ReasonVirtualMachineMissing = "VirtualMachineMissing"
+	// ReasonStopped: the run strategy keeps the machine off and no VMI runs.
+	ReasonStopped = "Stopped"
+	// ReasonStopping: the VMI is shutting down.
+	ReasonStopping = "Stopping"
+	// ReasonUnschedulable: no node can run the virt-launcher pod.
+	ReasonUnschedulable = "Unschedulable"
+	// ReasonVolumesNotReady: a DataVolume or PVC is still provisioning, not
+	// bound, missing or failed.
+	ReasonVolumesNotReady = "VolumesNotReady"
+	// ReasonImagePullFailed: the container disk image cannot be pulled.
+	ReasonImagePullFailed = "ImagePullFailed"
+	// ReasonCrashLoopBackOff: the VMI keeps failing and KubeVirt backs off.
+	ReasonCrashLoopBackOff = "CrashLoopBackOff"
+	// ReasonFailed: the VMI failed or KubeVirt reports a VM Failure condition.
+	ReasonFailed = "Failed"
+	// ReasonPaused: the VMI is paused.
+	ReasonPaused = "Paused"
+	// ReasonStarting: the VMI exists but is not running yet, or the VM has
+	// no VMI although its run strategy wants one.
+	ReasonStarting = "Starting"
+	// ReasonGuestNotReady: the VMI runs but its Ready condition is not true
+	// (the guest has not booted or a readiness probe fails).
+	ReasonGuestNotReady = "GuestNotReady"
+)
+
+// Interface is a guest NIC as the VMI reports it.
+type Interface struct {
+	// Name is the VM spec interface/network name.
+	Name string
+	// InterfaceName is the name inside the guest (needs the guest agent).
+	InterfaceName string
+	IP            string
+	IPs           []string
+	MAC           string
+}
+
+// Observation answers questions about a VirtualMachine and its instance,
+// read once. Build it with Observe; the zero value means "nothing exists".
+type Observation struct {
+	vm  *kubevirtv1.VirtualMachine
+	vmi *kubevirtv1.VirtualMachineInstance
+}
+
+// Observe wraps vm and vmi (either may be nil: no VMI is normal for a
+// stopped machine). It keeps the pointers; do not modify them afterwards.
+func Observe(vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachineInstance) Observation {
+	return Observation{vm: vm, vmi: vmi}
+}
+
+// Exists reports whether the VirtualMachine exists.
+func (o Observation) Exists() bool { return o.vm != nil }
+
+// HasInstance reports whether a VirtualMachineInstance exists.
+func (o Observation) HasInstance() bool { return o.vmi != nil }
+
+// PrintableStatus is vm.status.printableStatus.
+func (o Observation) PrintableStatus() kubevirtv1.VirtualMachinePrintableStatus {
+	if o.vm == nil {
+		return ""
+	}
+	return o.vm.Status.PrintableStatus
+}
+
+// Phase is the VMI phase, empty without a VMI.
+func (o Observation) Phase() kubevirtv1.VirtualMachineInstancePhase {
+	if o.vmi == nil {
+		return ""
+	}
+	return o.vmi.Status.Phase
+}
+
+// Node is the node running the VMI, empty when unscheduled.
+func (o Observation) Node() string {
+	if o.vmi == nil {
+		return ""
+	}
+	return o.vmi.Status.NodeName
+}
+
+// Ready: the VMI is Running with its Ready condition true; without a VMI,
+// vm.status.ready.
+func (o Observation) Ready() bool {
+	if o.vmi != nil {
+		c := o.vmiCondition(kubevirtv1.VirtualMachineInstanceReady)
+		return o.vmi.Status.Phase == kubevirtv1.Running && c != nil && c.Status == corev1.ConditionTrue
+	}
+	return o.vm != nil && o.vm.Status.Ready
+}
+
+// RunStrategy is the VM's spec.runStrategy (Halted when only the deprecated
+// spec.running=false is set; empty without a VM).
+func (o Observation) RunStrategy() kubevirtv1.VirtualMachineRunStrategy {
+	if o.vm == nil {
+		return ""
+	}
+	rs, err := o.vm.RunStrategy()
+	if err != nil {
+		return ""
+	}
+	return rs
+}
+
+// Stopped: the run strategy does not keep the machine running (Halted,
+// Manual, or Once) and there is no VMI, or only a finished one (Succeeded or
+// Failed).
+func (o Observation) Stopped() bool {
+	if o.vm == nil {
+		return false
+	}
+	switch o.RunStrategy() {
+	case kubevirtv1.RunStrategyHalted, kubevirtv1.RunStrategyManual, kubevirtv1.RunStrategyOnce:
+	default:
+		return false
+	}
+	return o.vmi == nil || o.vmi.IsFinal()
+}
+
+// RestartRequired: KubeVirt reports that spec changes wait for a restart
+// (VM condition RestartRequired=True).
+func (o Observation) RestartRequired() bool {
+	c := o.vmCondition(kubevirtv1.VirtualMachineRestartRequired)
+	return c != nil && c.Status == corev1.ConditionTrue
+}
+
+// Interfaces lists vmi.status.interfaces in the VMI's order.
+func (o Observation) Interfaces() []Interface {
+	if o.vmi == nil || len(o.vmi.Status.Interfaces) == 0 {
+		return nil
+	}
+	out := make([]Interface, 0, len(o.vmi.Status.Interfaces))
+	for _, i := range o.vmi.Status.Interfaces {
+		out = append(out, Interface{
+			Name:          i.Name,
+			InterfaceName: i.InterfaceName,
+			IP:            i.IP,
+			IPs:           append([]string(nil), i.IPs...),
+			MAC:           i.MAC,
+		})
+	}
+	return out
+}
+
+// NotReadyReason explains why Ready is false, as one of the Reason*
+// constants and a message taken from the KubeVirt condition that says so
+// when there is one. It returns two empty strings when Ready is true.
+func (o Observation) NotReadyReason() (reason, message string) {
+	if o.Ready() {
+		return "", ""
+	}
+	if o.vm == nil {
+		return ReasonVirtualMachineMissing, "the VirtualMachine does not exist"
+	}
+	if o.Stopped() {
+		return ReasonStopped, "the machine is stopped (run strategy " + string(o.RunStrategy()) + ")"
+	}
+	ps := o.vm.Status.PrintableStatus
+
+	// Scheduling: the pod condition KubeVirt copies to the VMI (and VM).
+	if c := o.vmiCondition(kubevirtv1.VirtualMachineInstanceConditionType(corev1.PodScheduled)); c != nil &&
+		c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+		return ReasonUnschedulable, or(c.Message, "no node can run the machine")
+	}
+	if c := o.vmCondition(kubevirtv1.VirtualMachineConditionType(corev1.PodScheduled)); c != nil &&
+		c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+		return ReasonUnschedulable, or(c.Message, "no node can run the machine")
+	}
+	switch ps {
+	case kubevirtv1.VirtualMachineStatusUnschedulable:
+		return ReasonUnschedulable, or(o.failureMessage(), "no node can run the machine")
+	case kubevirtv1.VirtualMachineStatusWaitingForVolumeBinding:
+		return ReasonVolumesNotReady, "waiting for PersistentVolumeClaims to be bound"
+	case kubevirtv1.VirtualMachineStatusProvisioning:
+		return ReasonVolumesNotReady, "DataVolumes are being provisioned"
+	case kubevirtv1.VirtualMachineStatusDataVolumeError:
+		return ReasonVolumesNotReady, or(o.failureMessage(), "a DataVolume failed")
+	case kubevirtv1.VirtualMachineStatusPvcNotFound:
+		return ReasonVolumesNotReady, or(o.failureMessage(), "a PersistentVolumeClaim does not exist")
+	case kubevirtv1.VirtualMachineStatusErrImagePull, kubevirtv1.VirtualMachineStatusImagePullBackOff:
+		return ReasonImagePullFailed, or(o.failureMessage(), "the container disk image cannot be pulled")
+	case kubevirtv1.VirtualMachineStatusCrashLoopBackOff:
+		return ReasonCrashLoopBackOff, or(o.failureMessage(), "the machine keeps failing to start")
+	}
+	if c := o.vmiCondition(kubevirtv1.VirtualMachineInstanceProvisioning); c != nil && c.Status == corev1.ConditionTrue {
+		return ReasonVolumesNotReady, or(c.Message, "DataVolumes are being provisioned")
+	}
+	if o.vmi == nil {
+		if m := o.failureMessage(); m != "" {
+			return ReasonFailed, m
+		}
+		return ReasonStarting, "the VirtualMachineInstance has not been created yet"
+	}
+	if o.vmi.DeletionTimestamp != nil {
+		return ReasonStopping, "the VirtualMachineInstance is shutting down"
+	}
+	switch o.vmi.Status.Phase {
+	case kubevirtv1.Failed:
+		return ReasonFailed, "the VirtualMachineInstance failed"
+	case kubevirtv1.Succeeded:
+		return ReasonStopped, "the guest shut down"
+	case kubevirtv1.Running:
+		if c := o.vmiCondition(kubevirtv1.VirtualMachineInstancePaused); c != nil && c.Status == corev1.ConditionTrue {
+			return ReasonPaused, or(c.Message, "the machine is paused")
+		}
+		msg := "the guest is not ready"
+		if c := o.vmiCondition(kubevirtv1.VirtualMachineInstanceReady); c != nil && c.Message != "" {
+			msg = c.Message
+		}
+		return ReasonGuestNotReady, msg
+	default:
+		return ReasonStarting, "the VirtualMachineInstance is " + or(string(o.vmi.Status.Phase), string(kubevirtv1.Pending))
+	}
+}
+
+func (o Observation) failureMessage() string {
+	if c := o.vmCondition(kubevirtv1.VirtualMachineFailure); c != nil && c.Status == corev1.ConditionTrue {
+		return c.Message
+	}
+	return ""
+}
+
+func (o Observation) vmCondition(t kubevirtv1.VirtualMachineConditionType) *kubevirtv1.VirtualMachineCondition {
+	if o.vm == nil {
+		return nil
+	}
+	for i := range o.vm.Status.Conditions {
+		if o.vm.Status.Conditions[i].Type == t {
+			return &o.vm.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func (o Observation) vmiCondition(t kubevirtv1.VirtualMachineInstanceConditionType) *kubevirtv1.VirtualMachineInstanceCondition {
+	if o.vmi == nil {
+		return nil
+	}
+	for i := range o.vmi.Status.Conditions {
+		if o.vmi.Status.Conditions[i].Type == t {
+			return &o.vmi.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func or(s, fallback string) string {
+	if s != "" {
+		return s
+	}
+	return fallback
+}

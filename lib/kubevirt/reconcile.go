@@ -1,0 +1,84 @@
+package kubevirt
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+
+	"github.com/novasphere/wukong/lib/apply"
+)
+
+// Reconcile validates m, applies the cloud-init Secret and then the
+// VirtualMachine (Server-Side Apply under FieldManager, only when a desired
+// field differs), reads the VM and its VMI back (a missing VMI is normal)
+// and returns what it saw. c's scheme must know owner's type and
+// kubevirt.io/v1 (kubevirtv1.AddToScheme). A cluster without the KubeVirt
+// CRDs yields an error wrapping ErrKubeVirtNotInstalled; invalid input an
+// *InvalidInputError.
+func Reconcile(ctx context.Context, c client.Client, owner client.Object, m Machine) (Observation, error) {
+	if err := m.Validate(); err != nil {
+		return Observation{}, err
+	}
+	owner, err := withKind(owner, c)
+	if err != nil {
+		return Observation{}, err
+	}
+
+	secret, err := BuildCloudInitSecret(owner, m)
+	if err != nil {
+		return Observation{}, err
+	}
+	if _, err := apply.Apply(ctx, c, secret, FieldManager); err != nil {
+		return Observation{}, fmt.Errorf("%s: %w", errApplySecret, err)
+	}
+
+	vm := BuildVM(owner, m)
+	if _, err := apply.Apply(ctx, c, vm, FieldManager); err != nil {
+		return Observation{}, wrapKubeVirt(errApplyVM, err)
+	}
+
+	key := client.ObjectKey{Namespace: owner.GetNamespace(), Name: m.Name}
+	live := &kubevirtv1.VirtualMachine{}
+	if err := c.Get(ctx, key, live); err != nil {
+		return Observation{}, wrapKubeVirt(errGetVM, err)
+	}
+	vmi := &kubevirtv1.VirtualMachineInstance{}
+	switch err := c.Get(ctx, key, vmi); {
+	case apierrors.IsNotFound(err):
+		vmi = nil
+	case err != nil:
+		return Observation{}, wrapKubeVirt(errGetVMI, err)
+	}
+	return Observe(live, vmi), nil
+}
+
+func wrapKubeVirt(prefix string, err error) error {
+	if meta.IsNoMatchError(err) {
+		return fmt.Errorf("%s: %w: %w", prefix, ErrKubeVirtNotInstalled, err)
+	}
+	return fmt.Errorf("%s: %w", prefix, err)
+}
+
+// withKind returns owner with apiVersion and kind set, looked up in c's
+// scheme when the owner's TypeMeta is empty (typed objects read through a
+// client usually have it cleared).
+func withKind(owner client.Object, c client.Client) (client.Object, error) {
+	if !owner.GetObjectKind().GroupVersionKind().Empty() {
+		return owner, nil
+	}
+	gvk, err := apiutil.GVKForObject(owner, c.Scheme())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", errOwnerKind, err)
+	}
+	o := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
+		Name: owner.GetName(), Namespace: owner.GetNamespace(), UID: owner.GetUID(),
+	}}
+	o.SetGroupVersionKind(gvk)
+	return o, nil
+}

@@ -1,0 +1,204 @@
+package kubevirt
+
+import (
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+)
+
+// Label keys and values written on every object the lib builds.
+const (
+	// LabelManagedBy is the standard managed-by label; its value is ManagedBy.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedBy is the value of LabelManagedBy.
+	ManagedBy = "wukong"
+	// LabelWukong carries the owner's name.
+	LabelWukong = "vm.novasphere.dev/wukong"
+	// LabelAntiAffinity is set to "true" on the VMI template of machines that
+	// asked for AntiAffinity; their virt-launcher pods repel each other.
+	LabelAntiAffinity = "vm.novasphere.dev/anti-affinity"
+	// FieldManager is the Server-Side Apply field manager.
+	FieldManager = "wukong"
+)
+
+// Names of the devices the lib adds itself.
+const (
+	// PodNetworkName is the name of the pod network and its interface.
+	PodNetworkName = "default"
+	// CloudInitDiskName is the name of the NoCloud disk and volume.
+	CloudInitDiskName = "cloudinitdisk"
+	// ContainerDiskName is the name of the ephemeral boot disk used when the
+	// machine has a ContainerDiskImage and no Disks.
+	ContainerDiskName = "containerdisk"
+	// CloudInitSecretSuffix: the cloud-init Secret is named <owner>-cloudinit.
+	CloudInitSecretSuffix = "cloudinit"
+	// UserDataKey and NetworkDataKey are the keys of the cloud-init Secret.
+	UserDataKey    = "userdata"
+	NetworkDataKey = "networkdata"
+	// HostnameTopologyKey is the topology key of the anti-affinity term.
+	HostnameTopologyKey = "kubernetes.io/hostname"
+)
+
+// Binding is how a secondary NIC is bound to the guest.
+type Binding string
+
+// Supported bindings.
+const (
+	BindingBridge Binding = "bridge"
+	BindingSRIOV  Binding = "sriov"
+)
+
+// NetworkMode is how a guest NIC gets its addresses.
+type NetworkMode string
+
+// Supported network modes.
+const (
+	NetworkModeDHCP   NetworkMode = "dhcp"
+	NetworkModeStatic NetworkMode = "static"
+)
+
+// Machine is everything BuildVM and BuildCloudInitSecret need.
+type Machine struct {
+	// Name of the VirtualMachine (in the owner's namespace).
+	Name string
+	// CPU is the number of cores (one socket, one thread per core).
+	CPU int32
+	// Memory is the guest memory, also requested for the pod.
+	Memory resource.Quantity
+	// RunStrategy of the VirtualMachine; empty means Always. See RunStrategy.
+	RunStrategy kubevirtv1.VirtualMachineRunStrategy
+	// Disks, in order. The disk with Boot set (else the first) boots.
+	Disks []Disk
+	// ContainerDiskImage is an ephemeral boot disk pulled from a registry,
+	// used only when Disks is empty.
+	ContainerDiskImage string
+	// PodNetwork attaches the pod network with masquerade binding.
+	PodNetwork bool
+	// NICs are Multus secondary interfaces.
+	NICs []NIC
+	// CloudInit is rendered into the <owner>-cloudinit Secret.
+	CloudInit CloudInit
+	// NodeSelector and Tolerations are copied to the VMI template.
+	NodeSelector map[string]string
+	Tolerations  []corev1.Toleration
+	// AntiAffinity keeps this machine off nodes running another machine
+	// that also set it (in any namespace).
+	AntiAffinity bool
+}
+
+// Disk is a volume attached to the machine.
+type Disk struct {
+	// Name of the disk and volume inside the VM.
+	Name string
+	// ClaimName is the PVC or DataVolume name.
+	ClaimName string
+	// DataVolume selects the dataVolume volume source instead of
+	// persistentVolumeClaim.
+	DataVolume bool
+	// Boot puts this disk first with bootOrder 1.
+	Boot bool
+}
+
+// NIC is a Multus secondary interface.
+type NIC struct {
+	// Name of the interface and network in the VM spec; also the guest
+	// interface name set by cloud-init (keep it at most 15 characters).
+	Name string
+	// NAD is the NetworkAttachmentDefinition, "namespace/name" or "name".
+	NAD string
+	// MAC is the guest MAC address; empty lets KubeVirt choose one.
+	MAC string
+	// Binding is bridge (default when empty) or sriov.
+	Binding Binding
+}
+
+// CloudInit is the guest configuration delivered through NoCloud.
+type CloudInit struct {
+	// Hostname of the guest; empty means the machine name.
+	Hostname string
+	// User is created by cloud-init; nil keeps the image's default user.
+	User *User
+	// SSHKeys are authorized for User, or for the image's default user when
+	// User is nil.
+	SSHKeys []string
+	// Networks configure guest NICs, matched by MAC.
+	Networks []NetworkData
+	// Salt for hashing User.Password (crypt base64 alphabet, at most 16
+	// characters). Empty derives one from the owner's UID (or namespace and
+	// name) and the user name, so the hash is stable across reconciles.
+	Salt string
+}
+
+// User is a guest account.
+type User struct {
+	Name string
+	// Password is hashed with SHA-512 crypt; it never leaves the lib.
+	Password string
+	// PasswordHash is used as is when set (takes precedence over Password).
+	PasswordHash string
+	// Sudo is a sudoers rule, e.g. "ALL=(ALL) NOPASSWD:ALL".
+	Sudo   string
+	Shell  string
+	Groups []string
+	// LockPasswd; nil means false when a password is set, else cloud-init's
+	// default (locked).
+	LockPasswd *bool
+}
+
+// NetworkData configures one guest NIC.
+type NetworkData struct {
+	// MAC selects the NIC: a NIC's MAC, or PodNetworkMAC for the pod NIC.
+	MAC string
+	// Mode is dhcp (default when empty) or static.
+	Mode NetworkMode
+	// Addresses in CIDR form, for static mode.
+	Addresses []string
+	// Gateway becomes the default route.
+	Gateway string
+	// DNS servers.
+	DNS []string
+}
+
+// ErrKubeVirtNotInstalled is returned by Reconcile when the API server does
+// not serve the KubeVirt VirtualMachine or VirtualMachineInstance kinds.
+var ErrKubeVirtNotInstalled = errors.New("KubeVirt is not installed: no VirtualMachine kind in the cluster")
+
+// Error prefixes.
+const (
+	errApplySecret   = "cannot apply cloud-init Secret"
+	errApplyVM       = "cannot apply VirtualMachine"
+	errGetVM         = "cannot get VirtualMachine"
+	errGetVMI        = "cannot get VirtualMachineInstance"
+	errGetSSHSecret  = "cannot get SSH key Secret"
+	errBuildCloudIni = "cannot build cloud-init"
+	errOwnerKind     = "cannot find the owner's kind"
+)
+
+// ConflictError says two run-strategy inputs contradict each other. Field is
+// the input that conflicts with startStrategy.runStrategy.
+type ConflictError struct {
+	Field   string
+	Message string
+}
+
+func (e *ConflictError) Error() string { return fmt.Sprintf("conflicting %s: %s", e.Field, e.Message) }
+
+// InvalidInputError says an input field has a value the lib cannot use.
+type InvalidInputError struct {
+	Field   string
+	Message string
+}
+
+func (e *InvalidInputError) Error() string { return fmt.Sprintf("invalid %s: %s", e.Field, e.Message) }
+
+// SecretNotFoundError is returned by ReadSSHKeys when the Secret is missing.
+type SecretNotFoundError struct {
+	Namespace, Name string
+}
+
+func (e *SecretNotFoundError) Error() string {
+	return fmt.Sprintf("SSH key Secret %s/%s not found", e.Namespace, e.Name)
+}

@@ -1,0 +1,301 @@
+package kubevirt
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"net"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Labels returns the labels every object built for owner carries.
+func Labels(owner client.Object) map[string]string {
+	return map[string]string{LabelManagedBy: ManagedBy, LabelWukong: owner.GetName()}
+}
+
+// ownerReferences returns a controller reference to owner, taken from the
+// owner's TypeMeta; an owner without apiVersion/kind gets none (Reconcile
+// fills them from the client's scheme first).
+func ownerReferences(owner client.Object) []metav1.OwnerReference {
+	gvk := owner.GetObjectKind().GroupVersionKind()
+	if gvk.Kind == "" || gvk.Version == "" {
+		return nil
+	}
+	t := true
+	return []metav1.OwnerReference{{
+		APIVersion:         gvk.GroupVersion().String(),
+		Kind:               gvk.Kind,
+		Name:               owner.GetName(),
+		UID:                owner.GetUID(),
+		Controller:         &t,
+		BlockOwnerDeletion: &t,
+	}}
+}
+
+// CloudInitSecretName is the name of the Secret BuildCloudInitSecret builds.
+func CloudInitSecretName(owner client.Object) string {
+	return owner.GetName() + "-" + CloudInitSecretSuffix
+}
+
+// PodNetworkMAC is the MAC the lib gives the pod-network (masquerade)
+// interface of machine name in namespace: locally administered, derived from
+// the names so it is stable, and known in advance so cloud-init network data
+// can match it. With masquerade the MAC never leaves the pod, so it cannot
+// clash with other machines.
+func PodNetworkMAC(namespace, name string) string {
+	sum := sha256.Sum256([]byte(namespace + "/" + name))
+	sum[0] = (sum[0] | 0x02) &^ 0x01 // locally administered, unicast
+	return net.HardwareAddr(sum[:6]).String()
+}
+
+// canonicalMAC lowercases and colon-separates a MAC; unparsable input is
+// returned as is (Validate reports it).
+func canonicalMAC(mac string) string {
+	hw, err := net.ParseMAC(mac)
+	if err != nil || len(hw) != 6 {
+		return mac
+	}
+	return hw.String()
+}
+
+// canonicalQuantity drops any cached textual form so the quantity always
+// serializes the same way (e.g. 4096Mi -> 4Gi).
+func canonicalQuantity(q resource.Quantity) resource.Quantity {
+	if q.IsZero() {
+		return resource.Quantity{}
+	}
+	c := resource.NewQuantity(q.Value(), q.Format)
+	return *c
+}
+
+// Validate reports the first input BuildVM or BuildCloudInitSecret cannot
+// turn into a valid object, as an *InvalidInputError.
+func (m Machine) Validate() error {
+	invalid := func(field, format string, args ...any) error {
+		return &InvalidInputError{Field: field, Message: fmt.Sprintf(format, args...)}
+	}
+	if m.Name == "" {
+		return invalid("name", "must not be empty")
+	}
+	if m.CPU < 1 {
+		return invalid("cpu", "must be at least 1")
+	}
+	if m.Memory.Sign() <= 0 {
+		return invalid("memory", "must be positive")
+	}
+	switch m.RunStrategy {
+	case "", kubevirtv1.RunStrategyAlways, kubevirtv1.RunStrategyHalted, kubevirtv1.RunStrategyManual,
+		kubevirtv1.RunStrategyRerunOnFailure, kubevirtv1.RunStrategyOnce:
+	default:
+		return invalid("runStrategy", "unsupported value %q", m.RunStrategy)
+	}
+	names := map[string]bool{CloudInitDiskName: true}
+	if len(m.Disks) == 0 && m.ContainerDiskImage == "" {
+		return invalid("disks", "need at least one disk or a container disk image")
+	}
+	if len(m.Disks) == 0 {
+		names[ContainerDiskName] = true
+	}
+	boots := 0
+	for i, d := range m.Disks {
+		if d.Name == "" || names[d.Name] {
+			return invalid(fmt.Sprintf("disks[%d].name", i), "must be non-empty and unique, and not %q", CloudInitDiskName)
+		}
+		names[d.Name] = true
+		if d.ClaimName == "" {
+			return invalid(fmt.Sprintf("disks[%d].claimName", i), "must not be empty")
+		}
+		if d.Boot {
+			boots++
+		}
+	}
+	if boots > 1 {
+		return invalid("disks", "at most one disk can boot")
+	}
+	nics := map[string]bool{PodNetworkName: true}
+	for i, n := range m.NICs {
+		if n.Name == "" || nics[n.Name] {
+			return invalid(fmt.Sprintf("nics[%d].name", i), "must be non-empty and unique, and not %q", PodNetworkName)
+		}
+		nics[n.Name] = true
+		if n.NAD == "" {
+			return invalid(fmt.Sprintf("nics[%d].nad", i), "must not be empty")
+		}
+		if n.MAC != "" {
+			if hw, err := net.ParseMAC(n.MAC); err != nil || len(hw) != 6 {
+				return invalid(fmt.Sprintf("nics[%d].mac", i), "not a 48-bit MAC address")
+			}
+		}
+		switch n.Binding {
+		case "", BindingBridge, BindingSRIOV:
+		default:
+			return invalid(fmt.Sprintf("nics[%d].binding", i), "unsupported value %q", n.Binding)
+		}
+	}
+	return nil
+}
+
+// BuildVM returns the VirtualMachine for m in owner's namespace. owner must
+// have apiVersion and kind set (TypeMeta) for the controller owner reference
+// to be added; Reconcile takes care of it. The result is deterministic and
+// uses canonical values, so applying it twice writes nothing the second time.
+// Inputs are not validated here; see Machine.Validate.
+func BuildVM(owner client.Object, m Machine) *kubevirtv1.VirtualMachine {
+	labels := Labels(owner)
+	tmplLabels := Labels(owner)
+	if m.AntiAffinity {
+		tmplLabels[LabelAntiAffinity] = "true"
+	}
+	rs := m.RunStrategy
+	if rs == "" {
+		rs = kubevirtv1.RunStrategyAlways
+	}
+	cores := uint32(1)
+	if m.CPU > 1 {
+		cores = uint32(m.CPU)
+	}
+	mem := canonicalQuantity(m.Memory)
+
+	disks, volumes := buildDisks(owner, m)
+	ifaces, networks := buildNICs(owner.GetNamespace(), m)
+
+	spec := kubevirtv1.VirtualMachineInstanceSpec{
+		Domain: kubevirtv1.DomainSpec{
+			CPU:    &kubevirtv1.CPU{Cores: cores, Sockets: 1, Threads: 1},
+			Memory: &kubevirtv1.Memory{Guest: &mem},
+			Resources: kubevirtv1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceMemory: mem},
+			},
+			Devices: kubevirtv1.Devices{Disks: disks, Interfaces: ifaces},
+		},
+		Networks:    networks,
+		Volumes:     volumes,
+		Tolerations: append([]corev1.Toleration(nil), m.Tolerations...),
+	}
+	if !m.PodNetwork {
+		f := false
+		spec.Domain.Devices.AutoattachPodInterface = &f
+	}
+	if len(m.NodeSelector) > 0 {
+		spec.NodeSelector = make(map[string]string, len(m.NodeSelector))
+		for k, v := range m.NodeSelector {
+			spec.NodeSelector[k] = v
+		}
+	}
+	if m.AntiAffinity {
+		spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{LabelAntiAffinity: "true"}},
+				// An empty namespace selector spans every namespace.
+				NamespaceSelector: &metav1.LabelSelector{},
+				TopologyKey:       HostnameTopologyKey,
+			}},
+		}}
+	}
+
+	return &kubevirtv1.VirtualMachine{
+		TypeMeta: metav1.TypeMeta{APIVersion: kubevirtv1.GroupVersion.String(), Kind: "VirtualMachine"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            m.Name,
+			Namespace:       owner.GetNamespace(),
+			Labels:          labels,
+			OwnerReferences: ownerReferences(owner),
+		},
+		Spec: kubevirtv1.VirtualMachineSpec{
+			RunStrategy: &rs,
+			Template: &kubevirtv1.VirtualMachineInstanceTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: tmplLabels},
+				Spec:       spec,
+			},
+		},
+	}
+}
+
+func virtioDisk(name string) kubevirtv1.Disk {
+	return kubevirtv1.Disk{Name: name, DiskDevice: kubevirtv1.DiskDevice{Disk: &kubevirtv1.DiskTarget{Bus: kubevirtv1.DiskBusVirtio}}}
+}
+
+func buildDisks(owner client.Object, m Machine) ([]kubevirtv1.Disk, []kubevirtv1.Volume) {
+	var disks []kubevirtv1.Disk
+	var volumes []kubevirtv1.Volume
+	one := uint(1)
+
+	if len(m.Disks) == 0 && m.ContainerDiskImage != "" {
+		d := virtioDisk(ContainerDiskName)
+		d.BootOrder = &one
+		disks = append(disks, d)
+		volumes = append(volumes, kubevirtv1.Volume{Name: ContainerDiskName, VolumeSource: kubevirtv1.VolumeSource{
+			ContainerDisk: &kubevirtv1.ContainerDiskSource{Image: m.ContainerDiskImage},
+		}})
+	}
+
+	boot := 0
+	for i, d := range m.Disks {
+		if d.Boot {
+			boot = i
+			break
+		}
+	}
+	ordered := make([]Disk, 0, len(m.Disks))
+	if len(m.Disks) > 0 {
+		ordered = append(ordered, m.Disks[boot])
+		ordered = append(ordered, m.Disks[:boot]...)
+		ordered = append(ordered, m.Disks[boot+1:]...)
+	}
+	for i, d := range ordered {
+		disk := virtioDisk(d.Name)
+		if i == 0 {
+			disk.BootOrder = &one
+		}
+		disks = append(disks, disk)
+		v := kubevirtv1.Volume{Name: d.Name}
+		if d.DataVolume {
+			v.DataVolume = &kubevirtv1.DataVolumeSource{Name: d.ClaimName}
+		} else {
+			v.PersistentVolumeClaim = &kubevirtv1.PersistentVolumeClaimVolumeSource{
+				PersistentVolumeClaimVolumeSource: corev1.PersistentVolumeClaimVolumeSource{ClaimName: d.ClaimName},
+			}
+		}
+		volumes = append(volumes, v)
+	}
+
+	secret := &corev1.LocalObjectReference{Name: CloudInitSecretName(owner)}
+	disks = append(disks, virtioDisk(CloudInitDiskName))
+	volumes = append(volumes, kubevirtv1.Volume{Name: CloudInitDiskName, VolumeSource: kubevirtv1.VolumeSource{
+		CloudInitNoCloud: &kubevirtv1.CloudInitNoCloudSource{
+			UserDataSecretRef:    secret,
+			NetworkDataSecretRef: secret.DeepCopy(),
+		},
+	}})
+	return disks, volumes
+}
+
+func buildNICs(namespace string, m Machine) ([]kubevirtv1.Interface, []kubevirtv1.Network) {
+	var ifaces []kubevirtv1.Interface
+	var networks []kubevirtv1.Network
+	if m.PodNetwork {
+		ifaces = append(ifaces, kubevirtv1.Interface{
+			Name:                   PodNetworkName,
+			MacAddress:             PodNetworkMAC(namespace, m.Name),
+			InterfaceBindingMethod: kubevirtv1.InterfaceBindingMethod{Masquerade: &kubevirtv1.InterfaceMasquerade{}},
+		})
+		networks = append(networks, kubevirtv1.Network{Name: PodNetworkName, NetworkSource: kubevirtv1.NetworkSource{Pod: &kubevirtv1.PodNetwork{}}})
+	}
+	for _, n := range m.NICs {
+		iface := kubevirtv1.Interface{Name: n.Name, MacAddress: canonicalMAC(n.MAC)}
+		if n.Binding == BindingSRIOV {
+			iface.SRIOV = &kubevirtv1.InterfaceSRIOV{}
+		} else {
+			iface.Bridge = &kubevirtv1.InterfaceBridge{}
+		}
+		ifaces = append(ifaces, iface)
+		networks = append(networks, kubevirtv1.Network{Name: n.Name, NetworkSource: kubevirtv1.NetworkSource{
+			Multus: &kubevirtv1.MultusNetwork{NetworkName: n.NAD},
+		}})
+	}
+	return ifaces, networks
+}

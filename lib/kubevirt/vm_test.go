@@ -1,0 +1,313 @@
+package kubevirt
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+)
+
+func testOwner() *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "prod", UID: "3c7d1a9e-0000-4000-8000-000000000001"},
+	}
+}
+
+func baseMachine() Machine {
+	return Machine{
+		Name:       "web",
+		CPU:        2,
+		Memory:     resource.MustParse("4096Mi"),
+		PodNetwork: true,
+		Disks:      []Disk{{Name: "root", ClaimName: "web-root", Boot: true}},
+	}
+}
+
+func with(f func(*Machine)) Machine {
+	m := baseMachine()
+	f(&m)
+	return m
+}
+
+func diskNames(vm *kubevirtv1.VirtualMachine) []string {
+	var out []string
+	for _, d := range vm.Spec.Template.Spec.Domain.Devices.Disks {
+		out = append(out, d.Name)
+	}
+	return out
+}
+
+func volume(t *testing.T, vm *kubevirtv1.VirtualMachine, name string) kubevirtv1.Volume {
+	t.Helper()
+	for _, v := range vm.Spec.Template.Spec.Volumes {
+		if v.Name == name {
+			return v
+		}
+	}
+	t.Fatalf("no volume %q", name)
+	return kubevirtv1.Volume{}
+}
+
+func TestBuildVM(t *testing.T) {
+	tests := []struct {
+		name  string
+		m     Machine
+		check func(t *testing.T, vm *kubevirtv1.VirtualMachine)
+	}{
+		{
+			name: "minimal machine: metadata, run strategy, cpu, memory, boot disk, cloud-init, pod network",
+			m:    baseMachine(),
+			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
+				assert.Equal(t, "web", vm.Name)
+				assert.Equal(t, "prod", vm.Namespace)
+				want := map[string]string{LabelManagedBy: "wukong", LabelWukong: "web"}
+				assert.Equal(t, want, vm.Labels)
+				assert.Equal(t, want, vm.Spec.Template.ObjectMeta.Labels)
+				require.Len(t, vm.OwnerReferences, 1)
+				ref := vm.OwnerReferences[0]
+				assert.Equal(t, "v1", ref.APIVersion)
+				assert.Equal(t, "ConfigMap", ref.Kind)
+				assert.Equal(t, "web", ref.Name)
+				assert.True(t, *ref.Controller)
+				assert.Nil(t, vm.Spec.Running, "deprecated spec.running must never be set")
+				require.NotNil(t, vm.Spec.RunStrategy)
+				assert.Equal(t, kubevirtv1.RunStrategyAlways, *vm.Spec.RunStrategy)
+
+				d := vm.Spec.Template.Spec.Domain
+				assert.Equal(t, kubevirtv1.CPU{Cores: 2, Sockets: 1, Threads: 1}, *d.CPU)
+				assert.Equal(t, "4Gi", d.Memory.Guest.String())
+				req := d.Resources.Requests[corev1.ResourceMemory]
+				assert.Equal(t, "4Gi", req.String())
+
+				assert.Equal(t, []string{"root", CloudInitDiskName}, diskNames(vm))
+				for _, disk := range d.Devices.Disks {
+					assert.Equal(t, kubevirtv1.DiskBusVirtio, disk.Disk.Bus, disk.Name)
+				}
+				require.NotNil(t, d.Devices.Disks[0].BootOrder)
+				assert.Equal(t, uint(1), *d.Devices.Disks[0].BootOrder)
+				assert.Nil(t, d.Devices.Disks[1].BootOrder)
+				assert.Equal(t, "web-root", volume(t, vm, "root").PersistentVolumeClaim.ClaimName)
+				ci := volume(t, vm, CloudInitDiskName).CloudInitNoCloud
+				require.NotNil(t, ci)
+				assert.Equal(t, "web-cloudinit", ci.UserDataSecretRef.Name)
+				assert.Equal(t, "web-cloudinit", ci.NetworkDataSecretRef.Name)
+				assert.Empty(t, ci.UserData)
+
+				require.Len(t, d.Devices.Interfaces, 1)
+				assert.Equal(t, PodNetworkName, d.Devices.Interfaces[0].Name)
+				assert.NotNil(t, d.Devices.Interfaces[0].Masquerade)
+				assert.Equal(t, PodNetworkMAC("prod", "web"), d.Devices.Interfaces[0].MacAddress)
+				require.Len(t, vm.Spec.Template.Spec.Networks, 1)
+				assert.NotNil(t, vm.Spec.Template.Spec.Networks[0].Pod)
+				assert.Nil(t, d.Devices.AutoattachPodInterface)
+				assert.Nil(t, vm.Spec.Template.Spec.Affinity)
+			},
+		},
+		{
+			name: "boot disk is moved first, others keep their order; DataVolume source",
+			m: with(func(m *Machine) {
+				m.Disks = []Disk{
+					{Name: "data", ClaimName: "web-data"},
+					{Name: "logs", ClaimName: "web-logs", DataVolume: true},
+					{Name: "root", ClaimName: "web-root", DataVolume: true, Boot: true},
+				}
+			}),
+			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
+				assert.Equal(t, []string{"root", "data", "logs", CloudInitDiskName}, diskNames(vm))
+				assert.Equal(t, uint(1), *vm.Spec.Template.Spec.Domain.Devices.Disks[0].BootOrder)
+				assert.Nil(t, vm.Spec.Template.Spec.Domain.Devices.Disks[1].BootOrder)
+				assert.Equal(t, "web-root", volume(t, vm, "root").DataVolume.Name)
+				assert.Nil(t, volume(t, vm, "root").PersistentVolumeClaim)
+				assert.Equal(t, "web-logs", volume(t, vm, "logs").DataVolume.Name)
+				assert.Equal(t, "web-data", volume(t, vm, "data").PersistentVolumeClaim.ClaimName)
+			},
+		},
+		{
+			name: "no boot flag: first disk boots",
+			m: with(func(m *Machine) {
+				m.Disks = []Disk{{Name: "a", ClaimName: "ca"}, {Name: "b", ClaimName: "cb"}}
+			}),
+			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
+				assert.Equal(t, []string{"a", "b", CloudInitDiskName}, diskNames(vm))
+				assert.Equal(t, uint(1), *vm.Spec.Template.Spec.Domain.Devices.Disks[0].BootOrder)
+			},
+		},
+		{
+			name: "container disk when there are no disks",
+			m: with(func(m *Machine) {
+				m.Disks = nil
+				m.ContainerDiskImage = "quay.io/containerdisks/fedora:41"
+			}),
+			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
+				assert.Equal(t, []string{ContainerDiskName, CloudInitDiskName}, diskNames(vm))
+				assert.Equal(t, uint(1), *vm.Spec.Template.Spec.Domain.Devices.Disks[0].BootOrder)
+				assert.Equal(t, "quay.io/containerdisks/fedora:41", volume(t, vm, ContainerDiskName).ContainerDisk.Image)
+			},
+		},
+		{
+			name: "container disk ignored when disks exist",
+			m:    with(func(m *Machine) { m.ContainerDiskImage = "quay.io/x:1" }),
+			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
+				assert.Equal(t, []string{"root", CloudInitDiskName}, diskNames(vm))
+			},
+		},
+		{
+			name: "multus NICs: bridge and sriov with canonical MACs, no pod network",
+			m: with(func(m *Machine) {
+				m.PodNetwork = false
+				m.NICs = []NIC{
+					{Name: "lan", NAD: "net/lan", MAC: "02:AA:BB:CC:DD:01"},
+					{Name: "fast", NAD: "net/sriov", MAC: "02-aa-bb-cc-dd-02", Binding: BindingSRIOV},
+					{Name: "nomac", NAD: "other", Binding: BindingBridge},
+				}
+			}),
+			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
+				spec := vm.Spec.Template.Spec
+				require.NotNil(t, spec.Domain.Devices.AutoattachPodInterface)
+				assert.False(t, *spec.Domain.Devices.AutoattachPodInterface)
+				ifs := spec.Domain.Devices.Interfaces
+				require.Len(t, ifs, 3)
+				assert.Equal(t, "lan", ifs[0].Name)
+				assert.NotNil(t, ifs[0].Bridge)
+				assert.Equal(t, "02:aa:bb:cc:dd:01", ifs[0].MacAddress)
+				assert.NotNil(t, ifs[1].SRIOV)
+				assert.Nil(t, ifs[1].Bridge)
+				assert.Equal(t, "02:aa:bb:cc:dd:02", ifs[1].MacAddress)
+				assert.NotNil(t, ifs[2].Bridge)
+				assert.Empty(t, ifs[2].MacAddress)
+				require.Len(t, spec.Networks, 3)
+				assert.Equal(t, "net/lan", spec.Networks[0].Multus.NetworkName)
+				assert.Equal(t, "net/sriov", spec.Networks[1].Multus.NetworkName)
+				assert.Equal(t, "other", spec.Networks[2].Multus.NetworkName)
+				for _, n := range spec.Networks {
+					assert.Nil(t, n.Pod)
+				}
+			},
+		},
+		{
+			name: "pod network first, then multus NICs",
+			m:    with(func(m *Machine) { m.NICs = []NIC{{Name: "lan", NAD: "net/lan"}} }),
+			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
+				ifs := vm.Spec.Template.Spec.Domain.Devices.Interfaces
+				require.Len(t, ifs, 2)
+				assert.Equal(t, PodNetworkName, ifs[0].Name)
+				assert.Equal(t, "lan", ifs[1].Name)
+			},
+		},
+		{
+			name: "anti-affinity: template label and required term across namespaces",
+			m:    with(func(m *Machine) { m.AntiAffinity = true }),
+			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
+				assert.Equal(t, "true", vm.Spec.Template.ObjectMeta.Labels[LabelAntiAffinity])
+				assert.NotContains(t, vm.Labels, LabelAntiAffinity)
+				aff := vm.Spec.Template.Spec.Affinity
+				require.NotNil(t, aff)
+				require.NotNil(t, aff.PodAntiAffinity)
+				terms := aff.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+				require.Len(t, terms, 1)
+				assert.Equal(t, "kubernetes.io/hostname", terms[0].TopologyKey)
+				assert.Equal(t, map[string]string{LabelAntiAffinity: "true"}, terms[0].LabelSelector.MatchLabels)
+				require.NotNil(t, terms[0].NamespaceSelector)
+				assert.Empty(t, terms[0].NamespaceSelector.MatchLabels)
+			},
+		},
+		{
+			name: "node selector, tolerations and run strategy are copied",
+			m: with(func(m *Machine) {
+				m.RunStrategy = kubevirtv1.RunStrategyHalted
+				m.NodeSelector = map[string]string{"zone": "a", "disk": "ssd"}
+				m.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "vm", Effect: corev1.TaintEffectNoSchedule}}
+			}),
+			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
+				assert.Equal(t, kubevirtv1.RunStrategyHalted, *vm.Spec.RunStrategy)
+				assert.Equal(t, map[string]string{"zone": "a", "disk": "ssd"}, vm.Spec.Template.Spec.NodeSelector)
+				require.Len(t, vm.Spec.Template.Spec.Tolerations, 1)
+				assert.Equal(t, "dedicated", vm.Spec.Template.Spec.Tolerations[0].Key)
+			},
+		},
+		{
+			name: "owner without TypeMeta gets no owner reference",
+			m:    baseMachine(),
+			check: func(t *testing.T, _ *kubevirtv1.VirtualMachine) {
+				o := testOwner()
+				o.TypeMeta = metav1.TypeMeta{}
+				assert.Empty(t, BuildVM(o, baseMachine()).OwnerReferences)
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vm := BuildVM(testOwner(), tt.m)
+			tt.check(t, vm)
+			// Deterministic: building again gives the same bytes.
+			a, err := json.Marshal(vm)
+			require.NoError(t, err)
+			b, err := json.Marshal(BuildVM(testOwner(), tt.m))
+			require.NoError(t, err)
+			assert.Equal(t, string(a), string(b))
+		})
+	}
+}
+
+func TestBuildVMDoesNotAliasInput(t *testing.T) {
+	m := with(func(m *Machine) {
+		m.NodeSelector = map[string]string{"zone": "a"}
+		m.Tolerations = []corev1.Toleration{{Key: "k"}}
+	})
+	vm := BuildVM(testOwner(), m)
+	m.NodeSelector["zone"] = "b"
+	m.Tolerations[0].Key = "changed"
+	assert.Equal(t, "a", vm.Spec.Template.Spec.NodeSelector["zone"])
+	assert.Equal(t, "k", vm.Spec.Template.Spec.Tolerations[0].Key)
+}
+
+func TestPodNetworkMAC(t *testing.T) {
+	a := PodNetworkMAC("prod", "web")
+	assert.Equal(t, a, PodNetworkMAC("prod", "web"))
+	assert.NotEqual(t, a, PodNetworkMAC("prod", "db"))
+	assert.NotEqual(t, a, PodNetworkMAC("dev", "web"))
+	assert.Regexp(t, `^[0-9a-f][26ae](:[0-9a-f]{2}){5}$`, a, "locally administered unicast")
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name      string
+		m         Machine
+		wantField string
+	}{
+		{"valid", baseMachine(), ""},
+		{"valid container disk", with(func(m *Machine) { m.Disks = nil; m.ContainerDiskImage = "img" }), ""},
+		{"empty name", with(func(m *Machine) { m.Name = "" }), "name"},
+		{"no cpu", with(func(m *Machine) { m.CPU = 0 }), "cpu"},
+		{"no memory", with(func(m *Machine) { m.Memory = resource.Quantity{} }), "memory"},
+		{"bad run strategy", with(func(m *Machine) { m.RunStrategy = "Sometimes" }), "runStrategy"},
+		{"no disk at all", with(func(m *Machine) { m.Disks = nil }), "disks"},
+		{"duplicate disk", with(func(m *Machine) { m.Disks = append(m.Disks, Disk{Name: "root", ClaimName: "x"}) }), "disks[1].name"},
+		{"disk named like cloud-init", with(func(m *Machine) { m.Disks[0].Name = CloudInitDiskName }), "disks[0].name"},
+		{"disk without claim", with(func(m *Machine) { m.Disks[0].ClaimName = "" }), "disks[0].claimName"},
+		{"two boot disks", with(func(m *Machine) { m.Disks = append(m.Disks, Disk{Name: "b", ClaimName: "x", Boot: true}) }), "disks"},
+		{"nic named default", with(func(m *Machine) { m.NICs = []NIC{{Name: "default", NAD: "a/b"}} }), "nics[0].name"},
+		{"nic without NAD", with(func(m *Machine) { m.NICs = []NIC{{Name: "lan"}} }), "nics[0].nad"},
+		{"bad MAC", with(func(m *Machine) { m.NICs = []NIC{{Name: "lan", NAD: "a/b", MAC: "zz"}} }), "nics[0].mac"},
+		{"bad binding", with(func(m *Machine) { m.NICs = []NIC{{Name: "lan", NAD: "a/b", Binding: "macvtap"}} }), "nics[0].binding"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.m.Validate()
+			if tt.wantField == "" {
+				assert.NoError(t, err)
+				return
+			}
+			var inv *InvalidInputError
+			require.True(t, errors.As(err, &inv), "got %v", err)
+			assert.Equal(t, tt.wantField, inv.Field)
+		})
+	}
+}
