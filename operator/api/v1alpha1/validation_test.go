@@ -172,6 +172,8 @@ func TestAdmissionRejects(t *testing.T) {
 		{"unknown restartPolicy", "spec:\n  highAvailability:\n    restartPolicy: Maybe\n", "spec.highAvailability.restartPolicy", "Unsupported value"},
 		{"autoStart false with Always", "spec:\n  startStrategy:\n    runStrategy: Always\n    autoStart: false\n", "spec.startStrategy.runStrategy", "conflicts with startStrategy.autoStart"},
 		{"autoStart true with Halted", "spec:\n  startStrategy:\n    runStrategy: Halted\n    autoStart: true\n", "spec.startStrategy.runStrategy", "conflicts with startStrategy.autoStart"},
+		{"autoStart true with Manual", "spec:\n  startStrategy:\n    runStrategy: Manual\n    autoStart: true\n", "spec.startStrategy.runStrategy", "conflicts with startStrategy.autoStart"},
+		{"Manual vs restartPolicy Always", "spec:\n  highAvailability:\n    restartPolicy: Always\n  startStrategy:\n    runStrategy: Manual\n", "spec.highAvailability.restartPolicy", "conflicts"},
 		{"runStrategy vs restartPolicy", "spec:\n  highAvailability:\n    restartPolicy: Never\n  startStrategy:\n    runStrategy: Always\n", "spec.highAvailability.restartPolicy", "conflicts"},
 		{"bridge without bridgeName", "spec:\n  networks:\n  - name: nic\n    type: bridge\n", "spec.networks[0].bridgeName", "required for bridge and ovs"},
 		{"nadName with bridgeName", "spec:\n  networks:\n  - name: nic\n    nadName: x\n    bridgeName: b\n", "spec.networks[0]", "cannot be combined with nadName"},

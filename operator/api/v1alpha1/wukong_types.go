@@ -12,8 +12,8 @@ import (
 // working; fields added since are optional.
 //
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.osImage) || (has(self.osImage) && self.osImage == oldSelf.osImage)",message="osImage is immutable once set: add a new disk with an image instead"
-// +kubebuilder:validation:XValidation:rule="!has(self.startStrategy) || !has(self.startStrategy.runStrategy) || !has(self.startStrategy.autoStart) || (self.startStrategy.autoStart ? self.startStrategy.runStrategy != 'Halted' : self.startStrategy.runStrategy in ['Halted', 'Manual'])",message="startStrategy.runStrategy conflicts with startStrategy.autoStart: autoStart false allows only Halted or Manual, autoStart true forbids Halted",fieldPath=".startStrategy.runStrategy"
-// +kubebuilder:validation:XValidation:rule="!has(self.startStrategy) || !has(self.startStrategy.runStrategy) || !(self.startStrategy.runStrategy in ['Always', 'RerunOnFailure', 'Once']) || !has(self.highAvailability) || !has(self.highAvailability.restartPolicy) || {'Always': 'Always', 'OnFailure': 'RerunOnFailure', 'Never': 'Once'}[self.highAvailability.restartPolicy] == self.startStrategy.runStrategy",message="startStrategy.runStrategy conflicts with highAvailability.restartPolicy (Always goes with Always, OnFailure with RerunOnFailure, Never with Once)",fieldPath=".highAvailability.restartPolicy"
+// +kubebuilder:validation:XValidation:rule="!has(self.startStrategy) || !has(self.startStrategy.runStrategy) || !has(self.startStrategy.autoStart) || (self.startStrategy.autoStart ? !(self.startStrategy.runStrategy in ['Halted', 'Manual']) : self.startStrategy.runStrategy in ['Halted', 'Manual'])",message="startStrategy.runStrategy conflicts with startStrategy.autoStart: autoStart false allows only Halted or Manual, autoStart true forbids them",fieldPath=".startStrategy.runStrategy"
+// +kubebuilder:validation:XValidation:rule="!has(self.startStrategy) || !has(self.startStrategy.runStrategy) || self.startStrategy.runStrategy == 'Halted' || !has(self.highAvailability) || !has(self.highAvailability.restartPolicy) || (self.highAvailability.restartPolicy == 'Never' ? self.startStrategy.runStrategy in ['Once', 'Manual'] : {'Always': 'Always', 'OnFailure': 'RerunOnFailure'}[self.highAvailability.restartPolicy] == self.startStrategy.runStrategy)",message="startStrategy.runStrategy conflicts with highAvailability.restartPolicy (Always goes with Always, OnFailure with RerunOnFailure, Never with Once or Manual)",fieldPath=".highAvailability.restartPolicy"
 type WukongSpec struct {
 	// CPU is the number of virtual CPU cores.
 	// +kubebuilder:validation:Minimum=1
@@ -245,8 +245,8 @@ type IPConfig struct {
 // DiskSpec is one VM disk.
 //
 // +kubebuilder:validation:XValidation:rule="!isQuantity(self.size) || !isQuantity(oldSelf.size) || quantity(self.size).compareTo(quantity(oldSelf.size)) >= 0",message="size cannot shrink",fieldPath=".size"
-// +kubebuilder:validation:XValidation:rule="(has(self.storageClassName) ? self.storageClassName : ”) == (has(oldSelf.storageClassName) ? oldSelf.storageClassName : ”)",message="storageClassName is immutable",fieldPath=".storageClassName"
-// +kubebuilder:validation:XValidation:rule="(has(self.image) ? self.image : ”) == (has(oldSelf.image) ? oldSelf.image : ”)",message="image is immutable",fieldPath=".image"
+// +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="storageClassName is immutable",fieldPath=".storageClassName"
+// +kubebuilder:validation:XValidation:rule="has(self.image) == has(oldSelf.image) && (!has(self.image) || self.image == oldSelf.image)",message="image is immutable",fieldPath=".image"
 type DiskSpec struct {
 	// Name of the disk, unique in the Wukong.
 	// +kubebuilder:validation:MinLength=1
