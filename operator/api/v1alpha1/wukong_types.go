@@ -454,7 +454,3 @@ type WukongList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Wukong `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&Wukong{}, &WukongList{})
-}
