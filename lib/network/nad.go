@@ -1,0 +1,174 @@
+package network
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Validate checks the inputs BuildNAD and the bridge policy need and returns
+// an *InvalidAttachmentError naming the first bad field.
+func (a Attachment) Validate() error {
+	bad := func(field, reason string) error {
+		return &InvalidAttachmentError{NIC: a.Name, Field: field, Reason: reason}
+	}
+	if errs := validation.IsDNS1123Label(a.Name); len(errs) > 0 {
+		return bad("name", strings.Join(errs, "; "))
+	}
+	if a.VLAN < 0 || a.VLAN > 4094 {
+		return bad("vlan", "must be between 0 (none) and 4094")
+	}
+	if a.MTU < 0 {
+		return bad("mtu", "must not be negative")
+	}
+	if a.NADName != "" {
+		ns, name := ResolveNAD("default", a.NADName)
+		if strings.Count(a.NADName, "/") > 1 || ns == "" || name == "" {
+			return bad("nadName", `must be "name" or "namespace/name"`)
+		}
+	}
+	switch a.Type {
+	case TypeBridge, TypeOVS:
+		if a.Bridge == "" && (a.NADName == "" || a.PhysicalInterface != "") {
+			return bad("bridge", fmt.Sprintf("required for type %s", a.Type))
+		}
+	case TypeMacvlan:
+		if a.NADName == "" && a.PhysicalInterface == "" {
+			return bad("physicalInterface", "required for type macvlan (the master interface)")
+		}
+		if a.VLAN != 0 {
+			return bad("vlan", "not supported for type macvlan; use a VLAN interface as physicalInterface")
+		}
+	case TypeSRIOV:
+	default:
+		return bad("type", fmt.Sprintf("unknown type %q (want bridge, macvlan, sriov or ovs)", a.Type))
+	}
+	return nil
+}
+
+// NADName returns the name of the NAD the lib creates for nic of owner.
+func NADName(owner, nic string) string { return owner + "-" + nic }
+
+// ResolveNAD splits a user NAD reference ("name" or "namespace/name") into
+// namespace and name; a bare name lives in ownerNamespace.
+func ResolveNAD(ownerNamespace, nadName string) (ns, name string) {
+	if i := strings.Index(nadName, "/"); i >= 0 {
+		return nadName[:i], nadName[i+1:]
+	}
+	return ownerNamespace, nadName
+}
+
+// cniConfig is the single-plugin CNI configuration written into a NAD.
+type cniConfig struct {
+	CNIVersion          string    `json:"cniVersion"`
+	Name                string    `json:"name"`
+	Type                string    `json:"type"`
+	Bridge              string    `json:"bridge,omitempty"`
+	Master              string    `json:"master,omitempty"`
+	Mode                string    `json:"mode,omitempty"`
+	VLAN                int       `json:"vlan,omitempty"`
+	PreserveDefaultVlan *bool     `json:"preserveDefaultVlan,omitempty"`
+	MTU                 int       `json:"mtu,omitempty"`
+	IPAM                *struct{} `json:"ipam,omitempty"`
+}
+
+// CNIConfig returns the CNI configuration (cniVersion CNIVersion) for a,
+// named name. The bridge plugin gets an empty ipam: with KubeVirt's bridge
+// binding the guest owns its address, so the pod side must not assign one.
+func CNIConfig(name string, a Attachment) ([]byte, error) {
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	conf := cniConfig{CNIVersion: CNIVersion, Name: name, Type: string(a.Type), MTU: a.MTU}
+	switch a.Type {
+	case TypeBridge:
+		conf.Bridge = a.Bridge
+		conf.IPAM = &struct{}{}
+		if a.VLAN != 0 {
+			conf.VLAN = a.VLAN
+			conf.PreserveDefaultVlan = ptr.To(false)
+		}
+	case TypeMacvlan:
+		conf.Master = a.PhysicalInterface
+		conf.Mode = "bridge"
+	case TypeSRIOV:
+		conf.VLAN = a.VLAN
+		conf.MTU = 0
+	case TypeOVS:
+		conf.Bridge = a.Bridge
+		conf.VLAN = a.VLAN
+	}
+	return json.Marshal(conf)
+}
+
+// BuildNAD returns the NetworkAttachmentDefinition `<owner>-<nic>` in the
+// owner's namespace for an Attachment without NADName (ErrUserNAD otherwise).
+// owner must have its TypeMeta set: it is used for the controller owner
+// reference.
+func BuildNAD(owner client.Object, a Attachment) (*nadv1.NetworkAttachmentDefinition, error) {
+	if a.NADName != "" {
+		return nil, ErrUserNAD
+	}
+	gvk := owner.GetObjectKind().GroupVersionKind()
+	if gvk.Kind == "" || gvk.Version == "" {
+		return nil, fmt.Errorf("%s: owner %s has no TypeMeta", errOwnerKind, owner.GetName())
+	}
+	name := NADName(owner.GetName(), a.Name)
+	config, err := CNIConfig(name, a)
+	if err != nil {
+		return nil, err
+	}
+	nad := &nadv1.NetworkAttachmentDefinition{
+		TypeMeta: metav1.TypeMeta{APIVersion: nadv1.SchemeGroupVersion.String(), Kind: "NetworkAttachmentDefinition"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      name,
+			Namespace: owner.GetNamespace(),
+			Labels: map[string]string{
+				LabelManagedBy: ManagedByValue,
+				LabelOwner:     owner.GetName(),
+				LabelNIC:       a.Name,
+			},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion:         gvk.GroupVersion().String(),
+				Kind:               gvk.Kind,
+				Name:               owner.GetName(),
+				UID:                owner.GetUID(),
+				Controller:         ptr.To(true),
+				BlockOwnerDeletion: ptr.To(true),
+			}},
+		},
+		Spec: nadv1.NetworkAttachmentDefinitionSpec{Config: string(config)},
+	}
+	if a.Type == TypeSRIOV {
+		rn := a.ResourceName
+		if rn == "" {
+			rn = DefaultSRIOVResourceName
+		}
+		nad.Annotations = map[string]string{AnnotationResourceName: rn}
+	}
+	return nad, nil
+}
+
+// MAC returns a stable MAC address for nic of owner in namespace: the first
+// six bytes of a SHA-256 over the three names, marked locally administered
+// and unicast. The same inputs always give the same address, so a restarted
+// VM keeps its MAC.
+func MAC(namespace, owner, nic string) string {
+	h := sha256.New()
+	for _, s := range []string{namespace, owner, nic} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	sum := h.Sum(nil)
+	mac := net.HardwareAddr(sum[:6])
+	mac[0] = (mac[0] | 0x02) &^ 0x01
+	return mac.String()
+}
