@@ -1,0 +1,188 @@
+package chart
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/releaseutil"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/yaml"
+
+	"github.com/novasphere/wukong/lib/apply/testenv"
+)
+
+// kubeVersion is the cluster version the render and lint tests assume.
+var kubeVersion = &chartutil.KubeVersion{Version: "v1.37.2", Major: "1", Minor: "37"}
+
+// repoPath is a path relative to the repository root.
+func repoPath(t testing.TB, rel ...string) string {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	require.NoError(t, err)
+	return filepath.Join(append([]string{root}, rel...)...)
+}
+
+func chartDir(t testing.TB) string { return repoPath(t, "charts", "wukong") }
+
+func loadChart(t testing.TB) *chart.Chart {
+	t.Helper()
+	c, err := loader.Load(chartDir(t))
+	require.NoError(t, err)
+	return c
+}
+
+// render renders the chart client-side as `helm template` would.
+func render(t testing.TB, vals map[string]any) (*release.Release, error) {
+	t.Helper()
+	inst := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
+	inst.DryRun, inst.ClientOnly, inst.Replace = true, true, true
+	inst.ReleaseName, inst.Namespace = "wukong", "wukong-system"
+	inst.KubeVersion = kubeVersion
+	return inst.Run(loadChart(t), vals)
+}
+
+// manifest is a rendered release's objects by "Kind/name".
+type manifest map[string]*unstructured.Unstructured
+
+func parse(t testing.TB, text string) manifest {
+	t.Helper()
+	out := manifest{}
+	for _, doc := range releaseutil.SplitManifests(text) {
+		m := map[string]any{}
+		require.NoError(t, yaml.Unmarshal([]byte(doc), &m), doc)
+		if len(m) == 0 {
+			continue
+		}
+		u := &unstructured.Unstructured{Object: m}
+		key := u.GetKind() + "/" + u.GetName()
+		require.NotContains(t, out, key, "duplicate object")
+		out[key] = u
+	}
+	return out
+}
+
+// get decodes the object key ("Kind/name") into a typed object.
+func get[T any](t testing.TB, m manifest, key string) *T {
+	t.Helper()
+	u, ok := m[key]
+	require.True(t, ok, "%s not rendered; have %v", key, m.keys())
+	obj := new(T)
+	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj))
+	return obj
+}
+
+func (m manifest) keys() []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// fromYAMLFile decodes a YAML file into a typed object.
+func fromYAMLFile[T any](t testing.TB, path string) *T {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	obj := new(T)
+	require.NoError(t, yaml.Unmarshal(b, obj))
+	return obj
+}
+
+// warnings records every warning header the API server sends.
+type warnings struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seen = append(w.seen, text)
+}
+
+func (w *warnings) reset() { w.mu.Lock(); w.seen = nil; w.mu.Unlock() }
+
+// podSecurity returns the warnings about Pod Security.
+func (w *warnings) podSecurity() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, s := range w.seen {
+		if strings.Contains(s, "PodSecurity") || strings.Contains(s, "would violate") {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// restGetter gives Helm clients for a rest.Config (envtest's admin) whose
+// warnings go to a recorder.
+type restGetter struct {
+	cfg *rest.Config
+	ns  string
+}
+
+func newRESTGetter(cfg *rest.Config, ns string, w *warnings) *restGetter {
+	c := rest.CopyConfig(cfg)
+	c.WarningHandler = w
+	return &restGetter{cfg: c, ns: ns}
+}
+
+func (g *restGetter) ToRESTConfig() (*rest.Config, error) { return rest.CopyConfig(g.cfg), nil }
+
+func (g *restGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(g.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return memory.NewMemCacheClient(dc), nil
+}
+
+func (g *restGetter) ToRESTMapper() (meta.RESTMapper, error) {
+	dc, err := g.ToDiscoveryClient()
+	if err != nil {
+		return nil, err
+	}
+	return restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(dc), dc, nil), nil
+}
+
+func (g *restGetter) ToRawKubeConfigLoader() clientcmd.ClientConfig {
+	api := clientcmdapi.NewConfig()
+	api.Clusters["envtest"] = &clientcmdapi.Cluster{Server: g.cfg.Host, CertificateAuthorityData: g.cfg.CAData}
+	api.AuthInfos["admin"] = &clientcmdapi.AuthInfo{
+		ClientCertificateData: g.cfg.CertData, ClientKeyData: g.cfg.KeyData, Token: g.cfg.BearerToken,
+	}
+	api.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin", Namespace: g.ns}
+	api.CurrentContext = "envtest"
+	return clientcmd.NewDefaultClientConfig(*api, &clientcmd.ConfigOverrides{})
+}
+
+// helmConfig is an action.Configuration talking to the API server, storing
+// releases as Secrets in ns.
+func helmConfig(t testing.TB, cfg *rest.Config, ns string, w *warnings) *action.Configuration {
+	t.Helper()
+	ac := &action.Configuration{}
+	require.NoError(t, ac.Init(newRESTGetter(cfg, ns, w), ns, "secret", func(format string, v ...any) {
+		t.Logf("helm: %s", fmt.Sprintf(format, v...))
+	}))
+	return ac
+}

@@ -1,0 +1,343 @@
+package chart
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"helm.sh/helm/v3/pkg/lint"
+	"helm.sh/helm/v3/pkg/lint/support"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
+)
+
+const (
+	deployKey = "Deployment/wukong"
+	crdKey    = "CustomResourceDefinition/wukongs.vm.novasphere.dev"
+	keepKey   = "helm.sh/resource-policy"
+)
+
+func manager(t *testing.T, m manifest) (*appsv1.Deployment, corev1.Container) {
+	t.Helper()
+	d := get[appsv1.Deployment](t, m, deployKey)
+	require.Len(t, d.Spec.Template.Spec.Containers, 1)
+	return d, d.Spec.Template.Spec.Containers[0]
+}
+
+// TestRender renders and lints the chart for defaults and a matrix of
+// non-default values, asserting on the decoded objects.
+func TestRender(t *testing.T) {
+	cases := []struct {
+		name   string
+		values map[string]any
+		check  func(t *testing.T, m manifest, notes string)
+	}{{
+		name:   "defaults",
+		values: nil,
+		check: func(t *testing.T, m manifest, notes string) {
+			d, c := manager(t, m)
+			assert.Equal(t, ptr.To[int32](1), d.Spec.Replicas)
+			assert.Equal(t, "ghcr.io/novasphere/wukong-manager:0.1.0", c.Image)
+			assert.Equal(t, corev1.PullIfNotPresent, c.ImagePullPolicy)
+			assert.Equal(t, []string{
+				"--metrics-bind-address=:8443", "--metrics-secure=true", "--health-probe-bind-address=:8081",
+				"--leader-elect", "--leader-election-namespace=wukong-system",
+				"--concurrency=4", "--zap-log-level=info", "--zap-encoder=json",
+			}, c.Args)
+			pod := d.Spec.Template.Spec
+			assert.Equal(t, &corev1.PodSecurityContext{
+				RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65532), RunAsGroup: ptr.To[int64](65532),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			}, pod.SecurityContext)
+			assert.Equal(t, &corev1.SecurityContext{
+				AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true), RunAsNonRoot: ptr.To(true),
+				Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			}, c.SecurityContext)
+			assert.Equal(t, "wukong", pod.ServiceAccountName)
+			assert.Equal(t, ptr.To(true), pod.AutomountServiceAccountToken)
+			assert.Equal(t, "/healthz", c.LivenessProbe.HTTPGet.Path)
+			assert.Equal(t, "/readyz", c.ReadinessProbe.HTTPGet.Path)
+			assert.Equal(t, "probes", c.ReadinessProbe.HTTPGet.Port.String())
+			assert.Contains(t, c.Ports, corev1.ContainerPort{Name: "probes", ContainerPort: 8081, Protocol: corev1.ProtocolTCP})
+			assert.Contains(t, c.Ports, corev1.ContainerPort{Name: "https", ContainerPort: 8443, Protocol: corev1.ProtocolTCP})
+			assert.NotEmpty(t, c.Resources.Requests)
+			assert.NotEmpty(t, c.Resources.Limits)
+			assert.Empty(t, pod.NodeSelector)
+			assert.Empty(t, pod.Tolerations)
+			assert.Empty(t, pod.PriorityClassName)
+			assert.Empty(t, pod.ImagePullSecrets)
+
+			selector := map[string]string{
+				"app.kubernetes.io/name": "wukong", "app.kubernetes.io/instance": "wukong", "app.kubernetes.io/component": "manager",
+			}
+			assert.Equal(t, selector, d.Spec.Selector.MatchLabels)
+			for key, u := range m {
+				if key == crdKey { // controller-gen output, kept as is
+					continue
+				}
+				labels := u.GetLabels()
+				assert.Equal(t, "Helm", labels["app.kubernetes.io/managed-by"], key)
+				assert.Equal(t, "wukong-0.1.0", labels["helm.sh/chart"], key)
+				assert.Equal(t, "0.1.0", labels["app.kubernetes.io/version"], key)
+				assert.Equal(t, "wukong", labels["app.kubernetes.io/instance"], key)
+				assert.Equal(t, "wukong", labels["app.kubernetes.io/name"], key)
+			}
+			for k, v := range selector {
+				assert.Equal(t, v, d.Spec.Template.Labels[k])
+			}
+
+			assert.Equal(t, "keep", m[crdKey].GetAnnotations()[keepKey])
+			sa := get[corev1.ServiceAccount](t, m, "ServiceAccount/wukong")
+			assert.Equal(t, ptr.To(true), sa.AutomountServiceAccountToken)
+			crb := get[rbacv1.ClusterRoleBinding](t, m, "ClusterRoleBinding/wukong-manager")
+			assert.Equal(t, "wukong-manager", crb.RoleRef.Name)
+			assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "wukong", Namespace: "wukong-system"}}, crb.Subjects)
+			role := get[rbacv1.Role](t, m, "Role/wukong-leader-election")
+			assert.Equal(t, "wukong-system", role.Namespace)
+			assert.Contains(t, role.Rules, rbacv1.PolicyRule{
+				APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
+				Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"},
+			})
+			rb := get[rbacv1.RoleBinding](t, m, "RoleBinding/wukong-leader-election")
+			assert.Equal(t, crb.Subjects, rb.Subjects)
+			svc := get[corev1.Service](t, m, "Service/wukong-metrics")
+			require.Len(t, svc.Spec.Ports, 1)
+			assert.Equal(t, "https", svc.Spec.Ports[0].Name)
+			assert.Equal(t, int32(8443), svc.Spec.Ports[0].Port)
+			assert.Equal(t, selector, svc.Spec.Selector)
+			reader := get[rbacv1.ClusterRole](t, m, "ClusterRole/wukong-metrics-reader")
+			assert.Equal(t, []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}, reader.Rules)
+			assert.NotContains(t, m, "ServiceMonitor/wukong")
+			assert.NotContains(t, m, "PodDisruptionBudget/wukong")
+			assert.Len(t, m, 9, "%v", m.keys())
+
+			assert.Contains(t, notes, "kubectl apply -f")
+			assert.Contains(t, notes, "kind: Wukong")
+			assert.Contains(t, notes, "kubectl get wk")
+		},
+	}, {
+		name:   "watchNamespaces",
+		values: map[string]any{"watchNamespaces": []any{"team-a", "team-b"}},
+		check: func(t *testing.T, m manifest, notes string) {
+			_, c := manager(t, m)
+			assert.Contains(t, c.Args, "--namespaces=team-a,team-b")
+			assert.Contains(t, notes, "team-a, team-b")
+		},
+	}, {
+		name:   "two replicas with a PodDisruptionBudget",
+		values: map[string]any{"replicaCount": 2, "pdb": map[string]any{"enabled": true}},
+		check: func(t *testing.T, m manifest, _ string) {
+			d, _ := manager(t, m)
+			assert.Equal(t, ptr.To[int32](2), d.Spec.Replicas)
+			pdb := get[policyv1.PodDisruptionBudget](t, m, "PodDisruptionBudget/wukong")
+			assert.Equal(t, "1", pdb.Spec.MinAvailable.String())
+			assert.Equal(t, d.Spec.Selector.MatchLabels, pdb.Spec.Selector.MatchLabels)
+		},
+	}, {
+		name:   "PodDisruptionBudget with a percentage",
+		values: map[string]any{"replicaCount": 3, "pdb": map[string]any{"enabled": true, "minAvailable": "50%"}},
+		check: func(t *testing.T, m manifest, _ string) {
+			pdb := get[policyv1.PodDisruptionBudget](t, m, "PodDisruptionBudget/wukong")
+			assert.Equal(t, "50%", pdb.Spec.MinAvailable.String())
+		},
+	}, {
+		name:   "ServiceMonitor",
+		values: map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"enabled": true}}},
+		check: func(t *testing.T, m manifest, _ string) {
+			sm := m["ServiceMonitor/wukong"]
+			require.NotNil(t, sm, "%v", m.keys())
+			assert.Equal(t, "monitoring.coreos.com/v1", sm.GetAPIVersion())
+			endpoints, _, _ := unstructuredSlice(sm.Object, "spec", "endpoints")
+			require.Len(t, endpoints, 1)
+			ep := endpoints[0].(map[string]any)
+			assert.Equal(t, "https", ep["port"])
+			assert.Equal(t, "https", ep["scheme"])
+			assert.Equal(t, "/metrics", ep["path"])
+		},
+	}, {
+		name:   "metrics disabled",
+		values: map[string]any{"metrics": map[string]any{"enabled": false, "serviceMonitor": map[string]any{"enabled": true}}},
+		check: func(t *testing.T, m manifest, _ string) {
+			_, c := manager(t, m)
+			assert.Contains(t, c.Args, "--metrics-bind-address=0")
+			assert.NotContains(t, c.Args, "--metrics-secure=true")
+			assert.Len(t, c.Ports, 1)
+			assert.NotContains(t, m, "Service/wukong-metrics")
+			assert.NotContains(t, m, "ServiceMonitor/wukong")
+			assert.NotContains(t, m, "ClusterRole/wukong-metrics-reader")
+		},
+	}, {
+		name:   "metrics port",
+		values: map[string]any{"metrics": map[string]any{"port": 9443}},
+		check: func(t *testing.T, m manifest, _ string) {
+			_, c := manager(t, m)
+			assert.Contains(t, c.Args, "--metrics-bind-address=:9443")
+			svc := get[corev1.Service](t, m, "Service/wukong-metrics")
+			assert.Equal(t, int32(9443), svc.Spec.Ports[0].Port)
+		},
+	}, {
+		name:   "CRDs disabled",
+		values: map[string]any{"crds": map[string]any{"enabled": false}},
+		check: func(t *testing.T, m manifest, notes string) {
+			assert.NotContains(t, m, crdKey)
+			assert.Contains(t, m, deployKey)
+			assert.Contains(t, notes, "crds.enabled is false")
+		},
+	}, {
+		name:   "CRD not kept",
+		values: map[string]any{"crds": map[string]any{"keep": false}},
+		check: func(t *testing.T, m manifest, notes string) {
+			require.Contains(t, m, crdKey)
+			assert.NotContains(t, m[crdKey].GetAnnotations(), keepKey)
+			assert.Contains(t, m[crdKey].GetAnnotations(), "controller-gen.kubebuilder.io/version")
+			assert.NotContains(t, notes, "CRD is kept")
+		},
+	}, {
+		name:   "leader election disabled",
+		values: map[string]any{"leaderElection": map[string]any{"enabled": false}},
+		check: func(t *testing.T, m manifest, _ string) {
+			_, c := manager(t, m)
+			assert.NotContains(t, c.Args, "--leader-elect")
+			assert.NotContains(t, strings.Join(c.Args, " "), "--leader-election-namespace")
+			assert.NotContains(t, m, "Role/wukong-leader-election")
+			assert.NotContains(t, m, "RoleBinding/wukong-leader-election")
+		},
+	}, {
+		name: "logging, concurrency and image",
+		values: map[string]any{
+			"logLevel": "debug", "logFormat": "console", "concurrency": 8,
+			"image": map[string]any{"repository": "registry.local/wukong", "tag": "dev", "pullPolicy": "Always"},
+		},
+		check: func(t *testing.T, m manifest, _ string) {
+			_, c := manager(t, m)
+			assert.Contains(t, c.Args, "--zap-log-level=debug")
+			assert.Contains(t, c.Args, "--zap-encoder=console")
+			assert.Contains(t, c.Args, "--concurrency=8")
+			assert.Equal(t, "registry.local/wukong:dev", c.Image)
+			assert.Equal(t, corev1.PullAlways, c.ImagePullPolicy)
+		},
+	}, {
+		name: "scheduling, resources and pull secrets",
+		values: map[string]any{
+			"resources": map[string]any{
+				"requests": map[string]any{"cpu": "250m", "memory": "256Mi"},
+				"limits":   map[string]any{"memory": "1Gi"},
+			},
+			"nodeSelector":      map[string]any{"node-role.kubernetes.io/control-plane": ""},
+			"tolerations":       []any{map[string]any{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}},
+			"affinity":          map[string]any{"nodeAffinity": map[string]any{"requiredDuringSchedulingIgnoredDuringExecution": map[string]any{"nodeSelectorTerms": []any{map[string]any{"matchExpressions": []any{map[string]any{"key": "kubernetes.io/os", "operator": "In", "values": []any{"linux"}}}}}}}},
+			"priorityClassName": "system-cluster-critical",
+			"imagePullSecrets":  []any{map[string]any{"name": "regcred"}},
+			"podAnnotations":    map[string]any{"example.com/team": "vms"},
+			"fullnameOverride":  "vm-operator",
+		},
+		check: func(t *testing.T, m manifest, _ string) {
+			d := get[appsv1.Deployment](t, m, "Deployment/vm-operator")
+			pod := d.Spec.Template.Spec
+			c := pod.Containers[0]
+			assert.Equal(t, corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+				// Helm merges maps with the defaults: the default cpu limit stays.
+				Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi")},
+			}, c.Resources)
+			assert.Equal(t, map[string]string{"node-role.kubernetes.io/control-plane": ""}, pod.NodeSelector)
+			assert.Equal(t, []corev1.Toleration{{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}, pod.Tolerations)
+			require.NotNil(t, pod.Affinity)
+			require.NotNil(t, pod.Affinity.NodeAffinity)
+			assert.Equal(t, "system-cluster-critical", pod.PriorityClassName)
+			assert.Equal(t, []corev1.LocalObjectReference{{Name: "regcred"}}, pod.ImagePullSecrets)
+			assert.Equal(t, "vms", d.Spec.Template.Annotations["example.com/team"])
+			assert.Equal(t, "vm-operator", pod.ServiceAccountName)
+			assert.Contains(t, m, "ClusterRole/vm-operator-manager")
+			assert.Contains(t, m, "ClusterRoleBinding/vm-operator-manager")
+		},
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rel, err := render(t, tc.values)
+			require.NoError(t, err)
+			tc.check(t, parse(t, rel.Manifest), rel.Info.Notes)
+
+			linter := lint.AllWithKubeVersion(chartDir(t), tc.values, "wukong-system", kubeVersion)
+			for _, msg := range linter.Messages {
+				assert.Less(t, msg.Severity, support.WarningSev, "lint: %s", msg)
+			}
+		})
+	}
+}
+
+func unstructuredSlice(obj map[string]any, fields ...string) ([]any, bool, error) {
+	cur := any(obj)
+	for _, f := range fields {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false, nil
+		}
+		cur = m[f]
+	}
+	s, ok := cur.([]any)
+	return s, ok, nil
+}
+
+// TestRenderRefuses checks combinations the templates refuse, and values
+// the schema rejects, fail with a message naming the value.
+func TestRenderRefuses(t *testing.T) {
+	cases := []struct {
+		name   string
+		values map[string]any
+		want   []string
+	}{
+		{"replicaCount a string", map[string]any{"replicaCount": "two"}, []string{"replicaCount", "integer"}},
+		{"logLevel not in the enum", map[string]any{"logLevel": "verbose"}, []string{"logLevel", "info", "debug", "error"}},
+		{"logFormat not in the enum", map[string]any{"logFormat": "text"}, []string{"logFormat"}},
+		{"unknown top-level key", map[string]any{"replicas": 2}, []string{"replicas"}},
+		{"unknown nested key", map[string]any{"crds": map[string]any{"install": true}}, []string{"install"}},
+		{"pullPolicy not in the enum", map[string]any{"image": map[string]any{"pullPolicy": "Sometimes"}}, []string{"pullPolicy"}},
+		{"watchNamespaces not a list", map[string]any{"watchNamespaces": "team-a"}, []string{"watchNamespaces", "array"}},
+		{"watchNamespaces not a name", map[string]any{"watchNamespaces": []any{"Team_A"}}, []string{"watchNamespaces"}},
+		{"concurrency zero", map[string]any{"concurrency": 0}, []string{"concurrency"}},
+		{"crds.keep a string", map[string]any{"crds": map[string]any{"keep": "yes"}}, []string{"keep", "boolean"}},
+		{"metrics port out of range", map[string]any{"metrics": map[string]any{"port": 70000}}, []string{"port"}},
+		{"PodDisruptionBudget over one replica", map[string]any{"pdb": map[string]any{"enabled": true}}, []string{"pdb.enabled needs replicaCount of 2 or more"}},
+		{"replicas without leader election", map[string]any{"replicaCount": 2, "leaderElection": map[string]any{"enabled": false}}, []string{"replicaCount above 1 needs leaderElection.enabled"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := render(t, tc.values)
+			require.Error(t, err)
+			for _, w := range tc.want {
+				assert.Contains(t, err.Error(), w)
+			}
+			t.Logf("%v", err)
+		})
+	}
+}
+
+// TestDrift checks the chart's CRD and ClusterRole equal controller-gen's
+// output (run scripts/gen-chart.sh, or make generate, when this fails).
+func TestDrift(t *testing.T) {
+	want := fromYAMLFile[apiextensionsv1.CustomResourceDefinition](t, repoPath(t, "operator", "config", "crd", "vm.novasphere.dev_wukongs.yaml"))
+	wantRole := fromYAMLFile[rbacv1.ClusterRole](t, repoPath(t, "operator", "config", "rbac", "role.yaml"))
+	require.NotEmpty(t, wantRole.Rules)
+
+	for _, keep := range []bool{true, false} {
+		rel, err := render(t, map[string]any{"crds": map[string]any{"keep": keep}})
+		require.NoError(t, err)
+		m := parse(t, rel.Manifest)
+		got := get[apiextensionsv1.CustomResourceDefinition](t, m, crdKey)
+		if keep {
+			assert.Equal(t, "keep", got.Annotations[keepKey])
+			delete(got.Annotations, keepKey)
+		}
+		assert.Equal(t, want, got, "chart CRD differs from operator/config/crd (keep=%v)", keep)
+
+		role := get[rbacv1.ClusterRole](t, m, "ClusterRole/wukong-manager")
+		assert.Equal(t, wantRole.Rules, role.Rules, "chart ClusterRole rules differ from operator/config/rbac/role.yaml")
+	}
+}

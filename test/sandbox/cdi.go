@@ -1,0 +1,254 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+const (
+	requeueSlow = 2 * time.Second
+	// ProgressNA is the progress CDI reports before the importer runs.
+	ProgressNA = "N/A"
+	// ProgressDone is the progress of a Succeeded import.
+	ProgressDone = "100.0%"
+	// ReasonImportError is the Running condition reason of a failing import.
+	ReasonImportError = "Error"
+	// DefaultDataVolumeSize is used when a DataVolume requests no size.
+	DefaultDataVolumeSize = "1Gi"
+	annImportEndpoint     = "cdi.kubevirt.io/storage.import.endpoint"
+	maxBackoffShift       = 5 // at most 32 intervals between importer restarts
+)
+
+// cdiSim plays CDI's import controller. A DataVolume gets a PVC of the same
+// name (controlled by the DataVolume); while the PVC is Pending the phase is
+// Pending, or WaitForFirstConsumer for a WaitForFirstConsumer class. Once
+// Bound: ImportScheduled, then ImportInProgress with progress advancing by
+// step each interval, then Succeeded at "100.0%". An unreachable source keeps
+// the import in ImportInProgress with a growing restartCount and
+// Running=False reason "Error" (real CDI retries a crashing importer pod
+// forever; the DataVolume does not become Failed).
+type cdiSim struct {
+	c        client.Client
+	step     float64
+	interval time.Duration
+	pace     pacer
+}
+
+func (r *cdiSim) setup(mgr ctrl.Manager) error {
+	r.c = mgr.GetClient()
+	return ctrl.NewControllerManagedBy(mgr).Named("sim-cdi").
+		For(&cdiv1.DataVolume{}).
+		Owns(&corev1.PersistentVolumeClaim{}).
+		Complete(r)
+}
+
+func (r *cdiSim) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return requeueOnConflict(r.reconcile(ctx, req))
+}
+
+func (r *cdiSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	dv := &cdiv1.DataVolume{}
+	if err := r.c.Get(ctx, req.NamespacedName, dv); err != nil {
+		r.pace.forget(req.NamespacedName)
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if dv.DeletionTimestamp != nil || dv.Status.Phase == cdiv1.Succeeded {
+		r.pace.forget(req.NamespacedName)
+		return ctrl.Result{}, nil
+	}
+	pvc, err := r.ensureClaim(ctx, dv)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	before := dv.Status.DeepCopy()
+	requeue := r.advance(ctx, dv, pvc)
+	if equality.Semantic.DeepEqual(before, &dv.Status) {
+		return ctrl.Result{RequeueAfter: requeue}, nil
+	}
+	if err := r.c.Status().Update(ctx, dv); err != nil {
+		return ctrl.Result{}, err
+	}
+	if dv.Status.Phase != before.Phase {
+		log.FromContext(ctx).Info("DataVolume phase", "phase", dv.Status.Phase, "progress", dv.Status.Progress)
+	}
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// advance computes the next status from the claim; it returns when to look
+// again (0: wait for a watch event).
+func (r *cdiSim) advance(ctx context.Context, dv *cdiv1.DataVolume, pvc *corev1.PersistentVolumeClaim) time.Duration {
+	dv.Status.ClaimName = pvc.Name
+	if pvc.Status.Phase != corev1.ClaimBound {
+		dv.Status.Phase = cdiv1.Pending
+		if r.waitsForConsumer(ctx, pvc) {
+			dv.Status.Phase = cdiv1.WaitForFirstConsumer
+		}
+		dv.Status.Progress = ProgressNA
+		setDVCondition(dv, cdiv1.DataVolumeBound, corev1.ConditionFalse, "Pending", "PVC "+pvc.Name+" Pending")
+		setDVCondition(dv, cdiv1.DataVolumeReady, corev1.ConditionFalse, "", "")
+		setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionFalse, "", "")
+		return 0
+	}
+	setDVCondition(dv, cdiv1.DataVolumeBound, corev1.ConditionTrue, "Bound", "PVC "+pvc.Name+" Bound")
+	setDVCondition(dv, cdiv1.DataVolumeReady, corev1.ConditionFalse, "", "")
+	msg := unreachable(dv)
+	next := r.interval
+	if msg != "" { // back off like a crash-looping importer pod
+		next <<= min(dv.Status.RestartCount+1, maxBackoffShift)
+	}
+	if d := r.pace.wait(client.ObjectKeyFromObject(dv), next); d > 0 {
+		return d
+	}
+	switch dv.Status.Phase {
+	case cdiv1.ImportScheduled, cdiv1.ImportInProgress:
+	default:
+		dv.Status.Phase = cdiv1.ImportScheduled
+		dv.Status.Progress = ProgressNA
+		setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionFalse, "Pending", "Import pod pending")
+		return r.interval
+	}
+	if msg != "" {
+		dv.Status.Phase = cdiv1.ImportInProgress
+		dv.Status.Progress = ProgressNA
+		dv.Status.RestartCount++
+		setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionFalse, ReasonImportError, msg)
+		return next
+	}
+	progress := parseProgress(dv.Status.Progress) + r.step
+	if progress >= 100 {
+		dv.Status.Phase = cdiv1.Succeeded
+		dv.Status.Progress = ProgressDone
+		setDVCondition(dv, cdiv1.DataVolumeReady, corev1.ConditionTrue, "", "")
+		setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionFalse, "Completed", "Import Complete")
+		return 0
+	}
+	dv.Status.Phase = cdiv1.ImportInProgress
+	dv.Status.Progress = cdiv1.DataVolumeProgress(fmt.Sprintf("%.2f%%", progress))
+	setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionTrue, "Pod is running", "")
+	return r.interval
+}
+
+func parseProgress(p cdiv1.DataVolumeProgress) float64 {
+	f, err := strconv.ParseFloat(strings.TrimSuffix(string(p), "%"), 64)
+	if err != nil {
+		return 0
+	}
+	return f
+}
+
+// unreachable returns the importer's error for a source that cannot be
+// reached: an http(s) URL whose host ends in ".invalid", or a registry URL
+// containing "unreachable". Empty when the source is fine.
+func unreachable(dv *cdiv1.DataVolume) string {
+	src := dv.Spec.Source
+	if src == nil {
+		return ""
+	}
+	if src.HTTP != nil {
+		u, err := url.Parse(src.HTTP.URL)
+		if err == nil && strings.HasSuffix(u.Hostname(), ".invalid") {
+			return fmt.Sprintf("Unable to connect to http data source: Get %q: dial tcp: lookup %s: no such host",
+				src.HTTP.URL, u.Hostname())
+		}
+	}
+	if src.Registry != nil && strings.Contains(deref(src.Registry.URL), "unreachable") {
+		image := strings.TrimPrefix(deref(src.Registry.URL), "docker://")
+		host, _, _ := strings.Cut(image, "/")
+		return fmt.Sprintf("Unable to process data: Failed to read registry image: pinging container registry %s: "+
+			"dial tcp: lookup %s: no such host", host, host)
+	}
+	return ""
+}
+
+// ensureClaim returns the DataVolume's PVC, creating it from spec.storage
+// (or spec.pvc) when missing.
+func (r *cdiSim) ensureClaim(ctx context.Context, dv *cdiv1.DataVolume) (*corev1.PersistentVolumeClaim, error) {
+	pvc := &corev1.PersistentVolumeClaim{}
+	err := r.c.Get(ctx, client.ObjectKeyFromObject(dv), pvc)
+	if err == nil || !apierrors.IsNotFound(err) {
+		return pvc, err
+	}
+	pvc = &corev1.PersistentVolumeClaim{ObjectMeta: simulatedMeta(dv.Name, dv.Namespace)}
+	pvc.Labels = map[string]string{"app": "containerized-data-importer"}
+	for k, v := range dv.Labels {
+		pvc.Labels[k] = v
+	}
+	if src := dv.Spec.Source; src != nil && src.HTTP != nil {
+		pvc.Annotations[annImportEndpoint] = src.HTTP.URL
+	} else if src != nil && src.Registry != nil {
+		pvc.Annotations[annImportEndpoint] = deref(src.Registry.URL)
+	}
+	switch {
+	case dv.Spec.Storage != nil:
+		s := dv.Spec.Storage
+		pvc.Spec.AccessModes = s.AccessModes
+		pvc.Spec.StorageClassName = s.StorageClassName
+		pvc.Spec.VolumeMode = s.VolumeMode
+		pvc.Spec.Resources = s.Resources
+	case dv.Spec.PVC != nil:
+		pvc.Spec = *dv.Spec.PVC.DeepCopy()
+	}
+	if len(pvc.Spec.AccessModes) == 0 { // what a StorageProfile would fill in
+		pvc.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
+	}
+	if _, ok := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; !ok {
+		pvc.Spec.Resources.Requests = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(DefaultDataVolumeSize)}
+	}
+	if err := controllerutil.SetControllerReference(dv, pvc, r.c.Scheme()); err != nil {
+		return nil, err
+	}
+	if err := r.c.Create(ctx, pvc); err != nil {
+		return nil, fmt.Errorf("creating PVC for DataVolume: %w", err)
+	}
+	log.FromContext(ctx).Info("created claim for DataVolume")
+	return pvc, nil
+}
+
+func (r *cdiSim) waitsForConsumer(ctx context.Context, pvc *corev1.PersistentVolumeClaim) bool {
+	name := deref(pvc.Spec.StorageClassName)
+	if name == "" {
+		return false
+	}
+	sc := &storagev1.StorageClass{}
+	if err := r.c.Get(ctx, types.NamespacedName{Name: name}, sc); err != nil {
+		return false
+	}
+	return deref(sc.VolumeBindingMode) == storagev1.VolumeBindingWaitForFirstConsumer
+}
+
+// setDVCondition sets a condition, keeping its transition time when the
+// status does not change.
+func setDVCondition(dv *cdiv1.DataVolume, t cdiv1.DataVolumeConditionType, status corev1.ConditionStatus, reason, msg string) {
+	for i := range dv.Status.Conditions {
+		c := &dv.Status.Conditions[i]
+		if c.Type != t {
+			continue
+		}
+		if c.Status != status {
+			c.LastTransitionTime = metav1.Now()
+		}
+		c.Status, c.Reason, c.Message = status, reason, msg
+		return
+	}
+	now := metav1.Now()
+	dv.Status.Conditions = append(dv.Status.Conditions, cdiv1.DataVolumeCondition{
+		Type: t, Status: status, Reason: reason, Message: msg, LastTransitionTime: now, LastHeartbeatTime: now,
+	})
+}

@@ -1,0 +1,182 @@
+// Command sandbox runs the Wukong operator against an embedded local control
+// plane: a real kube-apiserver and etcd, kube-controller-manager for garbage
+// collection, and SIMULATED KubeVirt, CDI, CSI and NMState (see package
+// sandbox). It applies examples/, shows the Wukongs' phases as they change
+// and runs until Ctrl-C, or with --exit-when-ready until every applied Wukong
+// is Ready.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/manager"
+	"github.com/novasphere/wukong/test/examples"
+	"github.com/novasphere/wukong/test/sandbox"
+)
+
+func main() {
+	var (
+		examplesDir  = flag.String("examples", "examples", "Folder of manifests to apply.")
+		skipExamples = flag.Bool("skip-examples", false, "Apply nothing; just run the control plane and the operator.")
+		kubeconfig   = flag.String("write-kubeconfig", "", "Where to write the admin kubeconfig (default: a temporary file).")
+		namespace    = flag.String("namespace", "default", "Namespace the examples are applied to.")
+		exitReady    = flag.Bool("exit-when-ready", false, "Exit 0 once every applied Wukong is Ready; exit 1 if not within --timeout.")
+		timeout      = flag.Duration("timeout", 5*time.Minute, "With --exit-when-ready: how long to wait.")
+		verbose      = flag.Bool("v", false, "Show the operator's and simulators' logs.")
+	)
+	flag.Parse()
+	if err := run(*examplesDir, *skipExamples, *kubeconfig, *namespace, *exitReady, *timeout, *verbose); err != nil {
+		fmt.Fprintln(os.Stderr, "sandbox:", err)
+		os.Exit(1)
+	}
+}
+
+func run(examplesDir string, skipExamples bool, kubeconfig, namespace string, exitReady bool, timeout time.Duration, verbose bool) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logOut := devNull()
+	if verbose {
+		logOut = os.Stderr
+	}
+	ctrl.SetLogger(zap.New(zap.WriteTo(logOut)))
+
+	fmt.Println("Starting the sandbox: a real kube-apiserver + etcd with SIMULATED KubeVirt, CDI, CSI and NMState ...")
+	sb, err := sandbox.Start(ctx, sandbox.Options{KubeconfigPath: kubeconfig, LogWriter: logOut})
+	if err != nil {
+		return err
+	}
+	defer sb.Stop()
+
+	mgr, err := manager.New(sb.Config, manager.Options{MetricsAddr: "0", ProbeAddr: "0"})
+	if err != nil {
+		return err
+	}
+	c, err := client.New(sb.Config, client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return err
+	}
+	mgrErr := make(chan error, 1)
+	go func() { mgrErr <- mgr.Start(ctx) }()
+	fmt.Printf("Operator running. Kubeconfig: %s\n  try: kubectl --kubeconfig %s get wk -A\n", sb.KubeconfigPath, sb.KubeconfigPath)
+
+	var names []string
+	if !skipExamples {
+		objs, err := examples.Load(examplesDir)
+		if err != nil {
+			return err
+		}
+		if err := examples.Apply(ctx, c, namespace, objs); err != nil {
+			return err
+		}
+		names = examples.Wukongs(objs)
+		fmt.Printf("Applied %d objects from %s (%d Wukongs) to namespace %s.\n", len(objs), examplesDir, len(names), namespace)
+	}
+
+	deadline := time.After(timeout)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	last := map[string]string{}
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Println("\nStopping.")
+			return nil
+		case err := <-mgrErr:
+			return fmt.Errorf("operator stopped: %w", err)
+		case <-deadline:
+			if exitReady {
+				printSummary(ctx, c)
+				return fmt.Errorf("not every Wukong was Ready within %s", timeout)
+			}
+		case <-tick.C:
+		}
+		list := &v1alpha1.WukongList{}
+		if err := c.List(ctx, list); err != nil {
+			continue
+		}
+		ready := 0
+		for i := range list.Items {
+			w := &list.Items[i]
+			line := describe(w)
+			key := w.Namespace + "/" + w.Name
+			if last[key] != line {
+				fmt.Printf("%s  %-20s %s\n", time.Now().Format("15:04:05"), key, line)
+				last[key] = line
+			}
+			if meta.IsStatusConditionTrue(w.Status.Conditions, v1alpha1.ReadyCondition) && w.Status.ObservedGeneration == w.Generation {
+				ready++
+			}
+		}
+		if exitReady && len(names) > 0 && ready == len(list.Items) && len(list.Items) >= len(names) {
+			printSummary(ctx, c)
+			fmt.Printf("All %d Wukongs are Ready.\n", ready)
+			return nil
+		}
+	}
+}
+
+// describe is one line per Wukong: phase, node, IPs and the Ready reason.
+func describe(w *v1alpha1.Wukong) string {
+	var ips []string
+	for _, n := range w.Status.Networks {
+		if n.IPAddress != "" {
+			ips = append(ips, n.Name+"="+n.IPAddress)
+		}
+	}
+	var vols []string
+	for _, v := range w.Status.Volumes {
+		s := v.Name + ":" + v.Phase
+		if v.Progress != "" && v.Phase != "Bound" {
+			s += "(" + v.Progress + ")"
+		}
+		vols = append(vols, s)
+	}
+	ready := meta.FindStatusCondition(w.Status.Conditions, v1alpha1.ReadyCondition)
+	why := ""
+	if ready != nil && ready.Status != "True" {
+		why = " — " + ready.Reason + ": " + ready.Message
+	}
+	phase := string(w.Status.Phase)
+	if phase == "" {
+		phase = "-"
+	}
+	return fmt.Sprintf("%-8s node=%s ip=[%s] disks=[%s]%s", phase, w.Status.NodeName, strings.Join(ips, " "), strings.Join(vols, " "), why)
+}
+
+func printSummary(ctx context.Context, c client.Client) {
+	list := &v1alpha1.WukongList{}
+	if err := c.List(ctx, list); err != nil {
+		return
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+	fmt.Println("\nNAME                 PHASE    NODE     READY")
+	for _, w := range list.Items {
+		ready := "Unknown"
+		if c := meta.FindStatusCondition(w.Status.Conditions, v1alpha1.ReadyCondition); c != nil {
+			ready = string(c.Status) + " (" + c.Reason + ")"
+		}
+		fmt.Printf("%-20s %-8s %-8s %s\n", w.Name, w.Status.Phase, w.Status.NodeName, ready)
+	}
+}
+
+func devNull() *os.File {
+	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return os.Stderr
+	}
+	return f
+}

@@ -1,0 +1,40 @@
+// Package sandbox runs a simulated cluster for Wukong's e2e suite, the demo
+// (`make sandbox`) and the benchmarks: a real kube-apiserver and etcd
+// (controller-runtime envtest) with the KubeVirt, CDI, Multus, NMState and
+// Wukong CRDs, a real kube-controller-manager running only the garbage
+// collector and namespace controllers (so owner-reference deletion happens),
+// three StorageClasses, fake Nodes, and small simulators that play the parts
+// of the systems a real cluster would run:
+//
+//   - Storage (CSI provisioner + PV controller): binds Pending PVCs, creating a
+//     PersistentVolume; WaitForFirstConsumer claims bind once a
+//     VirtualMachineInstance uses them; grown requests are reflected in
+//     status.capacity at once (no FileSystemResizePending step).
+//   - CDI: a DataVolume gets its PVC, then imports with advancing
+//     status.progress to Succeeded. An unreachable source (http host ending in
+//     ".invalid", registry URL containing "unreachable") behaves like real CDI
+//     on a DNS failure: the importer pod keeps restarting, so the DataVolume
+//     stays ImportInProgress with restartCount growing and condition
+//     Running=False reason "Error"; it never becomes Failed.
+//   - KubeVirt: a running VirtualMachine gets a VirtualMachineInstance that
+//     waits for its volumes, is scheduled onto a fake node (nodeSelector,
+//     taints/tolerations, required pod anti-affinity on kubernetes.io/hostname)
+//     and reports interfaces with MACs and IPs (static ones from the cloud-init
+//     networkdata Secret). Template changes that need a restart set the VM
+//     condition RestartRequired.
+//   - NMState: NodeNetworkConfigurationPolicies become Available.
+//
+// The simulators read only the Kubernetes objects, never operator code. Every
+// object they create carries the annotation
+// sandbox.novasphere.dev/simulated: "true" and every log line starts with
+// "[simulated]".
+//
+// The simulators log through Options.LogWriter; controller-runtime internals
+// use its global logger, so callers should call ctrl.SetLogger as usual.
+//
+// Usage:
+//
+//	sb, err := sandbox.Start(ctx, sandbox.Options{})
+//	defer sb.Stop()
+//	// sb.Client, sb.Config, sb.KubeconfigPath (for kubectl --kubeconfig)
+package sandbox

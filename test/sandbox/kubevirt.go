@@ -1,0 +1,440 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+const (
+	// conditionPodScheduled is the VMI (and VM) condition of a VMI no node fits.
+	conditionPodScheduled = "PodScheduled"
+	// ReasonUnschedulable is the PodScheduled reason when no node fits.
+	ReasonUnschedulable = "Unschedulable"
+	// MessageRestartRequired is the VM RestartRequired condition message.
+	MessageRestartRequired = "a non-live-updatable field was changed in the template spec"
+)
+
+// kubevirtSim plays virt-controller, the scheduler and virt-handler. A VM
+// that should run (runStrategy Always, RerunOnFailure or Once, or the
+// deprecated running: true) gets a VMI of its name whose spec is the
+// template's. The VMI stays Pending while its volumes are not ready, then is
+// scheduled (see schedule) and becomes Running with interfaces; otherwise it
+// stays in Scheduling with PodScheduled=False. The VM's status mirrors the
+// VMI. A VM that should not run has its VMI deleted.
+type kubevirtSim struct {
+	c client.Client
+	// live reads the API server directly, so scheduling never decides on a
+	// stale cache.
+	live client.Reader
+}
+
+func (r *kubevirtSim) setup(mgr ctrl.Manager) error {
+	r.c, r.live = mgr.GetClient(), mgr.GetAPIReader()
+	// Claims, DataVolumes and other VMIs (anti-affinity) change whether a VM
+	// can start: look again at every VM of their namespace.
+	allVMs := handler.EnqueueRequestsFromMapFunc(r.vmsInNamespace)
+	return ctrl.NewControllerManagedBy(mgr).Named("sim-kubevirt").
+		For(&kubevirtv1.VirtualMachine{}).
+		Owns(&kubevirtv1.VirtualMachineInstance{}).
+		Watches(&kubevirtv1.VirtualMachineInstance{}, allVMs).
+		Watches(&corev1.PersistentVolumeClaim{}, allVMs).
+		Watches(&cdiv1.DataVolume{}, allVMs).
+		Complete(r)
+}
+
+func (r *kubevirtSim) vmsInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	vms := &kubevirtv1.VirtualMachineList{}
+	if err := r.c.List(ctx, vms, client.InNamespace(o.GetNamespace())); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(vms.Items))
+	for i := range vms.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&vms.Items[i])})
+	}
+	return reqs
+}
+
+func (r *kubevirtSim) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return requeueOnConflict(r.reconcile(ctx, req))
+}
+
+func (r *kubevirtSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	vm := &kubevirtv1.VirtualMachine{}
+	if err := r.c.Get(ctx, req.NamespacedName, vm); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if vm.DeletionTimestamp != nil {
+		return ctrl.Result{}, nil // the garbage collector removes the VMI
+	}
+	vmi := &kubevirtv1.VirtualMachineInstance{}
+	if err := r.c.Get(ctx, req.NamespacedName, vmi); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, err
+		}
+		vmi = nil
+	}
+	before := vm.Status.DeepCopy()
+	if !shouldRun(vm) {
+		if vmi != nil && vmi.DeletionTimestamp == nil {
+			if err := r.c.Delete(ctx, vmi); client.IgnoreNotFound(err) != nil {
+				return ctrl.Result{}, err
+			}
+			log.FromContext(ctx).Info("stopped VM: deleted its VMI")
+		}
+		stoppedStatus(vm, vmi != nil)
+		return ctrl.Result{}, r.updateVMStatus(ctx, vm, before)
+	}
+	if vmi == nil {
+		var err error
+		if vmi, err = r.createVMI(ctx, vm); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if vmi.DeletionTimestamp == nil && vmi.Status.Phase != kubevirtv1.Running {
+		if err := r.progressVMI(ctx, vmi); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	runningStatus(vm, vmi)
+	return ctrl.Result{}, r.updateVMStatus(ctx, vm, before)
+}
+
+// shouldRun: Always, RerunOnFailure and Once run; Halted and Manual (start
+// requests are not simulated) do not.
+func shouldRun(vm *kubevirtv1.VirtualMachine) bool {
+	if vm.Spec.RunStrategy == nil {
+		return deref(vm.Spec.Running) //nolint:staticcheck // the deprecated field still works
+	}
+	switch *vm.Spec.RunStrategy {
+	case kubevirtv1.RunStrategyAlways, kubevirtv1.RunStrategyRerunOnFailure, kubevirtv1.RunStrategyOnce:
+		return true
+	}
+	return false
+}
+
+func (r *kubevirtSim) createVMI(ctx context.Context, vm *kubevirtv1.VirtualMachine) (*kubevirtv1.VirtualMachineInstance, error) {
+	vmi := &kubevirtv1.VirtualMachineInstance{ObjectMeta: simulatedMeta(vm.Name, vm.Namespace)}
+	if t := vm.Spec.Template; t != nil {
+		vmi.Labels = t.ObjectMeta.Labels
+		for k, v := range t.ObjectMeta.Annotations {
+			vmi.Annotations[k] = v
+		}
+		vmi.Spec = *t.Spec.DeepCopy()
+	}
+	vmi.Annotations[kubevirtv1.VirtualMachineGenerationAnnotation] = strconv.FormatInt(vm.Generation, 10)
+	if err := controllerutil.SetControllerReference(vm, vmi, r.c.Scheme()); err != nil {
+		return nil, err
+	}
+	if err := r.c.Create(ctx, vmi); err != nil {
+		return nil, fmt.Errorf("creating VMI: %w", err)
+	}
+	log.FromContext(ctx).Info("created VMI")
+	return vmi, nil
+}
+
+// progressVMI moves a not yet running VMI on: Pending while volumes are not
+// ready, then Scheduling (no node fits) or Running.
+func (r *kubevirtSim) progressVMI(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) error {
+	before := vmi.Status.DeepCopy()
+	if waiting, msg, err := r.volumesNotReady(ctx, vmi); err != nil {
+		return err
+	} else if waiting != "" {
+		vmi.Status.Phase = kubevirtv1.Pending
+		setVMICondition(vmi, kubevirtv1.VirtualMachineInstanceReady, corev1.ConditionFalse, string(waiting), msg)
+		setWaitingFor(vmi, waiting)
+		return r.updateVMIStatus(ctx, vmi, before)
+	}
+	node, msg, err := r.schedule(ctx, vmi)
+	if err != nil {
+		return err
+	}
+	setWaitingFor(vmi, "")
+	if node == nil {
+		vmi.Status.Phase = kubevirtv1.Scheduling
+		setVMICondition(vmi, conditionPodScheduled, corev1.ConditionFalse, ReasonUnschedulable, msg)
+		setVMICondition(vmi, kubevirtv1.VirtualMachineInstanceReady, corev1.ConditionFalse, "PodNotReady", "")
+		return r.updateVMIStatus(ctx, vmi, before)
+	}
+	// Claim the node before reporting Running so the label is there for
+	// the next scheduling decision.
+	if vmi.Labels == nil {
+		vmi.Labels = map[string]string{}
+	}
+	if vmi.Labels[kubevirtv1.NodeNameLabel] != node.Name {
+		vmi.Labels[kubevirtv1.NodeNameLabel] = node.Name
+		status := vmi.Status
+		if err := r.c.Update(ctx, vmi); err != nil {
+			return err
+		}
+		vmi.Status = status
+	}
+	interfaces, err := r.interfaces(ctx, vmi, node)
+	if err != nil {
+		return err
+	}
+	vmi.Status.Phase = kubevirtv1.Running
+	vmi.Status.NodeName = node.Name
+	vmi.Status.Interfaces = interfaces
+	vmi.Status.Conditions = nil
+	setVMICondition(vmi, conditionPodScheduled, corev1.ConditionTrue, "", "")
+	setVMICondition(vmi, kubevirtv1.VirtualMachineInstanceReady, corev1.ConditionTrue, "", "")
+	if err := r.c.Status().Update(ctx, vmi); err != nil {
+		return err
+	}
+	log.FromContext(ctx).Info("VMI running", "node", node.Name)
+	return nil
+}
+
+// setWaitingFor records why the VMI waits (for the VM's printable
+// status) in the VMI's Provisioning condition.
+func setWaitingFor(vmi *kubevirtv1.VirtualMachineInstance, waiting kubevirtv1.VirtualMachinePrintableStatus) {
+	if waiting == "" {
+		removeVMICondition(vmi, kubevirtv1.VirtualMachineInstanceProvisioning)
+		return
+	}
+	setVMICondition(vmi, kubevirtv1.VirtualMachineInstanceProvisioning, corev1.ConditionTrue, string(waiting), "")
+}
+
+// volumesNotReady returns the VM printable status a VMI waits in because of
+// its volumes (ErrorPvcNotFound, DataVolumeError, WaitingForVolumeBinding,
+// Provisioning, in that precedence), or "" when all are ready.
+func (r *kubevirtSim) volumesNotReady(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) (kubevirtv1.VirtualMachinePrintableStatus, string, error) {
+	rank := map[kubevirtv1.VirtualMachinePrintableStatus]int{
+		kubevirtv1.VirtualMachineStatusPvcNotFound:             4,
+		kubevirtv1.VirtualMachineStatusDataVolumeError:         3,
+		kubevirtv1.VirtualMachineStatusWaitingForVolumeBinding: 2,
+		kubevirtv1.VirtualMachineStatusProvisioning:            1,
+	}
+	var worst kubevirtv1.VirtualMachinePrintableStatus
+	var worstMsg string
+	note := func(s kubevirtv1.VirtualMachinePrintableStatus, msg string) {
+		if rank[s] > rank[worst] {
+			worst, worstMsg = s, msg
+		}
+	}
+	for _, v := range vmi.Spec.Volumes {
+		var name string
+		switch {
+		case v.PersistentVolumeClaim != nil:
+			name = v.PersistentVolumeClaim.ClaimName
+		case v.DataVolume != nil:
+			name = v.DataVolume.Name
+		default:
+			continue
+		}
+		key := types.NamespacedName{Namespace: vmi.Namespace, Name: name}
+		dv := &cdiv1.DataVolume{}
+		hasDV := true
+		if err := r.c.Get(ctx, key, dv); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return "", "", err
+			}
+			hasDV = false
+		}
+		pvc := &corev1.PersistentVolumeClaim{}
+		hasPVC := true
+		if err := r.c.Get(ctx, key, pvc); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return "", "", err
+			}
+			hasPVC = false
+		}
+		switch {
+		case !hasDV && !hasPVC:
+			note(kubevirtv1.VirtualMachineStatusPvcNotFound, fmt.Sprintf("PVC %s/%s does not exist", vmi.Namespace, name))
+		case hasDV && dvError(dv) != "":
+			note(kubevirtv1.VirtualMachineStatusDataVolumeError, dvError(dv))
+		case hasPVC && pvc.Status.Phase != corev1.ClaimBound:
+			note(kubevirtv1.VirtualMachineStatusWaitingForVolumeBinding, fmt.Sprintf("PVC %s is %s", name, pvc.Status.Phase))
+		case hasDV && dv.Status.Phase != cdiv1.Succeeded, !hasPVC:
+			note(kubevirtv1.VirtualMachineStatusProvisioning, fmt.Sprintf("DataVolume %s is %s", name, dv.Status.Phase))
+		}
+	}
+	return worst, worstMsg, nil
+}
+
+func dvError(dv *cdiv1.DataVolume) string {
+	for _, c := range dv.Status.Conditions {
+		if c.Type == cdiv1.DataVolumeRunning && c.Status == corev1.ConditionFalse && c.Reason == ReasonImportError {
+			return c.Message
+		}
+	}
+	return ""
+}
+
+// runningStatus derives the status of a VM that should run from its VMI.
+func runningStatus(vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachineInstance) {
+	vm.Status.Created = true
+	vm.Status.DesiredGeneration = vm.Generation
+	if g, err := strconv.ParseInt(vmi.Annotations[kubevirtv1.VirtualMachineGenerationAnnotation], 10, 64); err == nil {
+		vm.Status.ObservedGeneration = g
+	}
+	vm.Status.RunStrategy = deref(vm.Spec.RunStrategy)
+	ready := vmi.Status.Phase == kubevirtv1.Running
+	vm.Status.Ready = ready
+	removeVMCondition(vm, conditionPodScheduled)
+	switch {
+	case vmi.DeletionTimestamp != nil:
+		vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusStopping
+	case ready:
+		vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusRunning
+	case vmi.Status.Phase == kubevirtv1.Scheduling:
+		vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusUnschedulable
+		c := vmiCondition(vmi, conditionPodScheduled)
+		setVMCondition(vm, conditionPodScheduled, corev1.ConditionFalse, c.Reason, c.Message)
+	default:
+		vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusProvisioning
+		if c := vmiCondition(vmi, kubevirtv1.VirtualMachineInstanceProvisioning); c.Reason != "" {
+			vm.Status.PrintableStatus = kubevirtv1.VirtualMachinePrintableStatus(c.Reason)
+		}
+	}
+	if ready {
+		setVMCondition(vm, kubevirtv1.VirtualMachineReady, corev1.ConditionTrue, "", "")
+	} else {
+		c := vmiCondition(vmi, kubevirtv1.VirtualMachineInstanceReady)
+		setVMCondition(vm, kubevirtv1.VirtualMachineReady, corev1.ConditionFalse, c.Reason, c.Message)
+	}
+	if vm.Spec.Template != nil && restartRequired(&vm.Spec.Template.Spec, &vmi.Spec) {
+		setVMCondition(vm, kubevirtv1.VirtualMachineRestartRequired, corev1.ConditionTrue, "", MessageRestartRequired)
+	} else {
+		removeVMCondition(vm, kubevirtv1.VirtualMachineRestartRequired)
+	}
+}
+
+// stoppedStatus is the status of a VM that should not run.
+func stoppedStatus(vm *kubevirtv1.VirtualMachine, vmiExists bool) {
+	vm.Status.Created = vmiExists
+	vm.Status.Ready = false
+	vm.Status.DesiredGeneration = vm.Generation
+	vm.Status.ObservedGeneration = vm.Generation
+	vm.Status.RunStrategy = deref(vm.Spec.RunStrategy)
+	vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusStopped
+	if vmiExists {
+		vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusStopping
+	}
+	setVMCondition(vm, kubevirtv1.VirtualMachineReady, corev1.ConditionFalse, "VMINotExists", "VMI does not exist")
+	removeVMCondition(vm, kubevirtv1.VirtualMachineRestartRequired)
+	removeVMCondition(vm, conditionPodScheduled)
+}
+
+// restartRequired reports template changes a running VMI cannot take live:
+// CPU cores, guest memory, and the number of interfaces or networks.
+func restartRequired(tmpl, running *kubevirtv1.VirtualMachineInstanceSpec) bool {
+	cores := func(s *kubevirtv1.VirtualMachineInstanceSpec) uint32 {
+		if s.Domain.CPU == nil {
+			return 0
+		}
+		return s.Domain.CPU.Cores
+	}
+	guest := func(s *kubevirtv1.VirtualMachineInstanceSpec) string {
+		if s.Domain.Memory == nil || s.Domain.Memory.Guest == nil {
+			return ""
+		}
+		return s.Domain.Memory.Guest.String()
+	}
+	return cores(tmpl) != cores(running) || guest(tmpl) != guest(running) ||
+		len(tmpl.Domain.Devices.Interfaces) != len(running.Domain.Devices.Interfaces) ||
+		len(tmpl.Networks) != len(running.Networks)
+}
+
+func (r *kubevirtSim) updateVMStatus(ctx context.Context, vm *kubevirtv1.VirtualMachine, before *kubevirtv1.VirtualMachineStatus) error {
+	if equality.Semantic.DeepEqual(before, &vm.Status) {
+		return nil
+	}
+	if err := r.c.Status().Update(ctx, vm); err != nil {
+		return err
+	}
+	if before.PrintableStatus != vm.Status.PrintableStatus {
+		log.FromContext(ctx).Info("VM status", "printableStatus", vm.Status.PrintableStatus)
+	}
+	return nil
+}
+
+func (r *kubevirtSim) updateVMIStatus(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance, before *kubevirtv1.VirtualMachineInstanceStatus) error {
+	if equality.Semantic.DeepEqual(before, &vmi.Status) {
+		return nil
+	}
+	return r.c.Status().Update(ctx, vmi)
+}
+
+func setVMCondition(vm *kubevirtv1.VirtualMachine, t kubevirtv1.VirtualMachineConditionType, status corev1.ConditionStatus, reason, msg string) {
+	for i := range vm.Status.Conditions {
+		c := &vm.Status.Conditions[i]
+		if c.Type == t {
+			if c.Status != status {
+				c.LastTransitionTime = metav1.Now()
+			}
+			c.Status, c.Reason, c.Message = status, reason, msg
+			return
+		}
+	}
+	vm.Status.Conditions = append(vm.Status.Conditions, kubevirtv1.VirtualMachineCondition{
+		Type: t, Status: status, Reason: reason, Message: msg, LastTransitionTime: metav1.Now(),
+	})
+}
+
+func removeVMCondition(vm *kubevirtv1.VirtualMachine, t kubevirtv1.VirtualMachineConditionType) {
+	out := vm.Status.Conditions[:0]
+	for _, c := range vm.Status.Conditions {
+		if c.Type != t {
+			out = append(out, c)
+		}
+	}
+	vm.Status.Conditions = out
+	if len(out) == 0 {
+		vm.Status.Conditions = nil
+	}
+}
+
+func setVMICondition(vmi *kubevirtv1.VirtualMachineInstance, t kubevirtv1.VirtualMachineInstanceConditionType, status corev1.ConditionStatus, reason, msg string) {
+	for i := range vmi.Status.Conditions {
+		c := &vmi.Status.Conditions[i]
+		if c.Type == t {
+			if c.Status != status {
+				c.LastTransitionTime = metav1.Now()
+			}
+			c.Status, c.Reason, c.Message = status, reason, msg
+			return
+		}
+	}
+	vmi.Status.Conditions = append(vmi.Status.Conditions, kubevirtv1.VirtualMachineInstanceCondition{
+		Type: t, Status: status, Reason: reason, Message: msg, LastTransitionTime: metav1.Now(),
+	})
+}
+
+func removeVMICondition(vmi *kubevirtv1.VirtualMachineInstance, t kubevirtv1.VirtualMachineInstanceConditionType) {
+	out := vmi.Status.Conditions[:0]
+	for _, c := range vmi.Status.Conditions {
+		if c.Type != t {
+			out = append(out, c)
+		}
+	}
+	vmi.Status.Conditions = out
+	if len(out) == 0 {
+		vmi.Status.Conditions = nil
+	}
+}
+
+func vmiCondition(vmi *kubevirtv1.VirtualMachineInstance, t kubevirtv1.VirtualMachineInstanceConditionType) kubevirtv1.VirtualMachineInstanceCondition {
+	for _, c := range vmi.Status.Conditions {
+		if c.Type == t {
+			return c
+		}
+	}
+	return kubevirtv1.VirtualMachineInstanceCondition{}
+}

@@ -1,0 +1,419 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/novasphere/wukong/lib/apply/testenv"
+)
+
+const (
+	// SimulatedAnnotation marks every object the sandbox creates.
+	SimulatedAnnotation = "sandbox.novasphere.dev/simulated"
+	// LogPrefix starts every line the simulators log.
+	LogPrefix = "[simulated] "
+
+	// StorageClassStandard is the default class: Immediate binding, expandable.
+	StorageClassStandard = "standard"
+	// StorageClassWFFC binds on first consumer and is expandable.
+	StorageClassWFFC = "wffc"
+	// StorageClassFixed binds immediately and cannot be expanded.
+	StorageClassFixed = "fixed"
+
+	// Provisioner is the (simulated) CSI driver named by the StorageClasses.
+	Provisioner = "csi.sandbox.novasphere.dev"
+
+	// TaintKey and TaintValue form the NoSchedule taint on node-3.
+	TaintKey   = "dedicated"
+	TaintValue = "vms"
+
+	defaultNodes          = 3
+	defaultImportStep     = 10.0
+	defaultImportInterval = 200 * time.Millisecond
+	fieldManager          = "wukong-sandbox"
+)
+
+// Options configure Start. The zero value is a fast three-node sandbox with
+// the simulators running.
+type Options struct {
+	// KubeconfigPath is where the admin kubeconfig is written; default
+	// <temp dir>/kubeconfig.
+	KubeconfigPath string
+	// Nodes is the number of fake nodes node-1..node-N (default 3). node-3,
+	// if present, carries the taint dedicated=vms:NoSchedule.
+	Nodes int
+	// ImportStep is the import progress in percent per tick (default 10).
+	ImportStep float64
+	// ImportInterval is the time between import progress ticks (default 200ms).
+	ImportInterval time.Duration
+	// DisableSimulators leaves only the API server, controller manager,
+	// StorageClasses and Nodes running.
+	DisableSimulators bool
+	// ExtraCRDDirs are installed besides test/crds and operator/config/crd.
+	ExtraCRDDirs []string
+	// LogWriter receives the simulators' log (default os.Stderr); the
+	// kube-controller-manager log goes to a file in the temp dir.
+	LogWriter io.Writer
+}
+
+// Sandbox is a running simulated cluster.
+type Sandbox struct {
+	// Config is an admin (system:masters) REST config.
+	Config *rest.Config
+	// Client uses Scheme and Config.
+	Client client.Client
+	// Scheme knows core, KubeVirt, CDI, Multus and NMState types.
+	Scheme *runtime.Scheme
+	// KubeconfigPath is the admin kubeconfig file for kubectl.
+	KubeconfigPath string
+	// Nodes are the names of the fake nodes.
+	Nodes []string
+	// TempDir holds the kubeconfig (by default) and logs; removed by Stop.
+	TempDir string
+
+	env      *envtest.Environment
+	kcm      *exec.Cmd
+	kcmDone  chan struct{}
+	cancel   context.CancelFunc
+	mgrDone  chan error
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// NewScheme returns a scheme with the core Kubernetes, KubeVirt, CDI, Multus
+// and NMState types.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		clientgoscheme.AddToScheme, kubevirtv1.AddToScheme, cdiv1.AddToScheme,
+		nadv1.AddToScheme, nmstatev1.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
+	return s
+}
+
+// Start runs the API server, the controller manager, the fixtures and (unless
+// disabled) the simulators. Stop it with Stop, also on error paths after a
+// successful return.
+func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
+	opts = withDefaults(opts)
+	assets, err := testenv.Assets()
+	if err != nil {
+		return nil, err
+	}
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "wukong-sandbox-")
+	if err != nil {
+		return nil, err
+	}
+	sb := &Sandbox{Scheme: NewScheme(), TempDir: tmp}
+	defer func() {
+		if err != nil {
+			_ = sb.Stop()
+		}
+	}()
+
+	sb.env = &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths: append([]string{
+			filepath.Join(root, "test", "crds"),
+			filepath.Join(root, "operator", "config", "crd"),
+		}, opts.ExtraCRDDirs...),
+		ErrorIfCRDPathMissing: true,
+	}
+	if _, err = sb.env.Start(); err != nil {
+		return nil, fmt.Errorf("starting kube-apiserver with assets in %s: %w", assets, err)
+	}
+	admin, err := sb.env.AddUser(envtest.User{Name: "sandbox-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("adding admin user: %w", err)
+	}
+	sb.Config = admin.Config()
+	kubeconfig, err := admin.KubeConfig()
+	if err != nil {
+		return nil, fmt.Errorf("rendering kubeconfig: %w", err)
+	}
+	sb.KubeconfigPath = opts.KubeconfigPath
+	if sb.KubeconfigPath == "" {
+		sb.KubeconfigPath = filepath.Join(tmp, "kubeconfig")
+	}
+	if err = os.WriteFile(sb.KubeconfigPath, kubeconfig, 0o600); err != nil {
+		return nil, fmt.Errorf("writing kubeconfig: %w", err)
+	}
+	if sb.Client, err = client.New(sb.Config, client.Options{Scheme: sb.Scheme}); err != nil {
+		return nil, err
+	}
+	if err = sb.startControllerManager(filepath.Join(assets, "kube-controller-manager")); err != nil {
+		return nil, err
+	}
+	if err = sb.createFixtures(ctx, opts.Nodes); err != nil {
+		return nil, err
+	}
+	if !opts.DisableSimulators {
+		if err = sb.startSimulators(opts); err != nil {
+			return nil, err
+		}
+	}
+	return sb, nil
+}
+
+func withDefaults(o Options) Options {
+	if o.Nodes <= 0 {
+		o.Nodes = defaultNodes
+	}
+	if o.ImportStep <= 0 {
+		o.ImportStep = defaultImportStep
+	}
+	if o.ImportInterval <= 0 {
+		o.ImportInterval = defaultImportInterval
+	}
+	if o.LogWriter == nil {
+		o.LogWriter = os.Stderr
+	}
+	return o
+}
+
+// Stop shuts down the simulators, the controller manager and the API server
+// and removes the temp dir. It is safe to call more than once.
+func (s *Sandbox) Stop() error {
+	s.stopOnce.Do(func() {
+		var errs []error
+		if s.cancel != nil {
+			s.cancel()
+			if err := <-s.mgrDone; err != nil {
+				errs = append(errs, fmt.Errorf("simulators: %w", err))
+			}
+		}
+		if s.kcm != nil && s.kcm.Process != nil {
+			_ = s.kcm.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-s.kcmDone:
+			case <-time.After(10 * time.Second):
+				_ = s.kcm.Process.Kill()
+				<-s.kcmDone
+			}
+		}
+		if s.env != nil {
+			if err := s.env.Stop(); err != nil {
+				errs = append(errs, fmt.Errorf("API server: %w", err))
+			}
+		}
+		if s.TempDir != "" {
+			_ = os.RemoveAll(s.TempDir)
+		}
+		s.stopErr = errors.Join(errs...)
+	})
+	return s.stopErr
+}
+
+// startControllerManager runs kube-controller-manager as the admin user with
+// only the garbage collector and namespace controllers, plus the PV/PVC
+// protection controllers that remove the kubernetes.io/pv(c)-protection
+// finalizers the API server adds (without them, deleted PVCs hang).
+func (s *Sandbox) startControllerManager(binary string) error {
+	logFile, err := os.Create(filepath.Join(s.TempDir, "kube-controller-manager.log"))
+	if err != nil {
+		return err
+	}
+	// #nosec G204 -- the binary comes from the envtest assets dir.
+	cmd := exec.Command(binary,
+		"--kubeconfig="+s.KubeconfigPath,
+		"--controllers=garbage-collector-controller,namespace-controller,"+
+			"persistentvolume-protection-controller,persistentvolumeclaim-protection-controller",
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--use-service-account-credentials=false",
+		"--concurrent-gc-syncs=5",
+		"--v=1",
+	)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return fmt.Errorf("starting kube-controller-manager: %w", err)
+	}
+	s.kcm, s.kcmDone = cmd, make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		_ = logFile.Close()
+		close(s.kcmDone)
+	}()
+	// Catch an immediate failure (bad flags) instead of silently missing GC.
+	select {
+	case <-s.kcmDone:
+		out, _ := os.ReadFile(logFile.Name())
+		return fmt.Errorf("kube-controller-manager exited: %s", tail(string(out), 2000))
+	case <-time.After(300 * time.Millisecond):
+		return nil
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func simulatedMeta(name, namespace string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name: name, Namespace: namespace,
+		Annotations: map[string]string{SimulatedAnnotation: "true"},
+	}
+}
+
+// createFixtures creates the StorageClasses and the fake Nodes.
+func (s *Sandbox) createFixtures(ctx context.Context, nodes int) error {
+	immediate, wffc := storagev1.VolumeBindingImmediate, storagev1.VolumeBindingWaitForFirstConsumer
+	classes := []struct {
+		name   string
+		mode   storagev1.VolumeBindingMode
+		expand bool
+	}{
+		{StorageClassStandard, immediate, true},
+		{StorageClassWFFC, wffc, true},
+		{StorageClassFixed, immediate, false},
+	}
+	for _, c := range classes {
+		sc := &storagev1.StorageClass{
+			ObjectMeta:           simulatedMeta(c.name, ""),
+			Provisioner:          Provisioner,
+			VolumeBindingMode:    ptr.To(c.mode),
+			AllowVolumeExpansion: ptr.To(c.expand),
+			ReclaimPolicy:        ptr.To(corev1.PersistentVolumeReclaimDelete),
+		}
+		if c.name == StorageClassStandard {
+			sc.Annotations["storageclass.kubernetes.io/is-default-class"] = "true"
+		}
+		if err := s.Client.Create(ctx, sc); err != nil {
+			return fmt.Errorf("creating StorageClass %s: %w", c.name, err)
+		}
+	}
+	for i := 1; i <= nodes; i++ {
+		name := fmt.Sprintf("node-%d", i)
+		node := &corev1.Node{ObjectMeta: simulatedMeta(name, "")}
+		node.Labels = map[string]string{
+			corev1.LabelHostname: name, corev1.LabelOSStable: "linux", corev1.LabelArchStable: "amd64",
+			"kubevirt.io/schedulable": "true",
+		}
+		if err := s.Client.Create(ctx, node); err != nil {
+			return fmt.Errorf("creating Node %s: %w", name, err)
+		}
+		capacity := corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse("16"),
+			corev1.ResourceMemory: resource.MustParse("64Gi"),
+			corev1.ResourcePods:   resource.MustParse("110"),
+		}
+		now := metav1.Now()
+		node.Status = corev1.NodeStatus{
+			Capacity: capacity, Allocatable: capacity,
+			Conditions: []corev1.NodeCondition{{
+				Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+				Message: "simulated node is ready", LastHeartbeatTime: now, LastTransitionTime: now,
+			}},
+			Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: fmt.Sprintf("172.18.0.%d", i+1)}},
+			NodeInfo: corev1.NodeSystemInfo{
+				Architecture: "amd64", OperatingSystem: "linux", KubeletVersion: "v1.37.2",
+				OSImage: "simulated",
+			},
+		}
+		if err := s.Client.Status().Update(ctx, node); err != nil {
+			return fmt.Errorf("setting Node %s ready: %w", name, err)
+		}
+		// The API server taints new nodes not-ready; the node lifecycle
+		// controller (not run here) would lift it once they are Ready.
+		node.Spec.Taints = nil
+		if i == 3 {
+			node.Spec.Taints = []corev1.Taint{{Key: TaintKey, Value: TaintValue, Effect: corev1.TaintEffectNoSchedule}}
+		}
+		if err := s.Client.Update(ctx, node); err != nil {
+			return fmt.Errorf("untainting Node %s: %w", name, err)
+		}
+		s.Nodes = append(s.Nodes, name)
+	}
+	return nil
+}
+
+// startSimulators runs the simulators in one controller-runtime manager with
+// its own client and cache.
+func (s *Sandbox) startSimulators(opts Options) error {
+	log := newLogger(opts.LogWriter)
+	mgr, err := ctrl.NewManager(s.Config, ctrl.Options{
+		Scheme:                 s.Scheme,
+		Logger:                 log,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		LeaderElection:         false,
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		return fmt.Errorf("creating simulator manager: %w", err)
+	}
+	setups := []func(ctrl.Manager) error{
+		(&storageSim{}).setup,
+		(&cdiSim{step: opts.ImportStep, interval: opts.ImportInterval}).setup,
+		(&kubevirtSim{}).setup,
+		(&nmstateSim{interval: 5 * opts.ImportInterval}).setup,
+	}
+	for _, setup := range setups {
+		if err := setup(mgr); err != nil {
+			return fmt.Errorf("setting up simulator: %w", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel, s.mgrDone = cancel, make(chan error, 1)
+	go func() { s.mgrDone <- mgr.Start(ctx) }()
+	syncCtx, syncCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer syncCancel()
+	if !mgr.GetCache().WaitForCacheSync(syncCtx) {
+		return errors.New("simulator caches did not sync")
+	}
+	log.Info("simulators running", "nodes", s.Nodes)
+	return nil
+}
+
+func newLogger(w io.Writer) logr.Logger {
+	var mu sync.Mutex
+	return funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if prefix != "" {
+			prefix += ": "
+		}
+		_, _ = fmt.Fprintf(w, "%s%s %s%s\n", LogPrefix, time.Now().Format("15:04:05.000"), prefix, args)
+	}, funcr.Options{})
+}

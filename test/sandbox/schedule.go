@@ -1,0 +1,341 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/yaml"
+)
+
+const (
+	// PodNetworkPrefix is the first two octets of simulated pod IPs
+	// (10.244.<node index>.<host>).
+	PodNetworkPrefix = "10.244"
+	// DHCPPoolPrefix is the first three octets of simulated DHCP leases on
+	// multus networks without a static address.
+	DHCPPoolPrefix = "192.168.100"
+)
+
+// requeueOnConflict turns write conflicts (stale cache) into a quiet requeue.
+func requeueOnConflict(res ctrl.Result, err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
+		return ctrl.Result{RequeueAfter: 50 * time.Millisecond}, nil
+	}
+	return res, err
+}
+
+// schedule picks a node for the VMI like the scheduler would, looking at:
+// node readiness, spec.nodeSelector, NoSchedule/NoExecute taints against
+// spec.tolerations, and required pod anti-affinity (both the VMI's terms and
+// those of VMIs already placed) against the labels of other VMIs. Among the
+// fitting nodes it takes the one with the fewest VMIs, then by name. When none
+// fits it returns nil and a scheduler-like message.
+// Not simulated: node affinity, pod affinity, resources, preferred terms.
+func (r *kubevirtSim) schedule(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) (*corev1.Node, string, error) {
+	nodes := &corev1.NodeList{}
+	if err := r.live.List(ctx, nodes); err != nil {
+		return nil, "", err
+	}
+	vmis := &kubevirtv1.VirtualMachineInstanceList{}
+	if err := r.live.List(ctx, vmis); err != nil {
+		return nil, "", err
+	}
+	sort.Slice(nodes.Items, func(i, j int) bool { return nodes.Items[i].Name < nodes.Items[j].Name })
+	nodeLabels := map[string]map[string]string{}
+	for _, n := range nodes.Items {
+		nodeLabels[n.Name] = n.Labels
+	}
+	var placed []kubevirtv1.VirtualMachineInstance
+	load := map[string]int{}
+	for _, o := range vmis.Items {
+		if o.UID == vmi.UID || o.DeletionTimestamp != nil {
+			continue
+		}
+		if n := o.Labels[kubevirtv1.NodeNameLabel]; n != "" {
+			placed = append(placed, o)
+			load[n]++
+		}
+	}
+	reasons := map[string]int{}
+	var best *corev1.Node
+	for i := range nodes.Items {
+		n := &nodes.Items[i]
+		reason := r.misfit(ctx, vmi, n, placed, nodeLabels)
+		if reason != "" {
+			reasons[reason]++
+			continue
+		}
+		if best == nil || load[n.Name] < load[best.Name] {
+			best = n
+		}
+	}
+	if best != nil {
+		return best, "", nil
+	}
+	parts := make([]string, 0, len(reasons))
+	for reason, count := range reasons {
+		parts = append(parts, fmt.Sprintf("%d %s", count, reason))
+	}
+	sort.Strings(parts)
+	return nil, fmt.Sprintf("0/%d nodes are available: %s.", len(nodes.Items), strings.Join(parts, ", ")), nil
+}
+
+// misfit returns why the VMI cannot go to the node ("" if it can).
+func (r *kubevirtSim) misfit(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance, n *corev1.Node,
+	placed []kubevirtv1.VirtualMachineInstance, nodeLabels map[string]map[string]string) string {
+	if !nodeReady(n) {
+		return "node(s) were not ready"
+	}
+	for k, v := range vmi.Spec.NodeSelector {
+		if n.Labels[k] != v {
+			return "node(s) didn't match Pod's node affinity/selector"
+		}
+	}
+	for i := range n.Spec.Taints {
+		taint := &n.Spec.Taints[i]
+		if taint.Effect == corev1.TaintEffectPreferNoSchedule {
+			continue
+		}
+		tolerated := false
+		for j := range vmi.Spec.Tolerations {
+			if vmi.Spec.Tolerations[j].ToleratesTaint(log.FromContext(ctx), taint, true) {
+				tolerated = true
+				break
+			}
+		}
+		if !tolerated {
+			return fmt.Sprintf("node(s) had untolerated taint {%s: %s}", taint.Key, taint.Value)
+		}
+	}
+	for i := range placed {
+		o := &placed[i]
+		other := nodeLabels[o.Labels[kubevirtv1.NodeNameLabel]]
+		if antiAffinityConflict(vmi.Spec.Affinity, vmi.Namespace, o.Namespace, o.Labels, n.Labels, other) ||
+			antiAffinityConflict(o.Spec.Affinity, o.Namespace, vmi.Namespace, vmi.Labels, other, n.Labels) {
+			return "node(s) didn't match pod anti-affinity rules"
+		}
+	}
+	return ""
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// antiAffinityConflict reports whether a required anti-affinity term of the
+// pod in ns selects a pod (otherNS, otherLabels) in the same topology domain.
+func antiAffinityConflict(aff *corev1.Affinity, ns, otherNS string, otherLabels, node, otherNode map[string]string) bool {
+	if aff == nil || aff.PodAntiAffinity == nil {
+		return false
+	}
+	for _, term := range aff.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+		namespaces := term.Namespaces
+		if len(namespaces) == 0 && term.NamespaceSelector == nil {
+			namespaces = []string{ns}
+		}
+		if len(namespaces) > 0 && !contains(namespaces, otherNS) {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
+		if err != nil || term.LabelSelector == nil || !sel.Matches(labels.Set(otherLabels)) {
+			continue
+		}
+		value, ok := node[term.TopologyKey]
+		if ok && otherNode[term.TopologyKey] == value {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// interfaces builds status.interfaces: per spec interface, in order, name,
+// interfaceName ethN, the spec MAC (or a fake one derived from the VMI and
+// interface names), and an IP: pod network 10.244.<node index>.<host>; a
+// multus network the static address the cloud-init networkdata gives that MAC,
+// else a lease from 192.168.100.0/24 derived from the MAC.
+func (r *kubevirtSim) interfaces(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance, node *corev1.Node) ([]kubevirtv1.VirtualMachineInstanceNetworkInterface, error) {
+	static, err := r.staticAddresses(ctx, vmi)
+	if err != nil {
+		return nil, err
+	}
+	nodes := &corev1.NodeList{}
+	if err := r.c.List(ctx, nodes); err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(nodes.Items))
+	for _, n := range nodes.Items {
+		names = append(names, n.Name)
+	}
+	sort.Strings(names)
+	nodeIndex := sort.SearchStrings(names, node.Name) + 1
+
+	var out []kubevirtv1.VirtualMachineInstanceNetworkInterface
+	for i, iface := range vmi.Spec.Domain.Devices.Interfaces {
+		mac := strings.ToLower(iface.MacAddress)
+		if mac == "" {
+			mac = fakeMAC(vmi.Namespace + "/" + vmi.Name + "/" + iface.Name)
+		}
+		var ips []string
+		for _, net := range vmi.Spec.Networks {
+			if net.Name != iface.Name {
+				continue
+			}
+			switch {
+			case net.Pod != nil:
+				ips = []string{fmt.Sprintf("%s.%d.%d", PodNetworkPrefix, nodeIndex, hash(vmi.Namespace+"/"+vmi.Name)%250+2)}
+			case net.Multus != nil:
+				ips = static[mac]
+				if len(ips) == 0 {
+					ips = []string{fmt.Sprintf("%s.%d", DHCPPoolPrefix, hash(mac)%250+2)}
+				}
+			}
+		}
+		st := kubevirtv1.VirtualMachineInstanceNetworkInterface{
+			Name: iface.Name, InterfaceName: fmt.Sprintf("eth%d", i), MAC: mac,
+			IPs: ips, InfoSource: "domain, guest-agent", QueueCount: 1, LinkState: "up",
+		}
+		if len(ips) > 0 {
+			st.IP = ips[0]
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func hash(s string) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(s))
+	return h.Sum32()
+}
+
+// fakeMAC is a locally administered unicast MAC derived from seed.
+func fakeMAC(seed string) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(seed))
+	b := h.Sum64()
+	return fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", byte(b>>32), byte(b>>24), byte(b>>16), byte(b>>8), byte(b))
+}
+
+// networkConfig is the part of cloud-init network config v2 the simulator
+// reads, optionally wrapped in "network:".
+type networkConfig struct {
+	Network   *networkConfig `json:"network,omitempty"`
+	Ethernets map[string]struct {
+		Match struct {
+			MACAddress string `json:"macaddress"`
+		} `json:"match"`
+		Addresses []string `json:"addresses"`
+	} `json:"ethernets"`
+}
+
+// staticAddresses maps lower-case MAC to the addresses (without prefix
+// length) the VMI's cloud-init networkdata assigns it.
+func (r *kubevirtSim) staticAddresses(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) (map[string][]string, error) {
+	var data string
+	for _, v := range vmi.Spec.Volumes {
+		var inline, b64 string
+		var ref *corev1.LocalObjectReference
+		switch {
+		case v.CloudInitNoCloud != nil:
+			inline, b64, ref = v.CloudInitNoCloud.NetworkData, v.CloudInitNoCloud.NetworkDataBase64, v.CloudInitNoCloud.NetworkDataSecretRef
+		case v.CloudInitConfigDrive != nil:
+			inline, b64, ref = v.CloudInitConfigDrive.NetworkData, v.CloudInitConfigDrive.NetworkDataBase64, v.CloudInitConfigDrive.NetworkDataSecretRef
+		default:
+			continue
+		}
+		switch {
+		case ref != nil:
+			secret := &corev1.Secret{}
+			if err := r.c.Get(ctx, types.NamespacedName{Namespace: vmi.Namespace, Name: ref.Name}, secret); err != nil {
+				if apierrors.IsNotFound(err) {
+					continue // real KubeVirt would not start; the sandbox falls back to DHCP
+				}
+				return nil, err
+			}
+			data = string(secret.Data["networkdata"])
+			if data == "" {
+				data = string(secret.Data["networkData"])
+			}
+		case inline != "":
+			data = inline
+		case b64 != "":
+			continue // not simulated
+		}
+	}
+	out := map[string][]string{}
+	if data == "" {
+		return out, nil
+	}
+	cfg := &networkConfig{}
+	if err := yaml.Unmarshal([]byte(data), cfg); err != nil {
+		log.FromContext(ctx).Info("ignoring unparsable networkdata", "error", err.Error())
+		return out, nil
+	}
+	if cfg.Network != nil {
+		cfg = cfg.Network
+	}
+	for _, eth := range cfg.Ethernets {
+		for _, addr := range eth.Addresses {
+			ip, _, _ := strings.Cut(addr, "/")
+			mac := strings.ToLower(eth.Match.MACAddress)
+			out[mac] = append(out[mac], ip)
+		}
+	}
+	return out, nil
+}
+
+// pacer spaces a simulator's steps per object by at least an interval, so
+// the watch event of its own status write does not fast-forward it.
+type pacer struct {
+	mu   sync.Mutex
+	next map[types.NamespacedName]time.Time
+}
+
+// wait returns how long key must still wait; when it returns 0 the step may
+// run now and the next one is due an interval later.
+func (p *pacer) wait(key types.NamespacedName, interval time.Duration) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.next == nil {
+		p.next = map[types.NamespacedName]time.Time{}
+	}
+	now := time.Now()
+	if d := p.next[key].Sub(now); d > 0 {
+		return d
+	}
+	p.next[key] = now.Add(interval)
+	return 0
+}
+
+func (p *pacer) forget(key types.NamespacedName) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.next, key)
+}
