@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/rest"
@@ -154,7 +155,23 @@ func (g *restGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, er
 	if err != nil {
 		return nil, err
 	}
-	return memory.NewMemCacheClient(dc), nil
+	return versionedDiscovery{memory.NewMemCacheClient(dc)}, nil
+}
+
+// versionedDiscovery reports the envtest kube-apiserver as v1.37.2: built
+// from its Go module without version ldflags, it says v0.0.0-master, which
+// the chart's kubeVersion (>=1.31.0-0) rightly refuses.
+type versionedDiscovery struct {
+	discovery.CachedDiscoveryInterface
+}
+
+func (d versionedDiscovery) ServerVersion() (*version.Info, error) {
+	v, err := d.CachedDiscoveryInterface.ServerVersion()
+	if err != nil || !strings.HasPrefix(v.GitVersion, "v0.0.0") {
+		return v, err
+	}
+	v.GitVersion, v.Major, v.Minor = kubeVersion.Version, kubeVersion.Major, kubeVersion.Minor
+	return v, nil
 }
 
 func (g *restGetter) ToRESTMapper() (meta.RESTMapper, error) {

@@ -23,7 +23,7 @@ const (
 	keepKey   = "helm.sh/resource-policy"
 )
 
-func manager(t *testing.T, m manifest) (*appsv1.Deployment, corev1.Container) {
+func managerOf(t *testing.T, m manifest) (*appsv1.Deployment, corev1.Container) {
 	t.Helper()
 	d := get[appsv1.Deployment](t, m, deployKey)
 	require.Len(t, d.Spec.Template.Spec.Containers, 1)
@@ -41,7 +41,7 @@ func TestRender(t *testing.T) {
 		name:   "defaults",
 		values: nil,
 		check: func(t *testing.T, m manifest, notes string) {
-			d, c := manager(t, m)
+			d, c := managerOf(t, m)
 			assert.Equal(t, ptr.To[int32](1), d.Spec.Replicas)
 			assert.Equal(t, "ghcr.io/novasphere/wukong-manager:0.1.0", c.Image)
 			assert.Equal(t, corev1.PullIfNotPresent, c.ImagePullPolicy)
@@ -125,7 +125,7 @@ func TestRender(t *testing.T) {
 		name:   "watchNamespaces",
 		values: map[string]any{"watchNamespaces": []any{"team-a", "team-b"}},
 		check: func(t *testing.T, m manifest, notes string) {
-			_, c := manager(t, m)
+			_, c := managerOf(t, m)
 			assert.Contains(t, c.Args, "--namespaces=team-a,team-b")
 			assert.Contains(t, notes, "team-a, team-b")
 		},
@@ -133,7 +133,7 @@ func TestRender(t *testing.T) {
 		name:   "two replicas with a PodDisruptionBudget",
 		values: map[string]any{"replicaCount": 2, "pdb": map[string]any{"enabled": true}},
 		check: func(t *testing.T, m manifest, _ string) {
-			d, _ := manager(t, m)
+			d, _ := managerOf(t, m)
 			assert.Equal(t, ptr.To[int32](2), d.Spec.Replicas)
 			pdb := get[policyv1.PodDisruptionBudget](t, m, "PodDisruptionBudget/wukong")
 			assert.Equal(t, "1", pdb.Spec.MinAvailable.String())
@@ -164,7 +164,7 @@ func TestRender(t *testing.T) {
 		name:   "metrics disabled",
 		values: map[string]any{"metrics": map[string]any{"enabled": false, "serviceMonitor": map[string]any{"enabled": true}}},
 		check: func(t *testing.T, m manifest, _ string) {
-			_, c := manager(t, m)
+			_, c := managerOf(t, m)
 			assert.Contains(t, c.Args, "--metrics-bind-address=0")
 			assert.NotContains(t, c.Args, "--metrics-secure=true")
 			assert.Len(t, c.Ports, 1)
@@ -176,7 +176,7 @@ func TestRender(t *testing.T) {
 		name:   "metrics port",
 		values: map[string]any{"metrics": map[string]any{"port": 9443}},
 		check: func(t *testing.T, m manifest, _ string) {
-			_, c := manager(t, m)
+			_, c := managerOf(t, m)
 			assert.Contains(t, c.Args, "--metrics-bind-address=:9443")
 			svc := get[corev1.Service](t, m, "Service/wukong-metrics")
 			assert.Equal(t, int32(9443), svc.Spec.Ports[0].Port)
@@ -202,7 +202,7 @@ func TestRender(t *testing.T) {
 		name:   "leader election disabled",
 		values: map[string]any{"leaderElection": map[string]any{"enabled": false}},
 		check: func(t *testing.T, m manifest, _ string) {
-			_, c := manager(t, m)
+			_, c := managerOf(t, m)
 			assert.NotContains(t, c.Args, "--leader-elect")
 			assert.NotContains(t, strings.Join(c.Args, " "), "--leader-election-namespace")
 			assert.NotContains(t, m, "Role/wukong-leader-election")
@@ -215,7 +215,7 @@ func TestRender(t *testing.T) {
 			"image": map[string]any{"repository": "registry.local/wukong", "tag": "dev", "pullPolicy": "Always"},
 		},
 		check: func(t *testing.T, m manifest, _ string) {
-			_, c := manager(t, m)
+			_, c := managerOf(t, m)
 			assert.Contains(t, c.Args, "--zap-log-level=debug")
 			assert.Contains(t, c.Args, "--zap-encoder=console")
 			assert.Contains(t, c.Args, "--concurrency=8")
@@ -293,11 +293,11 @@ func TestRenderRefuses(t *testing.T) {
 		values map[string]any
 		want   []string
 	}{
-		{"replicaCount a string", map[string]any{"replicaCount": "two"}, []string{"replicaCount", "integer"}},
-		{"logLevel not in the enum", map[string]any{"logLevel": "verbose"}, []string{"logLevel", "info", "debug", "error"}},
+		{"replicaCount a string", map[string]any{"replicaCount": "two"}, []string{"at '/replicaCount': got string, want integer"}},
+		{"logLevel not in the enum", map[string]any{"logLevel": "verbose"}, []string{"at '/logLevel': value must be one of 'info', 'debug', 'error'"}},
 		{"logFormat not in the enum", map[string]any{"logFormat": "text"}, []string{"logFormat"}},
-		{"unknown top-level key", map[string]any{"replicas": 2}, []string{"replicas"}},
-		{"unknown nested key", map[string]any{"crds": map[string]any{"install": true}}, []string{"install"}},
+		{"unknown top-level key", map[string]any{"replicas": 2}, []string{"additional properties 'replicas' not allowed"}},
+		{"unknown nested key", map[string]any{"crds": map[string]any{"install": true}}, []string{"at '/crds': additional properties 'install' not allowed"}},
 		{"pullPolicy not in the enum", map[string]any{"image": map[string]any{"pullPolicy": "Sometimes"}}, []string{"pullPolicy"}},
 		{"watchNamespaces not a list", map[string]any{"watchNamespaces": "team-a"}, []string{"watchNamespaces", "array"}},
 		{"watchNamespaces not a name", map[string]any{"watchNamespaces": []any{"Team_A"}}, []string{"watchNamespaces"}},
