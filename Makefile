@@ -19,6 +19,9 @@ KIND_VERSION := v0.33.0
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
+IMG ?= ghcr.io/novasphere/wukong-manager:$(shell awk '/^appVersion:/ {gsub(/"/, "", $$2); print $$2}' charts/wukong/Chart.yaml 2>/dev/null)
+KIND_NAME ?= wukong
+
 # Test knobs.
 GO_TEST_FLAGS ?= -count=1 -timeout=30m
 N ?= 500
@@ -93,6 +96,34 @@ sandbox: envtest-assets ## Run the operator against an embedded local control pl
 bench: envtest-assets ## Benchmarks in the sandbox (N=500 Wukongs) plus Go micro-benchmarks.
 	@export KUBEBUILDER_ASSETS=$$(scripts/envtest-assets.sh); cd test && go run ./bench/cmd/bench -n $(N) -out $(ROOT)/bin/bench.json
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) ; done
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
+	@for m in $(MODULES); do (cd $$m && for pkg in $$(go list ./...); do \
+		for f in $$(go test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$pkg || exit 1; \
+		done; done) || exit 1; done
+
+##@ Real cluster (needs Docker and internet)
+
+.PHONY: docker-build
+docker-build: ## Build the manager image IMG (default: the chart's appVersion).
+	docker build -t $(IMG) .
+
+.PHONY: kind-up
+kind-up: ## Create a kind cluster with Multus, NMState, KubeVirt, CDI and the chart.
+	scripts/kind-up.sh --name $(KIND_NAME)
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster.
+	scripts/kind-down.sh --name $(KIND_NAME)
+
+.PHONY: e2e
+e2e: kind-up e2e-run ## kind-up, then the e2e suite against it.
+
+.PHONY: e2e-run
+e2e-run: ## The e2e suite against E2E_KUBECONFIG (default: the kind cluster's).
+	cd test && E2E_KUBECONFIG=$${E2E_KUBECONFIG:-$(BIN)/kind-$(KIND_NAME).kubeconfig} go test -count=1 -timeout 60m -v ./e2e/
 
 ##@ Tools
 
