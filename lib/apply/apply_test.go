@@ -1,0 +1,74 @@
+package apply_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/novasphere/wukong/lib/apply"
+	"github.com/novasphere/wukong/lib/apply/testenv"
+)
+
+var k8s client.Client
+
+func TestMain(m *testing.M) {
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	env, err := testenv.Start(scheme)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	k8s = env.Client
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+func configMap(data map[string]string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "cm", Labels: map[string]string{"app": "x"}},
+		Data:       data,
+	}
+}
+
+// TestApplyWritesOnlyWhenNeeded: create, no-op, restore a hand edit, keep
+// fields owned by others.
+func TestApplyWritesOnlyWhenNeeded(t *testing.T) {
+	ctx := context.Background()
+
+	cm := configMap(map[string]string{"a": "1"})
+	res, err := apply.Apply(ctx, k8s, cm, "test")
+	require.NoError(t, err)
+	require.Equal(t, apply.Created, res)
+	require.NotEmpty(t, cm.ResourceVersion, "the live object is returned")
+	rv := cm.ResourceVersion
+
+	res, err = apply.Apply(ctx, k8s, configMap(map[string]string{"a": "1"}), "test")
+	require.NoError(t, err)
+	require.Equal(t, apply.Unchanged, res)
+
+	live := &corev1.ConfigMap{}
+	require.NoError(t, k8s.Get(ctx, client.ObjectKeyFromObject(cm), live))
+	require.Equal(t, rv, live.ResourceVersion, "a no-op apply must not write")
+
+	// Someone else adds a key and edits ours.
+	live.Data["a"] = "edited"
+	live.Data["other"] = "theirs"
+	require.NoError(t, k8s.Update(ctx, live))
+
+	res, err = apply.Apply(ctx, k8s, configMap(map[string]string{"a": "1"}), "test")
+	require.NoError(t, err)
+	require.Equal(t, apply.Updated, res)
+	require.NoError(t, k8s.Get(ctx, client.ObjectKeyFromObject(cm), live))
+	require.Equal(t, "1", live.Data["a"], "the edited field is restored")
+	require.Equal(t, "theirs", live.Data["other"], "fields of other managers are kept")
+}
