@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"k8s.io/apimachinery/pkg/api/resource"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/novasphere/wukong/lib/kubevirt"
@@ -116,7 +117,7 @@ func machine(w *v1alpha1.Wukong, nics []network.NICObservation, vols []storage.O
 		m.CPU = 1
 	}
 	if m.Memory.IsZero() {
-		m.Memory.Set(1 << 30)
+		m.Memory = resource.MustParse("1Gi") // the CRD default, for objects written before it applied
 	}
 	if len(w.Spec.Disks) == 0 {
 		m.ContainerDiskImage = w.Spec.OSImage

@@ -1,0 +1,152 @@
+package controller
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+
+	"github.com/novasphere/wukong/lib/kubevirt"
+	"github.com/novasphere/wukong/lib/network"
+	"github.com/novasphere/wukong/lib/storage"
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+)
+
+func TestDisksMapping(t *testing.T) {
+	cases := []struct {
+		name    string
+		spec    v1alpha1.WukongSpec
+		sources []string
+		boot    []bool
+	}{
+		{"osImage fills the first disk when none is marked boot",
+			v1alpha1.WukongSpec{OSImage: "docker://os", Disks: []v1alpha1.DiskSpec{{Name: "a"}, {Name: "b"}}},
+			[]string{"docker://os", ""}, []bool{true, false}},
+		{"osImage fills the marked boot disk",
+			v1alpha1.WukongSpec{OSImage: "docker://os", Disks: []v1alpha1.DiskSpec{{Name: "a"}, {Name: "b", Boot: true}}},
+			[]string{"", "docker://os"}, []bool{false, true}},
+		{"a disk's own image wins over osImage",
+			v1alpha1.WukongSpec{OSImage: "docker://os", Disks: []v1alpha1.DiskSpec{{Name: "a", Image: "https://x/y.img"}}},
+			[]string{"https://x/y.img"}, []bool{true}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := disks(&v1alpha1.Wukong{Spec: tc.spec})
+			require.Len(t, got, len(tc.sources))
+			for i := range got {
+				assert.Equal(t, tc.sources[i], got[i].Source, "disk %d source", i)
+				assert.Equal(t, tc.boot[i], got[i].Boot, "disk %d boot", i)
+			}
+		})
+	}
+}
+
+func TestAttachmentsMapping(t *testing.T) {
+	w := &v1alpha1.Wukong{Spec: v1alpha1.WukongSpec{Networks: []v1alpha1.NetworkSpec{
+		{Name: "a", BridgeName: "br1", PhysicalInterface: "eth1", VLANID: 10},
+		{Name: "b", Type: v1alpha1.NetworkTypeMacvlan, BridgeName: "eth2"},
+		{Name: "c", Type: v1alpha1.NetworkTypeMacvlan, PhysicalInterface: "eth3", BridgeName: "ignored"},
+		{Name: "d", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "intel.com/x", VLANID: 5},
+		{Name: "e", NADName: "other/net"},
+	}}}
+	got := attachments(w)
+	assert.Equal(t, []network.Attachment{
+		{Name: "a", Type: network.TypeBridge, Bridge: "br1", PhysicalInterface: "eth1", VLAN: 10},
+		{Name: "b", Type: network.TypeMacvlan, PhysicalInterface: "eth2"},
+		{Name: "c", Type: network.TypeMacvlan, PhysicalInterface: "eth3"},
+		{Name: "d", Type: network.TypeSRIOV, ResourceName: "intel.com/x", VLAN: 5},
+		{Name: "e", Type: network.TypeBridge, NADName: "other/net"},
+	}, got)
+}
+
+func TestMachineMapping(t *testing.T) {
+	w := &v1alpha1.Wukong{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "vm1"},
+		Spec: v1alpha1.WukongSpec{
+			CPU: 2, Memory: resource.MustParse("2Gi"),
+			Disks: []v1alpha1.DiskSpec{{Name: "data"}, {Name: "root", Boot: true}},
+			Networks: []v1alpha1.NetworkSpec{
+				{Name: "lan", BridgeName: "br1", IPConfig: &v1alpha1.IPConfig{Mode: v1alpha1.IPModeStatic, Address: "10.0.0.5/24", Gateway: "10.0.0.1", DNSServers: []string{"1.1.1.1"}}},
+				{Name: "fast", Type: v1alpha1.NetworkTypeSRIOV},
+			},
+			PodNetwork:       ptr.To(false),
+			CloudInitUser:    &v1alpha1.CloudInitUser{Name: "ops", Password: "pw", Groups: []string{"adm"}},
+			HighAvailability: &v1alpha1.HighAvailability{RestartPolicy: "OnFailure", AntiAffinity: true, NodeSelector: map[string]string{"a": "b"}},
+		},
+	}
+	nics := []network.NICObservation{{Name: "lan", NADNamespace: "ns", NADName: "vm1-lan", MAC: "02:00:00:00:00:0a"}, {Name: "fast", NADNamespace: "ns", NADName: "vm1-fast", MAC: "02:00:00:00:00:0b"}}
+	vols := []storage.Observation{{Name: "data", ClaimName: "vm1-data"}, {Name: "root", ClaimName: "vm1-root", DataVolume: true}}
+	m, err := machine(w, nics, vols, []string{"ssh-ed25519 AAA"})
+	require.NoError(t, err)
+	assert.Equal(t, kubevirtv1.RunStrategyRerunOnFailure, m.RunStrategy)
+	assert.False(t, m.PodNetwork)
+	assert.Equal(t, []kubevirt.Disk{{Name: "data", ClaimName: "vm1-data"}, {Name: "root", ClaimName: "vm1-root", DataVolume: true, Boot: true}}, m.Disks)
+	assert.Equal(t, []kubevirt.NIC{{Name: "lan", NAD: "ns/vm1-lan", MAC: "02:00:00:00:00:0a", Binding: kubevirt.BindingBridge}, {Name: "fast", NAD: "ns/vm1-fast", MAC: "02:00:00:00:00:0b", Binding: kubevirt.BindingSRIOV}}, m.NICs)
+	assert.Equal(t, []kubevirt.NetworkData{{MAC: "02:00:00:00:00:0a", Mode: kubevirt.NetworkModeStatic, Addresses: []string{"10.0.0.5/24"}, Gateway: "10.0.0.1", DNS: []string{"1.1.1.1"}}}, m.CloudInit.Networks)
+	assert.Equal(t, "ops", m.CloudInit.User.Name)
+	assert.Equal(t, []string{"ssh-ed25519 AAA"}, m.CloudInit.SSHKeys)
+	assert.True(t, m.AntiAffinity)
+	assert.Equal(t, "vm1", m.CloudInit.Hostname)
+
+	// Defaults: no cpu/memory given, osImage without disks boots a container disk.
+	m, err = machine(&v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Name: "x"}, Spec: v1alpha1.WukongSpec{OSImage: "quay.io/a/b:1"}}, nil, nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), m.CPU)
+	assert.Equal(t, "1Gi", m.Memory.String())
+	assert.Equal(t, "quay.io/a/b:1", m.ContainerDiskImage)
+	assert.True(t, m.PodNetwork)
+	assert.Equal(t, kubevirtv1.RunStrategyAlways, m.RunStrategy)
+}
+
+// FuzzSpecMapping feeds arbitrary specs (as JSON) through the mapping and
+// the builders: nothing may panic, and what the builders accept must
+// marshal.
+func FuzzSpecMapping(f *testing.F) {
+	f.Add([]byte(`{"cpu":2,"memory":"2Gi","disks":[{"name":"root","size":"10Gi","image":"docker://a"}],"networks":[{"name":"lan","bridgeName":"br1","vlanId":10,"ipConfig":{"mode":"static","address":"10.0.0.1/24"}}]}`))
+	f.Add([]byte(`{"osImage":"quay.io/x/y:1","startStrategy":{"runStrategy":"Halted","autoStart":false},"highAvailability":{"restartPolicy":"Never"}}`))
+	f.Add([]byte(`{"networks":[{"name":"a","type":"sriov"},{"name":"b","type":"macvlan","physicalInterface":"eth0"},{"name":"c","nadName":"ns/x"}],"cloudInitUser":{"name":"u","password":"p"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		w := &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "fuzz", UID: "u-1"}}
+		w.APIVersion, w.Kind = v1alpha1.GroupVersion.String(), "Wukong"
+		if err := json.Unmarshal(data, &w.Spec); err != nil {
+			return
+		}
+		atts := attachments(w)
+		var nics []network.NICObservation
+		for _, a := range atts {
+			nics = append(nics, network.NICObservation{Name: a.Name, NADNamespace: "ns", NADName: "fuzz-" + a.Name, MAC: network.MAC("ns", "fuzz", a.Name)})
+			if nad, err := network.BuildNAD(w, a); err == nil {
+				_, err := json.Marshal(nad)
+				require.NoError(t, err)
+			}
+		}
+		var vols []storage.Observation
+		for _, d := range disks(w) {
+			vols = append(vols, storage.Observation{Name: d.Name, ClaimName: storage.ClaimName("fuzz", d.Name), DataVolume: d.Source != ""})
+			if d.Source == "" {
+				_ = storage.BuildPVC(w, d)
+			} else if dv, err := storage.BuildDataVolume(w, d); err == nil {
+				_, err := json.Marshal(dv)
+				require.NoError(t, err)
+			}
+		}
+		m, err := machine(w, nics, vols, nil)
+		if err != nil {
+			return
+		}
+		if m.Validate() != nil {
+			return
+		}
+		_ = kubevirt.BuildVM(w, m)
+		if s, err := kubevirt.BuildCloudInitSecret(w, m); err == nil {
+			for k, v := range s.Data {
+				assert.NotContains(t, string(v), "\x00", "key %s", k)
+			}
+		}
+	})
+}
