@@ -16,10 +16,15 @@ mod=$root/hack/k8s-binaries
 k8s_version=$(cd "$mod" && GOWORK=off go list -m -f '{{.Version}}' k8s.io/kubernetes)
 dir=$root/bin/k8s/$k8s_version
 mkdir -p "$dir"
+# Stamp the Kubernetes version so the API server reports it (Helm checks a
+# chart's kubeVersion against it); without it the binaries say v0.0.0.
+minor=${k8s_version#v*.}
+minor=${minor%%.*}
+ldflags="-s -X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
 build() { # name package
   if [ -x "$dir/$1" ]; then return; fi
   echo "building $1 ($2) into $dir ..." >&2
-  (cd "$mod" && GOWORK=off CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$dir/$1.tmp" "$2")
+  (cd "$mod" && GOWORK=off CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$dir/$1.tmp" "$2")
   mv "$dir/$1.tmp" "$dir/$1"
 }
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver

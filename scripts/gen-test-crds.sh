@@ -39,6 +39,13 @@ for f in "${keep[@]}"; do
       awk '{print} /^    storage: true$/ && !done {print "    subresources:"; print "      status: {}"; done=1}' \
         "$tmp/$f" >"$out/$f"
       ;;
+    k8s.cni.cncf.io_networkattachmentdefinitions.yaml)
+      # Multus serves the kind as network-attachment-definitions (the Go
+      # types would give networkattachmentdefinitions); RBAC names the real one.
+      sed -e 's/networkattachmentdefinitions\.k8s\.cni\.cncf\.io/network-attachment-definitions.k8s.cni.cncf.io/' \
+        -e 's/plural: networkattachmentdefinitions/plural: network-attachment-definitions/' \
+        "$tmp/$f" >"$out/$f"
+      ;;
     *) cp "$tmp/$f" "$out/$f" ;;
   esac
 done
