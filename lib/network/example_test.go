@@ -23,7 +23,7 @@ func ExampleBuildNAD() {
 	if err != nil {
 		panic(err)
 	}
-	conf, _ := libcni.ConfFromBytes([]byte(nad.Spec.Config))
+	conf, _ := libcni.NetworkPluginConfFromBytes([]byte(nad.Spec.Config))
 	bridge, _ := network.BridgeFor(nic)
 
 	fmt.Println(nad.Namespace + "/" + nad.Name)

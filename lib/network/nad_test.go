@@ -104,7 +104,7 @@ func TestBuildNADConfigs(t *testing.T) {
 			assert.True(t, *ref.Controller)
 			assert.Equal(t, tc.wantResource, nad.Annotations[network.AnnotationResourceName])
 
-			conf, err := libcni.ConfFromBytes([]byte(nad.Spec.Config))
+			conf, err := libcni.NetworkPluginConfFromBytes([]byte(nad.Spec.Config))
 			require.NoError(t, err)
 			assert.Equal(t, tc.wantType, conf.Network.Type)
 			assert.Equal(t, network.CNIVersion, conf.Network.CNIVersion)
