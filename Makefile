@@ -97,6 +97,10 @@ bench: envtest-assets ## Benchmarks in the sandbox (N=500 Wukongs) plus Go micro
 	@export KUBEBUILDER_ASSETS=$$(scripts/envtest-assets.sh); cd test && go run ./bench/cmd/bench -n $(N) -out $(ROOT)/bin/bench.json
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) ; done
 
+.PHONY: soak
+soak: envtest-assets ## The reliability suite at a bigger size (RELIABILITY_N=100 Wukongs).
+	@export KUBEBUILDER_ASSETS=$$(scripts/envtest-assets.sh); cd test && RELIABILITY_N=$${RELIABILITY_N:-100} go test -count=1 -timeout 60m -v ./reliability/
+
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
 	@for m in $(MODULES); do (cd $$m && for pkg in $$(go list ./...); do \
