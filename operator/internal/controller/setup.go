@@ -12,12 +12,9 @@ import (
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/novasphere/wukong/lib/network"
@@ -52,9 +49,12 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("wukong").
-		For(&v1alpha1.Wukong{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{},
-			predicate.LabelChangedPredicate{}, deletionPredicate{}))).
+		// Every Wukong change, status included: the pass after a status
+		// patch lands in the cache re-checks it, so a pass that ran on a
+		// stale cached Wukong (and skipped its write because it compared
+		// equal to the stale status) is corrected. That pass reads from the
+		// cache and writes nothing when the status is already right.
+		For(&v1alpha1.Wukong{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.MaxConcurrentReconciles}).
 		Owns(&corev1.Secret{}).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.pvcToWukong))
@@ -74,15 +74,6 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 		b = b.Watches(&nmstatev1.NodeNetworkConfigurationPolicy{}, handler.EnqueueRequestsFromMapFunc(policyHolders))
 	}
 	return b.Complete(r)
-}
-
-// deletionPredicate lets through updates that set the deletion timestamp
-// (they do not change the generation of a custom resource with finalizers
-// in every API server version).
-type deletionPredicate struct{ predicate.Funcs }
-
-func (deletionPredicate) Update(e event.UpdateEvent) bool {
-	return e.ObjectNew.GetDeletionTimestamp() != nil
 }
 
 // byWukongLabel maps a child labelled vm.novasphere.dev/wukong to its Wukong.

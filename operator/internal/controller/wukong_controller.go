@@ -72,8 +72,7 @@ func (r *WukongReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	if !controllerutil.ContainsFinalizer(w, Finalizer) {
 		base := w.DeepCopy()
 		controllerutil.AddFinalizer(w, Finalizer)
-		// The pass goes on: a finalizer change does not pass the For
-		// predicates, so no event would start the next one.
+		// The pass goes on with the patched object.
 		if err := r.Client.Patch(ctx, w, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}

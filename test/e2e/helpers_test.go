@@ -1,0 +1,259 @@
+package e2e_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+)
+
+// The contract every child of a Wukong carries.
+const (
+	labelManagedBy   = "app.kubernetes.io/managed-by"
+	labelWukong      = "vm.novasphere.dev/wukong"
+	annotationHolder = "vm.novasphere.dev/holders"
+	// cirros is small enough to import on a real cluster too.
+	testImage = "docker://quay.io/kubevirt/cirros-container-disk-demo:latest"
+	poll      = 200 * time.Millisecond
+)
+
+func ctxT(t *testing.T) context.Context {
+	t.Helper()
+	return t.Context()
+}
+
+func randSuffix() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newNamespace creates a namespace for one test and deletes it at the end.
+// On failure it logs the status of every Wukong in it first.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	base := strings.ToLower(strings.TrimPrefix(t.Name(), "Test"))
+	base = strings.NewReplacer("/", "-", "_", "-").Replace(base)
+	if len(base) > 40 {
+		base = base[:40]
+	}
+	name := "e2e-" + strings.Trim(base, "-") + "-" + randSuffix()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"e2e.novasphere.dev/suite": "true"}}}
+	require.NoError(t, k.Create(ctxT(t), ns))
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if t.Failed() {
+			dumpWukongs(t, name)
+		}
+		list := &v1alpha1.WukongList{}
+		if err := k.List(ctx, list, client.InNamespace(name)); err == nil {
+			for i := range list.Items {
+				_ = k.Delete(ctx, &list.Items[i])
+			}
+		}
+		_ = k.Delete(ctx, ns)
+	})
+	return name
+}
+
+func dumpWukongs(t *testing.T, ns string) {
+	list := &v1alpha1.WukongList{}
+	if err := k.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+		t.Logf("listing Wukongs in %s: %v", ns, err)
+		return
+	}
+	pvcs := &corev1.PersistentVolumeClaimList{}
+	if err := k.List(context.Background(), pvcs, client.InNamespace(ns)); err == nil {
+		for _, p := range pvcs.Items {
+			t.Logf("PVC %s/%s: uid %s, phase %s, capacity %v, deleting %v", ns, p.Name, p.UID, p.Status.Phase, p.Status.Capacity.Storage(), p.DeletionTimestamp != nil)
+		}
+	}
+	for _, w := range list.Items {
+		out, _ := yaml.Marshal(map[string]any{"generation": w.Generation, "spec": w.Spec, "status": w.Status})
+		t.Logf("Wukong %s/%s:\n%s", ns, w.Name, out)
+		vm := &kubevirtv1.VirtualMachine{}
+		if err := k.Get(context.Background(), key(&w), vm); err == nil {
+			out, _ := yaml.Marshal(map[string]any{"generation": vm.Generation, "template.cpu": vm.Spec.Template.Spec.Domain.CPU, "status": vm.Status})
+			t.Logf("VirtualMachine %s/%s:\n%s", ns, w.Name, out)
+		}
+		vmi := &kubevirtv1.VirtualMachineInstance{}
+		if err := k.Get(context.Background(), key(&w), vmi); err == nil {
+			out, _ := yaml.Marshal(map[string]any{"uid": vmi.UID, "cpu": vmi.Spec.Domain.CPU, "phase": vmi.Status.Phase, "node": vmi.Status.NodeName})
+			t.Logf("VirtualMachineInstance %s/%s:\n%s", ns, w.Name, out)
+		}
+	}
+}
+
+// newWukong is a small running Wukong: 1 CPU, 256Mi, one 1Gi blank disk.
+func newWukong(ns, name string) *v1alpha1.Wukong {
+	return &v1alpha1.Wukong{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: v1alpha1.WukongSpec{
+			CPU:    1,
+			Memory: resource.MustParse("256Mi"),
+			Disks:  []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("1Gi")}},
+		},
+	}
+}
+
+// bridgeNIC is a bridge NIC. With an uplink, Wukong creates the node bridge
+// through a shared NNCP, unless E2E_SKIP_NODE_BRIDGES drops the uplink (the
+// bridge CNI plugin then creates the bridge itself).
+func bridgeNIC(name, bridge, uplink string) v1alpha1.NetworkSpec {
+	n := v1alpha1.NetworkSpec{Name: name, Type: v1alpha1.NetworkTypeBridge, BridgeName: bridge}
+	if !skipBridges {
+		n.PhysicalInterface = uplink
+	}
+	return n
+}
+
+func create(t *testing.T, obj client.Object) {
+	t.Helper()
+	require.NoError(t, k.Create(ctxT(t), obj), "creating %T %s", obj, obj.GetName())
+}
+
+func key(o client.Object) types.NamespacedName { return client.ObjectKeyFromObject(o) }
+
+// eventually polls f until it collects no failure, within the scaled timeout
+// times factor.
+func eventually(t *testing.T, factor float64, f func(c *assert.CollectT), msgAndArgs ...any) {
+	t.Helper()
+	require.EventuallyWithT(t, f, time.Duration(float64(timeout)*factor), poll, msgAndArgs...)
+}
+
+func getWukong(c require.TestingT, k8s client.Client, nn types.NamespacedName) *v1alpha1.Wukong {
+	w := &v1alpha1.Wukong{}
+	require.NoError(c, k8s.Get(context.Background(), nn, w))
+	return w
+}
+
+func cond(w *v1alpha1.Wukong, t string) *metav1.Condition {
+	return meta.FindStatusCondition(w.Status.Conditions, t)
+}
+
+func condStatus(w *v1alpha1.Wukong, t string) metav1.ConditionStatus {
+	if c := cond(w, t); c != nil {
+		return c.Status
+	}
+	return ""
+}
+
+// assertRunning checks the Running contract: Ready True, phase Running, a
+// node, status for the current generation, no Stalled/Reconciling.
+func assertRunning(c assert.TestingT, w *v1alpha1.Wukong) bool {
+	return assert.Equal(c, v1alpha1.PhaseRunning, w.Status.Phase, "phase") &&
+		assert.Equal(c, metav1.ConditionTrue, condStatus(w, v1alpha1.ReadyCondition), "Ready") &&
+		assert.NotEmpty(c, w.Status.NodeName, "status.nodeName") &&
+		assert.Equal(c, w.Generation, w.Status.ObservedGeneration, "observedGeneration") &&
+		assert.Nil(c, cond(w, v1alpha1.StalledCondition), "Stalled") &&
+		assert.Nil(c, cond(w, v1alpha1.ReconcilingCondition), "Reconciling")
+}
+
+// waitRunning waits for assertRunning and returns the Wukong.
+func waitRunning(t *testing.T, nn types.NamespacedName) *v1alpha1.Wukong {
+	t.Helper()
+	var w *v1alpha1.Wukong
+	running := func(c *assert.CollectT) {
+		w = getWukong(c, k, nn)
+		assertRunning(c, w)
+	}
+	if !assert.EventuallyWithT(t, running, timeout, poll, "Wukong %s to be Running", nn) {
+		stuckStatusDiagnosis(t, nn, running)
+		t.FailNow()
+	}
+	return w
+}
+
+// updateWukong applies mutate to the live Wukong, retrying on conflicts.
+func updateWukong(t *testing.T, nn types.NamespacedName, mutate func(*v1alpha1.Wukong)) {
+	t.Helper()
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		w := &v1alpha1.Wukong{}
+		if err := k.Get(ctxT(t), nn, w); err != nil {
+			return err
+		}
+		mutate(w)
+		return k.Update(ctxT(t), w)
+	}))
+}
+
+// poke changes an annotation: annotation changes start a reconcile, which
+// the suite uses where the operator would otherwise retry only after about a
+// minute (objects it does not watch: StorageClasses, user NADs, Secrets).
+func poke(t *testing.T, nn types.NamespacedName) {
+	t.Helper()
+	updateWukong(t, nn, func(w *v1alpha1.Wukong) {
+		if w.Annotations == nil {
+			w.Annotations = map[string]string{}
+		}
+		w.Annotations["e2e.novasphere.dev/poke"] = time.Now().Format(time.RFC3339Nano)
+	})
+}
+
+func networkStatus(w *v1alpha1.Wukong, name string) *v1alpha1.NetworkStatus {
+	for i := range w.Status.Networks {
+		if w.Status.Networks[i].Name == name {
+			return &w.Status.Networks[i]
+		}
+	}
+	return nil
+}
+
+func volumeStatus(w *v1alpha1.Wukong, name string) *v1alpha1.VolumeStatus {
+	for i := range w.Status.Volumes {
+		if w.Status.Volumes[i].Name == name {
+			return &w.Status.Volumes[i]
+		}
+	}
+	return nil
+}
+
+// assertGone asserts obj no longer exists.
+func assertGone(c assert.TestingT, obj client.Object, nn types.NamespacedName) bool {
+	err := k.Get(context.Background(), nn, obj)
+	return assert.Truef(c, apierrors.IsNotFound(err), "%T %s should be gone (err=%v)", obj, nn, err)
+}
+
+// assertOwnedChild asserts the Wukong child contract: the managed-by and
+// wukong labels and a controller owner reference to w.
+func assertOwnedChild(c assert.TestingT, obj client.Object, w *v1alpha1.Wukong) {
+	what := fmt.Sprintf("%T %s", obj, obj.GetName())
+	assert.Equal(c, "wukong", obj.GetLabels()[labelManagedBy], "%s: label %s", what, labelManagedBy)
+	assert.Equal(c, w.Name, obj.GetLabels()[labelWukong], "%s: label %s", what, labelWukong)
+	ref := metav1.GetControllerOf(obj)
+	if assert.NotNil(c, ref, "%s: controller owner reference", what) {
+		assert.Equal(c, "Wukong", ref.Kind, what)
+		assert.Equal(c, v1alpha1.GroupVersion.String(), ref.APIVersion, what)
+		assert.Equal(c, w.Name, ref.Name, what)
+		assert.Equal(c, w.UID, ref.UID, what)
+	}
+}
+
+// userNAD is a NetworkAttachmentDefinition a user made (not Wukong's).
+func userNAD(ns, name string) *nadv1.NetworkAttachmentDefinition {
+	return &nadv1.NetworkAttachmentDefinition{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: nadv1.NetworkAttachmentDefinitionSpec{
+			Config: `{"cniVersion":"0.3.1","name":"` + name + `","type":"bridge","bridge":"br-user"}`,
+		},
+	}
+}

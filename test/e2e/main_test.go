@@ -1,0 +1,139 @@
+// Package e2e_test is Wukong's end-to-end suite. It asserts what a user sees
+// (Wukong status, the objects in the cluster), never operator internals.
+//
+// By default TestMain starts the sandbox (a real kube-apiserver with
+// SIMULATED KubeVirt, CDI, CSI and NMState, see package sandbox) and runs the
+// operator's manager in-process. With E2E_KUBECONFIG set it starts neither and
+// runs against that cluster, where the operator is assumed installed by the
+// chart.
+//
+// Environment:
+//
+//	E2E_KUBECONFIG=path       run against a real cluster
+//	E2E_TIMEOUT_SCALE=N       multiply every wait (default 1; e.g. 5 on kind)
+//	E2E_LOG=path              write the operator's and simulators' logs there
+//	E2E_SKIP_NODE_BRIDGES=1   skip node bridge (NNCP) assertions; NICs get no
+//	                          physicalInterface so no NNCP is asked for (kind
+//	                          nodes cannot configure bridges)
+//
+// Run: cd test && go test ./e2e/ -count=1 -v
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/novasphere/wukong/operator/manager"
+	"github.com/novasphere/wukong/test/sandbox"
+)
+
+var (
+	// k is a direct (uncached) client for every kind the suite reads.
+	k client.Client
+	// scheme knows core, Wukong, KubeVirt, CDI, Multus and NMState types.
+	scheme *runtime.Scheme
+	// inSandbox is true when the suite runs its own sandbox.
+	inSandbox bool
+	// skipBridges: E2E_SKIP_NODE_BRIDGES=1.
+	skipBridges bool
+	// timeout is the default wait, scaled by E2E_TIMEOUT_SCALE.
+	timeout = 60 * time.Second
+	// scale is E2E_TIMEOUT_SCALE.
+	scale = 1.0
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	simLog := io.Discard
+	if path := os.Getenv("E2E_LOG"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 2
+		}
+		defer f.Close()
+		ctrl.SetLogger(zap.New(zap.WriteTo(f), zap.UseDevMode(true)))
+		simLog = f
+	} else {
+		ctrl.SetLogger(logr.Discard())
+	}
+	if v := os.Getenv("E2E_TIMEOUT_SCALE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 {
+			fmt.Fprintf(os.Stderr, "e2e: E2E_TIMEOUT_SCALE=%q is not a positive number\n", v)
+			return 2
+		}
+		scale = f
+	}
+	timeout = scaled(timeout)
+	skipBridges = os.Getenv("E2E_SKIP_NODE_BRIDGES") == "1"
+
+	var err error
+	if scheme, err = manager.NewScheme(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var cfg *rest.Config
+	if path := os.Getenv("E2E_KUBECONFIG"); path != "" {
+		if cfg, err = clientcmd.BuildConfigFromFlags("", path); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: reading E2E_KUBECONFIG %s: %v\n", path, err)
+			return 1
+		}
+	} else {
+		inSandbox = true
+		start := time.Now()
+		sb, err := sandbox.Start(ctx, sandbox.Options{LogWriter: simLog})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: starting sandbox:", err)
+			return 1
+		}
+		defer func() {
+			stopped := time.Now()
+			_ = sb.Stop()
+			fmt.Printf("e2e: sandbox stopped in %s\n", time.Since(stopped).Round(time.Millisecond))
+		}()
+		cfg = sb.Config
+		mgr, err := manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0"})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: creating manager:", err)
+			return 1
+		}
+		mgrDone := make(chan error, 1)
+		go func() { mgrDone <- mgr.Start(ctx) }()
+		defer func() {
+			cancel()
+			if err := <-mgrDone; err != nil {
+				fmt.Fprintln(os.Stderr, "e2e: manager:", err)
+			}
+		}()
+		fmt.Printf("e2e: sandbox (SIMULATED KubeVirt/CDI/CSI/NMState) and operator started in %s\n", time.Since(start).Round(time.Millisecond))
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = 100, 200
+	if k, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: creating client:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+func scaled(d time.Duration) time.Duration { return time.Duration(float64(d) * scale) }
