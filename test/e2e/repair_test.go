@@ -61,10 +61,10 @@ func TestRepairEditedVMTemplate(t *testing.T) {
 		require.NoError(c, k.Get(context.Background(), key(w), vm))
 		assert.Equal(c, uint32(1), vm.Spec.Template.Spec.Domain.CPU.Cores, "VM template cpu restored to spec.cpu")
 	}, "the hand-edited VM template to be restored")
-	// KNOWN OPERATOR BUG (fails in about one run in three, until fixed):
-	// the VM's RestartRequired condition comes and goes while the template
-	// is restored, and the Wukong can keep RestartRequired=True for good
-	// although the VM no longer has it. See stuckStatusDiagnosis.
+	// Regression: the VM's RestartRequired condition comes and goes while
+	// the template is restored; the Wukong once kept RestartRequired=True
+	// for good (a pass on a stale cached Wukong skipped its status write).
+	// See stuckStatusDiagnosis.
 	settled := func(c *assert.CollectT) {
 		w := getWukong(c, k, key(w))
 		assertRunning(c, w)
@@ -98,9 +98,8 @@ func stuckStatusDiagnosis(t *testing.T, nn types.NamespacedName, settled func(c 
 		return // not the stale-status bug: the failure above says what is wrong
 	}
 	t.Errorf("OPERATOR BUG: Wukong %s kept a stale status although its children changed; a reconcile triggered by an annotation change healed it. "+
-		"Likely cause: WukongReconciler.writeStatus (operator/internal/controller/wukong_controller.go) skips the patch when the computed status equals "+
-		"the cached Wukong's status; when the cache has not yet caught up with the previous pass's status patch, the skip leaves the old status in place, "+
-		"and the For() predicates ignore status-only updates, so no later pass corrects it.", nn)
+		"WukongReconciler.writeStatus skips the patch when the computed status equals the cached Wukong's status; every Wukong update (status "+
+		"included) must start another pass, or a skip on a stale cache leaves the old status in place.", nn)
 }
 
 func TestRepairDeletedCloudInitSecret(t *testing.T) {
@@ -161,9 +160,8 @@ func TestRepairDeletedBlankDiskPVC(t *testing.T) {
 			assert.Equal(c, corev1.ClaimBound, pvc.Status.Phase, "the new PVC binds")
 		}
 	}, "the deleted PVC to be recreated")
-	// KNOWN OPERATOR BUG (fails now and then, until fixed): the Wukong can
-	// keep reporting the new claim as Pending after it bound. See
-	// stuckStatusDiagnosis.
+	// Regression: the Wukong once kept reporting the new claim as Pending
+	// after it bound (same stale-status cause). See stuckStatusDiagnosis.
 	settle(t, key(w), func(c *assert.CollectT) {
 		w := getWukong(c, k, key(w))
 		assert.Equal(c, v1alpha1.PhaseStopped, w.Status.Phase)
