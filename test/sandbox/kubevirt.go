@@ -45,28 +45,55 @@ type kubevirtSim struct {
 
 func (r *kubevirtSim) setup(mgr ctrl.Manager) error {
 	r.c, r.live = mgr.GetClient(), mgr.GetAPIReader()
-	// Claims, DataVolumes and other VMIs (anti-affinity) change whether a VM
-	// can start: look again at every VM of their namespace.
-	allVMs := handler.EnqueueRequestsFromMapFunc(r.vmsInNamespace)
+	// A claim or DataVolume changes whether the VMs using it can start;
+	// another VMI (anti-affinity, freed capacity) whether a waiting VM can
+	// be scheduled. Only those VMs are looked at again: a namespace-wide
+	// fan-out makes every event cost O(VMs).
 	return ctrl.NewControllerManagedBy(mgr).Named("sim-kubevirt").
 		For(&kubevirtv1.VirtualMachine{}).
 		Owns(&kubevirtv1.VirtualMachineInstance{}).
-		Watches(&kubevirtv1.VirtualMachineInstance{}, allVMs).
-		Watches(&corev1.PersistentVolumeClaim{}, allVMs).
-		Watches(&cdiv1.DataVolume{}, allVMs).
+		Watches(&kubevirtv1.VirtualMachineInstance{}, handler.EnqueueRequestsFromMapFunc(r.waitingVMs)).
+		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.vmsUsingClaim)).
+		Watches(&cdiv1.DataVolume{}, handler.EnqueueRequestsFromMapFunc(r.vmsUsingClaim)).
 		Complete(r)
 }
 
-func (r *kubevirtSim) vmsInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+// vmsMatching enqueues the VMs of o's namespace for which keep is true.
+func (r *kubevirtSim) vmsMatching(ctx context.Context, o client.Object, keep func(*kubevirtv1.VirtualMachine) bool) []reconcile.Request {
 	vms := &kubevirtv1.VirtualMachineList{}
 	if err := r.c.List(ctx, vms, client.InNamespace(o.GetNamespace())); err != nil {
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(vms.Items))
+	var reqs []reconcile.Request
 	for i := range vms.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&vms.Items[i])})
+		if keep(&vms.Items[i]) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&vms.Items[i])})
+		}
 	}
 	return reqs
+}
+
+// vmsUsingClaim: the VMs whose volumes name o (a PVC or DataVolume).
+func (r *kubevirtSim) vmsUsingClaim(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.vmsMatching(ctx, o, func(vm *kubevirtv1.VirtualMachine) bool {
+		if vm.Spec.Template == nil {
+			return false
+		}
+		for _, v := range vm.Spec.Template.Spec.Volumes {
+			if (v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == o.GetName()) ||
+				(v.DataVolume != nil && v.DataVolume.Name == o.GetName()) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// waitingVMs: the VMs not running yet, which another VMI may unblock.
+func (r *kubevirtSim) waitingVMs(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.vmsMatching(ctx, o, func(vm *kubevirtv1.VirtualMachine) bool {
+		return vm.Status.PrintableStatus != kubevirtv1.VirtualMachineStatusRunning
+	})
 }
 
 func (r *kubevirtSim) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {

@@ -163,6 +163,9 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 		return nil, fmt.Errorf("adding admin user: %w", err)
 	}
 	sb.Config = admin.Config()
+	// client-go's default of 5 requests/s would make the simulators, not
+	// the operator, the bottleneck of anything bigger than a demo.
+	sb.Config.QPS, sb.Config.Burst = 500, 1000
 	kubeconfig, err := admin.KubeConfig()
 	if err != nil {
 		return nil, fmt.Errorf("rendering kubeconfig: %w", err)
@@ -258,6 +261,8 @@ func (s *Sandbox) startControllerManager(binary string) error {
 		"--secure-port=0",
 		"--use-service-account-credentials=false",
 		"--concurrent-gc-syncs=5",
+		"--kube-api-qps=500",
+		"--kube-api-burst=1000",
 		"--v=1",
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
