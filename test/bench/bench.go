@@ -1,0 +1,699 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/manager"
+	"github.com/novasphere/wukong/test/sandbox"
+)
+
+// Namespaces the benchmark uses.
+const (
+	FloorNamespace    = "bench-floor"
+	OperatorNamespace = "bench-op"
+	NoiseNamespace    = "bench-noise"
+)
+
+// Options configure Run. Zero values take the defaults in parentheses.
+type Options struct {
+	// N is the number of Wukongs (500).
+	N int
+	// Quiet is the quiet period after convergence (20s).
+	Quiet time.Duration
+	// Settle is how long the restarted manager runs after it reconciled
+	// every Wukong and its queue drained, before writes are counted (5s).
+	Settle time.Duration
+	// NoiseSecrets unrelated Secrets of NoiseSecretBytes each (2000, 4096)
+	// and NoisePVCs unrelated PVCs (500) exist before the manager starts.
+	NoiseSecrets, NoiseSecretBytes, NoisePVCs int
+	// Concurrency is the manager's MaxConcurrentReconciles (4, its default).
+	Concurrency int
+	// Workers is how many goroutines create and delete objects (8).
+	Workers int
+	// ImportStep and ImportInterval tune the CDI simulator (sandbox defaults).
+	ImportStep     float64
+	ImportInterval time.Duration
+	// Timeout bounds each wait (10m).
+	Timeout time.Duration
+	// Log receives progress lines (io.Discard).
+	Log io.Writer
+	// OneSandbox runs both phases in one sandbox (namespaces apart) instead
+	// of a fresh one each; faster, for the harness's own test.
+	OneSandbox bool
+}
+
+func (o Options) withDefaults() Options {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.N, 500)
+	def(&o.NoiseSecrets, 2000)
+	def(&o.NoiseSecretBytes, 4096)
+	def(&o.NoisePVCs, 500)
+	def(&o.Concurrency, 4)
+	def(&o.Workers, 8)
+	if o.Quiet <= 0 {
+		o.Quiet = 20 * time.Second
+	}
+	if o.Settle <= 0 {
+		o.Settle = 5 * time.Second
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Minute
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	return o
+}
+
+// Timing is a convergence or deletion time, in seconds.
+type Timing struct {
+	// Batch1 is N/4 objects from create to done, Batch2 the remaining 3N/4
+	// created on top; Total is their sum.
+	Batch1 float64 `json:"batch1Seconds,omitempty"`
+	Batch2 float64 `json:"batch2Seconds,omitempty"`
+	Total  float64 `json:"totalSeconds"`
+}
+
+// FloorPhase is the plain-client run.
+type FloorPhase struct {
+	Converge Timing `json:"converge"`
+	// Client counts the floor's own writer client (its creates).
+	Client Requests `json:"client"`
+	// APIServer is apiserver_request_total from first create to all Ready,
+	// minus the bench's polling client: floor client + simulators + GC.
+	APIServer Requests `json:"apiServer"`
+	Delete    Timing   `json:"delete"`
+}
+
+// MemoryPoint is the manager's memory and cache at one moment.
+type MemoryPoint struct {
+	Wukongs   int            `json:"wukongs"`
+	Noise     bool           `json:"noise"`
+	HeapAlloc uint64         `json:"heapAllocBytes"`
+	RSS       uint64         `json:"rssBytes"`
+	Cache     map[string]int `json:"cache"`
+}
+
+// OperatorPhase is the run with the Wukong manager.
+type OperatorPhase struct {
+	Converge Timing `json:"converge"`
+	// Manager counts the manager's client transport from first create to
+	// all Ready; APIServer as in FloorPhase (includes the bench's creates
+	// of the Wukongs themselves, the simulators and the GC).
+	Manager   Requests `json:"manager"`
+	APIServer Requests `json:"apiServer"`
+	// QuietManager is the first manager's requests during the quiet period;
+	// ResyncManager all requests of the restarted manager (initial list,
+	// watches, one reconcile of every Wukong, settle); APIServerAtRest
+	// apiserver_request_total over quiet period + restart + settle.
+	QuietSeconds    float64  `json:"quietSeconds"`
+	QuietManager    Requests `json:"quietManager"`
+	ResyncManager   Requests `json:"resyncManager"`
+	ResyncSeconds   float64  `json:"resyncSeconds"`
+	APIServerAtRest Requests `json:"apiServerAtRest"`
+	// Memory at: 0 Wukongs without noise, 0 with noise, N/4, N.
+	Memory []MemoryPoint `json:"memory"`
+	// ReconcileTime is the first manager's histogram (convergence + quiet);
+	// ResyncReconcileTime the restarted manager's.
+	ReconcileTime       Histogram `json:"reconcileTime"`
+	ResyncReconcileTime Histogram `json:"resyncReconcileTime"`
+	Delete              Timing    `json:"delete"`
+}
+
+// Env describes where the benchmark ran.
+type Env struct {
+	NumCPU     int               `json:"numCPU"`
+	GOMAXPROCS int               `json:"gomaxprocs"`
+	GoVersion  string            `json:"goVersion"`
+	GOOS       string            `json:"goos"`
+	GOARCH     string            `json:"goarch"`
+	APIServer  string            `json:"kubeAPIServer"`
+	Modules    map[string]string `json:"modules"`
+}
+
+// Result is one benchmark run.
+type Result struct {
+	Env      Env           `json:"env"`
+	Options  ResultOptions `json:"options"`
+	Rows     []Row         `json:"rows"`
+	Floor    FloorPhase    `json:"floor"`
+	Operator OperatorPhase `json:"operator"`
+	Seconds  float64       `json:"elapsedSeconds"`
+	Started  time.Time     `json:"started"`
+}
+
+// ResultOptions are the options as recorded in the JSON.
+type ResultOptions struct {
+	N                int     `json:"n"`
+	QuietSeconds     float64 `json:"quietSeconds"`
+	SettleSeconds    float64 `json:"settleSeconds"`
+	NoiseSecrets     int     `json:"noiseSecrets"`
+	NoiseSecretBytes int     `json:"noiseSecretBytes"`
+	NoisePVCs        int     `json:"noisePVCs"`
+	Concurrency      int     `json:"maxConcurrentReconciles"`
+	Workers          int     `json:"clientWorkers"`
+	ImportStep       float64 `json:"importStep,omitempty"`
+	ImportInterval   string  `json:"importInterval,omitempty"`
+	ClientQPS        int     `json:"clientQPS"`
+	ClientBurst      int     `json:"clientBurst"`
+	OneSandbox       bool    `json:"oneSandbox"`
+}
+
+// Run runs the floor phase, then the operator phase, each in a fresh
+// sandbox, and returns the result with its table rows.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	o = o.withDefaults()
+	start := time.Now()
+	res := &Result{Env: environment(), Started: start, Options: ResultOptions{
+		N: o.N, QuietSeconds: o.Quiet.Seconds(), SettleSeconds: o.Settle.Seconds(),
+		NoiseSecrets: o.NoiseSecrets, NoiseSecretBytes: o.NoiseSecretBytes, NoisePVCs: o.NoisePVCs,
+		Concurrency: o.Concurrency, Workers: o.Workers, ImportStep: o.ImportStep,
+		ClientQPS: clientQPS, ClientBurst: clientBurst, OneSandbox: o.OneSandbox,
+	}}
+	if o.ImportInterval > 0 {
+		res.Options.ImportInterval = o.ImportInterval.String()
+	}
+	r := &runner{o: o}
+	defer r.stopShared()
+	if err := r.floor(ctx, &res.Floor, &res.Env); err != nil {
+		return nil, fmt.Errorf("floor phase: %w", err)
+	}
+	if err := r.operator(ctx, &res.Operator); err != nil {
+		return nil, fmt.Errorf("operator phase: %w", err)
+	}
+	res.Seconds = time.Since(start).Seconds()
+	res.Rows = rows(res)
+	return res, nil
+}
+
+type runner struct {
+	o      Options
+	start  time.Time
+	shared *sandbox.Sandbox
+}
+
+func (r *runner) stopShared() {
+	if r.shared != nil {
+		_ = r.shared.Stop()
+	}
+}
+
+func (r *runner) logf(format string, args ...any) {
+	if r.start.IsZero() {
+		r.start = time.Now()
+	}
+	_, _ = fmt.Fprintf(r.o.Log, "[bench %6.1fs] %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// clients of one phase: driver (creates and deletes what the user or the
+// floor would) and poller (watches progress; subtracted from API server
+// counts). Both have the bench's QPS and their own counters.
+type clients struct {
+	driver, poller         client.Client
+	driverCount, pollCount *counter
+}
+
+func newClients(cfg *rest.Config) (*clients, error) {
+	scheme, err := manager.NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = clientQPS, clientBurst
+	cs := &clients{driverCount: newCounter(), pollCount: newCounter()}
+	if cs.driver, err = client.New(cs.driverCount.instrument(cfg), client.Options{Scheme: scheme}); err != nil {
+		return nil, err
+	}
+	if cs.poller, err = client.New(cs.pollCount.instrument(cfg), client.Options{Scheme: scheme}); err != nil {
+		return nil, err
+	}
+	return cs, nil
+}
+
+// startSandbox starts a sandbox; stop stops it unless it is the shared one.
+func (r *runner) startSandbox(ctx context.Context) (sb *sandbox.Sandbox, stop func(), err error) {
+	if r.shared != nil {
+		return r.shared, func() {}, nil
+	}
+	sb, err = sandbox.Start(ctx, sandbox.Options{
+		ImportStep: r.o.ImportStep, ImportInterval: r.o.ImportInterval, LogWriter: io.Discard,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.o.OneSandbox {
+		r.shared = sb
+		return sb, func() {}, nil
+	}
+	return sb, func() { _ = sb.Stop() }, nil
+}
+
+func batches(n int) [][2]int {
+	q := n / 4
+	if q < 1 {
+		q = 1
+	}
+	return [][2]int{{0, q}, {q, n}}
+}
+
+// floor creates the children directly, waits for every VM to run, then
+// deletes them directly and waits for every child to be gone.
+func (r *runner) floor(ctx context.Context, ph *FloorPhase, env *Env) error {
+	r.logf("floor: starting sandbox")
+	sb, stopSandbox, err := r.startSandbox(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopSandbox()
+	if dc, err := discovery.NewDiscoveryClientForConfig(sb.Config); err == nil {
+		if v, err := dc.ServerVersion(); err == nil {
+			env.APIServer = v.GitVersion
+		}
+	}
+	cs, err := newClients(sb.Config)
+	if err != nil {
+		return err
+	}
+	if err := createNamespace(ctx, cs.driver, FloorNamespace); err != nil {
+		return err
+	}
+	api0, err := scrapeAPIServer(ctx, sb.Config)
+	if err != nil {
+		return err
+	}
+	drv0, poll0 := cs.driverCount.snapshot(), cs.pollCount.snapshot()
+	for b, rg := range batches(r.o.N) {
+		t0 := time.Now()
+		err := parallel(ctx, rg[0], rg[1], r.o.Workers, func(i int) error {
+			objs, err := floorObjects(FloorNamespace, i)
+			if err != nil {
+				return err
+			}
+			for _, o := range objs {
+				if err := cs.driver.Create(ctx, o); err != nil {
+					return fmt.Errorf("creating %T %s: %w", o, o.GetName(), err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		r.logf("floor: batch %d: created %d machines' children", b+1, rg[1]-rg[0])
+		if err := r.waitFor(ctx, "floor VMs Running", func() (bool, string, error) { return runningVMs(ctx, cs.poller, FloorNamespace, rg[1]) }); err != nil {
+			return err
+		}
+		setBatch(&ph.Converge, b, time.Since(t0).Seconds())
+	}
+	api1, err := scrapeAPIServer(ctx, sb.Config)
+	if err != nil {
+		return err
+	}
+	ph.Client = cs.driverCount.snapshot().Sub(drv0)
+	ph.APIServer = api1.Sub(api0).Sub(cs.pollCount.snapshot().Sub(poll0))
+	r.logf("floor: all %d VMs Running in %.1fs", r.o.N, ph.Converge.Total)
+
+	t0 := time.Now()
+	err = parallel(ctx, 0, r.o.N, r.o.Workers, func(i int) error {
+		objs, err := floorObjects(FloorNamespace, i)
+		if err != nil {
+			return err
+		}
+		for j := len(objs) - 1; j >= 0; j-- {
+			if err := cs.driver.Delete(ctx, objs[j]); client.IgnoreNotFound(err) != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := r.waitFor(ctx, "floor children gone", func() (bool, string, error) { return remaining(ctx, cs.poller, FloorNamespace) }); err != nil {
+		return err
+	}
+	ph.Delete.Total = time.Since(t0).Seconds()
+	r.logf("floor: all children gone in %.1fs", ph.Delete.Total)
+	return nil
+}
+
+func setBatch(t *Timing, b int, s float64) {
+	if b == 0 {
+		t.Batch1 = s
+	} else {
+		t.Batch2 = s
+	}
+	t.Total = t.Batch1 + t.Batch2
+}
+
+// operator runs the Wukong manager in a child process: memory without and
+// with noise, N/4 then N Wukongs, quiet period, restart, delete.
+func (r *runner) operator(ctx context.Context, ph *OperatorPhase) (err error) {
+	r.logf("operator: starting sandbox")
+	sb, stopSandbox, err := r.startSandbox(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopSandbox()
+	logPath := filepath.Join(os.TempDir(), "wukong-bench-manager.log")
+	mgrLog, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = mgrLog.Close() }()
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%w (manager log: %s)", err, logPath)
+		}
+	}()
+	cs, err := newClients(sb.Config)
+	if err != nil {
+		return err
+	}
+	for _, ns := range []string{OperatorNamespace, NoiseNamespace} {
+		if err := createNamespace(ctx, cs.driver, ns); err != nil {
+			return err
+		}
+	}
+	memory := func(m *managerProc, wukongs int, noise bool) (*ManagerStats, error) {
+		st, err := m.stats(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ph.Memory = append(ph.Memory, MemoryPoint{Wukongs: wukongs, Noise: noise, HeapAlloc: st.HeapAlloc, RSS: st.RSS, Cache: st.Cache})
+		r.logf("operator: manager at %d Wukongs (noise %v): heap %.1f MiB, RSS %.1f MiB, cache %v",
+			wukongs, noise, mib(st.HeapAlloc), mib(st.RSS), st.Cache)
+		return st, nil
+	}
+
+	// Baseline without noise, then noise, then the manager that runs.
+	m0, err := startManager(ctx, sb.KubeconfigPath, r.o.Concurrency, mgrLog)
+	if err != nil {
+		return err
+	}
+	if _, err := memory(m0, 0, false); err != nil {
+		_ = m0.stop()
+		return err
+	}
+	if err := m0.stop(); err != nil {
+		return err
+	}
+	if err := r.createNoise(ctx, cs.driver); err != nil {
+		return err
+	}
+	m1, err := startManager(ctx, sb.KubeconfigPath, r.o.Concurrency, mgrLog)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = m1.stop() }()
+	st0, err := memory(m1, 0, true)
+	if err != nil {
+		return err
+	}
+	api0, err := scrapeAPIServer(ctx, sb.Config)
+	if err != nil {
+		return err
+	}
+	poll0 := cs.pollCount.snapshot()
+	for b, rg := range batches(r.o.N) {
+		t0 := time.Now()
+		err := parallel(ctx, rg[0], rg[1], r.o.Workers, func(i int) error {
+			return cs.driver.Create(ctx, newWukong(OperatorNamespace, i))
+		})
+		if err != nil {
+			return err
+		}
+		r.logf("operator: batch %d: created %d Wukongs", b+1, rg[1]-rg[0])
+		if err := r.waitFor(ctx, "Wukongs Ready", func() (bool, string, error) { return readyWukongs(ctx, cs.poller, OperatorNamespace, rg[1]) }); err != nil {
+			return err
+		}
+		setBatch(&ph.Converge, b, time.Since(t0).Seconds())
+		if b == 0 {
+			if _, err := memory(m1, rg[1], true); err != nil {
+				return err
+			}
+		}
+	}
+	api1, err := scrapeAPIServer(ctx, sb.Config)
+	if err != nil {
+		return err
+	}
+	ph.APIServer = api1.Sub(api0).Sub(cs.pollCount.snapshot().Sub(poll0))
+	r.logf("operator: all %d Wukongs Ready in %.1fs", r.o.N, ph.Converge.Total)
+	stN, err := memory(m1, r.o.N, true)
+	if err != nil {
+		return err
+	}
+	ph.Manager = stN.Requests.Sub(st0.Requests)
+
+	// At rest: quiet period, then a restarted manager re-lists and
+	// reconciles everything.
+	r.logf("operator: quiet for %s", r.o.Quiet)
+	apiQ0 := api1
+	time.Sleep(r.o.Quiet)
+	stQ, err := m1.stats(ctx)
+	if err != nil {
+		return err
+	}
+	ph.QuietSeconds = r.o.Quiet.Seconds()
+	ph.QuietManager = stQ.Requests.Sub(stN.Requests)
+	ph.ReconcileTime = stQ.ReconcileTime
+	if err := m1.stop(); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	m2, err := startManager(ctx, sb.KubeconfigPath, r.o.Concurrency, mgrLog)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = m2.stop() }()
+	err = r.waitFor(ctx, "restarted manager reconciled every Wukong", func() (bool, string, error) {
+		st, err := m2.stats(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		return int(st.Reconciles) >= r.o.N && st.QueueDepth == 0,
+			fmt.Sprintf("%.0f reconciles, queue depth %.0f", st.Reconciles, st.QueueDepth), nil
+	})
+	if err != nil {
+		return err
+	}
+	time.Sleep(r.o.Settle)
+	stR, err := m2.stats(ctx)
+	if err != nil {
+		return err
+	}
+	ph.ResyncSeconds = time.Since(t0).Seconds()
+	ph.ResyncManager = stR.Requests
+	ph.ResyncReconcileTime = stR.ReconcileTime
+	apiQ1, err := scrapeAPIServer(ctx, sb.Config)
+	if err != nil {
+		return err
+	}
+	ph.APIServerAtRest = apiQ1.Sub(apiQ0)
+	r.logf("operator: writes at rest: quiet %d, resync %d, API server %d",
+		ph.QuietManager.Writes(), ph.ResyncManager.Writes(), ph.APIServerAtRest.WritesExcept("leases"))
+
+	t0 = time.Now()
+	err = parallel(ctx, 0, r.o.N, r.o.Workers, func(i int) error {
+		return client.IgnoreNotFound(cs.driver.Delete(ctx, newWukong(OperatorNamespace, i)))
+	})
+	if err != nil {
+		return err
+	}
+	if err := r.waitFor(ctx, "Wukongs and children gone", func() (bool, string, error) { return remaining(ctx, cs.poller, OperatorNamespace) }); err != nil {
+		return err
+	}
+	ph.Delete.Total = time.Since(t0).Seconds()
+	r.logf("operator: all Wukongs and children gone in %.1fs", ph.Delete.Total)
+	return nil
+}
+
+func (r *runner) createNoise(ctx context.Context, c client.Client) error {
+	t0 := time.Now()
+	err := parallel(ctx, 0, r.o.NoiseSecrets, r.o.Workers, func(i int) error {
+		return c.Create(ctx, noiseSecret(NoiseNamespace, i, r.o.NoiseSecretBytes))
+	})
+	if err != nil {
+		return err
+	}
+	err = parallel(ctx, 0, r.o.NoisePVCs, r.o.Workers, func(i int) error {
+		return c.Create(ctx, noisePVC(NoiseNamespace, i, sandbox.StorageClassWFFC))
+	})
+	if err != nil {
+		return err
+	}
+	r.logf("operator: created %d Secrets and %d PVCs of noise in %.1fs", r.o.NoiseSecrets, r.o.NoisePVCs, time.Since(t0).Seconds())
+	return nil
+}
+
+// waitFor polls check every 500ms until done == want, logging progress
+// every 10s; it fails after Options.Timeout.
+func (r *runner) waitFor(ctx context.Context, what string, check func() (done bool, progress string, err error)) error {
+	deadline := time.Now().Add(r.o.Timeout)
+	lastLog := time.Now()
+	for {
+		done, progress, err := check()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			r.logf("%s: %v (retrying)", what, err)
+		}
+		if err == nil && done {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %s after %s", what, progress, r.o.Timeout)
+		}
+		if time.Since(lastLog) > 10*time.Second {
+			r.logf("%s: %s", what, progress)
+			lastLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// parallel runs f(i) for i in [from, to) on workers goroutines.
+func parallel(ctx context.Context, from, to, workers int, f func(i int) error) error {
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	next.Store(int64(from))
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= to || ctx.Err() != nil {
+					return
+				}
+				if err := f(i); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+func createNamespace(ctx context.Context, c client.Client, name string) error {
+	err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
+// readyWukongs counts Wukongs with Ready=True for their current generation.
+func readyWukongs(ctx context.Context, c client.Client, ns string, want int) (bool, string, error) {
+	list := &v1alpha1.WukongList{}
+	if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
+		return false, "", err
+	}
+	n := 0
+	for i := range list.Items {
+		w := &list.Items[i]
+		if w.Status.ObservedGeneration == w.Generation && meta.IsStatusConditionTrue(w.Status.Conditions, v1alpha1.ReadyCondition) {
+			n++
+		}
+	}
+	return n >= want, fmt.Sprintf("%d/%d Ready", n, want), nil
+}
+
+// runningVMs counts VMs KubeVirt (the simulator) reports Ready and Running.
+func runningVMs(ctx context.Context, c client.Client, ns string, want int) (bool, string, error) {
+	list := &kubevirtv1.VirtualMachineList{}
+	if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
+		return false, "", err
+	}
+	n := 0
+	for i := range list.Items {
+		if vm := &list.Items[i]; vm.Status.Ready && vm.Status.PrintableStatus == kubevirtv1.VirtualMachineStatusRunning {
+			n++
+		}
+	}
+	return n >= want, fmt.Sprintf("%d/%d Running", n, want), nil
+}
+
+// remaining counts what is left in ns of Wukongs and their children (VMs,
+// VMIs, DataVolumes, PVCs, NADs, Secrets); done when zero.
+func remaining(ctx context.Context, c client.Client, ns string) (bool, string, error) {
+	lists := []client.ObjectList{
+		&v1alpha1.WukongList{}, &kubevirtv1.VirtualMachineList{}, &kubevirtv1.VirtualMachineInstanceList{},
+		&cdiv1.DataVolumeList{}, &corev1.PersistentVolumeClaimList{}, &nadv1.NetworkAttachmentDefinitionList{},
+		&corev1.SecretList{},
+	}
+	left := 0
+	for _, l := range lists {
+		if err := c.List(ctx, l, client.InNamespace(ns)); err != nil {
+			return false, "", err
+		}
+		left += meta.LenList(l)
+	}
+	return left == 0, fmt.Sprintf("%d objects left", left), nil
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+func environment() Env {
+	env := Env{
+		NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
+		GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Modules: map[string]string{},
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			switch d.Path {
+			case "k8s.io/client-go", "k8s.io/apimachinery", "k8s.io/api", "sigs.k8s.io/controller-runtime",
+				"kubevirt.io/api", "kubevirt.io/containerized-data-importer-api":
+				env.Modules[d.Path] = d.Version
+			}
+		}
+	}
+	for _, m := range []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime"} {
+		if env.Modules[m] == "" { // go test binaries carry no dependency list
+			env.Modules[m] = "unknown (no build info)"
+		}
+	}
+	return env
+}

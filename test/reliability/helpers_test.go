@@ -1,0 +1,308 @@
+package reliability_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/test/sandbox"
+)
+
+// The contract every child of a Wukong carries.
+const (
+	labelManagedBy   = "app.kubernetes.io/managed-by"
+	labelWukong      = "vm.novasphere.dev/wukong"
+	annotationHolder = "vm.novasphere.dev/holders"
+	poll             = 200 * time.Millisecond
+)
+
+func randSuffix() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newNamespace creates a namespace on c for one test and deletes it (with
+// its Wukongs) at the end; on failure it logs every Wukong's status first.
+func newNamespace(t *testing.T, c client.Client, prefix string) string {
+	t.Helper()
+	name := "rel-" + prefix + "-" + randSuffix()
+	require.NoError(t, c.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}))
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if t.Failed() {
+			dumpWukongs(t, c, name)
+		}
+		list := &v1alpha1.WukongList{}
+		if err := c.List(ctx, list, client.InNamespace(name)); err == nil {
+			for i := range list.Items {
+				_ = c.Delete(ctx, &list.Items[i])
+			}
+		}
+		_ = c.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	})
+	return name
+}
+
+func dumpWukongs(t *testing.T, c client.Client, ns string) {
+	list := &v1alpha1.WukongList{}
+	if err := c.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+		t.Logf("listing Wukongs in %s: %v", ns, err)
+		return
+	}
+	for _, w := range list.Items {
+		out, _ := yaml.Marshal(map[string]any{"generation": w.Generation, "spec": w.Spec, "status": w.Status})
+		t.Logf("Wukong %s/%s:\n%s", ns, w.Name, out)
+	}
+}
+
+// newWukong is a small Wukong: 1 CPU, 256Mi, one 1Gi blank disk.
+func newWukong(ns, name string) *v1alpha1.Wukong {
+	return &v1alpha1.Wukong{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: v1alpha1.WukongSpec{
+			CPU:    1,
+			Memory: resource.MustParse("256Mi"),
+			Disks:  []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("1Gi")}},
+		},
+	}
+}
+
+func bridgeNIC(name, bridge, uplink string) v1alpha1.NetworkSpec {
+	return v1alpha1.NetworkSpec{Name: name, Type: v1alpha1.NetworkTypeBridge, BridgeName: bridge, PhysicalInterface: uplink}
+}
+
+func key(o client.Object) types.NamespacedName { return client.ObjectKeyFromObject(o) }
+
+func eventually(t *testing.T, f func(c *assert.CollectT), msgAndArgs ...any) {
+	t.Helper()
+	require.EventuallyWithT(t, f, timeout, poll, msgAndArgs...)
+}
+
+func getWukong(c require.TestingT, kc client.Client, nn types.NamespacedName) *v1alpha1.Wukong {
+	w := &v1alpha1.Wukong{}
+	require.NoError(c, kc.Get(context.Background(), nn, w))
+	return w
+}
+
+func cond(w *v1alpha1.Wukong, t string) *metav1.Condition {
+	return meta.FindStatusCondition(w.Status.Conditions, t)
+}
+
+// assertRunning: phase Running, Ready True, status of the current
+// generation, neither Stalled nor Reconciling.
+func assertRunning(c assert.TestingT, w *v1alpha1.Wukong) bool {
+	ready := cond(w, v1alpha1.ReadyCondition)
+	return assert.Equal(c, v1alpha1.PhaseRunning, w.Status.Phase, "%s: phase", w.Name) &&
+		assert.True(c, ready != nil && ready.Status == metav1.ConditionTrue, "%s: Ready", w.Name) &&
+		assert.NotEmpty(c, w.Status.NodeName, "%s: status.nodeName", w.Name) &&
+		assert.Equal(c, w.Generation, w.Status.ObservedGeneration, "%s: observedGeneration", w.Name) &&
+		assert.Nil(c, cond(w, v1alpha1.StalledCondition), "%s: Stalled", w.Name) &&
+		assert.Nil(c, cond(w, v1alpha1.ReconcilingCondition), "%s: Reconciling", w.Name)
+}
+
+func waitRunning(t *testing.T, kc client.Client, nn types.NamespacedName) *v1alpha1.Wukong {
+	t.Helper()
+	var w *v1alpha1.Wukong
+	eventually(t, func(c *assert.CollectT) {
+		w = getWukong(c, kc, nn)
+		assertRunning(c, w)
+	}, "Wukong %s to be Running", nn)
+	return w
+}
+
+// updateWukong applies mutate to the live Wukong, retrying on conflicts.
+func updateWukong(t *testing.T, kc client.Client, nn types.NamespacedName, mutate func(*v1alpha1.Wukong)) {
+	t.Helper()
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		w := &v1alpha1.Wukong{}
+		if err := kc.Get(context.Background(), nn, w); err != nil {
+			return err
+		}
+		mutate(w)
+		return kc.Update(context.Background(), w)
+	}))
+}
+
+// poke changes an annotation, which starts a reconcile: the operator looks
+// again at objects it does not watch (StorageClasses, user NADs and
+// Secrets, CRDs) only about once a minute.
+func poke(t *testing.T, kc client.Client, nn types.NamespacedName) {
+	t.Helper()
+	updateWukong(t, kc, nn, func(w *v1alpha1.Wukong) {
+		if w.Annotations == nil {
+			w.Annotations = map[string]string{}
+		}
+		w.Annotations["reliability.novasphere.dev/poke"] = time.Now().Format(time.RFC3339Nano)
+	})
+}
+
+func isGone(kc client.Client, obj client.Object, nn types.NamespacedName) bool {
+	return apierrors.IsNotFound(kc.Get(context.Background(), nn, obj))
+}
+
+func vmExists(kc client.Client, nn types.NamespacedName) bool {
+	return !isGone(kc, &kubevirtv1.VirtualMachine{}, nn)
+}
+
+func userNAD(ns, name string) *nadv1.NetworkAttachmentDefinition {
+	return &nadv1.NetworkAttachmentDefinition{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: nadv1.NetworkAttachmentDefinitionSpec{
+			Config: `{"cniVersion":"0.3.1","name":"` + name + `","type":"bridge","bridge":"br-user"}`,
+		},
+	}
+}
+
+func sshSecret(ns, name string) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Data: map[string][]byte{"alice": []byte(
+			"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@example.com")},
+	}
+}
+
+// --- The second sandbox, for the tests that run managers as processes. ---
+
+var (
+	sharedOnce sync.Once
+	sharedSB   *sandbox.Sandbox
+	sharedErr  error
+)
+
+// sharedSandbox is a sandbox without an in-process manager, started on first
+// use; tests using it run their own manager processes and must stop them.
+func sharedSandbox(t *testing.T) (*sandbox.Sandbox, client.Client) {
+	t.Helper()
+	sharedOnce.Do(func() {
+		sharedSB, sharedErr = sandbox.Start(context.Background(), sandbox.Options{LogWriter: io.Discard})
+	})
+	require.NoError(t, sharedErr, "starting the second sandbox")
+	c, err := newClient(sharedSB.Config)
+	require.NoError(t, err)
+	return sharedSB, c
+}
+
+func stopSharedSandbox() {
+	if sharedSB != nil {
+		_ = sharedSB.Stop()
+	}
+}
+
+// managerProc is cmd/manager running as a child process.
+type managerProc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+// startManager runs the manager binary against kubeconfig; its output goes
+// to a file in the test's temp dir. It is killed (-9) at the end of the test
+// if still running.
+func startManager(t *testing.T, kubeconfig, name string, args ...string) *managerProc {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	f, err := os.Create(logPath)
+	require.NoError(t, err)
+	args = append([]string{"--kubeconfig=" + kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0"}, args...)
+	cmd := exec.Command(managerBin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	require.NoError(t, cmd.Start())
+	p := &managerProc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		_ = f.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("%s log (tail):\n%s", name, tail(p.output(), 3000))
+		}
+	})
+	return p
+}
+
+// kill sends SIGKILL and waits for the process to exit.
+func (p *managerProc) kill() {
+	if p.alive() {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	<-p.done
+}
+
+func (p *managerProc) alive() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (p *managerProc) output() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// listChildren returns every object of the child kinds in ns labelled with
+// the Wukong label, as "Kind/name" -> the label's value.
+func listChildren(t require.TestingT, kc client.Client, ns string) map[string]string {
+	out := map[string]string{}
+	lists := map[string]client.ObjectList{
+		"NetworkAttachmentDefinition": &nadv1.NetworkAttachmentDefinitionList{},
+		"PersistentVolumeClaim":       &corev1.PersistentVolumeClaimList{},
+		"DataVolume":                  &cdiv1.DataVolumeList{},
+		"Secret":                      &corev1.SecretList{},
+		"VirtualMachine":              &kubevirtv1.VirtualMachineList{},
+	}
+	for kind, l := range lists {
+		require.NoError(t, kc.List(context.Background(), l, client.InNamespace(ns), client.HasLabels{labelWukong}))
+		items, err := meta.ExtractList(l)
+		require.NoError(t, err)
+		for _, it := range items {
+			o := it.(client.Object)
+			out[kind+"/"+o.GetName()] = o.GetLabels()[labelWukong]
+		}
+	}
+	return out
+}
+
+func objMeta(nn types.NamespacedName) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: nn.Namespace, Name: nn.Name}
+}
+
+func retryOnConflict(f func() error) error { return retry.RetryOnConflict(retry.DefaultRetry, f) }
