@@ -3,9 +3,13 @@
 //
 // Apply compares the fields a controller wants with what the cluster already
 // holds (a read, normally from an informer cache) and sends the apply only
-// when one of those fields is missing or different. A controller that calls it
-// on every reconcile therefore writes nothing at rest, while a child edited by
-// hand is restored on the next pass: the edited field no longer matches.
+// when one of those fields is missing or different, or when the desired
+// object itself changed since the last apply (a hash of it is kept in the
+// HashAnnotation). A controller that calls it on every reconcile therefore
+// writes nothing at rest; a child edited by hand is restored on the next pass
+// (the edited field no longer matches); and a field the controller stops
+// setting is removed, as Server-Side Apply removes fields a manager owned
+// and no longer sends.
 //
 // It is shared by the lib/storage, lib/network and lib/kubevirt modules so the
 // three agree on one field manager convention and one comparison.
@@ -13,6 +17,9 @@ package apply
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"reflect"
 
@@ -22,6 +29,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 )
+
+// HashAnnotation records a hash of the last applied desired object, so a
+// field removed from the desired object (which the subset comparison cannot
+// see) still triggers an apply.
+const HashAnnotation = "apply.novasphere.dev/desired-hash"
 
 // Result says what Apply did.
 type Result int
@@ -63,6 +75,18 @@ func Apply(ctx context.Context, c client.Client, obj client.Object, fieldManager
 	if err != nil {
 		return Unchanged, err
 	}
+	annotations := desired.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	delete(annotations, HashAnnotation) // obj may be a live object from an earlier call
+	desired.SetAnnotations(annotations)
+	hash, err := hashOf(desired)
+	if err != nil {
+		return Unchanged, err
+	}
+	annotations[HashAnnotation] = hash
+	desired.SetAnnotations(annotations)
 
 	live, ok := obj.DeepCopyObject().(client.Object)
 	if !ok {
@@ -146,6 +170,17 @@ func Contains(live, want any) bool {
 	default:
 		return reflect.DeepEqual(normalizeNumber(live), normalizeNumber(want))
 	}
+}
+
+// hashOf is a short, stable hash of the desired object (JSON of a map has
+// sorted keys).
+func hashOf(u *unstructured.Unstructured) (string, error) {
+	data, err := json.Marshal(u.Object)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:12]), nil
 }
 
 // withoutTypeMeta drops apiVersion and kind: typed clients clear them on

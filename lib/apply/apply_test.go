@@ -72,3 +72,27 @@ func TestApplyWritesOnlyWhenNeeded(t *testing.T) {
 	require.Equal(t, "1", live.Data["a"], "the edited field is restored")
 	require.Equal(t, "theirs", live.Data["other"], "fields of other managers are kept")
 }
+
+// TestApplyRemovesDroppedFields: a field the desired object no longer sets
+// is removed (the subset comparison alone would keep it forever).
+func TestApplyRemovesDroppedFields(t *testing.T) {
+	ctx := context.Background()
+	cm := configMap(map[string]string{"keep": "1", "drop": "2"})
+	cm.Name = "cm-drop"
+	_, err := apply.Apply(ctx, k8s, cm, "test")
+	require.NoError(t, err)
+
+	smaller := configMap(map[string]string{"keep": "1"})
+	smaller.Name = "cm-drop"
+	res, err := apply.Apply(ctx, k8s, smaller, "test")
+	require.NoError(t, err)
+	require.Equal(t, apply.Updated, res)
+
+	live := &corev1.ConfigMap{}
+	require.NoError(t, k8s.Get(ctx, client.ObjectKeyFromObject(smaller), live))
+	require.Equal(t, map[string]string{"keep": "1"}, live.Data)
+
+	res, err = apply.Apply(ctx, k8s, smaller, "test")
+	require.NoError(t, err)
+	require.Equal(t, apply.Unchanged, res, "and then it is at rest again")
+}

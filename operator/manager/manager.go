@@ -11,6 +11,7 @@ import (
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -21,6 +22,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -88,13 +90,37 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if o.SecureMetrics {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-	byObject := map[client.Object]cache.ByObject{}
-	for _, obj := range []client.Object{
-		&corev1.Secret{}, &corev1.PersistentVolumeClaim{}, &kubevirtv1.VirtualMachine{},
-		&kubevirtv1.VirtualMachineInstance{}, &cdiv1.DataVolume{}, &nadv1.NetworkAttachmentDefinition{},
-		&nmstatev1.NodeNetworkConfigurationPolicy{},
+	// Which optional kinds (KubeVirt, CDI, Multus, NMState) are served: the
+	// cache must not be configured for a kind the API server does not know
+	// (the manager would not start), and they are not watched.
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("cannot discover the API server's kinds: %w", err)
+	}
+	installed := func(gvk schema.GroupVersionKind) bool {
+		_, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		return err == nil
+	}
+	byObject := map[client.Object]cache.ByObject{
+		&corev1.Secret{}:                {Label: ManagedSelector},
+		&corev1.PersistentVolumeClaim{}: {Label: ManagedSelector},
+	}
+	for gvk, obj := range map[schema.GroupVersionKind]client.Object{
+		controller.GVKVirtualMachine:         &kubevirtv1.VirtualMachine{},
+		controller.GVKVirtualMachineInstance: &kubevirtv1.VirtualMachineInstance{},
+		controller.GVKDataVolume:             &cdiv1.DataVolume{},
+		controller.GVKNAD:                    &nadv1.NetworkAttachmentDefinition{},
+		controller.GVKNNCP:                   &nmstatev1.NodeNetworkConfigurationPolicy{},
 	} {
-		byObject[obj] = cache.ByObject{Label: ManagedSelector}
+		if installed(gvk) {
+			byObject[obj] = cache.ByObject{Label: ManagedSelector}
+		} else {
+			ctrl.Log.WithName("setup").Info("CRD not installed: not watching it; Wukongs that need it report it in their conditions", "kind", gvk.String())
+		}
 	}
 	cacheOpts := cache.Options{ByObject: byObject}
 	if len(o.Namespaces) > 0 {
@@ -112,18 +138,12 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         cacheOpts,
+		MapperProvider: func(*rest.Config, *http.Client) (meta.RESTMapper, error) {
+			return mapper, nil
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot create manager: %w", err)
-	}
-	installed := func(gvk schema.GroupVersionKind) bool {
-		_, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
-		return err == nil
-	}
-	for _, gvk := range []schema.GroupVersionKind{controller.GVKVirtualMachine, controller.GVKDataVolume, controller.GVKNAD, controller.GVKNNCP} {
-		if !installed(gvk) {
-			ctrl.Log.WithName("setup").Info("CRD not installed: not watching it; Wukongs that need it report it in their conditions", "kind", gvk.String())
-		}
 	}
 	r := &controller.WukongReconciler{
 		Client:   controller.FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()},

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"errors"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,8 +32,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Reconcile passes that ended in a retried error, by reason.",
 		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.objects, m.errors)
+	m.objects = register(reg, m.objects)
+	m.errors = register(reg, m.errors)
 	return m
+}
+
+// register registers c, or returns the collector already registered under
+// its name (a second manager in one process, e.g. in tests).
+func register[T prometheus.Collector](reg prometheus.Registerer, c T) T {
+	if err := reg.Register(c); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if errors.As(err, &already) {
+			if existing, ok := already.ExistingCollector.(T); ok {
+				return existing
+			}
+		}
+		panic(err)
+	}
+	return c
 }
 
 func (m *Metrics) observe(w *v1alpha1.Wukong) {

@@ -201,6 +201,10 @@ func setReady(o wukongConditions, s *scope) {
 		if reason == "" {
 			reason, msg = v1alpha1.ReasonStarting, "the VirtualMachine is starting"
 		}
+		if reason == kubevirt.ReasonUnschedulable {
+			msg = "spec.highAvailability: no node fits the nodeSelector, tolerations and antiAffinity (" + msg +
+				"); after changing them, restart the VM (virtctl restart " + o.Name + ")"
+		}
 		conditions.MarkFalse(o, t, reason, "%s", msg)
 	}
 }

@@ -86,7 +86,11 @@ func networkProblem(i int, err error) (problem, bool) {
 		return problem{c, v1alpha1.ReasonForeignPolicy, field("bridgeName"),
 			fmt.Sprintf("NodeNetworkConfigurationPolicy %s exists and is not managed by Wukong", foreign.Name), true}, true
 	case errors.As(err, &conflict):
-		return problem{c, v1alpha1.ReasonBridgeConflict, field("physicalInterface"),
+		f := conflict.Field // physicalInterface or type; the node selector is not a Wukong field
+		if f != "physicalInterface" && f != "type" {
+			f = "bridgeName"
+		}
+		return problem{c, v1alpha1.ReasonBridgeConflict, field(f),
 			fmt.Sprintf("bridge %s is already configured with %s %q by another Wukong; this one asks for %q",
 				conflict.Bridge, conflict.Field, conflict.Have, conflict.Want), false}, true
 	case errors.As(err, &invalid):
@@ -138,10 +142,18 @@ func diskProblem(i int, d v1alpha1.DiskSpec, o storage.Observation) (problem, bo
 		return problem{c, v1alpha1.ReasonCDIMissing, field("image"),
 			"importing an image needs CDI (DataVolume), which is not installed", true}, true
 	case storage.ReasonInvalidDisk:
-		return problem{c, v1alpha1.ReasonInvalidSpec, field("image"), o.Message, false}, true
+		f := field("image")
+		if d.Image == "" {
+			f = "spec.osImage"
+		}
+		return problem{c, v1alpha1.ReasonInvalidSpec, f, o.Message, false}, true
 	}
 	if o.Phase == storage.PhaseFailed {
-		return problem{c, v1alpha1.ReasonImportFailed, field("image"), failMessage(o), false}, true
+		f := field("image")
+		if d.Image == "" {
+			f = "spec.osImage" // the boot disk imports osImage
+		}
+		return problem{c, v1alpha1.ReasonImportFailed, f, failMessage(o), false}, true
 	}
 	return problem{}, false
 }
