@@ -214,7 +214,6 @@ func catalog() []badInput {
 			name:   "unreachable osImage imported into the boot disk",
 			wukong: wk(func(w *v1alpha1.Wukong) { w.Spec.OSImage = "http://os.example.invalid/os.qcow2" }),
 			field:  "spec.osImage", condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonImportFailed,
-			bug: "the message names spec.disks[0].image (empty in the spec) instead of spec.osImage (controller/steps.go diskProblem)",
 		},
 		{
 			name:   "unsupported image scheme",
@@ -244,7 +243,7 @@ func catalog() []badInput {
 			wukong: wk(func(w *v1alpha1.Wukong) {
 				w.Spec.HighAvailability = &v1alpha1.HighAvailability{NodeSelector: map[string]string{"disktype": "nvme-" + uniq}}
 			}),
-			field: "spec.highAvailability.nodeSelector", vmExpected: true, bug: bugUnschedulableField,
+			field: "spec.highAvailability.nodeSelector", vmExpected: true,
 			condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonUnschedulable,
 			fix: func(t *testing.T, c client.Client, nn types.NamespacedName) {
 				updateWukong(t, c, nn, func(w *v1alpha1.Wukong) { w.Spec.HighAvailability.NodeSelector = nil })
@@ -260,7 +259,7 @@ func catalog() []badInput {
 			wukong: wk(func(w *v1alpha1.Wukong) {
 				w.Spec.HighAvailability = &v1alpha1.HighAvailability{NodeSelector: map[string]string{corev1.LabelHostname: "node-3"}}
 			}),
-			field: "spec.highAvailability.tolerations", vmExpected: true, bug: bugUnschedulableField,
+			field: "spec.highAvailability.tolerations", vmExpected: true,
 			condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonUnschedulable,
 			fix: func(t *testing.T, c client.Client, nn types.NamespacedName) {
 				updateWukong(t, c, nn, func(w *v1alpha1.Wukong) {
@@ -297,7 +296,6 @@ func catalog() []badInput {
 				w.Spec.Networks = []v1alpha1.NetworkSpec{n}
 			}),
 			field: "spec.networks[0].type", condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonBridgeConflict,
-			bug: "the message names spec.networks[0].physicalInterface for a type conflict (controller/steps.go networkProblem ignores BridgeConflictError.Field)",
 		},
 		{
 			name: "foreign NodeNetworkConfigurationPolicy with the bridge's name",
@@ -349,9 +347,6 @@ func catalog() []badInput {
 		},
 	}
 }
-
-const bugUnschedulableField = "the Stalled message is KubeVirt's scheduling message and names no spec field " +
-	"(controller/status.go setReady/vmStalled); the fix also needs a VM restart (virtctl restart), which the status does not say"
 
 // restartVM waits for the operator to apply the changed spec to the VM,
 // then does what virtctl restart does: deletes the VMI, which KubeVirt

@@ -202,7 +202,7 @@ func setReady(o wukongConditions, s *scope) {
 			reason, msg = v1alpha1.ReasonStarting, "the VirtualMachine is starting"
 		}
 		if reason == kubevirt.ReasonUnschedulable {
-			msg = "spec.highAvailability: no node fits the nodeSelector, tolerations and antiAffinity (" + msg +
+			msg = "no node fits spec.highAvailability.nodeSelector, spec.highAvailability.tolerations and spec.highAvailability.antiAffinity (" + msg +
 				"); after changing them, restart the VM (virtctl restart " + o.Name + ")"
 		}
 		conditions.MarkFalse(o, t, reason, "%s", msg)
