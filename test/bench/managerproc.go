@@ -247,7 +247,7 @@ func startManager(ctx context.Context, kubeconfig string, concurrency int, logw 
 	case p.addr = <-addr:
 		return p, nil
 	case err := <-p.done:
-		return nil, fmt.Errorf("the manager process exited before it was ready: %v", err)
+		return nil, fmt.Errorf("the manager process exited before it was ready: %w", err)
 	case <-time.After(2 * time.Minute):
 		_ = cmd.Process.Kill()
 		return nil, errors.New("the manager process was not ready within 2m")
@@ -292,7 +292,9 @@ func (p *managerProc) stop() error {
 		return nil
 	case <-time.After(30 * time.Second):
 		_ = p.cmd.Process.Kill()
-		<-p.done
+		if err := <-p.done; err == nil {
+			return errors.New("manager process did not stop within 30s")
+		}
 		p.cmd.Process = nil
 		return errors.New("manager process did not stop within 30s; killed")
 	}

@@ -102,7 +102,10 @@ func run(m *testing.M) int {
 	defer func() {
 		mgrCancel()
 		select {
-		case <-mgrDone:
+		case err := <-mgrDone:
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "manager stopped with:", err)
+			}
 		case <-time.After(30 * time.Second):
 		}
 	}()

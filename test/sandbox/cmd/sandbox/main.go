@@ -59,7 +59,11 @@ func run(examplesDir string, skipExamples bool, kubeconfig, namespace string, ex
 	if err != nil {
 		return err
 	}
-	defer sb.Stop()
+	defer func() {
+		if err := sb.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "sandbox: stopping:", err)
+		}
+	}()
 
 	mgr, err := manager.New(sb.Config, manager.Options{MetricsAddr: "0", ProbeAddr: "0"})
 	if err != nil {
