@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/network"
@@ -109,7 +110,8 @@ func TestMachineMapping(t *testing.T) {
 func FuzzSpecMapping(f *testing.F) {
 	f.Add([]byte(`{"cpu":2,"memory":"2Gi","disks":[{"name":"root","size":"10Gi","image":"docker://a"}],"networks":[{"name":"lan","bridgeName":"br1","vlanId":10,"ipConfig":{"mode":"static","address":"10.0.0.1/24"}}]}`))
 	f.Add([]byte(`{"osImage":"quay.io/x/y:1","startStrategy":{"runStrategy":"Halted","autoStart":false},"highAvailability":{"restartPolicy":"Never"}}`))
-	f.Add([]byte(`{"networks":[{"name":"a","type":"sriov"},{"name":"b","type":"macvlan","physicalInterface":"eth0"},{"name":"c","nadName":"ns/x"}],"cloudInitUser":{"name":"u","password":"p"}}`))
+	f.Add([]byte(`{"networks":[{"name":"a","type":"sriov"},{"name":"b","type":"macvlan","physicalInterface":"eth0"},{"name":"c","nadName":"ns/x"}],"cloudInitUser":{"name":"u","password":"pa55word!"}}`))
+	f.Add([]byte(`{"cloudInitUser":{"name":"u","password":"line1\nline2: x","sudo":"ALL=(ALL) NOPASSWD:ALL","groups":["a: b","- c"]},"sshKeySecret":"k"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		w := &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "fuzz", UID: "u-1"}}
 		w.APIVersion, w.Kind = v1alpha1.GroupVersion.String(), "Wukong"
@@ -142,10 +144,21 @@ func FuzzSpecMapping(f *testing.F) {
 		if m.Validate() != nil {
 			return
 		}
-		_ = kubevirt.BuildVM(w, m)
-		if s, err := kubevirt.BuildCloudInitSecret(w, m); err == nil {
+		vm, err := json.Marshal(kubevirt.BuildVM(w, m))
+		require.NoError(t, err)
+		s, err := kubevirt.BuildCloudInitSecret(w, m)
+		if err != nil {
+			return
+		}
+		// Every rendered document parses, and a plain password reaches
+		// neither the VM nor the Secret.
+		var user, net map[string]any
+		require.NoError(t, yaml.Unmarshal(s.Data[kubevirt.UserDataKey], &user), "userdata parses")
+		require.NoError(t, yaml.Unmarshal(s.Data[kubevirt.NetworkDataKey], &net), "networkdata parses")
+		if u := w.Spec.CloudInitUser; u != nil && len(u.Password) >= 6 {
+			assert.NotContains(t, string(vm), u.Password)
 			for k, v := range s.Data {
-				assert.NotContains(t, string(v), "\x00", "key %s", k)
+				assert.NotContains(t, string(v), u.Password, "key %s", k)
 			}
 		}
 	})
