@@ -18,6 +18,7 @@ import (
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 )
@@ -54,6 +55,9 @@ type cdiSim struct {
 func (r *cdiSim) setup(mgr ctrl.Manager) error {
 	r.c = mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).Named("sim-cdi").
+		// Objects are independent here; the KubeVirt simulator stays on one
+		// worker so its scheduling decisions never race.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		For(&cdiv1.DataVolume{}).
 		Owns(&corev1.PersistentVolumeClaim{}).
 		Complete(r)

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 )
 
@@ -34,6 +35,9 @@ type nmstateSim struct {
 func (r *nmstateSim) setup(mgr ctrl.Manager) error {
 	r.c = mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).Named("sim-nmstate").
+		// Objects are independent here; the KubeVirt simulator stays on one
+		// worker so its scheduling decisions never race.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		For(&nmstatev1.NodeNetworkConfigurationPolicy{}).
 		Complete(r)
 }

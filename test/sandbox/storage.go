@@ -11,6 +11,7 @@ import (
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -36,6 +37,9 @@ type storageSim struct{ c client.Client }
 func (r *storageSim) setup(mgr ctrl.Manager) error {
 	r.c = mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).Named("sim-storage").
+		// Objects are independent here; the KubeVirt simulator stays on one
+		// worker so its scheduling decisions never race.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		For(&corev1.PersistentVolumeClaim{}).
 		Watches(&kubevirtv1.VirtualMachineInstance{}, handler.EnqueueRequestsFromMapFunc(claimsOfVMI)).
 		Complete(r)
