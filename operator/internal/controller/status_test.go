@@ -223,3 +223,15 @@ func TestComputeStatusIsStable(t *testing.T) {
 	computeStatus(w, s)
 	assert.Equal(t, first, &w.Status)
 }
+
+// BenchmarkComputeStatus: status for a running Wukong with one NIC and one
+// disk, the work of every reconcile pass.
+func BenchmarkComputeStatus(b *testing.B) {
+	w := testWukong()
+	s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true, vmExists: true,
+		vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), runningVMI("node-1"))}
+	b.ReportAllocs()
+	for b.Loop() {
+		computeStatus(w, s)
+	}
+}
