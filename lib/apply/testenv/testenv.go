@@ -45,6 +45,9 @@ func Start(scheme *runtime.Scheme, crdDirs ...string) (*Env, error) {
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		// Start may fail after the processes are up (e.g. a CRD the API
+		// server rejects): stop them, or they outlive the test.
+		_ = env.Stop()
 		return nil, fmt.Errorf("starting envtest with assets in %s: %w", assets, err)
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
