@@ -6,10 +6,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/novasphere/wukong/lib/apply"
 )
@@ -43,11 +41,8 @@ func Reconcile(ctx context.Context, c client.Client, owner client.Object, m Mach
 		return Observation{}, wrapKubeVirt(errApplyVM, err)
 	}
 
+	// vm now holds the live VirtualMachine (apply.Apply returns it).
 	key := client.ObjectKey{Namespace: owner.GetNamespace(), Name: m.Name}
-	live := &kubevirtv1.VirtualMachine{}
-	if err := c.Get(ctx, key, live); err != nil {
-		return Observation{}, wrapKubeVirt(errGetVM, err)
-	}
 	vmi := &kubevirtv1.VirtualMachineInstance{}
 	switch err := c.Get(ctx, key, vmi); {
 	case apierrors.IsNotFound(err):
@@ -55,7 +50,7 @@ func Reconcile(ctx context.Context, c client.Client, owner client.Object, m Mach
 	case err != nil:
 		return Observation{}, wrapKubeVirt(errGetVMI, err)
 	}
-	return Observe(live, vmi), nil
+	return Observe(vm, vmi), nil
 }
 
 func wrapKubeVirt(prefix string, err error) error {
@@ -69,16 +64,9 @@ func wrapKubeVirt(prefix string, err error) error {
 // scheme when the owner's TypeMeta is empty (typed objects read through a
 // client usually have it cleared).
 func withKind(owner client.Object, c client.Client) (client.Object, error) {
-	if !owner.GetObjectKind().GroupVersionKind().Empty() {
-		return owner, nil
-	}
-	gvk, err := apiutil.GVKForObject(owner, c.Scheme())
+	o, err := apply.OwnerWithKind(owner, c.Scheme())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", errOwnerKind, err)
 	}
-	o := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
-		Name: owner.GetName(), Namespace: owner.GetNamespace(), UID: owner.GetUID(),
-	}}
-	o.SetGroupVersionKind(gvk)
 	return o, nil
 }

@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 )
 
 // NICObservation is what Reconcile saw for one NIC.
@@ -70,7 +69,7 @@ func (o Observation) Configured() bool {
 // others: they are returned joined and also recorded in the Observation.
 func Reconcile(ctx context.Context, c client.Client, owner client.Object, atts []Attachment) (Observation, error) {
 	var obs Observation
-	owner, err := withTypeMeta(owner, c)
+	owner, err := ownerWithKind(owner, c)
 	if err != nil {
 		return obs, err
 	}
@@ -218,20 +217,12 @@ func policyReason(err error) string {
 	}
 }
 
-// withTypeMeta returns owner with apiVersion/kind set, from c's scheme when
+// ownerWithKind returns owner with apiVersion/kind set, from c's scheme when
 // the object lacks them.
-func withTypeMeta(owner client.Object, c client.Client) (client.Object, error) {
-	if !owner.GetObjectKind().GroupVersionKind().Empty() {
-		return owner, nil
-	}
-	gvk, err := apiutil.GVKForObject(owner, c.Scheme())
+func ownerWithKind(owner client.Object, c client.Client) (client.Object, error) {
+	o, err := apply.OwnerWithKind(owner, c.Scheme())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", errOwnerKind, err)
 	}
-	o, ok := owner.DeepCopyObject().(client.Object)
-	if !ok {
-		return nil, fmt.Errorf("%s: %T is not a client.Object", errOwnerKind, owner)
-	}
-	o.GetObjectKind().SetGroupVersionKind(gvk)
 	return o, nil
 }

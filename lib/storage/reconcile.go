@@ -12,10 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 )
 
 // Reconcile writes the PVC or DataVolume of every disk in the owner's
@@ -28,7 +26,7 @@ import (
 // error (test with errors.Is / errors.As) and its Observation carries Reason
 // and Message.
 func Reconcile(ctx context.Context, c client.Client, owner client.Object, disks []Disk) ([]Observation, error) {
-	owner, err := ownerWithKind(owner, c.Scheme())
+	owner, err := apply.OwnerWithKind(owner, c.Scheme())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", errOwner, err)
 	}
@@ -45,22 +43,6 @@ func Reconcile(ctx context.Context, c client.Client, owner client.Object, disks 
 		}
 	}
 	return obs, errors.Join(errs...)
-}
-
-func ownerWithKind(owner client.Object, s *runtime.Scheme) (client.Object, error) {
-	if owner.GetObjectKind().GroupVersionKind().Kind != "" {
-		return owner, nil
-	}
-	gvk, err := apiutil.GVKForObject(owner, s)
-	if err != nil {
-		return nil, err
-	}
-	cp, ok := owner.DeepCopyObject().(client.Object)
-	if !ok {
-		return nil, fmt.Errorf("%T is not a client.Object", owner)
-	}
-	cp.GetObjectKind().SetGroupVersionKind(gvk)
-	return cp, nil
 }
 
 // diskState is what reconcileDisk read and decided for one disk.
