@@ -42,15 +42,43 @@ func Reconcile(ctx context.Context, c client.Client, owner client.Object, m Mach
 	}
 
 	// vm now holds the live VirtualMachine (apply.Apply returns it).
-	key := client.ObjectKey{Namespace: owner.GetNamespace(), Name: m.Name}
+	vmi, err := getVMI(ctx, c, client.ObjectKeyFromObject(vm))
+	if err != nil {
+		return Observation{}, err
+	}
+	return Observe(vm, vmi), nil
+}
+
+// Get reads the VirtualMachine namespace/name and its instance without
+// changing anything, for a caller that must not apply now. A missing VM
+// gives an Observation whose Exists is false; a cluster without KubeVirt an
+// error wrapping ErrKubeVirtNotInstalled.
+func Get(ctx context.Context, c client.Reader, namespace, name string) (Observation, error) {
+	key := client.ObjectKey{Namespace: namespace, Name: name}
+	vm := &kubevirtv1.VirtualMachine{}
+	if err := c.Get(ctx, key, vm); err != nil {
+		if apierrors.IsNotFound(err) {
+			return Observation{}, nil
+		}
+		return Observation{}, wrapKubeVirt(errGetVM, err)
+	}
+	vmi, err := getVMI(ctx, c, key)
+	if err != nil {
+		return Observation{}, err
+	}
+	return Observe(vm, vmi), nil
+}
+
+// getVMI reads the instance; nil when there is none (a stopped VM).
+func getVMI(ctx context.Context, c client.Reader, key client.ObjectKey) (*kubevirtv1.VirtualMachineInstance, error) {
 	vmi := &kubevirtv1.VirtualMachineInstance{}
 	switch err := c.Get(ctx, key, vmi); {
 	case apierrors.IsNotFound(err):
-		vmi = nil
+		return nil, nil
 	case err != nil:
-		return Observation{}, wrapKubeVirt(errGetVMI, err)
+		return nil, wrapKubeVirt(errGetVMI, err)
 	}
-	return Observe(vm, vmi), nil
+	return vmi, nil
 }
 
 func wrapKubeVirt(prefix string, err error) error {

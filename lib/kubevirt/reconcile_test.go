@@ -250,3 +250,29 @@ func TestReconcileWithoutKubeVirt(t *testing.T) {
 	assert.Contains(t, err.Error(), errApplyVM)
 	_ = ns
 }
+
+// TestGetObservesWithoutWriting: Get reports a missing VM as not existing,
+// then the VM Reconcile created, and writes nothing.
+func TestGetObservesWithoutWriting(t *testing.T) {
+	c := env.Client
+	ctx := context.Background()
+	ns, owner := newNamespace(t, c)
+	m := baseMachine()
+
+	obs, err := Get(ctx, c, ns, m.Name)
+	require.NoError(t, err)
+	assert.False(t, obs.Exists())
+
+	_, err = Reconcile(ctx, c, owner, m)
+	require.NoError(t, err)
+	vm := &kubevirtv1.VirtualMachine{}
+	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: m.Name}, vm))
+
+	obs, err = Get(ctx, c, ns, m.Name)
+	require.NoError(t, err)
+	assert.True(t, obs.Exists())
+	assert.False(t, obs.HasInstance(), "no VMI in envtest")
+	again := &kubevirtv1.VirtualMachine{}
+	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: m.Name}, again))
+	assert.Equal(t, vm.ResourceVersion, again.ResourceVersion, "Get writes nothing")
+}

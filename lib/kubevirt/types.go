@@ -170,6 +170,7 @@ var ErrKubeVirtNotInstalled = errors.New("KubeVirt is not installed: no VirtualM
 const (
 	errApplySecret   = "cannot apply cloud-init Secret"
 	errApplyVM       = "cannot apply VirtualMachine"
+	errGetVM         = "cannot get VirtualMachine"
 	errGetVMI        = "cannot get VirtualMachineInstance"
 	errGetSSHSecret  = "cannot get SSH key Secret"
 	errBuildCloudIni = "cannot build cloud-init"

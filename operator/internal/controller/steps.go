@@ -5,11 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	kubevirtv1 "kubevirt.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/network"
 	"github.com/novasphere/wukong/lib/storage"
@@ -243,21 +238,13 @@ func (r *WukongReconciler) machineBlocked(s *scope) string {
 
 // observeMachine reads an existing VM and VMI without changing them.
 func (r *WukongReconciler) observeMachine(ctx context.Context, s *scope) error {
-	vm := &kubevirtv1.VirtualMachine{}
-	key := client.ObjectKey{Namespace: s.w.Namespace, Name: s.w.Name}
-	if err := r.Client.Get(ctx, key, vm); err != nil {
-		if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
-			return nil
-		}
+	obs, err := kubevirt.Get(ctx, r.Client, s.w.Namespace, s.w.Name)
+	if errors.Is(err, kubevirt.ErrKubeVirtNotInstalled) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
-	vmi := &kubevirtv1.VirtualMachineInstance{}
-	if err := r.Client.Get(ctx, key, vmi); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return err
-		}
-		vmi = nil
-	}
-	s.vm, s.vmExists = kubevirt.Observe(vm, vmi), true
+	s.vm, s.vmExists = obs, obs.Exists()
 	return nil
 }
