@@ -2,20 +2,15 @@ package e2e_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
@@ -24,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/test/fixture"
 )
 
 // The contract every child of a Wukong carries.
@@ -39,12 +35,6 @@ const (
 func ctxT(t *testing.T) context.Context {
 	t.Helper()
 	return t.Context()
-}
-
-func randSuffix() string {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // newNamespace creates a namespace for one test and deletes it at the end.
@@ -103,18 +93,6 @@ func dumpWukongs(t *testing.T, ns string) {
 	}
 }
 
-// newWukong is a small running Wukong: 1 CPU, 256Mi, one 1Gi blank disk.
-func newWukong(ns, name string) *v1alpha1.Wukong {
-	return &v1alpha1.Wukong{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: v1alpha1.WukongSpec{
-			CPU:    1,
-			Memory: resource.MustParse("256Mi"),
-			Disks:  []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("1Gi")}},
-		},
-	}
-}
-
 // bridgeNIC is a bridge NIC. With an uplink, Wukong creates the node bridge
 // through a shared NNCP, unless E2E_SKIP_NODE_BRIDGES drops the uplink (the
 // bridge CNI plugin then creates the bridge itself).
@@ -144,10 +122,6 @@ func getWukong(c require.TestingT, k8s client.Client, nn types.NamespacedName) *
 	w := &v1alpha1.Wukong{}
 	require.NoError(c, k8s.Get(context.Background(), nn, w))
 	return w
-}
-
-func cond(w *v1alpha1.Wukong, t string) *metav1.Condition {
-	return meta.FindStatusCondition(w.Status.Conditions, t)
 }
 
 func condStatus(w *v1alpha1.Wukong, t string) metav1.ConditionStatus {
@@ -248,12 +222,10 @@ func assertOwnedChild(c assert.TestingT, obj client.Object, w *v1alpha1.Wukong) 
 	}
 }
 
-// userNAD is a NetworkAttachmentDefinition a user made (not Wukong's).
-func userNAD(ns, name string) *nadv1.NetworkAttachmentDefinition {
-	return &nadv1.NetworkAttachmentDefinition{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: nadv1.NetworkAttachmentDefinitionSpec{
-			Config: `{"cniVersion":"0.3.1","name":"` + name + `","type":"bridge","bridge":"br-user"}`,
-		},
-	}
-}
+// Shared with the other suite (package fixture).
+var (
+	newWukong  = fixture.Wukong
+	cond       = fixture.Cond
+	randSuffix = fixture.RandSuffix
+	userNAD    = fixture.UserNAD
+)

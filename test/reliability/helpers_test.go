@@ -2,8 +2,6 @@ package reliability_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"os"
 	"os/exec"
@@ -19,7 +17,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
@@ -29,6 +26,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/test/fixture"
 	"github.com/novasphere/wukong/test/sandbox"
 )
 
@@ -39,12 +37,6 @@ const (
 	annotationHolder = "vm.novasphere.dev/holders"
 	poll             = 200 * time.Millisecond
 )
-
-func randSuffix() string {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // newNamespace creates a namespace on c for one test and deletes it (with
 // its Wukongs) at the end; on failure it logs every Wukong's status first.
@@ -80,18 +72,6 @@ func dumpWukongs(t *testing.T, c client.Client, ns string) {
 	}
 }
 
-// newWukong is a small Wukong: 1 CPU, 256Mi, one 1Gi blank disk.
-func newWukong(ns, name string) *v1alpha1.Wukong {
-	return &v1alpha1.Wukong{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: v1alpha1.WukongSpec{
-			CPU:    1,
-			Memory: resource.MustParse("256Mi"),
-			Disks:  []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("1Gi")}},
-		},
-	}
-}
-
 func bridgeNIC(name, bridge, uplink string) v1alpha1.NetworkSpec {
 	return v1alpha1.NetworkSpec{Name: name, Type: v1alpha1.NetworkTypeBridge, BridgeName: bridge, PhysicalInterface: uplink}
 }
@@ -107,10 +87,6 @@ func getWukong(c require.TestingT, kc client.Client, nn types.NamespacedName) *v
 	w := &v1alpha1.Wukong{}
 	require.NoError(c, kc.Get(context.Background(), nn, w))
 	return w
-}
-
-func cond(w *v1alpha1.Wukong, t string) *metav1.Condition {
-	return meta.FindStatusCondition(w.Status.Conditions, t)
 }
 
 // assertRunning: phase Running, Ready True, status of the current
@@ -167,15 +143,6 @@ func isGone(kc client.Client, obj client.Object, nn types.NamespacedName) bool {
 
 func vmExists(kc client.Client, nn types.NamespacedName) bool {
 	return !isGone(kc, &kubevirtv1.VirtualMachine{}, nn)
-}
-
-func userNAD(ns, name string) *nadv1.NetworkAttachmentDefinition {
-	return &nadv1.NetworkAttachmentDefinition{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: nadv1.NetworkAttachmentDefinitionSpec{
-			Config: `{"cniVersion":"0.3.1","name":"` + name + `","type":"bridge","bridge":"br-user"}`,
-		},
-	}
 }
 
 func sshSecret(ns, name string) *corev1.Secret {
@@ -306,3 +273,11 @@ func objMeta(nn types.NamespacedName) metav1.ObjectMeta {
 }
 
 func retryOnConflict(f func() error) error { return retry.RetryOnConflict(retry.DefaultRetry, f) }
+
+// Shared with the other suite (package fixture).
+var (
+	newWukong  = fixture.Wukong
+	cond       = fixture.Cond
+	randSuffix = fixture.RandSuffix
+	userNAD    = fixture.UserNAD
+)
