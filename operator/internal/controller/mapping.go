@@ -122,12 +122,13 @@ func machine(w *v1alpha1.Wukong, nics []network.NICObservation, vols []storage.O
 	if len(w.Spec.Disks) == 0 {
 		m.ContainerDiskImage = w.Spec.OSImage
 	}
+	boot := bootIndex(w)
 	for i, v := range vols {
 		m.Disks = append(m.Disks, kubevirt.Disk{
 			Name:       v.Name,
 			ClaimName:  v.ClaimName,
 			DataVolume: v.DataVolume,
-			Boot:       i == bootIndex(w),
+			Boot:       i == boot,
 		})
 	}
 	byName := make(map[string]network.NICObservation, len(nics))
