@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Generates the chart's copies of controller-gen output:
-#   charts/wukong/templates/crds/wukongs.yaml  from operator/config/crd/vm.novasphere.dev_wukongs.yaml
+#   charts/wukong/templates/crds/<plural>.yaml from operator/config/crd/vm.novasphere.dev_<plural>.yaml
+#                                               (wukongs, nodebridges)
 #   charts/wukong/templates/clusterrole.yaml   from operator/config/rbac/role.yaml (its rules: block)
 # The CRD is wrapped in `{{- if .Values.crds.enabled }}` and gets the
 # helm.sh/resource-policy: keep annotation when .Values.crds.keep. It lives
@@ -8,22 +9,23 @@
 # `make generate` runs this; test/chart checks the copies did not drift.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-crd_in=$root/operator/config/crd/vm.novasphere.dev_wukongs.yaml
 role_in=$root/operator/config/rbac/role.yaml
 chart=$root/charts/wukong
-crd_out=$chart/templates/crds/wukongs.yaml
 role_out=$chart/templates/clusterrole.yaml
 
-for f in "$crd_in" "$role_in"; do
+for f in "$root"/operator/config/crd/vm.novasphere.dev_*.yaml "$role_in"; do
   if grep -q '{{' "$f"; then
     echo "gen-chart: $f contains '{{', which Helm would read as a template action" >&2
     exit 1
   fi
 done
 
-mkdir -p "$(dirname "$crd_out")"
+mkdir -p "$chart/templates/crds"
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
+
+for crd_in in "$root"/operator/config/crd/vm.novasphere.dev_*.yaml; do
+crd_out=$chart/templates/crds/$(basename "$crd_in" | sed 's/^vm\.novasphere\.dev_//')
 
 # CRD: drop the leading document separator, add the keep annotation to
 # metadata.annotations (creating the map when controller-gen wrote none).
@@ -48,6 +50,8 @@ trap 'rm -f "$tmp"' EXIT
   echo '{{- end }}'
 } >"$tmp"
 mv "$tmp" "$crd_out"
+chmod 0644 "$crd_out"
+done
 
 # ClusterRole: the generated rules verbatim under chart metadata.
 if ! grep -q '^rules:$' "$role_in"; then
@@ -66,4 +70,4 @@ fi
   awk '/^rules:$/ { on = 1 } /^(---|[a-zA-Z])/ && !/^rules:$/ { on = 0 } on' "$role_in"
 } >"$tmp"
 mv "$tmp" "$role_out"
-chmod 0644 "$crd_out" "$role_out"
+chmod 0644 "$role_out"

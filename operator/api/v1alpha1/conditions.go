@@ -57,4 +57,31 @@ const (
 	ReasonRestartRequired        = "RestartRequired"
 	ReasonDeletionBlocked        = "DeletionBlocked"
 	ReasonTransientError         = "TransientError"
+	// ReasonNameConflict: an object Wukong would write (PVC, DataVolume,
+	// NetworkAttachmentDefinition, cloud-init Secret, VirtualMachine, or a
+	// NodeBridge's policy) exists and is not controlled by it; it is left
+	// untouched.
+	ReasonNameConflict = "NameConflict"
+	// ReasonWaitingForPredecessor: a child with this name still belongs to a
+	// deleted object of the same name and is being garbage-collected.
+	ReasonWaitingForPredecessor = "WaitingForPredecessor"
+	// ReasonBridgeNotAllowed: the NIC names a node bridge that is not
+	// declared (no NodeBridge), not declared for this namespace, or does not
+	// allow the NIC's VLAN or uplink.
+	ReasonBridgeNotAllowed = "NodeBridgeNotAllowed"
+	// ReasonNamespaceNotAllowed: a reference into another namespace that the
+	// administrator has not allowed.
+	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
+	// ReasonInUse: a NodeBridge being deleted is still used by Wukongs.
+	ReasonInUse = "InUse"
+	// ReasonRemovingFromNodes: a NodeBridge being deleted waits for NMState to
+	// remove the bridge from the nodes.
+	ReasonRemovingFromNodes = "RemovingFromNodes"
+)
+
+// NodeBridge condition types besides Ready, Reconciling and Stalled.
+const (
+	// DegradedCondition: NMState failed to configure the bridge on some
+	// node, or rolled the policy back.
+	DegradedCondition = "Degraded"
 )

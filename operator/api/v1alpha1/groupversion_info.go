@@ -23,7 +23,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &Wukong{}, &WukongList{})
+	s.AddKnownTypes(GroupVersion, &Wukong{}, &WukongList{}, &NodeBridge{}, &NodeBridgeList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -1,0 +1,178 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// BridgeType is the NMState interface type of a node bridge.
+// +kubebuilder:validation:Enum=linux-bridge;ovs-bridge
+type BridgeType string
+
+// Bridge types, as NMState names them.
+const (
+	BridgeTypeLinux BridgeType = "linux-bridge"
+	BridgeTypeOVS   BridgeType = "ovs-bridge"
+)
+
+// NodeBridgeSpec is an administrator's declaration of a bridge on the nodes
+// and of who may attach virtual machines to it.
+//
+// The models are Harvester's ClusterNetwork/VlanConfig and OpenShift's split
+// between a NodeNetworkConfigurationPolicy (node side, cluster admin) and
+// NetworkAttachmentDefinitions (namespace side): the node side is decided
+// here, once, by someone allowed to change nodes; a Wukong only refers to it
+// by name (spec.networks[].bridgeName).
+//
+// +kubebuilder:validation:XValidation:rule="size(self.uplinks) <= 1 || has(self.bond)",message="bond is required when there is more than one uplink (the uplinks are bonded, then the bond is the bridge's port)",fieldPath=".bond"
+// +kubebuilder:validation:XValidation:rule="!has(self.bond) || size(self.uplinks) >= 2",message="bond needs at least two uplinks",fieldPath=".bond"
+type NodeBridgeSpec struct {
+	// Type is linux-bridge (default) or ovs-bridge. A Wukong NIC of type
+	// bridge attaches to a linux-bridge, of type ovs to an ovs-bridge.
+	// +kubebuilder:default=linux-bridge
+	// +optional
+	Type BridgeType `json:"type,omitempty"`
+
+	// Uplinks are the node interfaces enslaved to the bridge (e.g. eth1). One
+	// interface is the bridge's port; several are bonded first (see bond).
+	// Never name the node's primary interface: NMState rolls such a policy
+	// back when the node loses its API server connectivity, and the bridge
+	// is reported Degraded.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=15
+	// +kubebuilder:validation:items:Pattern=`^[a-zA-Z0-9][-a-zA-Z0-9_.]*$`
+	// +listType=set
+	Uplinks []string `json:"uplinks"`
+
+	// Bond bonds several uplinks into one port.
+	// +optional
+	Bond *BondSpec `json:"bond,omitempty"`
+
+	// NodeSelector selects the nodes that get the bridge (NMState's
+	// spec.nodeSelector); empty means every node. VMs attached to the bridge
+	// are placed only on these nodes.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// AllowedVLANs are the VLAN IDs tenants may tag their NICs with
+	// (spec.networks[].vlanId). Empty: only untagged NICs. On a linux-bridge
+	// the uplink becomes a trunk carrying exactly these VLANs (NMState
+	// trunk-tags), with untagged traffic on the native VLAN.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	// +optional
+	AllowedVLANs []VLANRange `json:"allowedVLANs,omitempty"`
+
+	// NamespaceSelector selects the namespaces whose Wukongs may attach to
+	// the bridge. Omitted: no namespace may (the bridge is configured on the
+	// nodes but unused); {} selects every namespace.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// BridgeMarker marks the NetworkAttachmentDefinitions Wukong creates for
+	// this bridge with KubeVirt's bridge-marker resource
+	// (k8s.v1.cni.cncf.io/resourceName: bridge.network.kubevirt.io/<name>),
+	// so the scheduler also checks the bridge exists on the node. Set it only
+	// where bridge-marker runs (cluster-network-addons-operator deploys it):
+	// without it the pods stay Pending. Wukong always adds nodeSelector to
+	// the VM, which needs no extra component.
+	// +optional
+	BridgeMarker bool `json:"bridgeMarker,omitempty"`
+}
+
+// BondSpec is an NMState bond of the uplinks.
+type BondSpec struct {
+	// Name is the bond interface on the nodes, e.g. bond1.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][-a-zA-Z0-9_.]*$`
+	Name string `json:"name"`
+	// Mode is the bonding mode (NMState link-aggregation mode).
+	// +kubebuilder:validation:Enum=active-backup;"802.3ad";balance-xor;balance-tlb;balance-alb;balance-rr;broadcast
+	// +kubebuilder:default=active-backup
+	// +optional
+	Mode string `json:"mode,omitempty"`
+}
+
+// VLANRange is an inclusive range of VLAN IDs.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.max) || self.max >= self.min",message="max must be at least min",fieldPath=".max"
+type VLANRange struct {
+	// Min is the first VLAN ID.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4094
+	Min int32 `json:"min"`
+	// Max is the last VLAN ID; omitted means min (a single VLAN).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4094
+	// +optional
+	Max int32 `json:"max,omitempty"`
+}
+
+// Contains reports whether id lies in the range.
+func (r VLANRange) Contains(id int32) bool {
+	hi := r.Max
+	if hi == 0 {
+		hi = r.Min
+	}
+	return id >= r.Min && id <= hi
+}
+
+// NodeBridgeStatus is what the operator observed of the bridge's
+// NodeNetworkConfigurationPolicy.
+type NodeBridgeStatus struct {
+	// PolicyName is the NodeNetworkConfigurationPolicy the operator writes
+	// for this bridge.
+	// +optional
+	PolicyName string `json:"policyName,omitempty"`
+
+	// Conditions: Ready (the policy is Available on every selected node),
+	// Degraded (NMState failed or rolled the policy back), and the kstatus
+	// conditions Reconciling and Stalled (present only while true).
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// NodeBridge declares a bridge on the nodes that tenants' Wukongs may attach
+// NICs to. It is cluster-scoped and meant for cluster administrators: the
+// operator writes one NodeNetworkConfigurationPolicy per NodeBridge (and
+// none for anything else), and a Wukong NIC naming a bridge that is not
+// declared, or declared for other namespaces, is refused. Deleting a
+// NodeBridge waits until no Wukong uses it, then removes the bridge from the
+// nodes (NMState state: absent) before deleting the policy.
+//
+// The object's name is the bridge's interface name on the nodes (at most 15
+// characters).
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=nbr
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
+// +kubebuilder:printcolumn:name="Uplinks",type=string,JSONPath=`.spec.uplinks`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.status.policyName`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 15 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name is the bridge's interface name on the nodes: at most 15 lowercase letters, digits and '-'"
+type NodeBridge struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec NodeBridgeSpec `json:"spec"`
+	// +optional
+	Status NodeBridgeStatus `json:"status,omitempty"`
+}
+
+// NodeBridgeList is a list of NodeBridges.
+//
+// +kubebuilder:object:root=true
+type NodeBridgeList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []NodeBridge `json:"items"`
+}
