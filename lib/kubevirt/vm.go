@@ -99,6 +99,9 @@ func (m Machine) Validate() error {
 	}
 	if len(m.Disks) == 0 {
 		names[ContainerDiskName] = true
+		if _, err := ContainerDiskImage(m.ContainerDiskImage); err != nil {
+			return err
+		}
 	}
 	boots := 0
 	for i, d := range m.Disks {
@@ -228,8 +231,12 @@ func buildDisks(owner client.Object, m Machine) ([]kubevirtv1.Disk, []kubevirtv1
 		d := virtioDisk(ContainerDiskName)
 		d.BootOrder = &one
 		disks = append(disks, d)
+		image, err := ContainerDiskImage(m.ContainerDiskImage)
+		if err != nil {
+			image = m.ContainerDiskImage // Validate reports it
+		}
 		volumes = append(volumes, kubevirtv1.Volume{Name: ContainerDiskName, VolumeSource: kubevirtv1.VolumeSource{
-			ContainerDisk: &kubevirtv1.ContainerDiskSource{Image: m.ContainerDiskImage},
+			ContainerDisk: &kubevirtv1.ContainerDiskSource{Image: image},
 		}})
 	}
 

@@ -123,6 +123,9 @@ func TestOriginalManifestsStayValid(t *testing.T) {
 		"manual halted":   "spec:\n  startStrategy:\n    runStrategy: Halted\n    autoStart: false\n",
 		"onfailure rerun": "spec:\n  highAvailability:\n    restartPolicy: OnFailure\n  startStrategy:\n    runStrategy: RerunOnFailure\n",
 		"registry image":  "spec:\n  disks:\n  - name: root\n    size: 5Gi\n    image: quay.io/containerdisks/fedora:40\n",
+		"cdisk docker":    "spec:\n  osImage: docker://quay.io/containerdisks/fedora:40\n",
+		"cdisk port":      "spec:\n  osImage: localhost:5000/guest/debian:12\n",
+		"https to disk":   "spec:\n  osImage: https://images.example.org/guest.qcow2\n  disks:\n  - name: root\n    size: 10Gi\n",
 		"size in bytes":   "spec:\n  disks:\n  - name: root\n    size: \"1073741824\"\n",
 		"dhcp no address": "spec:\n  networks:\n  - name: n1\n    bridgeName: br0\n    ipConfig:\n      mode: dhcp\n      dnsServers: [1.1.1.1]\n",
 		"nmstate bridge":  "spec:\n  networks:\n  - name: n1\n    bridgeName: br1\n    physicalInterface: eth1\n    vlanId: 10\n",
@@ -186,6 +189,8 @@ func TestAdmissionRejects(t *testing.T) {
 		{"ssh secret name invalid", "spec:\n  sshKeySecret: My_Keys\n", "spec.sshKeySecret", "should match"},
 		{"image with spaces", "spec:\n  disks:\n  - name: d\n    size: 1Gi\n    image: http://a b\n", "spec.disks[0].image", "should match"},
 		{"too many disks", "spec:\n  disks:\n" + strings.Repeat("", 0) + manyDisks(17), "spec.disks", "must have at most 16 items"},
+		{"https osImage without disks", "spec:\n  osImage: https://images.example.org/guest.qcow2\n", "spec.osImage", "add a disk for it to be imported into"},
+		{"http osImage with an empty disk list", "spec:\n  osImage: http://images.example.org/guest.img\n  disks: []\n", "spec.osImage", "cannot boot as a container disk"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 // working; fields added since are optional.
 //
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.osImage) || (has(self.osImage) && self.osImage == oldSelf.osImage)",message="osImage is immutable once set: add a new disk with an image instead"
+// +kubebuilder:validation:XValidation:rule="(has(self.disks) && size(self.disks) > 0) || !has(self.osImage) || !(self.osImage.startsWith('http://') || self.osImage.startsWith('https://'))",message="an http(s) osImage cannot boot as a container disk (a container runtime pulls only registry images): add a disk for it to be imported into, or use a registry image",fieldPath=".osImage"
 // +kubebuilder:validation:XValidation:rule="!has(self.startStrategy) || !has(self.startStrategy.runStrategy) || !has(self.startStrategy.autoStart) || (self.startStrategy.autoStart ? !(self.startStrategy.runStrategy in ['Halted', 'Manual']) : self.startStrategy.runStrategy in ['Halted', 'Manual'])",message="startStrategy.runStrategy conflicts with startStrategy.autoStart: autoStart false allows only Halted or Manual, autoStart true forbids them",fieldPath=".startStrategy.runStrategy"
 // +kubebuilder:validation:XValidation:rule="!has(self.startStrategy) || !has(self.startStrategy.runStrategy) || self.startStrategy.runStrategy == 'Halted' || !has(self.highAvailability) || !has(self.highAvailability.restartPolicy) || (self.highAvailability.restartPolicy == 'Never' ? self.startStrategy.runStrategy in ['Once', 'Manual'] : {'Always': 'Always', 'OnFailure': 'RerunOnFailure'}[self.highAvailability.restartPolicy] == self.startStrategy.runStrategy)",message="startStrategy.runStrategy conflicts with highAvailability.restartPolicy (Always goes with Always, OnFailure with RerunOnFailure, Never with Once or Manual)",fieldPath=".highAvailability.restartPolicy"
 type WukongSpec struct {
@@ -31,9 +32,14 @@ type WukongSpec struct {
 	Memory resource.Quantity `json:"memory,omitempty"`
 
 	// OSImage is the operating system image. With disks it is imported into
-	// the boot disk when that disk names no image of its own; without disks
-	// it boots as an ephemeral container disk (a registry image). An
+	// the boot disk (by CDI) when that disk names no image of its own: an
 	// http(s):// URL or a registry image (docker://… or a bare reference).
+	// Without disks it boots as an ephemeral container disk, which must be a
+	// registry image: the VM's containerDisk gets the plain reference (no
+	// docker:// scheme; registry port, tag and digest kept; a name without
+	// registry qualified as Docker does, fedora:40 -> docker.io/library/fedora:40).
+	// An http(s) URL without disks is refused at admission; an invalid
+	// reference makes the Wukong Stalled naming spec.osImage.
 	// Immutable once set.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:Pattern=`^\S+$`

@@ -1,6 +1,10 @@
 package controller
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
+
 	"k8s.io/apimachinery/pkg/api/resource"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
@@ -168,4 +172,42 @@ func machine(w *v1alpha1.Wukong, nics []network.NICObservation, vols []storage.O
 		m.AntiAffinity = ha.AntiAffinity
 	}
 	return m, nil
+}
+
+// specField names the Wukong field behind a lib/kubevirt input field (the
+// Field of a *kubevirt.InvalidInputError) so a Stalled message points at what
+// the user wrote: containerDiskImage is spec.osImage, and
+// cloudInit.networks[i].<x> is the ipConfig of the i-th spec.networks entry
+// that has one (machine appends them in that order). Other fields are
+// returned as they are.
+func specField(w *v1alpha1.Wukong, libField string) string {
+	if libField == "containerDiskImage" {
+		return "spec.osImage"
+	}
+	after, ok := strings.CutPrefix(libField, "cloudInit.networks[")
+	index, suffix, found := strings.Cut(after, "]")
+	i, err := strconv.Atoi(index)
+	if !ok || !found || err != nil {
+		return libField
+	}
+	seen := 0
+	for j, n := range w.Spec.Networks {
+		if n.IPConfig == nil {
+			continue
+		}
+		if seen == i {
+			base := fmt.Sprintf("spec.networks[%d].ipConfig", j)
+			switch {
+			case strings.HasPrefix(suffix, ".addresses"):
+				return base + ".address"
+			case strings.HasPrefix(suffix, ".dns"):
+				return base + ".dnsServers" + strings.TrimPrefix(suffix, ".dns")
+			case suffix == ".mac":
+				return fmt.Sprintf("spec.networks[%d]", j)
+			}
+			return base + suffix
+		}
+		seen++
+	}
+	return libField
 }

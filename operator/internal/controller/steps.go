@@ -193,7 +193,7 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 	if err != nil {
 		var invalid *kubevirt.InvalidInputError
 		if errors.As(err, &invalid) {
-			s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonInvalidSpec, invalid.Field, invalid.Message, false})
+			s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonInvalidSpec, specField(s.w, invalid.Field), invalid.Message, false})
 			return nil
 		}
 		return err

@@ -1,0 +1,34 @@
+package controller
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+)
+
+func TestSpecField(t *testing.T) {
+	w := &v1alpha1.Wukong{Spec: v1alpha1.WukongSpec{Networks: []v1alpha1.NetworkSpec{
+		{Name: "plain"},
+		{Name: "lan", IPConfig: &v1alpha1.IPConfig{Mode: v1alpha1.IPModeStatic}},
+		{Name: "nocfg"},
+		{Name: "stor", IPConfig: &v1alpha1.IPConfig{}},
+	}}}
+	tests := []struct{ lib, want string }{
+		{"containerDiskImage", "spec.osImage"},
+		{"cloudInit.networks[0].addresses[0]", "spec.networks[1].ipConfig.address"},
+		{"cloudInit.networks[0].gateway", "spec.networks[1].ipConfig.gateway"},
+		{"cloudInit.networks[1].dns[2]", "spec.networks[3].ipConfig.dnsServers[2]"},
+		{"cloudInit.networks[1].mac", "spec.networks[3]"},
+		{"cloudInit.networks[1].defaultRoute", "spec.networks[3].ipConfig.defaultRoute"},
+		{"cloudInit.networks[7].gateway", "cloudInit.networks[7].gateway"}, // no such entry: left as is
+		{"cloudInit.networks[x].gateway", "cloudInit.networks[x].gateway"},
+		{"cloudInit.user.name", "cloudInit.user.name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.lib, func(t *testing.T) {
+			assert.Equal(t, tt.want, specField(w, tt.lib))
+		})
+	}
+}
