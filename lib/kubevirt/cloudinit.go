@@ -25,7 +25,20 @@ type cloudConfig struct {
 	SSHPwauth         *bool       `json:"ssh_pwauth,omitempty"`
 	Growpart          growpart    `json:"growpart"`
 	ResizeRootfs      bool        `json:"resize_rootfs"`
+	Packages          []string    `json:"packages,omitempty"`
+	Runcmd            [][]string  `json:"runcmd,omitempty"`
 }
+
+// Guest agent: the package has this name on Debian, Ubuntu, Fedora, RHEL and
+// their derivatives, and its systemd unit is qemu-guest-agent.service. The
+// unit is normally started by udev when the agent's virtio-serial port
+// appears, which happens before cloud-init installs the package on first
+// boot, hence the explicit start (KubeVirt user guide, "Guest Agent
+// information": install qemu-guest-agent and start its service).
+const (
+	GuestAgentPackage = "qemu-guest-agent"
+	guestAgentService = "qemu-guest-agent.service"
+)
 
 type userEntry struct {
 	Name              string   `json:"name"`
@@ -49,13 +62,18 @@ type networkConfig struct {
 }
 
 type ethernet struct {
-	Match       ethMatch     `json:"match"`
-	SetName     string       `json:"set-name,omitempty"`
-	DHCP4       *bool        `json:"dhcp4,omitempty"`
-	DHCP6       *bool        `json:"dhcp6,omitempty"`
-	Addresses   []string     `json:"addresses,omitempty"`
-	Routes      []route      `json:"routes,omitempty"`
-	Nameservers *nameservers `json:"nameservers,omitempty"`
+	Match          ethMatch       `json:"match"`
+	SetName        string         `json:"set-name,omitempty"`
+	DHCP4          *bool          `json:"dhcp4,omitempty"`
+	DHCP4Overrides *dhcpOverrides `json:"dhcp4-overrides,omitempty"`
+	Addresses      []string       `json:"addresses,omitempty"`
+	Gateway6       string         `json:"gateway6,omitempty"`
+	Routes         []route        `json:"routes,omitempty"`
+	Nameservers    *nameservers   `json:"nameservers,omitempty"`
+}
+
+type dhcpOverrides struct {
+	UseRoutes bool `json:"use-routes"`
 }
 
 type ethMatch struct {
@@ -100,14 +118,25 @@ func BuildCloudInitSecret(owner client.Object, m Machine) (*corev1.Secret, error
 
 // RenderUserData renders the #cloud-config document for m: hostname, the user with
 // a hashed password and SSH keys (or the keys for the image's default user),
-// ssh_pwauth when a password is set, and growpart/resize_rootfs so an
-// expanded disk reaches the root filesystem.
+// ssh_pwauth when a password is set, growpart/resize_rootfs so an expanded
+// disk reaches the root filesystem, and, unless CloudInit.SkipGuestAgent,
+// the QEMU guest agent: packages [qemu-guest-agent] (cloud-init refreshes the
+// package index first and installs it in its final stage) and a runcmd
+// `systemctl enable --now qemu-guest-agent.service`, which runs after the
+// package install. KubeVirt reports the IP addresses of bridge- and
+// SR-IOV-bound NICs only from the guest agent (VMI status.interfaces[] with
+// infoSource guest-agent); an image that already ships the agent gets a
+// no-op install.
 func RenderUserData(owner client.Object, m Machine) ([]byte, error) {
 	ci := m.CloudInit
 	cfg := cloudConfig{
 		Hostname:     ci.Hostname,
 		Growpart:     growpart{Mode: "auto", Devices: []string{"/"}},
 		ResizeRootfs: true,
+	}
+	if !ci.SkipGuestAgent {
+		cfg.Packages = []string{GuestAgentPackage}
+		cfg.Runcmd = [][]string{{"systemctl", "enable", "--now", guestAgentService}}
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = m.Name
@@ -187,12 +216,32 @@ func cleanKeys(in []string) []string {
 // RenderNetworkData renders cloud-init network config version 2 for m. Every
 // entry is matched by MAC: the pod-network NIC by PodNetworkMAC (the lib
 // sets that MAC on the masquerade interface, so it is known before boot)
-// and gets DHCP unless CloudInit.Networks configures that MAC; a Multus NIC
-// is configured only when CloudInit.Networks has an entry with its MAC, and
-// is renamed to the NIC's name (set-name). The default route is written as
-// routes to 0.0.0.0/0 (or ::/0) rather than the deprecated gateway4, which
-// both netplan and cloud-init's own renderers understand. A Networks entry
-// whose MAC matches no interface is an *InvalidInputError.
+// and gets DHCPv4 unless CloudInit.Networks configures that MAC; a Multus
+// NIC is configured only when CloudInit.Networks has an entry with its MAC,
+// and is renamed to the NIC's name (set-name). A Networks entry whose MAC
+// matches no interface is an *InvalidInputError.
+//
+// Default route: per address family, exactly one NIC carries it, so egress
+// never depends on which of two default routes the kernel prefers. The
+// carrier is, in this order:
+//
+//  1. the entry with DefaultRoute set, if it can (static with a gateway of
+//     that family, or dhcp mode for IPv4);
+//  2. else the pod network when it is on and can (by default it is DHCPv4,
+//     so it keeps the IPv4 default route);
+//  3. else the first entry of CloudInit.Networks that can.
+//
+// Every other NIC gets no default route of that family: a static gateway is
+// left out (the NIC reaches its own subnet, through the prefix route of its
+// address), and a DHCP NIC, the pod network included, gets
+// dhcp4-overrides: {use-routes: false} so the routers of its lease are
+// ignored (netplan's and cloud-init's networkd renderer honour it; cloud-init's
+// ifupdown (eni) renderer ignores DHCP overrides). An IPv4 default route is
+// written as routes: [{to: 0.0.0.0/0, via: GW}]; an IPv6 one as gateway6: GW,
+// because cloud-init before 23.1 renders a route to ::/0 as a route to ::/64
+// with its networkd and eni renderers (canonical/cloud-init#1973, #4600),
+// while gateway6 reaches every renderer intact. More than one DefaultRoute,
+// or DefaultRoute on a static entry without Gateway, is an *InvalidInputError.
 func RenderNetworkData(namespace string, m Machine) ([]byte, error) {
 	cfg := networkConfig{Version: 2, Ethernets: map[string]ethernet{}}
 	byMAC := map[string]string{} // MAC -> ethernets key
@@ -208,7 +257,18 @@ func RenderNetworkData(namespace string, m Machine) ([]byte, error) {
 			setName[n.Name] = true
 		}
 	}
+
+	// Entries in the order rule 3 reads them; the pod network's is marked.
+	type entry struct {
+		key, field string
+		eth        ethernet
+		nd         NetworkData
+		gw         netip.Addr // valid only for a static entry with a gateway
+		pod        bool
+	}
+	var entries []*entry
 	configured := map[string]bool{}
+	explicit := -1
 	for i, nd := range m.CloudInit.Networks {
 		field := fmt.Sprintf("cloudInit.networks[%d]", i)
 		mac := canonicalMAC(nd.MAC)
@@ -220,23 +280,80 @@ func RenderNetworkData(namespace string, m Machine) ([]byte, error) {
 			return nil, &InvalidInputError{Field: field + ".mac", Message: "configured twice"}
 		}
 		configured[mac] = true
-		eth, err := buildEthernet(field, mac, nd)
+		eth, gw, err := buildEthernet(field, mac, nd)
 		if err != nil {
 			return nil, err
 		}
 		if setName[key] {
 			eth.SetName = key
 		}
-		cfg.Ethernets[key] = eth
+		if nd.DefaultRoute {
+			if explicit >= 0 {
+				return nil, &InvalidInputError{Field: field + ".defaultRoute", Message: fmt.Sprintf(
+					"only one NIC can carry the default route; cloudInit.networks[%d] already does", explicit)}
+			}
+			if !isDHCP(nd) && !gw.IsValid() {
+				return nil, &InvalidInputError{Field: field + ".gateway", Message: "defaultRoute needs a gateway in static mode"}
+			}
+			explicit = len(entries)
+		}
+		entries = append(entries, &entry{key: key, field: field, eth: eth, nd: nd, gw: gw, pod: mac == podMAC})
 	}
 	if podMAC != "" && !configured[podMAC] {
 		t := true
-		cfg.Ethernets[PodNetworkName] = ethernet{Match: ethMatch{MACAddress: podMAC}, DHCP4: &t}
+		entries = append(entries, &entry{key: PodNetworkName, eth: ethernet{Match: ethMatch{MACAddress: podMAC}, DHCP4: &t},
+			nd: NetworkData{Mode: NetworkModeDHCP}, pod: true})
+	}
+
+	canRoute := func(e *entry, v6 bool) bool {
+		if isDHCP(e.nd) {
+			return !v6 // the lib enables DHCPv4 only
+		}
+		return e.gw.IsValid() && isIPv6(e.gw) == v6
+	}
+	carrier := func(v6 bool) *entry {
+		if explicit >= 0 && canRoute(entries[explicit], v6) {
+			return entries[explicit]
+		}
+		for _, e := range entries {
+			if e.pod && canRoute(e, v6) {
+				return e
+			}
+		}
+		for _, e := range entries {
+			if canRoute(e, v6) {
+				return e
+			}
+		}
+		return nil
+	}
+	v4, v6 := carrier(false), carrier(true)
+	for _, e := range entries {
+		switch {
+		case isDHCP(e.nd):
+			if e != v4 {
+				e.eth.DHCP4Overrides = &dhcpOverrides{UseRoutes: false}
+			}
+		case e.gw.IsValid() && !isIPv6(e.gw) && e == v4:
+			e.eth.Routes = []route{{To: "0.0.0.0/0", Via: e.gw.String()}}
+		case e.gw.IsValid() && isIPv6(e.gw) && e == v6:
+			e.eth.Gateway6 = e.gw.String()
+		}
+		cfg.Ethernets[e.key] = e.eth
 	}
 	return yaml.Marshal(cfg)
 }
 
-func buildEthernet(field, mac string, nd NetworkData) (ethernet, error) {
+func isDHCP(nd NetworkData) bool { return nd.Mode == "" || nd.Mode == NetworkModeDHCP }
+
+// isIPv6 reports whether a is an IPv6 address (an IPv4-mapped one counts as IPv4).
+func isIPv6(a netip.Addr) bool { return a.Is6() && !a.Is4In6() }
+
+// buildEthernet renders one entry's addresses, DHCP and name servers and
+// returns its parsed gateway (the zero Addr when it has none); the default
+// route is RenderNetworkData's decision.
+func buildEthernet(field, mac string, nd NetworkData) (ethernet, netip.Addr, error) {
+	var gw netip.Addr
 	eth := ethernet{Match: ethMatch{MACAddress: mac}}
 	switch nd.Mode {
 	case "", NetworkModeDHCP:
@@ -244,41 +361,42 @@ func buildEthernet(field, mac string, nd NetworkData) (ethernet, error) {
 		eth.DHCP4 = &t
 	case NetworkModeStatic:
 		if len(nd.Addresses) == 0 {
-			return eth, &InvalidInputError{Field: field + ".addresses", Message: "static mode needs at least one address"}
+			return eth, gw, &InvalidInputError{Field: field + ".addresses", Message: "static mode needs at least one address"}
 		}
 	default:
-		return eth, &InvalidInputError{Field: field + ".mode", Message: fmt.Sprintf("unsupported value %q", nd.Mode)}
+		return eth, gw, &InvalidInputError{Field: field + ".mode", Message: fmt.Sprintf("unsupported value %q", nd.Mode)}
 	}
 	for j, a := range nd.Addresses {
 		p, err := netip.ParsePrefix(a)
 		if err != nil {
-			return eth, &InvalidInputError{Field: fmt.Sprintf("%s.addresses[%d]", field, j), Message: "not an address in CIDR form"}
+			return eth, gw, &InvalidInputError{Field: fmt.Sprintf("%s.addresses[%d]", field, j), Message: "not an address in CIDR form"}
 		}
 		eth.Addresses = append(eth.Addresses, p.String())
 	}
 	if nd.Gateway != "" {
-		gw, err := netip.ParseAddr(nd.Gateway)
-		if err != nil {
-			return eth, &InvalidInputError{Field: field + ".gateway", Message: "not an IP address"}
+		var err error
+		if gw, err = netip.ParseAddr(nd.Gateway); err != nil {
+			return eth, gw, &InvalidInputError{Field: field + ".gateway", Message: "not an IP address"}
 		}
-		to := "0.0.0.0/0"
-		if gw.Is6() && !gw.Is4In6() {
-			to = "::/0"
+		if isDHCP(nd) {
+			// DHCP learns its router from the lease; a gateway here would
+			// be ignored by every renderer.
+			return eth, netip.Addr{}, &InvalidInputError{Field: field + ".gateway", Message: "cannot be set in dhcp mode"}
 		}
-		eth.Routes = []route{{To: to, Via: gw.String()}}
+		gw = gw.Unmap()
 	}
 	if len(nd.DNS) > 0 {
 		ns := &nameservers{}
 		for j, d := range nd.DNS {
 			a, err := netip.ParseAddr(d)
 			if err != nil {
-				return eth, &InvalidInputError{Field: fmt.Sprintf("%s.dns[%d]", field, j), Message: "not an IP address"}
+				return eth, gw, &InvalidInputError{Field: fmt.Sprintf("%s.dns[%d]", field, j), Message: "not an IP address"}
 			}
 			ns.Addresses = append(ns.Addresses, a.String())
 		}
 		eth.Nameservers = ns
 	}
-	return eth, nil
+	return eth, gw, nil
 }
 
 // ReadSSHKeys returns every non-empty line of every value of the Secret

@@ -40,6 +40,11 @@ func cloudInitMachine() Machine {
 	})
 }
 
+var (
+	guestAgentPackages = []any{"qemu-guest-agent"}
+	guestAgentRuncmd   = []any{[]any{"systemctl", "enable", "--now", "qemu-guest-agent.service"}}
+)
+
 func parseUserData(t *testing.T, data []byte) map[string]any {
 	t.Helper()
 	require.True(t, strings.HasPrefix(string(data), "#cloud-config\n"), "user data must start with #cloud-config:\n%s", data)
@@ -71,6 +76,8 @@ func TestRenderUserData(t *testing.T) {
 				"ssh_pwauth":    true,
 				"growpart":      map[string]any{"mode": "auto", "devices": []any{"/"}},
 				"resize_rootfs": true,
+				"packages":      guestAgentPackages,
+				"runcmd":        guestAgentRuncmd,
 			},
 		},
 		{
@@ -82,6 +89,8 @@ func TestRenderUserData(t *testing.T) {
 				"ssh_pwauth":    true,
 				"growpart":      map[string]any{"mode": "auto", "devices": []any{"/"}},
 				"resize_rootfs": true,
+				"packages":      guestAgentPackages,
+				"runcmd":        guestAgentRuncmd,
 			},
 		},
 		{
@@ -92,6 +101,8 @@ func TestRenderUserData(t *testing.T) {
 				"ssh_authorized_keys": []any{"ssh-ed25519 AAAA1 a@b"},
 				"growpart":            map[string]any{"mode": "auto", "devices": []any{"/"}},
 				"resize_rootfs":       true,
+				"packages":            guestAgentPackages,
+				"runcmd":              guestAgentRuncmd,
 			},
 		},
 		{
@@ -100,6 +111,17 @@ func TestRenderUserData(t *testing.T) {
 			want: map[string]any{
 				"hostname":      "web",
 				"users":         []any{map[string]any{"name": "ops"}},
+				"growpart":      map[string]any{"mode": "auto", "devices": []any{"/"}},
+				"resize_rootfs": true,
+				"packages":      guestAgentPackages,
+				"runcmd":        guestAgentRuncmd,
+			},
+		},
+		{
+			name: "guest agent opted out: no packages, no runcmd",
+			ci:   CloudInit{SkipGuestAgent: true},
+			want: map[string]any{
+				"hostname":      "web",
 				"growpart":      map[string]any{"mode": "auto", "devices": []any{"/"}},
 				"resize_rootfs": true,
 			},
@@ -146,6 +168,8 @@ func TestPasswordHashIsStableAndPerOwner(t *testing.T) {
 	assert.Equal(t, hash(noUID, ci), hash(noUID, ci), "namespace/name seed is stable too")
 }
 
+var noRoutes = map[string]any{"use-routes": false}
+
 func TestRenderNetworkData(t *testing.T) {
 	podMAC := PodNetworkMAC("prod", "web")
 	tests := []struct {
@@ -154,21 +178,23 @@ func TestRenderNetworkData(t *testing.T) {
 		want map[string]any
 	}{
 		{
-			name: "pod NIC dhcp by MAC, static v4 and v6, dhcp multus NIC",
+			name: "pod NIC keeps the IPv4 default; static v4 gateway unused; dhcp NIC ignores routes; the only IPv6 gateway is the IPv6 default",
 			m:    cloudInitMachine(),
 			want: map[string]any{"version": float64(2), "ethernets": map[string]any{
 				"default": map[string]any{"match": map[string]any{"macaddress": podMAC}, "dhcp4": true},
 				"lan": map[string]any{
 					"match": map[string]any{"macaddress": "02:aa:bb:cc:dd:01"}, "set-name": "lan",
 					"addresses":   []any{"192.168.10.5/24"},
-					"routes":      []any{map[string]any{"to": "0.0.0.0/0", "via": "192.168.10.1"}},
 					"nameservers": map[string]any{"addresses": []any{"192.168.10.2", "1.1.1.1"}},
 				},
-				"stor": map[string]any{"match": map[string]any{"macaddress": "02:aa:bb:cc:dd:02"}, "set-name": "stor", "dhcp4": true},
+				"stor": map[string]any{
+					"match": map[string]any{"macaddress": "02:aa:bb:cc:dd:02"}, "set-name": "stor", "dhcp4": true,
+					"dhcp4-overrides": noRoutes,
+				},
 				"v6": map[string]any{
 					"match": map[string]any{"macaddress": "02:aa:bb:cc:dd:03"}, "set-name": "v6",
 					"addresses": []any{"2001:db8::5/64"},
-					"routes":    []any{map[string]any{"to": "::/0", "via": "2001:db8::1"}},
+					"gateway6":  "2001:db8::1",
 				},
 			}},
 		},
@@ -215,6 +241,11 @@ func TestRenderNetworkDataInvalid(t *testing.T) {
 		{"bad gateway", []NetworkData{{MAC: "02:00:00:00:00:01", Gateway: "gw"}}, "cloudInit.networks[0].gateway"},
 		{"bad dns", []NetworkData{{MAC: "02:00:00:00:00:01", DNS: []string{"dns.example"}}}, "cloudInit.networks[0].dns[0]"},
 		{"bad mode", []NetworkData{{MAC: "02:00:00:00:00:01", Mode: "slaac"}}, "cloudInit.networks[0].mode"},
+		{"gateway in dhcp mode", []NetworkData{{MAC: "02:00:00:00:00:01", Gateway: "10.0.0.1"}}, "cloudInit.networks[0].gateway"},
+		{"defaultRoute on a static NIC without gateway", []NetworkData{{MAC: "02:00:00:00:00:01", Mode: NetworkModeStatic,
+			Addresses: []string{"10.0.0.5/24"}, DefaultRoute: true}}, "cloudInit.networks[0].gateway"},
+		{"defaultRoute twice", []NetworkData{{MAC: PodNetworkMAC("prod", "web"), DefaultRoute: true},
+			{MAC: "02:00:00:00:00:01", DefaultRoute: true}}, "cloudInit.networks[1].defaultRoute"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

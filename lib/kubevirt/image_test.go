@@ -70,8 +70,8 @@ func TestContainerDiskImage(t *testing.T) {
 // reference whatever form the machine was given.
 func TestBuildVMContainerDiskImageHasNoScheme(t *testing.T) {
 	for source, want := range map[string]string{
-		"docker://quay.io/containerdisks/fedora:40": "quay.io/containerdisks/fedora:40",
-		"docker://localhost:5000/x":                 "localhost:5000/x",
+		"docker://quay.io/containerdisks/fedora:40":   "quay.io/containerdisks/fedora:40",
+		"docker://localhost:5000/x":                   "localhost:5000/x",
 		"quay.io/containerdisks/fedora@" + testDigest: "quay.io/containerdisks/fedora@" + testDigest,
 	} {
 		t.Run(source, func(t *testing.T) {

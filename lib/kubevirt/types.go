@@ -126,6 +126,12 @@ type CloudInit struct {
 	SSHKeys []string
 	// Networks configure guest NICs, matched by MAC.
 	Networks []NetworkData
+	// SkipGuestAgent leaves the QEMU guest agent alone. By default the user
+	// data installs the qemu-guest-agent package and enables and starts its
+	// service, because KubeVirt learns the addresses of bridge- and
+	// SR-IOV-bound NICs only from the agent. Set it for images that ship the
+	// agent already or cannot install packages (no package mirror reachable).
+	SkipGuestAgent bool
 	// Salt for hashing User.Password (crypt base64 alphabet, at most 16
 	// characters). Empty derives one from the owner's UID (or namespace and
 	// name) and the user name, so the hash is stable across reconciles.
@@ -156,8 +162,15 @@ type NetworkData struct {
 	Mode NetworkMode
 	// Addresses in CIDR form, for static mode.
 	Addresses []string
-	// Gateway becomes the default route.
+	// Gateway is the NIC's router (IPv4 or IPv6). It becomes the default
+	// route of its address family only when this NIC carries that default
+	// route (see RenderNetworkData); otherwise it is not used and the NIC
+	// reaches only its own subnet.
 	Gateway string
+	// DefaultRoute asks for this NIC to carry the default route (of its
+	// gateway's family; IPv4 for dhcp mode), taking it from the pod network.
+	// At most one entry may set it; in static mode it needs Gateway.
+	DefaultRoute bool
 	// DNS servers.
 	DNS []string
 }

@@ -125,6 +125,7 @@ func TestOriginalManifestsStayValid(t *testing.T) {
 		"registry image":  "spec:\n  disks:\n  - name: root\n    size: 5Gi\n    image: quay.io/containerdisks/fedora:40\n",
 		"cdisk docker":    "spec:\n  osImage: docker://quay.io/containerdisks/fedora:40\n",
 		"cdisk port":      "spec:\n  osImage: localhost:5000/guest/debian:12\n",
+		"default route":   "spec:\n  networks:\n  - name: a\n    bridgeName: b\n    ipConfig:\n      mode: static\n      address: fd00::5/64\n      gateway: fd00::1\n      defaultRoute: true\n  - name: c\n    bridgeName: b\n    ipConfig:\n      defaultRoute: false\n",
 		"https to disk":   "spec:\n  osImage: https://images.example.org/guest.qcow2\n  disks:\n  - name: root\n    size: 10Gi\n",
 		"size in bytes":   "spec:\n  disks:\n  - name: root\n    size: \"1073741824\"\n",
 		"dhcp no address": "spec:\n  networks:\n  - name: n1\n    bridgeName: br0\n    ipConfig:\n      mode: dhcp\n      dnsServers: [1.1.1.1]\n",
@@ -189,6 +190,8 @@ func TestAdmissionRejects(t *testing.T) {
 		{"ssh secret name invalid", "spec:\n  sshKeySecret: My_Keys\n", "spec.sshKeySecret", "should match"},
 		{"image with spaces", "spec:\n  disks:\n  - name: d\n    size: 1Gi\n    image: http://a b\n", "spec.disks[0].image", "should match"},
 		{"too many disks", "spec:\n  disks:\n" + strings.Repeat("", 0) + manyDisks(17), "spec.disks", "must have at most 16 items"},
+		{"defaultRoute on two networks", "spec:\n  networks:\n  - name: a\n    bridgeName: b\n    ipConfig:\n      defaultRoute: true\n  - name: c\n    bridgeName: b\n    ipConfig:\n      mode: static\n      address: 10.0.0.5/24\n      gateway: 10.0.0.1\n      defaultRoute: true\n", "spec.networks", "at most one network may set ipConfig.defaultRoute"},
+		{"defaultRoute static without gateway", "spec:\n  networks:\n  - name: a\n    bridgeName: b\n    ipConfig:\n      mode: static\n      address: 10.0.0.5/24\n      defaultRoute: true\n", "spec.networks[0].ipConfig.gateway", "defaultRoute needs a gateway"},
 		{"https osImage without disks", "spec:\n  osImage: https://images.example.org/guest.qcow2\n", "spec.osImage", "add a disk for it to be imported into"},
 		{"http osImage with an empty disk list", "spec:\n  osImage: http://images.example.org/guest.img\n  disks: []\n", "spec.osImage", "cannot boot as a container disk"},
 	}

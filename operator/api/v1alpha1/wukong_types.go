@@ -63,6 +63,7 @@ type WukongSpec struct {
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.filter(n, has(n.ipConfig) && has(n.ipConfig.defaultRoute) && n.ipConfig.defaultRoute).size() <= 1",message="at most one network may set ipConfig.defaultRoute: the guest has exactly one default route"
 	// +optional
 	Networks []NetworkSpec `json:"networks,omitempty"`
 
@@ -218,9 +219,20 @@ const (
 	IPModeDHCP   IPMode = "dhcp"
 )
 
-// IPConfig is a NIC's guest address configuration.
+// IPConfig is a NIC's guest address configuration, delivered by cloud-init
+// network data (version 2, matched by MAC).
+//
+// The guest gets exactly one default route per address family: the NIC with
+// defaultRoute: true when it has one (static with a gateway of that family,
+// or dhcp for IPv4); else, for IPv4, the pod network when it is on (it takes
+// its default route from KubeVirt's DHCP); else the first network, in list
+// order, with a gateway of that family (or in dhcp mode, for IPv4). Every
+// other NIC gets no default route: its gateway is not used (it reaches its
+// own subnet) and a dhcp NIC, the pod network included, ignores its lease's
+// routers (dhcp4-overrides use-routes: false).
 //
 // +kubebuilder:validation:XValidation:rule="self.mode != 'static' || has(self.address)",message="address is required when mode is static",fieldPath=".address"
+// +kubebuilder:validation:XValidation:rule="!has(self.defaultRoute) || !self.defaultRoute || self.mode == 'dhcp' || has(self.gateway)",message="defaultRoute needs a gateway when mode is static",fieldPath=".gateway"
 // +kubebuilder:validation:XValidation:rule="self.mode != 'dhcp' || (!has(self.address) && !has(self.gateway))",message="address and gateway cannot be set when mode is dhcp",fieldPath=".address"
 type IPConfig struct {
 	// Mode is static or dhcp.
@@ -234,11 +246,25 @@ type IPConfig struct {
 	// +optional
 	Address string `json:"address,omitempty"`
 
-	// Gateway is the default gateway's IP address.
+	// Gateway is the router's IP address (IPv4 or IPv6, static mode). It
+	// becomes the guest's default route of its family only when this NIC
+	// carries it: it sets defaultRoute; or no network does, the pod network
+	// does not give that family's default route (it gives IPv4 when on), and
+	// this is the first network with a gateway of that family (a dhcp
+	// network counts for IPv4). Otherwise it is not used.
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="gateway must be an IP address"
 	// +optional
 	Gateway string `json:"gateway,omitempty"`
+
+	// DefaultRoute makes this NIC carry the guest's default route (via
+	// gateway in static mode, via the DHCP lease's router in dhcp mode),
+	// instead of the pod network or the first network with a gateway. At
+	// most one network may set it. With the pod network on, the guest then
+	// reaches the pod network only on its own subnet (cluster Services
+	// through it need their own routes).
+	// +optional
+	DefaultRoute bool `json:"defaultRoute,omitempty"`
 
 	// DNSServers are name server IP addresses.
 	// +kubebuilder:validation:MaxItems=8

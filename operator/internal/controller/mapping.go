@@ -147,7 +147,7 @@ func machine(w *v1alpha1.Wukong, nics []network.NICObservation, vols []storage.O
 		}
 		m.NICs = append(m.NICs, nic)
 		if ip := spec.IPConfig; ip != nil {
-			nd := kubevirt.NetworkData{MAC: obs.MAC, Mode: kubevirt.NetworkModeDHCP, Gateway: ip.Gateway, DNS: ip.DNSServers}
+			nd := kubevirt.NetworkData{MAC: obs.MAC, Mode: kubevirt.NetworkModeDHCP, Gateway: ip.Gateway, DNS: ip.DNSServers, DefaultRoute: ip.DefaultRoute}
 			if ip.Mode == v1alpha1.IPModeStatic {
 				nd.Mode = kubevirt.NetworkModeStatic
 				nd.Addresses = []string{ip.Address}

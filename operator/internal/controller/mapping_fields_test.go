@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
@@ -31,4 +32,17 @@ func TestSpecField(t *testing.T) {
 			assert.Equal(t, tt.want, specField(w, tt.lib))
 		})
 	}
+}
+
+func TestMachineMapsDefaultRoute(t *testing.T) {
+	w := &v1alpha1.Wukong{Spec: v1alpha1.WukongSpec{Networks: []v1alpha1.NetworkSpec{
+		{Name: "lan", BridgeName: "br1", IPConfig: &v1alpha1.IPConfig{Mode: v1alpha1.IPModeStatic, Address: "10.0.0.5/24", Gateway: "10.0.0.1", DefaultRoute: true}},
+		{Name: "stor", BridgeName: "br1", IPConfig: &v1alpha1.IPConfig{Mode: v1alpha1.IPModeDHCP}},
+	}}}
+	m, err := machine(w, nil, nil, nil)
+	require.NoError(t, err)
+	require.Len(t, m.CloudInit.Networks, 2)
+	assert.True(t, m.CloudInit.Networks[0].DefaultRoute)
+	assert.Equal(t, "10.0.0.1", m.CloudInit.Networks[0].Gateway)
+	assert.False(t, m.CloudInit.Networks[1].DefaultRoute)
 }
