@@ -11,8 +11,16 @@
 // setting is removed, as Server-Side Apply removes fields a manager owned
 // and no longer sends.
 //
+// Apply never adopts: when the desired object names a controller (an owner
+// reference with controller: true), an existing object of that name is
+// written only if its controller reference carries the same UID. Otherwise
+// Apply returns a *ConflictError and sends nothing, so an object someone
+// else created is never changed, and never garbage-collected with an owner
+// it was not created for.
+//
 // It is shared by the lib/storage, lib/network and lib/kubevirt modules so the
-// three agree on one field manager convention and one comparison.
+// three agree on one field manager convention, one comparison and one
+// ownership rule.
 package apply
 
 import (
@@ -24,8 +32,10 @@ import (
 	"reflect"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 )
@@ -95,6 +105,11 @@ func Apply(ctx context.Context, c client.Client, obj client.Object, fieldManager
 	result := Created
 	switch err := c.Get(ctx, client.ObjectKeyFromObject(obj), live); {
 	case err == nil:
+		if ref := metav1.GetControllerOfNoCopy(obj); ref != nil {
+			if err := CheckControlled(live, gvk.Kind, *ref); err != nil {
+				return Unchanged, err
+			}
+		}
 		liveU, err := runtime.DefaultUnstructuredConverter.ToUnstructured(live)
 		if err != nil {
 			return Unchanged, err
@@ -113,6 +128,62 @@ func Apply(ctx context.Context, c client.Client, obj client.Object, fieldManager
 		return Unchanged, err
 	}
 	return result, runtime.DefaultUnstructuredConverter.FromUnstructured(desired.Object, obj)
+}
+
+// ConflictError: an object exists under the name a controller wants to
+// write, and it is not controlled by that controller's owner. Nothing was
+// written. Test with errors.As.
+type ConflictError struct {
+	// Kind, Namespace and Name identify the existing object.
+	Kind      string
+	Namespace string
+	Name      string
+	// Controller is the existing object's controller reference, nil when it
+	// has none (created by hand or by another tool).
+	Controller *metav1.OwnerReference
+	// Predecessor is true when that controller has the wanted owner's kind and
+	// name but another UID: the child of a deleted owner of the same name,
+	// which the garbage collector will delete. Waiting resolves it.
+	Predecessor bool
+}
+
+func (e *ConflictError) Error() string {
+	what := e.Kind + " " + e.Name
+	if e.Namespace != "" {
+		what = e.Kind + " " + e.Namespace + "/" + e.Name
+	}
+	switch {
+	case e.Predecessor:
+		return fmt.Sprintf("%s still belongs to a deleted %s of the same name (uid %s) and is being garbage-collected", what, e.Controller.Kind, e.Controller.UID)
+	case e.Controller != nil:
+		return fmt.Sprintf("%s exists and is controlled by %s %s; it is left untouched", what, e.Controller.Kind, e.Controller.Name)
+	default:
+		return fmt.Sprintf("%s exists and was not created for this object; it is left untouched", what)
+	}
+}
+
+// CheckControlled returns nil when live's controller reference is owner (same
+// UID), else a *ConflictError. kind is live's kind, for the message.
+func CheckControlled(live client.Object, kind string, owner metav1.OwnerReference) error {
+	ref := metav1.GetControllerOfNoCopy(live)
+	if ref != nil && ref.UID == owner.UID {
+		return nil
+	}
+	e := &ConflictError{Kind: kind, Namespace: live.GetNamespace(), Name: live.GetName()}
+	if ref != nil {
+		e.Controller = ref.DeepCopy()
+		e.Predecessor = ref.Kind == owner.Kind && ref.Name == owner.Name &&
+			groupOf(ref.APIVersion) == groupOf(owner.APIVersion)
+	}
+	return e
+}
+
+func groupOf(apiVersion string) string {
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	if err != nil {
+		return apiVersion
+	}
+	return gv.Group
 }
 
 // Desired turns a typed object into the unstructured apply body: apiVersion

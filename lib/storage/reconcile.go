@@ -85,6 +85,14 @@ func reconcileDisk(ctx context.Context, c client.Client, owner client.Object, d 
 		}
 	}
 	exists := s.pvc != nil || s.dv != nil
+	if err := checkOwnership(owner, s); err != nil {
+		reason := ReasonNameConflict
+		var conflict *apply.ConflictError
+		if errors.As(err, &conflict) && conflict.Predecessor {
+			reason = ReasonPredecessor
+		}
+		return fail(reason, err)
+	}
 
 	s.class, s.classErr = classOf(ctx, c, d, s.pvc, s.dv)
 	if s.classErr != nil {
@@ -121,6 +129,34 @@ func reconcileDisk(ctx context.Context, c client.Client, owner client.Object, d 
 		o.Reason, o.Message = s.sizeReason, fmt.Sprintf("growing to %s waits until the claim is bound", d.Size.String())
 	}
 	return o, s.sizeErr
+}
+
+// checkOwnership refuses a disk whose claim or DataVolume exists and was not
+// created for owner (never adopt: lib/apply's rule). A DataVolume must be
+// controlled by owner; its PVC by that DataVolume (CDI creates it) or, once
+// CDI garbage-collected the DataVolume and handed the PVC to the
+// DataVolume's owner, by owner. Without a DataVolume, the PVC must be
+// owner's: creating a DataVolume over someone else's PVC would let CDI
+// adopt it (DataVolume claim adoption).
+func checkOwnership(owner client.Object, s *diskState) error {
+	gvk := owner.GetObjectKind().GroupVersionKind()
+	ownerRef := metav1.OwnerReference{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: owner.GetName(), UID: owner.GetUID()}
+	if s.dv != nil {
+		if err := apply.CheckControlled(s.dv, "DataVolume", ownerRef); err != nil {
+			return err
+		}
+		if s.pvc == nil {
+			return nil
+		}
+		dvRef := metav1.OwnerReference{APIVersion: cdiv1.SchemeGroupVersion.String(), Kind: "DataVolume", Name: s.dv.Name, UID: s.dv.UID}
+		if apply.CheckControlled(s.pvc, "PersistentVolumeClaim", dvRef) == nil {
+			return nil
+		}
+	}
+	if s.pvc != nil {
+		return apply.CheckControlled(s.pvc, "PersistentVolumeClaim", ownerRef)
+	}
+	return nil
 }
 
 // checkGrowth compares the requested size with current and records a refusal

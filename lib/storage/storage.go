@@ -70,6 +70,13 @@ const (
 	ReasonInvalidDisk          = "InvalidDisk"
 	ReasonImportFailed         = "ImportFailed"
 	ReasonClaimLost            = "ClaimLost"
+	// ReasonNameConflict: the claim or DataVolume name is taken by an object
+	// not created for this owner (see lib/apply's ConflictError); it is left
+	// untouched.
+	ReasonNameConflict = "NameConflict"
+	// ReasonPredecessor: the claim or DataVolume still belongs to a deleted
+	// owner of the same name and is being garbage-collected.
+	ReasonPredecessor = "WaitingForPredecessor"
 )
 
 // Error prefixes.
