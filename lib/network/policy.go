@@ -8,57 +8,78 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"reflect"
-	"slices"
-	"sort"
 	"strings"
-	"time"
 
 	"github.com/nmstate/kubernetes-nmstate/api/shared"
 	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
+	nmstatev1beta1 "github.com/nmstate/kubernetes-nmstate/api/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/novasphere/wukong/lib/apply"
 )
 
 // PolicyPrefix starts every policy name.
 const PolicyPrefix = "wukong-br-"
 
-// Bridge is a node bridge the lib configures with NMState.
+// LabelEnactmentPolicy is the label kubernetes-nmstate puts on every
+// NodeNetworkConfigurationEnactment, naming its policy.
+const LabelEnactmentPolicy = "nmstate.io/policy"
+
+// Bridge is a node bridge configured with one NMState
+// NodeNetworkConfigurationPolicy. It is decided by whoever owns the policy
+// (in Wukong, a cluster administrator's NodeBridge), never by a VM's owner.
 type Bridge struct {
-	// Name is the bridge interface name on the nodes.
+	// Name is the bridge interface name on the nodes (at most 15 characters).
 	Name string
-	// PhysicalInterface is the uplink port enslaved to the bridge.
-	PhysicalInterface string
+	// Uplinks are the node interfaces enslaved to the bridge: one is the
+	// bridge's port; several are bonded into Bond first.
+	Uplinks []string
+	// Bond bonds several uplinks; required with more than one.
+	Bond *Bond
 	// OVS selects an ovs-bridge instead of a linux-bridge.
 	OVS bool
-	// Trunk makes the uplink a VLAN trunk (2-4094, native VLAN 1 untagged)
-	// on a linux-bridge; OVS ports trunk every VLAN by default.
-	Trunk bool
-	// NodeSelector limits the policy to matching nodes.
+	// VLANs are the VLAN ID ranges the uplink trunks on a linux-bridge
+	// (NMState trunk-tags; untagged traffic stays on the native VLAN 1).
+	// Empty: no VLAN filtering. OVS ports trunk every VLAN by default.
+	VLANs []VLANRange
+	// NodeSelector limits the policy to matching nodes (empty: all nodes).
 	NodeSelector map[string]string
 }
 
-// BridgeFor returns the bridge an Attachment needs, if any: bridge and ovs
-// NICs with both Bridge and PhysicalInterface set.
-func BridgeFor(a Attachment) (Bridge, bool) {
-	if (a.Type != TypeBridge && a.Type != TypeOVS) || a.Bridge == "" || a.PhysicalInterface == "" {
-		return Bridge{}, false
+// Bond is an NMState bond interface over several uplinks.
+type Bond struct {
+	// Name is the bond's interface name.
+	Name string
+	// Mode is the NMState link-aggregation mode, e.g. active-backup.
+	Mode string
+}
+
+// VLANRange is an inclusive range of VLAN IDs (1..4094).
+type VLANRange struct{ Min, Max int }
+
+// Validate checks what NMState would refuse or what would be unsafe to send.
+func (b Bridge) Validate() error {
+	switch {
+	case b.Name == "" || len(b.Name) > 15:
+		return fmt.Errorf("bridge name %q must be 1 to 15 characters", b.Name)
+	case len(b.Uplinks) == 0:
+		return fmt.Errorf("bridge %s: at least one uplink is required", b.Name)
+	case len(b.Uplinks) > 1 && (b.Bond == nil || b.Bond.Name == ""):
+		return fmt.Errorf("bridge %s: %d uplinks need a bond", b.Name, len(b.Uplinks))
 	}
-	return Bridge{
-		Name:              a.Bridge,
-		PhysicalInterface: a.PhysicalInterface,
-		OVS:               a.Type == TypeOVS,
-		Trunk:             a.VLAN != 0 && a.Type == TypeBridge,
-		NodeSelector:      a.BridgeNodeSelector,
-	}, true
+	for _, r := range b.VLANs {
+		if r.Min < 1 || r.Max > 4094 || r.Max < r.Min {
+			return fmt.Errorf("bridge %s: VLAN range %d-%d is not within 1-4094", b.Name, r.Min, r.Max)
+		}
+	}
+	return nil
 }
 
 func (b Bridge) kind() string {
@@ -102,19 +123,52 @@ func managedPolicySelector() client.MatchingLabelsSelector {
 	return client.MatchingLabelsSelector{Selector: sel}
 }
 
-// BuildPolicy returns the NodeNetworkConfigurationPolicy for b, without
-// holders. The uplink is the bridge's only port; STP is off.
-func BuildPolicy(b Bridge) *nmstatev1.NodeNetworkConfigurationPolicy {
-	port := map[string]any{"name": b.PhysicalInterface}
-	if b.Trunk && !b.OVS {
-		port["vlan"] = map[string]any{
-			"mode":          "trunk",
-			"enable-native": true,
-			"tag":           1,
-			"trunk-tags":    []any{map[string]any{"id-range": map[string]any{"min": 2, "max": 4094}}},
+// desiredState is NMState's desired state for b: the bridge with its port
+// (the uplink, or the bond of the uplinks), STP off, no IP on the bridge.
+// With absent, every interface the policy created is set to state: absent,
+// which is how NMState removes them from the nodes (deleting a policy
+// leaves the nodes as they are: kubernetes-nmstate's user guide,
+// "Deleting a policy does not revert its changes").
+func desiredState(b Bridge, absent bool) map[string]any {
+	if absent {
+		ifaces := []any{map[string]any{"name": b.Name, "type": b.kind(), "state": "absent"}}
+		if b.Bond != nil && len(b.Uplinks) > 1 {
+			ifaces = append(ifaces, map[string]any{"name": b.Bond.Name, "type": "bond", "state": "absent"})
 		}
+		return map[string]any{"interfaces": ifaces}
 	}
-	iface := map[string]any{
+	var ifaces []any
+	portName := b.Uplinks[0]
+	if len(b.Uplinks) > 1 {
+		portName = b.Bond.Name
+		ports := make([]any, 0, len(b.Uplinks))
+		for _, u := range b.Uplinks {
+			ports = append(ports, u)
+		}
+		mode := b.Bond.Mode
+		if mode == "" {
+			mode = "active-backup"
+		}
+		ifaces = append(ifaces, map[string]any{
+			"name": b.Bond.Name, "type": "bond", "state": "up",
+			"ipv4":             map[string]any{"enabled": false},
+			"ipv6":             map[string]any{"enabled": false},
+			"link-aggregation": map[string]any{"mode": mode, "port": ports},
+		})
+	}
+	port := map[string]any{"name": portName}
+	if len(b.VLANs) > 0 && !b.OVS {
+		tags := make([]any, 0, len(b.VLANs))
+		for _, r := range b.VLANs {
+			if r.Min == r.Max {
+				tags = append(tags, map[string]any{"id": r.Min})
+			} else {
+				tags = append(tags, map[string]any{"id-range": map[string]any{"min": r.Min, "max": r.Max}})
+			}
+		}
+		port["vlan"] = map[string]any{"mode": "trunk", "enable-native": true, "tag": 1, "trunk-tags": tags}
+	}
+	bridge := map[string]any{
 		"name":  b.Name,
 		"type":  b.kind(),
 		"state": "up",
@@ -124,24 +178,37 @@ func BuildPolicy(b Bridge) *nmstatev1.NodeNetworkConfigurationPolicy {
 		},
 	}
 	if !b.OVS {
-		iface["ipv4"] = map[string]any{"enabled": false}
-		iface["ipv6"] = map[string]any{"enabled": false}
+		bridge["ipv4"] = map[string]any{"enabled": false}
+		bridge["ipv6"] = map[string]any{"enabled": false}
 	}
-	raw, _ := json.Marshal(map[string]any{"interfaces": []any{iface}}) // maps of plain values always marshal
+	return map[string]any{"interfaces": append(ifaces, bridge)}
+}
+
+// BuildPolicy returns the NodeNetworkConfigurationPolicy for b, controlled by
+// owner (a cluster-scoped object such as Wukong's NodeBridge; it must carry
+// its TypeMeta), so deleting owner deletes the policy. With absent, the
+// policy removes the bridge (and bond) from the nodes instead.
+func BuildPolicy(owner client.Object, b Bridge, absent bool) *nmstatev1.NodeNetworkConfigurationPolicy {
+	raw, _ := json.Marshal(desiredState(b, absent)) // maps of plain values always marshal
 	var sel map[string]string
 	if len(b.NodeSelector) > 0 {
 		sel = maps.Clone(b.NodeSelector)
 	}
+	gvk := owner.GetObjectKind().GroupVersionKind()
+	state := "up"
+	if absent {
+		state = "absent"
+	}
 	return &nmstatev1.NodeNetworkConfigurationPolicy{
 		TypeMeta: metav1.TypeMeta{APIVersion: nmstatev1.GroupVersion.String(), Kind: "NodeNetworkConfigurationPolicy"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:   PolicyName(b.Name),
-			Labels: map[string]string{LabelManagedBy: ManagedByValue, LabelBridge: bridgeLabel(b.Name)},
-			Annotations: map[string]string{
-				AnnotationUplink:     b.PhysicalInterface,
-				AnnotationBridgeType: b.kind(),
-				AnnotationTrunk:      fmt.Sprint(b.Trunk && !b.OVS),
-			},
+			Name:        PolicyName(b.Name),
+			Labels:      map[string]string{LabelManagedBy: ManagedByValue, LabelBridge: bridgeLabel(b.Name)},
+			Annotations: map[string]string{AnnotationBridgeState: state},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: owner.GetName(), UID: owner.GetUID(),
+				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+			}},
 		},
 		Spec: shared.NodeNetworkConfigurationPolicySpec{
 			NodeSelector: sel,
@@ -150,51 +217,103 @@ func BuildPolicy(b Bridge) *nmstatev1.NodeNetworkConfigurationPolicy {
 	}
 }
 
-// Holders returns the owners recorded on a policy, sorted. Use it to map
-// policy events to owner reconcile requests.
-func Holders(policy client.Object) []types.NamespacedName {
-	var out []types.NamespacedName
-	for _, h := range holderSet(policy) {
-		ns, name, found := strings.Cut(h, "/")
-		if !found {
-			name, ns = ns, ""
+// ReconcilePolicy applies b's policy for owner with Server-Side Apply (only
+// when a field differs) and returns what NMState reports about it. A policy
+// of that name that owner does not control is never touched: the error is an
+// *apply.ConflictError. A cluster without kubernetes-nmstate gives an error
+// wrapping ErrNMStateNotInstalled.
+func ReconcilePolicy(ctx context.Context, c client.Client, owner client.Object, b Bridge) (BridgeObservation, error) {
+	if err := b.Validate(); err != nil {
+		return BridgeObservation{Bridge: b.Name}, err
+	}
+	owner, err := ownerWithKind(owner, c)
+	if err != nil {
+		return BridgeObservation{Bridge: b.Name}, err
+	}
+	p := BuildPolicy(owner, b, false)
+	if _, err := apply.Apply(ctx, c, p, FieldManager); err != nil {
+		return BridgeObservation{Bridge: b.Name, Policy: p.Name}, fmt.Errorf("%s %s: %w", errApplyPolicy, p.Name, noMatch(err))
+	}
+	o := ObservePolicy(p)
+	o.Bridge = b.Name
+	return o, nil
+}
+
+// RemovePolicy takes b off the nodes and then deletes its policy, one step
+// per call: first the policy is re-applied with state: absent; once NMState
+// reports that generation Available on every node (its enactments'
+// policyGeneration, or the policy's own conditions where enactments are not
+// served), the policy is deleted. It returns true when nothing is left. A
+// policy owner does not control is left alone (true, nothing to remove); a
+// Degraded removal is returned in the observation and retried by the caller.
+func RemovePolicy(ctx context.Context, c client.Client, owner client.Object, b Bridge) (bool, BridgeObservation, error) {
+	owner, err := ownerWithKind(owner, c)
+	if err != nil {
+		return false, BridgeObservation{}, err
+	}
+	name := PolicyName(b.Name)
+	obs := BridgeObservation{Bridge: b.Name, Policy: name}
+	live := &nmstatev1.NodeNetworkConfigurationPolicy{}
+	switch err := c.Get(ctx, client.ObjectKey{Name: name}, live); {
+	case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
+		return true, obs, nil
+	case err != nil:
+		return false, obs, fmt.Errorf("%s %s: %w", errGetPolicy, name, err)
+	}
+	if metav1.GetControllerOfNoCopy(live) == nil || metav1.GetControllerOfNoCopy(live).UID != owner.GetUID() {
+		return true, obs, nil
+	}
+	if live.Annotations[AnnotationBridgeState] != "absent" {
+		p := BuildPolicy(owner, b, true)
+		if _, err := apply.Apply(ctx, c, p, FieldManager); err != nil {
+			return false, obs, fmt.Errorf("%s %s: %w", errApplyPolicy, name, err)
 		}
-		out = append(out, types.NamespacedName{Namespace: ns, Name: name})
+		obs = ObservePolicy(p)
+		obs.Bridge, obs.Available, obs.Reason, obs.Message = b.Name, false, ReasonPolicyPending, "removing the bridge from the nodes"
+		return false, obs, nil
 	}
-	return out
+	obs = ObservePolicy(live)
+	obs.Bridge = b.Name
+	done, err := enacted(ctx, c, live)
+	if err != nil {
+		return false, obs, err
+	}
+	if !done || !obs.Available {
+		if obs.Reason == "" || obs.Available {
+			obs.Available, obs.Reason, obs.Message = false, ReasonPolicyPending, "waiting for NMState to remove the bridge from every node"
+		}
+		return false, obs, nil
+	}
+	if err := c.Delete(ctx, live, client.Preconditions{UID: &live.UID, ResourceVersion: &live.ResourceVersion}); err != nil && !apierrors.IsNotFound(err) {
+		return false, obs, fmt.Errorf("%s %s: %w", errDeletePolicy, name, err)
+	}
+	return true, obs, nil
 }
 
-func holderSet(o client.Object) []string {
-	v := o.GetAnnotations()[AnnotationHolders]
-	if v == "" {
-		return nil
+// enacted reports whether every NodeNetworkConfigurationEnactment of p has
+// reached p's generation and is Available. kubernetes-nmstate writes one
+// enactment per node (label nmstate.io/policy) with the policy generation it
+// applied in status.policyGeneration. Where enactments are not served it
+// reports true and the policy's conditions decide.
+func enacted(ctx context.Context, c client.Reader, p *nmstatev1.NodeNetworkConfigurationPolicy) (bool, error) {
+	list := &nmstatev1beta1.NodeNetworkConfigurationEnactmentList{}
+	if err := c.List(ctx, list, client.MatchingLabels{LabelEnactmentPolicy: p.Name}); err != nil {
+		if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, fmt.Errorf("%s for %s: %w", errListEnactments, p.Name, err)
 	}
-	return strings.Split(v, ",")
-}
-
-func setHolders(o client.Object, holders []string) {
-	sort.Strings(holders)
-	holders = slices.Compact(holders)
-	a := o.GetAnnotations()
-	if a == nil {
-		a = map[string]string{}
+	for _, e := range list.Items {
+		if e.Status.PolicyGeneration < p.Generation {
+			return false, nil
+		}
+		av := e.Status.Conditions.Find(shared.NodeNetworkConfigurationEnactmentConditionAvailable)
+		if av == nil || av.Status != corev1.ConditionTrue {
+			return false, nil
+		}
 	}
-	a[AnnotationHolders] = strings.Join(holders, ",")
-	o.SetAnnotations(a)
+	return true, nil
 }
-
-func holderKey(owner client.Object) string {
-	if owner.GetNamespace() == "" {
-		return owner.GetName()
-	}
-	return owner.GetNamespace() + "/" + owner.GetName()
-}
-
-func isManaged(o client.Object) bool { return o.GetLabels()[LabelManagedBy] == ManagedByValue }
-
-// backoff for optimistic-concurrency retries: holders of one policy may
-// reconcile at the same time.
-var backoff = wait.Backoff{Steps: 12, Duration: 10 * time.Millisecond, Factor: 1.5, Jitter: 0.5}
 
 func noMatch(err error) error {
 	if meta.IsNoMatchError(err) {
@@ -203,170 +322,27 @@ func noMatch(err error) error {
 	return err
 }
 
-// ensurePolicy records holder on the policy of b, creating it when missing
-// and updating its spec when needed, with Get/Update and resourceVersion
-// preconditions retried on conflict. It returns the live policy.
-func ensurePolicy(ctx context.Context, c client.Client, holder string, b Bridge) (*nmstatev1.NodeNetworkConfigurationPolicy, error) {
-	name := PolicyName(b.Name)
-	var result *nmstatev1.NodeNetworkConfigurationPolicy
-	err := retry.OnError(backoff, func(err error) bool {
-		return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)
-	}, func() error {
-		live := &nmstatev1.NodeNetworkConfigurationPolicy{}
-		err := c.Get(ctx, client.ObjectKey{Name: name}, live)
-		if apierrors.IsNotFound(err) {
-			desired := BuildPolicy(b)
-			setHolders(desired, []string{holder})
-			if err := c.Create(ctx, desired); err != nil {
-				return noMatch(err)
-			}
-			result = desired
-			return nil
-		}
-		if err != nil {
-			return noMatch(err)
-		}
-		if !isManaged(live) {
-			return &ForeignPolicyError{Name: name}
-		}
-		holders := holderSet(live)
-		others := slices.DeleteFunc(slices.Clone(holders), func(h string) bool { return h == holder })
-		want := b
-		if len(others) > 0 {
-			ann := live.Annotations
-			conflict := func(field, have, want string) error {
-				return &BridgeConflictError{Bridge: b.Name, Policy: name, Field: field, Have: have, Want: want}
-			}
-			if ann[AnnotationUplink] != b.PhysicalInterface {
-				return conflict("physicalInterface", ann[AnnotationUplink], b.PhysicalInterface)
-			}
-			if ann[AnnotationBridgeType] != b.kind() {
-				return conflict("type", ann[AnnotationBridgeType], b.kind())
-			}
-			if !maps.Equal(live.Spec.NodeSelector, b.NodeSelector) {
-				return conflict("bridgeNodeSelector", labels.Set(live.Spec.NodeSelector).String(), labels.Set(b.NodeSelector).String())
-			}
-			// A trunk is never downgraded while other holders remain: one
-			// of them may carry VLANs.
-			want.Trunk = want.Trunk || ann[AnnotationTrunk] == "true"
-		}
-		desired := BuildPolicy(want)
-		updated := live.DeepCopy()
-		if updated.Labels == nil {
-			updated.Labels = map[string]string{}
-		}
-		maps.Copy(updated.Labels, desired.Labels)
-		if updated.Annotations == nil {
-			updated.Annotations = map[string]string{}
-		}
-		maps.Copy(updated.Annotations, desired.Annotations)
-		setHolders(updated, append(holders, holder))
-		updated.Spec.NodeSelector = desired.Spec.NodeSelector
-		updated.Spec.DesiredState = desired.Spec.DesiredState
-		if reflect.DeepEqual(live.Labels, updated.Labels) && reflect.DeepEqual(live.Annotations, updated.Annotations) &&
-			maps.Equal(live.Spec.NodeSelector, updated.Spec.NodeSelector) && sameState(live.Spec.DesiredState, desired.Spec.DesiredState) {
-			result = live
-			return nil
-		}
-		if err := c.Update(ctx, updated); err != nil {
-			return noMatch(err)
-		}
-		result = updated
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return result, nil
-}
-
-func sameState(a, b shared.State) bool {
-	var x, y any
-	ja, errA := a.MarshalJSON()
-	jb, errB := b.MarshalJSON()
-	if errA != nil || errB != nil || json.Unmarshal(ja, &x) != nil || json.Unmarshal(jb, &y) != nil {
-		return false
-	}
-	return reflect.DeepEqual(x, y)
-}
-
-// Release removes owner from every policy it holds and deletes a policy when
-// no holder is left. Policies not managed by the lib are never touched. A
-// cluster without NMState has nothing to release.
-func Release(ctx context.Context, c client.Client, owner client.Object) error {
-	return releaseExcept(ctx, c, holderKey(owner), nil)
-}
-
-// releaseExcept releases holder from every managed policy not in keep.
-func releaseExcept(ctx context.Context, c client.Client, holder string, keep map[string]bool) error {
-	list := &nmstatev1.NodeNetworkConfigurationPolicyList{}
-	if err := c.List(ctx, list, managedPolicySelector()); err != nil {
-		if meta.IsNoMatchError(err) {
-			return nil
-		}
-		return fmt.Errorf("%s: %w", errListPolicies, err)
-	}
-	var errs []error
-	for i := range list.Items {
-		p := &list.Items[i]
-		if keep[p.Name] || !slices.Contains(holderSet(p), holder) {
-			continue
-		}
-		if err := releasePolicy(ctx, c, p.Name, holder); err != nil {
-			errs = append(errs, fmt.Errorf("%s %s: %w", errReleasePol, p.Name, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func releasePolicy(ctx context.Context, c client.Client, name, holder string) error {
-	return retry.RetryOnConflict(backoff, func() error {
-		live := &nmstatev1.NodeNetworkConfigurationPolicy{}
-		if err := c.Get(ctx, client.ObjectKey{Name: name}, live); err != nil {
-			return client.IgnoreNotFound(err)
-		}
-		if !isManaged(live) {
-			return nil
-		}
-		holders := holderSet(live)
-		if !slices.Contains(holders, holder) {
-			return nil
-		}
-		holders = slices.DeleteFunc(holders, func(h string) bool { return h == holder })
-		if len(holders) == 0 {
-			// The precondition makes a concurrent new holder win: the
-			// delete then fails with a conflict and is retried.
-			return client.IgnoreNotFound(c.Delete(ctx, live, client.Preconditions{
-				UID: &live.UID, ResourceVersion: &live.ResourceVersion,
-			}))
-		}
-		setHolders(live, holders)
-		return c.Update(ctx, live)
-	})
-}
+// IsNMStateMissing reports whether err says kubernetes-nmstate is not installed.
+func IsNMStateMissing(err error) bool { return errors.Is(err, ErrNMStateNotInstalled) }
 
 // BridgeObservation is what the cluster says about one node bridge policy.
 type BridgeObservation struct {
 	// Bridge is the bridge name; Policy the NNCP name.
 	Bridge string
 	Policy string
-	// Holders are the `namespace/name` keys recorded on the policy.
-	Holders []string
 	// Available, Progressing and Degraded mirror the NNCP conditions.
 	Available   bool
 	Progressing bool
 	Degraded    bool
 	// Reason and Message come from the most relevant condition
-	// (Degraded, else Available, else Progressing) or the lib's error.
+	// (Degraded, else Available, else Progressing).
 	Reason  string
 	Message string
-	// Error is set when the policy could not be ensured.
-	Error error
 }
 
 // ObservePolicy reads the status conditions of a policy.
 func ObservePolicy(p *nmstatev1.NodeNetworkConfigurationPolicy) BridgeObservation {
-	o := BridgeObservation{Policy: p.Name, Holders: holderSet(p)}
+	o := BridgeObservation{Policy: p.Name}
 	conds := p.Status.Conditions
 	get := func(t shared.ConditionType) *shared.Condition { return conds.Find(t) }
 	isTrue := func(c *shared.Condition) bool { return c != nil && c.Status == corev1.ConditionTrue }

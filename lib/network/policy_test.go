@@ -9,75 +9,82 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/novasphere/wukong/lib/network"
 )
 
 func TestBuildPolicy(t *testing.T) {
+	owner := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: "decl", UID: "uid-1"}}
 	tests := []struct {
-		name     string
-		bridge   network.Bridge
-		wantType string
-		wantPort map[string]any
+		name       string
+		bridge     network.Bridge
+		absent     bool
+		wantIfaces string
 	}{
 		{
-			name:     "linux bridge, access uplink",
-			bridge:   network.Bridge{Name: "br1", PhysicalInterface: "eth1"},
-			wantType: "linux-bridge",
-			wantPort: map[string]any{"name": "eth1"},
+			name:       "linux bridge, one uplink, no VLANs",
+			bridge:     network.Bridge{Name: "br1", Uplinks: []string{"eth1"}},
+			wantIfaces: `[{"bridge":{"options":{"stp":{"enabled":false}},"port":[{"name":"eth1"}]},"ipv4":{"enabled":false},"ipv6":{"enabled":false},"name":"br1","state":"up","type":"linux-bridge"}]`,
 		},
 		{
-			name:     "linux bridge with VLAN NICs trunks the uplink",
-			bridge:   network.Bridge{Name: "br1", PhysicalInterface: "eth1", Trunk: true},
-			wantType: "linux-bridge",
-			wantPort: map[string]any{"name": "eth1", "vlan": map[string]any{
-				"mode": "trunk", "enable-native": true, "tag": float64(1),
-				"trunk-tags": []any{map[string]any{"id-range": map[string]any{"min": float64(2), "max": float64(4094)}}},
-			}},
+			name:       "allowed VLANs trunk exactly those on the uplink",
+			bridge:     network.Bridge{Name: "br1", Uplinks: []string{"eth1"}, VLANs: []network.VLANRange{{Min: 100, Max: 199}, {Min: 300, Max: 300}}},
+			wantIfaces: `[{"bridge":{"options":{"stp":{"enabled":false}},"port":[{"name":"eth1","vlan":{"enable-native":true,"mode":"trunk","tag":1,"trunk-tags":[{"id-range":{"max":199,"min":100}},{"id":300}]}}]},"ipv4":{"enabled":false},"ipv6":{"enabled":false},"name":"br1","state":"up","type":"linux-bridge"}]`,
 		},
 		{
-			name:     "ovs bridge (ports trunk by default)",
-			bridge:   network.Bridge{Name: "br-ex", PhysicalInterface: "eno2", OVS: true, Trunk: true},
-			wantType: "ovs-bridge",
-			wantPort: map[string]any{"name": "eno2"},
+			name:       "two uplinks are bonded first",
+			bridge:     network.Bridge{Name: "br2", Uplinks: []string{"eth1", "eth2"}, Bond: &network.Bond{Name: "bond1", Mode: "802.3ad"}},
+			wantIfaces: `[{"ipv4":{"enabled":false},"ipv6":{"enabled":false},"link-aggregation":{"mode":"802.3ad","port":["eth1","eth2"]},"name":"bond1","state":"up","type":"bond"},{"bridge":{"options":{"stp":{"enabled":false}},"port":[{"name":"bond1"}]},"ipv4":{"enabled":false},"ipv6":{"enabled":false},"name":"br2","state":"up","type":"linux-bridge"}]`,
+		},
+		{
+			name:       "ovs bridge (ports trunk by default)",
+			bridge:     network.Bridge{Name: "br-ex", Uplinks: []string{"eno2"}, OVS: true, VLANs: []network.VLANRange{{Min: 5, Max: 6}}},
+			wantIfaces: `[{"bridge":{"options":{"stp":{"enabled":false}},"port":[{"name":"eno2"}]},"name":"br-ex","state":"up","type":"ovs-bridge"}]`,
+		},
+		{
+			name:       "absent removes the bridge and its bond",
+			bridge:     network.Bridge{Name: "br2", Uplinks: []string{"eth1", "eth2"}, Bond: &network.Bond{Name: "bond1"}},
+			absent:     true,
+			wantIfaces: `[{"name":"br2","state":"absent","type":"linux-bridge"},{"name":"bond1","state":"absent","type":"bond"}]`,
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := network.BuildPolicy(tc.bridge)
+			require.NoError(t, tc.bridge.Validate())
+			p := network.BuildPolicy(owner, tc.bridge, tc.absent)
 			assert.Equal(t, "wukong-br-"+tc.bridge.Name, p.Name)
 			assert.Empty(t, p.Namespace)
 			assert.Equal(t, "wukong", p.Labels[network.LabelManagedBy])
 			assert.True(t, network.PolicySelector().Matches(labels.Set(p.Labels)))
+			require.Len(t, p.OwnerReferences, 1)
+			assert.Equal(t, owner.UID, p.OwnerReferences[0].UID)
+			assert.True(t, *p.OwnerReferences[0].Controller)
+			state := map[string]any{"up": "up", "absent": "absent"}[map[bool]string{false: "up", true: "absent"}[tc.absent]]
+			assert.Equal(t, state, p.Annotations[network.AnnotationBridgeState])
 
-			var state struct {
-				Interfaces []struct {
-					Name   string `json:"name"`
-					Type   string `json:"type"`
-					State  string `json:"state"`
-					Bridge struct {
-						Options struct {
-							STP struct {
-								Enabled *bool `json:"enabled"`
-							} `json:"stp"`
-						} `json:"options"`
-						Port []map[string]any `json:"port"`
-					} `json:"bridge"`
-				} `json:"interfaces"`
+			var got struct {
+				Interfaces json.RawMessage `json:"interfaces"`
 			}
 			raw, err := p.Spec.DesiredState.MarshalJSON()
 			require.NoError(t, err)
-			require.NoError(t, json.Unmarshal(raw, &state))
-			require.Len(t, state.Interfaces, 1)
-			i := state.Interfaces[0]
-			assert.Equal(t, tc.bridge.Name, i.Name)
-			assert.Equal(t, tc.wantType, i.Type)
-			assert.Equal(t, "up", i.State)
-			require.NotNil(t, i.Bridge.Options.STP.Enabled)
-			assert.False(t, *i.Bridge.Options.STP.Enabled)
-			assert.Equal(t, []map[string]any{tc.wantPort}, i.Bridge.Port)
+			require.NoError(t, json.Unmarshal(raw, &got))
+			assert.JSONEq(t, tc.wantIfaces, string(got.Interfaces))
 		})
+	}
+}
+
+func TestBridgeValidate(t *testing.T) {
+	for name, b := range map[string]network.Bridge{
+		"no name":             {Uplinks: []string{"eth1"}},
+		"name too long":       {Name: "a-very-long-bridge", Uplinks: []string{"eth1"}},
+		"no uplink":           {Name: "br1"},
+		"two uplinks no bond": {Name: "br1", Uplinks: []string{"eth1", "eth2"}},
+		"VLAN out of range":   {Name: "br1", Uplinks: []string{"eth1"}, VLANs: []network.VLANRange{{Min: 0, Max: 5000}}},
+		"VLAN range reversed": {Name: "br1", Uplinks: []string{"eth1"}, VLANs: []network.VLANRange{{Min: 20, Max: 10}}},
+	} {
+		assert.Error(t, b.Validate(), name)
 	}
 }
 

@@ -38,15 +38,9 @@ const (
 	LabelNIC = "vm.novasphere.dev/nic"
 	// LabelBridge holds the (sanitised) bridge name on policies.
 	LabelBridge = "vm.novasphere.dev/bridge"
-	// AnnotationHolders lists, comma separated and sorted, the
-	// `namespace/name` of every owner holding a policy.
-	AnnotationHolders = "vm.novasphere.dev/holders"
-	// AnnotationUplink records the physical interface enslaved by a policy.
-	AnnotationUplink = "vm.novasphere.dev/uplink"
-	// AnnotationBridgeType records linux-bridge or ovs-bridge.
-	AnnotationBridgeType = "vm.novasphere.dev/bridge-type"
-	// AnnotationTrunk is "true" when the uplink port is a VLAN trunk.
-	AnnotationTrunk = "vm.novasphere.dev/trunk"
+	// AnnotationBridgeState is "up" on a policy that configures its bridge,
+	// "absent" on one that is removing it from the nodes.
+	AnnotationBridgeState = "vm.novasphere.dev/bridge-state"
 	// AnnotationResourceName is the Multus annotation requesting an SR-IOV
 	// device-plugin resource.
 	AnnotationResourceName = "k8s.v1.cni.cncf.io/resourceName"
@@ -58,8 +52,9 @@ const (
 	ReasonNADNotFound         = "NADNotFound"
 	ReasonMultusNotInstalled  = "MultusNotInstalled"
 	ReasonNMStateNotInstalled = "NMStateNotInstalled"
-	ReasonForeignPolicy       = "ForeignPolicy"
-	ReasonBridgeConflict      = "BridgeConflict"
+	ReasonNameConflict        = "NameConflict"
+	ReasonPredecessor         = "WaitingForPredecessor"
+	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
 	ReasonApplyFailed         = "ApplyFailed"
 	ReasonPolicyPending       = "PolicyPending"
 )
@@ -68,10 +63,11 @@ const (
 const (
 	errApplyNAD     = "cannot apply NetworkAttachmentDefinition"
 	errGetNAD       = "cannot get NetworkAttachmentDefinition"
-	errApplyPolicy  = "cannot apply NodeNetworkConfigurationPolicy"
-	errListPolicies = "cannot list NodeNetworkConfigurationPolicies"
-	errReleasePol   = "cannot release NodeNetworkConfigurationPolicy"
-	errOwnerKind    = "cannot determine the owner's apiVersion/kind"
+	errApplyPolicy    = "cannot apply NodeNetworkConfigurationPolicy"
+	errGetPolicy      = "cannot get NodeNetworkConfigurationPolicy"
+	errDeletePolicy   = "cannot delete NodeNetworkConfigurationPolicy"
+	errListEnactments = "cannot list NodeNetworkConfigurationEnactments"
+	errOwnerKind      = "cannot determine the owner's apiVersion/kind"
 )
 
 // Attachment is one secondary NIC of a VM.
@@ -83,17 +79,19 @@ type Attachment struct {
 	// NADName names an existing NAD ("name" or "namespace/name"); empty
 	// means the lib creates `<owner>-<Name>`.
 	NADName string
-	// Bridge is the node bridge (bridge and ovs types).
+	// Bridge is the node bridge (bridge and ovs types). The lib does not
+	// create it: node bridges are configured separately (ReconcilePolicy),
+	// by whoever may change nodes.
 	Bridge string
 	// VLAN is the VLAN ID, 0 for none.
 	VLAN int
-	// PhysicalInterface is the uplink enslaved to Bridge through NMState
-	// (bridge, ovs) or the macvlan master.
+	// PhysicalInterface is the macvlan master interface.
 	PhysicalInterface string
-	// BridgeNodeSelector limits the bridge policy to matching nodes.
-	BridgeNodeSelector map[string]string
-	// ResourceName is the SR-IOV device-plugin resource; default
-	// DefaultSRIOVResourceName.
+	// ResourceName is the device-plugin resource the NAD asks for
+	// (k8s.v1.cni.cncf.io/resourceName): the SR-IOV resource (default
+	// DefaultSRIOVResourceName), or for a bridge KubeVirt's bridge-marker
+	// resource bridge.network.kubevirt.io/<bridge> so pods land only on
+	// nodes that have the bridge. Empty for bridge: none.
 	ResourceName string
 	// MTU is the interface MTU, 0 for the plugin default. Ignored for sriov
 	// (a VF's MTU is set on its PF).
@@ -121,6 +119,19 @@ func (e *InvalidAttachmentError) Error() string {
 	return fmt.Sprintf("NIC %q: field %s: %s", e.NIC, e.Field, e.Reason)
 }
 
+// NamespaceNotAllowedError: a user-named NAD lives in another namespace that
+// is not among the allowed ones (WithGlobalNamespaces). The message is the
+// same whether or not the NAD exists, so it reveals nothing about the other
+// namespace.
+type NamespaceNotAllowedError struct {
+	NIC       string
+	Namespace string
+}
+
+func (e *NamespaceNotAllowedError) Error() string {
+	return fmt.Sprintf("NIC %q: NetworkAttachmentDefinitions in namespace %s may not be used from this namespace; use one in this namespace or ask an administrator to allow %s", e.NIC, e.Namespace, e.Namespace)
+}
+
 // NADNotFoundError: a user-named NAD does not exist.
 type NADNotFoundError struct {
 	NIC       string
@@ -132,27 +143,3 @@ func (e *NADNotFoundError) Error() string {
 	return fmt.Sprintf("NIC %q: NetworkAttachmentDefinition %s/%s not found", e.NIC, e.Namespace, e.Name)
 }
 
-// ForeignPolicyError: a policy with the lib's name exists but was not created
-// by the lib (no managed-by label); it is left untouched.
-type ForeignPolicyError struct {
-	Name string
-}
-
-func (e *ForeignPolicyError) Error() string {
-	return fmt.Sprintf("NodeNetworkConfigurationPolicy %s exists and is not managed by wukong; refusing to take it over", e.Name)
-}
-
-// BridgeConflictError: the bridge's policy is held by another owner (or
-// another NIC) with a different Field value.
-type BridgeConflictError struct {
-	Bridge string
-	Policy string
-	Field  string
-	Have   string
-	Want   string
-}
-
-func (e *BridgeConflictError) Error() string {
-	return fmt.Sprintf("bridge %q (policy %s) is already held with %s %q; this NIC asks for %q",
-		e.Bridge, e.Policy, e.Field, e.Have, e.Want)
-}
