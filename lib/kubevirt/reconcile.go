@@ -6,6 +6,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -18,13 +19,23 @@ import (
 // and returns what it saw. c's scheme must know owner's type and
 // kubevirt.io/v1 (kubevirtv1.AddToScheme). A cluster without the KubeVirt
 // CRDs yields an error wrapping ErrKubeVirtNotInstalled; invalid input an
-// *InvalidInputError.
+// *InvalidInputError; a NIC whose binding plugin no KubeVirt CR registers a
+// *BindingNotRegisteredError, before anything is written.
+//
+// spec.runStrategy follows RunStrategyToApply: m.RunStrategy when the VM is
+// created or m.RunStrategy changed since the last apply, else the live VM's
+// value, so power actions (virtctl start/stop) are kept. The live VM is read
+// through c just before the apply; a power action landing between that read
+// and the apply (microseconds) can still be overwritten.
 func Reconcile(ctx context.Context, c client.Client, owner client.Object, m Machine) (Observation, error) {
 	if err := m.Validate(); err != nil {
 		return Observation{}, err
 	}
 	owner, err := withKind(owner, c)
 	if err != nil {
+		return Observation{}, err
+	}
+	if err := checkBindings(ctx, c, m); err != nil {
 		return Observation{}, err
 	}
 
@@ -37,6 +48,12 @@ func Reconcile(ctx context.Context, c client.Client, owner client.Object, m Mach
 	}
 
 	vm := BuildVM(owner, m)
+	if err := keepPowerState(ctx, c, vm); err != nil {
+		return Observation{}, err
+	}
+	if err := checkOrphanVMI(ctx, c, client.ObjectKeyFromObject(vm)); err != nil {
+		return Observation{}, err
+	}
 	if _, err := apply.Apply(ctx, c, vm, FieldManager); err != nil {
 		return Observation{}, wrapKubeVirt(errApplyVM, err)
 	}
@@ -67,6 +84,23 @@ func Get(ctx context.Context, c client.Reader, namespace, name string) (Observat
 		return Observation{}, err
 	}
 	return Observe(vm, vmi), nil
+}
+
+// checkOrphanVMI refuses to write a VirtualMachine over a standalone
+// VirtualMachineInstance of the same name: KubeVirt's VM controller adopts
+// an orphan VMI whose name matches (pkg/virt-controller/watch/vm.go, via a
+// controller-ref manager), so the instance would then be stopped or deleted
+// with a VM it was never part of. It returns an *apply.ConflictError.
+func checkOrphanVMI(ctx context.Context, c client.Reader, key client.ObjectKey) error {
+	vmi, err := getVMI(ctx, c, key)
+	if err != nil || vmi == nil {
+		return err
+	}
+	ref := metav1.GetControllerOfNoCopy(vmi)
+	if ref != nil && ref.Kind == "VirtualMachine" && ref.Name == key.Name {
+		return nil
+	}
+	return &apply.ConflictError{Kind: "VirtualMachineInstance", Namespace: key.Namespace, Name: key.Name, Controller: ref}
 }
 
 // getVMI reads the instance; nil when there is none (a stopped VM).

@@ -54,6 +54,10 @@ type Options struct {
 	Namespaces []string
 	// MaxConcurrentReconciles is how many Wukongs reconcile in parallel.
 	MaxConcurrentReconciles int
+	// GlobalNADNamespaces are namespaces whose NetworkAttachmentDefinitions
+	// every Wukong may name (Multus' globalNamespaces); NADs in other
+	// namespaces than the Wukong's are refused.
+	GlobalNADNamespaces []string
 }
 
 // ManagedSelector selects the objects Wukong writes; the cache holds only
@@ -122,6 +126,13 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			ctrl.Log.WithName("setup").Info("CRD not installed: not watching it; Wukongs that need it report it in their conditions", "kind", gvk.String())
 		}
 	}
+	// The KubeVirt CR (one per cluster, usually in namespace kubevirt) says
+	// which network binding plugins are registered (macvtap for type
+	// macvlan NICs): cached unfiltered and from every namespace, even when
+	// Namespaces limits the rest.
+	if installed(controller.GVKKubeVirt) {
+		byObject[&kubevirtv1.KubeVirt{}] = cache.ByObject{Namespaces: map[string]cache.Config{cache.AllNamespaces: {}}}
+	}
 	cacheOpts := cache.Options{ByObject: byObject}
 	if len(o.Namespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
@@ -146,12 +157,17 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("cannot create manager: %w", err)
 	}
 	r := &controller.WukongReconciler{
-		Client:   controller.FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()},
-		Recorder: mgr.GetEventRecorder("wukong"),
-		Metrics:  controller.NewMetrics(metrics.Registry),
+		Client:              controller.FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()},
+		Recorder:            mgr.GetEventRecorder("wukong"),
+		Metrics:             controller.NewMetrics(metrics.Registry),
+		GlobalNADNamespaces: o.GlobalNADNamespaces,
 	}
 	if err := r.SetupWithManager(mgr, controller.SetupOptions{MaxConcurrentReconciles: o.MaxConcurrentReconciles, Installed: installed}); err != nil {
 		return nil, fmt.Errorf("cannot set up the Wukong controller: %w", err)
+	}
+	nb := &controller.NodeBridgeReconciler{Client: controller.FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}}
+	if err := nb.SetupWithManager(mgr, installed); err != nil {
+		return nil, fmt.Errorf("cannot set up the NodeBridge controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ func main() {
 	var (
 		o          manager.Options
 		namespaces string
+		globalNADs string
 	)
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8443", `Address of the metrics endpoint; "0" disables it.`)
 	flag.BoolVar(&o.SecureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with Kubernetes authentication and authorization.")
@@ -26,12 +27,16 @@ func main() {
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's).")
 	flag.StringVar(&namespaces, "namespaces", "", "Comma-separated namespaces to watch (default: all).")
 	flag.IntVar(&o.MaxConcurrentReconciles, "concurrency", 4, "Wukongs reconciled in parallel.")
+	flag.StringVar(&globalNADs, "global-nad-namespaces", "", "Comma-separated namespaces whose NetworkAttachmentDefinitions any Wukong may name in nadName (like Multus' globalNamespaces); others are refused.")
 	zapOpts := zap.Options{Development: false, TimeEncoder: zapcore.ISO8601TimeEncoder}
 	zapOpts.BindFlags(flag.CommandLine) // --zap-log-level, --zap-encoder (json|console), ...
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	if namespaces != "" {
 		o.Namespaces = strings.Split(namespaces, ",")
+	}
+	if globalNADs != "" {
+		o.GlobalNADNamespaces = strings.Split(globalNADs, ",")
 	}
 
 	cfg, err := ctrl.GetConfig()

@@ -6,6 +6,8 @@ import (
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
 	corev1 "k8s.io/api/core/v1"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,10 +19,13 @@ import (
 // by Wukong (so memory grows with Wukongs, not with the cluster's other
 // Secrets and PVCs); objects the user brings (an SSH key Secret, a
 // NetworkAttachmentDefinition named by nadName), a DataVolume's PVC created
-// by CDI, or a node bridge policy someone else created are still found. For
-// the kinds only Wukong and KubeVirt create with its labels (VirtualMachine,
-// VirtualMachineInstance, DataVolume) the cache is trusted, so waiting for a
-// VM costs no API request. Writes go to the API server as usual.
+// by CDI, and any object someone else created under a name Wukong wants
+// (a VirtualMachine, DataVolume, PVC, Secret, NAD or policy it must not
+// adopt) are still found. A fallback read costs one API request, and only
+// while the object is missing from the cache: a Wukong's own children are
+// labelled, so a running Wukong's passes read only the cache (a stopped VM
+// has no instance: its passes read one from the API server). Writes go to
+// the API server as usual.
 type FallbackClient struct {
 	client.Client
 	APIReader client.Reader
@@ -37,7 +42,8 @@ func (c FallbackClient) Get(ctx context.Context, key client.ObjectKey, obj clien
 
 func mayBeUnlabelled(obj client.Object) bool {
 	switch obj.(type) {
-	case *corev1.Secret, *corev1.PersistentVolumeClaim, *nadv1.NetworkAttachmentDefinition, *nmstatev1.NodeNetworkConfigurationPolicy:
+	case *corev1.Secret, *corev1.PersistentVolumeClaim, *nadv1.NetworkAttachmentDefinition, *nmstatev1.NodeNetworkConfigurationPolicy,
+		*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance, *cdiv1.DataVolume:
 		return true
 	default:
 		return false

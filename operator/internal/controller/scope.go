@@ -23,6 +23,20 @@ type scope struct {
 	net     network.Observation
 	netDone bool
 
+	// bridges are the node bridges the NICs may use (granted by a
+	// NodeBridge); bridgeBlocked marks NICs refused one (by index);
+	// bridgeNodeSelector is the union of the granted bridges' node
+	// selectors, added to the VM's; bridgePending says why a granted bridge
+	// is not ready yet ("" when all are).
+	bridges            []bridgeGrant
+	bridgeBlocked      map[int]bool
+	bridgeNodeSelector map[string]string
+	bridgePending      string
+
+	// predecessor says which child still belongs to a deleted Wukong of the
+	// same name (being garbage-collected): the pass waits, adopting nothing.
+	predecessor string
+
 	vols     []storage.Observation
 	volsDone bool
 
@@ -99,6 +113,10 @@ func (s *scope) addTransient(err error) {
 // externalRetry is how often a Wukong stalled on an object Wukong does not
 // watch is looked at again.
 const externalRetry = time.Minute
+
+// predecessorRetry is how often a Wukong waiting for a deleted
+// predecessor's children to be garbage-collected looks again.
+const predecessorRetry = 5 * time.Second
 
 // eachError calls f for every leaf of a (possibly joined, possibly wrapped)
 // error tree that f does not claim; it returns the unclaimed ones joined.

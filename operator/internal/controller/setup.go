@@ -17,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/novasphere/wukong/lib/network"
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
@@ -70,10 +69,64 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 	if installed(GVKNAD) {
 		b = b.Owns(&nadv1.NetworkAttachmentDefinition{})
 	}
-	if installed(GVKNNCP) {
-		b = b.Watches(&nmstatev1.NodeNetworkConfigurationPolicy{}, handler.EnqueueRequestsFromMapFunc(policyHolders))
+	// Node bridge declarations and namespace labels decide which NICs may
+	// use which bridge: a change re-checks the Wukongs using the bridge.
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexBridges, bridgesOf); err != nil {
+		return err
 	}
+	b = b.Watches(&v1alpha1.NodeBridge{}, handler.EnqueueRequestsFromMapFunc(r.bridgeUsers)).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.namespaceBridgeUsers))
 	return b.Complete(r)
+}
+
+// indexBridges indexes Wukongs by the node bridges their NICs name.
+const indexBridges = "spec.networks.bridge"
+
+func bridgesOf(o client.Object) []string {
+	w, ok := o.(*v1alpha1.Wukong)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, n := range w.Spec.Networks {
+		if b := bridgeName(n); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// bridgeUsers maps a NodeBridge to the Wukongs naming it.
+func (r *WukongReconciler) bridgeUsers(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.wukongsUsing(ctx, o.GetName())
+}
+
+// namespaceBridgeUsers maps a Namespace to its Wukongs that use a node
+// bridge (its labels decide whether they may).
+func (r *WukongReconciler) namespaceBridgeUsers(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &v1alpha1.WukongList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		if len(bridgesOf(&list.Items[i])) > 0 {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return reqs
+}
+
+func (r *WukongReconciler) wukongsUsing(ctx context.Context, bridge string) []reconcile.Request {
+	list := &v1alpha1.WukongList{}
+	if err := r.Client.List(ctx, list, client.MatchingFields{indexBridges: bridge}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
 }
 
 // byWukongLabel maps a child labelled vm.novasphere.dev/wukong to its Wukong.
@@ -101,15 +154,6 @@ func (r *WukongReconciler) pvcToWukong(ctx context.Context, o client.Object) []r
 		}
 	}
 	return nil
-}
-
-// policyHolders maps a shared node bridge policy to every Wukong holding it.
-func policyHolders(_ context.Context, o client.Object) []reconcile.Request {
-	var reqs []reconcile.Request
-	for _, h := range network.Holders(o) {
-		reqs = append(reqs, reconcile.Request{NamespacedName: h})
-	}
-	return reqs
 }
 
 // IsNotInstalled is true for the error a RESTMapper gives for a kind whose

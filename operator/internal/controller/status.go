@@ -2,9 +2,12 @@ package controller
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/novasphere/wukong/lib/conditions"
 	"github.com/novasphere/wukong/lib/kubevirt"
@@ -28,6 +31,7 @@ func computeStatus(w *v1alpha1.Wukong, s *scope) {
 	if s.volsDone {
 		st.Volumes = volumeStatuses(s.vols)
 	}
+	st.Disks, st.ImportProgress = diskSummary(st.Volumes)
 
 	o := wukongConditions{w}
 	setNetworksConfigured(o, s)
@@ -57,6 +61,7 @@ func networkStatuses(s *scope) []v1alpha1.NetworkStatus {
 	if pod, ok := byName[kubevirt.PodNetworkName]; ok {
 		out = append(out, v1alpha1.NetworkStatus{
 			Name: pod.Name, Interface: pod.InterfaceName, IPAddress: pod.IP, IPAddresses: pod.IPs, MACAddress: pod.MAC,
+			IPSource: observedIPSource(pod),
 		})
 	}
 	for _, n := range s.net.NICs {
@@ -69,7 +74,9 @@ func networkStatuses(s *scope) []v1alpha1.NetworkStatus {
 			if i.MAC != "" {
 				ns.MACAddress = i.MAC
 			}
+			ns.IPSource = observedIPSource(i)
 		}
+		showConfiguredAddress(&ns, s.w)
 		out = append(out, ns)
 	}
 	return out
@@ -96,6 +103,38 @@ func volumeStatuses(vols []storage.Observation) []v1alpha1.VolumeStatus {
 	return out
 }
 
+// diskSummary returns status.disks ("<Bound>/<all>", empty without disks)
+// and status.importProgress: the progress of the least-advanced Importing
+// disk, "N/A" when CDI has not reported one for it, empty when none imports.
+func diskSummary(vols []v1alpha1.VolumeStatus) (disks, importProgress string) {
+	if len(vols) == 0 {
+		return "", ""
+	}
+	ready, least := 0, math.Inf(1)
+	for _, v := range vols {
+		switch storage.Phase(v.Phase) {
+		case storage.PhaseBound:
+			ready++
+		case storage.PhaseImporting:
+			p, ok := parsePercent(v.Progress)
+			if !ok {
+				p, v.Progress = -1, "N/A"
+			}
+			if p < least {
+				least, importProgress = p, v.Progress
+			}
+		}
+	}
+	return fmt.Sprintf("%d/%d", ready, len(vols)), importProgress
+}
+
+// parsePercent reads CDI's progress text ("45.50%", see DataVolumeProgress
+// in kubevirt.io/containerized-data-importer-api core/v1beta1).
+func parsePercent(s string) (float64, bool) {
+	f, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "%"), 64)
+	return f, err == nil && strings.HasSuffix(s, "%")
+}
+
 // setNetworksConfigured: True when every NIC has its NAD and every node
 // bridge policy is Available; False with the first problem or what is
 // pending.
@@ -108,22 +147,12 @@ func setNetworksConfigured(o wukongConditions, s *scope) {
 	if !s.netDone {
 		return // not observed this pass: keep what was there
 	}
-	for _, b := range s.net.Bridges {
-		if !b.Available {
-			reason := v1alpha1.ReasonBridgePending
-			if b.Degraded {
-				reason = v1alpha1.ReasonBridgeDegraded
-			}
-			msg := fmt.Sprintf("node bridge %s (NodeNetworkConfigurationPolicy %s) is not available yet", b.Bridge, b.Policy)
-			if b.Message != "" {
-				msg += ": " + b.Message
-			}
-			conditions.MarkFalse(o, t, reason, "%s", msg)
-			return
-		}
+	if s.bridgePending != "" {
+		conditions.MarkFalse(o, t, v1alpha1.ReasonBridgePending, "%s", s.bridgePending)
+		return
 	}
 	n := len(s.net.NICs)
-	conditions.MarkTrue(o, t, v1alpha1.ReasonNADCreated, "%d secondary network(s) and %d node bridge(s) ready", n, len(s.net.Bridges))
+	conditions.MarkTrue(o, t, v1alpha1.ReasonNADCreated, "%d secondary network(s) and %d node bridge(s) ready", n, len(s.bridges))
 }
 
 // setVolumesBound: True when every claim is bound; False with the first
@@ -188,6 +217,8 @@ func setReady(o wukongConditions, s *scope) {
 	case len(s.problems) > 0:
 		p := s.problems[0]
 		conditions.MarkFalse(o, t, p.Reason, "%s", p.String())
+	case s.predecessor != "":
+		conditions.MarkFalse(o, t, v1alpha1.ReasonWaitingForPredecessor, "waiting for a deleted Wukong's objects to go: %s", s.predecessor)
 	case s.transient != nil && !s.vmExists:
 		conditions.MarkUnknown(o, t, v1alpha1.ReasonTransientError, "retrying after an error talking to the API server")
 	case !s.vmExists:
@@ -195,7 +226,7 @@ func setReady(o wukongConditions, s *scope) {
 	case s.vm.Ready():
 		conditions.MarkTrue(o, t, v1alpha1.ReasonRunning, "running on node %s", s.vm.Node())
 	case s.vm.Stopped():
-		conditions.MarkTrue(o, t, v1alpha1.ReasonStopped, "stopped by run strategy %s; start it with virtctl start %s", s.vm.RunStrategy(), o.Name)
+		conditions.MarkTrue(o, t, v1alpha1.ReasonStopped, "%s", stoppedMessage(s.vm.RunStrategy(), o.Name))
 	default:
 		reason, msg := s.vm.NotReadyReason()
 		if reason == "" {
@@ -207,6 +238,18 @@ func setReady(o wukongConditions, s *scope) {
 		}
 		conditions.MarkFalse(o, t, reason, "%s", msg)
 	}
+}
+
+// stoppedMessage is Ready's message for a machine its run strategy keeps
+// stopped. It suggests `virtctl start` only where that starts it (Halted:
+// start sets Always; Manual: start asks for a run), per the virtctl table of
+// KubeVirt's user guide, "Run Strategies". The phase and this message follow
+// the VM, whoever changed its run strategy.
+func stoppedMessage(rs kubevirtv1.VirtualMachineRunStrategy, name string) string {
+	if rs == kubevirtv1.RunStrategyOnce {
+		return "stopped after its one run (run strategy Once)"
+	}
+	return fmt.Sprintf("stopped (run strategy %s); start it with virtctl start %s", rs, name)
 }
 
 // vmStalled: KubeVirt reasons that will not heal without a change.
@@ -247,8 +290,8 @@ func phase(s *scope, stalled bool) v1alpha1.Phase {
 		return v1alpha1.PhasePending
 	case s.vm.Ready():
 		return v1alpha1.PhaseRunning
-	case s.vm.Stopped():
-		return v1alpha1.PhaseStopped
+	case s.vm.Stopped(), s.vm.Stopping() && s.vm.RunStrategy() == kubevirtv1.RunStrategyHalted:
+		return v1alpha1.PhaseStopped // a Halted VM whose guest is still shutting down is on its way there
 	default:
 		return v1alpha1.PhaseCreating
 	}

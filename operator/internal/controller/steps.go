@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
+	"github.com/novasphere/wukong/lib/apply"
 	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/network"
 	"github.com/novasphere/wukong/lib/storage"
@@ -16,82 +18,111 @@ import (
 // problems the user must fix go to scope.problems.
 type step func(ctx context.Context, s *scope) error
 
-// reconcileNetworks applies one NetworkAttachmentDefinition per NIC without
-// nadName, holds the shared NMState bridge policies the NICs need, and checks
-// user-named NADs exist. It feeds NetworksConfigured; a missing NAD, a
-// missing NMState, a foreign or conflicting bridge policy become problems
-// (Stalled) naming spec.networks[i]. It never returns early: the other steps
-// still run so status shows everything that is wrong at once.
+// reconcileNetworks checks the NICs' node bridges against the
+// administrators' NodeBridge declarations, applies one
+// NetworkAttachmentDefinition per NIC without nadName (never over an object
+// it did not create) and checks user-named NADs exist in this namespace (or
+// an allowed one). It feeds NetworksConfigured; an undeclared or
+// not-allowed bridge, a Degraded bridge, a refused namespace, a missing NAD,
+// a taken name or a missing Multus become problems (Stalled) naming
+// spec.networks[i]. It never returns early: the other steps still run so
+// status shows everything that is wrong at once.
 func (r *WukongReconciler) reconcileNetworks(ctx context.Context, s *scope) error {
-	obs, err := network.Reconcile(ctx, r.Client, s.w, attachments(s.w))
-	s.net, s.netDone = obs, true
+	if err := r.resolveBridges(ctx, s); err != nil {
+		return err
+	}
 	index := make(map[string]int, len(s.w.Spec.Networks))
 	for i, n := range s.w.Spec.Networks {
 		index[n.Name] = i
 	}
+	for _, g := range s.bridges {
+		ready, degraded, msg := bridgeReady(g.decl)
+		switch {
+		case degraded:
+			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, v1alpha1.ReasonBridgeDegraded,
+				fmt.Sprintf("spec.networks[%d].bridgeName", g.nic),
+				fmt.Sprintf("node bridge %s failed on the nodes (NMState reports it Degraded; an administrator must fix NodeBridge %s): %s", g.decl.Name, g.decl.Name, msg), false})
+		case !ready && s.bridgePending == "":
+			s.bridgePending = fmt.Sprintf("node bridge %s is not ready on the nodes yet: %s", g.decl.Name, msg)
+		}
+	}
+	granted := map[int]*v1alpha1.NodeBridge{}
+	for _, g := range s.bridges {
+		granted[g.nic] = g.decl
+	}
+	var atts []network.Attachment
+	for i, a := range attachments(s.w) {
+		if s.bridgeBlocked[i] {
+			continue
+		}
+		if decl := granted[i]; decl != nil {
+			a.Bridge, a.PhysicalInterface = decl.Name, ""
+			if decl.Spec.BridgeMarker {
+				a.ResourceName = bridgeMarkerResource + decl.Name
+			}
+		}
+		atts = append(atts, a)
+	}
+	obs, err := network.Reconcile(ctx, r.Client, s.w, atts, network.WithGlobalNamespaces(r.GlobalNADNamespaces...))
+	s.net, s.netDone = obs, true
 	for _, n := range obs.NICs {
-		if n.Error != nil {
-			if p, ok := networkProblem(index[n.Name], n.Error); ok {
-				s.addProblem(p)
-			}
+		if n.Error == nil {
+			continue
+		}
+		if n.Reason == network.ReasonPredecessor {
+			s.predecessor = n.Error.Error()
+			continue
+		}
+		if p, ok := networkProblem(index[n.Name], n.Error); ok {
+			s.addProblem(p)
 		}
 	}
-	for _, b := range obs.Bridges {
-		if b.Error != nil {
-			i := bridgeUser(s.w, b.Bridge)
-			if p, ok := networkProblem(i, b.Error); ok {
-				s.addProblem(p)
-			}
+	return eachError(err, func(e error) bool {
+		var conflict *apply.ConflictError
+		if errors.As(e, &conflict) {
+			return true
 		}
-	}
-	return eachError(err, func(e error) bool { _, ok := networkProblem(0, e); return ok })
-}
-
-// bridgeUser is the index of the first NIC using bridge.
-func bridgeUser(w *v1alpha1.Wukong, bridge string) int {
-	for i, n := range w.Spec.Networks {
-		if n.BridgeName == bridge {
-			return i
-		}
-	}
-	return 0
+		_, ok := networkProblem(0, e)
+		return ok
+	})
 }
 
 // networkProblem classifies a lib/network error as a user-facing problem.
 func networkProblem(i int, err error) (problem, bool) {
+	if p, ok := cniProblem(i, err); ok {
+		return p, true
+	}
 	field := func(f string) string { return fmt.Sprintf("spec.networks[%d].%s", i, f) }
 	var (
-		notFound *network.NADNotFoundError
-		foreign  *network.ForeignPolicyError
-		conflict *network.BridgeConflictError
-		invalid  *network.InvalidAttachmentError
+		notFound   *network.NADNotFoundError
+		notAllowed *network.NamespaceNotAllowedError
+		invalid    *network.InvalidAttachmentError
+		conflict   *apply.ConflictError
 	)
 	c := v1alpha1.NetworksConfiguredCondition
 	switch {
+	case errors.As(err, &notAllowed):
+		return problem{c, v1alpha1.ReasonNamespaceNotAllowed, field("nadName"),
+			fmt.Sprintf("NetworkAttachmentDefinitions in namespace %s may not be used from this namespace: use one in this namespace, or ask an administrator to allow namespace %s", notAllowed.Namespace, notAllowed.Namespace), false}, true
 	case errors.As(err, &notFound):
 		return problem{c, v1alpha1.ReasonNADNotFound, field("nadName"),
 			fmt.Sprintf("NetworkAttachmentDefinition %s/%s not found", notFound.Namespace, notFound.Name), true}, true
-	case errors.Is(err, network.ErrNMStateNotInstalled):
-		return problem{c, v1alpha1.ReasonNMStateMissing, field("physicalInterface"),
-			"creating a node bridge needs kubernetes-nmstate (NodeNetworkConfigurationPolicy), which is not installed", true}, true
 	case errors.Is(err, network.ErrMultusNotInstalled):
 		return problem{c, v1alpha1.ReasonNADNotFound, field("type"),
 			"Multus is not installed: NetworkAttachmentDefinition is not served", true}, true
-	case errors.As(err, &foreign):
-		return problem{c, v1alpha1.ReasonForeignPolicy, field("bridgeName"),
-			fmt.Sprintf("NodeNetworkConfigurationPolicy %s exists and is not managed by Wukong", foreign.Name), true}, true
 	case errors.As(err, &conflict):
-		f := conflict.Field // physicalInterface or type; the node selector is not a Wukong field
-		if f != "physicalInterface" && f != "type" {
-			f = "bridgeName"
-		}
-		return problem{c, v1alpha1.ReasonBridgeConflict, field(f),
-			fmt.Sprintf("bridge %s is already configured with %s %q by another Wukong; this one asks for %q",
-				conflict.Bridge, conflict.Field, conflict.Have, conflict.Want), false}, true
+		return nameConflict(c, field("name"), conflict), true
 	case errors.As(err, &invalid):
 		return problem{c, v1alpha1.ReasonInvalidNetwork, field(invalid.Field), invalid.Reason, false}, true
 	}
 	return problem{}, false
+}
+
+// nameConflict is the problem for a child whose name is taken by an object
+// Wukong did not create (never adopted, never changed).
+func nameConflict(condition, field string, e *apply.ConflictError) problem {
+	return problem{condition, v1alpha1.ReasonNameConflict, field,
+		e.Error() + ": rename or remove it, or rename this Wukong or its entry", true}
 }
 
 // reconcileDisks applies one PVC (blank disk) or CDI DataVolume (image disk)
@@ -102,17 +133,22 @@ func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
 	obs, err := storage.Reconcile(ctx, r.Client, s.w, disks(s.w))
 	s.vols, s.volsDone = obs, true
 	for i, o := range obs {
+		if o.Reason == storage.ReasonPredecessor {
+			s.predecessor = o.Message
+			continue
+		}
 		if p, ok := diskProblem(i, s.w.Spec.Disks[i], o); ok {
 			s.addProblem(p)
 		}
 	}
 	return eachError(err, func(e error) bool {
 		var (
-			shrink  *storage.ShrinkError
-			notExp  *storage.NotExpandableError
-			noClass *storage.ClassNotFoundError
+			shrink   *storage.ShrinkError
+			notExp   *storage.NotExpandableError
+			noClass  *storage.ClassNotFoundError
+			conflict *apply.ConflictError
 		)
-		return errors.As(e, &shrink) || errors.As(e, &notExp) || errors.As(e, &noClass) ||
+		return errors.As(e, &shrink) || errors.As(e, &notExp) || errors.As(e, &noClass) || errors.As(e, &conflict) ||
 			errors.Is(e, storage.ErrCDINotInstalled) || errors.Is(e, storage.ErrNoDefaultClass) ||
 			errors.Is(e, storage.ErrInvalidDisk)
 	})
@@ -123,6 +159,8 @@ func diskProblem(i int, d v1alpha1.DiskSpec, o storage.Observation) (problem, bo
 	field := func(f string) string { return fmt.Sprintf("spec.disks[%d].%s", i, f) }
 	c := v1alpha1.VolumesBoundCondition
 	switch o.Reason {
+	case storage.ReasonNameConflict:
+		return problem{c, v1alpha1.ReasonNameConflict, field("name"), o.Message + ": rename or remove it, or rename the disk", true}, true
 	case storage.ReasonStorageClassNotFound:
 		msg := o.Message
 		if d.StorageClassName == "" {
@@ -184,7 +222,26 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 		}
 		return err
 	}
+	if len(s.bridgeNodeSelector) > 0 {
+		sel := maps.Clone(s.bridgeNodeSelector)
+		maps.Copy(sel, m.NodeSelector) // a user's own selector on the same key wins (and then may not schedule)
+		m.NodeSelector = sel
+	}
 	obs, err := kubevirt.Reconcile(ctx, r.Client, s.w, m)
+	if p, ok := bindingProblem(s.w, err); ok {
+		s.addProblem(p)
+		return r.observeMachine(ctx, s)
+	}
+	var conflict *apply.ConflictError
+	if errors.As(err, &conflict) {
+		if conflict.Predecessor {
+			s.predecessor = conflict.Error()
+			s.requeue(predecessorRetry)
+			return nil
+		}
+		s.addProblem(nameConflict(v1alpha1.ReadyCondition, "metadata.name", conflict))
+		return nil
+	}
 	if errors.Is(err, kubevirt.ErrKubeVirtNotInstalled) {
 		s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonKubeVirtMissing, "",
 			"KubeVirt is not installed: VirtualMachine (kubevirt.io/v1) is not served", true})
@@ -221,6 +278,13 @@ func (r *WukongReconciler) sshKeys(ctx context.Context, s *scope) ([]string, err
 func (r *WukongReconciler) machineBlocked(s *scope) string {
 	if len(s.problems) > 0 {
 		return "waiting for the problems above to be fixed"
+	}
+	if s.predecessor != "" {
+		s.requeue(predecessorRetry)
+		return "waiting: " + s.predecessor
+	}
+	if s.bridgePending != "" {
+		return "waiting: " + s.bridgePending
 	}
 	if !s.netDone || !s.volsDone {
 		return "waiting for networks and volumes"

@@ -18,12 +18,12 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/novasphere/wukong/lib/conditions"
-	"github.com/novasphere/wukong/lib/network"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
 
-// Finalizer holds a Wukong until its shared node bridge policies are
-// released; everything else it owns goes through owner references.
+// Finalizer was put on Wukongs by versions that wrote node bridge policies
+// for them; those are now an administrator's NodeBridge's, and everything a
+// Wukong owns goes through owner references, so it is only removed.
 const Finalizer = "vm.novasphere.dev/finalizer"
 
 // Every rule below is needed by a step; see the chart's RBAC test.
@@ -39,8 +39,10 @@ const Finalizer = "vm.novasphere.dev/finalizer"
 // +kubebuilder:rbac:groups=k8s.cni.cncf.io,resources=network-attachment-definitions,verbs=get;list;watch;create;patch
 // Cloud-init Secrets are written; SSH key Secrets are read.
 // +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;patch
-// Shared node bridge policies: holders are updated in place, the last one deletes.
-// +kubebuilder:rbac:groups=nmstate.io,resources=nodenetworkconfigurationpolicies,verbs=get;list;watch;create;patch;update;delete
+// Node bridges: an administrator's declarations, read to grant NICs; the
+// namespace's labels, matched against their namespaceSelector.
+// +kubebuilder:rbac:groups=vm.novasphere.dev,resources=nodebridges,verbs=get;list;watch
+// +kubebuilder:rbac:groups=core,resources=namespaces,verbs=get;list;watch
 // StorageClasses: existence, default class, binding mode, expansion.
 // +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
 // Events for each meaningful step.
@@ -53,6 +55,10 @@ type WukongReconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
 	Metrics  *Metrics
+	// GlobalNADNamespaces are the namespaces whose NetworkAttachmentDefinitions
+	// any Wukong may name in nadName (like Multus' globalNamespaces); a NAD
+	// in any other namespace but the Wukong's own is refused.
+	GlobalNADNamespaces []string
 }
 
 // Reconcile runs one pass for one Wukong: finalizer, steps
@@ -69,15 +75,6 @@ func (r *WukongReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	if !w.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, w)
 	}
-	if !controllerutil.ContainsFinalizer(w, Finalizer) {
-		base := w.DeepCopy()
-		controllerutil.AddFinalizer(w, Finalizer)
-		// The pass goes on with the patched object.
-		if err := r.Client.Patch(ctx, w, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
-	}
-
 	base := w.DeepCopy()
 	s := &scope{w: w}
 	defer func() {
@@ -151,22 +148,12 @@ func (r *WukongReconciler) emitEvents(base, w *v1alpha1.Wukong) {
 	}
 }
 
-// reconcileDelete releases the shared node bridge policies the Wukong holds
-// and removes the finalizer; owner references take the children. It never
-// waits on KubeVirt, CDI or NMState being installed: a missing NMState has no
-// policies to release. A failure is retried with backoff and shown in the
-// Ready condition (reason DeletionBlocked).
+// reconcileDelete removes the finalizer older versions added; owner
+// references take the children (only those this Wukong created: it never
+// adopts, so nothing else can go with it).
 func (r *WukongReconciler) reconcileDelete(ctx context.Context, w *v1alpha1.Wukong) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(w, Finalizer) {
 		return ctrl.Result{}, nil
-	}
-	if err := network.Release(ctx, r.Client, w); err != nil {
-		base := w.DeepCopy()
-		conditions.MarkFalse(wukongConditions{w}, v1alpha1.ReadyCondition, v1alpha1.ReasonDeletionBlocked,
-			"cannot release node bridge policies: %s", err.Error())
-		conditions.MarkReconciling(wukongConditions{w}, v1alpha1.ReasonDeletionBlocked, "deletion waits for node bridge policies to be released")
-		_ = r.Client.Status().Patch(ctx, w, client.MergeFrom(base))
-		return ctrl.Result{}, fmt.Errorf("cannot release node bridge policies: %w", err)
 	}
 	base := w.DeepCopy()
 	controllerutil.RemoveFinalizer(w, Finalizer)
