@@ -7,10 +7,12 @@ import (
 	"testing"
 	"time"
 
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -46,6 +48,7 @@ func TestExamples(t *testing.T) {
 	}()
 	defer func() { stop(); wg.Wait() }()
 
+	require.NoError(t, examples.LabelNamespace(ctxT(t), k, ns))
 	require.NoError(t, examples.Apply(ctxT(t), k, ns, objs))
 
 	for _, name := range names {
@@ -76,6 +79,25 @@ func TestExamples(t *testing.T) {
 	lan := networkStatus(web, "lan")
 	require.NotNil(t, lan, "web reports NIC lan")
 	assert.Equal(t, "192.168.100.10", lan.IPAddress, "web's static address on lan")
+
+	// 04: the macvlan NIC is a macvtap NAD bound with KubeVirt's macvtap
+	// binding plugin, never the bridge binding (which cannot work over macvlan).
+	worker := types.NamespacedName{Namespace: ns, Name: "worker"}
+	vm := &kubevirtv1.VirtualMachine{}
+	require.NoError(t, k.Get(ctxT(t), worker, vm))
+	var data *kubevirtv1.Interface
+	for i, iface := range vm.Spec.Template.Spec.Domain.Devices.Interfaces {
+		if iface.Name == "data" {
+			data = &vm.Spec.Template.Spec.Domain.Devices.Interfaces[i]
+		}
+	}
+	require.NotNil(t, data, "worker's VM has interface data")
+	assert.Equal(t, &kubevirtv1.PluginBinding{Name: "macvtap"}, data.Binding)
+	assert.Nil(t, data.Bridge, "no bridge binding for a macvlan NIC")
+	nad := &nadv1.NetworkAttachmentDefinition{}
+	require.NoError(t, k.Get(ctxT(t), types.NamespacedName{Namespace: ns, Name: "worker-data"}, nad))
+	assert.Equal(t, "macvtap.network.kubevirt.io/eth2", nad.Annotations["k8s.v1.cni.cncf.io/resourceName"])
+	assert.Contains(t, nad.Spec.Config, `"type":"macvtap"`)
 
 	stop()
 	wg.Wait()

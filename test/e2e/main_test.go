@@ -43,6 +43,9 @@ import (
 var (
 	// k is a direct (uncached) client for every kind the suite reads.
 	k client.Client
+	// restConfig is k's configuration (an administrator's), for clients
+	// that impersonate tenants.
+	restConfig *rest.Config
 	// scheme knows core, Wukong, KubeVirt, CDI, Multus and NMState types.
 	scheme *runtime.Scheme
 	// inSandbox is true when the suite runs its own sandbox.
@@ -129,6 +132,7 @@ func run(m *testing.M) int {
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = 100, 200
+	restConfig = cfg
 	if k, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: creating client:", err)
 		return 1

@@ -52,11 +52,23 @@ func Load(dir string) ([]*unstructured.Unstructured, error) {
 	return out, nil
 }
 
-// Apply server-side-applies objs into namespace.
+// TenantLabel is the namespace label the example NodeBridge
+// (examples/03-bridge-vlan-static-nodebridge.yaml) selects: a namespace the
+// examples are applied to needs it for example 03 to attach to br1.
+const TenantLabel, TenantValue = "network.novasphere.dev/tenant", "lab"
+
+// Apply server-side-applies objs: namespaced ones into namespace,
+// cluster-scoped ones (an administrator's NodeBridge) as they are.
 func Apply(ctx context.Context, c client.Client, namespace string, objs []*unstructured.Unstructured) error {
 	for _, o := range objs {
 		o = o.DeepCopy()
-		o.SetNamespace(namespace)
+		namespaced, err := c.IsObjectNamespaced(o)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", o.GetKind(), o.GetName(), err)
+		}
+		if namespaced {
+			o.SetNamespace(namespace)
+		}
 		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 			return fmt.Errorf("applying %s %s: %w", o.GetKind(), o.GetName(), err)
 		}
@@ -73,4 +85,19 @@ func Wukongs(objs []*unstructured.Unstructured) []string {
 		}
 	}
 	return names
+}
+
+// LabelNamespace gives namespace the TenantLabel the example NodeBridge
+// selects (creating the namespace if needed), as an administrator would with
+// `kubectl label namespace <ns> network.novasphere.dev/tenant=lab`.
+func LabelNamespace(ctx context.Context, c client.Client, namespace string) error {
+	ns := &unstructured.Unstructured{}
+	ns.SetAPIVersion("v1")
+	ns.SetKind("Namespace")
+	ns.SetName(namespace)
+	ns.SetLabels(map[string]string{TenantLabel: TenantValue})
+	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(ns), client.FieldOwner(FieldManager+"-admin")); err != nil {
+		return fmt.Errorf("labelling namespace %s: %w", namespace, err)
+	}
+	return nil
 }

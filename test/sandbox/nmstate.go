@@ -2,13 +2,17 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/nmstate/kubernetes-nmstate/api/shared"
 	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
+	nmstatev1beta1 "github.com/nmstate/kubernetes-nmstate/api/v1beta1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,11 +25,24 @@ import (
 // through Progressing again.
 const AnnotationConfiguredGeneration = "sandbox.novasphere.dev/configured-generation"
 
+// PrimaryInterface is the simulated nodes' primary NIC, the one carrying
+// their address and their connection to the API server.
+const PrimaryInterface = "eth0"
+
 // nmstateSim plays kubernetes-nmstate: a new or changed policy is first
 // Progressing ("Policy is progressing 0/N nodes finished"), one interval
 // later Available=True reason SuccessfullyConfigured with message
 // "N/N nodes successfully configured" (N: nodes matching spec.nodeSelector;
-// none: Available reason NoMatchingNode). No interface is configured.
+// none: Available reason NoMatchingNode). Like kubernetes-nmstate it writes
+// one NodeNetworkConfigurationEnactment per matching node
+// (<node>.<policy>, label nmstate.io/policy, status.policyGeneration the
+// generation it applied) and the policy's conditions after them.
+//
+// A policy that enslaves PrimaryInterface to a bridge or bond cuts the node
+// off its API server: kubernetes-nmstate's probes then fail and it rolls
+// the change back (user guide, "Automatic rollback"), so such a policy ends
+// Degraded with reason FailedToConfigure and the enactments
+// ConfigurationFailed. No interface is configured.
 type nmstateSim struct {
 	c        client.Client
 	interval time.Duration
@@ -79,15 +96,27 @@ func (r *nmstateSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if d := r.pace.wait(req.NamespacedName, r.interval); d > 0 {
 		return ctrl.Result{RequeueAfter: d}, nil
 	}
+	failed := enslavesPrimary(p)
+	for i := range nodes.Items {
+		if err := r.enact(ctx, p, nodes.Items[i].Name, failed); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	reason := shared.NodeNetworkConfigurationPolicyConditionSuccessfullyConfigured
 	msg := fmt.Sprintf("%d/%d nodes successfully configured", n, n)
-	if n == 0 {
+	available, degraded := corev1.ConditionTrue, corev1.ConditionFalse
+	switch {
+	case n == 0:
 		reason = shared.NodeNetworkConfigurationPolicyConditionConfigurationNoMatchingNode
 		msg = "Policy does not match any node"
+	case failed:
+		reason = shared.NodeNetworkConfigurationPolicyConditionFailedToConfigure
+		msg = fmt.Sprintf("%d/%d nodes failed to configure: rolling back desired state configuration: failed runnig probes after network changes: failed runnig probe 'api-server' with after network reconfiguration: %s is a port of the new bridge", n, n, PrimaryInterface)
+		available, degraded = corev1.ConditionFalse, corev1.ConditionTrue
 	}
-	setNNCPCondition(p, shared.NodeNetworkConfigurationPolicyConditionAvailable, corev1.ConditionTrue, reason, msg)
+	setNNCPCondition(p, shared.NodeNetworkConfigurationPolicyConditionAvailable, available, reason, msg)
 	setNNCPCondition(p, shared.NodeNetworkConfigurationPolicyConditionProgressing, corev1.ConditionFalse, reason, msg)
-	setNNCPCondition(p, shared.NodeNetworkConfigurationPolicyConditionDegraded, corev1.ConditionFalse, reason, msg)
+	setNNCPCondition(p, shared.NodeNetworkConfigurationPolicyConditionDegraded, degraded, reason, msg)
 	if err := r.c.Status().Update(ctx, p); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -102,6 +131,70 @@ func (r *nmstateSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	log.FromContext(ctx).Info("policy available", "message", msg)
 	return ctrl.Result{}, nil
+}
+
+// enact writes the node's enactment of p at p's generation.
+func (r *nmstateSim) enact(ctx context.Context, p *nmstatev1.NodeNetworkConfigurationPolicy, node string, failed bool) error {
+	e := &nmstatev1beta1.NodeNetworkConfigurationEnactment{ObjectMeta: metav1.ObjectMeta{
+		Name:        node + "." + p.Name,
+		Labels:      map[string]string{"nmstate.io/policy": p.Name, "nmstate.io/node": node},
+		Annotations: map[string]string{SimulatedAnnotation: "true"},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: nmstatev1.GroupVersion.String(), Kind: "NodeNetworkConfigurationPolicy",
+			Name: p.Name, UID: p.UID}},
+	}}
+	if err := r.c.Create(ctx, e); err != nil {
+		if !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		if err := r.c.Get(ctx, client.ObjectKeyFromObject(e), e); err != nil {
+			return err
+		}
+	}
+	now := metav1.Now()
+	typ, reason := shared.NodeNetworkConfigurationEnactmentConditionAvailable, shared.NodeNetworkConfigurationEnactmentConditionSuccessfullyConfigured
+	if failed {
+		typ, reason = shared.NodeNetworkConfigurationEnactmentConditionFailing, shared.NodeNetworkConfigurationEnactmentConditionFailedToConfigure
+	}
+	e.Status.PolicyGeneration = p.Generation
+	e.Status.DesiredState = p.Spec.DesiredState
+	e.Status.Conditions = shared.ConditionList{{Type: typ, Status: corev1.ConditionTrue, Reason: reason, LastHeartbeatTime: now, LastTransitionTime: now}}
+	return r.c.Status().Update(ctx, e)
+}
+
+// enslavesPrimary reports whether p's desired state makes PrimaryInterface
+// a port of a bridge or a bond that is up.
+func enslavesPrimary(p *nmstatev1.NodeNetworkConfigurationPolicy) bool {
+	var state struct {
+		Interfaces []struct {
+			State  string `json:"state"`
+			Bridge struct {
+				Port []struct {
+					Name string `json:"name"`
+				} `json:"port"`
+			} `json:"bridge"`
+			LinkAggregation struct {
+				Port []string `json:"port"`
+			} `json:"link-aggregation"`
+		} `json:"interfaces"`
+	}
+	raw, err := p.Spec.DesiredState.MarshalJSON()
+	if err != nil || json.Unmarshal(raw, &state) != nil {
+		return false
+	}
+	for _, i := range state.Interfaces {
+		if i.State == "absent" {
+			continue
+		}
+		for _, port := range i.Bridge.Port {
+			if port.Name == PrimaryInterface {
+				return true
+			}
+		}
+		if slices.Contains(i.LinkAggregation.Port, PrimaryInterface) {
+			return true
+		}
+	}
+	return false
 }
 
 func findNNCPCondition(p *nmstatev1.NodeNetworkConfigurationPolicy, t shared.ConditionType) *shared.Condition {

@@ -16,6 +16,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
+	nmstatev1beta1 "github.com/nmstate/kubernetes-nmstate/api/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -60,6 +61,10 @@ const (
 	defaultImportInterval = 200 * time.Millisecond
 	fieldManager          = "wukong-sandbox"
 )
+
+// controlPlaneStopTimeout bounds each control plane process' graceful stop
+// (SIGTERM); after it the process gets SIGKILL and Stop reports an error.
+const controlPlaneStopTimeout = 15 * time.Second
 
 // Options configure Start. The zero value is a fast three-node sandbox with
 // the simulators running.
@@ -114,7 +119,7 @@ func NewScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
 		clientgoscheme.AddToScheme, kubevirtv1.AddToScheme, cdiv1.AddToScheme,
-		nadv1.AddToScheme, nmstatev1.AddToScheme,
+		nadv1.AddToScheme, nmstatev1.AddToScheme, nmstatev1beta1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			panic(err)
@@ -147,6 +152,10 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 		}
 	}()
 
+	bins, err := writeReexecDir(filepath.Join(tmp, "bin"), assets)
+	if err != nil {
+		return nil, fmt.Errorf("preparing the control plane binaries: %w", err)
+	}
 	sb.env = &envtest.Environment{
 		BinaryAssetsDirectory: assets,
 		CRDDirectoryPaths: append([]string{
@@ -154,7 +163,20 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 			filepath.Join(root, "operator", "config", "crd"),
 		}, opts.ExtraCRDDirs...),
 		ErrorIfCRDPathMissing: true,
+		// Each process gets this long after SIGTERM before SIGKILL; Stop
+		// makes both stop in about a second (see stopControlPlane).
+		ControlPlaneStopTimeout: controlPlaneStopTimeout,
 	}
+	sb.env.ControlPlane.Etcd = &envtest.Etcd{Path: bins["etcd"]}
+	api := sb.env.ControlPlane.GetAPIServer()
+	api.Path = bins["kube-apiserver"]
+	// On SIGTERM kube-apiserver waits for open connections, watches
+	// included, for up to --request-timeout (60s) before it exits
+	// (k8s.io/apiserver pkg/server/lifecycle_signals.go). A client still
+	// watching (a test's own manager) would hold it that long. With
+	// ShutdownSendRetryAfter it drains the in-flight requests, answers new
+	// ones 429 Retry-After, and gives the rest 2s.
+	api.Configure().Set("shutdown-send-retry-after", "true")
 	if _, err = sb.env.Start(); err != nil {
 		return nil, fmt.Errorf("starting kube-apiserver with assets in %s: %w", assets, err)
 	}
@@ -210,8 +232,13 @@ func withDefaults(o Options) Options {
 	return o
 }
 
-// Stop shuts down the simulators, the controller manager and the API server
-// and removes the temp dir. It is safe to call more than once.
+// Stop shuts down, in order and waiting for each, the simulators, the
+// controller manager, the API server and etcd (SIGTERM, then SIGKILL after
+// 15s, which Stop reports as an error), and removes the temp dir. Clients the
+// caller runs against the sandbox should be stopped first; one still
+// watching delays the API server's exit by up to 2s. It is safe to call more
+// than once. Without Stop (os.Exit, a test's timeout, SIGKILL) the kernel
+// kills the control plane when this process ends (see reexec.go).
 func (s *Sandbox) Stop() error {
 	s.stopOnce.Do(func() {
 		var errs []error
@@ -225,9 +252,10 @@ func (s *Sandbox) Stop() error {
 			_ = s.kcm.Process.Signal(syscall.SIGTERM)
 			select {
 			case <-s.kcmDone:
-			case <-time.After(10 * time.Second):
+			case <-time.After(controlPlaneStopTimeout):
 				_ = s.kcm.Process.Kill()
 				<-s.kcmDone
+				errs = append(errs, errors.New("kube-controller-manager did not stop on SIGTERM"))
 			}
 		}
 		if s.env != nil {
@@ -266,7 +294,10 @@ func (s *Sandbox) startControllerManager(binary string) error {
 		"--v=1",
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Its own process group, so a Ctrl-C in the terminal reaches only the
+	// sandbox, which stops the control plane in order; SIGKILL when the
+	// sandbox dies without stopping it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()
 		return fmt.Errorf("starting kube-controller-manager: %w", err)
@@ -301,7 +332,8 @@ func simulatedMeta(name, namespace string) metav1.ObjectMeta {
 	}
 }
 
-// createFixtures creates the StorageClasses and the fake Nodes.
+// createFixtures creates the StorageClasses, the fake Nodes and the KubeVirt
+// CR.
 func (s *Sandbox) createFixtures(ctx context.Context, nodes int) error {
 	immediate, wffc := storagev1.VolumeBindingImmediate, storagev1.VolumeBindingWaitForFirstConsumer
 	classes := []struct {
@@ -370,7 +402,7 @@ func (s *Sandbox) createFixtures(ctx context.Context, nodes int) error {
 		}
 		s.Nodes = append(s.Nodes, name)
 	}
-	return nil
+	return s.createKubeVirtCR(ctx)
 }
 
 // startSimulators runs the simulators in one controller-runtime manager with

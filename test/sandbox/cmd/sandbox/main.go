@@ -37,17 +37,26 @@ func main() {
 		exitReady    = flag.Bool("exit-when-ready", false, "Exit 0 once every applied Wukong is Ready; exit 1 if not within --timeout.")
 		timeout      = flag.Duration("timeout", 5*time.Minute, "With --exit-when-ready: how long to wait.")
 		verbose      = flag.Bool("v", false, "Show the operator's and simulators' logs.")
+		importEvery  = flag.Duration("import-interval", 0, "Time between two steps of a simulated CDI import (default 200ms).")
+		importStep   = flag.Float64("import-step", 0, "Import progress per step, in percent (default 10).")
 	)
 	flag.Parse()
-	if err := run(*examplesDir, *skipExamples, *kubeconfig, *namespace, *exitReady, *timeout, *verbose); err != nil {
+	opts := sandbox.Options{KubeconfigPath: *kubeconfig, ImportInterval: *importEvery, ImportStep: *importStep}
+	if err := run(opts, *examplesDir, *skipExamples, *namespace, *exitReady, *timeout, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "sandbox:", err)
 		os.Exit(1)
 	}
 }
 
-func run(examplesDir string, skipExamples bool, kubeconfig, namespace string, exitReady bool, timeout time.Duration, verbose bool) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+func run(opts sandbox.Options, examplesDir string, skipExamples bool, namespace string, exitReady bool, timeout time.Duration, verbose bool) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	go func() {
+		// After the first signal, a second one kills at once (the default
+		// action); the kernel then kills the control plane (sandbox.Stop).
+		<-ctx.Done()
+		stop()
+	}()
 	logOut := devNull()
 	if verbose {
 		logOut = os.Stderr
@@ -55,14 +64,17 @@ func run(examplesDir string, skipExamples bool, kubeconfig, namespace string, ex
 	ctrl.SetLogger(zap.New(zap.WriteTo(logOut)))
 
 	fmt.Println("Starting the sandbox: a real kube-apiserver + etcd with SIMULATED KubeVirt, CDI, CSI and NMState ...")
-	sb, err := sandbox.Start(ctx, sandbox.Options{KubeconfigPath: kubeconfig, LogWriter: logOut})
+	opts.LogWriter = logOut
+	sb, err := sandbox.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err := sb.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "sandbox: stopping:", err)
+			return
 		}
+		fmt.Println("Control plane stopped.")
 	}()
 
 	mgr, err := manager.New(sb.Config, manager.Options{MetricsAddr: "0", ProbeAddr: "0"})
@@ -73,14 +85,23 @@ func run(examplesDir string, skipExamples bool, kubeconfig, namespace string, ex
 	if err != nil {
 		return err
 	}
-	mgrErr := make(chan error, 1)
-	go func() { mgrErr <- mgr.Start(ctx) }()
+	// The operator stops before the control plane (deferred after sb.Stop,
+	// so it runs first): a client still watching would delay the API
+	// server's exit.
+	mgrCtx, stopMgr := context.WithCancel(ctx)
+	mgrDone := make(chan struct{})
+	var mgrRunErr error
+	go func() { mgrRunErr = mgr.Start(mgrCtx); close(mgrDone) }()
+	defer func() { stopMgr(); <-mgrDone }()
 	fmt.Printf("Operator running. Kubeconfig: %s\n  try: kubectl --kubeconfig %s get wk -A\n", sb.KubeconfigPath, sb.KubeconfigPath)
 
 	var names []string
 	if !skipExamples {
 		objs, err := examples.Load(examplesDir)
 		if err != nil {
+			return err
+		}
+		if err := examples.LabelNamespace(ctx, c, namespace); err != nil {
 			return err
 		}
 		if err := examples.Apply(ctx, c, namespace, objs); err != nil {
@@ -97,10 +118,10 @@ func run(examplesDir string, skipExamples bool, kubeconfig, namespace string, ex
 	for {
 		select {
 		case <-ctx.Done():
-			fmt.Println("\nStopping.")
+			fmt.Println("\nStopping the operator and the control plane (Ctrl-C again kills it at once) ...")
 			return nil
-		case err := <-mgrErr:
-			return fmt.Errorf("operator stopped: %w", err)
+		case <-mgrDone:
+			return fmt.Errorf("operator stopped: %w", mgrRunErr)
 		case <-deadline:
 			if exitReady {
 				printSummary(ctx, c)

@@ -1,0 +1,306 @@
+package e2e_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+)
+
+// tenant is a user who may edit objects in one namespace only: bound there
+// to the standard `edit` ClusterRole plus a Role for Wukongs, as a platform
+// team would set up a tenant. It returns a client impersonating that user.
+func tenant(t *testing.T, ns, user string) client.Client {
+	t.Helper()
+	ctx := ctxT(t)
+	require.NoError(t, k.Create(ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "wukong-tenant"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"wukongs", "wukongs/status"}, Verbs: []string{"*"}}},
+	}))
+	for _, ref := range []rbacv1.RoleRef{
+		{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"},
+		{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "wukong-tenant"},
+	} {
+		require.NoError(t, k.Create(ctx, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: user + "-" + strings.ToLower(ref.Kind)},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+			RoleRef:    ref,
+		}))
+	}
+	cfg := rest.CopyConfig(restConfig)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	require.NoError(t, err)
+	return c
+}
+
+// stalledMessage waits until the Wukong is Stalled for reason naming field
+// and returns its Ready message.
+func stalledMessage(t *testing.T, c client.Client, nn types.NamespacedName, field, reason string) string {
+	t.Helper()
+	var msg string
+	eventually(t, 1, func(ct *assert.CollectT) {
+		w := getWukong(ct, c, nn)
+		stalled := cond(w, v1alpha1.StalledCondition)
+		ready := cond(w, v1alpha1.ReadyCondition)
+		if assert.NotNil(ct, stalled, "Stalled") && assert.NotNil(ct, ready, "Ready") {
+			assert.Equal(ct, metav1.ConditionTrue, stalled.Status)
+			assert.Equal(ct, reason, stalled.Reason)
+			assert.Contains(ct, stalled.Message, field)
+			assert.Equal(ct, v1alpha1.PhaseError, w.Status.Phase)
+			msg = ready.Message
+		}
+	}, "%s to be Stalled (%s) naming %s", nn, reason, field)
+	assertGone(t, &kubevirtv1.VirtualMachine{}, nn)
+	return msg
+}
+
+func declareNodeBridge(t *testing.T, name string, spec v1alpha1.NodeBridgeSpec) *v1alpha1.NodeBridge {
+	t.Helper()
+	d := &v1alpha1.NodeBridge{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
+	create(t, d)
+	t.Cleanup(func() { _ = k.Delete(context.Background(), d) })
+	return d
+}
+
+// TestTenantNodeBridges: a tenant reaches only the node bridges an
+// administrator declared for its namespace, within the declared VLANs and
+// uplinks; everything else is Stalled naming the field, with no policy and
+// no NetworkAttachmentDefinition written, and the same message whether the
+// bridge is undeclared or declared for someone else.
+func TestTenantNodeBridges(t *testing.T) {
+	if skipBridges {
+		t.Skip("E2E_SKIP_NODE_BRIDGES: this cluster's nodes cannot configure bridges")
+	}
+	t.Parallel()
+	sfx := randSuffix()
+	teamA, teamB := newNamespace(t), newNamespace(t)
+	alice := tenant(t, teamA, "alice-"+sfx)
+	bob := tenant(t, teamB, "bob-"+sfx)
+	label := "tenant.e2e.novasphere.dev/" + sfx
+	nsB := &corev1.Namespace{}
+	require.NoError(t, k.Get(ctxT(t), types.NamespacedName{Name: teamB}, nsB))
+	nsB.Labels[label] = "b"
+	require.NoError(t, k.Update(ctxT(t), nsB))
+
+	// The tenant cannot declare node bridges itself.
+	err := alice.Create(ctxT(t), &v1alpha1.NodeBridge{ObjectMeta: metav1.ObjectMeta{Name: "evil" + sfx[:4]},
+		Spec: v1alpha1.NodeBridgeSpec{Uplinks: []string{"eth0"}, NamespaceSelector: &metav1.LabelSelector{}}})
+	require.True(t, apierrors.IsForbidden(err), "a tenant may not create a NodeBridge: %v", err)
+
+	declared := "tb" + sfx
+	declareNodeBridge(t, declared, v1alpha1.NodeBridgeSpec{
+		Uplinks: []string{"eth1"}, AllowedVLANs: []v1alpha1.VLANRange{{Min: 100, Max: 199}},
+		NodeSelector:      map[string]string{"kubernetes.io/os": "linux"},
+		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{label: "b"}},
+	})
+	undeclared := "tu" + sfx
+
+	nicWukong := func(ns, name string, n v1alpha1.NetworkSpec) *v1alpha1.Wukong {
+		w := newWukong(ns, name)
+		w.Spec.Networks = []v1alpha1.NetworkSpec{n}
+		return w
+	}
+	// Team A asks for a bridge over the nodes' primary NIC, undeclared.
+	take := nicWukong(teamA, "take", v1alpha1.NetworkSpec{Name: "wan", Type: v1alpha1.NetworkTypeBridge, BridgeName: undeclared, PhysicalInterface: "eth0"})
+	require.NoError(t, alice.Create(ctxT(t), take))
+	// Team A asks for team B's bridge.
+	steal := nicWukong(teamA, "steal", v1alpha1.NetworkSpec{Name: "wan", Type: v1alpha1.NetworkTypeBridge, BridgeName: declared})
+	require.NoError(t, alice.Create(ctxT(t), steal))
+	// Team B, allowed, but outside the declaration.
+	vlan := nicWukong(teamB, "vlan", v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeBridge, BridgeName: declared, VLANID: 300})
+	require.NoError(t, bob.Create(ctxT(t), vlan))
+	uplink := nicWukong(teamB, "uplink", v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeBridge, BridgeName: declared, PhysicalInterface: "eth0"})
+	require.NoError(t, bob.Create(ctxT(t), uplink))
+	ovs := nicWukong(teamB, "ovs", v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeOVS, BridgeName: declared})
+	require.NoError(t, bob.Create(ctxT(t), ovs))
+	// Team B, within the declaration.
+	ok := nicWukong(teamB, "ok", v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeBridge, BridgeName: declared, PhysicalInterface: "eth1", VLANID: 150})
+	require.NoError(t, bob.Create(ctxT(t), ok))
+
+	msgTake := stalledMessage(t, alice, key(take), "spec.networks[0].bridgeName", v1alpha1.ReasonBridgeNotAllowed)
+	msgSteal := stalledMessage(t, alice, key(steal), "spec.networks[0].bridgeName", v1alpha1.ReasonBridgeNotAllowed)
+	assert.Equal(t, msgTake, strings.ReplaceAll(msgSteal, declared, undeclared),
+		"an undeclared bridge and one declared for another namespace get the same answer")
+	stalledMessage(t, bob, key(vlan), "spec.networks[0].vlanId", v1alpha1.ReasonBridgeNotAllowed)
+	stalledMessage(t, bob, key(uplink), "spec.networks[0].physicalInterface", v1alpha1.ReasonBridgeNotAllowed)
+	stalledMessage(t, bob, key(ovs), "spec.networks[0].type", v1alpha1.ReasonBridgeNotAllowed)
+
+	w := waitRunning(t, key(ok))
+	assert.Equal(t, metav1.ConditionTrue, condStatus(w, v1alpha1.NetworksConfiguredCondition))
+	vm := &kubevirtv1.VirtualMachine{}
+	require.NoError(t, k.Get(ctxT(t), key(ok), vm))
+	assert.Equal(t, "linux", vm.Spec.Template.Spec.NodeSelector["kubernetes.io/os"], "the VM lands only where the bridge is")
+
+	// Nothing reached the nodes but the administrator's declaration, and no
+	// NAD exists for a refused NIC.
+	policies := &nmstatev1.NodeNetworkConfigurationPolicyList{}
+	require.NoError(t, k.List(ctxT(t), policies))
+	for _, p := range policies.Items {
+		assert.NotContains(t, p.Name, undeclared, "no policy for an undeclared bridge")
+		raw, _ := p.Spec.DesiredState.MarshalJSON()
+		if strings.Contains(string(raw), declared) {
+			assert.Equal(t, "NodeBridge", metav1.GetControllerOf(&p).Kind)
+		}
+	}
+	for _, nn := range []types.NamespacedName{
+		{Namespace: teamA, Name: "take-wan"}, {Namespace: teamA, Name: "steal-wan"},
+		{Namespace: teamB, Name: "vlan-lan"}, {Namespace: teamB, Name: "uplink-lan"}, {Namespace: teamB, Name: "ovs-lan"},
+	} {
+		assertGone(t, &nadv1.NetworkAttachmentDefinition{}, nn)
+	}
+}
+
+// TestTenantCrossNamespaceNAD: a NAD in another namespace is refused with
+// the same message whether or not it exists.
+func TestTenantCrossNamespaceNAD(t *testing.T) {
+	t.Parallel()
+	teamA, teamB := newNamespace(t), newNamespace(t)
+	alice := tenant(t, teamA, "alice-"+randSuffix())
+	create(t, userNAD(teamB, "payroll-net"))
+
+	var msgs []string
+	for _, ref := range []string{teamB + "/payroll-net", teamB + "/no-such-net"} {
+		w := newWukong(teamA, "probe-"+randSuffix())
+		w.Spec.Networks = []v1alpha1.NetworkSpec{{Name: "n", NADName: ref}}
+		require.NoError(t, alice.Create(ctxT(t), w))
+		msgs = append(msgs, stalledMessage(t, alice, key(w), "spec.networks[0].nadName", v1alpha1.ReasonNamespaceNotAllowed))
+	}
+	assert.Equal(t, msgs[0], msgs[1], "the answer does not reveal whether the other namespace's NAD exists")
+	assert.Contains(t, msgs[0], teamB)
+}
+
+// TestTenantNeverAdopts: for every kind of child, an object someone else
+// created under the child's name is left untouched (no owner reference, no
+// label, no change), the Wukong is Stalled with NameConflict naming the
+// field, and deleting the Wukong deletes nothing of it.
+func TestTenantNeverAdopts(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	alice := tenant(t, ns, "alice-"+randSuffix())
+	ctx := ctxT(t)
+
+	// Objects made earlier by someone else (the tenant, or an admin for the
+	// kinds the tenant may not create).
+	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shared-data"},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}
+	require.NoError(t, alice.Create(ctx, pvc))
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "notes-cloudinit"}, StringData: map[string]string{"userdata": "#cloud-config\n"}}
+	require.NoError(t, alice.Create(ctx, secret))
+	vm := &kubevirtv1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "legacy"},
+		Spec: kubevirtv1.VirtualMachineSpec{RunStrategy: ptrTo(kubevirtv1.RunStrategyHalted),
+			Template: &kubevirtv1.VirtualMachineInstanceTemplateSpec{Spec: kubevirtv1.VirtualMachineInstanceSpec{
+				Domain: kubevirtv1.DomainSpec{Resources: kubevirtv1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}}}}}}}
+	create(t, vm)
+	nad := userNAD(ns, "nets-fast")
+	create(t, nad)
+	dv := &cdiv1.DataVolume{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "img-root"},
+		Spec: cdiv1.DataVolumeSpec{Source: &cdiv1.DataVolumeSource{Blank: &cdiv1.DataVolumeBlankImage{}},
+			Storage: &cdiv1.StorageSpec{Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}}
+	create(t, dv)
+	foreign := []client.Object{pvc, secret, vm, nad, dv}
+	before := map[string]string{}
+	for _, o := range foreign {
+		require.NoError(t, k.Get(ctx, key(o), o))
+		before[o.GetName()] = string(o.GetUID())
+	}
+
+	shared := newWukong(ns, "shared")
+	shared.Spec.Disks = []v1alpha1.DiskSpec{{Name: "data", Size: resource.MustParse("5Gi")}}
+	notes := newWukong(ns, "notes")
+	legacy := newWukong(ns, "legacy")
+	nets := newWukong(ns, "nets")
+	nets.Spec.Networks = []v1alpha1.NetworkSpec{{Name: "fast", Type: v1alpha1.NetworkTypeSRIOV}}
+	img := newWukong(ns, "img")
+	img.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("5Gi"), Image: "https://images.example.org/guest.qcow2"}}
+	cases := []struct {
+		w     *v1alpha1.Wukong
+		field string
+	}{
+		{shared, "spec.disks[0].name"},
+		{notes, "metadata.name"},
+		{legacy, "metadata.name"},
+		{nets, "spec.networks[0].name"},
+		{img, "spec.disks[0].name"},
+	}
+	for _, tc := range cases {
+		require.NoError(t, alice.Create(ctx, tc.w))
+	}
+	for _, tc := range cases {
+		stalledMessage(t, alice, key(tc.w), tc.field, v1alpha1.ReasonNameConflict)
+	}
+
+	assertUntouched := func(when string) {
+		for _, o := range foreign {
+			live := o.DeepCopyObject().(client.Object)
+			require.NoError(t, k.Get(ctx, key(o), live), "%s: %T %s must still exist", when, o, o.GetName())
+			assert.Equal(t, before[o.GetName()], string(live.GetUID()), "%s: %s is the same object", when, o.GetName())
+			assert.Empty(t, live.GetOwnerReferences(), "%s: %s has no owner", when, o.GetName())
+			assert.Empty(t, live.GetLabels()[labelWukong], "%s: %s carries no Wukong label", when, o.GetName())
+		}
+		live := &kubevirtv1.VirtualMachine{}
+		require.NoError(t, k.Get(ctx, key(vm), live))
+		assert.Equal(t, kubevirtv1.RunStrategyHalted, *live.Spec.RunStrategy, "%s: the hand-made VM was not started", when)
+	}
+	assertUntouched("while the Wukongs exist")
+
+	for _, tc := range cases {
+		require.NoError(t, alice.Delete(ctx, tc.w))
+	}
+	eventually(t, 1, func(c *assert.CollectT) {
+		for _, tc := range cases {
+			assertGone(c, &v1alpha1.Wukong{}, key(tc.w))
+		}
+	}, "the Wukongs to be gone")
+	time.Sleep(3 * time.Second) // give the garbage collector time to act, were anything owned
+	assertUntouched("after the Wukongs were deleted")
+}
+
+// TestRecreatedWukongWaitsForPredecessor: a Wukong deleted and created again
+// at once does not adopt its predecessor's children while the garbage
+// collector removes them; it creates its own.
+func TestRecreatedWukongWaitsForPredecessor(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	ctx := ctxT(t)
+	first := newWukong(ns, "again")
+	create(t, first)
+	waitRunning(t, key(first))
+	oldPVC := &corev1.PersistentVolumeClaim{}
+	require.NoError(t, k.Get(ctx, types.NamespacedName{Namespace: ns, Name: "again-root"}, oldPVC))
+
+	require.NoError(t, k.Delete(ctx, first, client.PropagationPolicy(metav1.DeletePropagationBackground)))
+	eventually(t, 1, func(c *assert.CollectT) { assertGone(c, &v1alpha1.Wukong{}, key(first)) }, "first Wukong gone")
+	second := newWukong(ns, "again")
+	create(t, second)
+
+	w := waitRunning(t, key(second))
+	require.NotEqual(t, first.UID, w.UID)
+	newPVC := &corev1.PersistentVolumeClaim{}
+	require.NoError(t, k.Get(ctx, types.NamespacedName{Namespace: ns, Name: "again-root"}, newPVC))
+	assert.NotEqual(t, oldPVC.UID, newPVC.UID, "the predecessor's PVC was not adopted: a new one was made")
+	assertOwnedChild(t, newPVC, w)
+	newVM := &kubevirtv1.VirtualMachine{}
+	require.NoError(t, k.Get(ctx, key(second), newVM))
+	assertOwnedChild(t, newVM, w)
+}
+
+func ptrTo[T any](v T) *T { return &v }
