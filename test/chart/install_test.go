@@ -100,6 +100,34 @@ func TestLifecycle(t *testing.T) {
 			}
 			waitEstablished(t, crdName)
 		}},
+		{"physicalInterface on a bridge NIC draws an admission warning", func(t *testing.T) {
+			wc, err := client.New(newRESTGetterConfig(w), client.Options{Scheme: c.Scheme()})
+			require.NoError(t, err)
+			// The policy is enforced once the API server has loaded it.
+			require.Eventually(t, func() bool {
+				w.reset()
+				bridged := wukong("bridged", nil)
+				bridged.Spec.Networks = []v1alpha1.NetworkSpec{{Name: "wan", Type: v1alpha1.NetworkTypeBridge, BridgeName: "br-take", PhysicalInterface: "eth0"}}
+				if err := wc.Create(ctx, bridged, client.DryRunAll); err != nil {
+					t.Logf("dry-run create: %v", err)
+					return false
+				}
+				for _, s := range w.seen {
+					if strings.Contains(s, "wan: eth0") && strings.Contains(s, "NodeBridge") {
+						return true
+					}
+				}
+				return false
+			}, 30*time.Second, 500*time.Millisecond, "a warning naming spec.networks[].physicalInterface; saw %v", w.seen)
+			w.reset()
+			plain := wukong("plain", nil)
+			plain.Spec.Networks = []v1alpha1.NetworkSpec{{Name: "wan", Type: v1alpha1.NetworkTypeBridge, BridgeName: "br1"}}
+			require.NoError(t, wc.Create(ctx, plain, client.DryRunAll))
+			for _, s := range w.seen {
+				assert.NotContains(t, s, "physicalInterface", "no warning without physicalInterface")
+			}
+			w.reset()
+		}},
 		{"manager runs as the ServiceAccount", func(t *testing.T) { managerAsServiceAccount(t) }},
 		{"RBAC is exactly role.yaml plus leader election", func(t *testing.T) { rbacBounds(t) }},
 		{"upgrade", func(t *testing.T) {
