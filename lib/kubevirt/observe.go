@@ -1,6 +1,8 @@
 package kubevirt
 
 import (
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 )
@@ -43,6 +45,27 @@ type Interface struct {
 	IP            string
 	IPs           []string
 	MAC           string
+	// InfoSource is where KubeVirt took the data from: a comma-separated
+	// list of domain, guest-agent and multus-status (VMI
+	// status.interfaces[].infoSource).
+	InfoSource string
+}
+
+// InfoSourceGuestAgent is the InfoSource entry KubeVirt writes when the QEMU
+// guest agent reported the interface.
+const InfoSourceGuestAgent = "guest-agent"
+
+// FromGuestAgent reports whether the guest agent reported the interface, so
+// its addresses were seen inside the guest. Without the agent KubeVirt knows
+// a bridge- or SR-IOV-bound NIC only from the domain (MAC, no address); the
+// pod network's address is then the pod's.
+func (i Interface) FromGuestAgent() bool {
+	for _, s := range strings.Split(i.InfoSource, ",") {
+		if strings.TrimSpace(s) == InfoSourceGuestAgent {
+			return true
+		}
+	}
+	return false
 }
 
 // Observation answers questions about a VirtualMachine and its instance,
@@ -146,6 +169,7 @@ func (o Observation) Interfaces() []Interface {
 			IP:            i.IP,
 			IPs:           append([]string(nil), i.IPs...),
 			MAC:           i.MAC,
+			InfoSource:    i.InfoSource,
 		})
 	}
 	return out

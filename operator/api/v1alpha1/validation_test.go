@@ -126,6 +126,7 @@ func TestOriginalManifestsStayValid(t *testing.T) {
 		"cdisk docker":    "spec:\n  osImage: docker://quay.io/containerdisks/fedora:40\n",
 		"cdisk port":      "spec:\n  osImage: localhost:5000/guest/debian:12\n",
 		"default route":   "spec:\n  networks:\n  - name: a\n    bridgeName: b\n    ipConfig:\n      mode: static\n      address: fd00::5/64\n      gateway: fd00::1\n      defaultRoute: true\n  - name: c\n    bridgeName: b\n    ipConfig:\n      defaultRoute: false\n",
+		"no guest agent":  "spec:\n  guestAgent:\n    install: false\n",
 		"https to disk":   "spec:\n  osImage: https://images.example.org/guest.qcow2\n  disks:\n  - name: root\n    size: 10Gi\n",
 		"size in bytes":   "spec:\n  disks:\n  - name: root\n    size: \"1073741824\"\n",
 		"dhcp no address": "spec:\n  networks:\n  - name: n1\n    bridgeName: br0\n    ipConfig:\n      mode: dhcp\n      dnsServers: [1.1.1.1]\n",

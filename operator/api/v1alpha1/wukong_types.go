@@ -87,6 +87,25 @@ type WukongSpec struct {
 	// StartStrategy controls whether and how the VM runs.
 	// +optional
 	StartStrategy *StartStrategy `json:"startStrategy,omitempty"`
+
+	// GuestAgent controls the QEMU guest agent in the guest. By default
+	// cloud-init installs and starts it: KubeVirt learns the IP addresses of
+	// secondary NICs (bridge, SR-IOV) only from the agent.
+	// +optional
+	GuestAgent *GuestAgent `json:"guestAgent,omitempty"`
+}
+
+// GuestAgent controls the QEMU guest agent (qemu-guest-agent).
+type GuestAgent struct {
+	// Install makes cloud-init install the qemu-guest-agent package on first
+	// boot (after refreshing the package index, so the guest needs a
+	// reachable package mirror) and enable and start its service. Defaults
+	// to true; set false for images that ship the agent already or cannot
+	// install packages. Without a running agent, status.networks[] shows a
+	// secondary NIC's static address as ipSource Configured and a DHCP
+	// one's not at all.
+	// +optional
+	Install *bool `json:"install,omitempty"`
 }
 
 // CloudInitUser is a guest user created by cloud-init.
@@ -427,7 +446,28 @@ type NetworkStatus struct {
 	// NADName is the NetworkAttachmentDefinition used, namespace/name.
 	// +optional
 	NADName string `json:"nadName,omitempty"`
+	// IPSource says where ipAddress comes from: GuestAgent (the QEMU guest
+	// agent reported it from inside the guest), Network (KubeVirt reported
+	// it without the agent: the pod's address for the pod network), or
+	// Configured (nobody observed it: the static address Wukong gave the
+	// guest through cloud-init, shown until the guest agent reports
+	// addresses). Empty when the NIC has no address to show.
+	// +optional
+	IPSource IPSource `json:"ipSource,omitempty"`
 }
+
+// IPSource is where a NIC's reported address comes from.
+// +kubebuilder:validation:Enum=GuestAgent;Network;Configured
+type IPSource string
+
+// IP sources (see NetworkStatus.IPSource). KubeVirt reports the addresses of
+// bridge- and SR-IOV-bound NICs only through the guest agent (VMI
+// status.interfaces[].infoSource contains guest-agent).
+const (
+	IPSourceGuestAgent IPSource = "GuestAgent"
+	IPSourceNetwork    IPSource = "Network"
+	IPSourceConfigured IPSource = "Configured"
+)
 
 // VolumeStatus is one disk's observed state.
 type VolumeStatus struct {

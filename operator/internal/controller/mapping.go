@@ -155,6 +155,9 @@ func machine(w *v1alpha1.Wukong, nics []network.NICObservation, vols []storage.O
 			m.CloudInit.Networks = append(m.CloudInit.Networks, nd)
 		}
 	}
+	if ga := w.Spec.GuestAgent; ga != nil && ga.Install != nil && !*ga.Install {
+		m.CloudInit.SkipGuestAgent = true
+	}
 	if u := w.Spec.CloudInitUser; u != nil {
 		m.CloudInit.User = &kubevirt.User{
 			Name:         u.Name,

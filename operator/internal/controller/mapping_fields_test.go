@@ -46,3 +46,23 @@ func TestMachineMapsDefaultRoute(t *testing.T) {
 	assert.Equal(t, "10.0.0.1", m.CloudInit.Networks[0].Gateway)
 	assert.False(t, m.CloudInit.Networks[1].DefaultRoute)
 }
+
+func TestMachineMapsGuestAgent(t *testing.T) {
+	no, yes := false, true
+	for _, tc := range []struct {
+		name string
+		ga   *v1alpha1.GuestAgent
+		skip bool
+	}{
+		{"not set: installed", nil, false},
+		{"install unset: installed", &v1alpha1.GuestAgent{}, false},
+		{"install true", &v1alpha1.GuestAgent{Install: &yes}, false},
+		{"install false: opted out", &v1alpha1.GuestAgent{Install: &no}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := machine(&v1alpha1.Wukong{Spec: v1alpha1.WukongSpec{OSImage: "quay.io/a/b:1", GuestAgent: tc.ga}}, nil, nil, nil)
+			require.NoError(t, err)
+			assert.Equal(t, tc.skip, m.CloudInit.SkipGuestAgent)
+		})
+	}
+}

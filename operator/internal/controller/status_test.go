@@ -118,8 +118,8 @@ func TestComputeStatus(t *testing.T) {
 				assert.Equal(t, "vm1", w.Status.VMName)
 				assert.Equal(t, int64(3), w.Status.ObservedGeneration)
 				require.Len(t, w.Status.Networks, 2)
-				assert.Equal(t, v1alpha1.NetworkStatus{Name: "default", Interface: "eth0", IPAddress: "10.244.1.5", IPAddresses: []string{"10.244.1.5"}, MACAddress: "02:00:00:00:00:01"}, w.Status.Networks[0])
-				assert.Equal(t, v1alpha1.NetworkStatus{Name: "lan", Interface: "lan", IPAddress: "192.168.1.10", IPAddresses: []string{"192.168.1.10"}, MACAddress: "02:aa:bb:cc:dd:ee", NADName: "ns/vm1-lan"}, w.Status.Networks[1])
+				assert.Equal(t, v1alpha1.NetworkStatus{Name: "default", Interface: "eth0", IPAddress: "10.244.1.5", IPAddresses: []string{"10.244.1.5"}, MACAddress: "02:00:00:00:00:01", IPSource: v1alpha1.IPSourceNetwork}, w.Status.Networks[0])
+				assert.Equal(t, v1alpha1.NetworkStatus{Name: "lan", Interface: "lan", IPAddress: "192.168.1.10", IPAddresses: []string{"192.168.1.10"}, MACAddress: "02:aa:bb:cc:dd:ee", NADName: "ns/vm1-lan", IPSource: v1alpha1.IPSourceNetwork}, w.Status.Networks[1])
 				assert.Equal(t, "10Gi", w.Status.Volumes[0].Size)
 			},
 		},
