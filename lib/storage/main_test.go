@@ -127,10 +127,14 @@ func (f *fixture) bind(disk, capacity string) {
 
 // createCDIClaim plays CDI: the DataVolume's PVC with the same name and a
 // request including file system overhead.
+// createCDIClaim creates a DataVolume's PVC as CDI does: same name,
+// controlled by the DataVolume.
 func (f *fixture) createCDIClaim(disk, class, request string) {
 	f.t.Helper()
+	dv := f.dv(disk)
 	p := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: f.key(disk).Name, Namespace: f.ns},
+		ObjectMeta: metav1.ObjectMeta{Name: f.key(disk).Name, Namespace: f.ns, OwnerReferences: []metav1.OwnerReference{{
+			APIVersion: cdiv1.SchemeGroupVersion.String(), Kind: "DataVolume", Name: dv.Name, UID: dv.UID, Controller: ptr(true)}}},
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			StorageClassName: &class,

@@ -5,10 +5,15 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/novasphere/wukong/lib/apply"
 	"github.com/novasphere/wukong/lib/apply/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 )
 
@@ -305,4 +310,43 @@ func TestReconcileRequiresNamespacedOwner(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), errOwner)
 	assert.False(t, errors.Is(err, ErrInvalidDisk))
+}
+
+// TestReconcileNeverAdopts: a PVC or DataVolume named like a disk's claim
+// that the owner did not create is left untouched and reported; no
+// DataVolume is created over a foreign PVC (CDI would adopt it).
+func TestReconcileNeverAdopts(t *testing.T) {
+	f := newFixture(t, env.Client)
+	f.class("na-imm", false, true, false)
+	foreignPVC := func(disk string) *corev1.PersistentVolumeClaim {
+		p := &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: f.key(disk).Name, Namespace: f.ns, Labels: map[string]string{"team": "data"}},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+			},
+		}
+		require.NoError(t, f.c.Create(f.ctx, p))
+		return p
+	}
+	blank := foreignPVC("data")
+	image := foreignPVC("root")
+	obs, err := f.reconcile(
+		Disk{Name: "data", Size: gi("5Gi"), StorageClassName: "na-imm"},
+		Disk{Name: "root", Size: gi("5Gi"), StorageClassName: "na-imm", Source: "https://example.org/f.qcow2"},
+	)
+	var conflict *apply.ConflictError
+	require.ErrorAs(t, err, &conflict)
+	for i, o := range obs {
+		assert.Equal(t, ReasonNameConflict, o.Reason, o.Name)
+		assert.Contains(t, o.Message, "PersistentVolumeClaim "+f.ns+"/"+[]string{"vm-data", "vm-root"}[i])
+	}
+	for _, p := range []*corev1.PersistentVolumeClaim{blank, image} {
+		live := &corev1.PersistentVolumeClaim{}
+		require.NoError(t, f.c.Get(f.ctx, client.ObjectKeyFromObject(p), live))
+		assert.Equal(t, p.ResourceVersion, live.ResourceVersion, "%s untouched", p.Name)
+		assert.Empty(t, live.OwnerReferences)
+	}
+	err = f.c.Get(f.ctx, f.key("root"), &cdiv1.DataVolume{})
+	assert.True(t, apierrors.IsNotFound(err), "no DataVolume over a foreign PVC: %v", err)
 }
