@@ -111,10 +111,13 @@ func (o Observation) Node() string {
 	return o.vmi.Status.NodeName
 }
 
-// Ready: the VMI is Running with its Ready condition true; without a VMI,
-// vm.status.ready.
+// Ready: the VMI is Running with its Ready condition true and is not
+// Stopping; without a VMI, vm.status.ready.
 func (o Observation) Ready() bool {
 	if o.vmi != nil {
+		if o.Stopping() {
+			return false
+		}
 		c := o.vmiCondition(kubevirtv1.VirtualMachineInstanceReady)
 		return o.vmi.Status.Phase == kubevirtv1.Running && c != nil && c.Status == corev1.ConditionTrue
 	}
@@ -135,10 +138,12 @@ func (o Observation) RunStrategy() kubevirtv1.VirtualMachineRunStrategy {
 }
 
 // Stopped: the run strategy does not keep the machine running (Halted,
-// Manual, or Once) and there is no VMI, or only a finished one (Succeeded or
-// Failed).
+// Manual, or Once), no start is pending (a `virtctl start` on a Manual VM
+// is a Start entry in vm.status.stateChangeRequests; on a Halted VM it sets
+// runStrategy Always), and there is no VMI, or only a finished one
+// (Succeeded or Failed).
 func (o Observation) Stopped() bool {
-	if o.vm == nil {
+	if o.vm == nil || o.StartRequested() {
 		return false
 	}
 	switch o.RunStrategy() {
@@ -147,6 +152,30 @@ func (o Observation) Stopped() bool {
 		return false
 	}
 	return o.vmi == nil || o.vmi.IsFinal()
+}
+
+// Stopping: a VMI that has not finished is going away: it is being deleted,
+// or the run strategy is Halted, which makes KubeVirt stop it (`virtctl
+// stop` sets Halted; KubeVirt user guide, "Run Strategies").
+func (o Observation) Stopping() bool {
+	if o.vm == nil || o.vmi == nil || o.vmi.IsFinal() {
+		return false
+	}
+	return o.vmi.DeletionTimestamp != nil || o.RunStrategy() == kubevirtv1.RunStrategyHalted
+}
+
+// StartRequested: vm.status.stateChangeRequests holds a Start not yet acted
+// on (how KubeVirt's start subresource starts a Manual VM).
+func (o Observation) StartRequested() bool {
+	if o.vm == nil {
+		return false
+	}
+	for _, r := range o.vm.Status.StateChangeRequests {
+		if r.Action == kubevirtv1.StartRequest {
+			return true
+		}
+	}
+	return false
 }
 
 // RestartRequired: KubeVirt reports that spec changes wait for a restart
@@ -187,6 +216,9 @@ func (o Observation) NotReadyReason() (reason, message string) {
 	}
 	if o.Stopped() {
 		return ReasonStopped, "the machine is stopped (run strategy " + string(o.RunStrategy()) + ")"
+	}
+	if o.Stopping() {
+		return ReasonStopping, "the VirtualMachineInstance is shutting down (run strategy " + string(o.RunStrategy()) + ")"
 	}
 	ps := o.vm.Status.PrintableStatus
 

@@ -76,7 +76,23 @@ func TestObserve(t *testing.T) {
 		{name: "manual, finished VMI", vm: obsVM(kubevirtv1.RunStrategyManual, kubevirtv1.VirtualMachineStatusStopped), vmi: obsVMI(kubevirtv1.Succeeded), stopped: true,
 			reason: ReasonStopped, message: "the machine is stopped (run strategy Manual)"},
 		{name: "halted but VMI still running is stopping, not stopped", vm: obsVM(halted, kubevirtv1.VirtualMachineStatusStopping), vmi: deleting,
-			reason: ReasonStopping, message: "the VirtualMachineInstance is shutting down"},
+			reason: ReasonStopping, message: "the VirtualMachineInstance is shutting down (run strategy Halted)"},
+		// virtctl stop set Halted; KubeVirt has not marked the VMI for deletion yet.
+		{name: "halted by a power action, VMI still ready: not ready, stopping", vm: obsVM(halted, kubevirtv1.VirtualMachineStatusRunning),
+			vmi: obsVMI(kubevirtv1.Running, ready), reason: ReasonStopping, message: "the VirtualMachineInstance is shutting down (run strategy Halted)"},
+		{name: "always, VMI deleted for a restart", vm: obsVM(always, kubevirtv1.VirtualMachineStatusStopping), vmi: deleting,
+			reason: ReasonStopping, message: "the VirtualMachineInstance is shutting down (run strategy Always)"},
+		// virtctl start on a Halted VM sets Always: starting, never "stopped".
+		{name: "started by a power action, VMI not created yet", vm: obsVM(always, kubevirtv1.VirtualMachineStatusStopped),
+			reason: ReasonStarting, message: "the VirtualMachineInstance has not been created yet"},
+		// virtctl start on a Manual VM is a Start state change request.
+		{name: "manual with a pending start request is not stopped", vm: func() *kubevirtv1.VirtualMachine {
+			v := obsVM(kubevirtv1.RunStrategyManual, kubevirtv1.VirtualMachineStatusStopped)
+			v.Status.StateChangeRequests = []kubevirtv1.VirtualMachineStateChangeRequest{{Action: kubevirtv1.StartRequest}}
+			return v
+		}(), reason: ReasonStarting, message: "the VirtualMachineInstance has not been created yet"},
+		{name: "once, finished VMI", vm: obsVM(kubevirtv1.RunStrategyOnce, kubevirtv1.VirtualMachineStatusStopped), vmi: obsVMI(kubevirtv1.Succeeded), stopped: true,
+			reason: ReasonStopped, message: "the machine is stopped (run strategy Once)"},
 		{name: "always, VMI not created yet", vm: obsVM(always, ""),
 			reason: ReasonStarting, message: "the VirtualMachineInstance has not been created yet"},
 		{name: "always, VM failure and no VMI", vm: obsVM(always, "", vmCond(kubevirtv1.VirtualMachineFailure, corev1.ConditionTrue, "FailedCreate", "quota exceeded")),
@@ -97,6 +113,7 @@ func TestObserve(t *testing.T) {
 			o := Observe(tt.vm, tt.vmi)
 			assert.Equal(t, tt.ready, o.Ready())
 			assert.Equal(t, tt.stopped, o.Stopped())
+			assert.Equal(t, tt.reason == ReasonStopping, o.Stopping(), "Stopping")
 			reason, message := o.NotReadyReason()
 			assert.Equal(t, tt.reason, reason)
 			assert.Equal(t, tt.message, message)

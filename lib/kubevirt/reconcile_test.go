@@ -124,15 +124,15 @@ func TestReconcileIdempotent(t *testing.T) {
 	assert.Equal(t, vm1.ResourceVersion, vm2.ResourceVersion, "VM rewritten")
 	assert.Equal(t, s1.ResourceVersion, s2.ResourceVersion, "Secret rewritten")
 
-	// A hand edit of an owned field is put back.
-	halted := kubevirtv1.RunStrategyHalted
-	vm2.Spec.RunStrategy = &halted
+	// A hand edit of an owned field is put back (spec.runStrategy is the
+	// exception: see TestReconcileKeepsPowerActions).
+	vm2.Spec.Template.Spec.Domain.CPU.Cores = 7
 	require.NoError(t, c.Update(ctx, vm2))
 	_, err = Reconcile(ctx, c, owner, m)
 	require.NoError(t, err)
 	vm3 := &kubevirtv1.VirtualMachine{}
 	require.NoError(t, c.Get(ctx, vmKey, vm3))
-	assert.Equal(t, kubevirtv1.RunStrategyAlways, *vm3.Spec.RunStrategy)
+	assert.Equal(t, uint32(m.CPU), vm3.Spec.Template.Spec.Domain.CPU.Cores)
 
 	// A changed input is applied.
 	m.CPU = 4

@@ -1,9 +1,12 @@
 package kubevirt
 
 import (
+	"context"
 	"fmt"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	kubevirtv1 "kubevirt.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // Names of the Wukong fields RunStrategy maps, used in ConflictError.Field
@@ -92,4 +95,60 @@ func RunStrategy(runStrategy string, autoStart *bool, restartPolicy string) (kub
 			"restartPolicy %s disagrees with runStrategy %s", restartPolicy, rs)}
 	}
 	return rs, nil
+}
+
+// AnnotationAppliedRunStrategy is written on the VirtualMachine by BuildVM:
+// the run strategy the lib's input (Machine.RunStrategy) asked for when the
+// VM was last applied. Reconcile compares it with the input to tell a change
+// of the owner's strategy from a power action taken on the VM.
+const AnnotationAppliedRunStrategy = "vm.novasphere.dev/applied-run-strategy"
+
+// RunStrategyToApply returns the spec.runStrategy to send when applying a VM
+// whose input asks for desired (empty means Always), given the live VM (nil
+// when it does not exist yet).
+//
+// Power actions work by changing the VM's spec.runStrategy: `virtctl start`
+// on a Halted VM sets Always, `virtctl stop` on an Always VM sets Halted (the
+// start/stop subresources; KubeVirt user guide, "Run Strategies", virtctl
+// table, https://kubevirt.io/user-guide/compute/run_strategies/). They belong
+// to the user, so the rule is:
+//
+//   - no live VM, or a live VM whose AnnotationAppliedRunStrategy differs from
+//     desired (the owner's strategy changed, or the VM predates the
+//     annotation): desired;
+//   - otherwise the live VM's runStrategy, whatever a power action made it
+//     (desired again when the live VM has none, or one the lib does not
+//     offer, such as WaitAsReceiver).
+//
+// The field is always sent, never dropped: Server-Side Apply removes a field
+// its manager owned and stops sending.
+func RunStrategyToApply(desired kubevirtv1.VirtualMachineRunStrategy, live *kubevirtv1.VirtualMachine) kubevirtv1.VirtualMachineRunStrategy {
+	if desired == "" {
+		desired = kubevirtv1.RunStrategyAlways
+	}
+	if live == nil || live.Annotations[AnnotationAppliedRunStrategy] != string(desired) || live.Spec.RunStrategy == nil {
+		return desired
+	}
+	switch rs := *live.Spec.RunStrategy; rs {
+	case kubevirtv1.RunStrategyAlways, kubevirtv1.RunStrategyRerunOnFailure, kubevirtv1.RunStrategyManual,
+		kubevirtv1.RunStrategyHalted, kubevirtv1.RunStrategyOnce:
+		return rs
+	}
+	return desired
+}
+
+// keepPowerState sets vm.Spec.RunStrategy (built from the input, annotated
+// with AnnotationAppliedRunStrategy) to what RunStrategyToApply says for the
+// live VM of the same name, read through c.
+func keepPowerState(ctx context.Context, c client.Reader, vm *kubevirtv1.VirtualMachine) error {
+	live := &kubevirtv1.VirtualMachine{}
+	switch err := c.Get(ctx, client.ObjectKeyFromObject(vm), live); {
+	case apierrors.IsNotFound(err):
+		live = nil
+	case err != nil:
+		return wrapKubeVirt(errApplyVM, err)
+	}
+	rs := RunStrategyToApply(kubevirtv1.VirtualMachineRunStrategy(vm.Annotations[AnnotationAppliedRunStrategy]), live)
+	vm.Spec.RunStrategy = &rs
+	return nil
 }

@@ -134,7 +134,7 @@ func (m Machine) Validate() error {
 			}
 		}
 		switch n.Binding {
-		case "", BindingBridge, BindingSRIOV:
+		case "", BindingBridge, BindingSRIOV, BindingMacvtap:
 		default:
 			return invalid(fmt.Sprintf("nics[%d].binding", i), "unsupported value %q", n.Binding)
 		}
@@ -146,7 +146,10 @@ func (m Machine) Validate() error {
 // have apiVersion and kind set (TypeMeta) for the controller owner reference
 // to be added; Reconcile takes care of it. The result is deterministic and
 // uses canonical values, so applying it twice writes nothing the second time.
-// Inputs are not validated here; see Machine.Validate.
+// spec.runStrategy is m.RunStrategy (Always when empty), also recorded in the
+// AnnotationAppliedRunStrategy annotation; Reconcile may send the live VM's
+// run strategy instead (see RunStrategyToApply). Inputs are not validated
+// here; see Machine.Validate.
 func BuildVM(owner client.Object, m Machine) *kubevirtv1.VirtualMachine {
 	labels := Labels(owner)
 	tmplLabels := Labels(owner)
@@ -206,6 +209,7 @@ func BuildVM(owner client.Object, m Machine) *kubevirtv1.VirtualMachine {
 			Name:            m.Name,
 			Namespace:       owner.GetNamespace(),
 			Labels:          labels,
+			Annotations:     map[string]string{AnnotationAppliedRunStrategy: string(rs)},
 			OwnerReferences: ownerReferences(owner),
 		},
 		Spec: kubevirtv1.VirtualMachineSpec{
@@ -294,9 +298,12 @@ func buildNICs(namespace string, m Machine) ([]kubevirtv1.Interface, []kubevirtv
 	}
 	for _, n := range m.NICs {
 		iface := kubevirtv1.Interface{Name: n.Name, MacAddress: canonicalMAC(n.MAC)}
-		if n.Binding == BindingSRIOV {
+		switch n.Binding {
+		case BindingSRIOV:
 			iface.SRIOV = &kubevirtv1.InterfaceSRIOV{}
-		} else {
+		case BindingMacvtap:
+			iface.Binding = &kubevirtv1.PluginBinding{Name: MacvtapBindingName}
+		default:
 			iface.Bridge = &kubevirtv1.InterfaceBridge{}
 		}
 		ifaces = append(ifaces, iface)

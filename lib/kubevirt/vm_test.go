@@ -79,6 +79,8 @@ func TestBuildVM(t *testing.T) {
 				assert.Nil(t, vm.Spec.Running, "deprecated spec.running must never be set")
 				require.NotNil(t, vm.Spec.RunStrategy)
 				assert.Equal(t, kubevirtv1.RunStrategyAlways, *vm.Spec.RunStrategy)
+				assert.Equal(t, map[string]string{AnnotationAppliedRunStrategy: "Always"}, vm.Annotations,
+					"the applied run strategy is recorded")
 
 				d := vm.Spec.Template.Spec.Domain
 				assert.Equal(t, kubevirtv1.CPU{Cores: 2, Sockets: 1, Threads: 1}, *d.CPU)
@@ -192,6 +194,32 @@ func TestBuildVM(t *testing.T) {
 			},
 		},
 		{
+			// KubeVirt user guide, macvtap binding: `binding: {name: macvtap}` and
+			// no core binding method (the admitter refuses both at once).
+			name: "macvtap NIC uses the macvtap binding plugin, never the bridge binding",
+			m: with(func(m *Machine) {
+				m.NICs = []NIC{{Name: "lan", NAD: "net/lan-tap", MAC: "02:aa:bb:cc:dd:03", Binding: BindingMacvtap}}
+			}),
+			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
+				ifs := vm.Spec.Template.Spec.Domain.Devices.Interfaces
+				require.Len(t, ifs, 2)
+				assert.Equal(t, "lan", ifs[1].Name)
+				assert.Equal(t, &kubevirtv1.PluginBinding{Name: "macvtap"}, ifs[1].Binding)
+				assert.Equal(t, kubevirtv1.InterfaceBindingMethod{}, ifs[1].InterfaceBindingMethod, "no bridge, sriov or masquerade")
+				assert.Equal(t, "02:aa:bb:cc:dd:03", ifs[1].MacAddress)
+				assert.Equal(t, "net/lan-tap", vm.Spec.Template.Spec.Networks[1].Multus.NetworkName)
+			},
+		},
+		{
+			name: "halted machine: run strategy and its annotation",
+			m:    with(func(m *Machine) { m.RunStrategy = kubevirtv1.RunStrategyHalted }),
+			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
+				require.NotNil(t, vm.Spec.RunStrategy)
+				assert.Equal(t, kubevirtv1.RunStrategyHalted, *vm.Spec.RunStrategy)
+				assert.Equal(t, "Halted", vm.Annotations[AnnotationAppliedRunStrategy])
+			},
+		},
+		{
 			name: "pod network first, then multus NICs",
 			m:    with(func(m *Machine) { m.NICs = []NIC{{Name: "lan", NAD: "net/lan"}} }),
 			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
@@ -296,7 +324,8 @@ func TestValidate(t *testing.T) {
 		{"nic named default", with(func(m *Machine) { m.NICs = []NIC{{Name: "default", NAD: "a/b"}} }), "nics[0].name"},
 		{"nic without NAD", with(func(m *Machine) { m.NICs = []NIC{{Name: "lan"}} }), "nics[0].nad"},
 		{"bad MAC", with(func(m *Machine) { m.NICs = []NIC{{Name: "lan", NAD: "a/b", MAC: "zz"}} }), "nics[0].mac"},
-		{"bad binding", with(func(m *Machine) { m.NICs = []NIC{{Name: "lan", NAD: "a/b", Binding: "macvtap"}} }), "nics[0].binding"},
+		{"bad binding", with(func(m *Machine) { m.NICs = []NIC{{Name: "lan", NAD: "a/b", Binding: "passt"}} }), "nics[0].binding"},
+		{"macvtap binding", with(func(m *Machine) { m.NICs = []NIC{{Name: "lan", NAD: "a/b", Binding: BindingMacvtap}} }), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

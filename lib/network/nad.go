@@ -42,7 +42,7 @@ func (a Attachment) Validate() error {
 		}
 	case TypeMacvlan:
 		if a.NADName == "" && a.PhysicalInterface == "" {
-			return bad("physicalInterface", "required for type macvlan (the master interface)")
+			return bad("physicalInterface", "required for type macvlan (the node interface the guest's macvtap device is created on)")
 		}
 		if a.VLAN != 0 {
 			return bad("vlan", "not supported for type macvlan; use a VLAN interface as physicalInterface")
@@ -72,8 +72,6 @@ type cniConfig struct {
 	Name                string    `json:"name"`
 	Type                string    `json:"type"`
 	Bridge              string    `json:"bridge,omitempty"`
-	Master              string    `json:"master,omitempty"`
-	Mode                string    `json:"mode,omitempty"`
 	VLAN                int       `json:"vlan,omitempty"`
 	PreserveDefaultVlan *bool     `json:"preserveDefaultVlan,omitempty"`
 	MTU                 int       `json:"mtu,omitempty"`
@@ -83,11 +81,14 @@ type cniConfig struct {
 // CNIConfig returns the CNI configuration (cniVersion CNIVersion) for a,
 // named name. The bridge plugin gets an empty ipam: with KubeVirt's bridge
 // binding the guest owns its address, so the pod side must not assign one.
+// A macvlan attachment gets the macvtap plugin (see CNIMacvtap), whose
+// config names no master: the device plugin resource BuildNAD requests
+// picks the node interface.
 func CNIConfig(name string, a Attachment) ([]byte, error) {
 	if err := a.Validate(); err != nil {
 		return nil, err
 	}
-	conf := cniConfig{CNIVersion: CNIVersion, Name: name, Type: string(a.Type), MTU: a.MTU}
+	conf := cniConfig{CNIVersion: CNIVersion, Name: name, Type: CNITypeFor(a), MTU: a.MTU}
 	switch a.Type {
 	case TypeBridge:
 		conf.Bridge = a.Bridge
@@ -96,9 +97,6 @@ func CNIConfig(name string, a Attachment) ([]byte, error) {
 			conf.VLAN = a.VLAN
 			conf.PreserveDefaultVlan = ptr.To(false)
 		}
-	case TypeMacvlan:
-		conf.Master = a.PhysicalInterface
-		conf.Mode = "bridge"
 	case TypeSRIOV:
 		conf.VLAN = a.VLAN
 		conf.MTU = 0
@@ -111,6 +109,8 @@ func CNIConfig(name string, a Attachment) ([]byte, error) {
 
 // BuildNAD returns the NetworkAttachmentDefinition `<owner>-<nic>` in the
 // owner's namespace for an Attachment without NADName (ErrUserNAD otherwise).
+// A macvlan attachment's NAD requests the macvtap device plugin resource
+// MacvtapResourcePrefix+PhysicalInterface unless ResourceName is set.
 // owner must have its TypeMeta set: it is used for the controller owner
 // reference.
 func BuildNAD(owner client.Object, a Attachment) (*nadv1.NetworkAttachmentDefinition, error) {
@@ -147,10 +147,17 @@ func BuildNAD(owner client.Object, a Attachment) (*nadv1.NetworkAttachmentDefini
 		},
 		Spec: nadv1.NetworkAttachmentDefinitionSpec{Config: string(config)},
 	}
-	if a.Type == TypeSRIOV {
+	rn := a.ResourceName
+	if a.Type == TypeSRIOV && rn == "" {
+		rn = DefaultSRIOVResourceName
+	}
+	if rn != "" {
+		nad.Annotations = map[string]string{AnnotationResourceName: rn}
+	}
+	if a.Type == TypeMacvlan {
 		rn := a.ResourceName
 		if rn == "" {
-			rn = DefaultSRIOVResourceName
+			rn = MacvtapResourcePrefix + a.PhysicalInterface
 		}
 		nad.Annotations = map[string]string{AnnotationResourceName: rn}
 	}

@@ -62,10 +62,19 @@ func TestBuildNADConfigs(t *testing.T) {
 			wantIPAM: "{}",
 		},
 		{
-			name:     "macvlan uses the physical interface as master in bridge mode",
-			att:      network.Attachment{Name: "data", Type: network.TypeMacvlan, PhysicalInterface: "eth2", MTU: 1400},
-			wantType: "macvlan",
-			want:     pluginFields{Master: "eth2", Mode: "bridge", MTU: 1400},
+			// KubeVirt cannot bind a macvlan pod interface; macvtap-cni gets the
+			// node interface from the device plugin resource, not from master.
+			name:         "macvlan becomes a macvtap NAD requesting the interface's macvtap resource",
+			att:          network.Attachment{Name: "data", Type: network.TypeMacvlan, PhysicalInterface: "eth2", MTU: 1400},
+			wantType:     "macvtap",
+			want:         pluginFields{MTU: 1400},
+			wantResource: "macvtap.network.kubevirt.io/eth2",
+		},
+		{
+			name:         "macvlan with an explicit resource keeps it",
+			att:          network.Attachment{Name: "data", Type: network.TypeMacvlan, PhysicalInterface: "bond0", ResourceName: "macvtap.network.kubevirt.io/dataplane"},
+			wantType:     "macvtap",
+			wantResource: "macvtap.network.kubevirt.io/dataplane",
 		},
 		{
 			name:         "sriov with default resource",

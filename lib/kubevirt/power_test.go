@@ -1,0 +1,117 @@
+package kubevirt
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/types"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// powerAction changes spec.runStrategy the way virtctl start/stop (the VM's
+// start/stop subresources) do: a patch by another field manager.
+func powerAction(t *testing.T, c client.Client, key client.ObjectKey, rs kubevirtv1.VirtualMachineRunStrategy) {
+	t.Helper()
+	vm := &kubevirtv1.VirtualMachine{}
+	vm.Namespace, vm.Name = key.Namespace, key.Name
+	patch := []byte(`{"spec":{"runStrategy":"` + string(rs) + `"}}`)
+	require.NoError(t, c.Patch(context.Background(), vm, client.RawPatch(types.MergePatchType, patch), client.FieldOwner("virtctl")))
+}
+
+func liveVM(t *testing.T, c client.Client, key client.ObjectKey) *kubevirtv1.VirtualMachine {
+	t.Helper()
+	vm := &kubevirtv1.VirtualMachine{}
+	require.NoError(t, c.Get(context.Background(), key, vm))
+	require.NotNil(t, vm.Spec.RunStrategy, "runStrategy is never dropped")
+	return vm
+}
+
+// TestReconcileKeepsPowerActions: a VM created Halted (autoStart false) and
+// started with `virtctl start` stays Always through later reconciles, also
+// ones that change other fields; `virtctl stop` stays too; a change of the
+// owner's strategy is applied over the power action.
+func TestReconcileKeepsPowerActions(t *testing.T) {
+	c := env.Client
+	ctx := context.Background()
+	ns, owner := newNamespace(t, c)
+	m := baseMachine()
+	m.RunStrategy = kubevirtv1.RunStrategyHalted
+	key := client.ObjectKey{Namespace: ns, Name: m.Name}
+
+	obs, err := Reconcile(ctx, c, owner, m)
+	require.NoError(t, err)
+	assert.Equal(t, kubevirtv1.RunStrategyHalted, obs.RunStrategy())
+	vm := liveVM(t, c, key)
+	assert.Equal(t, kubevirtv1.RunStrategyHalted, *vm.Spec.RunStrategy)
+	assert.Equal(t, "Halted", vm.Annotations[AnnotationAppliedRunStrategy])
+
+	// virtctl start.
+	powerAction(t, c, key, kubevirtv1.RunStrategyAlways)
+	obs, err = Reconcile(ctx, c, owner, m)
+	require.NoError(t, err)
+	assert.Equal(t, kubevirtv1.RunStrategyAlways, obs.RunStrategy(), "the observation follows the VM")
+	vm = liveVM(t, c, key)
+	assert.Equal(t, kubevirtv1.RunStrategyAlways, *vm.Spec.RunStrategy, "virtctl start is kept")
+	rv := vm.ResourceVersion
+	_, err = Reconcile(ctx, c, owner, m)
+	require.NoError(t, err)
+	vm = liveVM(t, c, key)
+	assert.Equal(t, kubevirtv1.RunStrategyAlways, *vm.Spec.RunStrategy)
+	assert.Equal(t, rv, vm.ResourceVersion, "a steady state writes nothing")
+
+	// Another field changes: applied, the power state stays.
+	m.CPU = 4
+	_, err = Reconcile(ctx, c, owner, m)
+	require.NoError(t, err)
+	vm = liveVM(t, c, key)
+	assert.Equal(t, uint32(4), vm.Spec.Template.Spec.Domain.CPU.Cores)
+	assert.Equal(t, kubevirtv1.RunStrategyAlways, *vm.Spec.RunStrategy)
+
+	// virtctl stop.
+	powerAction(t, c, key, kubevirtv1.RunStrategyHalted)
+	_, err = Reconcile(ctx, c, owner, m)
+	require.NoError(t, err)
+	assert.Equal(t, kubevirtv1.RunStrategyHalted, *liveVM(t, c, key).Spec.RunStrategy, "virtctl stop is kept")
+
+	// The owner's strategy changes (autoStart true, restartPolicy OnFailure):
+	// applied, although the VM was stopped by hand.
+	m.RunStrategy = kubevirtv1.RunStrategyRerunOnFailure
+	_, err = Reconcile(ctx, c, owner, m)
+	require.NoError(t, err)
+	vm = liveVM(t, c, key)
+	assert.Equal(t, kubevirtv1.RunStrategyRerunOnFailure, *vm.Spec.RunStrategy)
+	assert.Equal(t, "RerunOnFailure", vm.Annotations[AnnotationAppliedRunStrategy])
+
+	// Back to Halted after another power action: applied again.
+	powerAction(t, c, key, kubevirtv1.RunStrategyAlways)
+	m.RunStrategy = kubevirtv1.RunStrategyHalted
+	_, err = Reconcile(ctx, c, owner, m)
+	require.NoError(t, err)
+	assert.Equal(t, kubevirtv1.RunStrategyHalted, *liveVM(t, c, key).Spec.RunStrategy)
+}
+
+// TestReconcileAdoptsUnannotatedVM: a VM written before the annotation
+// existed gets the owner's strategy and the annotation on the next pass.
+func TestReconcileAdoptsUnannotatedVM(t *testing.T) {
+	c := env.Client
+	ctx := context.Background()
+	ns, owner := newNamespace(t, c)
+	m := baseMachine()
+	key := client.ObjectKey{Namespace: ns, Name: m.Name}
+	_, err := Reconcile(ctx, c, owner, m)
+	require.NoError(t, err)
+	vm := liveVM(t, c, key)
+	delete(vm.Annotations, AnnotationAppliedRunStrategy)
+	halted := kubevirtv1.RunStrategyHalted
+	vm.Spec.RunStrategy = &halted
+	require.NoError(t, c.Update(ctx, vm))
+
+	_, err = Reconcile(ctx, c, owner, m)
+	require.NoError(t, err)
+	vm = liveVM(t, c, key)
+	assert.Equal(t, kubevirtv1.RunStrategyAlways, *vm.Spec.RunStrategy)
+	assert.Equal(t, "Always", vm.Annotations[AnnotationAppliedRunStrategy])
+}
