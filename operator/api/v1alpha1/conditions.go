@@ -77,6 +77,13 @@ const (
 	// ReasonRemovingFromNodes: a NodeBridge being deleted waits for NMState to
 	// remove the bridge from the nodes.
 	ReasonRemovingFromNodes = "RemovingFromNodes"
+	// ReasonUnsupportedCNI: a NIC's NetworkAttachmentDefinition (nadName)
+	// uses a CNI plugin KubeVirt cannot connect a VM to (macvlan, ipvlan).
+	ReasonUnsupportedCNI = "UnsupportedCNI"
+	// ReasonBindingNotRegistered: a NIC needs a KubeVirt network binding
+	// plugin (macvtap for type macvlan) that the KubeVirt CR does not
+	// register.
+	ReasonBindingNotRegistered = "NetworkBindingNotRegistered"
 )
 
 // NodeBridge condition types besides Ready, Reconciling and Stalled.

@@ -141,10 +141,7 @@ func machine(w *v1alpha1.Wukong, nics []network.NICObservation, vols []storage.O
 	}
 	for _, spec := range w.Spec.Networks {
 		obs := byName[spec.Name]
-		nic := kubevirt.NIC{Name: spec.Name, NAD: obs.NetworkName(), MAC: obs.MAC, Binding: kubevirt.BindingBridge}
-		if networkType(spec) == v1alpha1.NetworkTypeSRIOV {
-			nic.Binding = kubevirt.BindingSRIOV
-		}
+		nic := kubevirt.NIC{Name: spec.Name, NAD: obs.NetworkName(), MAC: obs.MAC, Binding: nicBinding(spec, obs)}
 		m.NICs = append(m.NICs, nic)
 		if ip := spec.IPConfig; ip != nil {
 			nd := kubevirt.NetworkData{MAC: obs.MAC, Mode: kubevirt.NetworkModeDHCP, Gateway: ip.Gateway, DNS: ip.DNSServers, DefaultRoute: ip.DefaultRoute}

@@ -1,0 +1,84 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+
+	kubevirtv1 "kubevirt.io/api/core/v1"
+
+	"github.com/novasphere/wukong/lib/kubevirt"
+	"github.com/novasphere/wukong/lib/network"
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+)
+
+// Reading the KubeVirt CR tells whether the macvtap binding plugin that
+// type: macvlan NICs use is registered.
+// +kubebuilder:rbac:groups=kubevirt.io,resources=kubevirts,verbs=get;list;watch
+
+// nicBinding is the KubeVirt binding of a NIC: sriov for type sriov; the
+// macvtap binding plugin when its NAD is a macvtap one (the NAD Wukong
+// writes for type macvlan, or a user's macvtap NAD); else the bridge
+// binding. A macvlan or ipvlan NAD never gets here: network.Reconcile fails
+// such a NIC (see cniProblem). KubeVirt user guide, "Interfaces and
+// Networks" and the macvtap binding plugin page.
+func nicBinding(spec v1alpha1.NetworkSpec, obs network.NICObservation) kubevirt.Binding {
+	switch {
+	case networkType(spec) == v1alpha1.NetworkTypeSRIOV:
+		return kubevirt.BindingSRIOV
+	case obs.CNIType == network.CNIMacvtap:
+		return kubevirt.BindingMacvtap
+	default:
+		return kubevirt.BindingBridge
+	}
+}
+
+// cniProblem: a user NAD (spec.networks[i].nadName) whose CNI plugin
+// KubeVirt cannot connect a VM to.
+func cniProblem(i int, err error) (problem, bool) {
+	var unsupported *network.UnsupportedCNIError
+	if !errors.As(err, &unsupported) {
+		return problem{}, false
+	}
+	return problem{v1alpha1.NetworksConfiguredCondition, v1alpha1.ReasonUnsupportedCNI,
+		fmt.Sprintf("spec.networks[%d].nadName", i),
+		fmt.Sprintf("NetworkAttachmentDefinition %s/%s uses the %s CNI plugin, which KubeVirt cannot connect a VM to "+
+			"(the bridge binding needs a pod interface it can enslave to a bridge and hand to the guest; a %s interface is neither); "+
+			"name a NetworkAttachmentDefinition of type bridge or macvtap, or use type: macvlan with physicalInterface and no nadName "+
+			"(Wukong then writes a macvtap one)",
+			unsupported.Namespace, unsupported.Name, unsupported.Type, unsupported.Type), true}, true
+}
+
+// bindingProblem: a NIC needs a network binding plugin the KubeVirt CR does
+// not register (macvtap for type macvlan, or a user's macvtap NAD). The
+// field is spec.networks[i].type for a NIC of type macvlan, else its
+// nadName. External: the KubeVirt CR is not watched, so the Wukong looks
+// again after externalRetry.
+func bindingProblem(w *v1alpha1.Wukong, err error) (problem, bool) {
+	var notRegistered *kubevirt.BindingNotRegisteredError
+	if !errors.As(err, &notRegistered) {
+		return problem{}, false
+	}
+	field := "spec.networks"
+	for i, n := range w.Spec.Networks {
+		if n.Name != notRegistered.NIC {
+			continue
+		}
+		field = fmt.Sprintf("spec.networks[%d].type", i)
+		if n.NADName != "" && n.Type != v1alpha1.NetworkTypeMacvlan {
+			field = fmt.Sprintf("spec.networks[%d].nadName", i)
+		}
+	}
+	where := "the KubeVirt CR does not register it"
+	if notRegistered.KubeVirtCRs == 0 {
+		where = "no KubeVirt CR (kubevirt.io/v1 KubeVirt) was found"
+	}
+	return problem{v1alpha1.NetworksConfiguredCondition, v1alpha1.ReasonBindingNotRegistered, field,
+		fmt.Sprintf("NIC %s attaches the guest with KubeVirt's %s network binding plugin (macvlan-style: its own MAC on a node interface), "+
+			"but %s; a cluster administrator adds spec.configuration.network.binding.%s: {domainAttachmentType: tap} to the KubeVirt CR "+
+			"and deploys macvtap-cni (https://kubevirt.io/user-guide/network/net_binding_plugins/macvtap/)",
+			notRegistered.NIC, notRegistered.Binding, where, notRegistered.Binding), true}, true
+}
+
+// GVKKubeVirt is the KubeVirt CR's kind; the manager caches it only when
+// served.
+var GVKKubeVirt = kubevirtv1.GroupVersion.WithKind("KubeVirt")
