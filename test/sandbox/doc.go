@@ -3,8 +3,10 @@
 // (controller-runtime envtest) with the KubeVirt, CDI, Multus, NMState and
 // Wukong CRDs, a real kube-controller-manager running only the garbage
 // collector and namespace controllers (so owner-reference deletion happens),
-// three StorageClasses, fake Nodes, and small simulators that play the parts
-// of the systems a real cluster would run:
+// three StorageClasses, fake Nodes, a KubeVirt CR (namespace kubevirt) that
+// registers the macvtap network binding plugin as KubeVirt's user guide
+// does, and small simulators that play the parts of the systems a real
+// cluster would run:
 //
 //   - Storage (CSI provisioner + PV controller): binds Pending PVCs, creating a
 //     PersistentVolume; WaitForFirstConsumer claims bind once a
@@ -21,7 +23,17 @@
 //     taints/tolerations, required pod anti-affinity on kubernetes.io/hostname)
 //     and reports interfaces with MACs and IPs (static ones from the cloud-init
 //     networkdata Secret). Template changes that need a restart set the VM
-//     condition RestartRequired.
+//     condition RestartRequired. spec.runStrategy is honoured as KubeVirt
+//     documents it (user guide, "Run Strategies",
+//     https://kubevirt.io/user-guide/compute/run_strategies/): Always,
+//     RerunOnFailure and Once run a VMI, Halted stops it (its VMI is
+//     deleted), so `virtctl start` (Halted -> Always) and `virtctl stop`
+//     (Always -> Halted), which change spec.runStrategy, start and stop the
+//     machine; Manual's start/stop state change requests are not simulated.
+//     An interface whose network binding plugin no KubeVirt CR registers
+//     keeps its VMI Pending with Synchronized=False (FailedCreate) and the
+//     VM condition Failure, as virt-controller does when it cannot render
+//     the launcher pod.
 //   - NMState: NodeNetworkConfigurationPolicies become Available.
 //
 // The simulators read only the Kubernetes objects, never operator code. Every

@@ -55,6 +55,7 @@ func (r *kubevirtSim) setup(mgr ctrl.Manager) error {
 		Watches(&kubevirtv1.VirtualMachineInstance{}, handler.EnqueueRequestsFromMapFunc(r.waitingVMs)).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.vmsUsingClaim)).
 		Watches(&cdiv1.DataVolume{}, handler.EnqueueRequestsFromMapFunc(r.vmsUsingClaim)).
+		Watches(&kubevirtv1.KubeVirt{}, handler.EnqueueRequestsFromMapFunc(r.kubevirtCRChanged)).
 		Complete(r)
 }
 
@@ -178,6 +179,13 @@ func (r *kubevirtSim) createVMI(ctx context.Context, vm *kubevirtv1.VirtualMachi
 // ready, then Scheduling (no node fits) or Running.
 func (r *kubevirtSim) progressVMI(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) error {
 	before := vmi.Status.DeepCopy()
+	if msg, err := r.missingBinding(ctx, vmi); err != nil {
+		return err
+	} else if msg != "" {
+		failedCreate(vmi, msg)
+		return r.updateVMIStatus(ctx, vmi, before)
+	}
+	removeVMICondition(vmi, kubevirtv1.VirtualMachineInstanceSynchronized)
 	if waiting, msg, err := r.volumesNotReady(ctx, vmi); err != nil {
 		return err
 	} else if waiting != "" {
@@ -330,6 +338,11 @@ func runningStatus(vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachine
 			vm.Status.PrintableStatus = kubevirtv1.VirtualMachinePrintableStatus(c.Reason)
 		}
 	}
+	if c := vmiCondition(vmi, kubevirtv1.VirtualMachineInstanceSynchronized); c.Status == corev1.ConditionFalse && c.Reason == reasonFailedCreate {
+		setVMCondition(vm, kubevirtv1.VirtualMachineFailure, corev1.ConditionTrue, c.Reason, c.Message)
+	} else {
+		removeVMCondition(vm, kubevirtv1.VirtualMachineFailure)
+	}
 	if ready {
 		setVMCondition(vm, kubevirtv1.VirtualMachineReady, corev1.ConditionTrue, "", "")
 	} else {
@@ -357,6 +370,7 @@ func stoppedStatus(vm *kubevirtv1.VirtualMachine, vmiExists bool) {
 	setVMCondition(vm, kubevirtv1.VirtualMachineReady, corev1.ConditionFalse, "VMINotExists", "VMI does not exist")
 	removeVMCondition(vm, kubevirtv1.VirtualMachineRestartRequired)
 	removeVMCondition(vm, conditionPodScheduled)
+	removeVMCondition(vm, kubevirtv1.VirtualMachineFailure)
 }
 
 // restartRequired reports template changes a running VMI cannot take live:

@@ -569,3 +569,59 @@ func TestNMStateConfiguresPolicies(t *testing.T) {
 		})
 	}
 }
+
+// TestKubeVirtNetworkBindingPlugin: the sandbox's KubeVirt CR registers the
+// macvtap binding, so a macvtap NIC runs; a binding no KubeVirt CR registers
+// keeps the VMI Pending (FailedCreate) with the VM condition Failure until a
+// KubeVirt CR registers it.
+func TestKubeVirtNetworkBindingPlugin(t *testing.T) {
+	ns := namespace(t)
+	kv := &kubevirtv1.KubeVirt{}
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: sandbox.KubeVirtNamespace, Name: sandbox.KubeVirtName}, kv))
+	require.NotNil(t, kv.Spec.Configuration.NetworkConfiguration)
+	assert.Equal(t, kubevirtv1.Tap, kv.Spec.Configuration.NetworkConfiguration.Binding[sandbox.MacvtapBinding].DomainAttachmentType)
+	assert.Equal(t, kubevirtv1.KubeVirtPhaseDeployed, kv.Status.Phase)
+
+	withPlugin := func(binding string) func(*kubevirtv1.VirtualMachine) {
+		return func(v *kubevirtv1.VirtualMachine) {
+			s := &v.Spec.Template.Spec
+			s.Domain.Devices.Interfaces = append(s.Domain.Devices.Interfaces, kubevirtv1.Interface{
+				Name: "direct", Binding: &kubevirtv1.PluginBinding{Name: binding}, MacAddress: "02:00:00:00:00:42",
+			})
+			s.Networks = append(s.Networks, kubevirtv1.Network{Name: "direct", NetworkSource: kubevirtv1.NetworkSource{
+				Multus: &kubevirtv1.MultusNetwork{NetworkName: ns + "/direct"},
+			}})
+		}
+	}
+	tap := vm(ns, "tap", withPlugin(sandbox.MacvtapBinding))
+	require.NoError(t, sb.Client.Create(ctx, tap))
+	eventually(t, tap, vmRunning, "a macvtap VM does not run")
+
+	other := vm(ns, "other", withPlugin("sandbox-unregistered"))
+	require.NoError(t, sb.Client.Create(ctx, other))
+	vmi := &kubevirtv1.VirtualMachineInstance{ObjectMeta: metav1.ObjectMeta{Name: other.Name, Namespace: ns}}
+	eventually(t, vmi, func(v *kubevirtv1.VirtualMachineInstance) bool {
+		for _, c := range v.Status.Conditions {
+			if c.Type == kubevirtv1.VirtualMachineInstanceSynchronized && c.Status == corev1.ConditionFalse && c.Reason == "FailedCreate" {
+				return v.Status.Phase == kubevirtv1.Pending && strings.Contains(c.Message, "unable to find the network binding plugin 'sandbox-unregistered'")
+			}
+		}
+		return false
+	}, "VMI with an unregistered binding not FailedCreate")
+	eventually(t, other, func(v *kubevirtv1.VirtualMachine) bool {
+		for _, c := range v.Status.Conditions {
+			if c.Type == kubevirtv1.VirtualMachineFailure && c.Status == corev1.ConditionTrue {
+				return !v.Status.Ready
+			}
+		}
+		return false
+	}, "VM with an unregistered binding has no Failure condition")
+
+	second := &kubevirtv1.KubeVirt{ObjectMeta: metav1.ObjectMeta{Name: "second", Namespace: ns}}
+	second.Spec.Configuration.NetworkConfiguration = &kubevirtv1.NetworkConfiguration{
+		Binding: map[string]kubevirtv1.InterfaceBindingPlugin{"sandbox-unregistered": {DomainAttachmentType: kubevirtv1.Tap}},
+	}
+	require.NoError(t, sb.Client.Create(ctx, second))
+	t.Cleanup(func() { _ = sb.Client.Delete(ctx, second) })
+	eventually(t, other, vmRunning, "the VM does not run once a KubeVirt CR registers its binding")
+}

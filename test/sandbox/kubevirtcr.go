@@ -1,0 +1,101 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+// The KubeVirt CR the sandbox creates, as a KubeVirt install has one.
+const (
+	KubeVirtNamespace = "kubevirt"
+	KubeVirtName      = "kubevirt"
+	// MacvtapBinding is the network binding plugin the CR registers, the
+	// way KubeVirt's user guide registers it: spec.configuration.network.
+	// binding.macvtap with domainAttachmentType tap
+	// (https://kubevirt.io/user-guide/network/net_binding_plugins/macvtap/).
+	MacvtapBinding = "macvtap"
+)
+
+// createKubeVirtCR creates namespace kubevirt and the KubeVirt CR
+// (kubevirt.io/v1 KubeVirt) registering the macvtap binding plugin, with
+// status phase Deployed as virt-operator reports it.
+func (s *Sandbox) createKubeVirtCR(ctx context.Context) error {
+	ns := &corev1.Namespace{ObjectMeta: simulatedMeta(KubeVirtNamespace, "")}
+	if err := client.IgnoreAlreadyExists(s.Client.Create(ctx, ns)); err != nil {
+		return fmt.Errorf("creating namespace %s: %w", KubeVirtNamespace, err)
+	}
+	kv := &kubevirtv1.KubeVirt{ObjectMeta: simulatedMeta(KubeVirtName, KubeVirtNamespace)}
+	kv.Spec.Configuration.NetworkConfiguration = &kubevirtv1.NetworkConfiguration{
+		Binding: map[string]kubevirtv1.InterfaceBindingPlugin{
+			MacvtapBinding: {DomainAttachmentType: kubevirtv1.Tap},
+		},
+	}
+	if err := s.Client.Create(ctx, kv); err != nil {
+		return fmt.Errorf("creating the KubeVirt CR: %w", err)
+	}
+	kv.Status.Phase = kubevirtv1.KubeVirtPhaseDeployed
+	if err := s.Client.Status().Update(ctx, kv); err != nil {
+		return fmt.Errorf("setting the KubeVirt CR Deployed: %w", err)
+	}
+	return nil
+}
+
+// missingBinding returns virt-controller's error for the first interface of
+// vmi whose network binding plugin no KubeVirt CR registers, or "". Real
+// KubeVirt accepts such a VMI but cannot render its launcher pod
+// (pkg/network/multus: "unable to find the network binding plugin '<name>'
+// in Kubevirt configuration"), so the VMI never starts.
+func (r *kubevirtSim) missingBinding(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) (string, error) {
+	var registered []string
+	list := &kubevirtv1.KubeVirtList{}
+	if err := r.c.List(ctx, list); err != nil {
+		return "", err
+	}
+	for _, kv := range list.Items {
+		if nc := kv.Spec.Configuration.NetworkConfiguration; nc != nil {
+			for name := range nc.Binding {
+				registered = append(registered, name)
+			}
+		}
+	}
+	for _, iface := range vmi.Spec.Domain.Devices.Interfaces {
+		if iface.Binding != nil && !slices.Contains(registered, iface.Binding.Name) {
+			return fmt.Sprintf("failed to render launch manifest: unable to find the network binding plugin '%s' in Kubevirt configuration", iface.Binding.Name), nil
+		}
+	}
+	return "", nil
+}
+
+// kubevirtCRChanged: a KubeVirt CR change may unblock (or block) any VM
+// that is not running yet, in any namespace.
+func (r *kubevirtSim) kubevirtCRChanged(ctx context.Context, _ client.Object) []reconcile.Request {
+	vms := &kubevirtv1.VirtualMachineList{}
+	if err := r.c.List(ctx, vms); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range vms.Items {
+		if vms.Items[i].Status.PrintableStatus != kubevirtv1.VirtualMachineStatusRunning {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&vms.Items[i])})
+		}
+	}
+	return reqs
+}
+
+// failedCreate records a launcher pod that cannot be rendered: the VMI stays
+// Pending with Synchronized=False (reason FailedCreate), as virt-controller
+// reports it.
+func failedCreate(vmi *kubevirtv1.VirtualMachineInstance, msg string) {
+	vmi.Status.Phase = kubevirtv1.Pending
+	setVMICondition(vmi, kubevirtv1.VirtualMachineInstanceSynchronized, corev1.ConditionFalse, reasonFailedCreate, msg)
+	setVMICondition(vmi, kubevirtv1.VirtualMachineInstanceReady, corev1.ConditionFalse, reasonFailedCreate, msg)
+}
+
+// reasonFailedCreate is virt-controller's reason for a pod it could not create.
+const reasonFailedCreate = "FailedCreate"
