@@ -68,7 +68,15 @@ func stalledMessage(t *testing.T, c client.Client, nn types.NamespacedName, fiel
 			msg = ready.Message
 		}
 	}, "%s to be Stalled (%s) naming %s", nn, reason, field)
-	assertGone(t, &kubevirtv1.VirtualMachine{}, nn)
+	// No VirtualMachine was made for it (one of that name may be someone
+	// else's, never this Wukong's).
+	vm := &kubevirtv1.VirtualMachine{}
+	if err := k.Get(ctxT(t), nn, vm); err == nil {
+		ref := metav1.GetControllerOf(vm)
+		assert.True(t, ref == nil || ref.Kind != "Wukong", "VirtualMachine %s must not be controlled by the Wukong", nn)
+	} else {
+		require.True(t, apierrors.IsNotFound(err), err)
+	}
 	return msg
 }
 

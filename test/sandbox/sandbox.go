@@ -272,9 +272,11 @@ func (s *Sandbox) Stop() error {
 }
 
 // startControllerManager runs kube-controller-manager as the admin user with
-// only the garbage collector and namespace controllers, plus the PV/PVC
+// only the garbage collector and namespace controllers, the PV/PVC
 // protection controllers that remove the kubernetes.io/pv(c)-protection
-// finalizers the API server adds (without them, deleted PVCs hang).
+// finalizers the API server adds (without them, deleted PVCs hang), and the
+// clusterrole-aggregation controller that fills the default admin, edit
+// and view roles (the RBAC a tenant is given).
 func (s *Sandbox) startControllerManager(binary string) error {
 	logFile, err := os.Create(filepath.Join(s.TempDir, "kube-controller-manager.log"))
 	if err != nil {
@@ -284,7 +286,8 @@ func (s *Sandbox) startControllerManager(binary string) error {
 	cmd := exec.Command(binary,
 		"--kubeconfig="+s.KubeconfigPath,
 		"--controllers=garbage-collector-controller,namespace-controller,"+
-			"persistentvolume-protection-controller,persistentvolumeclaim-protection-controller",
+			"persistentvolume-protection-controller,persistentvolumeclaim-protection-controller,"+
+			"clusterrole-aggregation-controller",
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--use-service-account-credentials=false",
