@@ -115,7 +115,10 @@ func TestRender(t *testing.T) {
 			assert.Equal(t, []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}, reader.Rules)
 			assert.NotContains(t, m, "ServiceMonitor/wukong")
 			assert.NotContains(t, m, "PodDisruptionBudget/wukong")
-			assert.Len(t, m, 9, "%v", m.keys())
+			assert.NotContains(t, m, "ConfigMap/wukong-dashboard")
+			assert.Contains(t, m, "ClusterRole/wukong-view")
+			assert.Contains(t, m, "ClusterRole/wukong-edit")
+			assert.Len(t, m, 11, "%v", m.keys())
 
 			assert.Contains(t, notes, "kubectl apply -f")
 			assert.Contains(t, notes, "kind: Wukong")
@@ -159,6 +162,7 @@ func TestRender(t *testing.T) {
 			assert.Equal(t, "https", ep["port"])
 			assert.Equal(t, "https", ep["scheme"])
 			assert.Equal(t, "/metrics", ep["path"])
+			assert.Equal(t, true, ep["honorLabels"], "keep wukong_import_progress_ratio's namespace label")
 		},
 	}, {
 		name:   "metrics disabled",

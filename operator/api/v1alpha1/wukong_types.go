@@ -421,6 +421,21 @@ type WukongStatus struct {
 	// +optional
 	Volumes []VolumeStatus `json:"volumes,omitempty"`
 
+	// Disks summarises Volumes as "<ready>/<total>", e.g. "1/2": the disks in
+	// phase Bound (claim bound and, for an image disk, CDI's import
+	// succeeded) over all disks. Empty when the Wukong has no disk.
+	// `kubectl get wk` shows it in the Disks column.
+	// +optional
+	Disks string `json:"disks,omitempty"`
+
+	// ImportProgress is the progress of the least-advanced disk still in
+	// phase Importing, as CDI reports it in DataVolume status.progress
+	// (e.g. "45.00%"); "N/A" while CDI has not reported a number for it;
+	// empty when no disk is importing. `kubectl get wk` shows it in the
+	// Import column.
+	// +optional
+	ImportProgress string `json:"importProgress,omitempty"`
+
 	// ObservedGeneration is the generation the status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -503,10 +518,14 @@ type VolumeStatus struct {
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="CPU",type=integer,JSONPath=`.spec.cpu`
 // +kubebuilder:printcolumn:name="Memory",type=string,JSONPath=`.spec.memory`
+// +kubebuilder:printcolumn:name="Disks",type=string,JSONPath=`.status.disks`,description="Disks ready (bound and imported) / all disks"
+// +kubebuilder:printcolumn:name="Import",type=string,JSONPath=`.status.importProgress`,description="Progress of the least-advanced disk CDI is importing"
 // +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.status.nodeName`
 // +kubebuilder:printcolumn:name="IP",type=string,JSONPath=`.status.networks[0].ipAddress`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="VM",type=string,JSONPath=`.status.vmName`,priority=1,description="The KubeVirt VirtualMachine"
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1,description="Why the Wukong is (not) Ready"
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS label (at most 63 lowercase letters, digits and '-'): it names the VirtualMachine and labels its children"
 type Wukong struct {
 	metav1.TypeMeta   `json:",inline"`

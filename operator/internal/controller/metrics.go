@@ -2,11 +2,13 @@ package controller
 
 import (
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
 
@@ -17,6 +19,10 @@ type Metrics struct {
 	phases  map[types.NamespacedName]v1alpha1.Phase
 	objects *prometheus.GaugeVec
 	errors  *prometheus.CounterVec
+	// imports: the disks of each Wukong with a wukong_import_progress_ratio
+	// series, so series of finished imports are deleted.
+	imports  map[types.NamespacedName][]string
+	progress *prometheus.GaugeVec
 }
 
 // NewMetrics registers the metrics with reg.
@@ -31,9 +37,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "wukong_reconcile_errors_total",
 			Help: "Reconcile passes that ended in a retried error, by reason.",
 		}, []string{"reason"}),
+		imports: map[types.NamespacedName][]string{},
+		progress: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wukong_import_progress_ratio",
+			Help: "Import progress (0 to 1) of each disk CDI is importing, from status.volumes; " +
+				"0 while CDI reports none. The series is removed when the disk leaves phase Importing.",
+		}, []string{"namespace", "name", "disk"}),
 	}
 	m.objects = register(reg, m.objects)
 	m.errors = register(reg, m.errors)
+	m.progress = register(reg, m.progress)
 	return m
 }
 
@@ -59,6 +72,7 @@ func (m *Metrics) observe(w *v1alpha1.Wukong) {
 	key := types.NamespacedName{Namespace: w.Namespace, Name: w.Name}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.observeImports(key, w.Status.Volumes)
 	if old, ok := m.phases[key]; ok {
 		if old == w.Status.Phase {
 			return
@@ -79,6 +93,34 @@ func (m *Metrics) forget(key types.NamespacedName) {
 		m.objects.WithLabelValues(string(old)).Dec()
 		delete(m.phases, key)
 	}
+	m.observeImports(key, nil)
+}
+
+// observeImports sets wukong_import_progress_ratio for the disks in phase
+// Importing and deletes the series of the key's other disks. Callers hold mu.
+func (m *Metrics) observeImports(key types.NamespacedName, vols []v1alpha1.VolumeStatus) {
+	var now []string
+	for _, v := range vols {
+		if v.Phase != string(storage.PhaseImporting) {
+			continue
+		}
+		p, ok := parsePercent(v.Progress)
+		if !ok {
+			p = 0
+		}
+		m.progress.WithLabelValues(key.Namespace, key.Name, v.Name).Set(p / 100)
+		now = append(now, v.Name)
+	}
+	for _, disk := range m.imports[key] {
+		if !slices.Contains(now, disk) {
+			m.progress.DeleteLabelValues(key.Namespace, key.Name, disk)
+		}
+	}
+	if len(now) == 0 {
+		delete(m.imports, key)
+		return
+	}
+	m.imports[key] = now
 }
 
 func (m *Metrics) reconcileError(reason string) {
