@@ -64,6 +64,13 @@ const header = "apiVersion: vm.novasphere.dev/v1alpha1\nkind: Wukong\nmetadata:\
 func TestOriginalManifestsStayValid(t *testing.T) {
 	ns := newNamespace(t)
 	cases := map[string]string{
+		// The original design plugged a bridge NIC without bridgeName into
+		// br-<network name>.
+		"bridge NIC without bridgeName": `spec:
+  networks:
+  - name: lan
+    type: bridge
+  - name: wan`,
 		"every original field": `spec:
   cpu: 4
   memory: 8Gi
@@ -180,7 +187,7 @@ func TestAdmissionRejects(t *testing.T) {
 		{"autoStart true with Manual", "spec:\n  startStrategy:\n    runStrategy: Manual\n    autoStart: true\n", "spec.startStrategy.runStrategy", "conflicts with startStrategy.autoStart"},
 		{"Manual vs restartPolicy Always", "spec:\n  highAvailability:\n    restartPolicy: Always\n  startStrategy:\n    runStrategy: Manual\n", "spec.highAvailability.restartPolicy", "conflicts"},
 		{"runStrategy vs restartPolicy", "spec:\n  highAvailability:\n    restartPolicy: Never\n  startStrategy:\n    runStrategy: Always\n", "spec.highAvailability.restartPolicy", "conflicts"},
-		{"bridge without bridgeName", "spec:\n  networks:\n  - name: nic\n    type: bridge\n", "spec.networks[0].bridgeName", "required for bridge and ovs"},
+		{"ovs without bridgeName", "spec:\n  networks:\n  - name: nic\n    type: ovs\n", "spec.networks[0].bridgeName", "required for ovs"},
 		{"nadName with bridgeName", "spec:\n  networks:\n  - name: nic\n    nadName: x\n    bridgeName: b\n", "spec.networks[0]", "cannot be combined with nadName"},
 		{"resourceName on bridge", "spec:\n  networks:\n  - name: nic\n    bridgeName: b\n    resourceName: intel.com/x\n", "spec.networks[0].resourceName", "applies to sriov"},
 		{"vlan on macvlan", "spec:\n  networks:\n  - name: nic\n    type: macvlan\n    vlanId: 5\n", "spec.networks[0].vlanId", "not supported for macvlan"},

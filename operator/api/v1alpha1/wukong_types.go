@@ -169,7 +169,7 @@ const (
 // NetworkSpec is one secondary NIC.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.nadName) || (!has(self.bridgeName) && !has(self.vlanId) && !has(self.physicalInterface) && !has(self.resourceName))",message="bridgeName, vlanId, physicalInterface and resourceName configure the NetworkAttachmentDefinition Wukong creates; they cannot be combined with nadName"
-// +kubebuilder:validation:XValidation:rule="has(self.nadName) || !(self.type in ['bridge', 'ovs']) || has(self.bridgeName)",message="bridgeName is required for bridge and ovs networks unless nadName is set",fieldPath=".bridgeName"
+// +kubebuilder:validation:XValidation:rule="has(self.nadName) || self.type != 'ovs' || has(self.bridgeName)",message="bridgeName is required for ovs networks unless nadName is set",fieldPath=".bridgeName"
 // +kubebuilder:validation:XValidation:rule="!has(self.physicalInterface) || self.type in ['bridge', 'ovs', 'macvlan']",message="physicalInterface applies to bridge, ovs and macvlan networks",fieldPath=".physicalInterface"
 // +kubebuilder:validation:XValidation:rule="!has(self.resourceName) || self.type == 'sriov'",message="resourceName applies to sriov networks",fieldPath=".resourceName"
 // +kubebuilder:validation:XValidation:rule="!has(self.vlanId) || self.type != 'macvlan'",message="vlanId is not supported for macvlan networks: use a VLAN sub-interface as physicalInterface",fieldPath=".vlanId"
@@ -180,7 +180,12 @@ type NetworkSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Name string `json:"name"`
 
-	// Type is the CNI plugin: bridge, macvlan, sriov or ovs.
+	// Type is the kind of NIC: bridge, ovs and sriov use the CNI plugin of
+	// that name; macvlan gives the guest its own MAC directly on
+	// physicalInterface through KubeVirt's macvtap network binding plugin (a
+	// macvtap NetworkAttachmentDefinition), since KubeVirt cannot bind a
+	// macvlan pod interface. The KubeVirt CR must register the macvtap
+	// binding; otherwise the Wukong is Stalled naming this field.
 	// +kubebuilder:default=bridge
 	// +optional
 	Type NetworkType `json:"type,omitempty"`
@@ -201,17 +206,21 @@ type NetworkSpec struct {
 	VLANID int32 `json:"vlanId,omitempty"`
 
 	// BridgeName is the node bridge the NIC plugs into (bridge, ovs), or the
-	// master interface for macvlan when physicalInterface is empty.
+	// node interface for macvlan when physicalInterface is empty. A node
+	// bridge must be declared by an administrator (a NodeBridge of that
+	// name whose namespaceSelector matches this namespace). A bridge NIC
+	// without bridgeName or nadName uses br-<name> (the original design's
+	// default); an ovs NIC needs it.
 	// +kubebuilder:validation:MaxLength=15
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][-a-zA-Z0-9_.]*$`
 	// +optional
 	BridgeName string `json:"bridgeName,omitempty"`
 
-	// PhysicalInterface is the node uplink. For bridge and ovs networks,
-	// Wukong creates the bridge on the nodes through an NMState
-	// NodeNetworkConfigurationPolicy with this interface as its port (shared
-	// by every Wukong using the same bridge). For macvlan it is the master
-	// interface.
+	// PhysicalInterface, for bridge and ovs networks, is checked against the
+	// uplinks of the administrator's NodeBridge (a mismatch is Stalled
+	// naming this field); it does not configure the nodes. For macvlan it is the node
+	// interface the guest's macvtap device is created on (device-plugin
+	// resource macvtap.network.kubevirt.io/<physicalInterface>).
 	// +kubebuilder:validation:MaxLength=15
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][-a-zA-Z0-9_.]*$`
 	// +optional
