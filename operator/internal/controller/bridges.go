@@ -129,7 +129,7 @@ func (r *WukongReconciler) resolveBridges(ctx context.Context, s *scope) error {
 		if s.bridgeBlocked[i] {
 			continue
 		}
-		if s.bridgeNodeSelector == nil {
+		if s.bridgeNodeSelector == nil && len(decl.Spec.NodeSelector) > 0 {
 			s.bridgeNodeSelector = map[string]string{}
 		}
 		maps.Copy(s.bridgeNodeSelector, decl.Spec.NodeSelector)
