@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -312,3 +313,34 @@ func TestRecreatedWukongWaitsForPredecessor(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestNodeBridgeDegraded: a bridge NMState fails or rolls back (here over
+// the nodes' primary NIC) makes its NodeBridge Degraded and the Wukongs on
+// it Stalled naming the bridge, not Reconciling forever.
+func TestNodeBridgeDegraded(t *testing.T) {
+	if !inSandbox {
+		t.Skip("needs the sandbox's NMState, which rolls back a bridge over eth0; a real cluster would lose the node")
+	}
+	t.Parallel()
+	ns := newNamespace(t)
+	name := "dg" + randSuffix()
+	d := declareNodeBridge(t, name, v1alpha1.NodeBridgeSpec{Uplinks: []string{"eth0"}, NamespaceSelector: &metav1.LabelSelector{
+		MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}})
+	eventually(t, 1, func(c *assert.CollectT) {
+		live := &v1alpha1.NodeBridge{}
+		require.NoError(c, k.Get(context.Background(), key(d), live))
+		degraded := meta.FindStatusCondition(live.Status.Conditions, v1alpha1.DegradedCondition)
+		stalled := meta.FindStatusCondition(live.Status.Conditions, v1alpha1.StalledCondition)
+		if assert.NotNil(c, degraded) && assert.NotNil(c, stalled) {
+			assert.Equal(c, metav1.ConditionTrue, degraded.Status)
+			assert.Equal(c, metav1.ConditionTrue, stalled.Status)
+			assert.Contains(c, stalled.Message, "eth0")
+		}
+	}, "NodeBridge %s Degraded", name)
+
+	w := newWukong(ns, "on-degraded")
+	w.Spec.Networks = []v1alpha1.NetworkSpec{{Name: "lan", BridgeName: name}}
+	create(t, w)
+	msg := stalledMessage(t, k, key(w), "spec.networks[0].bridgeName", v1alpha1.ReasonBridgeDegraded)
+	assert.Contains(t, msg, "NodeBridge "+name)
+}
