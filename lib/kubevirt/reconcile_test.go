@@ -158,9 +158,12 @@ func TestReconcileObserves(t *testing.T) {
 
 	vm := &kubevirtv1.VirtualMachine{}
 	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: m.Name}, vm))
+	// As virt-controller creates it: controlled by the VM (a VMI without
+	// that reference is an orphan Reconcile refuses to write a VM over).
 	vmi := &kubevirtv1.VirtualMachineInstance{
-		ObjectMeta: metav1.ObjectMeta{Name: m.Name, Namespace: ns, Labels: vm.Spec.Template.ObjectMeta.Labels},
-		Spec:       vm.Spec.Template.Spec,
+		ObjectMeta: metav1.ObjectMeta{Name: m.Name, Namespace: ns, Labels: vm.Spec.Template.ObjectMeta.Labels,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(vm, kubevirtv1.VirtualMachineGroupVersionKind)}},
+		Spec: vm.Spec.Template.Spec,
 	}
 	require.NoError(t, c.Create(ctx, vmi))
 
