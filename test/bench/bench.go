@@ -401,6 +401,10 @@ func (r *runner) operator(ctx context.Context, ph *OperatorPhase) (err error) {
 			return err
 		}
 	}
+	// The administrator's node bridge the Wukongs' NICs attach to.
+	if err := cs.driver.Create(ctx, nodeBridge(OperatorNamespace)); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("declaring NodeBridge %s: %w", BridgeName, err)
+	}
 	memory := func(m *managerProc, wukongs int, noise bool) (*ManagerStats, error) {
 		st, err := m.stats(ctx)
 		if err != nil {
@@ -432,6 +436,9 @@ func (r *runner) operator(ctx context.Context, ph *OperatorPhase) (err error) {
 		return err
 	}
 	defer func() { _ = m1.stop() }()
+	if err := r.waitFor(ctx, "NodeBridge "+BridgeName+" Ready", func() (bool, string, error) { return bridgeReady(ctx, cs.poller) }); err != nil {
+		return err
+	}
 	st0, err := memory(m1, 0, true)
 	if err != nil {
 		return err
@@ -639,6 +646,20 @@ func readyWukongs(ctx context.Context, c client.Client, ns string, want int) (bo
 		}
 	}
 	return n >= want, fmt.Sprintf("%d/%d Ready", n, want), nil
+}
+
+// bridgeReady reports whether NodeBridge BridgeName is Ready for its
+// current generation.
+func bridgeReady(ctx context.Context, c client.Client) (bool, string, error) {
+	d := &v1alpha1.NodeBridge{}
+	if err := c.Get(ctx, client.ObjectKey{Name: BridgeName}, d); err != nil {
+		return false, "", err
+	}
+	ready := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ReadyCondition)
+	if ready == nil {
+		return false, "no Ready condition yet", nil
+	}
+	return ready.Status == metav1.ConditionTrue && d.Status.ObservedGeneration == d.Generation, ready.Reason + ": " + ready.Message, nil
 }
 
 // runningVMs counts VMs KubeVirt (the simulator) reports Ready and Running.

@@ -9,8 +9,10 @@
 // # Workload
 //
 // Each of N Wukongs has a registry-image boot disk (a CDI DataVolume), a
-// blank data disk (a PVC) and one bridge NIC on br-bench without a
-// physicalInterface (a NetworkAttachmentDefinition, no NMState policy). The
+// blank data disk (a PVC) and one bridge NIC on node bridge br-bench (a
+// NetworkAttachmentDefinition). An administrator's NodeBridge declares
+// br-bench once for the operator's namespace, before the timed batches (one
+// NMState policy, Ready before the first batch; not part of the floor). The
 // operator turns it into a NAD, a DataVolume (whose PVC the CDI simulator
 // creates), a PVC, a cloud-init Secret and a VirtualMachine (whose instance
 // the KubeVirt simulator creates and runs).
@@ -37,8 +39,8 @@
 //     sandbox's or the harness's. Its rest.Config has QPS 500 / Burst 1000
 //     and a WrapTransport that counts every request. Converged when every
 //     Wukong is Ready=True for its current generation. Deleted by deleting
-//     the Wukongs (the operator drops its finalizer, the garbage collector
-//     removes the children).
+//     the Wukongs (they carry no finalizer; the garbage collector removes
+//     the children).
 //
 // # Measurements
 //

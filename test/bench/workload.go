@@ -15,7 +15,9 @@ import (
 )
 
 // The benchmark's machine: a registry-image boot disk, a blank data disk and
-// one bridge NIC on br-bench (no physicalInterface, so no NMState policy).
+// one bridge NIC on node bridge br-bench, which an administrator declares
+// once for the operator's namespace (nodeBridge: one NMState policy, not
+// one per Wukong).
 const (
 	BootImage  = "docker://quay.io/containerdisks/fedora:40"
 	BridgeName = "br-bench"
@@ -45,6 +47,18 @@ func newWukong(ns string, i int) *v1alpha1.Wukong {
 				{Name: dataDisk, Size: dataSize.DeepCopy()},
 			},
 			Networks: []v1alpha1.NetworkSpec{{Name: nicName, Type: v1alpha1.NetworkTypeBridge, BridgeName: BridgeName}},
+		},
+	}
+}
+
+// nodeBridge is the administrator's declaration of br-bench (uplink eth1)
+// for the Wukongs in namespace ns.
+func nodeBridge(ns string) *v1alpha1.NodeBridge {
+	return &v1alpha1.NodeBridge{
+		ObjectMeta: metav1.ObjectMeta{Name: BridgeName},
+		Spec: v1alpha1.NodeBridgeSpec{
+			Uplinks:           []string{"eth1"},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: ns}},
 		},
 	}
 }

@@ -24,12 +24,15 @@ import (
 
 // The contract every child of a Wukong carries.
 const (
-	labelManagedBy   = "app.kubernetes.io/managed-by"
-	labelWukong      = "vm.novasphere.dev/wukong"
-	annotationHolder = "vm.novasphere.dev/holders"
+	labelManagedBy = "app.kubernetes.io/managed-by"
+	labelWukong    = "vm.novasphere.dev/wukong"
 	// cirros is small enough to import on a real cluster too.
 	testImage = "docker://quay.io/kubevirt/cirros-container-disk-demo:latest"
 	poll      = 200 * time.Millisecond
+	// A NodeBridge's policy is wukong-br-<bridge>; its state annotation is
+	// "up", or "absent" while it removes the bridge from the nodes.
+	policyPrefix          = "wukong-br-"
+	annotationBridgeState = "vm.novasphere.dev/bridge-state"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -93,15 +96,73 @@ func dumpWukongs(t *testing.T, ns string) {
 	}
 }
 
-// bridgeNIC is a bridge NIC. With an uplink, Wukong creates the node bridge
-// through a shared NNCP, unless E2E_SKIP_NODE_BRIDGES drops the uplink (the
-// bridge CNI plugin then creates the bridge itself).
+// bridgeNIC is a NIC on node bridge bridge, which a NodeBridge must declare
+// for the namespace (declareBridge, bridgeTenant). uplink
+// (physicalInterface) is optional; when given it must be one of the
+// NodeBridge's uplinks.
 func bridgeNIC(name, bridge, uplink string) v1alpha1.NetworkSpec {
-	n := v1alpha1.NetworkSpec{Name: name, Type: v1alpha1.NetworkTypeBridge, BridgeName: bridge}
-	if !skipBridges {
-		n.PhysicalInterface = uplink
+	return v1alpha1.NetworkSpec{Name: name, Type: v1alpha1.NetworkTypeBridge, BridgeName: bridge, PhysicalInterface: uplink}
+}
+
+// needNodeBridges skips a test that attaches a NIC to a node bridge where
+// the nodes cannot have one (E2E_SKIP_NODE_BRIDGES=1, e.g. kind).
+func needNodeBridges(t *testing.T) {
+	t.Helper()
+	if skipBridges {
+		t.Skip("E2E_SKIP_NODE_BRIDGES=1: this test attaches a NIC to a NodeBridge, whose NMState policy this cluster's nodes cannot apply (no uplink to enslave, e.g. kind)")
 	}
-	return n
+}
+
+// bridgeName is a node bridge name unique to this run (at most 15
+// characters: prefix of at most 7, then a dash-free random suffix).
+func bridgeName(prefix string) string { return prefix + randSuffix() }
+
+// bridgeTenant labels namespace ns, as an administrator would, so that the
+// returned selector (a NodeBridge's namespaceSelector) selects it.
+func bridgeTenant(t *testing.T, ns, bridge string) *metav1.LabelSelector {
+	t.Helper()
+	label := "bridges.e2e.novasphere.dev/" + bridge
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n := &corev1.Namespace{}
+		if err := k.Get(ctxT(t), types.NamespacedName{Name: ns}, n); err != nil {
+			return err
+		}
+		if n.Labels == nil {
+			n.Labels = map[string]string{}
+		}
+		n.Labels[label] = "tenant"
+		return k.Update(ctxT(t), n)
+	}), "labelling namespace %s", ns)
+	return &metav1.LabelSelector{MatchLabels: map[string]string{label: "tenant"}}
+}
+
+// declareBridge does what a cluster administrator does before tenants can
+// attach to node bridge name: a NodeBridge (linux-bridge) with uplinks, the
+// VLANs tenants may tag (none: untagged only) and the namespaces that may
+// use it (nil: none). spec (optional) adjusts the rest. The NodeBridge is
+// deleted when the test ends (it waits for its users, then removes the
+// bridge from the nodes).
+func declareBridge(t *testing.T, name string, uplinks []string, vlans []v1alpha1.VLANRange, nsSelector *metav1.LabelSelector, spec ...func(*v1alpha1.NodeBridgeSpec)) *v1alpha1.NodeBridge {
+	t.Helper()
+	d := &v1alpha1.NodeBridge{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       v1alpha1.NodeBridgeSpec{Uplinks: uplinks, AllowedVLANs: vlans, NamespaceSelector: nsSelector},
+	}
+	for _, f := range spec {
+		f(&d.Spec)
+	}
+	create(t, d)
+	t.Cleanup(func() { _ = client.IgnoreNotFound(k.Delete(context.Background(), d)) })
+	return d
+}
+
+// tenantBridge is the common case: a NodeBridge on eth1 with no VLANs that
+// only namespace ns may use.
+func tenantBridge(t *testing.T, ns, prefix string) string {
+	t.Helper()
+	name := bridgeName(prefix)
+	declareBridge(t, name, []string{"eth1"}, nil, bridgeTenant(t, ns, name))
+	return name
 }
 
 func create(t *testing.T, obj client.Object) {

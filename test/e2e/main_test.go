@@ -12,9 +12,10 @@
 //	E2E_KUBECONFIG=path       run against a real cluster
 //	E2E_TIMEOUT_SCALE=N       multiply every wait (default 1; e.g. 5 on kind)
 //	E2E_LOG=path              write the operator's and simulators' logs there
-//	E2E_SKIP_NODE_BRIDGES=1   skip node bridge (NNCP) assertions; NICs get no
-//	                          physicalInterface so no NNCP is asked for (kind
-//	                          nodes cannot configure bridges)
+//	E2E_SKIP_NODE_BRIDGES=1   skip the tests (and the example Wukong) that
+//	                          attach NICs to a NodeBridge: its NNCP cannot be
+//	                          applied where nodes have no uplink to enslave
+//	                          (kind)
 //
 // Run: cd test && go test ./e2e/ -count=1 -v
 package e2e_test

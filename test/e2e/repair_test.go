@@ -22,10 +22,11 @@ import (
 // as the Wukong says.
 
 func TestRepairDeletedNAD(t *testing.T) {
+	needNodeBridges(t)
 	t.Parallel()
 	ns := newNamespace(t)
 	w := newWukong(ns, "nad")
-	w.Spec.Networks = []v1alpha1.NetworkSpec{{Name: "lan", Type: v1alpha1.NetworkTypeBridge, BridgeName: "br-repair"}}
+	w.Spec.Networks = []v1alpha1.NetworkSpec{bridgeNIC("lan", tenantBridge(t, ns, "br"), "")}
 	create(t, w)
 	w = waitRunning(t, key(w))
 	nn := types.NamespacedName{Namespace: ns, Name: "nad-lan"}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -123,7 +124,7 @@ func catalog() []badInput {
 		{name: "physicalInterface with a slash", spec: "networks: [{name: nic, bridgeName: br0, physicalInterface: eth/1}]", field: "spec.networks[0].physicalInterface", msg: "should match"},
 		{name: "physicalInterface on sriov", spec: "networks: [{name: nic, type: sriov, physicalInterface: eth1}]", field: "spec.networks[0].physicalInterface", msg: "applies to bridge, ovs and macvlan"},
 		{name: "resourceName on macvlan", spec: "networks: [{name: nic, type: macvlan, physicalInterface: eth1, resourceName: intel.com/x}]", field: "spec.networks[0].resourceName", msg: "applies to sriov"},
-		{name: "ovs without bridgeName", spec: "networks: [{name: nic, type: ovs}]", field: "spec.networks[0].bridgeName", msg: "required for bridge and ovs"},
+		{name: "ovs without bridgeName", spec: "networks: [{name: nic, type: ovs}]", field: "spec.networks[0].bridgeName", msg: "required for ovs"},
 		{name: "nadName with vlanId", spec: "networks: [{name: nic, nadName: x, vlanId: 5}]", field: "spec.networks[0]", msg: "cannot be combined with nadName"},
 		{name: "nadName with physicalInterface", spec: "networks: [{name: nic, nadName: x, physicalInterface: eth1}]", field: "spec.networks[0]", msg: "cannot be combined with nadName"},
 		{name: "too many dnsServers", spec: "networks:\n- name: n\n  bridgeName: br0\n  ipConfig:\n    dnsServers:\n" + items(9, "    - 10.0.0.%d\n"), field: "spec.networks[0].ipConfig.dnsServers", msg: "at most 8 items"},
@@ -187,9 +188,28 @@ func catalog() []badInput {
 			wukong: wk(func(w *v1alpha1.Wukong) {
 				w.Spec.Networks = []v1alpha1.NetworkSpec{{Name: "lan", NADName: "nowhere-" + uniq + "/net"}}
 			}),
-			field: "spec.networks[0].nadName", msg: "nowhere-" + uniq + "/net",
-			condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonNADNotFound,
+			field: "spec.networks[0].nadName", msg: "in namespace nowhere-" + uniq + " may not be used from this namespace",
+			condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonNamespaceNotAllowed,
 		},
+		func() badInput {
+			// The same answer when the other namespace's NAD exists.
+			other := "elsewhere-" + uniq
+			return badInput{
+				name: "existing NAD in another namespace",
+				before: func(t *testing.T, c client.Client, _, _ string) {
+					require.NoError(t, c.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: other}}))
+					t.Cleanup(func() {
+						_ = c.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: other}})
+					})
+					require.NoError(t, c.Create(t.Context(), userNAD(other, "net")))
+				},
+				wukong: wk(func(w *v1alpha1.Wukong) {
+					w.Spec.Networks = []v1alpha1.NetworkSpec{{Name: "lan", NADName: other + "/net"}}
+				}),
+				field: "spec.networks[0].nadName", msg: "in namespace " + other + " may not be used from this namespace",
+				condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonNamespaceNotAllowed,
+			}
+		}(),
 		{
 			name:   "missing SSH key Secret",
 			wukong: wk(func(w *v1alpha1.Wukong) { w.Spec.SSHKeySecret = "later-keys" }),
@@ -271,48 +291,121 @@ func catalog() []badInput {
 			},
 		},
 		{
-			name:   "bridge already configured with another uplink",
-			before: firstBridgeUser("br-cf-"+uniq[:4], "eth1", v1alpha1.NetworkTypeBridge),
+			name: "node bridge not declared",
+			wukong: wk(func(w *v1alpha1.Wukong) {
+				w.Spec.Networks = []v1alpha1.NetworkSpec{bridgeNIC("lan", "br-un-"+uniq[:4], "")}
+			}),
+			after: func(t *testing.T, c client.Client, _ types.NamespacedName) {
+				// Nothing reaches the nodes for an undeclared bridge.
+				time.Sleep(2 * time.Second)
+				assert.True(t, isGone(c, &nmstatev1.NodeNetworkConfigurationPolicy{}, types.NamespacedName{Name: policyPrefix + "br-un-" + uniq[:4]}),
+					"a policy was written for a bridge no administrator declared")
+			},
+			field: "spec.networks[0].bridgeName", msg: "not declared",
+			condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonBridgeNotAllowed,
+			fix: func(t *testing.T, c client.Client, nn types.NamespacedName) {
+				// The administrator declares it for this namespace; the Wukong
+				// controller watches NodeBridges, no poke needed.
+				declareBridge(t, c, nn.Namespace, "br-un-"+uniq[:4], []string{"eth1"})
+				eventually(t, func(ct *assert.CollectT) { assertBridgeReady(ct, c, "br-un-"+uniq[:4]) })
+			},
+		},
+		{
+			name: "uplink that is not the node bridge's",
+			before: func(t *testing.T, c client.Client, ns, _ string) {
+				declareBridge(t, c, ns, "br-cf-"+uniq[:4], []string{"eth1"})
+			},
 			wukong: wk(func(w *v1alpha1.Wukong) {
 				w.Spec.Networks = []v1alpha1.NetworkSpec{bridgeNIC("lan", "br-cf-"+uniq[:4], "eth2")}
 			}),
-			field: "spec.networks[0].physicalInterface", msg: `"eth2"`,
-			condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonBridgeConflict,
+			field: "spec.networks[0].physicalInterface", msg: "eth2",
+			condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonBridgeNotAllowed,
 			fix: func(t *testing.T, c client.Client, nn types.NamespacedName) {
 				updateWukong(t, c, nn, func(w *v1alpha1.Wukong) { w.Spec.Networks[0].PhysicalInterface = "eth1" })
+				// The tenant's NIC changed nothing on the nodes: the policy is
+				// the administrator's, one per NodeBridge.
 				eventually(t, func(ct *assert.CollectT) {
-					p := &nmstatev1.NodeNetworkConfigurationPolicy{}
-					require.NoError(ct, c.Get(context.Background(), types.NamespacedName{Name: "wukong-br-br-cf-" + uniq[:4]}, p))
-					assert.Equal(ct, nn.String()+","+nn.String()+"-first", p.Annotations[annotationHolder], "holders of the shared policy")
+					assertBridgeReady(ct, c, "br-cf-"+uniq[:4])
+					assert.Equal(ct, []string{"eth1"}, bridgePorts(ct, getPolicy(ct, c, "br-cf-"+uniq[:4])), "the policy's uplink")
 				})
 			},
 		},
 		{
-			name:   "bridge already configured as linux bridge, asked as ovs",
-			before: firstBridgeUser("br-ty-"+uniq[:4], "eth1", v1alpha1.NetworkTypeBridge),
+			name: "ovs NIC on a linux-bridge node bridge",
+			before: func(t *testing.T, c client.Client, ns, _ string) {
+				declareBridge(t, c, ns, "br-ty-"+uniq[:4], []string{"eth1"})
+			},
 			wukong: wk(func(w *v1alpha1.Wukong) {
 				n := bridgeNIC("lan", "br-ty-"+uniq[:4], "eth1")
 				n.Type = v1alpha1.NetworkTypeOVS
 				w.Spec.Networks = []v1alpha1.NetworkSpec{n}
 			}),
-			field: "spec.networks[0].type", condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonBridgeConflict,
+			field: "spec.networks[0].type", msg: "linux-bridge",
+			condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonBridgeNotAllowed,
+			fix: func(t *testing.T, c client.Client, nn types.NamespacedName) {
+				updateWukong(t, c, nn, func(w *v1alpha1.Wukong) { w.Spec.Networks[0].Type = v1alpha1.NetworkTypeBridge })
+			},
 		},
 		{
-			name: "foreign NodeNetworkConfigurationPolicy with the bridge's name",
-			before: func(t *testing.T, c client.Client, _, _ string) {
-				p := &nmstatev1.NodeNetworkConfigurationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "wukong-br-br-fo-" + uniq[:4]}}
-				require.NoError(t, c.Create(t.Context(), p)) // the fix deletes it
+			name: "VLAN outside the node bridge's allowed VLANs",
+			before: func(t *testing.T, c client.Client, ns, _ string) {
+				declareBridge(t, c, ns, "br-vl-"+uniq[:4], []string{"eth1"}, func(s *v1alpha1.NodeBridgeSpec) {
+					s.AllowedVLANs = []v1alpha1.VLANRange{{Min: 100, Max: 199}}
+				})
 			},
 			wukong: wk(func(w *v1alpha1.Wukong) {
-				w.Spec.Networks = []v1alpha1.NetworkSpec{bridgeNIC("lan", "br-fo-"+uniq[:4], "eth1")}
+				n := bridgeNIC("lan", "br-vl-"+uniq[:4], "")
+				n.VLANID = 300
+				w.Spec.Networks = []v1alpha1.NetworkSpec{n}
 			}),
-			field: "spec.networks[0].bridgeName", msg: "not managed by Wukong",
-			condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonForeignPolicy,
+			field: "spec.networks[0].vlanId", msg: "100-199",
+			condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonBridgeNotAllowed,
 			fix: func(t *testing.T, c client.Client, nn types.NamespacedName) {
-				require.NoError(t, c.Delete(t.Context(), &nmstatev1.NodeNetworkConfigurationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "wukong-br-br-fo-" + uniq[:4]}}))
-				poke(t, c, nn)
+				updateWukong(t, c, nn, func(w *v1alpha1.Wukong) { w.Spec.Networks[0].VLANID = 150 })
 			},
 		},
+		func() badInput {
+			// A policy of the NodeBridge's policy name that someone else made.
+			bridge := "br-fo-" + uniq[:4]
+			return badInput{
+				name: "foreign NodeNetworkConfigurationPolicy with the node bridge's policy name",
+				before: func(t *testing.T, c client.Client, ns, _ string) {
+					p := &nmstatev1.NodeNetworkConfigurationPolicy{ObjectMeta: metav1.ObjectMeta{Name: policyPrefix + bridge}}
+					require.NoError(t, c.Create(t.Context(), p)) // the fix deletes it
+					declareBridge(t, c, ns, bridge, []string{"eth1"})
+				},
+				wukong: wk(func(w *v1alpha1.Wukong) { w.Spec.Networks = []v1alpha1.NetworkSpec{bridgeNIC("lan", bridge, "")} }),
+				after: func(t *testing.T, c client.Client, _ types.NamespacedName) {
+					// The administrator is told on the NodeBridge; the foreign
+					// policy is never taken over.
+					eventually(t, func(ct *assert.CollectT) {
+						stalled := nodeBridgeCondition(ct, c, bridge, v1alpha1.StalledCondition)
+						if assert.NotNil(ct, stalled, "NodeBridge %s Stalled", bridge) {
+							assert.Equal(ct, metav1.ConditionTrue, stalled.Status)
+							assert.Equal(ct, v1alpha1.ReasonNameConflict, stalled.Reason)
+							assert.Contains(ct, stalled.Message, policyPrefix+bridge)
+						}
+					})
+					// (The NMState simulator writes its status, as NMState would.)
+					p := getPolicy(t, c, bridge)
+					assert.Empty(t, p.OwnerReferences, "the foreign policy was given an owner")
+					assert.NotContains(t, p.Labels, labelManagedBy, "the foreign policy was labelled")
+					assert.Empty(t, p.Spec.DesiredState.Raw, "the foreign policy's desired state was written")
+					for _, f := range p.ManagedFields {
+						assert.NotEqual(t, "wukong", f.Manager, "the operator wrote fields of the foreign policy: %s", f.FieldsV1)
+					}
+				},
+				field: "spec.networks[0].bridgeName", msg: policyPrefix + bridge,
+				condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonNameConflict,
+				fix: func(t *testing.T, c client.Client, nn types.NamespacedName) {
+					require.NoError(t, c.Delete(t.Context(), &nmstatev1.NodeNetworkConfigurationPolicy{ObjectMeta: metav1.ObjectMeta{Name: policyPrefix + bridge}}))
+					// The NodeBridge controller does not watch policies it does
+					// not own: the administrator's edit of the NodeBridge wakes it.
+					pokeBridge(t, c, bridge)
+					eventually(t, func(ct *assert.CollectT) { assertBridgeReady(ct, c, bridge) })
+				},
+			}
+		}(),
 		{
 			name:   "disk grown on a StorageClass without expansion",
 			wukong: wk(func(w *v1alpha1.Wukong) { w.Spec.Disks[0].StorageClassName = sandbox.StorageClassFixed }),
@@ -325,15 +418,31 @@ func catalog() []badInput {
 		},
 		{
 			name: "NMState not installed", cluster: noNMStateCDI,
+			before: func(t *testing.T, c client.Client, ns, _ string) {
+				declareBridge(t, c, ns, "br-nm-"+uniq[:4], []string{"eth1"})
+			},
 			wukong: wk(func(w *v1alpha1.Wukong) {
 				w.Spec.Disks[0].StorageClassName = sandbox.StorageClassWFFC
-				w.Spec.Networks = []v1alpha1.NetworkSpec{bridgeNIC("lan", "br-nm", "eth1")}
+				w.Spec.Networks = []v1alpha1.NetworkSpec{bridgeNIC("lan", "br-nm-"+uniq[:4], "eth1")}
 			}),
-			field: "spec.networks[0].physicalInterface", msg: "kubernetes-nmstate",
+			after: func(t *testing.T, c client.Client, _ types.NamespacedName) {
+				eventually(t, func(ct *assert.CollectT) {
+					stalled := nodeBridgeCondition(ct, c, "br-nm-"+uniq[:4], v1alpha1.StalledCondition)
+					if assert.NotNil(ct, stalled, "NodeBridge Stalled") {
+						assert.Equal(ct, metav1.ConditionTrue, stalled.Status)
+						assert.Equal(ct, v1alpha1.ReasonNMStateMissing, stalled.Reason)
+					}
+				}, "the NodeBridge to report NMState missing")
+			},
+			field: "spec.networks[0].bridgeName", msg: "kubernetes-nmstate",
 			condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonNMStateMissing,
 			fix: func(t *testing.T, c client.Client, nn types.NamespacedName) {
-				// Without an uplink the bridge CNI plugin makes the bridge itself.
-				updateWukong(t, c, nn, func(w *v1alpha1.Wukong) { w.Spec.Networks[0].PhysicalInterface = "" })
+				// Without NMState no node bridge can be configured: the user
+				// attaches to a network of their own instead.
+				require.NoError(t, c.Create(t.Context(), userNAD(nn.Namespace, "own-net")))
+				updateWukong(t, c, nn, func(w *v1alpha1.Wukong) {
+					w.Spec.Networks[0] = v1alpha1.NetworkSpec{Name: "lan", NADName: "own-net"}
+				})
 			},
 		},
 		{
@@ -359,19 +468,6 @@ func restartVM(t *testing.T, c client.Client, nn types.NamespacedName) {
 	}, "the operator to apply the fix to the VM")
 	require.NoError(t, client.IgnoreNotFound(c.Delete(t.Context(), &kubevirtv1.VirtualMachineInstance{
 		ObjectMeta: metav1.ObjectMeta{Namespace: nn.Namespace, Name: nn.Name}})))
-}
-
-// firstBridgeUser creates a running Wukong <name>-first holding bridge with
-// uplink, before the entry's own Wukong <name>.
-func firstBridgeUser(bridge, uplink string, typ v1alpha1.NetworkType) func(t *testing.T, c client.Client, ns, name string) {
-	return func(t *testing.T, c client.Client, ns, name string) {
-		w := newWukong(ns, name+"-first")
-		n := bridgeNIC("lan", bridge, uplink)
-		n.Type = typ
-		w.Spec.Networks = []v1alpha1.NetworkSpec{n}
-		require.NoError(t, c.Create(t.Context(), w))
-		waitRunning(t, c, key(w))
-	}
 }
 
 func setDefaultClass(t *testing.T, c client.Client, name string, isDefault bool) {
@@ -567,6 +663,14 @@ func waitReported(t *testing.T, c client.Client, nn types.NamespacedName, e badI
 	}, "Wukong %s to report %s", nn, e.reason)
 	if e.bug != "" {
 		t.Logf("KNOWN GAP (%s should be named): %s", e.field, e.bug)
+	}
+	if e.reason == v1alpha1.ReasonBridgeNotAllowed {
+		// A refused NIC gets no NetworkAttachmentDefinition.
+		w := getWukong(t, c, nn)
+		for _, n := range w.Spec.Networks {
+			assert.True(t, isGone(c, &nadv1.NetworkAttachmentDefinition{}, types.NamespacedName{Namespace: nn.Namespace, Name: nn.Name + "-" + n.Name}),
+				"a NetworkAttachmentDefinition was written for NIC %s on a node bridge it may not use", n.Name)
+		}
 	}
 	if !e.vmExpected {
 		assert.False(t, vmExists(c, nn), "a VirtualMachine was created for a Wukong with a problem (half-built)")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -32,10 +33,18 @@ import (
 
 // The contract every child of a Wukong carries.
 const (
-	labelManagedBy   = "app.kubernetes.io/managed-by"
-	labelWukong      = "vm.novasphere.dev/wukong"
-	annotationHolder = "vm.novasphere.dev/holders"
-	poll             = 200 * time.Millisecond
+	labelManagedBy = "app.kubernetes.io/managed-by"
+	labelWukong    = "vm.novasphere.dev/wukong"
+	poll           = 200 * time.Millisecond
+)
+
+// A NodeBridge's policy: wukong-br-<bridge>, its state "up" or "absent".
+const (
+	policyPrefix          = "wukong-br-"
+	annotationBridgeState = "vm.novasphere.dev/bridge-state"
+	// labelTestNamespace marks the NodeBridges declared for one test
+	// namespace; the namespace's cleanup deletes them.
+	labelTestNamespace = "reliability.novasphere.dev/namespace"
 )
 
 // newNamespace creates a namespace on c for one test and deletes it (with
@@ -56,8 +65,75 @@ func newNamespace(t *testing.T, c client.Client, prefix string) string {
 			}
 		}
 		_ = c.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+		_ = c.DeleteAllOf(ctx, &v1alpha1.NodeBridge{}, client.MatchingLabels{labelTestNamespace: name})
 	})
 	return name
+}
+
+// declareBridge does what a cluster administrator does before a tenant can
+// attach to node bridge name: a NodeBridge with uplinks that only namespace
+// ns may use. spec (optional) adjusts the rest. The NodeBridge is deleted
+// with ns (newNamespace), not with t: a catalog entry declares it in one
+// subtest and fixes the Wukong in another.
+func declareBridge(t *testing.T, c client.Client, ns, name string, uplinks []string, spec ...func(*v1alpha1.NodeBridgeSpec)) *v1alpha1.NodeBridge {
+	t.Helper()
+	d := &v1alpha1.NodeBridge{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{labelTestNamespace: ns}},
+		Spec: v1alpha1.NodeBridgeSpec{
+			Uplinks:           uplinks,
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: ns}},
+		},
+	}
+	for _, f := range spec {
+		f(&d.Spec)
+	}
+	require.NoError(t, c.Create(t.Context(), d), "declaring NodeBridge %s", name)
+	return d
+}
+
+// getPolicy reads node bridge bridge's NodeNetworkConfigurationPolicy.
+func getPolicy(c require.TestingT, kc client.Client, bridge string) *nmstatev1.NodeNetworkConfigurationPolicy {
+	p := &nmstatev1.NodeNetworkConfigurationPolicy{}
+	require.NoError(c, kc.Get(context.Background(), types.NamespacedName{Name: policyPrefix + bridge}, p), "NNCP of %s", bridge)
+	return p
+}
+
+// assertBridgeReady: the NodeBridge is Ready for its current generation and
+// its policy, the only one controlled by it, configures the bridge (state
+// up), has the NodeBridge as controller and carries no per-Wukong record.
+func assertBridgeReady(c *assert.CollectT, kc client.Client, bridge string) {
+	d := &v1alpha1.NodeBridge{}
+	require.NoError(c, kc.Get(context.Background(), types.NamespacedName{Name: bridge}, d), "NodeBridge %s", bridge)
+	ready := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ReadyCondition)
+	if assert.NotNil(c, ready, "NodeBridge %s Ready", bridge) {
+		assert.Equal(c, metav1.ConditionTrue, ready.Status, "NodeBridge %s Ready: %s", bridge, ready.Message)
+	}
+	assert.Equal(c, d.Generation, d.Status.ObservedGeneration, "NodeBridge %s observedGeneration", bridge)
+	assert.Equal(c, policyPrefix+bridge, d.Status.PolicyName, "NodeBridge %s status.policyName", bridge)
+	p := getPolicy(c, kc, bridge)
+	ref := metav1.GetControllerOf(p)
+	if assert.NotNil(c, ref, "NNCP %s controller", p.Name) {
+		assert.Equal(c, "NodeBridge", ref.Kind, "NNCP %s controller kind", p.Name)
+		assert.Equal(c, d.UID, ref.UID, "NNCP %s controller is NodeBridge %s", p.Name, bridge)
+	}
+	assert.Equal(c, "up", p.Annotations[annotationBridgeState], "NNCP %s state", p.Name)
+	assert.NotContains(c, p.Annotations, "vm.novasphere.dev/holders", "NNCP %s: tenants' Wukongs are not recorded on it", p.Name)
+	list := &nmstatev1.NodeNetworkConfigurationPolicyList{}
+	require.NoError(c, kc.List(context.Background(), list))
+	n := 0
+	for i := range list.Items {
+		if r := metav1.GetControllerOf(&list.Items[i]); r != nil && r.UID == d.UID {
+			n++
+		}
+	}
+	assert.Equal(c, 1, n, "policies controlled by NodeBridge %s", bridge)
+}
+
+// nodeBridgeCondition is the NodeBridge's condition of type t, or nil.
+func nodeBridgeCondition(c require.TestingT, kc client.Client, bridge, t string) *metav1.Condition {
+	d := &v1alpha1.NodeBridge{}
+	require.NoError(c, kc.Get(context.Background(), types.NamespacedName{Name: bridge}, d), "NodeBridge %s", bridge)
+	return meta.FindStatusCondition(d.Status.Conditions, t)
 }
 
 func dumpWukongs(t *testing.T, c client.Client, ns string) {
@@ -72,6 +148,8 @@ func dumpWukongs(t *testing.T, c client.Client, ns string) {
 	}
 }
 
+// bridgeNIC is a NIC on node bridge bridge; uplink (physicalInterface) is
+// optional and must then be one of the NodeBridge's uplinks.
 func bridgeNIC(name, bridge, uplink string) v1alpha1.NetworkSpec {
 	return v1alpha1.NetworkSpec{Name: name, Type: v1alpha1.NetworkTypeBridge, BridgeName: bridge, PhysicalInterface: uplink}
 }
@@ -281,3 +359,42 @@ var (
 	randSuffix = fixture.RandSuffix
 	userNAD    = fixture.UserNAD
 )
+
+// pokeBridge changes an annotation on NodeBridge bridge, as an
+// administrator's edit would, which starts its reconcile.
+func pokeBridge(t *testing.T, c client.Client, bridge string) {
+	t.Helper()
+	require.NoError(t, retryOnConflict(func() error {
+		d := &v1alpha1.NodeBridge{}
+		if err := c.Get(context.Background(), types.NamespacedName{Name: bridge}, d); err != nil {
+			return err
+		}
+		if d.Annotations == nil {
+			d.Annotations = map[string]string{}
+		}
+		d.Annotations["reliability.novasphere.dev/poke"] = time.Now().Format(time.RFC3339Nano)
+		return c.Update(context.Background(), d)
+	}))
+}
+
+// bridgePorts reads the ports of the bridges a policy configures (its
+// desired state is NMState YAML).
+func bridgePorts(c require.TestingT, p *nmstatev1.NodeNetworkConfigurationPolicy) []string {
+	var state struct {
+		Interfaces []struct {
+			Bridge struct {
+				Port []struct {
+					Name string `json:"name"`
+				} `json:"port"`
+			} `json:"bridge"`
+		} `json:"interfaces"`
+	}
+	require.NoError(c, yaml.Unmarshal(p.Spec.DesiredState.Raw, &state), "the desired state of %s", p.Name)
+	var ports []string
+	for _, i := range state.Interfaces {
+		for _, port := range i.Bridge.Port {
+			ports = append(ports, port.Name)
+		}
+	}
+	return ports
+}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,19 +21,24 @@ import (
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
 
-// TestManagerKills: N Wukongs are created, grown, given a NIC on a shared
-// bridge and some deleted while the manager (a child process) is killed
-// with SIGKILL at random moments and restarted. At the end every remaining
-// Wukong converges, children are exactly the expected ones (no orphans, no
-// duplicates), and each shared bridge policy exists iff a remaining Wukong
-// uses it, with exactly those holders.
+// TestManagerKills: an administrator declares two node bridges; N Wukongs
+// are created, grown, given a NIC on a node bridge and some deleted, and the
+// administrator deletes one node bridge while its users are being deleted,
+// all while the manager (a child process) is killed with SIGKILL at random
+// moments and restarted. At the end every remaining Wukong converges (with
+// no finalizer), children are exactly the expected ones (no orphans, no
+// duplicates), the kept bridge has exactly one policy, controlled by its
+// NodeBridge, and the deleted bridge's NodeBridge and policy are gone.
+// Deleting every Wukong leaves the kept bridge's policy (it is the
+// administrator's); deleting its NodeBridge, with one more kill while NMState
+// removes the bridge, removes both.
 func TestManagerKills(t *testing.T) {
 	sb, c := sharedSandbox(t)
 	ctx := t.Context()
 	ns := newNamespace(t, c, "kills")
 	const (
 		shared   = "br-rel"  // kept: some users remain
-		doomed   = "br-gone" // every user is deleted: its policy must go
+		doomed   = "br-gone" // deleted by the administrator; every user is deleted
 		uplink   = "eth1"
 		uplink2  = "eth3"
 		grownTo  = "2Gi"
@@ -45,18 +49,25 @@ func TestManagerKills(t *testing.T) {
 	addNIC := func(i int) bool { return i%4 == 2 }
 	del := func(i int) bool { return i%5 == 4 || i%10 == 7 }
 
+	declareBridge(t, c, ns, shared, []string{uplink})
+	declareBridge(t, c, ns, doomed, []string{uplink2})
+	mgr := startManager(t, sb.KubeconfigPath, "manager-0")
+	eventually(t, func(ct *assert.CollectT) {
+		assertBridgeReady(ct, c, shared)
+		assertBridgeReady(ct, c, doomed)
+	}, "the declared node bridges to be Ready")
+
 	for i := range nWukongs {
 		w := newWukong(ns, name(i))
 		switch {
 		case i%10 == 7:
 			w.Spec.Networks = []v1alpha1.NetworkSpec{bridgeNIC("lan", doomed, uplink2)}
 		case i%3 == 0:
-			w.Spec.Networks = []v1alpha1.NetworkSpec{bridgeNIC("lan", shared, uplink)}
+			w.Spec.Networks = []v1alpha1.NetworkSpec{bridgeNIC("lan", shared, "")}
 		}
 		require.NoError(t, c.Create(ctx, w))
 	}
 
-	mgr := startManager(t, sb.KubeconfigPath, "manager-0")
 	var ops []func() error
 	for i := range nWukongs {
 		nn := types.NamespacedName{Namespace: ns, Name: name(i)}
@@ -76,6 +87,11 @@ func TestManagerKills(t *testing.T) {
 			ops = append(ops, func() error { return c.Delete(context.Background(), &v1alpha1.Wukong{ObjectMeta: objMeta(nn)}) })
 		}
 	}
+	// The administrator removes a node bridge whose users are going away:
+	// it waits for them, whenever in the shuffle it comes.
+	ops = append(ops, func() error {
+		return c.Delete(context.Background(), &v1alpha1.NodeBridge{ObjectMeta: metav1.ObjectMeta{Name: doomed}})
+	})
 	rand.Shuffle(len(ops), func(i, j int) { ops[i], ops[j] = ops[j], ops[i] })
 
 	// The user's changes are spread over the window in which the manager
@@ -108,7 +124,6 @@ func TestManagerKills(t *testing.T) {
 
 	// Expected state.
 	remaining := map[string]bool{}
-	var sharedUsers []string
 	expected := map[string]string{}
 	for i := range nWukongs {
 		if del(i) {
@@ -119,20 +134,13 @@ func TestManagerKills(t *testing.T) {
 		expected["Secret/"+n+"-cloudinit"] = n
 		expected["PersistentVolumeClaim/"+n+"-root"] = n
 		expected["VirtualMachine/"+n] = n
-		usesShared := false
 		if i%3 == 0 {
 			expected["NetworkAttachmentDefinition/"+n+"-lan"] = n
-			usesShared = true
 		}
 		if addNIC(i) {
 			expected["NetworkAttachmentDefinition/"+n+"-"+addedNIC] = n
-			usesShared = true
-		}
-		if usesShared {
-			sharedUsers = append(sharedUsers, ns+"/"+n)
 		}
 	}
-	slices.Sort(sharedUsers)
 
 	eventually(t, func(ct *assert.CollectT) {
 		list := &v1alpha1.WukongList{}
@@ -142,8 +150,9 @@ func TestManagerKills(t *testing.T) {
 			w := &list.Items[i]
 			got[w.Name] = true
 			assertRunning(ct, w)
+			assert.Empty(ct, w.Finalizers, "%s: Wukongs carry no finalizer", w.Name)
 		}
-		assert.Equal(ct, remaining, got, "remaining Wukongs (deleted ones gone: finalizer released)")
+		assert.Equal(ct, remaining, got, "remaining Wukongs (deleted ones gone)")
 	}, "every remaining Wukong to converge after the kills")
 	eventually(t, func(ct *assert.CollectT) {
 		assert.Equal(ct, expected, listChildren(ct, c, ns), "children: exactly the expected ones (GC removes the deleted Wukongs')")
@@ -169,26 +178,42 @@ func TestManagerKills(t *testing.T) {
 		}
 	}
 	eventually(t, func(ct *assert.CollectT) {
-		p := &nmstatev1.NodeNetworkConfigurationPolicy{}
-		if assert.NoError(ct, c.Get(context.Background(), types.NamespacedName{Name: "wukong-br-" + shared}, p)) {
-			assert.Equal(ct, strings.Join(sharedUsers, ","), p.Annotations[annotationHolder], "holders of %s", shared)
-		}
-		assert.True(ct, isGone(c, &nmstatev1.NodeNetworkConfigurationPolicy{}, types.NamespacedName{Name: "wukong-br-" + doomed}),
-			"the policy of %s, whose users were all deleted", doomed)
-	}, "shared bridge policies to match the remaining users")
+		assertBridgeReady(ct, c, shared)
+		assert.True(ct, isGone(c, &v1alpha1.NodeBridge{}, types.NamespacedName{Name: doomed}),
+			"NodeBridge %s, deleted by the administrator, once its users are gone", doomed)
+		assert.True(ct, isGone(c, &nmstatev1.NodeNetworkConfigurationPolicy{}, types.NamespacedName{Name: policyPrefix + doomed}),
+			"the policy of NodeBridge %s", doomed)
+	}, "node bridge policies to match the declarations")
 	requireAlive(t, mgr)
 
-	// Delete everything with the manager running: all children and the
-	// shared policy go.
+	// Delete every Wukong with the manager running: all children go; the
+	// node bridge stays, as the administrator declared it.
 	require.NoError(t, c.DeleteAllOf(ctx, &v1alpha1.Wukong{}, client.InNamespace(ns)))
 	eventually(t, func(ct *assert.CollectT) {
 		list := &v1alpha1.WukongList{}
 		require.NoError(ct, c.List(context.Background(), list, client.InNamespace(ns)))
 		assert.Empty(ct, list.Items, "Wukongs")
 		assert.Empty(ct, listChildren(ct, c, ns), "children")
-		assert.True(ct, isGone(c, &nmstatev1.NodeNetworkConfigurationPolicy{}, types.NamespacedName{Name: "wukong-br-" + shared}),
-			"the shared policy after its last holder is deleted")
-	}, "everything to be cleaned up")
+	}, "every Wukong and child to be deleted")
+	eventually(t, func(ct *assert.CollectT) { assertBridgeReady(ct, c, shared) },
+		"NodeBridge %s and its policy to stay without users", shared)
+
+	// The administrator deletes it; the manager is killed once more while
+	// NMState removes the bridge from the nodes (state: absent).
+	require.NoError(t, c.Delete(ctx, &v1alpha1.NodeBridge{ObjectMeta: metav1.ObjectMeta{Name: shared}}))
+	eventually(t, func(ct *assert.CollectT) {
+		p := &nmstatev1.NodeNetworkConfigurationPolicy{}
+		if err := c.Get(context.Background(), types.NamespacedName{Name: policyPrefix + shared}, p); err == nil {
+			assert.Equal(ct, "absent", p.Annotations[annotationBridgeState], "policy state")
+		}
+	}, "the policy to remove the bridge from the nodes")
+	mgr.kill()
+	mgr = startManager(t, sb.KubeconfigPath, "manager-final")
+	eventually(t, func(ct *assert.CollectT) {
+		assert.True(ct, isGone(c, &nmstatev1.NodeNetworkConfigurationPolicy{}, types.NamespacedName{Name: policyPrefix + shared}),
+			"the policy of the deleted NodeBridge %s", shared)
+		assert.True(ct, isGone(c, &v1alpha1.NodeBridge{}, types.NamespacedName{Name: shared}), "NodeBridge %s", shared)
+	}, "the node bridge to be removed")
 	requireAlive(t, mgr)
 }
 
