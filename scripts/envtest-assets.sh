@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prints the directory holding kube-apiserver, etcd and kube-controller-manager
+# Prints the directory holding kube-apiserver, etcd, kube-controller-manager
+# and kube-scheduler
 # for the integration tests (KUBEBUILDER_ASSETS), building them first from
 # their Go modules (pinned in hack/k8s-binaries/go.mod) if they are not there.
 #
@@ -29,5 +30,6 @@ build() { # name package
 }
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
 build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
+build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
 build etcd ./cmd/etcd
 echo "$dir"

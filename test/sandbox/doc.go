@@ -2,7 +2,8 @@
 // (`make sandbox`) and the benchmarks: a real kube-apiserver and etcd
 // (controller-runtime envtest) with the KubeVirt, CDI, Multus, NMState and
 // Wukong CRDs, a real kube-controller-manager running only the garbage
-// collector and namespace controllers (so owner-reference deletion happens),
+// collector, namespace and a few other controllers (so owner-reference
+// deletion happens), the real kube-scheduler,
 // three StorageClasses, fake Nodes, a KubeVirt CR (namespace kubevirt) that
 // registers the macvtap network binding plugin as KubeVirt's user guide
 // does, and small simulators that play the parts of the systems a real

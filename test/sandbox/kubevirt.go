@@ -33,8 +33,9 @@ const (
 // that should run (runStrategy Always, RerunOnFailure or Once, or the
 // deprecated running: true) gets a VMI of its name whose spec is the
 // template's. The VMI stays Pending while its volumes are not ready, then is
-// scheduled (see schedule) and becomes Running with interfaces; otherwise it
-// stays in Scheduling with PodScheduled=False. The VM's status mirrors the
+// given a virt-launcher pod (see launcherPod) that the real kube-scheduler
+// binds; the VMI then becomes Running on that node with interfaces;
+// otherwise it stays in Scheduling with the pod's PodScheduled=False. The VM's status mirrors the
 // VMI. A VM that should not run has its VMI deleted.
 type kubevirtSim struct {
 	c client.Client
@@ -56,6 +57,15 @@ func (r *kubevirtSim) setup(mgr ctrl.Manager) error {
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.vmsUsingClaim)).
 		Watches(&cdiv1.DataVolume{}, handler.EnqueueRequestsFromMapFunc(r.vmsUsingClaim)).
 		Watches(&kubevirtv1.KubeVirt{}, handler.EnqueueRequestsFromMapFunc(r.kubevirtCRChanged)).
+		// The scheduler's binding (or its Unschedulable verdict) of a
+		// launcher pod moves its VMI on; the pod's controller is the VMI,
+		// whose name is the VM's.
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			if ref := metav1.GetControllerOf(o); ref != nil && ref.Kind == "VirtualMachineInstance" {
+				return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: ref.Name}}}
+			}
+			return nil
+		})).
 		Complete(r)
 }
 
@@ -122,7 +132,16 @@ func (r *kubevirtSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 			if err := r.c.Delete(ctx, vmi); client.IgnoreNotFound(err) != nil {
 				return ctrl.Result{}, err
 			}
-			log.FromContext(ctx).Info("stopped VM: deleted its VMI")
+			// virt-controller deletes the launcher pod of a stopping VMI
+			// itself. No kubelet runs here to confirm a bound pod's
+			// termination, so it goes at once (grace period 0), as the
+			// kubelet would once qemu exited; the scheduler then sees the
+			// node freed.
+			if err := r.c.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(vmi.Namespace),
+				client.MatchingLabels{labelCreatedBy: string(vmi.UID)}, client.GracePeriodSeconds(0)); err != nil {
+				return ctrl.Result{}, err
+			}
+			log.FromContext(ctx).Info("stopped VM: deleted its VMI and launcher pod")
 		}
 		stoppedStatus(vm, vmi != nil)
 		return ctrl.Result{}, r.updateVMStatus(ctx, vm, before)
@@ -194,16 +213,25 @@ func (r *kubevirtSim) progressVMI(ctx context.Context, vmi *kubevirtv1.VirtualMa
 		setWaitingFor(vmi, waiting)
 		return r.updateVMIStatus(ctx, vmi, before)
 	}
-	node, msg, err := r.schedule(ctx, vmi)
+	// virt-controller makes the launcher pod; the real kube-scheduler binds
+	// it (or reports why not); the VMI follows, as virt-controller copies
+	// the pod's PodScheduled condition into the VMI.
+	pod, err := r.launcherPod(ctx, vmi)
 	if err != nil {
 		return err
 	}
 	setWaitingFor(vmi, "")
-	if node == nil {
+	if pod.Spec.NodeName == "" {
 		vmi.Status.Phase = kubevirtv1.Scheduling
-		setVMICondition(vmi, conditionPodScheduled, corev1.ConditionFalse, ReasonUnschedulable, msg)
+		if c := podScheduled(pod); c != nil && c.Status == corev1.ConditionFalse {
+			setVMICondition(vmi, conditionPodScheduled, corev1.ConditionFalse, c.Reason, c.Message)
+		}
 		setVMICondition(vmi, kubevirtv1.VirtualMachineInstanceReady, corev1.ConditionFalse, "PodNotReady", "")
 		return r.updateVMIStatus(ctx, vmi, before)
+	}
+	node := &corev1.Node{}
+	if err := r.live.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node); err != nil {
+		return err
 	}
 	// Claim the node before reporting Running so the label is there for
 	// the next scheduling decision.
@@ -329,9 +357,13 @@ func runningStatus(vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachine
 	case ready:
 		vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusRunning
 	case vmi.Status.Phase == kubevirtv1.Scheduling:
-		vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusUnschedulable
-		c := vmiCondition(vmi, conditionPodScheduled)
-		setVMCondition(vm, conditionPodScheduled, corev1.ConditionFalse, c.Reason, c.Message)
+		// ErrorUnschedulable only once the scheduler said so; before, the
+		// VM is Starting (KubeVirt's printable status rules).
+		vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusStarting
+		if c := vmiCondition(vmi, conditionPodScheduled); c.Status == corev1.ConditionFalse && c.Reason == ReasonUnschedulable {
+			vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusUnschedulable
+			setVMCondition(vm, conditionPodScheduled, corev1.ConditionFalse, c.Reason, c.Message)
+		}
 	default:
 		vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusProvisioning
 		if c := vmiCondition(vmi, kubevirtv1.VirtualMachineInstanceProvisioning); c.Reason != "" {

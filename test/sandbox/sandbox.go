@@ -104,13 +104,15 @@ type Sandbox struct {
 	// TempDir holds the kubeconfig (by default) and logs; removed by Stop.
 	TempDir string
 
-	env      *envtest.Environment
-	kcm      *exec.Cmd
-	kcmDone  chan struct{}
-	cancel   context.CancelFunc
-	mgrDone  chan error
-	stopOnce sync.Once
-	stopErr  error
+	env       *envtest.Environment
+	kcm       *exec.Cmd
+	kcmDone   chan struct{}
+	sched     *exec.Cmd
+	schedDone chan struct{}
+	cancel    context.CancelFunc
+	mgrDone   chan error
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // NewScheme returns a scheme with the core Kubernetes, KubeVirt, CDI, Multus
@@ -205,6 +207,9 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 	if err = sb.startControllerManager(filepath.Join(assets, "kube-controller-manager")); err != nil {
 		return nil, err
 	}
+	if err = sb.startScheduler(filepath.Join(assets, "kube-scheduler")); err != nil {
+		return nil, err
+	}
 	if err = sb.createFixtures(ctx, opts.Nodes); err != nil {
 		return nil, err
 	}
@@ -248,14 +253,21 @@ func (s *Sandbox) Stop() error {
 				errs = append(errs, fmt.Errorf("simulators: %w", err))
 			}
 		}
-		if s.kcm != nil && s.kcm.Process != nil {
-			_ = s.kcm.Process.Signal(syscall.SIGTERM)
+		for _, p := range []struct {
+			name string
+			cmd  *exec.Cmd
+			done chan struct{}
+		}{{"kube-scheduler", s.sched, s.schedDone}, {"kube-controller-manager", s.kcm, s.kcmDone}} {
+			if p.cmd == nil || p.cmd.Process == nil {
+				continue
+			}
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
 			select {
-			case <-s.kcmDone:
+			case <-p.done:
 			case <-time.After(controlPlaneStopTimeout):
-				_ = s.kcm.Process.Kill()
-				<-s.kcmDone
-				errs = append(errs, errors.New("kube-controller-manager did not stop on SIGTERM"))
+				_ = p.cmd.Process.Kill()
+				<-p.done
+				errs = append(errs, fmt.Errorf("%s did not stop on SIGTERM", p.name))
 			}
 		}
 		if s.env != nil {
@@ -278,12 +290,7 @@ func (s *Sandbox) Stop() error {
 // clusterrole-aggregation controller that fills the default admin, edit
 // and view roles (the RBAC a tenant is given).
 func (s *Sandbox) startControllerManager(binary string) error {
-	logFile, err := os.Create(filepath.Join(s.TempDir, "kube-controller-manager.log"))
-	if err != nil {
-		return err
-	}
-	// #nosec G204 -- the binary comes from the envtest assets dir.
-	cmd := exec.Command(binary,
+	cmd, done, err := s.startComponent("kube-controller-manager", binary,
 		"--kubeconfig="+s.KubeconfigPath,
 		"--controllers=garbage-collector-controller,namespace-controller,"+
 			"persistentvolume-protection-controller,persistentvolumeclaim-protection-controller,"+
@@ -296,28 +303,56 @@ func (s *Sandbox) startControllerManager(binary string) error {
 		"--kube-api-burst=1000",
 		"--v=1",
 	)
+	s.kcm, s.kcmDone = cmd, done
+	return err
+}
+
+// startScheduler runs the real kube-scheduler (default profile) as the
+// admin user: it binds the launcher pods the KubeVirt simulator creates, or
+// reports why no node fits, as on any cluster.
+func (s *Sandbox) startScheduler(binary string) error {
+	cmd, done, err := s.startComponent("kube-scheduler", binary,
+		"--kubeconfig="+s.KubeconfigPath,
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--kube-api-qps=500",
+		"--kube-api-burst=1000",
+		"--v=1",
+	)
+	s.sched, s.schedDone = cmd, done
+	return err
+}
+
+// startComponent starts a control-plane binary logging to
+// <TempDir>/<name>.log, in its own process group (a Ctrl-C in the terminal
+// reaches only the sandbox, which stops the control plane in order) and
+// with SIGKILL as its parent-death signal (see reexec.go). It fails when the
+// process exits at once (bad flags).
+func (s *Sandbox) startComponent(name, binary string, args ...string) (*exec.Cmd, chan struct{}, error) {
+	logFile, err := os.Create(filepath.Join(s.TempDir, name+".log"))
+	if err != nil {
+		return nil, nil, err
+	}
+	// #nosec G204 -- the binary comes from the envtest assets dir.
+	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Its own process group, so a Ctrl-C in the terminal reaches only the
-	// sandbox, which stops the control plane in order; SIGKILL when the
-	// sandbox dies without stopping it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()
-		return fmt.Errorf("starting kube-controller-manager: %w", err)
+		return nil, nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	s.kcm, s.kcmDone = cmd, make(chan struct{})
+	done := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
 		_ = logFile.Close()
-		close(s.kcmDone)
+		close(done)
 	}()
-	// Catch an immediate failure (bad flags) instead of silently missing GC.
 	select {
-	case <-s.kcmDone:
+	case <-done:
 		out, _ := os.ReadFile(logFile.Name())
-		return fmt.Errorf("kube-controller-manager exited: %s", tail(string(out), 2000))
+		return cmd, done, fmt.Errorf("%s exited: %s", name, tail(string(out), 2000))
 	case <-time.After(300 * time.Millisecond):
-		return nil
+		return cmd, done, nil
 	}
 }
 
@@ -373,10 +408,12 @@ func (s *Sandbox) createFixtures(ctx context.Context, nodes int) error {
 		if err := s.Client.Create(ctx, node); err != nil {
 			return fmt.Errorf("creating Node %s: %w", name, err)
 		}
+		// Big nodes: the real scheduler counts every launcher pod's
+		// requests, and the benchmarks place a thousand VMs on two nodes.
 		capacity := corev1.ResourceList{
-			corev1.ResourceCPU:    resource.MustParse("16"),
-			corev1.ResourceMemory: resource.MustParse("64Gi"),
-			corev1.ResourcePods:   resource.MustParse("110"),
+			corev1.ResourceCPU:    resource.MustParse("256"),
+			corev1.ResourceMemory: resource.MustParse("2Ti"),
+			corev1.ResourcePods:   resource.MustParse("2000"),
 		}
 		now := metav1.Now()
 		node.Status = corev1.NodeStatus{
@@ -427,6 +464,7 @@ func (s *Sandbox) startSimulators(opts Options) error {
 		(&storageSim{}).setup,
 		(&cdiSim{step: opts.ImportStep, interval: opts.ImportInterval}).setup,
 		(&kubevirtSim{}).setup,
+		(&kubeletSim{}).setup,
 		(&nmstateSim{interval: 5 * opts.ImportInterval}).setup,
 	}
 	for _, setup := range setups {

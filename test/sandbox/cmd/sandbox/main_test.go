@@ -28,7 +28,7 @@ import (
 )
 
 // controlPlane are the programs the sandbox starts, by argv[0]'s base name.
-var controlPlane = []string{"etcd", "kube-apiserver", "kube-controller-manager"}
+var controlPlane = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
 
 var (
 	buildOnce sync.Once

@@ -1,0 +1,182 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+)
+
+// LauncherImage is the image the simulated virt-controller puts in launcher
+// pods. No kubelet runs them: the real kube-scheduler binds them, and the
+// VMI follows the binding.
+const LauncherImage = "quay.io/kubevirt/virt-launcher:v1.9.0"
+
+// Labels KubeVirt's virt-controller puts on a launcher pod
+// (pkg/virt-controller/services/template.go): kubevirt.io=virt-launcher,
+// kubevirt.io/created-by=<VMI UID>, kubevirt.io/domain=<VMI name>, plus the
+// VMI's own labels (so a VMI's pod anti-affinity, written against VMI
+// labels, selects the pods of other VMIs).
+const (
+	labelKubeVirt  = "kubevirt.io"
+	labelCreatedBy = "kubevirt.io/created-by"
+	labelDomain    = "kubevirt.io/domain"
+)
+
+// launcherPod returns the VMI's virt-launcher pod, creating it the way
+// virt-controller does when there is none: generateName
+// virt-launcher-<vmi>-, controlled by the VMI, with the VMI's node
+// selector (plus kubevirt.io/schedulable=true, which virt-handler sets on
+// nodes it manages), affinity, tolerations and scheduler name, and the
+// compute container's requests: guest memory plus KubeVirt's overhead, and
+// 1/10 of a CPU per vCPU (KubeVirt's default cpuAllocationRatio 10) unless
+// the VMI asks for CPU itself.
+func (r *kubevirtSim) launcherPod(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) (*corev1.Pod, error) {
+	pods := &corev1.PodList{}
+	if err := r.live.List(ctx, pods, client.InNamespace(vmi.Namespace), client.MatchingLabels{labelCreatedBy: string(vmi.UID)}); err != nil {
+		return nil, err
+	}
+	for i := range pods.Items {
+		if pods.Items[i].DeletionTimestamp == nil {
+			return &pods.Items[i], nil
+		}
+	}
+	pod := buildLauncherPod(vmi)
+	if err := controllerutil.SetControllerReference(vmi, pod, r.c.Scheme()); err != nil {
+		return nil, err
+	}
+	if err := r.c.Create(ctx, pod); err != nil {
+		return nil, fmt.Errorf("creating launcher pod: %w", err)
+	}
+	log.FromContext(ctx).Info("created launcher pod", "pod", pod.Name)
+	return pod, nil
+}
+
+func buildLauncherPod(vmi *kubevirtv1.VirtualMachineInstance) *corev1.Pod {
+	labels := map[string]string{}
+	for k, v := range vmi.Labels {
+		labels[k] = v
+	}
+	labels[labelKubeVirt] = "virt-launcher"
+	labels[labelCreatedBy] = string(vmi.UID)
+	labels[labelDomain] = vmi.Name
+	selector := map[string]string{"kubevirt.io/schedulable": "true"}
+	for k, v := range vmi.Spec.NodeSelector {
+		selector[k] = v
+	}
+	spec := vmi.Spec
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: "virt-launcher-" + vmi.Name + "-",
+			Namespace:    vmi.Namespace,
+			Labels:       labels,
+			Annotations:  map[string]string{SimulatedAnnotation: "true", "kubevirt.io/domain": vmi.Name},
+		},
+		Spec: corev1.PodSpec{
+			SchedulerName:                 spec.SchedulerName,
+			NodeSelector:                  selector,
+			Affinity:                      spec.Affinity.DeepCopy(),
+			Tolerations:                   append([]corev1.Toleration(nil), spec.Tolerations...),
+			TopologySpreadConstraints:     append([]corev1.TopologySpreadConstraint(nil), spec.TopologySpreadConstraints...),
+			PriorityClassName:             spec.PriorityClassName,
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			TerminationGracePeriodSeconds: spec.TerminationGracePeriodSeconds,
+			Containers: []corev1.Container{{
+				Name:      "compute",
+				Image:     LauncherImage,
+				Resources: corev1.ResourceRequirements{Requests: launcherRequests(vmi)},
+			}},
+		},
+	}
+	return pod
+}
+
+// launcherRequests follows KubeVirt's renderresources.go: memory is the
+// guest's (spec.domain.memory.guest, else resources.requests.memory) plus
+// GetMemoryOverhead's overhead: page tables (1/512 of guest memory), the
+// fixed overheads of virt-launcher-monitor (25Mi), virt-launcher (100Mi),
+// virtlogd (25Mi), virtqemud (40Mi) and qemu (30Mi), 8Mi per vCPU, and 32Mi
+// of video RAM unless autoattachGraphicsDevice is false. The constants are
+// KubeVirt v1.x's; the function itself cannot be called here without
+// building kubevirt.io/kubevirt.
+func launcherRequests(vmi *kubevirtv1.VirtualMachineInstance) corev1.ResourceList {
+	d := vmi.Spec.Domain
+	guest := resource.Quantity{}
+	switch {
+	case d.Memory != nil && d.Memory.Guest != nil:
+		guest = d.Memory.Guest.DeepCopy()
+	default:
+		if q, ok := d.Resources.Requests[corev1.ResourceMemory]; ok {
+			guest = q.DeepCopy()
+		}
+	}
+	vcpus := int64(1)
+	if c := d.CPU; c != nil {
+		cores, sockets, threads := max(int64(c.Cores), 1), max(int64(c.Sockets), 1), max(int64(c.Threads), 1)
+		vcpus = cores * sockets * threads
+	}
+	mi := func(n int64) *resource.Quantity { return resource.NewQuantity(n*1024*1024, resource.BinarySI) }
+	memory := guest.DeepCopy()
+	memory.Add(*resource.NewQuantity(guest.Value()/512, resource.BinarySI))
+	for _, fixed := range []int64{25, 100, 25, 40, 30} {
+		memory.Add(*mi(fixed))
+	}
+	memory.Add(*mi(8 * vcpus))
+	if d.Devices.AutoattachGraphicsDevice == nil || *d.Devices.AutoattachGraphicsDevice {
+		memory.Add(*mi(32))
+	}
+	cpu := *resource.NewMilliQuantity(100*vcpus, resource.DecimalSI)
+	if q, ok := d.Resources.Requests[corev1.ResourceCPU]; ok {
+		cpu = q.DeepCopy()
+	}
+	return corev1.ResourceList{corev1.ResourceMemory: memory, corev1.ResourceCPU: cpu}
+}
+
+// podScheduled is the launcher pod's PodScheduled condition, nil before
+// the scheduler looked at it.
+func podScheduled(pod *corev1.Pod) *corev1.PodCondition {
+	for i := range pod.Status.Conditions {
+		if pod.Status.Conditions[i].Type == corev1.PodScheduled {
+			return &pod.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// kubeletSim plays the one part of the kubelet the sandbox needs: a bound
+// launcher pod being deleted (by virt-controller, or by the garbage
+// collector after its VMI) is confirmed gone at once, as a kubelet does once
+// its containers exited. Without it a bound pod stays Terminating forever
+// and the scheduler keeps counting it on its node.
+type kubeletSim struct{ c client.Client }
+
+func (r *kubeletSim) setup(mgr ctrl.Manager) error {
+	r.c = mgr.GetClient()
+	return ctrl.NewControllerManagedBy(mgr).Named("sim-kubelet").
+		For(&corev1.Pod{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return o.GetLabels()[labelKubeVirt] == "virt-launcher"
+		}))).
+		Complete(r)
+}
+
+func (r *kubeletSim) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	pod := &corev1.Pod{}
+	if err := r.c.Get(ctx, req.NamespacedName, pod); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if pod.DeletionTimestamp == nil {
+		return ctrl.Result{}, nil
+	}
+	uid := pod.UID
+	err := r.c.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &uid})
+	return ctrl.Result{}, client.IgnoreNotFound(err)
+}
