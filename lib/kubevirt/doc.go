@@ -14,7 +14,13 @@
 //     VirtualMachine with Server-Side Apply (field manager "wukong", only
 //     when a desired field differs, so a steady state writes nothing), then
 //     reads the VM and VMI. Without the KubeVirt CRDs it returns an error
-//     wrapping ErrKubeVirtNotInstalled.
+//     wrapping ErrKubeVirtNotInstalled. spec.runStrategy is the machine's
+//     only when the VM is created or Machine.RunStrategy changed since the
+//     last apply (AnnotationAppliedRunStrategy); otherwise the VM keeps the
+//     value a power action (virtctl start/stop) gave it (RunStrategyToApply).
+//     A NIC with BindingMacvtap needs the macvtap binding plugin registered
+//     in a KubeVirt CR; without it nothing is written and the error is a
+//     *BindingNotRegisteredError.
 //  3. Turn the returned Observation into conditions: Ready, NotReadyReason
 //     (a Reason* constant and a message), Phase, Node, Interfaces,
 //     RestartRequired, Stopped.

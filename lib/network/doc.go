@@ -22,6 +22,13 @@
 // last holder is released. Policies without the managed-by label are never
 // touched (*ForeignPolicyError).
 //
+// KubeVirt cannot bind a macvlan or ipvlan pod interface, so a TypeMacvlan
+// NIC gets a NAD of CNI type macvtap (kubevirt/macvtap-cni) requesting the
+// device-plugin resource macvtap.network.kubevirt.io/<PhysicalInterface>, to
+// be bound with KubeVirt's macvtap binding plugin; a user-named NAD whose
+// plugin is macvlan or ipvlan fails its NIC with *UnsupportedCNIError.
+// NICObservation.CNIType says which plugin a NIC's NAD uses.
+//
 // Errors of one NIC do not stop the others; Reconcile returns them joined, so
 // callers branch with errors.Is / errors.As (ErrNMStateNotInstalled,
 // *NADNotFoundError, *ForeignPolicyError, *BridgeConflictError,
