@@ -393,6 +393,13 @@ step_kubevirt() {
   apply_url "$KUBEVIRT_BASE/kubevirt-cr.yaml"
   run kubectl -n kubevirt patch kubevirt kubevirt --type=merge \
     -p "{\"spec\":{\"configuration\":{\"developerConfiguration\":{\"useEmulation\":${USE_EMULATION}}}}}"
+  # type: macvlan NICs are bound with KubeVirt's macvtap binding plugin,
+  # which the KubeVirt CR must register
+  # (https://kubevirt.io/user-guide/network/net_binding_plugins/macvtap/).
+  # Its CNI and device plugin (kubevirt/macvtap-cni) are not deployed here:
+  # on kind they need the host's /dev mounted into the nodes.
+  run kubectl -n kubevirt patch kubevirt kubevirt --type=merge \
+    -p '{"spec":{"configuration":{"network":{"binding":{"macvtap":{"domainAttachmentType":"tap"}}}}}}'
   run kubectl -n kubevirt wait kubevirt/kubevirt --for=condition=Available --timeout="$WAIT_TIMEOUT"
 }
 

@@ -159,6 +159,7 @@ func TestDryRunPrintsEveryStepAndPinnedURLInOrder(t *testing.T) {
 		"https://github.com/kubevirt/kubevirt/releases/download/v1.9.0/kubevirt-operator.yaml",
 		"https://github.com/kubevirt/kubevirt/releases/download/v1.9.0/kubevirt-cr.yaml",
 		"developerConfiguration",
+		`{"spec":{"configuration":{"network":{"binding":{"macvtap":{"domainAttachmentType":"tap"}}}}}}`,
 		"kubectl -n kubevirt wait kubevirt/kubevirt --for=condition=Available",
 		"https://github.com/kubevirt/containerized-data-importer/releases/download/v1.66.0/cdi-operator.yaml",
 		"https://github.com/kubevirt/containerized-data-importer/releases/download/v1.66.0/cdi-cr.yaml",
