@@ -37,5 +37,10 @@
 // The pod-network interface gets a MAC derived from the machine's namespace
 // and name (PodNetworkMAC) so network data can match it by MAC, which works
 // on every guest regardless of its interface naming; Multus NICs are
-// matched by their MAC and renamed to the NIC name.
+// matched by their MAC and renamed to the NIC name. The guest gets exactly
+// one default route per address family (the rule is on RenderNetworkData)
+// and, unless CloudInit.SkipGuestAgent, the QEMU guest agent, without which
+// KubeVirt reports no address for bridge- or SR-IOV-bound NICs
+// (Interface.FromGuestAgent). A container disk image is the plain registry
+// reference (ContainerDiskImage).
 package kubevirt
