@@ -61,8 +61,8 @@ const (
 
 // Error prefixes.
 const (
-	errApplyNAD     = "cannot apply NetworkAttachmentDefinition"
-	errGetNAD       = "cannot get NetworkAttachmentDefinition"
+	errApplyNAD       = "cannot apply NetworkAttachmentDefinition"
+	errGetNAD         = "cannot get NetworkAttachmentDefinition"
 	errApplyPolicy    = "cannot apply NodeNetworkConfigurationPolicy"
 	errGetPolicy      = "cannot get NodeNetworkConfigurationPolicy"
 	errDeletePolicy   = "cannot delete NodeNetworkConfigurationPolicy"
@@ -142,4 +142,3 @@ type NADNotFoundError struct {
 func (e *NADNotFoundError) Error() string {
 	return fmt.Sprintf("NIC %q: NetworkAttachmentDefinition %s/%s not found", e.NIC, e.Namespace, e.Name)
 }
-

@@ -3,6 +3,7 @@ package storage
 import (
 	corev1 "k8s.io/api/core/v1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+	"strings"
 )
 
 // importerFailureReasons are Running-condition reasons CDI sets when the
@@ -55,6 +56,9 @@ func Observe(o *Observation, dv *cdiv1.DataVolume, pvc *corev1.PersistentVolumeC
 	o.Reason, o.Message = dataVolumeReason(dv.Status.Conditions)
 	if importerFailureReasons[o.Reason] {
 		o.Phase = PhaseFailed
+	}
+	if o.Phase == PhaseFailed && strings.Contains(o.Message, largerPVCRequired) {
+		o.Reason = ReasonDiskTooSmall
 	}
 	if o.Phase == PhaseFailed && o.Reason == "" {
 		o.Reason, o.Message = ReasonImportFailed, "the DataVolume failed"

@@ -70,6 +70,10 @@ const (
 	ReasonInvalidDisk          = "InvalidDisk"
 	ReasonImportFailed         = "ImportFailed"
 	ReasonClaimLost            = "ClaimLost"
+	// ReasonDiskTooSmall: CDI's importer found the image's virtual size
+	// larger than the claim's space (CDI pkg/importer/data-processor.go:
+	// "A larger PVC is required"); growing the disk lets the retry succeed.
+	ReasonDiskTooSmall = "DiskTooSmall"
 	// ReasonNameConflict: the claim or DataVolume name is taken by an object
 	// not created for this owner (see lib/apply's ConflictError); it is left
 	// untouched.
@@ -78,6 +82,10 @@ const (
 	// owner of the same name and is being garbage-collected.
 	ReasonPredecessor = "WaitingForPredecessor"
 )
+
+// largerPVCRequired is the end of CDI's importer message for an image that
+// does not fit its claim.
+const largerPVCRequired = "A larger PVC is required"
 
 // Error prefixes.
 const (

@@ -112,7 +112,7 @@ func (r *cdiSim) advance(ctx context.Context, dv *cdiv1.DataVolume, pvc *corev1.
 	}
 	setDVCondition(dv, cdiv1.DataVolumeBound, corev1.ConditionTrue, "Bound", "PVC "+pvc.Name+" Bound")
 	setDVCondition(dv, cdiv1.DataVolumeReady, corev1.ConditionFalse, "", "")
-	msg := unreachable(dv)
+	msg := importError(dv, pvc)
 	next := r.interval
 	if msg != "" { // back off like a crash-looping importer pod
 		next <<= min(dv.Status.RestartCount+1, maxBackoffShift)

@@ -167,6 +167,9 @@ func diskProblem(i int, d v1alpha1.DiskSpec, o storage.Observation) (problem, bo
 			msg = "no StorageClass is named and the cluster has no default StorageClass"
 		}
 		return problem{c, v1alpha1.ReasonStorageClassNotFound, field("storageClassName"), msg, true}, true
+	case storage.ReasonDiskTooSmall:
+		return problem{c, v1alpha1.ReasonDiskTooSmall, field("size"),
+			"the image is bigger than the disk: grow spec.disks[" + fmt.Sprint(i) + "].size (CDI retries the import): " + o.Message, false}, true
 	case storage.ReasonShrinkRefused:
 		return problem{c, v1alpha1.ReasonShrinkRefused, field("size"), o.Message, false}, true
 	case storage.ReasonExpansionNotAllowed:
