@@ -71,4 +71,3 @@ type corev1Namespace struct{}
 func (corev1Namespace) ns(name string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 }
-

@@ -33,7 +33,7 @@ func tenant(t *testing.T, ns, user string) client.Client {
 	ctx := ctxT(t)
 	require.NoError(t, k.Create(ctx, &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "wukong-tenant"},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"wukongs", "wukongs/status"}, Verbs: []string{"*"}}},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"wukongs", "wukongs/status"}, Verbs: []string{"*"}}},
 	}))
 	for _, ref := range []rbacv1.RoleRef{
 		{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"},
