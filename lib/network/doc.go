@@ -1,26 +1,38 @@
 // Package network turns a VM's secondary NICs into Multus
-// NetworkAttachmentDefinitions (NADs) and the node bridges they need into
-// shared kubernetes-nmstate NodeNetworkConfigurationPolicies (NNCPs), and
-// reads the NICs' addresses back from a KubeVirt VirtualMachineInstance.
+// NetworkAttachmentDefinitions (NADs), turns a node bridge declared by
+// whoever may change nodes into one kubernetes-nmstate
+// NodeNetworkConfigurationPolicy (NNCP), and reads the NICs' addresses back
+// from a KubeVirt VirtualMachineInstance.
 //
-// A controller uses it in three calls:
+// A VM controller calls, on every reconcile:
 //
-//	obs, err := network.Reconcile(ctx, c, owner, attachments) // every reconcile
-//	nics := network.Interfaces(vmi)                           // for status
-//	err = network.Release(ctx, c, owner)                      // in the finalizer
+//	obs, err := network.Reconcile(ctx, c, owner, attachments, network.WithGlobalNamespaces("shared-nets"))
+//
+// and a controller of node bridges (in Wukong, the NodeBridge controller):
+//
+//	obs, err := network.ReconcilePolicy(ctx, c, declaration, bridge)        // while declared
+//	done, obs, err := network.RemovePolicy(ctx, c, declaration, bridge)     // on deletion, until done
 //
 // Reconcile applies one NAD per NIC that does not name one (name
 // `<owner>-<nic>`, in the owner's namespace, controller-owned by the owner,
 // written with Server-Side Apply through lib/apply so a second call writes
-// nothing). A NIC naming a NAD (Attachment.NADName) uses it as is: the lib
-// never modifies or deletes it and reports *NADNotFoundError while it is
-// missing. A bridge or ovs NIC with both Bridge and PhysicalInterface set also
-// gets a cluster-scoped NNCP `wukong-br-<bridge>` that enslaves the uplink to
-// the bridge on the nodes. One policy serves every owner using that bridge:
-// its holders are recorded in the AnnotationHolders annotation (updated with
-// Get/Update and optimistic concurrency) and the policy is deleted when the
-// last holder is released. Policies without the managed-by label are never
-// touched (*ForeignPolicyError).
+// nothing). It never takes over a NAD of that name it did not create (the NIC
+// gets an *apply.ConflictError, reason NameConflict, or WaitingForPredecessor
+// when the NAD belongs to a deleted owner of the same name). A NIC naming a
+// NAD (Attachment.NADName) uses it as is: the lib never modifies or deletes
+// it, reports *NADNotFoundError while it is missing, and refuses one in
+// another namespace unless WithGlobalNamespaces allows it
+// (*NamespaceNotAllowedError, before any read, so the answer does not reveal
+// whether it exists). Reconcile never configures nodes: a bridge NIC only
+// names its bridge.
+//
+// ReconcilePolicy applies the NNCP `wukong-br-<bridge>` for a Bridge (uplink
+// or bonded uplinks, VLAN trunk of the allowed ranges, node selector),
+// controlled by a cluster-scoped owner, never over an NNCP it does not
+// control. RemovePolicy first re-applies it with state: absent (deleting an
+// NNCP leaves the nodes as they are, kubernetes-nmstate's documented
+// behaviour), waits until every NodeNetworkConfigurationEnactment of the
+// policy reports that generation Available, then deletes it.
 //
 // KubeVirt cannot bind a macvlan or ipvlan pod interface, so a TypeMacvlan
 // NIC gets a NAD of CNI type macvtap (kubevirt/macvtap-cni) requesting the
@@ -30,14 +42,15 @@
 // NICObservation.CNIType says which plugin a NIC's NAD uses.
 //
 // Errors of one NIC do not stop the others; Reconcile returns them joined, so
-// callers branch with errors.Is / errors.As (ErrNMStateNotInstalled,
-// *NADNotFoundError, *ForeignPolicyError, *BridgeConflictError,
+// callers branch with errors.Is / errors.As (ErrMultusNotInstalled,
+// *NADNotFoundError, *NamespaceNotAllowedError, *apply.ConflictError,
 // *InvalidAttachmentError) and find the same facts per NIC in the Observation.
 //
 // Watching: NADs carry LabelManagedBy and LabelOwner; policies carry
-// LabelManagedBy and LabelBridge (select them with PolicySelector) and map back
-// to their owners with Holders.
+// LabelManagedBy and LabelBridge (select them with PolicySelector) and an
+// owner reference to their declaration.
 //
-// Owners: BuildNAD needs the owner's TypeMeta (apiVersion/kind) set to write
-// the owner reference; Reconcile fills it from the client's scheme when empty.
+// Owners: BuildNAD and BuildPolicy need the owner's TypeMeta (apiVersion/kind)
+// set to write the owner reference; Reconcile and ReconcilePolicy fill it from
+// the client's scheme when empty.
 package network
