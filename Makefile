@@ -9,7 +9,7 @@ ROOT := $(abspath .)
 BIN := $(ROOT)/bin
 export GOBIN := $(BIN)
 # Go modules of the workspace (hack/ holds tool-only modules outside go.work).
-MODULES := $(sort $(patsubst ./%/go.mod,%,$(shell find . -name go.mod -not -path './hack/*' -not -path './bin/*')))
+MODULES := $(sort $(patsubst ./%/go.mod,%,$(shell find . \( -path ./hack -o -path ./bin -o -path ./.git \) -prune -o -name go.mod -print)))
 LIB_MODULES := $(filter lib/%,$(MODULES))
 
 # Pinned tool versions: the single place they are written down.
@@ -107,6 +107,14 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
 		for f in $$(go test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
 			echo "fuzz $$pkg $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$pkg || exit 1; \
 		done; done) || exit 1; done
+
+.PHONY: guest-image
+guest-image: ## Build (or reuse) the Debian guest image of the real-guest tier in bin/guest/ (root, Debian tools).
+	@scripts/guest-deps.sh && scripts/guest-image.sh
+
+.PHONY: guest-test
+guest-test: ## Boot test Wukongs as real Debian guests under qemu (TCG), check them from inside (root; minutes; not in make test).
+	@scripts/guest-test.sh
 
 ##@ Real cluster (needs Docker and internet)
 
