@@ -256,6 +256,11 @@ func (r *kubevirtSim) progressVMI(ctx context.Context, vmi *kubevirtv1.VirtualMa
 	vmi.Status.Conditions = nil
 	setVMICondition(vmi, conditionPodScheduled, corev1.ConditionTrue, "", "")
 	setVMICondition(vmi, kubevirtv1.VirtualMachineInstanceReady, corev1.ConditionTrue, "", "")
+	if agent, err := r.guestAgent(ctx, vmi); err != nil {
+		return err
+	} else if agent {
+		setVMICondition(vmi, kubevirtv1.VirtualMachineInstanceAgentConnected, corev1.ConditionTrue, "", "")
+	}
 	if err := r.c.Status().Update(ctx, vmi); err != nil {
 		return err
 	}

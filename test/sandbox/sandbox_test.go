@@ -323,7 +323,7 @@ func TestKubeVirtRunsVM(t *testing.T) {
 	ns := namespace(t)
 	const mac = "02:AA:BB:CC:DD:01"
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cloudinit", Namespace: ns}, Data: map[string][]byte{
-		"userdata": []byte("#cloud-config\n"),
+		"userdata": []byte("#cloud-config\npackages: [qemu-guest-agent]\n"),
 		"networkdata": []byte(`version: 2
 ethernets:
   eth1:
@@ -374,6 +374,12 @@ ethernets:
 	assert.Equal(t, []string{"data", "eth1", "02:aa:bb:cc:dd:01", "192.168.50.10"}, []string{data.Name, data.InterfaceName, data.MAC, data.IP})
 	assert.Equal(t, []string{"192.168.50.10"}, data.IPs)
 	assert.True(t, strings.HasPrefix(dhcp.IP, sandbox.DHCPPoolPrefix+"."), dhcp.IP)
+	assert.Contains(t, data.InfoSource, "guest-agent")
+	agent := false
+	for _, c := range vmi.Status.Conditions {
+		agent = agent || (c.Type == kubevirtv1.VirtualMachineInstanceAgentConnected && c.Status == corev1.ConditionTrue)
+	}
+	assert.True(t, agent, "AgentConnected: the user data installs qemu-guest-agent")
 
 	// Deleting the VM deletes the VMI (garbage collector).
 	require.NoError(t, sb.Client.Delete(ctx, v))
@@ -626,4 +632,46 @@ func TestKubeVirtNetworkBindingPlugin(t *testing.T) {
 	require.NoError(t, sb.Client.Create(ctx, second))
 	t.Cleanup(func() { _ = sb.Client.Delete(ctx, second) })
 	eventually(t, other, vmRunning, "the VM does not run once a KubeVirt CR registers its binding")
+}
+
+// TestKubeVirtSecondaryIPsNeedGuestAgent: without the guest agent KubeVirt
+// knows a bridge-bound secondary NIC's MAC but not its addresses.
+func TestKubeVirtSecondaryIPsNeedGuestAgent(t *testing.T) {
+	ns := namespace(t)
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cloudinit", Namespace: ns}, Data: map[string][]byte{
+		"userdata": []byte("#cloud-config\n"),
+		"networkdata": []byte(`version: 2
+ethernets:
+  data:
+    match: {macaddress: "02:aa:bb:cc:dd:02"}
+    addresses: [192.168.50.11/24]
+`),
+	}}
+	require.NoError(t, sb.Client.Create(ctx, secret))
+	v := vm(ns, "noagent", func(v *kubevirtv1.VirtualMachine) {
+		spec := &v.Spec.Template.Spec
+		spec.Domain.Devices.Interfaces = append(spec.Domain.Devices.Interfaces,
+			kubevirtv1.Interface{Name: "data", MacAddress: "02:aa:bb:cc:dd:02", InterfaceBindingMethod: kubevirtv1.InterfaceBindingMethod{Bridge: &kubevirtv1.InterfaceBridge{}}})
+		spec.Networks = append(spec.Networks, kubevirtv1.Network{Name: "data", NetworkSource: kubevirtv1.NetworkSource{Multus: &kubevirtv1.MultusNetwork{NetworkName: "data"}}})
+		spec.Volumes = append(spec.Volumes, kubevirtv1.Volume{Name: "cloudinit", VolumeSource: kubevirtv1.VolumeSource{CloudInitNoCloud: &kubevirtv1.CloudInitNoCloudSource{
+			UserDataSecretRef: &corev1.LocalObjectReference{Name: secret.Name}, NetworkDataSecretRef: &corev1.LocalObjectReference{Name: secret.Name},
+		}}})
+	})
+	require.NoError(t, sb.Client.Create(ctx, v))
+	eventually(t, v, vmRunning, "VM not running")
+	vmi := &kubevirtv1.VirtualMachineInstance{}
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKeyFromObject(v), vmi))
+	var data *kubevirtv1.VirtualMachineInstanceNetworkInterface
+	for i := range vmi.Status.Interfaces {
+		if vmi.Status.Interfaces[i].Name == "data" {
+			data = &vmi.Status.Interfaces[i]
+		}
+	}
+	require.NotNil(t, data)
+	assert.Equal(t, "02:aa:bb:cc:dd:02", data.MAC)
+	assert.Empty(t, data.IPs, "no guest agent: no address for a bridge-bound secondary NIC")
+	assert.NotContains(t, data.InfoSource, "guest-agent")
+	for _, c := range vmi.Status.Conditions {
+		assert.NotEqual(t, kubevirtv1.VirtualMachineInstanceAgentConnected, c.Type)
+	}
 }

@@ -45,6 +45,10 @@ func (r *kubevirtSim) interfaces(ctx context.Context, vmi *kubevirtv1.VirtualMac
 	if err != nil {
 		return nil, err
 	}
+	agent, err := r.guestAgent(ctx, vmi)
+	if err != nil {
+		return nil, err
+	}
 	nodes := &corev1.NodeList{}
 	if err := r.c.List(ctx, nodes); err != nil {
 		return nil, err
@@ -70,16 +74,24 @@ func (r *kubevirtSim) interfaces(ctx context.Context, vmi *kubevirtv1.VirtualMac
 			switch {
 			case net.Pod != nil:
 				ips = []string{fmt.Sprintf("%s.%d.%d", PodNetworkPrefix, nodeIndex, hash(vmi.Namespace+"/"+vmi.Name)%250+2)}
-			case net.Multus != nil:
+			case net.Multus != nil && agent:
 				ips = static[mac]
 				if len(ips) == 0 {
 					ips = []string{fmt.Sprintf("%s.%d", DHCPPoolPrefix, hash(mac)%250+2)}
 				}
 			}
 		}
+		// KubeVirt learns a bridge-bound secondary NIC's addresses only
+		// from the guest agent (user guide, "Interfaces and Networks":
+		// the guest agent reports them); the pod network's address comes
+		// from the pod's network status too.
+		source := "domain, multus-status"
+		if agent {
+			source = "domain, guest-agent, multus-status"
+		}
 		st := kubevirtv1.VirtualMachineInstanceNetworkInterface{
 			Name: iface.Name, InterfaceName: fmt.Sprintf("eth%d", i), MAC: mac,
-			IPs: ips, InfoSource: "domain, guest-agent", QueueCount: 1, LinkState: "up",
+			IPs: ips, InfoSource: source, QueueCount: 1, LinkState: "up",
 		}
 		if len(ips) > 0 {
 			st.IP = ips[0]
@@ -118,36 +130,9 @@ type networkConfig struct {
 // staticAddresses maps lower-case MAC to the addresses (without prefix
 // length) the VMI's cloud-init networkdata assigns it.
 func (r *kubevirtSim) staticAddresses(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) (map[string][]string, error) {
-	var data string
-	for _, v := range vmi.Spec.Volumes {
-		var inline, b64 string
-		var ref *corev1.LocalObjectReference
-		switch {
-		case v.CloudInitNoCloud != nil:
-			inline, b64, ref = v.CloudInitNoCloud.NetworkData, v.CloudInitNoCloud.NetworkDataBase64, v.CloudInitNoCloud.NetworkDataSecretRef
-		case v.CloudInitConfigDrive != nil:
-			inline, b64, ref = v.CloudInitConfigDrive.NetworkData, v.CloudInitConfigDrive.NetworkDataBase64, v.CloudInitConfigDrive.NetworkDataSecretRef
-		default:
-			continue
-		}
-		switch {
-		case ref != nil:
-			secret := &corev1.Secret{}
-			if err := r.c.Get(ctx, types.NamespacedName{Namespace: vmi.Namespace, Name: ref.Name}, secret); err != nil {
-				if apierrors.IsNotFound(err) {
-					continue // real KubeVirt would not start; the sandbox falls back to DHCP
-				}
-				return nil, err
-			}
-			data = string(secret.Data["networkdata"])
-			if data == "" {
-				data = string(secret.Data["networkData"])
-			}
-		case inline != "":
-			data = inline
-		case b64 != "":
-			continue // not simulated
-		}
+	data, err := r.cloudInitData(ctx, vmi, "networkdata", "networkData")
+	if err != nil {
+		return nil, err
 	}
 	out := map[string][]string{}
 	if data == "" {
@@ -169,6 +154,54 @@ func (r *kubevirtSim) staticAddresses(ctx context.Context, vmi *kubevirtv1.Virtu
 		}
 	}
 	return out, nil
+}
+
+// cloudInitData returns the VMI's cloud-init NoCloud or ConfigDrive data
+// under the Secret keys given (userdata/userData or networkdata/networkData),
+// or the inline value; "" when there is none.
+func (r *kubevirtSim) cloudInitData(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance, keys ...string) (string, error) {
+	network := keys[0] == "networkdata"
+	for _, v := range vmi.Spec.Volumes {
+		var inline string
+		var ref *corev1.LocalObjectReference
+		switch {
+		case v.CloudInitNoCloud != nil && network:
+			inline, ref = v.CloudInitNoCloud.NetworkData, v.CloudInitNoCloud.NetworkDataSecretRef
+		case v.CloudInitNoCloud != nil:
+			inline, ref = v.CloudInitNoCloud.UserData, v.CloudInitNoCloud.UserDataSecretRef
+		case v.CloudInitConfigDrive != nil && network:
+			inline, ref = v.CloudInitConfigDrive.NetworkData, v.CloudInitConfigDrive.NetworkDataSecretRef
+		case v.CloudInitConfigDrive != nil:
+			inline, ref = v.CloudInitConfigDrive.UserData, v.CloudInitConfigDrive.UserDataSecretRef
+		default:
+			continue
+		}
+		if ref == nil {
+			return inline, nil
+		}
+		secret := &corev1.Secret{}
+		if err := r.c.Get(ctx, types.NamespacedName{Namespace: vmi.Namespace, Name: ref.Name}, secret); err != nil {
+			if apierrors.IsNotFound(err) {
+				return "", nil // real KubeVirt would not start; the sandbox falls back to DHCP
+			}
+			return "", err
+		}
+		for _, k := range keys {
+			if d := string(secret.Data[k]); d != "" {
+				return d, nil
+			}
+		}
+		return "", nil
+	}
+	return "", nil
+}
+
+// guestAgent reports whether the guest runs the QEMU guest agent: the
+// sandbox's guests have it when their cloud-init user data installs
+// qemu-guest-agent (a real image may ship it; the sandbox's do not).
+func (r *kubevirtSim) guestAgent(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) (bool, error) {
+	data, err := r.cloudInitData(ctx, vmi, "userdata", "userData")
+	return strings.Contains(data, "qemu-guest-agent"), err
 }
 
 // pacer spaces a simulator's steps per object by at least an interval, so

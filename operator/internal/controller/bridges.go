@@ -183,19 +183,24 @@ func vlanList(d *v1alpha1.NodeBridge) string {
 }
 
 // bridgeReady reads a granted bridge's readiness from its NodeBridge status:
-// ready, or why not and whether it is Degraded (NMState failed or rolled the
-// policy back: the user cannot fix it by waiting).
-func bridgeReady(d *v1alpha1.NodeBridge) (ready, degraded bool, message string) {
+// ready, or why not. stalledReason is set when the NodeBridge cannot become
+// ready without an administrator (Degraded: NMState failed or rolled the
+// policy back; or Stalled: its policy's name is taken, NMState is missing):
+// waiting would not help the Wukong.
+func bridgeReady(d *v1alpha1.NodeBridge) (ready bool, stalledReason, message string) {
 	get := func(t string) *metav1.Condition { return meta.FindStatusCondition(d.Status.Conditions, t) }
 	if c := get(v1alpha1.DegradedCondition); c != nil && c.Status == metav1.ConditionTrue {
-		return false, true, c.Message
+		return false, v1alpha1.ReasonBridgeDegraded, c.Message
+	}
+	if c := get(v1alpha1.StalledCondition); c != nil && c.Status == metav1.ConditionTrue {
+		return false, c.Reason, c.Message
 	}
 	c := get(v1alpha1.ReadyCondition)
 	if c != nil && c.Status == metav1.ConditionTrue && d.Status.ObservedGeneration == d.Generation {
-		return true, false, ""
+		return true, "", ""
 	}
 	if c != nil && c.Message != "" {
-		return false, false, c.Message
+		return false, "", c.Message
 	}
-	return false, false, "the operator has not reported on it yet"
+	return false, "", "the operator has not reported on it yet"
 }

@@ -135,9 +135,9 @@ func TestResolveBridges(t *testing.T) {
 
 func TestBridgeReady(t *testing.T) {
 	d := &v1alpha1.NodeBridge{ObjectMeta: metav1.ObjectMeta{Generation: 2}}
-	ready, degraded, msg := bridgeReady(d)
+	ready, stalled, msg := bridgeReady(d)
 	assert.False(t, ready)
-	assert.False(t, degraded)
+	assert.Empty(t, stalled)
 	assert.Contains(t, msg, "not reported")
 
 	d.Status.ObservedGeneration = 1
@@ -149,9 +149,15 @@ func TestBridgeReady(t *testing.T) {
 	ready, _, _ = bridgeReady(d)
 	assert.True(t, ready)
 
-	d.Status.Conditions = append(d.Status.Conditions, metav1.Condition{Type: v1alpha1.DegradedCondition, Status: metav1.ConditionTrue, Message: "rolled back"})
-	ready, degraded, msg = bridgeReady(d)
+	d.Status.Conditions = []metav1.Condition{{Type: v1alpha1.StalledCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonNameConflict, Message: "policy taken"}}
+	ready, stalled, msg = bridgeReady(d)
 	assert.False(t, ready)
-	assert.True(t, degraded)
+	assert.Equal(t, v1alpha1.ReasonNameConflict, stalled)
+	assert.Equal(t, "policy taken", msg)
+
+	d.Status.Conditions = append(d.Status.Conditions, metav1.Condition{Type: v1alpha1.DegradedCondition, Status: metav1.ConditionTrue, Message: "rolled back"})
+	ready, stalled, msg = bridgeReady(d)
+	assert.False(t, ready)
+	assert.Equal(t, v1alpha1.ReasonBridgeDegraded, stalled)
 	assert.Equal(t, "rolled back", msg)
 }

@@ -36,12 +36,16 @@ func (r *WukongReconciler) reconcileNetworks(ctx context.Context, s *scope) erro
 		index[n.Name] = i
 	}
 	for _, g := range s.bridges {
-		ready, degraded, msg := bridgeReady(g.decl)
+		ready, stalled, msg := bridgeReady(g.decl)
 		switch {
-		case degraded:
+		case stalled == v1alpha1.ReasonBridgeDegraded:
 			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, v1alpha1.ReasonBridgeDegraded,
 				fmt.Sprintf("spec.networks[%d].bridgeName", g.nic),
 				fmt.Sprintf("node bridge %s failed on the nodes (NMState reports it Degraded; an administrator must fix NodeBridge %s): %s", g.decl.Name, g.decl.Name, msg), false})
+		case stalled != "":
+			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, stalled,
+				fmt.Sprintf("spec.networks[%d].bridgeName", g.nic),
+				fmt.Sprintf("node bridge %s cannot be configured until an administrator fixes NodeBridge %s: %s", g.decl.Name, g.decl.Name, msg), false})
 		case !ready && s.bridgePending == "":
 			s.bridgePending = fmt.Sprintf("node bridge %s is not ready on the nodes yet: %s", g.decl.Name, msg)
 		}
