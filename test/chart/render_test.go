@@ -78,7 +78,7 @@ func TestRender(t *testing.T) {
 			}
 			assert.Equal(t, selector, d.Spec.Selector.MatchLabels)
 			for key, u := range m {
-				if key == crdKey { // controller-gen output, kept as is
+				if u.GetKind() == "CustomResourceDefinition" { // controller-gen output, kept as is
 					continue
 				}
 				labels := u.GetLabels()
@@ -118,7 +118,7 @@ func TestRender(t *testing.T) {
 			assert.NotContains(t, m, "ConfigMap/wukong-dashboard")
 			assert.Contains(t, m, "ClusterRole/wukong-view")
 			assert.Contains(t, m, "ClusterRole/wukong-edit")
-			assert.Len(t, m, 11, "%v", m.keys())
+			assert.Len(t, m, 16, "%v", m.keys())
 
 			assert.Contains(t, notes, "kubectl apply -f")
 			assert.Contains(t, notes, "kind: Wukong")
