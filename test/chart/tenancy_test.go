@@ -39,6 +39,7 @@ func TestTenantRolesRender(t *testing.T) {
 	rel, err := render(t, nil)
 	require.NoError(t, err)
 	m := parse(t, rel.Manifest)
+	assert.Contains(t, rel.Info.Notes, "--clusterrole=edit")
 
 	view := get[rbacv1.ClusterRole](t, m, "ClusterRole/wukong-view")
 	assert.Equal(t, []rbacv1.PolicyRule{{
@@ -63,6 +64,7 @@ func TestTenantRolesRender(t *testing.T) {
 	assert.NotContains(t, m, "ClusterRole/wukong-view")
 	assert.NotContains(t, m, "ClusterRole/wukong-edit")
 	assert.Contains(t, m, "ClusterRole/wukong-manager")
+	assert.NotContains(t, rel.Info.Notes, "--clusterrole=edit")
 
 	_, err = render(t, map[string]any{"rbac": map[string]any{"aggregateClusterRoles": "yes"}})
 	require.Error(t, err)
