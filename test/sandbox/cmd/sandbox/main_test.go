@@ -27,7 +27,8 @@ import (
 	"github.com/novasphere/wukong/lib/apply/testenv"
 )
 
-// controlPlane are the programs the sandbox starts, by argv[0]'s base name.
+// controlPlane are programs the sandbox always starts, by argv[0]'s base
+// name; it may start more (admission servers). Every child is counted.
 var controlPlane = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
 
 var (
@@ -135,12 +136,19 @@ func startSandbox(t *testing.T, args ...string) *running {
 	var names []string
 	for _, c := range r.children {
 		names = append(names, c.name)
-		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", c.pid))
-		require.NoError(t, err)
-		assert.Equal(t, filepath.Join(assets, c.name), exe, "%s runs the real binary", c.name)
+		if _, err := os.Stat(filepath.Join(assets, c.name)); err == nil {
+			// etcd and kube-apiserver start through the sandbox binary
+			// (reexec.go), which must then have become the real one.
+			exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", c.pid))
+			require.NoError(t, err)
+			assert.Equal(t, filepath.Join(assets, c.name), exe, "%s runs the real binary", c.name)
+		}
 	}
 	sort.Strings(names)
-	require.Equal(t, controlPlane, names, "the sandbox's child processes")
+	t.Logf("children: %v", names)
+	for _, want := range controlPlane {
+		require.Contains(t, names, want, "the sandbox's child processes")
+	}
 	return r
 }
 
