@@ -206,6 +206,28 @@ func TestInterrupt(t *testing.T) {
 	}
 }
 
+// TestExitWhenReady: with --exit-when-ready the sandbox exits on its own
+// once the example is Ready, with the operator still running until then (the
+// client that used to hold kube-apiserver's shutdown past envtest's timeout):
+// exit 0, nothing about timeouts, no child left.
+func TestExitWhenReady(t *testing.T) {
+	examples := t.TempDir()
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "examples", "01-minimal.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(examples, "minimal.yaml"), b, 0o600))
+	r := startSandbox(t, "--examples", examples, "--exit-when-ready", "--timeout", "3m")
+	code := r.exited(t, 4*time.Minute)
+	out := r.out.String()
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, out, "All 1 Wukongs are Ready.")
+	assert.NotContains(t, out, "timeout waiting")
+	assert.NotContains(t, out, "sandbox: stopping")
+	assert.Contains(t, out, "Control plane stopped.")
+	for _, c := range r.children {
+		assert.False(t, c.alive(), "%s (pid %d) outlived the sandbox", c.name, c.pid)
+	}
+}
+
 // TestKilled: when the sandbox is killed (SIGKILL: no handler, no deferred
 // Stop, like a test binary ended by its timeout) the kernel kills its control
 // plane too.
