@@ -46,3 +46,27 @@ func TestImportMissingImage(t *testing.T) {
 	assert.Contains(t, cond(got, v1alpha1.StalledCondition).Message, "404")
 	assert.Equal(t, metav1.ConditionFalse, condStatus(got, v1alpha1.VolumesBoundCondition))
 }
+
+// TestContainerDiskPullFails: a container disk from a registry that cannot
+// be reached never runs (the kubelet's ErrImagePull, as KubeVirt shows it);
+// the Wukong is Stalled, not Creating forever.
+func TestContainerDiskPullFails(t *testing.T) {
+	if !inSandbox {
+		t.Skip("uses the sandbox's unreachable registry names")
+	}
+	t.Parallel()
+	ns := newNamespace(t)
+	w := newWukong(ns, "nopull")
+	w.Spec.Disks = nil
+	w.Spec.OSImage = "docker://registry.unreachable.example/os/fedora:40"
+	create(t, w)
+	eventually(t, 1, func(c *assert.CollectT) {
+		got := getWukong(c, k, key(w))
+		stalled := cond(got, v1alpha1.StalledCondition)
+		if assert.NotNil(c, stalled, "Stalled") {
+			assert.Equal(c, "ImagePullFailed", stalled.Reason)
+			assert.Contains(c, stalled.Message, "registry.unreachable.example")
+		}
+		assert.Equal(c, v1alpha1.PhaseError, got.Status.Phase)
+	}, "Wukong %s Stalled on the image pull", key(w))
+}

@@ -233,6 +233,15 @@ func (r *kubevirtSim) progressVMI(ctx context.Context, vmi *kubevirtv1.VirtualMa
 	if err := r.live.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node); err != nil {
 		return err
 	}
+	if msg := unpullableContainerDisk(vmi); msg != "" {
+		// The kubelet cannot pull a container disk: the launcher pod never
+		// runs, and KubeVirt shows the pod's waiting reason.
+		vmi.Status.Phase = kubevirtv1.Scheduled
+		vmi.Status.NodeName = node.Name
+		setVMICondition(vmi, kubevirtv1.VirtualMachineInstanceReady, corev1.ConditionFalse, "PodNotReady", msg)
+		setWaitingFor(vmi, kubevirtv1.VirtualMachineStatusErrImagePull)
+		return r.updateVMIStatus(ctx, vmi, before)
+	}
 	// Claim the node before reporting Running so the label is there for
 	// the next scheduling decision.
 	if vmi.Labels == nil {

@@ -3,6 +3,9 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"strings"
+
+	"github.com/distribution/reference"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -179,4 +182,28 @@ func (r *kubeletSim) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	uid := pod.UID
 	err := r.c.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &uid})
 	return ctrl.Result{}, client.IgnoreNotFound(err)
+}
+
+// unpullableContainerDisk returns the kubelet's pull error for the first
+// container disk of vmi that cannot be pulled, or "": a reference the
+// container runtime cannot parse (a scheme such as docker:// or https://,
+// upper case; reason InvalidImageName), or a registry that cannot be
+// reached (host ending in ".invalid" or containing "unreachable").
+func unpullableContainerDisk(vmi *kubevirtv1.VirtualMachineInstance) string {
+	for _, v := range vmi.Spec.Volumes {
+		if v.ContainerDisk == nil {
+			continue
+		}
+		image := v.ContainerDisk.Image
+		named, err := reference.ParseNormalizedNamed(image)
+		if err != nil {
+			return fmt.Sprintf("InvalidImageName: Failed to apply default image tag %q: couldn't parse image name %q: %v", image, image, err)
+		}
+		host := reference.Domain(named)
+		if strings.HasSuffix(host, ".invalid") || strings.Contains(host, "unreachable") {
+			return fmt.Sprintf("ErrImagePull: failed to pull and unpack image %q: failed to resolve reference %q: dial tcp: lookup %s: no such host",
+				named.String(), named.String(), host)
+		}
+	}
+	return ""
 }

@@ -238,7 +238,7 @@ func TestStorageWaitsForFirstConsumer(t *testing.T) {
 
 func TestCDIImports(t *testing.T) {
 	ns := namespace(t)
-	dv := httpDV(ns, "image", sandbox.StorageClassStandard, "http://images.example.com/disk.qcow2")
+	dv := httpDV(ns, "image", sandbox.StorageClassStandard, "https://images.example.com/disk.qcow2")
 	require.NoError(t, sb.Client.Create(ctx, dv))
 
 	var seen []string
@@ -303,7 +303,7 @@ func TestCDIReportsUnreachableSource(t *testing.T) {
 
 func TestCDIWaitsForFirstConsumer(t *testing.T) {
 	ns := namespace(t)
-	dv := httpDV(ns, "root", sandbox.StorageClassWFFC, "http://images.example.com/disk.img")
+	dv := httpDV(ns, "root", sandbox.StorageClassWFFC, "https://images.example.com/disk.qcow2")
 	require.NoError(t, sb.Client.Create(ctx, dv))
 	eventually(t, dv, func(d *cdiv1.DataVolume) bool { return d.Status.Phase == cdiv1.WaitForFirstConsumer }, "not waiting for consumer")
 
@@ -673,5 +673,31 @@ ethernets:
 	assert.NotContains(t, data.InfoSource, "guest-agent")
 	for _, c := range vmi.Status.Conditions {
 		assert.NotEqual(t, kubevirtv1.VirtualMachineInstanceAgentConnected, c.Type)
+	}
+}
+
+// TestCDIImportFailsLikeCDI: an image the server does not have fails like
+// CDI's importer on a 404; one bigger than its claim like CDI's space check
+// ("A larger PVC is required"). Both retry (restartCount grows), neither
+// becomes Failed.
+func TestCDIImportFailsLikeCDI(t *testing.T) {
+	ns := namespace(t)
+	missing := httpDV(ns, "missing", sandbox.StorageClassStandard, "https://images.example.com/no-such.qcow2")
+	small := httpDV(ns, "small", sandbox.StorageClassStandard, "https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img")
+	for _, dv := range []*cdiv1.DataVolume{missing, small} {
+		require.NoError(t, sb.Client.Create(ctx, dv))
+	}
+	for dv, want := range map[*cdiv1.DataVolume]string{
+		missing: "expected status code 200, got 404",
+		small:   "is larger than the reported available storage 2147483648. A larger PVC is required.",
+	} {
+		eventually(t, dv, func(dv *cdiv1.DataVolume) bool {
+			for _, c := range dv.Status.Conditions {
+				if c.Type == cdiv1.DataVolumeRunning && c.Reason == sandbox.ReasonImportError && strings.Contains(c.Message, want) {
+					return dv.Status.RestartCount > 0 && dv.Status.Phase == cdiv1.ImportInProgress
+				}
+			}
+			return false
+		}, "import error "+want)
 	}
 }

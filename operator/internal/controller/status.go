@@ -236,6 +236,9 @@ func setReady(o wukongConditions, s *scope) {
 			msg = "no node fits spec.highAvailability.nodeSelector, spec.highAvailability.tolerations and spec.highAvailability.antiAffinity (" + msg +
 				"); after changing them, restart the VM (virtctl restart " + o.Name + ")"
 		}
+		if reason == kubevirt.ReasonImagePullFailed && len(o.Spec.Disks) == 0 {
+			msg = fmt.Sprintf("spec.osImage: container disk %s cannot be pulled: %s", o.Spec.OSImage, msg)
+		}
 		conditions.MarkFalse(o, t, reason, "%s", msg)
 	}
 }
