@@ -109,7 +109,10 @@ func TestGuest(t *testing.T) {
 			if os.Getenv("GUEST_KEEP") != "" {
 				keep, err := os.MkdirTemp("", "wukong-guest-"+c.wukong.Name+"-")
 				if err == nil {
-					t.Cleanup(func() { _ = os.CopyFS(keep, os.DirFS(g.dir)); fmt.Printf("%s: files kept in %s\n", c.wukong.Name, keep) })
+					t.Cleanup(func() {
+						keepFiles(g.dir, keep)
+						fmt.Printf("%s: logs, seed and qemu command line kept in %s\n", c.wukong.Name, keep)
+					})
 				}
 			}
 			fmt.Printf("\n%s: %s\n", c.wukong.Name, describe(g))
@@ -129,6 +132,26 @@ func TestGuest(t *testing.T) {
 	}
 }
 
+// keepFiles copies the regular files under 10 MiB of dir (logs, seed, qemu
+// command line, key; not the disks or the agent socket) to keep.
+func keepFiles(dir, keep string) {
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil //nolint:nilerr // best effort: skip what cannot be read
+		}
+		info, err := d.Info()
+		if err != nil || info.Size() > 10<<20 {
+			return nil //nolint:nilerr // best effort
+		}
+		rel, _ := filepath.Rel(dir, p)
+		b, err := os.ReadFile(p)
+		if err == nil && os.MkdirAll(filepath.Dir(filepath.Join(keep, rel)), 0o700) == nil {
+			_ = os.WriteFile(filepath.Join(keep, rel), b, 0o600)
+		}
+		return nil
+	})
+}
+
 // describe is one line on what the guest gets: its NICs in order with MACs
 // and its boot disk.
 func describe(g *guest) string {
@@ -138,7 +161,7 @@ func describe(g *guest) string {
 		if i.Masquerade != nil {
 			kind = "pod network (masquerade -> qemu user net)"
 		} else if k, ok := g.c.segments[i.Name]; ok {
-			kind = map[segmentKind]string{segStatic: "static peer " + staticPeer, segDHCP: "dnsmasq DHCP " + dhcpPeer}[k]
+			kind = map[segmentKind]string{segStatic: "static peer ", segDHCP: "dnsmasq DHCP ", segStatic6: "static peer "}[k] + k.peer()
 		}
 		nics = append(nics, fmt.Sprintf("%s %s (%s)", i.Name, i.MacAddress, kind))
 	}
@@ -306,15 +329,17 @@ type ipAddr struct {
 	Address  string `json:"address"`
 	AddrInfo []struct {
 		Family    string `json:"family"`
+		Scope     string `json:"scope"`
 		Local     string `json:"local"`
 		PrefixLen int    `json:"prefixlen"`
 	} `json:"addr_info"`
 }
 
-func (a ipAddr) ipv4() []string {
+// global is the link's IPv4 and global IPv6 addresses in CIDR form.
+func (a ipAddr) global() []string {
 	var out []string
 	for _, i := range a.AddrInfo {
-		if i.Family == "inet" {
+		if i.Family == "inet" || i.Scope == "global" {
 			out = append(out, fmt.Sprintf("%s/%d", i.Local, i.PrefixLen))
 		}
 	}
@@ -367,7 +392,7 @@ func checkNICs(ctx context.Context, r *reporter, g *guest) {
 			continue
 		}
 		want := wantName(g, i)
-		addrs := link.ipv4()
+		addrs := link.global()
 		var addrOK bool
 		var wantAddr string
 		switch {
@@ -386,7 +411,7 @@ func checkNICs(ctx context.Context, r *reporter, g *guest) {
 		}
 		ordered := pci[link.IfName] > lastPCI
 		lastPCI = pci[link.IfName]
-		r.check(name, link.IfName == want && addrOK && ordered, "MAC %s, name %s (want %s), IPv4 %v (want %s), PCI %s (KubeVirt order #%d)",
+		r.check(name, link.IfName == want && addrOK && ordered, "MAC %s, name %s (want %s), addresses %v (want %s), PCI %s (KubeVirt order #%d)",
 			link.Address, link.IfName, want, addrs, wantAddr, pci[link.IfName], i+1)
 	}
 	// Reach each secondary NIC's peer through that NIC.
@@ -394,10 +419,7 @@ func checkNICs(ctx context.Context, r *reporter, g *guest) {
 		if iface.Masquerade != nil {
 			continue
 		}
-		peer := staticPeer
-		if g.c.segments[iface.Name] == segDHCP {
-			peer = dhcpPeer
-		}
+		peer := g.c.segments[iface.Name].peer()
 		out, err := g.ssh(ctx, fmt.Sprintf("ping -c 1 -W 5 -I %s %s", iface.Name, peer))
 		r.check("reach "+iface.Name, err == nil, "ping %s through %s: %s", peer, iface.Name, lastLine(out))
 	}
@@ -436,13 +458,21 @@ func checkRoutes(ctx context.Context, r *reporter, g *guest) {
 	if len(parts) > 1 {
 		_ = json.Unmarshal([]byte(strings.TrimSpace(parts[1])), &v6)
 	}
-	var seen []string
-	for _, rt := range v4 {
-		seen = append(seen, fmt.Sprintf("via %s dev %s (%s)", rt.Gateway, rt.Dev, rt.Protocol))
+	describeRoutes := func(rts []ipRoute) string {
+		var seen []string
+		for _, rt := range rts {
+			seen = append(seen, fmt.Sprintf("via %s dev %s (%s)", rt.Gateway, rt.Dev, rt.Protocol))
+		}
+		return fmt.Sprintf("%d: %s", len(rts), strings.Join(seen, "; "))
 	}
 	r.check("default route", len(v4) == 1 && v4[0].Gateway == g.c.defaultVia && v4[0].Dev == g.c.defaultDev,
-		"IPv4: %d: %s (want exactly one, via %s dev %s)", len(v4), strings.Join(seen, "; "), g.c.defaultVia, g.c.defaultDev)
-	r.check("default route IPv6", len(v6) == 0, "%d IPv6 default routes (want none: no NIC has an IPv6 gateway)", len(v6))
+		"IPv4 %s (want exactly one, via %s dev %s)", describeRoutes(v4), g.c.defaultVia, g.c.defaultDev)
+	if g.c.defaultVia6 == "" {
+		r.check("default route IPv6", len(v6) == 0, "%s (want none: no NIC has an IPv6 gateway)", describeRoutes(v6))
+	} else {
+		r.check("default route IPv6", len(v6) == 1 && v6[0].Gateway == g.c.defaultVia6 && v6[0].Dev == g.c.defaultDev6,
+			"IPv6 %s (want exactly one, via %s dev %s)", describeRoutes(v6), g.c.defaultVia6, g.c.defaultDev6)
+	}
 }
 
 func checkDNS(ctx context.Context, r *reporter, g *guest) {
@@ -540,7 +570,7 @@ func checkAgent(ctx context.Context, r *reporter, g *guest) {
 				continue
 			}
 			for _, ip := range a.IPAddresses {
-				if ip.Type == "ipv4" {
+				if addr, err := netip.ParseAddr(ip.Address); err == nil && (addr.Is4() || addr.IsGlobalUnicast()) {
 					found = true
 					seen = append(seen, fmt.Sprintf("%s=%s/%d", a.Name, ip.Address, ip.Prefix))
 				}
@@ -550,5 +580,5 @@ func checkAgent(ctx context.Context, r *reporter, g *guest) {
 			missing = append(missing, iface.MacAddress)
 		}
 	}
-	r.check("agent interfaces", len(missing) == 0, "what KubeVirt would report in status.interfaces: %s (MACs without IPv4: %v)", strings.Join(seen, " "), missing)
+	r.check("agent interfaces", len(missing) == 0, "what KubeVirt would report in status.interfaces: %s (MACs without an IPv4 or global IPv6 address: %v)", strings.Join(seen, " "), missing)
 }

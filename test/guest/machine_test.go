@@ -273,15 +273,17 @@ func (g *guest) setupNetwork() error {
 			return fmt.Errorf("NIC %s has no segment in the test case", iface.Name)
 		}
 		tap := fmt.Sprintf("tap%d", i)
-		prefix := staticPrefix
+		addr := []string{"-n", g.netns, "addr", "add", kind.prefix(), "dev", tap}
+		if kind == segStatic6 {
+			addr = append(addr, "nodad")
+		}
 		if kind == segDHCP {
-			prefix = dhcpPrefix
 			dnsmasq = append(dnsmasq, "--dhcp-range="+dhcpRangeStart+","+dhcpRangeEnd+",255.255.255.0,1h",
 				"--dhcp-option=option:router,"+dhcpPeer, "--dhcp-option=option:dns-server,"+dhcpPeer)
 		}
 		for _, args := range [][]string{
 			{"-n", g.netns, "tuntap", "add", "dev", tap, "mode", "tap"},
-			{"-n", g.netns, "addr", "add", prefix, "dev", tap},
+			addr,
 			{"-n", g.netns, "link", "set", tap, "up"},
 		} {
 			if _, err := run("ip", args...); err != nil {
@@ -301,7 +303,7 @@ func (g *guest) setupNetwork() error {
 	select {
 	case err := <-done:
 		b, _ := os.ReadFile(filepath.Join(g.dir, "dnsmasq.log"))
-		return fmt.Errorf("dnsmasq exited: %v\n%s", err, b)
+		return fmt.Errorf("dnsmasq exited: %w\n%s", exitErr(err), b)
 	case <-time.After(500 * time.Millisecond):
 	}
 	return nil
@@ -435,7 +437,7 @@ func (g *guest) boot(ctx context.Context, img guestImage) (sshUp, cloudInitDone 
 		}
 		select {
 		case err := <-g.qemu:
-			return 0, 0, fmt.Errorf("qemu exited before the guest answered on SSH: %v\n%s%s", err, tail(filepath.Join(g.dir, "qemu.log"), 10), tail(g.serial, 40))
+			return 0, 0, fmt.Errorf("qemu exited before the guest answered on SSH: %w\n%s%s", exitErr(err), tail(filepath.Join(g.dir, "qemu.log"), 10), tail(g.serial, 40))
 		case <-ctx.Done():
 			return 0, 0, fmt.Errorf("no SSH login after %s: %w\nlast serial console lines:\n%s", time.Since(g.started).Round(time.Second), ctx.Err(), tail(g.serial, 40))
 		case <-time.After(3 * time.Second):
@@ -496,6 +498,14 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
+// exitErr is a process's exit error, or one saying it exited with status 0.
+func exitErr(err error) error {
+	if err == nil {
+		return errors.New("exit status 0")
+	}
+	return err
+}
+
 // errQemuGone says qemu is not running any more.
 var errQemuGone = errors.New("qemu is not running")
 
@@ -503,7 +513,7 @@ var errQemuGone = errors.New("qemu is not running")
 func (g *guest) alive() error {
 	select {
 	case err := <-g.qemu:
-		return fmt.Errorf("%w: %v", errQemuGone, err)
+		return fmt.Errorf("%w: %w", errQemuGone, exitErr(err))
 	default:
 		return nil
 	}

@@ -28,6 +28,9 @@ const (
 	dhcpRangeStart = "10.20.0.100"
 	dhcpRangeEnd   = "10.20.0.150"
 	dnsName        = "peer.wukong.test"
+	// The IPv6 segment: a static peer only.
+	static6Peer   = "fd00:10::1"
+	static6Prefix = "fd00:10::1/64"
 )
 
 // The pod network is qemu's user networking (slirp) laid out like KubeVirt's
@@ -43,9 +46,20 @@ const (
 type segmentKind int
 
 const (
-	segStatic segmentKind = iota // the static peer, with DNS
-	segDHCP                      // the DHCP server
+	segStatic  segmentKind = iota // the static peer, with DNS
+	segDHCP                       // the DHCP server
+	segStatic6                    // the IPv6 static peer
 )
+
+// peer is the address on the netns side of a segment's tap.
+func (k segmentKind) peer() string {
+	return map[segmentKind]string{segStatic: staticPeer, segDHCP: dhcpPeer, segStatic6: static6Peer}[k]
+}
+
+// prefix is the peer's address in CIDR form.
+func (k segmentKind) prefix() string {
+	return map[segmentKind]string{segStatic: staticPrefix, segDHCP: dhcpPrefix, segStatic6: static6Prefix}[k]
+}
 
 // guestCase is one Wukong booted as a real guest, with what its guest must
 // show. Everything else the checks expect (hostname, MACs, static addresses,
@@ -67,6 +81,9 @@ type guestCase struct {
 	// have: the router, and the NIC name (the pod network's is the
 	// kernel's name for the first PCI slot, enp1s0).
 	defaultVia, defaultDev string
+	// defaultVia6/defaultDev6 is the one IPv6 default route the guest must
+	// have; empty for none.
+	defaultVia6, defaultDev6 string
 	// password is cloudInitUser.password in clear, to check that glibc's
 	// crypt accepts the hash Wukong rendered.
 	password string
@@ -112,9 +129,11 @@ func guestCases() []guestCase {
 			password:   password,
 		},
 		{
-			// No pod network: a static NIC with gateway and DNS, and a DHCP
-			// NIC that asks for the default route; keys for the image's
-			// default user; the image's own guest agent (install: false).
+			// No pod network: a static NIC with gateway and DNS, a DHCP NIC
+			// that asks for the default route, and a static IPv6 NIC with a
+			// gateway (the IPv6 default route, rendered as gateway6); keys
+			// for the image's default user; the image's own guest agent
+			// (install: false).
 			wukong: &v1alpha1.Wukong{
 				TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Wukong"},
 				ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "guest-b", UID: "5d3c9a6e-0000-4000-8000-00000000000b"},
@@ -131,16 +150,21 @@ func guestCases() []guestCase {
 						{Name: "wan", Type: v1alpha1.NetworkTypeBridge, BridgeName: "br-wan", IPConfig: &v1alpha1.IPConfig{
 							Mode: v1alpha1.IPModeDHCP, DefaultRoute: true,
 						}},
+						{Name: "v6", Type: v1alpha1.NetworkTypeBridge, BridgeName: "br-v6", IPConfig: &v1alpha1.IPConfig{
+							Mode: v1alpha1.IPModeStatic, Address: "fd00:10::7/64", Gateway: static6Peer,
+						}},
 					},
 					SSHKeySecret: "guest-b-keys",
 					GuestAgent:   &v1alpha1.GuestAgent{Install: ptr.To(false)},
 				},
 			},
-			segments:   map[string]segmentKind{"lan": segStatic, "wan": segDHCP},
-			login:      "debian",
-			sshNIC:     "lan",
-			defaultVia: dhcpPeer,
-			defaultDev: "wan",
+			segments:    map[string]segmentKind{"lan": segStatic, "wan": segDHCP, "v6": segStatic6},
+			login:       "debian",
+			sshNIC:      "lan",
+			defaultVia:  dhcpPeer,
+			defaultDev:  "wan",
+			defaultVia6: static6Peer,
+			defaultDev6: "v6",
 		},
 	}
 }
