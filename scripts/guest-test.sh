@@ -34,5 +34,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The test's temporary files (disk overlays, seeds, logs) go under the state
+# directory too, so the trap removes them whatever happens.
+mkdir -p "$state/tmp"
 cd "$root/test"
-GUEST_STATE_DIR=$state go test -tags guest -count=1 -timeout "${GUEST_TEST_TIMEOUT:-60m}" -v -run '^TestGuest$' ./guest/ "$@"
+TMPDIR=$state/tmp GUEST_STATE_DIR=$state go test -tags guest -count=1 -timeout "${GUEST_TEST_TIMEOUT:-60m}" -v -run '^TestGuest$' ./guest/ "$@"

@@ -26,8 +26,8 @@
 // Environment: GUEST_IMAGE_DIR (default ../../bin/guest), GUEST_STATE_DIR
 // (where the resources file for the caller's cleanup goes),
 // GUEST_BOOT_TIMEOUT (per guest, default 20m), GUEST_ONLY (boot only the
-// Wukong of that name), GUEST_KEEP=1 (print the work directory; logs,
-// seed and qemu command line stay there).
+// Wukong of that name), GUEST_KEEP=1 (copy each guest's logs, seed, key and
+// qemu command line to a /tmp/wukong-guest-<name>-* directory and print it).
 package guest_test
 
 import (
@@ -107,7 +107,7 @@ func TestGuest(t *testing.T) {
 				t.Fatal(err)
 			}
 			if os.Getenv("GUEST_KEEP") != "" {
-				keep, err := os.MkdirTemp("", "wukong-guest-"+c.wukong.Name+"-")
+				keep, err := os.MkdirTemp("/tmp", "wukong-guest-"+c.wukong.Name+"-")
 				if err == nil {
 					t.Cleanup(func() {
 						keepFiles(g.dir, keep)
