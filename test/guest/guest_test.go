@@ -459,6 +459,9 @@ func checkRoutes(ctx context.Context, r *reporter, g *guest) {
 		_ = json.Unmarshal([]byte(strings.TrimSpace(parts[1])), &v6)
 	}
 	describeRoutes := func(rts []ipRoute) string {
+		if len(rts) == 0 {
+			return "none"
+		}
 		var seen []string
 		for _, rt := range rts {
 			seen = append(seen, fmt.Sprintf("via %s dev %s (%s)", rt.Gateway, rt.Dev, rt.Protocol))
@@ -468,7 +471,7 @@ func checkRoutes(ctx context.Context, r *reporter, g *guest) {
 	r.check("default route", len(v4) == 1 && v4[0].Gateway == g.c.defaultVia && v4[0].Dev == g.c.defaultDev,
 		"IPv4 %s (want exactly one, via %s dev %s)", describeRoutes(v4), g.c.defaultVia, g.c.defaultDev)
 	if g.c.defaultVia6 == "" {
-		r.check("default route IPv6", len(v6) == 0, "%s (want none: no NIC has an IPv6 gateway)", describeRoutes(v6))
+		r.check("default route IPv6", len(v6) == 0, "IPv6 %s (want none: no NIC has an IPv6 gateway)", describeRoutes(v6))
 	} else {
 		r.check("default route IPv6", len(v6) == 1 && v6[0].Gateway == g.c.defaultVia6 && v6[0].Dev == g.c.defaultDev6,
 			"IPv6 %s (want exactly one, via %s dev %s)", describeRoutes(v6), g.c.defaultVia6, g.c.defaultDev6)
