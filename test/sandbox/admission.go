@@ -242,8 +242,12 @@ func (s *Sandbox) waitForWebhooks(ctx context.Context) error {
 				break
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("the API server does not call the webhooks of %s after %s (probe answered: %v)",
-					p.name, admissionReadyTimeout, err)
+				answer := "admitted"
+				if err != nil {
+					answer = err.Error()
+				}
+				return fmt.Errorf("the API server does not call the webhooks of %s after %s (probe: %s)",
+					p.name, admissionReadyTimeout, answer)
 			}
 			select {
 			case <-ctx.Done():
