@@ -5,7 +5,8 @@ module github.com/novasphere/wukong/hack/kubevirt-admission
 // test/sandbox/admission.go). Not part of go.work: KubeVirt pins k8s.io/*
 // v0.34 by replace lines, which only the main module's replace lines can
 // reproduce, and its code does not build against the k8s.io/* the rest of
-// the repository uses (see /work/shared/notes or the README next to this file).
+// the repository uses (client-go v0.37 dropped a package its kubecli
+// imports). See test/crds/README.md and stand-ins/README.md.
 
 go 1.26.0
 
