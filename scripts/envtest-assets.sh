@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Prints the directory holding kube-apiserver, etcd, kube-controller-manager
-# and kube-scheduler
+# Prints the directory holding kube-apiserver, etcd, kube-controller-manager,
+# kube-scheduler, kubevirt-admission and cdi-admission
 # for the integration tests (KUBEBUILDER_ASSETS), building them first from
 # their Go modules (pinned in hack/k8s-binaries/go.mod) if they are not there.
 #
@@ -32,4 +32,28 @@ build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
 build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
 build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
 build etcd ./cmd/etcd
+# KubeVirt's and CDI's own admission servers for the sandbox (and their
+# CRDs for scripts/gen-test-crds.sh), from the modules hack/kubevirt-admission
+# (kubevirt.io/kubevirt) and hack/cdi-admission
+# (kubevirt.io/containerized-data-importer); rebuilt when a file there is
+# newer than the binary. A failed build leaves <name>.unavailable holding
+# why: the sandbox then runs without that server and says so (it fails when
+# a binary is neither there nor marked unavailable). On 2 cores each takes
+# several minutes the first time (see test/crds/README.md).
+build_admission() { # name
+  local src=$root/hack/$1 bin=$dir/$1
+  if [ -x "$bin" ] && [ -z "$(find "$src" -newer "$bin" -print -quit)" ]; then return; fi
+  echo "building $1 (hack/$1) into $dir ..." >&2
+  rm -f "$bin.unavailable"
+  if (cd "$src" && GOWORK=off CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$bin.tmp.$$" .) >"$bin.build.log" 2>&1; then
+    mv "$bin.tmp.$$" "$bin"
+    rm -f "$bin.build.log"
+  else
+    rm -f "$bin" "$bin.tmp.$$"
+    tail -20 "$bin.build.log" >"$bin.unavailable"
+    echo "WARNING: $1 could not be built (see $bin.build.log); the sandbox will run without it" >&2
+  fi
+}
+build_admission kubevirt-admission
+build_admission cdi-admission
 echo "$dir"

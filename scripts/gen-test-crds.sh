@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# Generates test/crds/: the CRDs of KubeVirt (VirtualMachine,
-# VirtualMachineInstance, and KubeVirt, the CR whose
-# spec.configuration.network.binding registers network binding plugins), CDI (DataVolume), Multus
-# (NetworkAttachmentDefinition) and NMState (NodeNetworkConfigurationPolicy)
-# from the Go API modules pinned in test/go.mod, with controller-gen.
+# Generates test/crds/ (see test/crds/README.md for where each CRD comes from):
+#   - KubeVirt's (VirtualMachine, VirtualMachineInstance, KubeVirt, the CR
+#     whose spec.configuration.network.binding registers network binding
+#     plugins, and VirtualMachineInstancePreset, which KubeVirt's VMI mutator
+#     reads) as virt-operator generates them, by `kubevirt-admission crds`
+#     (kubevirt.io/kubevirt pkg/virt-operator/resource/generate/components);
+#   - CDI's (DataVolume, StorageProfile, CDIConfig, DataSource) as
+#     cdi-operator installs them, by `cdi-admission crds`
+#     (kubevirt.io/containerized-data-importer pkg/operator/resources/cluster);
+#   - Multus (NetworkAttachmentDefinition) and NMState
+#     (NodeNetworkConfigurationPolicy, NodeNetworkConfigurationEnactment) with
+#     controller-gen from the Go API modules pinned in test/go.mod: neither
+#     project generates its CRDs from code that can be called here.
+# The two admission binaries are built by scripts/envtest-assets.sh.
 #
-# controller-gen emits every kind in those packages; only the six above are
-# kept (e.g. the non-CRD datavolumetemplatespecs is dropped). KubeVirt's Go
-# types carry no status-subresource marker, but the CRDs KubeVirt installs have
-# one for VirtualMachine, VirtualMachineInstance and KubeVirt, so it is added here: a
-# spec write must never clobber the status the cluster reports.
+# controller-gen emits every kind in those packages; only the three above are
+# kept.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 controller_gen=${CONTROLLER_GEN:?set CONTROLLER_GEN (make generate does)}
@@ -17,10 +23,19 @@ out=$root/test/crds
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+assets=$(KUBEBUILDER_ASSETS='' "$root/scripts/envtest-assets.sh")
+for bin in kubevirt-admission cdi-admission; do
+  if [ ! -x "$assets/$bin" ]; then
+    echo "gen-test-crds: $assets/$bin is missing: $(cat "$assets/$bin.unavailable" 2>/dev/null || echo 'not built')" >&2
+    exit 1
+  fi
+done
+mkdir -p "$tmp/own"
+"$assets/kubevirt-admission" crds --out-dir "$tmp/own"
+"$assets/cdi-admission" crds --out-dir "$tmp/own"
+
 cd "$root/test"
 "$controller_gen" crd:allowDangerousTypes=true \
-  paths=kubevirt.io/api/core/v1 \
-  paths=kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1 \
   paths=github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1 \
   paths=github.com/nmstate/kubernetes-nmstate/api/v1 \
   output:crd:dir="$tmp"
@@ -34,22 +49,14 @@ mkdir -p "$tmp/v1beta1"
 cp "$tmp/v1beta1/nmstate.io_nodenetworkconfigurationenactments.yaml" "$tmp/"
 
 keep=(
-  kubevirt.io_virtualmachines.yaml
-  kubevirt.io_virtualmachineinstances.yaml
-  kubevirt.io_kubevirts.yaml
-  cdi.kubevirt.io_datavolumes.yaml
   k8s.cni.cncf.io_networkattachmentdefinitions.yaml
   nmstate.io_nodenetworkconfigurationpolicies.yaml
   nmstate.io_nodenetworkconfigurationenactments.yaml
 )
 rm -f "$out"/*.yaml
+install -m 0644 "$tmp"/own/*.yaml "$out/"
 for f in "${keep[@]}"; do
   case "$f" in
-    kubevirt.io_virtualmachine*.yaml | kubevirt.io_kubevirts.yaml)
-      # add `subresources: {status: {}}` after the storage version's `storage: true`
-      awk '{print} /^    storage: true$/ && !done {print "    subresources:"; print "      status: {}"; done=1}' \
-        "$tmp/$f" >"$out/$f"
-      ;;
     k8s.cni.cncf.io_networkattachmentdefinitions.yaml)
       # Multus serves the kind as network-attachment-definitions (the Go
       # types would give networkattachmentdefinitions); RBAC names the real one.

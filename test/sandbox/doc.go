@@ -1,13 +1,36 @@
 // Package sandbox runs a simulated cluster for Wukong's e2e suite, the demo
-// (`make sandbox`) and the benchmarks: a real kube-apiserver and etcd
-// (controller-runtime envtest) with the KubeVirt, CDI, Multus, NMState and
-// Wukong CRDs, a real kube-controller-manager running only the garbage
-// collector, namespace and a few other controllers (so owner-reference
-// deletion happens), the real kube-scheduler,
-// three StorageClasses, fake Nodes, a KubeVirt CR (namespace kubevirt) that
-// registers the macvtap network binding plugin as KubeVirt's user guide
-// does, and small simulators that play the parts of the systems a real
-// cluster would run:
+// (`make sandbox`) and the benchmarks.
+//
+// Real code:
+//
+//   - kube-apiserver and etcd (controller-runtime envtest) with the Wukong,
+//     Multus and NMState CRDs and KubeVirt's and CDI's CRDs as virt-operator
+//     and cdi-operator install them (test/crds/README.md);
+//   - kube-controller-manager running only the garbage collector, namespace
+//     and a few other controllers (so owner-reference deletion happens);
+//   - kube-scheduler, which binds the launcher pods;
+//   - KubeVirt's admission (admission.go): the VirtualMachine and
+//     VirtualMachineInstance mutating and validating webhooks virt-api
+//     serves, from kubevirt.io/kubevirt (hack/kubevirt-admission), with
+//     virt-api's cluster config read from the sandbox's KubeVirt CR;
+//   - CDI's admission: the DataVolume mutating and validating webhooks
+//     cdi-apiserver serves, from kubevirt.io/containerized-data-importer
+//     (hack/cdi-admission).
+//
+// Both admission servers are registered by the webhook configurations
+// their operators install (failurePolicy Fail), so the API server refuses
+// what a real cluster refuses, with the same messages, and stores the
+// defaults a real cluster stores (a VM's firmware UUID and machine type, a
+// VMI's finalizer and defaults).
+//
+// Fixtures: three StorageClasses, fake Nodes, a KubeVirt CR (namespace
+// kubevirt) that registers the macvtap network binding plugin as KubeVirt's
+// user guide does, and CDI's CDIConfig "config".
+//
+// Simulated: small simulators play the parts of the systems a real cluster
+// would run. They act as virt-controller's service account
+// (SimulatorUser), which KubeVirt's admission trusts as its own (only it
+// may write a VMI's status):
 //
 //   - Storage (CSI provisioner + PV controller): binds Pending PVCs, creating a
 //     PersistentVolume; WaitForFirstConsumer claims bind once a
@@ -36,6 +59,9 @@
 //     VM condition Failure, as virt-controller does when it cannot render
 //     the launcher pod.
 //   - NMState: NodeNetworkConfigurationPolicies become Available.
+//   - VMI release (virt-handler and virt-controller on deletion): a deleted
+//     VMI's launcher pods go, then its phase becomes Succeeded and KubeVirt's
+//     finalizer is removed (pkg/virt-controller/watch/vmi/lifecycle.go).
 //
 // The simulators read only the Kubernetes objects, never operator code. Every
 // object they create carries the annotation

@@ -24,7 +24,8 @@ const (
 
 // createKubeVirtCR creates namespace kubevirt and the KubeVirt CR
 // (kubevirt.io/v1 KubeVirt) registering the macvtap binding plugin, with
-// status phase Deployed as virt-operator reports it.
+// status phase Deployed and defaultArchitecture amd64, as virt-operator
+// reports them.
 func (s *Sandbox) createKubeVirtCR(ctx context.Context) error {
 	ns := &corev1.Namespace{ObjectMeta: simulatedMeta(KubeVirtNamespace, "")}
 	if err := client.IgnoreAlreadyExists(s.Client.Create(ctx, ns)); err != nil {
@@ -40,6 +41,12 @@ func (s *Sandbox) createKubeVirtCR(ctx context.Context) error {
 		return fmt.Errorf("creating the KubeVirt CR: %w", err)
 	}
 	kv.Status.Phase = kubevirtv1.KubeVirtPhaseDeployed
+	// virt-operator reports the architecture VMs default to
+	// (pkg/virt-operator/util/config.go SetDefaultArchitecture: the spec's,
+	// else its own, amd64 like the nodes here); KubeVirt's VM and VMI
+	// mutators default spec.architecture from it, and its VMI admitter
+	// refuses a VMI without one.
+	kv.Status.DefaultArchitecture = "amd64"
 	if err := s.Client.Status().Update(ctx, kv); err != nil {
 		return fmt.Errorf("setting the KubeVirt CR Deployed: %w", err)
 	}

@@ -103,12 +103,17 @@ type Sandbox struct {
 	Nodes []string
 	// TempDir holds the kubeconfig (by default) and logs; removed by Stop.
 	TempDir string
+	// AdmissionUnavailable says, per admission server that cannot be built
+	// here, that the sandbox runs without it (see admission.go); empty
+	// when KubeVirt's and CDI's admission both run.
+	AdmissionUnavailable []string
 
 	env       *envtest.Environment
 	kcm       *exec.Cmd
 	kcmDone   chan struct{}
 	sched     *exec.Cmd
 	schedDone chan struct{}
+	admission []component
 	cancel    context.CancelFunc
 	mgrDone   chan error
 	stopOnce  sync.Once
@@ -130,9 +135,10 @@ func NewScheme() *runtime.Scheme {
 	return s
 }
 
-// Start runs the API server, the controller manager, the fixtures and (unless
-// disabled) the simulators. Stop it with Stop, also on error paths after a
-// successful return.
+// Start runs the API server, the controller manager, the scheduler, the
+// fixtures, KubeVirt's and CDI's admission servers (admission.go) and
+// (unless disabled) the simulators. Stop it with Stop, also on error paths
+// after a successful return.
 func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 	opts = withDefaults(opts)
 	assets, err := testenv.Assets()
@@ -213,6 +219,9 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 	if err = sb.createFixtures(ctx, opts.Nodes); err != nil {
 		return nil, err
 	}
+	if err = sb.startAdmission(ctx, assets, opts.LogWriter); err != nil {
+		return nil, err
+	}
 	if !opts.DisableSimulators {
 		if err = sb.startSimulators(opts); err != nil {
 			return nil, err
@@ -238,10 +247,11 @@ func withDefaults(o Options) Options {
 }
 
 // Stop shuts down, in order and waiting for each, the simulators, the
-// controller manager, the API server and etcd (SIGTERM, then SIGKILL after
-// 15s, which Stop reports as an error), and removes the temp dir. Clients the
-// caller runs against the sandbox should be stopped first; one still
-// watching delays the API server's exit by up to 2s. It is safe to call more
+// admission servers, the scheduler, the controller manager, the API server
+// and etcd (SIGTERM, then SIGKILL after 15s, which Stop reports as an
+// error), and removes the temp dir. Clients the caller runs against the
+// sandbox should be stopped first; one still watching delays the API
+// server's exit by up to 2s. It is safe to call more
 // than once. Without Stop (os.Exit, a test's timeout, SIGKILL) the kernel
 // kills the control plane when this process ends (see reexec.go).
 func (s *Sandbox) Stop() error {
@@ -253,11 +263,8 @@ func (s *Sandbox) Stop() error {
 				errs = append(errs, fmt.Errorf("simulators: %w", err))
 			}
 		}
-		for _, p := range []struct {
-			name string
-			cmd  *exec.Cmd
-			done chan struct{}
-		}{{"kube-scheduler", s.sched, s.schedDone}, {"kube-controller-manager", s.kcm, s.kcmDone}} {
+		for _, p := range append(s.admission,
+			component{"kube-scheduler", s.sched, s.schedDone}, component{"kube-controller-manager", s.kcm, s.kcmDone}) {
 			if p.cmd == nil || p.cmd.Process == nil {
 				continue
 			}
@@ -449,7 +456,11 @@ func (s *Sandbox) createFixtures(ctx context.Context, nodes int) error {
 // its own client and cache.
 func (s *Sandbox) startSimulators(opts Options) error {
 	log := newLogger(opts.LogWriter)
-	mgr, err := ctrl.NewManager(s.Config, ctrl.Options{
+	cfg, err := s.simulatorConfig()
+	if err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 s.Scheme,
 		Logger:                 log,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -465,6 +476,7 @@ func (s *Sandbox) startSimulators(opts Options) error {
 		(&cdiSim{step: opts.ImportStep, interval: opts.ImportInterval}).setup,
 		(&kubevirtSim{}).setup,
 		(&kubeletSim{}).setup,
+		(&vmiReleaseSim{}).setup,
 		(&nmstateSim{interval: 5 * opts.ImportInterval}).setup,
 	}
 	for _, setup := range setups {

@@ -282,7 +282,10 @@ func TestCDIReportsUnreachableSource(t *testing.T) {
 	ns := namespace(t)
 	registry := &cdiv1.DataVolume{ObjectMeta: metav1.ObjectMeta{Name: "registry", Namespace: ns}}
 	registry.Spec.Source = &cdiv1.DataVolumeSource{Registry: &cdiv1.DataVolumeSourceRegistry{URL: ptr.To("docker://unreachable.example.com/os:1")}}
-	registry.Spec.Storage = &cdiv1.StorageSpec{}
+	// CDI's webhook refuses a DataVolume without a size unless it clones.
+	registry.Spec.Storage = &cdiv1.StorageSpec{Resources: corev1.VolumeResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("2Gi")},
+	}}
 	for _, dv := range []*cdiv1.DataVolume{httpDV(ns, "http", "", "https://nowhere.invalid/disk.img"), registry} {
 		t.Run(dv.Name, func(t *testing.T) {
 			require.NoError(t, sb.Client.Create(ctx, dv))

@@ -1,7 +1,8 @@
 // Command sandbox runs the Wukong operator against an embedded local control
 // plane: a real kube-apiserver and etcd, kube-controller-manager for garbage
-// collection, and SIMULATED KubeVirt, CDI, CSI and NMState (see package
-// sandbox). It applies examples/, shows the Wukongs' phases as they change
+// collection, kube-scheduler, KubeVirt's and CDI's own admission webhooks,
+// and SIMULATED KubeVirt controllers, CDI importer, CSI and NMState (see
+// package sandbox). It applies examples/, shows the Wukongs' phases as they change
 // and runs until Ctrl-C, or with --exit-when-ready until every applied Wukong
 // is Ready.
 package main
@@ -63,11 +64,16 @@ func run(opts sandbox.Options, examplesDir string, skipExamples bool, namespace 
 	}
 	ctrl.SetLogger(zap.New(zap.WriteTo(logOut)))
 
-	fmt.Println("Starting the sandbox: a real kube-apiserver + etcd with SIMULATED KubeVirt, CDI, CSI and NMState ...")
+	fmt.Println("Starting the sandbox:")
+	fmt.Println("  real:      kube-apiserver + etcd, kube-controller-manager, kube-scheduler, KubeVirt's and CDI's admission webhooks and CRDs")
+	fmt.Println("  SIMULATED: KubeVirt controllers and launcher, CDI importer, CSI storage, NMState, nodes ...")
 	opts.LogWriter = logOut
 	sb, err := sandbox.Start(ctx, opts)
 	if err != nil {
 		return err
+	}
+	for _, msg := range sb.AdmissionUnavailable {
+		fmt.Fprintln(os.Stderr, "sandbox: WARNING:", msg)
 	}
 	defer func() {
 		if err := sb.Stop(); err != nil {

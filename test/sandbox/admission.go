@@ -1,0 +1,336 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// The sandbox serves KubeVirt's and CDI's own admission code, as virt-api
+// and cdi-apiserver do on a cluster: two programs built from
+// kubevirt.io/kubevirt (hack/kubevirt-admission) and
+// kubevirt.io/containerized-data-importer (hack/cdi-admission) by
+// scripts/envtest-assets.sh beside kube-apiserver, run as processes of
+// their own and registered with the API server by the webhook
+// configurations virt-operator and cdi-operator install (failurePolicy
+// Fail), pointing at https://127.0.0.1:<port> with the sandbox's own CA.
+const (
+	// KubeVirtAdmissionBinary serves KubeVirt's VirtualMachine and
+	// VirtualMachineInstance mutating and validating webhooks.
+	KubeVirtAdmissionBinary = "kubevirt-admission"
+	// CDIAdmissionBinary serves CDI's DataVolume mutating and validating
+	// webhooks.
+	CDIAdmissionBinary = "cdi-admission"
+	// unavailableSuffix names the file scripts/envtest-assets.sh leaves
+	// beside a binary it could not build (<binary>.unavailable), holding why.
+	unavailableSuffix = ".unavailable"
+
+	// SimulatorUser is the user the simulators act as: virt-controller's
+	// service account. KubeVirt's admission trusts it as virt-api does
+	// (pkg/virt-api/webhooks/serviceaccounts.go): only KubeVirt's own
+	// service accounts may change a VirtualMachineInstance's status
+	// (the VMI mutator reverts anyone else's status change, the VMI CRD
+	// having no status subresource) or its spec.
+	SimulatorUser = "system:serviceaccount:" + KubeVirtNamespace + ":kubevirt-controller"
+
+	admissionReadyTimeout = 2 * time.Minute
+	// cdiConfigName is the CDIConfig cdi-operator creates (CDI's
+	// pkg/common ConfigName).
+	cdiConfigName = "config"
+)
+
+// component is a control-plane process the sandbox started and stops.
+type component struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// errAdmissionNotBuilt is returned by Start when an admission binary is
+// missing and was not found unbuildable.
+var errAdmissionNotBuilt = errors.New("admission server not built")
+
+// startAdmission runs KubeVirt's and CDI's admission servers and registers
+// their webhooks. Binaries come from assets (see scripts/envtest-assets.sh).
+// A binary that is missing fails Start, unless the script recorded that it
+// cannot be built here (<binary>.unavailable): then the sandbox runs
+// without that server, says so on log and in AdmissionUnavailable, and the
+// API server admits what the real system would refuse.
+func (s *Sandbox) startAdmission(ctx context.Context, assets string, log io.Writer) error {
+	dir := filepath.Join(s.TempDir, "admission")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	caFile, certFile, keyFile, err := writeServingCert(dir)
+	if err != nil {
+		return fmt.Errorf("creating the admission serving certificate: %w", err)
+	}
+	for _, name := range []string{KubeVirtAdmissionBinary, CDIAdmissionBinary} {
+		bin, unavailable, err := admissionBinary(assets, name)
+		if err != nil {
+			return err
+		}
+		if unavailable != "" {
+			_, _ = fmt.Fprintln(log, LogPrefix+"WARNING: "+unavailable)
+			s.AdmissionUnavailable = append(s.AdmissionUnavailable, unavailable)
+			continue
+		}
+		if name == CDIAdmissionBinary {
+			// cdi-operator creates CDIConfig "config"; CDI's DataVolume
+			// webhook reads its feature gates (claim adoption).
+			if err := s.Client.Create(ctx, &cdiv1.CDIConfig{ObjectMeta: simulatedMeta(cdiConfigName, "")}); err != nil {
+				return fmt.Errorf("creating CDIConfig %s: %w", cdiConfigName, err)
+			}
+		}
+		addrFile := filepath.Join(dir, name+".addr")
+		cmd, done, err := s.startComponent(name, bin, "serve",
+			"--kubeconfig="+s.KubeconfigPath,
+			"--tls-cert-file="+certFile,
+			"--tls-private-key-file="+keyFile,
+			"--listen=127.0.0.1:0",
+			"--address-file="+addrFile,
+		)
+		if cmd != nil {
+			s.admission = append(s.admission, component{name, cmd, done})
+		}
+		if err != nil {
+			return err
+		}
+		addr, err := waitForAddress(ctx, name, addrFile, done, filepath.Join(s.TempDir, name+".log"))
+		if err != nil {
+			return err
+		}
+		if err := s.registerWebhooks(ctx, bin, "https://"+addr, caFile); err != nil {
+			return fmt.Errorf("registering the webhooks of %s: %w", name, err)
+		}
+	}
+	return s.waitForWebhooks(ctx)
+}
+
+// admissionBinary returns the path of the admission server name in assets;
+// or, when scripts/envtest-assets.sh recorded that it cannot be built here
+// (<name>.unavailable), no path and a message saying so and why; or, when
+// neither file is there, an error wrapping errAdmissionNotBuilt.
+func admissionBinary(assets, name string) (bin, unavailable string, err error) {
+	bin = filepath.Join(assets, name)
+	if _, err := os.Stat(bin); err == nil {
+		return bin, "", nil
+	}
+	why, err := os.ReadFile(bin + unavailableSuffix)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %s is not in %s; build it with scripts/envtest-assets.sh (from hack/%s)",
+			errAdmissionNotBuilt, name, assets, name)
+	}
+	return "", fmt.Sprintf("%s cannot be built here (%s): the sandbox runs WITHOUT its admission webhooks",
+		name, strings.TrimSpace(tail(string(why), 500))), nil
+}
+
+// waitForAddress waits until a server wrote its listening address, or
+// fails with the end of its log if it exits first.
+func waitForAddress(ctx context.Context, name, addrFile string, done chan struct{}, logFile string) (string, error) {
+	deadline := time.After(admissionReadyTimeout)
+	for {
+		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
+			return string(b), nil
+		}
+		select {
+		case <-done:
+			out, _ := os.ReadFile(logFile)
+			return "", fmt.Errorf("%s exited: %s", name, tail(string(out), 2000))
+		case <-deadline:
+			out, _ := os.ReadFile(logFile)
+			return "", fmt.Errorf("%s not serving after %s: %s", name, admissionReadyTimeout, tail(string(out), 2000))
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// registerWebhooks creates the webhook configurations `<bin> webhooks`
+// prints (the operator's own, pointed at url).
+func (s *Sandbox) registerWebhooks(ctx context.Context, bin, url, caFile string) error {
+	var stdout, stderr bytes.Buffer
+	// #nosec G204 -- the binary comes from the envtest assets dir.
+	cmd := exec.CommandContext(ctx, bin, "webhooks", "--url="+url, "--ca-file="+caFile)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s webhooks: %w: %s", filepath.Base(bin), err, stderr.String())
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(&stdout, 4096)
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if len(u.Object) == 0 {
+			continue
+		}
+		if err := s.Client.Create(ctx, u); err != nil {
+			return fmt.Errorf("creating %s %s: %w", u.GetKind(), u.GetName(), err)
+		}
+	}
+}
+
+// waitForWebhooks returns once the API server calls the registered
+// webhooks (it loads new configurations asynchronously): a server-side
+// dry run of an object each refuses must be refused by it.
+func (s *Sandbox) waitForWebhooks(ctx context.Context) error {
+	var probes []struct {
+		name string
+		obj  client.Object
+		want string
+	}
+	for _, c := range s.admission {
+		switch c.name {
+		case KubeVirtAdmissionBinary:
+			// KubeVirt: a VM needs spec.runStrategy (or spec.running).
+			vm := &kubevirtv1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Name: "admission-probe", Namespace: KubeVirtNamespace}}
+			vm.Spec.Template = &kubevirtv1.VirtualMachineInstanceTemplateSpec{}
+			probes = append(probes, struct {
+				name string
+				obj  client.Object
+				want string
+			}{c.name, vm, "RunStrategy must be specified"})
+		case CDIAdmissionBinary:
+			dv := &cdiv1.DataVolume{ObjectMeta: metav1.ObjectMeta{Name: "admission-probe", Namespace: KubeVirtNamespace}}
+			dv.Spec.Source = &cdiv1.DataVolumeSource{HTTP: &cdiv1.DataVolumeSourceHTTP{URL: "not a url"}}
+			dv.Spec.Storage = &cdiv1.StorageSpec{Resources: corev1.VolumeResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			}}
+			probes = append(probes, struct {
+				name string
+				obj  client.Object
+				want string
+			}{c.name, dv, "Invalid source URL"})
+		}
+	}
+	deadline := time.Now().Add(admissionReadyTimeout)
+	for _, p := range probes {
+		for {
+			err := s.Client.Create(ctx, p.obj.DeepCopyObject().(client.Object), client.DryRunAll)
+			if err != nil && strings.Contains(err.Error(), p.want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				answer := "admitted"
+				if err != nil {
+					answer = err.Error()
+				}
+				return fmt.Errorf("the API server does not call the webhooks of %s after %s (probe: %s)",
+					p.name, admissionReadyTimeout, answer)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// simulatorConfig is a REST config for SimulatorUser (in system:masters,
+// so RBAC allows everything, as the real controllers' roles do for what
+// they touch).
+func (s *Sandbox) simulatorConfig() (*rest.Config, error) {
+	u, err := s.env.AddUser(envtest.User{
+		Name:   SimulatorUser,
+		Groups: []string{"system:masters", "system:serviceaccounts", "system:serviceaccounts:" + KubeVirtNamespace},
+	}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("adding the simulator user: %w", err)
+	}
+	cfg := u.Config()
+	cfg.QPS, cfg.Burst = s.Config.QPS, s.Config.Burst
+	return cfg, nil
+}
+
+// writeServingCert writes a self-signed CA and a serving certificate for
+// 127.0.0.1 and localhost signed by it (ECDSA P-256, valid a year) into
+// dir, returning the CA, certificate and key file names.
+func writeServingCert(dir string) (caFile, certFile, keyFile string, err error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", "", err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "wukong-sandbox-admission-ca"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return "", "", "", err
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return "", "", "", err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", "", err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "wukong-sandbox-admission"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(365 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return "", "", "", err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return "", "", "", err
+	}
+	caFile, certFile, keyFile = filepath.Join(dir, "ca.crt"), filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	for _, f := range []struct {
+		path, typ string
+		der       []byte
+	}{{caFile, "CERTIFICATE", caDER}, {certFile, "CERTIFICATE", der}, {keyFile, "EC PRIVATE KEY", keyDER}} {
+		if err := os.WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der}), 0o600); err != nil {
+			return "", "", "", err
+		}
+	}
+	return caFile, certFile, keyFile, nil
+}
