@@ -27,6 +27,7 @@ var examplesDir = filepath.Join("..", "..", "examples")
 // converges to Running with full status, and that kstatus reads its
 // conditions: InProgress while converging, Current once Running.
 func TestExamples(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindDataVolume, kindNAD, kindNNCP)
 	t.Parallel()
 	ns := newNamespace(t)
 	objs, err := examples.Load(examplesDir)

@@ -14,6 +14,7 @@ import (
 // than its virtual size ("A larger PVC is required"); the Wukong is Stalled
 // naming spec.disks[0].size, and growing the disk lets the import finish.
 func TestImportTooSmallDisk(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindDataVolume)
 	if !inSandbox {
 		t.Skip("uses the sandbox's image catalog (the Ubuntu 24.04 cloud image is 3.5 GiB virtual)")
 	}
@@ -33,6 +34,7 @@ func TestImportTooSmallDisk(t *testing.T) {
 // TestImportMissingImage: an image the server does not have fails as CDI's
 // importer does (HTTP 404, retried); the Wukong is Stalled naming the image.
 func TestImportMissingImage(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindDataVolume)
 	if !inSandbox {
 		t.Skip("uses the sandbox's image catalog")
 	}
@@ -51,6 +53,7 @@ func TestImportMissingImage(t *testing.T) {
 // be reached never runs (the kubelet's ErrImagePull, as KubeVirt shows it);
 // the Wukong is Stalled, not Creating forever.
 func TestContainerDiskPullFails(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
 	if !inSandbox {
 		t.Skip("uses the sandbox's unreachable registry names")
 	}

@@ -27,6 +27,7 @@ import (
 // Wukong naming spec.osImage with no VM; an http(s) osImage without disks is
 // refused at admission.
 func TestContainerDiskImageReference(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
 	t.Parallel()
 	ns := newNamespace(t)
 
@@ -69,6 +70,7 @@ func TestContainerDiskImageReference(t *testing.T) {
 // The user data installs the guest agent, and the NIC's address is reported
 // with its source.
 func TestExampleWebOneDefaultRoute(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindDataVolume, kindNAD)
 	t.Parallel()
 	ns := newNamespace(t)
 	create(t, userNAD(ns, "lan-net"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,7 +13,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/util/retry"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -281,6 +284,69 @@ func assertOwnedChild(c assert.TestingT, obj client.Object, w *v1alpha1.Wukong) 
 		assert.Equal(c, w.Name, ref.Name, what)
 		assert.Equal(c, w.UID, ref.UID, what)
 	}
+}
+
+// The kinds of the projects Wukong drives; a test names those it needs
+// with requireKinds.
+var (
+	kindVirtualMachine = schema.GroupVersionKind{Group: "kubevirt.io", Version: "v1", Kind: "VirtualMachine"}
+	kindDataVolume     = schema.GroupVersionKind{Group: "cdi.kubevirt.io", Version: "v1beta1", Kind: "DataVolume"}
+	kindNAD            = schema.GroupVersionKind{Group: "k8s.cni.cncf.io", Version: "v1", Kind: "NetworkAttachmentDefinition"}
+	kindNNCP           = schema.GroupVersionKind{Group: "nmstate.io", Version: "v1", Kind: "NodeNetworkConfigurationPolicy"}
+)
+
+// served caches, per group/version, the kinds the cluster serves
+// (discovery), or the error that made discovery fail.
+var served sync.Map // string -> servedKinds
+
+type servedKinds struct {
+	kinds map[string]bool
+	err   error
+}
+
+// requireKinds skips t, naming what is missing, unless the cluster serves
+// every kind in kinds (its CRD is installed: KubeVirt, CDI, Multus or
+// kubernetes-nmstate). The sandbox serves them all; a plain cluster such
+// as make local-cluster-up's serves none, and there these tests skip
+// until the projects are installed.
+func requireKinds(t *testing.T, kinds ...schema.GroupVersionKind) {
+	t.Helper()
+	var missing []string
+	for _, gvk := range kinds {
+		if !serves(t, gvk) {
+			missing = append(missing, gvk.Kind+" ("+gvk.GroupVersion().String()+")")
+		}
+	}
+	if len(missing) > 0 {
+		t.Skipf("the cluster does not serve %s: install KubeVirt, CDI, Multus and kubernetes-nmstate to run this test", strings.Join(missing, ", "))
+	}
+}
+
+// serves reports whether the cluster serves gvk (discovery, cached per
+// group/version). A discovery error other than NotFound fails t.
+func serves(t *testing.T, gvk schema.GroupVersionKind) bool {
+	t.Helper()
+	gv := gvk.GroupVersion().String()
+	v, ok := served.Load(gv)
+	if !ok {
+		sk := servedKinds{kinds: map[string]bool{}}
+		dc, err := discovery.NewDiscoveryClientForConfig(restConfig)
+		require.NoError(t, err, "discovery client")
+		list, err := dc.ServerResourcesForGroupVersion(gv)
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			sk.err = err
+		default:
+			for _, r := range list.APIResources {
+				sk.kinds[r.Kind] = true
+			}
+		}
+		v, _ = served.LoadOrStore(gv, sk)
+	}
+	sk := v.(servedKinds)
+	require.NoError(t, sk.err, "discovering %s", gv)
+	return sk.kinds[gvk.Kind]
 }
 
 // Shared with the other suite (package fixture).

@@ -30,6 +30,7 @@ import (
 // a cloud-init user becomes Running with node, IP and MAC in status, and its
 // children carry the labels and owner reference.
 func TestCreate(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindDataVolume, kindNAD, kindNNCP)
 	needNodeBridges(t)
 	t.Parallel()
 	ns := newNamespace(t)
@@ -107,6 +108,7 @@ func TestCreate(t *testing.T) {
 // TestUpdateDiskGrow: a larger size raises the PVC request and the size in
 // status.volumes.
 func TestUpdateDiskGrow(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
 	t.Parallel()
 	if sc := defaultStorageClass(t); sc.AllowVolumeExpansion == nil || !*sc.AllowVolumeExpansion {
 		t.Skipf("the default StorageClass %s does not allow volume expansion", sc.Name)
@@ -141,6 +143,7 @@ func TestUpdateDiskGrow(t *testing.T) {
 // TestUpdateNICAdded: a new NIC gets its NAD and a VM template interface;
 // the running guest needs a restart for it, shown as RestartRequired.
 func TestUpdateNICAdded(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindNAD, kindNNCP)
 	needNodeBridges(t)
 	t.Parallel()
 	ns := newNamespace(t)
@@ -174,6 +177,7 @@ func TestUpdateNICAdded(t *testing.T) {
 // TestUpdateCPU: a cpu change updates the VM template and shows
 // RestartRequired; the guest is not restarted.
 func TestUpdateCPU(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
 	t.Parallel()
 	ns := newNamespace(t)
 	w := newWukong(ns, "cpu")
@@ -212,6 +216,7 @@ func assertSameVMI(t *testing.T, before *kubevirtv1.VirtualMachineInstance) {
 
 // TestHalted: runStrategy Halted -> phase Stopped, Ready True (Stopped), no VMI.
 func TestHalted(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
 	t.Parallel()
 	ns := newNamespace(t)
 	w := newWukong(ns, "halted")
@@ -239,6 +244,7 @@ func TestHalted(t *testing.T) {
 // TestUnschedulable: a nodeSelector no node matches -> Stalled, reason
 // Unschedulable, phase Error.
 func TestUnschedulable(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
 	t.Parallel()
 	ns := newNamespace(t)
 	w := newWukong(ns, "nowhere")
@@ -262,6 +268,7 @@ func TestUnschedulable(t *testing.T) {
 // another Wukong. Wukongs carry no finalizer: their children go by garbage
 // collection.
 func TestDeleteReleasesEverything(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindDataVolume, kindNAD)
 	t.Parallel()
 	ns := newNamespace(t)
 	ctx := ctxT(t)
@@ -333,6 +340,7 @@ type child struct {
 // policy removes the bridge from the nodes (state: absent), is deleted only
 // after NMState applied that on every node, and the NodeBridge disappears.
 func TestNodeBridgeLifecycle(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindNAD, kindNNCP)
 	needNodeBridges(t)
 	t.Parallel()
 	ns := newNamespace(t)

@@ -15,6 +15,7 @@ import (
 // spec.networks[0].nadName, with no VM; once the NAD is a bridge one the
 // Wukong runs, with the bridge binding.
 func TestStalledUnsupportedCNI(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindNAD)
 	t.Parallel()
 	ns := newNamespace(t)
 	nad := userNAD(ns, "corp")

@@ -57,6 +57,7 @@ func assertStopped(c assert.TestingT, w *v1alpha1.Wukong) {
 // Ready follow the VM. Changing the Wukong's own strategy fields applies the
 // new strategy over the power action.
 func TestPowerActionsKept(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
 	t.Parallel()
 	ns := newNamespace(t)
 	w := newWukong(ns, "power")

@@ -22,6 +22,7 @@ import (
 // as the Wukong says.
 
 func TestRepairDeletedNAD(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindNAD, kindNNCP)
 	needNodeBridges(t)
 	t.Parallel()
 	ns := newNamespace(t)
@@ -44,6 +45,7 @@ func TestRepairDeletedNAD(t *testing.T) {
 }
 
 func TestRepairEditedVMTemplate(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
 	t.Parallel()
 	ns := newNamespace(t)
 	w := newWukong(ns, "tmpl")
@@ -104,6 +106,7 @@ func stuckStatusDiagnosis(t *testing.T, nn types.NamespacedName, settled func(c 
 }
 
 func TestRepairDeletedCloudInitSecret(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
 	t.Parallel()
 	ns := newNamespace(t)
 	w := newWukong(ns, "ci")
@@ -135,6 +138,7 @@ func assertConsumable(c assert.TestingT, v *v1alpha1.VolumeStatus) {
 // PVC protection finalizer holds the claim of a running VM's disk until its
 // virt-launcher pod is gone, so the deletion would never complete.
 func TestRepairDeletedBlankDiskPVC(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
 	t.Parallel()
 	ns := newNamespace(t)
 	w := newWukong(ns, "pvc")

@@ -21,6 +21,7 @@ import (
 // Wukong with the field named and no VM; creating the object fixes it.
 
 func TestStalledMissingStorageClass(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
 	t.Parallel()
 	ns := newNamespace(t)
 	class := "e2e-missing-" + randSuffix()
@@ -39,6 +40,7 @@ func TestStalledMissingStorageClass(t *testing.T) {
 }
 
 func TestStalledMissingNAD(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindNAD)
 	t.Parallel()
 	ns := newNamespace(t)
 	w := newWukong(ns, "nonad")
@@ -57,6 +59,7 @@ func TestStalledMissingNAD(t *testing.T) {
 // TestStalledMissingSSHSecret does not poke: it checks the operator's own
 // timed retry (about a minute) notices the Secret it does not watch.
 func TestStalledMissingSSHSecret(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
 	t.Parallel()
 	ns := newNamespace(t)
 	w := newWukong(ns, "nokeys")

@@ -95,6 +95,7 @@ func declareNodeBridge(t *testing.T, name string, spec v1alpha1.NodeBridgeSpec) 
 // no NetworkAttachmentDefinition written, and the same message whether the
 // bridge is undeclared or declared for someone else.
 func TestTenantNodeBridges(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindNAD, kindNNCP)
 	if skipBridges {
 		t.Skip("E2E_SKIP_NODE_BRIDGES: this cluster's nodes cannot configure bridges")
 	}
@@ -180,6 +181,7 @@ func TestTenantNodeBridges(t *testing.T) {
 // TestTenantCrossNamespaceNAD: a NAD in another namespace is refused with
 // the same message whether or not it exists.
 func TestTenantCrossNamespaceNAD(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindNAD)
 	t.Parallel()
 	teamA, teamB := newNamespace(t), newNamespace(t)
 	alice := tenant(t, teamA, "alice-"+randSuffix())
@@ -201,6 +203,7 @@ func TestTenantCrossNamespaceNAD(t *testing.T) {
 // label, no change), the Wukong is Stalled with NameConflict naming the
 // field, and deleting the Wukong deletes nothing of it.
 func TestTenantNeverAdopts(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindDataVolume)
 	t.Parallel()
 	ns := newNamespace(t)
 	alice := tenant(t, ns, "alice-"+randSuffix())
@@ -287,6 +290,7 @@ func TestTenantNeverAdopts(t *testing.T) {
 // at once does not adopt its predecessor's children while the garbage
 // collector removes them; it creates its own.
 func TestRecreatedWukongWaitsForPredecessor(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
 	t.Parallel()
 	ns := newNamespace(t)
 	ctx := ctxT(t)
@@ -318,6 +322,7 @@ func ptrTo[T any](v T) *T { return &v }
 // the nodes' primary NIC) makes its NodeBridge Degraded and the Wukongs on
 // it Stalled naming the bridge, not Reconciling forever.
 func TestNodeBridgeDegraded(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindNAD, kindNNCP)
 	if !inSandbox {
 		t.Skip("needs the sandbox's NMState, which rolls back a bridge over eth0; a real cluster would lose the node")
 	}
