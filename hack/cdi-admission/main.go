@@ -19,6 +19,15 @@
 // CDI, snapshot, and a controller-runtime client that reads CDIConfig's
 // feature gates). Once listening it writes the host:port to --address-file.
 //
+// serve also runs CDI's own StorageProfile controller
+// (controller.NewStorageProfileController, pkg/controller/
+// storageprofile-controller.go, as cdi-controller runs it) in a
+// controller-runtime manager: one StorageProfile per StorageClass, whose
+// status.claimPropertySets come from the profile's spec or, when that is
+// empty, from CDI's table of known provisioners (pkg/storagecapabilities);
+// for a provisioner CDI does not know they stay empty. With --no-controllers
+// only the webhooks are served.
+//
 // webhooks prints (YAML) cdi-operator's cdi-api-datavolume-validate and
 // cdi-api-datavolume-mutate configurations (pkg/operator/resources/cluster,
 // the "apiserver-registrations" group), pointing at --url plus their path
@@ -41,23 +50,30 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"log/slog"
 	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
+	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v6/apis/volumesnapshot/v1"
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v6/clientset/versioned"
+	ocpconfigv1 "github.com/openshift/api/config/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"kubevirt.io/containerized-data-importer/pkg/apiserver/webhooks"
+	cdicontroller "kubevirt.io/containerized-data-importer/pkg/controller"
 	cdiclient "kubevirt.io/containerized-data-importer/pkg/client/clientset/versioned"
 	"kubevirt.io/containerized-data-importer/pkg/operator/resources/cluster"
 )
@@ -102,6 +118,7 @@ func serve(args []string) error {
 	addressFile := fs.String("address-file", "", "Where to write the listening host:port once ready.")
 	certFile := fs.String("tls-cert-file", "", "PEM serving certificate (required).")
 	keyFile := fs.String("tls-private-key-file", "", "PEM private key of the serving certificate (required).")
+	noControllers := fs.Bool("no-controllers", false, "Serve the webhooks only, without CDI's StorageProfile controller.")
 	_ = fs.Parse(args)
 	if *kubeconfig == "" || *certFile == "" || *keyFile == "" {
 		return errors.New("--kubeconfig, --tls-cert-file and --tls-private-key-file are required")
@@ -162,8 +179,19 @@ func serve(args []string) error {
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	if !*noControllers {
+		mgr, err := storageProfileManager(cfg)
+		if err != nil {
+			return err
+		}
+		go func() {
+			if err := mgr.Start(ctx); err != nil {
+				errc <- fmt.Errorf("StorageProfile controller: %w", err)
+			}
+		}()
+	}
 	if *addressFile != "" {
 		tmp := *addressFile + ".tmp"
 		if err := os.WriteFile(tmp, []byte(ln.Addr().String()), 0o600); err != nil {
@@ -182,6 +210,37 @@ func serve(args []string) error {
 		defer cancel()
 		return srv.Shutdown(shutdown)
 	}
+}
+
+// storageProfileManager returns a manager running CDI's StorageProfile
+// controller with the scheme cdi-controller gives it (core, CDI, CSI
+// snapshots, OpenShift's config API, which the controller reads for the
+// cluster's topology and skips when it is not served). Its metrics server is
+// off.
+func storageProfileManager(cfg *rest.Config) (ctrl.Manager, error) {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		clientgoscheme.AddToScheme, cdiv1.AddToScheme, snapshotv1.AddToScheme, ocpconfigv1.Install,
+	} {
+		if err := add(scheme); err != nil {
+			return nil, err
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Logger:                 logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, nil)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	// cdi-operator labels what CDI's controllers create with the CDI CR's
+	// installer labels; the sandbox has no installer.
+	if _, err := cdicontroller.NewStorageProfileController(mgr, mgr.GetLogger(), map[string]string{}); err != nil {
+		return nil, err
+	}
+	return mgr, nil
 }
 
 func printWebhooks(args []string) error {

@@ -14,6 +14,16 @@ var importerFailureReasons = map[string]bool{
 	"CrashLoopBackOff": true,
 }
 
+// ReasonClaimNotValid is the reason CDI gives on a DataVolume's Bound and
+// Ready conditions when it cannot render the claim
+// (containerized-data-importer pkg/controller/common ErrClaimNotValid;
+// pkg/controller/datavolume/util.go): most often spec.storage names no
+// access modes and the StorageClass's StorageProfile has no
+// claimPropertySets, e.g. "no accessMode specified in StorageProfile
+// <class>". The DataVolume keeps no phase (PhasePending here) and CDI
+// retries, so fixing the profile lets it proceed.
+const ReasonClaimNotValid = "ErrClaimNotValid"
+
 // Observe fills o's status facts from a disk's DataVolume (nil for a blank
 // disk, or when CDI removed it) and PVC (nil when not created yet). wffc
 // tells whether the StorageClass binds on first consumer. Name, ClaimName,

@@ -2,8 +2,10 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -78,6 +80,10 @@ func (r *cdiSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		return ctrl.Result{}, nil
 	}
 	pvc, err := r.ensureClaim(ctx, dv)
+	var invalid *errClaimNotValid
+	if errors.As(err, &invalid) {
+		return r.claimNotValid(ctx, dv, invalid.msg)
+	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -93,6 +99,26 @@ func (r *cdiSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		log.FromContext(ctx).Info("DataVolume phase", "phase", dv.Status.Phase, "progress", dv.Status.Progress)
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// claimNotValid reports, as CDI's DataVolume controller does when it cannot
+// render the claim (pkg/controller/datavolume/controller-base.go
+// syncCommon and updateConditions), phase unset and Bound and Ready False
+// with reason ErrClaimNotValid and the message; CDI retries, and so does
+// this (a changed StorageProfile can fix it).
+func (r *cdiSim) claimNotValid(ctx context.Context, dv *cdiv1.DataVolume, msg string) (ctrl.Result, error) {
+	before := dv.Status.DeepCopy()
+	dv.Status.Phase = cdiv1.PhaseUnset
+	setDVCondition(dv, cdiv1.DataVolumeBound, corev1.ConditionFalse, reasonClaimNotValid, msg)
+	setDVCondition(dv, cdiv1.DataVolumeReady, corev1.ConditionFalse, reasonClaimNotValid, msg)
+	setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionFalse, "", "")
+	if !equality.Semantic.DeepEqual(before, &dv.Status) {
+		if err := r.c.Status().Update(ctx, dv); err != nil {
+			return ctrl.Result{}, err
+		}
+		log.FromContext(ctx).Info("DataVolume claim not valid", "message", msg)
+	}
+	return ctrl.Result{RequeueAfter: requeueSlow}, nil
 }
 
 // advance computes the next status from the claim; it returns when to look
@@ -202,15 +228,15 @@ func (r *cdiSim) ensureClaim(ctx context.Context, dv *cdiv1.DataVolume) (*corev1
 	switch {
 	case dv.Spec.Storage != nil:
 		s := dv.Spec.Storage
-		pvc.Spec.AccessModes = s.AccessModes
+		pvc.Spec.AccessModes = slices.Clone(s.AccessModes)
 		pvc.Spec.StorageClassName = s.StorageClassName
 		pvc.Spec.VolumeMode = s.VolumeMode
 		pvc.Spec.Resources = s.Resources
+		if err := claimDefaults(ctx, r.c, &pvc.Spec); err != nil { // from the StorageProfile
+			return nil, err
+		}
 	case dv.Spec.PVC != nil:
 		pvc.Spec = *dv.Spec.PVC.DeepCopy()
-	}
-	if len(pvc.Spec.AccessModes) == 0 { // what a StorageProfile would fill in
-		pvc.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
 	}
 	if _, ok := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; !ok {
 		pvc.Spec.Resources.Requests = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(DefaultDataVolumeSize)}

@@ -222,6 +222,13 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 	if err = sb.startAdmission(ctx, assets, opts.LogWriter); err != nil {
 		return nil, err
 	}
+	cdiController := sb.running(CDIAdmissionBinary) // runs CDI's StorageProfile controller
+	if err = sb.completeStorageProfiles(ctx, cdiController); err != nil {
+		return nil, err
+	}
+	if err = sb.waitForStorageProfiles(ctx, cdiController); err != nil {
+		return nil, err
+	}
 	if !opts.DisableSimulators {
 		if err = sb.startSimulators(opts); err != nil {
 			return nil, err
@@ -390,10 +397,19 @@ func (s *Sandbox) createFixtures(ctx context.Context, nodes int) error {
 		{StorageClassWFFC, wffc, true},
 		{StorageClassFixed, immediate, false},
 	}
+	classes = append(classes, struct {
+		name   string
+		mode   storagev1.VolumeBindingMode
+		expand bool
+	}{StorageClassUnknownProvisioner, immediate, true})
 	for _, c := range classes {
+		provisioner := Provisioner
+		if c.name == StorageClassUnknownProvisioner {
+			provisioner = UnknownProvisioner
+		}
 		sc := &storagev1.StorageClass{
 			ObjectMeta:           simulatedMeta(c.name, ""),
-			Provisioner:          Provisioner,
+			Provisioner:          provisioner,
 			VolumeBindingMode:    ptr.To(c.mode),
 			AllowVolumeExpansion: ptr.To(c.expand),
 			ReclaimPolicy:        ptr.To(corev1.PersistentVolumeReclaimDelete),
@@ -450,6 +466,16 @@ func (s *Sandbox) createFixtures(ctx context.Context, nodes int) error {
 		s.Nodes = append(s.Nodes, name)
 	}
 	return s.createKubeVirtCR(ctx)
+}
+
+// running says whether the admission server name was started.
+func (s *Sandbox) running(name string) bool {
+	for _, c := range s.admission {
+		if c.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // startSimulators runs the simulators in one controller-runtime manager with

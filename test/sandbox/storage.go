@@ -32,6 +32,7 @@ const (
 // directly or through a DataVolume of the same name. A grown request of a
 // Bound claim is copied to status.capacity at once (no FileSystemResizePending
 // step). When a claim is gone its volume is deleted (reclaim policy Delete).
+// Claims of a class with another provisioner stay Pending.
 type storageSim struct{ c client.Client }
 
 func (r *storageSim) setup(mgr ctrl.Manager) error {
@@ -94,6 +95,11 @@ func (r *storageSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil || sc == nil {
 		// No such class (yet): stays Pending, as in a real cluster.
 		return ctrl.Result{RequeueAfter: requeueSlow}, err
+	}
+	if sc.Provisioner != Provisioner {
+		// Another driver's class (StorageClassUnknownProvisioner): nobody
+		// provisions it, so the claim stays Pending, as in a real cluster.
+		return ctrl.Result{}, nil
 	}
 	if deref(sc.VolumeBindingMode) == storagev1.VolumeBindingWaitForFirstConsumer {
 		used, err := r.consumed(ctx, pvc)

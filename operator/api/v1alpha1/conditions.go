@@ -46,20 +46,26 @@ const (
 	ReasonImportFailed         = "ImportFailed"
 	// ReasonDiskTooSmall: the image to import is bigger than the disk
 	// (CDI: "A larger PVC is required"); grow spec.disks[i].size.
-	ReasonDiskTooSmall           = "DiskTooSmall"
-	ReasonStorageClassNotFound   = "StorageClassNotFound"
-	ReasonShrinkRefused          = "ShrinkRefused"
-	ReasonExpansionNotAllowed    = "ExpansionNotAllowed"
-	ReasonCDIMissing             = "CDINotInstalled"
-	ReasonKubeVirtMissing        = "KubeVirtNotInstalled"
-	ReasonSecretNotFound         = "SecretNotFound"
-	ReasonInvalidSpec            = "InvalidSpec"
-	ReasonUnschedulable          = "Unschedulable"
-	ReasonVMFailed               = "VirtualMachineFailed"
-	ReasonWaitingForDependencies = "WaitingForDependencies"
-	ReasonRestartRequired        = "RestartRequired"
-	ReasonDeletionBlocked        = "DeletionBlocked"
-	ReasonTransientError         = "TransientError"
+	ReasonDiskTooSmall         = "DiskTooSmall"
+	ReasonStorageClassNotFound = "StorageClassNotFound"
+	// ReasonStorageProfileIncomplete: CDI cannot make the disk's claim
+	// because the StorageClass's CDI StorageProfile gives no access modes
+	// (CDI: ErrClaimNotValid); an administrator completes the profile's
+	// spec.claimPropertySets, or the user picks another
+	// spec.disks[i].storageClassName.
+	ReasonStorageProfileIncomplete = "StorageProfileIncomplete"
+	ReasonShrinkRefused            = "ShrinkRefused"
+	ReasonExpansionNotAllowed      = "ExpansionNotAllowed"
+	ReasonCDIMissing               = "CDINotInstalled"
+	ReasonKubeVirtMissing          = "KubeVirtNotInstalled"
+	ReasonSecretNotFound           = "SecretNotFound"
+	ReasonInvalidSpec              = "InvalidSpec"
+	ReasonUnschedulable            = "Unschedulable"
+	ReasonVMFailed                 = "VirtualMachineFailed"
+	ReasonWaitingForDependencies   = "WaitingForDependencies"
+	ReasonRestartRequired          = "RestartRequired"
+	ReasonDeletionBlocked          = "DeletionBlocked"
+	ReasonTransientError           = "TransientError"
 	// ReasonNameConflict: an object Wukong would write (PVC, DataVolume,
 	// NetworkAttachmentDefinition, cloud-init Secret, VirtualMachine, or a
 	// NodeBridge's policy) exists and is not controlled by it; it is left

@@ -171,6 +171,10 @@ func diskProblem(i int, d v1alpha1.DiskSpec, o storage.Observation) (problem, bo
 			msg = "no StorageClass is named and the cluster has no default StorageClass"
 		}
 		return problem{c, v1alpha1.ReasonStorageClassNotFound, field("storageClassName"), msg, true}, true
+	case storage.ReasonClaimNotValid:
+		return problem{c, v1alpha1.ReasonStorageProfileIncomplete, field("storageClassName"),
+			"CDI cannot make the disk's claim (" + o.Message + "): an administrator sets accessModes and volumeMode " +
+				"in the StorageProfile's spec.claimPropertySets, or name another storageClassName", true}, true
 	case storage.ReasonDiskTooSmall:
 		return problem{c, v1alpha1.ReasonDiskTooSmall, field("size"),
 			"the image is bigger than the disk: grow spec.disks[" + fmt.Sprint(i) + "].size (CDI retries the import): " + o.Message, false}, true
