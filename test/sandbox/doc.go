@@ -15,7 +15,10 @@
 //     virt-api's cluster config read from the sandbox's KubeVirt CR;
 //   - CDI's admission: the DataVolume mutating and validating webhooks
 //     cdi-apiserver serves, from kubevirt.io/containerized-data-importer
-//     (hack/cdi-admission).
+//     (hack/cdi-admission);
+//   - CDI's StorageProfile controller (in the same cdi-admission process):
+//     one StorageProfile per StorageClass, with the claim property sets of
+//     the profile's spec or of CDI's table of known provisioners.
 //
 // Both admission servers are registered by the webhook configurations
 // their operators install (failurePolicy Fail), so the API server refuses
@@ -23,7 +26,12 @@
 // defaults a real cluster stores (a VM's firmware UUID and machine type, a
 // VMI's finalizer and defaults).
 //
-// Fixtures: three StorageClasses, fake Nodes, a KubeVirt CR (namespace
+// Fixtures: four StorageClasses (standard, the default; wffc; fixed, not
+// expandable; unknown-provisioner, whose driver neither CDI nor the sandbox
+// knows, so its profile has no access modes and its claims are never
+// provisioned), StorageProfiles for the first three with
+// spec.claimPropertySets set as an administrator sets them (CDI does not
+// know the sandbox's CSI driver either), fake Nodes, a KubeVirt CR (namespace
 // kubevirt) that registers the macvtap network binding plugin as KubeVirt's
 // user guide does, and CDI's CDIConfig "config".
 //
@@ -36,7 +44,10 @@
 //     PersistentVolume; WaitForFirstConsumer claims bind once a
 //     VirtualMachineInstance uses them; grown requests are reflected in
 //     status.capacity at once (no FileSystemResizePending step).
-//   - CDI: a DataVolume gets its PVC, then imports with advancing
+//   - CDI: a DataVolume gets its PVC (spec.storage completed from the
+//     StorageProfile as CDI's DataVolume controller does; without access
+//     modes from either it gets none, and Bound=False reason
+//     ErrClaimNotValid: pkg/controller/datavolume/util.go), then imports with advancing
 //     status.progress to Succeeded. An unreachable source (http host ending in
 //     ".invalid", registry URL containing "unreachable") behaves like real CDI
 //     on a DNS failure: the importer pod keeps restarting, so the DataVolume
