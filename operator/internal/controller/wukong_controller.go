@@ -7,10 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -59,6 +60,9 @@ type WukongReconciler struct {
 	// any Wukong may name in nadName (like Multus' globalNamespaces); a NAD
 	// in any other namespace but the Wukong's own is refused.
 	GlobalNADNamespaces []string
+	// StatusWrites coalesces status writes that only move import progress
+	// (its zero value: 10-point bands, 5s).
+	StatusWrites StatusWrites
 }
 
 // Reconcile runs one pass for one Wukong: finalizer, steps
@@ -69,6 +73,7 @@ func (r *WukongReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	if err := r.Client.Get(ctx, req.NamespacedName, w); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Metrics.forget(req.NamespacedName)
+			r.StatusWrites.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -78,8 +83,12 @@ func (r *WukongReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	base := w.DeepCopy()
 	s := &scope{w: w}
 	defer func() {
-		if err := r.writeStatus(ctx, base, w, s); err != nil {
+		requeue, err := r.writeStatus(ctx, base, w, s)
+		if err != nil {
 			retErr = errors.Join(retErr, err)
+		}
+		if requeue > 0 && (result.RequeueAfter == 0 || requeue < result.RequeueAfter) {
+			result.RequeueAfter = requeue // a coalesced progress write is written then
 		}
 		if retErr != nil && !errors.Is(retErr, context.Canceled) {
 			r.Metrics.reconcileError(errorReason(retErr))
@@ -101,51 +110,81 @@ func (r *WukongReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	return ctrl.Result{RequeueAfter: s.requeueAfter}, nil
 }
 
-// writeStatus computes status from the scope and patches it only if it
-// changed. Events mark condition transitions.
-func (r *WukongReconciler) writeStatus(ctx context.Context, base, w *v1alpha1.Wukong, s *scope) error {
+// writeStatus computes status from the scope and patches it in one patch
+// (the only status write of a pass) when it changed and StatusWrites does
+// not coalesce it; a coalesced write returns when to reconcile again.
+// Events follow a written status (emitEvents).
+func (r *WukongReconciler) writeStatus(ctx context.Context, base, w *v1alpha1.Wukong, s *scope) (time.Duration, error) {
 	computeStatus(w, s)
 	r.Metrics.observe(w)
-	r.emitEvents(base, w)
-	if equality.Semantic.DeepEqual(base.Status, w.Status) {
-		return nil
+	key := client.ObjectKeyFromObject(w)
+	d := r.StatusWrites.decide(key, &base.Status, &w.Status)
+	if !d.Write {
+		return d.RequeueAfter, nil
 	}
 	if err := r.Client.Status().Patch(ctx, w, client.MergeFrom(base)); err != nil {
 		if apierrors.IsNotFound(err) || errors.Is(err, context.Canceled) {
-			return nil
+			return 0, nil
 		}
-		return fmt.Errorf("cannot patch Wukong status: %w", err)
+		return 0, fmt.Errorf("cannot patch Wukong status: %w", err)
 	}
-	return nil
+	r.StatusWrites.written(key)
+	r.emitEvents(base, w)
+	return 0, nil
 }
 
-// emitEvents records one event per condition that changed status.
+// emitEvents records an Event for each condition transition a person acts
+// on or waits for; the steps in between (networks configured, disks
+// importing or bound, the VM starting) show in status and its conditions,
+// not as Events, so a healthy Wukong records one Event. They are:
+//
+//   - Ready becomes True, or changes reason while True (Running, Stopped):
+//     Normal, reason Ready's: the machine is up (or stopped as asked).
+//   - Ready leaves True (False or Unknown): Warning, reason Ready's: a
+//     running machine went down.
+//   - Stalled becomes True, or changes reason while True: Warning, reason
+//     and message Stalled's, which name the spec field to fix.
+//   - RestartRequired becomes True: Normal: a change waits for a guest
+//     restart (virtctl restart).
+//
+// The note is the condition type; the message the condition's.
 func (r *WukongReconciler) emitEvents(base, w *v1alpha1.Wukong) {
 	if r.Recorder == nil {
 		return
 	}
-	before := wukongConditions{base}
-	after := wukongConditions{w}
-	for _, t := range []string{v1alpha1.NetworksConfiguredCondition, v1alpha1.VolumesBoundCondition,
-		v1alpha1.ReadyCondition, v1alpha1.StalledCondition, v1alpha1.RestartRequiredCondition} {
-		now := conditions.Get(after, t)
+	for _, e := range eventsFor(wukongConditions{base}, wukongConditions{w}) {
+		r.Recorder.Eventf(w, nil, e.kind, e.reason, e.condition, "%s", e.message)
+	}
+}
+
+// event is one Event emitEvents records.
+type event struct{ kind, reason, condition, message string }
+
+// eventsFor lists the Events for the condition transitions from before to
+// after (see emitEvents).
+func eventsFor(before, after wukongConditions) []event {
+	var out []event
+	isTrue := func(c *metav1.Condition) bool { return c != nil && c.Status == metav1.ConditionTrue }
+	for _, t := range []string{v1alpha1.ReadyCondition, v1alpha1.StalledCondition, v1alpha1.RestartRequiredCondition} {
+		was, now := conditions.Get(before, t), conditions.Get(after, t)
 		if now == nil {
 			continue
 		}
-		was := conditions.Get(before, t)
-		if was != nil && was.Status == now.Status && was.Reason == now.Reason {
-			continue
-		}
-		kind := corev1.EventTypeNormal
-		if t == v1alpha1.StalledCondition || (now.Status == "False" && t != v1alpha1.ReadyCondition) {
+		kind := ""
+		switch {
+		case isTrue(now) && (!isTrue(was) || (t != v1alpha1.RestartRequiredCondition && was.Reason != now.Reason)):
+			kind = corev1.EventTypeNormal
+			if t == v1alpha1.StalledCondition {
+				kind = corev1.EventTypeWarning
+			}
+		case t == v1alpha1.ReadyCondition && isTrue(was) && !isTrue(now):
 			kind = corev1.EventTypeWarning
 		}
-		if now.Status == "False" && (now.Reason == v1alpha1.ReasonImporting || now.Reason == v1alpha1.ReasonWaitForFirstConsumer ||
-			now.Reason == v1alpha1.ReasonVolumesPending || now.Reason == v1alpha1.ReasonBridgePending) {
-			kind = corev1.EventTypeNormal
+		if kind != "" {
+			out = append(out, event{kind: kind, reason: now.Reason, condition: t, message: now.Message})
 		}
-		r.Recorder.Eventf(w, nil, kind, now.Reason, t, "%s", now.Message)
 	}
+	return out
 }
 
 // reconcileDelete removes the finalizer older versions added; owner
