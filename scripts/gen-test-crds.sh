@@ -9,12 +9,13 @@
 #     cdi-operator installs them, by `cdi-admission crds`
 #     (kubevirt.io/containerized-data-importer pkg/operator/resources/cluster);
 #   - Multus (NetworkAttachmentDefinition) and NMState
-#     (NodeNetworkConfigurationPolicy, NodeNetworkConfigurationEnactment) with
+#     (NodeNetworkConfigurationPolicy, NodeNetworkConfigurationEnactment,
+#     NodeNetworkState) with
 #     controller-gen from the Go API modules pinned in test/go.mod: neither
 #     project generates its CRDs from code that can be called here.
 # The two admission binaries are built by scripts/envtest-assets.sh.
 #
-# controller-gen emits every kind in those packages; only the three above are
+# controller-gen emits every kind in those packages; only the four above are
 # kept.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,18 +41,21 @@ cd "$root/test"
   paths=github.com/nmstate/kubernetes-nmstate/api/v1 \
   output:crd:dir="$tmp"
 # NodeNetworkConfigurationEnactment is served only as v1beta1 (one per node
-# and policy, with the policy generation it applied); generated on its own so
+# and policy, with the policy generation it applied), and so is
+# NodeNetworkState (one per node); generated on their own so
 # the v1beta1 policy type does not become a second policy version.
 mkdir -p "$tmp/v1beta1"
 "$controller_gen" crd:allowDangerousTypes=true \
   paths=github.com/nmstate/kubernetes-nmstate/api/v1beta1 \
   output:crd:dir="$tmp/v1beta1"
-cp "$tmp/v1beta1/nmstate.io_nodenetworkconfigurationenactments.yaml" "$tmp/"
+cp "$tmp/v1beta1/nmstate.io_nodenetworkconfigurationenactments.yaml" \
+  "$tmp/v1beta1/nmstate.io_nodenetworkstates.yaml" "$tmp/"
 
 keep=(
   k8s.cni.cncf.io_networkattachmentdefinitions.yaml
   nmstate.io_nodenetworkconfigurationpolicies.yaml
   nmstate.io_nodenetworkconfigurationenactments.yaml
+  nmstate.io_nodenetworkstates.yaml
 )
 rm -f "$out"/*.yaml
 install -m 0644 "$tmp"/own/*.yaml "$out/"

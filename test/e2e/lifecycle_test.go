@@ -537,6 +537,22 @@ func TestNodeBridgeLifecycle(t *testing.T) {
 		assertGone(c, &nadv1.NetworkAttachmentDefinition{}, types.NamespacedName{Namespace: ns, Name: "b-lan"})
 		assertGone(c, &v1alpha1.NodeBridge{}, types.NamespacedName{Name: br})
 	}, "Wukong b and NodeBridge %s to be gone", br)
+
+	// The nodes no longer have the bridge: NMState's NodeNetworkStates.
+	states := &nmstatev1beta1.NodeNetworkStateList{}
+	require.NoError(t, wc.List(ctx, states))
+	require.NotEmpty(t, states.Items, "NodeNetworkStates")
+	for _, s := range states.Items {
+		var st struct {
+			Interfaces []struct {
+				Name string `json:"name"`
+			} `json:"interfaces"`
+		}
+		require.NoError(t, yaml.Unmarshal(s.Status.CurrentState.Raw, &st))
+		for _, i := range st.Interfaces {
+			assert.NotEqual(t, br, i.Name, "node %s still has the bridge", s.Name)
+		}
+	}
 }
 
 // nmstateInterface is the part of an NMState interface the tests read.

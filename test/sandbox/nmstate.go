@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -14,10 +15,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/yaml"
 )
 
 // AnnotationConfiguredGeneration records on a NodeNetworkConfigurationPolicy
@@ -37,6 +40,17 @@ const PrimaryInterface = "eth0"
 // one NodeNetworkConfigurationEnactment per matching node
 // (<node>.<policy>, label nmstate.io/policy, status.policyGeneration the
 // generation it applied) and the policy's conditions after them.
+//
+// Each node's NodeNetworkState (nmstate.io/v1beta1, named after the node,
+// owned by it) holds the node's interfaces: at the start PrimaryInterface
+// (with the node's address), two more Ethernet NICs (SecondaryInterfaces)
+// and lo. A successfully enacted policy changes them as nmstate applies a
+// desired state: each interface it names is merged into the node's state
+// (a new one added, an existing one's given keys replaced), one with
+// state: absent is removed. Deleting a policy changes nothing on the nodes
+// (kubernetes-nmstate user guide, "Policy removal": "deleting the policy
+// does not revert the configuration"; only a policy setting the interface
+// absent removes it).
 //
 // A policy that enslaves PrimaryInterface to a bridge or bond cuts the node
 // off its API server: kubernetes-nmstate's probes then fail and it rolls
@@ -98,6 +112,11 @@ func (r *nmstateSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	failed := enslavesPrimary(p)
 	for i := range nodes.Items {
+		if !failed {
+			if err := r.applyToNode(ctx, nodes.Items[i].Name, p.Spec.DesiredState); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
 		if err := r.enact(ctx, p, nodes.Items[i].Name, failed); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -131,6 +150,126 @@ func (r *nmstateSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	log.FromContext(ctx).Info("policy available", "message", msg)
 	return ctrl.Result{}, nil
+}
+
+// SecondaryInterfaces are the simulated nodes' Ethernet NICs besides
+// PrimaryInterface, free to be a bridge's uplinks.
+var SecondaryInterfaces = []string{"eth1", "eth2"}
+
+// nodeState is the part of an nmstate state the simulator changes.
+type nodeState struct {
+	Interfaces []map[string]any `json:"interfaces"`
+	Rest       map[string]any   `json:"-"`
+}
+
+func parseState(s shared.State) (nodeState, error) {
+	var st nodeState
+	if len(s.Raw) == 0 {
+		return st, nil
+	}
+	if err := yaml.Unmarshal(s.Raw, &st.Rest); err != nil {
+		return st, err
+	}
+	if err := yaml.Unmarshal(s.Raw, &st); err != nil {
+		return st, err
+	}
+	delete(st.Rest, "interfaces")
+	return st, nil
+}
+
+func (st nodeState) raw() (shared.State, error) {
+	m := map[string]any{}
+	for k, v := range st.Rest {
+		m[k] = v
+	}
+	m["interfaces"] = st.Interfaces
+	b, err := yaml.Marshal(m)
+	return shared.State{Raw: b}, err
+}
+
+// initialNodeState is a node's state before any policy: its NICs and lo.
+func initialNodeState(address string) nodeState {
+	ifaces := []map[string]any{{
+		"name": PrimaryInterface, "type": "ethernet", "state": "up",
+		"ipv4": map[string]any{"enabled": true, "dhcp": false,
+			"address": []any{map[string]any{"ip": address, "prefix-length": 16}}},
+	}}
+	for _, n := range SecondaryInterfaces {
+		ifaces = append(ifaces, map[string]any{"name": n, "type": "ethernet", "state": "up",
+			"ipv4": map[string]any{"enabled": false}})
+	}
+	ifaces = append(ifaces, map[string]any{"name": "lo", "type": "loopback", "state": "up"})
+	return nodeState{Interfaces: ifaces}
+}
+
+// createNodeState creates the node's NodeNetworkState, as
+// kubernetes-nmstate's handler does when it starts on a node.
+func createNodeState(ctx context.Context, c client.Client, node *corev1.Node) error {
+	address := ""
+	for _, a := range node.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			address = a.Address
+		}
+	}
+	state, err := initialNodeState(address).raw()
+	if err != nil {
+		return err
+	}
+	nns := &nmstatev1beta1.NodeNetworkState{ObjectMeta: simulatedMeta(node.Name, "")}
+	nns.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}}
+	if err := c.Create(ctx, nns); err != nil {
+		return fmt.Errorf("creating NodeNetworkState %s: %w", node.Name, err)
+	}
+	now := metav1.Now()
+	nns.Status.CurrentState = state
+	nns.Status.LastSuccessfulUpdateTime = now
+	nns.Status.Conditions = shared.ConditionList{{
+		Type: shared.NodeNetworkStateConditionAvailable, Status: corev1.ConditionTrue,
+		Reason: shared.NodeNetworkStateConditionSuccessfullyConfigured, LastHeartbeatTime: now, LastTransitionTime: now,
+	}}
+	if err := c.Status().Update(ctx, nns); err != nil {
+		return fmt.Errorf("NodeNetworkState %s status: %w", node.Name, err)
+	}
+	return nil
+}
+
+// applyToNode merges desired into the node's NodeNetworkState.
+func (r *nmstateSim) applyToNode(ctx context.Context, node string, desired shared.State) error {
+	want, err := parseState(desired)
+	if err != nil {
+		return fmt.Errorf("desired state: %w", err)
+	}
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		nns := &nmstatev1beta1.NodeNetworkState{}
+		if err := r.c.Get(ctx, client.ObjectKey{Name: node}, nns); err != nil {
+			return err
+		}
+		cur, err := parseState(nns.Status.CurrentState)
+		if err != nil {
+			return fmt.Errorf("NodeNetworkState %s: %w", node, err)
+		}
+		for _, w := range want.Interfaces {
+			name, _ := w["name"].(string)
+			i := slices.IndexFunc(cur.Interfaces, func(c map[string]any) bool { return c["name"] == name })
+			switch {
+			case w["state"] == "absent":
+				if i >= 0 {
+					cur.Interfaces = slices.Delete(cur.Interfaces, i, i+1)
+				}
+			case i >= 0:
+				for k, v := range w {
+					cur.Interfaces[i][k] = v
+				}
+			default:
+				cur.Interfaces = append(cur.Interfaces, maps.Clone(w))
+			}
+		}
+		if nns.Status.CurrentState, err = cur.raw(); err != nil {
+			return err
+		}
+		nns.Status.LastSuccessfulUpdateTime = metav1.Now()
+		return r.c.Status().Update(ctx, nns)
+	})
 }
 
 // enact writes the node's enactment of p at p's generation.

@@ -463,6 +463,9 @@ func (s *Sandbox) createFixtures(ctx context.Context, nodes int) error {
 		if err := s.Client.Update(ctx, node); err != nil {
 			return fmt.Errorf("untainting Node %s: %w", name, err)
 		}
+		if err := createNodeState(ctx, s.Client, node); err != nil {
+			return err
+		}
 		s.Nodes = append(s.Nodes, name)
 	}
 	return s.createKubeVirtCR(ctx)
