@@ -69,7 +69,12 @@
 //     keeps its VMI Pending with Synchronized=False (FailedCreate) and the
 //     VM condition Failure, as virt-controller does when it cannot render
 //     the launcher pod.
-//   - NMState: NodeNetworkConfigurationPolicies become Available.
+//   - NMState: NodeNetworkConfigurationPolicies become Available, with one
+//     enactment per matching node; each node's NodeNetworkState lists its
+//     interfaces (eth0, eth1, eth2, lo) and changes as nmstate applies a
+//     policy (merged; state: absent removes); deleting a policy leaves the
+//     nodes as they are. A policy that enslaves eth0 is rolled back
+//     (Degraded), as kubernetes-nmstate's probes make it.
 //   - VMI release (virt-handler and virt-controller on deletion): a deleted
 //     VMI's launcher pods go, then its phase becomes Succeeded and KubeVirt's
 //     finalizer is removed (pkg/virt-controller/watch/vmi/lifecycle.go).
