@@ -64,7 +64,12 @@
 //     RerunOnFailure and Once run a VMI, Halted stops it (its VMI is
 //     deleted), so `virtctl start` (Halted -> Always) and `virtctl stop`
 //     (Always -> Halted), which change spec.runStrategy, start and stop the
-//     machine; Manual's start/stop state change requests are not simulated.
+//     machine. Manual runs only on a start request and stops on a stop
+//     request (status.stateChangeRequests, which virt-api's start, stop and
+//     restart subresources add; the sandbox serves no subresource API, so a
+//     caller adds them as virt-api would), and a stop request for the
+//     running VMI restarts any other strategy's VM; each request is dropped
+//     once done (virt-controller's isTrimFirstChangeRequestNeeded).
 //     An interface whose network binding plugin no KubeVirt CR registers
 //     keeps its VMI Pending with Synchronized=False (FailedCreate) and the
 //     VM condition Failure, as virt-controller does when it cannot render

@@ -127,7 +127,7 @@ func (r *kubevirtSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 		vmi = nil
 	}
 	before := vm.Status.DeepCopy()
-	if !shouldRun(vm) {
+	if !shouldRun(vm, vmi) || stopRequested(vm, vmi) {
 		if vmi != nil && vmi.DeletionTimestamp == nil {
 			if err := r.c.Delete(ctx, vmi); client.IgnoreNotFound(err) != nil {
 				return ctrl.Result{}, err
@@ -144,6 +144,7 @@ func (r *kubevirtSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 			log.FromContext(ctx).Info("stopped VM: deleted its VMI and launcher pod")
 		}
 		stoppedStatus(vm, vmi != nil)
+		trimStateChangeRequest(vm, vmi)
 		return ctrl.Result{}, r.updateVMStatus(ctx, vm, before)
 	}
 	if vmi == nil {
@@ -158,20 +159,65 @@ func (r *kubevirtSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 		}
 	}
 	runningStatus(vm, vmi)
+	trimStateChangeRequest(vm, vmi)
 	return ctrl.Result{}, r.updateVMStatus(ctx, vm, before)
 }
 
-// shouldRun: Always, RerunOnFailure and Once run; Halted and Manual (start
-// requests are not simulated) do not.
-func shouldRun(vm *kubevirtv1.VirtualMachine) bool {
+// shouldRun follows virt-controller's syncRunStrategy
+// (pkg/virt-controller/watch/vm/vm.go, v1.9.0): Always, RerunOnFailure and
+// Once run, Halted does not; Manual keeps what exists and starts only on a
+// start request (status.stateChangeRequests[0], which virt-api's start
+// subresource adds: `virtctl start`).
+func shouldRun(vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachineInstance) bool {
 	if vm.Spec.RunStrategy == nil {
 		return deref(vm.Spec.Running) //nolint:staticcheck // the deprecated field still works
 	}
 	switch *vm.Spec.RunStrategy {
 	case kubevirtv1.RunStrategyAlways, kubevirtv1.RunStrategyRerunOnFailure, kubevirtv1.RunStrategyOnce:
 		return true
+	case kubevirtv1.RunStrategyManual:
+		if vmi != nil {
+			return vmi.DeletionTimestamp == nil
+		}
+		return firstRequest(vm) == kubevirtv1.StartRequest
 	}
 	return false
+}
+
+func firstRequest(vm *kubevirtv1.VirtualMachine) kubevirtv1.StateChangeRequestAction {
+	if len(vm.Status.StateChangeRequests) == 0 {
+		return ""
+	}
+	return vm.Status.StateChangeRequests[0].Action
+}
+
+// stopRequested: the first state change request stops this very VMI
+// (virt-api's stop and restart subresources add it with the VMI's UID;
+// virt-controller's hasStopRequestForVMI).
+func stopRequested(vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachineInstance) bool {
+	if vmi == nil || firstRequest(vm) != kubevirtv1.StopRequest {
+		return false
+	}
+	uid := vm.Status.StateChangeRequests[0].UID
+	return uid != nil && *uid == vmi.UID
+}
+
+// trimStateChangeRequest drops the first state change request once it is
+// done, as virt-controller's isTrimFirstChangeRequestNeeded does: a stop
+// request when there is no VMI, or another one than it named (or it named
+// none); a start request when a VMI exists and is not being deleted.
+func trimStateChangeRequest(vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachineInstance) {
+	done := false
+	switch firstRequest(vm) {
+	case kubevirtv1.StopRequest:
+		uid := vm.Status.StateChangeRequests[0].UID
+		done = vmi == nil || uid == nil || *uid != vmi.UID
+	case kubevirtv1.StartRequest:
+		done = vmi != nil && vmi.DeletionTimestamp == nil
+	}
+	if done {
+		vm.Status.StateChangeRequests = vm.Status.StateChangeRequests[1:]
+	}
 }
 
 func (r *kubevirtSim) createVMI(ctx context.Context, vm *kubevirtv1.VirtualMachine) (*kubevirtv1.VirtualMachineInstance, error) {
