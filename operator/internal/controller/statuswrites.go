@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/novasphere/wukong/lib/storage"
@@ -23,7 +24,7 @@ const (
 	// points: 0-9.99% is band 0, 10-19.99% band 1, and so on.
 	DefaultProgressBand = 10.0
 	// DefaultStatusInterval is the shortest time between two status writes
-	// of one Wukong that only move import progress.
+	// of one Wukong when the second changes no state (see StatusWrites).
 	DefaultStatusInterval = 5 * time.Second
 )
 
@@ -31,34 +32,44 @@ const (
 // now or coalesced with later ones. Its zero value uses the defaults above
 // and the wall clock; it is safe for concurrent reconciles.
 //
-// The rule, for a status that differs from the one in the cluster:
+// The rule, for a status that differs from the one last written:
 //
-//   - Anything but import progress changed (phase, a condition's status,
-//     reason or message, observedGeneration, a volume's phase or size, a
-//     NIC, the node, ...): written at once.
+//   - A change of state is written at once: the phase, observedGeneration,
+//     a condition appearing, disappearing or changing status
+//     (True/False/Unknown), and Stalled's reason (it names what to fix).
+//     That is what kstatus, `kubectl wait` and a person act on.
 //   - Only import progress changed (status.volumes[].progress,
 //     status.importProgress, and the percentages in the message of a
 //     condition whose reason is Importing): written when at least Interval
 //     passed since this manager last wrote this Wukong's status AND a
 //     volume's progress crossed into another Band, so at most once per
 //     band or once per Interval, whichever is rarer. Within one band, the
-//     newest value is still written once it stood unchanged for Interval
-//     (an import that pauses, or ends its last band, shows where it is).
+//     newest value is written once it stood unchanged for Interval (an
+//     import that pauses, or ends its last band, shows where it is).
+//   - Any other detail (a condition's reason or message while its status
+//     stays, a volume's phase or size, NIC addresses, the node, ...):
+//     written once Interval passed since the last write, so the steps a
+//     VM goes through while it starts are one write per Interval at most.
 //   - A coalesced status asks for a requeue when it may be written (the
 //     rest of the Interval), so the last value is never lost even if no
-//     other event comes.
+//     other event comes; any write carries every pending detail with it.
+//
+// A pass that reads a Wukong from an informer cache that has not yet seen
+// this manager's last status write (its resourceVersion is the one that
+// write was based on) compares against what was written, not the stale
+// copy, so the same status is not written twice.
 //
 // Reconcile writes status at most once per pass (one patch, in its
 // deferred writeStatus), so a Wukong's status is never written twice in
 // one reconcile. What this manager wrote is remembered in memory only: a
-// restarted manager writes a progress-only change like one that waited the
+// restarted manager writes a coalesced change like one that waited the
 // Interval.
 type StatusWrites struct {
 	// Band is the progress band width in percentage points
 	// (DefaultProgressBand when 0).
 	Band float64
-	// Interval is the shortest time between two progress-only writes
-	// (DefaultStatusInterval when 0).
+	// Interval is the shortest time between a write and a following one
+	// that changes no state (DefaultStatusInterval when 0).
 	Interval time.Duration
 	// Now is the clock (time.Now when nil); tests set it.
 	Now func() time.Time
@@ -71,6 +82,11 @@ type StatusWrites struct {
 type writeState struct {
 	// written is when this manager last wrote its status (zero: never).
 	written time.Time
+	// basedOn is the resourceVersion the last write was computed from, and
+	// status what it wrote; status is dropped once a pass reads a newer
+	// Wukong (the cache caught up).
+	basedOn string
+	status  *v1alpha1.WukongStatus
 	// pending is the progress (progressKey) of the newest status not
 	// written; since is when that value was first seen.
 	pending string
@@ -80,8 +96,8 @@ type writeState struct {
 // writeDecision says whether to write now, or when to look again.
 type writeDecision struct {
 	Write bool
-	// RequeueAfter > 0: a progress-only change was coalesced; reconcile
-	// again after this long so it is written.
+	// RequeueAfter > 0: a change was coalesced; reconcile again after this
+	// long so it is written.
 	RequeueAfter time.Duration
 }
 
@@ -106,21 +122,31 @@ func (c *StatusWrites) now() time.Time {
 	return time.Now()
 }
 
-// decide compares the status in the cluster (before) with the computed one
-// (after) for the Wukong key. A true Write must be followed by written(key)
-// once the patch succeeded.
-func (c *StatusWrites) decide(key types.NamespacedName, before, after *v1alpha1.WukongStatus) writeDecision {
+// decide compares the computed status (after) of the Wukong key with the
+// status the cluster has: base's, or what this manager last wrote when
+// base is a stale copy from before that write. It returns the decision and
+// that status (for Events). A true Write must be followed by written once
+// the patch succeeded.
+func (c *StatusWrites) decide(key types.NamespacedName, base *v1alpha1.Wukong, after *v1alpha1.WukongStatus) (writeDecision, *v1alpha1.WukongStatus) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	before := &base.Status
 	st := c.state[key]
+	if st != nil && st.status != nil {
+		if base.ResourceVersion == st.basedOn {
+			before = st.status // the cache has not seen the last write yet
+		} else {
+			st.status, st.basedOn = nil, ""
+		}
+	}
 	if equality.Semantic.DeepEqual(before, after) {
 		if st != nil {
 			st.pending, st.since = "", time.Time{}
 		}
-		return writeDecision{}
+		return writeDecision{}, before
 	}
-	if !progressOnly(before, after) {
-		return writeDecision{Write: true}
+	if stateChanged(before, after) {
+		return writeDecision{Write: true}, before
 	}
 	if c.state == nil {
 		c.state = map[types.NamespacedName]*writeState{}
@@ -136,26 +162,27 @@ func (c *StatusWrites) decide(key types.NamespacedName, before, after *v1alpha1.
 	}
 	if !st.written.IsZero() {
 		if wait := interval - now.Sub(st.written); wait > 0 {
-			return writeDecision{RequeueAfter: wait}
+			return writeDecision{RequeueAfter: wait}, before
 		}
 	}
-	if bands(before, c.band()) != bands(after, c.band()) {
-		return writeDecision{Write: true}
+	if !progressOnly(before, after) || bands(before, c.band()) != bands(after, c.band()) {
+		return writeDecision{Write: true}, before
 	}
 	if wait := interval - now.Sub(st.since); wait > 0 {
-		return writeDecision{RequeueAfter: wait}
+		return writeDecision{RequeueAfter: wait}, before
 	}
-	return writeDecision{Write: true} // unchanged for Interval: the newest value
+	return writeDecision{Write: true}, before // unchanged for Interval: the newest value
 }
 
-// written records that key's status was written now.
-func (c *StatusWrites) written(key types.NamespacedName) {
+// written records that key's status was written now: status, computed
+// from a Wukong at resourceVersion basedOn.
+func (c *StatusWrites) written(key types.NamespacedName, basedOn string, status *v1alpha1.WukongStatus) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state == nil {
 		c.state = map[types.NamespacedName]*writeState{}
 	}
-	c.state[key] = &writeState{written: c.now()}
+	c.state[key] = &writeState{written: c.now(), basedOn: basedOn, status: status.DeepCopy()}
 }
 
 // forget drops what is remembered of a Wukong that is gone.
@@ -163,6 +190,30 @@ func (c *StatusWrites) forget(key types.NamespacedName) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.state, key)
+}
+
+// stateChanged reports whether the phase, observedGeneration, the set of
+// conditions, a condition's status or Stalled's reason differ.
+func stateChanged(a, b *v1alpha1.WukongStatus) bool {
+	if a.Phase != b.Phase || a.ObservedGeneration != b.ObservedGeneration || len(a.Conditions) != len(b.Conditions) {
+		return true
+	}
+	for _, ca := range a.Conditions {
+		cb := findCondition(b.Conditions, ca.Type)
+		if cb == nil || cb.Status != ca.Status || (ca.Type == v1alpha1.StalledCondition && cb.Reason != ca.Reason) {
+			return true
+		}
+	}
+	return false
+}
+
+func findCondition(cs []metav1.Condition, t string) *metav1.Condition {
+	for i := range cs {
+		if cs[i].Type == t {
+			return &cs[i]
+		}
+	}
+	return nil
 }
 
 // percent matches a progress percentage in a condition message, as

@@ -51,15 +51,20 @@ func statusOf(prev *v1alpha1.WukongStatus, s *scope) *v1alpha1.WukongStatus {
 	return &w.Status
 }
 
-// cluster plays the API server's copy of one Wukong's status and counts
-// the writes StatusWrites lets through.
+// cluster plays the API server's copy of one Wukong's status (with its
+// resourceVersion) and counts the writes StatusWrites lets through.
 type cluster struct {
 	t      *testing.T
 	sw     *StatusWrites
 	clock  *fakeClock
 	key    types.NamespacedName
 	status *v1alpha1.WukongStatus
+	rv     int
 	writes int
+}
+
+func (c *cluster) wukong() *v1alpha1.Wukong {
+	return &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{ResourceVersion: fmt.Sprint(c.rv)}, Status: *c.status.DeepCopy()}
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -73,12 +78,18 @@ func newCluster(t *testing.T) *cluster {
 
 // pass runs one reconcile's status decision for what s observed.
 func (c *cluster) pass(s *scope) writeDecision {
-	next := statusOf(c.status, s)
-	d := c.sw.decide(c.key, c.status, next)
+	return c.passOn(c.wukong(), s)
+}
+
+// passOn runs a pass that read base (maybe a stale copy).
+func (c *cluster) passOn(base *v1alpha1.Wukong, s *scope) writeDecision {
+	next := statusOf(&base.Status, s)
+	d, _ := c.sw.decide(c.key, base, next)
 	if d.Write {
+		c.sw.written(c.key, base.ResourceVersion, next)
 		c.status = next
+		c.rv++
 		c.writes++
-		c.sw.written(c.key)
 	}
 	return d
 }
@@ -184,6 +195,49 @@ func TestStatusWritesNonProgressAtOnce(t *testing.T) {
 	assert.True(t, c.pass(st).Write, "Stalled appears")
 	assert.Equal(t, v1alpha1.PhaseError, c.status.Phase)
 	assert.Equal(t, 3, c.writes)
+}
+
+// TestStatusWritesDetailsWithinInterval: a change of a condition's reason
+// or message while its status stays (disks start importing) waits for the
+// interval and is written then; a change of state right after a write is
+// written at once and carries the details along.
+func TestStatusWritesDetailsWithinInterval(t *testing.T) {
+	c := newCluster(t)
+	pending := scopeWith(storage.Observation{Name: "root", ClaimName: "vm1-root", DataVolume: true, Phase: storage.PhasePending})
+	require.True(t, c.pass(pending).Write, "the first status")
+	c.clock.add(time.Second)
+	d := c.pass(importingScope(""))
+	assert.False(t, d.Write, "VolumesBound Pending -> Importing (status False both) within the interval")
+	assert.Equal(t, DefaultStatusInterval-time.Second, d.RequeueAfter)
+	c.clock.add(d.RequeueAfter)
+	require.True(t, c.pass(importingScope("")).Write, "written when the interval passed")
+	assert.Equal(t, v1alpha1.ReasonImporting, conditions.GetReason(wukongConditions{&v1alpha1.Wukong{Status: *c.status}}, v1alpha1.VolumesBoundCondition))
+
+	c.clock.add(time.Second)
+	assert.False(t, c.pass(importingScope("20.00%")).Write)
+	c.clock.add(time.Second)
+	done := importingScope("")
+	done.vols, done.vmExists = bound, true
+	require.True(t, c.pass(done).Write, "VolumesBound True: written at once")
+	assert.Equal(t, 3, c.writes)
+}
+
+// TestStatusWritesStaleCache: a pass that reads the Wukong as it was
+// before this manager's last write (an informer cache that has not caught
+// up) does not write the same status again, and writes a real change.
+func TestStatusWritesStaleCache(t *testing.T) {
+	c := newCluster(t)
+	stale := c.wukong()
+	require.True(t, c.pass(importingScope("40.00%")).Write)
+	c.clock.add(time.Minute)
+	assert.Equal(t, writeDecision{}, c.passOn(stale, importingScope("40.00%")), "the same status from a stale copy: nothing to write")
+	assert.Equal(t, 1, c.writes)
+
+	done := importingScope("")
+	done.vols, done.vmExists = bound, true
+	assert.True(t, c.passOn(stale, done).Write, "a change of state from a stale copy is still written")
+	assert.Equal(t, 2, c.writes)
+	assert.Equal(t, writeDecision{}, c.pass(done), "the cache caught up: nothing to write")
 }
 
 // TestStatusWritesRestarted: a manager that never wrote this Wukong (after

@@ -60,8 +60,8 @@ type WukongReconciler struct {
 	// any Wukong may name in nadName (like Multus' globalNamespaces); a NAD
 	// in any other namespace but the Wukong's own is refused.
 	GlobalNADNamespaces []string
-	// StatusWrites coalesces status writes that only move import progress
-	// (its zero value: 10-point bands, 5s).
+	// StatusWrites coalesces status writes that change no state (import
+	// progress, messages, details) (its zero value: 10-point bands, 5s).
 	StatusWrites StatusWrites
 }
 
@@ -118,7 +118,7 @@ func (r *WukongReconciler) writeStatus(ctx context.Context, base, w *v1alpha1.Wu
 	computeStatus(w, s)
 	r.Metrics.observe(w)
 	key := client.ObjectKeyFromObject(w)
-	d := r.StatusWrites.decide(key, &base.Status, &w.Status)
+	d, before := r.StatusWrites.decide(key, base, &w.Status)
 	if !d.Write {
 		return d.RequeueAfter, nil
 	}
@@ -128,8 +128,8 @@ func (r *WukongReconciler) writeStatus(ctx context.Context, base, w *v1alpha1.Wu
 		}
 		return 0, fmt.Errorf("cannot patch Wukong status: %w", err)
 	}
-	r.StatusWrites.written(key)
-	r.emitEvents(base, w)
+	r.StatusWrites.written(key, base.ResourceVersion, &w.Status)
+	r.emitEvents(&v1alpha1.Wukong{Status: *before}, w)
 	return 0, nil
 }
 
