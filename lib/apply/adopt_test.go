@@ -53,7 +53,7 @@ func TestApplyNeverAdopts(t *testing.T) {
 					OwnerReferences: []metav1.OwnerReference{owner}},
 				Data: map[string]string{"precious": "overwritten"},
 			}
-			res, err := apply.Apply(ctx, k8s, desired, "test")
+			res, err := apply.Apply(ctx, k8s, desired, testID)
 			var conflict *apply.ConflictError
 			require.True(t, errors.As(err, &conflict), "want a ConflictError, got %v", err)
 			require.Equal(t, apply.Unchanged, res)
@@ -76,10 +76,10 @@ func TestApplyNeverAdopts(t *testing.T) {
 			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "mine", OwnerReferences: []metav1.OwnerReference{owner}},
 			Data:       map[string]string{"v": "1"},
 		}
-		_, err := apply.Apply(ctx, k8s, mine, "test")
+		_, err := apply.Apply(ctx, k8s, mine, testID)
 		require.NoError(t, err)
 		mine.Data["v"] = "2"
-		res, err := apply.Apply(ctx, k8s, mine, "test")
+		res, err := apply.Apply(ctx, k8s, mine, testID)
 		require.NoError(t, err)
 		require.Equal(t, apply.Updated, res)
 	})

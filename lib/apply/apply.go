@@ -5,11 +5,11 @@
 // holds (a read, normally from an informer cache) and sends the apply only
 // when one of those fields is missing or different, or when the desired
 // object itself changed since the last apply (a hash of it is kept in the
-// HashAnnotation). A controller that calls it on every reconcile therefore
-// writes nothing at rest; a child edited by hand is restored on the next pass
-// (the edited field no longer matches); and a field the controller stops
-// setting is removed, as Server-Side Apply removes fields a manager owned
-// and no longer sends.
+// annotation the caller's Identity names). A controller that calls it on
+// every reconcile therefore writes nothing at rest; a child edited by hand
+// is restored on the next pass (the edited field no longer matches); and a
+// field the controller stops setting is removed, as Server-Side Apply
+// removes fields a manager owned and no longer sends.
 //
 // Apply never adopts: when the desired object names a controller (an owner
 // reference with controller: true), an existing object of that name is
@@ -19,8 +19,10 @@
 // it was not created for.
 //
 // It is shared by the lib/storage, lib/network and lib/kubevirt modules so the
-// three agree on one field manager convention, one comparison and one
-// ownership rule.
+// three agree on one comparison and one ownership rule. None of them holds a
+// name of its own: the field manager, the label and annotation keys and the
+// managed-by value come from the caller's Identity, which every one of them
+// takes.
 package apply
 
 import (
@@ -39,11 +41,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 )
-
-// HashAnnotation records a hash of the last applied desired object, so a
-// field removed from the desired object (which the subset comparison cannot
-// see) still triggers an apply.
-const HashAnnotation = "apply.novasphere.dev/desired-hash"
 
 // Result says what Apply did.
 type Result int
@@ -68,15 +65,21 @@ func (r Result) String() string {
 	}
 }
 
-// Apply server-side-applies obj under fieldManager with ForceOwnership unless
-// the live object already carries every field set in obj. obj is a typed
+// Apply server-side-applies obj under id.FieldManager with ForceOwnership
+// unless the live object already carries every field set in obj; the hash of
+// obj is kept in the annotation id.HashAnnotationKey(). obj is a typed
 // object whose kind c's scheme knows; on success it is overwritten with the
 // live state the server returned (or, when nothing was sent, the state read).
 //
 // Only the fields obj sets are sent, so fields owned by other managers (and
 // status) are left alone. Errors are returned unwrapped from the client so
-// callers can test them with apierrors and meta.IsNoMatchError.
-func Apply(ctx context.Context, c client.Client, obj client.Object, fieldManager string) (Result, error) {
+// callers can test them with apierrors and meta.IsNoMatchError; an invalid id
+// gives an error wrapping ErrInvalidIdentity and nothing is read or sent.
+func Apply(ctx context.Context, c client.Client, obj client.Object, id Identity) (Result, error) {
+	if err := id.Validate(); err != nil {
+		return Unchanged, err
+	}
+	hashKey := id.HashAnnotationKey()
 	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
 	if err != nil {
 		return Unchanged, err
@@ -89,13 +92,13 @@ func Apply(ctx context.Context, c client.Client, obj client.Object, fieldManager
 	if annotations == nil {
 		annotations = map[string]string{}
 	}
-	delete(annotations, HashAnnotation) // obj may be a live object from an earlier call
+	delete(annotations, hashKey) // obj may be a live object from an earlier call
 	desired.SetAnnotations(annotations)
 	hash, err := hashOf(desired)
 	if err != nil {
 		return Unchanged, err
 	}
-	annotations[HashAnnotation] = hash
+	annotations[hashKey] = hash
 	desired.SetAnnotations(annotations)
 
 	live, ok := obj.DeepCopyObject().(client.Object)
@@ -124,7 +127,7 @@ func Apply(ctx context.Context, c client.Client, obj client.Object, fieldManager
 	}
 
 	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(desired),
-		client.FieldOwner(fieldManager), client.ForceOwnership); err != nil {
+		client.FieldOwner(id.FieldManager), client.ForceOwnership); err != nil {
 		return Unchanged, err
 	}
 	return result, runtime.DefaultUnstructuredConverter.FromUnstructured(desired.Object, obj)

@@ -46,13 +46,13 @@ func TestApplyWritesOnlyWhenNeeded(t *testing.T) {
 	ctx := context.Background()
 
 	cm := configMap(map[string]string{"a": "1"})
-	res, err := apply.Apply(ctx, k8s, cm, "test")
+	res, err := apply.Apply(ctx, k8s, cm, testID)
 	require.NoError(t, err)
 	require.Equal(t, apply.Created, res)
 	require.NotEmpty(t, cm.ResourceVersion, "the live object is returned")
 	rv := cm.ResourceVersion
 
-	res, err = apply.Apply(ctx, k8s, configMap(map[string]string{"a": "1"}), "test")
+	res, err = apply.Apply(ctx, k8s, configMap(map[string]string{"a": "1"}), testID)
 	require.NoError(t, err)
 	require.Equal(t, apply.Unchanged, res)
 
@@ -65,7 +65,7 @@ func TestApplyWritesOnlyWhenNeeded(t *testing.T) {
 	live.Data["other"] = "theirs"
 	require.NoError(t, k8s.Update(ctx, live))
 
-	res, err = apply.Apply(ctx, k8s, configMap(map[string]string{"a": "1"}), "test")
+	res, err = apply.Apply(ctx, k8s, configMap(map[string]string{"a": "1"}), testID)
 	require.NoError(t, err)
 	require.Equal(t, apply.Updated, res)
 	require.NoError(t, k8s.Get(ctx, client.ObjectKeyFromObject(cm), live))
@@ -79,12 +79,12 @@ func TestApplyRemovesDroppedFields(t *testing.T) {
 	ctx := context.Background()
 	cm := configMap(map[string]string{"keep": "1", "drop": "2"})
 	cm.Name = "cm-drop"
-	_, err := apply.Apply(ctx, k8s, cm, "test")
+	_, err := apply.Apply(ctx, k8s, cm, testID)
 	require.NoError(t, err)
 
 	smaller := configMap(map[string]string{"keep": "1"})
 	smaller.Name = "cm-drop"
-	res, err := apply.Apply(ctx, k8s, smaller, "test")
+	res, err := apply.Apply(ctx, k8s, smaller, testID)
 	require.NoError(t, err)
 	require.Equal(t, apply.Updated, res)
 
@@ -92,7 +92,7 @@ func TestApplyRemovesDroppedFields(t *testing.T) {
 	require.NoError(t, k8s.Get(ctx, client.ObjectKeyFromObject(smaller), live))
 	require.Equal(t, map[string]string{"keep": "1"}, live.Data)
 
-	res, err = apply.Apply(ctx, k8s, smaller, "test")
+	res, err = apply.Apply(ctx, k8s, smaller, testID)
 	require.NoError(t, err)
 	require.Equal(t, apply.Unchanged, res, "and then it is at rest again")
 }

@@ -7,7 +7,7 @@ func BenchmarkBuildVM(b *testing.B) {
 	m.AntiAffinity = true
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = BuildVM(owner, m)
+		_ = BuildVM(testID, owner, m)
 	}
 }
 
@@ -17,7 +17,7 @@ func BenchmarkBuildCloudInitSecret(b *testing.B) {
 	owner, m := testOwner(), cloudInitMachine()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := BuildCloudInitSecret(owner, m); err != nil {
+		if _, err := BuildCloudInitSecret(testID, owner, m); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -37,7 +37,7 @@ func TestReconcileMacvtapBinding(t *testing.T) {
 		assert.True(t, apierrors.IsNotFound(err), "no cloud-init Secret: %v", err)
 	}
 
-	_, err := Reconcile(ctx, c, owner, m)
+	_, err := Reconcile(ctx, c, testID, owner, m)
 	var notRegistered *BindingNotRegisteredError
 	require.True(t, errors.As(err, &notRegistered), "got %v", err)
 	assert.Equal(t, "direct", notRegistered.NIC)
@@ -50,7 +50,7 @@ func TestReconcileMacvtapBinding(t *testing.T) {
 	kv := &kubevirtv1.KubeVirt{ObjectMeta: metav1.ObjectMeta{Name: "kubevirt", Namespace: ns}}
 	require.NoError(t, c.Create(ctx, kv))
 	t.Cleanup(func() { _ = c.Delete(context.Background(), kv) })
-	_, err = Reconcile(ctx, c, owner, m)
+	_, err = Reconcile(ctx, c, testID, owner, m)
 	require.True(t, errors.As(err, &notRegistered), "got %v", err)
 	assert.Equal(t, 1, notRegistered.KubeVirtCRs)
 	assert.Contains(t, err.Error(), "the KubeVirt CR does not register it")
@@ -68,7 +68,7 @@ func TestReconcileMacvtapBinding(t *testing.T) {
 	assert.Equal(t, []string{"macvtap", "passt"}, names)
 	assert.Equal(t, 1, crs)
 
-	_, err = Reconcile(ctx, c, owner, m)
+	_, err = Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	vm := &kubevirtv1.VirtualMachine{}
 	require.NoError(t, c.Get(ctx, vmKey, vm))

@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	"github.com/novasphere/wukong/lib/apply"
 )
 
 // cloudConfig is the #cloud-config user data. Field order is the output
@@ -94,7 +96,7 @@ type nameservers struct {
 // in data (never stringData). A plain User.Password is stored only as its
 // SHA-512 crypt hash, salted deterministically (see CloudInit.Salt). Like
 // BuildVM, the owner reference needs owner's TypeMeta.
-func BuildCloudInitSecret(owner client.Object, m Machine) (*corev1.Secret, error) {
+func BuildCloudInitSecret(id apply.Identity, owner client.Object, m Machine) (*corev1.Secret, error) {
 	user, err := RenderUserData(owner, m)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", errBuildCloudIni, err)
@@ -108,7 +110,7 @@ func BuildCloudInitSecret(owner client.Object, m Machine) (*corev1.Secret, error
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            CloudInitSecretName(owner),
 			Namespace:       owner.GetNamespace(),
-			Labels:          Labels(owner),
+			Labels:          Labels(id, owner),
 			OwnerReferences: ownerReferences(owner),
 		},
 		Type: corev1.SecretTypeOpaque,

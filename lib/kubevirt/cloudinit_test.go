@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/novasphere/wukong/lib/apply"
 )
 
 const plainPassword = "s3cret-Pa55word!"
@@ -250,13 +252,13 @@ func TestRenderNetworkDataInvalid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := with(func(m *Machine) { m.NICs = nic; m.CloudInit.Networks = tt.networks })
-			_, err := BuildCloudInitSecret(testOwner(), m)
+			_, err := BuildCloudInitSecret(testID, testOwner(), m)
 			var inv *InvalidInputError
 			require.True(t, errors.As(err, &inv), "got %v", err)
 			assert.Equal(t, tt.wantField, inv.Field)
 		})
 	}
-	_, err := BuildCloudInitSecret(testOwner(), with(func(m *Machine) {
+	_, err := BuildCloudInitSecret(testID, testOwner(), with(func(m *Machine) {
 		m.CloudInit.Salt = "bad salt!"
 		m.CloudInit.User = &User{Name: "ops", Password: "x"}
 	}))
@@ -268,11 +270,11 @@ func TestRenderNetworkDataInvalid(t *testing.T) {
 func TestBuildCloudInitSecret(t *testing.T) {
 	owner := testOwner()
 	m := cloudInitMachine()
-	s, err := BuildCloudInitSecret(owner, m)
+	s, err := BuildCloudInitSecret(testID, owner, m)
 	require.NoError(t, err)
 	assert.Equal(t, "web-cloudinit", s.Name)
 	assert.Equal(t, "prod", s.Namespace)
-	assert.Equal(t, map[string]string{LabelManagedBy: "wukong", LabelWukong: "web"}, s.Labels)
+	assert.Equal(t, map[string]string{apply.LabelManagedBy: "wukong", testID.OwnerLabelKey(): "web"}, s.Labels)
 	require.Len(t, s.OwnerReferences, 1)
 	assert.Equal(t, owner.UID, s.OwnerReferences[0].UID)
 	assert.Empty(t, s.StringData)
@@ -281,7 +283,7 @@ func TestBuildCloudInitSecret(t *testing.T) {
 
 	// The plain password appears nowhere: not in the marshalled Secret or
 	// VM, nor in the decoded Secret values.
-	vm := BuildVM(owner, m)
+	vm := BuildVM(testID, owner, m)
 	for _, obj := range []any{s, vm} {
 		raw, err := json.Marshal(obj)
 		require.NoError(t, err)
@@ -291,7 +293,7 @@ func TestBuildCloudInitSecret(t *testing.T) {
 		assert.NotContains(t, string(v), plainPassword, k)
 	}
 
-	again, err := BuildCloudInitSecret(owner, m)
+	again, err := BuildCloudInitSecret(testID, owner, m)
 	require.NoError(t, err)
 	assert.Equal(t, s, again, "deterministic")
 }

@@ -5,28 +5,36 @@
 //
 // A controller uses it in three steps:
 //
-//  1. Map its own API to a Machine. RunStrategy maps the user-facing
-//     startStrategy/highAvailability fields to one KubeVirt run strategy
-//     and reports contradictions as *ConflictError; ReadSSHKeys loads
-//     authorized keys from a user Secret (*SecretNotFoundError when absent).
-//  2. Call Reconcile(ctx, c, owner, machine). It validates the machine
-//     (*InvalidInputError), applies the Secret <owner>-cloudinit and the
-//     VirtualMachine with Server-Side Apply (field manager "wukong", only
-//     when a desired field differs, so a steady state writes nothing), then
+//  1. Map its own API to a Machine (including the KubeVirt run strategy it
+//     wants); ReadSSHKeys loads authorized keys from a user Secret
+//     (*SecretNotFoundError when absent).
+//
+//  2. Call Reconcile(ctx, c, id, owner, machine) with its own
+//     apply.Identity id (the package has no names of its own):
+//
+//     id := apply.Identity{FieldManager: "my-controller", Domain: "vm.example.com"}
+//     obs, err := kubevirt.Reconcile(ctx, c, id, owner, machine)
+//
+//     It validates the machine (*InvalidInputError), applies the Secret
+//     <owner>-cloudinit and the VirtualMachine with Server-Side Apply under
+//     id.FieldManager (only when a desired field differs, so a steady state
+//     writes nothing), then
 //     reads the VM and VMI. Without the KubeVirt CRDs it returns an error
 //     wrapping ErrKubeVirtNotInstalled. spec.runStrategy is the machine's
 //     only when the VM is created or Machine.RunStrategy changed since the
-//     last apply (AnnotationAppliedRunStrategy); otherwise the VM keeps the
+//     last apply (annotation id.Key(KeyAppliedRunStrategy)); otherwise the VM keeps the
 //     value a power action (virtctl start/stop) gave it (RunStrategyToApply).
 //     A NIC with BindingMacvtap needs the macvtap binding plugin registered
 //     in a KubeVirt CR; without it nothing is written and the error is a
 //     *BindingNotRegisteredError.
+//
 //  3. Turn the returned Observation into conditions: Ready, NotReadyReason
 //     (a Reason* constant and a message), Phase, Node, Interfaces,
 //     RestartRequired, Stopped.
 //
-// Both objects carry the labels app.kubernetes.io/managed-by=wukong and
-// vm.novasphere.dev/wukong=<owner name> and a controller owner reference to
+// Both objects carry the labels id.OwnerLabels(owner name)
+// (app.kubernetes.io/managed-by=<id.ManagedBy> and <id.OwnerLabelKey()>=<owner
+// name>) and a controller owner reference to
 // the owner, so the controller can watch them with Owns(). The pure builders
 // BuildVM and BuildCloudInitSecret take the reference's apiVersion/kind from
 // the owner's TypeMeta; Reconcile fills it from the client's scheme.

@@ -77,7 +77,7 @@ func TestBuildVMContainerDiskImageHasNoScheme(t *testing.T) {
 		t.Run(source, func(t *testing.T) {
 			m := with(func(m *Machine) { m.Disks = nil; m.ContainerDiskImage = source })
 			require.NoError(t, m.Validate())
-			vm := BuildVM(testOwner(), m)
+			vm := BuildVM(testID, testOwner(), m)
 			assert.Equal(t, want, volume(t, vm, ContainerDiskName).ContainerDisk.Image)
 		})
 	}

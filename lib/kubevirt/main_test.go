@@ -14,11 +14,16 @@ import (
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/novasphere/wukong/lib/apply"
 	"github.com/novasphere/wukong/lib/apply/testenv"
 )
 
 // env is the one API server of the package, with the real KubeVirt CRDs.
 var env *testenv.Env
+
+// testID is the identity the tests write under: Wukong's, so the assertions
+// read as the operator's objects do.
+var testID = apply.Identity{FieldManager: "wukong", Domain: "vm.novasphere.dev", OwnerLabel: "vm.novasphere.dev/wukong", NamePrefix: "wukong-"}
 
 func testScheme() *runtime.Scheme {
 	s := runtime.NewScheme()

@@ -41,22 +41,22 @@ func TestReconcileKeepsPowerActions(t *testing.T) {
 	m.RunStrategy = kubevirtv1.RunStrategyHalted
 	key := client.ObjectKey{Namespace: ns, Name: m.Name}
 
-	obs, err := Reconcile(ctx, c, owner, m)
+	obs, err := Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	assert.Equal(t, kubevirtv1.RunStrategyHalted, obs.RunStrategy())
 	vm := liveVM(t, c, key)
 	assert.Equal(t, kubevirtv1.RunStrategyHalted, *vm.Spec.RunStrategy)
-	assert.Equal(t, "Halted", vm.Annotations[AnnotationAppliedRunStrategy])
+	assert.Equal(t, "Halted", vm.Annotations[testID.Key(KeyAppliedRunStrategy)])
 
 	// virtctl start.
 	powerAction(t, c, key, kubevirtv1.RunStrategyAlways)
-	obs, err = Reconcile(ctx, c, owner, m)
+	obs, err = Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	assert.Equal(t, kubevirtv1.RunStrategyAlways, obs.RunStrategy(), "the observation follows the VM")
 	vm = liveVM(t, c, key)
 	assert.Equal(t, kubevirtv1.RunStrategyAlways, *vm.Spec.RunStrategy, "virtctl start is kept")
 	rv := vm.ResourceVersion
-	_, err = Reconcile(ctx, c, owner, m)
+	_, err = Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	vm = liveVM(t, c, key)
 	assert.Equal(t, kubevirtv1.RunStrategyAlways, *vm.Spec.RunStrategy)
@@ -64,7 +64,7 @@ func TestReconcileKeepsPowerActions(t *testing.T) {
 
 	// Another field changes: applied, the power state stays.
 	m.CPU = 4
-	_, err = Reconcile(ctx, c, owner, m)
+	_, err = Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	vm = liveVM(t, c, key)
 	assert.Equal(t, uint32(4), vm.Spec.Template.Spec.Domain.CPU.Cores)
@@ -72,23 +72,23 @@ func TestReconcileKeepsPowerActions(t *testing.T) {
 
 	// virtctl stop.
 	powerAction(t, c, key, kubevirtv1.RunStrategyHalted)
-	_, err = Reconcile(ctx, c, owner, m)
+	_, err = Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	assert.Equal(t, kubevirtv1.RunStrategyHalted, *liveVM(t, c, key).Spec.RunStrategy, "virtctl stop is kept")
 
 	// The owner's strategy changes (autoStart true, restartPolicy OnFailure):
 	// applied, although the VM was stopped by hand.
 	m.RunStrategy = kubevirtv1.RunStrategyRerunOnFailure
-	_, err = Reconcile(ctx, c, owner, m)
+	_, err = Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	vm = liveVM(t, c, key)
 	assert.Equal(t, kubevirtv1.RunStrategyRerunOnFailure, *vm.Spec.RunStrategy)
-	assert.Equal(t, "RerunOnFailure", vm.Annotations[AnnotationAppliedRunStrategy])
+	assert.Equal(t, "RerunOnFailure", vm.Annotations[testID.Key(KeyAppliedRunStrategy)])
 
 	// Back to Halted after another power action: applied again.
 	powerAction(t, c, key, kubevirtv1.RunStrategyAlways)
 	m.RunStrategy = kubevirtv1.RunStrategyHalted
-	_, err = Reconcile(ctx, c, owner, m)
+	_, err = Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	assert.Equal(t, kubevirtv1.RunStrategyHalted, *liveVM(t, c, key).Spec.RunStrategy)
 }
@@ -101,17 +101,17 @@ func TestReconcileAdoptsUnannotatedVM(t *testing.T) {
 	ns, owner := newNamespace(t, c)
 	m := baseMachine()
 	key := client.ObjectKey{Namespace: ns, Name: m.Name}
-	_, err := Reconcile(ctx, c, owner, m)
+	_, err := Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	vm := liveVM(t, c, key)
-	delete(vm.Annotations, AnnotationAppliedRunStrategy)
+	delete(vm.Annotations, testID.Key(KeyAppliedRunStrategy))
 	halted := kubevirtv1.RunStrategyHalted
 	vm.Spec.RunStrategy = &halted
 	require.NoError(t, c.Update(ctx, vm))
 
-	_, err = Reconcile(ctx, c, owner, m)
+	_, err = Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	vm = liveVM(t, c, key)
 	assert.Equal(t, kubevirtv1.RunStrategyAlways, *vm.Spec.RunStrategy)
-	assert.Equal(t, "Always", vm.Annotations[AnnotationAppliedRunStrategy])
+	assert.Equal(t, "Always", vm.Annotations[testID.Key(KeyAppliedRunStrategy)])
 }

@@ -14,8 +14,8 @@ import (
 )
 
 // Reconcile validates m, applies the cloud-init Secret and then the
-// VirtualMachine (Server-Side Apply under FieldManager, only when a desired
-// field differs), reads the VM and its VMI back (a missing VMI is normal)
+// VirtualMachine (Server-Side Apply under id, only when a desired field
+// differs; labels and annotation keys from id), reads the VM and its VMI back (a missing VMI is normal)
 // and returns what it saw. c's scheme must know owner's type and
 // kubevirt.io/v1 (kubevirtv1.AddToScheme). A cluster without the KubeVirt
 // CRDs yields an error wrapping ErrKubeVirtNotInstalled; invalid input an
@@ -27,7 +27,10 @@ import (
 // value, so power actions (virtctl start/stop) are kept. The live VM is read
 // through c just before the apply; a power action landing between that read
 // and the apply (microseconds) can still be overwritten.
-func Reconcile(ctx context.Context, c client.Client, owner client.Object, m Machine) (Observation, error) {
+func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, m Machine) (Observation, error) {
+	if err := id.Validate(); err != nil {
+		return Observation{}, err
+	}
 	if err := m.Validate(); err != nil {
 		return Observation{}, err
 	}
@@ -39,22 +42,22 @@ func Reconcile(ctx context.Context, c client.Client, owner client.Object, m Mach
 		return Observation{}, err
 	}
 
-	secret, err := BuildCloudInitSecret(owner, m)
+	secret, err := BuildCloudInitSecret(id, owner, m)
 	if err != nil {
 		return Observation{}, err
 	}
-	if _, err := apply.Apply(ctx, c, secret, FieldManager); err != nil {
+	if _, err := apply.Apply(ctx, c, secret, id); err != nil {
 		return Observation{}, fmt.Errorf("%s: %w", errApplySecret, err)
 	}
 
-	vm := BuildVM(owner, m)
-	if err := keepPowerState(ctx, c, vm); err != nil {
+	vm := BuildVM(id, owner, m)
+	if err := keepPowerState(ctx, c, id, vm); err != nil {
 		return Observation{}, err
 	}
 	if err := checkOrphanVMI(ctx, c, client.ObjectKeyFromObject(vm)); err != nil {
 		return Observation{}, err
 	}
-	if _, err := apply.Apply(ctx, c, vm, FieldManager); err != nil {
+	if _, err := apply.Apply(ctx, c, vm, id); err != nil {
 		return Observation{}, wrapKubeVirt(errApplyVM, err)
 	}
 

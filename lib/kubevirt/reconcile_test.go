@@ -64,7 +64,7 @@ func TestReconcileSchema(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ns, owner := newNamespace(t, c)
-			obs, err := Reconcile(ctx, c, owner, tt.m)
+			obs, err := Reconcile(ctx, c, testID, owner, tt.m)
 			require.NoError(t, err)
 			assert.True(t, obs.Exists())
 			assert.False(t, obs.HasInstance(), "no controller creates a VMI in envtest")
@@ -72,7 +72,7 @@ func TestReconcileSchema(t *testing.T) {
 			live := &kubevirtv1.VirtualMachine{}
 			require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: tt.m.Name}, live))
 			owner.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
-			want := BuildVM(owner, tt.m)
+			want := BuildVM(testID, owner, tt.m)
 			assert.True(t, contains(t, live, want), "stored VM lacks built fields")
 			require.Len(t, live.OwnerReferences, 1)
 			assert.Equal(t, owner.UID, live.OwnerReferences[0].UID)
@@ -80,7 +80,7 @@ func TestReconcileSchema(t *testing.T) {
 
 			secret := &corev1.Secret{}
 			require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web-cloudinit"}, secret))
-			wantSecret, err := BuildCloudInitSecret(owner, tt.m)
+			wantSecret, err := BuildCloudInitSecret(testID, owner, tt.m)
 			require.NoError(t, err)
 			assert.Equal(t, wantSecret.Data, secret.Data)
 		})
@@ -106,7 +106,7 @@ func TestReconcileIdempotent(t *testing.T) {
 	m.AntiAffinity = true
 	m.NodeSelector = map[string]string{"b": "2", "a": "1"}
 
-	_, err := Reconcile(ctx, c, owner, m)
+	_, err := Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	vmKey := client.ObjectKey{Namespace: ns, Name: m.Name}
 	secretKey := client.ObjectKey{Namespace: ns, Name: "web-cloudinit"}
@@ -115,7 +115,7 @@ func TestReconcileIdempotent(t *testing.T) {
 	require.NoError(t, c.Get(ctx, secretKey, s1))
 
 	for range 2 {
-		_, err = Reconcile(ctx, c, owner, m)
+		_, err = Reconcile(ctx, c, testID, owner, m)
 		require.NoError(t, err)
 	}
 	vm2, s2 := &kubevirtv1.VirtualMachine{}, &corev1.Secret{}
@@ -128,7 +128,7 @@ func TestReconcileIdempotent(t *testing.T) {
 	// exception: see TestReconcileKeepsPowerActions).
 	vm2.Spec.Template.Spec.Domain.CPU.Cores = 7
 	require.NoError(t, c.Update(ctx, vm2))
-	_, err = Reconcile(ctx, c, owner, m)
+	_, err = Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	vm3 := &kubevirtv1.VirtualMachine{}
 	require.NoError(t, c.Get(ctx, vmKey, vm3))
@@ -136,7 +136,7 @@ func TestReconcileIdempotent(t *testing.T) {
 
 	// A changed input is applied.
 	m.CPU = 4
-	_, err = Reconcile(ctx, c, owner, m)
+	_, err = Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	require.NoError(t, c.Get(ctx, vmKey, vm3))
 	assert.Equal(t, uint32(4), vm3.Spec.Template.Spec.Domain.CPU.Cores)
@@ -150,7 +150,7 @@ func TestReconcileObserves(t *testing.T) {
 	ns, owner := newNamespace(t, c)
 	m := with(func(m *Machine) { m.NICs = []NIC{{Name: "lan", NAD: "net/lan", MAC: "02:aa:bb:cc:dd:01"}} })
 
-	obs, err := Reconcile(ctx, c, owner, m)
+	obs, err := Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	assert.False(t, obs.Ready())
 	reason, _ := obs.NotReadyReason()
@@ -199,7 +199,7 @@ func TestReconcileObserves(t *testing.T) {
 			// writes the whole object.
 			require.NoError(t, c.Update(ctx, vmi))
 
-			obs, err := Reconcile(ctx, c, owner, m)
+			obs, err := Reconcile(ctx, c, testID, owner, m)
 			require.NoError(t, err)
 			assert.Equal(t, st.ready, obs.Ready())
 			assert.Equal(t, st.phase, obs.Phase())
@@ -222,7 +222,7 @@ func TestReconcileObserves(t *testing.T) {
 		require.NoError(t, c.Status().Update(ctx, vm))
 		rv := vm.ResourceVersion
 
-		obs, err := Reconcile(ctx, c, owner, m)
+		obs, err := Reconcile(ctx, c, testID, owner, m)
 		require.NoError(t, err)
 		assert.Equal(t, kubevirtv1.VirtualMachineStatusRunning, obs.PrintableStatus())
 		assert.True(t, obs.RestartRequired())
@@ -235,7 +235,7 @@ func TestReconcileObserves(t *testing.T) {
 func TestReconcileInvalidInput(t *testing.T) {
 	c := env.Client
 	ns, owner := newNamespace(t, c)
-	_, err := Reconcile(context.Background(), c, owner, with(func(m *Machine) { m.CPU = 0 }))
+	_, err := Reconcile(context.Background(), c, testID, owner, with(func(m *Machine) { m.CPU = 0 }))
 	var inv *InvalidInputError
 	require.True(t, errors.As(err, &inv), "got %v", err)
 	s := &corev1.Secret{}
@@ -249,7 +249,7 @@ func TestReconcileWithoutKubeVirt(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = bare.Stop() })
 	ns, owner := newNamespace(t, bare.Client)
-	_, err = Reconcile(context.Background(), bare.Client, owner, baseMachine())
+	_, err = Reconcile(context.Background(), bare.Client, testID, owner, baseMachine())
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrKubeVirtNotInstalled)
 	assert.Contains(t, err.Error(), errApplyVM)
@@ -268,7 +268,7 @@ func TestGetObservesWithoutWriting(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, obs.Exists())
 
-	_, err = Reconcile(ctx, c, owner, m)
+	_, err = Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	vm := &kubevirtv1.VirtualMachine{}
 	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: m.Name}, vm))

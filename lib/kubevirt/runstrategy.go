@@ -7,6 +7,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/novasphere/wukong/lib/apply"
 )
 
 // Names of the Wukong fields RunStrategy maps, used in ConflictError.Field
@@ -97,15 +99,9 @@ func RunStrategy(runStrategy string, autoStart *bool, restartPolicy string) (kub
 	return rs, nil
 }
 
-// AnnotationAppliedRunStrategy is written on the VirtualMachine by BuildVM:
-// the run strategy the lib's input (Machine.RunStrategy) asked for when the
-// VM was last applied. Reconcile compares it with the input to tell a change
-// of the owner's strategy from a power action taken on the VM.
-const AnnotationAppliedRunStrategy = "vm.novasphere.dev/applied-run-strategy"
-
 // RunStrategyToApply returns the spec.runStrategy to send when applying a VM
 // whose input asks for desired (empty means Always), given the live VM (nil
-// when it does not exist yet).
+// when it does not exist yet) written under id.
 //
 // Power actions work by changing the VM's spec.runStrategy: `virtctl start`
 // on a Halted VM sets Always, `virtctl stop` on an Always VM sets Halted (the
@@ -113,7 +109,7 @@ const AnnotationAppliedRunStrategy = "vm.novasphere.dev/applied-run-strategy"
 // table, https://kubevirt.io/user-guide/compute/run_strategies/). They belong
 // to the user, so the rule is:
 //
-//   - no live VM, or a live VM whose AnnotationAppliedRunStrategy differs from
+//   - no live VM, or a live VM whose annotation id.Key(KeyAppliedRunStrategy) differs from
 //     desired (the owner's strategy changed, or the VM predates the
 //     annotation): desired;
 //   - otherwise the live VM's runStrategy, whatever a power action made it
@@ -122,11 +118,11 @@ const AnnotationAppliedRunStrategy = "vm.novasphere.dev/applied-run-strategy"
 //
 // The field is always sent, never dropped: Server-Side Apply removes a field
 // its manager owned and stops sending.
-func RunStrategyToApply(desired kubevirtv1.VirtualMachineRunStrategy, live *kubevirtv1.VirtualMachine) kubevirtv1.VirtualMachineRunStrategy {
+func RunStrategyToApply(id apply.Identity, desired kubevirtv1.VirtualMachineRunStrategy, live *kubevirtv1.VirtualMachine) kubevirtv1.VirtualMachineRunStrategy {
 	if desired == "" {
 		desired = kubevirtv1.RunStrategyAlways
 	}
-	if live == nil || live.Annotations[AnnotationAppliedRunStrategy] != string(desired) || live.Spec.RunStrategy == nil {
+	if live == nil || live.Annotations[id.Key(KeyAppliedRunStrategy)] != string(desired) || live.Spec.RunStrategy == nil {
 		return desired
 	}
 	switch rs := *live.Spec.RunStrategy; rs {
@@ -138,9 +134,9 @@ func RunStrategyToApply(desired kubevirtv1.VirtualMachineRunStrategy, live *kube
 }
 
 // keepPowerState sets vm.Spec.RunStrategy (built from the input, annotated
-// with AnnotationAppliedRunStrategy) to what RunStrategyToApply says for the
+// with id.Key(KeyAppliedRunStrategy)) to what RunStrategyToApply says for the
 // live VM of the same name, read through c.
-func keepPowerState(ctx context.Context, c client.Reader, vm *kubevirtv1.VirtualMachine) error {
+func keepPowerState(ctx context.Context, c client.Reader, id apply.Identity, vm *kubevirtv1.VirtualMachine) error {
 	live := &kubevirtv1.VirtualMachine{}
 	switch err := c.Get(ctx, client.ObjectKeyFromObject(vm), live); {
 	case apierrors.IsNotFound(err):
@@ -148,7 +144,7 @@ func keepPowerState(ctx context.Context, c client.Reader, vm *kubevirtv1.Virtual
 	case err != nil:
 		return wrapKubeVirt(errApplyVM, err)
 	}
-	rs := RunStrategyToApply(kubevirtv1.VirtualMachineRunStrategy(vm.Annotations[AnnotationAppliedRunStrategy]), live)
+	rs := RunStrategyToApply(id, kubevirtv1.VirtualMachineRunStrategy(vm.Annotations[id.Key(KeyAppliedRunStrategy)]), live)
 	vm.Spec.RunStrategy = &rs
 	return nil
 }

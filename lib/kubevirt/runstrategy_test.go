@@ -110,7 +110,7 @@ func TestRunStrategyToApply(t *testing.T) {
 	live := func(applied string, rs *kubevirtv1.VirtualMachineRunStrategy) *kubevirtv1.VirtualMachine {
 		vm := &kubevirtv1.VirtualMachine{Spec: kubevirtv1.VirtualMachineSpec{RunStrategy: rs}}
 		if applied != "" {
-			vm.Annotations = map[string]string{AnnotationAppliedRunStrategy: applied}
+			vm.Annotations = map[string]string{testID.Key(KeyAppliedRunStrategy): applied}
 		}
 		return vm
 	}
@@ -144,7 +144,7 @@ func TestRunStrategyToApply(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, RunStrategyToApply(tt.desired, tt.live))
+			assert.Equal(t, tt.want, RunStrategyToApply(testID, tt.desired, tt.live))
 		})
 	}
 }

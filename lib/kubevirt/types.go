@@ -9,19 +9,22 @@ import (
 	kubevirtv1 "kubevirt.io/api/core/v1"
 )
 
-// Label keys and values written on every object the lib builds.
+// Names of the lib's own label and annotation keys, under the caller's
+// domain: the key is id.Key(name) for the apply.Identity passed in, e.g.
+// "example.com/anti-affinity". Every object also carries
+// id.OwnerLabels(owner name) (Labels).
 const (
-	// LabelManagedBy is the standard managed-by label; its value is ManagedBy.
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	// ManagedBy is the value of LabelManagedBy.
-	ManagedBy = "wukong"
-	// LabelWukong carries the owner's name.
-	LabelWukong = "vm.novasphere.dev/wukong"
-	// LabelAntiAffinity is set to "true" on the VMI template of machines that
-	// asked for AntiAffinity; their virt-launcher pods repel each other.
-	LabelAntiAffinity = "vm.novasphere.dev/anti-affinity"
-	// FieldManager is the Server-Side Apply field manager.
-	FieldManager = "wukong"
+	// KeyAntiAffinity is the label set to "true" on the VMI template of
+	// machines that asked for AntiAffinity; their virt-launcher pods repel
+	// each other (across namespaces, among machines written under the same
+	// Domain).
+	KeyAntiAffinity = "anti-affinity"
+	// KeyAppliedRunStrategy is the annotation BuildVM writes on the
+	// VirtualMachine: the run strategy the lib's input (Machine.RunStrategy)
+	// asked for when the VM was last applied. Reconcile compares it with the
+	// input to tell a change of the owner's strategy from a power action
+	// taken on the VM.
+	KeyAppliedRunStrategy = "applied-run-strategy"
 )
 
 // Names of the devices the lib adds itself.

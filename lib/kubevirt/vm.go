@@ -10,11 +10,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/novasphere/wukong/lib/apply"
 )
 
-// Labels returns the labels every object built for owner carries.
-func Labels(owner client.Object) map[string]string {
-	return map[string]string{LabelManagedBy: ManagedBy, LabelWukong: owner.GetName()}
+// Labels returns the labels every object built for owner under id carries:
+// id.OwnerLabels(owner's name).
+func Labels(id apply.Identity, owner client.Object) map[string]string {
+	return id.OwnerLabels(owner.GetName())
 }
 
 // ownerReferences returns a controller reference to owner, taken from the
@@ -147,14 +150,15 @@ func (m Machine) Validate() error {
 // to be added; Reconcile takes care of it. The result is deterministic and
 // uses canonical values, so applying it twice writes nothing the second time.
 // spec.runStrategy is m.RunStrategy (Always when empty), also recorded in the
-// AnnotationAppliedRunStrategy annotation; Reconcile may send the live VM's
-// run strategy instead (see RunStrategyToApply). Inputs are not validated
-// here; see Machine.Validate.
-func BuildVM(owner client.Object, m Machine) *kubevirtv1.VirtualMachine {
-	labels := Labels(owner)
-	tmplLabels := Labels(owner)
+// annotation id.Key(KeyAppliedRunStrategy); Reconcile may send the live
+// VM's run strategy instead (see RunStrategyToApply). Labels come from id
+// (Labels). Inputs are not validated here; see Machine.Validate.
+func BuildVM(id apply.Identity, owner client.Object, m Machine) *kubevirtv1.VirtualMachine {
+	labels := Labels(id, owner)
+	tmplLabels := Labels(id, owner)
+	antiAffinity := id.Key(KeyAntiAffinity)
 	if m.AntiAffinity {
-		tmplLabels[LabelAntiAffinity] = "true"
+		tmplLabels[antiAffinity] = "true"
 	}
 	rs := m.RunStrategy
 	if rs == "" {
@@ -195,7 +199,7 @@ func BuildVM(owner client.Object, m Machine) *kubevirtv1.VirtualMachine {
 	if m.AntiAffinity {
 		spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
 			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
-				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{LabelAntiAffinity: "true"}},
+				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{antiAffinity: "true"}},
 				// An empty namespace selector spans every namespace.
 				NamespaceSelector: &metav1.LabelSelector{},
 				TopologyKey:       HostnameTopologyKey,
@@ -209,7 +213,7 @@ func BuildVM(owner client.Object, m Machine) *kubevirtv1.VirtualMachine {
 			Name:            m.Name,
 			Namespace:       owner.GetNamespace(),
 			Labels:          labels,
-			Annotations:     map[string]string{AnnotationAppliedRunStrategy: string(rs)},
+			Annotations:     map[string]string{id.Key(KeyAppliedRunStrategy): string(rs)},
 			OwnerReferences: ownerReferences(owner),
 		},
 		Spec: kubevirtv1.VirtualMachineSpec{

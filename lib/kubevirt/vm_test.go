@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
+
+	"github.com/novasphere/wukong/lib/apply"
 )
 
 func testOwner() *corev1.ConfigMap {
@@ -67,7 +69,7 @@ func TestBuildVM(t *testing.T) {
 			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
 				assert.Equal(t, "web", vm.Name)
 				assert.Equal(t, "prod", vm.Namespace)
-				want := map[string]string{LabelManagedBy: "wukong", LabelWukong: "web"}
+				want := map[string]string{apply.LabelManagedBy: "wukong", testID.OwnerLabelKey(): "web"}
 				assert.Equal(t, want, vm.Labels)
 				assert.Equal(t, want, vm.Spec.Template.ObjectMeta.Labels)
 				require.Len(t, vm.OwnerReferences, 1)
@@ -79,7 +81,7 @@ func TestBuildVM(t *testing.T) {
 				assert.Nil(t, vm.Spec.Running, "deprecated spec.running must never be set")
 				require.NotNil(t, vm.Spec.RunStrategy)
 				assert.Equal(t, kubevirtv1.RunStrategyAlways, *vm.Spec.RunStrategy)
-				assert.Equal(t, map[string]string{AnnotationAppliedRunStrategy: "Always"}, vm.Annotations,
+				assert.Equal(t, map[string]string{testID.Key(KeyAppliedRunStrategy): "Always"}, vm.Annotations,
 					"the applied run strategy is recorded")
 
 				d := vm.Spec.Template.Spec.Domain
@@ -216,7 +218,7 @@ func TestBuildVM(t *testing.T) {
 			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
 				require.NotNil(t, vm.Spec.RunStrategy)
 				assert.Equal(t, kubevirtv1.RunStrategyHalted, *vm.Spec.RunStrategy)
-				assert.Equal(t, "Halted", vm.Annotations[AnnotationAppliedRunStrategy])
+				assert.Equal(t, "Halted", vm.Annotations[testID.Key(KeyAppliedRunStrategy)])
 			},
 		},
 		{
@@ -233,15 +235,15 @@ func TestBuildVM(t *testing.T) {
 			name: "anti-affinity: template label and required term across namespaces",
 			m:    with(func(m *Machine) { m.AntiAffinity = true }),
 			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
-				assert.Equal(t, "true", vm.Spec.Template.ObjectMeta.Labels[LabelAntiAffinity])
-				assert.NotContains(t, vm.Labels, LabelAntiAffinity)
+				assert.Equal(t, "true", vm.Spec.Template.ObjectMeta.Labels[testID.Key(KeyAntiAffinity)])
+				assert.NotContains(t, vm.Labels, testID.Key(KeyAntiAffinity))
 				aff := vm.Spec.Template.Spec.Affinity
 				require.NotNil(t, aff)
 				require.NotNil(t, aff.PodAntiAffinity)
 				terms := aff.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution
 				require.Len(t, terms, 1)
 				assert.Equal(t, "kubernetes.io/hostname", terms[0].TopologyKey)
-				assert.Equal(t, map[string]string{LabelAntiAffinity: "true"}, terms[0].LabelSelector.MatchLabels)
+				assert.Equal(t, map[string]string{testID.Key(KeyAntiAffinity): "true"}, terms[0].LabelSelector.MatchLabels)
 				require.NotNil(t, terms[0].NamespaceSelector)
 				assert.Empty(t, terms[0].NamespaceSelector.MatchLabels)
 			},
@@ -266,18 +268,18 @@ func TestBuildVM(t *testing.T) {
 			check: func(t *testing.T, _ *kubevirtv1.VirtualMachine) {
 				o := testOwner()
 				o.TypeMeta = metav1.TypeMeta{}
-				assert.Empty(t, BuildVM(o, baseMachine()).OwnerReferences)
+				assert.Empty(t, BuildVM(testID, o, baseMachine()).OwnerReferences)
 			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			vm := BuildVM(testOwner(), tt.m)
+			vm := BuildVM(testID, testOwner(), tt.m)
 			tt.check(t, vm)
 			// Deterministic: building again gives the same bytes.
 			a, err := json.Marshal(vm)
 			require.NoError(t, err)
-			b, err := json.Marshal(BuildVM(testOwner(), tt.m))
+			b, err := json.Marshal(BuildVM(testID, testOwner(), tt.m))
 			require.NoError(t, err)
 			assert.Equal(t, string(a), string(b))
 		})
@@ -289,7 +291,7 @@ func TestBuildVMDoesNotAliasInput(t *testing.T) {
 		m.NodeSelector = map[string]string{"zone": "a"}
 		m.Tolerations = []corev1.Toleration{{Key: "k"}}
 	})
-	vm := BuildVM(testOwner(), m)
+	vm := BuildVM(testID, testOwner(), m)
 	m.NodeSelector["zone"] = "b"
 	m.Tolerations[0].Key = "changed"
 	assert.Equal(t, "a", vm.Spec.Template.Spec.NodeSelector["zone"])

@@ -84,7 +84,7 @@ func TestUserNADCNIType(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.att.Name+"/"+tt.wantCNI, func(t *testing.T) {
-			obs, err := network.Reconcile(ctx, c, o, []network.Attachment{tt.att})
+			obs, err := network.Reconcile(ctx, c, testID, o, []network.Attachment{tt.att})
 			require.Len(t, obs.NICs, 1)
 			n := obs.NICs[0]
 			assert.True(t, n.Found, "the NAD exists")

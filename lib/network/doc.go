@@ -4,14 +4,18 @@
 // NodeNetworkConfigurationPolicy (NNCP), and reads the NICs' addresses back
 // from a KubeVirt VirtualMachineInstance.
 //
-// A VM controller calls, on every reconcile:
+// The package has no names of its own: every call takes the caller's
+// apply.Identity (field manager, managed-by value, label domain, policy name
+// prefix). A VM controller calls, on every reconcile:
 //
-//	obs, err := network.Reconcile(ctx, c, owner, attachments, network.WithGlobalNamespaces("shared-nets"))
+//	id := apply.Identity{FieldManager: "my-controller", Domain: "vm.example.com"}
+//	obs, err := network.Reconcile(ctx, c, id, owner, attachments, network.WithGlobalNamespaces("shared-nets"))
 //
-// and a controller of node bridges (in Wukong, the NodeBridge controller):
+// and a controller of node bridges (for example one reconciling a
+// cluster-scoped bridge declaration):
 //
-//	obs, err := network.ReconcilePolicy(ctx, c, declaration, bridge)        // while declared
-//	done, obs, err := network.RemovePolicy(ctx, c, declaration, bridge)     // on deletion, until done
+//	obs, err := network.ReconcilePolicy(ctx, c, id, declaration, bridge)        // while declared
+//	done, obs, err := network.RemovePolicy(ctx, c, id, declaration, bridge)     // on deletion, until done
 //
 // Reconcile applies one NAD per NIC that does not name one (name
 // `<owner>-<nic>`, in the owner's namespace, controller-owned by the owner,
@@ -26,7 +30,7 @@
 // whether it exists). Reconcile never configures nodes: a bridge NIC only
 // names its bridge.
 //
-// ReconcilePolicy applies the NNCP `wukong-br-<bridge>` for a Bridge (uplink
+// ReconcilePolicy applies the NNCP `<id.NamePrefix>br-<bridge>` for a Bridge (uplink
 // or bonded uplinks, VLAN trunk of the allowed ranges, node selector),
 // controlled by a cluster-scoped owner, never over an NNCP it does not
 // control. RemovePolicy first re-applies it with state: absent (deleting an
@@ -46,9 +50,9 @@
 // *NADNotFoundError, *NamespaceNotAllowedError, *apply.ConflictError,
 // *InvalidAttachmentError) and find the same facts per NIC in the Observation.
 //
-// Watching: NADs carry LabelManagedBy and LabelOwner; policies carry
-// LabelManagedBy and LabelBridge (select them with PolicySelector) and an
-// owner reference to their declaration.
+// Watching: NADs carry id.OwnerLabels(owner) and id.Key(KeyNIC); policies
+// carry id's managed-by label and id.Key(KeyBridge) (select them with
+// PolicySelector(id)) and an owner reference to their declaration.
 //
 // Owners: BuildNAD and BuildPolicy need the owner's TypeMeta (apiVersion/kind)
 // set to write the owner reference; Reconcile and ReconcilePolicy fill it from

@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/novasphere/wukong/lib/apply"
 )
 
 // Validate checks the inputs BuildNAD and the bridge policy need and returns
@@ -112,8 +114,8 @@ func CNIConfig(name string, a Attachment) ([]byte, error) {
 // A macvlan attachment's NAD requests the macvtap device plugin resource
 // MacvtapResourcePrefix+PhysicalInterface unless ResourceName is set.
 // owner must have its TypeMeta set: it is used for the controller owner
-// reference.
-func BuildNAD(owner client.Object, a Attachment) (*nadv1.NetworkAttachmentDefinition, error) {
+// reference. The NAD carries id.OwnerLabels(owner) and id.Key(KeyNIC) = NIC.
+func BuildNAD(id apply.Identity, owner client.Object, a Attachment) (*nadv1.NetworkAttachmentDefinition, error) {
 	if a.NADName != "" {
 		return nil, ErrUserNAD
 	}
@@ -131,11 +133,7 @@ func BuildNAD(owner client.Object, a Attachment) (*nadv1.NetworkAttachmentDefini
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      name,
 			Namespace: owner.GetNamespace(),
-			Labels: map[string]string{
-				LabelManagedBy: ManagedByValue,
-				LabelOwner:     owner.GetName(),
-				LabelNIC:       a.Name,
-			},
+			Labels:    nadLabels(id, owner.GetName(), a.Name),
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion:         gvk.GroupVersion().String(),
 				Kind:               gvk.Kind,
@@ -162,6 +160,12 @@ func BuildNAD(owner client.Object, a Attachment) (*nadv1.NetworkAttachmentDefini
 		nad.Annotations = map[string]string{AnnotationResourceName: rn}
 	}
 	return nad, nil
+}
+
+func nadLabels(id apply.Identity, owner, nic string) map[string]string {
+	l := id.OwnerLabels(owner)
+	l[id.Key(KeyNIC)] = nic
+	return l
 }
 
 // MAC returns a stable MAC address for nic of owner in namespace: the first

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/novasphere/wukong/lib/apply"
 	"github.com/novasphere/wukong/lib/network"
 )
 
@@ -98,13 +99,13 @@ func TestBuildNADConfigs(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			nad, err := network.BuildNAD(owner(), tc.att)
+			nad, err := network.BuildNAD(testID, owner(), tc.att)
 			require.NoError(t, err)
 
 			assert.Equal(t, "vm1-"+tc.att.Name, nad.Name)
 			assert.Equal(t, "team-a", nad.Namespace)
 			assert.Equal(t, map[string]string{
-				network.LabelManagedBy: "wukong", network.LabelOwner: "vm1", network.LabelNIC: tc.att.Name,
+				apply.LabelManagedBy: "wukong", testID.OwnerLabelKey(): "vm1", testID.Key(network.KeyNIC): tc.att.Name,
 			}, nad.Labels)
 			require.Len(t, nad.OwnerReferences, 1)
 			ref := nad.OwnerReferences[0]
@@ -156,7 +157,7 @@ func TestBuildNADInvalid(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			nad, err := network.BuildNAD(owner(), tc.att)
+			nad, err := network.BuildNAD(testID, owner(), tc.att)
 			assert.Nil(t, nad)
 			var invalid *network.InvalidAttachmentError
 			require.ErrorAs(t, err, &invalid)
@@ -167,12 +168,12 @@ func TestBuildNADInvalid(t *testing.T) {
 }
 
 func TestBuildNADRefusals(t *testing.T) {
-	_, err := network.BuildNAD(owner(), network.Attachment{Name: "a", Type: network.TypeBridge, NADName: "other/net"})
+	_, err := network.BuildNAD(testID, owner(), network.Attachment{Name: "a", Type: network.TypeBridge, NADName: "other/net"})
 	assert.ErrorIs(t, err, network.ErrUserNAD)
 
 	noType := owner()
 	noType.TypeMeta = metav1.TypeMeta{}
-	_, err = network.BuildNAD(noType, network.Attachment{Name: "a", Type: network.TypeSRIOV})
+	_, err = network.BuildNAD(testID, noType, network.Attachment{Name: "a", Type: network.TypeSRIOV})
 	assert.ErrorContains(t, err, "TypeMeta")
 }
 
@@ -224,7 +225,7 @@ func BenchmarkBuildNAD(b *testing.B) {
 	a := network.Attachment{Name: "data", Type: network.TypeBridge, Bridge: "br1", VLAN: 100, MTU: 9000}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := network.BuildNAD(o, a); err != nil {
+		if _, err := network.BuildNAD(testID, o, a); err != nil {
 			b.Fatal(err)
 		}
 	}

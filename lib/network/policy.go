@@ -25,9 +25,6 @@ import (
 	"github.com/novasphere/wukong/lib/apply"
 )
 
-// PolicyPrefix starts every policy name.
-const PolicyPrefix = "wukong-br-"
-
 // LabelEnactmentPolicy is the label kubernetes-nmstate puts on every
 // NodeNetworkConfigurationEnactment, naming its policy.
 const LabelEnactmentPolicy = "nmstate.io/policy"
@@ -90,9 +87,10 @@ func (b Bridge) kind() string {
 }
 
 // PolicyName is the deterministic name of the policy for bridge:
-// `wukong-br-<bridge>`, lower-cased; characters not allowed in a name are
-// replaced and a short hash is appended so distinct bridges never collide.
-func PolicyName(bridge string) string { return PolicyPrefix + bridgeLabel(bridge) }
+// id.Name("br-<bridge>"), i.e. `<id.NamePrefix>br-<bridge>`, the bridge
+// lower-cased; characters not allowed in a name are replaced and a short
+// hash is appended so distinct bridges never collide.
+func PolicyName(id apply.Identity, bridge string) string { return id.Name("br-" + bridgeLabel(bridge)) }
 
 func bridgeLabel(bridge string) string {
 	var sb strings.Builder
@@ -114,13 +112,14 @@ func bridgeLabel(bridge string) string {
 	return s + "-" + hex.EncodeToString(sum[:4])
 }
 
-// PolicySelector selects every policy the lib manages (for watches).
-func PolicySelector() labels.Selector { return managedPolicySelector().Selector }
-
-func managedPolicySelector() client.MatchingLabelsSelector {
-	req, _ := labels.NewRequirement(LabelBridge, selection.Exists, nil) // constant inputs: never fails
-	sel := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue}).Add(*req)
-	return client.MatchingLabelsSelector{Selector: sel}
+// PolicySelector selects every policy the lib writes under id (for
+// watches): id's managed-by label and the label id.Key(KeyBridge).
+func PolicySelector(id apply.Identity) labels.Selector {
+	req, err := labels.NewRequirement(id.Key(KeyBridge), selection.Exists, nil)
+	if err != nil { // an invalid Domain; Validate names it
+		return labels.Nothing()
+	}
+	return labels.SelectorFromSet(id.ManagedByLabels()).Add(*req)
 }
 
 // desiredState is NMState's desired state for b: the bridge with its port
@@ -184,11 +183,13 @@ func desiredState(b Bridge, absent bool) map[string]any {
 	return map[string]any{"interfaces": append(ifaces, bridge)}
 }
 
-// BuildPolicy returns the NodeNetworkConfigurationPolicy for b, controlled by
-// owner (a cluster-scoped object such as Wukong's NodeBridge; it must carry
-// its TypeMeta), so deleting owner deletes the policy. With absent, the
-// policy removes the bridge (and bond) from the nodes instead.
-func BuildPolicy(owner client.Object, b Bridge, absent bool) *nmstatev1.NodeNetworkConfigurationPolicy {
+// BuildPolicy returns the NodeNetworkConfigurationPolicy PolicyName(id, b.Name)
+// for b, controlled by owner (a cluster-scoped object that declares the
+// bridge; it must carry its TypeMeta), so deleting owner deletes the policy.
+// It carries id's managed-by label, id.Key(KeyBridge) and the annotation
+// id.Key(KeyBridgeState). With absent, the policy removes the bridge (and
+// bond) from the nodes instead.
+func BuildPolicy(id apply.Identity, owner client.Object, b Bridge, absent bool) *nmstatev1.NodeNetworkConfigurationPolicy {
 	raw, _ := json.Marshal(desiredState(b, absent)) // maps of plain values always marshal
 	var sel map[string]string
 	if len(b.NodeSelector) > 0 {
@@ -202,9 +203,9 @@ func BuildPolicy(owner client.Object, b Bridge, absent bool) *nmstatev1.NodeNetw
 	return &nmstatev1.NodeNetworkConfigurationPolicy{
 		TypeMeta: metav1.TypeMeta{APIVersion: nmstatev1.GroupVersion.String(), Kind: "NodeNetworkConfigurationPolicy"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        PolicyName(b.Name),
-			Labels:      map[string]string{LabelManagedBy: ManagedByValue, LabelBridge: bridgeLabel(b.Name)},
-			Annotations: map[string]string{AnnotationBridgeState: state},
+			Name:        PolicyName(id, b.Name),
+			Labels:      policyLabels(id, b.Name),
+			Annotations: map[string]string{id.Key(KeyBridgeState): state},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: owner.GetName(), UID: owner.GetUID(),
 				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
@@ -217,12 +218,21 @@ func BuildPolicy(owner client.Object, b Bridge, absent bool) *nmstatev1.NodeNetw
 	}
 }
 
-// ReconcilePolicy applies b's policy for owner with Server-Side Apply (only
-// when a field differs) and returns what NMState reports about it. A policy
+func policyLabels(id apply.Identity, bridge string) map[string]string {
+	l := id.ManagedByLabels()
+	l[id.Key(KeyBridge)] = bridgeLabel(bridge)
+	return l
+}
+
+// ReconcilePolicy applies b's policy for owner with Server-Side Apply under
+// id (only when a field differs) and returns what NMState reports about it. A policy
 // of that name that owner does not control is never touched: the error is an
 // *apply.ConflictError. A cluster without kubernetes-nmstate gives an error
 // wrapping ErrNMStateNotInstalled.
-func ReconcilePolicy(ctx context.Context, c client.Client, owner client.Object, b Bridge) (BridgeObservation, error) {
+func ReconcilePolicy(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, b Bridge) (BridgeObservation, error) {
+	if err := id.Validate(); err != nil {
+		return BridgeObservation{Bridge: b.Name}, err
+	}
 	if err := b.Validate(); err != nil {
 		return BridgeObservation{Bridge: b.Name}, err
 	}
@@ -230,8 +240,8 @@ func ReconcilePolicy(ctx context.Context, c client.Client, owner client.Object, 
 	if err != nil {
 		return BridgeObservation{Bridge: b.Name}, err
 	}
-	p := BuildPolicy(owner, b, false)
-	if _, err := apply.Apply(ctx, c, p, FieldManager); err != nil {
+	p := BuildPolicy(id, owner, b, false)
+	if _, err := apply.Apply(ctx, c, p, id); err != nil {
 		return BridgeObservation{Bridge: b.Name, Policy: p.Name}, fmt.Errorf("%s %s: %w", errApplyPolicy, p.Name, noMatch(err))
 	}
 	o := ObservePolicy(p)
@@ -246,12 +256,15 @@ func ReconcilePolicy(ctx context.Context, c client.Client, owner client.Object, 
 // served), the policy is deleted. It returns true when nothing is left. A
 // policy owner does not control is left alone (true, nothing to remove); a
 // Degraded removal is returned in the observation and retried by the caller.
-func RemovePolicy(ctx context.Context, c client.Client, owner client.Object, b Bridge) (bool, BridgeObservation, error) {
+func RemovePolicy(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, b Bridge) (bool, BridgeObservation, error) {
+	if err := id.Validate(); err != nil {
+		return false, BridgeObservation{}, err
+	}
 	owner, err := ownerWithKind(owner, c)
 	if err != nil {
 		return false, BridgeObservation{}, err
 	}
-	name := PolicyName(b.Name)
+	name := PolicyName(id, b.Name)
 	obs := BridgeObservation{Bridge: b.Name, Policy: name}
 	live := &nmstatev1.NodeNetworkConfigurationPolicy{}
 	switch err := c.Get(ctx, client.ObjectKey{Name: name}, live); {
@@ -263,9 +276,9 @@ func RemovePolicy(ctx context.Context, c client.Client, owner client.Object, b B
 	if metav1.GetControllerOfNoCopy(live) == nil || metav1.GetControllerOfNoCopy(live).UID != owner.GetUID() {
 		return true, obs, nil
 	}
-	if live.Annotations[AnnotationBridgeState] != "absent" {
-		p := BuildPolicy(owner, b, true)
-		if _, err := apply.Apply(ctx, c, p, FieldManager); err != nil {
+	if live.Annotations[id.Key(KeyBridgeState)] != "absent" {
+		p := BuildPolicy(id, owner, b, true)
+		if _, err := apply.Apply(ctx, c, p, id); err != nil {
 			return false, obs, fmt.Errorf("%s %s: %w", errApplyPolicy, name, err)
 		}
 		obs = ObservePolicy(p)

@@ -31,7 +31,7 @@ func clusterOwner(t *testing.T, c client.Client) *corev1.Namespace {
 func getPolicy(t *testing.T, c client.Client, bridge string) *nmstatev1.NodeNetworkConfigurationPolicy {
 	t.Helper()
 	p := &nmstatev1.NodeNetworkConfigurationPolicy{}
-	require.NoError(t, c.Get(context.Background(), client.ObjectKey{Name: network.PolicyName(bridge)}, p))
+	require.NoError(t, c.Get(context.Background(), client.ObjectKey{Name: network.PolicyName(testID, bridge)}, p))
 	return p
 }
 
@@ -67,7 +67,7 @@ func TestPolicyLifecycle(t *testing.T) {
 	owner := clusterOwner(t, c)
 	b := network.Bridge{Name: "brlife", Uplinks: []string{"eth1"}, VLANs: []network.VLANRange{{Min: 10, Max: 20}}, NodeSelector: map[string]string{"net": "a"}}
 
-	obs, err := network.ReconcilePolicy(ctx, c, owner, b)
+	obs, err := network.ReconcilePolicy(ctx, c, testID, owner, b)
 	require.NoError(t, err)
 	assert.False(t, obs.Available)
 	assert.Equal(t, network.ReasonPolicyPending, obs.Reason)
@@ -76,39 +76,39 @@ func TestPolicyLifecycle(t *testing.T) {
 	assert.Equal(t, owner.UID, p.OwnerReferences[0].UID)
 	rv := p.ResourceVersion
 
-	_, err = network.ReconcilePolicy(ctx, c, owner, b)
+	_, err = network.ReconcilePolicy(ctx, c, testID, owner, b)
 	require.NoError(t, err)
 	assert.Equal(t, rv, getPolicy(t, c, "brlife").ResourceVersion, "nothing written at rest")
 
 	enact(t, c, p, "node-1", true)
 	enact(t, c, p, "node-2", true)
-	obs, err = network.ReconcilePolicy(ctx, c, owner, b)
+	obs, err = network.ReconcilePolicy(ctx, c, testID, owner, b)
 	require.NoError(t, err)
 	assert.True(t, obs.Available)
 
 	// Remove, step 1: the policy now sets the bridge absent; nothing deleted.
-	done, obs, err := network.RemovePolicy(ctx, c, owner, b)
+	done, obs, err := network.RemovePolicy(ctx, c, testID, owner, b)
 	require.NoError(t, err)
 	assert.False(t, done)
 	assert.False(t, obs.Available)
 	p = getPolicy(t, c, "brlife")
-	assert.Equal(t, "absent", p.Annotations[network.AnnotationBridgeState])
+	assert.Equal(t, "absent", p.Annotations[testID.Key(network.KeyBridgeState)])
 	raw, _ := p.Spec.DesiredState.MarshalJSON()
 	assert.Contains(t, string(raw), `"state":"absent"`)
 
 	// The enactments still report the old generation: keep waiting, even
 	// though the policy's own (stale) condition says Available.
-	done, _, err = network.RemovePolicy(ctx, c, owner, b)
+	done, _, err = network.RemovePolicy(ctx, c, testID, owner, b)
 	require.NoError(t, err)
 	assert.False(t, done, "enactments are behind")
 
 	enact(t, c, p, "node-1", true)
-	done, _, err = network.RemovePolicy(ctx, c, owner, b)
+	done, _, err = network.RemovePolicy(ctx, c, testID, owner, b)
 	require.NoError(t, err)
 	assert.False(t, done, "node-2 has not applied the absent state")
 
 	enact(t, c, p, "node-2", true)
-	done, _, err = network.RemovePolicy(ctx, c, owner, b)
+	done, _, err = network.RemovePolicy(ctx, c, testID, owner, b)
 	require.NoError(t, err)
 	assert.True(t, done)
 	err = c.Get(ctx, client.ObjectKey{Name: p.Name}, &nmstatev1.NodeNetworkConfigurationPolicy{})
@@ -122,16 +122,16 @@ func TestForeignPolicy(t *testing.T) {
 	c := env.Client
 	owner := clusterOwner(t, c)
 	foreign := &nmstatev1.NodeNetworkConfigurationPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: network.PolicyName("brforeign")},
+		ObjectMeta: metav1.ObjectMeta{Name: network.PolicyName(testID, "brforeign")},
 		Spec:       shared.NodeNetworkConfigurationPolicySpec{DesiredState: shared.NewState(`{"interfaces":[]}`)},
 	}
 	require.NoError(t, c.Create(ctx, foreign))
 	b := network.Bridge{Name: "brforeign", Uplinks: []string{"eth1"}}
 
-	_, err := network.ReconcilePolicy(ctx, c, owner, b)
+	_, err := network.ReconcilePolicy(ctx, c, testID, owner, b)
 	var conflict *apply.ConflictError
 	require.ErrorAs(t, err, &conflict)
-	done, _, err := network.RemovePolicy(ctx, c, owner, b)
+	done, _, err := network.RemovePolicy(ctx, c, testID, owner, b)
 	require.NoError(t, err)
 	assert.True(t, done, "not ours: nothing to remove")
 

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/novasphere/wukong/lib/apply"
 	"github.com/novasphere/wukong/lib/network"
 )
 
@@ -53,16 +54,16 @@ func TestBuildPolicy(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			require.NoError(t, tc.bridge.Validate())
-			p := network.BuildPolicy(owner, tc.bridge, tc.absent)
+			p := network.BuildPolicy(testID, owner, tc.bridge, tc.absent)
 			assert.Equal(t, "wukong-br-"+tc.bridge.Name, p.Name)
 			assert.Empty(t, p.Namespace)
-			assert.Equal(t, "wukong", p.Labels[network.LabelManagedBy])
-			assert.True(t, network.PolicySelector().Matches(labels.Set(p.Labels)))
+			assert.Equal(t, "wukong", p.Labels[apply.LabelManagedBy])
+			assert.True(t, network.PolicySelector(testID).Matches(labels.Set(p.Labels)))
 			require.Len(t, p.OwnerReferences, 1)
 			assert.Equal(t, owner.UID, p.OwnerReferences[0].UID)
 			assert.True(t, *p.OwnerReferences[0].Controller)
 			state := map[string]any{"up": "up", "absent": "absent"}[map[bool]string{false: "up", true: "absent"}[tc.absent]]
-			assert.Equal(t, state, p.Annotations[network.AnnotationBridgeState])
+			assert.Equal(t, state, p.Annotations[testID.Key(network.KeyBridgeState)])
 
 			var got struct {
 				Interfaces json.RawMessage `json:"interfaces"`
@@ -89,10 +90,10 @@ func TestBridgeValidate(t *testing.T) {
 }
 
 func TestPolicyName(t *testing.T) {
-	assert.Equal(t, "wukong-br-br1", network.PolicyName("br1"))
-	odd := network.PolicyName("Br_1")
+	assert.Equal(t, "wukong-br-br1", network.PolicyName(testID, "br1"))
+	odd := network.PolicyName(testID, "Br_1")
 	assert.Regexp(t, `^wukong-br-br-1-[0-9a-f]{8}$`, odd)
-	assert.NotEqual(t, odd, network.PolicyName("br-1"))
+	assert.NotEqual(t, odd, network.PolicyName(testID, "br-1"))
 }
 
 func TestObservePolicy(t *testing.T) {

@@ -70,7 +70,8 @@ func WithGlobalNamespaces(namespaces ...string) Option {
 }
 
 // Reconcile makes the cluster hold what atts need: one NAD per NIC without
-// NADName (applied with lib/apply, so an unchanged call writes nothing, and a
+// NADName (applied with lib/apply under id, labelled id.OwnerLabels(owner)
+// and id.Key(KeyNIC), so an unchanged call writes nothing, and a
 // NAD of that name someone else created is never taken over: the NIC gets an
 // *apply.ConflictError). It reads user-named NADs without touching them, and
 // refuses those in another namespace unless allowed (WithGlobalNamespaces),
@@ -78,12 +79,15 @@ func WithGlobalNamespaces(namespaces ...string) Option {
 // It never configures nodes: node bridges are ReconcilePolicy's. Errors of
 // one NIC do not stop the others: they are returned joined and also recorded
 // in the Observation.
-func Reconcile(ctx context.Context, c client.Client, owner client.Object, atts []Attachment, opts ...Option) (Observation, error) {
+func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, atts []Attachment, opts ...Option) (Observation, error) {
+	var obs Observation
+	if err := id.Validate(); err != nil {
+		return obs, err
+	}
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
-	var obs Observation
 	owner, err := ownerWithKind(owner, c)
 	if err != nil {
 		return obs, err
@@ -94,7 +98,7 @@ func Reconcile(ctx context.Context, c client.Client, owner client.Object, atts [
 		if err := a.Validate(); err != nil {
 			n.Error, n.Reason, n.Message = err, ReasonInvalidAttachment, err.Error()
 		} else {
-			n.applyNAD(ctx, c, owner, a, o)
+			n.applyNAD(ctx, c, id, owner, a, o)
 		}
 		obs.NICs = append(obs.NICs, n)
 		if n.Error != nil {
@@ -104,7 +108,7 @@ func Reconcile(ctx context.Context, c client.Client, owner client.Object, atts [
 	return obs, errors.Join(errs...)
 }
 
-func (n *NICObservation) applyNAD(ctx context.Context, c client.Client, owner client.Object, a Attachment, o options) {
+func (n *NICObservation) applyNAD(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, a Attachment, o options) {
 	set := func(reason string, err error) { n.Error, n.Reason, n.Message = err, reason, err.Error() }
 	if a.NADName != "" {
 		n.UserProvided = true
@@ -128,13 +132,13 @@ func (n *NICObservation) applyNAD(ctx context.Context, c client.Client, owner cl
 		}
 		return
 	}
-	nad, err := BuildNAD(owner, a)
+	nad, err := BuildNAD(id, owner, a)
 	if err != nil {
 		set(ReasonInvalidAttachment, err)
 		return
 	}
 	n.NADNamespace, n.NADName, n.CNIType = nad.Namespace, nad.Name, CNITypeFor(a)
-	if _, err := apply.Apply(ctx, c, nad, FieldManager); err != nil {
+	if _, err := apply.Apply(ctx, c, nad, id); err != nil {
 		var conflict *apply.ConflictError
 		switch {
 		case meta.IsNoMatchError(err):

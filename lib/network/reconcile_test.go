@@ -29,7 +29,7 @@ func TestReconcileIdempotent(t *testing.T) {
 		{Name: "fast", Type: network.TypeSRIOV, VLAN: 5},
 		{Name: "ovs", Type: network.TypeOVS, Bridge: "br-int"},
 	}
-	obs, err := network.Reconcile(ctx, c, o, atts)
+	obs, err := network.Reconcile(ctx, c, testID, o, atts)
 	require.NoError(t, err)
 	require.Len(t, obs.NICs, 4)
 	for _, n := range obs.NICs {
@@ -55,7 +55,7 @@ func TestReconcileIdempotent(t *testing.T) {
 	}
 
 	// Second pass: nothing written.
-	_, err = network.Reconcile(ctx, c, o, atts)
+	_, err = network.Reconcile(ctx, c, testID, o, atts)
 	require.NoError(t, err)
 	for name, rv := range versions {
 		nad := &nadv1.NetworkAttachmentDefinition{}
@@ -83,7 +83,7 @@ func TestNADNeverAdopted(t *testing.T) {
 	}
 	require.NoError(t, c.Create(ctx, old))
 
-	obs, err := network.Reconcile(ctx, c, o, []network.Attachment{
+	obs, err := network.Reconcile(ctx, c, testID, o, []network.Attachment{
 		{Name: "lan", Type: network.TypeBridge, Bridge: "mine"},
 		{Name: "old", Type: network.TypeBridge, Bridge: "mine"},
 		{Name: "ok", Type: network.TypeBridge, Bridge: "mine"},
@@ -131,7 +131,7 @@ func TestUserNAD(t *testing.T) {
 		{Name: "corp", Type: network.TypeBridge, NADName: other + "/corp"},
 		{Name: "probe", Type: network.TypeBridge, NADName: other + "/does-not-exist"},
 	}
-	obs, err := network.Reconcile(ctx, c, o, atts)
+	obs, err := network.Reconcile(ctx, c, testID, o, atts)
 	require.Error(t, err)
 	assert.True(t, obs.NICs[0].Found)
 	assert.Equal(t, o.Namespace+"/local", obs.NICs[0].NetworkName())
@@ -146,7 +146,7 @@ func TestUserNAD(t *testing.T) {
 	assert.Equal(t, obs.NICs[2].Message[len(`NIC "corp"`):], obs.NICs[3].Message[len(`NIC "probe"`):])
 
 	// Allowed as a global namespace: used as is.
-	obs, err = network.Reconcile(ctx, c, o, atts[2:3], network.WithGlobalNamespaces(other))
+	obs, err = network.Reconcile(ctx, c, testID, o, atts[2:3], network.WithGlobalNamespaces(other))
 	require.NoError(t, err)
 	assert.True(t, obs.NICs[0].Found)
 	assert.Equal(t, other+"/corp", obs.NICs[0].NetworkName())
@@ -171,13 +171,13 @@ func TestMultusNotInstalled(t *testing.T) {
 	c := env2.Client
 
 	o := newOwner(t, c, "vm")
-	obs, err := network.Reconcile(ctx, c, o, []network.Attachment{{Name: "mv", Type: network.TypeMacvlan, PhysicalInterface: "eth2"}})
+	obs, err := network.Reconcile(ctx, c, testID, o, []network.Attachment{{Name: "mv", Type: network.TypeMacvlan, PhysicalInterface: "eth2"}})
 	require.ErrorIs(t, err, network.ErrMultusNotInstalled)
 	assert.Equal(t, network.ReasonMultusNotInstalled, obs.NICs[0].Reason)
 
-	done, _, err := network.RemovePolicy(ctx, c, o, network.Bridge{Name: "br1", Uplinks: []string{"eth1"}})
+	done, _, err := network.RemovePolicy(ctx, c, testID, o, network.Bridge{Name: "br1", Uplinks: []string{"eth1"}})
 	require.NoError(t, err)
 	assert.True(t, done, "nothing to remove without NMState")
-	_, err = network.ReconcilePolicy(ctx, c, o, network.Bridge{Name: "br1", Uplinks: []string{"eth1"}})
+	_, err = network.ReconcilePolicy(ctx, c, testID, o, network.Bridge{Name: "br1", Uplinks: []string{"eth1"}})
 	require.ErrorIs(t, err, network.ErrNMStateNotInstalled)
 }

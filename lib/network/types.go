@@ -23,24 +23,23 @@ const DefaultSRIOVResourceName = "intel.com/sriov_netdevice"
 // CNIVersion is the cniVersion written into every NAD config.
 const CNIVersion = "1.0.0"
 
-// FieldManager is the Server-Side Apply field manager of every write.
-const FieldManager = "wukong"
-
-// Labels and annotations written by the lib.
+// Names of the lib's own label and annotation keys, under the caller's
+// domain: the key is id.Key(name) for the apply.Identity passed in, e.g.
+// "example.com/nic". Every object also carries id's managed-by label, and a
+// NAD id's owner label (id.OwnerLabels).
 const (
-	// LabelManagedBy marks every object the lib creates (value ManagedByValue).
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	// ManagedByValue is the value of LabelManagedBy.
-	ManagedByValue = "wukong"
-	// LabelOwner holds the owner's name on NADs.
-	LabelOwner = "vm.novasphere.dev/wukong"
-	// LabelNIC holds the NIC name on NADs.
-	LabelNIC = "vm.novasphere.dev/nic"
-	// LabelBridge holds the (sanitised) bridge name on policies.
-	LabelBridge = "vm.novasphere.dev/bridge"
-	// AnnotationBridgeState is "up" on a policy that configures its bridge,
-	// "absent" on one that is removing it from the nodes.
-	AnnotationBridgeState = "vm.novasphere.dev/bridge-state"
+	// KeyNIC is the label holding the NIC name on NADs.
+	KeyNIC = "nic"
+	// KeyBridge is the label holding the (sanitised) bridge name on policies.
+	KeyBridge = "bridge"
+	// KeyBridgeState is the annotation that is "up" on a policy that
+	// configures its bridge, "absent" on one that is removing it from the
+	// nodes.
+	KeyBridgeState = "bridge-state"
+)
+
+// Multus' annotations.
+const (
 	// AnnotationResourceName is the Multus annotation requesting an SR-IOV
 	// device-plugin resource.
 	AnnotationResourceName = "k8s.v1.cni.cncf.io/resourceName"

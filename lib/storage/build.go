@@ -8,6 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/novasphere/wukong/lib/apply"
 )
 
 // ClaimName is the name of the PVC and DataVolume of disk: "<owner>-<disk>".
@@ -25,17 +27,20 @@ func (d Disk) Validate() error {
 	return err
 }
 
-// Labels returns the labels written on a disk's objects.
-func Labels(ownerName, disk string) map[string]string {
-	return map[string]string{LabelManagedBy: ManagedBy, LabelOwner: ownerName, LabelDisk: disk}
+// Labels returns the labels written on a disk's objects: id's managed-by
+// and owner labels, and id.Key(KeyDisk) = disk.
+func Labels(id apply.Identity, ownerName, disk string) map[string]string {
+	l := id.OwnerLabels(ownerName)
+	l[id.Key(KeyDisk)] = disk
+	return l
 }
 
-func objectMeta(owner client.Object, d Disk) metav1.ObjectMeta {
+func objectMeta(id apply.Identity, owner client.Object, d Disk) metav1.ObjectMeta {
 	gvk := owner.GetObjectKind().GroupVersionKind()
 	return metav1.ObjectMeta{
 		Name:      ClaimName(owner.GetName(), d.Name),
 		Namespace: owner.GetNamespace(),
-		Labels:    Labels(owner.GetName(), d.Name),
+		Labels:    Labels(id, owner.GetName(), d.Name),
 		OwnerReferences: []metav1.OwnerReference{{
 			APIVersion:         gvk.GroupVersion().String(),
 			Kind:               gvk.Kind,
@@ -53,11 +58,12 @@ func requests(d Disk) corev1.ResourceList {
 
 // BuildPVC returns the PersistentVolumeClaim of a blank disk: ReadWriteOnce,
 // Filesystem, d.Size, d.StorageClassName (unset when empty, so the cluster
-// default applies). owner must carry its apiVersion and kind (TypeMeta).
-func BuildPVC(owner client.Object, d Disk) *corev1.PersistentVolumeClaim {
+// default applies), labelled for id (Labels). owner must carry its
+// apiVersion and kind (TypeMeta).
+func BuildPVC(id apply.Identity, owner client.Object, d Disk) *corev1.PersistentVolumeClaim {
 	pvc := &corev1.PersistentVolumeClaim{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
-		ObjectMeta: objectMeta(owner, d),
+		ObjectMeta: objectMeta(id, owner, d),
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			VolumeMode:  ptr(corev1.PersistentVolumeFilesystem),
@@ -72,9 +78,9 @@ func BuildPVC(owner client.Object, d Disk) *corev1.PersistentVolumeClaim {
 
 // BuildDataVolume returns the CDI DataVolume of an image disk (http or
 // registry source) using spec.storage, so CDI's StorageProfile picks access
-// and volume modes. It fails (ErrInvalidDisk) for a blank or bad source.
-// owner must carry its apiVersion and kind (TypeMeta).
-func BuildDataVolume(owner client.Object, d Disk) (*cdiv1.DataVolume, error) {
+// and volume modes, labelled for id (Labels). It fails (ErrInvalidDisk) for
+// a blank or bad source. owner must carry its apiVersion and kind (TypeMeta).
+func BuildDataVolume(id apply.Identity, owner client.Object, d Disk) (*cdiv1.DataVolume, error) {
 	kind, err := SourceKind(d.Source)
 	if err != nil {
 		return nil, err
@@ -90,7 +96,7 @@ func BuildDataVolume(owner client.Object, d Disk) (*cdiv1.DataVolume, error) {
 	}
 	dv := &cdiv1.DataVolume{
 		TypeMeta:   metav1.TypeMeta{APIVersion: cdiv1.SchemeGroupVersion.String(), Kind: "DataVolume"},
-		ObjectMeta: objectMeta(owner, d),
+		ObjectMeta: objectMeta(id, owner, d),
 		Spec: cdiv1.DataVolumeSpec{
 			Source: src,
 			Storage: &cdiv1.StorageSpec{

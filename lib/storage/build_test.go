@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+
+	"github.com/novasphere/wukong/lib/apply"
 )
 
 func testOwner() *corev1.ConfigMap {
@@ -23,7 +25,7 @@ func wantMeta(disk string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{
 		Name:      "vm1-" + disk,
 		Namespace: "ns1",
-		Labels:    map[string]string{LabelManagedBy: "wukong", LabelOwner: "vm1", LabelDisk: disk},
+		Labels:    map[string]string{apply.LabelManagedBy: "wukong", testID.OwnerLabelKey(): "vm1", testID.Key(KeyDisk): disk},
 		OwnerReferences: []metav1.OwnerReference{{
 			APIVersion: "v1", Kind: "ConfigMap", Name: "vm1", UID: "uid-1",
 			Controller: ptr(true), BlockOwnerDeletion: ptr(true),
@@ -63,7 +65,7 @@ func TestBuildPVC(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := BuildPVC(testOwner(), tc.disk)
+			got := BuildPVC(testID, testOwner(), tc.disk)
 			assert.Equal(t, wantMeta(tc.disk.Name), got.ObjectMeta)
 			assert.Equal(t, tc.want.AccessModes, got.Spec.AccessModes)
 			assert.Equal(t, tc.want.VolumeMode, got.Spec.VolumeMode)
@@ -92,7 +94,7 @@ func TestBuildDataVolume(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := BuildDataVolume(testOwner(), tc.disk)
+			got, err := BuildDataVolume(testID, testOwner(), tc.disk)
 			if tc.wantErr {
 				require.ErrorIs(t, err, ErrInvalidDisk)
 				return
@@ -123,7 +125,7 @@ func TestBuildDataVolume(t *testing.T) {
 
 func TestBuildersDoNotAliasInput(t *testing.T) {
 	d := Disk{Name: "root", Size: resource.MustParse("1Gi"), Source: "fedora"}
-	dv, err := BuildDataVolume(testOwner(), d)
+	dv, err := BuildDataVolume(testID, testOwner(), d)
 	require.NoError(t, err)
 	q := dv.Spec.Storage.Resources.Requests[corev1.ResourceStorage]
 	q.Add(resource.MustParse("1Gi"))
@@ -160,7 +162,7 @@ func BenchmarkBuildDataVolume(b *testing.B) {
 	d := Disk{Name: "root", Size: resource.MustParse("20Gi"), Source: "quay.io/containerdisks/fedora:40", StorageClassName: "ceph"}
 	b.ReportAllocs()
 	for b.Loop() {
-		dv, err := BuildDataVolume(owner, d)
+		dv, err := BuildDataVolume(testID, owner, d)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -5,12 +5,16 @@
 //
 // # How a controller uses it
 //
-// Map your own spec to []Disk and call Reconcile once per reconcile with the
-// owning object (any namespaced client.Object; the PVCs and DataVolumes are
-// created in its namespace with a controller owner reference to it, so
-// deleting the owner deletes them through the garbage collector):
+// Map your own spec to []Disk and call Reconcile once per reconcile with
+// your identity and the owning object (any namespaced client.Object; the
+// PVCs and DataVolumes are created in its namespace with a controller owner
+// reference to it, so deleting the owner deletes them through the garbage
+// collector). The package has no names of its own: the field manager, the
+// managed-by value and the label and annotation keys come from the
+// apply.Identity you pass:
 //
-//	obs, err := storage.Reconcile(ctx, c, owner, disks)
+//	id := apply.Identity{FieldManager: "my-controller", Domain: "vm.example.com"}
+//	obs, err := storage.Reconcile(ctx, c, id, owner, disks)
 //	var shrink *storage.ShrinkError
 //	switch {
 //	case errors.Is(err, storage.ErrCDINotInstalled): // image disks need CDI
@@ -40,7 +44,7 @@
 //     spec updates): later changes to Source or StorageClassName are not
 //     applied, and growth is applied to the DataVolume's PVC instead. The
 //     logical disk size after such growth is kept in the PVC annotation
-//     AnnotationDiskSize, because CDI adds file system overhead to the PVC
+//     annotation id.Key(KeyDiskSize), because CDI adds file system overhead to the PVC
 //     request, which therefore is not the disk size.
 //   - If a DataVolume is gone but its PVC exists (CDI garbage-collects
 //     completed DataVolumes when configured to), the PVC is used as is and

@@ -17,7 +17,13 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/novasphere/wukong/lib/apply"
 )
+
+// testID is the identity the tests write under: Wukong's, so the assertions
+// read as the operator's objects do.
+var testID = apply.Identity{FieldManager: "wukong", Domain: "vm.novasphere.dev", OwnerLabel: "vm.novasphere.dev/wukong", NamePrefix: "wukong-"}
 
 // env is the one API server of this package's integration tests, with the
 // real CRDs from test/crds.
@@ -97,7 +103,7 @@ func (f *fixture) key(disk string) client.ObjectKey {
 }
 
 func (f *fixture) reconcile(disks ...Disk) ([]Observation, error) {
-	return Reconcile(f.ctx, f.c, f.owner, disks)
+	return Reconcile(f.ctx, f.c, testID, f.owner, disks)
 }
 
 func (f *fixture) pvc(disk string) *corev1.PersistentVolumeClaim {

@@ -17,7 +17,8 @@ import (
 )
 
 // Reconcile writes the PVC or DataVolume of every disk in the owner's
-// namespace with Server-Side Apply (only when a field differs) and returns
+// namespace with Server-Side Apply under id (only when a field differs;
+// labels and field manager from id, see Labels) and returns
 // one Observation per disk, in input order. c's scheme must know core/v1,
 // storage/v1 and, for image disks, cdi.kubevirt.io/v1beta1.
 //
@@ -25,7 +26,10 @@ import (
 // missing) does not stop the others: its error is joined into the returned
 // error (test with errors.Is / errors.As) and its Observation carries Reason
 // and Message.
-func Reconcile(ctx context.Context, c client.Client, owner client.Object, disks []Disk) ([]Observation, error) {
+func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, disks []Disk) ([]Observation, error) {
+	if err := id.Validate(); err != nil {
+		return nil, err
+	}
 	owner, err := apply.OwnerWithKind(owner, c.Scheme())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", errOwner, err)
@@ -36,7 +40,7 @@ func Reconcile(ctx context.Context, c client.Client, owner client.Object, disks 
 	obs := make([]Observation, 0, len(disks))
 	var errs []error
 	for _, d := range disks {
-		o, err := reconcileDisk(ctx, c, owner, d)
+		o, err := reconcileDisk(ctx, c, id, owner, d)
 		obs = append(obs, o)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("disk %q: %w", d.Name, err))
@@ -47,6 +51,7 @@ func Reconcile(ctx context.Context, c client.Client, owner client.Object, disks 
 
 // diskState is what reconcileDisk read and decided for one disk.
 type diskState struct {
+	id       apply.Identity
 	d        Disk
 	key      client.ObjectKey
 	pvc      *corev1.PersistentVolumeClaim
@@ -58,7 +63,7 @@ type diskState struct {
 	sizeReason string
 }
 
-func reconcileDisk(ctx context.Context, c client.Client, owner client.Object, d Disk) (Observation, error) {
+func reconcileDisk(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, d Disk) (Observation, error) {
 	o := Observation{Name: d.Name, ClaimName: ClaimName(owner.GetName(), d.Name), Phase: PhasePending, Requested: d.Size}
 	fail := func(reason string, err error) (Observation, error) {
 		o.Reason, o.Message = reason, err.Error()
@@ -69,7 +74,7 @@ func reconcileDisk(ctx context.Context, c client.Client, owner client.Object, d 
 	}
 	kind, _ := SourceKind(d.Source)
 	o.DataVolume = kind != KindBlank
-	s := &diskState{d: d, key: client.ObjectKey{Namespace: owner.GetNamespace(), Name: o.ClaimName}}
+	s := &diskState{id: id, d: d, key: client.ObjectKey{Namespace: owner.GetNamespace(), Name: o.ClaimName}}
 
 	var err error
 	if s.pvc, err = getOptional(ctx, c, s.key, &corev1.PersistentVolumeClaim{}); err != nil {
@@ -194,8 +199,8 @@ func reconcileBlank(ctx context.Context, c client.Client, owner client.Object, s
 			want.StorageClassName = *s.pvc.Spec.StorageClassName
 		}
 	}
-	pvc := BuildPVC(owner, want)
-	if err := applyAndRead(ctx, c, pvc); err != nil {
+	pvc := BuildPVC(s.id, owner, want)
+	if err := applyAndRead(ctx, c, s.id, pvc); err != nil {
 		return fmt.Errorf("%s: %w", errApplyPVC, err)
 	}
 	s.pvc = pvc
@@ -207,21 +212,21 @@ func reconcileImage(ctx context.Context, c client.Client, owner client.Object, s
 	size := s.d.Size
 	grow := false
 	if s.pvc != nil || s.dv != nil {
-		size = logicalSize(s.dv, s.pvc)
+		size = logicalSize(s.id, s.dv, s.pvc)
 		grow = s.checkGrowth(size, o.StorageClassName)
 	}
 	// Create the DataVolume, or re-apply its metadata with the spec it has
 	// (CDI rejects spec updates). When only its PVC is left (CDI garbage
 	// collection), leave it gone.
 	if s.dv != nil || s.pvc == nil {
-		dv, err := BuildDataVolume(owner, s.d)
+		dv, err := BuildDataVolume(s.id, owner, s.d)
 		if err != nil {
 			return err
 		}
 		if s.dv != nil {
 			dv.Spec = *s.dv.Spec.DeepCopy()
 		}
-		if err := applyAndRead(ctx, c, dv); err != nil {
+		if err := applyAndRead(ctx, c, s.id, dv); err != nil {
 			if meta.IsNoMatchError(err) {
 				o.Reason, o.Message = ReasonCDINotInstalled, ErrCDINotInstalled.Error()
 				return ErrCDINotInstalled
@@ -238,13 +243,13 @@ func reconcileImage(ctx context.Context, c client.Client, owner client.Object, s
 		patch := &corev1.PersistentVolumeClaim{
 			ObjectMeta: metav1.ObjectMeta{
 				Name: s.key.Name, Namespace: s.key.Namespace,
-				Annotations: map[string]string{AnnotationDiskSize: s.d.Size.String()},
+				Annotations: map[string]string{s.id.Key(KeyDiskSize): s.d.Size.String()},
 			},
 			Spec: corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(req.String())},
 			}},
 		}
-		if err := applyAndRead(ctx, c, patch); err != nil {
+		if err := applyAndRead(ctx, c, s.id, patch); err != nil {
 			return fmt.Errorf("%s: %w", errApplyPVC, err)
 		}
 		s.pvc = patch
@@ -256,9 +261,9 @@ func reconcileImage(ctx context.Context, c client.Client, owner client.Object, s
 
 // logicalSize is an image disk's size in effect: the size last grown to
 // (PVC annotation), else the DataVolume's request, else the PVC's request.
-func logicalSize(dv *cdiv1.DataVolume, pvc *corev1.PersistentVolumeClaim) resource.Quantity {
+func logicalSize(id apply.Identity, dv *cdiv1.DataVolume, pvc *corev1.PersistentVolumeClaim) resource.Quantity {
 	if pvc != nil {
-		if v, ok := pvc.Annotations[AnnotationDiskSize]; ok {
+		if v, ok := pvc.Annotations[id.Key(KeyDiskSize)]; ok {
 			if q, err := resource.ParseQuantity(v); err == nil {
 				return q
 			}
@@ -301,8 +306,8 @@ func classOf(ctx context.Context, c client.Reader, d Disk, pvc *corev1.Persisten
 // applyAndRead applies obj and leaves the live object (with status) in it:
 // apply.Apply returns the server's answer, or the object it read when
 // nothing needed writing.
-func applyAndRead(ctx context.Context, c client.Client, obj client.Object) error {
-	_, err := apply.Apply(ctx, c, obj, FieldManager)
+func applyAndRead(ctx context.Context, c client.Client, id apply.Identity, obj client.Object) error {
+	_, err := apply.Apply(ctx, c, obj, id)
 	return err
 }
 

@@ -42,7 +42,7 @@ func TestReconcileCreatesObjectsIdempotently(t *testing.T) {
 	pvc := f.pvc("data")
 	assert.Equal(t, "2Gi", pvc.Spec.Resources.Requests.Storage().String())
 	assert.Equal(t, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, pvc.Spec.AccessModes)
-	assert.Equal(t, map[string]string{LabelManagedBy: "wukong", LabelOwner: "vm", LabelDisk: "data"}, pvc.Labels)
+	assert.Equal(t, map[string]string{apply.LabelManagedBy: "wukong", testID.OwnerLabelKey(): "vm", testID.Key(KeyDisk): "data"}, pvc.Labels)
 	require.Len(t, pvc.OwnerReferences, 1)
 	assert.Equal(t, "ConfigMap", pvc.OwnerReferences[0].Kind)
 	assert.Equal(t, f.owner.UID, pvc.OwnerReferences[0].UID)
@@ -53,7 +53,7 @@ func TestReconcileCreatesObjectsIdempotently(t *testing.T) {
 	assert.Equal(t, "https://example.org/fedora.qcow2", root.Spec.Source.HTTP.URL)
 	require.NotNil(t, root.Spec.Storage)
 	assert.Equal(t, "10Gi", root.Spec.Storage.Resources.Requests.Storage().String())
-	assert.Equal(t, "vm", root.Labels[LabelOwner])
+	assert.Equal(t, "vm", root.Labels[testID.OwnerLabelKey()])
 	img := f.dv("img")
 	require.NotNil(t, img.Spec.Source.Registry)
 	assert.Equal(t, "docker://quay.io/containerdisks/fedora:40", *img.Spec.Source.Registry.URL)
@@ -67,11 +67,11 @@ func TestReconcileCreatesObjectsIdempotently(t *testing.T) {
 
 	// A hand edit of a label is restored.
 	p := f.pvc("data")
-	p.Labels[LabelOwner] = "someone-else"
+	p.Labels[testID.OwnerLabelKey()] = "someone-else"
 	require.NoError(t, f.c.Update(f.ctx, p))
 	_, err = f.reconcile(disks...)
 	require.NoError(t, err)
-	assert.Equal(t, "vm", f.pvc("data").Labels[LabelOwner])
+	assert.Equal(t, "vm", f.pvc("data").Labels[testID.OwnerLabelKey()])
 }
 
 func TestReconcileObservesDataVolumeAndClaim(t *testing.T) {
@@ -175,7 +175,7 @@ func TestReconcileExpandsDataVolumeClaimOnly(t *testing.T) {
 	require.NoError(t, err)
 	pvc := f.pvc("root")
 	assert.Equal(t, "12800Mi", pvc.Spec.Resources.Requests.Storage().String(), "grown by 2Gi, overhead kept")
-	assert.Equal(t, "12Gi", pvc.Annotations[AnnotationDiskSize])
+	assert.Equal(t, "12Gi", pvc.Annotations[testID.Key(KeyDiskSize)])
 	dv := f.dv("root")
 	assert.Equal(t, "10Gi", dv.Spec.Storage.Resources.Requests.Storage().String(), "DataVolume spec never changes")
 	assert.Equal(t, dvRV, dv.ResourceVersion)
@@ -306,7 +306,7 @@ func TestReconcileWithoutCDI(t *testing.T) {
 func TestReconcileRequiresNamespacedOwner(t *testing.T) {
 	owner := &corev1.Namespace{}
 	owner.Name = "cluster-scoped"
-	_, err := Reconcile(context.Background(), env.Client, owner, nil)
+	_, err := Reconcile(context.Background(), env.Client, testID, owner, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), errOwner)
 	assert.False(t, errors.Is(err, ErrInvalidDisk))

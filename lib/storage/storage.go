@@ -7,21 +7,16 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
-// Labels and annotations written on every object this package creates.
+// Names of this package's own label and annotation keys, under the caller's
+// domain: the key is id.Key(name) for the apply.Identity passed in, e.g.
+// "example.com/disk". Every object also carries id.OwnerLabels(owner name).
 const (
-	// LabelManagedBy is the standard managed-by label; its value is ManagedBy.
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	// ManagedBy is the value of LabelManagedBy.
-	ManagedBy = "wukong"
-	// LabelOwner carries the owner's name.
-	LabelOwner = "vm.novasphere.dev/wukong"
-	// LabelDisk carries the disk's name.
-	LabelDisk = "vm.novasphere.dev/disk"
-	// AnnotationDiskSize on a DataVolume's PVC records the disk size last
-	// applied by growing the PVC (the DataVolume's own request cannot change).
-	AnnotationDiskSize = "vm.novasphere.dev/disk-size"
-	// FieldManager is the Server-Side Apply field manager.
-	FieldManager = "wukong"
+	// KeyDisk is the label carrying the disk's name.
+	KeyDisk = "disk"
+	// KeyDiskSize is the annotation on a DataVolume's PVC recording the disk
+	// size last applied by growing the PVC (the DataVolume's own request
+	// cannot change).
+	KeyDiskSize = "disk-size"
 )
 
 // Disk is one disk of a virtual machine.

@@ -13,7 +13,6 @@ import (
 	nmstatev1beta1 "github.com/nmstate/kubernetes-nmstate/api/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -30,6 +29,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/identity"
 	"github.com/novasphere/wukong/operator/internal/controller"
 )
 
@@ -61,9 +61,10 @@ type Options struct {
 	GlobalNADNamespaces []string
 }
 
-// ManagedSelector selects the objects Wukong writes; the cache holds only
-// those, so its memory grows with Wukongs, not with the cluster.
-var ManagedSelector = labels.SelectorFromSet(labels.Set{"app.kubernetes.io/managed-by": "wukong"})
+// ManagedSelector selects the objects Wukong writes (identity.Wukong's
+// managed-by label); the cache holds only those, so its memory grows with
+// Wukongs, not with the cluster.
+var ManagedSelector = identity.ManagedSelector()
 
 // NewScheme returns a scheme with every kind Wukong reads or writes.
 func NewScheme() (*runtime.Scheme, error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/novasphere/wukong/lib/network"
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/identity"
 )
 
 // The benchmark's machine: a registry-image boot disk, a blank data disk and
@@ -75,17 +76,17 @@ func floorObjects(ns string, i int) ([]client.Object, error) {
 	owner.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("Wukong"))
 
 	att := network.Attachment{Name: nicName, Type: network.TypeBridge, Bridge: BridgeName}
-	nad, err := network.BuildNAD(owner, att)
+	nad, err := network.BuildNAD(identity.Wukong, owner, att)
 	if err != nil {
 		return nil, err
 	}
 	boot := storage.Disk{Name: bootDisk, Size: bootSize.DeepCopy(), Source: BootImage, Boot: true}
 	data := storage.Disk{Name: dataDisk, Size: dataSize.DeepCopy()}
-	dv, err := storage.BuildDataVolume(owner, boot)
+	dv, err := storage.BuildDataVolume(identity.Wukong, owner, boot)
 	if err != nil {
 		return nil, err
 	}
-	pvc := storage.BuildPVC(owner, data)
+	pvc := storage.BuildPVC(identity.Wukong, owner, data)
 	rs, err := kubevirt.RunStrategy("", nil, "")
 	if err != nil {
 		return nil, err
@@ -105,11 +106,11 @@ func floorObjects(ns string, i int) ([]client.Object, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	secret, err := kubevirt.BuildCloudInitSecret(owner, m)
+	secret, err := kubevirt.BuildCloudInitSecret(identity.Wukong, owner, m)
 	if err != nil {
 		return nil, err
 	}
-	vm := kubevirt.BuildVM(owner, m)
+	vm := kubevirt.BuildVM(identity.Wukong, owner, m)
 	objs := []client.Object{nad, dv, pvc, secret, vm}
 	for _, o := range objs {
 		o.SetOwnerReferences(nil)

@@ -16,6 +16,7 @@ import (
 	"github.com/novasphere/wukong/lib/network"
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/identity"
 )
 
 func TestDisksMapping(t *testing.T) {
@@ -122,7 +123,7 @@ func FuzzSpecMapping(f *testing.F) {
 		var nics []network.NICObservation
 		for _, a := range atts {
 			nics = append(nics, network.NICObservation{Name: a.Name, NADNamespace: "ns", NADName: "fuzz-" + a.Name, MAC: network.MAC("ns", "fuzz", a.Name)})
-			if nad, err := network.BuildNAD(w, a); err == nil {
+			if nad, err := network.BuildNAD(identity.Wukong, w, a); err == nil {
 				_, err := json.Marshal(nad)
 				require.NoError(t, err)
 			}
@@ -131,8 +132,8 @@ func FuzzSpecMapping(f *testing.F) {
 		for _, d := range disks(w) {
 			vols = append(vols, storage.Observation{Name: d.Name, ClaimName: storage.ClaimName("fuzz", d.Name), DataVolume: d.Source != ""})
 			if d.Source == "" {
-				_ = storage.BuildPVC(w, d)
-			} else if dv, err := storage.BuildDataVolume(w, d); err == nil {
+				_ = storage.BuildPVC(identity.Wukong, w, d)
+			} else if dv, err := storage.BuildDataVolume(identity.Wukong, w, d); err == nil {
 				_, err := json.Marshal(dv)
 				require.NoError(t, err)
 			}
@@ -144,9 +145,9 @@ func FuzzSpecMapping(f *testing.F) {
 		if m.Validate() != nil {
 			return
 		}
-		vm, err := json.Marshal(kubevirt.BuildVM(w, m))
+		vm, err := json.Marshal(kubevirt.BuildVM(identity.Wukong, w, m))
 		require.NoError(t, err)
-		s, err := kubevirt.BuildCloudInitSecret(w, m)
+		s, err := kubevirt.BuildCloudInitSecret(identity.Wukong, w, m)
 		if err != nil {
 			return
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/novasphere/wukong/lib/conditions"
 	"github.com/novasphere/wukong/lib/network"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/identity"
 )
 
 // NodeBridgeFinalizer holds a NodeBridge until no Wukong uses it and NMState
@@ -85,7 +86,7 @@ func (r *NodeBridgeReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	base := d.DeepCopy()
 	o := nodeBridgeConditions{d}
-	d.Status.PolicyName = network.PolicyName(d.Name)
+	d.Status.PolicyName = network.PolicyName(identity.Wukong, d.Name)
 	result, err := r.reconcile(ctx, d, o)
 	if d.DeletionTimestamp.IsZero() || controllerutil.ContainsFinalizer(d, NodeBridgeFinalizer) {
 		if err == nil {
@@ -111,7 +112,7 @@ func (r *NodeBridgeReconciler) reconcile(ctx context.Context, d *v1alpha1.NodeBr
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
 	}
-	obs, err := network.ReconcilePolicy(ctx, r.Client, d, bridgeOf(d))
+	obs, err := network.ReconcilePolicy(ctx, r.Client, identity.Wukong, d, bridgeOf(d))
 	var conflict *apply.ConflictError
 	switch {
 	case errors.As(err, &conflict):
@@ -169,7 +170,7 @@ func (r *NodeBridgeReconciler) reconcileDelete(ctx context.Context, d *v1alpha1.
 		conditions.MarkReconciling(o, v1alpha1.ReasonInUse, "%s", conditions.GetMessage(o, v1alpha1.ReadyCondition))
 		return ctrl.Result{RequeueAfter: inUseRetry}, nil
 	}
-	done, obs, err := network.RemovePolicy(ctx, r.Client, d, bridgeOf(d))
+	done, obs, err := network.RemovePolicy(ctx, r.Client, identity.Wukong, d, bridgeOf(d))
 	if err != nil {
 		return ctrl.Result{}, err
 	}

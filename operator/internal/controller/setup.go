@@ -17,8 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/identity"
 )
 
 // Optional kinds: watched only when their CRD is installed, so the operator
@@ -129,9 +129,10 @@ func (r *WukongReconciler) wukongsUsing(ctx context.Context, bridge string) []re
 	return reqs
 }
 
-// byWukongLabel maps a child labelled vm.novasphere.dev/wukong to its Wukong.
+// byWukongLabel maps a child carrying Wukong's owner label
+// (identity.Wukong.OwnerLabelKey()) to its Wukong.
 func byWukongLabel(_ context.Context, o client.Object) []reconcile.Request {
-	name := o.GetLabels()[storage.LabelOwner]
+	name := o.GetLabels()[identity.Wukong.OwnerLabelKey()]
 	if name == "" {
 		return nil
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/novasphere/wukong/lib/network"
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/identity"
 )
 
 // step is one stage of a reconcile pass. It records what it saw in the scope
@@ -67,7 +68,7 @@ func (r *WukongReconciler) reconcileNetworks(ctx context.Context, s *scope) erro
 		}
 		atts = append(atts, a)
 	}
-	obs, err := network.Reconcile(ctx, r.Client, s.w, atts, network.WithGlobalNamespaces(r.GlobalNADNamespaces...))
+	obs, err := network.Reconcile(ctx, r.Client, identity.Wukong, s.w, atts, network.WithGlobalNamespaces(r.GlobalNADNamespaces...))
 	s.net, s.netDone = obs, true
 	for _, n := range obs.NICs {
 		if n.Error == nil {
@@ -134,7 +135,7 @@ func nameConflict(condition, field string, e *apply.ConflictError) problem {
 // VolumesBound; a missing StorageClass, a refused shrink or expansion, a
 // missing CDI and a failed import become problems naming spec.disks[i].
 func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
-	obs, err := storage.Reconcile(ctx, r.Client, s.w, disks(s.w))
+	obs, err := storage.Reconcile(ctx, r.Client, identity.Wukong, s.w, disks(s.w))
 	s.vols, s.volsDone = obs, true
 	for i, o := range obs {
 		if o.Reason == storage.ReasonPredecessor {
@@ -238,7 +239,7 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 		maps.Copy(sel, m.NodeSelector) // a user's own selector on the same key wins (and then may not schedule)
 		m.NodeSelector = sel
 	}
-	obs, err := kubevirt.Reconcile(ctx, r.Client, s.w, m)
+	obs, err := kubevirt.Reconcile(ctx, r.Client, identity.Wukong, s.w, m)
 	if p, ok := bindingProblem(s.w, err); ok {
 		s.addProblem(p)
 		return r.observeMachine(ctx, s)
