@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,8 +56,13 @@ type Options struct {
 	// ImportStep and ImportInterval tune the CDI simulator (sandbox defaults).
 	ImportStep     float64
 	ImportInterval time.Duration
-	// Timeout bounds each wait (10m).
+	// Timeout bounds each wait (10m, or 1.2s per Wukong above 500: a
+	// loaded 2-core machine converges about 1000 in 10-20 minutes).
 	Timeout time.Duration
+	// Poll is how often convergence is checked (500ms, or 2ms per Wukong
+	// above 250: listing 1000 Wukongs every 500ms costs the shared cores
+	// more than it measures).
+	Poll time.Duration
 	// Log receives progress lines (io.Discard).
 	Log io.Writer
 	// OneSandbox runs both phases in one sandbox (namespaces apart) instead
@@ -83,7 +89,10 @@ func (o Options) withDefaults() Options {
 		o.Settle = 5 * time.Second
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 10 * time.Minute
+		o.Timeout = max(10*time.Minute, time.Duration(o.N)*1200*time.Millisecond)
+	}
+	if o.Poll <= 0 {
+		o.Poll = max(500*time.Millisecond, time.Duration(o.N)*2*time.Millisecond)
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
@@ -155,6 +164,11 @@ type Env struct {
 	GOARCH     string            `json:"goarch"`
 	APIServer  string            `json:"kubeAPIServer"`
 	Modules    map[string]string `json:"modules"`
+	// LoadStart and LoadEnd are /proc/loadavg's 1, 5 and 15 minute load
+	// averages when the run started and ended: other work on the same
+	// cores shows here (empty where /proc is missing).
+	LoadStart string `json:"loadAvgStart,omitempty"`
+	LoadEnd   string `json:"loadAvgEnd,omitempty"`
 }
 
 // Result is one benchmark run.
@@ -180,6 +194,8 @@ type ResultOptions struct {
 	Workers          int     `json:"clientWorkers"`
 	ImportStep       float64 `json:"importStep,omitempty"`
 	ImportInterval   string  `json:"importInterval,omitempty"`
+	TimeoutSeconds   float64 `json:"timeoutSeconds"`
+	PollSeconds      float64 `json:"pollSeconds"`
 	ClientQPS        int     `json:"clientQPS"`
 	ClientBurst      int     `json:"clientBurst"`
 	OneSandbox       bool    `json:"oneSandbox"`
@@ -194,6 +210,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		N: o.N, QuietSeconds: o.Quiet.Seconds(), SettleSeconds: o.Settle.Seconds(),
 		NoiseSecrets: o.NoiseSecrets, NoiseSecretBytes: o.NoiseSecretBytes, NoisePVCs: o.NoisePVCs,
 		Concurrency: o.Concurrency, Workers: o.Workers, ImportStep: o.ImportStep,
+		TimeoutSeconds: o.Timeout.Seconds(), PollSeconds: o.Poll.Seconds(),
 		ClientQPS: clientQPS, ClientBurst: clientBurst, OneSandbox: o.OneSandbox,
 	}}
 	if o.ImportInterval > 0 {
@@ -208,6 +225,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("operator phase: %w", err)
 	}
 	res.Seconds = time.Since(start).Seconds()
+	res.Env.LoadEnd = loadAvg()
 	res.Rows = rows(res)
 	return res, nil
 }
@@ -560,8 +578,8 @@ func (r *runner) createNoise(ctx context.Context, c client.Client) error {
 	return nil
 }
 
-// waitFor polls check every 500ms until done == want, logging progress
-// every 10s; it fails after Options.Timeout.
+// waitFor polls check every Options.Poll until it is done, logging
+// progress every 10s; it fails after Options.Timeout.
 func (r *runner) waitFor(ctx context.Context, what string, check func() (done bool, progress string, err error)) error {
 	deadline := time.Now().Add(r.o.Timeout)
 	lastLog := time.Now()
@@ -583,7 +601,7 @@ func (r *runner) waitFor(ctx context.Context, what string, check func() (done bo
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(r.o.Poll):
 		}
 	}
 }
@@ -700,7 +718,7 @@ func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 func environment() Env {
 	env := Env{
 		NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
-		GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Modules: map[string]string{},
+		GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Modules: map[string]string{}, LoadStart: loadAvg(),
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {
@@ -717,4 +735,17 @@ func environment() Env {
 		}
 	}
 	return env
+}
+
+// loadAvg is the first three fields of /proc/loadavg ("" if unreadable).
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
