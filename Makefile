@@ -116,6 +116,10 @@ guest-image: ## Build (or reuse) the Debian guest image of the real-guest tier i
 guest-test: ## Boot test Wukongs as real Debian guests under qemu (TCG), check them from inside (root; minutes; not in make test).
 	@scripts/guest-test.sh
 
+.PHONY: kubevirt-images
+kubevirt-images: ## Build KubeVirt v1.9.0 here (control plane static, virt-handler/virt-launcher in a Debian trixie rootfs) and its images and the guest's containerDisk as importable tars in bin/kubevirt/ (root; long).
+	scripts/kubevirt-build.sh
+
 ##@ Real cluster (needs Docker and internet)
 
 .PHONY: docker-build

@@ -1,0 +1,331 @@
+#!/usr/bin/env bash
+# Builds KubeVirt v1.9.0 on THIS machine, from the kubevirt.io/kubevirt Go
+# module (hack/kubevirt-components), and writes its images as docker-archive
+# tars that `ctr -n k8s.io images import` reads: no Docker, no registry.
+#
+#   bin/kubevirt/<version>/          the binaries
+#   bin/kubevirt/<version>/images/   virt-operator, virt-api, virt-controller,
+#                                    virt-handler, virt-launcher .tar and the
+#                                    guest's containerDisk (wukong-guest.tar)
+#   bin/kubevirt/rootfs/             Debian trixie made with debootstrap, with
+#                                    libvirt and qemu: virt-launcher and
+#                                    virt-handler are built inside it (cgo)
+#   bin/kubevirt/build.txt           what was built, sizes and times
+#
+# Control plane (virt-operator, virt-api, virt-controller) and the pure-Go
+# helpers: static (CGO_ENABLED=0) on this machine. Their images hold the
+# binary in /usr/bin (virt-operator's Deployments run them by name), an
+# /etc/passwd and the non-root user 1001, as KubeVirt's own images.
+# virt-launcher (libvirt and libnbd by cgo) and virt-handler (kvm headers by
+# cgo): built in the rootfs with this machine's Go toolchain, module cache
+# and build cache bind-mounted at the same paths; every mount is undone by
+# the EXIT trap. Their images are the rootfs (less the build-only packages)
+# plus a layer with the binaries and KubeVirt's libvirt files.
+#
+# Image names are those virt-operator derives from its own image
+# (pkg/virt-operator/util/config.go): <registry>/virt-<name>:<tag>, so a
+# virt-operator started from $KUBEVIRT_REGISTRY/virt-operator:$KUBEVIRT_TAG,
+# or a KubeVirt CR with spec.imageRegistry/spec.imageTag set to them, finds
+# the others.
+#
+# Usage: scripts/kubevirt-build.sh [all|control-plane|rootfs|node|images|containerdisk]...
+# Needs root (debootstrap, chroot, mounts). Idempotent: a finished rootfs is
+# kept (delete bin/kubevirt/rootfs to remake it); Go's build cache makes
+# rebuilds cheap. See docs/real-kubevirt.md for times and sizes.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VERSION=${KUBEVIRT_VERSION:-v1.9.0}
+REGISTRY=${KUBEVIRT_REGISTRY:-localhost/kubevirt}
+TAG=${KUBEVIRT_TAG:-$VERSION}
+SUITE=${KUBEVIRT_ROOTFS_SUITE:-trixie}
+GUEST_REF=${KUBEVIRT_GUEST_IMAGE:-localhost/wukong/guest-disk:latest}
+NICE=${KUBEVIRT_NICE:-15}
+MOD=$ROOT/hack/kubevirt-components
+KV=$ROOT/bin/kubevirt
+OUT=$KV/$VERSION
+IMAGES=$OUT/images
+ROOTFS=$KV/rootfs
+RUNTIME=$KV/rootfs-runtime
+STAGE=$KV/stage
+REPORT=$KV/build.txt
+IMAGETOOL=$KV/imagetool
+# uid/gid of KubeVirt's non-root control-plane user and of its qemu user
+# (virt-launcher's image: user "107"; containerDisk: --chown=107:107).
+NONROOT=1001
+QEMU_ID=107
+
+# Build-only packages in the rootfs (cgo against libvirt, libnbd, kvm.h);
+# purged from the copy that becomes the node images.
+BUILD_PKGS=(gcc libc6-dev pkg-config libvirt-dev libnbd-dev)
+# What virt-launcher and virt-handler run: virtqemud/virtlogd
+# (libvirt-daemon, libvirt-daemon-driver-qemu), qemu-system-x86_64 and
+# qemu-img, xorrisofs (cloud-init ISOs), findmnt/mount (util-linux), nft,
+# tar, sync, sysctl (procps), ip (iproute2), libnbd0 (nbdclient).
+RUN_PKGS=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils
+  xorriso util-linux mount nftables iproute2 procps tar ca-certificates libnbd0)
+
+log() { printf 'kubevirt-build: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+report() { printf '%s\n' "$*" | tee -a "$REPORT" >&2; }
+human() { du -sh --apparent-size "$1" | cut -f1; }
+
+GOROOT_DIR=$(go env GOROOT)
+GOMODCACHE_DIR=$(go env GOMODCACHE)
+GOCACHE_DIR=$(go env GOCACHE)
+LDFLAGS="-s -w -X kubevirt.io/client-go/version.gitVersion=$VERSION -X kubevirt.io/client-go/version.gitTreeState=clean -X kubevirt.io/client-go/version.buildDate=1970-01-01T00:00:00Z"
+
+# ------------------------------------------------------------------ mounts
+MOUNTS=()
+cleanup() {
+  local i
+  for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
+    umount "${MOUNTS[i]}" 2>/dev/null || umount -l "${MOUNTS[i]}" 2>/dev/null || log "could not unmount ${MOUNTS[i]}"
+  done
+  MOUNTS=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# bind SRC DEST [ro]: bind-mounts SRC at DEST (created) and remembers it.
+bind() {
+  mkdir -p "$2"
+  mount --bind "$1" "$2"
+  MOUNTS+=("$2")
+  if [ "${3:-}" = ro ]; then mount -o remount,bind,ro "$2"; fi
+}
+
+# chroot_mounts DIR: /proc, /dev and /sys for apt and go inside DIR.
+chroot_mounts() {
+  mkdir -p "$1/proc"
+  mount -t proc proc "$1/proc"
+  MOUNTS+=("$1/proc")
+  bind /dev "$1/dev"
+  bind /sys "$1/sys" ro
+  cp /etc/resolv.conf "$1/etc/resolv.conf"
+}
+
+# timed NAME CMD...: runs CMD under `nice`, records wall and CPU seconds.
+timed() {
+  local name=$1 tf
+  shift
+  tf=$(mktemp)
+  if ! /usr/bin/time -f '%e %U %S' -o "$tf" nice -n "$NICE" "$@"; then
+    rm -f "$tf"
+    die "$name failed"
+  fi
+  read -r wall user sys <"$tf"
+  rm -f "$tf"
+  report "$(printf '%-26s wall %7.1f s  cpu %7.1f s' "$name" "$wall" "$(awk -v a="$user" -v b="$sys" 'BEGIN{print a+b}')")"
+}
+
+# ------------------------------------------------------------- control plane
+# Pure Go, static: the control plane and virt-launcher's/virt-handler's
+# helpers (container-disk is C: built in the rootfs, see node).
+build_control_plane() {
+  mkdir -p "$OUT"
+  local c
+  for c in virt-operator virt-api virt-controller virt-launcher-monitor virt-tail virt-probe virt-freezer virt-chroot \
+    virt-launcher/libvirt-hook-client; do
+    timed "go build ${c##*/}" env -C "$MOD" GOWORK=off CGO_ENABLED=0 \
+      go build -trimpath -ldflags "$LDFLAGS" -o "$OUT/${c##*/}" "kubevirt.io/kubevirt/cmd/$c"
+  done
+}
+
+# ------------------------------------------------------------------- rootfs
+make_rootfs() {
+  local want="$SUITE ${BUILD_PKGS[*]} ${RUN_PKGS[*]} qemu:$QEMU_ID"
+  if [ -f "$ROOTFS/.wukong-rootfs" ] && [ "$(cat "$ROOTFS/.wukong-rootfs")" = "$want" ]; then
+    log "rootfs: reusing $ROOTFS"
+    return
+  fi
+  command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends debootstrap >/dev/null
+  # The Debian mirror this machine's apt uses.
+  local mirror
+  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+  [ -n "$mirror" ] || die "no Debian mirror found in /etc/apt/sources.list{,.d/debian.sources}"
+  local inc
+  inc=$(
+    IFS=,
+    echo "${BUILD_PKGS[*]},${RUN_PKGS[*]}"
+  )
+  if [ ! -f "$ROOTFS.tmp/.debootstrapped" ]; then
+    rm -rf "$ROOTFS.tmp"
+    timed "debootstrap $SUITE" debootstrap --variant=minbase --include="$inc" "$SUITE" "$ROOTFS.tmp" "$mirror" \
+      >"$KV/debootstrap.log" 2>&1
+    touch "$ROOTFS.tmp/.debootstrapped"
+  fi
+  # Packages added to the lists after the debootstrap run.
+  chroot_mounts "$ROOTFS.tmp"
+  timed "apt-get install (rootfs)" chroot "$ROOTFS.tmp" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y --no-install-recommends "${BUILD_PKGS[@]}" "${RUN_PKGS[@]}" >"$KV/apt.log" 2>&1
+  chroot "$ROOTFS.tmp" apt-get clean
+  cleanup
+  # KubeVirt's qemu user and group (uid/gid 107, as in its images).
+  if chroot "$ROOTFS.tmp" getent passwd "$QEMU_ID" >/dev/null || chroot "$ROOTFS.tmp" getent group "$QEMU_ID" >/dev/null; then
+    die "uid or gid $QEMU_ID is taken in the rootfs: $(chroot "$ROOTFS.tmp" getent passwd "$QEMU_ID")"
+  fi
+  chroot "$ROOTFS.tmp" groupadd -g "$QEMU_ID" qemu
+  chroot "$ROOTFS.tmp" useradd -u "$QEMU_ID" -g "$QEMU_ID" -d /home/qemu -m -s /bin/bash qemu
+  echo "$want" >"$ROOTFS.tmp/.wukong-rootfs"
+  rm -rf "$ROOTFS"
+  mv "$ROOTFS.tmp" "$ROOTFS"
+  # shellcheck disable=SC2016 # dpkg-query's own ${Version}
+  report "rootfs $SUITE: $(human "$ROOTFS"); libvirt $(chroot "$ROOTFS" dpkg-query -W -f '${Version}' libvirt-daemon), qemu $(chroot "$ROOTFS" dpkg-query -W -f '${Version}' qemu-system-x86)"
+}
+
+# --------------------------------------------------------------------- node
+# virt-launcher and virt-handler with cgo inside the rootfs, and the C
+# container-disk binary (static, as KubeVirt builds it: virt-launcher's
+# init container copies it into containerDisk pods, whose images have no libc).
+build_node() {
+  [ -f "$ROOTFS/.wukong-rootfs" ] || die "no rootfs: run '$0 rootfs' first"
+  mkdir -p "$OUT"
+  chroot_mounts "$ROOTFS"
+  bind "$GOROOT_DIR" "$ROOTFS$GOROOT_DIR" ro
+  bind "$GOMODCACHE_DIR" "$ROOTFS$GOMODCACHE_DIR"
+  bind "$GOCACHE_DIR" "$ROOTFS$GOCACHE_DIR"
+  bind "$ROOT" "$ROOTFS$ROOT"
+  local env=(env -i "PATH=$GOROOT_DIR/bin:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/root GOWORK=off GOFLAGS=-mod=readonly
+    GOPROXY=off GOTOOLCHAIN=local "GOMODCACHE=$GOMODCACHE_DIR" "GOCACHE=$GOCACHE_DIR" CGO_ENABLED=1)
+  local c
+  for c in virt-launcher virt-handler; do
+    timed "go build $c (cgo, $SUITE)" chroot "$ROOTFS" "${env[@]}" \
+      go -C "$MOD" build -trimpath -ldflags "$LDFLAGS" -o "$OUT/$c" "kubevirt.io/kubevirt/cmd/$c"
+  done
+  local src
+  src=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' kubevirt.io/kubevirt)/cmd/container-disk-v2alpha/main.c
+  timed "gcc container-disk" chroot "$ROOTFS" gcc -static -O2 -Wall -o "$OUT/container-disk" "$src"
+  report "virt-launcher links $(chroot "$ROOTFS" ldd "$OUT/virt-launcher" | awk '/libvirt|libnbd/ {print $1}' | xargs)"
+  cleanup
+}
+
+# ------------------------------------------------------------------- images
+# ensure_imagetool builds hack/kubevirt-components/imagetool when it changed.
+ensure_imagetool() {
+  if [ ! -x "$IMAGETOOL" ] || [ -n "$(find "$MOD/imagetool" -newer "$IMAGETOOL" -type f)" ]; then
+    env -C "$MOD/imagetool" GOWORK=off CGO_ENABLED=0 go build -trimpath -o "$IMAGETOOL" .
+  fi
+}
+
+# passwd_dir DIR: /etc/passwd and /etc/group with root, the non-root user
+# and qemu, as KubeVirt's images carry them.
+passwd_dir() {
+  mkdir -p "$1/etc"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot-user:x:%s:%s:nonroot-user:/home/nonroot-user:/sbin/nologin\nqemu:x:%s:%s:qemu user:/home/qemu:/sbin/nologin\n' \
+    "$NONROOT" "$NONROOT" "$QEMU_ID" "$QEMU_ID" >"$1/etc/passwd"
+  printf 'root:x:0:\nnonroot-user:x:%s:\nqemu:x:%s:\n' "$NONROOT" "$QEMU_ID" >"$1/etc/group"
+  chmod 0644 "$1/etc/passwd" "$1/etc/group"
+}
+
+image() { # NAME ARGS...: writes $IMAGES/NAME.tar and reports its size
+  local name=$1
+  shift
+  timed "image $name" "$IMAGETOOL" -ref "$REGISTRY/$name:$TAG" -out "$IMAGES/$name.tar" "$@"
+  report "$(printf '%-26s %s (%s)' "  $REGISTRY/$name:$TAG" "$(human "$IMAGES/$name.tar")" "$IMAGES/$name.tar")"
+}
+
+# The node images' base: the rootfs without the build-only packages, the
+# apt lists, docs and locales.
+runtime_rootfs() {
+  if [ -f "$RUNTIME/.wukong-rootfs" ] && [ "$RUNTIME/.wukong-rootfs" -nt "$ROOTFS/.wukong-rootfs" ]; then
+    return
+  fi
+  rm -rf "$RUNTIME"
+  cp -a "$ROOTFS" "$RUNTIME"
+  chroot_mounts "$RUNTIME"
+  chroot "$RUNTIME" env DEBIAN_FRONTEND=noninteractive apt-get purge -y --auto-remove "${BUILD_PKGS[@]}" >"$KV/purge.log" 2>&1 ||
+    die "purging the build-only packages failed: see $KV/purge.log"
+  chroot "$RUNTIME" apt-get clean
+  cleanup
+  rm -rf "$RUNTIME"/var/lib/apt/lists/* "$RUNTIME"/usr/share/doc "$RUNTIME"/usr/share/man "$RUNTIME"/usr/share/info
+  rm -f "$RUNTIME/etc/resolv.conf"
+  touch "$RUNTIME/.wukong-rootfs"
+  report "runtime rootfs (less ${BUILD_PKGS[*]}, docs): $(human "$RUNTIME")"
+}
+
+build_images() {
+  local c
+  for c in virt-operator virt-api virt-controller virt-launcher virt-handler virt-launcher-monitor virt-tail virt-probe \
+    virt-freezer virt-chroot libvirt-hook-client container-disk; do
+    [ -x "$OUT/$c" ] || die "$OUT/$c is missing: run '$0 control-plane node' first"
+  done
+  mkdir -p "$IMAGES"
+  ensure_imagetool
+  rm -rf "$STAGE"
+  # Control plane: the binary in /usr/bin, passwd, user 1001.
+  for c in virt-operator virt-api virt-controller; do
+    local d=$STAGE/$c
+    passwd_dir "$d"
+    install -D -m 0755 "$OUT/$c" "$d/usr/bin/$c"
+    image "$c" -layer "$d:0:0" -entrypoint "/usr/bin/$c" -user "$NONROOT" \
+      -env PATH=/usr/bin:/bin -env "KUBEVIRT_VERSION=$TAG"
+  done
+  runtime_rootfs
+  # virt-launcher: KubeVirt's layout (cmd/virt-launcher/BUILD.bazel): the
+  # binaries and node-labeller.sh in /usr/bin, its qemu.conf and
+  # virtqemud.conf in /etc/libvirt, the qemu hook, /usr/libexec/qemu-kvm
+  # (the name virt-launcher-monitor looks for after qemu-system-*).
+  local kvsrc
+  kvsrc=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' kubevirt.io/kubevirt)
+  local l=$STAGE/virt-launcher
+  for c in virt-launcher virt-launcher-monitor virt-freezer virt-probe virt-tail container-disk libvirt-hook-client; do
+    install -D -m 0755 "$OUT/$c" "$l/usr/bin/$c"
+  done
+  install -D -m 0755 "$kvsrc/cmd/virt-launcher/node-labeller/node-labeller.sh" "$l/usr/bin/node-labeller.sh"
+  install -D -m 0644 "$kvsrc/cmd/virt-launcher/qemu.conf" "$l/etc/libvirt/qemu.conf"
+  install -D -m 0644 "$kvsrc/cmd/virt-launcher/virtqemud.conf" "$l/etc/libvirt/virtqemud.conf"
+  install -D -m 0755 "$kvsrc/cmd/virt-launcher/qemu" "$l/etc/libvirt/hooks/qemu"
+  install -D -m 0644 "$kvsrc/cmd/virt-launcher/nsswitch.conf" "$l/etc/nsswitch.conf"
+  mkdir -p "$l/usr/libexec" "$l/usr/lib64/qemu-kvm"
+  ln -sf /usr/bin/qemu-system-x86_64 "$l/usr/libexec/qemu-kvm"
+  setcap cap_net_bind_service=+ep "$l/usr/bin/virt-launcher-monitor" 2>/dev/null ||
+    log "setcap missing (libcap2-bin): virt-launcher-monitor has no cap_net_bind_service"
+  image virt-launcher -layer "$RUNTIME" -exclude .wukong-rootfs -layer "$l:0:0" \
+    -entrypoint /usr/bin/virt-launcher -user "$QEMU_ID"
+  local h=$STAGE/virt-handler
+  install -D -m 0755 "$OUT/virt-handler" "$h/usr/bin/virt-handler"
+  install -D -m 0755 "$OUT/virt-chroot" "$h/usr/bin/virt-chroot"
+  install -D -m 0644 "$kvsrc/cmd/virt-handler/nsswitch.conf" "$h/etc/nsswitch.conf"
+  image virt-handler -layer "$RUNTIME" -exclude .wukong-rootfs -layer "$h:0:0" -entrypoint /usr/bin/virt-handler
+}
+
+# ------------------------------------------------------------ containerDisk
+# The real guest (make guest-image) as a containerDisk: the qcow2 under
+# /disk/ owned by 107:107 (KubeVirt's containerDisk layout), and its kernel
+# and initramfs under /boot/ for spec.domain.firmware.kernelBoot (the image
+# has no bootloader: scripts/guest-image.sh).
+build_containerdisk() {
+  local g=$ROOT/bin/guest
+  [ -f "$g/disk.qcow2" ] || die "no $g/disk.qcow2: run 'make guest-image' first"
+  mkdir -p "$IMAGES"
+  ensure_imagetool
+  local d=$STAGE/containerdisk
+  rm -rf "$d"
+  mkdir -p "$d/disk" "$d/boot"
+  cp --reflink=auto "$g/disk.qcow2" "$d/disk/disk.qcow2"
+  cp "$g/vmlinuz" "$d/boot/vmlinuz"
+  cp "$g/initrd.img" "$d/boot/initrd.img"
+  chmod 0644 "$d"/disk/* "$d"/boot/*
+  timed "image guest containerDisk" "$IMAGETOOL" -ref "$GUEST_REF" -out "$IMAGES/wukong-guest.tar" -layer "$d:$QEMU_ID:$QEMU_ID"
+  report "$(printf '%-26s %s (%s)' "  $GUEST_REF" "$(human "$IMAGES/wukong-guest.tar")" "$IMAGES/wukong-guest.tar")"
+  rm -rf "$d"
+}
+
+[ "$(id -u)" = 0 ] || die "must run as root (debootstrap, chroot, mounts)"
+mkdir -p "$KV"
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(all)
+report "== $(date -u +%FT%TZ) kubevirt-build ${steps[*]} (KubeVirt $VERSION, images $REGISTRY/*:$TAG)"
+for s in "${steps[@]}"; do
+  case $s in
+  all) build_control_plane && make_rootfs && build_node && build_images && build_containerdisk ;;
+  control-plane) build_control_plane ;;
+  rootfs) make_rootfs ;;
+  node) build_node ;;
+  images) build_images ;;
+  containerdisk) build_containerdisk ;;
+  *) die "unknown step '$s': want all, control-plane, rootfs, node, images or containerdisk" ;;
+  esac
+done
