@@ -71,7 +71,8 @@ type Machine struct {
 	CPU int32
 	// Memory is the guest memory, also requested for the pod.
 	Memory resource.Quantity
-	// RunStrategy of the VirtualMachine; empty means Always. See RunStrategy.
+	// RunStrategy of the VirtualMachine (KubeVirt's spec.runStrategy); empty
+	// means Always. See RunStrategyToApply for how power actions are kept.
 	RunStrategy kubevirtv1.VirtualMachineRunStrategy
 	// Disks, in order. The disk with Boot set (else the first) boots.
 	Disks []Disk
@@ -192,15 +193,6 @@ const (
 	errBuildCloudIni = "cannot build cloud-init"
 	errOwnerKind     = "cannot find the owner's kind"
 )
-
-// ConflictError says two run-strategy inputs contradict each other. Field is
-// the input that conflicts with startStrategy.runStrategy.
-type ConflictError struct {
-	Field   string
-	Message string
-}
-
-func (e *ConflictError) Error() string { return fmt.Sprintf("conflicting %s: %s", e.Field, e.Message) }
 
 // InvalidInputError says an input field has a value the lib cannot use.
 type InvalidInputError struct {

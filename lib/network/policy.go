@@ -31,7 +31,7 @@ const LabelEnactmentPolicy = "nmstate.io/policy"
 
 // Bridge is a node bridge configured with one NMState
 // NodeNetworkConfigurationPolicy. It is decided by whoever owns the policy
-// (in Wukong, a cluster administrator's NodeBridge), never by a VM's owner.
+// (for example a cluster administrator's declaration), never by a VM's owner.
 type Bridge struct {
 	// Name is the bridge interface name on the nodes (at most 15 characters).
 	Name string

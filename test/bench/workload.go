@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/novasphere/wukong/lib/kubevirt"
@@ -87,10 +88,7 @@ func floorObjects(ns string, i int) ([]client.Object, error) {
 		return nil, err
 	}
 	pvc := storage.BuildPVC(identity.Wukong, owner, data)
-	rs, err := kubevirt.RunStrategy("", nil, "")
-	if err != nil {
-		return nil, err
-	}
+	rs := kubevirtv1.RunStrategyAlways // the operator's run strategy when startStrategy and highAvailability are unset
 	m := kubevirt.Machine{
 		Name: name, CPU: 1, Memory: memory.DeepCopy(), RunStrategy: rs, PodNetwork: true,
 		CloudInit: kubevirt.CloudInit{Hostname: name},

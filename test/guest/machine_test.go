@@ -22,6 +22,7 @@ import (
 
 	"github.com/novasphere/wukong/lib/kubevirt"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/identity"
 )
 
 // tracker remembers every process and network namespace the tier makes and
@@ -134,11 +135,11 @@ func render(w *v1alpha1.Wukong, sshKeys []string) (rendered, error) {
 	if err != nil {
 		return rendered{}, fmt.Errorf("machine for %s: %w", w.Name, err)
 	}
-	secret, err := kubevirt.BuildCloudInitSecret(w, m)
+	secret, err := kubevirt.BuildCloudInitSecret(identity.Wukong, w, m)
 	if err != nil {
 		return rendered{}, fmt.Errorf("cloud-init Secret for %s: %w", w.Name, err)
 	}
-	return rendered{machine: m, secret: secret.Data, vm: kubevirt.BuildVM(w, m)}, nil
+	return rendered{machine: m, secret: secret.Data, vm: kubevirt.BuildVM(identity.Wukong, w, m)}, nil
 }
 
 // firmwareUUID is the firmware UUID KubeVirt's VM controller gives the VMI

@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/network"
@@ -177,10 +178,7 @@ func guestCases() []guestCase {
 // to the operator module, so its mapping is restated here, field by field;
 // keep the two in step.
 func operatorMachine(w *v1alpha1.Wukong, sshKeys []string) (kubevirt.Machine, error) {
-	rs, err := kubevirt.RunStrategy("", nil, "")
-	if err != nil {
-		return kubevirt.Machine{}, err
-	}
+	rs := kubevirtv1.RunStrategyAlways // the operator's run strategy when startStrategy and highAvailability are unset
 	m := kubevirt.Machine{
 		Name:        w.Name,
 		CPU:         w.Spec.CPU,

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
-	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/network"
@@ -83,20 +82,6 @@ func disks(w *v1alpha1.Wukong) []storage.Disk {
 		})
 	}
 	return out
-}
-
-// runStrategy maps startStrategy and highAvailability.restartPolicy to
-// KubeVirt's run strategy (see kubevirt.RunStrategy for the table).
-func runStrategy(w *v1alpha1.Wukong) (kubevirtv1.VirtualMachineRunStrategy, error) {
-	var rs, restart string
-	var autoStart *bool
-	if s := w.Spec.StartStrategy; s != nil {
-		rs, autoStart = s.RunStrategy, s.AutoStart
-	}
-	if ha := w.Spec.HighAvailability; ha != nil {
-		restart = ha.RestartPolicy
-	}
-	return kubevirt.RunStrategy(rs, autoStart, restart)
 }
 
 // machine maps the spec plus what the network and storage steps observed to

@@ -227,9 +227,9 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 	}
 	m, err := machine(s.w, s.net.NICs, s.vols, keys)
 	if err != nil {
-		var conflict *kubevirt.ConflictError
-		if errors.As(err, &conflict) {
-			s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonInvalidSpec, "spec.startStrategy.runStrategy", conflict.Error(), false})
+		var rsErr *runStrategyError
+		if errors.As(err, &rsErr) {
+			s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonInvalidSpec, "spec." + fieldRunStrategy, rsErr.Error(), false})
 			return r.observeMachine(ctx, s)
 		}
 		return err
