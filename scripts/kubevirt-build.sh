@@ -4,6 +4,7 @@
 # tars that `ctr -n k8s.io images import` reads: no Docker, no registry.
 #
 #   bin/kubevirt/<version>/          the binaries
+#   bin/kubevirt/<version>/manifests/ kubevirt-operator.yaml, kubevirt-cr.yaml
 #   bin/kubevirt/<version>/images/   virt-operator, virt-api, virt-controller,
 #                                    virt-handler, virt-launcher .tar and the
 #                                    guest's containerDisk (wukong-guest.tar)
@@ -28,7 +29,7 @@
 # or a KubeVirt CR with spec.imageRegistry/spec.imageTag set to them, finds
 # the others.
 #
-# Usage: scripts/kubevirt-build.sh [all|control-plane|rootfs|node|images|containerdisk]...
+# Usage: scripts/kubevirt-build.sh [all|control-plane|manifests|rootfs|node|images|containerdisk]...
 # Needs root (debootstrap, chroot, mounts). Idempotent: a finished rootfs is
 # kept (delete bin/kubevirt/rootfs to remake it); Go's build cache makes
 # rebuilds cheap. See docs/real-kubevirt.md for times and sizes.
@@ -61,8 +62,9 @@ BUILD_PKGS=(gcc libc6-dev pkg-config libvirt-dev libnbd-dev)
 # What virt-launcher and virt-handler run: virtqemud/virtlogd
 # (libvirt-daemon, libvirt-daemon-driver-qemu), qemu-system-x86_64 and
 # qemu-img, xorrisofs (cloud-init ISOs), findmnt/mount (util-linux), nft,
-# tar, sync, sysctl (procps), ip (iproute2), libnbd0 (nbdclient).
-RUN_PKGS=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils
+# tar, sync, sysctl (procps), ip (iproute2), libnbd0 (nbdclient), virsh
+# (libvirt-clients: node-labeller.sh, run by virt-handler's init container).
+RUN_PKGS=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
   xorriso util-linux mount nftables iproute2 procps tar ca-certificates libnbd0)
 
 log() { printf 'kubevirt-build: %s\n' "$*" >&2; }
@@ -125,11 +127,34 @@ timed() {
 build_control_plane() {
   mkdir -p "$OUT"
   local c
-  for c in virt-operator virt-api virt-controller virt-launcher-monitor virt-tail virt-probe virt-freezer virt-chroot \
-    virt-launcher/libvirt-hook-client; do
+  for c in cmd/virt-operator cmd/virt-api cmd/virt-controller cmd/virt-launcher-monitor cmd/virt-tail cmd/virt-probe \
+    cmd/virt-freezer cmd/virt-chroot cmd/virt-launcher/libvirt-hook-client tools/manifest-templator; do
     timed "go build ${c##*/}" env -C "$MOD" GOWORK=off CGO_ENABLED=0 \
-      go build -trimpath -ldflags "$LDFLAGS" -o "$OUT/${c##*/}" "kubevirt.io/kubevirt/cmd/$c"
+      go build -trimpath -ldflags "$LDFLAGS" -o "$OUT/${c##*/}" "kubevirt.io/kubevirt/$c"
   done
+}
+
+# --------------------------------------------------------------- manifests
+# KubeVirt's release manifests rendered by its own manifest-templator from
+# the module's manifests/release/*.yaml.in and manifests/generated/ (as
+# hack/build-manifests.sh does), with this build's registry and tag:
+# kubevirt-operator.yaml (namespace, CRD, RBAC, virt-operator Deployment)
+# and kubevirt-cr.yaml (a KubeVirt CR to edit: useEmulation is set by the
+# installer, not here).
+build_manifests() {
+  [ -x "$OUT/manifest-templator" ] || die "$OUT/manifest-templator is missing: run '$0 control-plane' first"
+  local kvsrc f
+  kvsrc=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' kubevirt.io/kubevirt)
+  mkdir -p "$OUT/manifests"
+  for f in kubevirt-operator kubevirt-cr; do
+    "$OUT/manifest-templator" --process-files --process-vars \
+      --generated-manifests-dir="$kvsrc/manifests/generated" --input-file="$kvsrc/manifests/release/$f.yaml.in" \
+      --namespace="${KUBEVIRT_NAMESPACE:-kubevirt}" --container-prefix="$REGISTRY" --container-tag="$TAG" \
+      --image-pull-policy=IfNotPresent --kubevirt-logo-path=/dev/null --infra-replicas=1 \
+      >"$OUT/manifests/$f.yaml.tmp"
+    mv "$OUT/manifests/$f.yaml.tmp" "$OUT/manifests/$f.yaml"
+  done
+  report "manifests: $(cd "$OUT/manifests" && wc -c ./*.yaml | awk '$2 != "total" {printf "%s %d B; ", $2, $1}')"
 }
 
 # ------------------------------------------------------------------- rootfs
@@ -145,21 +170,20 @@ make_rootfs() {
   mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
   [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
   [ -n "$mirror" ] || die "no Debian mirror found in /etc/apt/sources.list{,.d/debian.sources}"
-  local inc
-  inc=$(
-    IFS=,
-    echo "${BUILD_PKGS[*]},${RUN_PKGS[*]}"
-  )
+  # debootstrap installs the base only: bookworm's debootstrap with
+  # --include= of these packages fails on trixie's systemd ("systemd
+  # pre-depends on libsystemd-shared ... unpacked, but has never been
+  # configured"); apt-get orders them right (docs/real-kubevirt.md).
   if [ ! -f "$ROOTFS.tmp/.debootstrapped" ]; then
     rm -rf "$ROOTFS.tmp"
-    timed "debootstrap $SUITE" debootstrap --variant=minbase --include="$inc" "$SUITE" "$ROOTFS.tmp" "$mirror" \
-      >"$KV/debootstrap.log" 2>&1
+    timed "debootstrap $SUITE" debootstrap --variant=minbase "$SUITE" "$ROOTFS.tmp" "$mirror" >"$KV/debootstrap.log" 2>&1
     touch "$ROOTFS.tmp/.debootstrapped"
   fi
-  # Packages added to the lists after the debootstrap run.
+  echo "deb $mirror $SUITE main" >"$ROOTFS.tmp/etc/apt/sources.list"
   chroot_mounts "$ROOTFS.tmp"
-  timed "apt-get install (rootfs)" chroot "$ROOTFS.tmp" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y --no-install-recommends "${BUILD_PKGS[@]}" "${RUN_PKGS[@]}" >"$KV/apt.log" 2>&1
+  timed "apt-get install (rootfs)" chroot "$ROOTFS.tmp" sh -c \
+    "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${BUILD_PKGS[*]} ${RUN_PKGS[*]}" \
+    >"$KV/apt.log" 2>&1
   chroot "$ROOTFS.tmp" apt-get clean
   cleanup
   # KubeVirt's qemu user and group (uid/gid 107, as in its images).
@@ -320,12 +344,13 @@ steps=("$@")
 report "== $(date -u +%FT%TZ) kubevirt-build ${steps[*]} (KubeVirt $VERSION, images $REGISTRY/*:$TAG)"
 for s in "${steps[@]}"; do
   case $s in
-  all) build_control_plane && make_rootfs && build_node && build_images && build_containerdisk ;;
+  all) build_control_plane && build_manifests && make_rootfs && build_node && build_images && build_containerdisk ;;
   control-plane) build_control_plane ;;
+  manifests) build_manifests ;;
   rootfs) make_rootfs ;;
   node) build_node ;;
   images) build_images ;;
   containerdisk) build_containerdisk ;;
-  *) die "unknown step '$s': want all, control-plane, rootfs, node, images or containerdisk" ;;
+  *) die "unknown step '$s': want all, control-plane, manifests, rootfs, node, images or containerdisk" ;;
   esac
 done

@@ -18,4 +18,5 @@ import (
 	_ "kubevirt.io/kubevirt/cmd/virt-operator"
 	_ "kubevirt.io/kubevirt/cmd/virt-probe"
 	_ "kubevirt.io/kubevirt/cmd/virt-tail"
+	_ "kubevirt.io/kubevirt/tools/manifest-templator"
 )
