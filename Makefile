@@ -120,6 +120,25 @@ guest-test: ## Boot test Wukongs as real Debian guests under qemu (TCG), check t
 kubevirt-images: ## Build KubeVirt v1.9.0 here (control plane static, virt-handler/virt-launcher in a Debian trixie rootfs) and its images and the guest's containerDisk as importable tars in bin/kubevirt/ (root; long).
 	scripts/kubevirt-build.sh
 
+##@ Local cluster (this machine: root, no Docker, no systemd)
+
+HELM_VERSION := v3.22.0
+LOCAL_KUBECONFIG := $(BIN)/local-cluster/kubeconfig
+
+.PHONY: local-cluster-up
+local-cluster-up: ## Start etcd, the control plane, a kubelet with containerd here, and install the chart (idempotent).
+	scripts/local-cluster-up.sh
+
+.PHONY: local-cluster-down
+local-cluster-down: ## Stop everything local-cluster-up started and restore the machine as it was before.
+	scripts/local-cluster-down.sh
+
+.PHONY: e2e-local
+e2e-local: ## The e2e suite against the local cluster (KubeVirt/CDI/Multus/NMState tests skip with a reason).
+	cd test && E2E_KUBECONFIG=$(LOCAL_KUBECONFIG) E2E_HELM=$(BIN)/helm-$(HELM_VERSION) E2E_CHART=$(ROOT)/charts/wukong \
+		E2E_RELEASE=wukong E2E_RELEASE_NAMESPACE=wukong-system \
+		go test -count=1 -timeout 30m -v ./e2e/
+
 ##@ Real cluster (needs Docker and internet)
 
 .PHONY: docker-build

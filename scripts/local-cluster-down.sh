@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Stops the local cluster of scripts/local-cluster-up.sh and puts the machine
+# back as up's snapshot (bin/local-cluster/snapshot) found it:
+#
+#  - the processes it started, by their recorded PID: kubelet, every pod
+#    process and containerd shim of OUR containerd (found by its socket in
+#    their command line), containerd, the scheduler, controller-manager,
+#    apiserver, etcd;
+#  - mounts under bin/local-cluster and the /run/netns entries made since;
+#  - the CNI bridge and its veths, our nat chain and the KUBE-* chains the
+#    kubelet made (iptables and ip6tables: KUBE-FIREWALL, KUBE-KUBELET-CANARY,
+#    KUBE-IPTABLES-HINT, ...);
+#  - the kubepods cgroups, the sysctls that changed;
+#  - the host paths the kubelet, containerd and CNI write regardless of
+#    their configured directories (/var/lib/kubelet, /var/lib/cni,
+#    /run/containerd, /var/log/containers, ...): removed when they did not
+#    exist before, else only the entries that are new.
+#
+# Then it compares the machine with the snapshot and fails on a difference.
+# bin/local-cluster keeps the built images, PKI and etcd data (an up after
+# this starts from the same cluster state); LOCAL_CLUSTER_PURGE=1 removes
+# the state too (the images and binaries in bin/ stay). Safe to run twice.
+set -euo pipefail
+# shellcheck source=scripts/local-cluster-lib.sh
+source "$(dirname "$0")/local-cluster-lib.sh"
+
+[ "$(id -u)" = 0 ] || die "must run as root"
+
+# stop NAME: SIGTERM the recorded PID, wait up to 15 s, then SIGKILL.
+stop() {
+  local f=$PIDS/$1.pid pid i
+  if alive "$f"; then
+    pid=$(cat "$f")
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 75; i++)); do
+      alive "$f" || break
+      sleep 0.2
+    done
+    if alive "$f"; then kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; fi
+    log "stopped $1 (PID $pid)"
+  fi
+  rm -f "$f"
+}
+
+# 1. The kubelet first, so it restarts nothing; then the pods: every
+#    process below each shim of our containerd, then the shim itself.
+stop kubelet
+shims=$( (cat "$PIDS/shims" 2>/dev/null; shim_pids) | sort -u)
+for shim in $shims; do
+  [ -d "/proc/$shim" ] || continue
+  tr '\0' ' ' 2>/dev/null <"/proc/$shim/cmdline" | grep -q -- "-address $CONTAINERD_SOCK" || continue
+  pods=$(descendants "$shim")
+  if [ -n "$pods" ]; then
+    # shellcheck disable=SC2086 # one PID per word
+    kill -KILL $pods 2>/dev/null || true
+  fi
+  kill -KILL "$shim" 2>/dev/null || true
+  log "killed shim $shim and its pod processes: ${pods//$'\n'/ }"
+done
+rm -f "$PIDS/shims"
+stop containerd
+for p in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$p"; done
+
+# 2. Mounts: everything mounted under $LC (kubelet's self bind-mount of its
+#    root dir, pod tmpfs volumes, container rootfs, sandbox shm), and the
+#    network namespaces in /run/netns that were not there before. Deepest first.
+snap_paths=$SNAP/paths
+if [ -f "$SNAP/mounts" ]; then
+  awk '{print $5}' /proc/self/mountinfo | sort -u | comm -13 "$SNAP/mounts" - |
+    grep -E "^($LC|/run/netns|/run/containerd|/var/lib/kubelet)/" | awk '{print length, $0}' | sort -rn | cut -d' ' -f2- |
+    while read -r m; do if umount -l "$m" 2>/dev/null; then log "unmounted $m"; fi; done
+fi
+# The kubelet's own bind-mount of its root dir (mounted on itself).
+while grep -q " $LC/kubelet " /proc/self/mountinfo; do umount -l "$LC/kubelet"; log "unmounted $LC/kubelet"; done
+
+# 3. Network: veths on our bridge, the bridge, our chain and the kubelet's.
+if ip link show "$CNI_BRIDGE" >/dev/null 2>&1; then
+  for v in $(ip -o link show master "$CNI_BRIDGE" | awk -F': ' '{print $2}' | cut -d@ -f1); do
+    ip link del "$v" 2>/dev/null || true
+  done
+  ip link del "$CNI_BRIDGE" && log "deleted bridge $CNI_BRIDGE"
+fi
+# remove_new_chains TOOL SNAPSHOT: for each table, the chains that are not
+# in SNAPSHOT lose the rules that jump to them, then are flushed and deleted.
+remove_new_chains() {
+  local tool=$1 snap=$2 t chain rule
+  command -v "$tool" >/dev/null || return 0
+  for t in filter nat mangle raw; do
+    "$tool" -t "$t" -S >/dev/null 2>&1 || continue
+    for chain in $("$tool" -t "$t" -S | awk '$1 == "-N" {print $2}'); do
+      if [ -f "$snap" ] && sed -n "/^\*$t\$/,/^COMMIT/p" "$snap" | grep -q "^:$chain "; then
+        continue
+      fi
+      case $chain in KUBE-* | "$SVC_CHAIN") ;; *) continue ;; esac
+      "$tool" -t "$t" -S | grep -E -- "-j $chain( |\$)" | while read -r rule; do
+        eval "\"$tool\" -t $t -D ${rule#-A }" || true
+      done
+      "$tool" -t "$t" -F "$chain"
+      "$tool" -t "$t" -X "$chain"
+      log "$tool -t $t: removed chain $chain"
+    done
+  done
+}
+remove_new_chains iptables "$SNAP/iptables"
+remove_new_chains ip6tables "$SNAP/ip6tables"
+
+# 4. cgroups: the kubepods trees (in every v1 hierarchy and in unified),
+#    deepest first, unless they were there before.
+for c in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice; do
+  [ -d "$c" ] || continue
+  if [ -f "$SNAP/cgroups" ] && grep -qxF "$c" "$SNAP/cgroups"; then continue; fi
+  find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+  if [ -d "$c" ]; then log "WARNING: $c is not empty"; else log "removed cgroup $c"; fi
+done
+
+# 5. sysctls back to their snapshot values.
+if [ -f "$SNAP/sysctl" ]; then
+  while IFS='=' read -r k v; do
+    if [ "$(sysctl -n "$k" 2>/dev/null)" != "$v" ]; then
+      sysctl -q -w "$k=$v" && log "sysctl $k restored to $v"
+    fi
+  done <"$SNAP/sysctl"
+fi
+
+# 6. Host paths: gone if they were not there, else only their new entries.
+for p in "${HOST_PATHS[@]}"; do
+  [ -e "$p" ] || continue
+  if [ -f "$snap_paths" ] && grep -qxF "$p" "$snap_paths"; then
+    find "$p" -mindepth 1 -maxdepth 1 | while read -r e; do
+      grep -qxF "  $e" "$snap_paths" || { rm -rf "$e" && log "removed $e"; }
+    done
+  elif [ -f "$snap_paths" ]; then
+    rm -rf "$p" && log "removed $p"
+  fi
+done
+rm -rf "$LC/containerd/state" "$LC/containerd/runc"
+
+# 7. The machine against the snapshot.
+diff_found=0
+if [ -f "$SNAP/done" ]; then
+  check() { # what expected-file actual-command...
+    local what=$1 want=$2
+    shift 2
+    if ! diff <("$@") "$want" >"$LC/down-diff-$what" 2>&1; then
+      log "DIFFERS from the snapshot: $what:"
+      cat "$LC/down-diff-$what" >&2
+      diff_found=1
+    else
+      rm -f "$LC/down-diff-$what"
+    fi
+  }
+  cur_sysctl() { for s in "${SYSCTLS[@]}"; do v=$(sysctl -n "$s" 2>/dev/null) && printf '%s=%s\n' "$s" "$v"; done; }
+  cur_bridges() { ip -o link show type bridge | awk -F': ' '{print $2}' | sort; }
+  # User chains and rules; tables and built-in chains the nft backend of
+  # iptables keeps once created (empty, policy ACCEPT) are not compared.
+  rules() { grep -E '^(:[^ ]+ - |-A )' || true; }
+  cur_chains() { "$1" 2>/dev/null | sed 's/\[[0-9]*:[0-9]*\]/[0:0]/' | rules; }
+  snap_chains() { rules <"$1"; }
+  check sysctl "$SNAP/sysctl" cur_sysctl
+  check bridges "$SNAP/bridges" cur_bridges
+  check iptables-chains <(snap_chains "$SNAP/iptables") cur_chains iptables-save
+  check ip6tables-chains <(snap_chains "$SNAP/ip6tables") cur_chains ip6tables-save
+  for p in "${HOST_PATHS[@]}"; do
+    if [ -e "$p" ] && ! grep -qxF "$p" "$snap_paths"; then log "DIFFERS: $p exists"; diff_found=1; fi
+  done
+fi
+for p in "$PIDS"/*.pid; do
+  [ -e "$p" ] || continue
+  log "DIFFERS: $p still there"
+  diff_found=1
+done
+if [ "$diff_found" = 0 ]; then
+  rm -rf "$SNAP"
+  if [ "${LOCAL_CLUSTER_PURGE:-0}" = 1 ]; then
+    rm -rf "$LC/etcd" "$LC/pki" "$LC/containerd" "$LC/kubelet" "$LC/cni" "$LC/pod-logs" "$LC"/*.kubeconfig "$LC/kubeconfig"
+  fi
+  log "down: the machine matches the snapshot taken before up"
+else
+  die "down: the machine differs from the snapshot (kept in $SNAP)"
+fi

@@ -1,0 +1,352 @@
+#!/usr/bin/env bash
+# Starts a real single-node Kubernetes on THIS machine, without Docker or
+# systemd, and installs Wukong into it with its Helm chart:
+#
+#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the
+#   kubelet (all built from hack/k8s-binaries), Debian's containerd, runc
+#   and CNI plugins, a pause image and the manager image built here from
+#   this checkout (static binary, user 65532, nothing else, as the
+#   Dockerfile), helm built from its Go module, the chart installed into
+#   namespace wukong-system which enforces Pod Security "restricted".
+#
+# Writes bin/local-cluster/kubeconfig (cluster-admin). Idempotent: what
+# runs keeps running, what is built stays built (bin/), the images are
+# imported and the release upgraded only when they changed. Needs root
+# (containerd, the kubelet, iptables). Undo with scripts/local-cluster-down.sh.
+#
+# Not here: kube-proxy and DNS. The one Service pods need, kubernetes.default
+# (the manager's API server), is a DNAT rule in our own nat chain
+# (WUKONG-LOCAL-SVC).
+set -euo pipefail
+# shellcheck source=scripts/local-cluster-lib.sh
+source "$(dirname "$0")/local-cluster-lib.sh"
+
+[ "$(id -u)" = 0 ] || die "must run as root (containerd, kubelet, iptables, mounts)"
+[ -n "$NODE_IP" ] || die "no global IPv4 address found; set LOCAL_CLUSTER_NODE_IP"
+t0=$(date +%s.%N)
+since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}'; }
+mkdir -p "$LC" "$PIDS" "$LOGS" "$PKI"
+
+# ---------------------------------------------------------------- packages
+need_pkgs=()
+command -v containerd >/dev/null || need_pkgs+=(containerd)
+command -v runc >/dev/null || need_pkgs+=(runc)
+[ -x /usr/lib/cni/bridge ] || need_pkgs+=(containernetworking-plugins)
+command -v iptables >/dev/null || need_pkgs+=(iptables)
+command -v openssl >/dev/null || need_pkgs+=(openssl)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  log "apt-get install ${need_pkgs[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need_pkgs[@]}" >"$LOGS/apt.log" 2>&1 ||
+    die "apt-get install failed, see $LOGS/apt.log"
+fi
+
+# ---------------------------------------------------------------- snapshot
+# Before anything of ours runs, record what down must restore. Kept until
+# down has restored it, so a second up does not snapshot our own changes.
+if [ ! -f "$SNAP/done" ]; then
+  if compgen -G "$PIDS/*.pid" >/dev/null; then
+    die "$PIDS has PID files but no snapshot: run scripts/local-cluster-down.sh first"
+  fi
+  log "snapshot of the machine into $SNAP"
+  rm -rf "$SNAP" && mkdir -p "$SNAP"
+  for s in "${SYSCTLS[@]}"; do
+    v=$(sysctl -n "$s" 2>/dev/null) && printf '%s=%s\n' "$s" "$v"
+  done >"$SNAP/sysctl"
+  ip -o link show type bridge | awk -F': ' '{print $2}' | sort >"$SNAP/bridges"
+  iptables-save 2>/dev/null | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]/[0:0]/' >"$SNAP/iptables" || true
+  ip6tables-save 2>/dev/null | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]/[0:0]/' >"$SNAP/ip6tables" || true
+  for p in "${HOST_PATHS[@]}"; do
+    if [ -e "$p" ]; then echo "$p"; find "$p" -mindepth 1 -maxdepth 1 | sed 's/^/  /'; fi
+  done >"$SNAP/paths"
+  for c in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice; do
+    if [ -d "$c" ]; then echo "$c"; fi
+  done >"$SNAP/cgroups"
+  awk '{print $5}' /proc/self/mountinfo | sort >"$SNAP/mounts"
+  touch "$SNAP/done"
+fi
+
+# ---------------------------------------------------------------- binaries
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler; do
+  [ -x "$K8S_BIN/$b" ] || { log "building the control plane (scripts/envtest-assets.sh)"; "$ROOT/scripts/envtest-assets.sh" >/dev/null; break; }
+done
+minor=${K8S_VERSION#v*.}
+minor=${minor%%.*}
+k8s_ldflags="-s -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+if [ ! -x "$K8S_BIN/kubelet" ]; then
+  log "building kubelet $K8S_VERSION into $K8S_BIN (about 10 minutes on 2 cores the first time)"
+  s=$(date +%s.%N)
+  (cd "$ROOT/hack/k8s-binaries" && GOWORK=off CGO_ENABLED=0 nice -n 10 go build -trimpath -ldflags="$k8s_ldflags" -o "$K8S_BIN/kubelet.tmp" k8s.io/kubernetes/cmd/kubelet)
+  mv "$K8S_BIN/kubelet.tmp" "$K8S_BIN/kubelet"
+  log "kubelet built in $(since "$s") s"
+fi
+if [ ! -x "$HELM" ]; then
+  log "building helm $HELM_VERSION into $HELM"
+  s=$(date +%s.%N)
+  tmp=$BIN/.tmp-helm
+  (cd / && GOWORK=off CGO_ENABLED=0 GOBIN=$tmp nice -n 10 go install -trimpath \
+    -ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION")
+  mv "$tmp/helm" "$HELM" && rm -rf "$tmp"
+  log "helm built in $(since "$s") s"
+fi
+
+# ---------------------------------------------------------------- images
+# pause and manager, as docker-archive tars written by hack/local-images.
+img=$LC/images
+mkdir -p "$img"
+s=$(date +%s.%N)
+(cd "$ROOT/hack/local-images" && GOWORK=off CGO_ENABLED=0 nice -n 10 go build -trimpath -ldflags="-s -w" -o "$img/mkimage" ./cmd/mkimage &&
+  GOWORK=off CGO_ENABLED=0 nice -n 10 go build -trimpath -ldflags="-s -w" -o "$img/pause" ./cmd/pause)
+# The manager exactly as the Dockerfile builds it (GOWORK=off: the operator
+# module resolves lib/* by its replace directives), from the working tree,
+# or with LOCAL_CLUSTER_REF=<git ref> from that commit (e.g. HEAD while the
+# working tree is mid-edit).
+src=$ROOT
+if [ -n "${LOCAL_CLUSTER_REF:-}" ]; then
+  src=$LC/src
+  rm -rf "$src" && mkdir -p "$src"
+  git -C "$ROOT" archive "$LOCAL_CLUSTER_REF" operator lib | tar -x -C "$src"
+  log "building the manager from $LOCAL_CLUSTER_REF ($(git -C "$ROOT" rev-parse --short "$LOCAL_CLUSTER_REF"))"
+fi
+(cd "$src/operator" && GOWORK=off CGO_ENABLED=0 nice -n 10 go build -trimpath -ldflags="-s -w" -o "$img/manager" ./cmd/manager) ||
+  die "building the manager from $src/operator failed (LOCAL_CLUSTER_REF=HEAD builds the last commit instead)"
+PAUSE_IMAGE=localhost/wukong/pause:local
+# The tag names the binary's content, so a changed manager is a new image
+# and `helm upgrade` rolls the Deployment; an unchanged one changes nothing.
+manager_tag=$(awk '/^appVersion:/ {gsub(/"/, "", $2); print $2}' "$ROOT/charts/wukong/Chart.yaml")-$(sha256sum "$img/manager" | cut -c1-12)
+MANAGER_REPO=localhost/wukong/manager
+MANAGER_IMAGE=$MANAGER_REPO:$manager_tag
+[ -f "$img/pause.tar" ] || "$img/mkimage" -ref "$PAUSE_IMAGE" -out "$img/pause.tar" -file "$img/pause=/pause:0755" -entrypoint /pause -user 65535:65535
+[ -f "$img/manager-$manager_tag.tar" ] || {
+  rm -f "$img"/manager-*.tar
+  "$img/mkimage" -ref "$MANAGER_IMAGE" -out "$img/manager-$manager_tag.tar" -file "$img/manager=/manager:0755" -entrypoint /manager -user 65532:65532
+}
+log "images built in $(since "$s") s: $PAUSE_IMAGE, $MANAGER_IMAGE"
+
+# ---------------------------------------------------------------- PKI
+# A CA, serving certs for the apiserver and kubelet, one client cert (and
+# kubeconfig) per component, the ServiceAccount signing key. Valid 30 days;
+# kept across runs (delete bin/local-cluster to start over).
+mkcert() { # name CN O SANs(empty: client only)
+  local n=$1 cn=$2 o=$3 san=$4 subj
+  [ -f "$PKI/$n.crt" ] && return
+  subj="/CN=$cn"
+  if [ -n "$o" ]; then subj="$subj/O=$o"; fi
+  openssl req -newkey rsa:2048 -nodes -keyout "$PKI/$n.key" -out "$PKI/$n.csr" -subj "$subj" 2>/dev/null
+  if [ -n "$san" ]; then
+    printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$san" >"$PKI/$n.ext"
+  else
+    echo 'extendedKeyUsage=clientAuth' >"$PKI/$n.ext"
+  fi
+  openssl x509 -req -in "$PKI/$n.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial -out "$PKI/$n.crt" -days 30 -extfile "$PKI/$n.ext" 2>/dev/null
+}
+kubeconfig() { # file cert-name
+  cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: https://$NODE_IP:$APISERVER_PORT
+    certificate-authority: $PKI/ca.crt
+users:
+- name: $2
+  user:
+    client-certificate: $PKI/$2.crt
+    client-key: $PKI/$2.key
+contexts:
+- name: local
+  context: {cluster: local, user: $2}
+current-context: local
+EOF
+}
+if [ ! -f "$PKI/ca.crt" ]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$PKI/ca.key" -out "$PKI/ca.crt" -days 30 -subj "/CN=wukong-local-ca" 2>/dev/null
+  openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
+fi
+mkcert apiserver kube-apiserver "" "IP:127.0.0.1,IP:$SERVICE_IP,IP:$NODE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+mkcert admin local-admin system:masters ""
+mkcert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters ""
+mkcert kcm system:kube-controller-manager "" ""
+mkcert scheduler system:kube-scheduler "" ""
+mkcert kubelet-client "system:node:$NODE_NAME" system:nodes ""
+mkcert kubelet-serving "$NODE_NAME" "" "IP:127.0.0.1,IP:$NODE_IP,DNS:$NODE_NAME"
+kubeconfig "$KUBECONFIG_ADMIN" admin
+kubeconfig "$LC/kcm.kubeconfig" kcm
+kubeconfig "$LC/scheduler.kubeconfig" scheduler
+kubeconfig "$LC/kubelet.kubeconfig" kubelet-client
+kc() { kubectl --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
+
+# ---------------------------------------------------------------- processes
+# start NAME CMD...: runs CMD in its own session, logs to $LOGS/NAME.log,
+# records its PID in $PIDS/NAME.pid; nothing if that PID still runs.
+start() {
+  local name=$1 pid
+  shift
+  if alive "$PIDS/$name.pid"; then return; fi
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  pid=$!
+  echo "$pid" >"$PIDS/$name.pid"
+  log "started $name (PID $pid)"
+}
+wait_for() { # what seconds command...
+  local what=$1 secs=$2 i
+  shift 2
+  for ((i = 0; i < secs * 5; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  die "$what not ready after ${secs}s (logs in $LOGS)"
+}
+
+mkdir -p "$LC/etcd"
+t1=$(date +%s.%N) # the start of the processes (t0 includes the builds)
+start etcd "$K8S_BIN/etcd" --name local --data-dir "$LC/etcd" \
+  --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT" --listen-metrics-urls "http://127.0.0.1:$ETCD_METRICS_PORT"
+start kube-apiserver "$K8S_BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+  --bind-address "$NODE_IP" --advertise-address "$NODE_IP" --secure-port "$APISERVER_PORT" \
+  --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" --client-ca-file "$PKI/ca.crt" \
+  --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+  --kubelet-certificate-authority "$PKI/ca.crt" --kubelet-preferred-address-types InternalIP \
+  --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$PKI/sa.pub" \
+  --service-account-signing-key-file "$PKI/sa.key" --service-cluster-ip-range "$SERVICE_CIDR" \
+  --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction
+
+# containerd: its own root, state, socket and runc root under $LC. Needs
+# restrict_oom_score_adj (no CAP_SYS_RESOURCE here: runc cannot set the
+# sandbox's oom_score_adj of -998) and cgroupfs (no systemd).
+mkdir -p "$LC/containerd" "$LC/cni/net.d" "$LC/cni/ipam"
+cat >"$LC/containerd/config.toml" <<EOF
+version = 2
+root = "$LC/containerd/root"
+state = "$LC/containerd/state"
+[grpc]
+  address = "$CONTAINERD_SOCK"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$LC/containerd/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$PAUSE_IMAGE"
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "$CONTAINERD_STREAM_PORT"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+        BinaryName = "$(command -v runc)"
+        Root = "$LC/containerd/runc"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$LC/cni/net.d"
+EOF
+cat >"$LC/cni/net.d/10-wukong-local.conflist" <<EOF
+{"cniVersion": "1.0.0", "name": "wukong-local", "plugins": [
+  {"type": "bridge", "bridge": "$CNI_BRIDGE", "isGateway": true, "ipMasq": false,
+   "ipam": {"type": "host-local", "dataDir": "$LC/cni/ipam",
+            "ranges": [[{"subnet": "$POD_CIDR"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+  {"type": "loopback"}]}
+EOF
+start containerd containerd --config "$LC/containerd/config.toml"
+
+wait_for kube-apiserver 60 kc get --raw /readyz
+wait_for containerd 30 ctr -a "$CONTAINERD_SOCK" version
+log "apiserver and containerd ready $(since "$t1") s after the first start"
+
+start kube-controller-manager "$K8S_BIN/kube-controller-manager" --kubeconfig "$LC/kcm.kubeconfig" \
+  --authentication-kubeconfig "$LC/kcm.kubeconfig" --authorization-kubeconfig "$LC/kcm.kubeconfig" \
+  --bind-address 127.0.0.1 --secure-port "$KCM_PORT" --leader-elect=false --use-service-account-credentials \
+  --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
+  --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" --service-cluster-ip-range "$SERVICE_CIDR"
+start kube-scheduler "$K8S_BIN/kube-scheduler" --kubeconfig "$LC/scheduler.kubeconfig" \
+  --authentication-kubeconfig "$LC/scheduler.kubeconfig" --authorization-kubeconfig "$LC/scheduler.kubeconfig" \
+  --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --leader-elect=false
+
+# Images: imported (and unpacked into overlayfs) unless containerd has them.
+have=$(ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls -q)
+for ref_tar in "$PAUSE_IMAGE=$img/pause.tar" "$MANAGER_IMAGE=$img/manager-$manager_tag.tar"; do
+  if ! grep -qxF "${ref_tar%%=*}" <<<"$have"; then
+    ctr -a "$CONTAINERD_SOCK" -n k8s.io images import "${ref_tar#*=}" >/dev/null
+    log "imported ${ref_tar%%=*}"
+  fi
+done
+
+# kubelet. failCgroupV1: false (this host is cgroup v1; 1.37 refuses it
+# otherwise), cgroupfs (no systemd), serving on the node IP so the apiserver
+# reaches it for logs, exec and port-forward.
+mkdir -p "$LC/kubelet" "$LC/pod-logs"
+cat >"$LC/kubelet-config.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+failCgroupV1: false
+cgroupDriver: cgroupfs
+containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
+address: $NODE_IP
+port: $KUBELET_PORT
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: $KUBELET_HEALTHZ_PORT
+tlsCertFile: $PKI/kubelet-serving.crt
+tlsPrivateKeyFile: $PKI/kubelet-serving.key
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: false}
+  x509: {clientCAFile: $PKI/ca.crt}
+authorization: {mode: AlwaysAllow}
+clusterDNS: [10.0.0.10]
+clusterDomain: cluster.local
+podLogsDir: $LC/pod-logs
+failSwapOn: false
+resolvConf: /etc/resolv.conf
+evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
+imageGCHighThresholdPercent: 99
+imageGCLowThresholdPercent: 98
+rotateCertificates: false
+serverTLSBootstrap: false
+EOF
+start kubelet "$K8S_BIN/kubelet" --config "$LC/kubelet-config.yaml" --kubeconfig "$LC/kubelet.kubeconfig" \
+  --root-dir "$LC/kubelet" --cert-dir "$LC/kubelet/pki" --hostname-override "$NODE_NAME" --node-ip "$NODE_IP"
+
+# kubernetes.default for pods: SERVICE_IP:443 -> the apiserver, in our own
+# nat chain hooked into PREROUTING (pod traffic) and OUTPUT (host).
+if ! iptables -t nat -S "$SVC_CHAIN" >/dev/null 2>&1; then
+  iptables -t nat -N "$SVC_CHAIN"
+  iptables -t nat -A "$SVC_CHAIN" -d "$SERVICE_IP/32" -p tcp --dport 443 -j DNAT --to-destination "$NODE_IP:$APISERVER_PORT"
+  iptables -t nat -A PREROUTING -j "$SVC_CHAIN"
+  iptables -t nat -A OUTPUT -j "$SVC_CHAIN"
+fi
+
+node_ready() { [ "$(kc get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
+wait_for "node $NODE_NAME" 120 node_ready
+log "node $NODE_NAME Ready $(since "$t1") s after the first start"
+wait_for "ServiceAccount default" 60 kc -n default get serviceaccount default
+
+# ---------------------------------------------------------------- Wukong
+kc apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $RELEASE_NAMESPACE
+  labels:
+    pod-security.kubernetes.io/enforce: restricted
+    pod-security.kubernetes.io/enforce-version: latest
+    pod-security.kubernetes.io/warn: restricted
+    pod-security.kubernetes.io/audit: restricted
+EOF
+s=$(date +%s.%N)
+"$HELM" --kubeconfig "$KUBECONFIG_ADMIN" upgrade --install "$RELEASE" "$ROOT/charts/wukong" \
+  --namespace "$RELEASE_NAMESPACE" --set image.repository="$MANAGER_REPO" --set image.tag="$manager_tag" \
+  --set image.pullPolicy=Never --wait --timeout 5m >"$LOGS/helm.log" 2>&1 || {
+  cat "$LOGS/helm.log" >&2
+  kc -n "$RELEASE_NAMESPACE" get events --sort-by=.lastTimestamp >&2 || true
+  die "helm upgrade --install failed"
+}
+log "chart installed, manager Ready: helm took $(since "$s") s, $(since "$t1") s after the first start, $(since "$t0") s in all"
+# Shims (one per pod) are containerd's children; record them too.
+shim_pids >"$PIDS/shims"
+echo "$MANAGER_IMAGE" >"$LC/manager-image"
+log "kubeconfig: $KUBECONFIG_ADMIN"
