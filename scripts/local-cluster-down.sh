@@ -67,7 +67,7 @@ for p in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$p
 snap_paths=$SNAP/paths
 if [ -f "$SNAP/mounts" ]; then
   awk '{print $5}' /proc/self/mountinfo | sort -u | comm -13 "$SNAP/mounts" - |
-    grep -E "^($LC|/run/netns|/run/containerd|/var/lib/kubelet)/" | awk '{print length, $0}' | sort -rn | cut -d' ' -f2- |
+    { grep -E "^($LC|/run/netns|/run/containerd|/var/lib/kubelet)/" || true; } | awk '{print length, $0}' | sort -rn | cut -d' ' -f2- |
     while read -r m; do if umount -l "$m" 2>/dev/null; then log "unmounted $m"; fi; done
 fi
 # The kubelet's own bind-mount of its root dir (mounted on itself).
@@ -92,7 +92,7 @@ remove_new_chains() {
         continue
       fi
       case $chain in KUBE-* | "$SVC_CHAIN") ;; *) continue ;; esac
-      "$tool" -t "$t" -S | grep -E -- "-j $chain( |\$)" | while read -r rule; do
+      { "$tool" -t "$t" -S | grep -E -- "-j $chain( |\$)" || true; } | while read -r rule; do
         eval "\"$tool\" -t $t -D ${rule#-A }" || true
       done
       "$tool" -t "$t" -F "$chain"

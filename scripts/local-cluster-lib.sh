@@ -73,7 +73,8 @@ alive() {
 # command line names our socket), one per pod.
 shim_pids() {
   local f
-  grep -l -a -F -- "$CONTAINERD_SOCK" /proc/[0-9]*/cmdline 2>/dev/null | while read -r f; do
+  # grep exits 2 when a process vanishes while it reads; the matches count.
+  { grep -l -a -F -- "$CONTAINERD_SOCK" /proc/[0-9]*/cmdline 2>/dev/null || true; } | while read -r f; do
     if tr '\0' ' ' 2>/dev/null <"$f" | grep -q -- "containerd-shim.* -address $CONTAINERD_SOCK"; then
       f=${f#/proc/}
       echo "${f%/cmdline}"

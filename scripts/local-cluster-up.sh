@@ -83,8 +83,13 @@ if [ ! -x "$HELM" ]; then
   log "building helm $HELM_VERSION into $HELM"
   s=$(date +%s.%N)
   tmp=$BIN/.tmp-helm
+  # The ldflags of helm's Makefile: its version, and the Kubernetes version
+  # `helm template` and `helm lint` assume without a cluster (1.37: helm
+  # v3.22.0 is built with client-go v0.37).
+  hv=helm.sh/helm/v3
   (cd / && GOWORK=off CGO_ENABLED=0 GOBIN=$tmp nice -n 10 go install -trimpath \
-    -ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION")
+    -ldflags="-s -w -X $hv/internal/version.version=$HELM_VERSION -X $hv/internal/version.gitTreeState=clean -X $hv/pkg/chartutil.k8sVersionMajor=1 -X $hv/pkg/chartutil.k8sVersionMinor=37 -X $hv/pkg/lint/rules.k8sVersionMajor=1 -X $hv/pkg/lint/rules.k8sVersionMinor=37" \
+    "$hv/cmd/helm@$HELM_VERSION")
   mv "$tmp/helm" "$HELM" && rm -rf "$tmp"
   log "helm built in $(since "$s") s"
 fi
