@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/test/bench"
 )
 
@@ -90,6 +91,10 @@ func TestHarness(t *testing.T) {
 				strings.HasPrefix(r.Metric, "client writes"),
 				"row %q missed its target %q", r.Metric, r.Target)
 		}
+	}
+	assert.GreaterOrEqual(t, op.Events["Normal "+v1alpha1.ReasonRunning], n, "each Wukong records Ready: %v", op.Events)
+	for _, quiet := range []string{v1alpha1.ReasonNADCreated, v1alpha1.ReasonImporting, v1alpha1.ReasonVolumesBound, v1alpha1.ReasonWaitingForDependencies} {
+		assert.Zero(t, op.Events["Normal "+quiet], "no Event for the step %s: %v", quiet, op.Events)
 	}
 	kinds := bench.WriteKinds(op.Manager)
 	assert.Positive(t, kinds[bench.KindStatus], "the manager patched Wukong status: %v", kinds)

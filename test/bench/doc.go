@@ -55,8 +55,8 @@
 //     can come out slightly ahead (ratio below 1). Readiness is polled
 //     every 500ms (2ms per Wukong above 250: 2s at N=1000, so polling
 //     does not load the shared cores), so times carry up to one poll
-//     interval of granularity. Each wait gives up after 10 minutes (1.2s
-//     per Wukong above 500).
+//     interval of granularity. Each wait gives up after 10 minutes (3s
+//     per Wukong above 200).
 //  2. API requests per Wukong from first create to all Ready, split into
 //     reads (GET, LIST, WATCH, discovery) and writes (POST, PUT, PATCH
 //     incl. server-side apply, DELETE): (a) at the client transport: the

@@ -46,7 +46,7 @@ const Finalizer = "vm.novasphere.dev/finalizer"
 // +kubebuilder:rbac:groups=core,resources=namespaces,verbs=get;list;watch
 // StorageClasses: existence, default class, binding mode, expansion.
 // +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
-// Events for each meaningful step.
+// Events on the condition transitions a person acts on (emitEvents).
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // WukongReconciler reconciles Wukong objects.

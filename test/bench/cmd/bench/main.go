@@ -29,7 +29,7 @@ func main() {
 	flag.IntVar(&o.Workers, "workers", 0, "Goroutines creating and deleting objects (default 8).")
 	flag.Float64Var(&o.ImportStep, "import-step", 0, "CDI simulator import progress per tick in percent (sandbox default 10).")
 	flag.DurationVar(&o.ImportInterval, "import-interval", 0, "CDI simulator tick (sandbox default 200ms).")
-	flag.DurationVar(&o.Timeout, "timeout", 0, "Bound on each wait (default 10m, or 1.2s per Wukong above 500).")
+	flag.DurationVar(&o.Timeout, "timeout", 0, "Bound on each wait (default 10m, or 3s per Wukong above 200).")
 	flag.DurationVar(&o.Poll, "poll", 0, "How often convergence is checked (default 500ms, or 2ms per Wukong above 250).")
 	flag.BoolVar(&o.OneSandbox, "one-sandbox", false, "Run floor and operator phases in one sandbox instead of a fresh one each.")
 	quiet := flag.Bool("q", false, "Do not print progress.")
