@@ -93,7 +93,7 @@ sandbox: envtest-assets ## Run the operator against an embedded local control pl
 	@export KUBEBUILDER_ASSETS=$$(scripts/envtest-assets.sh); cd test && go run ./sandbox/cmd/sandbox --examples $(ROOT)/examples $(SANDBOX_FLAGS)
 
 .PHONY: bench
-bench: envtest-assets ## Benchmarks in the sandbox (N=500 Wukongs; N=100, N=1000 fit on 2 cores) into bin/bench-N.json, plus Go micro-benchmarks.
+bench: envtest-assets ## Benchmarks in the sandbox (N=500 Wukongs; e.g. N=100, N=1000) into bin/bench-N.json, plus Go micro-benchmarks.
 	@export KUBEBUILDER_ASSETS=$$(scripts/envtest-assets.sh); cd test && go run ./bench/cmd/bench -n $(N) -out $(ROOT)/bin/bench-$(N).json
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) ; done
 

@@ -58,8 +58,8 @@ type Options struct {
 	ImportStep     float64
 	ImportInterval time.Duration
 	// Timeout bounds each wait (10m, or 3s per Wukong above 200: the
-	// sandbox's KubeVirt simulator starts VMs on one worker, which on two
-	// loaded cores started under 1 VM a second at N=1000).
+	// sandbox's KubeVirt simulator starts VMs on one worker; at N=1000 on
+	// two loaded cores 1.2s per Wukong was not enough).
 	Timeout time.Duration
 	// Poll is how often convergence is checked (500ms, or 2ms per Wukong
 	// above 250: listing 1000 Wukongs every 500ms costs the shared cores
