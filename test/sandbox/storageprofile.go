@@ -127,7 +127,10 @@ func (s *Sandbox) waitForStorageProfiles(ctx context.Context, withController boo
 		return true, nil
 	})
 	if err != nil {
-		return fmt.Errorf("waiting for CDI's StorageProfiles: %w (last: %v)", err, last)
+		if last != nil {
+			return fmt.Errorf("waiting for CDI's StorageProfiles: %w (last: %w)", err, last)
+		}
+		return fmt.Errorf("waiting for CDI's StorageProfiles: %w", err)
 	}
 	return nil
 }
