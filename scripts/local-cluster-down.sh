@@ -169,7 +169,9 @@ for p in "$PIDS"/*.pid; do
   log "DIFFERS: $p still there"
   diff_found=1
 done
-if [ "$diff_found" = 0 ]; then
+if [ ! -f "$SNAP/done" ]; then
+  log "down: no snapshot (the cluster was not up): nothing to compare"
+elif [ "$diff_found" = 0 ]; then
   rm -rf "$SNAP"
   if [ "${LOCAL_CLUSTER_PURGE:-0}" = 1 ]; then
     rm -rf "$LC/etcd" "$LC/pki" "$LC/containerd" "$LC/kubelet" "$LC/cni" "$LC/pod-logs" "$LC"/*.kubeconfig "$LC/kubeconfig"
