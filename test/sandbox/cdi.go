@@ -57,8 +57,7 @@ type cdiSim struct {
 func (r *cdiSim) setup(mgr ctrl.Manager) error {
 	r.c = mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).Named("sim-cdi").
-		// Objects are independent here; the KubeVirt simulator stays on one
-		// worker so its scheduling decisions never race.
+		// Objects are independent here.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		For(&cdiv1.DataVolume{}).
 		Owns(&corev1.PersistentVolumeClaim{}).

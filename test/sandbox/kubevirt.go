@@ -13,6 +13,7 @@ import (
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -46,14 +47,27 @@ type kubevirtSim struct {
 
 func (r *kubevirtSim) setup(mgr ctrl.Manager) error {
 	r.c, r.live = mgr.GetClient(), mgr.GetAPIReader()
-	// A claim or DataVolume changes whether the VMs using it can start;
-	// another VMI (anti-affinity, freed capacity) whether a waiting VM can
-	// be scheduled. Only those VMs are looked at again: a namespace-wide
-	// fan-out makes every event cost O(VMs).
+	// A claim or DataVolume changes whether the VMs using it can start:
+	// only those VMs are looked at again, found through an index (a
+	// namespace-wide fan-out makes every event cost O(VMs)). Scheduling is
+	// kube-scheduler's: its binding of a launcher pod (watched below) is
+	// what moves a waiting VMI on, so other VMIs' events are not watched.
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &kubevirtv1.VirtualMachine{}, indexVMClaims,
+		func(o client.Object) []string {
+			vm, ok := o.(*kubevirtv1.VirtualMachine)
+			if !ok || vm.Spec.Template == nil {
+				return nil
+			}
+			return claimNames(&vm.Spec.Template.Spec)
+		}); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).Named("sim-kubevirt").
+		// VMs are independent: each worker handles one VM at a time (the
+		// workqueue never hands one key to two workers).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		For(&kubevirtv1.VirtualMachine{}).
 		Owns(&kubevirtv1.VirtualMachineInstance{}).
-		Watches(&kubevirtv1.VirtualMachineInstance{}, handler.EnqueueRequestsFromMapFunc(r.waitingVMs)).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.vmsUsingClaim)).
 		Watches(&cdiv1.DataVolume{}, handler.EnqueueRequestsFromMapFunc(r.vmsUsingClaim)).
 		Watches(&kubevirtv1.KubeVirt{}, handler.EnqueueRequestsFromMapFunc(r.kubevirtCRChanged)).
@@ -69,42 +83,21 @@ func (r *kubevirtSim) setup(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// vmsMatching enqueues the VMs of o's namespace for which keep is true.
-func (r *kubevirtSim) vmsMatching(ctx context.Context, o client.Object, keep func(*kubevirtv1.VirtualMachine) bool) []reconcile.Request {
-	vms := &kubevirtv1.VirtualMachineList{}
-	if err := r.c.List(ctx, vms, client.InNamespace(o.GetNamespace())); err != nil {
-		return nil
-	}
-	var reqs []reconcile.Request
-	for i := range vms.Items {
-		if keep(&vms.Items[i]) {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&vms.Items[i])})
-		}
-	}
-	return reqs
-}
+// indexVMClaims indexes VMs by the claims (PVC or DataVolume names) their
+// template's volumes use.
+const indexVMClaims = "sim.claims"
 
 // vmsUsingClaim: the VMs whose volumes name o (a PVC or DataVolume).
 func (r *kubevirtSim) vmsUsingClaim(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.vmsMatching(ctx, o, func(vm *kubevirtv1.VirtualMachine) bool {
-		if vm.Spec.Template == nil {
-			return false
-		}
-		for _, v := range vm.Spec.Template.Spec.Volumes {
-			if (v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == o.GetName()) ||
-				(v.DataVolume != nil && v.DataVolume.Name == o.GetName()) {
-				return true
-			}
-		}
-		return false
-	})
-}
-
-// waitingVMs: the VMs not running yet, which another VMI may unblock.
-func (r *kubevirtSim) waitingVMs(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.vmsMatching(ctx, o, func(vm *kubevirtv1.VirtualMachine) bool {
-		return vm.Status.PrintableStatus != kubevirtv1.VirtualMachineStatusRunning
-	})
+	vms := &kubevirtv1.VirtualMachineList{}
+	if err := r.c.List(ctx, vms, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexVMClaims: o.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(vms.Items))
+	for i := range vms.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&vms.Items[i])})
+	}
+	return reqs
 }
 
 func (r *kubevirtSim) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {

@@ -66,8 +66,7 @@ type nmstateSim struct {
 func (r *nmstateSim) setup(mgr ctrl.Manager) error {
 	r.c = mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).Named("sim-nmstate").
-		// Objects are independent here; the KubeVirt simulator stays on one
-		// worker so its scheduling decisions never race.
+		// Objects are independent here.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		For(&nmstatev1.NodeNetworkConfigurationPolicy{}).
 		Complete(r)

@@ -38,8 +38,7 @@ type storageSim struct{ c client.Client }
 func (r *storageSim) setup(mgr ctrl.Manager) error {
 	r.c = mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).Named("sim-storage").
-		// Objects are independent here; the KubeVirt simulator stays on one
-		// worker so its scheduling decisions never race.
+		// Objects are independent here.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		For(&corev1.PersistentVolumeClaim{}).
 		Watches(&kubevirtv1.VirtualMachineInstance{}, handler.EnqueueRequestsFromMapFunc(claimsOfVMI)).
