@@ -2,6 +2,7 @@ package kubevirt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,7 +28,58 @@ import (
 // value, so power actions (virtctl start/stop) are kept. The live VM is read
 // through c just before the apply; a power action landing between that read
 // and the apply (microseconds) can still be overwritten.
+//
+// Every failure the caller must act on comes back as an *apply.Failure
+// (Reason one of ReasonInvalidInput, ReasonBindingNotRegistered,
+// ReasonKubeVirtNotInstalled, apply.ReasonNameConflict; stalled) wrapping
+// the typed error; a VM or VMI of a deleted owner of the same name gives a
+// transient one (apply.ReasonPredecessor). Other errors are API failures,
+// worth a retry.
 func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, m Machine) (Observation, error) {
+	obs, err := reconcileMachine(ctx, c, id, owner, m)
+	return obs, classify(err)
+}
+
+// Reasons of the *apply.Failure errors Reconcile returns.
+const (
+	// ReasonInvalidInput: a Machine field (or the identity) is invalid;
+	// Failure.Field names the Machine field.
+	ReasonInvalidInput = "InvalidInput"
+	// ReasonBindingNotRegistered: a NIC's binding plugin is not registered
+	// in the KubeVirt CR; Failure.Subject names the NIC.
+	ReasonBindingNotRegistered = "BindingNotRegistered"
+	// ReasonKubeVirtNotInstalled: the VirtualMachine kind is not served.
+	ReasonKubeVirtNotInstalled = "KubeVirtNotInstalled"
+)
+
+// classify wraps err as an *apply.Failure when someone must act on it (or,
+// for a predecessor's object, when waiting resolves it).
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		invalid       *InvalidInputError
+		notRegistered *BindingNotRegisteredError
+	)
+	switch {
+	case errors.As(err, &invalid):
+		return apply.Stalled(ReasonInvalidInput, err).On("", invalid.Field)
+	case errors.Is(err, apply.ErrInvalidIdentity):
+		return apply.Stalled(ReasonInvalidInput, err)
+	case errors.As(err, &notRegistered):
+		return apply.Stalled(ReasonBindingNotRegistered, err).On(notRegistered.NIC, "")
+	case errors.Is(err, ErrKubeVirtNotInstalled):
+		return apply.Stalled(ReasonKubeVirtNotInstalled, err)
+	}
+	var conflict *apply.ConflictError
+	if errors.As(err, &conflict) {
+		return apply.ConflictFailure(conflict)
+	}
+	return err
+}
+
+func reconcileMachine(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, m Machine) (Observation, error) {
 	if err := id.Validate(); err != nil {
 		return Observation{}, err
 	}

@@ -97,6 +97,6 @@ func (n *NICObservation) observeUserCNI(config string) {
 	n.CNIType = t
 	if t == CNIMacvlan || t == CNIIPvlan {
 		err := &UnsupportedCNIError{NIC: n.Name, Namespace: n.NADNamespace, Name: n.NADName, Type: t}
-		n.Error, n.Reason, n.Message = err, ReasonUnsupportedCNI, err.Error()
+		n.fail(ReasonUnsupportedCNI, err)
 	}
 }

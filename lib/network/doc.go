@@ -49,6 +49,10 @@
 // callers branch with errors.Is / errors.As (ErrMultusNotInstalled,
 // *NADNotFoundError, *NamespaceNotAllowedError, *apply.ConflictError,
 // *InvalidAttachmentError) and find the same facts per NIC in the Observation.
+// Each NIC's error is an *apply.Failure: its Reason, whether someone must act
+// (Stalled) and the event type, with Subject the NIC and Field the
+// Attachment field at fault, so a caller classifies every failure in one
+// place (apply.AsFailure).
 //
 // Watching: NADs carry id.OwnerLabels(owner) and id.Key(KeyNIC); policies
 // carry id's managed-by label and id.Key(KeyBridge) (select them with

@@ -32,6 +32,8 @@ type NICObservation struct {
 	// wrote (CNITypeFor), or read from a user-named NAD; empty when unknown.
 	CNIType string
 	// Error, Reason and Message are set when the NIC is not configured.
+	// Error is an *apply.Failure (Reason, Stalled, Subject = the NIC name,
+	// Field = the Attachment field at fault) wrapping the typed error.
 	Error   error
 	Reason  string
 	Message string
@@ -96,7 +98,7 @@ func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner cl
 	for _, a := range atts {
 		n := NICObservation{Name: a.Name, MAC: MAC(owner.GetNamespace(), owner.GetName(), a.Name)}
 		if err := a.Validate(); err != nil {
-			n.Error, n.Reason, n.Message = err, ReasonInvalidAttachment, err.Error()
+			n.fail(ReasonInvalidAttachment, err)
 		} else {
 			n.applyNAD(ctx, c, id, owner, a, o)
 		}
@@ -109,7 +111,7 @@ func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner cl
 }
 
 func (n *NICObservation) applyNAD(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, a Attachment, o options) {
-	set := func(reason string, err error) { n.Error, n.Reason, n.Message = err, reason, err.Error() }
+	set := n.fail
 	if a.NADName != "" {
 		n.UserProvided = true
 		n.NADNamespace, n.NADName = ResolveNAD(owner.GetNamespace(), a.NADName)
@@ -153,6 +155,27 @@ func (n *NICObservation) applyNAD(ctx context.Context, c client.Client, id apply
 		return
 	}
 	n.Found = true
+}
+
+// fail records err for the NIC as an *apply.Failure with reason: transient
+// for ReasonApplyFailed and ReasonPredecessor, stalled otherwise.
+func (n *NICObservation) fail(reason string, err error) {
+	f := apply.Stalled(reason, err)
+	if reason == ReasonApplyFailed || reason == ReasonPredecessor {
+		f = apply.Transient(reason, err)
+	}
+	var invalid *InvalidAttachmentError
+	var unsupported *UnsupportedCNIError
+	field := ""
+	switch {
+	case errors.As(err, &invalid):
+		field = invalid.Field
+	case reason == ReasonNADNotFound || reason == ReasonNamespaceNotAllowed || errors.As(err, &unsupported):
+		field = "nadName"
+	case reason == ReasonNameConflict:
+		field = "name"
+	}
+	n.Error, n.Reason, n.Message = f.On(n.Name, field), reason, err.Error()
 }
 
 // ownerWithKind returns owner with apiVersion/kind set, from c's scheme when

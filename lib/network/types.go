@@ -3,6 +3,8 @@ package network
 import (
 	"errors"
 	"fmt"
+
+	"github.com/novasphere/wukong/lib/apply"
 )
 
 // Type is the CNI plugin a NIC is attached with.
@@ -45,14 +47,15 @@ const (
 	AnnotationResourceName = "k8s.v1.cni.cncf.io/resourceName"
 )
 
-// Reasons reported in observations.
+// Reasons reported in observations and in each NIC's *apply.Failure.
+// ReasonApplyFailed (an API error) and ReasonPredecessor are transient; the
+// others are stalled: someone must act.
 const (
 	ReasonInvalidAttachment   = "InvalidAttachment"
 	ReasonNADNotFound         = "NADNotFound"
 	ReasonMultusNotInstalled  = "MultusNotInstalled"
-	ReasonNMStateNotInstalled = "NMStateNotInstalled"
-	ReasonNameConflict        = "NameConflict"
-	ReasonPredecessor         = "WaitingForPredecessor"
+	ReasonNameConflict        = apply.ReasonNameConflict
+	ReasonPredecessor         = apply.ReasonPredecessor
 	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
 	ReasonApplyFailed         = "ApplyFailed"
 	ReasonPolicyPending       = "PolicyPending"

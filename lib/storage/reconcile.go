@@ -65,12 +65,12 @@ type diskState struct {
 
 func reconcileDisk(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, d Disk) (Observation, error) {
 	o := Observation{Name: d.Name, ClaimName: ClaimName(owner.GetName(), d.Name), Phase: PhasePending, Requested: d.Size}
-	fail := func(reason string, err error) (Observation, error) {
+	fail := func(reason, field string, err error) (Observation, error) {
 		o.Reason, o.Message = reason, err.Error()
-		return o, err
+		return o, failure(reason, err).On(d.Name, field)
 	}
 	if err := d.Validate(); err != nil {
-		return fail(ReasonInvalidDisk, err)
+		return fail(ReasonInvalidDisk, "", err)
 	}
 	kind, _ := SourceKind(d.Source)
 	o.DataVolume = kind != KindBlank
@@ -83,7 +83,7 @@ func reconcileDisk(ctx context.Context, c client.Client, id apply.Identity, owne
 	if o.DataVolume {
 		s.dv, err = getOptional(ctx, c, s.key, &cdiv1.DataVolume{})
 		if meta.IsNoMatchError(err) {
-			return fail(ReasonCDINotInstalled, ErrCDINotInstalled)
+			return fail(ReasonCDINotInstalled, "source", ErrCDINotInstalled)
 		}
 		if err != nil {
 			return o, fmt.Errorf("%s: %w", errGetDataVolume, err)
@@ -96,7 +96,7 @@ func reconcileDisk(ctx context.Context, c client.Client, id apply.Identity, owne
 		if errors.As(err, &conflict) && conflict.Predecessor {
 			reason = ReasonPredecessor
 		}
-		return fail(reason, err)
+		return fail(reason, "name", err)
 	}
 
 	s.class, s.classErr = classOf(ctx, c, d, s.pvc, s.dv)
@@ -107,7 +107,7 @@ func reconcileDisk(ctx context.Context, c client.Client, id apply.Identity, owne
 		}
 		if !exists {
 			// Not created: a claim's class cannot be changed later.
-			return fail(ReasonStorageClassNotFound, s.classErr)
+			return fail(ReasonStorageClassNotFound, "storageClassName", s.classErr)
 		}
 	}
 	switch {
@@ -122,6 +122,9 @@ func reconcileDisk(ctx context.Context, c client.Client, id apply.Identity, owne
 	} else {
 		err = reconcileBlank(ctx, c, owner, s, &o)
 	}
+	if errors.Is(err, ErrCDINotInstalled) {
+		return o, failure(ReasonCDINotInstalled, err).On(d.Name, "source")
+	}
 	if err != nil {
 		return o, err
 	}
@@ -133,7 +136,25 @@ func reconcileDisk(ctx context.Context, c client.Client, id apply.Identity, owne
 	case s.sizeReason != "" && o.Reason == "":
 		o.Reason, o.Message = s.sizeReason, fmt.Sprintf("growing to %s waits until the claim is bound", d.Size.String())
 	}
-	return o, s.sizeErr
+	if s.sizeErr != nil {
+		field := "size"
+		if s.sizeReason == ReasonStorageClassNotFound {
+			field = "storageClassName"
+		}
+		return o, failure(s.sizeReason, s.sizeErr).On(d.Name, field)
+	}
+	return o, nil
+}
+
+// failure classifies one of this package's reasons as an *apply.Failure:
+// every reason it reports with an error needs someone to act (stalled),
+// except ReasonPredecessor, which passes once the garbage collector has
+// removed the deleted owner's object.
+func failure(reason string, err error) *apply.Failure {
+	if reason == ReasonPredecessor {
+		return apply.Transient(reason, err)
+	}
+	return apply.Stalled(reason, err)
 }
 
 // checkOwnership refuses a disk whose claim or DataVolume exists and was not

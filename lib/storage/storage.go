@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/novasphere/wukong/lib/apply"
 )
 
 // Names of this package's own label and annotation keys, under the caller's
@@ -30,9 +32,6 @@ type Disk struct {
 	// Source is "" (blank disk), an http:// or https:// URL, or a container
 	// image (docker://… or a bare reference like quay.io/containerdisks/fedora:40).
 	Source string
-	// Boot marks the boot disk. It does not change the objects written here;
-	// it is carried for the caller's VM builder.
-	Boot bool
 }
 
 // Phase is the state of a disk, summarised over its DataVolume and PVC.
@@ -72,10 +71,10 @@ const (
 	// ReasonNameConflict: the claim or DataVolume name is taken by an object
 	// not created for this owner (see lib/apply's ConflictError); it is left
 	// untouched.
-	ReasonNameConflict = "NameConflict"
+	ReasonNameConflict = apply.ReasonNameConflict
 	// ReasonPredecessor: the claim or DataVolume still belongs to a deleted
 	// owner of the same name and is being garbage-collected.
-	ReasonPredecessor = "WaitingForPredecessor"
+	ReasonPredecessor = apply.ReasonPredecessor
 )
 
 // largerPVCRequired is the end of CDI's importer message for an image that

@@ -70,26 +70,23 @@ func (r *WukongReconciler) reconcileNetworks(ctx context.Context, s *scope) erro
 	}
 	obs, err := network.Reconcile(ctx, r.Client, identity.Wukong, s.w, atts, network.WithGlobalNamespaces(r.GlobalNADNamespaces...))
 	s.net, s.netDone = obs, true
+	var transient []error
+	failed := false
 	for _, n := range obs.NICs {
 		if n.Error == nil {
 			continue
 		}
-		if n.Reason == network.ReasonPredecessor {
-			s.predecessor = n.Error.Error()
-			continue
-		}
-		if p, ok := networkProblem(index[n.Name], n.Error); ok {
-			s.addProblem(p)
+		failed = true
+		i := index[n.Name]
+		if e := s.classify(n.Error, v1alpha1.NetworksConfiguredCondition, fmt.Sprintf("spec.networks[%d]", i),
+			func(f *apply.Failure) (problem, bool) { return networkProblem(i, f) }); e != nil {
+			transient = append(transient, e)
 		}
 	}
-	return eachError(err, func(e error) bool {
-		var conflict *apply.ConflictError
-		if errors.As(e, &conflict) {
-			return true
-		}
-		_, ok := networkProblem(0, e)
-		return ok
-	})
+	if !failed {
+		return err // not about one NIC (the owner's kind): retried
+	}
+	return errors.Join(transient...)
 }
 
 // networkProblem classifies a lib/network error as a user-facing problem.
@@ -137,25 +134,20 @@ func nameConflict(condition, field string, e *apply.ConflictError) problem {
 func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
 	obs, err := storage.Reconcile(ctx, r.Client, identity.Wukong, s.w, disks(s.w))
 	s.vols, s.volsDone = obs, true
+	index := make(map[string]int, len(obs))
 	for i, o := range obs {
-		if o.Reason == storage.ReasonPredecessor {
-			s.predecessor = o.Message
-			continue
-		}
-		if p, ok := diskProblem(i, s.w.Spec.Disks[i], o); ok {
+		index[o.Name] = i
+		// What CDI reports without an error (a failed or too small import).
+		if p, ok := diskProblem(i, s.w.Spec.Disks[i], o); ok && o.Reason != storage.ReasonPredecessor {
 			s.addProblem(p)
 		}
 	}
-	return eachError(err, func(e error) bool {
-		var (
-			shrink   *storage.ShrinkError
-			notExp   *storage.NotExpandableError
-			noClass  *storage.ClassNotFoundError
-			conflict *apply.ConflictError
-		)
-		return errors.As(e, &shrink) || errors.As(e, &notExp) || errors.As(e, &noClass) || errors.As(e, &conflict) ||
-			errors.Is(e, storage.ErrCDINotInstalled) || errors.Is(e, storage.ErrNoDefaultClass) ||
-			errors.Is(e, storage.ErrInvalidDisk)
+	return s.classify(err, v1alpha1.VolumesBoundCondition, "spec.disks", func(f *apply.Failure) (problem, bool) {
+		i, ok := index[f.Subject]
+		if !ok {
+			return problem{}, false
+		}
+		return diskProblem(i, s.w.Spec.Disks[i], obs[i])
 	})
 }
 
@@ -240,35 +232,36 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 		m.NodeSelector = sel
 	}
 	obs, err := kubevirt.Reconcile(ctx, r.Client, identity.Wukong, s.w, m)
-	if p, ok := bindingProblem(s.w, err); ok {
-		s.addProblem(p)
-		return r.observeMachine(ctx, s)
-	}
-	var conflict *apply.ConflictError
-	if errors.As(err, &conflict) {
-		if conflict.Predecessor {
-			s.predecessor = conflict.Error()
-			s.requeue(predecessorRetry)
-			return nil
-		}
-		s.addProblem(nameConflict(v1alpha1.ReadyCondition, "metadata.name", conflict))
-		return nil
-	}
-	if errors.Is(err, kubevirt.ErrKubeVirtNotInstalled) {
-		s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonKubeVirtMissing, "",
-			"KubeVirt is not installed: VirtualMachine (kubevirt.io/v1) is not served", true})
-		return nil
-	}
 	if err != nil {
-		var invalid *kubevirt.InvalidInputError
-		if errors.As(err, &invalid) {
-			s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonInvalidSpec, specField(s.w, invalid.Field), invalid.Message, false})
-			return nil
+		rest := s.classify(err, v1alpha1.ReadyCondition, "", func(f *apply.Failure) (problem, bool) { return machineProblem(s.w, f) })
+		if f, ok := apply.AsFailure(err); ok && f.Reason == kubevirt.ReasonBindingNotRegistered {
+			return r.observeMachine(ctx, s)
 		}
-		return err
+		return rest
 	}
 	s.vm, s.vmExists = obs, obs.Exists()
 	return nil
+}
+
+// machineProblem maps a stalled lib/kubevirt failure to Wukong's reason,
+// spec field and message.
+func machineProblem(w *v1alpha1.Wukong, f *apply.Failure) (problem, bool) {
+	var (
+		conflict *apply.ConflictError
+		invalid  *kubevirt.InvalidInputError
+	)
+	switch {
+	case f.Reason == kubevirt.ReasonBindingNotRegistered:
+		return bindingProblem(w, f)
+	case f.Reason == kubevirt.ReasonKubeVirtNotInstalled:
+		return problem{v1alpha1.ReadyCondition, v1alpha1.ReasonKubeVirtMissing, "",
+			"KubeVirt is not installed: VirtualMachine (kubevirt.io/v1) is not served", true}, true
+	case errors.As(f, &conflict):
+		return nameConflict(v1alpha1.ReadyCondition, "metadata.name", conflict), true
+	case errors.As(f, &invalid):
+		return problem{v1alpha1.ReadyCondition, v1alpha1.ReasonInvalidSpec, specField(w, invalid.Field), invalid.Message, false}, true
+	}
+	return problem{}, false
 }
 
 // sshKeys reads spec.sshKeySecret; a missing Secret is a problem.
