@@ -164,7 +164,7 @@ func RenderUserData(owner client.Object, m Machine) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			e.Passwd = SHA512Crypt(u.Password, salt)
+			e.Passwd = sha512Crypt(u.Password, salt)
 		}
 		if e.Passwd != "" {
 			t, f := true, false

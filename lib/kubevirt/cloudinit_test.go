@@ -72,7 +72,7 @@ func TestRenderUserData(t *testing.T) {
 				"users": []any{map[string]any{
 					"name": "ops", "sudo": "ALL=(ALL) NOPASSWD:ALL", "shell": "/bin/bash",
 					"groups": []any{"wheel", "adm"}, "lock_passwd": false,
-					"passwd":              SHA512Crypt(plainPassword, salt),
+					"passwd":              sha512Crypt(plainPassword, salt),
 					"ssh_authorized_keys": []any{"ssh-ed25519 AAAA1 a@b", "ssh-rsa AAAA2 c@d"},
 				}},
 				"ssh_pwauth":    true,

@@ -41,7 +41,7 @@
 //
 // Cloud-init is NoCloud: user data (#cloud-config) and network data
 // (version 2) come from the Secret's userdata and networkdata keys. Plain
-// passwords are hashed with SHA-512 crypt (SHA512Crypt) and never stored.
+// passwords are hashed with SHA-512 crypt (crypt(3)'s $6$ scheme) and never stored.
 // The pod-network interface gets a MAC derived from the machine's namespace
 // and name (PodNetworkMAC) so network data can match it by MAC, which works
 // on every guest regardless of its interface naming; Multus NICs are

@@ -18,14 +18,14 @@ const (
 	sha512SaltMax       = 16
 )
 
-// SHA512Crypt hashes password with the SHA-512 crypt algorithm
+// sha512Crypt hashes password with the SHA-512 crypt algorithm
 // ("Unix crypt using SHA-256 and SHA-512", Ulrich Drepper), the $6$ format
 // of glibc crypt(3) and /etc/shadow. setting is a salt, optionally with the
 // "$6$" prefix and a "rounds=N$" part, e.g. "saltstring" or
 // "$6$rounds=10000$saltstring". The salt stops at the first '$' and is cut
 // to 16 characters; rounds are clamped to [1000, 999999999] and written to
 // the output only when given.
-func SHA512Crypt(password, setting string) string {
+func sha512Crypt(password, setting string) string {
 	setting = strings.TrimPrefix(setting, sha512Prefix)
 	rounds, customRounds := sha512RoundsDefault, false
 	if rest, ok := strings.CutPrefix(setting, sha512RoundsPrefix); ok {

@@ -33,7 +33,7 @@ func TestSHA512Crypt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, SHA512Crypt(tt.key, tt.setting))
+			assert.Equal(t, tt.want, sha512Crypt(tt.key, tt.setting))
 		})
 	}
 }

@@ -22,7 +22,7 @@ func TestReconcileCreatesObjectsIdempotently(t *testing.T) {
 	f.class("idem-std", false, false, false)
 	disks := []Disk{
 		{Name: "data", Size: gi("2048Mi"), StorageClassName: "idem-std"},
-		{Name: "root", Size: gi("10Gi"), StorageClassName: "idem-std", Source: "https://example.org/fedora.qcow2", Boot: true},
+		{Name: "root", Size: gi("10Gi"), StorageClassName: "idem-std", Source: "https://example.org/fedora.qcow2"},
 		{Name: "img", Size: gi("5Gi"), StorageClassName: "idem-std", Source: "quay.io/containerdisks/fedora:40"},
 	}
 	obs, err := f.reconcile(disks...)

@@ -81,7 +81,7 @@ func floorObjects(ns string, i int) ([]client.Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	boot := storage.Disk{Name: bootDisk, Size: bootSize.DeepCopy(), Source: BootImage, Boot: true}
+	boot := storage.Disk{Name: bootDisk, Size: bootSize.DeepCopy(), Source: BootImage}
 	data := storage.Disk{Name: dataDisk, Size: dataSize.DeepCopy()}
 	dv, err := storage.BuildDataVolume(identity.Wukong, owner, boot)
 	if err != nil {

@@ -50,7 +50,8 @@ func networkType(n v1alpha1.NetworkSpec) v1alpha1.NetworkType {
 }
 
 // bootIndex is the index of the boot disk: the one marked boot, else the
-// first; -1 without disks.
+// first; -1 without disks. It is the one place the boot disk is decided:
+// disks gives it osImage, machine marks it bootable.
 func bootIndex(w *v1alpha1.Wukong) int {
 	for i, d := range w.Spec.Disks {
 		if d.Boot {
@@ -78,7 +79,6 @@ func disks(w *v1alpha1.Wukong) []storage.Disk {
 			Size:             d.Size,
 			StorageClassName: d.StorageClassName,
 			Source:           src,
-			Boot:             i == boot,
 		})
 	}
 	return out

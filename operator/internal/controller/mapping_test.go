@@ -38,11 +38,12 @@ func TestDisksMapping(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := disks(&v1alpha1.Wukong{Spec: tc.spec})
+			w := &v1alpha1.Wukong{Spec: tc.spec}
+			got := disks(w)
 			require.Len(t, got, len(tc.sources))
 			for i := range got {
 				assert.Equal(t, tc.sources[i], got[i].Source, "disk %d source", i)
-				assert.Equal(t, tc.boot[i], got[i].Boot, "disk %d boot", i)
+				assert.Equal(t, tc.boot[i], i == bootIndex(w), "disk %d boot", i)
 			}
 		})
 	}

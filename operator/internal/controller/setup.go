@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"strings"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
@@ -155,10 +154,4 @@ func (r *WukongReconciler) pvcToWukong(ctx context.Context, o client.Object) []r
 		}
 	}
 	return nil
-}
-
-// IsNotInstalled is true for the error a RESTMapper gives for a kind whose
-// CRD is missing.
-func IsNotInstalled(err error) bool {
-	return err != nil && (strings.Contains(err.Error(), "no matches for kind") || strings.Contains(err.Error(), "could not find the requested resource"))
 }

@@ -1,4 +1,4 @@
-package controller
+package manager
 
 import (
 	"context"
@@ -13,9 +13,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// FallbackClient reads from the informer cache and, for the kinds where an
-// object Wukong needs may lack its label, from the API server when the cache
-// says NotFound. The manager's cache holds only objects labelled as managed
+// FallbackClient is the client New gives the reconcilers, beside the
+// label-filtered cache New configures. It reads from the informer cache and,
+// for the kinds where an object Wukong needs may lack its label, from the
+// API server when the cache says NotFound. The manager's cache holds only objects labelled as managed
 // by Wukong (so memory grows with Wukongs, not with the cluster's other
 // Secrets and PVCs); objects the user brings (an SSH key Secret, a
 // NetworkAttachmentDefinition named by nadName), a DataVolume's PVC created
