@@ -219,6 +219,12 @@ func reconcileBlank(ctx context.Context, c client.Client, owner client.Object, s
 		if s.pvc.Spec.StorageClassName != nil {
 			want.StorageClassName = *s.pvc.Spec.StorageClassName
 		}
+	} else if want.StorageClassName == "" && s.class != nil {
+		// Name the default class the API server's DefaultStorageClass
+		// admission would fill in: the claim then reads back as it was
+		// sent, and the next pass (which sends the live class) writes
+		// nothing.
+		want.StorageClassName = s.class.Name
 	}
 	pvc := BuildPVC(s.id, owner, want)
 	if err := applyAndRead(ctx, c, s.id, pvc); err != nil {

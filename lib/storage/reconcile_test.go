@@ -269,6 +269,14 @@ func TestReconcileMissingAndDefaultClass(t *testing.T) {
 	assert.Equal(t, "the-default", obs[0].StorageClassName)
 	assert.Equal(t, PhaseWaitForFirstConsumer, obs[0].Phase)
 	assert.True(t, obs[0].ConsumerCanStart())
+	// The claim names the default class from its first write, so the next
+	// pass (which keeps the live class) writes nothing.
+	c := f.pvc("c")
+	require.NotNil(t, c.Spec.StorageClassName)
+	assert.Equal(t, "the-default", *c.Spec.StorageClassName)
+	_, err = f.reconcile(Disk{Name: "c", Size: gi("1Gi")})
+	require.NoError(t, err)
+	assert.Equal(t, c.ResourceVersion, f.pvc("c").ResourceVersion, "a second pass over a default-class claim wrote")
 }
 
 func TestReconcileInvalidDiskDoesNotStopOthers(t *testing.T) {
