@@ -12,6 +12,8 @@ COPY lib/kubevirt/go.mod lib/kubevirt/go.sum lib/kubevirt/
 COPY lib/network/go.mod lib/network/go.sum lib/network/
 COPY lib/storage/go.mod lib/storage/go.sum lib/storage/
 COPY operator/go.mod operator/go.sum operator/
+# testenv is a test-only requirement of the modules; its go.mod completes the module graph.
+COPY testenv/go.mod testenv/go.sum testenv/
 RUN cd operator && go mod download
 COPY lib/ lib/
 COPY operator/ operator/

@@ -3,6 +3,7 @@ module github.com/novasphere/wukong/operator
 go 1.26.0
 
 require (
+	github.com/novasphere/wukong/testenv v0.1.0
 	github.com/prometheus/client_golang v1.24.0
 	go.uber.org/zap v1.27.1
 	k8s.io/api v0.37.2
@@ -125,3 +126,5 @@ replace github.com/novasphere/wukong/lib/network => ../lib/network
 replace github.com/novasphere/wukong/lib/kubevirt => ../lib/kubevirt
 
 replace github.com/novasphere/wukong/lib/conditions => ../lib/conditions
+
+replace github.com/novasphere/wukong/testenv => ../testenv

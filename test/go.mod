@@ -3,10 +3,11 @@ module github.com/novasphere/wukong/test
 go 1.26.0
 
 require (
+	github.com/distribution/reference v0.6.0
 	github.com/go-logr/logr v1.4.3
 	github.com/k8snetworkplumbingwg/network-attachment-definition-client v1.7.7
 	github.com/nmstate/kubernetes-nmstate/api v0.0.0-20260707144101-8853341855d6
-	github.com/novasphere/wukong/lib/apply v0.1.0
+	github.com/novasphere/wukong/testenv v0.1.0
 	go.uber.org/zap v1.27.1
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
@@ -37,7 +38,6 @@ require (
 	github.com/chai2010/gettext-go v1.0.2 // indirect
 	github.com/cloudflare/circl v1.6.3 // indirect
 	github.com/cyphar/filepath-securejoin v0.7.0 // indirect
-	github.com/distribution/reference v0.6.0 // indirect
 	github.com/evanphx/json-patch v5.9.11+incompatible // indirect
 	github.com/exponent-io/jsonpath v0.0.0-20210407135951-1de76d718b3f // indirect
 	github.com/fatih/color v1.13.0 // indirect
@@ -68,6 +68,7 @@ require (
 	github.com/mitchellh/reflectwalk v1.0.2 // indirect
 	github.com/moby/term v0.5.2 // indirect
 	github.com/monochromegane/go-gitignore v0.0.0-20200626010858-205db1a8cc00 // indirect
+	github.com/novasphere/wukong/lib/apply v0.1.0 // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect
 	github.com/opencontainers/image-spec v1.1.1 // indirect
 	github.com/peterbourgon/diskv v2.0.1+incompatible // indirect
@@ -182,3 +183,5 @@ replace github.com/novasphere/wukong/lib/kubevirt => ../lib/kubevirt
 replace github.com/novasphere/wukong/lib/conditions => ../lib/conditions
 
 replace github.com/novasphere/wukong/operator => ../operator
+
+replace github.com/novasphere/wukong/testenv => ../testenv

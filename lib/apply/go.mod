@@ -3,6 +3,7 @@ module github.com/novasphere/wukong/lib/apply
 go 1.26.0
 
 require (
+	github.com/novasphere/wukong/testenv v0.1.0
 	github.com/stretchr/testify v1.12.1
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
@@ -65,3 +66,5 @@ require (
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
+
+replace github.com/novasphere/wukong/testenv => ../../testenv

@@ -7,6 +7,7 @@ require (
 	github.com/k8snetworkplumbingwg/network-attachment-definition-client v1.7.7
 	github.com/nmstate/kubernetes-nmstate/api v0.0.0-20260707144101-8853341855d6
 	github.com/novasphere/wukong/lib/apply v0.1.0
+	github.com/novasphere/wukong/testenv v0.1.0
 	github.com/stretchr/testify v1.12.1
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
@@ -76,3 +77,5 @@ require (
 )
 
 replace github.com/novasphere/wukong/lib/apply => ../apply
+
+replace github.com/novasphere/wukong/testenv => ../../testenv

@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/novasphere/wukong/lib/apply"
-	"github.com/novasphere/wukong/lib/apply/testenv"
+	"github.com/novasphere/wukong/testenv"
 )
 
 // testID is the identity the tests write under: Wukong's, so the assertions

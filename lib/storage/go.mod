@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/novasphere/wukong/lib/apply v0.1.0
+	github.com/novasphere/wukong/testenv v0.1.0
 	github.com/stretchr/testify v1.12.1
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
@@ -71,3 +72,5 @@ require (
 )
 
 replace github.com/novasphere/wukong/lib/apply => ../apply
+
+replace github.com/novasphere/wukong/testenv => ../../testenv

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/novasphere/wukong/lib/apply"
-	"github.com/novasphere/wukong/lib/apply/testenv"
+	"github.com/novasphere/wukong/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"

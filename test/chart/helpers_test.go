@@ -27,7 +27,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
-	"github.com/novasphere/wukong/lib/apply/testenv"
+	"github.com/novasphere/wukong/testenv"
 )
 
 // kubeVersion is the cluster version the render and lint tests assume.

@@ -7,7 +7,7 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
-	"github.com/novasphere/wukong/lib/apply/testenv"
+	"github.com/novasphere/wukong/testenv"
 	"github.com/novasphere/wukong/operator/manager"
 )
 

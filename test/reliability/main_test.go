@@ -37,7 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/novasphere/wukong/lib/apply/testenv"
+	"github.com/novasphere/wukong/testenv"
 	"github.com/novasphere/wukong/operator/manager"
 	"github.com/novasphere/wukong/test/sandbox"
 )

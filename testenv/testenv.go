@@ -1,6 +1,9 @@
 // Package testenv starts a real kube-apiserver and etcd (controller-runtime's
-// envtest) for integration tests, with the CRDs of the systems Wukong drives
-// installed, so every object a test writes is validated by the real schemas.
+// envtest) for this repository's integration tests, with the CRDs of the
+// systems Wukong drives installed, so every object a test writes is
+// validated by the real schemas. It knows the repository's layout (go.work
+// at the root, bin/k8s/, test/crds/), so it is a module of its own that only
+// tests import: the lib/* modules stay importable without it.
 //
 // Binaries come from KUBEBUILDER_ASSETS, else from bin/k8s/<version>/ at the
 // repository root, as built by scripts/envtest-assets.sh (`make
