@@ -147,11 +147,15 @@ build_manifests() {
   kvsrc=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' kubevirt.io/kubevirt)
   mkdir -p "$OUT/manifests"
   for f in kubevirt-operator kubevirt-cr; do
-    "$OUT/manifest-templator" --process-files --process-vars \
-      --generated-manifests-dir="$kvsrc/manifests/generated" --input-file="$kvsrc/manifests/release/$f.yaml.in" \
+    # Two passes, as hack/build-manifests.sh: the generated parts are
+    # templates themselves.
+    "$OUT/manifest-templator" --process-files --generated-manifests-dir="$kvsrc/manifests/generated" \
+      --input-file="$kvsrc/manifests/release/$f.yaml.in" >"$OUT/manifests/$f.yaml.in"
+    "$OUT/manifest-templator" --process-vars --input-file="$OUT/manifests/$f.yaml.in" \
       --namespace="${KUBEVIRT_NAMESPACE:-kubevirt}" --container-prefix="$REGISTRY" --container-tag="$TAG" \
       --image-pull-policy=IfNotPresent --kubevirt-logo-path=/dev/null --infra-replicas=1 \
       >"$OUT/manifests/$f.yaml.tmp"
+    rm -f "$OUT/manifests/$f.yaml.in"
     mv "$OUT/manifests/$f.yaml.tmp" "$OUT/manifests/$f.yaml"
   done
   report "manifests: $(cd "$OUT/manifests" && wc -c ./*.yaml | awk '$2 != "total" {printf "%s %d B; ", $2, $1}')"
