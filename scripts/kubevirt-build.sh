@@ -298,6 +298,7 @@ build_images() {
   local kvsrc
   kvsrc=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' kubevirt.io/kubevirt)
   local l=$STAGE/virt-launcher
+  mkdir -p "$l/usr/sbin"
   for c in virt-launcher virt-launcher-monitor virt-freezer virt-probe virt-tail container-disk libvirt-hook-client; do
     install -D -m 0755 "$OUT/$c" "$l/usr/bin/$c"
   done
@@ -308,6 +309,23 @@ build_images() {
   install -D -m 0644 "$kvsrc/cmd/virt-launcher/nsswitch.conf" "$l/etc/nsswitch.conf"
   mkdir -p "$l/usr/libexec" "$l/usr/lib64/qemu-kvm"
   ln -sf /usr/bin/qemu-system-x86_64 "$l/usr/libexec/qemu-kvm"
+  # Debian ships only the monolithic libvirtd, no modular virtqemud, which
+  # virt-launcher starts as `/usr/sbin/virtqemud -f /var/run/libvirt/virtqemud.conf`
+  # and reaches at <runtime dir>/libvirt/virtqemud-sock (node-labeller.sh:
+  # `virtqemud -d`). libvirtd takes the same options and loads the same QEMU
+  # driver; its socket is libvirt-sock in the same directory.
+  [ -x "$RUNTIME/usr/sbin/virtqemud" ] || {
+    cat >"$l/usr/sbin/virtqemud" <<'WRAP'
+#!/bin/sh
+# virtqemud for Debian's libvirt (scripts/kubevirt-build.sh): the monolithic
+# libvirtd, with virtqemud's socket name linked to libvirtd's.
+dir=/var/run/libvirt
+if [ "$(id -u)" != 0 ] && [ -n "${XDG_RUNTIME_DIR:-}" ]; then dir=$XDG_RUNTIME_DIR/libvirt; fi
+mkdir -p "$dir" && ln -sfn libvirt-sock "$dir/virtqemud-sock"
+exec /usr/sbin/libvirtd "$@"
+WRAP
+    chmod 0755 "$l/usr/sbin/virtqemud"
+  }
   setcap cap_net_bind_service=+ep "$l/usr/bin/virt-launcher-monitor" 2>/dev/null ||
     log "setcap missing (libcap2-bin): virt-launcher-monitor has no cap_net_bind_service"
   image virt-launcher -layer "$RUNTIME" -exclude .wukong-rootfs -layer "$l:0:0" \
