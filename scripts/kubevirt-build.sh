@@ -303,6 +303,15 @@ build_images() {
     install -D -m 0755 "$OUT/$c" "$l/usr/bin/$c"
   done
   install -D -m 0755 "$kvsrc/cmd/virt-launcher/node-labeller/node-labeller.sh" "$l/usr/bin/node-labeller.sh"
+  # Here /dev/kvm exists but is kvm_pvm, which this qemu cannot use:
+  # `virsh domcapabilities --virttype kvm` fails with "invalid argument: the
+  # accel 'kvm' is not supported by '/usr/bin/qemu-system-x86_64' on this
+  # host", and node-labeller.sh (set -e) would fail virt-handler's init
+  # container. Fall back to qemu (TCG) when libvirt refuses the preferred type.
+  # shellcheck disable=SC2016 # the inserted line is shell for node-labeller.sh
+  sed -i 's|^virtqemud -d$|&\n\n# wukong (scripts/kubevirt-build.sh): fall back to software emulation when libvirt refuses the preferred type\nif [ "$VIRTTYPE" != qemu ] \&\& ! virsh domcapabilities --machine $MACHINE --arch $ARCH --virttype $VIRTTYPE >/dev/null 2>\&1; then VIRTTYPE=qemu; fi|' \
+    "$l/usr/bin/node-labeller.sh"
+  grep -q '^# wukong' "$l/usr/bin/node-labeller.sh" || die "node-labeller.sh: the emulation fallback did not apply (no 'virtqemud -d' line)"
   install -D -m 0644 "$kvsrc/cmd/virt-launcher/qemu.conf" "$l/etc/libvirt/qemu.conf"
   install -D -m 0644 "$kvsrc/cmd/virt-launcher/virtqemud.conf" "$l/etc/libvirt/virtqemud.conf"
   install -D -m 0755 "$kvsrc/cmd/virt-launcher/qemu" "$l/etc/libvirt/hooks/qemu"
