@@ -17,8 +17,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -105,4 +107,41 @@ func CRDs() (string, error) {
 		return "", err
 	}
 	return filepath.Join(root, "test", "crds"), nil
+}
+
+// Scheme returns a scheme with client-go's kinds and every kind adds add
+// (each a generated AddToScheme); it panics on an error, which only a
+// broken generated package gives.
+func Scheme(adds ...func(*runtime.Scheme) error) *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range append([]func(*runtime.Scheme) error{clientgoscheme.AddToScheme}, adds...) {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
+	return s
+}
+
+// Main is a package's TestMain: it starts an API server with the
+// repository's test CRDs (CRDs) and a client using scheme, hands it to
+// started, runs the tests, stops the server and exits with the tests' code
+// (1, with the reason on stderr, when the server cannot start).
+func Main(m *testing.M, scheme *runtime.Scheme, started func(*Env)) {
+	os.Exit(run(m, scheme, started))
+}
+
+func run(m *testing.M, scheme *runtime.Scheme, started func(*Env)) int {
+	dir, err := CRDs()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cannot start envtest:", err)
+		return 1
+	}
+	env, err := Start(scheme, dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cannot start envtest:", err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+	started(env)
+	return m.Run()
 }

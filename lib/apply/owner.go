@@ -3,7 +3,9 @@ package apply
 import (
 	"fmt"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 )
@@ -26,4 +28,21 @@ func OwnerWithKind(owner client.Object, s *runtime.Scheme) (client.Object, error
 	}
 	cp.GetObjectKind().SetGroupVersionKind(gvk)
 	return cp, nil
+}
+
+// ControllerRef is a controller owner reference to owner (controller and
+// blockOwnerDeletion true), so the garbage collector deletes the object
+// with its owner. apiVersion and kind come from owner's TypeMeta (see
+// OwnerWithKind): a typed object read through a client may have them
+// cleared.
+func ControllerRef(owner client.Object) metav1.OwnerReference {
+	gvk := owner.GetObjectKind().GroupVersionKind()
+	return metav1.OwnerReference{
+		APIVersion:         gvk.GroupVersion().String(),
+		Kind:               gvk.Kind,
+		Name:               owner.GetName(),
+		UID:                owner.GetUID(),
+		Controller:         ptr.To(true),
+		BlockOwnerDeletion: ptr.To(true),
+	}
 }

@@ -2,6 +2,7 @@ package kubevirt_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -29,8 +30,10 @@ var myID = apply.Identity{FieldManager: "my-controller", Domain: "vm.example.com
 func ExampleReconcile() {
 	ctx := context.Background()
 	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = kubevirtv1.AddToScheme(scheme)
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), kubevirtv1.AddToScheme(scheme)); err != nil {
+		fmt.Println(err)
+		return
+	}
 	owner := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "prod", UID: "1234"}}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(owner).Build()
 

@@ -28,15 +28,7 @@ func ownerReferences(owner client.Object) []metav1.OwnerReference {
 	if gvk.Kind == "" || gvk.Version == "" {
 		return nil
 	}
-	t := true
-	return []metav1.OwnerReference{{
-		APIVersion:         gvk.GroupVersion().String(),
-		Kind:               gvk.Kind,
-		Name:               owner.GetName(),
-		UID:                owner.GetUID(),
-		Controller:         &t,
-		BlockOwnerDeletion: &t,
-	}}
+	return []metav1.OwnerReference{apply.ControllerRef(owner)}
 }
 
 // CloudInitSecretName is the name of the Secret BuildCloudInitSecret builds.

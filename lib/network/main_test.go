@@ -3,7 +3,6 @@ package network_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"testing"
 
@@ -40,19 +39,7 @@ func init() {
 }
 
 func TestMain(m *testing.M) {
-	crds, err := testenv.CRDs()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	env, err = testenv.Start(scheme, crds)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = env.Stop()
-	os.Exit(code)
+	testenv.Main(m, scheme, func(e *testenv.Env) { env = e })
 }
 
 // namespace creates a fresh namespace and returns an owner in it (a

@@ -131,17 +131,10 @@ func BuildNAD(id apply.Identity, owner client.Object, a Attachment) (*nadv1.Netw
 	nad := &nadv1.NetworkAttachmentDefinition{
 		TypeMeta: metav1.TypeMeta{APIVersion: nadv1.SchemeGroupVersion.String(), Kind: "NetworkAttachmentDefinition"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      name,
-			Namespace: owner.GetNamespace(),
-			Labels:    nadLabels(id, owner.GetName(), a.Name),
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion:         gvk.GroupVersion().String(),
-				Kind:               gvk.Kind,
-				Name:               owner.GetName(),
-				UID:                owner.GetUID(),
-				Controller:         ptr.To(true),
-				BlockOwnerDeletion: ptr.To(true),
-			}},
+			Name:            name,
+			Namespace:       owner.GetNamespace(),
+			Labels:          nadLabels(id, owner.GetName(), a.Name),
+			OwnerReferences: []metav1.OwnerReference{apply.ControllerRef(owner)},
 		},
 		Spec: nadv1.NetworkAttachmentDefinitionSpec{Config: string(config)},
 	}

@@ -19,7 +19,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/novasphere/wukong/lib/apply"
@@ -195,7 +194,6 @@ func BuildPolicy(id apply.Identity, owner client.Object, b Bridge, absent bool) 
 	if len(b.NodeSelector) > 0 {
 		sel = maps.Clone(b.NodeSelector)
 	}
-	gvk := owner.GetObjectKind().GroupVersionKind()
 	state := "up"
 	if absent {
 		state = "absent"
@@ -203,13 +201,10 @@ func BuildPolicy(id apply.Identity, owner client.Object, b Bridge, absent bool) 
 	return &nmstatev1.NodeNetworkConfigurationPolicy{
 		TypeMeta: metav1.TypeMeta{APIVersion: nmstatev1.GroupVersion.String(), Kind: "NodeNetworkConfigurationPolicy"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        PolicyName(id, b.Name),
-			Labels:      policyLabels(id, b.Name),
-			Annotations: map[string]string{id.Key(KeyBridgeState): state},
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: owner.GetName(), UID: owner.GetUID(),
-				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
-			}},
+			Name:            PolicyName(id, b.Name),
+			Labels:          policyLabels(id, b.Name),
+			Annotations:     map[string]string{id.Key(KeyBridgeState): state},
+			OwnerReferences: []metav1.OwnerReference{apply.ControllerRef(owner)},
 		},
 		Spec: shared.NodeNetworkConfigurationPolicySpec{
 			NodeSelector: sel,

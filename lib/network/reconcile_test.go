@@ -13,8 +13,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/novasphere/wukong/lib/apply"
-	"github.com/novasphere/wukong/testenv"
 	"github.com/novasphere/wukong/lib/network"
+	"github.com/novasphere/wukong/testenv"
 )
 
 func key(o client.Object) types.NamespacedName { return client.ObjectKeyFromObject(o) }

@@ -36,19 +36,11 @@ func Labels(id apply.Identity, ownerName, disk string) map[string]string {
 }
 
 func objectMeta(id apply.Identity, owner client.Object, d Disk) metav1.ObjectMeta {
-	gvk := owner.GetObjectKind().GroupVersionKind()
 	return metav1.ObjectMeta{
-		Name:      ClaimName(owner.GetName(), d.Name),
-		Namespace: owner.GetNamespace(),
-		Labels:    Labels(id, owner.GetName(), d.Name),
-		OwnerReferences: []metav1.OwnerReference{{
-			APIVersion:         gvk.GroupVersion().String(),
-			Kind:               gvk.Kind,
-			Name:               owner.GetName(),
-			UID:                owner.GetUID(),
-			Controller:         ptr(true),
-			BlockOwnerDeletion: ptr(true),
-		}},
+		Name:            ClaimName(owner.GetName(), d.Name),
+		Namespace:       owner.GetNamespace(),
+		Labels:          Labels(id, owner.GetName(), d.Name),
+		OwnerReferences: []metav1.OwnerReference{apply.ControllerRef(owner)},
 	}
 }
 

@@ -2,8 +2,6 @@ package storage
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/novasphere/wukong/testenv"
@@ -14,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,30 +26,10 @@ var testID = apply.Identity{FieldManager: "wukong", Domain: "vm.novasphere.dev",
 // real CRDs from test/crds.
 var env *testenv.Env
 
-func newScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := cdiv1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
-}
+func newScheme() *runtime.Scheme { return testenv.Scheme(cdiv1.AddToScheme) }
 
 func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		dir, err := testenv.CRDs()
-		if err == nil {
-			env, err = testenv.Start(newScheme(), dir)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "cannot start envtest:", err)
-			return 1
-		}
-		defer func() { _ = env.Stop() }()
-		return m.Run()
-	}())
+	testenv.Main(m, newScheme(), func(e *testenv.Env) { env = e })
 }
 
 // fixture is one test's namespace and owner on env (or another env).

@@ -7,8 +7,8 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
-	"github.com/novasphere/wukong/testenv"
 	"github.com/novasphere/wukong/operator/manager"
+	"github.com/novasphere/wukong/testenv"
 )
 
 // env is the API server of the install and RBAC tests (one per package),

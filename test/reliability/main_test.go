@@ -37,9 +37,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/novasphere/wukong/testenv"
 	"github.com/novasphere/wukong/operator/manager"
 	"github.com/novasphere/wukong/test/sandbox"
+	"github.com/novasphere/wukong/testenv"
 )
 
 var (

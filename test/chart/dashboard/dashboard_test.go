@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	"github.com/novasphere/wukong/testenv"
 	"github.com/novasphere/wukong/operator/manager"
+	"github.com/novasphere/wukong/testenv"
 )
 
 // env is an API server with the Wukong CRD, which manager.New needs.
