@@ -98,7 +98,7 @@ func TestNetworkStatusIPSource(t *testing.T) {
 				vmi = runningVMI("node-1")
 				vmi.Status.Interfaces = tc.ifaces
 			}
-			s := &scope{w: w, net: nics, netDone: true, vmExists: true,
+			s := &scope{w: w, net: nics, netDone: true,
 				vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, vmi != nil), vmi)}
 			got := map[string]want{}
 			for _, ns := range networkStatuses(s) {

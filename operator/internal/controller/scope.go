@@ -41,10 +41,9 @@ type scope struct {
 	vols     []storage.Observation
 	volsDone bool
 
-	// vmExists: a VirtualMachine was applied (or found) this pass; vm is
-	// what KubeVirt reports about it.
-	vmExists bool
-	vm       kubevirt.Observation
+	// vm is what this pass applied or found of the VirtualMachine and its
+	// instance: vm.Exists() is the one answer to whether the VM exists.
+	vm kubevirt.Observation
 	// waiting says why the VirtualMachine was not created or updated yet.
 	waiting string
 

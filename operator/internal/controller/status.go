@@ -21,7 +21,7 @@ import (
 func computeStatus(w *v1alpha1.Wukong, s *scope) {
 	st := &w.Status
 	st.VMName = ""
-	if s.vmExists {
+	if s.vm.Exists() {
 		st.VMName = w.Name
 	}
 	st.NodeName = s.vm.Node()
@@ -198,12 +198,12 @@ func setVolumesBound(o wukongConditions, s *scope) {
 // a spec change waits for a guest restart.
 func setRestartRequired(o wukongConditions, s *scope) {
 	const t = v1alpha1.RestartRequiredCondition
-	if s.vmExists && s.vm.RestartRequired() {
+	if s.vm.Exists() && s.vm.RestartRequired() {
 		conditions.MarkTrue(o, t, v1alpha1.ReasonRestartRequired,
 			"the change to cpu, memory or NICs takes effect after the guest restarts (virtctl restart %s)", o.Name)
 		return
 	}
-	if s.vmExists || !s.volsDone {
+	if s.vm.Exists() || !s.volsDone {
 		conditions.Delete(o, t)
 	}
 }
@@ -219,9 +219,9 @@ func setReady(o wukongConditions, s *scope) {
 		conditions.MarkFalse(o, t, p.Reason, "%s", p.String())
 	case s.predecessor != "":
 		conditions.MarkFalse(o, t, v1alpha1.ReasonWaitingForPredecessor, "waiting for a deleted Wukong's objects to go: %s", s.predecessor)
-	case s.transient != nil && !s.vmExists:
+	case s.transient != nil && !s.vm.Exists():
 		conditions.MarkUnknown(o, t, v1alpha1.ReasonTransientError, "retrying after an error talking to the API server")
-	case !s.vmExists:
+	case !s.vm.Exists():
 		conditions.MarkFalse(o, t, v1alpha1.ReasonWaitingForDependencies, "VirtualMachine not created: %s", s.waiting)
 	case s.vm.Ready():
 		conditions.MarkTrue(o, t, v1alpha1.ReasonRunning, "running on node %s", s.vm.Node())
@@ -257,7 +257,7 @@ func stoppedMessage(rs kubevirtv1.VirtualMachineRunStrategy, name string) string
 
 // vmStalled: KubeVirt reasons that will not heal without a change.
 func vmStalled(s *scope) bool {
-	if !s.vmExists || s.vm.Ready() {
+	if !s.vm.Exists() || s.vm.Ready() {
 		return false
 	}
 	reason, _ := s.vm.NotReadyReason()
@@ -289,7 +289,7 @@ func phase(s *scope, stalled bool) v1alpha1.Phase {
 	switch {
 	case stalled:
 		return v1alpha1.PhaseError
-	case !s.vmExists:
+	case !s.vm.Exists():
 		return v1alpha1.PhasePending
 	case s.vm.Ready():
 		return v1alpha1.PhaseRunning

@@ -62,7 +62,7 @@ func TestStatusFollowsPowerActions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := testWukong()
 			w.Spec.StartStrategy = tt.strategy
-			s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true, vmExists: true, vm: kubevirt.Observe(tt.vm, tt.vmi)}
+			s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true, vm: kubevirt.Observe(tt.vm, tt.vmi)}
 			computeStatus(w, s)
 			o := wukongConditions{w}
 			assert.Equal(t, tt.phase, w.Status.Phase)

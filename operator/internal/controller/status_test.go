@@ -105,7 +105,7 @@ func TestComputeStatus(t *testing.T) {
 		{
 			name: "running VM is Ready with node, IPs and MACs",
 			scope: func() *scope {
-				return &scope{net: netOK, netDone: true, vols: bound, volsDone: true, vmExists: true,
+				return &scope{net: netOK, netDone: true, vols: bound, volsDone: true,
 					vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), runningVMI("node-1"))}
 			},
 			phase: v1alpha1.PhaseRunning,
@@ -126,7 +126,7 @@ func TestComputeStatus(t *testing.T) {
 		{
 			name: "halted VM is Stopped and Ready",
 			scope: func() *scope {
-				return &scope{net: netOK, netDone: true, vols: bound, volsDone: true, vmExists: true,
+				return &scope{net: netOK, netDone: true, vols: bound, volsDone: true,
 					vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyHalted, false), nil)}
 			},
 			phase: v1alpha1.PhaseStopped,
@@ -140,7 +140,7 @@ func TestComputeStatus(t *testing.T) {
 				vmi.Status.Conditions = []kubevirtv1.VirtualMachineInstanceCondition{{
 					Type: kubevirtv1.VirtualMachineInstanceConditionType(corev1.PodScheduled), Status: corev1.ConditionFalse,
 					Reason: corev1.PodReasonUnschedulable, Message: "0/3 nodes are available"}}
-				return &scope{net: netOK, netDone: true, vols: bound, volsDone: true, vmExists: true,
+				return &scope{net: netOK, netDone: true, vols: bound, volsDone: true,
 					vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, false), vmi)}
 			},
 			phase:  v1alpha1.PhaseError,
@@ -152,7 +152,7 @@ func TestComputeStatus(t *testing.T) {
 			scope: func() *scope {
 				vm := vmWith(kubevirtv1.RunStrategyAlways, true)
 				vm.Status.Conditions = []kubevirtv1.VirtualMachineCondition{{Type: kubevirtv1.VirtualMachineRestartRequired, Status: corev1.ConditionTrue}}
-				return &scope{net: netOK, netDone: true, vols: bound, volsDone: true, vmExists: true, vm: kubevirt.Observe(vm, runningVMI("node-2"))}
+				return &scope{net: netOK, netDone: true, vols: bound, volsDone: true, vm: kubevirt.Observe(vm, runningVMI("node-2"))}
 			},
 			phase: v1alpha1.PhaseRunning,
 			want:  map[string]string{v1alpha1.RestartRequiredCondition: "True:" + v1alpha1.ReasonRestartRequired, v1alpha1.ReadyCondition: "True:" + v1alpha1.ReasonRunning},
@@ -160,7 +160,7 @@ func TestComputeStatus(t *testing.T) {
 		{
 			name: "WaitForFirstConsumer disks while the VM starts",
 			scope: func() *scope {
-				return &scope{net: netOK, netDone: true, volsDone: true, vmExists: true,
+				return &scope{net: netOK, netDone: true, volsDone: true,
 					vols: []storage.Observation{{Name: "root", ClaimName: "vm1-root", Phase: storage.PhaseWaitForFirstConsumer, WaitForFirstConsumerClass: true}},
 					vm:   kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, false), nil)}
 			},
@@ -216,7 +216,7 @@ func TestComputeStatus(t *testing.T) {
 // changes nothing (so the reconciler writes nothing at rest).
 func TestComputeStatusIsStable(t *testing.T) {
 	w := testWukong()
-	s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true, vmExists: true,
+	s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true,
 		vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), runningVMI("node-1"))}
 	computeStatus(w, s)
 	first := w.Status.DeepCopy()
@@ -228,7 +228,7 @@ func TestComputeStatusIsStable(t *testing.T) {
 // disk, the work of every reconcile pass.
 func BenchmarkComputeStatus(b *testing.B) {
 	w := testWukong()
-	s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true, vmExists: true,
+	s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true,
 		vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), runningVMI("node-1"))}
 	b.ReportAllocs()
 	for b.Loop() {

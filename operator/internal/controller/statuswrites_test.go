@@ -179,7 +179,7 @@ func TestStatusWritesNonProgressAtOnce(t *testing.T) {
 	c.clock.add(10 * time.Millisecond)
 	vm := importingScope("")
 	vm.vols = bound
-	vm.vmExists = true
+	vm.vm = kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, false), nil)
 	d := c.pass(vm)
 	assert.True(t, d.Write, "disks bound and the VM created: VolumesBound and the phase change")
 	assert.Equal(t, v1alpha1.PhaseCreating, c.status.Phase)
@@ -187,7 +187,7 @@ func TestStatusWritesNonProgressAtOnce(t *testing.T) {
 	c.clock.add(10 * time.Millisecond)
 	st := importingScope("")
 	st.vols = bound
-	st.vmExists = true
+	st.vm = kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, false), nil)
 	p, ok := diskProblem(0, v1alpha1.DiskSpec{Name: "root", StorageClassName: "fast"},
 		storage.Observation{Name: "root", Reason: storage.ReasonStorageClassNotFound, Message: `StorageClass "fast" not found`})
 	require.True(t, ok)
@@ -217,7 +217,7 @@ func TestStatusWritesDetailsWithinInterval(t *testing.T) {
 	assert.False(t, c.pass(importingScope("20.00%")).Write)
 	c.clock.add(time.Second)
 	done := importingScope("")
-	done.vols, done.vmExists = bound, true
+	done.vols, done.vm = bound, kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, false), nil)
 	require.True(t, c.pass(done).Write, "VolumesBound True: written at once")
 	assert.Equal(t, 3, c.writes)
 }
@@ -234,7 +234,7 @@ func TestStatusWritesStaleCache(t *testing.T) {
 	assert.Equal(t, 1, c.writes)
 
 	done := importingScope("")
-	done.vols, done.vmExists = bound, true
+	done.vols, done.vm = bound, kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, false), nil)
 	assert.True(t, c.passOn(stale, done).Write, "a change of state from a stale copy is still written")
 	assert.Equal(t, 2, c.writes)
 	assert.Equal(t, writeDecision{}, c.pass(done), "the cache caught up: nothing to write")
@@ -334,7 +334,7 @@ func TestWriteStatusPatches(t *testing.T) {
 
 	clock.add(time.Second)
 	s := importingScope("")
-	s.vols, s.vmExists = bound, true
+	s.vols = bound
 	s.vm = kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), runningVMI("node-a"))
 	assert.Zero(t, pass(s))
 	assert.Equal(t, 2, patches, "Ready: written at once")

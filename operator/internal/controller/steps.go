@@ -239,7 +239,7 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 		}
 		return rest
 	}
-	s.vm, s.vmExists = obs, obs.Exists()
+	s.vm = obs
 	return nil
 }
 
@@ -314,6 +314,6 @@ func (r *WukongReconciler) observeMachine(ctx context.Context, s *scope) error {
 	if err != nil {
 		return err
 	}
-	s.vm, s.vmExists = obs, obs.Exists()
+	s.vm = obs
 	return nil
 }
