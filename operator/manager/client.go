@@ -3,20 +3,16 @@ package manager
 import (
 	"context"
 
-	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
-	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
-	corev1 "k8s.io/api/core/v1"
-	kubevirtv1 "kubevirt.io/api/core/v1"
-	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
-
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/novasphere/wukong/operator/internal/controller"
 )
 
 // FallbackClient is the client New gives the reconcilers, beside the
 // label-filtered cache New configures. It reads from the informer cache and,
-// for the kinds where an object Wukong needs may lack its label, from the
-// API server when the cache says NotFound. The manager's cache holds only objects labelled as managed
+// for the kinds where an object Wukong needs may lack its label (the
+// Labelled kinds of controller.CachedKinds), from the API server when the cache says NotFound. The manager's cache holds only objects labelled as managed
 // by Wukong (so memory grows with Wukongs, not with the cluster's other
 // Secrets and PVCs); objects the user brings (an SSH key Secret, a
 // NetworkAttachmentDefinition named by nadName), a DataVolume's PVC created
@@ -35,18 +31,8 @@ type FallbackClient struct {
 // Get implements client.Reader.
 func (c FallbackClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	err := c.Client.Get(ctx, key, obj, opts...)
-	if apierrors.IsNotFound(err) && c.APIReader != nil && mayBeUnlabelled(obj) {
+	if apierrors.IsNotFound(err) && c.APIReader != nil && controller.IsLabelledKind(obj) {
 		return c.APIReader.Get(ctx, key, obj, opts...)
 	}
 	return err
-}
-
-func mayBeUnlabelled(obj client.Object) bool {
-	switch obj.(type) {
-	case *corev1.Secret, *corev1.PersistentVolumeClaim, *nadv1.NetworkAttachmentDefinition, *nmstatev1.NodeNetworkConfigurationPolicy,
-		*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance, *cdiv1.DataVolume:
-		return true
-	default:
-		return false
-	}
 }

@@ -11,7 +11,6 @@ import (
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
 	nmstatev1beta1 "github.com/nmstate/kubernetes-nmstate/api/v1beta1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -111,29 +110,21 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		_, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 		return err == nil
 	}
-	byObject := map[client.Object]cache.ByObject{
-		&corev1.Secret{}:                {Label: ManagedSelector},
-		&corev1.PersistentVolumeClaim{}: {Label: ManagedSelector},
-	}
-	for gvk, obj := range map[schema.GroupVersionKind]client.Object{
-		controller.GVKVirtualMachine:         &kubevirtv1.VirtualMachine{},
-		controller.GVKVirtualMachineInstance: &kubevirtv1.VirtualMachineInstance{},
-		controller.GVKDataVolume:             &cdiv1.DataVolume{},
-		controller.GVKNAD:                    &nadv1.NetworkAttachmentDefinition{},
-		controller.GVKNNCP:                   &nmstatev1.NodeNetworkConfigurationPolicy{},
-	} {
-		if installed(gvk) {
-			byObject[obj] = cache.ByObject{Label: ManagedSelector}
-		} else {
-			ctrl.Log.WithName("setup").Info("CRD not installed: not watching it; Wukongs that need it report it in their conditions", "kind", gvk.String())
+	// The kinds the controllers read with a cache setting of their own
+	// (controller.CachedKinds): Wukong's children only when labelled as
+	// Wukong's; the KubeVirt CR (which says whether the macvtap binding is
+	// registered) unfiltered and from every namespace, even when Namespaces
+	// limits the rest.
+	byObject := map[client.Object]cache.ByObject{}
+	for _, k := range controller.CachedKinds {
+		switch {
+		case !k.Served(installed):
+			ctrl.Log.WithName("setup").Info("CRD not installed: not watching it; Wukongs that need it report it in their conditions", "kind", k.GVK.String())
+		case k.Labelled:
+			byObject[k.New()] = cache.ByObject{Label: ManagedSelector}
+		default:
+			byObject[k.New()] = cache.ByObject{Namespaces: map[string]cache.Config{cache.AllNamespaces: {}}}
 		}
-	}
-	// The KubeVirt CR (one per cluster, usually in namespace kubevirt) says
-	// which network binding plugins are registered (macvtap for type
-	// macvlan NICs): cached unfiltered and from every namespace, even when
-	// Namespaces limits the rest.
-	if installed(controller.GVKKubeVirt) {
-		byObject[&kubevirtv1.KubeVirt{}] = cache.ByObject{Namespaces: map[string]cache.Config{cache.AllNamespaces: {}}}
 	}
 	cacheOpts := cache.Options{ByObject: byObject}
 	if len(o.Namespaces) > 0 {

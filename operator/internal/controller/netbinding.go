@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	kubevirtv1 "kubevirt.io/api/core/v1"
-
 	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/network"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
@@ -78,7 +76,3 @@ func bindingProblem(w *v1alpha1.Wukong, err error) (problem, bool) {
 			"and deploys macvtap-cni (https://kubevirt.io/user-guide/network/net_binding_plugins/macvtap/)",
 			notRegistered.NIC, notRegistered.Binding, where, notRegistered.Binding), true}, true
 }
-
-// GVKKubeVirt is the KubeVirt CR's kind; the manager caches it only when
-// served.
-var GVKKubeVirt = kubevirtv1.GroupVersion.WithKind("KubeVirt")

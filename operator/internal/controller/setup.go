@@ -3,12 +3,9 @@ package controller
 import (
 	"context"
 
-	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
-	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	kubevirtv1 "kubevirt.io/api/core/v1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,17 +15,6 @@ import (
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/identity"
-)
-
-// Optional kinds: watched only when their CRD is installed, so the operator
-// starts (and deletes Wukongs) on a cluster without KubeVirt, CDI, Multus or
-// NMState and reports what is missing in conditions instead.
-var (
-	GVKVirtualMachine         = kubevirtv1.GroupVersion.WithKind("VirtualMachine")
-	GVKVirtualMachineInstance = kubevirtv1.GroupVersion.WithKind("VirtualMachineInstance")
-	GVKDataVolume             = cdiv1.SchemeGroupVersion.WithKind("DataVolume")
-	GVKNAD                    = nadv1.SchemeGroupVersion.WithKind("NetworkAttachmentDefinition")
-	GVKNNCP                   = nmstatev1.GroupVersion.WithKind("NodeNetworkConfigurationPolicy")
 )
 
 // SetupOptions tune the controller.
@@ -41,10 +27,6 @@ type SetupOptions struct {
 
 // SetupWithManager registers the reconciler and its watches.
 func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) error {
-	installed := o.Installed
-	if installed == nil {
-		installed = func(schema.GroupVersionKind) bool { return true }
-	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("wukong").
 		// Every Wukong change, status included: the pass after a status
@@ -53,20 +35,25 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 		// equal to the stale status) is corrected. That pass reads from the
 		// cache and writes nothing when the status is already right.
 		For(&v1alpha1.Wukong{}).
-		WithOptions(controller.Options{MaxConcurrentReconciles: o.MaxConcurrentReconciles}).
-		Owns(&corev1.Secret{}).
-		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.pvcToWukong))
-	if installed(GVKVirtualMachine) {
-		b = b.Owns(&kubevirtv1.VirtualMachine{})
-	}
-	if installed(GVKVirtualMachineInstance) {
-		b = b.Watches(&kubevirtv1.VirtualMachineInstance{}, handler.EnqueueRequestsFromMapFunc(byWukongLabel))
-	}
-	if installed(GVKDataVolume) {
-		b = b.Owns(&cdiv1.DataVolume{})
-	}
-	if installed(GVKNAD) {
-		b = b.Owns(&nadv1.NetworkAttachmentDefinition{})
+		WithOptions(controller.Options{MaxConcurrentReconciles: o.MaxConcurrentReconciles})
+	for _, k := range CachedKinds {
+		if !k.Served(o.Installed) {
+			continue
+		}
+		switch k.GVK {
+		case GVKPersistentVolumeClaim:
+			// CDI creates a DataVolume's PVC: found through the DataVolume.
+			b = b.Watches(k.New(), handler.EnqueueRequestsFromMapFunc(r.pvcToWukong))
+		case GVKVirtualMachineInstance:
+			// KubeVirt creates it, with the VM's labels.
+			b = b.Watches(k.New(), handler.EnqueueRequestsFromMapFunc(byWukongLabel))
+		case GVKNNCP, GVKKubeVirt:
+			// Policies are shared by Wukongs: the NodeBridge controller
+			// watches them. The KubeVirt CR is looked at again after
+			// externalRetry.
+		default:
+			b = b.Owns(k.New())
+		}
 	}
 	// Node bridge declarations and namespace labels decide which NICs may
 	// use which bridge: a change re-checks the Wukongs using the bridge.
