@@ -67,7 +67,7 @@ func nodeBridge(ns string) *v1alpha1.NodeBridge {
 
 // floorObjects are the children the operator would write for the i-th
 // Wukong, built with the same lib builders and the same inputs the operator
-// maps the Wukong's spec to (operator/internal/controller/mapping.go), in
+// maps the Wukong's spec to (operator/mapping), in
 // creation order: NAD, DataVolume, PVC, cloud-init Secret, VirtualMachine.
 // The owner references are dropped: there is no Wukong to own them (the
 // garbage collector would delete children of a missing owner).

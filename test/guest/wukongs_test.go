@@ -6,12 +6,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/network"
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/mapping"
 )
 
 // namespace of every test Wukong.
@@ -171,70 +171,23 @@ func guestCases() []guestCase {
 }
 
 // operatorMachine is the kubevirt.Machine the operator builds for w once its
-// networks and disks are ready: operator/internal/controller/mapping.go's
-// machine(), fed what lib/network and lib/storage observe on a cluster (each
-// NIC's stable MAC network.MAC and its Wukong-made NAD <wukong>-<nic>; an
-// image disk as the DataVolume <wukong>-<disk>). That function is internal
-// to the operator module, so its mapping is restated here, field by field;
-// keep the two in step.
+// networks and disks are ready: the operator's own mapping (mapping.Machine),
+// fed what lib/network and lib/storage observe on a cluster (each NIC's
+// stable MAC network.MAC and its Wukong-made NAD <wukong>-<nic>; a disk with
+// an image as the DataVolume <wukong>-<disk>).
 func operatorMachine(w *v1alpha1.Wukong, sshKeys []string) (kubevirt.Machine, error) {
-	rs := kubevirtv1.RunStrategyAlways // the operator's run strategy when startStrategy and highAvailability are unset
-	m := kubevirt.Machine{
-		Name:        w.Name,
-		CPU:         w.Spec.CPU,
-		Memory:      w.Spec.Memory,
-		RunStrategy: rs,
-		PodNetwork:  w.Spec.PodNetwork == nil || *w.Spec.PodNetwork,
-		CloudInit:   kubevirt.CloudInit{Hostname: w.Name, SSHKeys: sshKeys},
+	var nics []network.NICObservation
+	for _, a := range mapping.Attachments(w) {
+		nics = append(nics, network.NICObservation{Name: a.Name, NADNamespace: w.Namespace, NADName: network.NADName(w.Name, a.Name),
+			MAC: network.MAC(w.Namespace, w.Name, a.Name), Found: true, CNIType: network.CNITypeFor(a)})
 	}
-	boot := 0
-	for i, d := range w.Spec.Disks {
-		if d.Boot {
-			boot = i
-		}
+	var vols []storage.Observation
+	for _, d := range mapping.Disks(w) {
+		vols = append(vols, storage.Observation{Name: d.Name, ClaimName: storage.ClaimName(w.Name, d.Name), DataVolume: d.Source != ""})
 	}
-	for i, d := range w.Spec.Disks {
-		src := d.Image
-		if i == boot && src == "" {
-			src = w.Spec.OSImage
-		}
-		m.Disks = append(m.Disks, kubevirt.Disk{
-			Name:       d.Name,
-			ClaimName:  storage.ClaimName(w.Name, d.Name),
-			DataVolume: src != "",
-			Boot:       i == boot,
-		})
-	}
-	for _, spec := range w.Spec.Networks {
-		mac := network.MAC(w.Namespace, w.Name, spec.Name)
-		m.NICs = append(m.NICs, kubevirt.NIC{
-			Name:    spec.Name,
-			NAD:     w.Namespace + "/" + network.NADName(w.Name, spec.Name),
-			MAC:     mac,
-			Binding: kubevirt.BindingBridge,
-		})
-		if ip := spec.IPConfig; ip != nil {
-			nd := kubevirt.NetworkData{MAC: mac, Mode: kubevirt.NetworkModeDHCP, Gateway: ip.Gateway, DNS: ip.DNSServers, DefaultRoute: ip.DefaultRoute}
-			if ip.Mode == v1alpha1.IPModeStatic {
-				nd.Mode = kubevirt.NetworkModeStatic
-				nd.Addresses = []string{ip.Address}
-			}
-			m.CloudInit.Networks = append(m.CloudInit.Networks, nd)
-		}
-	}
-	if ga := w.Spec.GuestAgent; ga != nil && ga.Install != nil && !*ga.Install {
-		m.CloudInit.SkipGuestAgent = true
-	}
-	if u := w.Spec.CloudInitUser; u != nil {
-		m.CloudInit.User = &kubevirt.User{
-			Name:         u.Name,
-			Password:     u.Password,
-			PasswordHash: u.PasswordHash,
-			Sudo:         u.Sudo,
-			Shell:        u.Shell,
-			Groups:       u.Groups,
-			LockPasswd:   u.LockPasswd,
-		}
+	m, err := mapping.Machine(w, nics, vols, sshKeys)
+	if err != nil {
+		return m, err
 	}
 	return m, m.Validate()
 }

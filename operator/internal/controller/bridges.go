@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/mapping"
 )
 
 // bridgeMarkerResource is the extended resource KubeVirt's bridge-marker
@@ -37,7 +38,7 @@ func bridgeName(n v1alpha1.NetworkSpec) string {
 	if n.NADName != "" {
 		return ""
 	}
-	switch networkType(n) {
+	switch mapping.NetworkType(n) {
 	case v1alpha1.NetworkTypeBridge:
 		if n.BridgeName == "" {
 			return "br-" + n.Name
@@ -98,11 +99,11 @@ func (r *WukongReconciler) resolveBridges(ctx context.Context, s *scope) error {
 			continue
 		}
 		wantType := v1alpha1.BridgeTypeLinux
-		if networkType(n) == v1alpha1.NetworkTypeOVS {
+		if mapping.NetworkType(n) == v1alpha1.NetworkTypeOVS {
 			wantType = v1alpha1.BridgeTypeOVS
 		}
 		if bridgeType(decl) != wantType {
-			refuse("type", v1alpha1.ReasonBridgeNotAllowed, "node bridge %s is a %s; a NIC of type %s needs a %s", name, bridgeType(decl), networkType(n), wantType)
+			refuse("type", v1alpha1.ReasonBridgeNotAllowed, "node bridge %s is a %s; a NIC of type %s needs a %s", name, bridgeType(decl), mapping.NetworkType(n), wantType)
 			continue
 		}
 		if n.VLANID != 0 && !vlanAllowed(decl, n.VLANID) {

@@ -13,23 +13,6 @@ import (
 // type: macvlan NICs use is registered.
 // +kubebuilder:rbac:groups=kubevirt.io,resources=kubevirts,verbs=get;list;watch
 
-// nicBinding is the KubeVirt binding of a NIC: sriov for type sriov; the
-// macvtap binding plugin when its NAD is a macvtap one (the NAD Wukong
-// writes for type macvlan, or a user's macvtap NAD); else the bridge
-// binding. A macvlan or ipvlan NAD never gets here: network.Reconcile fails
-// such a NIC (see cniProblem). KubeVirt user guide, "Interfaces and
-// Networks" and the macvtap binding plugin page.
-func nicBinding(spec v1alpha1.NetworkSpec, obs network.NICObservation) kubevirt.Binding {
-	switch {
-	case networkType(spec) == v1alpha1.NetworkTypeSRIOV:
-		return kubevirt.BindingSRIOV
-	case obs.CNIType == network.CNIMacvtap:
-		return kubevirt.BindingMacvtap
-	default:
-		return kubevirt.BindingBridge
-	}
-}
-
 // cniProblem: a user NAD (spec.networks[i].nadName) whose CNI plugin
 // KubeVirt cannot connect a VM to.
 func cniProblem(i int, err error) (problem, bool) {

@@ -157,27 +157,3 @@ func TestStatusNetworkBindingProblems(t *testing.T) {
 		})
 	}
 }
-
-// TestNICBinding: macvlan NICs (a macvtap NAD) get the macvtap binding
-// plugin, never the bridge binding.
-func TestNICBinding(t *testing.T) {
-	tests := []struct {
-		name string
-		spec v1alpha1.NetworkSpec
-		obs  network.NICObservation
-		want kubevirt.Binding
-	}{
-		{"macvlan: the macvtap NAD Wukong writes", v1alpha1.NetworkSpec{Type: v1alpha1.NetworkTypeMacvlan, PhysicalInterface: "eth1"},
-			network.NICObservation{CNIType: network.CNIMacvtap}, kubevirt.BindingMacvtap},
-		{"a user's macvtap NAD", v1alpha1.NetworkSpec{NADName: "tap"}, network.NICObservation{CNIType: "macvtap", UserProvided: true}, kubevirt.BindingMacvtap},
-		{"bridge", v1alpha1.NetworkSpec{BridgeName: "br1"}, network.NICObservation{CNIType: "bridge"}, kubevirt.BindingBridge},
-		{"ovs", v1alpha1.NetworkSpec{Type: v1alpha1.NetworkTypeOVS, BridgeName: "br-ex"}, network.NICObservation{CNIType: "ovs"}, kubevirt.BindingBridge},
-		{"sriov", v1alpha1.NetworkSpec{Type: v1alpha1.NetworkTypeSRIOV}, network.NICObservation{CNIType: "sriov"}, kubevirt.BindingSRIOV},
-		{"a user NAD whose config is on the node", v1alpha1.NetworkSpec{NADName: "x"}, network.NICObservation{}, kubevirt.BindingBridge},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, nicBinding(tt.spec, tt.obs))
-		})
-	}
-}

@@ -12,6 +12,7 @@ import (
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/identity"
+	"github.com/novasphere/wukong/operator/mapping"
 )
 
 // step is one stage of a reconcile pass. It records what it saw in the scope
@@ -56,7 +57,7 @@ func (r *WukongReconciler) reconcileNetworks(ctx context.Context, s *scope) erro
 		granted[g.nic] = g.decl
 	}
 	var atts []network.Attachment
-	for i, a := range attachments(s.w) {
+	for i, a := range mapping.Attachments(s.w) {
 		if s.bridgeBlocked[i] {
 			continue
 		}
@@ -132,7 +133,7 @@ func nameConflict(condition, field string, e *apply.ConflictError) problem {
 // VolumesBound; a missing StorageClass, a refused shrink or expansion, a
 // missing CDI and a failed import become problems naming spec.disks[i].
 func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
-	obs, err := storage.Reconcile(ctx, r.Client, identity.Wukong, s.w, disks(s.w))
+	obs, err := storage.Reconcile(ctx, r.Client, identity.Wukong, s.w, mapping.Disks(s.w))
 	s.vols, s.volsDone = obs, true
 	index := make(map[string]int, len(obs))
 	for i, o := range obs {
@@ -217,11 +218,11 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 		s.waiting = reason
 		return r.observeMachine(ctx, s)
 	}
-	m, err := machine(s.w, s.net.NICs, s.vols, keys)
+	m, err := mapping.Machine(s.w, s.net.NICs, s.vols, keys)
 	if err != nil {
-		var rsErr *runStrategyError
+		var rsErr *mapping.RunStrategyError
 		if errors.As(err, &rsErr) {
-			s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonInvalidSpec, "spec." + fieldRunStrategy, rsErr.Error(), false})
+			s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonInvalidSpec, "spec." + mapping.FieldRunStrategy, rsErr.Error(), false})
 			return r.observeMachine(ctx, s)
 		}
 		return err
@@ -259,7 +260,7 @@ func machineProblem(w *v1alpha1.Wukong, f *apply.Failure) (problem, bool) {
 	case errors.As(f, &conflict):
 		return nameConflict(v1alpha1.ReadyCondition, "metadata.name", conflict), true
 	case errors.As(f, &invalid):
-		return problem{v1alpha1.ReadyCondition, v1alpha1.ReasonInvalidSpec, specField(w, invalid.Field), invalid.Message, false}, true
+		return problem{v1alpha1.ReadyCondition, v1alpha1.ReasonInvalidSpec, mapping.SpecField(w, invalid.Field), invalid.Message, false}, true
 	}
 	return problem{}, false
 }

@@ -1,4 +1,4 @@
-package controller
+package mapping
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ import (
 // TestRunStrategyExhaustive covers every combination of runStrategy (6
 // values incl. unset), autoStart (unset, true, false) and restartPolicy (4
 // values incl. unset). "!autoStart" and "!restartPolicy" mean a
-// *runStrategyError (Conflict) naming that field.
+// *RunStrategyError (Conflict) naming that field.
 func TestRunStrategyExhaustive(t *testing.T) {
 	const asConflict, rpConflict = "!autoStart", "!restartPolicy"
 	policies := []string{"", "Always", "OnFailure", "Never"}
@@ -62,12 +62,12 @@ func TestRunStrategyExhaustive(t *testing.T) {
 				got, err := runStrategyOf(row.runStrategy, autoStart, rp)
 				switch want {
 				case asConflict, rpConflict:
-					var conflict *runStrategyError
-					require.True(t, errors.As(err, &conflict), "want a *runStrategyError, got %v (strategy %q)", err, got)
+					var conflict *RunStrategyError
+					require.True(t, errors.As(err, &conflict), "want a *RunStrategyError, got %v (strategy %q)", err, got)
 					assert.True(t, conflict.Conflict)
-					field := fieldAutoStart
+					field := FieldAutoStart
 					if want == rpConflict {
-						field = fieldRestartPolicy
+						field = FieldRestartPolicy
 					}
 					assert.Equal(t, field, conflict.Field)
 					assert.Contains(t, conflict.Error(), field)
@@ -86,15 +86,15 @@ func TestRunStrategyInvalid(t *testing.T) {
 	tests := []struct {
 		name, runStrategy, restartPolicy, wantField string
 	}{
-		{"unknown runStrategy", "Sometimes", "", fieldRunStrategy},
-		{"WaitAsReceiver is not offered", "WaitAsReceiver", "", fieldRunStrategy},
-		{"unknown restartPolicy", "", "Maybe", fieldRestartPolicy},
-		{"lowercase restartPolicy", "Always", "always", fieldRestartPolicy},
+		{"unknown runStrategy", "Sometimes", "", FieldRunStrategy},
+		{"WaitAsReceiver is not offered", "WaitAsReceiver", "", FieldRunStrategy},
+		{"unknown restartPolicy", "", "Maybe", FieldRestartPolicy},
+		{"lowercase restartPolicy", "Always", "always", FieldRestartPolicy},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := runStrategyOf(tt.runStrategy, nil, tt.restartPolicy)
-			var inv *runStrategyError
+			var inv *RunStrategyError
 			require.True(t, errors.As(err, &inv), "got %v", err)
 			assert.False(t, inv.Conflict)
 			assert.Equal(t, tt.wantField, inv.Field)

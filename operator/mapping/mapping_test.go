@@ -1,4 +1,4 @@
-package controller
+package mapping
 
 import (
 	"encoding/json"
@@ -39,11 +39,11 @@ func TestDisksMapping(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			w := &v1alpha1.Wukong{Spec: tc.spec}
-			got := disks(w)
+			got := Disks(w)
 			require.Len(t, got, len(tc.sources))
 			for i := range got {
 				assert.Equal(t, tc.sources[i], got[i].Source, "disk %d source", i)
-				assert.Equal(t, tc.boot[i], i == bootIndex(w), "disk %d boot", i)
+				assert.Equal(t, tc.boot[i], i == BootIndex(w), "disk %d boot", i)
 			}
 		})
 	}
@@ -57,7 +57,7 @@ func TestAttachmentsMapping(t *testing.T) {
 		{Name: "d", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "intel.com/x", VLANID: 5},
 		{Name: "e", NADName: "other/net"},
 	}}}
-	got := attachments(w)
+	got := Attachments(w)
 	assert.Equal(t, []network.Attachment{
 		{Name: "a", Type: network.TypeBridge, Bridge: "br1", PhysicalInterface: "eth1", VLAN: 10},
 		{Name: "b", Type: network.TypeMacvlan, PhysicalInterface: "eth2"},
@@ -84,7 +84,7 @@ func TestMachineMapping(t *testing.T) {
 	}
 	nics := []network.NICObservation{{Name: "lan", NADNamespace: "ns", NADName: "vm1-lan", MAC: "02:00:00:00:00:0a"}, {Name: "fast", NADNamespace: "ns", NADName: "vm1-fast", MAC: "02:00:00:00:00:0b"}}
 	vols := []storage.Observation{{Name: "data", ClaimName: "vm1-data"}, {Name: "root", ClaimName: "vm1-root", DataVolume: true}}
-	m, err := machine(w, nics, vols, []string{"ssh-ed25519 AAA"})
+	m, err := Machine(w, nics, vols, []string{"ssh-ed25519 AAA"})
 	require.NoError(t, err)
 	assert.Equal(t, kubevirtv1.RunStrategyRerunOnFailure, m.RunStrategy)
 	assert.False(t, m.PodNetwork)
@@ -97,7 +97,7 @@ func TestMachineMapping(t *testing.T) {
 	assert.Equal(t, "vm1", m.CloudInit.Hostname)
 
 	// Defaults: no cpu/memory given, osImage without disks boots a container disk.
-	m, err = machine(&v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Name: "x"}, Spec: v1alpha1.WukongSpec{OSImage: "quay.io/a/b:1"}}, nil, nil, nil)
+	m, err = Machine(&v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Name: "x"}, Spec: v1alpha1.WukongSpec{OSImage: "quay.io/a/b:1"}}, nil, nil, nil)
 	require.NoError(t, err)
 	assert.Equal(t, int32(1), m.CPU)
 	assert.Equal(t, "1Gi", m.Memory.String())
@@ -120,7 +120,7 @@ func FuzzSpecMapping(f *testing.F) {
 		if err := json.Unmarshal(data, &w.Spec); err != nil {
 			return
 		}
-		atts := attachments(w)
+		atts := Attachments(w)
 		var nics []network.NICObservation
 		for _, a := range atts {
 			nics = append(nics, network.NICObservation{Name: a.Name, NADNamespace: "ns", NADName: "fuzz-" + a.Name, MAC: network.MAC("ns", "fuzz", a.Name)})
@@ -130,7 +130,7 @@ func FuzzSpecMapping(f *testing.F) {
 			}
 		}
 		var vols []storage.Observation
-		for _, d := range disks(w) {
+		for _, d := range Disks(w) {
 			vols = append(vols, storage.Observation{Name: d.Name, ClaimName: storage.ClaimName("fuzz", d.Name), DataVolume: d.Source != ""})
 			if d.Source == "" {
 				_ = storage.BuildPVC(identity.Wukong, w, d)
@@ -139,7 +139,7 @@ func FuzzSpecMapping(f *testing.F) {
 				require.NoError(t, err)
 			}
 		}
-		m, err := machine(w, nics, vols, nil)
+		m, err := Machine(w, nics, vols, nil)
 		if err != nil {
 			return
 		}
@@ -164,4 +164,28 @@ func FuzzSpecMapping(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestNICBinding: macvlan NICs (a macvtap NAD) get the macvtap binding
+// plugin, never the bridge binding.
+func TestNICBinding(t *testing.T) {
+	tests := []struct {
+		name string
+		spec v1alpha1.NetworkSpec
+		obs  network.NICObservation
+		want kubevirt.Binding
+	}{
+		{"macvlan: the macvtap NAD Wukong writes", v1alpha1.NetworkSpec{Type: v1alpha1.NetworkTypeMacvlan, PhysicalInterface: "eth1"},
+			network.NICObservation{CNIType: network.CNIMacvtap}, kubevirt.BindingMacvtap},
+		{"a user's macvtap NAD", v1alpha1.NetworkSpec{NADName: "tap"}, network.NICObservation{CNIType: "macvtap", UserProvided: true}, kubevirt.BindingMacvtap},
+		{"bridge", v1alpha1.NetworkSpec{BridgeName: "br1"}, network.NICObservation{CNIType: "bridge"}, kubevirt.BindingBridge},
+		{"ovs", v1alpha1.NetworkSpec{Type: v1alpha1.NetworkTypeOVS, BridgeName: "br-ex"}, network.NICObservation{CNIType: "ovs"}, kubevirt.BindingBridge},
+		{"sriov", v1alpha1.NetworkSpec{Type: v1alpha1.NetworkTypeSRIOV}, network.NICObservation{CNIType: "sriov"}, kubevirt.BindingSRIOV},
+		{"a user NAD whose config is on the node", v1alpha1.NetworkSpec{NADName: "x"}, network.NICObservation{}, kubevirt.BindingBridge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, NICBinding(tt.spec, tt.obs))
+		})
+	}
 }

@@ -1,4 +1,4 @@
-package controller
+package mapping
 
 import (
 	"fmt"
@@ -12,9 +12,9 @@ import (
 // highAvailability.restartPolicy become one KubeVirt run strategy. lib/kubevirt
 // takes the KubeVirt value as it is (Machine.RunStrategy).
 
-// runStrategy maps w's startStrategy and highAvailability.restartPolicy
+// RunStrategy maps w's startStrategy and highAvailability.restartPolicy
 // (runStrategyOf has the table).
-func runStrategy(w *v1alpha1.Wukong) (kubevirtv1.VirtualMachineRunStrategy, error) {
+func RunStrategy(w *v1alpha1.Wukong) (kubevirtv1.VirtualMachineRunStrategy, error) {
 	var rs, restart string
 	var autoStart *bool
 	if s := w.Spec.StartStrategy; s != nil {
@@ -27,11 +27,11 @@ func runStrategy(w *v1alpha1.Wukong) (kubevirtv1.VirtualMachineRunStrategy, erro
 }
 
 // The Wukong fields runStrategyOf maps, named (without "spec.") in a
-// *runStrategyError.
+// *RunStrategyError.
 const (
-	fieldRunStrategy   = "startStrategy.runStrategy"
-	fieldAutoStart     = "startStrategy.autoStart"
-	fieldRestartPolicy = "highAvailability.restartPolicy"
+	FieldRunStrategy   = "startStrategy.runStrategy"
+	FieldAutoStart     = "startStrategy.autoStart"
+	FieldRestartPolicy = "highAvailability.restartPolicy"
 )
 
 // The values of highAvailability.restartPolicy (the CRD's enum).
@@ -41,17 +41,17 @@ const (
 	restartNever     = "Never"
 )
 
-// runStrategyError: the run-strategy fields contradict each other
+// RunStrategyError: the run-strategy fields contradict each other
 // (Conflict) or one has a value Wukong does not offer. Field is the input
 // at fault (autoStart or restartPolicy for a conflict), without "spec.".
 // The API server's enum validation normally refuses unknown values first.
-type runStrategyError struct {
+type RunStrategyError struct {
 	Field    string
 	Message  string
 	Conflict bool
 }
 
-func (e *runStrategyError) Error() string {
+func (e *RunStrategyError) Error() string {
 	if e.Conflict {
 		return fmt.Sprintf("conflicting %s: %s", e.Field, e.Message)
 	}
@@ -73,9 +73,9 @@ func (e *runStrategyError) Error() string {
 //     Always gives Always, OnFailure gives RerunOnFailure, Never gives Once;
 //     nothing set gives Always.
 //
-// A contradiction returns a *runStrategyError (Conflict) whose Field is the
+// A contradiction returns a *RunStrategyError (Conflict) whose Field is the
 // input that disagrees with runStrategy (autoStart is checked first); an
-// unknown value a *runStrategyError naming its field. The run strategies'
+// unknown value a *RunStrategyError naming its field. The run strategies'
 // meaning is KubeVirt's (user guide, "Run Strategies",
 // https://kubevirt.io/user-guide/compute/run_strategies/).
 func runStrategyOf(runStrategy string, autoStart *bool, restartPolicy string) (kubevirtv1.VirtualMachineRunStrategy, error) {
@@ -84,7 +84,7 @@ func runStrategyOf(runStrategy string, autoStart *bool, restartPolicy string) (k
 	case "", kubevirtv1.RunStrategyAlways, kubevirtv1.RunStrategyRerunOnFailure, kubevirtv1.RunStrategyManual,
 		kubevirtv1.RunStrategyHalted, kubevirtv1.RunStrategyOnce:
 	default:
-		return "", &runStrategyError{Field: fieldRunStrategy, Message: fmt.Sprintf("unsupported value %q", runStrategy)}
+		return "", &RunStrategyError{Field: FieldRunStrategy, Message: fmt.Sprintf("unsupported value %q", runStrategy)}
 	}
 	var fromPolicy kubevirtv1.VirtualMachineRunStrategy
 	switch restartPolicy {
@@ -96,7 +96,7 @@ func runStrategyOf(runStrategy string, autoStart *bool, restartPolicy string) (k
 	case restartNever:
 		fromPolicy = kubevirtv1.RunStrategyOnce
 	default:
-		return "", &runStrategyError{Field: fieldRestartPolicy, Message: fmt.Sprintf("unsupported value %q", restartPolicy)}
+		return "", &RunStrategyError{Field: FieldRestartPolicy, Message: fmt.Sprintf("unsupported value %q", restartPolicy)}
 	}
 
 	if rs == "" {
@@ -113,10 +113,10 @@ func runStrategyOf(runStrategy string, autoStart *bool, restartPolicy string) (k
 	startsItself := rs != kubevirtv1.RunStrategyHalted && rs != kubevirtv1.RunStrategyManual
 	if autoStart != nil && *autoStart != startsItself {
 		if startsItself {
-			return "", &runStrategyError{Conflict: true, Field: fieldAutoStart, Message: fmt.Sprintf(
+			return "", &RunStrategyError{Conflict: true, Field: FieldAutoStart, Message: fmt.Sprintf(
 				"autoStart is false but runStrategy %s starts the machine", rs)}
 		}
-		return "", &runStrategyError{Conflict: true, Field: fieldAutoStart, Message: fmt.Sprintf(
+		return "", &RunStrategyError{Conflict: true, Field: FieldAutoStart, Message: fmt.Sprintf(
 			"autoStart is true but runStrategy %s never starts the machine on its own", rs)}
 	}
 	if restartPolicy == "" || rs == kubevirtv1.RunStrategyHalted {
@@ -127,7 +127,7 @@ func runStrategyOf(runStrategy string, autoStart *bool, restartPolicy string) (k
 		want = kubevirtv1.RunStrategyOnce // neither restarts the machine
 	}
 	if fromPolicy != want {
-		return "", &runStrategyError{Conflict: true, Field: fieldRestartPolicy, Message: fmt.Sprintf(
+		return "", &RunStrategyError{Conflict: true, Field: FieldRestartPolicy, Message: fmt.Sprintf(
 			"restartPolicy %s disagrees with runStrategy %s", restartPolicy, rs)}
 	}
 	return rs, nil

@@ -1,4 +1,11 @@
-package controller
+// Package mapping turns a Wukong's spec into the input types of lib/network,
+// lib/storage and lib/kubevirt, and lib field paths back into spec paths.
+// It is the operator's one Wukong -> KubeVirt/CDI/Multus translation: the
+// reconciler calls it, and the real-guest tier (test/guest) calls the same
+// functions to render what the operator would. Every function is pure, so
+// it is table-tested and fuzzed without an API server. It imports the libs
+// and the API package, never the reconciler.
+package mapping
 
 import (
 	"fmt"
@@ -13,16 +20,13 @@ import (
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
 
-// This file maps Wukong.spec to the libs' input types. Every function is pure
-// so it is table-tested and fuzzed without an API server.
-
-// attachments maps spec.networks to lib/network attachments.
-func attachments(w *v1alpha1.Wukong) []network.Attachment {
+// Attachments maps spec.networks to lib/network attachments.
+func Attachments(w *v1alpha1.Wukong) []network.Attachment {
 	out := make([]network.Attachment, 0, len(w.Spec.Networks))
 	for _, n := range w.Spec.Networks {
 		a := network.Attachment{
 			Name:              n.Name,
-			Type:              network.Type(networkType(n)),
+			Type:              network.Type(NetworkType(n)),
 			NADName:           n.NADName,
 			Bridge:            n.BridgeName,
 			VLAN:              int(n.VLANID),
@@ -42,17 +46,19 @@ func attachments(w *v1alpha1.Wukong) []network.Attachment {
 	return out
 }
 
-func networkType(n v1alpha1.NetworkSpec) v1alpha1.NetworkType {
+// NetworkType is spec.networks[i].type, bridge when unset (the CRD's
+// default, for objects written before it applied).
+func NetworkType(n v1alpha1.NetworkSpec) v1alpha1.NetworkType {
 	if n.Type == "" {
 		return v1alpha1.NetworkTypeBridge
 	}
 	return n.Type
 }
 
-// bootIndex is the index of the boot disk: the one marked boot, else the
+// BootIndex is the index of the boot disk: the one marked boot, else the
 // first; -1 without disks. It is the one place the boot disk is decided:
-// disks gives it osImage, machine marks it bootable.
-func bootIndex(w *v1alpha1.Wukong) int {
+// Disks gives it osImage, Machine marks it bootable.
+func BootIndex(w *v1alpha1.Wukong) int {
 	for i, d := range w.Spec.Disks {
 		if d.Boot {
 			return i
@@ -64,10 +70,10 @@ func bootIndex(w *v1alpha1.Wukong) int {
 	return -1
 }
 
-// disks maps spec.disks to lib/storage disks. osImage fills the boot disk's
+// Disks maps spec.disks to lib/storage disks. osImage fills the boot disk's
 // image when it names none.
-func disks(w *v1alpha1.Wukong) []storage.Disk {
-	boot := bootIndex(w)
+func Disks(w *v1alpha1.Wukong) []storage.Disk {
+	boot := BootIndex(w)
 	out := make([]storage.Disk, 0, len(w.Spec.Disks))
 	for i, d := range w.Spec.Disks {
 		src := d.Image
@@ -84,10 +90,10 @@ func disks(w *v1alpha1.Wukong) []storage.Disk {
 	return out
 }
 
-// machine maps the spec plus what the network and storage steps observed to
+// Machine maps the spec plus what the network and storage steps observed to
 // a lib/kubevirt machine.
-func machine(w *v1alpha1.Wukong, nics []network.NICObservation, vols []storage.Observation, sshKeys []string) (kubevirt.Machine, error) {
-	rs, err := runStrategy(w)
+func Machine(w *v1alpha1.Wukong, nics []network.NICObservation, vols []storage.Observation, sshKeys []string) (kubevirt.Machine, error) {
+	rs, err := RunStrategy(w)
 	if err != nil {
 		return kubevirt.Machine{}, err
 	}
@@ -111,7 +117,7 @@ func machine(w *v1alpha1.Wukong, nics []network.NICObservation, vols []storage.O
 	if len(w.Spec.Disks) == 0 {
 		m.ContainerDiskImage = w.Spec.OSImage
 	}
-	boot := bootIndex(w)
+	boot := BootIndex(w)
 	for i, v := range vols {
 		m.Disks = append(m.Disks, kubevirt.Disk{
 			Name:       v.Name,
@@ -126,7 +132,7 @@ func machine(w *v1alpha1.Wukong, nics []network.NICObservation, vols []storage.O
 	}
 	for _, spec := range w.Spec.Networks {
 		obs := byName[spec.Name]
-		nic := kubevirt.NIC{Name: spec.Name, NAD: obs.NetworkName(), MAC: obs.MAC, Binding: nicBinding(spec, obs)}
+		nic := kubevirt.NIC{Name: spec.Name, NAD: obs.NetworkName(), MAC: obs.MAC, Binding: NICBinding(spec, obs)}
 		m.NICs = append(m.NICs, nic)
 		if ip := spec.IPConfig; ip != nil {
 			nd := kubevirt.NetworkData{MAC: obs.MAC, Mode: kubevirt.NetworkModeDHCP, Gateway: ip.Gateway, DNS: ip.DNSServers, DefaultRoute: ip.DefaultRoute}
@@ -159,13 +165,13 @@ func machine(w *v1alpha1.Wukong, nics []network.NICObservation, vols []storage.O
 	return m, nil
 }
 
-// specField names the Wukong field behind a lib/kubevirt input field (the
+// SpecField names the Wukong field behind a lib/kubevirt input field (the
 // Field of a *kubevirt.InvalidInputError) so a Stalled message points at what
 // the user wrote: containerDiskImage is spec.osImage, and
 // cloudInit.networks[i].<x> is the ipConfig of the i-th spec.networks entry
-// that has one (machine appends them in that order). Other fields are
+// that has one (Machine appends them in that order). Other fields are
 // returned as they are.
-func specField(w *v1alpha1.Wukong, libField string) string {
+func SpecField(w *v1alpha1.Wukong, libField string) string {
 	if libField == "containerDiskImage" {
 		return "spec.osImage"
 	}
@@ -195,4 +201,21 @@ func specField(w *v1alpha1.Wukong, libField string) string {
 		seen++
 	}
 	return libField
+}
+
+// NICBinding is the KubeVirt binding of a NIC: sriov for type sriov; the
+// macvtap binding plugin when its NAD is a macvtap one (the NAD Wukong
+// writes for type macvlan, or a user's macvtap NAD); else the bridge
+// binding. A macvlan or ipvlan NAD never gets here: network.Reconcile fails
+// such a NIC (an *network.UnsupportedCNIError). KubeVirt user guide, "Interfaces and
+// Networks" and the macvtap binding plugin page.
+func NICBinding(spec v1alpha1.NetworkSpec, obs network.NICObservation) kubevirt.Binding {
+	switch {
+	case NetworkType(spec) == v1alpha1.NetworkTypeSRIOV:
+		return kubevirt.BindingSRIOV
+	case obs.CNIType == network.CNIMacvtap:
+		return kubevirt.BindingMacvtap
+	default:
+		return kubevirt.BindingBridge
+	}
 }

@@ -1,4 +1,4 @@
-package controller
+package mapping
 
 import (
 	"testing"
@@ -29,7 +29,7 @@ func TestSpecField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.lib, func(t *testing.T) {
-			assert.Equal(t, tt.want, specField(w, tt.lib))
+			assert.Equal(t, tt.want, SpecField(w, tt.lib))
 		})
 	}
 }
@@ -39,7 +39,7 @@ func TestMachineMapsDefaultRoute(t *testing.T) {
 		{Name: "lan", BridgeName: "br1", IPConfig: &v1alpha1.IPConfig{Mode: v1alpha1.IPModeStatic, Address: "10.0.0.5/24", Gateway: "10.0.0.1", DefaultRoute: true}},
 		{Name: "stor", BridgeName: "br1", IPConfig: &v1alpha1.IPConfig{Mode: v1alpha1.IPModeDHCP}},
 	}}}
-	m, err := machine(w, nil, nil, nil)
+	m, err := Machine(w, nil, nil, nil)
 	require.NoError(t, err)
 	require.Len(t, m.CloudInit.Networks, 2)
 	assert.True(t, m.CloudInit.Networks[0].DefaultRoute)
@@ -60,7 +60,7 @@ func TestMachineMapsGuestAgent(t *testing.T) {
 		{"install false: opted out", &v1alpha1.GuestAgent{Install: &no}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := machine(&v1alpha1.Wukong{Spec: v1alpha1.WukongSpec{OSImage: "quay.io/a/b:1", GuestAgent: tc.ga}}, nil, nil, nil)
+			m, err := Machine(&v1alpha1.Wukong{Spec: v1alpha1.WukongSpec{OSImage: "quay.io/a/b:1", GuestAgent: tc.ga}}, nil, nil, nil)
 			require.NoError(t, err)
 			assert.Equal(t, tc.skip, m.CloudInit.SkipGuestAgent)
 		})
