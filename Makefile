@@ -120,6 +120,10 @@ guest-test: ## Boot test Wukongs as real Debian guests under qemu (TCG), check t
 kubevirt-images: ## Build KubeVirt v1.9.0 here (control plane static, virt-handler/virt-launcher in a Debian trixie rootfs) and its images and the guest's containerDisk as importable tars in bin/kubevirt/ (root; long).
 	scripts/kubevirt-build.sh
 
+.PHONY: cdi-images
+cdi-images: ## Build CDI v1.65.0, local-path-provisioner, Multus thick + CNI plugins and the guest-disk image server here, as importable tars and manifests in bin/cdi/ (root; long; `scripts/cdi-build.sh check` runs each image in a throwaway containerd).
+	scripts/cdi-build.sh
+
 ##@ Local cluster (this machine: root, no Docker, no systemd)
 
 HELM_VERSION := v3.22.0

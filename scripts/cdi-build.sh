@@ -27,6 +27,8 @@
 #                 CNI plugins v1.10.0, the image server (hack/image-server)
 #   images        every image tar
 #   addon-manifests local-path, Multus and image-server manifests
+#   check         (not in all) every image imported into a throwaway
+#                 containerd and its binaries run with `ctr run`
 #
 # Images (registry $CDI_REGISTRY, default localhost/cdi, and tag):
 #   cdi-operator, cdi-controller, cdi-apiserver, cdi-uploadproxy :v1.65.0
@@ -515,6 +517,126 @@ EOF
   report "addon manifests: $(cd "$MANIFESTS" && wc -c local-path.yaml local-path-storageprofile.yaml multus.yaml image-server.yaml | awk '$2 != "total" {printf "%s %d B; ", $2, $1}')"
 }
 
+# -------------------------------------------------------------------- check
+# Every image imported into a THROWAWAY containerd (its own root, state and
+# socket under a temporary directory, CRI off, runc state there too; never
+# the local cluster's) and its binaries run with `ctr run`. The image server
+# is started with host networking and asked for the disk (HEAD and a range).
+# The containerd and its directory are removed at the end.
+CHECK_PID=
+check_cleanup() {
+  if [ -n "$CHECK_PID" ]; then
+    kill "$CHECK_PID" 2>/dev/null || true
+    wait "$CHECK_PID" 2>/dev/null || true
+    CHECK_PID=
+  fi
+  if [ -n "${CHECK_DIR:-}" ] && [ -d "$CHECK_DIR" ]; then
+    # overlay mounts of running or dead containers under its root
+    grep -o " ${CHECK_DIR}[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" || true; done
+    rm -rf "$CHECK_DIR"
+  fi
+}
+
+# crun NAME REF CMD...: runs CMD in a container of REF, prints its output
+# indented; fails when the command fails.
+crun() {
+  local name=$1 ref=$2 out rc=0
+  shift 2
+  out=$(ctr -a "$CHECK_SOCK" -n wukong-check run --rm --runc-root "$CHECK_DIR/runc" "$ref" "check-$name" "$@" 2>&1) || rc=$?
+  printf '%s\n' "$out" | head -n 4 | sed "s/^/    [$name] /" | tee -a "$REPORT" >&2
+  [ "$rc" = 0 ] || die "check $name ($ref: $*) exited $rc"
+}
+
+# crun_usage NAME REF CMD...: as crun for a Go command whose --help exits 2
+# after printing its flags (the flag package's usage): accepts exit 0 or 2
+# when the output names at least one flag.
+crun_usage() {
+  local name=$1 ref=$2 out rc=0
+  shift 2
+  out=$(ctr -a "$CHECK_SOCK" -n wukong-check run --rm --runc-root "$CHECK_DIR/runc" "$ref" "check-$name" "$@" 2>&1) || rc=$?
+  printf '%s\n' "$out" | head -n 3 | sed "s/^/    [$name rc=$rc] /" | tee -a "$REPORT" >&2
+  if { [ "$rc" != 0 ] && [ "$rc" != 2 ]; } || ! printf '%s' "$out" | grep -q -- '-[a-z]'; then
+    die "check $name ($ref: $*) exited $rc without a usage text"
+  fi
+}
+
+check_images() {
+  command -v containerd >/dev/null || die "no containerd (apt-get install containerd)"
+  CHECK_DIR=$(mktemp -d /tmp/cdi-check.XXXXXX)
+  CHECK_SOCK=$CHECK_DIR/containerd.sock
+  trap 'check_cleanup; cleanup' EXIT
+  cat >"$CHECK_DIR/config.toml" <<EOF
+version = 2
+root = "$CHECK_DIR/root"
+state = "$CHECK_DIR/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$CHECK_SOCK"
+[ttrpc]
+  address = "$CHECK_DIR/containerd.sock.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+EOF
+  containerd --config "$CHECK_DIR/config.toml" >"$CHECK_DIR/containerd.log" 2>&1 &
+  CHECK_PID=$!
+  local i
+  for i in $(seq 1 100); do
+    ctr -a "$CHECK_SOCK" version >/dev/null 2>&1 && break
+    [ "$i" = 100 ] && die "the throwaway containerd did not start: $(tail -5 "$CHECK_DIR/containerd.log")"
+    sleep 0.2
+  done
+  report "check: throwaway containerd $(containerd --version | awk '{print $3}') at $CHECK_SOCK (CRI off)"
+  local t
+  for t in "$IMAGES"/*.tar; do
+    timed "import ${t##*/}" ctr -a "$CHECK_SOCK" -n wukong-check images import "$t" >/dev/null
+  done
+  local c r=$REGISTRY a=$ADDONS
+  for c in cdi-operator cdi-controller cdi-apiserver cdi-uploadproxy; do
+    crun_usage "$c" "$r/$c:$TAG" "/usr/bin/$c" --help
+  done
+  crun_usage cdi-importer "$r/cdi-importer:$TAG" /usr/bin/cdi-importer --help
+  crun id-importer "$r/cdi-importer:$TAG" id
+  crun qemu-img "$r/cdi-importer:$TAG" qemu-img --version
+  crun nbdkit "$r/cdi-importer:$TAG" nbdkit --version
+  # the plugin and filters CDI's importer asks for (pkg/image/nbdkit.go)
+  crun nbdkit-curl "$r/cdi-importer:$TAG" nbdkit --filter=readahead --filter=retry --filter=xz --filter=gzip --filter=tar \
+    --filter=cacheextents curl --version
+  for c in ovirt-populator openstack-populator cdi-containerimage-server cdi-image-size-detection cdi-source-update-poller; do
+    crun_usage "$c" "$r/cdi-importer:$TAG" "/usr/bin/$c" --help
+  done
+  crun_usage cdi-cloner "$r/cdi-cloner:$TAG" /usr/bin/cdi-cloner --help
+  crun cloner-tools "$r/cdi-cloner:$TAG" sh -c 'command -v bash blockdev du cut && pwd'
+  crun_usage cdi-uploadserver "$r/cdi-uploadserver:$TAG" /usr/bin/cdi-uploadserver --help
+  crun qemu-img-upload "$r/cdi-uploadserver:$TAG" qemu-img --version
+  crun local-path "$a/local-path-provisioner:$LOCAL_PATH_VERSION" local-path-provisioner --version
+  crun busybox "$a/busybox:1.35" sh -c 'mkdir -p /tmp/x/y && rm -rf /tmp/x && echo setup/teardown ok'
+  crun_usage multus-daemon "$a/multus-thick:$MULTUS_VERSION" /usr/src/multus-cni/bin/multus-daemon --help
+  crun_usage install_multus "$a/multus-thick:$MULTUS_VERSION" /usr/src/multus-cni/bin/install_multus --help
+  crun multus-shim "$a/multus-thick:$MULTUS_VERSION" /usr/src/multus-cni/bin/multus-shim -version
+  crun cni-bridge "$a/multus-thick:$MULTUS_VERSION" /usr/src/cni-plugins/bin/bridge
+  crun cni-version "$a/multus-thick:$MULTUS_VERSION" sh -c 'CNI_COMMAND=VERSION /usr/src/cni-plugins/bin/vlan </dev/null; echo; ls /usr/src/cni-plugins/bin | xargs'
+  # The image server, serving on the host's loopback for two requests.
+  local port=${CDI_CHECK_PORT:-18089} size
+  ctr -a "$CHECK_SOCK" -n wukong-check run -d --net-host --runc-root "$CHECK_DIR/runc" "$a/image-server:latest" check-image-server \
+    /usr/bin/image-server -dir /srv -addr "127.0.0.1:$port" >/dev/null
+  for i in $(seq 1 50); do
+    curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+    [ "$i" = 50 ] && die "image-server did not answer on 127.0.0.1:$port"
+    sleep 0.2
+  done
+  size=$(curl -fsSI "http://127.0.0.1:$port/guest.qcow2" | awk 'tolower($1) == "content-length:" {print $2}' | tr -d '\r')
+  report "    [image-server] HEAD /guest.qcow2: Content-Length $size; first 4 bytes (range 0-3): $(curl -fsS -r 0-3 "http://127.0.0.1:$port/guest.qcow2" | od -An -c | tr -s ' ')"
+  if [ -z "$size" ] || [ "$size" -le 0 ]; then die "image-server: no Content-Length for /guest.qcow2"; fi
+  ctr -a "$CHECK_SOCK" -n wukong-check tasks kill -s SIGTERM check-image-server >/dev/null 2>&1 || true
+  sleep 1
+  ctr -a "$CHECK_SOCK" -n wukong-check tasks delete -f check-image-server >/dev/null 2>&1 || true
+  ctr -a "$CHECK_SOCK" -n wukong-check containers delete check-image-server >/dev/null 2>&1 || true
+  report "check: every image ran"
+  check_cleanup
+}
+
 [ "$(id -u)" = 0 ] || die "must run as root (debootstrap, chroot, mounts)"
 mkdir -p "$B"
 steps=("$@")
@@ -529,6 +651,7 @@ for s in "${steps[@]}"; do
   addons) build_addons ;;
   images) build_images ;;
   addon-manifests) build_addon_manifests ;;
-  *) die "unknown step '$s': want all, cdi, cdi-manifests, rootfs, addons, images or addon-manifests" ;;
+  check) check_images ;;
+  *) die "unknown step '$s': want all, cdi, cdi-manifests, rootfs, addons, images, addon-manifests or check" ;;
   esac
 done
