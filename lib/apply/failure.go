@@ -27,7 +27,7 @@ type Failure struct {
 	// or NIC name), empty when the failure is not about one entry.
 	Subject string
 	// Field is the input field at fault in the lib's own terms (e.g.
-	// "nadName", "cloudInit.networks[0].gateway"), empty when none; the
+	// "nadName", "nics[0].ip.gateway"), empty when none; the
 	// caller translates it to its own API's path.
 	Field string
 	// Err is the cause.

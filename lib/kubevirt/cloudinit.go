@@ -215,23 +215,24 @@ func cleanKeys(in []string) []string {
 	return out
 }
 
-// RenderNetworkData renders cloud-init network config version 2 for m. Every
-// entry is matched by MAC: the pod-network NIC by PodNetworkMAC (the lib
-// sets that MAC on the masquerade interface, so it is known before boot)
-// and gets DHCPv4 unless CloudInit.Networks configures that MAC; a Multus
-// NIC is configured only when CloudInit.Networks has an entry with its MAC,
-// and is renamed to the NIC's name (set-name). A Networks entry whose MAC
-// matches no interface is an *InvalidInputError.
+// RenderNetworkData renders cloud-init network config version 2 for m: one
+// entry per configured NIC, matched in the guest by MAC. The pod-network NIC
+// is matched by PodNetworkMAC (the lib sets that MAC on the masquerade
+// interface, so it is known before boot) and gets Machine.PodNetworkIP, or
+// DHCPv4 when that is nil; a Multus NIC is configured only when its IP is
+// set, by its MAC (which IP therefore needs), and is renamed to the NIC's
+// name (set-name). Two configured NICs with the same MAC are an
+// *InvalidInputError.
 //
 // Default route: per address family, exactly one NIC carries it, so egress
 // never depends on which of two default routes the kernel prefers. The
 // carrier is, in this order:
 //
-//  1. the entry with DefaultRoute set, if it can (static with a gateway of
-//     that family, or dhcp mode for IPv4);
+//  1. the NIC whose IP sets DefaultRoute, if it can (static with a gateway
+//     of that family, or dhcp mode for IPv4);
 //  2. else the pod network when it is on and can (by default it is DHCPv4,
 //     so it keeps the IPv4 default route);
-//  3. else the first entry of CloudInit.Networks that can.
+//  3. else the first configured NIC of Machine.NICs that can.
 //
 // Every other NIC gets no default route of that family: a static gateway is
 // left out (the NIC reaches its own subnet, through the prefix route of its
@@ -243,72 +244,75 @@ func cleanKeys(in []string) []string {
 // because cloud-init before 23.1 renders a route to ::/0 as a route to ::/64
 // with its networkd and eni renderers (canonical/cloud-init#1973, #4600),
 // while gateway6 reaches every renderer intact. More than one DefaultRoute,
-// or DefaultRoute on a static entry without Gateway, is an *InvalidInputError.
+// or DefaultRoute on a static NIC without Gateway, is an *InvalidInputError.
 func RenderNetworkData(namespace string, m Machine) ([]byte, error) {
 	cfg := networkConfig{Version: 2, Ethernets: map[string]ethernet{}}
-	byMAC := map[string]string{} // MAC -> ethernets key
-	setName := map[string]bool{}
-	podMAC := ""
-	if m.PodNetwork {
-		podMAC = PodNetworkMAC(namespace, m.Name)
-		byMAC[podMAC] = PodNetworkName
-	}
-	for _, n := range m.NICs {
-		if n.MAC != "" {
-			byMAC[canonicalMAC(n.MAC)] = n.Name
-			setName[n.Name] = true
-		}
-	}
 
 	// Entries in the order rule 3 reads them; the pod network's is marked.
 	type entry struct {
 		key, field string
 		eth        ethernet
-		nd         NetworkData
+		ip         IPConfig
 		gw         netip.Addr // valid only for a static entry with a gateway
 		pod        bool
 	}
 	var entries []*entry
-	configured := map[string]bool{}
 	explicit := -1
-	for i, nd := range m.CloudInit.Networks {
-		field := fmt.Sprintf("cloudInit.networks[%d]", i)
-		mac := canonicalMAC(nd.MAC)
-		key, ok := byMAC[mac]
-		if !ok {
-			return nil, &InvalidInputError{Field: field + ".mac", Message: "matches no interface of the machine"}
+	byMAC := map[string]string{} // MAC -> field of the NIC configured with it
+	// add appends the entry of one NIC: field names the NIC (nics[i], or
+	// podNetwork), ipField its IPConfig.
+	add := func(key, field, ipField, mac string, ip IPConfig, pod bool) error {
+		if other, ok := byMAC[mac]; ok {
+			return &InvalidInputError{Field: field + ".mac", Message: "is the MAC of " + other + " too"}
 		}
-		if configured[mac] {
-			return nil, &InvalidInputError{Field: field + ".mac", Message: "configured twice"}
-		}
-		configured[mac] = true
-		eth, gw, err := buildEthernet(field, mac, nd)
+		byMAC[mac] = field
+		eth, gw, err := buildEthernet(ipField, mac, ip)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if setName[key] {
+		if !pod {
 			eth.SetName = key
 		}
-		if nd.DefaultRoute {
+		if ip.DefaultRoute {
 			if explicit >= 0 {
-				return nil, &InvalidInputError{Field: field + ".defaultRoute", Message: fmt.Sprintf(
-					"only one NIC can carry the default route; cloudInit.networks[%d] already does", explicit)}
+				return &InvalidInputError{Field: ipField + ".defaultRoute", Message: fmt.Sprintf(
+					"only one NIC can carry the default route; %s already does", entries[explicit].field)}
 			}
-			if !isDHCP(nd) && !gw.IsValid() {
-				return nil, &InvalidInputError{Field: field + ".gateway", Message: "defaultRoute needs a gateway in static mode"}
+			if !isDHCP(ip) && !gw.IsValid() {
+				return &InvalidInputError{Field: ipField + ".gateway", Message: "defaultRoute needs a gateway in static mode"}
 			}
 			explicit = len(entries)
 		}
-		entries = append(entries, &entry{key: key, field: field, eth: eth, nd: nd, gw: gw, pod: mac == podMAC})
+		entries = append(entries, &entry{key: key, field: field, eth: eth, ip: ip, gw: gw, pod: pod})
+		return nil
 	}
-	if podMAC != "" && !configured[podMAC] {
-		t := true
-		entries = append(entries, &entry{key: PodNetworkName, eth: ethernet{Match: ethMatch{MACAddress: podMAC}, DHCP4: &t},
-			nd: NetworkData{Mode: NetworkModeDHCP}, pod: true})
+	switch {
+	case m.PodNetwork:
+		ip := IPConfig{Mode: NetworkModeDHCP}
+		if m.PodNetworkIP != nil {
+			ip = *m.PodNetworkIP
+		}
+		if err := add(PodNetworkName, "podNetwork", "podNetworkIP", PodNetworkMAC(namespace, m.Name), ip, true); err != nil {
+			return nil, err
+		}
+	case m.PodNetworkIP != nil:
+		return nil, &InvalidInputError{Field: "podNetworkIP", Message: "needs podNetwork"}
+	}
+	for i, n := range m.NICs {
+		if n.IP == nil {
+			continue
+		}
+		field := fmt.Sprintf("nics[%d]", i)
+		if n.MAC == "" {
+			return nil, &InvalidInputError{Field: field + ".mac", Message: "needed to configure the NIC's IP: cloud-init finds the guest NIC by its MAC"}
+		}
+		if err := add(n.Name, field, field+".ip", canonicalMAC(n.MAC), *n.IP, false); err != nil {
+			return nil, err
+		}
 	}
 
 	canRoute := func(e *entry, v6 bool) bool {
-		if isDHCP(e.nd) {
+		if isDHCP(e.ip) {
 			return !v6 // the lib enables DHCPv4 only
 		}
 		return e.gw.IsValid() && isIPv6(e.gw) == v6
@@ -332,7 +336,7 @@ func RenderNetworkData(namespace string, m Machine) ([]byte, error) {
 	v4, v6 := carrier(false), carrier(true)
 	for _, e := range entries {
 		switch {
-		case isDHCP(e.nd):
+		case isDHCP(e.ip):
 			if e != v4 {
 				e.eth.DHCP4Overrides = &dhcpOverrides{UseRoutes: false}
 			}
@@ -346,7 +350,7 @@ func RenderNetworkData(namespace string, m Machine) ([]byte, error) {
 	return yaml.Marshal(cfg)
 }
 
-func isDHCP(nd NetworkData) bool { return nd.Mode == "" || nd.Mode == NetworkModeDHCP }
+func isDHCP(ip IPConfig) bool { return ip.Mode == "" || ip.Mode == NetworkModeDHCP }
 
 // isIPv6 reports whether a is an IPv6 address (an IPv4-mapped one counts as IPv4).
 func isIPv6(a netip.Addr) bool { return a.Is6() && !a.Is4In6() }
@@ -354,7 +358,7 @@ func isIPv6(a netip.Addr) bool { return a.Is6() && !a.Is4In6() }
 // buildEthernet renders one entry's addresses, DHCP and name servers and
 // returns its parsed gateway (the zero Addr when it has none); the default
 // route is RenderNetworkData's decision.
-func buildEthernet(field, mac string, nd NetworkData) (ethernet, netip.Addr, error) {
+func buildEthernet(field, mac string, nd IPConfig) (ethernet, netip.Addr, error) {
 	var gw netip.Addr
 	eth := ethernet{Match: ethMatch{MACAddress: mac}}
 	switch nd.Mode {

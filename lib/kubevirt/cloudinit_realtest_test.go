@@ -220,8 +220,7 @@ func TestRealCloudInitDefaultRoutes(t *testing.T) {
 func TestRealCloudInitIPv6DefaultRoute(t *testing.T) {
 	m := with(func(m *Machine) {
 		m.PodNetwork = false
-		m.NICs = []NIC{{Name: "a", NAD: "net/a", MAC: macA}}
-		m.CloudInit.Networks = []NetworkData{{MAC: macA, Mode: NetworkModeStatic, Addresses: []string{"2001:db8::5/64"}, Gateway: "2001:db8::1"}}
+		m.NICs = []NIC{{Name: "a", NAD: "net/a", MAC: macA, IP: &IPConfig{Mode: NetworkModeStatic, Addresses: []string{"2001:db8::5/64"}, Gateway: "2001:db8::1"}}}
 	})
 	data, err := RenderNetworkData("prod", m)
 	require.NoError(t, err)

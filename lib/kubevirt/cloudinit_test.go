@@ -21,9 +21,10 @@ const plainPassword = "s3cret-Pa55word!"
 func cloudInitMachine() Machine {
 	return with(func(m *Machine) {
 		m.NICs = []NIC{
-			{Name: "lan", NAD: "net/lan", MAC: "02:AA:BB:CC:DD:01"},
-			{Name: "stor", NAD: "net/stor", MAC: "02:aa:bb:cc:dd:02"},
-			{Name: "v6", NAD: "net/v6", MAC: "02:aa:bb:cc:dd:03"},
+			{Name: "lan", NAD: "net/lan", MAC: "02:AA:BB:CC:DD:01", IP: &IPConfig{Mode: NetworkModeStatic, Addresses: []string{"192.168.10.5/24"},
+				Gateway: "192.168.10.1", DNS: []string{"192.168.10.2", "1.1.1.1"}}},
+			{Name: "stor", NAD: "net/stor", MAC: "02:aa:bb:cc:dd:02", IP: &IPConfig{Mode: NetworkModeDHCP}},
+			{Name: "v6", NAD: "net/v6", MAC: "02:aa:bb:cc:dd:03", IP: &IPConfig{Mode: NetworkModeStatic, Addresses: []string{"2001:db8::5/64"}, Gateway: "2001:db8::1"}},
 		}
 		m.CloudInit = CloudInit{
 			Hostname: "web01",
@@ -32,12 +33,6 @@ func cloudInitMachine() Machine {
 				Shell: "/bin/bash", Groups: []string{"wheel", "adm"},
 			},
 			SSHKeys: []string{"ssh-ed25519 AAAA1 a@b", "  ", "ssh-rsa AAAA2 c@d\n"},
-			Networks: []NetworkData{
-				{MAC: "02:aa:bb:cc:dd:01", Mode: NetworkModeStatic, Addresses: []string{"192.168.10.5/24"},
-					Gateway: "192.168.10.1", DNS: []string{"192.168.10.2", "1.1.1.1"}},
-				{MAC: "02:AA:BB:CC:DD:02", Mode: NetworkModeDHCP},
-				{MAC: "02:aa:bb:cc:dd:03", Mode: NetworkModeStatic, Addresses: []string{"2001:db8::5/64"}, Gateway: "2001:db8::1"},
-			},
 		}
 	})
 }
@@ -203,7 +198,7 @@ func TestRenderNetworkData(t *testing.T) {
 		{
 			name: "pod NIC configured statically replaces dhcp",
 			m: with(func(m *Machine) {
-				m.CloudInit.Networks = []NetworkData{{MAC: podMAC, Mode: NetworkModeStatic, Addresses: []string{"10.0.2.2/24"}, Gateway: "10.0.2.1"}}
+				m.PodNetworkIP = &IPConfig{Mode: NetworkModeStatic, Addresses: []string{"10.0.2.2/24"}, Gateway: "10.0.2.1"}
 			}),
 			want: map[string]any{"version": float64(2), "ethernets": map[string]any{
 				"default": map[string]any{
@@ -230,29 +225,37 @@ func TestRenderNetworkData(t *testing.T) {
 }
 
 func TestRenderNetworkDataInvalid(t *testing.T) {
-	nic := []NIC{{Name: "lan", NAD: "a/b", MAC: "02:00:00:00:00:01"}}
+	const mac = "02:00:00:00:00:01"
+	lan := func(ip IPConfig) NIC { return NIC{Name: "lan", NAD: "a/b", MAC: mac, IP: &ip} }
 	tests := []struct {
 		name      string
-		networks  []NetworkData
+		edit      func(*Machine)
 		wantField string
 	}{
-		{"MAC of no interface", []NetworkData{{MAC: "02:00:00:00:00:99"}}, "cloudInit.networks[0].mac"},
-		{"same MAC twice", []NetworkData{{MAC: "02:00:00:00:00:01"}, {MAC: "02:00:00:00:00:01"}}, "cloudInit.networks[1].mac"},
-		{"static without addresses", []NetworkData{{MAC: "02:00:00:00:00:01", Mode: NetworkModeStatic}}, "cloudInit.networks[0].addresses"},
-		{"address not CIDR", []NetworkData{{MAC: "02:00:00:00:00:01", Mode: NetworkModeStatic, Addresses: []string{"10.0.0.1"}}}, "cloudInit.networks[0].addresses[0]"},
-		{"bad gateway", []NetworkData{{MAC: "02:00:00:00:00:01", Gateway: "gw"}}, "cloudInit.networks[0].gateway"},
-		{"bad dns", []NetworkData{{MAC: "02:00:00:00:00:01", DNS: []string{"dns.example"}}}, "cloudInit.networks[0].dns[0]"},
-		{"bad mode", []NetworkData{{MAC: "02:00:00:00:00:01", Mode: "slaac"}}, "cloudInit.networks[0].mode"},
-		{"gateway in dhcp mode", []NetworkData{{MAC: "02:00:00:00:00:01", Gateway: "10.0.0.1"}}, "cloudInit.networks[0].gateway"},
-		{"defaultRoute on a static NIC without gateway", []NetworkData{{MAC: "02:00:00:00:00:01", Mode: NetworkModeStatic,
-			Addresses: []string{"10.0.0.5/24"}, DefaultRoute: true}}, "cloudInit.networks[0].gateway"},
-		{"defaultRoute twice", []NetworkData{{MAC: PodNetworkMAC("prod", "web"), DefaultRoute: true},
-			{MAC: "02:00:00:00:00:01", DefaultRoute: true}}, "cloudInit.networks[1].defaultRoute"},
+		{"IP without MAC", func(m *Machine) { m.NICs = []NIC{{Name: "lan", NAD: "a/b", IP: &IPConfig{}}} }, "nics[0].mac"},
+		{"same MAC twice", func(m *Machine) {
+			m.NICs = []NIC{lan(IPConfig{}), {Name: "stor", NAD: "a/c", MAC: mac, IP: &IPConfig{}}}
+		}, "nics[1].mac"},
+		{"pod network IP without the pod network", func(m *Machine) { m.PodNetwork, m.PodNetworkIP = false, &IPConfig{} }, "podNetworkIP"},
+		{"static without addresses", func(m *Machine) { m.NICs = []NIC{lan(IPConfig{Mode: NetworkModeStatic})} }, "nics[0].ip.addresses"},
+		{"address not CIDR", func(m *Machine) {
+			m.NICs = []NIC{lan(IPConfig{Mode: NetworkModeStatic, Addresses: []string{"10.0.0.1"}})}
+		}, "nics[0].ip.addresses[0]"},
+		{"bad gateway", func(m *Machine) { m.NICs = []NIC{lan(IPConfig{Gateway: "gw"})} }, "nics[0].ip.gateway"},
+		{"bad dns", func(m *Machine) { m.NICs = []NIC{lan(IPConfig{DNS: []string{"dns.example"}})} }, "nics[0].ip.dns[0]"},
+		{"bad mode", func(m *Machine) { m.NICs = []NIC{lan(IPConfig{Mode: "slaac"})} }, "nics[0].ip.mode"},
+		{"gateway in dhcp mode", func(m *Machine) { m.NICs = []NIC{lan(IPConfig{Gateway: "10.0.0.1"})} }, "nics[0].ip.gateway"},
+		{"defaultRoute on a static NIC without gateway", func(m *Machine) {
+			m.NICs = []NIC{lan(IPConfig{Mode: NetworkModeStatic, Addresses: []string{"10.0.0.5/24"}, DefaultRoute: true})}
+		}, "nics[0].ip.gateway"},
+		{"defaultRoute twice", func(m *Machine) {
+			m.PodNetworkIP = &IPConfig{DefaultRoute: true}
+			m.NICs = []NIC{lan(IPConfig{DefaultRoute: true})}
+		}, "nics[0].ip.defaultRoute"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := with(func(m *Machine) { m.NICs = nic; m.CloudInit.Networks = tt.networks })
-			_, err := BuildCloudInitSecret(testID, testOwner(), m)
+			_, err := BuildCloudInitSecret(testID, testOwner(), with(tt.edit))
 			var inv *InvalidInputError
 			require.True(t, errors.As(err, &inv), "got %v", err)
 			assert.Equal(t, tt.wantField, inv.Field)

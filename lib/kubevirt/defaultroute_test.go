@@ -35,147 +35,49 @@ const (
 // (pod network plus secondaries, secondaries only, static and DHCP, IPv4 and
 // IPv6, an explicit defaultRoute).
 func routeVariants() []routeVariant {
-	podMAC := PodNetworkMAC("prod", "web")
-	nics := func(m *Machine, n int) {
-		m.NICs = []NIC{{Name: "a", NAD: "net/a", MAC: macA}, {Name: "b", NAD: "net/b", MAC: macB}}[:n]
+	static := func(addr, gw string) *IPConfig {
+		return &IPConfig{Mode: NetworkModeStatic, Addresses: []string{addr}, Gateway: gw}
 	}
-	static := func(mac, addr, gw string) NetworkData {
-		return NetworkData{MAC: mac, Mode: NetworkModeStatic, Addresses: []string{addr}, Gateway: gw}
-	}
-	dhcp := func(mac string) NetworkData { return NetworkData{MAC: mac, Mode: NetworkModeDHCP} }
-	explicit := func(nd NetworkData) NetworkData { nd.DefaultRoute = true; return nd }
+	dhcp := func() *IPConfig { return &IPConfig{Mode: NetworkModeDHCP} }
+	explicit := func(ip *IPConfig) *IPConfig { ip.DefaultRoute = true; return ip }
 	r := func(iface, via string) *defaultRoute { return &defaultRoute{iface, via} }
-	return []routeVariant{
-		{
-			name: "example web: pod network and a static NIC with a gateway",
-			m: with(func(m *Machine) {
-				nics(m, 1)
-				m.CloudInit.Networks = []NetworkData{static(macA, "192.168.100.10/24", "192.168.100.1")}
-			}),
-			v4: r(PodNetworkName, "dhcp"),
-		},
-		{
-			name: "pod network off, a static NIC with a gateway",
-			m: with(func(m *Machine) {
-				m.PodNetwork = false
-				nics(m, 1)
-				m.CloudInit.Networks = []NetworkData{static(macA, "192.168.100.10/24", "192.168.100.1")}
-			}),
-			v4: r("a", "192.168.100.1"),
-		},
-		{
-			name: "pod network off, two static NICs with gateways: the first",
-			m: with(func(m *Machine) {
-				m.PodNetwork = false
-				nics(m, 2)
-				m.CloudInit.Networks = []NetworkData{static(macA, "10.1.0.5/24", "10.1.0.1"), static(macB, "10.2.0.5/24", "10.2.0.1")}
-			}),
-			v4: r("a", "10.1.0.1"),
-		},
-		{
-			name: "pod network off, two DHCP NICs: the first keeps its lease's routes",
-			m: with(func(m *Machine) {
-				m.PodNetwork = false
-				nics(m, 2)
-				m.CloudInit.Networks = []NetworkData{dhcp(macA), dhcp(macB)}
-			}),
-			v4: r("a", "dhcp"),
-		},
-		{
-			name: "pod network off, static without gateway then DHCP: the DHCP NIC",
-			m: with(func(m *Machine) {
-				m.PodNetwork = false
-				nics(m, 2)
-				m.CloudInit.Networks = []NetworkData{static(macA, "10.1.0.5/24", ""), dhcp(macB)}
-			}),
-			v4: r("b", "dhcp"),
-		},
-		{
-			name: "pod network and two DHCP NICs: the pod network",
-			m: with(func(m *Machine) {
-				nics(m, 2)
-				m.CloudInit.Networks = []NetworkData{dhcp(macA), dhcp(macB)}
-			}),
-			v4: r(PodNetworkName, "dhcp"),
-		},
-		{
-			name: "pod network off, IPv6 static with a gateway",
-			m: with(func(m *Machine) {
-				m.PodNetwork = false
-				nics(m, 1)
-				m.CloudInit.Networks = []NetworkData{static(macA, "2001:db8:1::5/64", "2001:db8:1::1")}
-			}),
-			v6: r("a", "2001:db8:1::1"),
-		},
-		{
-			name: "pod network, IPv4 static and IPv6 static: pod keeps IPv4, the IPv6 NIC carries IPv6",
-			m: with(func(m *Machine) {
-				nics(m, 2)
-				m.CloudInit.Networks = []NetworkData{static(macA, "10.1.0.5/24", "10.1.0.1"), static(macB, "2001:db8:2::5/64", "2001:db8:2::1")}
-			}),
-			v4: r(PodNetworkName, "dhcp"),
-			v6: r("b", "2001:db8:2::1"),
-		},
-		{
-			name: "pod network off, two IPv6 static NICs: the first",
-			m: with(func(m *Machine) {
-				m.PodNetwork = false
-				nics(m, 2)
-				m.CloudInit.Networks = []NetworkData{static(macA, "fd00:a::5/64", "fd00:a::1"), static(macB, "fd00:b::5/64", "fd00:b::1")}
-			}),
-			v6: r("a", "fd00:a::1"),
-		},
-		{
-			name: "defaultRoute on a static NIC with the pod network on: the NIC, pod DHCP ignores routes",
-			m: with(func(m *Machine) {
-				nics(m, 1)
-				m.CloudInit.Networks = []NetworkData{explicit(static(macA, "192.168.100.10/24", "192.168.100.1"))}
-			}),
-			v4: r("a", "192.168.100.1"),
-		},
-		{
-			name: "defaultRoute on a DHCP NIC with the pod network on",
-			m: with(func(m *Machine) {
-				nics(m, 2)
-				m.CloudInit.Networks = []NetworkData{dhcp(macA), explicit(dhcp(macB))}
-			}),
-			v4: r("b", "dhcp"),
-		},
-		{
-			name: "defaultRoute on the second static NIC, pod network off",
-			m: with(func(m *Machine) {
-				m.PodNetwork = false
-				nics(m, 2)
-				m.CloudInit.Networks = []NetworkData{static(macA, "10.1.0.5/24", "10.1.0.1"), explicit(static(macB, "10.2.0.5/24", "10.2.0.1"))}
-			}),
-			v4: r("b", "10.2.0.1"),
-		},
-		{
-			name: "defaultRoute on an IPv6 NIC with the pod network on: pod keeps IPv4",
-			m: with(func(m *Machine) {
-				nics(m, 1)
-				m.CloudInit.Networks = []NetworkData{explicit(static(macA, "2001:db8:3::5/64", "2001:db8:3::1"))}
-			}),
-			v4: r(PodNetworkName, "dhcp"),
-			v6: r("a", "2001:db8:3::1"),
-		},
-		{
-			name: "pod network configured statically with a gateway, plus a static NIC",
-			m: with(func(m *Machine) {
-				nics(m, 1)
-				m.CloudInit.Networks = []NetworkData{static(podMAC, "10.0.2.2/24", "10.0.2.1"), static(macA, "10.1.0.5/24", "10.1.0.1")}
-			}),
-			v4: r(PodNetworkName, "10.0.2.1"),
-		},
-		{
-			name: "pod network off and no gateway anywhere: no default route",
-			m: with(func(m *Machine) {
-				m.PodNetwork = false
-				nics(m, 1)
-				m.CloudInit.Networks = []NetworkData{static(macA, "10.1.0.5/24", "")}
-			}),
-		},
+	// Each row: the pod network on or off, its IP (nil: DHCPv4), the IPs of
+	// the NICs a (MAC macA) and b (macB), and the expected default routes.
+	rows := []struct {
+		name   string
+		pod    bool
+		podIP  *IPConfig
+		ips    []*IPConfig
+		v4, v6 *defaultRoute
+	}{
+		{"example web: pod network and a static NIC with a gateway", true, nil, []*IPConfig{static("192.168.100.10/24", "192.168.100.1")}, r(PodNetworkName, "dhcp"), nil},
+		{"pod network off, a static NIC with a gateway", false, nil, []*IPConfig{static("192.168.100.10/24", "192.168.100.1")}, r("a", "192.168.100.1"), nil},
+		{"pod network off, two static NICs with gateways: the first", false, nil, []*IPConfig{static("10.1.0.5/24", "10.1.0.1"), static("10.2.0.5/24", "10.2.0.1")}, r("a", "10.1.0.1"), nil},
+		{"pod network off, two DHCP NICs: the first keeps its lease's routes", false, nil, []*IPConfig{dhcp(), dhcp()}, r("a", "dhcp"), nil},
+		{"pod network off, static without gateway then DHCP: the DHCP NIC", false, nil, []*IPConfig{static("10.1.0.5/24", ""), dhcp()}, r("b", "dhcp"), nil},
+		{"pod network and two DHCP NICs: the pod network", true, nil, []*IPConfig{dhcp(), dhcp()}, r(PodNetworkName, "dhcp"), nil},
+		{"pod network off, IPv6 static with a gateway", false, nil, []*IPConfig{static("2001:db8:1::5/64", "2001:db8:1::1")}, nil, r("a", "2001:db8:1::1")},
+		{"pod network, IPv4 static and IPv6 static: pod keeps IPv4, the IPv6 NIC carries IPv6", true, nil, []*IPConfig{static("10.1.0.5/24", "10.1.0.1"), static("2001:db8:2::5/64", "2001:db8:2::1")}, r(PodNetworkName, "dhcp"), r("b", "2001:db8:2::1")},
+		{"pod network off, two IPv6 static NICs: the first", false, nil, []*IPConfig{static("fd00:a::5/64", "fd00:a::1"), static("fd00:b::5/64", "fd00:b::1")}, nil, r("a", "fd00:a::1")},
+		{"defaultRoute on a static NIC with the pod network on: the NIC, pod DHCP ignores routes", true, nil, []*IPConfig{explicit(static("192.168.100.10/24", "192.168.100.1"))}, r("a", "192.168.100.1"), nil},
+		{"defaultRoute on a DHCP NIC with the pod network on", true, nil, []*IPConfig{dhcp(), explicit(dhcp())}, r("b", "dhcp"), nil},
+		{"defaultRoute on the second static NIC, pod network off", false, nil, []*IPConfig{static("10.1.0.5/24", "10.1.0.1"), explicit(static("10.2.0.5/24", "10.2.0.1"))}, r("b", "10.2.0.1"), nil},
+		{"defaultRoute on an IPv6 NIC with the pod network on: pod keeps IPv4", true, nil, []*IPConfig{explicit(static("2001:db8:3::5/64", "2001:db8:3::1"))}, r(PodNetworkName, "dhcp"), r("a", "2001:db8:3::1")},
+		{"pod network configured statically with a gateway, plus a static NIC", true, static("10.0.2.2/24", "10.0.2.1"), []*IPConfig{static("10.1.0.5/24", "10.1.0.1")}, r(PodNetworkName, "10.0.2.1"), nil},
+		{"pod network off and no gateway anywhere: no default route", false, nil, []*IPConfig{static("10.1.0.5/24", "")}, nil, nil},
 	}
+	out := make([]routeVariant, 0, len(rows))
+	for _, row := range rows {
+		m := with(func(m *Machine) {
+			m.PodNetwork, m.PodNetworkIP = row.pod, row.podIP
+			m.NICs = []NIC{{Name: "a", NAD: "net/a", MAC: macA}, {Name: "b", NAD: "net/b", MAC: macB}}[:len(row.ips)]
+			for i, ip := range row.ips {
+				m.NICs[i].IP = ip
+			}
+		})
+		out = append(out, routeVariant{name: row.name, m: m, v4: row.v4, v6: row.v6})
+	}
+	return out
 }
 
 // family sorts default routes into IPv4 and IPv6; a DHCPv4 lease is IPv4.

@@ -44,8 +44,9 @@
 // passwords are hashed with SHA-512 crypt (crypt(3)'s $6$ scheme) and never stored.
 // The pod-network interface gets a MAC derived from the machine's namespace
 // and name (PodNetworkMAC) so network data can match it by MAC, which works
-// on every guest regardless of its interface naming; Multus NICs are
-// matched by their MAC and renamed to the NIC name. The guest gets exactly
+// on every guest regardless of its interface naming; a Multus NIC carries
+// its own IP configuration (NIC.IP, the pod network's is
+// Machine.PodNetworkIP), is matched by its MAC and renamed to the NIC name. The guest gets exactly
 // one default route per address family (the rule is on RenderNetworkData)
 // and, unless CloudInit.SkipGuestAgent, the QEMU guest agent, without which
 // KubeVirt reports no address for bridge- or SR-IOV-bound NICs

@@ -81,7 +81,12 @@ type Machine struct {
 	ContainerDiskImage string
 	// PodNetwork attaches the pod network with masquerade binding.
 	PodNetwork bool
-	// NICs are Multus secondary interfaces.
+	// PodNetworkIP configures the pod network's guest NIC; nil means DHCPv4
+	// (KubeVirt's masquerade binding serves the guest a lease). Needs
+	// PodNetwork.
+	PodNetworkIP *IPConfig
+	// NICs are Multus secondary interfaces, each with its guest IP
+	// configuration.
 	NICs []NIC
 	// CloudInit is rendered into the <owner>-cloudinit Secret.
 	CloudInit CloudInit
@@ -117,6 +122,10 @@ type NIC struct {
 	MAC string
 	// Binding is bridge (default when empty) or sriov.
 	Binding Binding
+	// IP configures the guest NIC through cloud-init network data; nil
+	// leaves it unconfigured. cloud-init finds the guest NIC by its MAC, so
+	// IP needs MAC.
+	IP *IPConfig
 }
 
 // CloudInit is the guest configuration delivered through NoCloud.
@@ -128,8 +137,6 @@ type CloudInit struct {
 	// SSHKeys are authorized for User, or for the image's default user when
 	// User is nil.
 	SSHKeys []string
-	// Networks configure guest NICs, matched by MAC.
-	Networks []NetworkData
 	// SkipGuestAgent leaves the QEMU guest agent alone. By default the user
 	// data installs the qemu-guest-agent package and enables and starts its
 	// service, because KubeVirt learns the addresses of bridge- and
@@ -158,10 +165,9 @@ type User struct {
 	LockPasswd *bool
 }
 
-// NetworkData configures one guest NIC.
-type NetworkData struct {
-	// MAC selects the NIC: a NIC's MAC, or PodNetworkMAC for the pod NIC.
-	MAC string
+// IPConfig is the guest IP configuration of one NIC (NIC.IP, or
+// Machine.PodNetworkIP for the pod network's).
+type IPConfig struct {
 	// Mode is dhcp (default when empty) or static.
 	Mode NetworkMode
 	// Addresses in CIDR form, for static mode.
@@ -173,7 +179,7 @@ type NetworkData struct {
 	Gateway string
 	// DefaultRoute asks for this NIC to carry the default route (of its
 	// gateway's family; IPv4 for dhcp mode), taking it from the pod network.
-	// At most one entry may set it; in static mode it needs Gateway.
+	// At most one NIC may set it; in static mode it needs Gateway.
 	DefaultRoute bool
 	// DNS servers.
 	DNS []string

@@ -91,8 +91,11 @@ func Disks(w *v1alpha1.Wukong) []storage.Disk {
 }
 
 // Machine maps the spec plus what the network and storage steps observed to
-// a lib/kubevirt machine.
-func Machine(w *v1alpha1.Wukong, nics []network.NICObservation, vols []storage.Observation, sshKeys []string) (kubevirt.Machine, error) {
+// a lib/kubevirt machine: one NIC per spec.networks entry, in order, with
+// its ipConfig attached (NIC.IP); one disk per observed spec.disks entry, in
+// order. Observations are matched to spec entries by name. A run-strategy
+// contradiction is a *RunStrategyError.
+func Machine(w *v1alpha1.Wukong, nicObs []network.NICObservation, volObs []storage.Observation, sshKeys []string) (kubevirt.Machine, error) {
 	rs, err := RunStrategy(w)
 	if err != nil {
 		return kubevirt.Machine{}, err
@@ -117,31 +120,25 @@ func Machine(w *v1alpha1.Wukong, nics []network.NICObservation, vols []storage.O
 	if len(w.Spec.Disks) == 0 {
 		m.ContainerDiskImage = w.Spec.OSImage
 	}
+	// Observations are joined to spec entries by name.
+	vols := byName(volObs, func(v storage.Observation) string { return v.Name })
 	boot := BootIndex(w)
-	for i, v := range vols {
+	for i, d := range w.Spec.Disks {
+		v, ok := vols[d.Name]
+		if !ok {
+			continue // not observed: the caller waits for every disk first
+		}
 		m.Disks = append(m.Disks, kubevirt.Disk{
-			Name:       v.Name,
+			Name:       d.Name,
 			ClaimName:  v.ClaimName,
 			DataVolume: v.DataVolume,
 			Boot:       i == boot,
 		})
 	}
-	byName := make(map[string]network.NICObservation, len(nics))
-	for _, n := range nics {
-		byName[n.Name] = n
-	}
+	nics := byName(nicObs, func(n network.NICObservation) string { return n.Name })
 	for _, spec := range w.Spec.Networks {
-		obs := byName[spec.Name]
-		nic := kubevirt.NIC{Name: spec.Name, NAD: obs.NetworkName(), MAC: obs.MAC, Binding: NICBinding(spec, obs)}
-		m.NICs = append(m.NICs, nic)
-		if ip := spec.IPConfig; ip != nil {
-			nd := kubevirt.NetworkData{MAC: obs.MAC, Mode: kubevirt.NetworkModeDHCP, Gateway: ip.Gateway, DNS: ip.DNSServers, DefaultRoute: ip.DefaultRoute}
-			if ip.Mode == v1alpha1.IPModeStatic {
-				nd.Mode = kubevirt.NetworkModeStatic
-				nd.Addresses = []string{ip.Address}
-			}
-			m.CloudInit.Networks = append(m.CloudInit.Networks, nd)
-		}
+		obs := nics[spec.Name]
+		m.NICs = append(m.NICs, kubevirt.NIC{Name: spec.Name, NAD: obs.NetworkName(), MAC: obs.MAC, Binding: NICBinding(spec, obs), IP: ipConfig(spec.IPConfig)})
 	}
 	if ga := w.Spec.GuestAgent; ga != nil && ga.Install != nil && !*ga.Install {
 		m.CloudInit.SkipGuestAgent = true
@@ -165,42 +162,58 @@ func Machine(w *v1alpha1.Wukong, nics []network.NICObservation, vols []storage.O
 	return m, nil
 }
 
+// ipConfig maps a NIC's spec.networks[i].ipConfig (nil: none).
+func ipConfig(ip *v1alpha1.IPConfig) *kubevirt.IPConfig {
+	if ip == nil {
+		return nil
+	}
+	out := &kubevirt.IPConfig{Mode: kubevirt.NetworkModeDHCP, Gateway: ip.Gateway, DNS: ip.DNSServers, DefaultRoute: ip.DefaultRoute}
+	if ip.Mode == v1alpha1.IPModeStatic {
+		out.Mode = kubevirt.NetworkModeStatic
+		out.Addresses = []string{ip.Address}
+	}
+	return out
+}
+
+// byName indexes observations by the name of the spec entry they are of.
+func byName[T any](obs []T, name func(T) string) map[string]T {
+	out := make(map[string]T, len(obs))
+	for _, o := range obs {
+		out[name(o)] = o
+	}
+	return out
+}
+
 // SpecField names the Wukong field behind a lib/kubevirt input field (the
 // Field of a *kubevirt.InvalidInputError) so a Stalled message points at what
-// the user wrote: containerDiskImage is spec.osImage, and
-// cloudInit.networks[i].<x> is the ipConfig of the i-th spec.networks entry
-// that has one (Machine appends them in that order). Other fields are
-// returned as they are.
+// the user wrote: containerDiskImage is spec.osImage; nics[i].ip.<x> is
+// spec.networks[i].ipConfig.<x> (Machine makes NIC i of spec.networks[i];
+// addresses is ipConfig.address, dns is dnsServers) and nics[i].mac is
+// spec.networks[i]. Other fields, and NICs w does not have, are returned as
+// they are.
 func SpecField(w *v1alpha1.Wukong, libField string) string {
 	if libField == "containerDiskImage" {
 		return "spec.osImage"
 	}
-	after, ok := strings.CutPrefix(libField, "cloudInit.networks[")
+	after, ok := strings.CutPrefix(libField, "nics[")
 	index, suffix, found := strings.Cut(after, "]")
 	i, err := strconv.Atoi(index)
-	if !ok || !found || err != nil {
+	if !ok || !found || err != nil || i < 0 || i >= len(w.Spec.Networks) {
 		return libField
 	}
-	seen := 0
-	for j, n := range w.Spec.Networks {
-		if n.IPConfig == nil {
-			continue
-		}
-		if seen == i {
-			base := fmt.Sprintf("spec.networks[%d].ipConfig", j)
-			switch {
-			case strings.HasPrefix(suffix, ".addresses"):
-				return base + ".address"
-			case strings.HasPrefix(suffix, ".dns"):
-				return base + ".dnsServers" + strings.TrimPrefix(suffix, ".dns")
-			case suffix == ".mac":
-				return fmt.Sprintf("spec.networks[%d]", j)
-			}
-			return base + suffix
-		}
-		seen++
+	nic := fmt.Sprintf("spec.networks[%d]", i)
+	ip, isIP := strings.CutPrefix(suffix, ".ip")
+	switch {
+	case suffix == ".mac":
+		return nic
+	case !isIP:
+		return libField
+	case strings.HasPrefix(ip, ".addresses"):
+		return nic + ".ipConfig.address"
+	case strings.HasPrefix(ip, ".dns"):
+		return nic + ".ipConfig.dnsServers" + strings.TrimPrefix(ip, ".dns")
 	}
-	return libField
+	return nic + ".ipConfig" + ip
 }
 
 // NICBinding is the KubeVirt binding of a NIC: sriov for type sriov; the

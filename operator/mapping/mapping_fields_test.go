@@ -18,13 +18,14 @@ func TestSpecField(t *testing.T) {
 	}}}
 	tests := []struct{ lib, want string }{
 		{"containerDiskImage", "spec.osImage"},
-		{"cloudInit.networks[0].addresses[0]", "spec.networks[1].ipConfig.address"},
-		{"cloudInit.networks[0].gateway", "spec.networks[1].ipConfig.gateway"},
-		{"cloudInit.networks[1].dns[2]", "spec.networks[3].ipConfig.dnsServers[2]"},
-		{"cloudInit.networks[1].mac", "spec.networks[3]"},
-		{"cloudInit.networks[1].defaultRoute", "spec.networks[3].ipConfig.defaultRoute"},
-		{"cloudInit.networks[7].gateway", "cloudInit.networks[7].gateway"}, // no such entry: left as is
-		{"cloudInit.networks[x].gateway", "cloudInit.networks[x].gateway"},
+		{"nics[1].ip.addresses[0]", "spec.networks[1].ipConfig.address"},
+		{"nics[1].ip.gateway", "spec.networks[1].ipConfig.gateway"},
+		{"nics[3].ip.dns[2]", "spec.networks[3].ipConfig.dnsServers[2]"},
+		{"nics[3].mac", "spec.networks[3]"},
+		{"nics[3].ip.defaultRoute", "spec.networks[3].ipConfig.defaultRoute"},
+		{"nics[7].ip.gateway", "nics[7].ip.gateway"}, // no such entry: left as is
+		{"nics[x].ip.gateway", "nics[x].ip.gateway"},
+		{"nics[1].name", "nics[1].name"},
 		{"cloudInit.user.name", "cloudInit.user.name"},
 	}
 	for _, tt := range tests {
@@ -41,10 +42,10 @@ func TestMachineMapsDefaultRoute(t *testing.T) {
 	}}}
 	m, err := Machine(w, nil, nil, nil)
 	require.NoError(t, err)
-	require.Len(t, m.CloudInit.Networks, 2)
-	assert.True(t, m.CloudInit.Networks[0].DefaultRoute)
-	assert.Equal(t, "10.0.0.1", m.CloudInit.Networks[0].Gateway)
-	assert.False(t, m.CloudInit.Networks[1].DefaultRoute)
+	require.Len(t, m.NICs, 2)
+	assert.True(t, m.NICs[0].IP.DefaultRoute)
+	assert.Equal(t, "10.0.0.1", m.NICs[0].IP.Gateway)
+	assert.False(t, m.NICs[1].IP.DefaultRoute)
 }
 
 func TestMachineMapsGuestAgent(t *testing.T) {

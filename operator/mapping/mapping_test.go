@@ -89,12 +89,21 @@ func TestMachineMapping(t *testing.T) {
 	assert.Equal(t, kubevirtv1.RunStrategyRerunOnFailure, m.RunStrategy)
 	assert.False(t, m.PodNetwork)
 	assert.Equal(t, []kubevirt.Disk{{Name: "data", ClaimName: "vm1-data"}, {Name: "root", ClaimName: "vm1-root", DataVolume: true, Boot: true}}, m.Disks)
-	assert.Equal(t, []kubevirt.NIC{{Name: "lan", NAD: "ns/vm1-lan", MAC: "02:00:00:00:00:0a", Binding: kubevirt.BindingBridge}, {Name: "fast", NAD: "ns/vm1-fast", MAC: "02:00:00:00:00:0b", Binding: kubevirt.BindingSRIOV}}, m.NICs)
-	assert.Equal(t, []kubevirt.NetworkData{{MAC: "02:00:00:00:00:0a", Mode: kubevirt.NetworkModeStatic, Addresses: []string{"10.0.0.5/24"}, Gateway: "10.0.0.1", DNS: []string{"1.1.1.1"}}}, m.CloudInit.Networks)
+	assert.Equal(t, []kubevirt.NIC{
+		{Name: "lan", NAD: "ns/vm1-lan", MAC: "02:00:00:00:00:0a", Binding: kubevirt.BindingBridge,
+			IP: &kubevirt.IPConfig{Mode: kubevirt.NetworkModeStatic, Addresses: []string{"10.0.0.5/24"}, Gateway: "10.0.0.1", DNS: []string{"1.1.1.1"}}},
+		{Name: "fast", NAD: "ns/vm1-fast", MAC: "02:00:00:00:00:0b", Binding: kubevirt.BindingSRIOV},
+	}, m.NICs)
 	assert.Equal(t, "ops", m.CloudInit.User.Name)
 	assert.Equal(t, []string{"ssh-ed25519 AAA"}, m.CloudInit.SSHKeys)
 	assert.True(t, m.AntiAffinity)
 	assert.Equal(t, "vm1", m.CloudInit.Hostname)
+
+	// Observations are joined to spec entries by name, not position.
+	swapped, err := Machine(w, []network.NICObservation{nics[1], nics[0]}, []storage.Observation{vols[1], vols[0]}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, m.Disks, swapped.Disks)
+	assert.Equal(t, m.NICs, swapped.NICs)
 
 	// Defaults: no cpu/memory given, osImage without disks boots a container disk.
 	m, err = Machine(&v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Name: "x"}, Spec: v1alpha1.WukongSpec{OSImage: "quay.io/a/b:1"}}, nil, nil, nil)

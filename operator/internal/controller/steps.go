@@ -135,20 +135,28 @@ func nameConflict(condition, field string, e *apply.ConflictError) problem {
 func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
 	obs, err := storage.Reconcile(ctx, r.Client, identity.Wukong, s.w, mapping.Disks(s.w))
 	s.vols, s.volsDone = obs, true
-	index := make(map[string]int, len(obs))
-	for i, o := range obs {
-		index[o.Name] = i
+	// Observations and failures are joined to spec.disks by disk name.
+	index := make(map[string]int, len(s.w.Spec.Disks))
+	for i, d := range s.w.Spec.Disks {
+		index[d.Name] = i
+	}
+	byName := make(map[string]storage.Observation, len(obs))
+	for _, o := range obs {
+		byName[o.Name] = o
 		// What CDI reports without an error (a failed or too small import).
-		if p, ok := diskProblem(i, s.w.Spec.Disks[i], o); ok && o.Reason != storage.ReasonPredecessor {
-			s.addProblem(p)
+		if i, ok := index[o.Name]; ok && o.Reason != storage.ReasonPredecessor {
+			if p, ok := diskProblem(i, s.w.Spec.Disks[i], o); ok {
+				s.addProblem(p)
+			}
 		}
 	}
 	return s.classify(err, v1alpha1.VolumesBoundCondition, "spec.disks", func(f *apply.Failure) (problem, bool) {
 		i, ok := index[f.Subject]
-		if !ok {
+		o, observed := byName[f.Subject]
+		if !ok || !observed {
 			return problem{}, false
 		}
-		return diskProblem(i, s.w.Spec.Disks[i], obs[i])
+		return diskProblem(i, s.w.Spec.Disks[i], o)
 	})
 }
 
