@@ -5,6 +5,8 @@
 #   qemu-utils       qemu-img (qcow2 base image and per-run overlays)
 #   debootstrap      the guest's root filesystem from the Debian mirror
 #   e2fsprogs fdisk  mkfs.ext4 -d (filesystem from a folder), sfdisk (partition table)
+#   grub-pc-bin      grub-mkimage and GRUB's BIOS images (boot.img, modules) in
+#                    /usr/lib/grub/i386-pc: the image's bootloader
 #   xorriso          xorrisofs: the NoCloud seed ISO, as KubeVirt's virt-launcher makes it
 #   openssh-client   ssh, ssh-keygen: the checks log in with the Wukong's key
 #   dnsmasq-base     dnsmasq: the DHCP server behind the DHCP NIC (no service installed)
@@ -18,6 +20,7 @@ declare -A pkg_of=(
   [debootstrap]=debootstrap
   [mkfs.ext4]=e2fsprogs
   [sfdisk]=fdisk
+  [grub-mkimage]=grub-pc-bin
   [xorrisofs]=xorriso
   [ssh]=openssh-client
   [ssh-keygen]=openssh-client
@@ -30,6 +33,8 @@ for cmd in "${!pkg_of[@]}"; do
     missing+=("${pkg_of[$cmd]}")
   fi
 done
+# grub-mkimage comes with grub-common, the BIOS images with grub-pc-bin.
+[ -f /usr/lib/grub/i386-pc/boot.img ] || missing+=(grub-pc-bin)
 if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi

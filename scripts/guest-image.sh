@@ -1,22 +1,37 @@
 #!/usr/bin/env bash
 # Builds the real-guest tier's Debian image into bin/guest/ (make guest-image):
 #
-#   bin/guest/disk.qcow2   one partition (vda1, ext4, label root) holding a
-#                          debootstrapped Debian with systemd, systemd-networkd
-#                          and systemd-resolved behind netplan (as Debian's own
+#   bin/guest/disk.qcow2   a BIOS-bootable disk (MBR): one partition (vda1,
+#                          ext4, label root, from 1 MiB to the end of the disk,
+#                          so growpart can grow it) holding a debootstrapped
+#                          Debian with systemd, systemd-networkd and
+#                          systemd-resolved behind netplan (as Debian's own
 #                          cloud images are configured), cloud-init,
 #                          openssh-server, qemu-guest-agent, cloud-guest-utils
-#                          (growpart), iproute2, sudo and the kernel
-#   bin/guest/vmlinuz      that kernel and its initramfs, for qemu's direct
-#   bin/guest/initrd.img   kernel boot (-kernel/-initrd, root=/dev/vda1): no
-#                          bootloader is installed in the image
+#                          (growpart), iproute2, sudo and the kernel; GRUB
+#                          (i386-pc) in the gap before the partition boots it
 #   bin/guest/inputs       the hash of this script and its inputs; the image is
 #                          rebuilt only when it changes (idempotent)
 #   bin/guest/build.txt    what was built, when, its size and build time
 #
+# The disk boots from BIOS alone (SeaBIOS, what KubeVirt's default firmware
+# and a plain qemu run), no -kernel/-initrd and no kernelBoot: GRUB's boot.img
+# (first 440 bytes of sector 0, the partition table after it kept) loads
+# core.img from sectors 1..2047, and core.img -- made by grub-mkimage with the
+# biosdisk, part_msdos, ext2, search_label, linux and boot modules and an
+# embedded config -- finds the filesystem labelled root, loads /vmlinuz and
+# /initrd.img (the symlinks Debian's kernel package keeps at the filesystem's
+# top, so a kernel upgraded inside the guest is the one booted) and boots with
+# root=LABEL=root ro console=ttyS0 panic=-1. No grub files go into the guest
+# and GRUB is not installed in it (grub-install wants the target mounted):
+# boot.img and core.img are dd'ed into the raw disk, the same placement
+# grub-bios-setup does (boot.img's kernel sector 1 and core.img's blocklist,
+# sector 2 onwards, are the defaults grub-mkimage already writes).
+#
 # Only Debian tools: debootstrap, chroot apt-get, mkfs.ext4 -d (the filesystem
-# is written from the folder, no loop mount), sfdisk, qemu-img. Packages come
-# from the Debian mirror apt already uses (GUEST_MIRROR overrides it).
+# is written from the folder, no loop mount), sfdisk, grub-mkimage and the
+# i386-pc images of grub-pc-bin (host side), dd, qemu-img. Packages come from
+# the Debian mirror apt already uses (GUEST_MIRROR overrides it).
 #
 # Knobs (environment): GUEST_SUITE (bookworm), GUEST_MIRROR, GUEST_KERNEL
 # (linux-image-cloud-amd64: Debian's kernel flavour for virtual machines, the
@@ -58,9 +73,16 @@ packages=(
   iproute2 iputils-ping sudo e2fsprogs initramfs-tools "$kernel"
 )
 
-inputs=$( { cat "$0"; echo "$suite $mirror $size ${packages[*]}"; } | sha256sum | cut -c1-16)
-if [ -f "$out/inputs" ] && [ "$(cat "$out/inputs")" = "$inputs" ] &&
-  [ -f "$out/disk.qcow2" ] && [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.img" ]; then
+# GRUB's BIOS images on the build host (grub-pc-bin; scripts/guest-deps.sh).
+grub_dir=${GUEST_GRUB_DIR:-/usr/lib/grub/i386-pc}
+if [ ! -f "$grub_dir/boot.img" ] || ! command -v grub-mkimage >/dev/null; then
+  echo "guest-image: no $grub_dir/boot.img or grub-mkimage: install grub-pc-bin (scripts/guest-deps.sh)" >&2
+  exit 1
+fi
+grub_version=$(grub-mkimage --version | awk '{print $NF}')
+
+inputs=$( { cat "$0"; echo "$suite $mirror $size ${packages[*]} grub $grub_version"; } | sha256sum | cut -c1-16)
+if [ -f "$out/inputs" ] && [ "$(cat "$out/inputs")" = "$inputs" ] && [ -f "$out/disk.qcow2" ]; then
   echo "guest image is up to date: $out/disk.qcow2 ($(head -n1 "$out/build.txt" 2>/dev/null))"
   exit 0
 fi
@@ -134,38 +156,63 @@ datasource_list: [ NoCloud, None ]
 EOF
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/log/*.log \
   "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/*
-vmlinuz=$(find "$rootfs/boot" -name 'vmlinuz-*' | sort | tail -n1)
-initrd=$(find "$rootfs/boot" -name 'initrd.img-*' | sort | tail -n1)
-if [ -z "$vmlinuz" ] || [ -z "$initrd" ]; then
-  echo "guest-image: no kernel or initramfs in /boot" >&2
-  exit 1
-fi
-cp "$vmlinuz" "$work/vmlinuz"
-cp "$initrd" "$work/initrd.img"
+# GRUB boots the symlinks the kernel package keeps at the top of the
+# filesystem (linux-update-symlinks; /etc/kernel-img.conf absent: links in /).
+for l in vmlinuz initrd.img; do
+  target=$(readlink "$rootfs/$l") || target=
+  if [ -z "$target" ] || [ ! -f "$rootfs/${target#/}" ]; then
+    echo "guest-image: /$l in the guest is not a symlink to the kernel or initramfs in /boot" >&2
+    exit 1
+  fi
+done
+vmlinuz=$(readlink "$rootfs/vmlinuz")
 kver=${vmlinuz##*/vmlinuz-}
 cloudinit=$(chroot "$rootfs" dpkg-query -W -f "\${Version}" cloud-init)
 for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount -l "${mounts[$i]}"; done
 mounts=()
 
-echo "guest-image: mkfs.ext4 -d and partition table ..." >&2
+echo "guest-image: mkfs.ext4 -d, partition table and GRUB ..." >&2
 # The partition starts at 1 MiB and runs to the end of the disk; growpart
 # later extends it to the end of whatever bigger disk the image lands on.
+# It is marked active: SeaBIOS and GRUB's boot.img do not need it, BIOSes
+# that look for an active partition before running the MBR code do.
 total=$(numfmt --from=iec "${size%B}")
 part_start=$((1024 * 1024))
 part_size=$((total - part_start))
 mkfs.ext4 -q -F -L root -d "$rootfs" "$work/root.ext4" "$((part_size / 1024))k"
 truncate -s "$total" "$work/disk.raw"
-echo "start=2048, type=83" | sfdisk -q "$work/disk.raw"
+echo "start=2048, type=83, bootable" | sfdisk -q "$work/disk.raw"
 dd if="$work/root.ext4" of="$work/disk.raw" bs=1M seek=1 conv=notrunc,sparse status=none
+# core.img: GRUB's kernel with the modules the embedded config needs (no
+# prefix directory is read: the config boots or GRUB stops at its rescue
+# prompt, the error on the serial console). The search is by label, the
+# first BIOS disk's first partition (the disk SeaBIOS booted) its hint.
+cat >"$work/grub.cfg" <<'GRUB'
+search.fs_label root root hd0,msdos1
+linux /vmlinuz root=LABEL=root ro console=ttyS0 panic=-1
+initrd /initrd.img
+boot
+GRUB
+grub-mkimage -O i386-pc -d "$grub_dir" -p /boot/grub -c "$work/grub.cfg" -o "$work/core.img" \
+  biosdisk part_msdos ext2 search_label linux boot
+core_bytes=$(stat -c %s "$work/core.img")
+if [ "$core_bytes" -gt $((part_start - 512)) ]; then
+  echo "guest-image: GRUB's core.img ($core_bytes bytes) does not fit before the partition at $part_start" >&2
+  exit 1
+fi
+# boot.img's code only (440 bytes: the disk signature and the partition table
+# after it stay), core.img from sector 1.
+dd if="$grub_dir/boot.img" of="$work/disk.raw" bs=440 count=1 conv=notrunc status=none
+dd if="$work/core.img" of="$work/disk.raw" bs=512 seek=1 conv=notrunc status=none
 qemu-img convert -O qcow2 "$work/disk.raw" "$work/disk.qcow2"
 
 mv "$work/disk.qcow2" "$out/disk.qcow2"
-mv "$work/vmlinuz" "$out/vmlinuz"
-mv "$work/initrd.img" "$out/initrd.img"
+# The kernel and initramfs of the former direct-kernel-boot layout.
+rm -f "$out/vmlinuz" "$out/initrd.img"
 elapsed=$(($(date +%s) - start))
 bytes=$(stat -c %s "$out/disk.qcow2")
 {
-  echo "debian $suite, kernel $kver, cloud-init $cloudinit: disk.qcow2 $((bytes / 1024 / 1024)) MiB on disk, $size virtual; built in ${elapsed}s"
+  echo "debian $suite, kernel $kver, cloud-init $cloudinit, GRUB $grub_version (BIOS): disk.qcow2 $((bytes / 1024 / 1024)) MiB on disk, $size virtual; built in ${elapsed}s"
   echo "built $(date -u +%FT%TZ) from $mirror"
   echo "packages: ${packages[*]}"
 } >"$out/build.txt"
