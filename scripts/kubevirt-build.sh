@@ -348,9 +348,9 @@ WRAP
 
 # ------------------------------------------------------------ containerDisk
 # The real guest (make guest-image) as a containerDisk: the qcow2 under
-# /disk/ owned by 107:107 (KubeVirt's containerDisk layout), and its kernel
-# and initramfs under /boot/ for spec.domain.firmware.kernelBoot (the image
-# has no bootloader: scripts/guest-image.sh).
+# /disk/ owned by 107:107 (KubeVirt's containerDisk layout). The disk boots
+# from KubeVirt's default firmware (BIOS, SeaBIOS) through the GRUB in its
+# MBR gap (scripts/guest-image.sh): no kernelBoot.
 build_containerdisk() {
   local g=$ROOT/bin/guest
   [ -f "$g/disk.qcow2" ] || die "no $g/disk.qcow2: run 'make guest-image' first"
@@ -358,11 +358,9 @@ build_containerdisk() {
   ensure_imagetool
   local d=$STAGE/containerdisk
   rm -rf "$d"
-  mkdir -p "$d/disk" "$d/boot"
+  mkdir -p "$d/disk"
   cp --reflink=auto "$g/disk.qcow2" "$d/disk/disk.qcow2"
-  cp "$g/vmlinuz" "$d/boot/vmlinuz"
-  cp "$g/initrd.img" "$d/boot/initrd.img"
-  chmod 0644 "$d"/disk/* "$d"/boot/*
+  chmod 0644 "$d/disk/disk.qcow2"
   timed "image guest containerDisk" "$IMAGETOOL" -ref "$GUEST_REF" -out "$IMAGES/wukong-guest.tar" -layer "$d:$QEMU_ID:$QEMU_ID"
   report "$(printf '%-26s %s (%s)' "  $GUEST_REF" "$(human "$IMAGES/wukong-guest.tar")" "$IMAGES/wukong-guest.tar")"
   rm -rf "$d"
