@@ -135,17 +135,25 @@ func parsePercent(s string) (float64, bool) {
 	return f, err == nil && strings.HasSuffix(s, "%")
 }
 
+// markedOrUnobserved is the start of a step's condition: with a problem
+// of type t, it marks t False with the first one; when the step did not
+// observe this pass (observed false), t keeps what was there. It reports
+// whether either happened, so the caller has nothing left to decide.
+func markedOrUnobserved(o wukongConditions, s *scope, t string, observed bool) bool {
+	if p, ok := s.problemFor(t); ok {
+		conditions.MarkFalse(o, t, p.Reason, "%s", p.String())
+		return true
+	}
+	return !observed
+}
+
 // setNetworksConfigured: True when every NIC has its NAD and every node
 // bridge policy is Available; False with the first problem or what is
 // pending.
 func setNetworksConfigured(o wukongConditions, s *scope) {
 	const t = v1alpha1.NetworksConfiguredCondition
-	if p, ok := s.problemFor(t); ok {
-		conditions.MarkFalse(o, t, p.Reason, "%s", p.String())
+	if markedOrUnobserved(o, s, t, s.netDone) {
 		return
-	}
-	if !s.netDone {
-		return // not observed this pass: keep what was there
 	}
 	if s.bridgePending != "" {
 		conditions.MarkFalse(o, t, v1alpha1.ReasonBridgePending, "%s", s.bridgePending)
@@ -159,11 +167,7 @@ func setNetworksConfigured(o wukongConditions, s *scope) {
 // problem, or Importing (with progress), WaitForFirstConsumer or Pending.
 func setVolumesBound(o wukongConditions, s *scope) {
 	const t = v1alpha1.VolumesBoundCondition
-	if p, ok := s.problemFor(t); ok {
-		conditions.MarkFalse(o, t, p.Reason, "%s", p.String())
-		return
-	}
-	if !s.volsDone {
+	if markedOrUnobserved(o, s, t, s.volsDone) {
 		return
 	}
 	var importing, wffc, pending []string
