@@ -233,6 +233,7 @@ func runChecks(ctx context.Context, t *testing.T, g *guest) {
 	checkNICs(ctx, r, g)
 	checkRoutes(ctx, r, g)
 	checkDNS(ctx, r, g)
+	checkBoot(ctx, r, g)
 	checkDisk(ctx, r, g)
 	checkAgent(ctx, r, g)
 	if r.failed > 0 {
@@ -517,6 +518,19 @@ func checkDNS(ctx context.Context, r *reporter, g *guest) {
 	out, err := g.ssh(ctx, "getent ahostsv4 "+dnsName+" | head -n1")
 	f := strings.Fields(out)
 	r.check("dns lookup", err == nil && len(f) > 0 && f[0] == staticPeer, "%s resolves to %q through systemd-resolved (want %s, answered by dnsmasq at %s)", dnsName, out, staticPeer, staticPeer)
+}
+
+// checkBoot: the kernel came from the disk, through the GRUB of
+// scripts/guest-image.sh (qemu has no -kernel): GRUB's linux command puts
+// BOOT_IMAGE=<path> first on the command line, qemu's direct kernel boot
+// does not.
+func checkBoot(ctx context.Context, r *reporter, g *guest) {
+	out, ok := sh(ctx, r, g, "boot from disk", "cat /proc/cmdline")
+	if !ok {
+		return
+	}
+	r.check("boot from disk", strings.HasPrefix(out, "BOOT_IMAGE=/vmlinuz ") && strings.Contains(out, " root=LABEL=root "),
+		"SeaBIOS -> GRUB in the MBR gap -> /vmlinuz on the root filesystem; kernel command line %q", out)
 }
 
 func checkDisk(ctx context.Context, r *reporter, g *guest) {

@@ -194,9 +194,10 @@ func writeSeed(dir string, r rendered) (string, error) {
 	return iso, nil
 }
 
-// guestImage locates the image make guest-image builds.
+// guestImage locates the image make guest-image builds: a BIOS-bootable
+// disk (GRUB in its MBR gap, scripts/guest-image.sh).
 type guestImage struct {
-	disk, kernel, initrd, about string
+	disk, about string
 }
 
 func findImage() (guestImage, error) {
@@ -208,11 +209,9 @@ func findImage() (guestImage, error) {
 	if err != nil {
 		return guestImage{}, err
 	}
-	img := guestImage{disk: filepath.Join(dir, "disk.qcow2"), kernel: filepath.Join(dir, "vmlinuz"), initrd: filepath.Join(dir, "initrd.img")}
-	for _, f := range []string{img.disk, img.kernel, img.initrd} {
-		if _, err := os.Stat(f); err != nil {
-			return guestImage{}, fmt.Errorf("guest image missing (%w): run make guest-image", err)
-		}
+	img := guestImage{disk: filepath.Join(dir, "disk.qcow2")}
+	if _, err := os.Stat(img.disk); err != nil {
+		return guestImage{}, fmt.Errorf("guest image missing (%w): run make guest-image", err)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "build.txt")); err == nil {
 		img.about = strings.SplitN(string(b), "\n", 2)[0]
@@ -325,15 +324,19 @@ func diskSize(w *v1alpha1.Wukong, name string) (int64, bool) {
 // interfaces first (so the first one, the pod network when on, is the
 // guest's enp1s0, as in KubeVirt guests), then the guest agent's
 // virtio-serial channel org.qemu.guest_agent.0 (virt-launcher always adds
-// it), then the disks in spec order, all virtio-blk (the boot disk is vda).
+// it), then the disks in spec order, all virtio-blk (the boot disk is vda),
+// a disk's bootOrder its bootindex (as libvirt turns KubeVirt's bootOrder
+// into <boot order=N/>).
 // A DataVolume/PVC disk is the image copied to the Wukong disk's size, as
 // CDI imports an image into a bigger claim: here a qcow2 overlay over the
 // cached image, grown to that size. The pod network is qemu's user
 // networking laid out like KubeVirt's masquerade (10.0.2.2/24, router
 // 10.0.2.1), IPv4 only, with SSH forwarded from 127.0.0.1:2222 in the
 // namespace; a bridge-bound NIC is a tap device in the namespace. Every
-// NIC gets Wukong's MAC. Boot is qemu's direct kernel boot with the image's
-// own kernel and initramfs, root=/dev/vda1, console on the serial port.
+// NIC gets Wukong's MAC. Boot is from the disk alone, as a KubeVirt VM
+// without kernelBoot boots: qemu's default firmware for q35 (SeaBIOS) runs
+// the GRUB in the image's MBR gap, which boots the image's kernel with
+// root=LABEL=root and the console on the serial port; no -kernel/-initrd.
 func (g *guest) qemuArgs(img guestImage, seed string) ([]string, error) {
 	spec := g.r.vm.Spec.Template.Spec
 	cores := int(spec.Domain.CPU.Cores)
@@ -344,8 +347,6 @@ func (g *guest) qemuArgs(img guestImage, seed string) ([]string, error) {
 		"-nodefaults", "-display", "none", "-vga", "none", "-monitor", "none", "-no-reboot",
 		"-serial", "file:" + g.serial,
 		"-uuid", firmwareUUID(g.r.vm.Name),
-		"-kernel", img.kernel, "-initrd", img.initrd,
-		"-append", "root=/dev/vda1 ro console=ttyS0 panic=-1",
 	}
 	port := 0
 	rootPort := func() string {
@@ -403,8 +404,11 @@ func (g *guest) qemuArgs(img guestImage, seed string) ([]string, error) {
 		default:
 			return nil, fmt.Errorf("disk %s: unsupported volume source", d.Name)
 		}
-		args = append(args, "-drive", fmt.Sprintf("if=none,id=disk%d,%s", i, drive),
-			"-device", fmt.Sprintf("virtio-blk-pci,drive=disk%d,bus=%s", i, rootPort()))
+		device := fmt.Sprintf("virtio-blk-pci,drive=disk%d,bus=%s", i, rootPort())
+		if d.BootOrder != nil {
+			device += fmt.Sprintf(",bootindex=%d", *d.BootOrder)
+		}
+		args = append(args, "-drive", fmt.Sprintf("if=none,id=disk%d,%s", i, drive), "-device", device)
 	}
 	return args, nil
 }
