@@ -23,7 +23,8 @@
 #                 manifest-generator and release templates
 #   rootfs        the Debian rootfs for the data-moving images
 #   addons        local-path-provisioner v0.0.30, Multus thick v4.2.3
-#                 (multus-daemon, multus-shim, install_multus), the reference
+#                 (hack/multus-components: multus-daemon, multus-shim,
+#                 install_multus), the reference
 #                 CNI plugins v1.10.0, the image server (hack/image-server)
 #   images        every image tar
 #   addon-manifests local-path, Multus and image-server manifests
@@ -217,19 +218,13 @@ make_rootfs() {
 }
 
 # ------------------------------------------------------------------ addons
-# Built from their own modules at their released versions with
-# `go install <pkg>@<version>` (their go.mod and go.sum, no wrapper module;
-# none has replace lines), static; and the image server from
-# hack/image-server. busybox-static (Debian's .deb, unpacked, not installed
+# local-path-provisioner and the CNI plugins from their own modules at their
+# released versions with `go install <pkg>@<version>` (their go.mod and
+# go.sum; neither has replace lines); Multus from hack/multus-components;
+# the image server from hack/image-server. All static. busybox-static (Debian's .deb, unpacked, not installed
 # on the host) gives the Multus image the sh/cp its plugin installer runs and
 # is local-path-provisioner's helper-pod image (its setup/teardown scripts
 # are sh with mkdir and rm).
-ADDON_PKGS=(
-  "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION"
-  "gopkg.in/k8snetworkplumbingwg/multus-cni.v4/cmd/multus-daemon@$MULTUS_VERSION"
-  "gopkg.in/k8snetworkplumbingwg/multus-cni.v4/cmd/multus-shim@$MULTUS_VERSION"
-  "gopkg.in/k8snetworkplumbingwg/multus-cni.v4/cmd/install_multus@$MULTUS_VERSION"
-)
 # The reference plugins a Wukong NIC uses (bridge, vlan, macvlan, host-local,
 # static, tuning...), as the plugins' build_linux.sh builds them (all of
 # plugins/{main,ipam,meta} but windows).
@@ -239,9 +234,14 @@ build_addons() {
   mkdir -p "$OUT/cni"
   local mv="-X gopkg.in/k8snetworkplumbingwg/multus-cni.v4/pkg/multus.version=$MULTUS_VERSION -X gopkg.in/k8snetworkplumbingwg/multus-cni.v4/pkg/multus.gitTreeState=clean -X gopkg.in/k8snetworkplumbingwg/multus-cni.v4/pkg/multus.releaseStatus=,released"
   timed "go install local-path-provisioner" env GOWORK=off GOBIN="$OUT" CGO_ENABLED=0 \
-    go install -trimpath -ldflags "-s -w -X main.VERSION=$LOCAL_PATH_VERSION" "${ADDON_PKGS[0]}"
-  timed "go install multus (3 commands)" env GOWORK=off GOBIN="$OUT" CGO_ENABLED=0 \
-    go install -trimpath -ldflags "-s -w $mv" "${ADDON_PKGS[@]:1}"
+    go install -trimpath -ldflags "-s -w -X main.VERSION=$LOCAL_PATH_VERSION" "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION"
+  # Multus from hack/multus-components: `go install <pkg>@v4.2.3` is refused
+  # (it reads the module's version list, which the proxy does not serve).
+  local c
+  for c in multus-daemon multus-shim install_multus; do
+    timed "go build $c" env -C "$ROOT/hack/multus-components" GOWORK=off CGO_ENABLED=0 \
+      go build -trimpath -ldflags "-s -w $mv" -o "$OUT/$c" "gopkg.in/k8snetworkplumbingwg/multus-cni.v4/cmd/$c"
+  done
   local p pkgs=()
   for p in "${CNI_PLUGINS[@]}"; do pkgs+=("github.com/containernetworking/plugins/plugins/$p@$CNI_PLUGINS_VERSION"); done
   timed "go install cni plugins (${#pkgs[@]})" env GOWORK=off GOBIN="$OUT/cni" CGO_ENABLED=0 \
