@@ -289,21 +289,21 @@ func (o Observation) vmCondition(t kubevirtv1.VirtualMachineConditionType) *kube
 	if o.vm == nil {
 		return nil
 	}
-	for i := range o.vm.Status.Conditions {
-		if o.vm.Status.Conditions[i].Type == t {
-			return &o.vm.Status.Conditions[i]
-		}
-	}
-	return nil
+	return findCondition(o.vm.Status.Conditions, func(c kubevirtv1.VirtualMachineCondition) bool { return c.Type == t })
 }
 
 func (o Observation) vmiCondition(t kubevirtv1.VirtualMachineInstanceConditionType) *kubevirtv1.VirtualMachineInstanceCondition {
 	if o.vmi == nil {
 		return nil
 	}
-	for i := range o.vmi.Status.Conditions {
-		if o.vmi.Status.Conditions[i].Type == t {
-			return &o.vmi.Status.Conditions[i]
+	return findCondition(o.vmi.Status.Conditions, func(c kubevirtv1.VirtualMachineInstanceCondition) bool { return c.Type == t })
+}
+
+// findCondition returns the first condition of conds that is, or nil.
+func findCondition[C any](conds []C, is func(C) bool) *C {
+	for i := range conds {
+		if is(conds[i]) {
+			return &conds[i]
 		}
 	}
 	return nil

@@ -100,12 +100,8 @@ func (m Machine) Validate() error {
 	}
 	boots := 0
 	for i, d := range m.Disks {
-		if d.Name == "" || names[d.Name] {
-			return invalid(fmt.Sprintf("disks[%d].name", i), "must be non-empty and unique, and not %q", CloudInitDiskName)
-		}
-		names[d.Name] = true
-		if d.ClaimName == "" {
-			return invalid(fmt.Sprintf("disks[%d].claimName", i), "must not be empty")
+		if err := namedEntry("disks", i, d.Name, names, CloudInitDiskName, "claimName", d.ClaimName); err != nil {
+			return err
 		}
 		if d.Boot {
 			boots++
@@ -116,12 +112,8 @@ func (m Machine) Validate() error {
 	}
 	nics := map[string]bool{PodNetworkName: true}
 	for i, n := range m.NICs {
-		if n.Name == "" || nics[n.Name] {
-			return invalid(fmt.Sprintf("nics[%d].name", i), "must be non-empty and unique, and not %q", PodNetworkName)
-		}
-		nics[n.Name] = true
-		if n.NAD == "" {
-			return invalid(fmt.Sprintf("nics[%d].nad", i), "must not be empty")
+		if err := namedEntry("nics", i, n.Name, nics, PodNetworkName, "nad", n.NAD); err != nil {
+			return err
 		}
 		if n.MAC != "" {
 			if hw, err := net.ParseMAC(n.MAC); err != nil || len(hw) != 6 {
@@ -133,6 +125,21 @@ func (m Machine) Validate() error {
 		default:
 			return invalid(fmt.Sprintf("nics[%d].binding", i), "unsupported value %q", n.Binding)
 		}
+	}
+	return nil
+}
+
+// namedEntry checks entry i of the input list (disks, nics): its name is
+// set and not taken (taken holds the names so far, starting with the lib's
+// own, reserved), and the field ref, which points at its backing object, is
+// set. It records the name in taken.
+func namedEntry(list string, i int, name string, taken map[string]bool, reserved, refField, ref string) error {
+	if name == "" || taken[name] {
+		return &InvalidInputError{Field: fmt.Sprintf("%s[%d].name", list, i), Message: fmt.Sprintf("must be non-empty and unique, and not %q", reserved)}
+	}
+	taken[name] = true
+	if ref == "" {
+		return &InvalidInputError{Field: fmt.Sprintf("%s[%d].%s", list, i, refField), Message: "must not be empty"}
 	}
 	return nil
 }
