@@ -12,6 +12,7 @@
 package testenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -19,6 +20,8 @@ import (
 	"sort"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -144,4 +147,25 @@ func run(m *testing.M, scheme *runtime.Scheme, started func(*Env)) int {
 	defer func() { _ = env.Stop() }()
 	started(env)
 	return m.Run()
+}
+
+// Owner creates a namespace named after prefix (metadata.generateName) and
+// in it a ConfigMap called name, the owner of what a test writes: envtest
+// runs no garbage collector, so any namespaced kind stands in for a
+// controller's own kind. The ConfigMap comes back without TypeMeta, as a
+// controller reads it, so code under test must take the owner's kind from
+// the client's scheme. Any error fails t.
+func Owner(t testing.TB, c client.Client, prefix, name string) *corev1.ConfigMap {
+	t.Helper()
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix}}
+	if err := c.Create(ctx, ns); err != nil {
+		t.Fatalf("create namespace %s*: %v", prefix, err)
+	}
+	owner := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns.Name}}
+	if err := c.Create(ctx, owner); err != nil {
+		t.Fatalf("create owner %s/%s: %v", ns.Name, name, err)
+	}
+	owner.TypeMeta = metav1.TypeMeta{}
+	return owner
 }

@@ -2,15 +2,11 @@ package apply_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/novasphere/wukong/lib/apply"
@@ -20,17 +16,7 @@ import (
 var k8s client.Client
 
 func TestMain(m *testing.M) {
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	env, err := testenv.Start(scheme)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	k8s = env.Client
-	code := m.Run()
-	_ = env.Stop()
-	os.Exit(code)
+	testenv.Main(m, testenv.Scheme(), func(e *testenv.Env) { k8s = e.Client })
 }
 
 func configMap(data map[string]string) *corev1.ConfigMap {

@@ -1,12 +1,9 @@
 package kubevirt
 
 import (
-	"context"
 	"testing"
 
-	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -28,15 +25,9 @@ func TestMain(m *testing.M) {
 	testenv.Main(m, testScheme(), func(e *testenv.Env) { env = e })
 }
 
-// newNamespace creates a fresh namespace and an owner ConfigMap in it (the
-// stand-in for a Wukong: envtest has no garbage collector, so any kind
-// works as owner).
+// newNamespace creates a fresh namespace and an owner ConfigMap "web" in
+// it (testenv.Owner).
 func newNamespace(t *testing.T, c client.Client) (string, *corev1.ConfigMap) {
-	t.Helper()
-	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kv-"}}
-	require.NoError(t, c.Create(ctx, ns))
-	owner := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns.Name}}
-	require.NoError(t, c.Create(ctx, owner))
-	return ns.Name, owner
+	owner := testenv.Owner(t, c, "kv-", "web")
+	return owner.Namespace, owner
 }

@@ -42,15 +42,9 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, c client.Client) *fixture {
-	t.Helper()
-	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "storage-"}}
-	require.NoError(t, c.Create(ctx, ns))
 	// The owner has no TypeMeta: Reconcile takes its kind from the scheme.
-	owner := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "vm", Namespace: ns.Name}}
-	require.NoError(t, c.Create(ctx, owner))
-	owner.TypeMeta = metav1.TypeMeta{}
-	return &fixture{t: t, ctx: ctx, c: c, ns: ns.Name, owner: owner}
+	owner := testenv.Owner(t, c, "storage-", "vm")
+	return &fixture{t: t, ctx: context.Background(), c: c, ns: owner.Namespace, owner: owner}
 }
 
 // class creates a StorageClass removed at the end of the test (classes are
