@@ -386,7 +386,7 @@ build_addon_manifests() {
   mkdir -p "$MANIFESTS"
   local lp mu f
   lp=$(GOWORK=off go list -m -f '{{.Dir}}' "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION")
-  mu=$(GOWORK=off go list -m -f '{{.Dir}}' "gopkg.in/k8snetworkplumbingwg/multus-cni.v4@$MULTUS_VERSION")
+  mu=$(cd "$ROOT/hack/multus-components" && GOWORK=off go list -m -f '{{.Dir}}' gopkg.in/k8snetworkplumbingwg/multus-cni.v4)
   # local-path-provisioner's deploy/local-path-storage.yaml: local images,
   # the data directory, the default StorageClass (WaitForFirstConsumer is
   # upstream's), and Pod Security privileged for its hostPath helper pods.
