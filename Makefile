@@ -82,8 +82,10 @@ test: envtest-assets ## Run every module's tests (unit, envtest integration, e2e
 	@export KUBEBUILDER_ASSETS=$$(scripts/envtest-assets.sh); \
 	for m in $(MODULES); do echo "=== test $$m"; (cd $$m && go test $(GO_TEST_FLAGS) ./...) || exit 1; done
 
-.PHONY: test-%
-test-%: envtest-assets ## Test one module, e.g. make test-lib/storage (use the module dir).
+# A static pattern rule: an implicit test-% rule would not match
+# test-lib/storage (make strips the directory part before matching it).
+.PHONY: $(addprefix test-,$(MODULES))
+$(addprefix test-,$(MODULES)): test-%: envtest-assets ## Test one module, e.g. make test-lib/storage (use the module dir).
 	@export KUBEBUILDER_ASSETS=$$(scripts/envtest-assets.sh); cd $* && go test $(GO_TEST_FLAGS) ./...
 
 ##@ Run
