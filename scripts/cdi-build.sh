@@ -251,6 +251,7 @@ build_addons() {
   if [ ! -x "$B/busybox/bin/busybox" ]; then
     local d
     d=$(mktemp -d)
+    chmod 0755 "$d" # apt's _apt user downloads into it
     (cd "$d" && apt-get download busybox-static >/dev/null) || die "apt-get download busybox-static failed (run apt-get update?)"
     rm -rf "$B/busybox"
     dpkg-deb -x "$d"/busybox-static_*.deb "$B/busybox.tmp"
