@@ -127,7 +127,7 @@ timed() {
 build_control_plane() {
   mkdir -p "$OUT"
   local c
-  for c in cmd/virt-operator cmd/virt-api cmd/virt-controller cmd/virt-launcher-monitor cmd/virt-tail cmd/virt-probe \
+  for c in cmd/virt-operator cmd/virt-api cmd/virt-controller cmd/virt-exportproxy cmd/virt-launcher-monitor cmd/virt-tail cmd/virt-probe \
     cmd/virt-freezer cmd/virt-chroot cmd/virt-launcher/libvirt-hook-client tools/manifest-templator; do
     timed "go build ${c##*/}" env -C "$MOD" GOWORK=off CGO_ENABLED=0 \
       go build -trimpath -ldflags "$LDFLAGS" -o "$OUT/${c##*/}" "kubevirt.io/kubevirt/$c"
@@ -275,17 +275,20 @@ runtime_rootfs() {
 
 build_images() {
   local c
-  for c in virt-operator virt-api virt-controller virt-launcher virt-handler virt-launcher-monitor virt-tail virt-probe \
+  for c in virt-operator virt-api virt-controller virt-exportproxy virt-launcher virt-handler virt-launcher-monitor virt-tail virt-probe \
     virt-freezer virt-chroot libvirt-hook-client container-disk; do
     [ -x "$OUT/$c" ] || die "$OUT/$c is missing: run '$0 control-plane node' first"
   done
   mkdir -p "$IMAGES"
   ensure_imagetool
   rm -rf "$STAGE"
-  # Control plane: the binary in /usr/bin, passwd, user 1001.
-  for c in virt-operator virt-api virt-controller; do
+  # Control plane: the binary in /usr/bin, passwd, user 1001, and /tmp
+  # (1777, as in the distroless base KubeVirt's images start from: virt-api
+  # writes its certificates there and panics "stat /tmp" without it).
+  for c in virt-operator virt-api virt-controller virt-exportproxy; do
     local d=$STAGE/$c
     passwd_dir "$d"
+    install -d -m 1777 "$d/tmp"
     install -D -m 0755 "$OUT/$c" "$d/usr/bin/$c"
     image "$c" -layer "$d:0:0" -entrypoint "/usr/bin/$c" -user "$NONROOT" \
       -env PATH=/usr/bin:/bin -env "KUBEVIRT_VERSION=$TAG"

@@ -59,6 +59,9 @@ for shim in $shims; do
 done
 rm -f "$PIDS/shims"
 stop containerd
+# The node namespaces' PID 1 last: whatever still runs in them dies with it,
+# and their mounts go when the last process has gone.
+stop node
 for p in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$p"; done
 
 # 2. Mounts: everything mounted under $LC (kubelet's self bind-mount of its
@@ -67,11 +70,15 @@ for p in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$p
 snap_paths=$SNAP/paths
 if [ -f "$SNAP/mounts" ]; then
   awk '{print $5}' /proc/self/mountinfo | sort -u | comm -13 "$SNAP/mounts" - |
-    { grep -E "^($LC|/run/netns|/run/containerd|/var/lib/kubelet)/" || true; } | awk '{print length, $0}' | sort -rn | cut -d' ' -f2- |
+    { grep -E "^($LC|/run/netns|/run/containerd|/run/kubevirt|/var/lib/kubelet)/" || true; } | awk '{print length, $0}' | sort -rn | cut -d' ' -f2- |
     while read -r m; do if umount -l "$m" 2>/dev/null; then log "unmounted $m"; fi; done
 fi
-# The kubelet's own bind-mount of its root dir (mounted on itself).
-while grep -q " $LC/kubelet " /proc/self/mountinfo; do umount -l "$LC/kubelet"; log "unmounted $LC/kubelet"; done
+# The kubelet's bind-mount of its root dir on itself (under $LC before the
+# root dir moved to the default /var/lib/kubelet for KubeVirt).
+for m in "$LC/kubelet" /var/lib/kubelet; do
+  while grep -q " $m " /proc/self/mountinfo; do umount -l "$m"; log "unmounted $m"; done
+done
+
 
 # 3. Network: veths on our bridge, the bridge, our chain and the kubelet's.
 if ip link show "$CNI_BRIDGE" >/dev/null 2>&1; then
@@ -174,7 +181,7 @@ if [ ! -f "$SNAP/done" ]; then
 elif [ "$diff_found" = 0 ]; then
   rm -rf "$SNAP"
   if [ "${LOCAL_CLUSTER_PURGE:-0}" = 1 ]; then
-    rm -rf "$LC/etcd" "$LC/pki" "$LC/containerd" "$LC/kubelet" "$LC/cni" "$LC/pod-logs" "$LC"/*.kubeconfig "$LC/kubeconfig"
+    rm -rf "$LC/etcd" "$LC/pki" "$LC/imported" "$LC/containerd" "$LC/kubelet" "$LC/cni" "$LC/pod-logs" "$LC"/*.kubeconfig "$LC/kubeconfig"
   fi
   log "down: the machine matches the snapshot taken before up"
 else

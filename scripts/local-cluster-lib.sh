@@ -19,6 +19,8 @@ SNAP=$LC/snapshot
 K8S_VERSION=$(cd "$ROOT/hack/k8s-binaries" && GOWORK=off go list -m -f '{{.Version}}' k8s.io/kubernetes)
 K8S_BIN=$BIN/k8s/$K8S_VERSION
 HELM_VERSION=v3.22.0
+# What scripts/kubevirt-build.sh builds into bin/kubevirt/<version>.
+KUBEVIRT_VERSION=v1.9.0
 HELM=$BIN/helm-$HELM_VERSION
 
 # Fixed ports, all below the ephemeral range (32768-60999) where envtest's
@@ -56,7 +58,10 @@ KUBECONFIG_ADMIN=$LC/kubeconfig
 SYSCTLS=(net.ipv4.ip_forward net.ipv6.conf.all.forwarding vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
 # Host paths the kubelet, containerd and the CNI plugins write whatever
 # their configured directories are.
-HOST_PATHS=(/var/lib/kubelet /var/lib/cni /run/containerd /run/netns /var/log/containers /var/log/pods /opt/containerd)
+# KubeVirt's virt-handler writes its host paths (hostPath volumes of
+# virt-operator's DaemonSet, components/daemonsets.go).
+HOST_PATHS=(/var/lib/kubelet /var/lib/cni /run/containerd /run/netns /var/log/containers /var/log/pods /opt/containerd
+  /run/kubevirt /run/kubevirt-private /run/kubevirt-libvirt-runtimes /var/lib/kubevirt-node-labeller)
 
 log() { printf '%s local-cluster: %s\n' "$(date -u +%T)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

@@ -131,8 +131,8 @@ log "images built in $(since "$s") s: $PAUSE_IMAGE, $MANAGER_IMAGE"
 # A CA, serving certs for the apiserver and kubelet, one client cert (and
 # kubeconfig) per component, the ServiceAccount signing key. Valid 30 days;
 # kept across runs (delete bin/local-cluster to start over).
-mkcert() { # name CN O SANs(empty: client only)
-  local n=$1 cn=$2 o=$3 san=$4 subj
+mkcert() { # name CN O SANs(empty: client only); signed by $PKI/${CA:-ca}
+  local n=$1 cn=$2 o=$3 san=$4 ca=${CA:-ca} subj
   [ -f "$PKI/$n.crt" ] && return
   subj="/CN=$cn"
   if [ -n "$o" ]; then subj="$subj/O=$o"; fi
@@ -142,7 +142,7 @@ mkcert() { # name CN O SANs(empty: client only)
   else
     echo 'extendedKeyUsage=clientAuth' >"$PKI/$n.ext"
   fi
-  openssl x509 -req -in "$PKI/$n.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial -out "$PKI/$n.crt" -days 30 -extfile "$PKI/$n.ext" 2>/dev/null
+  openssl x509 -req -in "$PKI/$n.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" -CAcreateserial -out "$PKI/$n.crt" -days 30 -extfile "$PKI/$n.ext" 2>/dev/null
 }
 kubeconfig() { # file cert-name
   cat >"$1" <<EOF
@@ -169,6 +169,13 @@ if [ ! -f "$PKI/ca.crt" ]; then
   openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
   openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
 fi
+# The aggregation layer's own CA and the client cert the apiserver proxies
+# aggregated APIs (KubeVirt's subresources.kubevirt.io) with, as kubeadm
+# makes them: the extension server trusts X-Remote-User only from this CA.
+if [ ! -f "$PKI/front-proxy-ca.crt" ]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$PKI/front-proxy-ca.key" -out "$PKI/front-proxy-ca.crt" -days 30 -subj "/CN=wukong-local-front-proxy-ca" 2>/dev/null
+fi
+CA=front-proxy-ca mkcert front-proxy-client front-proxy-client "" ""
 mkcert apiserver kube-apiserver "" "IP:127.0.0.1,IP:$SERVICE_IP,IP:$NODE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
 mkcert admin local-admin system:masters ""
 mkcert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters ""
@@ -210,6 +217,11 @@ start etcd "$K8S_BIN/etcd" --name local --data-dir "$LC/etcd" \
   --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
   --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
   --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT" --listen-metrics-urls "http://127.0.0.1:$ETCD_METRICS_PORT"
+# --allow-privileged: virt-handler is a privileged DaemonSet (kube-apiserver's
+# default refuses privileged containers; kubeadm sets it too).
+# --enable-aggregator-routing: without kube-proxy no Service IP works, so the
+# apiserver reaches aggregated APIs and admission webhooks (KubeVirt's
+# virt-api, virt-operator) at their endpoints' pod IPs instead.
 start kube-apiserver "$K8S_BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
   --bind-address "$NODE_IP" --advertise-address "$NODE_IP" --secure-port "$APISERVER_PORT" \
   --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" --client-ca-file "$PKI/ca.crt" \
@@ -217,7 +229,12 @@ start kube-apiserver "$K8S_BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:
   --kubelet-certificate-authority "$PKI/ca.crt" --kubelet-preferred-address-types InternalIP \
   --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$PKI/sa.pub" \
   --service-account-signing-key-file "$PKI/sa.key" --service-cluster-ip-range "$SERVICE_CIDR" \
-  --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction
+  --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction --allow-privileged=true \
+  --requestheader-client-ca-file "$PKI/front-proxy-ca.crt" --requestheader-allowed-names front-proxy-client \
+  --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+  --requestheader-extra-headers-prefix X-Remote-Extra- \
+  --proxy-client-cert-file "$PKI/front-proxy-client.crt" --proxy-client-key-file "$PKI/front-proxy-client.key" \
+  --enable-aggregator-routing=true
 
 # containerd: its own root, state, socket and runc root under $LC. Needs
 # restrict_oom_score_adj (no CAP_SYS_RESOURCE here: runc cannot set the
@@ -256,7 +273,37 @@ cat >"$LC/cni/net.d/10-wukong-local.conflist" <<EOF
             "ranges": [[{"subnet": "$POD_CIDR"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
   {"type": "loopback"}]}
 EOF
-start containerd containerd --config "$LC/containerd/config.toml"
+# The node's own PID and mount namespaces, as kind's nodes have theirs:
+# containerd, the kubelet and every pod run in them (the network namespace
+# stays the machine's). KubeVirt's virt-handler (hostPID) works through
+# /proc/1/root and /proc/1/ns/mnt, the "host's" PID 1; on this machine PID 1
+# is the VM's init, whose /proc entries even root may not open ("open
+# /proc/1/ns/mnt: permission denied"), while PID 1 of this namespace is our
+# pause (it reaps orphans). In the namespace / is made shared, as on systemd
+# hosts: virt-handler's Bidirectional mount of /var/run/kubevirt needs it,
+# and nothing propagates back to the machine. Every mount made in it goes
+# with it when down stops its processes.
+if ! alive "$PIDS/node.pid"; then
+  setsid unshare --pid --fork --mount --propagation private --mount-proc "$img/pause" >>"$LOGS/node.log" 2>&1 </dev/null &
+  unshare_pid=$!
+  wait_for "the node namespace" 10 pgrep -P "$unshare_pid"
+  pgrep -P "$unshare_pid" >"$PIDS/node.pid"
+  nsenter -t "$(cat "$PIDS/node.pid")" --mount -- mount --make-rshared /
+  log "node namespaces: PID 1 is $(cat "$PIDS/node.pid") on the machine"
+fi
+# start_in_node NAME CMD...: start, in the node's namespaces; records the
+# process's PID on the machine (nsenter forks it and waits).
+start_in_node() {
+  local name=$1 nsenter_pid
+  shift
+  if alive "$PIDS/$name.pid"; then return; fi
+  setsid nsenter -t "$(cat "$PIDS/node.pid")" --pid --mount -- "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  nsenter_pid=$!
+  wait_for "$name" 10 pgrep -P "$nsenter_pid"
+  pgrep -P "$nsenter_pid" >"$PIDS/$name.pid"
+  log "started $name (PID $(cat "$PIDS/$name.pid"), in the node namespaces)"
+}
+start_in_node containerd containerd --config "$LC/containerd/config.toml"
 
 wait_for kube-apiserver 60 kc get --raw /readyz
 wait_for containerd 30 ctr -a "$CONTAINERD_SOCK" version
@@ -282,7 +329,9 @@ done
 
 # kubelet. failCgroupV1: false (this host is cgroup v1; 1.37 refuses it
 # otherwise), cgroupfs (no systemd), serving on the node IP so the apiserver
-# reaches it for logs, exec and port-forward.
+# reaches it for logs, exec and port-forward. Its root directory is the
+# default /var/lib/kubelet: virt-handler finds pods' volumes and the
+# device-plugin sockets there (KubeVirt's util.KubeletRoot is a constant).
 mkdir -p "$LC/kubelet" "$LC/pod-logs"
 cat >"$LC/kubelet-config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
@@ -313,8 +362,8 @@ imageGCLowThresholdPercent: 98
 rotateCertificates: false
 serverTLSBootstrap: false
 EOF
-start kubelet "$K8S_BIN/kubelet" --config "$LC/kubelet-config.yaml" --kubeconfig "$LC/kubelet.kubeconfig" \
-  --root-dir "$LC/kubelet" --cert-dir "$LC/kubelet/pki" --hostname-override "$NODE_NAME" --node-ip "$NODE_IP"
+start_in_node kubelet "$K8S_BIN/kubelet" --config "$LC/kubelet-config.yaml" --kubeconfig "$LC/kubelet.kubeconfig" \
+  --cert-dir "$LC/kubelet/pki" --hostname-override "$NODE_NAME" --node-ip "$NODE_IP"
 
 # kubernetes.default for pods: SERVICE_IP:443 -> the apiserver, in our own
 # nat chain hooked into PREROUTING (pod traffic) and OUTPUT (host).
@@ -327,8 +376,63 @@ fi
 
 node_ready() { [ "$(kc get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
 wait_for "node $NODE_NAME" 120 node_ready
+# This node runs the control plane, and says so as kubeadm's nodes do
+# (virt-operator's Deployment requires such a node); a kubelet may not set
+# node-role labels itself (NodeRestriction).
+kc label node "$NODE_NAME" node-role.kubernetes.io/control-plane= --overwrite >/dev/null
 log "node $NODE_NAME Ready $(since "$t1") s after the first start"
 wait_for "ServiceAccount default" 60 kc -n default get serviceaccount default
+
+# ---------------------------------------------------------------- KubeVirt
+# When `make kubevirt-images` has built it (or LOCAL_CLUSTER_KUBEVIRT=1;
+# =0 skips it): the images imported, then installed as KubeVirt's user guide
+# says: the operator manifest, the KubeVirt CR, software emulation switched
+# on with the documented merge patch (this machine's /dev/kvm cannot run
+# stock kernels), and wait for the CR to be Available.
+KV_DIR=$BIN/kubevirt/$KUBEVIRT_VERSION
+install_kv=0
+case ${LOCAL_CLUSTER_KUBEVIRT:-auto} in
+  0 | no | false) ;;
+  auto) if [ -f "$KV_DIR/manifests/kubevirt-operator.yaml" ]; then install_kv=1; fi ;;
+  *)
+    [ -f "$KV_DIR/manifests/kubevirt-operator.yaml" ] || die "KubeVirt $KUBEVIRT_VERSION is not built: make kubevirt-images"
+    install_kv=1
+    ;;
+esac
+if [ "$install_kv" = 1 ]; then
+  s=$(date +%s.%N)
+  # A tar is imported again when its manifest (its layers' digests) changed
+  # since the last import: KubeVirt's tags stay v1.9.0 across rebuilds.
+  mkdir -p "$LC/imported"
+  for tar in "$KV_DIR"/images/*.tar; do
+    manifest=$(tar -xOf "$tar" manifest.json)
+    ref=$(grep -o '"RepoTags":\["[^"]*"' <<<"$manifest" | cut -d'"' -f4)
+    stamp=$LC/imported/$(basename "$tar" .tar)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$manifest" ] ||
+      ! ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -qxF "$ref"; then
+      ctr -a "$CONTAINERD_SOCK" -n k8s.io images import "$tar" >/dev/null
+      printf '%s' "$manifest" >"$stamp"
+      log "imported $ref"
+    fi
+  done
+  # Server-side: the KubeVirt CRD is too big for apply's last-applied annotation.
+  kc apply --server-side --force-conflicts -f "$KV_DIR/manifests/kubevirt-operator.yaml" >/dev/null
+  kc wait crd/kubevirts.kubevirt.io --for condition=Established --timeout 60s >/dev/null
+  # virt-operator validates the CR by webhook: wait for it to serve.
+  kc -n kubevirt rollout status deployment/virt-operator --timeout 5m >/dev/null
+  kc apply --server-side --force-conflicts -f "$KV_DIR/manifests/kubevirt-cr.yaml" >/dev/null
+  # virtTemplateDeployment off: virt-operator v1.9.0 also deploys
+  # virt-template's apiserver and controller (feature gate Template, beta,
+  # on by default), which come from the kubevirt.io/virt-template-* modules
+  # the Go proxy here does not serve (docs/real-kubevirt.md).
+  kc -n kubevirt patch kubevirt kubevirt --type merge \
+    -p '{"spec":{"configuration":{"developerConfiguration":{"useEmulation":true},"virtTemplateDeployment":{"enabled":false}}}}' >/dev/null
+  if ! kc -n kubevirt wait kubevirt kubevirt --for condition=Available --timeout 15m >/dev/null; then
+    kc -n kubevirt get kubevirt,pods -o wide >&2 || true
+    die "KubeVirt not Available after 15m (kc -n kubevirt get events; logs in $LC/pod-logs)"
+  fi
+  log "KubeVirt $KUBEVIRT_VERSION Available: $(since "$s") s"
+fi
 
 # ---------------------------------------------------------------- Wukong
 kc apply -f - >/dev/null <<EOF
