@@ -536,6 +536,12 @@ check_cleanup() {
     { grep -o " ${CHECK_DIR}[^ ]*" /proc/self/mounts || true; } | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" || true; done
     rm -rf "$CHECK_DIR" 2>/dev/null || { sleep 1; rm -rf "$CHECK_DIR"; } || log "could not remove $CHECK_DIR"
   fi
+  # the namespace's (empty) cgroups that runc made for `ctr run`
+  local c
+  for c in /sys/fs/cgroup/*/wukong-check /sys/fs/cgroup/wukong-check; do
+    [ -d "$c" ] && { find "$c" -depth -type d -exec rmdir {} + 2>/dev/null || log "could not remove the cgroup $c"; }
+  done
+  return 0
 }
 
 # crun NAME REF CMD...: runs CMD in a container of REF, prints its output
