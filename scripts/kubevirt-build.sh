@@ -40,7 +40,9 @@ VERSION=${KUBEVIRT_VERSION:-v1.9.0}
 REGISTRY=${KUBEVIRT_REGISTRY:-localhost/kubevirt}
 TAG=${KUBEVIRT_TAG:-$VERSION}
 SUITE=${KUBEVIRT_ROOTFS_SUITE:-trixie}
-GUEST_REF=${KUBEVIRT_GUEST_IMAGE:-localhost/wukong/guest-disk:latest}
+# Not :latest: KubeVirt pulls a :latest containerDisk Always (ContainerDiskSource.imagePullPolicy),
+# which fails without a registry; any other tag is IfNotPresent.
+GUEST_REF=${KUBEVIRT_GUEST_IMAGE:-localhost/wukong/guest-disk:bookworm}
 NICE=${KUBEVIRT_NICE:-15}
 MOD=$ROOT/hack/kubevirt-components
 KV=$ROOT/bin/kubevirt
@@ -318,6 +320,17 @@ build_images() {
   install -D -m 0644 "$kvsrc/cmd/virt-launcher/qemu.conf" "$l/etc/libvirt/qemu.conf"
   install -D -m 0644 "$kvsrc/cmd/virt-launcher/virtqemud.conf" "$l/etc/libvirt/virtqemud.conf"
   install -D -m 0755 "$kvsrc/cmd/virt-launcher/qemu" "$l/etc/libvirt/hooks/qemu"
+  # Owned by qemu (107) as in KubeVirt's image (qemu-hook-tar, owner
+  # 107.107): virt-launcher, running as 107, replaces the script with
+  # libvirt-hook-client at start (replaceQemuHookWithCustomClient; else
+  # "remove /etc/libvirt/hooks/qemu: permission denied").
+  chown -R "$QEMU_ID:$QEMU_ID" "$l/etc/libvirt/hooks"
+  # /var/run -> ../run, relative, as KubeVirt's image (var-run-symlink-tar):
+  # virt-handler reaches the launcher's sockets through
+  # /proc/<pid>/root/var/run, where Debian's absolute /run would resolve in
+  # virt-handler's own root.
+  mkdir -p "$l/var"
+  ln -sfn ../run "$l/var/run"
   install -D -m 0644 "$kvsrc/cmd/virt-launcher/nsswitch.conf" "$l/etc/nsswitch.conf"
   mkdir -p "$l/usr/libexec" "$l/usr/lib64/qemu-kvm"
   ln -sf /usr/bin/qemu-system-x86_64 "$l/usr/libexec/qemu-kvm"
@@ -340,7 +353,8 @@ WRAP
   }
   setcap cap_net_bind_service=+ep "$l/usr/bin/virt-launcher-monitor" 2>/dev/null ||
     log "setcap missing (libcap2-bin): virt-launcher-monitor has no cap_net_bind_service"
-  image virt-launcher -layer "$RUNTIME" -exclude .wukong-rootfs -layer "$l:0:0" \
+  # Owners as staged: root, but the hooks directory (qemu).
+  image virt-launcher -layer "$RUNTIME" -exclude .wukong-rootfs -layer "$l" \
     -entrypoint /usr/bin/virt-launcher -user "$QEMU_ID"
   local h=$STAGE/virt-handler
   install -D -m 0755 "$OUT/virt-handler" "$h/usr/bin/virt-handler"

@@ -421,12 +421,17 @@ if [ "$install_kv" = 1 ]; then
   # virt-operator validates the CR by webhook: wait for it to serve.
   kc -n kubevirt rollout status deployment/virt-operator --timeout 5m >/dev/null
   kc apply --server-side --force-conflicts -f "$KV_DIR/manifests/kubevirt-cr.yaml" >/dev/null
+  # ImageVolume off (a beta gate, on by default in v1.9.0): KubeVirt then
+  # mounts containerDisks as Kubernetes image volumes, which Debian's
+  # containerd 1.6 cannot make (the container fails with 'failed to mkdir
+  # "": mkdir : no such file or directory'); without it KubeVirt uses its
+  # classic containerDisk containers.
   # virtTemplateDeployment off: virt-operator v1.9.0 also deploys
   # virt-template's apiserver and controller (feature gate Template, beta,
   # on by default), which come from the kubevirt.io/virt-template-* modules
   # the Go proxy here does not serve (docs/real-kubevirt.md).
   kc -n kubevirt patch kubevirt kubevirt --type merge \
-    -p '{"spec":{"configuration":{"developerConfiguration":{"useEmulation":true},"virtTemplateDeployment":{"enabled":false}}}}' >/dev/null
+    -p '{"spec":{"configuration":{"developerConfiguration":{"useEmulation":true,"disabledFeatureGates":["ImageVolume"]},"virtTemplateDeployment":{"enabled":false}}}}' >/dev/null
   if ! kc -n kubevirt wait kubevirt kubevirt --for condition=Available --timeout 15m >/dev/null; then
     kc -n kubevirt get kubevirt,pods -o wide >&2 || true
     die "KubeVirt not Available after 15m (kc -n kubevirt get events; logs in $LC/pod-logs)"
