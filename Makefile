@@ -140,10 +140,11 @@ local-cluster-down: ## Stop everything local-cluster-up started and restore the 
 	scripts/local-cluster-down.sh
 
 .PHONY: e2e-local
-e2e-local: ## The e2e suite against the local cluster (KubeVirt/CDI/Multus/NMState tests skip with a reason).
+e2e-local: ## The e2e suite against the local cluster: with KubeVirt built, a guest booted by real KubeVirt (tests needing what the cluster lacks skip with a reason).
 	cd test && E2E_KUBECONFIG=$(LOCAL_KUBECONFIG) E2E_HELM=$(BIN)/helm-$(HELM_VERSION) E2E_CHART=$(ROOT)/charts/wukong \
 		E2E_RELEASE=wukong E2E_RELEASE_NAMESPACE=wukong-system \
-		go test -count=1 -timeout 30m -v ./e2e/
+		E2E_GUEST_IMAGE=localhost/wukong/guest-disk:bookworm E2E_LOCAL_NODE=1 \
+		go test -count=1 -timeout 45m -v ./e2e/
 
 ##@ Real cluster (needs Docker and internet)
 

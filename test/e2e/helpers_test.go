@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -320,6 +321,25 @@ func requireKinds(t *testing.T, kinds ...schema.GroupVersionKind) {
 	if len(missing) > 0 {
 		t.Skipf("the cluster does not serve %s: install KubeVirt, CDI, Multus and kubernetes-nmstate to run this test", strings.Join(missing, ", "))
 	}
+	// The suite's Wukongs have disks (fixture.Wukong), whose claims bind
+	// only where a default StorageClass provisions them. The sandbox has one;
+	// make local-cluster-up has KubeVirt but no provisioner yet.
+	if !inSandbox && !hasDefaultStorageClass(t) {
+		t.Skip("the cluster has no default StorageClass (annotation storageclass.kubernetes.io/is-default-class) for the test Wukongs' disks")
+	}
+}
+
+// hasDefaultStorageClass reports whether a StorageClass is marked default.
+func hasDefaultStorageClass(t *testing.T) bool {
+	t.Helper()
+	classes := &storagev1.StorageClassList{}
+	require.NoError(t, k.List(ctxT(t), classes), "listing StorageClasses")
+	for _, sc := range classes.Items {
+		if sc.Annotations["storageclass.kubernetes.io/is-default-class"] == "true" {
+			return true
+		}
+	}
+	return false
 }
 
 // serves reports whether the cluster serves gvk (discovery, cached per
