@@ -22,6 +22,7 @@ import (
 // order; sigs.k8s.io/yaml sorts map keys, so the text is deterministic.
 type cloudConfig struct {
 	Hostname          string      `json:"hostname"`
+	ManageEtcHosts    bool        `json:"manage_etc_hosts"`
 	Users             []userEntry `json:"users,omitempty"`
 	SSHAuthorizedKeys []string    `json:"ssh_authorized_keys,omitempty"`
 	SSHPwauth         *bool       `json:"ssh_pwauth,omitempty"`
@@ -118,7 +119,11 @@ func BuildCloudInitSecret(id apply.Identity, owner client.Object, m Machine) (*c
 	}, nil
 }
 
-// RenderUserData renders the #cloud-config document for m: hostname, the user with
+// RenderUserData renders the #cloud-config document for m: hostname (and
+// manage_etc_hosts: true, cloud-init's update_etc_hosts module, so the name
+// resolves in the guest: without it, on a cluster whose DNS does not know
+// the guest, sudo warns "unable to resolve host" after a DNS timeout, as the
+// local cluster's real KubeVirt showed), the user with
 // a hashed password and SSH keys (or the keys for the image's default user),
 // ssh_pwauth when a password is set, growpart/resize_rootfs so an expanded
 // disk reaches the root filesystem, and, unless CloudInit.SkipGuestAgent,
@@ -132,9 +137,10 @@ func BuildCloudInitSecret(id apply.Identity, owner client.Object, m Machine) (*c
 func RenderUserData(owner client.Object, m Machine) ([]byte, error) {
 	ci := m.CloudInit
 	cfg := cloudConfig{
-		Hostname:     ci.Hostname,
-		Growpart:     growpart{Mode: "auto", Devices: []string{"/"}},
-		ResizeRootfs: true,
+		Hostname:       ci.Hostname,
+		ManageEtcHosts: true,
+		Growpart:       growpart{Mode: "auto", Devices: []string{"/"}},
+		ResizeRootfs:   true,
 	}
 	if !ci.SkipGuestAgent {
 		cfg.Packages = []string{GuestAgentPackage}
