@@ -4,8 +4,9 @@
 #
 #  - the processes it started, by their recorded PID: kubelet, every pod
 #    process and containerd shim of OUR containerd (found by its socket in
-#    their command line), containerd, the scheduler, controller-manager,
-#    apiserver, etcd;
+#    their command line), containerd, the node namespaces' PID 1 (whatever
+#    is left in them dies with it, and their mounts go), the scheduler,
+#    controller-manager, apiserver, etcd;
 #  - mounts under bin/local-cluster and the /run/netns entries made since;
 #  - the CNI bridge and its veths, our nat chain and the KUBE-* chains the
 #    kubelet made (iptables and ip6tables: KUBE-FIREWALL, KUBE-KUBELET-CANARY,
@@ -13,7 +14,8 @@
 #  - the kubepods cgroups, the sysctls that changed;
 #  - the host paths the kubelet, containerd and CNI write regardless of
 #    their configured directories (/var/lib/kubelet, /var/lib/cni,
-#    /run/containerd, /var/log/containers, ...): removed when they did not
+#    /run/containerd, /var/log/containers, KubeVirt's /run/kubevirt*, ...):
+#    removed when they did not
 #    exist before, else only the entries that are new.
 #
 # Then it compares the machine with the snapshot and fails on a difference.
