@@ -119,7 +119,7 @@ guest-test: ## Boot test Wukongs as real Debian guests under qemu (TCG), check t
 	@scripts/guest-test.sh
 
 .PHONY: kubevirt-images
-kubevirt-images: ## Build KubeVirt v1.9.0 here (control plane static, virt-handler/virt-launcher in a Debian trixie rootfs) and its images and the guest's containerDisk as importable tars in bin/kubevirt/ (root; long).
+kubevirt-images: guest-image ## Build KubeVirt v1.9.0 here (control plane static, virt-handler/virt-launcher in a Debian trixie rootfs) and its images and the guest's containerDisk as importable tars in bin/kubevirt/ (root; long).
 	scripts/kubevirt-build.sh
 
 .PHONY: cdi-images
