@@ -83,49 +83,10 @@ NONROOT=1001
 # file source: /usr/bin/ln).
 ROOTFS_PKGS=(qemu-utils nbdkit ca-certificates)
 
-log() { printf 'cdi-build: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-report() { printf '%s\n' "$*" | tee -a "$REPORT" >&2; }
-human() { du -sh --apparent-size "$1" | cut -f1; }
-
-# ------------------------------------------------------------------ mounts
-MOUNTS=()
-cleanup() {
-  local i
-  for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
-    umount "${MOUNTS[i]}" 2>/dev/null || umount -l "${MOUNTS[i]}" 2>/dev/null || log "could not unmount ${MOUNTS[i]}"
-  done
-  MOUNTS=()
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# chroot_mounts DIR: /proc, /dev and /sys for apt inside DIR.
-chroot_mounts() {
-  mkdir -p "$1/proc" "$1/dev" "$1/sys"
-  mount -t proc proc "$1/proc"
-  MOUNTS+=("$1/proc")
-  mount --bind /dev "$1/dev"
-  MOUNTS+=("$1/dev")
-  mount --bind /sys "$1/sys"
-  MOUNTS+=("$1/sys")
-  mount -o remount,bind,ro "$1/sys"
-  cp /etc/resolv.conf "$1/etc/resolv.conf"
-}
-
-# timed NAME CMD...: runs CMD under `nice`, records wall and CPU seconds.
-timed() {
-  local name=$1 tf wall user sys
-  shift
-  tf=$(mktemp)
-  if ! /usr/bin/time -f '%e %U %S' -o "$tf" nice -n "$NICE" "$@"; then
-    rm -f "$tf"
-    die "$name failed"
-  fi
-  read -r wall user sys <"$tf"
-  rm -f "$tf"
-  report "$(printf '%-34s wall %7.1f s  cpu %7.1f s' "$name" "$wall" "$(awk -v a="$user" -v b="$sys" 'BEGIN{print a+b}')")"
-}
+LOG_PREFIX=cdi-build
+TIMED_WIDTH=34
+# shellcheck source=scripts/image-build-lib.sh
+source "$ROOT/scripts/image-build-lib.sh"
 
 # -------------------------------------------------------------------- CDI
 # CDI's commands, static. cdi-importer's image also carries the helpers the
@@ -185,25 +146,7 @@ make_rootfs() {
     log "rootfs: reusing $ROOTFS"
     return
   fi
-  command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends debootstrap >/dev/null
-  local mirror
-  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-  [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-  [ -n "$mirror" ] || die "no Debian mirror found in /etc/apt/sources.list{,.d/debian.sources}"
-  # Plain debootstrap, then apt-get in the chroot: bookworm's debootstrap
-  # with --include= fails on trixie (docs/real-kubevirt.md, obstacle 3).
-  if [ ! -f "$ROOTFS.tmp/.debootstrapped" ]; then
-    rm -rf "$ROOTFS.tmp"
-    timed "debootstrap $SUITE" debootstrap --variant=minbase "$SUITE" "$ROOTFS.tmp" "$mirror" >"$B/debootstrap.log" 2>&1
-    touch "$ROOTFS.tmp/.debootstrapped"
-  fi
-  echo "deb $mirror $SUITE main" >"$ROOTFS.tmp/etc/apt/sources.list"
-  chroot_mounts "$ROOTFS.tmp"
-  timed "apt-get install (rootfs)" chroot "$ROOTFS.tmp" sh -c \
-    "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${ROOTFS_PKGS[*]}" \
-    >"$B/apt.log" 2>&1
-  chroot "$ROOTFS.tmp" apt-get clean
-  cleanup
+  debian_rootfs "$ROOTFS.tmp" "$SUITE" "$B" "${ROOTFS_PKGS[@]}"
   # CDI's user 1001 (its images: user = "1001").
   chroot "$ROOTFS.tmp" getent passwd "$NONROOT" >/dev/null ||
     chroot "$ROOTFS.tmp" useradd -u "$NONROOT" -U -d /home/cdi -m -s /bin/bash cdi
@@ -262,13 +205,6 @@ build_addons() {
 }
 
 # ------------------------------------------------------------------- images
-ensure_imagetool() {
-  local src=$ROOT/hack/kubevirt-components/imagetool
-  if [ ! -x "$IMAGETOOL" ] || [ -n "$(find "$src" -newer "$IMAGETOOL" -type f)" ]; then
-    env -C "$src" GOWORK=off CGO_ENABLED=0 go build -trimpath -o "$IMAGETOOL" .
-  fi
-}
-
 # image REF FILE ARGS...: writes $IMAGES/FILE.tar and reports its size.
 image() {
   local ref=$1 file=$2

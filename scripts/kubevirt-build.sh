@@ -69,59 +69,14 @@ BUILD_PKGS=(gcc libc6-dev pkg-config libvirt-dev libnbd-dev)
 RUN_PKGS=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
   xorriso util-linux mount nftables iproute2 procps tar ca-certificates libnbd0)
 
-log() { printf 'kubevirt-build: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-report() { printf '%s\n' "$*" | tee -a "$REPORT" >&2; }
-human() { du -sh --apparent-size "$1" | cut -f1; }
+LOG_PREFIX=kubevirt-build
+# shellcheck source=scripts/image-build-lib.sh
+source "$ROOT/scripts/image-build-lib.sh"
 
 GOROOT_DIR=$(go env GOROOT)
 GOMODCACHE_DIR=$(go env GOMODCACHE)
 GOCACHE_DIR=$(go env GOCACHE)
 LDFLAGS="-s -w -X kubevirt.io/client-go/version.gitVersion=$VERSION -X kubevirt.io/client-go/version.gitTreeState=clean -X kubevirt.io/client-go/version.buildDate=1970-01-01T00:00:00Z"
-
-# ------------------------------------------------------------------ mounts
-MOUNTS=()
-cleanup() {
-  local i
-  for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
-    umount "${MOUNTS[i]}" 2>/dev/null || umount -l "${MOUNTS[i]}" 2>/dev/null || log "could not unmount ${MOUNTS[i]}"
-  done
-  MOUNTS=()
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# bind SRC DEST [ro]: bind-mounts SRC at DEST (created) and remembers it.
-bind() {
-  mkdir -p "$2"
-  mount --bind "$1" "$2"
-  MOUNTS+=("$2")
-  if [ "${3:-}" = ro ]; then mount -o remount,bind,ro "$2"; fi
-}
-
-# chroot_mounts DIR: /proc, /dev and /sys for apt and go inside DIR.
-chroot_mounts() {
-  mkdir -p "$1/proc"
-  mount -t proc proc "$1/proc"
-  MOUNTS+=("$1/proc")
-  bind /dev "$1/dev"
-  bind /sys "$1/sys" ro
-  cp /etc/resolv.conf "$1/etc/resolv.conf"
-}
-
-# timed NAME CMD...: runs CMD under `nice`, records wall and CPU seconds.
-timed() {
-  local name=$1 tf
-  shift
-  tf=$(mktemp)
-  if ! /usr/bin/time -f '%e %U %S' -o "$tf" nice -n "$NICE" "$@"; then
-    rm -f "$tf"
-    die "$name failed"
-  fi
-  read -r wall user sys <"$tf"
-  rm -f "$tf"
-  report "$(printf '%-26s wall %7.1f s  cpu %7.1f s' "$name" "$wall" "$(awk -v a="$user" -v b="$sys" 'BEGIN{print a+b}')")"
-}
 
 # ------------------------------------------------------------- control plane
 # Pure Go, static: the control plane and virt-launcher's/virt-handler's
@@ -170,28 +125,7 @@ make_rootfs() {
     log "rootfs: reusing $ROOTFS"
     return
   fi
-  command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends debootstrap >/dev/null
-  # The Debian mirror this machine's apt uses.
-  local mirror
-  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-  [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-  [ -n "$mirror" ] || die "no Debian mirror found in /etc/apt/sources.list{,.d/debian.sources}"
-  # debootstrap installs the base only: bookworm's debootstrap with
-  # --include= of these packages fails on trixie's systemd ("systemd
-  # pre-depends on libsystemd-shared ... unpacked, but has never been
-  # configured"); apt-get orders them right (docs/real-kubevirt.md).
-  if [ ! -f "$ROOTFS.tmp/.debootstrapped" ]; then
-    rm -rf "$ROOTFS.tmp"
-    timed "debootstrap $SUITE" debootstrap --variant=minbase "$SUITE" "$ROOTFS.tmp" "$mirror" >"$KV/debootstrap.log" 2>&1
-    touch "$ROOTFS.tmp/.debootstrapped"
-  fi
-  echo "deb $mirror $SUITE main" >"$ROOTFS.tmp/etc/apt/sources.list"
-  chroot_mounts "$ROOTFS.tmp"
-  timed "apt-get install (rootfs)" chroot "$ROOTFS.tmp" sh -c \
-    "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${BUILD_PKGS[*]} ${RUN_PKGS[*]}" \
-    >"$KV/apt.log" 2>&1
-  chroot "$ROOTFS.tmp" apt-get clean
-  cleanup
+  debian_rootfs "$ROOTFS.tmp" "$SUITE" "$KV" "${BUILD_PKGS[@]}" "${RUN_PKGS[@]}"
   # KubeVirt's qemu user and group (uid/gid 107, as in its images).
   if chroot "$ROOTFS.tmp" getent passwd "$QEMU_ID" >/dev/null || chroot "$ROOTFS.tmp" getent group "$QEMU_ID" >/dev/null; then
     die "uid or gid $QEMU_ID is taken in the rootfs: $(chroot "$ROOTFS.tmp" getent passwd "$QEMU_ID")"
@@ -232,13 +166,6 @@ build_node() {
 }
 
 # ------------------------------------------------------------------- images
-# ensure_imagetool builds hack/kubevirt-components/imagetool when it changed.
-ensure_imagetool() {
-  if [ ! -x "$IMAGETOOL" ] || [ -n "$(find "$MOD/imagetool" -newer "$IMAGETOOL" -type f)" ]; then
-    env -C "$MOD/imagetool" GOWORK=off CGO_ENABLED=0 go build -trimpath -o "$IMAGETOOL" .
-  fi
-}
-
 # passwd_dir DIR: /etc/passwd and /etc/group with root, the non-root user
 # and qemu, as KubeVirt's images carry them.
 passwd_dir() {
