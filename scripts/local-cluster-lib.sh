@@ -60,8 +60,10 @@ SYSCTLS=(net.ipv4.ip_forward net.ipv6.conf.all.forwarding vm.overcommit_memory v
 # their configured directories are.
 # KubeVirt's virt-handler writes its host paths (hostPath volumes of
 # virt-operator's DaemonSet, components/daemonsets.go).
+# local-path-provisioner's volumes (bin/cdi/manifests/local-path.yaml).
 HOST_PATHS=(/var/lib/kubelet /var/lib/cni /run/containerd /run/netns /var/log/containers /var/log/pods /opt/containerd
-  /run/kubevirt /run/kubevirt-private /run/kubevirt-libvirt-runtimes /var/lib/kubevirt-node-labeller)
+  /run/kubevirt /run/kubevirt-private /run/kubevirt-libvirt-runtimes /var/lib/kubevirt-node-labeller
+  /var/lib/wukong-local-path)
 
 log() { printf '%s local-cluster: %s\n' "$(date -u +%T)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

@@ -7,7 +7,8 @@
 #   and CNI plugins, a pause image and the manager image built here from
 #   this checkout (static binary, user 65532, nothing else, as the
 #   Dockerfile), helm built from its Go module, the chart installed into
-#   namespace wukong-system which enforces Pod Security "restricted".
+#   namespace wukong-system which enforces Pod Security "restricted";
+#   and KubeVirt when `make kubevirt-images` has built it (see below).
 #
 # Writes bin/local-cluster/kubeconfig (cluster-admin). Idempotent: what
 # runs keeps running, what is built stays built (bin/), the images are
@@ -384,6 +385,26 @@ log "node $NODE_NAME Ready $(since "$t1") s after the first start"
 wait_for "ServiceAccount default" 60 kc -n default get serviceaccount default
 
 # ---------------------------------------------------------------- KubeVirt
+# import_tars DIR PREFIX: imports every DIR/*.tar into the node's containerd
+# (namespace k8s.io) whose manifest (its layers' digests) changed since the
+# last import, or whose image is gone: the tags (v1.9.0, v1.65.0, latest)
+# stay the same across rebuilds. The stamps are $LC/imported/PREFIX<name>.
+import_tars() {
+  local tar manifest ref stamp
+  mkdir -p "$LC/imported"
+  for tar in "$1"/*.tar; do
+    manifest=$(tar -xOf "$tar" manifest.json)
+    ref=$(grep -o '"RepoTags":\["[^"]*"' <<<"$manifest" | cut -d'"' -f4)
+    stamp=$LC/imported/$2$(basename "$tar" .tar)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$manifest" ] ||
+      ! ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -qxF "$ref"; then
+      ctr -a "$CONTAINERD_SOCK" -n k8s.io images import "$tar" >/dev/null
+      printf '%s' "$manifest" >"$stamp"
+      log "imported $ref"
+    fi
+  done
+}
+
 # When `make kubevirt-images` has built it (or LOCAL_CLUSTER_KUBEVIRT=1;
 # =0 skips it): the images imported, then installed as KubeVirt's user guide
 # says: the operator manifest, the KubeVirt CR, software emulation switched
@@ -403,18 +424,7 @@ if [ "$install_kv" = 1 ]; then
   s=$(date +%s.%N)
   # A tar is imported again when its manifest (its layers' digests) changed
   # since the last import: KubeVirt's tags stay v1.9.0 across rebuilds.
-  mkdir -p "$LC/imported"
-  for tar in "$KV_DIR"/images/*.tar; do
-    manifest=$(tar -xOf "$tar" manifest.json)
-    ref=$(grep -o '"RepoTags":\["[^"]*"' <<<"$manifest" | cut -d'"' -f4)
-    stamp=$LC/imported/$(basename "$tar" .tar)
-    if [ "$(cat "$stamp" 2>/dev/null)" != "$manifest" ] ||
-      ! ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -qxF "$ref"; then
-      ctr -a "$CONTAINERD_SOCK" -n k8s.io images import "$tar" >/dev/null
-      printf '%s' "$manifest" >"$stamp"
-      log "imported $ref"
-    fi
-  done
+  import_tars "$KV_DIR/images" ""
   # Server-side: the KubeVirt CRD is too big for apply's last-applied annotation.
   kc apply --server-side --force-conflicts -f "$KV_DIR/manifests/kubevirt-operator.yaml" >/dev/null
   kc wait crd/kubevirts.kubevirt.io --for condition=Established --timeout 60s >/dev/null
@@ -439,6 +449,62 @@ if [ "$install_kv" = 1 ]; then
   log "KubeVirt $KUBEVIRT_VERSION Available: $(since "$s") s"
 fi
 
+# ---------------------------------------------------------------- CDI
+# When `make cdi-images` has built it (bin/cdi/manifests; or
+# LOCAL_CLUSTER_CDI=1; =0 skips it), docs/real-cdi-multus.md's install half:
+# the images imported, local-path-provisioner as the default StorageClass
+# (WaitForFirstConsumer, data in /var/lib/wukong-local-path), CDI v1.65.0 by
+# its operator and CR (wait Available), the StorageProfile CDI cannot derive
+# for rancher.io/local-path, and the image server serving the guest disk on
+# http://$NODE_IP:18080/guest.qcow2 (host network: no kube-proxy, no DNS).
+CDI_DIR=$BIN/cdi
+install_cdi=0
+case ${LOCAL_CLUSTER_CDI:-auto} in
+  0 | no | false) ;;
+  auto) if [ -f "$CDI_DIR/manifests/cdi-operator.yaml" ]; then install_cdi=1; fi ;;
+  *)
+    [ -f "$CDI_DIR/manifests/cdi-operator.yaml" ] || die "CDI is not built: make cdi-images"
+    install_cdi=1
+    ;;
+esac
+if [ "$install_cdi" = 1 ]; then
+  s=$(date +%s.%N)
+  import_tars "$CDI_DIR/images" cdi-
+  kc apply --server-side --force-conflicts -f "$CDI_DIR/manifests/local-path.yaml" >/dev/null
+  kc -n local-path-storage rollout status deployment/local-path-provisioner --timeout 5m >/dev/null
+  others=$(kc get storageclass -o jsonpath='{range .items[?(@.metadata.annotations.storageclass\.kubernetes\.io/is-default-class=="true")]}{.metadata.name}{"\n"}{end}' | grep -vx local-path || true)
+  [ -z "$others" ] || die "StorageClasses other than local-path are default too: $others"
+  log "local-path-provisioner Ready (default StorageClass local-path): $(since "$s") s"
+  s=$(date +%s.%N)
+  # A manager started before CDI's CRDs existed does not watch DataVolumes
+  # (it checks the CRDs at start): restarted after the chart below.
+  cdi_new=0
+  kc get crd datavolumes.cdi.kubevirt.io >/dev/null 2>&1 || cdi_new=1
+  # Server-side: CDI's CRDs are too big for apply's last-applied annotation.
+  kc apply --server-side --force-conflicts -f "$CDI_DIR/manifests/cdi-operator.yaml" >/dev/null
+  kc wait crd/cdis.cdi.kubevirt.io --for condition=Established --timeout 60s >/dev/null
+  kc -n cdi rollout status deployment/cdi-operator --timeout 5m >/dev/null
+  kc apply --server-side --force-conflicts -f "$CDI_DIR/manifests/cdi-cr.yaml" >/dev/null
+  # cdi-deployment's readiness probe runs `cat /tmp/ready`
+  # (pkg/operator/resources/namespaced/controller.go); the controller image
+  # made here has no cat ('exec: "cat": executable file not found in $PATH'),
+  # so the pod never turns Ready and the CR stays Deploying. Until the image
+  # carries one, the CR's documented customizeComponents drops that probe.
+  kc patch cdi cdi --type merge -p '{"spec":{"customizeComponents":{"patches":[{"resourceType":"Deployment","resourceName":"cdi-deployment","type":"json","patch":"[{\"op\":\"remove\",\"path\":\"/spec/template/spec/containers/0/readinessProbe\"}]"}]}}}' >/dev/null
+  if ! kc wait cdi/cdi --for condition=Available --timeout 10m >/dev/null; then
+    kc -n cdi get cdi,pods -o wide >&2 || true
+    die "CDI not Available after 10m (kc -n cdi get events; logs in $LC/pod-logs)"
+  fi
+  log "CDI Available: $(since "$s") s"
+  # CDI creates the StorageProfile of every StorageClass; the manifest fills its spec.
+  wait_for "StorageProfile local-path" 120 kc get storageprofile local-path
+  kc apply --server-side --force-conflicts -f "$CDI_DIR/manifests/local-path-storageprofile.yaml" >/dev/null
+  s=$(date +%s.%N)
+  kc apply --server-side --force-conflicts -f "$CDI_DIR/manifests/image-server.yaml" >/dev/null
+  kc -n wukong-images rollout status deployment/image-server --timeout 5m >/dev/null
+  log "image server Ready on http://$NODE_IP:18080/guest.qcow2: $(since "$s") s"
+fi
+
 # ---------------------------------------------------------------- Wukong
 kc apply -f - >/dev/null <<EOF
 apiVersion: v1
@@ -460,6 +526,11 @@ s=$(date +%s.%N)
   die "helm upgrade --install failed"
 }
 log "chart installed, manager Ready: helm took $(since "$s") s, $(since "$t1") s after the first start, $(since "$t0") s in all"
+if [ "${cdi_new:-0}" = 1 ]; then
+  kc -n "$RELEASE_NAMESPACE" rollout restart deployment/"$RELEASE" >/dev/null
+  kc -n "$RELEASE_NAMESPACE" rollout status deployment/"$RELEASE" --timeout 5m >/dev/null
+  log "manager restarted: CDI was installed in this run (the manager watches DataVolumes only when their CRD exists at its start)"
+fi
 # Shims (one per pod) are containerd's children; record them too.
 shim_pids >"$PIDS/shims"
 echo "$MANAGER_IMAGE" >"$LC/manager-image"
