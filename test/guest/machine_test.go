@@ -453,8 +453,20 @@ func (g *guest) boot(ctx context.Context, img guestImage) (sshUp, cloudInitDone 
 	// `cloud-init status --wait` is not enough: cloud-init 22.4 reports
 	// "error" as soon as an earlier stage had one, and --wait returns then.
 	const finished = "while [ ! -e /var/lib/cloud/instance/boot-finished ]; do sleep 2; done"
-	if out, err := g.ssh(ctx, finished); err != nil {
-		return sshUp, 0, fmt.Errorf("waiting for cloud-init's boot-finished: %w: %s", err, out)
+	for {
+		out, err := g.ssh(ctx, finished)
+		if err == nil {
+			break
+		}
+		// Exit status 255 is ssh's own failure, not the command's: cloud-init
+		// restarts sshd when it changes ssh_pwauth (set_passwords), and a
+		// connection in that moment is closed ("kex_exchange_identification:
+		// Connection closed by remote host"). Try again until ctx ends.
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 255 || ctx.Err() != nil {
+			return sshUp, 0, fmt.Errorf("waiting for cloud-init's boot-finished: %w: %s", err, out)
+		}
+		time.Sleep(3 * time.Second)
 	}
 	return sshUp, time.Since(g.started), nil
 }
