@@ -203,7 +203,8 @@ func TestTenantCrossNamespaceNAD(t *testing.T) {
 // label, no change), the Wukong is Stalled with NameConflict naming the
 // field, and deleting the Wukong deletes nothing of it.
 func TestTenantNeverAdopts(t *testing.T) {
-	requireKinds(t, kindVirtualMachine, kindDataVolume)
+	// It makes a NetworkAttachmentDefinition beforehand (nets-fast).
+	requireKinds(t, kindVirtualMachine, kindDataVolume, kindNAD)
 	t.Parallel()
 	ns := newNamespace(t)
 	alice := tenant(t, ns, "alice-"+randSuffix())
