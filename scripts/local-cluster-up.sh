@@ -288,20 +288,22 @@ if ! alive "$PIDS/node.pid"; then
   setsid unshare --pid --fork --mount --propagation private --mount-proc "$img/pause" >>"$LOGS/node.log" 2>&1 </dev/null &
   unshare_pid=$!
   wait_for "the node namespace" 10 pgrep -P "$unshare_pid"
-  pgrep -P "$unshare_pid" >"$PIDS/node.pid"
+  node_pid=$(pgrep -P "$unshare_pid") || die "the node namespace's PID 1 exited at once (see $LOGS/node.log)"
+  echo "$node_pid" >"$PIDS/node.pid"
   nsenter -t "$(cat "$PIDS/node.pid")" --mount -- mount --make-rshared /
   log "node namespaces: PID 1 is $(cat "$PIDS/node.pid") on the machine"
 fi
 # start_in_node NAME CMD...: start, in the node's namespaces; records the
 # process's PID on the machine (nsenter forks it and waits).
 start_in_node() {
-  local name=$1 nsenter_pid
+  local name=$1 nsenter_pid pid
   shift
   if alive "$PIDS/$name.pid"; then return; fi
   setsid nsenter -t "$(cat "$PIDS/node.pid")" --pid --mount -- "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
   nsenter_pid=$!
   wait_for "$name" 10 pgrep -P "$nsenter_pid"
-  pgrep -P "$nsenter_pid" >"$PIDS/$name.pid"
+  pid=$(pgrep -P "$nsenter_pid") || die "$name exited at once (see $LOGS/$name.log)"
+  echo "$pid" >"$PIDS/$name.pid"
   log "started $name (PID $(cat "$PIDS/$name.pid"), in the node namespaces)"
 }
 start_in_node containerd containerd --config "$LC/containerd/config.toml"
