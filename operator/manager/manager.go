@@ -7,6 +7,7 @@ package manager
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	kubevirtv1 "kubevirt.io/api/core/v1"
@@ -52,6 +54,14 @@ type Options struct {
 	LeaderElectionNamespace string
 	// Namespaces limits the Wukongs (and children) watched; empty = all.
 	Namespaces []string
+	// RestartOnNewKinds makes the manager stop with ErrKindInstalled when
+	// an optional kind missing at start (KubeVirt, CDI, Multus, NMState)
+	// becomes served, so that its Deployment restarts it watching the kind
+	// (cmd/manager: on). Off for in-process managers (tests, sandbox).
+	RestartOnNewKinds bool
+	// KindPollInterval is how often RestartOnNewKinds looks
+	// (default DefaultKindPollInterval).
+	KindPollInterval time.Duration
 	// MaxConcurrentReconciles is how many Wukongs reconcile in parallel.
 	MaxConcurrentReconciles int
 	// GlobalNADNamespaces are namespaces whose NetworkAttachmentDefinitions
@@ -116,10 +126,13 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	// registered) unfiltered and from every namespace, even when Namespaces
 	// limits the rest.
 	byObject := map[client.Object]cache.ByObject{}
+	var missing []schema.GroupVersionKind
 	for _, k := range controller.CachedKinds {
 		switch {
 		case !k.Served(installed):
-			ctrl.Log.WithName("setup").Info("CRD not installed: not watching it; Wukongs that need it report it in their conditions", "kind", k.GVK.String())
+			missing = append(missing, k.GVK)
+			ctrl.Log.WithName("setup").Info("CRD not installed: not watching it; Wukongs that need it report it in their conditions",
+				"kind", k.GVK.String(), "restartWhenInstalled", o.RestartOnNewKinds)
 		case k.Labelled:
 			byObject[k.New()] = cache.ByObject{Label: ManagedSelector}
 		default:
@@ -161,6 +174,19 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	nb := &controller.NodeBridgeReconciler{Client: FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}}
 	if err := nb.SetupWithManager(mgr, installed); err != nil {
 		return nil, fmt.Errorf("cannot set up the NodeBridge controller: %w", err)
+	}
+	if o.RestartOnNewKinds && len(missing) > 0 {
+		dc, err := discovery.NewDiscoveryClientForConfigAndClient(cfg, httpClient)
+		if err != nil {
+			return nil, err
+		}
+		interval := o.KindPollInterval
+		if interval <= 0 {
+			interval = DefaultKindPollInterval
+		}
+		if err := mgr.Add(kindWatcher{missing: missing, interval: interval, served: discoveryServed(dc)}); err != nil {
+			return nil, err
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -27,6 +28,7 @@ func main() {
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's).")
 	flag.StringVar(&namespaces, "namespaces", "", "Comma-separated namespaces to watch (default: all).")
 	flag.IntVar(&o.MaxConcurrentReconciles, "concurrency", 4, "Wukongs reconciled in parallel.")
+	flag.BoolVar(&o.RestartOnNewKinds, "restart-on-new-crds", true, "Exit (for the Deployment to restart the manager) when KubeVirt, CDI, Multus or NMState, missing at start, is installed, so their kinds are watched.")
 	flag.StringVar(&globalNADs, "global-nad-namespaces", "", "Comma-separated namespaces whose NetworkAttachmentDefinitions any Wukong may name in nadName (like Multus' globalNamespaces); others are refused.")
 	zapOpts := zap.Options{Development: false, TimeEncoder: zapcore.ISO8601TimeEncoder}
 	zapOpts.BindFlags(flag.CommandLine) // --zap-log-level, --zap-encoder (json|console), ...
@@ -51,7 +53,11 @@ func main() {
 	}
 	ctrl.Log.Info("starting manager")
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		ctrl.Log.Error(err, "manager stopped")
+		if errors.Is(err, manager.ErrKindInstalled) {
+			ctrl.Log.Info("restarting", "reason", err.Error())
+		} else {
+			ctrl.Log.Error(err, "manager stopped")
+		}
 		os.Exit(1)
 	}
 }
