@@ -392,14 +392,18 @@ wait_for "ServiceAccount default" 60 kc -n default get serviceaccount default
 # last import, or whose image is gone: the tags (v1.9.0, v1.65.0, latest)
 # stay the same across rebuilds. The stamps are $LC/imported/PREFIX<name>.
 import_tars() {
-  local tar manifest ref stamp
+  local tar manifest ref stamp have
   mkdir -p "$LC/imported"
+  # Listed once, grepped as a string: `ctr ... | grep -q` under pipefail
+  # fails when grep stops reading early (ctr gets SIGPIPE), which looked
+  # like a missing image and imported it again.
+  have=$(ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls -q)
   for tar in "$1"/*.tar; do
     manifest=$(tar -xOf "$tar" manifest.json)
     ref=$(grep -o '"RepoTags":\["[^"]*"' <<<"$manifest" | cut -d'"' -f4)
     stamp=$LC/imported/$2$(basename "$tar" .tar)
     if [ "$(cat "$stamp" 2>/dev/null)" != "$manifest" ] ||
-      ! ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -qxF "$ref"; then
+      ! grep -qxF "$ref" <<<"$have"; then
       ctr -a "$CONTAINERD_SOCK" -n k8s.io images import "$tar" >/dev/null
       printf '%s' "$manifest" >"$stamp"
       log "imported $ref"
