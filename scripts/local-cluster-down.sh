@@ -97,7 +97,9 @@ remove_new_chains() {
   for t in filter nat mangle raw; do
     "$tool" -t "$t" -S >/dev/null 2>&1 || continue
     for chain in $("$tool" -t "$t" -S | awk '$1 == "-N" {print $2}'); do
-      if [ -f "$snap" ] && sed -n "/^\*$t\$/,/^COMMIT/p" "$snap" | grep -q "^:$chain "; then
+      # grep reads a process substitution: `sed | grep -q` under pipefail
+      # fails when sed gets SIGPIPE after grep's early exit.
+      if [ -f "$snap" ] && grep -q "^:$chain " <(sed -n "/^\*$t\$/,/^COMMIT/p" "$snap"); then
         continue
       fi
       case $chain in KUBE-* | "$SVC_CHAIN") ;; *) continue ;; esac
