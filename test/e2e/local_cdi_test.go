@@ -1,9 +1,6 @@
 package e2e_test
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -75,32 +72,13 @@ var progressRe = regexp.MustCompile(`^(\d{1,3}(\.\d+)?%|N/A)$`)
 func TestLocalCDIImportBoot(t *testing.T) {
 	realKubeVirt(t)
 	url := realCDI(t)
-	for _, tool := range []string{"ssh", "ssh-keygen"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is needed to log in to the guest: %v", tool, err)
-		}
-	}
-	bootTimeout := 15 * time.Minute
-	if v := os.Getenv("E2E_BOOT_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		require.NoError(t, err, "E2E_BOOT_TIMEOUT")
-		bootTimeout = d
-	}
 	ns := newNamespace(t)
 	name := "cdi-" + randSuffix()
 	nn := types.NamespacedName{Namespace: ns, Name: name}
+	g := newGuestAccess(t, ns)
+	bootTimeout, deadline := g.timeout, g.deadline
 
-	keyFile := filepath.Join(t.TempDir(), "id_ed25519")
-	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e-local", "-f", keyFile).CombinedOutput()
-	require.NoError(t, err, "ssh-keygen: %s", out)
-	pub, err := os.ReadFile(keyFile + ".pub")
-	require.NoError(t, err)
-	create(t, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "keys"},
-		StringData: map[string]string{"e2e": strings.TrimSpace(string(pub))},
-	})
-
-	const login = "ops"
+	login := g.login
 	size := resource.MustParse("3Gi")
 	create(t, &v1alpha1.Wukong{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -108,7 +86,7 @@ func TestLocalCDIImportBoot(t *testing.T) {
 			CPU:           1,
 			Memory:        resource.MustParse("1Gi"),
 			Disks:         []v1alpha1.DiskSpec{{Name: "root", Size: size, Boot: true, Image: url}},
-			SSHKeySecret:  "keys",
+			SSHKeySecret:  g.secret,
 			CloudInitUser: &v1alpha1.CloudInitUser{Name: login, Sudo: "ALL=(ALL) NOPASSWD:ALL", Shell: "/bin/bash"},
 			GuestAgent:    &v1alpha1.GuestAgent{Install: ptr.To(false)},
 		},
@@ -119,7 +97,6 @@ func TestLocalCDIImportBoot(t *testing.T) {
 	phases := map[string]bool{}
 	var progresses []string
 	var imported time.Duration
-	deadline := time.Now().Add(bootTimeout)
 	for {
 		w := getWukong(t, k, nn)
 		if v := volumeStatus(w, "root"); v != nil {
@@ -165,26 +142,15 @@ func TestLocalCDIImportBoot(t *testing.T) {
 	pod := launcherPod(t, nn)
 	ip := pod.Status.PodIP
 	require.NotEmpty(t, ip, "the launcher pod's IP")
-	var hostname string
-	for {
-		hostname, err = guestSSH(ctxT(t), keyFile, login, ip, "hostname")
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no SSH into the guest at %s within %s: %v: %s", ip, bootTimeout, err, hostname)
-		}
-		time.Sleep(10 * time.Second)
-	}
+	hostname := g.waitSSH(t, ip)
 	t.Logf("SSH answered %.0f s after create", time.Since(started).Seconds())
 	assert.Equal(t, name, hostname, "the guest's hostname is the Wukong's name")
 
 	// The imported disk is the root disk, grown to the claim (cloud-init's
 	// growpart and resizefs run at boot): larger than the image's 1.5 GiB.
 	const imageBytes = 1610612736
-	var sizes string
 	for {
-		sizes, err = guestSSH(ctxT(t), keyFile, login, ip, "lsblk -bndo SIZE /dev/vda && df -B1 --output=size / | tail -1 && findmnt -no SOURCE /")
+		sizes, err := guestSSH(ctxT(t), g.keyFile, login, ip, "lsblk -bndo SIZE /dev/vda && df -B1 --output=size / | tail -1 && findmnt -no SOURCE /")
 		f := strings.Fields(sizes)
 		if err == nil && len(f) == 3 {
 			disk, _ := strconv.ParseInt(f[0], 10, 64)

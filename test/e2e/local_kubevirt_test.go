@@ -72,39 +72,19 @@ func realKubeVirt(t *testing.T) string {
 // the Wukong leaves no VM, VMI, pod, Secret or qemu behind.
 func TestLocalKubeVirtGuest(t *testing.T) {
 	image := realKubeVirt(t)
-	for _, tool := range []string{"ssh", "ssh-keygen"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is needed to log in to the guest: %v", tool, err)
-		}
-	}
-	bootTimeout := 15 * time.Minute
-	if v := os.Getenv("E2E_BOOT_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		require.NoError(t, err, "E2E_BOOT_TIMEOUT")
-		bootTimeout = d
-	}
 	ns := newNamespace(t)
 	name := "guest-" + randSuffix()
 	nn := types.NamespacedName{Namespace: ns, Name: name}
+	g := newGuestAccess(t, ns)
 
-	keyFile := filepath.Join(t.TempDir(), "id_ed25519")
-	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e-local", "-f", keyFile).CombinedOutput()
-	require.NoError(t, err, "ssh-keygen: %s", out)
-	pub, err := os.ReadFile(keyFile + ".pub")
-	require.NoError(t, err)
-	create(t, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "keys"},
-		StringData: map[string]string{"e2e": strings.TrimSpace(string(pub))},
-	})
-
-	const login = "ops"
+	login := g.login
 	w := &v1alpha1.Wukong{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: v1alpha1.WukongSpec{
 			CPU:           1,
 			Memory:        resource.MustParse("1Gi"),
 			OSImage:       image,
-			SSHKeySecret:  "keys",
+			SSHKeySecret:  g.secret,
 			CloudInitUser: &v1alpha1.CloudInitUser{Name: login, Sudo: "ALL=(ALL) NOPASSWD:ALL", Shell: "/bin/bash"},
 			StartStrategy: &v1alpha1.StartStrategy{RunStrategy: string(kubevirtv1.RunStrategyManual)},
 			// The image ships the agent, and the local cluster's pods reach no
@@ -138,32 +118,22 @@ func TestLocalKubeVirtGuest(t *testing.T) {
 	// binding forwards it to the guest), as the cloud-init user, with the key.
 	ip := pod.Status.PodIP
 	require.NotEmpty(t, ip, "the launcher pod's IP")
-	var hostname string
-	deadline := time.Now().Add(bootTimeout)
-	for {
-		hostname, err = guestSSH(ctxT(t), keyFile, login, ip, "hostname")
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no SSH into the guest at %s within %s: %v: %s", ip, bootTimeout, err, hostname)
-		}
-		time.Sleep(10 * time.Second)
-	}
+	hostname := g.waitSSH(t, ip)
 	t.Logf("SSH answered %.0f s after start", time.Since(started).Seconds())
 	assert.Equal(t, name, hostname, "the guest's hostname is the Wukong's name")
 	// cloud-init's final stage may still run under emulation: wait for it.
 	var status string
+	var err error
 	for {
-		status, err = guestSSH(ctxT(t), keyFile, login, ip, "cloud-init status")
-		if !strings.Contains(status, "running") || time.Now().After(deadline) {
+		status, err = guestSSH(ctxT(t), g.keyFile, login, ip, "cloud-init status")
+		if !strings.Contains(status, "running") || time.Now().After(g.deadline) {
 			break
 		}
 		time.Sleep(10 * time.Second)
 	}
 	assert.Equal(t, "status: done", status, "cloud-init status (%v)", err)
 	t.Logf("cloud-init done %.0f s after start", time.Since(started).Seconds())
-	whoami, err := guestSSH(ctxT(t), keyFile, login, ip, "id -un && sudo -n id -un && getent hosts $(hostname)")
+	whoami, err := guestSSH(ctxT(t), g.keyFile, login, ip, "id -un && sudo -n id -un && getent hosts $(hostname)")
 	require.NoError(t, err, "in the guest: %s", whoami)
 	lines := strings.Split(whoami, "\n")
 	if assert.Len(t, lines, 3, "id -un; sudo -n id -un; getent hosts: %q", whoami) {
@@ -200,6 +170,59 @@ func TestLocalKubeVirtGuest(t *testing.T) {
 			assert.Equal(c, "keys", s.Name, "only the user's own Secret stays")
 		}
 	}, "everything of Wukong %s to be gone", nn)
+}
+
+// guestAccess is how the real-guest tests log in: an ed25519 key whose
+// public half is in the Secret secret (the Wukongs' sshKeySecret), the
+// cloud-init user login, and the time the guest must answer by.
+type guestAccess struct {
+	keyFile, secret, login string
+	timeout                time.Duration
+	deadline               time.Time
+}
+
+// newGuestAccess needs ssh and ssh-keygen, makes the key and the Secret
+// "keys" in ns, and starts the boot clock (E2E_BOOT_TIMEOUT, default 15m:
+// software emulation, 2 shared cores).
+func newGuestAccess(t *testing.T, ns string) guestAccess {
+	t.Helper()
+	for _, tool := range []string{"ssh", "ssh-keygen"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed to log in to the guest: %v", tool, err)
+		}
+	}
+	g := guestAccess{keyFile: filepath.Join(t.TempDir(), "id_ed25519"), secret: "keys", login: "ops", timeout: 15 * time.Minute}
+	if v := os.Getenv("E2E_BOOT_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		require.NoError(t, err, "E2E_BOOT_TIMEOUT")
+		g.timeout = d
+	}
+	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e-local", "-f", g.keyFile).CombinedOutput()
+	require.NoError(t, err, "ssh-keygen: %s", out)
+	pub, err := os.ReadFile(g.keyFile + ".pub")
+	require.NoError(t, err)
+	create(t, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: g.secret},
+		StringData: map[string]string{"e2e": strings.TrimSpace(string(pub))},
+	})
+	g.deadline = time.Now().Add(g.timeout)
+	return g
+}
+
+// waitSSH logs in to the guest at ip every 10 s until it answers and
+// returns its hostname; past the deadline it fails t.
+func (g guestAccess) waitSSH(t *testing.T, ip string) string {
+	t.Helper()
+	for {
+		hostname, err := guestSSH(ctxT(t), g.keyFile, g.login, ip, "hostname")
+		if err == nil {
+			return hostname
+		}
+		if time.Now().After(g.deadline) {
+			t.Fatalf("no SSH into the guest at %s within %s: %v: %s", ip, g.timeout, err, hostname)
+		}
+		time.Sleep(10 * time.Second)
+	}
 }
 
 // vmSubresource PUTs virt-api's VirtualMachine subresource (start, stop,
