@@ -287,8 +287,12 @@ EOF
 if ! alive "$PIDS/node.pid"; then
   setsid unshare --pid --fork --mount --propagation private --mount-proc "$img/pause" >>"$LOGS/node.log" 2>&1 </dev/null &
   unshare_pid=$!
-  wait_for "the node namespace" 10 pgrep -P "$unshare_pid"
-  node_pid=$(pgrep -P "$unshare_pid") || die "the node namespace's PID 1 exited at once (see $LOGS/node.log)"
+  node_pid=
+  for ((i = 0; i < 50; i++)); do
+    if node_pid=$(pgrep -P "$unshare_pid"); then break; fi
+    sleep 0.2
+  done
+  [ -n "$node_pid" ] || die "the node namespaces' PID 1 did not start or exited at once (see $LOGS/node.log)"
   echo "$node_pid" >"$PIDS/node.pid"
   nsenter -t "$(cat "$PIDS/node.pid")" --mount -- mount --make-rshared /
   log "node namespaces: PID 1 is $(cat "$PIDS/node.pid") on the machine"
@@ -296,13 +300,19 @@ fi
 # start_in_node NAME CMD...: start, in the node's namespaces; records the
 # process's PID on the machine (nsenter forks it and waits).
 start_in_node() {
-  local name=$1 nsenter_pid pid
+  local name=$1 nsenter_pid pid i
   shift
   if alive "$PIDS/$name.pid"; then return; fi
   setsid nsenter -t "$(cat "$PIDS/node.pid")" --pid --mount -- "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
   nsenter_pid=$!
-  wait_for "$name" 10 pgrep -P "$nsenter_pid"
-  pid=$(pgrep -P "$nsenter_pid") || die "$name exited at once (see $LOGS/$name.log)"
+  # pgrep -P has been seen to find nothing once right after it found the
+  # child (the process still ran): look until it answers, 10 s at most.
+  pid=
+  for ((i = 0; i < 50; i++)); do
+    if pid=$(pgrep -P "$nsenter_pid"); then break; fi
+    sleep 0.2
+  done
+  [ -n "$pid" ] || die "$name did not start or exited at once (see $LOGS/$name.log)"
   echo "$pid" >"$PIDS/$name.pid"
   log "started $name (PID $(cat "$PIDS/$name.pid"), in the node namespaces)"
 }
@@ -417,16 +427,16 @@ import_tars() {
 # on with the documented merge patch (this machine's /dev/kvm cannot run
 # stock kernels), and wait for the CR to be Available.
 KV_DIR=$BIN/kubevirt/$KUBEVIRT_VERSION
-install_kv=0
-case ${LOCAL_CLUSTER_KUBEVIRT:-auto} in
-  0 | no | false) ;;
-  auto) if [ -f "$KV_DIR/manifests/kubevirt-operator.yaml" ]; then install_kv=1; fi ;;
-  *)
-    [ -f "$KV_DIR/manifests/kubevirt-operator.yaml" ] || die "KubeVirt $KUBEVIRT_VERSION is not built: make kubevirt-images"
-    install_kv=1
-    ;;
-esac
-if [ "$install_kv" = 1 ]; then
+# wanted SETTING MANIFEST WHAT: whether to install WHAT, by SETTING (0/no/
+# false: no; auto or unset: when MANIFEST was built; else yes, and it must be).
+wanted() {
+  case ${1:-auto} in
+    0 | no | false) return 1 ;;
+    auto) [ -f "$2" ] ;;
+    *) [ -f "$2" ] || die "$3 is not built (see the Makefile's kubevirt-images and cdi-images)" ;;
+  esac
+}
+if wanted "${LOCAL_CLUSTER_KUBEVIRT:-}" "$KV_DIR/manifests/kubevirt-operator.yaml" "KubeVirt $KUBEVIRT_VERSION"; then
   s=$(date +%s.%N)
   # A tar is imported again when its manifest (its layers' digests) changed
   # since the last import: KubeVirt's tags stay v1.9.0 across rebuilds.
@@ -464,16 +474,7 @@ fi
 # for rancher.io/local-path, and the image server serving the guest disk on
 # http://$NODE_IP:18080/guest.qcow2 (host network: no kube-proxy, no DNS).
 CDI_DIR=$BIN/cdi
-install_cdi=0
-case ${LOCAL_CLUSTER_CDI:-auto} in
-  0 | no | false) ;;
-  auto) if [ -f "$CDI_DIR/manifests/cdi-operator.yaml" ]; then install_cdi=1; fi ;;
-  *)
-    [ -f "$CDI_DIR/manifests/cdi-operator.yaml" ] || die "CDI is not built: make cdi-images"
-    install_cdi=1
-    ;;
-esac
-if [ "$install_cdi" = 1 ]; then
+if wanted "${LOCAL_CLUSTER_CDI:-}" "$CDI_DIR/manifests/cdi-operator.yaml" CDI; then
   s=$(date +%s.%N)
   import_tars "$CDI_DIR/images" cdi-
   kc apply --server-side --force-conflicts -f "$CDI_DIR/manifests/local-path.yaml" >/dev/null
