@@ -284,36 +284,35 @@ EOF
 # hosts: virt-handler's Bidirectional mount of /var/run/kubevirt needs it,
 # and nothing propagates back to the machine. Every mount made in it goes
 # with it when down stops its processes.
-if ! alive "$PIDS/node.pid"; then
-  setsid unshare --pid --fork --mount --propagation private --mount-proc "$img/pause" >>"$LOGS/node.log" 2>&1 </dev/null &
-  unshare_pid=$!
-  node_pid=
+# child_of PID WHAT LOG: the PID of PID's child (unshare and nsenter fork
+# the process they run), waiting up to 10 s; dies naming WHAT and LOG when
+# there is none. pgrep -P has been seen to find nothing once right after it
+# found the child (which still ran), hence the loop.
+child_of() {
+  local child i
   for ((i = 0; i < 50; i++)); do
-    if node_pid=$(pgrep -P "$unshare_pid"); then break; fi
+    if child=$(pgrep -P "$1"); then
+      echo "$child"
+      return
+    fi
     sleep 0.2
   done
-  [ -n "$node_pid" ] || die "the node namespaces' PID 1 did not start or exited at once (see $LOGS/node.log)"
-  echo "$node_pid" >"$PIDS/node.pid"
+  die "$2 did not start or exited at once (see $3)"
+}
+if ! alive "$PIDS/node.pid"; then
+  setsid unshare --pid --fork --mount --propagation private --mount-proc "$img/pause" >>"$LOGS/node.log" 2>&1 </dev/null &
+  child_of $! "the node namespaces' PID 1" "$LOGS/node.log" >"$PIDS/node.pid"
   nsenter -t "$(cat "$PIDS/node.pid")" --mount -- mount --make-rshared /
   log "node namespaces: PID 1 is $(cat "$PIDS/node.pid") on the machine"
 fi
 # start_in_node NAME CMD...: start, in the node's namespaces; records the
 # process's PID on the machine (nsenter forks it and waits).
 start_in_node() {
-  local name=$1 nsenter_pid pid i
+  local name=$1
   shift
   if alive "$PIDS/$name.pid"; then return; fi
   setsid nsenter -t "$(cat "$PIDS/node.pid")" --pid --mount -- "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
-  nsenter_pid=$!
-  # pgrep -P has been seen to find nothing once right after it found the
-  # child (the process still ran): look until it answers, 10 s at most.
-  pid=
-  for ((i = 0; i < 50; i++)); do
-    if pid=$(pgrep -P "$nsenter_pid"); then break; fi
-    sleep 0.2
-  done
-  [ -n "$pid" ] || die "$name did not start or exited at once (see $LOGS/$name.log)"
-  echo "$pid" >"$PIDS/$name.pid"
+  child_of $! "$name" "$LOGS/$name.log" >"$PIDS/$name.pid"
   log "started $name (PID $(cat "$PIDS/$name.pid"), in the node namespaces)"
 }
 start_in_node containerd containerd --config "$LC/containerd/config.toml"
