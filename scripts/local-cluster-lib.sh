@@ -60,10 +60,14 @@ SYSCTLS=(net.ipv4.ip_forward net.ipv6.conf.all.forwarding vm.overcommit_memory v
 # their configured directories are.
 # KubeVirt's virt-handler writes its host paths (hostPath volumes of
 # virt-operator's DaemonSet, components/daemonsets.go).
-# local-path-provisioner's volumes (bin/cdi/manifests/local-path.yaml).
+# local-path-provisioner's volumes (bin/cdi/manifests/local-path.yaml), the
+# CSI driver's (scripts/local-cluster-csi.sh), Multus's and its CNI plugins'
+# (bin/cdi/manifests/multus.yaml: /opt/cni/bin and Multus's run and state dirs).
 HOST_PATHS=(/var/lib/kubelet /var/lib/cni /run/containerd /run/netns /var/log/containers /var/log/pods /opt/containerd
   /run/kubevirt /run/kubevirt-private /run/kubevirt-libvirt-runtimes /var/lib/kubevirt-node-labeller
-  /var/lib/wukong-local-path)
+  /var/lib/wukong-local-path
+  /var/lib/wukong-csi
+  /opt/cni /run/multus /run/k8s.cni.cncf.io /etc/cni/multus)
 
 log() { printf '%s local-cluster: %s\n' "$(date -u +%T)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

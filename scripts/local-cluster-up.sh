@@ -511,6 +511,14 @@ if wanted "${LOCAL_CLUSTER_CDI:-}" "$CDI_DIR/manifests/cdi-operator.yaml" CDI; t
   log "image server Ready on http://$NODE_IP:18080/guest.qcow2: $(since "$s") s"
 fi
 
+# ---------------------------------------------------------------- CSI storage
+# A second, expandable StorageClass (scripts/local-cluster-csi.sh, when
+# present): local-path cannot grow a volume.
+if [ -f "$ROOT/scripts/local-cluster-csi.sh" ]; then
+  # shellcheck source=/dev/null
+  . "$ROOT/scripts/local-cluster-csi.sh"
+fi
+
 # ---------------------------------------------------------------- Wukong
 kc apply -f - >/dev/null <<EOF
 apiVersion: v1
