@@ -1,0 +1,364 @@
+// Package driver is Wukong's own minimal CSI driver for the local cluster:
+// a volume is a directory on the node (Store), published into a pod by a
+// bind mount, and "expanded" by recording its new size, which is all a
+// directory on the node's file system needs. It exists because no
+// expandable CSI driver for a single node (csi-driver-host-path, TopoLVM,
+// OpenEBS LocalPV, ...) is served by the Go module proxy this project builds
+// from, and rancher's local-path-provisioner cannot expand volumes
+// (docs/real-cdi-multus.md).
+//
+// It follows the CSI spec v1.11.0 (github.com/container-storage-interface/
+// spec, spec.md): Identity; Controller with CREATE_DELETE_VOLUME and
+// EXPAND_VOLUME (online, no node step: ControllerExpandVolume answers
+// node_expansion_required=false, so the external-resizer finishes the
+// resize and sets the PVC's status.capacity itself); Node with
+// NodePublishVolume/NodeUnpublishVolume (no staging) and NodeGetInfo with
+// the node as the one topology segment. Mount volumes only (no raw block),
+// access modes SINGLE_NODE_WRITER, SINGLE_NODE_SINGLE_WRITER,
+// SINGLE_NODE_MULTI_WRITER and SINGLE_NODE_READER_ONLY.
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// DefaultCapacity is the size a CreateVolume without a capacity range gets:
+// 1 GiB.
+const DefaultCapacity int64 = 1 << 30
+
+// Driver implements csi.IdentityServer, csi.ControllerServer and
+// csi.NodeServer over one Store.
+type Driver struct {
+	csi.UnimplementedIdentityServer
+	csi.UnimplementedControllerServer
+	csi.UnimplementedNodeServer
+
+	// Name is the driver's name (e.g. hostpath.csi.wukong.novasphere.dev);
+	// StorageClasses name it as their provisioner.
+	Name string
+	// Version is reported by GetPluginInfo.
+	Version string
+	// NodeID is this node's name; it is also its topology value.
+	NodeID string
+	// Store holds the volumes.
+	Store *Store
+	// Mounter does NodePublish's mounts (Linux bind mounts in production).
+	Mounter Mounter
+}
+
+// TopologyKey is the topology segment key: the node's name. NodeGetInfo
+// reports it, CreateVolume answers it, so the PV gets a node affinity for
+// the node holding its directory.
+func (d *Driver) TopologyKey() string { return "topology." + d.Name + "/node" }
+
+// ---------------------------------------------------------------- Identity
+
+// GetPluginInfo answers the driver's name and version.
+func (d *Driver) GetPluginInfo(context.Context, *csi.GetPluginInfoRequest) (*csi.GetPluginInfoResponse, error) {
+	if d.Name == "" {
+		return nil, status.Error(codes.Unavailable, "driver name not configured")
+	}
+	return &csi.GetPluginInfoResponse{Name: d.Name, VendorVersion: d.Version}, nil
+}
+
+// GetPluginCapabilities: a controller service, topology, online expansion.
+func (d *Driver) GetPluginCapabilities(context.Context, *csi.GetPluginCapabilitiesRequest) (*csi.GetPluginCapabilitiesResponse, error) {
+	svc := func(t csi.PluginCapability_Service_Type) *csi.PluginCapability {
+		return &csi.PluginCapability{Type: &csi.PluginCapability_Service_{Service: &csi.PluginCapability_Service{Type: t}}}
+	}
+	return &csi.GetPluginCapabilitiesResponse{Capabilities: []*csi.PluginCapability{
+		svc(csi.PluginCapability_Service_CONTROLLER_SERVICE),
+		svc(csi.PluginCapability_Service_VOLUME_ACCESSIBILITY_CONSTRAINTS),
+		{Type: &csi.PluginCapability_VolumeExpansion_{VolumeExpansion: &csi.PluginCapability_VolumeExpansion{
+			Type: csi.PluginCapability_VolumeExpansion_ONLINE}}},
+	}}, nil
+}
+
+// Probe answers ready when the store's root is there.
+func (d *Driver) Probe(context.Context, *csi.ProbeRequest) (*csi.ProbeResponse, error) {
+	if _, err := os.Stat(d.Store.root); err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "store root: %v", err)
+	}
+	return &csi.ProbeResponse{}, nil
+}
+
+// -------------------------------------------------------------- Controller
+
+// ControllerGetCapabilities: create/delete and expand.
+func (d *Driver) ControllerGetCapabilities(context.Context, *csi.ControllerGetCapabilitiesRequest) (*csi.ControllerGetCapabilitiesResponse, error) {
+	rpc := func(t csi.ControllerServiceCapability_RPC_Type) *csi.ControllerServiceCapability {
+		return &csi.ControllerServiceCapability{Type: &csi.ControllerServiceCapability_Rpc{
+			Rpc: &csi.ControllerServiceCapability_RPC{Type: t}}}
+	}
+	return &csi.ControllerGetCapabilitiesResponse{Capabilities: []*csi.ControllerServiceCapability{
+		rpc(csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME),
+		rpc(csi.ControllerServiceCapability_RPC_EXPAND_VOLUME),
+	}}, nil
+}
+
+// checkCapabilities refuses what the driver cannot serve: raw block, and
+// access modes reaching more than one node.
+func checkCapabilities(caps []*csi.VolumeCapability) error {
+	if len(caps) == 0 {
+		return status.Error(codes.InvalidArgument, "volume_capabilities: at least one is required")
+	}
+	for i, c := range caps {
+		if c == nil {
+			return status.Errorf(codes.InvalidArgument, "volume_capabilities[%d]: empty", i)
+		}
+		if c.GetBlock() != nil {
+			return status.Errorf(codes.InvalidArgument, "volume_capabilities[%d]: block access is not supported (a volume is a directory)", i)
+		}
+		if c.GetMount() == nil {
+			return status.Errorf(codes.InvalidArgument, "volume_capabilities[%d]: access_type: want mount", i)
+		}
+		switch m := c.GetAccessMode().GetMode(); m {
+		case csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER,
+			csi.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY,
+			csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER,
+			csi.VolumeCapability_AccessMode_SINGLE_NODE_MULTI_WRITER:
+		default:
+			return status.Errorf(codes.InvalidArgument, "volume_capabilities[%d]: access_mode %s is not supported (a volume lives on one node)", i, m)
+		}
+	}
+	return nil
+}
+
+// capacityOf picks a size from a CapacityRange: the required bytes, else the
+// limit when it is below DefaultCapacity, else DefaultCapacity.
+func capacityOf(r *csi.CapacityRange) (int64, error) {
+	req, lim := r.GetRequiredBytes(), r.GetLimitBytes()
+	if req < 0 || lim < 0 {
+		return 0, status.Error(codes.InvalidArgument, "capacity_range: negative bytes")
+	}
+	if lim > 0 && req > lim {
+		return 0, status.Errorf(codes.InvalidArgument, "capacity_range: required_bytes %d above limit_bytes %d", req, lim)
+	}
+	switch {
+	case req > 0:
+		return req, nil
+	case lim > 0 && lim < DefaultCapacity:
+		return lim, nil
+	default:
+		return DefaultCapacity, nil
+	}
+}
+
+// node picks the node for a new volume: this driver's node. A request whose
+// accessibility requirements name other nodes only is refused, since the
+// directory can only be made here (the external-provisioner in
+// --node-deployment mode sends each node's claims to that node's driver).
+func (d *Driver) node(req *csi.TopologyRequirement) (string, error) {
+	if req == nil || (len(req.GetRequisite()) == 0 && len(req.GetPreferred()) == 0) {
+		return d.NodeID, nil
+	}
+	for _, t := range append(req.GetPreferred(), req.GetRequisite()...) {
+		if t.GetSegments()[d.TopologyKey()] == d.NodeID {
+			return d.NodeID, nil
+		}
+	}
+	return "", status.Errorf(codes.ResourceExhausted, "accessibility_requirements: none names node %s (%s)", d.NodeID, d.TopologyKey())
+}
+
+func (d *Driver) csiVolume(v Volume) *csi.Volume {
+	return &csi.Volume{
+		VolumeId:           v.ID,
+		CapacityBytes:      v.CapacityBytes,
+		AccessibleTopology: []*csi.Topology{{Segments: map[string]string{d.TopologyKey(): v.Node}}},
+	}
+}
+
+// CreateVolume makes a directory for the volume and records its size. A
+// second call with the same name answers the same volume when its size
+// fits the request, else AlreadyExists (spec.md, CreateVolume errors).
+func (d *Driver) CreateVolume(_ context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
+	if req.GetName() == "" {
+		return nil, status.Error(codes.InvalidArgument, "name: required")
+	}
+	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
+		return nil, err
+	}
+	if req.GetVolumeContentSource() != nil {
+		return nil, status.Error(codes.InvalidArgument, "volume_content_source: snapshots and clones are not supported")
+	}
+	size, err := capacityOf(req.GetCapacityRange())
+	if err != nil {
+		return nil, err
+	}
+	node, err := d.node(req.GetAccessibilityRequirements())
+	if err != nil {
+		return nil, err
+	}
+	id := strings.ToLower(req.GetName())
+	if !ValidID(id) {
+		return nil, status.Errorf(codes.InvalidArgument, "name %q: want lower-case letters, digits, '-' and '.' (at most 253)", req.GetName())
+	}
+	v, existed, err := d.Store.Create(Volume{ID: id, CapacityBytes: size, Node: node})
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "creating volume %s: %v", id, err)
+	}
+	if existed {
+		lim := req.GetCapacityRange().GetLimitBytes()
+		if v.CapacityBytes < size || (lim > 0 && v.CapacityBytes > lim) {
+			return nil, status.Errorf(codes.AlreadyExists, "volume %s exists with %d bytes, outside the requested range", id, v.CapacityBytes)
+		}
+	}
+	return &csi.CreateVolumeResponse{Volume: d.csiVolume(v)}, nil
+}
+
+// DeleteVolume removes the directory and the record; an unknown ID is done.
+func (d *Driver) DeleteVolume(_ context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
+	if req.GetVolumeId() == "" {
+		return nil, status.Error(codes.InvalidArgument, "volume_id: required")
+	}
+	if err := d.Store.Delete(req.GetVolumeId()); err != nil {
+		return nil, status.Errorf(codes.Internal, "deleting volume %s: %v", req.GetVolumeId(), err)
+	}
+	return &csi.DeleteVolumeResponse{}, nil
+}
+
+// ValidateVolumeCapabilities confirms what checkCapabilities accepts.
+func (d *Driver) ValidateVolumeCapabilities(_ context.Context, req *csi.ValidateVolumeCapabilitiesRequest) (*csi.ValidateVolumeCapabilitiesResponse, error) {
+	if req.GetVolumeId() == "" {
+		return nil, status.Error(codes.InvalidArgument, "volume_id: required")
+	}
+	if len(req.GetVolumeCapabilities()) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "volume_capabilities: required")
+	}
+	if _, err := d.Store.Get(req.GetVolumeId()); err != nil {
+		return nil, status.Errorf(codes.NotFound, "%v", err)
+	}
+	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
+		return &csi.ValidateVolumeCapabilitiesResponse{Message: status.Convert(err).Message()}, nil
+	}
+	return &csi.ValidateVolumeCapabilitiesResponse{Confirmed: &csi.ValidateVolumeCapabilitiesResponse_Confirmed{
+		VolumeContext: req.GetVolumeContext(), VolumeCapabilities: req.GetVolumeCapabilities(), Parameters: req.GetParameters(),
+	}}, nil
+}
+
+// ControllerExpandVolume records the new size (never smaller than the
+// recorded one). Nothing is left for the node to do: a directory has no
+// file system of its own to grow, so node_expansion_required is false and
+// the external-resizer marks the PVC resized (its status.capacity) at once.
+func (d *Driver) ControllerExpandVolume(_ context.Context, req *csi.ControllerExpandVolumeRequest) (*csi.ControllerExpandVolumeResponse, error) {
+	if req.GetVolumeId() == "" {
+		return nil, status.Error(codes.InvalidArgument, "volume_id: required")
+	}
+	if req.GetCapacityRange() == nil {
+		return nil, status.Error(codes.InvalidArgument, "capacity_range: required")
+	}
+	if c := req.GetVolumeCapability(); c != nil {
+		if err := checkCapabilities([]*csi.VolumeCapability{c}); err != nil {
+			return nil, err
+		}
+	}
+	size, err := capacityOf(req.GetCapacityRange())
+	if err != nil {
+		return nil, err
+	}
+	v, err := d.Store.Expand(req.GetVolumeId(), size)
+	if errors.Is(err, ErrNotFound) {
+		return nil, status.Errorf(codes.NotFound, "%v", err)
+	}
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "expanding volume %s: %v", req.GetVolumeId(), err)
+	}
+	if lim := req.GetCapacityRange().GetLimitBytes(); lim > 0 && v.CapacityBytes > lim {
+		return nil, status.Errorf(codes.OutOfRange, "volume %s already has %d bytes, above limit_bytes %d (volumes never shrink)", v.ID, v.CapacityBytes, lim)
+	}
+	return &csi.ControllerExpandVolumeResponse{CapacityBytes: v.CapacityBytes, NodeExpansionRequired: false}, nil
+}
+
+// -------------------------------------------------------------------- Node
+
+// NodeGetCapabilities: none (no staging, no node-side expansion, no stats).
+func (d *Driver) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequest) (*csi.NodeGetCapabilitiesResponse, error) {
+	return &csi.NodeGetCapabilitiesResponse{}, nil
+}
+
+// NodeGetInfo answers the node ID and its topology segment.
+func (d *Driver) NodeGetInfo(context.Context, *csi.NodeGetInfoRequest) (*csi.NodeGetInfoResponse, error) {
+	return &csi.NodeGetInfoResponse{
+		NodeId:             d.NodeID,
+		AccessibleTopology: &csi.Topology{Segments: map[string]string{d.TopologyKey(): d.NodeID}},
+	}, nil
+}
+
+// NodePublishVolume bind-mounts the volume's directory at the target path
+// (made when missing), read-only when asked. Idempotent: a target that is
+// already a mount point is left as it is.
+func (d *Driver) NodePublishVolume(_ context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
+	id, target := req.GetVolumeId(), req.GetTargetPath()
+	switch {
+	case id == "":
+		return nil, status.Error(codes.InvalidArgument, "volume_id: required")
+	case target == "":
+		return nil, status.Error(codes.InvalidArgument, "target_path: required")
+	case req.GetVolumeCapability() == nil:
+		return nil, status.Error(codes.InvalidArgument, "volume_capability: required")
+	}
+	if err := checkCapabilities([]*csi.VolumeCapability{req.GetVolumeCapability()}); err != nil {
+		return nil, err
+	}
+	v, err := d.Store.Get(id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, status.Errorf(codes.NotFound, "%v", err)
+	}
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "%v", err)
+	}
+	if v.Node != d.NodeID {
+		return nil, status.Errorf(codes.FailedPrecondition, "volume %s is on node %s, not %s", id, v.Node, d.NodeID)
+	}
+	mounted, err := d.Mounter.IsMountPoint(target)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "checking target_path %s: %v", target, err)
+	}
+	if mounted {
+		return &csi.NodePublishVolumeResponse{}, nil
+	}
+	if err := os.MkdirAll(target, 0o750); err != nil {
+		return nil, status.Errorf(codes.Internal, "creating target_path %s: %v", target, err)
+	}
+	ro := req.GetReadonly() || req.GetVolumeCapability().GetAccessMode().GetMode() == csi.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY
+	if err := d.Mounter.Bind(d.Store.DataDir(id), target, ro); err != nil {
+		return nil, status.Errorf(codes.Internal, "mounting volume %s at %s: %v", id, target, err)
+	}
+	return &csi.NodePublishVolumeResponse{}, nil
+}
+
+// NodeUnpublishVolume unmounts the target path and removes it; a target
+// that is gone or not mounted is done.
+func (d *Driver) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
+	id, target := req.GetVolumeId(), req.GetTargetPath()
+	switch {
+	case id == "":
+		return nil, status.Error(codes.InvalidArgument, "volume_id: required")
+	case target == "":
+		return nil, status.Error(codes.InvalidArgument, "target_path: required")
+	}
+	mounted, err := d.Mounter.IsMountPoint(target)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "checking target_path %s: %v", target, err)
+	}
+	if mounted {
+		if err := d.Mounter.Unmount(target); err != nil {
+			return nil, status.Errorf(codes.Internal, "unmounting %s: %v", target, err)
+		}
+	}
+	if err := os.Remove(target); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, status.Errorf(codes.Internal, "removing target_path %s: %v", target, err)
+	}
+	return &csi.NodeUnpublishVolumeResponse{}, nil
+}
+
+// String names the driver for logs.
+func (d *Driver) String() string { return fmt.Sprintf("%s %s on %s", d.Name, d.Version, d.NodeID) }
