@@ -126,6 +126,10 @@ kubevirt-images: guest-image ## Build KubeVirt v1.9.0 here (control plane static
 cdi-images: ## Build CDI v1.65.0, local-path-provisioner, Multus thick + CNI plugins and the guest-disk image server here, as importable tars and manifests in bin/cdi/ (root; long; `scripts/cdi-build.sh check` runs each image in a throwaway containerd).
 	scripts/cdi-build.sh
 
+.PHONY: csi-images
+csi-images: ## Build our expandable CSI driver (hack/csi-hostpath) with external-provisioner v5.3.0 and external-resizer v1.14.0 as importable tars and manifests in bin/csi/ (StorageClass wukong-csi-hostpath; local-cluster-up installs it).
+	scripts/csi-build.sh
+
 ##@ Local cluster (this machine: root, no Docker, no systemd)
 
 HELM_VERSION := v3.22.0

@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# Builds, on THIS machine, an expandable CSI StorageClass for the local
+# cluster (issue 21: "a disk grown after creation"), as docker-archive tars
+# that `ctr -n k8s.io images import` reads, with their manifests. The
+# local-path provisioner (scripts/cdi-build.sh) cannot expand a volume, and
+# no expandable node-local CSI driver is served by the Go module proxy, so
+# the driver is our own (hack/csi-hostpath, a directory per volume); the two
+# sidecars are the real ones, built from their released modules:
+#
+#   csi-hostpath           hack/csi-hostpath/cmd/csi-hostpath (ours): CSI
+#                          Identity/Controller/Node and the kubelet plugin
+#                          registration (node-driver-registrar is not served)
+#   csi-provisioner        github.com/kubernetes-csi/external-provisioner/v5 v5.3.0
+#   csi-resizer            github.com/kubernetes-csi/external-resizer v1.14.0
+#
+#   bin/csi/bin/           the static binaries
+#   bin/csi/images/        csi-hostpath.tar, csi-provisioner.tar, csi-resizer.tar
+#   bin/csi/manifests/     csi-hostpath.yaml (namespace, RBAC, CSIDriver,
+#                          DaemonSet, StorageClass wukong-csi-hostpath),
+#                          csi-hostpath-storageprofile.yaml (CDI's profile)
+#   bin/csi/build.txt      every run's times and sizes (appended)
+#
+# Steps (each runnable alone; `all` by default): bin, images, manifests.
+# Needs no root (no chroot); idempotent; Go's build cache makes rebuilds
+# cheap. See docs/real-cdi-multus.md ("An expandable CSI StorageClass").
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PROVISIONER_VERSION=v5.3.0
+RESIZER_VERSION=v1.14.0
+DRIVER=hostpath.csi.wukong.novasphere.dev
+# The driver's version: the last commit of hack/csi-hostpath. Its image tag
+# is the binary's digest (driver_tag), so a rebuilt driver is a new image
+# and the DaemonSet rolls.
+DRIVER_VERSION=$(git -C "$ROOT" log -1 --format=%h -- hack/csi-hostpath 2>/dev/null || echo dev)
+REGISTRY=${CSI_REGISTRY:-localhost/wukong}
+NAMESPACE=${CSI_NAMESPACE:-wukong-csi}
+STORAGE_CLASS=${CSI_STORAGE_CLASS:-wukong-csi-hostpath}
+# The node's paths: the volumes, and the kubelet's root (the local
+# cluster's kubelet uses the default /var/lib/kubelet).
+DATA_DIR=${CSI_DATA_DIR:-/var/lib/wukong-csi}
+KUBELET_DIR=${CSI_KUBELET_DIR:-/var/lib/kubelet}
+NICE=${CSI_NICE:-10}
+MOD=$ROOT/hack/csi-hostpath
+B=$ROOT/bin/csi
+OUT=$B/bin
+IMAGES=$B/images
+MANIFESTS=$B/manifests
+REPORT=$B/build.txt
+IMAGETOOL=$B/imagetool
+LOG_PREFIX=csi-build
+# shellcheck source=scripts/image-build-lib.sh
+source "$ROOT/scripts/image-build-lib.sh"
+
+# ---------------------------------------------------------------- binaries
+# The sidecars from hack/csi-hostpath's go.mod (tools.go pins them; their
+# own go.mod files carry replace lines, so `go install pkg@version` refuses
+# them, and the module copies those pins), with the version their Makefiles
+# stamp (release-tools/build.make: -X main.version=...).
+build_bin() {
+  mkdir -p "$OUT"
+  timed "go build csi-provisioner" env -C "$MOD" GOWORK=off CGO_ENABLED=0 go build -trimpath \
+    -ldflags "-s -w -X main.version=$PROVISIONER_VERSION" -o "$OUT/csi-provisioner" \
+    github.com/kubernetes-csi/external-provisioner/v5/cmd/csi-provisioner
+  timed "go build csi-resizer" env -C "$MOD" GOWORK=off CGO_ENABLED=0 go build -trimpath \
+    -ldflags "-s -w -X main.version=$RESIZER_VERSION" -o "$OUT/csi-resizer" \
+    github.com/kubernetes-csi/external-resizer/cmd/csi-resizer
+  timed "go build csi-hostpath" env -C "$MOD" GOWORK=off CGO_ENABLED=0 go build -trimpath \
+    -ldflags "-s -w -X main.version=$DRIVER_VERSION" -o "$OUT/csi-hostpath" ./cmd/csi-hostpath
+}
+
+# ------------------------------------------------------------------ images
+# driver_tag: the driver image's tag, <version>-<first 12 of the binary's sha256>.
+driver_tag() {
+  [ -x "$OUT/csi-hostpath" ] || die "$OUT/csi-hostpath is missing: run '$0 bin' first"
+  echo "$DRIVER_VERSION-$(sha256sum "$OUT/csi-hostpath" | cut -c1-12)"
+}
+
+# image REF FILE ARGS...: writes $IMAGES/FILE.tar and reports its size.
+image() {
+  local ref=$1 file=$2
+  shift 2
+  timed "image $file" "$IMAGETOOL" -ref "$ref" -out "$IMAGES/$file.tar" "$@"
+  report "$(printf '%-44s %s' "  $ref" "$(human "$IMAGES/$file.tar")")"
+}
+
+build_images() {
+  local c
+  for c in csi-hostpath csi-provisioner csi-resizer; do
+    [ -x "$OUT/$c" ] || die "$OUT/$c is missing: run '$0 bin' first"
+  done
+  mkdir -p "$IMAGES"
+  ensure_imagetool
+  local stage=$B/stage
+  rm -rf "$stage"
+  # Each image: its static binary in /usr/bin as the entrypoint; the
+  # sidecars run as 65532 (nothing but a socket to reach), the driver as
+  # root (mount(2) in the kubelet's pod directories).
+  for c in csi-hostpath csi-provisioner csi-resizer; do
+    install -D -m 0755 "$OUT/$c" "$stage/$c/usr/bin/$c"
+    mkdir -p "$stage/$c/etc"
+    printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$stage/$c/etc/passwd"
+    printf 'root:x:0:\nnonroot:x:65532:\n' >"$stage/$c/etc/group"
+  done
+  image "$REGISTRY/csi-hostpath:$(driver_tag)" csi-hostpath -layer "$stage/csi-hostpath:0:0" -entrypoint /usr/bin/csi-hostpath
+  image "$REGISTRY/csi-provisioner:$PROVISIONER_VERSION" csi-provisioner -layer "$stage/csi-provisioner:0:0" \
+    -entrypoint /usr/bin/csi-provisioner -user 65532
+  image "$REGISTRY/csi-resizer:$RESIZER_VERSION" csi-resizer -layer "$stage/csi-resizer:0:0" \
+    -entrypoint /usr/bin/csi-resizer -user 65532
+  rm -rf "$stage"
+}
+
+# --------------------------------------------------------------- manifests
+# The sidecars' RBAC is their own deploy/kubernetes/rbac.yaml, put in our
+# namespace and bound to the one ServiceAccount of the DaemonSet (the
+# driver and both sidecars share a pod); the rest is written here.
+build_manifests() {
+  mkdir -p "$MANIFESTS"
+  local prov res tag f=$MANIFESTS/csi-hostpath.yaml
+  tag=$(driver_tag)
+  prov=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' github.com/kubernetes-csi/external-provisioner/v5)
+  res=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' github.com/kubernetes-csi/external-resizer)
+  {
+    cat <<EOF
+# Wukong's expandable CSI StorageClass for the local cluster, written by
+# scripts/csi-build.sh: the driver $DRIVER (ours, hack/csi-hostpath,
+# $DRIVER_VERSION; volumes are directories in $DATA_DIR on the node), with
+# external-provisioner $PROVISIONER_VERSION (--node-deployment: each node's
+# provisioner makes the volumes of the claims scheduled there) and
+# external-resizer $RESIZER_VERSION in one DaemonSet. Single node: the
+# resizer asks its own node's driver, which knows only its own volumes.
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $NAMESPACE
+  labels:
+    # hostPath, privileged, Bidirectional mount propagation
+    pod-security.kubernetes.io/enforce: privileged
+---
+EOF
+    echo "# external-provisioner $PROVISIONER_VERSION deploy/kubernetes/rbac.yaml, adapted"
+    sed -e "s/namespace: default\$/namespace: $NAMESPACE/" -e 's/name: csi-provisioner$/name: csi-hostpath/' \
+      "$prov/deploy/kubernetes/rbac.yaml"
+    echo "---"
+    echo "# external-resizer $RESIZER_VERSION deploy/kubernetes/rbac.yaml, adapted"
+    sed -e "s/namespace: default\$/namespace: $NAMESPACE/" -e 's/name: csi-resizer$/name: csi-hostpath/' \
+      "$res/deploy/kubernetes/rbac.yaml"
+    cat <<EOF
+---
+# attachRequired false: no ControllerPublish (no attacher sidecar).
+# fsGroupPolicy File: the kubelet gives the volume to the pod's fsGroup
+# (KubeVirt's launcher and CDI's importer run as non-root users).
+apiVersion: storage.k8s.io/v1
+kind: CSIDriver
+metadata:
+  name: $DRIVER
+spec:
+  attachRequired: false
+  podInfoOnMount: false
+  fsGroupPolicy: File
+  volumeLifecycleModes: [Persistent]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: csi-hostpath
+  namespace: $NAMESPACE
+  labels: {app: csi-hostpath}
+spec:
+  selector:
+    matchLabels: {app: csi-hostpath}
+  template:
+    metadata:
+      labels: {app: csi-hostpath}
+    spec:
+      serviceAccountName: csi-hostpath
+      containers:
+      - name: driver
+        image: $REGISTRY/csi-hostpath:$tag
+        imagePullPolicy: IfNotPresent
+        args:
+        - -driver-name=$DRIVER
+        - -endpoint=unix:///csi/csi.sock
+        - -root=$DATA_DIR
+        - -registration-socket=/registration/$DRIVER-reg.sock
+        - -kubelet-endpoint=$KUBELET_DIR/plugins/$DRIVER/csi.sock
+        env:
+        - name: NODE_NAME
+          valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
+        securityContext:
+          privileged: true
+        terminationMessagePolicy: FallbackToLogsOnError
+        volumeMounts:
+        - {name: socket-dir, mountPath: /csi}
+        - {name: registration-dir, mountPath: /registration}
+        - {name: pods-dir, mountPath: $KUBELET_DIR/pods, mountPropagation: Bidirectional}
+        - {name: data-dir, mountPath: $DATA_DIR}
+        resources:
+          requests: {cpu: 5m, memory: 16Mi}
+      - name: csi-provisioner
+        image: $REGISTRY/csi-provisioner:$PROVISIONER_VERSION
+        imagePullPolicy: IfNotPresent
+        args:
+        - --csi-address=/csi/csi.sock
+        - --node-deployment=true
+        - --feature-gates=Topology=true
+        - --leader-election=false
+        - --v=2
+        env:
+        - name: NODE_NAME
+          valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
+        terminationMessagePolicy: FallbackToLogsOnError
+        volumeMounts:
+        - {name: socket-dir, mountPath: /csi}
+        resources:
+          requests: {cpu: 5m, memory: 32Mi}
+      - name: csi-resizer
+        image: $REGISTRY/csi-resizer:$RESIZER_VERSION
+        imagePullPolicy: IfNotPresent
+        args:
+        - --csi-address=/csi/csi.sock
+        - --leader-election=false
+        - --v=2
+        terminationMessagePolicy: FallbackToLogsOnError
+        volumeMounts:
+        - {name: socket-dir, mountPath: /csi}
+        resources:
+          requests: {cpu: 5m, memory: 32Mi}
+      volumes:
+      - name: socket-dir
+        hostPath: {path: $KUBELET_DIR/plugins/$DRIVER, type: DirectoryOrCreate}
+      - name: registration-dir
+        hostPath: {path: $KUBELET_DIR/plugins_registry, type: DirectoryOrCreate}
+      - name: pods-dir
+        hostPath: {path: $KUBELET_DIR/pods, type: DirectoryOrCreate}
+      - name: data-dir
+        hostPath: {path: $DATA_DIR, type: DirectoryOrCreate}
+---
+# Not the default class (local-path is). WaitForFirstConsumer: the claim's
+# node is picked by the scheduler, and that node's provisioner makes it.
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: $STORAGE_CLASS
+provisioner: $DRIVER
+reclaimPolicy: Delete
+volumeBindingMode: WaitForFirstConsumer
+allowVolumeExpansion: true
+EOF
+  } >"$f.tmp"
+  # Every upstream name we adapt must have been there.
+  local want
+  for want in "namespace: default" "name: csi-provisioner" "name: csi-resizer"; do
+    if grep -qE "^ *$want\$" "$f.tmp"; then die "$f: '$want' left after adapting the sidecars' rbac.yaml"; fi
+  done
+  [ "$(grep -c "^  name: csi-hostpath\$\|^    name: csi-hostpath\$" "$f.tmp")" -ge 4 ] || die "$f: the sidecars' RBAC does not name ServiceAccount csi-hostpath"
+  mv "$f.tmp" "$f"
+  cat >"$MANIFESTS/csi-hostpath-storageprofile.yaml" <<EOF
+# CDI's StorageProfile for $STORAGE_CLASS (apply after CDI made the object:
+# this fills its spec). CDI v1.65.0's pkg/storagecapabilities does not know
+# $DRIVER, so without this a DataVolume that names no access mode or
+# volume mode stays Pending. Filesystem only: a volume is a directory.
+apiVersion: cdi.kubevirt.io/v1beta1
+kind: StorageProfile
+metadata:
+  name: $STORAGE_CLASS
+spec:
+  claimPropertySets:
+  - accessModes: [ReadWriteOnce]
+    volumeMode: Filesystem
+  cloneStrategy: copy
+EOF
+  report "manifests: $(cd "$MANIFESTS" && wc -c csi-hostpath.yaml csi-hostpath-storageprofile.yaml | awk '$2 != "total" {printf "%s %d B; ", $2, $1}')"
+}
+
+mkdir -p "$B"
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(all)
+report "== $(date -u +%FT%TZ) csi-build ${steps[*]} (driver $DRIVER $DRIVER_VERSION, provisioner $PROVISIONER_VERSION, resizer $RESIZER_VERSION)"
+for s in "${steps[@]}"; do
+  case $s in
+  all) build_bin && build_images && build_manifests ;;
+  bin) build_bin ;;
+  images) build_images ;;
+  manifests) build_manifests ;;
+  *) die "unknown step '$s': want all, bin, images or manifests" ;;
+  esac
+done
