@@ -94,8 +94,9 @@ build_images() {
   local stage=$B/stage
   rm -rf "$stage"
   # Each image: its static binary in /usr/bin as the entrypoint; the
-  # sidecars run as 65532 (nothing but a socket to reach), the driver as
-  # root (mount(2) in the kubelet's pod directories).
+  # sidecars run as 65532:65532 (they reach the driver's socket by its
+  # group: -socket-gid), the driver as root (mount(2) in the kubelet's pod
+  # directories).
   for c in csi-hostpath csi-provisioner csi-resizer; do
     install -D -m 0755 "$OUT/$c" "$stage/$c/usr/bin/$c"
     mkdir -p "$stage/$c/etc"
@@ -104,9 +105,9 @@ build_images() {
   done
   image "$REGISTRY/csi-hostpath:$(driver_tag)" csi-hostpath -layer "$stage/csi-hostpath:0:0" -entrypoint /usr/bin/csi-hostpath
   image "$REGISTRY/csi-provisioner:$PROVISIONER_VERSION" csi-provisioner -layer "$stage/csi-provisioner:0:0" \
-    -entrypoint /usr/bin/csi-provisioner -user 65532
+    -entrypoint /usr/bin/csi-provisioner -user 65532:65532
   image "$REGISTRY/csi-resizer:$RESIZER_VERSION" csi-resizer -layer "$stage/csi-resizer:0:0" \
-    -entrypoint /usr/bin/csi-resizer -user 65532
+    -entrypoint /usr/bin/csi-resizer -user 65532:65532
   rm -rf "$stage"
 }
 
@@ -174,6 +175,10 @@ spec:
       labels: {app: csi-hostpath}
     spec:
       serviceAccountName: csi-hostpath
+      # Unix sockets and the API server only: no pod network, so the driver
+      # does not wait for (or depend on) the node's CNI and Multus.
+      hostNetwork: true
+      priorityClassName: system-node-critical
       containers:
       - name: driver
         image: $REGISTRY/csi-hostpath:$tag
@@ -184,6 +189,7 @@ spec:
         - -root=$DATA_DIR
         - -registration-socket=/registration/$DRIVER-reg.sock
         - -kubelet-endpoint=$KUBELET_DIR/plugins/$DRIVER/csi.sock
+        - -socket-gid=65532
         env:
         - name: NODE_NAME
           valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
@@ -209,6 +215,13 @@ spec:
         env:
         - name: NODE_NAME
           valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
+        securityContext:
+          runAsNonRoot: true
+          runAsUser: 65532
+          runAsGroup: 65532
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+          capabilities: {drop: [ALL]}
         terminationMessagePolicy: FallbackToLogsOnError
         volumeMounts:
         - {name: socket-dir, mountPath: /csi}
@@ -221,6 +234,13 @@ spec:
         - --csi-address=/csi/csi.sock
         - --leader-election=false
         - --v=2
+        securityContext:
+          runAsNonRoot: true
+          runAsUser: 65532
+          runAsGroup: 65532
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+          capabilities: {drop: [ALL]}
         terminationMessagePolicy: FallbackToLogsOnError
         volumeMounts:
         - {name: socket-dir, mountPath: /csi}

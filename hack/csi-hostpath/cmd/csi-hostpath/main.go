@@ -7,7 +7,7 @@
 // Usage:
 //
 //	csi-hostpath -node-id NODE [-endpoint unix:///csi/csi.sock] [-root /var/lib/wukong-csi]
-//	    [-driver-name hostpath.csi.wukong.novasphere.dev]
+//	    [-driver-name hostpath.csi.wukong.novasphere.dev] [-socket-gid GID]
 //	    [-registration-socket /registration/hostpath.csi.wukong.novasphere.dev-reg.sock
 //	     -kubelet-endpoint /var/lib/kubelet/plugins/hostpath.csi.wukong.novasphere.dev/csi.sock]
 package main
@@ -50,6 +50,7 @@ func run() error {
 	root := flag.String("root", "/var/lib/wukong-csi", "the directory holding the volumes")
 	regSock := flag.String("registration-socket", "", "the kubelet plugin registration socket to serve (empty: none)")
 	kubeletEndpoint := flag.String("kubelet-endpoint", "", "the CSI socket's path as the kubelet sees it (with -registration-socket)")
+	socketGID := flag.Int("socket-gid", -1, "the group that may use the CSI socket (mode 0660; the sidecars run as non-root in it); -1: root only")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", flag.Args())
@@ -73,6 +74,16 @@ func run() error {
 	csiLis, err := listenUnix(path)
 	if err != nil {
 		return err
+	}
+	// Connecting to a unix socket needs write permission on it; the socket
+	// is made 0755 by the umask, so non-root sidecars get it by group.
+	if *socketGID >= 0 {
+		if err := os.Chown(path, -1, *socketGID); err != nil {
+			return fmt.Errorf("-socket-gid %d: %w", *socketGID, err)
+		}
+		if err := os.Chmod(path, 0o660); err != nil {
+			return fmt.Errorf("-socket-gid %d: %w", *socketGID, err)
+		}
 	}
 	srv := grpc.NewServer(grpc.UnaryInterceptor(logCalls))
 	csi.RegisterIdentityServer(srv, d)
