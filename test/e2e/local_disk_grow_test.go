@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -37,17 +38,25 @@ const expandableClass = "wukong-csi-hostpath"
 // <dir>/volumes/<PV name> (hack/csi-hostpath/driver.Store).
 const csiDataDir = "/var/lib/wukong-csi"
 
-// fsOverhead is the filesystem overhead CDI reports for class sc
-// (CDIConfig status.filesystemOverhead: per class, else global; "0" without
-// CDI). KubeVirt sizes a filesystem PVC's disk.img by it when it expands one:
-// (1 - overhead) x the PVC's capacity, down to a MiB (virt-launcher
-// possibleGuestSize, pkg/virt-launcher/virtwrap/manager.go, v1.9.0).
+// kubevirtDefaultFSOverhead is the overhead KubeVirt v1.9.0 uses when the
+// cluster runs no CDI (pkg/storage/types/cdi.go, DefaultFSOverhead).
+const kubevirtDefaultFSOverhead = 0.055
+
+// fsOverhead is the filesystem overhead KubeVirt's virt-controller puts in
+// the VMI's volume status for a filesystem claim of class sc: CDIConfig
+// status.filesystemOverhead (per class, else global), or KubeVirt's default
+// without CDI (pkg/virt-controller/watch/vmi/storage.go,
+// getFilesystemOverhead). virt-launcher grows a filesystem claim's
+// disk.img to (1 - overhead) x the claim's capacity, down to a MiB
+// (possibleGuestSize, pkg/virt-launcher/virtwrap/manager.go, v1.9.0).
 func fsOverhead(t *testing.T, sc string) float64 {
 	t.Helper()
 	cfg := &cdiv1.CDIConfig{}
-	if err := k.Get(ctxT(t), types.NamespacedName{Name: "config"}, cfg); err != nil || cfg.Status.FilesystemOverhead == nil {
-		return 0
+	err := k.Get(ctxT(t), types.NamespacedName{Name: "config"}, cfg)
+	if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) || (err == nil && cfg.Status.FilesystemOverhead == nil) {
+		return kubevirtDefaultFSOverhead
 	}
+	require.NoError(t, err, "CDIConfig config")
 	p := cfg.Status.FilesystemOverhead.Global
 	if v, ok := cfg.Status.FilesystemOverhead.StorageClass[sc]; ok {
 		p = v
