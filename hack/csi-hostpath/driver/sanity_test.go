@@ -1,0 +1,48 @@
+package driver_test
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
+	"google.golang.org/grpc"
+
+	"github.com/novasphere/wukong/hack/csi-hostpath/driver"
+)
+
+// TestSanity runs the CSI spec's conformance suite (csi-test v5.3.1, the
+// version external-provisioner v5.3.0 requires) against the driver over a
+// real unix socket, with real bind mounts (root only).
+func TestSanity(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("NodePublishVolume bind-mounts: needs root")
+	}
+	dir := t.TempDir()
+	store, err := driver.NewStore(filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &driver.Driver{Name: "hostpath.csi.wukong.novasphere.dev", Version: "test", NodeID: "node-1", Store: store, Mounter: driver.LinuxMounter{}}
+	sock := filepath.Join(dir, "csi.sock")
+	lis, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	csi.RegisterIdentityServer(srv, d)
+	csi.RegisterControllerServer(srv, d)
+	csi.RegisterNodeServer(srv, d)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+
+	cfg := sanity.NewTestConfig()
+	cfg.Address = "unix:" + sock
+	cfg.TargetPath = filepath.Join(dir, "target")
+	cfg.StagingPath = filepath.Join(dir, "staging")
+	cfg.TestVolumeSize = 1 << 30
+	cfg.TestVolumeExpandSize = 2 << 30
+	sanity.Test(t, cfg)
+}
