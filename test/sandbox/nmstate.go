@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -15,11 +16,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 )
 
@@ -356,4 +359,67 @@ func setNNCPCondition(p *nmstatev1.NodeNetworkConfigurationPolicy, t shared.Cond
 	p.Status.Conditions = append(p.Status.Conditions, shared.Condition{
 		Type: t, Status: status, Reason: reason, Message: msg, LastHeartbeatTime: now, LastTransitionTime: now,
 	})
+}
+
+// NMStateOptions configure [SimulateNMState].
+type NMStateOptions struct {
+	// Interval is the time a policy stays Progressing before it is
+	// Available (default 1s).
+	Interval time.Duration
+	// LogWriter receives the simulator's log lines (default: discarded).
+	LogWriter io.Writer
+}
+
+// SimulateNMState plays kubernetes-nmstate (see nmstateSim) on an existing
+// cluster whose nodes have no nmstate handler, such as make
+// local-cluster-up's: it creates each node's NodeNetworkState when missing
+// and answers NodeNetworkConfigurationPolicies, until ctx ends. It changes
+// nothing on the nodes themselves: a policy's bridge is reported
+// configured, its uplinks are not enslaved (the CNI bridge plugin creates a
+// missing bridge when a pod first attaches to it). The cluster must serve
+// the NMState CRDs (test/crds). cfg needs rights to read Nodes and to write
+// the three nmstate.io kinds and their status.
+//
+// It returns the manager's error, or an error when the cluster lacks the
+// CRDs or a NodeNetworkState cannot be created.
+func SimulateNMState(ctx context.Context, cfg *rest.Config, opts NMStateOptions) error {
+	if opts.Interval <= 0 {
+		opts.Interval = time.Second
+	}
+	if opts.LogWriter == nil {
+		opts.LogWriter = io.Discard
+	}
+	logger := newLogger(opts.LogWriter)
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 NewScheme(),
+		Logger:                 logger,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		return fmt.Errorf("creating the NMState simulator's manager: %w", err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return err
+	}
+	nodes := &corev1.NodeList{}
+	if err := c.List(ctx, nodes); err != nil {
+		return fmt.Errorf("listing nodes: %w", err)
+	}
+	for i := range nodes.Items {
+		node := &nodes.Items[i]
+		err := c.Get(ctx, client.ObjectKey{Name: node.Name}, &nmstatev1beta1.NodeNetworkState{})
+		if apierrors.IsNotFound(err) {
+			err = createNodeState(ctx, c, node)
+		}
+		if err != nil {
+			return fmt.Errorf("NodeNetworkState %s: %w", node.Name, err)
+		}
+	}
+	if err := (&nmstateSim{interval: opts.Interval}).setup(mgr); err != nil {
+		return err
+	}
+	logger.Info("NMState simulator running", "nodes", len(nodes.Items))
+	return mgr.Start(ctx)
 }
