@@ -181,9 +181,11 @@ build_addons() {
   # Multus from hack/multus-components: `go install <pkg>@v4.2.3` is refused
   # (it reads the module's version list, which the proxy does not serve).
   local c
-  for c in multus-daemon multus-shim install_multus; do
+  # passthru: install_multus -t thick copies it next to multus-shim
+  # (cmd/install_multus; hack/build-go.sh builds it from cmd/passthru-cni).
+  for c in multus-daemon multus-shim install_multus passthru-cni; do
     timed "go build $c" env -C "$ROOT/hack/multus-components" GOWORK=off CGO_ENABLED=0 \
-      go build -trimpath -ldflags "-s -w $mv" -o "$OUT/$c" "gopkg.in/k8snetworkplumbingwg/multus-cni.v4/cmd/$c"
+      go build -trimpath -ldflags "-s -w $mv" -o "$OUT/${c%-cni}" "gopkg.in/k8snetworkplumbingwg/multus-cni.v4/cmd/$c"
   done
   local p pkgs=()
   for p in "${CNI_PLUGINS[@]}"; do pkgs+=("github.com/containernetworking/plugins/plugins/$p@$CNI_PLUGINS_VERSION"); done
@@ -231,7 +233,7 @@ busybox_dir() {
 
 build_images() {
   local c
-  for c in "${CDI_CMDS[@]}" image-server local-path-provisioner multus-daemon multus-shim install_multus; do
+  for c in "${CDI_CMDS[@]}" image-server local-path-provisioner multus-daemon multus-shim install_multus passthru; do
     [ "${c##*/}" = manifest-generator ] || [ -x "$OUT/${c##*/}" ] || die "$OUT/${c##*/} is missing: run '$0 cdi addons' first"
   done
   [ -f "$ROOTFS/.wukong-rootfs" ] || die "no rootfs: run '$0 rootfs' first"
@@ -246,6 +248,13 @@ build_images() {
     [ "$c" = cdi-operator ] && ep=/usr/bin/$c
     passwd_dir "$d"
     install -D -m 0755 "$OUT/$c" "$d/usr/bin/$c"
+    # cdi-deployment's readiness probe runs `cat /tmp/ready`
+    # (pkg/operator/resources/namespaced/controller.go): a static busybox
+    # as /bin/cat, the one applet it needs.
+    if [ "$c" = cdi-controller ]; then
+      install -D -m 0755 "$B/busybox/bin/busybox" "$d/bin/busybox"
+      ln -sf busybox "$d/bin/cat"
+    fi
     mkdir -p "$d/tmp" "$h/home/$c"
     chmod 1777 "$d/tmp"
     image "$REGISTRY/$c:$TAG" "$c" -layer "$d:0:0" -layer "$h:$NONROOT:$NONROOT" -entrypoint "$ep" \
@@ -284,10 +293,20 @@ build_images() {
   # the reference plugins in /usr/src/cni-plugins/bin/ for the DaemonSet's
   # second init container to install, and busybox for that copy.
   local m=$STAGE/multus
-  for c in multus-daemon multus-shim install_multus; do install -D -m 0755 "$OUT/$c" "$m/usr/src/multus-cni/bin/$c"; done
+  for c in multus-daemon multus-shim install_multus passthru; do install -D -m 0755 "$OUT/$c" "$m/usr/src/multus-cni/bin/$c"; done
   mkdir -p "$m/usr/src/cni-plugins/bin"
   install -m 0755 "$OUT"/cni/* "$m/usr/src/cni-plugins/bin/"
   busybox_dir "$m"
+  # multus-daemon checks it runs as root with os/user, which reads
+  # /etc/passwd (CGO off); without one it panics on a nil user
+  # (cmd/multus-daemon/main.go startMultusDaemon).
+  passwd_dir "$m"
+  # containerd names pod network namespaces /var/run/netns/cni-*, and the
+  # daemon opens them by that path (its DaemonSet mounts the host's
+  # /run/netns): /var/run is the usual link to /run, as in Multus's own
+  # (distribution-based) image.
+  mkdir -p "$m/var" "$m/run"
+  ln -sfn ../run "$m/var/run"
   image "$ADDONS/multus-thick:$MULTUS_VERSION" multus-thick -layer "$m:0:0" \
     -entrypoint /usr/src/multus-cni/bin/multus-daemon -env PATH=/usr/src/multus-cni/bin:/bin
   # The image server with the guest disk as it is now (scripts/guest-image.sh).
