@@ -64,6 +64,7 @@ stop containerd
 # The node namespaces' PID 1 last: whatever still runs in them dies with it,
 # and their mounts go when the last process has gone.
 stop node
+stop nmstate-sim
 for p in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$p"; done
 
 # 2. Mounts: everything mounted under $LC (kubelet's self bind-mount of its
@@ -89,6 +90,20 @@ if ip link show "$CNI_BRIDGE" >/dev/null 2>&1; then
   done
   ip link del "$CNI_BRIDGE" && log "deleted bridge $CNI_BRIDGE"
 fi
+# Bridges the CNI bridge plugin made for NetworkAttachmentDefinitions
+# (Multus): every bridge not in the snapshot, with the VLAN links on it.
+if [ -f "$SNAP/bridges" ]; then
+  for b in $(ip -o link show type bridge | awk -F': ' '{print $2}'); do
+    grep -qxF "$b" "$SNAP/bridges" && continue
+    for v in $(ip -o link show master "$b" | awk -F': ' '{print $2}' | cut -d@ -f1); do
+      ip link del "$v" 2>/dev/null || true
+    done
+    ip link del "$b" && log "deleted bridge $b"
+  done
+fi
+# Multus's configuration in our CNI dir: without its daemon, containerd
+# must not call multus-shim at the next up.
+rm -rf "$LC/cni/net.d/00-multus.conf" "$LC/cni/net.d/multus.d"
 # remove_new_chains TOOL SNAPSHOT: for each table, the chains that are not
 # in SNAPSHOT lose the rules that jump to them, then are flushed and deleted.
 remove_new_chains() {

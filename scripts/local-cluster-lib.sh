@@ -44,6 +44,8 @@ SERVICE_CIDR=10.0.0.0/24
 SERVICE_IP=10.0.0.1
 POD_CIDR=10.244.0.0/24
 CNI_BRIDGE=wukongcni0
+# containerd's CNI bin_dir; Multus installs its shim and plugins there.
+CNI_BIN_DIR=/opt/cni/bin
 # Our own iptables chain (nat) standing in for kube-proxy for the one
 # Service pods here need: kubernetes.default (SERVICE_IP:443).
 SVC_CHAIN=WUKONG-LOCAL-SVC

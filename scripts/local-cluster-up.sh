@@ -241,6 +241,16 @@ start kube-apiserver "$K8S_BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:
 # restrict_oom_score_adj (no CAP_SYS_RESOURCE here: runc cannot set the
 # sandbox's oom_score_adj of -998) and cgroupfs (no systemd).
 mkdir -p "$LC/containerd" "$LC/cni/net.d" "$LC/cni/ipam"
+# CNI plugins in $CNI_BIN_DIR (/opt/cni/bin, containerd's one bin_dir), where
+# Multus's DaemonSet puts multus-shim and the plugins v1.10.0 it ships
+# (install_multus, docs/real-cdi-multus.md). Pods scheduled before Multus
+# need the default network's plugins there already: the same v1.10.0 ones
+# when `make cdi-images` built them, else Debian's.
+plugins_src=/usr/lib/cni
+[ -x "$BIN/cdi/bin/cni/bridge" ] && plugins_src=$BIN/cdi/bin/cni
+for p in bridge host-local loopback portmap; do
+  [ -x "$CNI_BIN_DIR/$p" ] || install -D -m 0755 "$plugins_src/$p" "$CNI_BIN_DIR/$p"
+done
 cat >"$LC/containerd/config.toml" <<EOF
 version = 2
 root = "$LC/containerd/root"
@@ -264,7 +274,7 @@ state = "$LC/containerd/state"
         BinaryName = "$(command -v runc)"
         Root = "$LC/containerd/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
+    bin_dir = "$CNI_BIN_DIR"
     conf_dir = "$LC/cni/net.d"
 EOF
 cat >"$LC/cni/net.d/10-wukong-local.conflist" <<EOF
@@ -491,12 +501,13 @@ if wanted "${LOCAL_CLUSTER_CDI:-}" "$CDI_DIR/manifests/cdi-operator.yaml" CDI; t
   kc wait crd/cdis.cdi.kubevirt.io --for condition=Established --timeout 60s >/dev/null
   kc -n cdi rollout status deployment/cdi-operator --timeout 5m >/dev/null
   kc apply --server-side --force-conflicts -f "$CDI_DIR/manifests/cdi-cr.yaml" >/dev/null
-  # cdi-deployment's readiness probe runs `cat /tmp/ready`
-  # (pkg/operator/resources/namespaced/controller.go); the controller image
-  # made here has no cat ('exec: "cat": executable file not found in $PATH'),
-  # so the pod never turns Ready and the CR stays Deploying. Until the image
-  # carries one, the CR's documented customizeComponents drops that probe.
-  kc patch cdi cdi --type merge -p '{"spec":{"customizeComponents":{"patches":[{"resourceType":"Deployment","resourceName":"cdi-deployment","type":"json","patch":"[{\"op\":\"remove\",\"path\":\"/spec/template/spec/containers/0/readinessProbe\"}]"}]}}}' >/dev/null
+  # Earlier ups dropped cdi-deployment's readiness probe (`cat /tmp/ready`)
+  # through the CR's customizeComponents, while the controller image had no
+  # cat; it has busybox's now (scripts/cdi-build.sh): the probe is restored.
+  if [ "$(kc get cdi cdi -o jsonpath='{.spec.customizeComponents.patches[*].resourceName}')" = cdi-deployment ]; then
+    kc patch cdi cdi --type json -p '[{"op":"remove","path":"/spec/customizeComponents"}]' >/dev/null
+    log "CDI: cdi-deployment's readiness probe restored (the controller image has cat now)"
+  fi
   if ! kc wait cdi/cdi --for condition=Available --timeout 10m >/dev/null; then
     kc -n cdi get cdi,pods -o wide >&2 || true
     die "CDI not Available after 10m (kc -n cdi get events; logs in $LC/pod-logs)"
@@ -509,6 +520,49 @@ if wanted "${LOCAL_CLUSTER_CDI:-}" "$CDI_DIR/manifests/cdi-operator.yaml" CDI; t
   kc apply --server-side --force-conflicts -f "$CDI_DIR/manifests/image-server.yaml" >/dev/null
   kc -n wukong-images rollout status deployment/image-server --timeout 5m >/dev/null
   log "image server Ready on http://$NODE_IP:18080/guest.qcow2: $(since "$s") s"
+fi
+
+# ---------------------------------------------------------------- Multus
+# When `make cdi-images` has built it (bin/cdi/manifests/multus.yaml; or
+# LOCAL_CLUSTER_MULTUS=1; =0 skips it): Multus thick v4.2.3 by its DaemonSet
+# (docs/real-cdi-multus.md, "Multus thick"). Its init containers install
+# multus-shim and the CNI plugins v1.10.0 into $CNI_BIN_DIR; the daemon
+# writes $LC/cni/net.d/00-multus.conf, which containerd then takes as the
+# node's network: the wukong-local conflist becomes Multus's cluster network
+# and pods' k8s.v1.cni.cncf.io/networks add NetworkAttachmentDefinitions.
+if wanted "${LOCAL_CLUSTER_MULTUS:-}" "$CDI_DIR/manifests/multus.yaml" Multus; then
+  s=$(date +%s.%N)
+  import_tars "$CDI_DIR/images" cdi-
+  nad_new=0
+  kc get crd network-attachment-definitions.k8s.cni.cncf.io >/dev/null 2>&1 || nad_new=1
+  kc apply --server-side --force-conflicts -f "$CDI_DIR/manifests/multus.yaml" >/dev/null
+  if ! kc -n kube-system rollout status daemonset/kube-multus-ds --timeout 5m >/dev/null; then
+    kc -n kube-system get pods -l app=multus -o wide >&2 || true
+    die "Multus not Ready after 5m (kc -n kube-system logs ds/kube-multus-ds; logs in $LC/pod-logs)"
+  fi
+  wait_for "Multus's 00-multus.conf in $LC/cni/net.d" 60 test -s "$LC/cni/net.d/00-multus.conf"
+  log "Multus Ready: $(since "$s") s"
+fi
+
+# ---------------------------------------------------------------- NMState (simulated)
+# nmstate is packaged and served nowhere here: test/sandbox/cmd/nmstate-sim
+# plays kubernetes-nmstate as the sandbox does (answers
+# NodeNetworkConfigurationPolicies, changes nothing on the node), so that a
+# NodeBridge becomes Ready and Wukong writes the bridge's
+# NetworkAttachmentDefinition; the CNI bridge plugin makes the bridge on the
+# node when a pod first attaches. LOCAL_CLUSTER_NMSTATE=0 skips it.
+if [ "${LOCAL_CLUSTER_NMSTATE:-1}" != 0 ] && wanted "${LOCAL_CLUSTER_MULTUS:-}" "$CDI_DIR/manifests/multus.yaml" Multus; then
+  s=$(date +%s.%N)
+  (cd "$ROOT/test" && go build -o "$BIN/nmstate-sim" ./sandbox/cmd/nmstate-sim)
+  nncp_new=0
+  kc get crd nodenetworkconfigurationpolicies.nmstate.io >/dev/null 2>&1 || nncp_new=1
+  for k in nodenetworkconfigurationpolicies nodenetworkconfigurationenactments nodenetworkstates; do
+    kc apply --server-side --force-conflicts -f "$ROOT/test/crds/nmstate.io_$k.yaml" >/dev/null
+    kc wait "crd/$k.nmstate.io" --for condition=Established --timeout 60s >/dev/null
+  done
+  start nmstate-sim "$BIN/nmstate-sim" --kubeconfig "$KUBECONFIG_ADMIN"
+  wait_for "the simulated NodeNetworkState of $NODE_NAME" 60 kc get nodenetworkstate "$NODE_NAME"
+  log "NMState (SIMULATED) answering policies: $(since "$s") s"
 fi
 
 # ---------------------------------------------------------------- CSI storage
@@ -540,10 +594,10 @@ s=$(date +%s.%N)
   die "helm upgrade --install failed"
 }
 log "chart installed, manager Ready: helm took $(since "$s") s, $(since "$t1") s after the first start, $(since "$t0") s in all"
-if [ "${cdi_new:-0}" = 1 ]; then
+if [ "${cdi_new:-0}" = 1 ] || [ "${nad_new:-0}" = 1 ] || [ "${nncp_new:-0}" = 1 ]; then
   kc -n "$RELEASE_NAMESPACE" rollout restart deployment/"$RELEASE" >/dev/null
   kc -n "$RELEASE_NAMESPACE" rollout status deployment/"$RELEASE" --timeout 5m >/dev/null
-  log "manager restarted: CDI was installed in this run (the manager watches DataVolumes only when their CRD exists at its start)"
+  log "manager restarted: CDI, Multus or NMState's CRDs were installed in this run (the manager watches their kinds only when the CRDs exist at its start; it would restart itself within 30 s)"
 fi
 # Shims (one per pod) are containerd's children; record them too.
 shim_pids >"$PIDS/shims"
