@@ -1,6 +1,7 @@
 package kubevirt
 
 import (
+	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -73,12 +74,38 @@ func (i Interface) FromGuestAgent() bool {
 type Observation struct {
 	vm  *kubevirtv1.VirtualMachine
 	vmi *kubevirtv1.VirtualMachineInstance
+	// cause is what the Events say keeps the machine from starting
+	// (WithCause).
+	cause Cause
 }
 
 // Observe wraps vm and vmi (either may be nil: no VMI is normal for a
 // stopped machine). It keeps the pointers; do not modify them afterwards.
 func Observe(vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachineInstance) Observation {
 	return Observation{vm: vm, vmi: vmi}
+}
+
+// WithCause returns o with c, the Warning Event that explains why the
+// machine does not start (ReadCause of EventSubjects), which NotReadyReason
+// then adds to its message for reasons CrashLoopBackOff, Failed and
+// Starting.
+func (o Observation) WithCause(c Cause) Observation {
+	o.cause = c
+	return o
+}
+
+// Cause is the Cause given to WithCause (the zero Cause without one).
+func (o Observation) Cause() Cause { return o.cause }
+
+// StartFailure is vm.status.startFailure: KubeVirt's count of VMIs that
+// failed before they ran, the last one's UID and when the next start is
+// allowed (pkg/virt-controller/watch/vm/vm.go, syncStartFailureStatus); nil
+// without a VM or a failure.
+func (o Observation) StartFailure() *kubevirtv1.VirtualMachineStartFailure {
+	if o.vm == nil {
+		return nil
+	}
+	return o.vm.Status.StartFailure
 }
 
 // Exists reports whether the VirtualMachine exists.
@@ -206,8 +233,27 @@ func (o Observation) Interfaces() []Interface {
 
 // NotReadyReason explains why Ready is false, as one of the Reason*
 // constants and a message taken from the KubeVirt condition that says so
-// when there is one. It returns two empty strings when Ready is true.
+// when there is one. For CrashLoopBackOff, Failed and Starting the message
+// also gives the number of failed starts (vm.status.startFailure) and the
+// Cause given to WithCause ("<message>: <Cause>"). It returns two empty
+// strings when Ready is true.
 func (o Observation) NotReadyReason() (reason, message string) {
+	reason, message = o.notReadyReason()
+	switch reason {
+	case ReasonCrashLoopBackOff, ReasonFailed, ReasonStarting:
+	default:
+		return reason, message
+	}
+	if sf := o.StartFailure(); sf != nil && sf.ConsecutiveFailCount > 0 {
+		message = fmt.Sprintf("%s (%d failed start(s))", message, sf.ConsecutiveFailCount)
+	}
+	if !o.cause.IsZero() && !strings.Contains(message, o.cause.Message) {
+		message += ": " + o.cause.String()
+	}
+	return reason, message
+}
+
+func (o Observation) notReadyReason() (reason, message string) {
 	if o.Ready() {
 		return "", ""
 	}
@@ -261,6 +307,10 @@ func (o Observation) NotReadyReason() (reason, message string) {
 	}
 	switch o.vmi.Status.Phase {
 	case kubevirtv1.Failed:
+		// virt-handler's sync error (handleSyncError: Synchronized=False).
+		if c := o.vmiCondition(kubevirtv1.VirtualMachineInstanceSynchronized); c != nil && c.Status == corev1.ConditionFalse && c.Message != "" && o.cause.IsZero() {
+			return ReasonFailed, "the VirtualMachineInstance failed: " + c.Message
+		}
 		return ReasonFailed, "the VirtualMachineInstance failed"
 	case kubevirtv1.Succeeded:
 		return ReasonStopped, "the guest shut down"
