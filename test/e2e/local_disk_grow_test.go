@@ -24,7 +24,7 @@ import (
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
 
-// The disk-growth check of make e2e-local (issue 21): a Wukong's data disk
+// The disk-growth check of make e2e-local (issue 21): a Wukong's boot disk
 // on an expandable StorageClass is grown while the guest runs, and the
 // guest sees the larger disk. local-path cannot expand a volume, so the
 // local cluster has a second class for this: wukong-csi-hostpath
@@ -66,18 +66,38 @@ func fsOverhead(t *testing.T, sc string) float64 {
 	return f
 }
 
-// TestLocalDiskGrow: a Running Wukong (the containerDisk boot image of
-// E2E_GUEST_IMAGE) with a blank 1Gi data disk on wukong-csi-hostpath gets
-// spec.disks[data].size 2Gi. Then the claim's request and status.capacity
-// are 2Gi, the Wukong's status.volumes[data].size is 2Gi, the disk.img
-// KubeVirt keeps in the volume has grown (on the node), and IN THE GUEST the
-// data disk grows online, without a restart, to what KubeVirt gives it:
-// (1 - CDI's filesystem overhead) x 2Gi, at a MiB boundary. A blank disk
-// rather than an imported one: the import is TestLocalCDIImportBoot's, and
-// here only the growth is under test (a blank claim also makes
-// virt-launcher create disk.img itself, at the claim's size).
+// guestDiskBytes is the size of /dev/<dev> in the guest, from
+// /sys/block/<dev>/size (512-byte sectors, Documentation/block/stat.rst).
+func guestDiskBytes(t *testing.T, g guestAccess, ip, dev string) (int64, error) {
+	s, err := guestSSH(ctxT(t), g.keyFile, g.login, ip, "cat /sys/block/"+dev+"/size")
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s", err, s)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	return n * 512, err
+}
+
+// grownImageBytes is what virt-launcher grows a filesystem claim's
+// disk.img to for a claim of capacity bytes: (1 - overhead) x capacity, down
+// to a MiB (possibleGuestSize; the node's free space is far larger here).
+func grownImageBytes(capacity int64, overhead float64) int64 {
+	return int64((1-overhead)*float64(capacity)) / (1 << 20) * (1 << 20)
+}
+
+// TestLocalDiskGrow: a Wukong whose 3Gi boot disk real CDI imports from
+// the in-cluster image server onto wukong-csi-hostpath (our CSI driver,
+// expandable) reaches Running; then spec.disks[root].size becomes 4Gi
+// while the guest runs. The claim's request becomes 4Gi and its
+// status.capacity follows (external-resizer), the Wukong's
+// status.volumes[root].size reaches 4Gi, the disk.img in the volume on the
+// node grows, and IN THE GUEST /dev/vda grows online, in the same boot, to
+// what KubeVirt gives it: (1 - CDI's filesystem overhead) x the claim's
+// new capacity, at a MiB. The boot disk rather than a blank data disk: a
+// Wukong with disks has no containerDisk, so one import is needed anyway,
+// and growing the disk the guest runs from is the case users have.
 func TestLocalDiskGrow(t *testing.T) {
-	image := realKubeVirt(t)
+	realKubeVirt(t)
+	url := realCDI(t)
 	sc := &storagev1.StorageClass{}
 	err := k.Get(ctxT(t), types.NamespacedName{Name: expandableClass}, sc)
 	if apierrors.IsNotFound(err) {
@@ -90,14 +110,13 @@ func TestLocalDiskGrow(t *testing.T) {
 	name := "grow-" + randSuffix()
 	nn := types.NamespacedName{Namespace: ns, Name: name}
 	g := newGuestAccess(t, ns)
-	before, after := resource.MustParse("1Gi"), resource.MustParse("2Gi")
+	before, after := resource.MustParse("3Gi"), resource.MustParse("4Gi")
 	create(t, &v1alpha1.Wukong{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: v1alpha1.WukongSpec{
 			CPU:           1,
 			Memory:        resource.MustParse("1Gi"),
-			OSImage:       image,
-			Disks:         []v1alpha1.DiskSpec{{Name: "data", Size: before, StorageClassName: expandableClass}},
+			Disks:         []v1alpha1.DiskSpec{{Name: "root", Size: before, Boot: true, Image: url, StorageClassName: expandableClass}},
 			SSHKeySecret:  g.secret,
 			CloudInitUser: &v1alpha1.CloudInitUser{Name: g.login, Sudo: "ALL=(ALL) NOPASSWD:ALL", Shell: "/bin/bash"},
 			GuestAgent:    &v1alpha1.GuestAgent{Install: ptr.To(false)},
@@ -115,82 +134,69 @@ func TestLocalDiskGrow(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	t.Logf("Running %.0f s after create", time.Since(started).Seconds())
+	t.Logf("Running %.0f s after create (import onto %s included)", time.Since(started).Seconds(), expandableClass)
 	w := getWukong(t, k, nn)
-	v := volumeStatus(w, "data")
-	require.NotNil(t, v, "status.volumes[data]")
-	require.True(t, v.Bound, "data bound")
+	v := volumeStatus(w, "root")
+	require.NotNil(t, v, "status.volumes[root]")
+	require.True(t, v.Bound, "root bound")
 	claim := types.NamespacedName{Namespace: ns, Name: v.PVCName}
 	pvc := &corev1.PersistentVolumeClaim{}
 	require.NoError(t, k.Get(ctxT(t), claim, pvc))
 	require.Equal(t, expandableClass, ptr.Deref(pvc.Spec.StorageClassName, ""), "the claim's class")
 	pv := pvc.Spec.VolumeName
 	require.NotEmpty(t, pv, "the claim's volume")
+	capBefore := pvc.Status.Capacity[corev1.ResourceStorage]
 
-	// The data disk in the guest: the one of the claim's size (the boot
-	// disk is the containerDisk's, the cloud-init disk is a CD-ROM).
 	pod := launcherPod(t, nn)
 	ip := pod.Status.PodIP
 	require.NotEmpty(t, ip, "the launcher pod's IP")
 	g.waitSSH(t, ip)
+	t.Logf("SSH answered %.0f s after create", time.Since(started).Seconds())
 	bootID, err := guestSSH(ctxT(t), g.keyFile, g.login, ip, "cat /proc/sys/kernel/random/boot_id")
 	require.NoError(t, err, "boot_id: %s", bootID)
-	out, err := guestSSH(ctxT(t), g.keyFile, g.login, ip, "lsblk -bdnro NAME,SIZE,TYPE")
-	require.NoError(t, err, "lsblk in the guest: %s", out)
-	var dev string
-	for _, l := range strings.Split(out, "\n") {
-		if f := strings.Fields(l); len(f) == 3 && f[2] == "disk" && f[1] == strconv.FormatInt(before.Value(), 10) {
-			dev = f[0]
-		}
-	}
-	require.NotEmpty(t, dev, "no %d-byte disk in the guest: lsblk says\n%s", before.Value(), out)
-	guestBytes := func() (int64, error) {
-		s, err := guestSSH(ctxT(t), g.keyFile, g.login, ip, "cat /sys/block/"+dev+"/size")
-		if err != nil {
-			return 0, fmt.Errorf("%w: %s", err, s)
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-		return n * 512, err // sectors of 512 bytes (block/stat.rst)
-	}
-	n, err := guestBytes()
+	root, err := guestSSH(ctxT(t), g.keyFile, g.login, ip, "findmnt -no SOURCE /")
+	require.NoError(t, err, "findmnt: %s", root)
+	require.True(t, strings.HasPrefix(root, "/dev/vda"), "/ is on the imported disk /dev/vda: %s", root)
+	const dev = "vda"
+	n0, err := guestDiskBytes(t, g, ip, dev)
 	require.NoError(t, err)
-	t.Logf("in the guest before: /dev/%s %d bytes", dev, n)
-	require.Equal(t, before.Value(), n, "/dev/%s before the growth", dev)
+	t.Logf("before: claim capacity %s, in the guest /dev/%s %d bytes", capBefore.String(), dev, n0)
 	img := filepath.Join(csiDataDir, "volumes", pv, "disk.img")
 	local := os.Getenv("E2E_LOCAL_NODE") == "1"
 	if local {
 		st, err := os.Stat(img)
-		require.NoError(t, err, "KubeVirt's disk.img in the volume on the node")
-		assert.Equal(t, before.Value(), st.Size(), "%s before the growth", img)
+		require.NoError(t, err, "CDI's disk.img in the volume on the node")
+		t.Logf("before: on the node %s %d bytes", img, st.Size())
 	}
 
 	grown := time.Now()
 	updateWukong(t, nn, func(w *v1alpha1.Wukong) { w.Spec.Disks[0].Size = after })
+	var capAfter resource.Quantity
 	eventually(t, 2, func(c *assert.CollectT) {
 		pvc := &corev1.PersistentVolumeClaim{}
 		require.NoError(c, k.Get(ctxT(t), claim, pvc))
 		req := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
-		assert.Equal(c, 0, req.Cmp(after), "claim request %s, want %s", req.String(), after.String())
-		capacity := pvc.Status.Capacity[corev1.ResourceStorage]
-		assert.GreaterOrEqual(c, capacity.Cmp(after), 0, "claim status.capacity %s, want %s", capacity.String(), after.String())
+		assert.GreaterOrEqual(c, req.Cmp(after), 0, "claim request %s, want %s", req.String(), after.String())
+		capAfter = pvc.Status.Capacity[corev1.ResourceStorage]
+		assert.GreaterOrEqual(c, capAfter.Cmp(req), 0, "claim status.capacity %s, want its request %s", capAfter.String(), req.String())
 		w := getWukong(c, k, nn)
-		v := volumeStatus(w, "data")
-		require.NotNil(c, v, "status.volumes[data]")
+		v := volumeStatus(w, "root")
+		require.NotNil(c, v, "status.volumes[root]")
 		got, err := resource.ParseQuantity(v.Size)
-		require.NoError(c, err, "status.volumes[data].size %q", v.Size)
-		assert.GreaterOrEqual(c, got.Cmp(after), 0, "status.volumes[data].size %s, want %s", v.Size, after.String())
+		require.NoError(c, err, "status.volumes[root].size %q", v.Size)
+		assert.GreaterOrEqual(c, got.Cmp(after), 0, "status.volumes[root].size %s, want %s", v.Size, after.String())
 		assertRunning(c, w)
 	}, "the claim and the Wukong's status to show %s", after.String())
 	resized := time.Since(grown)
 
-	// What virt-launcher grows disk.img to, and so what the guest sees.
 	oh := fsOverhead(t, expandableClass)
-	want := int64((1-oh)*float64(after.Value())) / (1 << 20) * (1 << 20)
+	want := grownImageBytes(capAfter.Value(), oh)
+	require.Greater(t, want, n0, "KubeVirt's size for the grown claim is above the disk's size before")
 	for {
-		n, err := guestBytes()
+		n, err := guestDiskBytes(t, g, ip, dev)
 		if err == nil && n >= want {
-			t.Logf("in the guest after: /dev/%s %d bytes (want (1 - %.3f) x %d = %d at a MiB), %.0f s after the edit (claim resized after %.0f s), no restart",
-				dev, n, oh, after.Value(), want, time.Since(grown).Seconds(), resized.Seconds())
+			t.Logf("after: claim capacity %s; in the guest /dev/%s %d bytes (want (1 - %.3f) x %d = %d at a MiB), %.0f s after the edit (claim resized after %.0f s)",
+				capAfter.String(), dev, n, oh, capAfter.Value(), want, time.Since(grown).Seconds(), resized.Seconds())
 			assert.Equal(t, want, n, "/dev/%s after the growth", dev)
 			break
 		}
@@ -202,7 +208,7 @@ func TestLocalDiskGrow(t *testing.T) {
 	if local {
 		st, err := os.Stat(img)
 		if assert.NoError(t, err, "disk.img") {
-			t.Logf("on the node: %s %d bytes", img, st.Size())
+			t.Logf("after: on the node %s %d bytes", img, st.Size())
 			assert.Equal(t, want, st.Size(), "%s after the growth", img)
 		}
 	}
