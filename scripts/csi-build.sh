@@ -20,7 +20,9 @@
 #                          csi-hostpath-storageprofile.yaml (CDI's profile)
 #   bin/csi/build.txt      every run's times and sizes (appended)
 #
-# Steps (each runnable alone; `all` by default): bin, images, manifests.
+# Steps (each runnable alone; `all` by default): test (the driver's unit
+# tests and csi-test's sanity suite; hack/ modules are outside make test),
+# bin, images, manifests.
 # Needs no root (no chroot); idempotent; Go's build cache makes rebuilds
 # cheap. See docs/real-cdi-multus.md ("An expandable CSI StorageClass").
 set -euo pipefail
@@ -51,6 +53,13 @@ IMAGETOOL=$B/imagetool
 LOG_PREFIX=csi-build
 # shellcheck source=scripts/image-build-lib.sh
 source "$ROOT/scripts/image-build-lib.sh"
+
+# ------------------------------------------------------------------- test
+# The driver's tests: table tests, and csi-test v5.3.1's sanity suite over a
+# unix socket with real bind mounts (as root; skipped otherwise).
+test_driver() {
+  timed "go test csi-hostpath" env -C "$MOD" GOWORK=off go test -count=1 ./...
+}
 
 # ---------------------------------------------------------------- binaries
 # The sidecars from hack/csi-hostpath's go.mod (tools.go pins them; their
@@ -299,10 +308,11 @@ steps=("$@")
 report "== $(date -u +%FT%TZ) csi-build ${steps[*]} (driver $DRIVER $DRIVER_VERSION, provisioner $PROVISIONER_VERSION, resizer $RESIZER_VERSION)"
 for s in "${steps[@]}"; do
   case $s in
-  all) build_bin && build_images && build_manifests ;;
+  all) test_driver && build_bin && build_images && build_manifests ;;
+  test) test_driver ;;
   bin) build_bin ;;
   images) build_images ;;
   manifests) build_manifests ;;
-  *) die "unknown step '$s': want all, bin, images or manifests" ;;
+  *) die "unknown step '$s': want all, test, bin, images or manifests" ;;
   esac
 done
