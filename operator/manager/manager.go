@@ -165,6 +165,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	r := &controller.WukongReconciler{
 		Client:              FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()},
 		Recorder:            mgr.GetEventRecorder("wukong"),
+		APIReader:           mgr.GetAPIReader(),
 		Metrics:             controller.NewMetrics(metrics.Registry),
 		GlobalNADNamespaces: o.GlobalNADNamespaces,
 	}

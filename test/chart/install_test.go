@@ -355,6 +355,8 @@ func rbacBounds(t *testing.T) {
 		{Namespace: "vms", Resource: "pods", Verb: "get"},
 		{Namespace: "vms", Resource: "pods", Verb: "list"},
 		{Namespace: "vms", Resource: "configmaps", Verb: "get"},
+		{Namespace: "vms", Resource: "events", Verb: "watch"}, // read by UID while a VM fails to start, never watched
+		{Namespace: "vms", Resource: "events", Verb: "delete"},
 		{Resource: "nodes", Verb: "list"},
 		{Resource: "namespaces", Verb: "delete"},
 		{Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Verb: "create"},

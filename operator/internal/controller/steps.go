@@ -216,7 +216,8 @@ func failMessage(o storage.Observation) string {
 // for its first consumer), then observes the VM and its instance. With
 // problems recorded by earlier steps, or a missing SSH key Secret, it does
 // not create or change the VM (nothing half-built) but still observes an
-// existing one. Feeds Ready, RestartRequired and the phase.
+// existing one. A machine stuck starting gets the Warning Event that says
+// why (observeCause). Feeds Ready, RestartRequired and the phase.
 func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error {
 	keys, err := r.sshKeys(ctx, s)
 	if err != nil {
@@ -249,7 +250,7 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 		return rest
 	}
 	s.vm = obs
-	return nil
+	return r.observeCause(ctx, s)
 }
 
 // machineProblem maps a stalled lib/kubevirt failure to Wukong's reason,
@@ -324,5 +325,5 @@ func (r *WukongReconciler) observeMachine(ctx context.Context, s *scope) error {
 		return err
 	}
 	s.vm = obs
-	return nil
+	return r.observeCause(ctx, s)
 }

@@ -48,6 +48,10 @@ const Finalizer = "vm.novasphere.dev/finalizer"
 // +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
 // Events on the condition transitions a person acts on (emitEvents).
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// Events read (never watched) from the API server, in the Wukong's
+// namespace and by involvedObject.uid, only while its machine is stuck
+// starting (observeCause).
+// +kubebuilder:rbac:groups=core,resources=events,verbs=get;list
 
 // WukongReconciler reconciles Wukong objects.
 type WukongReconciler struct {
@@ -55,7 +59,10 @@ type WukongReconciler struct {
 	// for objects the label-filtered cache does not hold (see FallbackClient).
 	Client   client.Client
 	Recorder events.EventRecorder
-	Metrics  *Metrics
+	// APIReader reads from the API server, uncached: the Events that say
+	// why a machine does not start (observeCause). Nil reads none.
+	APIReader client.Reader
+	Metrics   *Metrics
 	// GlobalNADNamespaces are the namespaces whose NetworkAttachmentDefinitions
 	// any Wukong may name in nadName (like Multus' globalNamespaces); a NAD
 	// in any other namespace but the Wukong's own is refused.
