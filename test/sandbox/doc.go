@@ -74,6 +74,20 @@
 //     keeps its VMI Pending with Synchronized=False (FailedCreate) and the
 //     VM condition Failure, as virt-controller does when it cannot render
 //     the launcher pod.
+//   - Start failures (failures.go), as real nodes produce them: a launcher
+//     pod whose NetworkAttachmentDefinition names a CNI plugin the nodes
+//     lack (CNIPlugins; e.g. cnv-bridge) gets the kubelet's Warning Event
+//     FailedCreatePodSandBox in Multus thick's wording (`failed to find
+//     plugin "<type>" in path [/opt/cni/bin]`), once, and its VMI stays
+//     Scheduling (the VM Starting); a VMI with a bridge-bound interface on a
+//     node annotated NodeKernelWithout (a kernel without dummy or bridge
+//     links; a test adds such a node with AddNode) gets virt-handler's
+//     Warning Event SyncFailed ("... Critical network error: LinkAdd:
+//     operation not supported") and fails; the VM then counts it in
+//     status.startFailure, deletes the VMI, shows CrashLoopBackOff (no
+//     Failure condition) and starts a new VMI after KubeVirt's backoff
+//     (10-15 s, then 40-60 s, ...; pkg/virt-controller/watch/vm/vm.go).
+//     Every VMI lists its launcher pod in status.activePods.
 //   - NMState: NodeNetworkConfigurationPolicies become Available, with one
 //     enactment per matching node; each node's NodeNetworkState lists its
 //     interfaces (eth0, eth1, eth2, lo) and changes as nmstate applies a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -140,7 +141,17 @@ func (r *kubevirtSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 		trimStateChangeRequest(vm, vmi)
 		return ctrl.Result{}, r.updateVMStatus(ctx, vm, before)
 	}
+	if vmi != nil && vmi.Status.Phase == kubevirtv1.Failed {
+		return r.failedVMI(ctx, vm, vmi, before)
+	}
 	if vmi == nil {
+		// After a start failure the VM controller waits out the backoff
+		// (startFailureBackoffTimeLeft), showing CrashLoopBackOff.
+		if left := startBackoffLeft(vm, time.Now()); left > 0 {
+			crashLoopStatus(vm, false)
+			trimStateChangeRequest(vm, vmi)
+			return ctrl.Result{RequeueAfter: left}, r.updateVMStatus(ctx, vm, before)
+		}
 		var err error
 		if vmi, err = r.createVMI(ctx, vm); err != nil {
 			return ctrl.Result{}, err
@@ -259,6 +270,8 @@ func (r *kubevirtSim) progressVMI(ctx context.Context, vmi *kubevirtv1.VirtualMa
 	if err != nil {
 		return err
 	}
+	// virt-controller lists the VMI's pods, with their nodes (setActivePods).
+	vmi.Status.ActivePods = map[types.UID]string{pod.UID: pod.Spec.NodeName}
 	setWaitingFor(vmi, "")
 	if pod.Spec.NodeName == "" {
 		vmi.Status.Phase = kubevirtv1.Scheduling
@@ -271,6 +284,26 @@ func (r *kubevirtSim) progressVMI(ctx context.Context, vmi *kubevirtv1.VirtualMa
 	node := &corev1.Node{}
 	if err := r.live.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node); err != nil {
 		return err
+	}
+	if msg, err := r.podSandboxFailure(ctx, vmi, pod); err != nil {
+		return err
+	} else if msg != "" {
+		// The kubelet cannot create the pod's sandbox: the pod stays
+		// Pending on its node, the VMI Scheduling; only the pod's Events
+		// say why (recorded when the VMI's status first shows the node).
+		vmi.Status.Phase = kubevirtv1.Scheduling
+		setVMICondition(vmi, kubevirtv1.VirtualMachineInstanceReady, corev1.ConditionFalse, "PodNotReady", "")
+		if equality.Semantic.DeepEqual(before, &vmi.Status) {
+			return nil
+		}
+		if err := r.recordWarning(ctx, pod, "v1", "Pod", ReasonFailedCreatePodSandBox, msg, "kubelet", node.Name); err != nil {
+			return err
+		}
+		log.FromContext(ctx).Info("kubelet: pod sandbox failed", "pod", pod.Name, "reason", ReasonFailedCreatePodSandBox)
+		return r.updateVMIStatus(ctx, vmi, before)
+	}
+	if msg := networkSetupFails(vmi, node); msg != "" {
+		return r.failVMISync(ctx, vmi, node.Name, msg, before)
 	}
 	if msg := unpullableContainerDisk(vmi); msg != "" {
 		// The kubelet cannot pull a container disk: the launcher pod never
@@ -403,6 +436,9 @@ func runningStatus(vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachine
 	vm.Status.RunStrategy = deref(vm.Spec.RunStrategy)
 	ready := vmi.Status.Phase == kubevirtv1.Running
 	vm.Status.Ready = ready
+	if ready {
+		vm.Status.StartFailure = nil // a VMI that ran ends the crash loop (shouldClearStartFailure)
+	}
 	removeVMCondition(vm, conditionPodScheduled)
 	switch {
 	case vmi.DeletionTimestamp != nil:
@@ -449,6 +485,9 @@ func stoppedStatus(vm *kubevirtv1.VirtualMachine, vmiExists bool) {
 	vm.Status.ObservedGeneration = vm.Generation
 	vm.Status.RunStrategy = deref(vm.Spec.RunStrategy)
 	vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusStopped
+	if rs := deref(vm.Spec.RunStrategy); rs == kubevirtv1.RunStrategyHalted || rs == kubevirtv1.RunStrategyManual {
+		vm.Status.StartFailure = nil // shouldClearStartFailure: no automatic restart
+	}
 	if vmiExists {
 		vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusStopping
 	}

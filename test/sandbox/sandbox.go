@@ -19,7 +19,6 @@ import (
 	nmstatev1beta1 "github.com/nmstate/kubernetes-nmstate/api/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -423,47 +422,11 @@ func (s *Sandbox) createFixtures(ctx context.Context, nodes int) error {
 	}
 	for i := 1; i <= nodes; i++ {
 		name := fmt.Sprintf("node-%d", i)
-		node := &corev1.Node{ObjectMeta: simulatedMeta(name, "")}
-		node.Labels = map[string]string{
-			corev1.LabelHostname: name, corev1.LabelOSStable: "linux", corev1.LabelArchStable: "amd64",
-			"kubevirt.io/schedulable": "true",
-		}
-		if err := s.Client.Create(ctx, node); err != nil {
-			return fmt.Errorf("creating Node %s: %w", name, err)
-		}
-		// Big nodes: the real scheduler counts every launcher pod's
-		// requests, and the benchmarks place a thousand VMs on two nodes.
-		capacity := corev1.ResourceList{
-			corev1.ResourceCPU:    resource.MustParse("256"),
-			corev1.ResourceMemory: resource.MustParse("2Ti"),
-			corev1.ResourcePods:   resource.MustParse("2000"),
-		}
-		now := metav1.Now()
-		node.Status = corev1.NodeStatus{
-			Capacity: capacity, Allocatable: capacity,
-			Conditions: []corev1.NodeCondition{{
-				Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
-				Message: "simulated node is ready", LastHeartbeatTime: now, LastTransitionTime: now,
-			}},
-			Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: fmt.Sprintf("172.18.0.%d", i+1)}},
-			NodeInfo: corev1.NodeSystemInfo{
-				Architecture: "amd64", OperatingSystem: "linux", KubeletVersion: "v1.37.2",
-				OSImage: "simulated",
-			},
-		}
-		if err := s.Client.Status().Update(ctx, node); err != nil {
-			return fmt.Errorf("setting Node %s ready: %w", name, err)
-		}
-		// The API server taints new nodes not-ready; the node lifecycle
-		// controller (not run here) would lift it once they are Ready.
-		node.Spec.Taints = nil
+		var taints []corev1.Taint
 		if i == 3 {
-			node.Spec.Taints = []corev1.Taint{{Key: TaintKey, Value: TaintValue, Effect: corev1.TaintEffectNoSchedule}}
+			taints = []corev1.Taint{{Key: TaintKey, Value: TaintValue, Effect: corev1.TaintEffectNoSchedule}}
 		}
-		if err := s.Client.Update(ctx, node); err != nil {
-			return fmt.Errorf("untainting Node %s: %w", name, err)
-		}
-		if err := createNodeState(ctx, s.Client, node); err != nil {
+		if err := AddNode(ctx, s.Client, name, fmt.Sprintf("172.18.0.%d", i+1), nil, taints); err != nil {
 			return err
 		}
 		s.Nodes = append(s.Nodes, name)

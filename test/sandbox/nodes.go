@@ -1,0 +1,62 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// AddNode creates a Ready simulated Node name with InternalIP address, the
+// labels a KubeVirt node has (hostname, linux/amd64,
+// kubevirt.io/schedulable=true) and taints, and its NodeNetworkState. The
+// sandbox's own nodes are made with it; a test may add one to play a node
+// that differs (e.g. annotations NodeKernelWithout), tainted so that only
+// its own VMs go there, and delete it afterwards. annotations are added to
+// SimulatedAnnotation.
+func AddNode(ctx context.Context, c client.Client, name, address string, annotations map[string]string, taints []corev1.Taint) error {
+	node := &corev1.Node{ObjectMeta: simulatedMeta(name, "")}
+	for k, v := range annotations {
+		node.Annotations[k] = v
+	}
+	node.Labels = map[string]string{
+		corev1.LabelHostname: name, corev1.LabelOSStable: "linux", corev1.LabelArchStable: "amd64",
+		"kubevirt.io/schedulable": "true",
+	}
+	if err := c.Create(ctx, node); err != nil {
+		return fmt.Errorf("creating Node %s: %w", name, err)
+	}
+	// Big nodes: the real scheduler counts every launcher pod's
+	// requests, and the benchmarks place a thousand VMs on two nodes.
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("256"),
+		corev1.ResourceMemory: resource.MustParse("2Ti"),
+		corev1.ResourcePods:   resource.MustParse("2000"),
+	}
+	now := metav1.Now()
+	node.Status = corev1.NodeStatus{
+		Capacity: capacity, Allocatable: capacity,
+		Conditions: []corev1.NodeCondition{{
+			Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+			Message: "simulated node is ready", LastHeartbeatTime: now, LastTransitionTime: now,
+		}},
+		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: address}},
+		NodeInfo: corev1.NodeSystemInfo{
+			Architecture: "amd64", OperatingSystem: "linux", KubeletVersion: "v1.37.2",
+			OSImage: "simulated",
+		},
+	}
+	if err := c.Status().Update(ctx, node); err != nil {
+		return fmt.Errorf("setting Node %s ready: %w", name, err)
+	}
+	// The API server taints new nodes not-ready; the node lifecycle
+	// controller (not run here) would lift it once they are Ready.
+	node.Spec.Taints = taints
+	if err := c.Update(ctx, node); err != nil {
+		return fmt.Errorf("untainting Node %s: %w", name, err)
+	}
+	return createNodeState(ctx, c, node)
+}
