@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
@@ -197,9 +196,9 @@ func (d *Driver) CreateVolume(_ context.Context, req *csi.CreateVolumeRequest) (
 	if err != nil {
 		return nil, err
 	}
-	id := strings.ToLower(req.GetName())
+	id := req.GetName()
 	if !ValidID(id) {
-		return nil, status.Errorf(codes.InvalidArgument, "name %q: want lower-case letters, digits, '-' and '.' (at most 253)", req.GetName())
+		return nil, status.Errorf(codes.InvalidArgument, "name %q: want letters, digits, '-', '_' and '.' (at most 253)", id)
 	}
 	v, existed, err := d.Store.Create(Volume{ID: id, CapacityBytes: size, Node: node})
 	if err != nil {

@@ -118,7 +118,7 @@ func TestCreateVolume(t *testing.T) {
 				if !strings.Contains(err.Error(), tt.wantMsg) {
 					t.Errorf("error %q does not name %q", err, tt.wantMsg)
 				}
-				if _, statErr := os.Stat(d.Store.DataDir(strings.ToLower(tt.req.Name))); ValidID(tt.req.Name) && statErr == nil {
+				if _, statErr := os.Stat(d.Store.DataDir(tt.req.Name)); ValidID(tt.req.Name) && statErr == nil {
 					t.Errorf("a refused CreateVolume left a directory")
 				}
 				return
@@ -153,6 +153,12 @@ func TestCreateVolumeIdempotent(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(d.Store.DataDir("pvc-a"), "disk.img")); err != nil {
 		t.Errorf("a retried CreateVolume lost the data: %v", err)
+	}
+	// Names keep their case: "PVC-A" is another volume, not "pvc-a" again.
+	upper, err := d.CreateVolume(context.Background(), &csi.CreateVolumeRequest{Name: "PVC-A", VolumeCapabilities: []*csi.VolumeCapability{rwo},
+		CapacityRange: &csi.CapacityRange{RequiredBytes: 2 << 30}})
+	if err != nil || upper.GetVolume().GetVolumeId() != "PVC-A" || upper.GetVolume().GetCapacityBytes() != 2<<30 {
+		t.Errorf("PVC-A = %v, %v; want a new 2Gi volume", upper, err)
 	}
 	bigger := &csi.CreateVolumeRequest{Name: "pvc-a", VolumeCapabilities: []*csi.VolumeCapability{rwo}, CapacityRange: &csi.CapacityRange{RequiredBytes: 2 << 30}}
 	if _, err := d.CreateVolume(context.Background(), bigger); code(err) != codes.AlreadyExists {

@@ -1,14 +1,17 @@
 package driver_test
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/novasphere/wukong/hack/csi-hostpath/driver"
 )
@@ -39,7 +42,20 @@ func TestSanity(t *testing.T) {
 	t.Cleanup(srv.Stop)
 
 	cfg := sanity.NewTestConfig()
-	cfg.Address = "unix:" + sock
+	// csi-test's utils.Connect waits for the state to change from what it
+	// first reads; a unix socket that is READY before that read never
+	// changes, and it fails with "Connection timed out" after a minute (seen
+	// here about one run in three). A "passthrough" address gets no dialer
+	// from it, so ours connects a little late, after that first read.
+	cfg.Address = "passthrough:///csi-hostpath"
+	cfg.DialOptions = []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			time.Sleep(200 * time.Millisecond)
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}),
+	}
 	cfg.TargetPath = filepath.Join(dir, "target")
 	cfg.StagingPath = filepath.Join(dir, "staging")
 	cfg.TestVolumeSize = 1 << 30

@@ -24,10 +24,11 @@ type Volume struct {
 	Node string `json:"node"`
 }
 
-// idPattern is what a volume ID may look like: a DNS-1123 label-ish name
-// (the external-provisioner sends "pvc-<uid>"), so an ID never names a path
-// outside the store.
-var idPattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
+// idPattern is what a volume ID may look like: letters, digits, '-', '_'
+// and '.', starting and ending with a letter or digit, at most 253 (the
+// external-provisioner sends "pvc-<uid>"), so an ID never names a path
+// outside the store. Case is kept: "A" and "a" are two volumes.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9._]{0,251}[A-Za-z0-9])?$`)
 
 // ErrNotFound is returned for a volume ID the store has no record of.
 var ErrNotFound = errors.New("volume not found")
@@ -94,7 +95,7 @@ func (s *Store) get(id string) (Volume, error) {
 // with its ID exists; it returns the stored volume and whether it existed.
 func (s *Store) Create(v Volume) (Volume, bool, error) {
 	if !ValidID(v.ID) {
-		return Volume{}, false, fmt.Errorf("volume name %q: want lower-case letters, digits, '-' and '.'", v.ID)
+		return Volume{}, false, fmt.Errorf("volume name %q: want letters, digits, '-', '_' and '.' (at most 253)", v.ID)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -153,25 +154,6 @@ func (s *Store) Delete(id string) error {
 		return fmt.Errorf("removing %s: %w", s.metaPath(id), err)
 	}
 	return nil
-}
-
-// List returns every recorded volume.
-func (s *Store) List() ([]Volume, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m, err := filepath.Glob(filepath.Join(s.root, "meta", "*.json"))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Volume, 0, len(m))
-	for _, p := range m {
-		v, err := s.get(filepath.Base(p[:len(p)-len(".json")]))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
 }
 
 // put writes v's record atomically (a temporary file renamed over).
