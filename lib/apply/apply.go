@@ -75,9 +75,15 @@ func (r Result) String() string {
 // status) are left alone. Errors are returned unwrapped from the client so
 // callers can test them with apierrors and meta.IsNoMatchError; an invalid id
 // gives an error wrapping ErrInvalidIdentity and nothing is read or sent.
-func Apply(ctx context.Context, c client.Client, obj client.Object, id Identity) (Result, error) {
+// With [IfResourceVersion] the write is conditional (409 Conflict,
+// apierrors.IsConflict, when the object changed since).
+func Apply(ctx context.Context, c client.Client, obj client.Object, id Identity, opts ...Option) (Result, error) {
 	if err := id.Validate(); err != nil {
 		return Unchanged, err
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
 	hashKey := id.HashAnnotationKey()
 	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
@@ -126,11 +132,36 @@ func Apply(ctx context.Context, c client.Client, obj client.Object, id Identity)
 		return Unchanged, err
 	}
 
+	if o.resourceVersion != "" {
+		desired.SetResourceVersion(o.resourceVersion)
+	}
 	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(desired),
 		client.FieldOwner(id.FieldManager), client.ForceOwnership); err != nil {
 		return Unchanged, err
 	}
 	return result, runtime.DefaultUnstructuredConverter.FromUnstructured(desired.Object, obj)
+}
+
+// Option changes how [Apply] writes.
+type Option func(*options)
+
+type options struct {
+	resourceVersion string
+}
+
+// IfResourceVersion makes Apply's write conditional on the object still
+// being at resourceVersion rv, the version the caller read when it computed
+// obj from the live object (e.g. a field another actor may change, such as
+// a VirtualMachine's spec.runStrategy that virtctl sets). The API server
+// then refuses the apply with 409 Conflict (apierrors.IsConflict) if the
+// object changed since, instead of overwriting that change with a value
+// computed from a stale read (a cached client lags behind the server);
+// retry with a fresh read. The API server takes metadata.resourceVersion in a
+// patch body, an apply's included, as that precondition
+// (kubernetes/kubernetes#63104). An empty rv (the object did not exist when
+// read) sets no precondition.
+func IfResourceVersion(rv string) Option {
+	return func(o *options) { o.resourceVersion = rv }
 }
 
 // ConflictError: an object exists under the name a controller wants to

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -81,4 +82,44 @@ func TestApplyRemovesDroppedFields(t *testing.T) {
 	res, err = apply.Apply(ctx, k8s, smaller, testID)
 	require.NoError(t, err)
 	require.Equal(t, apply.Unchanged, res, "and then it is at rest again")
+}
+
+// TestApplyIfResourceVersion: an apply computed from a read that another
+// writer has since overtaken is refused with 409 Conflict and writes
+// nothing (the other writer's change stays); with the current version, or
+// none, it is written.
+func TestApplyIfResourceVersion(t *testing.T) {
+	ctx := context.Background()
+	cm := configMap(map[string]string{"power": "off"})
+	cm.Name = "cm-precondition"
+	_, err := apply.Apply(ctx, k8s, cm, testID)
+	require.NoError(t, err)
+	read := cm.ResourceVersion
+
+	// Another actor (think virtctl start) changes the field after our read.
+	live := &corev1.ConfigMap{}
+	require.NoError(t, k8s.Get(ctx, client.ObjectKeyFromObject(cm), live))
+	live.Data["power"] = "on"
+	require.NoError(t, k8s.Update(ctx, live))
+
+	stale := configMap(map[string]string{"power": "off", "cpu": "2"})
+	stale.Name = cm.Name
+	_, err = apply.Apply(ctx, k8s, stale, testID, apply.IfResourceVersion(read))
+	require.Error(t, err)
+	require.True(t, apierrors.IsConflict(err), "409 Conflict, got %v", err)
+	require.NoError(t, k8s.Get(ctx, client.ObjectKeyFromObject(cm), live))
+	require.Equal(t, map[string]string{"power": "on"}, live.Data, "nothing written: the other change stays")
+
+	fresh := configMap(map[string]string{"power": "on", "cpu": "2"})
+	fresh.Name = cm.Name
+	res, err := apply.Apply(ctx, k8s, fresh, testID, apply.IfResourceVersion(live.ResourceVersion))
+	require.NoError(t, err)
+	require.Equal(t, apply.Updated, res)
+	require.Equal(t, map[string]string{"power": "on", "cpu": "2"}, fresh.Data)
+
+	created := configMap(map[string]string{"a": "1"})
+	created.Name = "cm-precondition-new"
+	res, err = apply.Apply(ctx, k8s, created, testID, apply.IfResourceVersion(""))
+	require.NoError(t, err, "no version read (no object): no precondition")
+	require.Equal(t, apply.Created, res)
 }

@@ -6,9 +6,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/novasphere/wukong/lib/apply"
 )
 
 // powerAction changes spec.runStrategy the way virtctl start/stop (the VM's
@@ -114,4 +117,52 @@ func TestReconcileAdoptsUnannotatedVM(t *testing.T) {
 	vm = liveVM(t, c, key)
 	assert.Equal(t, kubevirtv1.RunStrategyAlways, *vm.Spec.RunStrategy)
 	assert.Equal(t, "Always", vm.Annotations[testID.Key(KeyAppliedRunStrategy)])
+}
+
+// staleVMReader answers Gets of VirtualMachines with a copy taken earlier,
+// as a controller's cache does before a watch event arrives.
+type staleVMReader struct {
+	client.Client
+	vm *kubevirtv1.VirtualMachine
+}
+
+func (s staleVMReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if vm, ok := obj.(*kubevirtv1.VirtualMachine); ok && key == client.ObjectKeyFromObject(s.vm) {
+		s.vm.DeepCopyInto(vm)
+		return nil
+	}
+	return s.Client.Get(ctx, key, obj, opts...)
+}
+
+// TestReconcileStaleReadKeepsPowerAction: a reconcile that read the VM
+// before `virtctl start` changed it (a lagging cache) must not put the old
+// run strategy back: its apply is refused (409 Conflict, a transient error
+// to retry) and the VM stays Always; the retry with a fresh read keeps it.
+func TestReconcileStaleReadKeepsPowerAction(t *testing.T) {
+	c := env.Client
+	ctx := context.Background()
+	ns, owner := newNamespace(t, c)
+	m := baseMachine()
+	m.RunStrategy = kubevirtv1.RunStrategyHalted
+	key := client.ObjectKey{Namespace: ns, Name: m.Name}
+	_, err := Reconcile(ctx, c, testID, owner, m)
+	require.NoError(t, err)
+	before := liveVM(t, c, key)
+
+	powerAction(t, c, key, kubevirtv1.RunStrategyAlways)
+	m.CPU++ // a change that makes the reconcile write
+	_, err = Reconcile(ctx, staleVMReader{Client: c, vm: before}, testID, owner, m)
+	require.Error(t, err, "the apply from a stale read")
+	assert.True(t, apierrors.IsConflict(err), "409 Conflict, got %v", err)
+	_, isFailure := apply.AsFailure(err)
+	assert.False(t, isFailure, "not stalled: the caller retries")
+	vm := liveVM(t, c, key)
+	assert.Equal(t, kubevirtv1.RunStrategyAlways, *vm.Spec.RunStrategy, "virtctl start survives the stale reconcile")
+	assert.Equal(t, before.Spec.Template.Spec.Domain.CPU.Cores, vm.Spec.Template.Spec.Domain.CPU.Cores, "nothing of the stale apply was written")
+
+	_, err = Reconcile(ctx, c, testID, owner, m)
+	require.NoError(t, err)
+	vm = liveVM(t, c, key)
+	assert.Equal(t, kubevirtv1.RunStrategyAlways, *vm.Spec.RunStrategy)
+	assert.Equal(t, uint32(m.CPU), vm.Spec.Template.Spec.Domain.CPU.Cores)
 }

@@ -103,13 +103,14 @@ func reconcileMachine(ctx context.Context, c client.Client, id apply.Identity, o
 	}
 
 	vm := BuildVM(id, owner, m)
-	if err := keepPowerState(ctx, c, id, vm); err != nil {
+	readVersion, err := keepPowerState(ctx, c, id, vm)
+	if err != nil {
 		return Observation{}, err
 	}
 	if err := checkOrphanVMI(ctx, c, client.ObjectKeyFromObject(vm)); err != nil {
 		return Observation{}, err
 	}
-	if _, err := apply.Apply(ctx, c, vm, id); err != nil {
+	if _, err := apply.Apply(ctx, c, vm, id, apply.IfResourceVersion(readVersion)); err != nil {
 		return Observation{}, wrapKubeVirt(errApplyVM, err)
 	}
 

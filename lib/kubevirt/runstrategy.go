@@ -46,16 +46,22 @@ func RunStrategyToApply(id apply.Identity, desired kubevirtv1.VirtualMachineRunS
 
 // keepPowerState sets vm.Spec.RunStrategy (built from the input, annotated
 // with id.Key(KeyAppliedRunStrategy)) to what RunStrategyToApply says for the
-// live VM of the same name, read through c.
-func keepPowerState(ctx context.Context, c client.Reader, id apply.Identity, vm *kubevirtv1.VirtualMachine) error {
+// live VM of the same name, read through c. It returns the resourceVersion
+// of that read ("" when there is no VM): the VM must be applied only if it
+// is still at that version, or a power action (virtctl start/stop) made
+// after a stale read would be undone.
+func keepPowerState(ctx context.Context, c client.Reader, id apply.Identity, vm *kubevirtv1.VirtualMachine) (string, error) {
 	live := &kubevirtv1.VirtualMachine{}
 	switch err := c.Get(ctx, client.ObjectKeyFromObject(vm), live); {
 	case apierrors.IsNotFound(err):
 		live = nil
 	case err != nil:
-		return wrapKubeVirt(errApplyVM, err)
+		return "", wrapKubeVirt(errApplyVM, err)
 	}
 	rs := RunStrategyToApply(id, kubevirtv1.VirtualMachineRunStrategy(vm.Annotations[id.Key(KeyAppliedRunStrategy)]), live)
 	vm.Spec.RunStrategy = &rs
-	return nil
+	if live == nil {
+		return "", nil
+	}
+	return live.ResourceVersion, nil
 }
