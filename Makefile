@@ -144,11 +144,16 @@ local-cluster-down: ## Stop everything local-cluster-up started and restore the 
 	scripts/local-cluster-down.sh
 
 .PHONY: e2e-local
+# 1 when the node's kernel has no dummy links (CONFIG_DUMMY), which
+# KubeVirt's bridge binding needs for a secondary NIC (docs/real-cdi-multus.md).
+LOCAL_NO_SECONDARY_NICS = $(shell zcat /proc/config.gz 2>/dev/null | grep -qE '^CONFIG_DUMMY=(y|m)' || echo 1)
+
 e2e-local: ## The e2e suite against the local cluster: with KubeVirt built, a guest booted by real KubeVirt (tests needing what the cluster lacks skip with a reason).
 	cd test && E2E_KUBECONFIG=$(LOCAL_KUBECONFIG) E2E_HELM=$(BIN)/helm-$(HELM_VERSION) E2E_CHART=$(ROOT)/charts/wukong \
 		E2E_RELEASE=wukong E2E_RELEASE_NAMESPACE=wukong-system \
 		E2E_GUEST_IMAGE=localhost/wukong/guest-disk:bookworm E2E_LOCAL_NODE=1 \
-		go test -count=1 -timeout 45m -v ./e2e/
+		E2E_OFFLINE=1 E2E_TIMEOUT_SCALE=5 E2E_NO_SECONDARY_NICS=$(LOCAL_NO_SECONDARY_NICS) \
+		go test -count=1 -timeout 75m -parallel 3 -v ./e2e/
 
 ##@ Real cluster (needs Docker and internet)
 

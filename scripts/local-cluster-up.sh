@@ -442,7 +442,7 @@ wanted() {
   case ${1:-auto} in
     0 | no | false) return 1 ;;
     auto) [ -f "$2" ] ;;
-    *) [ -f "$2" ] || die "$3 is not built (see the Makefile's kubevirt-images and cdi-images)" ;;
+    *) [ -f "$2" ] || die "$3 is not built (see the Makefile's kubevirt-images, cdi-images and csi-images)" ;;
   esac
 }
 if wanted "${LOCAL_CLUSTER_KUBEVIRT:-}" "$KV_DIR/manifests/kubevirt-operator.yaml" "KubeVirt $KUBEVIRT_VERSION"; then

@@ -28,6 +28,8 @@ var examplesDir = filepath.Join("..", "..", "examples")
 // conditions: InProgress while converging, Current once Running.
 func TestExamples(t *testing.T) {
 	requireKinds(t, kindVirtualMachine, kindDataVolume, kindNAD, kindNNCP)
+	needInternet(t)
+	needSecondaryNICGuests(t)
 	t.Parallel()
 	ns := newNamespace(t)
 	objs, err := examples.Load(examplesDir)

@@ -71,6 +71,8 @@ func TestContainerDiskImageReference(t *testing.T) {
 // with its source.
 func TestExampleWebOneDefaultRoute(t *testing.T) {
 	requireKinds(t, kindVirtualMachine, kindDataVolume, kindNAD)
+	needInternet(t)
+	needSecondaryNICGuests(t)
 	t.Parallel()
 	ns := newNamespace(t)
 	create(t, userNAD(ns, "lan-net"))

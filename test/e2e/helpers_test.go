@@ -117,6 +117,27 @@ func needNodeBridges(t *testing.T) {
 	}
 }
 
+// needSecondaryNICGuests skips a test that needs a VM with a secondary NIC
+// (Multus) running where the nodes cannot run one (E2E_NO_SECONDARY_NICS=1:
+// KubeVirt's bridge binding adds a dummy link in the launcher pod,
+// pkg/network/setup/netpod/netpod.go, which a kernel without CONFIG_DUMMY
+// refuses).
+func needSecondaryNICGuests(t *testing.T) {
+	t.Helper()
+	if noSecondaryNICs {
+		t.Skip("E2E_NO_SECONDARY_NICS=1: this cluster's nodes cannot run a VM with a secondary NIC (KubeVirt's bridge binding needs dummy links, which the node's kernel lacks)")
+	}
+}
+
+// needInternet skips a test whose Wukongs pull or import images from the
+// internet where the cluster reaches none (E2E_OFFLINE=1).
+func needInternet(t *testing.T) {
+	t.Helper()
+	if offline {
+		t.Skip("E2E_OFFLINE=1: this test's Wukongs pull or import images from the internet, which the cluster does not reach")
+	}
+}
+
 // bridgeName is a node bridge name unique to this run (at most 15
 // characters: prefix of at most 7, then a dash-free random suffix).
 func bridgeName(prefix string) string { return prefix + randSuffix() }

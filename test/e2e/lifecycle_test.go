@@ -31,6 +31,7 @@ import (
 // children carry the labels and owner reference.
 func TestCreate(t *testing.T) {
 	requireKinds(t, kindVirtualMachine, kindDataVolume, kindNAD, kindNNCP)
+	needSecondaryNICGuests(t)
 	needNodeBridges(t)
 	t.Parallel()
 	ns := newNamespace(t)
@@ -144,6 +145,7 @@ func TestUpdateDiskGrow(t *testing.T) {
 // the running guest needs a restart for it, shown as RestartRequired.
 func TestUpdateNICAdded(t *testing.T) {
 	requireKinds(t, kindVirtualMachine, kindNAD, kindNNCP)
+	needSecondaryNICGuests(t)
 	needNodeBridges(t)
 	t.Parallel()
 	ns := newNamespace(t)
@@ -269,6 +271,7 @@ func TestUnschedulable(t *testing.T) {
 // collection.
 func TestDeleteReleasesEverything(t *testing.T) {
 	requireKinds(t, kindVirtualMachine, kindDataVolume, kindNAD)
+	needSecondaryNICGuests(t)
 	t.Parallel()
 	ns := newNamespace(t)
 	ctx := ctxT(t)
@@ -341,6 +344,7 @@ type child struct {
 // after NMState applied that on every node, and the NodeBridge disappears.
 func TestNodeBridgeLifecycle(t *testing.T) {
 	requireKinds(t, kindVirtualMachine, kindNAD, kindNNCP)
+	needSecondaryNICGuests(t)
 	needNodeBridges(t)
 	t.Parallel()
 	ns := newNamespace(t)

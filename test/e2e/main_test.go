@@ -16,6 +16,14 @@
 //	                          attach NICs to a NodeBridge: its NNCP cannot be
 //	                          applied where nodes have no uplink to enslave
 //	                          (kind)
+//	E2E_NO_SECONDARY_NICS=1   skip the tests that need a VM with a secondary
+//	                          NIC running: the nodes cannot run one (KubeVirt's
+//	                          bridge binding needs dummy links; make e2e-local
+//	                          sets it when the node's kernel has none)
+//	E2E_OFFLINE=1             skip the tests whose Wukongs pull or import
+//	                          images from the internet (the examples'); make
+//	                          e2e-local sets it: the local cluster reaches no
+//	                          registry
 //
 // Run: cd test && go test ./e2e/ -count=1 -v
 package e2e_test
@@ -53,6 +61,10 @@ var (
 	inSandbox bool
 	// skipBridges: E2E_SKIP_NODE_BRIDGES=1.
 	skipBridges bool
+	// noSecondaryNICs: E2E_NO_SECONDARY_NICS=1.
+	noSecondaryNICs bool
+	// offline: E2E_OFFLINE=1.
+	offline bool
 	// timeout is the default wait, scaled by E2E_TIMEOUT_SCALE.
 	timeout = 60 * time.Second
 	// scale is E2E_TIMEOUT_SCALE.
@@ -87,6 +99,8 @@ func run(m *testing.M) int {
 	}
 	timeout = scaled(timeout)
 	skipBridges = os.Getenv("E2E_SKIP_NODE_BRIDGES") == "1"
+	noSecondaryNICs = os.Getenv("E2E_NO_SECONDARY_NICS") == "1"
+	offline = os.Getenv("E2E_OFFLINE") == "1"
 
 	var err error
 	if scheme, err = manager.NewScheme(); err != nil {

@@ -16,6 +16,7 @@ import (
 // Wukong runs, with the bridge binding.
 func TestStalledUnsupportedCNI(t *testing.T) {
 	requireKinds(t, kindVirtualMachine, kindNAD)
+	needSecondaryNICGuests(t)
 	t.Parallel()
 	ns := newNamespace(t)
 	nad := userNAD(ns, "corp")

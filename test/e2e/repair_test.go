@@ -23,6 +23,7 @@ import (
 
 func TestRepairDeletedNAD(t *testing.T) {
 	requireKinds(t, kindVirtualMachine, kindNAD, kindNNCP)
+	needSecondaryNICGuests(t)
 	needNodeBridges(t)
 	t.Parallel()
 	ns := newNamespace(t)

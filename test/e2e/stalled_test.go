@@ -41,6 +41,7 @@ func TestStalledMissingStorageClass(t *testing.T) {
 
 func TestStalledMissingNAD(t *testing.T) {
 	requireKinds(t, kindVirtualMachine, kindNAD)
+	needSecondaryNICGuests(t)
 	t.Parallel()
 	ns := newNamespace(t)
 	w := newWukong(ns, "nonad")

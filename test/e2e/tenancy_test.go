@@ -96,6 +96,7 @@ func declareNodeBridge(t *testing.T, name string, spec v1alpha1.NodeBridgeSpec) 
 // bridge is undeclared or declared for someone else.
 func TestTenantNodeBridges(t *testing.T) {
 	requireKinds(t, kindVirtualMachine, kindNAD, kindNNCP)
+	needSecondaryNICGuests(t)
 	if skipBridges {
 		t.Skip("E2E_SKIP_NODE_BRIDGES: this cluster's nodes cannot configure bridges")
 	}
