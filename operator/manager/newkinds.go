@@ -22,6 +22,13 @@ import (
 // real CDI showed this).
 var ErrKindInstalled = errors.New("a CRD the manager did not watch at start is installed now; restarting to watch it")
 
+// ExitKindInstalled is the exit code of cmd/manager when it stops with
+// ErrKindInstalled (1 for any other failure), so that a restart it asked
+// for can be told from a crash; the message goes to the container's
+// termination log (/dev/termination-log) too, where kubectl describe shows
+// it as the last state's message.
+const ExitKindInstalled = 3
+
 // DefaultKindPollInterval is how often missing optional kinds are looked up.
 const DefaultKindPollInterval = 30 * time.Second
 

@@ -55,9 +55,11 @@ func main() {
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		if errors.Is(err, manager.ErrKindInstalled) {
 			ctrl.Log.Info("restarting", "reason", err.Error())
-		} else {
-			ctrl.Log.Error(err, "manager stopped")
+			// Best effort: outside a pod the file does not exist.
+			_ = os.WriteFile("/dev/termination-log", []byte(err.Error()), 0o644)
+			os.Exit(manager.ExitKindInstalled)
 		}
+		ctrl.Log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
 }
