@@ -182,20 +182,34 @@ func ReadCause(ctx context.Context, r client.Reader, namespace string, uids []ty
 	return PickCause(all), nil
 }
 
+// consequenceReasons are Warning Event reasons that say only that the
+// machine failed, not why: virt-handler records Stopped "The
+// VirtualMachineInstance crashed." (VMICrashed, recordPhaseChangeEvent in
+// pkg/virt-handler/vm.go) in the same second as the SyncFailed that made
+// the VMI Failed.
+var consequenceReasons = map[string]bool{string(kubevirtv1.Stopped): true}
+
 // PickCause returns the newest Warning Event of events (by its last time:
 // series.lastObservedTime, lastTimestamp, eventTime, then firstTimestamp;
-// ties keep the first), trimmed by TrimEventMessage. Normal Events are
-// ignored; none left gives the zero Cause. Pure.
+// ties keep the first), trimmed by TrimEventMessage. An Event that only
+// reports the failure (virt-handler's Stopped "The VirtualMachineInstance
+// crashed.") is taken only when no other Warning is there. Normal Events
+// are ignored; none left gives the zero Cause. Pure.
 func PickCause(events []corev1.Event) Cause {
 	var best *corev1.Event
 	var bestAt time.Time
+	bestConsequence := false
 	for i := range events {
 		e := &events[i]
 		if e.Type != corev1.EventTypeWarning {
 			continue
 		}
-		if at := eventTime(e); best == nil || at.After(bestAt) {
-			best, bestAt = e, at
+		at, consequence := eventTime(e), consequenceReasons[e.Reason]
+		switch {
+		case best == nil,
+			bestConsequence && !consequence,
+			bestConsequence == consequence && at.After(bestAt):
+			best, bestAt, bestConsequence = e, at, consequence
 		}
 	}
 	if best == nil {

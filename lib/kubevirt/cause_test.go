@@ -63,6 +63,7 @@ func TestPickCause(t *testing.T) {
 	normal := event(corev1.EventTypeNormal, "Started", "virt-handler", "VirtualMachineInstance", "vm1", "started", t0.Add(time.Hour))
 	series := event(corev1.EventTypeWarning, "FailedMount", "kubelet", "Pod", "p", "MountVolume.SetUp failed", t0)
 	series.Series = &corev1.EventSeries{Count: 5, LastObservedTime: metav1.NewMicroTime(t0.Add(2 * time.Minute))}
+	crashed := event(corev1.EventTypeWarning, "Stopped", "virt-handler", "VirtualMachineInstance", "vm1", "The VirtualMachineInstance crashed.", t0)
 	reporting := corev1.Event{Type: corev1.EventTypeWarning, Reason: "SyncFailed", Message: "x", ReportingController: "virt-handler", EventTime: metav1.NewMicroTime(t0)}
 
 	tests := []struct {
@@ -74,6 +75,10 @@ func TestPickCause(t *testing.T) {
 		{name: "only Normal events", events: []corev1.Event{normal}},
 		{name: "virt-handler SyncFailed", events: []corev1.Event{normal, sync},
 			want: Cause{Reason: "SyncFailed", Source: "virt-handler", Kind: "VirtualMachineInstance", Name: "vm1", Message: realSyncFailed}},
+		{name: "virt-handler's Stopped (crashed) in the same second does not hide SyncFailed", events: []corev1.Event{crashed, sync},
+			want: Cause{Reason: "SyncFailed", Source: "virt-handler", Kind: "VirtualMachineInstance", Name: "vm1", Message: realSyncFailed}},
+		{name: "Stopped (crashed) when it is all there is", events: []corev1.Event{crashed},
+			want: Cause{Reason: "Stopped", Source: "virt-handler", Kind: "VirtualMachineInstance", Name: "vm1", Message: "The VirtualMachineInstance crashed."}},
 		{name: "the newest Warning wins, trimmed", events: []corev1.Event{sync, sandbox},
 			want: Cause{Reason: "FailedCreatePodSandBox", Source: "kubelet", Kind: "Pod", Name: "virt-launcher-dbg3-qvn2m", Message: realSandboxCause}},
 		{name: "a series counts by its last observed time", events: []corev1.Event{sandbox, series},

@@ -82,8 +82,9 @@
 //     Scheduling (the VM Starting); a VMI with a bridge-bound interface on a
 //     node annotated NodeKernelWithout (a kernel without dummy or bridge
 //     links; a test adds such a node with AddNode) gets virt-handler's
-//     Warning Event SyncFailed ("... Critical network error: LinkAdd:
-//     operation not supported") and fails; the VM then counts it in
+//     Warning Events SyncFailed ("... Critical network error: LinkAdd:
+//     operation not supported") and Stopped ("The VirtualMachineInstance
+//     crashed.") and fails; the VM then counts it in
 //     status.startFailure, deletes the VMI, shows CrashLoopBackOff (no
 //     Failure condition) and starts a new VMI after KubeVirt's backoff
 //     (10-15 s, then 40-60 s, ...; pkg/virt-controller/watch/vm/vm.go).

@@ -73,6 +73,9 @@ const (
 	// MessageLinkAddNotSupported is virt-handler's SyncFailed message when
 	// the kernel cannot add a link the bridge binding needs.
 	MessageLinkAddNotSupported = "failed to configure vmi network: setup failed, err: Critical network error: LinkAdd: operation not supported"
+	// MessageVMICrashed is virt-handler's Warning Event Stopped on a VMI
+	// that became Failed (VMICrashed, pkg/virt-handler/controller.go).
+	MessageVMICrashed = "The VirtualMachineInstance crashed."
 	// reasonSyncDomainFailed is the VMI Synchronized=False reason
 	// virt-handler's handleSyncError writes.
 	reasonSyncDomainFailed = "Synchronizing with the Domain failed."
@@ -97,14 +100,19 @@ func networkSetupFails(vmi *kubevirtv1.VirtualMachineInstance, node *corev1.Node
 	return ""
 }
 
-// failVMISync plays virt-handler failing vmi on node with msg: the SyncFailed
-// Event, then phase Failed with Synchronized=False.
+// failVMISync plays virt-handler failing vmi on node with msg: the Warning
+// Events SyncFailed (msg) and Stopped ("The VirtualMachineInstance
+// crashed."), then phase Failed with Synchronized=False.
 func (r *kubevirtSim) failVMISync(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance, node, msg string, before *kubevirtv1.VirtualMachineInstanceStatus) error {
 	vmi.Status.Phase = kubevirtv1.Failed
 	vmi.Status.NodeName = node
 	setVMICondition(vmi, kubevirtv1.VirtualMachineInstanceSynchronized, corev1.ConditionFalse, reasonSyncDomainFailed, msg)
 	setVMICondition(vmi, kubevirtv1.VirtualMachineInstanceReady, corev1.ConditionFalse, "PodNotReady", "")
 	if err := r.recordWarning(ctx, vmi, kubevirtv1.GroupVersion.String(), "VirtualMachineInstance", ReasonSyncFailed, msg, "virt-handler", node); err != nil {
+		return err
+	}
+	// recordPhaseChangeEvent on the phase Failed, in the same second.
+	if err := r.recordWarning(ctx, vmi, kubevirtv1.GroupVersion.String(), "VirtualMachineInstance", string(kubevirtv1.Stopped), MessageVMICrashed, "virt-handler", node); err != nil {
 		return err
 	}
 	log.FromContext(ctx).Info("virt-handler: VMI failed", "reason", ReasonSyncFailed, "message", msg)
