@@ -161,7 +161,8 @@ func statusMACs(t *testing.T, nn types.NamespacedName, nics ...string) map[strin
 // network selection), and on the node (E2E_LOCAL_NODE=1) the bridge plugin
 // made both bridges, each with a port. Deleting the Wukong deletes its NAD
 // and leaves the user's unchanged. Whether the guest then boots depends on
-// the kernel (TestLocalMultusGuestNICs).
+// the kernel (TestLocalMultusGuestNICs); where it cannot (no dummy links),
+// the Wukong's Ready condition carries KubeVirt's cause.
 func TestLocalMultusAttachments(t *testing.T) {
 	image := multusReady(t)
 	ns := newNamespace(t)
@@ -230,7 +231,16 @@ func TestLocalMultusAttachments(t *testing.T) {
 		}
 	}
 	if missing := kernelLacks("CONFIG_DUMMY"); len(missing) > 0 {
+		// virt-handler fails the VMI (event SyncFailed) and KubeVirt backs
+		// off; the Wukong must say why, not just that it is starting.
 		t.Logf("this kernel lacks %v: KubeVirt cannot make the bridge binding's dummy link in the pod, so the VM does not run here", missing)
+		eventually(t, 2, func(c *assert.CollectT) {
+			ready := cond(getWukong(c, k, nn), v1alpha1.ReadyCondition)
+			require.NotNil(c, ready)
+			assert.Contains(c, ready.Message, "SyncFailed", "Ready names virt-handler's event")
+			assert.Contains(c, ready.Message, "failed to configure vmi network", "Ready carries KubeVirt's cause")
+		}, "the Wukong's Ready condition to give KubeVirt's cause")
+		t.Logf("Ready: %s", cond(getWukong(t, k, nn), v1alpha1.ReadyCondition).Message)
 	}
 	deleteAndCheck(t, nn, userConfig)
 }
