@@ -100,10 +100,14 @@ func (c Cause) String() string {
 //     ran): the current VMI, startFailure.lastFailedVMIUID and the current
 //     VMI's launcher pods (vmi.status.activePods), read at once;
 //   - a VMI still Pending, Scheduling or Scheduled StartGrace after it was
-//     created: the VMI and its launcher pods that have a node (a pod without
-//     one is the scheduler's, whose verdict KubeVirt already copies into the
-//     VMI's PodScheduled condition), read now and again after CauseRecheck;
-//     before StartGrace nothing is read and recheck is the time left.
+//     created, whose launcher pod is on a node (the kubelet works on it), or
+//     which is Scheduled (virt-handler works on it) or Synchronized=False
+//     (virt-controller failed on it): the VMI and its launcher pods that
+//     have a node, read now and again after CauseRecheck; before StartGrace
+//     nothing is read and recheck is the time left. A VMI whose pod has no
+//     node yet is the scheduler's, whose verdict KubeVirt copies into the
+//     VMI's PodScheduled condition, and its binding updates the VMI: no
+//     read, no recheck.
 //
 // Otherwise (no VM, running, stopped or stopping, waiting for volumes,
 // unschedulable, an image that cannot be pulled: those say why in their
@@ -149,10 +153,15 @@ func (o Observation) EventSubjects(now time.Time) (uids []types.UID, recheck tim
 	default:
 		return nil, 0
 	}
+	onNode := pods(true)
+	unsynced := o.vmiCondition(kubevirtv1.VirtualMachineInstanceSynchronized)
+	if len(onNode) == 0 && o.vmi.Status.Phase != kubevirtv1.Scheduled && (unsynced == nil || unsynced.Status != corev1.ConditionFalse) {
+		return nil, 0 // nobody works on it yet: its next step changes the VMI
+	}
 	if age := now.Sub(o.vmi.CreationTimestamp.Time); age < StartGrace {
 		return nil, StartGrace - age
 	}
-	return append([]types.UID{o.vmi.UID}, pods(true)...), CauseRecheck
+	return append([]types.UID{o.vmi.UID}, onNode...), CauseRecheck
 }
 
 func sortedUIDs(u []types.UID) []types.UID {

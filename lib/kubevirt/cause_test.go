@@ -137,6 +137,18 @@ func TestEventSubjects(t *testing.T) {
 		{name: "Scheduling past the grace: the VMI and its pods with a node", vm: starting,
 			vmi:  vmiAt(kubevirtv1.Scheduling, time.Minute, map[types.UID]string{"pod": "node-1", "unbound": ""}),
 			uids: []types.UID{"vmi", "pod"}, recheck: CauseRecheck},
+		{name: "pod not bound yet: the scheduler's, the binding updates the VMI", vm: starting,
+			vmi: vmiAt(kubevirtv1.Scheduling, time.Hour, map[types.UID]string{"pod": ""})},
+		{name: "Scheduled past the grace: virt-handler's, the VMI and its pod", vm: starting,
+			vmi:  vmiAt(kubevirtv1.Scheduled, time.Minute, map[types.UID]string{"pod": "node-1"}),
+			uids: []types.UID{"vmi", "pod"}, recheck: CauseRecheck},
+		{name: "Pending, virt-controller cannot make the pod (Synchronized=False)", vm: starting,
+			vmi: func() *kubevirtv1.VirtualMachineInstance {
+				v := vmiAt(kubevirtv1.Pending, time.Minute, nil)
+				v.Status.Conditions = []kubevirtv1.VirtualMachineInstanceCondition{vmiCond(kubevirtv1.VirtualMachineInstanceSynchronized, corev1.ConditionFalse, "FailedCreate", "quota")}
+				return v
+			}(),
+			uids: []types.UID{"vmi"}, recheck: CauseRecheck},
 		{name: "waiting for volumes says why itself", vm: obsVM(always, kubevirtv1.VirtualMachineStatusProvisioning),
 			vmi: vmiAt(kubevirtv1.Pending, time.Hour, nil)},
 		{name: "unschedulable says why itself", vm: starting,
