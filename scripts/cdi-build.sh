@@ -207,13 +207,6 @@ build_addons() {
 }
 
 # ------------------------------------------------------------------- images
-# image REF FILE ARGS...: writes $IMAGES/FILE.tar and reports its size.
-image() {
-  local ref=$1 file=$2
-  shift 2
-  timed "image $file" "$IMAGETOOL" -ref "$ref" -out "$IMAGES/$file.tar" "$@"
-  report "$(printf '%-44s %s' "  $ref" "$(human "$IMAGES/$file.tar")")"
-}
 
 # passwd_dir DIR: /etc/passwd and /etc/group with root and CDI's user 1001.
 passwd_dir() {

@@ -85,13 +85,6 @@ driver_tag() {
   echo "$DRIVER_VERSION-$(sha256sum "$OUT/csi-hostpath" | cut -c1-12)"
 }
 
-# image REF FILE ARGS...: writes $IMAGES/FILE.tar and reports its size.
-image() {
-  local ref=$1 file=$2
-  shift 2
-  timed "image $file" "$IMAGETOOL" -ref "$ref" -out "$IMAGES/$file.tar" "$@"
-  report "$(printf '%-44s %s' "  $ref" "$(human "$IMAGES/$file.tar")")"
-}
 
 build_images() {
   local c

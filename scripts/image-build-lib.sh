@@ -111,3 +111,12 @@ ensure_imagetool() {
     env -C "$src" GOWORK=off CGO_ENABLED=0 go build -trimpath -o "$IMAGETOOL" .
   fi
 }
+
+# image REF FILE ARGS...: writes $IMAGES/FILE.tar (imagetool $IMAGETOOL,
+# reference REF, ARGS its layers and config) and reports its size.
+image() {
+  local ref=$1 file=$2
+  shift 2
+  timed "image $file" "$IMAGETOOL" -ref "$ref" -out "$IMAGES/$file.tar" "$@"
+  report "$(printf '%-44s %s' "  $ref" "$(human "$IMAGES/$file.tar")")"
+}
