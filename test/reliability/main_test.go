@@ -18,7 +18,6 @@
 package reliability_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -26,7 +25,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/novasphere/wukong/operator/manager"
+	"github.com/novasphere/wukong/test/fixture"
 	"github.com/novasphere/wukong/test/sandbox"
 	"github.com/novasphere/wukong/testenv"
 )
@@ -50,7 +49,7 @@ var (
 	// scheme knows core, Wukong, KubeVirt, CDI, Multus and NMState types.
 	scheme *runtime.Scheme
 	// mgrLog holds everything the in-process manager logged (V(5) and up).
-	mgrLog = &syncBuffer{}
+	mgrLog = &fixture.SyncBuffer{}
 	// mgrDone receives the in-process manager's exit; it must not fire
 	// while tests run.
 	mgrDone = make(chan error, 1)
@@ -144,22 +143,4 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,10 +1,8 @@
 package sandbox_test
 
 import (
-	"bytes"
 	"context"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,26 +17,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/novasphere/wukong/test/crds"
+	"github.com/novasphere/wukong/test/fixture"
 	"github.com/novasphere/wukong/test/sandbox"
 )
-
-// syncBuffer is a bytes.Buffer safe for the simulator's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestSimulateNMStateOnACluster: on a cluster of its own (as make
 // local-cluster-up's, no sandbox), SimulateNMState refuses to start
@@ -70,7 +51,7 @@ func TestSimulateNMStateOnACluster(t *testing.T) {
 	}})
 	require.NoError(t, err)
 
-	logs := &syncBuffer{}
+	logs := &fixture.SyncBuffer{}
 	simCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,6 +23,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/novasphere/wukong/test/fixture"
 	"github.com/novasphere/wukong/testenv"
 )
 
@@ -65,27 +65,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// output is the sandbox's stdout and stderr.
-type output struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
-}
-
 type running struct {
 	cmd        *exec.Cmd
-	out        *output
+	out        *fixture.SyncBuffer
 	done       chan struct{}
 	kubeconfig string
 	children   []proc
@@ -100,7 +82,7 @@ func startSandbox(t *testing.T, args ...string) *running {
 	assets, err := testenv.Assets()
 	require.NoError(t, err)
 	tmp := t.TempDir()
-	r := &running{out: &output{}, done: make(chan struct{}), kubeconfig: filepath.Join(tmp, "kubeconfig")}
+	r := &running{out: &fixture.SyncBuffer{}, done: make(chan struct{}), kubeconfig: filepath.Join(tmp, "kubeconfig")}
 	// #nosec G204 -- the binary built above.
 	r.cmd = exec.Command(bin, append([]string{"--write-kubeconfig", r.kubeconfig}, args...)...)
 	r.cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "KUBEBUILDER_ASSETS="+assets)
