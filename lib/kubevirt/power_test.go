@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	kubevirtv1 "kubevirt.io/api/core/v1"
@@ -32,6 +33,19 @@ func liveVM(t *testing.T, c client.Client, key client.ObjectKey) *kubevirtv1.Vir
 	return vm
 }
 
+// reconcileHalted reconciles, in a new namespace, a base machine whose run
+// strategy is Halted (autoStart false), and returns its owner, the machine,
+// the VM's key and the observation.
+func reconcileHalted(t *testing.T, c client.Client) (*corev1.ConfigMap, Machine, client.ObjectKey, Observation) {
+	t.Helper()
+	ns, owner := newNamespace(t, c)
+	m := baseMachine()
+	m.RunStrategy = kubevirtv1.RunStrategyHalted
+	obs, err := Reconcile(context.Background(), c, testID, owner, m)
+	require.NoError(t, err)
+	return owner, m, client.ObjectKey{Namespace: ns, Name: m.Name}, obs
+}
+
 // TestReconcileKeepsPowerActions: a VM created Halted (autoStart false) and
 // started with `virtctl start` stays Always through later reconciles, also
 // ones that change other fields; `virtctl stop` stays too; a change of the
@@ -39,13 +53,7 @@ func liveVM(t *testing.T, c client.Client, key client.ObjectKey) *kubevirtv1.Vir
 func TestReconcileKeepsPowerActions(t *testing.T) {
 	c := env.Client
 	ctx := context.Background()
-	ns, owner := newNamespace(t, c)
-	m := baseMachine()
-	m.RunStrategy = kubevirtv1.RunStrategyHalted
-	key := client.ObjectKey{Namespace: ns, Name: m.Name}
-
-	obs, err := Reconcile(ctx, c, testID, owner, m)
-	require.NoError(t, err)
+	owner, m, key, obs := reconcileHalted(t, c)
 	assert.Equal(t, kubevirtv1.RunStrategyHalted, obs.RunStrategy())
 	vm := liveVM(t, c, key)
 	assert.Equal(t, kubevirtv1.RunStrategyHalted, *vm.Spec.RunStrategy)
@@ -53,7 +61,7 @@ func TestReconcileKeepsPowerActions(t *testing.T) {
 
 	// virtctl start.
 	powerAction(t, c, key, kubevirtv1.RunStrategyAlways)
-	obs, err = Reconcile(ctx, c, testID, owner, m)
+	obs, err := Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	assert.Equal(t, kubevirtv1.RunStrategyAlways, obs.RunStrategy(), "the observation follows the VM")
 	vm = liveVM(t, c, key)
@@ -141,17 +149,12 @@ func (s staleVMReader) Get(ctx context.Context, key client.ObjectKey, obj client
 func TestReconcileStaleReadKeepsPowerAction(t *testing.T) {
 	c := env.Client
 	ctx := context.Background()
-	ns, owner := newNamespace(t, c)
-	m := baseMachine()
-	m.RunStrategy = kubevirtv1.RunStrategyHalted
-	key := client.ObjectKey{Namespace: ns, Name: m.Name}
-	_, err := Reconcile(ctx, c, testID, owner, m)
-	require.NoError(t, err)
+	owner, m, key, _ := reconcileHalted(t, c)
 	before := liveVM(t, c, key)
 
 	powerAction(t, c, key, kubevirtv1.RunStrategyAlways)
 	m.CPU++ // a change that makes the reconcile write
-	_, err = Reconcile(ctx, staleVMReader{Client: c, vm: before}, testID, owner, m)
+	_, err := Reconcile(ctx, staleVMReader{Client: c, vm: before}, testID, owner, m)
 	require.Error(t, err, "the apply from a stale read")
 	assert.True(t, apierrors.IsConflict(err), "409 Conflict, got %v", err)
 	_, isFailure := apply.AsFailure(err)
