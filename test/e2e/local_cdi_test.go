@@ -11,9 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -80,17 +78,9 @@ func TestLocalCDIImportBoot(t *testing.T) {
 
 	login := g.login
 	size := resource.MustParse("3Gi")
-	create(t, &v1alpha1.Wukong{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: v1alpha1.WukongSpec{
-			CPU:           1,
-			Memory:        resource.MustParse("1Gi"),
-			Disks:         []v1alpha1.DiskSpec{{Name: "root", Size: size, Boot: true, Image: url}},
-			SSHKeySecret:  g.secret,
-			CloudInitUser: &v1alpha1.CloudInitUser{Name: login, Sudo: "ALL=(ALL) NOPASSWD:ALL", Shell: "/bin/bash"},
-			GuestAgent:    &v1alpha1.GuestAgent{Install: ptr.To(false)},
-		},
-	})
+	w := g.wukong(ns, name)
+	w.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: size, Boot: true, Image: url}}
+	create(t, w)
 
 	// Until Running: every disk phase and progress the status showed.
 	started := time.Now()
@@ -123,7 +113,7 @@ func TestLocalCDIImportBoot(t *testing.T) {
 		time.Since(started).Seconds(), imported.Seconds(), phases, progresses)
 	assert.True(t, phases["Importing"], "the status showed the disk Importing (phases seen %v)", phases)
 	assert.NotEmpty(t, progresses, "the status showed CDI's import progress")
-	w := getWukong(t, k, nn)
+	w = getWukong(t, k, nn)
 	if v := volumeStatus(w, "root"); assert.NotNil(t, v, "status.volumes[root]") {
 		assert.True(t, v.Bound, "root bound")
 		assert.Equal(t, "Bound", v.Phase, "root phase")

@@ -16,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
@@ -111,17 +110,9 @@ func TestLocalDiskGrow(t *testing.T) {
 	nn := types.NamespacedName{Namespace: ns, Name: name}
 	g := newGuestAccess(t, ns)
 	before, after := resource.MustParse("3Gi"), resource.MustParse("4Gi")
-	create(t, &v1alpha1.Wukong{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: v1alpha1.WukongSpec{
-			CPU:           1,
-			Memory:        resource.MustParse("1Gi"),
-			Disks:         []v1alpha1.DiskSpec{{Name: "root", Size: before, Boot: true, Image: url, StorageClassName: expandableClass}},
-			SSHKeySecret:  g.secret,
-			CloudInitUser: &v1alpha1.CloudInitUser{Name: g.login, Sudo: "ALL=(ALL) NOPASSWD:ALL", Shell: "/bin/bash"},
-			GuestAgent:    &v1alpha1.GuestAgent{Install: ptr.To(false)},
-		},
-	})
+	w := g.wukong(ns, name)
+	w.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: before, Boot: true, Image: url, StorageClassName: expandableClass}}
+	create(t, w)
 	started := time.Now()
 	for {
 		c := &assert.CollectT{}
@@ -135,7 +126,7 @@ func TestLocalDiskGrow(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	t.Logf("Running %.0f s after create (import onto %s included)", time.Since(started).Seconds(), expandableClass)
-	w := getWukong(t, k, nn)
+	w = getWukong(t, k, nn)
 	v := volumeStatus(w, "root")
 	require.NotNil(t, v, "status.volumes[root]")
 	require.True(t, v.Bound, "root bound")

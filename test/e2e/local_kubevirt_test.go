@@ -78,20 +78,9 @@ func TestLocalKubeVirtGuest(t *testing.T) {
 	g := newGuestAccess(t, ns)
 
 	login := g.login
-	w := &v1alpha1.Wukong{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: v1alpha1.WukongSpec{
-			CPU:           1,
-			Memory:        resource.MustParse("1Gi"),
-			OSImage:       image,
-			SSHKeySecret:  g.secret,
-			CloudInitUser: &v1alpha1.CloudInitUser{Name: login, Sudo: "ALL=(ALL) NOPASSWD:ALL", Shell: "/bin/bash"},
-			StartStrategy: &v1alpha1.StartStrategy{RunStrategy: string(kubevirtv1.RunStrategyManual)},
-			// The image ships the agent, and the local cluster's pods reach no
-			// package mirror (installing would fail cloud-init's final stage).
-			GuestAgent: &v1alpha1.GuestAgent{Install: ptr.To(false)},
-		},
-	}
+	w := g.wukong(ns, name)
+	w.Spec.OSImage = image
+	w.Spec.StartStrategy = &v1alpha1.StartStrategy{RunStrategy: string(kubevirtv1.RunStrategyManual)}
 	create(t, w)
 	eventually(t, 2, func(c *assert.CollectT) {
 		assertStopped(c, getWukong(c, k, nn))
@@ -179,6 +168,24 @@ type guestAccess struct {
 	keyFile, secret, login string
 	timeout                time.Duration
 	deadline               time.Time
+}
+
+// wukong is a Wukong in ns the tests log in to: 1 CPU, 1Gi, the access's
+// key Secret and cloud-init user (passwordless sudo), and no guest agent
+// install (the image ships the agent, and the local cluster's pods reach no
+// package mirror: installing would fail cloud-init's final stage). The
+// caller adds the boot source (osImage or a boot disk) and the rest.
+func (g guestAccess) wukong(ns, name string) *v1alpha1.Wukong {
+	return &v1alpha1.Wukong{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: v1alpha1.WukongSpec{
+			CPU:           1,
+			Memory:        resource.MustParse("1Gi"),
+			SSHKeySecret:  g.secret,
+			CloudInitUser: &v1alpha1.CloudInitUser{Name: g.login, Sudo: "ALL=(ALL) NOPASSWD:ALL", Shell: "/bin/bash"},
+			GuestAgent:    &v1alpha1.GuestAgent{Install: ptr.To(false)},
+		},
+	}
 }
 
 // newGuestAccess needs ssh and ssh-keygen, makes the key and the Secret

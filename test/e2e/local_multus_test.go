@@ -283,23 +283,15 @@ func TestLocalMultusGuestNICs(t *testing.T) {
 	}
 
 	started := time.Now()
-	create(t, &v1alpha1.Wukong{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: v1alpha1.WukongSpec{
-			CPU:           1,
-			Memory:        resource.MustParse("1Gi"),
-			OSImage:       image,
-			SSHKeySecret:  g.secret,
-			CloudInitUser: &v1alpha1.CloudInitUser{Name: g.login, Sudo: "ALL=(ALL) NOPASSWD:ALL", Shell: "/bin/bash"},
-			GuestAgent:    &v1alpha1.GuestAgent{Install: ptr.To(false)},
-			Networks: []v1alpha1.NetworkSpec{
-				{Name: "lan", Type: v1alpha1.NetworkTypeBridge, BridgeName: bridge, VLANID: 100,
-					IPConfig: &v1alpha1.IPConfig{Mode: v1alpha1.IPModeStatic, Address: "198.51.100.10/24", Gateway: "198.51.100.1"}},
-				{Name: "data", NADName: "user-net",
-					IPConfig: &v1alpha1.IPConfig{Mode: v1alpha1.IPModeStatic, Address: "203.0.113.10/24"}},
-			},
-		},
-	})
+	w := g.wukong(ns, name)
+	w.Spec.OSImage = image
+	w.Spec.Networks = []v1alpha1.NetworkSpec{
+		{Name: "lan", Type: v1alpha1.NetworkTypeBridge, BridgeName: bridge, VLANID: 100,
+			IPConfig: &v1alpha1.IPConfig{Mode: v1alpha1.IPModeStatic, Address: "198.51.100.10/24", Gateway: "198.51.100.1"}},
+		{Name: "data", NADName: "user-net",
+			IPConfig: &v1alpha1.IPConfig{Mode: v1alpha1.IPModeStatic, Address: "203.0.113.10/24"}},
+	}
+	create(t, w)
 	assertBridgeNAD(t, nn, bridge, 100)
 	eventually(t, 6, func(c *assert.CollectT) {
 		assertRunning(c, getWukong(c, k, nn))
