@@ -74,13 +74,17 @@ const (
 	// ReasonWaitingForPredecessor: a child with this name still belongs to a
 	// deleted object of the same name and is being garbage-collected.
 	ReasonWaitingForPredecessor = "WaitingForPredecessor"
-	// ReasonBridgeNotAllowed: the NIC names a node bridge that is not
-	// declared (no NodeBridge), not declared for this namespace, or does not
-	// allow the NIC's VLAN or uplink.
+	// ReasonBridgeNotAllowed: the NIC needs node-level reach (a node bridge,
+	// a macvtap lower device, an SR-IOV resource) that is not declared (no
+	// NodeBridge), not declared for this namespace, or does not allow the
+	// NIC's VLAN or uplink.
 	ReasonBridgeNotAllowed = "NodeBridgeNotAllowed"
 	// ReasonNamespaceNotAllowed: a reference into another namespace that the
 	// administrator has not allowed.
 	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
+	// ReasonDeclared: a NodeBridge of type macvtap or sriov is Ready at once:
+	// it grants what exists on the nodes and configures nothing.
+	ReasonDeclared = "Declared"
 	// ReasonInUse: a NodeBridge being deleted is still used by Wukongs.
 	ReasonInUse = "InUse"
 	// ReasonRemovingFromNodes: a NodeBridge being deleted waits for NMState to

@@ -10,11 +10,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/novasphere/wukong/lib/network"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/mapping"
 )
 
 func TestBridgeName(t *testing.T) {
@@ -27,7 +29,8 @@ func TestBridgeName(t *testing.T) {
 		{v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeBridge}, "br-lan"},
 		{v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeOVS, BridgeName: "br-int"}, "br-int"},
 		{v1alpha1.NetworkSpec{Name: "lan", NADName: "x"}, ""},
-		{v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeMacvlan, BridgeName: "eth1"}, ""},
+		{v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeMacvlan, BridgeName: "eth1"}, "eth1"},
+		{v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeMacvlan, BridgeName: "eth1", PhysicalInterface: "eth2"}, "eth2"},
 		{v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeSRIOV}, ""},
 	} {
 		assert.Equal(t, tc.want, bridgeName(tc.nic), "%+v", tc.nic)
@@ -66,6 +69,15 @@ func TestResolveBridges(t *testing.T) {
 		decl("br-none", v1alpha1.NodeBridgeSpec{Uplinks: []string{"eth1"}}),
 		decl("br-all", v1alpha1.NodeBridgeSpec{Uplinks: []string{"eth3"}, NamespaceSelector: &metav1.LabelSelector{}, NodeSelector: map[string]string{"net": "two"}}),
 		decl("ovs1", v1alpha1.NodeBridgeSpec{Type: v1alpha1.BridgeTypeOVS, Uplinks: []string{"eth4"}, NamespaceSelector: &metav1.LabelSelector{}}),
+		decl("eth5", v1alpha1.NodeBridgeSpec{Type: v1alpha1.BridgeTypeMacvtap, NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"tenant": "a"}},
+			NodeSelector: map[string]string{"net": "mv"}}),
+		decl("eth6", v1alpha1.NodeBridgeSpec{Type: v1alpha1.BridgeTypeMacvtap, NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"tenant": "b"}}}),
+		decl("vf-a", v1alpha1.NodeBridgeSpec{Type: v1alpha1.BridgeTypeSRIOV, ResourceName: "example.com/vf", AllowedVLANs: []v1alpha1.VLANRange{{Min: 100, Max: 199}},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"tenant": "a"}}}),
+		decl("vf-b", v1alpha1.NodeBridgeSpec{Type: v1alpha1.BridgeTypeSRIOV, ResourceName: "example.com/vf-b", AllowedVLANs: []v1alpha1.VLANRange{{Min: 1, Max: 4094}},
+			NativeVLAN: ptr.To[int32](9), NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"tenant": "b"}}}),
+		decl("vf-native", v1alpha1.NodeBridgeSpec{Type: v1alpha1.BridgeTypeSRIOV, ResourceName: "example.com/vf-n", NativeVLAN: ptr.To[int32](30),
+			NamespaceSelector: &metav1.LabelSelector{}}),
 	).Build()
 	r := &WukongReconciler{Client: c}
 
@@ -87,6 +99,22 @@ func TestResolveBridges(t *testing.T) {
 		{"ovs NIC on a linux bridge", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeOVS, BridgeName: "br1"}, "spec.networks[0].type", nil},
 		{"ovs NIC on an ovs bridge", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeOVS, BridgeName: "ovs1"}, "", nil},
 		{"nadName needs no bridge", v1alpha1.NetworkSpec{Name: "n", NADName: "x"}, "", nil},
+		// macvtap: the guest sits on a node interface only an
+		// administrator may hand out (macvtap-cni's device plugin offers
+		// every link by default).
+		{"macvlan on an undeclared interface", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeMacvlan, PhysicalInterface: "eth0"}, "spec.networks[0].physicalInterface", nil},
+		{"macvlan on an interface declared for another namespace", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeMacvlan, PhysicalInterface: "eth6"}, "spec.networks[0].physicalInterface", nil},
+		{"macvlan on a name declared as a bridge", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeMacvlan, PhysicalInterface: "br1"}, "spec.networks[0].physicalInterface", nil},
+		{"macvlan on a declared interface", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeMacvlan, PhysicalInterface: "eth5"}, "", map[string]string{"net": "mv"}},
+		{"macvlan naming its interface by bridgeName", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeMacvlan, BridgeName: "eth5"}, "", map[string]string{"net": "mv"}},
+		// SR-IOV: the pool and the VLANs are the administrator's.
+		{"sriov on an undeclared resource", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "example.com/other", VLANID: 150}, "spec.networks[0].resourceName", nil},
+		{"sriov default resource undeclared", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, VLANID: 150}, "spec.networks[0].resourceName", nil},
+		{"sriov on a resource declared for another namespace", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "example.com/vf-b", VLANID: 150}, "spec.networks[0].resourceName", nil},
+		{"sriov on an allowed VLAN", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "example.com/vf", VLANID: 150}, "", nil},
+		{"sriov on a VLAN not allowed", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "example.com/vf", VLANID: 50}, "spec.networks[0].vlanId", nil},
+		{"sriov untagged without a native VLAN", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "example.com/vf"}, "spec.networks[0].vlanId", nil},
+		{"sriov untagged with a native VLAN", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "example.com/vf-n"}, "", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,6 +137,42 @@ func TestResolveBridges(t *testing.T) {
 			assert.Empty(t, s.bridges)
 		})
 	}
+
+	t.Run("the port's VLAN: vlanId, else the native VLAN", func(t *testing.T) {
+		for _, tc := range []struct {
+			nic  v1alpha1.NetworkSpec
+			want int32
+		}{
+			{v1alpha1.NetworkSpec{Name: "n", BridgeName: "br1", VLANID: 150}, 150},
+			{v1alpha1.NetworkSpec{Name: "n", BridgeName: "br1"}, v1alpha1.DefaultNativeVLAN},
+			{v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeOVS, BridgeName: "ovs1"}, v1alpha1.DefaultNativeVLAN},
+			{v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "example.com/vf-n"}, 30},
+			{v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeMacvlan, PhysicalInterface: "eth5"}, 0},
+		} {
+			w := &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "vm"}}
+			w.Spec.Networks = []v1alpha1.NetworkSpec{tc.nic}
+			s := &scope{w: w}
+			require.NoError(t, r.resolveBridges(context.Background(), s))
+			require.Empty(t, s.problems)
+			require.Len(t, s.bridges, 1)
+			assert.Equal(t, tc.want, s.bridges[0].vlan, "%+v", tc.nic)
+			a := network.Attachment{Name: "n", Type: network.Type(mapping.NetworkType(tc.nic))}
+			applyGrant(&a, s.bridges[0])
+			assert.Equal(t, int(tc.want), a.VLAN)
+		}
+	})
+
+	t.Run("same message for an SR-IOV resource undeclared and declared elsewhere", func(t *testing.T) {
+		msg := func(resource string) string {
+			w := &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "vm"}}
+			w.Spec.Networks = []v1alpha1.NetworkSpec{{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: resource, VLANID: 150}}
+			s := &scope{w: w}
+			require.NoError(t, r.resolveBridges(context.Background(), s))
+			require.Len(t, s.problems, 1)
+			return s.problems[0].Message
+		}
+		assert.Equal(t, msg("example.com/x"), strings.ReplaceAll(msg("example.com/vf-b"), "example.com/vf-b", "example.com/x"))
+	})
 
 	t.Run("two bridges on disjoint nodes", func(t *testing.T) {
 		w := &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "vm"}}
@@ -160,4 +224,42 @@ func TestBridgeReady(t *testing.T) {
 	assert.False(t, ready)
 	assert.Equal(t, v1alpha1.ReasonBridgeDegraded, stalled)
 	assert.Equal(t, "rolled back", msg)
+}
+
+// TestNodeBridgeUsers: only NICs the declaration grants hold up its
+// deletion; a tenant whose NIC was refused (another namespace, a VLAN not
+// allowed) is not a user.
+func TestNodeBridgeUsers(t *testing.T) {
+	scheme := runtime.NewScheme()
+	require.NoError(t, clientgoscheme.AddToScheme(scheme))
+	require.NoError(t, v1alpha1.AddToScheme(scheme))
+	d := &v1alpha1.NodeBridge{ObjectMeta: metav1.ObjectMeta{Name: "br1"}, Spec: v1alpha1.NodeBridgeSpec{
+		Uplinks: []string{"eth1"}, AllowedVLANs: []v1alpha1.VLANRange{{Min: 100}},
+		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"tenant": "a"}},
+	}}
+	vf := &v1alpha1.NodeBridge{ObjectMeta: metav1.ObjectMeta{Name: "vf"}, Spec: v1alpha1.NodeBridgeSpec{
+		Type: v1alpha1.BridgeTypeSRIOV, ResourceName: "example.com/vf", AllowedVLANs: []v1alpha1.VLANRange{{Min: 7}},
+		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"tenant": "a"}},
+	}}
+	wk := func(ns, name string, n v1alpha1.NetworkSpec) *v1alpha1.Wukong {
+		return &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: v1alpha1.WukongSpec{Networks: []v1alpha1.NetworkSpec{n}}}
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithIndex(&v1alpha1.Wukong{}, indexBridges, bridgesOf).WithObjects(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a", Labels: map[string]string{"tenant": "a"}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-b", Labels: map[string]string{"tenant": "b"}}},
+		d, vf,
+		wk("team-a", "granted", v1alpha1.NetworkSpec{Name: "n", BridgeName: "br1", VLANID: 100}),
+		wk("team-a", "untagged", v1alpha1.NetworkSpec{Name: "n", BridgeName: "br1"}),
+		wk("team-a", "wrong-vlan", v1alpha1.NetworkSpec{Name: "n", BridgeName: "br1", VLANID: 200}),
+		wk("team-b", "other-ns", v1alpha1.NetworkSpec{Name: "n", BridgeName: "br1"}),
+		wk("team-a", "vf-user", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "example.com/vf", VLANID: 7}),
+		wk("team-a", "vf-wrong-vlan", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "example.com/vf", VLANID: 8}),
+	).Build()
+	r := &NodeBridgeReconciler{Client: c}
+	users, err := r.users(context.Background(), d)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"team-a/granted", "team-a/untagged"}, users)
+	users, err = r.users(context.Background(), vf)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"team-a/vf-user"}, users)
 }

@@ -86,7 +86,10 @@ func (r *NodeBridgeReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	base := d.DeepCopy()
 	o := nodeBridgeConditions{d}
-	d.Status.PolicyName = network.PolicyName(identity.Wukong, d.Name)
+	d.Status.PolicyName = ""
+	if configuresNodes(d) {
+		d.Status.PolicyName = network.PolicyName(identity.Wukong, d.Name)
+	}
 	result, err := r.reconcile(ctx, d, o)
 	if d.DeletionTimestamp.IsZero() || controllerutil.ContainsFinalizer(d, NodeBridgeFinalizer) {
 		if err == nil {
@@ -111,6 +114,12 @@ func (r *NodeBridgeReconciler) reconcile(ctx context.Context, d *v1alpha1.NodeBr
 		if err := r.Client.Patch(ctx, d, patch); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
+	}
+	if !configuresNodes(d) {
+		conditions.MarkFalse(o, v1alpha1.DegradedCondition, v1alpha1.ReasonSucceeded, "nothing is configured on the nodes")
+		conditions.MarkTrue(o, v1alpha1.ReadyCondition, v1alpha1.ReasonDeclared, "%s", declaredMessage(d))
+		conditions.ClearProgress(o)
+		return ctrl.Result{}, nil
 	}
 	obs, err := network.ReconcilePolicy(ctx, r.Client, identity.Wukong, d, bridgeOf(d))
 	var conflict *apply.ConflictError
@@ -170,7 +179,10 @@ func (r *NodeBridgeReconciler) reconcileDelete(ctx context.Context, d *v1alpha1.
 		conditions.MarkReconciling(o, v1alpha1.ReasonInUse, "%s", conditions.GetMessage(o, v1alpha1.ReadyCondition))
 		return ctrl.Result{RequeueAfter: inUseRetry}, nil
 	}
-	done, obs, err := network.RemovePolicy(ctx, r.Client, identity.Wukong, d, bridgeOf(d))
+	done, obs, err := true, network.BridgeObservation{}, error(nil)
+	if configuresNodes(d) {
+		done, obs, err = network.RemovePolicy(ctx, r.Client, identity.Wukong, d, bridgeOf(d))
+	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -188,31 +200,83 @@ func (r *NodeBridgeReconciler) reconcileDelete(ctx context.Context, d *v1alpha1.
 	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, d, patch))
 }
 
-// users lists the Wukongs (namespace/name, sorted) that name the bridge from
-// a namespace it is declared for.
+// users lists the Wukongs (namespace/name, sorted) with a NIC the
+// declaration grants (grant, the rule the Wukong controller applies): a
+// NIC refused it (another namespace, a VLAN or uplink not allowed) is not
+// a user, so it cannot hold up an administrator's deletion.
 func (r *NodeBridgeReconciler) users(ctx context.Context, d *v1alpha1.NodeBridge) ([]string, error) {
-	list := &v1alpha1.WukongList{}
-	if err := r.Client.List(ctx, list, client.MatchingFields{indexBridges: d.Name}); err != nil {
-		return nil, fmt.Errorf("cannot list the Wukongs using NodeBridge %s: %w", d.Name, err)
-	}
+	seen := map[string]bool{}
 	var out []string
-	nsAllowed := map[string]bool{}
-	for _, w := range list.Items {
-		allowed, seen := nsAllowed[w.Namespace]
-		if !seen {
-			ns := &corev1.Namespace{}
-			if err := r.Client.Get(ctx, client.ObjectKey{Name: w.Namespace}, ns); err != nil && !apierrors.IsNotFound(err) {
-				return nil, err
-			}
-			allowed = namespaceAllowed(d, ns)
-			nsAllowed[w.Namespace] = allowed
+	namespaces := map[string]*corev1.Namespace{}
+	for _, key := range declarationKeys(d) {
+		list := &v1alpha1.WukongList{}
+		if err := r.Client.List(ctx, list, client.MatchingFields{indexBridges: key}); err != nil {
+			return nil, fmt.Errorf("cannot list the Wukongs using NodeBridge %s: %w", d.Name, err)
 		}
-		if allowed && w.DeletionTimestamp.IsZero() {
-			out = append(out, w.Namespace+"/"+w.Name)
+		for _, w := range list.Items {
+			id := w.Namespace + "/" + w.Name
+			if seen[id] || !w.DeletionTimestamp.IsZero() {
+				continue
+			}
+			ns, ok := namespaces[w.Namespace]
+			if !ok {
+				ns = &corev1.Namespace{}
+				if err := r.Client.Get(ctx, client.ObjectKey{Name: w.Namespace}, ns); err != nil {
+					if !apierrors.IsNotFound(err) {
+						return nil, err
+					}
+					ns.Name = w.Namespace
+				}
+				namespaces[w.Namespace] = ns
+			}
+			for _, n := range w.Spec.Networks {
+				ref := declarationOf(n)
+				if ref.indexKey() != key {
+					continue
+				}
+				if g, no := grant(n, ref, []*v1alpha1.NodeBridge{d}, ns); no == nil && g.decl == d {
+					seen[id] = true
+					out = append(out, id)
+					break
+				}
+			}
 		}
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// configuresNodes: the declaration is a bridge Wukong configures through an
+// NMState policy (linux-bridge, ovs-bridge); macvtap and sriov
+// declarations only grant what exists on the nodes.
+func configuresNodes(d *v1alpha1.NodeBridge) bool {
+	t := bridgeType(d)
+	return t == v1alpha1.BridgeTypeLinux || t == v1alpha1.BridgeTypeOVS
+}
+
+// declaredMessage is the Ready message of a declaration that configures
+// nothing on the nodes.
+func declaredMessage(d *v1alpha1.NodeBridge) string {
+	if bridgeType(d) == v1alpha1.BridgeTypeSRIOV {
+		return fmt.Sprintf("SR-IOV resource %s is granted to the selected namespaces; the SR-IOV device plugin provides its VFs", d.Spec.ResourceName)
+	}
+	return fmt.Sprintf("node interface %s is granted to the selected namespaces as the lower device of macvtap NICs (resource %s%s of the macvtap device plugin)", d.Name, network.MacvtapResourcePrefix, d.Name)
+}
+
+// sriovDeclarations are the sriov NodeBridges of resource (to re-count
+// their users when a Wukong changes).
+func (r *NodeBridgeReconciler) sriovDeclarations(ctx context.Context, resource string) []reconcile.Request {
+	list := &v1alpha1.NodeBridgeList{}
+	if err := r.Client.List(ctx, list); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, d := range list.Items {
+		if d.Spec.ResourceName == resource {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: d.Name}})
+		}
+	}
+	return reqs
 }
 
 // SetupWithManager registers the NodeBridge controller: its own objects,
@@ -223,9 +287,13 @@ func (r *NodeBridgeReconciler) SetupWithManager(mgr ctrl.Manager, installed func
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("nodebridge").
 		For(&v1alpha1.NodeBridge{}).
-		Watches(&v1alpha1.Wukong{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		Watches(&v1alpha1.Wukong{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			var reqs []reconcile.Request
 			for _, b := range bridgesOf(o) {
+				if resource, ok := strings.CutPrefix(b, sriovKeyPrefix); ok {
+					reqs = append(reqs, r.sriovDeclarations(ctx, resource)...)
+					continue
+				}
 				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: b}})
 			}
 			return reqs

@@ -65,7 +65,8 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 	return b.Complete(r)
 }
 
-// indexBridges indexes Wukongs by the node bridges their NICs name.
+// indexBridges indexes Wukongs by the declarations their NICs need: the
+// NodeBridge name (bridge, ovs, macvlan) or sriovKeyPrefix+resource (sriov).
 const indexBridges = "spec.networks.bridge"
 
 func bridgesOf(o client.Object) []string {
@@ -75,16 +76,29 @@ func bridgesOf(o client.Object) []string {
 	}
 	var out []string
 	for _, n := range w.Spec.Networks {
-		if b := bridgeName(n); b != "" {
-			out = append(out, b)
+		if ref := declarationOf(n); !ref.none() {
+			out = append(out, ref.indexKey())
 		}
 	}
 	return out
 }
 
+// declarationKeys are the indexBridges keys a NodeBridge answers to.
+func declarationKeys(o client.Object) []string {
+	keys := []string{o.GetName()}
+	if d, ok := o.(*v1alpha1.NodeBridge); ok && d.Spec.ResourceName != "" {
+		keys = append(keys, sriovKeyPrefix+d.Spec.ResourceName)
+	}
+	return keys
+}
+
 // bridgeUsers maps a NodeBridge to the Wukongs naming it.
 func (r *WukongReconciler) bridgeUsers(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.wukongsUsing(ctx, o.GetName())
+	var reqs []reconcile.Request
+	for _, k := range declarationKeys(o) {
+		reqs = append(reqs, r.wukongsUsing(ctx, k)...)
+	}
+	return reqs
 }
 
 // namespaceBridgeUsers maps a Namespace to its Wukongs that use a node

@@ -159,8 +159,13 @@ func setNetworksConfigured(o wukongConditions, s *scope) {
 		conditions.MarkFalse(o, t, v1alpha1.ReasonBridgePending, "%s", s.bridgePending)
 		return
 	}
-	n := len(s.net.NICs)
-	conditions.MarkTrue(o, t, v1alpha1.ReasonNADCreated, "%d secondary network(s) and %d node bridge(s) ready", n, len(s.bridges))
+	n, bridges := len(s.net.NICs), 0
+	for _, g := range s.bridges {
+		if configuresNodes(g.decl) {
+			bridges++
+		}
+	}
+	conditions.MarkTrue(o, t, v1alpha1.ReasonNADCreated, "%d secondary network(s) and %d node bridge(s) ready", n, bridges)
 }
 
 // setVolumesBound: True when every claim is bound; False with the first

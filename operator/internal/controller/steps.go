@@ -38,34 +38,33 @@ func (r *WukongReconciler) reconcileNetworks(ctx context.Context, s *scope) erro
 		index[n.Name] = i
 	}
 	for _, g := range s.bridges {
-		ready, stalled, msg := bridgeReady(g.decl)
+		// Only the tenant's own facts go into its status: the NodeBridge's
+		// conditions carry node-level details (NMState's errors, node
+		// counts) for the administrator.
+		field := fmt.Sprintf("spec.networks[%d].%s", g.nic, declarationOf(s.w.Spec.Networks[g.nic]).field)
+		ready, stalled, _ := bridgeReady(g.decl)
 		switch {
 		case stalled == v1alpha1.ReasonBridgeDegraded:
-			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, v1alpha1.ReasonBridgeDegraded,
-				fmt.Sprintf("spec.networks[%d].bridgeName", g.nic),
-				fmt.Sprintf("node bridge %s failed on the nodes (NMState reports it Degraded; an administrator must fix NodeBridge %s): %s", g.decl.Name, g.decl.Name, msg), false})
+			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, v1alpha1.ReasonBridgeDegraded, field,
+				fmt.Sprintf("node bridge %s failed on the nodes (NMState reports it Degraded): an administrator must fix NodeBridge %s", g.decl.Name, g.decl.Name), false})
 		case stalled != "":
-			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, stalled,
-				fmt.Sprintf("spec.networks[%d].bridgeName", g.nic),
-				fmt.Sprintf("node bridge %s cannot be configured until an administrator fixes NodeBridge %s: %s", g.decl.Name, g.decl.Name, msg), false})
+			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, stalled, field,
+				fmt.Sprintf("NodeBridge %s cannot be configured until an administrator fixes it (its status says why)", g.decl.Name), false})
 		case !ready && s.bridgePending == "":
-			s.bridgePending = fmt.Sprintf("node bridge %s is not ready on the nodes yet: %s", g.decl.Name, msg)
+			s.bridgePending = fmt.Sprintf("NodeBridge %s is not ready on the nodes yet", g.decl.Name)
 		}
 	}
-	granted := map[int]*v1alpha1.NodeBridge{}
+	granted := map[int]bridgeGrant{}
 	for _, g := range s.bridges {
-		granted[g.nic] = g.decl
+		granted[g.nic] = g
 	}
 	var atts []network.Attachment
 	for i, a := range mapping.Attachments(s.w) {
 		if s.bridgeBlocked[i] {
 			continue
 		}
-		if decl := granted[i]; decl != nil {
-			a.Bridge, a.PhysicalInterface = decl.Name, ""
-			if decl.Spec.BridgeMarker {
-				a.ResourceName = bridgeMarkerResource + decl.Name
-			}
+		if g, ok := granted[i]; ok {
+			applyGrant(&a, g)
 		}
 		atts = append(atts, a)
 	}
@@ -88,6 +87,27 @@ func (r *WukongReconciler) reconcileNetworks(ctx context.Context, s *scope) erro
 		return err // not about one NIC (the owner's kind): retried
 	}
 	return errors.Join(transient...)
+}
+
+// applyGrant puts what the administrator's declaration decides into a
+// NIC's attachment: the node bridge, macvtap lower device or SR-IOV
+// resource it grants, and the VLAN of the NIC's port (its vlanId, or the
+// declaration's native VLAN for an untagged NIC, so the port is an access
+// port the guest cannot tag past).
+func applyGrant(a *network.Attachment, g bridgeGrant) {
+	d := g.decl
+	a.VLAN = int(g.vlan)
+	switch bridgeType(d) {
+	case v1alpha1.BridgeTypeLinux, v1alpha1.BridgeTypeOVS:
+		a.Bridge, a.PhysicalInterface = d.Name, ""
+		if d.Spec.BridgeMarker {
+			a.ResourceName = bridgeMarkerResource + d.Name
+		}
+	case v1alpha1.BridgeTypeMacvtap:
+		a.PhysicalInterface, a.ResourceName = d.Name, ""
+	case v1alpha1.BridgeTypeSRIOV:
+		a.ResourceName = d.Spec.ResourceName
+	}
 }
 
 // networkProblem classifies a lib/network error as a user-facing problem.
@@ -237,8 +257,15 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 		return err
 	}
 	if len(s.bridgeNodeSelector) > 0 {
-		sel := maps.Clone(s.bridgeNodeSelector)
-		maps.Copy(sel, m.NodeSelector) // a user's own selector on the same key wins (and then may not schedule)
+		// The declarations' selectors win on a key both name: a tenant
+		// cannot place the VM where the administrator did not declare the
+		// bridge (bridge CNI would make an unmanaged one there) or the
+		// interface or pool (which may be something else on those nodes).
+		sel := maps.Clone(m.NodeSelector)
+		if sel == nil {
+			sel = map[string]string{}
+		}
+		maps.Copy(sel, s.bridgeNodeSelector)
 		m.NodeSelector = sel
 	}
 	obs, err := kubevirt.Reconcile(ctx, r.Client, identity.Wukong, s.w, m)
