@@ -255,6 +255,9 @@ func catalog() []badInput {
 			field: "spec.networks[0].physicalInterface", msg: "macvlan",
 			condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonInvalidNetwork,
 			fix: func(t *testing.T, c client.Client, nn types.NamespacedName) {
+				// The administrator declares eth2 for macvtap NICs of this
+				// namespace; the tenant names it.
+				declareBridge(t, c, nn.Namespace, "eth2", nil, func(s *v1alpha1.NodeBridgeSpec) { s.Type = v1alpha1.BridgeTypeMacvtap })
 				updateWukong(t, c, nn, func(w *v1alpha1.Wukong) { w.Spec.Networks[0].PhysicalInterface = "eth2" })
 			},
 		},

@@ -44,7 +44,9 @@ func TestBridgeOf(t *testing.T) {
 		AllowedVLANs: []v1alpha1.VLANRange{{Min: 10, Max: 20}, {Min: 30}},
 	}}
 	assert.Equal(t, network.Bridge{Name: "br1", Uplinks: []string{"eth1", "eth2"}, Bond: &network.Bond{Name: "bond1", Mode: "802.3ad"},
-		OVS: true, NodeSelector: map[string]string{"net": "a"}, VLANs: []network.VLANRange{{Min: 10, Max: 20}, {Min: 30, Max: 30}}}, bridgeOf(d))
+		OVS: true, NodeSelector: map[string]string{"net": "a"}, VLANs: []network.VLANRange{{Min: 10, Max: 20}, {Min: 30, Max: 30}}, NativeVLAN: 1}, bridgeOf(d))
+	d.Spec.NativeVLAN = ptr.To[int32](7)
+	assert.Equal(t, 7, bridgeOf(d).NativeVLAN)
 	assert.Equal(t, "10-20,30", vlanList(d))
 	assert.True(t, vlanAllowed(d, 30))
 	assert.True(t, vlanAllowed(d, 15))
@@ -262,4 +264,10 @@ func TestNodeBridgeUsers(t *testing.T) {
 	users, err = r.users(context.Background(), vf)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"team-a/vf-user"}, users)
+	// While the administrator deletes it, its users still hold it.
+	now := metav1.Now()
+	d.DeletionTimestamp = &now
+	users, err = r.users(context.Background(), d)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"team-a/granted", "team-a/untagged"}, users)
 }

@@ -54,6 +54,7 @@ func bridgeOf(d *v1alpha1.NodeBridge) network.Bridge {
 		Uplinks:      d.Spec.Uplinks,
 		OVS:          bridgeType(d) == v1alpha1.BridgeTypeOVS,
 		NodeSelector: d.Spec.NodeSelector,
+		NativeVLAN:   int(nativeVLAN(d)),
 	}
 	if d.Spec.Bond != nil {
 		b.Bond = &network.Bond{Name: d.Spec.Bond.Name, Mode: d.Spec.Bond.Mode}
@@ -208,6 +209,10 @@ func (r *NodeBridgeReconciler) users(ctx context.Context, d *v1alpha1.NodeBridge
 	seen := map[string]bool{}
 	var out []string
 	namespaces := map[string]*corev1.Namespace{}
+	// A Wukong that used the declaration before its deletion began still
+	// uses it (grant refuses new users of a declaration being deleted).
+	live := d.DeepCopy()
+	live.DeletionTimestamp = nil
 	for _, key := range declarationKeys(d) {
 		list := &v1alpha1.WukongList{}
 		if err := r.Client.List(ctx, list, client.MatchingFields{indexBridges: key}); err != nil {
@@ -234,7 +239,7 @@ func (r *NodeBridgeReconciler) users(ctx context.Context, d *v1alpha1.NodeBridge
 				if ref.indexKey() != key {
 					continue
 				}
-				if g, no := grant(n, ref, []*v1alpha1.NodeBridge{d}, ns); no == nil && g.decl == d {
+				if _, no := grant(n, ref, []*v1alpha1.NodeBridge{live}, ns); no == nil {
 					seen[id] = true
 					out = append(out, id)
 					break
