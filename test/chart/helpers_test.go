@@ -15,7 +15,9 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/releaseutil"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
@@ -60,12 +62,15 @@ func render(t testing.TB, vals map[string]any) (*release.Release, error) {
 	return inst.Run(loadChart(t), vals)
 }
 
-// manifest is a rendered release's objects by "Kind/name".
+// manifest is a rendered release's objects by "Kind/name", or
+// "Kind/namespace/name" for objects of one kind and name in several
+// namespaces (the RoleBindings in watchNamespaces).
 type manifest map[string]*unstructured.Unstructured
 
 func parse(t testing.TB, text string) manifest {
 	t.Helper()
 	out := manifest{}
+	shared := map[string]bool{} // Kind/name seen in more than one namespace
 	for _, doc := range releaseutil.SplitManifests(text) {
 		m := map[string]any{}
 		require.NoError(t, yaml.Unmarshal([]byte(doc), &m), doc)
@@ -74,10 +79,53 @@ func parse(t testing.TB, text string) manifest {
 		}
 		u := &unstructured.Unstructured{Object: m}
 		key := u.GetKind() + "/" + u.GetName()
+		nsKey := func(o *unstructured.Unstructured) string {
+			return o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
+		}
+		if prev, ok := out[key]; ok && prev.GetNamespace() != u.GetNamespace() {
+			delete(out, key)
+			out[nsKey(prev)] = prev
+			shared[key] = true
+		}
+		if shared[key] {
+			key = nsKey(u)
+		}
 		require.NotContains(t, out, key, "duplicate object")
 		out[key] = u
 	}
 	return out
+}
+
+// generatedRoles reads operator/config/rbac/role.yaml (controller-gen's
+// output): the ClusterRole of the rules the manager needs cluster-wide, and
+// the Role of the placeholder namespace "watched" with those it needs only in
+// the namespaces it watches (the markers with namespace=watched).
+func generatedRoles(t testing.TB) (cluster *rbacv1.ClusterRole, namespaced *rbacv1.Role) {
+	t.Helper()
+	b, err := os.ReadFile(repoPath(t, "operator", "config", "rbac", "role.yaml"))
+	require.NoError(t, err)
+	for _, doc := range releaseutil.SplitManifests(string(b)) {
+		var tm metav1.TypeMeta
+		require.NoError(t, yaml.Unmarshal([]byte(doc), &tm))
+		switch tm.Kind {
+		case "ClusterRole":
+			require.Nil(t, cluster, "one ClusterRole in role.yaml")
+			cluster = &rbacv1.ClusterRole{}
+			require.NoError(t, yaml.Unmarshal([]byte(doc), cluster))
+		case "Role":
+			require.Nil(t, namespaced, "one Role in role.yaml")
+			namespaced = &rbacv1.Role{}
+			require.NoError(t, yaml.Unmarshal([]byte(doc), namespaced))
+			require.Equal(t, "watched", namespaced.Namespace, "markers name namespace=watched or none")
+		default:
+			t.Fatalf("unexpected %s in role.yaml", tm.Kind)
+		}
+	}
+	require.NotNil(t, cluster, "role.yaml has a ClusterRole")
+	require.NotNil(t, namespaced, "role.yaml has a Role")
+	require.NotEmpty(t, cluster.Rules)
+	require.NotEmpty(t, namespaced.Rules)
+	return cluster, namespaced
 }
 
 // get decodes the object key ("Kind/name") into a typed object.

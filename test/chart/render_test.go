@@ -98,6 +98,13 @@ func TestRender(t *testing.T) {
 			crb := get[rbacv1.ClusterRoleBinding](t, m, "ClusterRoleBinding/wukong-manager")
 			assert.Equal(t, "wukong-manager", crb.RoleRef.Name)
 			assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "wukong", Namespace: "wukong-system"}}, crb.Subjects)
+			// Watching every namespace: the namespaced rules cluster-wide too.
+			nsCRB := get[rbacv1.ClusterRoleBinding](t, m, "ClusterRoleBinding/wukong-manager-namespaced")
+			assert.Equal(t, rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "wukong-manager-namespaced"}, nsCRB.RoleRef)
+			assert.Equal(t, crb.Subjects, nsCRB.Subjects)
+			for key := range m {
+				assert.NotContains(t, key, "RoleBinding/wukong-manager", "no RoleBindings without watchNamespaces")
+			}
 			role := get[rbacv1.Role](t, m, "Role/wukong-leader-election")
 			assert.Equal(t, "wukong-system", role.Namespace)
 			assert.Contains(t, role.Rules, rbacv1.PolicyRule{
@@ -118,7 +125,7 @@ func TestRender(t *testing.T) {
 			assert.NotContains(t, m, "ConfigMap/wukong-dashboard")
 			assert.Contains(t, m, "ClusterRole/wukong-view")
 			assert.Contains(t, m, "ClusterRole/wukong-edit")
-			assert.Len(t, m, 16, "%v", m.keys())
+			assert.Len(t, m, 18, "%v", m.keys())
 
 			assert.Contains(t, notes, "kubectl apply -f")
 			assert.Contains(t, notes, "kind: Wukong")
@@ -131,6 +138,26 @@ func TestRender(t *testing.T) {
 			_, c := managerOf(t, m)
 			assert.Contains(t, c.Args, "--namespaces=team-a,team-b")
 			assert.Contains(t, notes, "team-a, team-b")
+			// The namespaced rules only in the watched namespaces; the
+			// cluster-wide ones as always.
+			assert.NotContains(t, m, "ClusterRoleBinding/wukong-manager-namespaced")
+			assert.Contains(t, m, "ClusterRoleBinding/wukong-manager")
+			for _, ns := range []string{"team-a", "team-b"} {
+				rb := get[rbacv1.RoleBinding](t, m, "RoleBinding/"+ns+"/wukong-manager")
+				assert.Equal(t, ns, rb.Namespace)
+				assert.Equal(t, rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "wukong-manager-namespaced"}, rb.RoleRef)
+				assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "wukong", Namespace: "wukong-system"}}, rb.Subjects)
+			}
+			var bindings []string
+			for key, u := range m {
+				if u.GetKind() == "RoleBinding" || u.GetKind() == "ClusterRoleBinding" {
+					bindings = append(bindings, key)
+				}
+			}
+			assert.ElementsMatch(t, []string{
+				"ClusterRoleBinding/wukong-manager", "RoleBinding/team-a/wukong-manager", "RoleBinding/team-b/wukong-manager",
+				"RoleBinding/wukong-leader-election",
+			}, bindings)
 		},
 	}, {
 		name:   "two replicas with a PodDisruptionBudget",
@@ -323,12 +350,12 @@ func TestRenderRefuses(t *testing.T) {
 	}
 }
 
-// TestDrift checks the chart's CRD and ClusterRole equal controller-gen's
-// output (run scripts/gen-chart.sh, or make generate, when this fails).
+// TestDrift checks the chart's CRD and ClusterRoles equal controller-gen's
+// output (run scripts/gen-chart.sh, or make generate, when this fails): the
+// manager's cluster-wide rules, and the ones it needs in watched namespaces.
 func TestDrift(t *testing.T) {
 	want := fromYAMLFile[apiextensionsv1.CustomResourceDefinition](t, repoPath(t, "operator", "config", "crd", "vm.novasphere.dev_wukongs.yaml"))
-	wantRole := fromYAMLFile[rbacv1.ClusterRole](t, repoPath(t, "operator", "config", "rbac", "role.yaml"))
-	require.NotEmpty(t, wantRole.Rules)
+	wantCluster, wantNamespaced := generatedRoles(t)
 
 	for _, keep := range []bool{true, false} {
 		rel, err := render(t, map[string]any{"crds": map[string]any{"keep": keep}})
@@ -342,6 +369,8 @@ func TestDrift(t *testing.T) {
 		assert.Equal(t, want, got, "chart CRD differs from operator/config/crd (keep=%v)", keep)
 
 		role := get[rbacv1.ClusterRole](t, m, "ClusterRole/wukong-manager")
-		assert.Equal(t, wantRole.Rules, role.Rules, "chart ClusterRole rules differ from operator/config/rbac/role.yaml")
+		assert.Equal(t, wantCluster.Rules, role.Rules, "chart ClusterRole rules differ from role.yaml's ClusterRole")
+		role = get[rbacv1.ClusterRole](t, m, "ClusterRole/wukong-manager-namespaced")
+		assert.Equal(t, wantNamespaced.Rules, role.Rules, "chart ClusterRole -namespaced differs from role.yaml's Role \"watched\"")
 	}
 }
