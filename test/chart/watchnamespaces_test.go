@@ -1,0 +1,219 @@
+package chart
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"helm.sh/helm/v3/pkg/action"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/manager"
+)
+
+// TestWatchNamespacesRBAC installs the chart with watchNamespaces=[watched-a]
+// and shows the manager's ServiceAccount reaches only that namespace: the
+// authorizer (SubjectAccessReview) and the API server (impersonating it)
+// refuse every namespaced right in other-b and across all namespaces, while
+// the manager, run as that ServiceAccount, reconciles the Wukongs of
+// watched-a without a single denial.
+func TestWatchNamespacesRBAC(t *testing.T) {
+	ctx := t.Context()
+	c := env.Client
+	const rel, relNS, watched, other = "scoped", "scoped-system", "watched-a", "other-b"
+	const sa = "system:serviceaccount:" + relNS + ":scoped-wukong"
+	for _, ns := range []string{relNS, watched, other} {
+		require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	}
+	cfg := helmConfig(t, env.Config, relNS, &warnings{})
+	inst := action.NewInstall(cfg)
+	inst.ReleaseName, inst.Namespace = rel, relNS
+	_, err := inst.Run(loadChart(t), map[string]any{
+		"watchNamespaces": []any{watched},
+		// Not kept: the CRD goes with the release, for the other tests'.
+		"crds": map[string]any{"keep": false},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, err := action.NewUninstall(cfg).Run(rel)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			return apierrors.IsNotFound(c.Get(context.Background(), client.ObjectKey{Name: crdName}, &apiextensionsv1.CustomResourceDefinition{}))
+		}, 30*time.Second, 200*time.Millisecond, "CRD deleted")
+	})
+	waitEstablished(t, crdName)
+
+	cluster, namespaced := generatedRoles(t)
+	can := func(attrs authorizationv1.ResourceAttributes) bool {
+		t.Helper()
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: sa, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + relNS, "system:authenticated"},
+			ResourceAttributes: &attrs,
+		}}
+		require.NoError(t, c.Create(ctx, sar))
+		return sar.Status.Allowed
+	}
+	each := func(rules []rbacv1.PolicyRule, f func(a authorizationv1.ResourceAttributes)) {
+		for _, r := range rules {
+			for _, g := range r.APIGroups {
+				for _, res := range r.Resources {
+					resource, sub, _ := strings.Cut(res, "/")
+					for _, v := range r.Verbs {
+						f(authorizationv1.ResourceAttributes{Group: g, Resource: resource, Subresource: sub, Verb: v})
+					}
+				}
+			}
+		}
+	}
+	each(namespaced.Rules, func(a authorizationv1.ResourceAttributes) {
+		a.Namespace = watched
+		assert.True(t, can(a), "%s %s/%s/%s in the watched namespace", a.Verb, a.Group, a.Resource, a.Subresource)
+		a.Namespace = other
+		assert.False(t, can(a), "%s %s/%s/%s in an unwatched namespace", a.Verb, a.Group, a.Resource, a.Subresource)
+		a.Namespace = ""
+		assert.False(t, can(a), "%s %s/%s/%s across all namespaces", a.Verb, a.Group, a.Resource, a.Subresource)
+	})
+	each(cluster.Rules, func(a authorizationv1.ResourceAttributes) {
+		assert.True(t, can(a), "%s %s/%s/%s cluster-wide", a.Verb, a.Group, a.Resource, a.Subresource)
+	})
+	for _, v := range []string{"get", "list", "watch"} {
+		assert.False(t, can(authorizationv1.ResourceAttributes{Namespace: other, Resource: "secrets", Verb: v}), "%s secrets in %s", v, other)
+	}
+
+	// The same through the API server, as the ServiceAccount.
+	impersonated := rest.CopyConfig(env.Config)
+	impersonated.Impersonate = rest.ImpersonationConfig{UserName: sa}
+	asSA, err := client.New(impersonated, client.Options{Scheme: c.Scheme()})
+	require.NoError(t, err)
+	require.NoError(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: other, Name: "private"}, StringData: map[string]string{"k": "v"}}))
+	err = asSA.Get(ctx, client.ObjectKey{Namespace: other, Name: "private"}, &corev1.Secret{})
+	assert.True(t, apierrors.IsForbidden(err), "get a Secret of %s: %v", other, err)
+	err = asSA.List(ctx, &corev1.SecretList{}, client.InNamespace(other))
+	assert.True(t, apierrors.IsForbidden(err), "list the Secrets of %s: %v", other, err)
+	err = asSA.List(ctx, &corev1.SecretList{})
+	assert.True(t, apierrors.IsForbidden(err), "list every namespace's Secrets: %v", err)
+	require.NoError(t, asSA.List(ctx, &corev1.SecretList{}, client.InNamespace(watched)), "list the Secrets of %s", watched)
+
+	// The manager as the ServiceAccount, watching watched-a: it reconciles
+	// there and is never denied.
+	logs := &logSink{}
+	ctrl.SetLogger(logs.logger())
+	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "chart-scoped"}, Provisioner: "example.com/none"}
+	require.NoError(t, c.Create(ctx, sc))
+	mgr, err := manager.New(impersonated, manager.Options{
+		MetricsAddr: "0", ProbeAddr: "0", LeaderElection: true, LeaderElectionNamespace: relNS,
+		Namespaces: []string{watched},
+	})
+	require.NoError(t, err)
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mctx) }()
+	defer func() {
+		if t.Failed() {
+			for _, l := range logs.matching("") {
+				t.Log(l)
+			}
+		}
+		cancel()
+		select {
+		case err := <-done:
+			assert.NoError(t, err)
+		case <-time.After(20 * time.Second):
+			t.Error("manager did not stop")
+		}
+	}()
+
+	disks := []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("1Gi"), StorageClassName: sc.Name}}
+	in := wukong("in-scope", disks)
+	in.Namespace = watched
+	out := wukong("out-of-scope", disks)
+	out.Namespace = other
+	require.NoError(t, c.Create(ctx, out))
+	require.NoError(t, c.Create(ctx, in))
+	require.Eventually(t, func() bool {
+		var list corev1.PersistentVolumeClaimList
+		return c.List(ctx, &list, client.InNamespace(watched)) == nil && len(list.Items) == 1
+	}, 20*time.Second, 100*time.Millisecond, "the manager creates the disk's PVC in %s", watched)
+	require.Eventually(t, func() bool {
+		got := &v1alpha1.Wukong{}
+		return c.Get(ctx, client.ObjectKeyFromObject(in), got) == nil &&
+			got.Status.ObservedGeneration == got.Generation &&
+			meta.FindStatusCondition(got.Status.Conditions, v1alpha1.VolumesBoundCondition) != nil
+	}, 20*time.Second, 100*time.Millisecond, "the manager writes the status of the Wukong in %s", watched)
+
+	got := &v1alpha1.Wukong{}
+	require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(out), got))
+	assert.Empty(t, got.Status.Conditions, "the Wukong in %s is not reconciled", other)
+	var pvcs corev1.PersistentVolumeClaimList
+	require.NoError(t, c.List(ctx, &pvcs, client.InNamespace(other)))
+	assert.Empty(t, pvcs.Items)
+	assert.Empty(t, logs.matching("forbidden"), "the manager hit RBAC denials")
+}
+
+// TestRBACScopes checks the split of role.yaml against the API server's
+// discovery: the rules the manager needs only in watched namespaces
+// (namespace=watched) name namespaced resources, and the cluster-wide ones
+// name cluster-scoped resources, but for the KubeVirt CR (namespaced, read
+// wherever KubeVirt was installed: see netbinding.go). A new marker on a
+// namespaced kind without namespace=watched fails here.
+func TestRBACScopes(t *testing.T) {
+	cluster, namespaced := generatedRoles(t)
+	dc, err := discovery.NewDiscoveryClientForConfig(env.Config)
+	require.NoError(t, err)
+	_, lists, err := dc.ServerGroupsAndResources()
+	require.NoError(t, err)
+	scope := map[schema.GroupResource]bool{} // namespaced?
+	for _, l := range lists {
+		gv, err := schema.ParseGroupVersion(l.GroupVersion)
+		require.NoError(t, err)
+		for _, r := range l.APIResources {
+			scope[schema.GroupResource{Group: gv.Group, Resource: r.Name}] = r.Namespaced
+		}
+	}
+	// The Wukong CRDs come with the chart, not with the test's API server.
+	for _, plural := range []string{"wukongs", "nodebridges"} {
+		crd := fromYAMLFile[apiextensionsv1.CustomResourceDefinition](t, repoPath(t, "operator", "config", "crd", "vm.novasphere.dev_"+plural+".yaml"))
+		for _, sub := range []string{"", "/status", "/finalizers"} {
+			scope[schema.GroupResource{Group: crd.Spec.Group, Resource: plural + sub}] = crd.Spec.Scope == apiextensionsv1.NamespaceScoped
+		}
+	}
+	clusterWideByChoice := map[schema.GroupResource]bool{{Group: "kubevirt.io", Resource: "kubevirts"}: true}
+	check := func(rules []rbacv1.PolicyRule, wantNamespaced bool) {
+		for _, r := range rules {
+			for _, g := range r.APIGroups {
+				for _, res := range r.Resources {
+					gr := schema.GroupResource{Group: g, Resource: res}
+					ns, known := scope[gr]
+					if !known && strings.HasSuffix(res, "/finalizers") { // not a served subresource
+						ns, known = scope[schema.GroupResource{Group: g, Resource: strings.TrimSuffix(res, "/finalizers")}]
+					}
+					require.True(t, known, "%s not served by the API server", gr)
+					if !wantNamespaced && clusterWideByChoice[gr] {
+						continue
+					}
+					assert.Equal(t, wantNamespaced, ns, "%s: namespaced=%v, in the %s half of role.yaml", gr, ns,
+						map[bool]string{true: "namespace=watched", false: "cluster-wide"}[wantNamespaced])
+				}
+			}
+		}
+	}
+	check(namespaced.Rules, true)
+	check(cluster.Rules, false)
+}
