@@ -96,36 +96,57 @@ func parse(t testing.TB, text string) manifest {
 	return out
 }
 
-// generatedRoles reads operator/config/rbac/role.yaml (controller-gen's
-// output): the ClusterRole of the rules the manager needs cluster-wide, and
-// the Role of the placeholder namespace "watched" with those it needs only in
-// the namespaces it watches (the markers with namespace=watched).
-func generatedRoles(t testing.TB) (cluster *rbacv1.ClusterRole, namespaced *rbacv1.Role) {
+// generatedRoles is operator/config/rbac/role.yaml (controller-gen's output)
+// by where the chart binds it.
+type generatedRoles struct {
+	// Cluster: the rules the manager needs cluster-wide (the markers
+	// without namespace=).
+	Cluster *rbacv1.ClusterRole
+	// Namespaced: those it needs only in the namespaces it watches (the
+	// Role of the placeholder namespace "watched").
+	Namespaced *rbacv1.Role
+	// GlobalNADs: those it needs in multus.globalNamespaces (the Role of
+	// "global-nads").
+	GlobalNADs *rbacv1.Role
+}
+
+func readGeneratedRoles(t testing.TB) generatedRoles {
 	t.Helper()
 	b, err := os.ReadFile(repoPath(t, "operator", "config", "rbac", "role.yaml"))
 	require.NoError(t, err)
+	var g generatedRoles
 	for _, doc := range releaseutil.SplitManifests(string(b)) {
 		var tm metav1.TypeMeta
 		require.NoError(t, yaml.Unmarshal([]byte(doc), &tm))
 		switch tm.Kind {
 		case "ClusterRole":
-			require.Nil(t, cluster, "one ClusterRole in role.yaml")
-			cluster = &rbacv1.ClusterRole{}
-			require.NoError(t, yaml.Unmarshal([]byte(doc), cluster))
+			require.Nil(t, g.Cluster, "one ClusterRole in role.yaml")
+			g.Cluster = &rbacv1.ClusterRole{}
+			require.NoError(t, yaml.Unmarshal([]byte(doc), g.Cluster))
 		case "Role":
-			require.Nil(t, namespaced, "one Role in role.yaml")
-			namespaced = &rbacv1.Role{}
-			require.NoError(t, yaml.Unmarshal([]byte(doc), namespaced))
-			require.Equal(t, "watched", namespaced.Namespace, "markers name namespace=watched or none")
+			r := &rbacv1.Role{}
+			require.NoError(t, yaml.Unmarshal([]byte(doc), r))
+			switch r.Namespace {
+			case "watched":
+				require.Nil(t, g.Namespaced, "one Role \"watched\" in role.yaml")
+				g.Namespaced = r
+			case "global-nads":
+				require.Nil(t, g.GlobalNADs, "one Role \"global-nads\" in role.yaml")
+				g.GlobalNADs = r
+			default:
+				t.Fatalf("role.yaml: a Role in %q: markers name namespace=watched, namespace=global-nads or none", r.Namespace)
+			}
 		default:
 			t.Fatalf("unexpected %s in role.yaml", tm.Kind)
 		}
 	}
-	require.NotNil(t, cluster, "role.yaml has a ClusterRole")
-	require.NotNil(t, namespaced, "role.yaml has a Role")
-	require.NotEmpty(t, cluster.Rules)
-	require.NotEmpty(t, namespaced.Rules)
-	return cluster, namespaced
+	require.NotNil(t, g.Cluster, "role.yaml has a ClusterRole")
+	require.NotNil(t, g.Namespaced, "role.yaml has a Role \"watched\"")
+	require.NotNil(t, g.GlobalNADs, "role.yaml has a Role \"global-nads\"")
+	for _, rules := range [][]rbacv1.PolicyRule{g.Cluster.Rules, g.Namespaced.Rules, g.GlobalNADs.Rules} {
+		require.NotEmpty(t, rules)
+	}
+	return g
 }
 
 // get decodes the object key ("Kind/name") into a typed object.

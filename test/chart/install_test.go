@@ -327,7 +327,7 @@ func managerAsServiceAccount(t *testing.T) {
 // every namespace too), the Lease in the release namespace, nothing more.
 func rbacBounds(t *testing.T) {
 	ctx := t.Context()
-	cluster, namespaced := generatedRoles(t)
+	roles := readGeneratedRoles(t)
 	type check struct {
 		attrs   authorizationv1.ResourceAttributes
 		allowed bool
@@ -347,8 +347,9 @@ func rbacBounds(t *testing.T) {
 			}
 		}
 	}
-	add(cluster.Rules, "")
-	add(namespaced.Rules, "vms", "")
+	add(roles.Cluster.Rules, "")
+	add(roles.Namespaced.Rules, "vms", "")
+	add(roles.GlobalNADs.Rules, "vms", "")
 	require.Greater(t, len(checks), 40)
 	for _, v := range []string{"get", "list", "watch", "create", "update", "patch", "delete"} {
 		checks = append(checks,

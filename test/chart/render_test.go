@@ -134,7 +134,7 @@ func TestRender(t *testing.T) {
 			assert.NotContains(t, m, "ConfigMap/wukong-dashboard")
 			assert.Contains(t, m, "ClusterRole/wukong-view")
 			assert.Contains(t, m, "ClusterRole/wukong-edit")
-			assert.Len(t, m, 18, "%v", m.keys())
+			assert.Len(t, m, 19, "%v", m.keys())
 
 			assert.Contains(t, notes, "kubectl apply -f")
 			assert.Contains(t, notes, "kind: Wukong")
@@ -167,6 +167,23 @@ func TestRender(t *testing.T) {
 				"ClusterRoleBinding/wukong-manager", "RoleBinding/team-a/wukong-manager", "RoleBinding/team-b/wukong-manager",
 				"RoleBinding/wukong-leader-election",
 			}, bindings)
+		},
+	}, {
+		name:   "watchNamespaces and multus.globalNamespaces",
+		values: map[string]any{"watchNamespaces": []any{"team-a"}, "multus": map[string]any{"globalNamespaces": []any{"shared-nets"}}},
+		check: func(t *testing.T, m manifest, _ string) {
+			rb := get[rbacv1.RoleBinding](t, m, "RoleBinding/wukong-manager-global-nads")
+			assert.Equal(t, "shared-nets", rb.Namespace)
+			assert.Equal(t, rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "wukong-manager-global-nads"}, rb.RoleRef)
+			assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "wukong", Namespace: "wukong-system"}}, rb.Subjects)
+			assert.Equal(t, "team-a", get[rbacv1.RoleBinding](t, m, "RoleBinding/wukong-manager").Namespace)
+		},
+	}, {
+		name:   "multus.globalNamespaces, every namespace watched",
+		values: map[string]any{"multus": map[string]any{"globalNamespaces": []any{"shared-nets"}}},
+		check: func(t *testing.T, m manifest, _ string) {
+			assert.NotContains(t, m, "RoleBinding/wukong-manager-global-nads", "the namespaced rules cover every namespace")
+			assert.Contains(t, m, "ClusterRoleBinding/wukong-manager-namespaced")
 		},
 	}, {
 		name:   "two replicas with a PodDisruptionBudget",
@@ -512,7 +529,7 @@ func TestRenderRefuses(t *testing.T) {
 // manager's cluster-wide rules, and the ones it needs in watched namespaces.
 func TestDrift(t *testing.T) {
 	want := fromYAMLFile[apiextensionsv1.CustomResourceDefinition](t, repoPath(t, "operator", "config", "crd", "vm.novasphere.dev_wukongs.yaml"))
-	wantCluster, wantNamespaced := generatedRoles(t)
+	roles := readGeneratedRoles(t)
 
 	for _, keep := range []bool{true, false} {
 		rel, err := render(t, map[string]any{"crds": map[string]any{"keep": keep}})
@@ -526,8 +543,10 @@ func TestDrift(t *testing.T) {
 		assert.Equal(t, want, got, "chart CRD differs from operator/config/crd (keep=%v)", keep)
 
 		role := get[rbacv1.ClusterRole](t, m, "ClusterRole/wukong-manager")
-		assert.Equal(t, wantCluster.Rules, role.Rules, "chart ClusterRole rules differ from role.yaml's ClusterRole")
+		assert.Equal(t, roles.Cluster.Rules, role.Rules, "chart ClusterRole rules differ from role.yaml's ClusterRole")
 		role = get[rbacv1.ClusterRole](t, m, "ClusterRole/wukong-manager-namespaced")
-		assert.Equal(t, wantNamespaced.Rules, role.Rules, "chart ClusterRole -namespaced differs from role.yaml's Role \"watched\"")
+		assert.Equal(t, roles.Namespaced.Rules, role.Rules, "chart ClusterRole -namespaced differs from role.yaml's Role \"watched\"")
+		role = get[rbacv1.ClusterRole](t, m, "ClusterRole/wukong-manager-global-nads")
+		assert.Equal(t, roles.GlobalNADs.Rules, role.Rules, "chart ClusterRole -global-nads differs from role.yaml's Role \"global-nads\"")
 	}
 }

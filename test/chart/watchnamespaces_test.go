@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"helm.sh/helm/v3/pkg/action"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
+	kubevirtv1 "kubevirt.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,17 +31,19 @@ import (
 )
 
 // TestWatchNamespacesRBAC installs the chart with watchNamespaces=[watched-a]
-// and shows the manager's ServiceAccount reaches only that namespace: the
-// authorizer (SubjectAccessReview) and the API server (impersonating it)
-// refuse every namespaced right in other-b and across all namespaces, while
-// the manager, run as that ServiceAccount, reconciles the Wukongs of
-// watched-a without a single denial.
+// and multus.globalNamespaces=[shared-nets] and shows the manager's
+// ServiceAccount reaches only those: the authorizer (SubjectAccessReview)
+// and the API server (impersonating it) refuse every namespaced right in
+// other-b and across all namespaces, and all but reading a NAD in
+// shared-nets, while the manager, run as that ServiceAccount, reconciles the
+// Wukongs of watched-a (one with a NIC on shared-nets' NAD) without a single
+// denial.
 func TestWatchNamespacesRBAC(t *testing.T) {
 	ctx := t.Context()
 	c := env.Client
-	const rel, relNS, watched, other = "scoped", "scoped-system", "watched-a", "other-b"
+	const rel, relNS, watched, other, shared = "scoped", "scoped-system", "watched-a", "other-b", "shared-nets"
 	const sa = "system:serviceaccount:" + relNS + ":scoped-wukong"
-	for _, ns := range []string{relNS, watched, other} {
+	for _, ns := range []string{relNS, watched, other, shared} {
 		require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	}
 	cfg := helmConfig(t, env.Config, relNS, &warnings{})
@@ -47,6 +51,7 @@ func TestWatchNamespacesRBAC(t *testing.T) {
 	inst.ReleaseName, inst.Namespace = rel, relNS
 	_, err := inst.Run(loadChart(t), map[string]any{
 		"watchNamespaces": []any{watched},
+		"multus":          map[string]any{"globalNamespaces": []any{shared}},
 		// Not kept: the CRD goes with the release, for the other tests'.
 		"crds": map[string]any{"keep": false},
 	})
@@ -60,7 +65,7 @@ func TestWatchNamespacesRBAC(t *testing.T) {
 	})
 	waitEstablished(t, crdName)
 
-	cluster, namespaced := generatedRoles(t)
+	roles := readGeneratedRoles(t)
 	can := func(attrs authorizationv1.ResourceAttributes) bool {
 		t.Helper()
 		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
@@ -82,15 +87,26 @@ func TestWatchNamespacesRBAC(t *testing.T) {
 			}
 		}
 	}
-	each(namespaced.Rules, func(a authorizationv1.ResourceAttributes) {
+	globalNAD := authorizationv1.ResourceAttributes{Namespace: shared, Group: "k8s.cni.cncf.io", Resource: "network-attachment-definitions", Verb: "get"}
+	each(roles.Namespaced.Rules, func(a authorizationv1.ResourceAttributes) {
 		a.Namespace = watched
 		assert.True(t, can(a), "%s %s/%s/%s in the watched namespace", a.Verb, a.Group, a.Resource, a.Subresource)
 		a.Namespace = other
 		assert.False(t, can(a), "%s %s/%s/%s in an unwatched namespace", a.Verb, a.Group, a.Resource, a.Subresource)
 		a.Namespace = ""
 		assert.False(t, can(a), "%s %s/%s/%s across all namespaces", a.Verb, a.Group, a.Resource, a.Subresource)
+		if a.Namespace = shared; a != globalNAD {
+			assert.False(t, can(a), "%s %s/%s/%s in a global NAD namespace", a.Verb, a.Group, a.Resource, a.Subresource)
+		}
 	})
-	each(cluster.Rules, func(a authorizationv1.ResourceAttributes) {
+	each(roles.GlobalNADs.Rules, func(a authorizationv1.ResourceAttributes) {
+		a.Namespace = shared
+		assert.Equal(t, globalNAD, a, "reading a global namespace's NAD is all")
+		assert.True(t, can(a), "%s %s/%s/%s in a global NAD namespace", a.Verb, a.Group, a.Resource, a.Subresource)
+		a.Namespace = other
+		assert.False(t, can(a), "%s %s/%s/%s in an unwatched namespace", a.Verb, a.Group, a.Resource, a.Subresource)
+	})
+	each(roles.Cluster.Rules, func(a authorizationv1.ResourceAttributes) {
 		assert.True(t, can(a), "%s %s/%s/%s cluster-wide", a.Verb, a.Group, a.Resource, a.Subresource)
 	})
 	for _, v := range []string{"get", "list", "watch"} {
@@ -119,7 +135,7 @@ func TestWatchNamespacesRBAC(t *testing.T) {
 	require.NoError(t, c.Create(ctx, sc))
 	mgr, err := manager.New(impersonated, manager.Options{
 		MetricsAddr: "0", ProbeAddr: "0", LeaderElection: true, LeaderElectionNamespace: relNS,
-		Namespaces: []string{watched},
+		Namespaces: []string{watched}, GlobalNADNamespaces: []string{shared},
 	})
 	require.NoError(t, err)
 	mctx, cancel := context.WithCancel(ctx)
@@ -158,6 +174,29 @@ func TestWatchNamespacesRBAC(t *testing.T) {
 			meta.FindStatusCondition(got.Status.Conditions, v1alpha1.VolumesBoundCondition) != nil
 	}, 20*time.Second, 100*time.Millisecond, "the manager writes the status of the Wukong in %s", watched)
 
+	// A NIC on a global namespace's NAD: read from the API server (the
+	// cache holds only the watched namespaces) with the RoleBinding there.
+	require.NoError(t, c.Create(ctx, &nadv1.NetworkAttachmentDefinition{
+		ObjectMeta: metav1.ObjectMeta{Namespace: shared, Name: "lan"},
+		Spec:       nadv1.NetworkAttachmentDefinitionSpec{Config: `{"cniVersion":"0.3.1","type":"bridge","bridge":"br-lan"}`},
+	}))
+	netted := wukong("netted", nil)
+	netted.Namespace = watched
+	netted.Spec.Networks = []v1alpha1.NetworkSpec{{Name: "lan", NADName: shared + "/lan"}}
+	require.NoError(t, c.Create(ctx, netted))
+	require.Eventually(t, func() bool {
+		vm := &kubevirtv1.VirtualMachine{}
+		if c.Get(ctx, client.ObjectKeyFromObject(netted), vm) != nil || vm.Spec.Template == nil {
+			return false
+		}
+		for _, n := range vm.Spec.Template.Spec.Networks {
+			if n.Multus != nil && n.Multus.NetworkName == shared+"/lan" {
+				return true
+			}
+		}
+		return false
+	}, 20*time.Second, 100*time.Millisecond, "the manager creates the VirtualMachine on %s/lan", shared)
+
 	got := &v1alpha1.Wukong{}
 	require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(out), got))
 	assert.Empty(t, got.Status.Conditions, "the Wukong in %s is not reconciled", other)
@@ -174,7 +213,7 @@ func TestWatchNamespacesRBAC(t *testing.T) {
 // wherever KubeVirt was installed: see netbinding.go). A new marker on a
 // namespaced kind without namespace=watched fails here.
 func TestRBACScopes(t *testing.T) {
-	cluster, namespaced := generatedRoles(t)
+	roles := readGeneratedRoles(t)
 	dc, err := discovery.NewDiscoveryClientForConfig(env.Config)
 	require.NoError(t, err)
 	_, lists, err := dc.ServerGroupsAndResources()
@@ -214,6 +253,7 @@ func TestRBACScopes(t *testing.T) {
 			}
 		}
 	}
-	check(namespaced.Rules, true)
-	check(cluster.Rules, false)
+	check(roles.Namespaced.Rules, true)
+	check(roles.GlobalNADs.Rules, true)
+	check(roles.Cluster.Rules, false)
 }

@@ -44,6 +44,11 @@ const Finalizer = "vm.novasphere.dev/finalizer"
 // +kubebuilder:rbac:groups=cdi.kubevirt.io,resources=datavolumes,verbs=get;list;watch;create;patch,namespace=watched
 // +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;create;patch,namespace=watched
 // +kubebuilder:rbac:groups=k8s.cni.cncf.io,resources=network-attachment-definitions,verbs=get;list;watch;create;patch,namespace=watched
+// NetworkAttachmentDefinitions of the global namespaces (GlobalNADNamespaces)
+// a NIC may name: only read, one at a time. namespace=global-nads: the chart
+// binds this rule in each of multus.globalNamespaces when the manager
+// watches only some namespaces.
+// +kubebuilder:rbac:groups=k8s.cni.cncf.io,resources=network-attachment-definitions,verbs=get,namespace=global-nads
 // Cloud-init Secrets are written; SSH key Secrets are read.
 // +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;patch,namespace=watched
 // Node bridges: an administrator's declarations, read to grant NICs; the
