@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -88,7 +89,7 @@ func TestMetricsCertificate(t *testing.T) {
 	}
 	require.Contains(t, args, "--metrics-cert-path="+dir, "the chart passes the mounted certificate: %v", mc.Args)
 	installCRDs(t)
-	exited := runManagerBinary(t, args)
+	exited, _ := runManagerBinary(t, args, "")
 
 	// A scraper: a ServiceAccount bound to the chart's metrics-reader rule.
 	const ns = "metrics-scraper"
@@ -178,20 +179,42 @@ func installCRDs(t *testing.T) {
 	waitEstablished(t, crdName)
 }
 
-// runManagerBinary builds operator/cmd/manager and runs it with args against
-// the test's API server (as its admin) until the test ends. exited reports
-// whether it stopped.
-func runManagerBinary(t *testing.T, args []string) (exited func() bool) {
+var (
+	managerBuild    sync.Once
+	managerBin      string
+	managerBuildErr error
+)
+
+// runManagerBinary builds operator/cmd/manager (once per test binary) and
+// runs it with args against the test's API server until the test ends, as
+// its admin or, with as set, impersonating that user. exited reports whether
+// it stopped; log returns what it wrote so far.
+func runManagerBinary(t *testing.T, args []string, as string) (exited func() bool, log func() string) {
 	t.Helper()
+	managerBuild.Do(func() {
+		dir, err := os.MkdirTemp("", "wukong-manager-")
+		if err != nil {
+			managerBuildErr = err
+			return
+		}
+		managerBin = filepath.Join(dir, "manager")
+		build := exec.Command("go", "build", "-o", managerBin, "./cmd/manager")
+		build.Dir = repoPath(t, "operator")
+		if out, err := build.CombinedOutput(); err != nil {
+			managerBuildErr = fmt.Errorf("%w: %s", err, out)
+		}
+	})
+	require.NoError(t, managerBuildErr)
+	bin := managerBin
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "manager")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/manager")
-	build.Dir = repoPath(t, "operator")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
 
 	raw, err := newRESTGetter(env.Config, "default", &warnings{}).ToRawKubeConfigLoader().RawConfig()
 	require.NoError(t, err)
+	if as != "" {
+		for _, a := range raw.AuthInfos {
+			a.Impersonate = as
+		}
+	}
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	require.NoError(t, clientcmd.WriteToFile(raw, kubeconfig))
 	logFile, err := os.Create(filepath.Join(dir, "manager.log"))
@@ -220,11 +243,14 @@ func runManagerBinary(t *testing.T, args []string) (exited func() bool) {
 		}
 	})
 	return func() bool {
-		select {
-		case <-done:
-			return true
-		default:
-			return false
+			select {
+			case <-done:
+				return true
+			default:
+				return false
+			}
+		}, func() string {
+			b, _ := os.ReadFile(logFile.Name())
+			return string(b)
 		}
-	}
 }

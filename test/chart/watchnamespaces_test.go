@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"helm.sh/helm/v3/pkg/action"
+	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -23,11 +24,9 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	kubevirtv1 "kubevirt.io/api/core/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
-	"github.com/novasphere/wukong/operator/manager"
 )
 
 // TestWatchNamespacesRBAC installs the chart with watchNamespaces=[watched-a]
@@ -127,33 +126,29 @@ func TestWatchNamespacesRBAC(t *testing.T) {
 	assert.True(t, apierrors.IsForbidden(err), "list every namespace's Secrets: %v", err)
 	require.NoError(t, asSA.List(ctx, &corev1.SecretList{}, client.InNamespace(watched)), "list the Secrets of %s", watched)
 
-	// The manager as the ServiceAccount, watching watched-a: it reconciles
-	// there and is never denied.
-	logs := &logSink{}
-	ctrl.SetLogger(logs.logger())
+	// The manager binary with the installed Deployment's arguments (metrics
+	// and probes off), as the ServiceAccount: it reconciles watched-a and is
+	// never denied.
 	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "chart-scoped"}, Provisioner: "example.com/none"}
 	require.NoError(t, c.Create(ctx, sc))
-	mgr, err := manager.New(impersonated, manager.Options{
-		MetricsAddr: "0", ProbeAddr: "0", LeaderElection: true, LeaderElectionNamespace: relNS,
-		Namespaces: []string{watched}, GlobalNADNamespaces: []string{shared},
-	})
-	require.NoError(t, err)
-	mctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mctx) }()
+	d := &appsv1.Deployment{}
+	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: relNS, Name: "scoped-wukong"}, d))
+	var args []string
+	for _, a := range d.Spec.Template.Spec.Containers[0].Args {
+		switch {
+		case strings.HasPrefix(a, "--metrics-"):
+		case strings.HasPrefix(a, "--health-probe-bind-address="):
+		default:
+			args = append(args, a)
+		}
+	}
+	assert.Contains(t, args, "--namespaces="+watched)
+	assert.Contains(t, args, "--global-nad-namespaces="+shared)
+	args = append(args, "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	exited, managerLog := runManagerBinary(t, args, sa)
 	defer func() {
-		if t.Failed() {
-			for _, l := range logs.matching("") {
-				t.Log(l)
-			}
-		}
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err)
-		case <-time.After(20 * time.Second):
-			t.Error("manager did not stop")
-		}
+		assert.False(t, exited(), "the manager exited")
+		assert.NotContains(t, strings.ToLower(managerLog()), "forbidden", "the manager hit RBAC denials")
 	}()
 
 	disks := []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("1Gi"), StorageClassName: sc.Name}}
@@ -166,7 +161,7 @@ func TestWatchNamespacesRBAC(t *testing.T) {
 	require.Eventually(t, func() bool {
 		var list corev1.PersistentVolumeClaimList
 		return c.List(ctx, &list, client.InNamespace(watched)) == nil && len(list.Items) == 1
-	}, 20*time.Second, 100*time.Millisecond, "the manager creates the disk's PVC in %s", watched)
+	}, 60*time.Second, 100*time.Millisecond, "the manager creates the disk's PVC in %s", watched)
 	require.Eventually(t, func() bool {
 		got := &v1alpha1.Wukong{}
 		return c.Get(ctx, client.ObjectKeyFromObject(in), got) == nil &&
@@ -203,7 +198,6 @@ func TestWatchNamespacesRBAC(t *testing.T) {
 	var pvcs corev1.PersistentVolumeClaimList
 	require.NoError(t, c.List(ctx, &pvcs, client.InNamespace(other)))
 	assert.Empty(t, pvcs.Items)
-	assert.Empty(t, logs.matching("forbidden"), "the manager hit RBAC denials")
 }
 
 // TestRBACScopes checks the split of role.yaml against the API server's
