@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,10 +27,19 @@ import (
 type FallbackClient struct {
 	client.Client
 	APIReader client.Reader
+	// Namespaces are the cache's (Options.Namespaces; empty: all). An object
+	// of those kinds in another namespace, which the cache cannot hold (a
+	// NetworkAttachmentDefinition of a global namespace), is read from the
+	// API server directly.
+	Namespaces []string
 }
 
 // Get implements client.Reader.
 func (c FallbackClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if len(c.Namespaces) > 0 && key.Namespace != "" && !slices.Contains(c.Namespaces, key.Namespace) &&
+		c.APIReader != nil && controller.IsLabelledKind(obj) {
+		return c.APIReader.Get(ctx, key, obj, opts...)
+	}
 	err := c.Client.Get(ctx, key, obj, opts...)
 	if apierrors.IsNotFound(err) && c.APIReader != nil && controller.IsLabelledKind(obj) {
 		return c.APIReader.Get(ctx, key, obj, opts...)

@@ -7,6 +7,8 @@ package manager
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
@@ -46,6 +48,17 @@ type Options struct {
 	// SecureMetrics serves metrics over HTTPS with authn/authz (default in
 	// the chart). Without it metrics are plain HTTP, for local use only.
 	SecureMetrics bool
+	// MetricsCertDir holds the metrics endpoint's serving certificate and
+	// key (MetricsCertName, MetricsKeyName), e.g. a mounted
+	// kubernetes.io/tls Secret; they are reloaded when they change (a
+	// cert-manager renewal). Empty: controller-runtime generates a
+	// self-signed certificate for "localhost" at each start, which no
+	// scraper can verify. Set, both files must exist (New fails otherwise,
+	// rather than falling back to the self-signed one).
+	MetricsCertDir string
+	// MetricsCertName and MetricsKeyName are the file names in
+	// MetricsCertDir (default tls.crt and tls.key, a TLS Secret's keys).
+	MetricsCertName, MetricsKeyName string
 	// ProbeAddr serves /healthz and /readyz.
 	ProbeAddr string
 	// LeaderElection makes only one replica reconcile at a time.
@@ -89,6 +102,35 @@ func NewScheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
+// metricsOptions maps o onto controller-runtime's metrics server options.
+func metricsOptions(o Options) (metricsserver.Options, error) {
+	mo := metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.SecureMetrics}
+	if o.SecureMetrics {
+		mo.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	if o.MetricsCertDir == "" {
+		return mo, nil
+	}
+	if !o.SecureMetrics {
+		return mo, fmt.Errorf("a metrics certificate (%s) needs secure metrics", o.MetricsCertDir)
+	}
+	mo.CertDir, mo.CertName, mo.KeyName = o.MetricsCertDir, o.MetricsCertName, o.MetricsKeyName
+	if mo.CertName == "" {
+		mo.CertName = "tls.crt"
+	}
+	if mo.KeyName == "" {
+		mo.KeyName = "tls.key"
+	}
+	// controller-runtime serves a self-signed certificate when the files
+	// are missing; a configured certificate that is not there is an error.
+	for _, f := range []string{mo.CertName, mo.KeyName} {
+		if _, err := os.Stat(filepath.Join(mo.CertDir, f)); err != nil {
+			return mo, fmt.Errorf("metrics serving certificate: %w", err)
+		}
+	}
+	return mo, nil
+}
+
 // New builds a manager with the Wukong controller registered.
 func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	scheme, err := NewScheme()
@@ -101,9 +143,9 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if o.MaxConcurrentReconciles <= 0 {
 		o.MaxConcurrentReconciles = 4
 	}
-	metricsOpts := metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.SecureMetrics}
-	if o.SecureMetrics {
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	metricsOpts, err := metricsOptions(o)
+	if err != nil {
+		return nil, err
 	}
 	// Which optional kinds (KubeVirt, CDI, Multus, NMState) are served: the
 	// cache must not be configured for a kind the API server does not know
@@ -163,7 +205,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("cannot create manager: %w", err)
 	}
 	r := &controller.WukongReconciler{
-		Client:              FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()},
+		Client:              FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespaces: o.Namespaces},
 		Recorder:            mgr.GetEventRecorder("wukong"),
 		APIReader:           mgr.GetAPIReader(),
 		Metrics:             controller.NewMetrics(metrics.Registry),
@@ -172,7 +214,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err := r.SetupWithManager(mgr, controller.SetupOptions{MaxConcurrentReconciles: o.MaxConcurrentReconciles, Installed: installed}); err != nil {
 		return nil, fmt.Errorf("cannot set up the Wukong controller: %w", err)
 	}
-	nb := &controller.NodeBridgeReconciler{Client: FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}}
+	nb := &controller.NodeBridgeReconciler{Client: FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespaces: o.Namespaces}}
 	if err := nb.SetupWithManager(mgr, installed); err != nil {
 		return nil, fmt.Errorf("cannot set up the NodeBridge controller: %w", err)
 	}

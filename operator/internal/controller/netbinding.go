@@ -10,7 +10,10 @@ import (
 )
 
 // Reading the KubeVirt CR tells whether the macvtap binding plugin that
-// type: macvlan NICs use is registered.
+// type: macvlan NICs use is registered. Cluster-wide even when the manager
+// watches only some namespaces: the CR is the cluster's one KubeVirt
+// installation (in the namespace its installer chose, usually kubevirt),
+// cluster configuration rather than a tenant's data.
 // +kubebuilder:rbac:groups=kubevirt.io,resources=kubevirts,verbs=get;list;watch
 
 // cniProblem: a user NAD (spec.networks[i].nadName) whose CNI plugin

@@ -28,18 +28,29 @@ import (
 const Finalizer = "vm.novasphere.dev/finalizer"
 
 // Every rule below is needed by a step; see the chart's RBAC test.
+// namespace=watched marks a rule on namespaced objects Wukong reads or
+// writes only in the Wukong's own namespace: controller-gen puts it in a
+// Role of the placeholder namespace "watched" (operator/config/rbac), which
+// scripts/gen-chart.sh turns into the chart's <fullname>-manager-namespaced
+// ClusterRole, bound in each of watchNamespaces (or cluster-wide when it is
+// empty). Rules without it are cluster-wide in every install.
 // Wukongs: the resource itself, its status and its finalizer.
-// +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs/finalizers,verbs=update
+// +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs,verbs=get;list;watch;update;patch,namespace=watched
+// +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs/status,verbs=get;update;patch,namespace=watched
+// +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs/finalizers,verbs=update,namespace=watched
 // Children: applied with Server-Side Apply (patch), watched, cleaned by GC.
-// +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachines,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachineinstances,verbs=get;list;watch
-// +kubebuilder:rbac:groups=cdi.kubevirt.io,resources=datavolumes,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=k8s.cni.cncf.io,resources=network-attachment-definitions,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachines,verbs=get;list;watch;create;patch,namespace=watched
+// +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachineinstances,verbs=get;list;watch,namespace=watched
+// +kubebuilder:rbac:groups=cdi.kubevirt.io,resources=datavolumes,verbs=get;list;watch;create;patch,namespace=watched
+// +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;create;patch,namespace=watched
+// +kubebuilder:rbac:groups=k8s.cni.cncf.io,resources=network-attachment-definitions,verbs=get;list;watch;create;patch,namespace=watched
+// NetworkAttachmentDefinitions of the global namespaces (GlobalNADNamespaces)
+// a NIC may name: only read, one at a time. namespace=global-nads: the chart
+// binds this rule in each of multus.globalNamespaces when the manager
+// watches only some namespaces.
+// +kubebuilder:rbac:groups=k8s.cni.cncf.io,resources=network-attachment-definitions,verbs=get,namespace=global-nads
 // Cloud-init Secrets are written; SSH key Secrets are read.
-// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;patch,namespace=watched
 // Node bridges: an administrator's declarations, read to grant NICs; the
 // namespace's labels, matched against their namespaceSelector.
 // +kubebuilder:rbac:groups=vm.novasphere.dev,resources=nodebridges,verbs=get;list;watch
@@ -47,11 +58,11 @@ const Finalizer = "vm.novasphere.dev/finalizer"
 // StorageClasses: existence, default class, binding mode, expansion.
 // +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
 // Events on the condition transitions a person acts on (emitEvents).
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch,namespace=watched
 // Events read (never watched) from the API server, in the Wukong's
 // namespace and by involvedObject.uid, only while its machine is stuck
 // starting (observeCause).
-// +kubebuilder:rbac:groups=core,resources=events,verbs=get;list
+// +kubebuilder:rbac:groups=core,resources=events,verbs=get;list,namespace=watched
 
 // WukongReconciler reconciles Wukong objects.
 type WukongReconciler struct {
