@@ -5,6 +5,7 @@
 package manager
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -34,6 +35,8 @@ import (
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/identity"
 	"github.com/novasphere/wukong/operator/internal/controller"
+	"github.com/novasphere/wukong/operator/internal/controller/nodebridge"
+	"github.com/novasphere/wukong/operator/internal/nodenet"
 )
 
 // The metrics endpoint authenticates callers with TokenReviews and
@@ -204,6 +207,11 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create manager: %w", err)
 	}
+	// The Wukong field index both controllers list by (the declarations a
+	// Wukong's NICs name), registered once.
+	if err := nodenet.AddIndex(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return nil, fmt.Errorf("cannot index Wukongs by their node networks: %w", err)
+	}
 	r := &controller.WukongReconciler{
 		Client:              FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespaces: o.Namespaces},
 		Recorder:            mgr.GetEventRecorder("wukong"),
@@ -214,7 +222,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err := r.SetupWithManager(mgr, controller.SetupOptions{MaxConcurrentReconciles: o.MaxConcurrentReconciles, Installed: installed}); err != nil {
 		return nil, fmt.Errorf("cannot set up the Wukong controller: %w", err)
 	}
-	nb := &controller.NodeBridgeReconciler{Client: FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespaces: o.Namespaces}}
+	nb := &nodebridge.Reconciler{Client: FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespaces: o.Namespaces}}
 	if err := nb.SetupWithManager(mgr, installed); err != nil {
 		return nil, fmt.Errorf("cannot set up the NodeBridge controller: %w", err)
 	}

@@ -1,5 +1,7 @@
 package v1alpha1
 
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 // Condition types of a Wukong. Ready, Reconciling and Stalled follow kstatus,
 // so kubectl wait, Helm --wait, Argo CD and Flux read a Wukong's health
 // without custom code: Reconciling and Stalled are present only while true.
@@ -105,3 +107,25 @@ const (
 	// node, or rolled the policy back.
 	DegradedCondition = "Degraded"
 )
+
+// GetConditions returns the Wukong's status conditions (lib/conditions
+// Getter).
+func (w *Wukong) GetConditions() []metav1.Condition { return w.Status.Conditions }
+
+// SetConditions replaces the Wukong's status conditions (lib/conditions
+// Setter).
+func (w *Wukong) SetConditions(c []metav1.Condition) { w.Status.Conditions = c }
+
+// GetObservedGeneration is the generation the Wukong's status describes.
+func (w *Wukong) GetObservedGeneration() int64 { return w.Status.ObservedGeneration }
+
+// GetConditions returns the NodeBridge's status conditions (lib/conditions
+// Getter).
+func (d *NodeBridge) GetConditions() []metav1.Condition { return d.Status.Conditions }
+
+// SetConditions replaces the NodeBridge's status conditions (lib/conditions
+// Setter).
+func (d *NodeBridge) SetConditions(c []metav1.Condition) { d.Status.Conditions = c }
+
+// GetObservedGeneration is the generation the NodeBridge's status describes.
+func (d *NodeBridge) GetObservedGeneration() int64 { return d.Status.ObservedGeneration }

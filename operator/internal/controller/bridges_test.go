@@ -10,48 +10,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/utils/ptr"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/novasphere/wukong/lib/network"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/mapping"
 )
-
-func TestBridgeName(t *testing.T) {
-	for _, tc := range []struct {
-		nic  v1alpha1.NetworkSpec
-		want string
-	}{
-		{v1alpha1.NetworkSpec{Name: "lan", BridgeName: "br1"}, "br1"},
-		{v1alpha1.NetworkSpec{Name: "lan"}, "br-lan"},
-		{v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeBridge}, "br-lan"},
-		{v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeOVS, BridgeName: "br-int"}, "br-int"},
-		{v1alpha1.NetworkSpec{Name: "lan", NADName: "x"}, ""},
-		{v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeMacvlan, BridgeName: "eth1"}, "eth1"},
-		{v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeMacvlan, BridgeName: "eth1", PhysicalInterface: "eth2"}, "eth2"},
-		{v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeSRIOV}, ""},
-	} {
-		assert.Equal(t, tc.want, bridgeName(tc.nic), "%+v", tc.nic)
-	}
-}
-
-func TestBridgeOf(t *testing.T) {
-	d := &v1alpha1.NodeBridge{ObjectMeta: metav1.ObjectMeta{Name: "br1"}, Spec: v1alpha1.NodeBridgeSpec{
-		Type: v1alpha1.BridgeTypeOVS, Uplinks: []string{"eth1", "eth2"}, Bond: &v1alpha1.BondSpec{Name: "bond1", Mode: "802.3ad"},
-		NodeSelector: map[string]string{"net": "a"},
-		AllowedVLANs: []v1alpha1.VLANRange{{Min: 10, Max: 20}, {Min: 30}},
-	}}
-	assert.Equal(t, network.Bridge{Name: "br1", Uplinks: []string{"eth1", "eth2"}, Bond: &network.Bond{Name: "bond1", Mode: "802.3ad"},
-		OVS: true, NodeSelector: map[string]string{"net": "a"}, VLANs: []network.VLANRange{{Min: 10, Max: 20}, {Min: 30, Max: 30}}, NativeVLAN: 1}, bridgeOf(d))
-	d.Spec.NativeVLAN = ptr.To[int32](7)
-	assert.Equal(t, 7, bridgeOf(d).NativeVLAN)
-	assert.Equal(t, "10-20,30", vlanList(d))
-	assert.True(t, vlanAllowed(d, 30))
-	assert.True(t, vlanAllowed(d, 15))
-	assert.False(t, vlanAllowed(d, 25))
-}
 
 // TestResolveBridges: which NICs a namespace's Wukong may attach, and the
 // field each refusal names.
@@ -157,7 +123,7 @@ func TestResolveBridges(t *testing.T) {
 			require.NoError(t, r.resolveBridges(context.Background(), s))
 			require.Empty(t, s.problems)
 			require.Len(t, s.bridges, 1)
-			assert.Equal(t, tc.want, s.bridges[0].vlan, "%+v", tc.nic)
+			assert.Equal(t, tc.want, s.bridges[0].VLAN, "%+v", tc.nic)
 			a := network.Attachment{Name: "n", Type: network.Type(mapping.NetworkType(tc.nic))}
 			applyGrant(&a, s.bridges[0])
 			assert.Equal(t, int(tc.want), a.VLAN)
@@ -197,77 +163,4 @@ func TestResolveBridges(t *testing.T) {
 		}
 		assert.Equal(t, msg("br-x"), strings.ReplaceAll(msg("br-b"), "br-b", "br-x"))
 	})
-}
-
-func TestBridgeReady(t *testing.T) {
-	d := &v1alpha1.NodeBridge{ObjectMeta: metav1.ObjectMeta{Generation: 2}}
-	ready, stalled, msg := bridgeReady(d)
-	assert.False(t, ready)
-	assert.Empty(t, stalled)
-	assert.Contains(t, msg, "not reported")
-
-	d.Status.ObservedGeneration = 1
-	d.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Message: "2/2 nodes"}}
-	ready, _, _ = bridgeReady(d)
-	assert.False(t, ready, "a Ready of an older generation does not count")
-
-	d.Status.ObservedGeneration = 2
-	ready, _, _ = bridgeReady(d)
-	assert.True(t, ready)
-
-	d.Status.Conditions = []metav1.Condition{{Type: v1alpha1.StalledCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonNameConflict, Message: "policy taken"}}
-	ready, stalled, msg = bridgeReady(d)
-	assert.False(t, ready)
-	assert.Equal(t, v1alpha1.ReasonNameConflict, stalled)
-	assert.Equal(t, "policy taken", msg)
-
-	d.Status.Conditions = append(d.Status.Conditions, metav1.Condition{Type: v1alpha1.DegradedCondition, Status: metav1.ConditionTrue, Message: "rolled back"})
-	ready, stalled, msg = bridgeReady(d)
-	assert.False(t, ready)
-	assert.Equal(t, v1alpha1.ReasonBridgeDegraded, stalled)
-	assert.Equal(t, "rolled back", msg)
-}
-
-// TestNodeBridgeUsers: only NICs the declaration grants hold up its
-// deletion; a tenant whose NIC was refused (another namespace, a VLAN not
-// allowed) is not a user.
-func TestNodeBridgeUsers(t *testing.T) {
-	scheme := runtime.NewScheme()
-	require.NoError(t, clientgoscheme.AddToScheme(scheme))
-	require.NoError(t, v1alpha1.AddToScheme(scheme))
-	d := &v1alpha1.NodeBridge{ObjectMeta: metav1.ObjectMeta{Name: "br1"}, Spec: v1alpha1.NodeBridgeSpec{
-		Uplinks: []string{"eth1"}, AllowedVLANs: []v1alpha1.VLANRange{{Min: 100}},
-		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"tenant": "a"}},
-	}}
-	vf := &v1alpha1.NodeBridge{ObjectMeta: metav1.ObjectMeta{Name: "vf"}, Spec: v1alpha1.NodeBridgeSpec{
-		Type: v1alpha1.BridgeTypeSRIOV, ResourceName: "example.com/vf", AllowedVLANs: []v1alpha1.VLANRange{{Min: 7}},
-		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"tenant": "a"}},
-	}}
-	wk := func(ns, name string, n v1alpha1.NetworkSpec) *v1alpha1.Wukong {
-		return &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: v1alpha1.WukongSpec{Networks: []v1alpha1.NetworkSpec{n}}}
-	}
-	c := fake.NewClientBuilder().WithScheme(scheme).WithIndex(&v1alpha1.Wukong{}, indexBridges, bridgesOf).WithObjects(
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a", Labels: map[string]string{"tenant": "a"}}},
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-b", Labels: map[string]string{"tenant": "b"}}},
-		d, vf,
-		wk("team-a", "granted", v1alpha1.NetworkSpec{Name: "n", BridgeName: "br1", VLANID: 100}),
-		wk("team-a", "untagged", v1alpha1.NetworkSpec{Name: "n", BridgeName: "br1"}),
-		wk("team-a", "wrong-vlan", v1alpha1.NetworkSpec{Name: "n", BridgeName: "br1", VLANID: 200}),
-		wk("team-b", "other-ns", v1alpha1.NetworkSpec{Name: "n", BridgeName: "br1"}),
-		wk("team-a", "vf-user", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "example.com/vf", VLANID: 7}),
-		wk("team-a", "vf-wrong-vlan", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "example.com/vf", VLANID: 8}),
-	).Build()
-	r := &NodeBridgeReconciler{Client: c}
-	users, err := r.users(context.Background(), d)
-	require.NoError(t, err)
-	assert.Equal(t, []string{"team-a/granted", "team-a/untagged"}, users)
-	users, err = r.users(context.Background(), vf)
-	require.NoError(t, err)
-	assert.Equal(t, []string{"team-a/vf-user"}, users)
-	// While the administrator deletes it, its users still hold it.
-	now := metav1.Now()
-	d.DeletionTimestamp = &now
-	users, err = r.users(context.Background(), d)
-	require.NoError(t, err)
-	assert.Equal(t, []string{"team-a/granted", "team-a/untagged"}, users)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/novasphere/wukong/lib/network"
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/internal/nodenet"
 )
 
 // scope is what one reconcile pass observed. Steps fill it; status is derived
@@ -29,7 +30,7 @@ type scope struct {
 	// bridgeNodeSelector is the union of the granted bridges' node
 	// selectors, added to the VM's; bridgePending says why a granted bridge
 	// is not ready yet ("" when all are).
-	bridges            []bridgeGrant
+	bridges            []nodenet.Grant
 	bridgeBlocked      map[int]bool
 	bridgeNodeSelector map[string]string
 	bridgePending      string

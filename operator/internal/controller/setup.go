@@ -15,6 +15,7 @@ import (
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/identity"
+	"github.com/novasphere/wukong/operator/internal/nodenet"
 )
 
 // SetupOptions tune the controller.
@@ -57,45 +58,15 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 	}
 	// Node bridge declarations and namespace labels decide which NICs may
 	// use which bridge: a change re-checks the Wukongs using the bridge.
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexBridges, bridgesOf); err != nil {
-		return err
-	}
 	b = b.Watches(&v1alpha1.NodeBridge{}, handler.EnqueueRequestsFromMapFunc(r.bridgeUsers)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.namespaceBridgeUsers))
 	return b.Complete(r)
 }
 
-// indexBridges indexes Wukongs by the declarations their NICs need: the
-// NodeBridge name (bridge, ovs, macvlan) or sriovKeyPrefix+resource (sriov).
-const indexBridges = "spec.networks.bridge"
-
-func bridgesOf(o client.Object) []string {
-	w, ok := o.(*v1alpha1.Wukong)
-	if !ok {
-		return nil
-	}
-	var out []string
-	for _, n := range w.Spec.Networks {
-		if ref := declarationOf(n); !ref.none() {
-			out = append(out, ref.indexKey())
-		}
-	}
-	return out
-}
-
-// declarationKeys are the indexBridges keys a NodeBridge answers to.
-func declarationKeys(o client.Object) []string {
-	keys := []string{o.GetName()}
-	if d, ok := o.(*v1alpha1.NodeBridge); ok && d.Spec.ResourceName != "" {
-		keys = append(keys, sriovKeyPrefix+d.Spec.ResourceName)
-	}
-	return keys
-}
-
 // bridgeUsers maps a NodeBridge to the Wukongs naming it.
 func (r *WukongReconciler) bridgeUsers(ctx context.Context, o client.Object) []reconcile.Request {
 	var reqs []reconcile.Request
-	for _, k := range declarationKeys(o) {
+	for _, k := range nodenet.Keys(o) {
 		reqs = append(reqs, r.wukongsUsing(ctx, k)...)
 	}
 	return reqs
@@ -110,7 +81,7 @@ func (r *WukongReconciler) namespaceBridgeUsers(ctx context.Context, o client.Ob
 	}
 	var reqs []reconcile.Request
 	for i := range list.Items {
-		if len(bridgesOf(&list.Items[i])) > 0 {
+		if len(nodenet.IndexWukong(&list.Items[i])) > 0 {
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 		}
 	}
@@ -119,7 +90,7 @@ func (r *WukongReconciler) namespaceBridgeUsers(ctx context.Context, o client.Ob
 
 func (r *WukongReconciler) wukongsUsing(ctx context.Context, bridge string) []reconcile.Request {
 	list := &v1alpha1.WukongList{}
-	if err := r.Client.List(ctx, list, client.MatchingFields{indexBridges: bridge}); err != nil {
+	if err := r.Client.List(ctx, list, client.MatchingFields{nodenet.IndexField: bridge}); err != nil {
 		return nil
 	}
 	reqs := make([]reconcile.Request, 0, len(list.Items))

@@ -13,6 +13,7 @@ import (
 	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/internal/nodenet"
 )
 
 // computeStatus turns what a pass observed into Wukong.status. It is a pure
@@ -161,7 +162,7 @@ func setNetworksConfigured(o wukongConditions, s *scope) {
 	}
 	n, bridges := len(s.net.NICs), 0
 	for _, g := range s.bridges {
-		if configuresNodes(g.decl) {
+		if nodenet.ConfiguresNodes(g.Decl) {
 			bridges++
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/identity"
+	"github.com/novasphere/wukong/operator/internal/nodenet"
 	"github.com/novasphere/wukong/operator/mapping"
 )
 
@@ -41,22 +42,22 @@ func (r *WukongReconciler) reconcileNetworks(ctx context.Context, s *scope) erro
 		// Only the tenant's own facts go into its status: the NodeBridge's
 		// conditions carry node-level details (NMState's errors, node
 		// counts) for the administrator.
-		field := fmt.Sprintf("spec.networks[%d].%s", g.nic, declarationOf(s.w.Spec.Networks[g.nic]).field)
-		ready, stalled, _ := bridgeReady(g.decl)
+		field := fmt.Sprintf("spec.networks[%d].%s", g.NIC, nodenet.RefOf(s.w.Spec.Networks[g.NIC]).Field)
+		ready, stalled, _ := nodenet.Ready(g.Decl)
 		switch {
 		case stalled == v1alpha1.ReasonBridgeDegraded:
 			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, v1alpha1.ReasonBridgeDegraded, field,
-				fmt.Sprintf("node bridge %s failed on the nodes (NMState reports it Degraded): an administrator must fix NodeBridge %s", g.decl.Name, g.decl.Name), false})
+				fmt.Sprintf("node bridge %s failed on the nodes (NMState reports it Degraded): an administrator must fix NodeBridge %s", g.Decl.Name, g.Decl.Name), false})
 		case stalled != "":
 			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, stalled, field,
-				fmt.Sprintf("NodeBridge %s cannot be configured until an administrator fixes it (its status says why)", g.decl.Name), false})
+				fmt.Sprintf("NodeBridge %s cannot be configured until an administrator fixes it (its status says why)", g.Decl.Name), false})
 		case !ready && s.bridgePending == "":
-			s.bridgePending = fmt.Sprintf("NodeBridge %s is not ready on the nodes yet", g.decl.Name)
+			s.bridgePending = fmt.Sprintf("NodeBridge %s is not ready on the nodes yet", g.Decl.Name)
 		}
 	}
-	granted := map[int]bridgeGrant{}
+	granted := map[int]nodenet.Grant{}
 	for _, g := range s.bridges {
-		granted[g.nic] = g
+		granted[g.NIC] = g
 	}
 	var atts []network.Attachment
 	for i, a := range mapping.Attachments(s.w) {
@@ -94,10 +95,10 @@ func (r *WukongReconciler) reconcileNetworks(ctx context.Context, s *scope) erro
 // resource it grants, and the VLAN of the NIC's port (its vlanId, or the
 // declaration's native VLAN for an untagged NIC, so the port is an access
 // port the guest cannot tag past).
-func applyGrant(a *network.Attachment, g bridgeGrant) {
-	d := g.decl
-	a.VLAN = int(g.vlan)
-	switch bridgeType(d) {
+func applyGrant(a *network.Attachment, g nodenet.Grant) {
+	d := g.Decl
+	a.VLAN = int(g.VLAN)
+	switch nodenet.Type(d) {
 	case v1alpha1.BridgeTypeLinux, v1alpha1.BridgeTypeOVS:
 		a.Bridge, a.PhysicalInterface = d.Name, ""
 		if d.Spec.BridgeMarker {
