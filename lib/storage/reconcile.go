@@ -25,8 +25,12 @@ import (
 // A disk that fails (invalid, shrink refused, not expandable, class or CDI
 // missing) does not stop the others: its error is joined into the returned
 // error (test with errors.Is / errors.As) and its Observation carries Reason
-// and Message.
-func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, disks []Disk) ([]Observation, error) {
+// and Message. A StorageClass named by several disks is read once.
+func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, disks []Disk, opts ...Option) ([]Observation, error) {
+	var cfg options
+	for _, opt := range opts {
+		opt(&cfg)
+	}
 	if err := id.Validate(); err != nil {
 		return nil, err
 	}
@@ -39,8 +43,14 @@ func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner cl
 	}
 	obs := make([]Observation, 0, len(disks))
 	var errs []error
+	classes := &classReader{c: c}
 	for _, d := range disks {
-		o, err := reconcileDisk(ctx, c, id, owner, d)
+		if ob, done, err := classMissing(ctx, cfg.cache, classes, owner, d); done {
+			obs = append(obs, ob)
+			errs = append(errs, fmt.Errorf("disk %q: %w", d.Name, err))
+			continue
+		}
+		o, err := reconcileDisk(ctx, c, classes, id, owner, d)
 		obs = append(obs, o)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("disk %q: %w", d.Name, err))
@@ -63,7 +73,78 @@ type diskState struct {
 	sizeReason string
 }
 
-func reconcileDisk(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, d Disk) (Observation, error) {
+// Option tunes Reconcile.
+type Option func(*options)
+
+type options struct {
+	cache client.Reader
+}
+
+// WithCache gives Reconcile a reader that answers from a cache holding the
+// owner's own claims and DataVolumes (for example an informer cache
+// filtered by Labels), while c may read through to the API server. A disk
+// that has neither in the cache and whose StorageClass is missing (or, when
+// it names none, the cluster has no default) is then reported
+// StorageClassNotFound at once, without reading its claim and DataVolume
+// from c: it would not be created whatever they are, and a name taken by an
+// object the owner did not create is reported once the class exists. A
+// Stalled owner with many disks then costs no API request per pass.
+func WithCache(r client.Reader) Option { return func(o *options) { o.cache = r } }
+
+// classMissing is the short cut of WithCache: done is true when the disk
+// has neither claim nor DataVolume in cache and its class is missing; its
+// Observation and error are then those reconcileDisk would give (with no
+// claim or DataVolume found). Any
+// error reading the cache (a kind not served) leaves the disk to
+// reconcileDisk.
+func classMissing(ctx context.Context, cache client.Reader, classes *classReader, owner client.Object, d Disk) (Observation, bool, error) {
+	if cache == nil || d.Validate() != nil {
+		return Observation{}, false, nil
+	}
+	key := client.ObjectKey{Namespace: owner.GetNamespace(), Name: ClaimName(owner.GetName(), d.Name)}
+	if pvc, err := getOptional(ctx, cache, key, &corev1.PersistentVolumeClaim{}); err != nil || pvc != nil {
+		return Observation{}, false, nil
+	}
+	kind, _ := SourceKind(d.Source)
+	if kind != KindBlank {
+		if dv, err := getOptional(ctx, cache, key, &cdiv1.DataVolume{}); err != nil || dv != nil {
+			return Observation{}, false, nil
+		}
+	}
+	_, err := classes.resolve(ctx, d.StorageClassName)
+	var nf *ClassNotFoundError
+	if !errors.As(err, &nf) && !errors.Is(err, ErrNoDefaultClass) {
+		return Observation{}, false, nil
+	}
+	o := Observation{Name: d.Name, ClaimName: key.Name, Phase: PhasePending, Requested: d.Size, DataVolume: kind != KindBlank,
+		Reason: ReasonStorageClassNotFound, Message: err.Error()}
+	return o, true, failure(ReasonStorageClassNotFound, err).On(d.Name, "storageClassName")
+}
+
+// classReader resolves StorageClasses once per Reconcile.
+type classReader struct {
+	c    client.Reader
+	seen map[string]classResult
+}
+
+type classResult struct {
+	sc  *storagev1.StorageClass
+	err error
+}
+
+func (r *classReader) resolve(ctx context.Context, name string) (*storagev1.StorageClass, error) {
+	if res, ok := r.seen[name]; ok {
+		return res.sc, res.err
+	}
+	sc, err := ResolveClass(ctx, r.c, name)
+	if r.seen == nil {
+		r.seen = map[string]classResult{}
+	}
+	r.seen[name] = classResult{sc, err}
+	return sc, err
+}
+
+func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, id apply.Identity, owner client.Object, d Disk) (Observation, error) {
 	o := Observation{Name: d.Name, ClaimName: ClaimName(owner.GetName(), d.Name), Phase: PhasePending, Requested: d.Size}
 	fail := func(reason, field string, err error) (Observation, error) {
 		o.Reason, o.Message = reason, err.Error()
@@ -99,7 +180,7 @@ func reconcileDisk(ctx context.Context, c client.Client, id apply.Identity, owne
 		return fail(reason, "name", err)
 	}
 
-	s.class, s.classErr = classOf(ctx, c, d, s.pvc, s.dv)
+	s.class, s.classErr = classOf(ctx, classes, d, s.pvc, s.dv)
 	if s.classErr != nil {
 		var nf *ClassNotFoundError
 		if !errors.As(s.classErr, &nf) && !errors.Is(s.classErr, ErrNoDefaultClass) {
@@ -316,17 +397,17 @@ func logicalSize(id apply.Identity, dv *cdiv1.DataVolume, pvc *corev1.Persistent
 
 // classOf resolves the class that governs a disk: the live PVC's (none when
 // it has no class), else the live DataVolume's, else the disk's.
-func classOf(ctx context.Context, c client.Reader, d Disk, pvc *corev1.PersistentVolumeClaim, dv *cdiv1.DataVolume) (*storagev1.StorageClass, error) {
+func classOf(ctx context.Context, classes *classReader, d Disk, pvc *corev1.PersistentVolumeClaim, dv *cdiv1.DataVolume) (*storagev1.StorageClass, error) {
 	switch {
 	case pvc != nil:
 		if pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName == "" {
 			return nil, nil
 		}
-		return ResolveClass(ctx, c, *pvc.Spec.StorageClassName)
+		return classes.resolve(ctx, *pvc.Spec.StorageClassName)
 	case dv != nil && dv.Spec.Storage != nil && dv.Spec.Storage.StorageClassName != nil:
-		return ResolveClass(ctx, c, *dv.Spec.Storage.StorageClassName)
+		return classes.resolve(ctx, *dv.Spec.Storage.StorageClassName)
 	default:
-		return ResolveClass(ctx, c, d.StorageClassName)
+		return classes.resolve(ctx, d.StorageClassName)
 	}
 }
 
