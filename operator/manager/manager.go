@@ -71,10 +71,16 @@ type Options struct {
 	// StalledRetryBase and StalledRetryMax bound the wait before a Wukong
 	// Stalled on something no watch reports (a missing NAD or Secret, a
 	// CRD) is looked at again: Base at first, then as long as it has been
-	// Stalled, at most Max (defaults 1m and 30m; see
-	// controller.StalledRetry).
+	// Stalled, at most Max (defaults DefaultStalledRetryBase and
+	// DefaultStalledRetryMax; see controller.StalledRetry).
 	StalledRetryBase, StalledRetryMax time.Duration
 }
+
+// The defaults of Options.StalledRetryBase and StalledRetryMax.
+const (
+	DefaultStalledRetryBase = controller.DefaultStalledRetryBase
+	DefaultStalledRetryMax  = controller.DefaultStalledRetryMax
+)
 
 // ManagedSelector selects the objects Wukong writes (identity.Wukong's
 // managed-by label); the cache holds only those, so its memory grows with
