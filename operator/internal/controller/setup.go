@@ -70,7 +70,11 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 	// the default, when none is) passes again as soon as the class appears,
 	// instead of after StalledRetry. They are cluster-scoped, written by
 	// administrators only and few, and the steps already read them through
-	// the cache, so the watch adds no informer.
+	// the cache, so the watch adds no informer. The NADs and Secrets a user
+	// names are not watched: even metadata only, that would keep an entry
+	// per NAD or Secret of every namespace in memory, a number any tenant
+	// can grow; a Wukong waiting for one finds it by StalledRetry (or at
+	// once on any change to the Wukong, an annotation included).
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexStorageClasses, storageClassesOf); err != nil {
 		return err
 	}
