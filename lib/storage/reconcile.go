@@ -44,8 +44,9 @@ func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner cl
 	obs := make([]Observation, 0, len(disks))
 	var errs []error
 	classes := &classReader{c: c}
+	short := &shortCut{cache: cfg.cache, classes: classes}
 	for _, d := range disks {
-		if ob, done, err := classMissing(ctx, cfg.cache, classes, owner, d); done {
+		if ob, done, err := short.try(ctx, owner, d); done {
 			obs = append(obs, ob)
 			errs = append(errs, fmt.Errorf("disk %q: %w", d.Name, err))
 			continue
@@ -83,42 +84,61 @@ type options struct {
 // WithCache gives Reconcile a reader that answers from a cache holding the
 // owner's own claims and DataVolumes (for example an informer cache
 // filtered by Labels), while c may read through to the API server. A disk
-// that has neither in the cache and whose StorageClass is missing (or, when
-// it names none, the cluster has no default) is then reported
-// StorageClassNotFound at once, without reading its claim and DataVolume
-// from c: it would not be created whatever they are, and a name taken by an
-// object the owner did not create is reported once the class exists. A
-// Stalled owner with many disks then costs no API request per pass.
+// with neither in the cache is then reported at once, without reading its
+// claim and DataVolume from c, when nothing would be written for it
+// whatever they are: its StorageClass is missing (or, when it names none,
+// the cluster has no default): StorageClassNotFound; it is an image disk
+// and CDI is not installed: CDINotInstalled (asked once per call). A name
+// taken by an object the owner did not create is reported once that is
+// fixed. A Stalled owner with many disks then costs no API request per
+// pass.
 func WithCache(r client.Reader) Option { return func(o *options) { o.cache = r } }
 
-// classMissing is the short cut of WithCache: done is true when the disk
-// has neither claim nor DataVolume in cache and its class is missing; its
-// Observation and error are then those reconcileDisk would give (with no
-// claim or DataVolume found). Any
-// error reading the cache (a kind not served) leaves the disk to
-// reconcileDisk.
-func classMissing(ctx context.Context, cache client.Reader, classes *classReader, owner client.Object, d Disk) (Observation, bool, error) {
-	if cache == nil || d.Validate() != nil {
-		return Observation{}, false, nil
-	}
-	key := client.ObjectKey{Namespace: owner.GetNamespace(), Name: ClaimName(owner.GetName(), d.Name)}
-	if pvc, err := getOptional(ctx, cache, key, &corev1.PersistentVolumeClaim{}); err != nil || pvc != nil {
+// shortCut is WithCache's early answer for the disks of one Reconcile.
+type shortCut struct {
+	cache   client.Reader
+	classes *classReader
+	// noCDI: the cache said the DataVolume kind is not served.
+	noCDI bool
+}
+
+// try returns done when the disk has neither claim nor DataVolume in the
+// cache and its class or CDI is missing; its Observation and error are
+// then those reconcileDisk would give with none found. Any other error
+// reading the cache leaves the disk to reconcileDisk.
+func (sc *shortCut) try(ctx context.Context, owner client.Object, d Disk) (Observation, bool, error) {
+	if sc.cache == nil || d.Validate() != nil {
 		return Observation{}, false, nil
 	}
 	kind, _ := SourceKind(d.Source)
-	if kind != KindBlank {
-		if dv, err := getOptional(ctx, cache, key, &cdiv1.DataVolume{}); err != nil || dv != nil {
+	key := client.ObjectKey{Namespace: owner.GetNamespace(), Name: ClaimName(owner.GetName(), d.Name)}
+	o := Observation{Name: d.Name, ClaimName: key.Name, Phase: PhasePending, Requested: d.Size, DataVolume: kind != KindBlank}
+	fail := func(reason, field string, err error) (Observation, bool, error) {
+		o.Reason, o.Message = reason, err.Error()
+		return o, true, failure(reason, err).On(d.Name, field)
+	}
+	if o.DataVolume {
+		if sc.noCDI {
+			return fail(ReasonCDINotInstalled, "source", ErrCDINotInstalled)
+		}
+		dv, err := getOptional(ctx, sc.cache, key, &cdiv1.DataVolume{})
+		if meta.IsNoMatchError(err) {
+			sc.noCDI = true
+			return fail(ReasonCDINotInstalled, "source", ErrCDINotInstalled)
+		}
+		if err != nil || dv != nil {
 			return Observation{}, false, nil
 		}
 	}
-	_, err := classes.resolve(ctx, d.StorageClassName)
+	if pvc, err := getOptional(ctx, sc.cache, key, &corev1.PersistentVolumeClaim{}); err != nil || pvc != nil {
+		return Observation{}, false, nil
+	}
+	_, err := sc.classes.resolve(ctx, d.StorageClassName)
 	var nf *ClassNotFoundError
 	if !errors.As(err, &nf) && !errors.Is(err, ErrNoDefaultClass) {
 		return Observation{}, false, nil
 	}
-	o := Observation{Name: d.Name, ClaimName: key.Name, Phase: PhasePending, Requested: d.Size, DataVolume: kind != KindBlank,
-		Reason: ReasonStorageClassNotFound, Message: err.Error()}
-	return o, true, failure(ReasonStorageClassNotFound, err).On(d.Name, "storageClassName")
+	return fail(ReasonStorageClassNotFound, "storageClassName", err)
 }
 
 // classReader resolves StorageClasses once per Reconcile.

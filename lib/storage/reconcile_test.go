@@ -311,6 +311,35 @@ func TestReconcileWithoutCDI(t *testing.T) {
 	assert.Empty(t, obs[1].Reason)
 	assert.Equal(t, PhasePending, obs[1].Phase)
 	f.pvc("data")
+
+	// With WithCache, the image disks' claims are not read, and whether CDI
+	// is served is asked once.
+	counting := &countingClient{Client: f.c, gets: map[string]int{}}
+	cache := &countingReader{Reader: labelledCache{f.c}, gets: map[string]int{}}
+	images := []Disk{
+		{Name: "img1", Size: gi("1Gi"), StorageClassName: "nocdi", Source: "quay.io/containerdisks/fedora:40"},
+		{Name: "img2", Size: gi("1Gi"), StorageClassName: "nocdi", Source: "https://example.org/f.qcow2"},
+		{Name: "img3", Size: gi("1Gi"), StorageClassName: "nocdi", Source: "https://example.org/g.qcow2"},
+	}
+	obs, err = Reconcile(f.ctx, counting, testID, f.owner, images, WithCache(cache))
+	require.ErrorIs(t, err, ErrCDINotInstalled)
+	for _, o := range obs {
+		assert.Equal(t, ReasonCDINotInstalled, o.Reason, o.Name)
+		assert.True(t, o.DataVolume, o.Name)
+	}
+	assert.Empty(t, counting.gets, "nothing read through c")
+	assert.Equal(t, map[string]int{"*v1beta1.DataVolume": 1}, cache.gets, "the cache asked once")
+}
+
+// countingReader counts the Gets that reach it, by object type.
+type countingReader struct {
+	client.Reader
+	gets map[string]int
+}
+
+func (c *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	c.gets[fmt.Sprintf("%T", obj)]++
+	return c.Reader.Get(ctx, key, obj, opts...)
 }
 
 func TestReconcileRequiresNamespacedOwner(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/novasphere/wukong/lib/conditions"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
@@ -42,61 +43,9 @@ const stalledDisks = 16
 // (the behaviour before issue 28) is run the same way for comparison.
 func TestStalledWukongBacksOff(t *testing.T) {
 	env := startEnv(t)
-	ctx := t.Context()
-
-	run := func(t *testing.T, retry controller.StalledRetry, cached bool) (passes int, got requests) {
-		counter := &requestCounter{}
-		cfg := counter.instrument(env.Config)
-		ca, err := cache.New(cfg, cache.Options{Scheme: env.Client.Scheme(), ByObject: labelledByObject()})
-		require.NoError(t, err)
-		cacheCtx, stop := context.WithCancel(ctx)
-		defer stop()
-		go func() { _ = ca.Start(cacheCtx) }()
-		require.True(t, ca.WaitForCacheSync(cacheCtx))
-		cachedClient, err := client.New(cfg, client.Options{Scheme: env.Client.Scheme(), Cache: &client.CacheOptions{Reader: ca}})
-		require.NoError(t, err)
-		direct, err := client.New(cfg, client.Options{Scheme: env.Client.Scheme()})
-		require.NoError(t, err)
-
-		clock := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-		retry.Now = clock.now
-		restore := conditions.Now
-		conditions.Now = func() metav1.Time { return metav1.NewTime(clock.now()).Rfc3339Copy() }
-		defer func() { conditions.Now = restore }()
-		r := &controller.WukongReconciler{
-			Client:       FallbackClient{Client: cachedClient, APIReader: direct},
-			StalledRetry: retry,
-			StatusWrites: controller.StatusWrites{Now: clock.now},
-		}
-		if cached {
-			r.Cache = ca
-		}
-
-		w := stalledWukong(t, env, "missing-class")
-		req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(w)}
-		// Let the cache hold the Wukong before the first pass.
-		waitCached(t, env, ca, w)
-		before := counter.snapshot()
-		start := clock.now()
-		for clock.now().Sub(start) < time.Hour {
-			res, err := r.Reconcile(ctx, req)
-			require.NoError(t, err)
-			require.Positive(t, res.RequeueAfter, "a Stalled Wukong is looked at again")
-			passes++
-			waitCached(t, env, ca, w) // the next pass reads what this one wrote
-			clock.add(res.RequeueAfter)
-		}
-		live := &v1alpha1.Wukong{}
-		require.NoError(t, env.Client.Get(ctx, req.NamespacedName, live))
-		stalled := conditions.Get(wukongConds{live}, v1alpha1.StalledCondition)
-		require.NotNil(t, stalled)
-		assert.Equal(t, v1alpha1.ReasonStorageClassNotFound, stalled.Reason)
-		return passes, counter.snapshot().sub(before)
-	}
-
 	// Before issue 28: every minute, each disk's claim read from the API server.
-	oldPasses, old := run(t, controller.StalledRetry{Base: time.Minute, Max: time.Minute}, false)
-	passes, now := run(t, controller.StalledRetry{}, true)
+	oldPasses, old := stalledHour(t, env, controller.StalledRetry{Base: time.Minute, Max: time.Minute}, false, "missing-class")
+	passes, now := stalledHour(t, env, controller.StalledRetry{}, true, "missing-class")
 	t.Logf("one Stalled Wukong with %d disks over one hour: fixed 1m retry with live reads: %d passes, %d requests (%v); "+
 		"now: %d passes, %d requests (%v)", stalledDisks, oldPasses, old.total(), old, passes, now.total(), now)
 
@@ -107,6 +56,101 @@ func TestStalledWukongBacksOff(t *testing.T) {
 	assert.Zero(t, now["get persistentvolumeclaims"], "no claim is read from the API server: the class is missing, the cache has none")
 	assert.Zero(t, now["get datavolumes"], "no DataVolume is read from the API server")
 	assert.LessOrEqual(t, now.total(), int64(2*passes), "at most the status write and one read a pass")
+}
+
+// TestStalledWithoutCRDsBacksOff: on a cluster without KubeVirt, CDI and
+// Multus, a Wukong with image disks is Stalled (CDINotInstalled) and backs
+// off the same way; its passes read no claim of an image disk, and ask
+// whether a kind is served (discovery) a few times, not once per disk.
+func TestStalledWithoutCRDsBacksOff(t *testing.T) {
+	scheme, err := NewScheme()
+	require.NoError(t, err)
+	env, err := testenv.Start(scheme, filepath.Join("..", "config", "crd"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = env.Stop() })
+	mode := storagev1.VolumeBindingImmediate
+	require.NoError(t, env.Client.Create(t.Context(), &storagev1.StorageClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "present"}, Provisioner: "csi.example.org", VolumeBindingMode: &mode}))
+	passes, got := stalledHour(t, env, controller.StalledRetry{}, true, "present", v1alpha1.ReasonCDIMissing)
+	t.Logf("one Wukong Stalled without CDI and KubeVirt (%d disks, half imported) over one hour: %d passes, %d requests (%v)",
+		stalledDisks, passes, got.total(), got)
+	assert.LessOrEqual(t, passes, 8)
+	// The blank disks' claims exist (Wukong's own: from the cache); the
+	// image disks' are not read.
+	assert.LessOrEqual(t, got["get persistentvolumeclaims"], int64(passes*stalledDisks/2), "only the blank disks' claims are read")
+	assert.LessOrEqual(t, got["nonresource"], int64(4*passes), "discovery a few times a pass")
+}
+
+// stalledHour creates a Wukong whose disks name class and runs the
+// reconciler on it over one simulated hour (a fake clock moved by each
+// pass's RequeueAfter) with a cache like the manager's (cached: the
+// reconciler's Cache set), counting the requests it sends. The Wukong must
+// stay Stalled (reason, default StorageClassNotFound).
+func stalledHour(t *testing.T, env *testenv.Env, retry controller.StalledRetry, cached bool, class string, reason ...string) (passes int, got requests) {
+	t.Helper()
+	ctx := t.Context()
+	counter := &requestCounter{}
+	cfg := counter.instrument(env.Config)
+	scheme := env.Client.Scheme()
+	httpClient, err := rest.HTTPClientFor(cfg)
+	require.NoError(t, err)
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, httpClient)
+	require.NoError(t, err)
+	byObject := map[client.Object]cache.ByObject{}
+	for _, k := range controller.CachedKinds {
+		if _, err := mapper.RESTMapping(k.GVK.GroupKind(), k.GVK.Version); err == nil && k.Labelled {
+			byObject[k.New()] = cache.ByObject{Label: ManagedSelector}
+		}
+	}
+	ca, err := cache.New(cfg, cache.Options{Scheme: scheme, Mapper: mapper, ByObject: byObject})
+	require.NoError(t, err)
+	cacheCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = ca.Start(cacheCtx) }()
+	require.True(t, ca.WaitForCacheSync(cacheCtx))
+	cachedClient, err := client.New(cfg, client.Options{Scheme: scheme, Mapper: mapper, Cache: &client.CacheOptions{Reader: ca}})
+	require.NoError(t, err)
+	direct, err := client.New(cfg, client.Options{Scheme: scheme, Mapper: mapper})
+	require.NoError(t, err)
+
+	clock := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	retry.Now = clock.now
+	restore := conditions.Now
+	conditions.Now = func() metav1.Time { return metav1.NewTime(clock.now()).Rfc3339Copy() }
+	defer func() { conditions.Now = restore }()
+	r := &controller.WukongReconciler{
+		Client:       FallbackClient{Client: cachedClient, APIReader: direct},
+		StalledRetry: retry,
+		StatusWrites: controller.StatusWrites{Now: clock.now},
+	}
+	if cached {
+		r.Cache = ca
+	}
+
+	w := stalledWukong(t, env, class)
+	req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(w)}
+	// Let the cache hold the Wukong before the first pass.
+	waitCached(t, env, ca, w)
+	before := counter.snapshot()
+	start := clock.now()
+	for clock.now().Sub(start) < time.Hour {
+		res, err := r.Reconcile(ctx, req)
+		require.NoError(t, err)
+		require.Positive(t, res.RequeueAfter, "a Stalled Wukong is looked at again")
+		passes++
+		waitCached(t, env, ca, w) // the next pass reads what this one wrote
+		clock.add(res.RequeueAfter)
+	}
+	live := &v1alpha1.Wukong{}
+	require.NoError(t, env.Client.Get(ctx, req.NamespacedName, live))
+	stalled := conditions.Get(wukongConds{live}, v1alpha1.StalledCondition)
+	require.NotNil(t, stalled)
+	want := v1alpha1.ReasonStorageClassNotFound
+	if len(reason) > 0 {
+		want = reason[0]
+	}
+	assert.Equal(t, want, stalled.Reason)
+	return passes, counter.snapshot().sub(before)
 }
 
 // TestStorageClassWakesStalledWukong runs the manager with a one-hour
@@ -185,17 +229,6 @@ func stalledWukong(t *testing.T, env *testenv.Env, class string) *v1alpha1.Wukon
 	}
 	require.NoError(t, env.Client.Create(t.Context(), w))
 	return w
-}
-
-// labelledByObject is the cache setting New gives the Labelled kinds.
-func labelledByObject() map[client.Object]cache.ByObject {
-	out := map[client.Object]cache.ByObject{}
-	for _, k := range controller.CachedKinds {
-		if k.Labelled {
-			out[k.New()] = cache.ByObject{Label: ManagedSelector}
-		}
-	}
-	return out
 }
 
 // waitCached waits until the cache holds w as the API server has it.
