@@ -1,12 +1,22 @@
 package controller
 
 import (
+	"context"
+	"fmt"
+	"sort"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
 
@@ -93,4 +103,48 @@ func TestStalledRetrySchedule(t *testing.T) {
 	for h := 1; h < 24; h++ {
 		assert.Equal(t, 2, passes[h], "passes in hour %d", h)
 	}
+}
+
+// TestStalledClassUsers: a StorageClass event wakes the Stalled Wukongs
+// whose disks name it, and, for a class marked default, those naming none;
+// Wukongs that are not Stalled are left alone.
+func TestStalledClassUsers(t *testing.T) {
+	wk := func(name string, stalled bool, classes ...string) *v1alpha1.Wukong {
+		w := &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}}
+		for i, c := range classes {
+			w.Spec.Disks = append(w.Spec.Disks, v1alpha1.DiskSpec{Name: fmt.Sprintf("d%d", i), Size: resource.MustParse("1Gi"), StorageClassName: c})
+		}
+		if stalled {
+			w.Status.Conditions = []metav1.Condition{{Type: v1alpha1.StalledCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonStorageClassNotFound}}
+		}
+		return w
+	}
+	scheme := runtime.NewScheme()
+	require.NoError(t, v1alpha1.AddToScheme(scheme))
+	c := fake.NewClientBuilder().WithScheme(scheme).
+		WithIndex(&v1alpha1.Wukong{}, indexStorageClasses, storageClassesOf).
+		WithObjects(wk("gold-stalled", true, "gold", "gold"), wk("gold-fine", false, "gold"),
+			wk("default-stalled", true, ""), wk("silver-stalled", true, "silver", "")).
+		Build()
+	r := &WukongReconciler{Client: c}
+	names := func(o client.Object) []string {
+		var out []string
+		for _, req := range r.stalledClassUsers(context.Background(), o) {
+			out = append(out, req.Name)
+		}
+		sort.Strings(out)
+		return out
+	}
+	class := func(name string, isDefault bool) *storagev1.StorageClass {
+		sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if isDefault {
+			sc.Annotations = map[string]string{storage.AnnotationDefaultClass: "true"}
+		}
+		return sc
+	}
+	assert.Equal(t, []string{"gold-stalled"}, names(class("gold", false)))
+	assert.Equal(t, []string{"silver-stalled"}, names(class("silver", false)))
+	assert.Equal(t, []string{"default-stalled", "silver-stalled"}, names(class("standard", true)))
+	assert.Equal(t, []string{"default-stalled", "gold-stalled", "silver-stalled"}, names(class("gold", true)))
+	assert.Empty(t, names(class("bronze", false)))
 }
