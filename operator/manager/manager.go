@@ -84,7 +84,19 @@ type Options struct {
 	// every Wukong may name (Multus' globalNamespaces); NADs in other
 	// namespaces than the Wukong's are refused.
 	GlobalNADNamespaces []string
+	// StalledRetryBase and StalledRetryMax bound the wait before a Wukong
+	// Stalled on something no watch reports (a missing NAD or Secret, a
+	// CRD) is looked at again: Base at first, then as long as it has been
+	// Stalled, at most Max (defaults DefaultStalledRetryBase and
+	// DefaultStalledRetryMax; see controller.StalledRetry).
+	StalledRetryBase, StalledRetryMax time.Duration
 }
+
+// The defaults of Options.StalledRetryBase and StalledRetryMax.
+const (
+	DefaultStalledRetryBase = controller.DefaultStalledRetryBase
+	DefaultStalledRetryMax  = controller.DefaultStalledRetryMax
+)
 
 // ManagedSelector selects the objects Wukong writes (identity.Wukong's
 // managed-by label); the cache holds only those, so its memory grows with
@@ -218,6 +230,8 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		APIReader:           mgr.GetAPIReader(),
 		Metrics:             controller.NewMetrics(metrics.Registry),
 		GlobalNADNamespaces: o.GlobalNADNamespaces,
+		StalledRetry:        controller.StalledRetry{Base: o.StalledRetryBase, Max: o.StalledRetryMax},
+		Cache:               mgr.GetCache(),
 	}
 	if err := r.SetupWithManager(mgr, controller.SetupOptions{MaxConcurrentReconciles: o.MaxConcurrentReconciles, Installed: installed}); err != nil {
 		return nil, fmt.Errorf("cannot set up the Wukong controller: %w", err)

@@ -158,7 +158,7 @@ func catalog() []badInput {
 				}
 				require.NoError(t, c.Create(t.Context(), sc))
 				t.Cleanup(func() { _ = c.Delete(context.Background(), sc) })
-				poke(t, c, nn) // StorageClasses are not watched
+				// No poke: a new StorageClass wakes the Wukongs Stalled on it.
 			},
 		},
 		{
@@ -168,7 +168,8 @@ func catalog() []badInput {
 			condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonStorageClassNotFound,
 			fix: func(t *testing.T, c client.Client, nn types.NamespacedName) {
 				setDefaultClass(t, c, sandbox.StorageClassStandard, true)
-				poke(t, c, nn)
+				// No poke: a class marked default wakes the Wukongs Stalled
+				// for want of one.
 			},
 		},
 		{

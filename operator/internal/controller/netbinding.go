@@ -36,7 +36,7 @@ func cniProblem(i int, err error) (problem, bool) {
 // not register (macvtap for type macvlan, or a user's macvtap NAD). The
 // field is spec.networks[i].type for a NIC of type macvlan, else its
 // nadName. External: the KubeVirt CR is not watched, so the Wukong looks
-// again after externalRetry.
+// again after StalledRetry.
 func bindingProblem(w *v1alpha1.Wukong, err error) (problem, bool) {
 	var notRegistered *kubevirt.BindingNotRegisteredError
 	if !errors.As(err, &notRegistered) {

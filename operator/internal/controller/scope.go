@@ -53,7 +53,8 @@ type scope struct {
 	transient error
 
 	// requeueAfter asks for a timed retry when nothing will send an event
-	// (a missing object Wukong does not watch, such as a user's Secret).
+	// (a deleted predecessor's children going, a machine stuck starting).
+	// A problem with External set is retried after StalledRetry instead.
 	requeueAfter time.Duration
 }
 
@@ -66,8 +67,11 @@ type problem struct {
 	// Field is the spec path, e.g. spec.disks[1].storageClassName.
 	Field   string
 	Message string
-	// External: the fix is an object Wukong does not watch (StorageClass,
-	// Secret, NAD, CRD), so a timed retry is needed to notice it.
+	// External: the fix is an object no watch of Wukong may report (a
+	// user's Secret or NAD, a CRD, the KubeVirt CR, a StorageProfile), so a
+	// timed retry is needed to notice it: after the wait StalledRetry
+	// gives, which grows the longer the Wukong stays Stalled. (A
+	// StorageClass is watched too, and also wakes the Wukongs naming it.)
 	External bool
 }
 
@@ -86,9 +90,17 @@ func (s *scope) addProblem(p problem) {
 		}
 	}
 	s.problems = append(s.problems, p)
-	if p.External {
-		s.requeue(externalRetry)
+}
+
+// external reports whether a problem needs a timed retry to be noticed
+// fixed (see problem.External).
+func (s *scope) external() bool {
+	for _, p := range s.problems {
+		if p.External {
+			return true
+		}
 	}
+	return false
 }
 
 // problemFor returns the first problem of a condition type.
@@ -111,8 +123,8 @@ func (s *scope) addTransient(err error) {
 	s.transient = errors.Join(s.transient, err)
 }
 
-// externalRetry is how often a Wukong stalled on an object Wukong does not
-// watch is looked at again.
+// externalRetry is how often a NodeBridge stalled on an object Wukong does
+// not watch (a foreign policy, a missing NMState) is looked at again.
 const externalRetry = time.Minute
 
 // predecessorRetry is how often a Wukong waiting for a deleted

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"github.com/novasphere/wukong/lib/apply"
 	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/network"
@@ -154,7 +156,13 @@ func nameConflict(condition, field string, e *apply.ConflictError) problem {
 // VolumesBound; a missing StorageClass, a refused shrink or expansion, a
 // missing CDI and a failed import become problems naming spec.disks[i].
 func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
-	obs, err := storage.Reconcile(ctx, r.Client, identity.Wukong, s.w, mapping.Disks(s.w))
+	var opts []storage.Option
+	if r.Cache != nil {
+		// A disk whose class is missing and which has no claim yet costs no
+		// API request: a Stalled pass re-reads nothing live.
+		opts = append(opts, storage.WithCache(r.Cache))
+	}
+	obs, err := storage.Reconcile(ctx, r.Client, identity.Wukong, s.w, mapping.Disks(s.w), opts...)
 	s.vols, s.volsDone = obs, true
 	// Observations and failures are joined to spec.disks by disk name.
 	index := make(map[string]int, len(s.w.Spec.Disks))
@@ -343,9 +351,17 @@ func (r *WukongReconciler) machineBlocked(s *scope) string {
 	return ""
 }
 
-// observeMachine reads an existing VM and VMI without changing them.
+// observeMachine reads an existing VM and VMI without changing them. A
+// Stalled pass reads them from Cache when set (the VM Wukong made carries
+// its label, and KubeVirt copies it onto the instance), so it does not ask
+// the API server for a VM that does not exist, nor for the instance of a
+// stopped one, each time it looks again.
 func (r *WukongReconciler) observeMachine(ctx context.Context, s *scope) error {
-	obs, err := kubevirt.Get(ctx, r.Client, s.w.Namespace, s.w.Name)
+	reader := client.Reader(r.Client)
+	if r.Cache != nil && len(s.problems) > 0 {
+		reader = r.Cache
+	}
+	obs, err := kubevirt.Get(ctx, reader, s.w.Namespace, s.w.Name)
 	if errors.Is(err, kubevirt.ErrKubeVirtNotInstalled) {
 		return nil
 	}

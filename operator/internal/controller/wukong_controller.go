@@ -81,6 +81,14 @@ type WukongReconciler struct {
 	// StatusWrites coalesces status writes that change no state (import
 	// progress, messages, details) (its zero value: 10-point bands, 5s).
 	StatusWrites StatusWrites
+	// StalledRetry is when a Wukong Stalled on something no watch reports
+	// is looked at again (its zero value: 1m doubling to 30m).
+	StalledRetry StalledRetry
+	// Cache reads only what the manager's cache holds (Wukong's own,
+	// labelled children), never the API server: a Stalled pass uses it to
+	// skip live reads that cannot change what it does (see reconcileDisks
+	// and observeMachine). Nil reads through Client.
+	Cache client.Reader
 }
 
 // Reconcile runs one pass for one Wukong: finalizer, steps
@@ -105,9 +113,15 @@ func (r *WukongReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		if err != nil {
 			retErr = errors.Join(retErr, err)
 		}
-		if requeue > 0 && (result.RequeueAfter == 0 || requeue < result.RequeueAfter) {
-			result.RequeueAfter = requeue // a coalesced progress write is written then
+		if retErr == nil && s.external() {
+			// Stalled on what no watch reports: look again later, the
+			// later the longer it has been Stalled (base: as read at the
+			// start of the pass; w: as computed now).
+			requeue = minRequeue(requeue, r.StalledRetry.After(
+				conditions.Get(wukongConditions{base}, v1alpha1.StalledCondition),
+				conditions.GetReason(wukongConditions{w}, v1alpha1.StalledCondition), w.Generation))
 		}
+		result.RequeueAfter = minRequeue(result.RequeueAfter, requeue) // a coalesced progress write is written then
 		if retErr != nil && !errors.Is(retErr, context.Canceled) {
 			r.Metrics.reconcileError(errorReason(retErr))
 		}
@@ -126,6 +140,14 @@ func (r *WukongReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		return ctrl.Result{}, s.transient
 	}
 	return ctrl.Result{RequeueAfter: s.requeueAfter}, nil
+}
+
+// minRequeue is the shorter of two requeue delays, 0 meaning none.
+func minRequeue(a, b time.Duration) time.Duration {
+	if a == 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
 }
 
 // writeStatus computes status from the scope and patches it in one patch
