@@ -70,9 +70,10 @@ type NodeBridgeSpec struct {
 	// the bridge. Omitted: no namespace may (the bridge is configured on the
 	// nodes but unused); {} selects every namespace. At most 64 matchLabels
 	// (keys at most 317 characters, values at most 63) and 32
-	// matchExpressions of at most 64 values each.
+	// matchExpressions of at most 64 values each (a value's length is
+	// checked as a label value when the operator reads the selector).
 	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || (size(self.matchLabels) <= 64 && self.matchLabels.all(k, size(k) <= 317 && size(self.matchLabels[k]) <= 63))",message="namespaceSelector.matchLabels has at most 64 entries, keys of at most 317 characters and values of at most 63",fieldPath=".matchLabels"
-	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || (size(self.matchExpressions) <= 32 && self.matchExpressions.all(e, size(e.key) <= 317 && (!has(e.values) || (size(e.values) <= 64 && e.values.all(v, size(v) <= 63)))))",message="namespaceSelector.matchExpressions has at most 32 entries, keys of at most 317 characters and at most 64 values of at most 63 characters",fieldPath=".matchExpressions"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || (size(self.matchExpressions) <= 32 && self.matchExpressions.all(e, size(e.key) <= 317 && (!has(e.values) || size(e.values) <= 64)))",message="namespaceSelector.matchExpressions has at most 32 entries, keys of at most 317 characters and at most 64 values each",fieldPath=".matchExpressions"
 	// +optional
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 
