@@ -351,3 +351,46 @@ func TestNodeBridgeDegraded(t *testing.T) {
 	msg := stalledMessage(t, k, key(w), "spec.networks[0].bridgeName", v1alpha1.ReasonBridgeDegraded)
 	assert.Contains(t, msg, "NodeBridge "+name)
 }
+
+// TestTenantLabelledObjectsStayForeign: a tenant who puts Wukong's own
+// labels (managed-by, vm.novasphere.dev/wukong) on its Secrets gets neither
+// adoption nor a different answer. The manager's cache holds such objects
+// as metadata stubs (operator/manager ChildTransform), so the ownership
+// check still sees them and refuses the name, and a labelled sshKeySecret
+// is read whole from the API server: its keys reach the guest's cloud-init.
+func TestTenantLabelledObjectsStayForeign(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
+	t.Parallel()
+	ns := newNamespace(t)
+	alice := tenant(t, ns, "alice-"+randSuffix())
+	ctx := ctxT(t)
+	labels := func(w string) map[string]string { return map[string]string{labelManagedBy: "wukong", labelWukong: w} }
+	const sshKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILabelled alice@example"
+	taken := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "memo-cloudinit", Labels: labels("memo")},
+		StringData: map[string]string{"userdata": "#cloud-config\n"}}
+	keys := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice-keys", Labels: labels("keyed")},
+		StringData: map[string]string{"key": sshKey}}
+	for _, s := range []*corev1.Secret{taken, keys} {
+		require.NoError(t, alice.Create(ctx, s))
+	}
+	require.NoError(t, k.Get(ctx, key(taken), taken))
+
+	memo := newWukong(ns, "memo")
+	keyed := newWukong(ns, "keyed")
+	keyed.Spec.SSHKeySecret = keys.Name
+	require.NoError(t, alice.Create(ctx, memo))
+	require.NoError(t, alice.Create(ctx, keyed))
+
+	stalledMessage(t, alice, key(memo), "metadata.name", v1alpha1.ReasonNameConflict)
+	w := waitRunning(t, key(keyed))
+	cloudInit := &corev1.Secret{}
+	require.NoError(t, k.Get(ctx, types.NamespacedName{Namespace: ns, Name: "keyed-cloudinit"}, cloudInit))
+	assertOwnedChild(t, cloudInit, w)
+	assert.Contains(t, string(cloudInit.Data["userdata"]), sshKey, "the labelled sshKeySecret was read whole")
+
+	live := &corev1.Secret{}
+	require.NoError(t, k.Get(ctx, key(taken), live))
+	assert.Equal(t, taken.UID, live.UID)
+	assert.Empty(t, live.OwnerReferences, "the tenant's labelled Secret was not adopted")
+	assert.Equal(t, "#cloud-config\n", string(live.Data["userdata"]), "nor written")
+}
