@@ -15,6 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/novasphere/wukong/lib/apply"
+	"github.com/novasphere/wukong/lib/kubevirt"
+	"github.com/novasphere/wukong/lib/network"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/identity"
 )
@@ -47,8 +49,9 @@ func StripManagedFields(obj any) (any, error) {
 // the operator controls it:
 //
 //   - its controller reference names a Wukong or a NodeBridge (group
-//     vm.novasphere.dev): what lib/storage, lib/network and lib/kubevirt
-//     create (apply.ControllerRef);
+//     vm.novasphere.dev) and it has a name the operator gives that kind
+//     (childName): what lib/storage, lib/network and lib/kubevirt create
+//     (apply.ControllerRef);
 //   - a VirtualMachineInstance whose controller is a VirtualMachine that
 //     the cache holds (same UID) and that a Wukong controls (KubeVirt
 //     creates the instance and copies the VM's labels onto it);
@@ -102,7 +105,10 @@ func (t *ChildTransform) controlled(obj client.Object) bool {
 	}
 	group := groupOf(ref.APIVersion)
 	if group == ownGroup && (ref.Kind == "Wukong" || ref.Kind == "NodeBridge") {
-		return true
+		return childName(obj, *ref)
+	}
+	if obj.GetName() != ref.Name {
+		return false // KubeVirt names an instance, CDI a claim, after its owner
 	}
 	switch obj.(type) {
 	case *kubevirtv1.VirtualMachineInstance:
@@ -115,6 +121,30 @@ func (t *ChildTransform) controlled(obj client.Object) bool {
 		}
 	}
 	return false
+}
+
+// childName reports whether obj has a name the operator gives a child of
+// that kind of the owner ref names: the cloud-init Secret <wukong>-cloudinit
+// and the VirtualMachine <wukong> (one per Wukong), a PVC, DataVolume or
+// NAD <wukong>-<disk or NIC>, the policy of a NodeBridge
+// wukong-br-<bridge>. An owner reference is all a tenant needs to forge
+// (to one of its own Wukongs); the name rule keeps such objects from being
+// held whole beyond the few names a Wukong's children may take.
+func childName(obj client.Object, ref metav1.OwnerReference) bool {
+	name := obj.GetName()
+	if ref.Kind == "NodeBridge" {
+		return name == network.PolicyName(identity.Wukong, ref.Name)
+	}
+	switch obj.(type) {
+	case *corev1.Secret:
+		return name == ref.Name+"-"+kubevirt.CloudInitSecretSuffix
+	case *kubevirtv1.VirtualMachine:
+		return name == ref.Name
+	case *kubevirtv1.VirtualMachineInstance:
+		return false // KubeVirt's VM controls it, never a Wukong
+	default:
+		return strings.HasPrefix(name, ref.Name+"-")
+	}
 }
 
 // ownerControlled reports whether the owner ref names (by UID) an object of
@@ -133,7 +163,7 @@ func (t *ChildTransform) ownerControlled(namespace string, ref metav1.OwnerRefer
 		return false
 	}
 	oref := metav1.GetControllerOfNoCopy(owner)
-	return oref != nil && groupOf(oref.APIVersion) == ownGroup && oref.Kind == "Wukong"
+	return oref != nil && groupOf(oref.APIVersion) == ownGroup && oref.Kind == "Wukong" && childName(owner, *oref)
 }
 
 // stub returns an empty object of obj's type carrying only what

@@ -3,6 +3,7 @@ package manager
 import (
 	"testing"
 
+	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -63,7 +64,14 @@ func TestChildTransform(t *testing.T) {
 		whole     bool
 	}{
 		{"secret a Wukong controls", all, &corev1.Secret{ObjectMeta: objMeta("web-cloudinit", wukongRef), Data: data}, true},
-		{"policy a NodeBridge controls", all, &corev1.Secret{ObjectMeta: objMeta("p", ctrlRef("vm.novasphere.dev/v1alpha1", "NodeBridge", "br1", "b-uid")), Data: data}, true},
+		{"policy a NodeBridge controls", all, &nmstatev1.NodeNetworkConfigurationPolicy{ObjectMeta: objMeta("wukong-br-br1", ctrlRef("vm.novasphere.dev/v1alpha1", "NodeBridge", "br1", "b-uid"))}, true},
+		{"policy of a NodeBridge under another name", all, &nmstatev1.NodeNetworkConfigurationPolicy{ObjectMeta: objMeta("br1", ctrlRef("vm.novasphere.dev/v1alpha1", "NodeBridge", "br1", "b-uid"))}, false},
+		{"secret naming the Wukong as controller under another name", all, &corev1.Secret{ObjectMeta: objMeta("web-blob-7", wukongRef), Data: data}, false},
+		{"VM a Wukong controls", all, &kubevirtv1.VirtualMachine{ObjectMeta: objMeta("web", wukongRef)}, true},
+		{"VM naming the Wukong under another name", all, &kubevirtv1.VirtualMachine{ObjectMeta: objMeta("web2", wukongRef)}, false},
+		{"PVC of a Wukong's disk", all, &corev1.PersistentVolumeClaim{ObjectMeta: objMeta("web-data", wukongRef)}, true},
+		{"PVC naming the Wukong without its prefix", all, &corev1.PersistentVolumeClaim{ObjectMeta: objMeta("data", wukongRef)}, false},
+		{"claim named otherwise than its DataVolume", all, &corev1.PersistentVolumeClaim{ObjectMeta: objMeta("copy", ctrlRef("cdi.kubevirt.io/v1beta1", "DataVolume", "web-root", "dv-uid"))}, false},
 		{"labelled secret without controller", all, &corev1.Secret{ObjectMeta: objMeta("keys"), Data: data}, false},
 		{"labelled secret another kind controls", all, &corev1.Secret{ObjectMeta: objMeta("s", ctrlRef("apps/v1", "Deployment", "d", "d-uid")), Data: data}, false},
 		{"Wukong kind of another group", all, &corev1.Secret{ObjectMeta: objMeta("s", ctrlRef("example.com/v1", "Wukong", "web", "w-uid")), Data: data}, false},

@@ -413,6 +413,14 @@ func TestTenantLabelledObjectsStayForeign(t *testing.T) {
 			assert.Equal(c, cloudInit.Data, own.Data, "the Wukong's own cloud-init Secret is held whole")
 			assert.Nil(c, own.ManagedFields, "without managedFields")
 		}
+		vm := &kubevirtv1.VirtualMachine{}
+		if assert.NoError(c, managerCache.Get(ctx, key(keyed), vm)) {
+			assert.NotNil(c, vm.Spec.Template, "the Wukong's VirtualMachine is held whole")
+		}
+		dv := &cdiv1.DataVolume{}
+		if assert.NoError(c, managerCache.Get(ctx, types.NamespacedName{Namespace: ns, Name: "keyed-root"}, dv)) {
+			assert.NotNil(c, dv.Spec.Source, "the Wukong's DataVolume is held whole")
+		}
 		vmi := &kubevirtv1.VirtualMachineInstance{}
 		if assert.NoError(c, managerCache.Get(ctx, key(keyed), vmi)) {
 			assert.NotEmpty(c, vmi.Status.Phase, "the instance of the Wukong's VM is held whole")
