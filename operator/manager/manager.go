@@ -1,5 +1,5 @@
 // Package manager assembles the Wukong controller manager: scheme,
-// label-filtered cache, metrics with authentication and authorization,
+// label-filtered cache holding whole only what the operator controls, metrics with authentication and authorization,
 // health probes, leader election and the reconciler. cmd/manager runs it;
 // the sandbox, the e2e suite and the chart's RBAC test run it in-process.
 package manager
@@ -99,8 +99,9 @@ const (
 )
 
 // ManagedSelector selects the objects Wukong writes (identity.Wukong's
-// managed-by label); the cache holds only those, so its memory grows with
-// Wukongs, not with the cluster.
+// managed-by label); the cache lists only those, so its memory grows with
+// Wukongs, not with the cluster. Anyone may set the label, so of those the
+// cache keeps whole only what the operator controls (ChildTransform).
 var ManagedSelector = identity.ManagedSelector()
 
 // NewScheme returns a scheme with every kind Wukong reads or writes.
@@ -182,6 +183,11 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	// Wukong's; the KubeVirt CR (which says whether the macvtap binding is
 	// registered) unfiltered and from every namespace, even when Namespaces
 	// limits the rest.
+	// Every kind is cached without managedFields; the Labelled kinds keep
+	// whole only the objects the operator controls, the rest as stubs
+	// (ChildTransform). children.Reader is the cache itself, set below
+	// before the cache starts.
+	children := &ChildTransform{Installed: installed}
 	byObject := map[client.Object]cache.ByObject{}
 	var missing []schema.GroupVersionKind
 	for _, k := range controller.CachedKinds {
@@ -191,12 +197,12 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			ctrl.Log.WithName("setup").Info("CRD not installed: not watching it; Wukongs that need it report it in their conditions",
 				"kind", k.GVK.String(), "restartWhenInstalled", o.RestartOnNewKinds)
 		case k.Labelled:
-			byObject[k.New()] = cache.ByObject{Label: ManagedSelector}
+			byObject[k.New()] = cache.ByObject{Label: ManagedSelector, Transform: children.Transform}
 		default:
 			byObject[k.New()] = cache.ByObject{Namespaces: map[string]cache.Config{cache.AllNamespaces: {}}}
 		}
 	}
-	cacheOpts := cache.Options{ByObject: byObject}
+	cacheOpts := cache.Options{ByObject: byObject, DefaultTransform: StripManagedFields}
 	if len(o.Namespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range o.Namespaces {
@@ -224,6 +230,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err := nodenet.AddIndex(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return nil, fmt.Errorf("cannot index Wukongs by their node networks: %w", err)
 	}
+	children.Reader = mgr.GetCache()
 	r := &controller.WukongReconciler{
 		Client:              FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespaces: o.Namespaces},
 		Recorder:            mgr.GetEventRecorder("wukong"),

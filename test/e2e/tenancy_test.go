@@ -523,4 +523,82 @@ func TestTenantBridgePorts(t *testing.T) {
 		require.Len(t, state.Interfaces[0].Bridge.Port, 1)
 		assert.JSONEq(t, want, string(state.Interfaces[0].Bridge.Port[0].VLAN), "uplink of %s", bridge)
 	}
+// TestTenantLabelledObjectsStayForeign: a tenant who puts Wukong's own
+// labels (managed-by, vm.novasphere.dev/wukong) on its Secrets does not get
+// them held in the manager's memory: the cache holds them as metadata stubs
+// (operator/manager ChildTransform) and keeps whole only what the Wukongs
+// control (their cloud-init Secret, the VirtualMachine's instance, the
+// DataVolume's PVC, through the owner chain). The ownership check still
+// sees a stub and refuses the name, and a labelled sshKeySecret is read
+// whole from the API server: its keys reach the guest's cloud-init.
+func TestTenantLabelledObjectsStayForeign(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
+	t.Parallel()
+	ns := newNamespace(t)
+	alice := tenant(t, ns, "alice-"+randSuffix())
+	ctx := ctxT(t)
+	labels := func(w string) map[string]string { return map[string]string{labelManagedBy: "wukong", labelWukong: w} }
+	const sshKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILabelled alice@example"
+	taken := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "memo-cloudinit", Labels: labels("memo")},
+		StringData: map[string]string{"userdata": "#cloud-config\n"}}
+	keys := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice-keys", Labels: labels("keyed")},
+		StringData: map[string]string{"key": sshKey}}
+	for _, s := range []*corev1.Secret{taken, keys} {
+		require.NoError(t, alice.Create(ctx, s))
+	}
+	require.NoError(t, k.Get(ctx, key(taken), taken))
+
+	memo := newWukong(ns, "memo")
+	keyed := newWukong(ns, "keyed")
+	keyed.Spec.SSHKeySecret = keys.Name
+	keyed.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("1Gi"), Boot: true, Image: testImage}}
+	require.NoError(t, alice.Create(ctx, memo))
+	require.NoError(t, alice.Create(ctx, keyed))
+
+	stalledMessage(t, alice, key(memo), "metadata.name", v1alpha1.ReasonNameConflict)
+	w := waitRunning(t, key(keyed))
+	cloudInit := &corev1.Secret{}
+	require.NoError(t, k.Get(ctx, types.NamespacedName{Namespace: ns, Name: "keyed-cloudinit"}, cloudInit))
+	assertOwnedChild(t, cloudInit, w)
+	assert.Contains(t, string(cloudInit.Data["userdata"]), sshKey, "the labelled sshKeySecret was read whole")
+
+	live := &corev1.Secret{}
+	require.NoError(t, k.Get(ctx, key(taken), live))
+	assert.Equal(t, taken.UID, live.UID)
+	assert.Empty(t, live.OwnerReferences, "the tenant's labelled Secret was not adopted")
+	assert.Equal(t, "#cloud-config\n", string(live.Data["userdata"]), "nor written")
+
+	if managerCache == nil {
+		return // the manager runs in the cluster: its cache is not reachable here
+	}
+	eventually(t, 1, func(c *assert.CollectT) {
+		for _, s := range []*corev1.Secret{taken, keys} {
+			cached := &corev1.Secret{}
+			if assert.NoError(c, managerCache.Get(ctx, key(s), cached)) {
+				assert.Nil(c, cached.Data, "%s: the cache holds no data of a tenant's labelled Secret", s.Name)
+				assert.Equal(c, s.GetUID(), cached.UID, "%s: but knows it exists", s.Name)
+			}
+		}
+		own := &corev1.Secret{}
+		if assert.NoError(c, managerCache.Get(ctx, key(cloudInit), own)) {
+			assert.Equal(c, cloudInit.Data, own.Data, "the Wukong's own cloud-init Secret is held whole")
+			assert.Nil(c, own.ManagedFields, "without managedFields")
+		}
+		vm := &kubevirtv1.VirtualMachine{}
+		if assert.NoError(c, managerCache.Get(ctx, key(keyed), vm)) {
+			assert.NotNil(c, vm.Spec.Template, "the Wukong's VirtualMachine is held whole")
+		}
+		dv := &cdiv1.DataVolume{}
+		if assert.NoError(c, managerCache.Get(ctx, types.NamespacedName{Namespace: ns, Name: "keyed-root"}, dv)) {
+			assert.NotNil(c, dv.Spec.Source, "the Wukong's DataVolume is held whole")
+		}
+		vmi := &kubevirtv1.VirtualMachineInstance{}
+		if assert.NoError(c, managerCache.Get(ctx, key(keyed), vmi)) {
+			assert.NotEmpty(c, vmi.Status.Phase, "the instance of the Wukong's VM is held whole")
+		}
+		pvc := &corev1.PersistentVolumeClaim{}
+		if assert.NoError(c, managerCache.Get(ctx, types.NamespacedName{Namespace: ns, Name: "keyed-root"}, pvc)) {
+			assert.NotEmpty(c, pvc.Spec.AccessModes, "CDI's PVC of the Wukong's DataVolume is held whole")
+		}
+	}, "the manager's cache")
 }

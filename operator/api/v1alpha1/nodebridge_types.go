@@ -100,7 +100,10 @@ type NodeBridgeSpec struct {
 	// interface or resource may be used; empty means every node. VMs with a
 	// NIC on the declaration are placed only on these nodes: on a key both
 	// name, this selector wins over the Wukong's
-	// spec.highAvailability.nodeSelector.
+	// spec.highAvailability.nodeSelector. At most 64 entries; keys at most
+	// 317 characters and values at most 63 (a label key and value).
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && size(self[k]) <= 63)",message="nodeSelector keys are label keys (at most 317 characters) and values label values (at most 63)"
 	// +optional
 	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
 
@@ -116,7 +119,12 @@ type NodeBridgeSpec struct {
 
 	// NamespaceSelector selects the namespaces whose Wukongs may attach to
 	// the bridge. Omitted: no namespace may (the bridge is configured on the
-	// nodes but unused); {} selects every namespace.
+	// nodes but unused); {} selects every namespace. At most 64 matchLabels
+	// (keys at most 317 characters, values at most 63) and 32
+	// matchExpressions of at most 64 values each (a value's length is
+	// checked as a label value when the operator reads the selector).
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || (size(self.matchLabels) <= 64 && self.matchLabels.all(k, size(k) <= 317 && size(self.matchLabels[k]) <= 63))",message="namespaceSelector.matchLabels has at most 64 entries, keys of at most 317 characters and values of at most 63",fieldPath=".matchLabels"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || (size(self.matchExpressions) <= 32 && self.matchExpressions.all(e, size(e.key) <= 317 && (!has(e.values) || size(e.values) <= 64)))",message="namespaceSelector.matchExpressions has at most 32 entries, keys of at most 317 characters and at most 64 values each",fieldPath=".matchExpressions"
 	// +optional
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 

@@ -370,11 +370,24 @@ type HighAvailability struct {
 	// +optional
 	AntiAffinity bool `json:"antiAffinity,omitempty"`
 
-	// NodeSelector restricts the nodes the VM may run on.
+	// NodeSelector restricts the nodes the VM may run on (node labels, as
+	// the VirtualMachine's spec.template.spec.nodeSelector). At most 64
+	// entries; a key at most 317 characters and a value at most 63, the
+	// longest a label key (253-character DNS prefix, "/", 63-character name)
+	// and a label value can be (k8s.io/apimachinery/pkg/util/validation:
+	// IsQualifiedName, IsValidLabelValue). The API server refuses more.
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && size(self[k]) <= 63)",message="nodeSelector keys are label keys (at most 317 characters) and values label values (at most 63)"
 	// +optional
 	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
 
-	// Tolerations let the VM run on tainted nodes.
+	// Tolerations let the VM run on tainted nodes (the VirtualMachine's
+	// spec.template.spec.tolerations). At most 32; a key at most 317
+	// characters and a value at most 63 (a taint's key and value are a
+	// label key and value: k8s.io/kubernetes/pkg/apis/core/validation
+	// validateTaints), operator and effect at most 16.
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:XValidation:rule="self.all(t, (!has(t.key) || size(t.key) <= 317) && (!has(t.value) || size(t.value) <= 63) && (!has(t.operator) || size(t.operator) <= 16) && (!has(t.effect) || size(t.effect) <= 16))",message="a toleration's key is at most 317 characters, its value at most 63, operator and effect at most 16"
 	// +listType=atomic
 	// +optional
 	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
