@@ -523,6 +523,8 @@ func TestTenantBridgePorts(t *testing.T) {
 		require.Len(t, state.Interfaces[0].Bridge.Port, 1)
 		assert.JSONEq(t, want, string(state.Interfaces[0].Bridge.Port[0].VLAN), "uplink of %s", bridge)
 	}
+}
+
 // TestTenantLabelledObjectsStayForeign: a tenant who puts Wukong's own
 // labels (managed-by, vm.novasphere.dev/wukong) on its Secrets does not get
 // them held in the manager's memory: the cache holds them as metadata stubs
