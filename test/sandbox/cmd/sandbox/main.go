@@ -34,7 +34,7 @@ func main() {
 	var (
 		examplesDir  = flag.String("examples", "examples", "Folder of manifests to apply.")
 		skipExamples = flag.Bool("skip-examples", false, "Apply nothing; just run the control plane and the operator.")
-		kubeconfig   = flag.String("write-kubeconfig", "", "Where to write the admin kubeconfig (default: a temporary file).")
+		kubeconfig   = flag.String("write-kubeconfig", "", "Where to write the admin kubeconfig, once everything serves; removed when it stops (default: a temporary file).")
 		namespace    = flag.String("namespace", "default", "Namespace the examples are applied to.")
 		exitReady    = flag.Bool("exit-when-ready", false, "Exit 0 once every applied Wukong is Ready; exit 1 if not within --timeout.")
 		timeout      = flag.Duration("timeout", 5*time.Minute, "With --exit-when-ready: how long to wait.")

@@ -239,6 +239,7 @@ func TestExitWhenReady(t *testing.T) {
 // and a DataVolume whose URL is not a URL are refused by KubeVirt's and
 // CDI's validating webhooks, and a valid VirtualMachine is stored with the
 // defaults KubeVirt's mutating webhook adds (firmware UUID and serial).
+// Once the sandbox has stopped, the file is gone.
 func TestKubeconfigMeansReady(t *testing.T) {
 	r := launch(t, "--skip-examples")
 	c := r.clientOnceKubeconfig(t)
@@ -289,6 +290,7 @@ func TestKubeconfigMeansReady(t *testing.T) {
 	}
 	require.NoError(t, r.cmd.Process.Signal(syscall.SIGTERM))
 	assert.Equal(t, 0, r.exited(t, time.Minute), r.out.String())
+	assert.NoFileExists(t, r.kubeconfig, "the kubeconfig of a stopped sandbox")
 }
 
 // readyVM is a halted VirtualMachine with a pod network NIC.
