@@ -188,7 +188,7 @@ type inProcess struct {
 	err error
 }
 
-// run starts mgr. When it stops before Stop asked it to, failed is
+// runInProcess starts mgr. When it stops before Stop asked it to, failed is
 // called with why.
 func runInProcess(name string, mgr ctrl.Manager, failed func(error)) *inProcess {
 	ctx, cancel := context.WithCancel(context.Background())
