@@ -185,7 +185,7 @@ func TestAdmissionRejects(t *testing.T) {
 		{"unknown runStrategy", "spec:\n  startStrategy:\n    runStrategy: Sometimes\n", "spec.startStrategy.runStrategy", "Unsupported value"},
 		{"anti-affinity mode unknown", "spec:\n  highAvailability:\n    antiAffinity: true\n    antiAffinityMode: Soft\n", "spec.highAvailability.antiAffinityMode", "Unsupported value"},
 		{"anti-affinity group not a label value", "spec:\n  highAvailability:\n    antiAffinity: true\n    antiAffinityGroup: a/b\n", "spec.highAvailability.antiAffinityGroup", "should match"},
-		{"anti-affinity group too long", "spec:\n  highAvailability:\n    antiAffinity: true\n    antiAffinityGroup: " + strings.Repeat("a", 64) + "\n", "spec.highAvailability.antiAffinityGroup", "at most 63"},
+		{"anti-affinity group too long", "spec:\n  highAvailability:\n    antiAffinity: true\n    antiAffinityGroup: " + strings.Repeat("a", 64) + "\n", "spec.highAvailability.antiAffinityGroup", "may not be more than 63"},
 		{"anti-affinity group without antiAffinity", "spec:\n  highAvailability:\n    antiAffinityGroup: db\n", "spec.highAvailability.antiAffinity", "need antiAffinity: true"},
 		{"anti-affinity mode with antiAffinity false", "spec:\n  highAvailability:\n    antiAffinity: false\n    antiAffinityMode: Preferred\n", "spec.highAvailability.antiAffinity", "need antiAffinity: true"},
 		{"unknown restartPolicy", "spec:\n  highAvailability:\n    restartPolicy: Maybe\n", "spec.highAvailability.restartPolicy", "Unsupported value"},
