@@ -70,6 +70,22 @@ func (b Bridge) Validate() error {
 	case len(b.Uplinks) > 1 && (b.Bond == nil || b.Bond.Name == ""):
 		return fmt.Errorf("bridge %s: %d uplinks need a bond", b.Name, len(b.Uplinks))
 	}
+	// NMState's desired state names each interface once: the bridge, its
+	// uplinks and its bond are distinct interfaces.
+	names := map[string]bool{b.Name: true}
+	ifaces := append([]string(nil), b.Uplinks...)
+	if len(b.Uplinks) > 1 {
+		ifaces = append(ifaces, b.Bond.Name)
+	}
+	for _, n := range ifaces {
+		if n == "" || len(n) > 15 {
+			return fmt.Errorf("bridge %s: interface name %q must be 1 to 15 characters", b.Name, n)
+		}
+		if names[n] {
+			return fmt.Errorf("bridge %s: interface name %q is used twice (the bridge, its uplinks and its bond are distinct interfaces)", b.Name, n)
+		}
+		names[n] = true
+	}
 	for _, r := range b.VLANs {
 		if r.Min < 1 || r.Max > 4094 || r.Max < r.Min {
 			return fmt.Errorf("bridge %s: VLAN range %d-%d is not within 1-4094", b.Name, r.Min, r.Max)

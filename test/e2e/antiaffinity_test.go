@@ -91,7 +91,7 @@ func TestTenantAntiAffinity(t *testing.T) {
 			assert.Equal(c, metav1.ConditionTrue, stalled.Status)
 			assert.Contains(c, ready.Message, scheduler, "Ready quotes the scheduler")
 			assert.Contains(c, ready.Message, "spec.highAvailability.antiAffinity")
-			assert.NotContains(c, ready.Message, "spec.highAvailability.tolerations", "the scheduler blamed no taint")
+			assert.NotContains(c, ready.Message, "spec.memory", "the scheduler blamed no resource")
 		}
 	}, "%s to be Unschedulable quoting the scheduler", key(second))
 
