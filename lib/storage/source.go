@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"unicode"
 )
 
 // Kind is the kind of a disk's source.
@@ -41,7 +42,11 @@ var imageRef = func() *regexp.Regexp {
 		comp       = `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`
 		name       = `(?:` + domain + `/)?` + comp + `(?:/` + comp + `)*`
 		tag        = `[\w][\w.-]{0,127}`
-		digest     = `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}`
+		// The digests a registry resolves (opencontainers/go-digest's
+		// registered algorithms, lower-case hex of their size): the
+		// distribution reference parser refuses any other
+		// ("unsupported digest algorithm"), found by FuzzSourceKind.
+		digest = `(?:sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})`
 	)
 	return regexp.MustCompile(`^` + name + `(?::` + tag + `)?(?:@` + digest + `)?$`)
 }()
@@ -54,8 +59,11 @@ func SourceKind(source string) (Kind, error) {
 	case source == "":
 		return KindBlank, nil
 	case strings.HasPrefix(source, "http://"), strings.HasPrefix(source, "https://"):
+		// A host, not just a port ("http://:80/x"), and no white space or
+		// control character, Unicode ones included (found by
+		// FuzzSourceKind).
 		u, err := url.Parse(source)
-		if err != nil || u.Host == "" || strings.ContainsAny(source, " \t\n") {
+		if err != nil || u.Hostname() == "" || strings.IndexFunc(source, spaceOrControl) >= 0 {
 			return KindBlank, fmt.Errorf("%w: source %q is not a valid http(s) URL", ErrInvalidDisk, source)
 		}
 		return KindHTTP, nil
@@ -73,6 +81,8 @@ func SourceKind(source string) (Kind, error) {
 		return KindBlank, fmt.Errorf("%w: source %q is neither an http(s) URL nor a container image reference", ErrInvalidDisk, source)
 	}
 }
+
+func spaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
 
 // RegistryURL returns the CDI registry URL of an image source: docker://IMAGE.
 func RegistryURL(source string) string {
