@@ -24,7 +24,8 @@ const labelAntiAffinity = "vm.novasphere.dev/anti-affinity"
 // one on every node, do not keep a tenant's HA Wukong off the nodes (the
 // rule reaches only its own namespace); within the namespace a VM of the
 // same group does, and Ready then quotes the scheduler's own verdict; a VM
-// of another group, or with antiAffinityMode Preferred, runs next to it.
+// of another group runs next to it, and so do two VMs of a group whose
+// antiAffinityMode is Preferred.
 func TestTenantAntiAffinity(t *testing.T) {
 	requireKinds(t, kindVirtualMachine)
 	t.Parallel()
@@ -95,10 +96,17 @@ func TestTenantAntiAffinity(t *testing.T) {
 		}
 	}, "%s to be Unschedulable quoting the scheduler", key(second))
 
-	// Another group, or the Preferred mode, shares the node.
+	// Another group shares the node; so do two of a group whose rule is
+	// Preferred. (A Required member's rule would keep Preferred members of
+	// its own group off its node too: the scheduler applies the running
+	// pods' required anti-affinity to an incoming pod.)
 	other := ha("other-group", func(h *v1alpha1.HighAvailability) { onNode(h); h.AntiAffinityGroup = "db" })
-	soft := ha("soft", func(h *v1alpha1.HighAvailability) { onNode(h); h.AntiAffinityMode = v1alpha1.AntiAffinityPreferred })
-	for _, w := range []*v1alpha1.Wukong{other, soft} {
+	soft := func(h *v1alpha1.HighAvailability) {
+		onNode(h)
+		h.AntiAffinityGroup, h.AntiAffinityMode = "web", v1alpha1.AntiAffinityPreferred
+	}
+	soft1, soft2 := ha("soft-1", soft), ha("soft-2", soft)
+	for _, w := range []*v1alpha1.Wukong{other, soft1, soft2} {
 		assert.Equal(t, node, waitRunning(t, key(w)).Status.NodeName, "%s runs on %s", w.Name, node)
 	}
 	vm := &kubevirtv1.VirtualMachine{}

@@ -379,7 +379,10 @@ type HighAvailability struct {
 	// so the VM runs next to one of its group when there is no other room. They are
 	// Kubernetes' requiredDuringSchedulingIgnoredDuringExecution and
 	// preferredDuringSchedulingIgnoredDuringExecution: a running VM is
-	// never moved. Needs antiAffinity: true.
+	// never moved. The scheduler also holds an incoming pod to the
+	// required rules of the pods already running, so a Required member of
+	// a group keeps every member of that group, Preferred ones included,
+	// off its node: give a group one mode. Needs antiAffinity: true.
 	// +kubebuilder:validation:Enum=Required;Preferred
 	// +optional
 	AntiAffinityMode string `json:"antiAffinityMode,omitempty"`
