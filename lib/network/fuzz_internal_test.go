@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -44,6 +45,11 @@ func FuzzCNIConfig(f *testing.F) {
 	f.Add("web\",\"type\":\"host-device", "lan", "bridge", "br1\",\"ipam\":{\"type\":\"dhcp\"},\"x\":\"", "", "", 0, 0)
 	f.Add("a", "b", "bridge", "mtu", "vlan", "name", 1, 1)
 	f.Fuzz(func(t *testing.T, owner, nic, typ, bridge, phys, resource string, vlan, mtu int) {
+		for _, s := range []string{owner, nic, typ, bridge, phys, resource} {
+			if !utf8.ValidString(s) {
+				return // Kubernetes API strings are UTF-8 (JSON); json.Marshal would coerce
+			}
+		}
 		a := Attachment{Name: nic, Type: Type(typ), Bridge: bridge, PhysicalInterface: phys, ResourceName: resource, VLAN: vlan, MTU: mtu}
 		name := NADName(owner, nic)
 		out, err := CNIConfig(name, a)
@@ -143,6 +149,11 @@ func FuzzPolicy(f *testing.F) {
 	f.Add("br\"x", "eth1\",\"state\":\"absent", "", "", "", false, 1, 4094, false)
 	f.Add("br0", "eth0", "eth1", "br0", "", false, 0, 0, false)
 	f.Fuzz(func(t *testing.T, name, up1, up2, bond, mode string, ovs bool, vmin, vmax int, absent bool) {
+		for _, s := range []string{name, up1, up2, bond, mode} {
+			if !utf8.ValidString(s) {
+				return // Kubernetes API strings are UTF-8 (JSON)
+			}
+		}
 		b := Bridge{Name: name, Uplinks: []string{up1}, OVS: ovs}
 		if up2 != "" {
 			b.Uplinks = append(b.Uplinks, up2)
