@@ -148,6 +148,9 @@ func FuzzPolicy(f *testing.F) {
 	f.Add("br-ovs", "ens3", "", "", "", true, 0, 0, true)
 	f.Add("br\"x", "eth1\",\"state\":\"absent", "", "", "", false, 1, 4094, false)
 	f.Add("br0", "eth0", "eth1", "br0", "", false, 0, 0, false)
+	// Found by fuzzing: NMState's desired state refuses control characters.
+	f.Add("0", "\x7f", "", "", "", false, 10, 20, false)
+	f.Add("0", "1", "2", "00", "\x7f", false, 10, 20, false)
 	f.Fuzz(func(t *testing.T, name, up1, up2, bond, mode string, ovs bool, vmin, vmax int, absent bool) {
 		for _, s := range []string{name, up1, up2, bond, mode} {
 			if !utf8.ValidString(s) {
