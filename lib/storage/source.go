@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
+
+	"github.com/distribution/reference"
 )
 
 // Kind is the kind of a disk's source.
@@ -51,6 +53,20 @@ var imageRef = func() *regexp.Regexp {
 	return regexp.MustCompile(`^` + name + `(?::` + tag + `)?(?:@` + digest + `)?$`)
 }()
 
+// isImage reports whether s is a container image reference: it matches
+// imageRef and the distribution reference parser, whose grammar the
+// importer's (containers/image) follows, accepts it. The parser also
+// refuses what the grammar alone lets through: a 64-hex-digit name (an
+// image ID) and repository paths over 255 characters (the first found by
+// FuzzSourceKind).
+func isImage(s string) bool {
+	if !imageRef.MatchString(s) {
+		return false
+	}
+	_, err := reference.ParseNormalizedNamed(s)
+	return err == nil
+}
+
 // SourceKind tells what a Disk.Source is: "" is KindBlank, an http:// or
 // https:// URL with a host is KindHTTP, and docker://IMAGE or a bare image
 // reference is KindRegistry. Anything else is an error wrapping ErrInvalidDisk.
@@ -68,14 +84,14 @@ func SourceKind(source string) (Kind, error) {
 		}
 		return KindHTTP, nil
 	case strings.HasPrefix(source, dockerScheme):
-		if !imageRef.MatchString(strings.TrimPrefix(source, dockerScheme)) {
+		if !isImage(strings.TrimPrefix(source, dockerScheme)) {
 			return KindBlank, fmt.Errorf("%w: source %q is not a valid container image reference", ErrInvalidDisk, source)
 		}
 		return KindRegistry, nil
 	case strings.Contains(source, "://"):
 		scheme, _, _ := strings.Cut(source, "://")
 		return KindBlank, fmt.Errorf("%w: source %q has unsupported scheme %q (want http, https or docker)", ErrInvalidDisk, source, scheme)
-	case imageRef.MatchString(source):
+	case isImage(source):
 		return KindRegistry, nil
 	default:
 		return KindBlank, fmt.Errorf("%w: source %q is neither an http(s) URL nor a container image reference", ErrInvalidDisk, source)

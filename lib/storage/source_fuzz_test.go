@@ -23,6 +23,8 @@ func FuzzSourceKind(f *testing.F) {
 		"quay.io/x/y@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "docker://", "http://:80/x",
 		"https://169.254.169.254/latest/meta-data", "http://[::1]:8080/a", "docker://a@md5:0123456789abcdef0123456789abcdef",
 		"https://example.org/a\u00a0b", "docker://quay.io/a:b\n", "quay.io/a/b:" + strings.Repeat("t", 128),
+		strings.Repeat("0", 64), // found by fuzzing
+		"quay.io/" + strings.Repeat("a", 256),
 	} {
 		f.Add(s)
 	}
