@@ -104,11 +104,16 @@ soak: envtest-assets ## The reliability suite at a bigger size (RELIABILITY_N=10
 	@export KUBEBUILDER_ASSETS=$$(scripts/envtest-assets.sh); cd test && RELIABILITY_N=$${RELIABILITY_N:-100} go test -count=1 -timeout 60m -v ./reliability/
 
 .PHONY: fuzz
-fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
-	@for m in $(MODULES); do (cd $$m && for pkg in $$(go list ./...); do \
-		for f in $$(go test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-			echo "fuzz $$pkg $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$pkg || exit 1; \
-		done; done) || exit 1; done
+fuzz: ## Run every fuzz target (each func Fuzz* in any module's tests) for FUZZTIME each (default 30s).
+	@for m in $(MODULES); do \
+		for dir in $$(cd $$m && grep -rlE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*\(' . | xargs -r -n1 dirname | sort -u); do \
+			out=$$(cd $$m && go test -list '^Fuzz' $$dir) || { echo "fuzz: cannot list the fuzz targets of $$m/$$dir" >&2; exit 1; }; \
+			for f in $$(echo "$$out" | grep '^Fuzz'); do \
+				echo "fuzz $$m/$$dir $$f"; \
+				(cd $$m && go test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$dir) || exit 1; \
+			done; \
+		done; \
+	done
 
 .PHONY: guest-image
 guest-image: ## Build (or reuse) the Debian guest image of the real-guest tier in bin/guest/ (root, Debian tools).

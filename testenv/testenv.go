@@ -14,6 +14,7 @@ package testenv
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -129,8 +130,32 @@ func Scheme(adds ...func(*runtime.Scheme) error) *runtime.Scheme {
 // repository's test CRDs (CRDs) and a client using scheme, hands it to
 // started, runs the tests, stops the server and exits with the tests' code
 // (1, with the reason on stderr, when the server cannot start).
+//
+// A run that can reach no test, only fuzz targets (NoTests), starts no
+// server and never calls started: fuzz targets must not need one.
 func Main(m *testing.M, scheme *runtime.Scheme, started func(*Env)) {
+	if NoTests() {
+		os.Exit(m.Run())
+	}
 	os.Exit(run(m, scheme, started))
+}
+
+// NoTests reports whether this test binary runs no Test function, only
+// lists names or fuzzes: `go test -list`, a fuzzing worker process
+// (-test.fuzzworker) or `go test -run '^$' -fuzz X` (as make fuzz runs
+// it). It parses the command line (flag.Parse), as a TestMain may.
+func NoTests() bool {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	value := func(name string) string {
+		if f := flag.Lookup(name); f != nil {
+			return f.Value.String()
+		}
+		return ""
+	}
+	return value("test.list") != "" || value("test.fuzzworker") == "true" ||
+		(value("test.fuzz") != "" && value("test.run") == "^$")
 }
 
 func run(m *testing.M, scheme *runtime.Scheme, started func(*Env)) int {

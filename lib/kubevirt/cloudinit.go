@@ -13,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/novasphere/wukong/lib/apply"
 )
@@ -183,7 +182,7 @@ func RenderUserData(owner client.Object, m Machine) ([]byte, error) {
 	} else {
 		cfg.SSHAuthorizedKeys = keys
 	}
-	body, err := yaml.Marshal(cfg)
+	body, err := marshalCloudInit(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -353,7 +352,7 @@ func RenderNetworkData(namespace string, m Machine) ([]byte, error) {
 		}
 		cfg.Ethernets[e.key] = e.eth
 	}
-	return yaml.Marshal(cfg)
+	return marshalCloudInit(cfg)
 }
 
 func isDHCP(ip IPConfig) bool { return ip.Mode == "" || ip.Mode == NetworkModeDHCP }

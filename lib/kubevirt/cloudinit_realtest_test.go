@@ -244,6 +244,9 @@ func TestRealCloudInitSchema(t *testing.T) {
 		"keys for the default user":         {SSHKeys: []string{"ssh-ed25519 AAAA1 a@b"}},
 		"password hash, locked":             {User: &User{Name: "ops", PasswordHash: "$6$abc$def", LockPasswd: ptrTo(true)}},
 		"no guest agent":                    {SkipGuestAgent: true, User: &User{Name: "ops"}},
+		// Strings PyYAML reads as other types (FuzzUserData): without
+		// quoting, "=" and "<<" make cloud-init drop the whole document.
+		"strings PyYAML would misread": {User: &User{Name: "ops", Sudo: "=", Shell: "<<", Groups: []string{".1_", "1:20"}}},
 	}
 	for name, ci := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -38,6 +38,7 @@ func TestReconcileSchema(t *testing.T) {
 			return m
 		}()},
 		{"anti-affinity", with(func(m *Machine) { m.AntiAffinity = true })},
+		{"anti-affinity preferred, grouped", with(func(m *Machine) { m.AntiAffinity, m.AntiAffinityPreferred, m.AntiAffinityGroup = true, true, "db" })},
 		{"tolerations", with(func(m *Machine) {
 			m.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
 		})},

@@ -14,11 +14,20 @@ import (
 // "example.com/anti-affinity". Every object also carries
 // id.OwnerLabels(owner name) (Labels).
 const (
-	// KeyAntiAffinity is the label set to "true" on the VMI template of
-	// machines that asked for AntiAffinity; their virt-launcher pods repel
-	// each other (across namespaces, among machines written under the same
-	// Domain).
+	// KeyAntiAffinity is the label set on the VMI template of machines
+	// that asked for AntiAffinity, valued with their AntiAffinityGroup
+	// (DefaultAntiAffinityGroup when empty); the virt-launcher pods of one
+	// namespace with the same value repel each other. Pods of other
+	// namespaces never count.
 	KeyAntiAffinity = "anti-affinity"
+	// DefaultAntiAffinityGroup is the KeyAntiAffinity value of machines
+	// without an AntiAffinityGroup.
+	DefaultAntiAffinityGroup = "true"
+	// PreferredAntiAffinityWeight is the weight of the preferred
+	// anti-affinity term (AntiAffinityPreferred): the highest the API
+	// allows (1-100), so the rule outranks the scheduler's own spreading
+	// preferences.
+	PreferredAntiAffinityWeight = 100
 	// KeyAppliedRunStrategy is the annotation BuildVM writes on the
 	// VirtualMachine: the run strategy the lib's input (Machine.RunStrategy)
 	// asked for when the VM was last applied. Reconcile compares it with the
@@ -93,9 +102,26 @@ type Machine struct {
 	// NodeSelector and Tolerations are copied to the VMI template.
 	NodeSelector map[string]string
 	Tolerations  []corev1.Toleration
-	// AntiAffinity keeps this machine off nodes running another machine
-	// that also set it (in any namespace).
+	// AntiAffinity keeps this machine off nodes running another machine of
+	// the owner's namespace with the same AntiAffinityGroup that also set
+	// it. The term names neither namespaces nor a namespace selector, which
+	// Kubernetes reads as "this pod's namespace" (core/v1 PodAffinityTerm).
 	AntiAffinity bool
+	// AntiAffinityGroup is the group (a label value) whose machines repel
+	// each other; empty is DefaultAntiAffinityGroup. Needs AntiAffinity.
+	AntiAffinityGroup string
+	// AntiAffinityPreferred makes the rule soft: a preferred term of
+	// PreferredAntiAffinityWeight instead of a required one, so the
+	// machine still runs when every node has one of its group.
+	AntiAffinityPreferred bool
+}
+
+// antiAffinityGroup is the KeyAntiAffinity label value of m.
+func (m Machine) antiAffinityGroup() string {
+	if m.AntiAffinityGroup == "" {
+		return DefaultAntiAffinityGroup
+	}
+	return m.AntiAffinityGroup
 }
 
 // Disk is a volume attached to the machine.

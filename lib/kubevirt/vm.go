@@ -4,10 +4,12 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -110,6 +112,11 @@ func (m Machine) Validate() error {
 	if boots > 1 {
 		return invalid("disks", "at most one disk can boot")
 	}
+	if m.AntiAffinityGroup != "" {
+		if errs := validation.IsValidLabelValue(m.AntiAffinityGroup); len(errs) > 0 {
+			return invalid("antiAffinityGroup", "not a label value: %s", strings.Join(errs, "; "))
+		}
+	}
 	nics := map[string]bool{PodNetworkName: true}
 	for i, n := range m.NICs {
 		if err := namedEntry("nics", i, n.Name, nics, PodNetworkName, "nad", n.NAD); err != nil {
@@ -157,7 +164,7 @@ func BuildVM(id apply.Identity, owner client.Object, m Machine) *kubevirtv1.Virt
 	tmplLabels := Labels(id, owner)
 	antiAffinity := id.Key(KeyAntiAffinity)
 	if m.AntiAffinity {
-		tmplLabels[antiAffinity] = "true"
+		tmplLabels[antiAffinity] = m.antiAffinityGroup()
 	}
 	rs := m.RunStrategy
 	if rs == "" {
@@ -196,14 +203,7 @@ func BuildVM(id apply.Identity, owner client.Object, m Machine) *kubevirtv1.Virt
 		}
 	}
 	if m.AntiAffinity {
-		spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
-			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
-				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{antiAffinity: "true"}},
-				// An empty namespace selector spans every namespace.
-				NamespaceSelector: &metav1.LabelSelector{},
-				TopologyKey:       HostnameTopologyKey,
-			}},
-		}}
+		spec.Affinity = &corev1.Affinity{PodAntiAffinity: buildAntiAffinity(antiAffinity, m)}
 	}
 
 	return &kubevirtv1.VirtualMachine{
@@ -223,6 +223,26 @@ func BuildVM(id apply.Identity, owner client.Object, m Machine) *kubevirtv1.Virt
 			},
 		},
 	}
+}
+
+// buildAntiAffinity is the podAntiAffinity of a machine with AntiAffinity:
+// one term over pods labelled key=<group> on the same node
+// (HostnameTopologyKey), required or preferred. The term sets neither
+// namespaces nor namespaceSelector: "null or empty namespaces list and null
+// namespaceSelector means 'this pod's namespace'" (Kubernetes API
+// reference, core/v1 PodAffinityTerm), so no other namespace's pods, which
+// anyone with the edit role there can label, keep the machine off a node.
+func buildAntiAffinity(key string, m Machine) *corev1.PodAntiAffinity {
+	term := corev1.PodAffinityTerm{
+		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{key: m.antiAffinityGroup()}},
+		TopologyKey:   HostnameTopologyKey,
+	}
+	if m.AntiAffinityPreferred {
+		return &corev1.PodAntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
+			Weight: PreferredAntiAffinityWeight, PodAffinityTerm: term,
+		}}}
+	}
+	return &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{term}}
 }
 
 func virtioDisk(name string) kubevirtv1.Disk {

@@ -232,20 +232,63 @@ func TestBuildVM(t *testing.T) {
 			},
 		},
 		{
-			name: "anti-affinity: template label and required term across namespaces",
+			name: "anti-affinity: template label and a required term over the own namespace only",
 			m:    with(func(m *Machine) { m.AntiAffinity = true }),
 			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
 				assert.Equal(t, "true", vm.Spec.Template.ObjectMeta.Labels[testID.Key(KeyAntiAffinity)])
 				assert.NotContains(t, vm.Labels, testID.Key(KeyAntiAffinity))
 				aff := vm.Spec.Template.Spec.Affinity
 				require.NotNil(t, aff)
-				require.NotNil(t, aff.PodAntiAffinity)
-				terms := aff.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+				want := &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+					LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{testID.Key(KeyAntiAffinity): "true"}},
+					TopologyKey:   "kubernetes.io/hostname",
+				}}}
+				assert.Equal(t, want, aff.PodAntiAffinity)
+				// "null or empty namespaces list and null namespaceSelector
+				// means this pod's namespace": an empty selector ({}) would
+				// span every namespace.
+				term := aff.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0]
+				assert.Nil(t, term.NamespaceSelector, "namespaceSelector")
+				assert.Empty(t, term.Namespaces, "namespaces")
+				assert.Nil(t, aff.NodeAffinity)
+				assert.Nil(t, aff.PodAffinity)
+			},
+		},
+		{
+			name: "anti-affinity group: the label value and the selector are the group",
+			m:    with(func(m *Machine) { m.AntiAffinity, m.AntiAffinityGroup = true, "db-primary" }),
+			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
+				assert.Equal(t, "db-primary", vm.Spec.Template.ObjectMeta.Labels[testID.Key(KeyAntiAffinity)])
+				terms := vm.Spec.Template.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution
 				require.Len(t, terms, 1)
-				assert.Equal(t, "kubernetes.io/hostname", terms[0].TopologyKey)
-				assert.Equal(t, map[string]string{testID.Key(KeyAntiAffinity): "true"}, terms[0].LabelSelector.MatchLabels)
-				require.NotNil(t, terms[0].NamespaceSelector)
-				assert.Empty(t, terms[0].NamespaceSelector.MatchLabels)
+				assert.Equal(t, map[string]string{testID.Key(KeyAntiAffinity): "db-primary"}, terms[0].LabelSelector.MatchLabels)
+				assert.Nil(t, terms[0].NamespaceSelector)
+				assert.Empty(t, terms[0].Namespaces)
+			},
+		},
+		{
+			name: "anti-affinity preferred: one weighted term, nothing required",
+			m: with(func(m *Machine) {
+				m.AntiAffinity, m.AntiAffinityPreferred, m.AntiAffinityGroup = true, true, "web"
+			}),
+			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
+				assert.Equal(t, "web", vm.Spec.Template.ObjectMeta.Labels[testID.Key(KeyAntiAffinity)])
+				want := &corev1.PodAntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
+					Weight: 100,
+					PodAffinityTerm: corev1.PodAffinityTerm{
+						LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{testID.Key(KeyAntiAffinity): "web"}},
+						TopologyKey:   "kubernetes.io/hostname",
+					},
+				}}}
+				assert.Equal(t, want, vm.Spec.Template.Spec.Affinity.PodAntiAffinity)
+			},
+		},
+		{
+			name: "no anti-affinity: no label, no affinity, whatever the group and mode say",
+			m:    with(func(m *Machine) { m.AntiAffinityGroup, m.AntiAffinityPreferred = "web", true }),
+			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
+				assert.NotContains(t, vm.Spec.Template.ObjectMeta.Labels, testID.Key(KeyAntiAffinity))
+				assert.Nil(t, vm.Spec.Template.Spec.Affinity)
 			},
 		},
 		{
@@ -328,6 +371,8 @@ func TestValidate(t *testing.T) {
 		{"bad MAC", with(func(m *Machine) { m.NICs = []NIC{{Name: "lan", NAD: "a/b", MAC: "zz"}} }), "nics[0].mac"},
 		{"bad binding", with(func(m *Machine) { m.NICs = []NIC{{Name: "lan", NAD: "a/b", Binding: "passt"}} }), "nics[0].binding"},
 		{"macvtap binding", with(func(m *Machine) { m.NICs = []NIC{{Name: "lan", NAD: "a/b", Binding: BindingMacvtap}} }), ""},
+		{"anti-affinity group", with(func(m *Machine) { m.AntiAffinity, m.AntiAffinityGroup = true, "db_1.a" }), ""},
+		{"anti-affinity group not a label value", with(func(m *Machine) { m.AntiAffinity, m.AntiAffinityGroup = true, "a b" }), "antiAffinityGroup"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nmstate/kubernetes-nmstate/api/shared"
 	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
@@ -71,8 +74,8 @@ type VLANRange struct{ Min, Max int }
 // Validate checks what NMState would refuse or what would be unsafe to send.
 func (b Bridge) Validate() error {
 	switch {
-	case b.Name == "" || len(b.Name) > 15:
-		return fmt.Errorf("bridge name %q must be 1 to 15 characters", b.Name)
+	case ifaceName(b.Name) != nil:
+		return fmt.Errorf("bridge name %q: %w", b.Name, ifaceName(b.Name))
 	case len(b.Uplinks) == 0:
 		return fmt.Errorf("bridge %s: at least one uplink is required", b.Name)
 	case len(b.Uplinks) > 1 && (b.Bond == nil || b.Bond.Name == ""):
@@ -81,10 +84,52 @@ func (b Bridge) Validate() error {
 	if b.NativeVLAN < 0 || b.NativeVLAN > 4094 {
 		return fmt.Errorf("bridge %s: native VLAN %d is not within 1-4094", b.Name, b.NativeVLAN)
 	}
+	// NMState's desired state names each interface once: the bridge, its
+	// uplinks and its bond are distinct interfaces.
+	names := map[string]bool{b.Name: true}
+	ifaces := append([]string(nil), b.Uplinks...)
+	if len(b.Uplinks) > 1 {
+		ifaces = append(ifaces, b.Bond.Name)
+	}
+	for _, n := range ifaces {
+		if err := ifaceName(n); err != nil {
+			return fmt.Errorf("bridge %s: interface name %q: %w", b.Name, n, err)
+		}
+		if names[n] {
+			return fmt.Errorf("bridge %s: interface name %q is used twice (the bridge, its uplinks and its bond are distinct interfaces)", b.Name, n)
+		}
+		names[n] = true
+	}
+	if len(b.Uplinks) > 1 && !slices.Contains(bondModes, b.Bond.Mode) {
+		return fmt.Errorf("bridge %s: bond mode %q is not one of %q", b.Name, b.Bond.Mode, bondModes[1:])
+	}
 	for _, r := range b.VLANs {
 		if r.Min < 1 || r.Max > 4094 || r.Max < r.Min {
 			return fmt.Errorf("bridge %s: VLAN range %d-%d is not within 1-4094", b.Name, r.Min, r.Max)
 		}
+	}
+	return nil
+}
+
+// bondModes are the link-aggregation modes NMState knows (its bond
+// schema, the Linux bonding driver's modes); "" is active-backup.
+var bondModes = []string{"", "active-backup", "802.3ad", "balance-xor", "balance-tlb", "balance-alb", "balance-rr", "broadcast"}
+
+// ifaceName checks a node interface name as Linux does (net/core/dev.c,
+// dev_valid_name: 1 to 15 bytes, not "." or "..", no '/', ':' or white
+// space) and as NMState can carry it: valid UTF-8 without control
+// characters, which kubernetes-nmstate's desired state (YAML) refuses
+// (found by FuzzPolicy: "yaml: control characters are not allowed").
+func ifaceName(n string) error {
+	switch {
+	case n == "" || len(n) > 15:
+		return errors.New("must be 1 to 15 bytes")
+	case n == "." || n == "..":
+		return errors.New(`cannot be "." or ".."`)
+	case !utf8.ValidString(n) || strings.IndexFunc(n, func(r rune) bool {
+		return r == '/' || r == ':' || unicode.IsSpace(r) || unicode.IsControl(r)
+	}) >= 0:
+		return errors.New("must be UTF-8 without '/', ':', white space or control characters")
 	}
 	return nil
 }

@@ -94,6 +94,15 @@ func TestBridgeValidate(t *testing.T) {
 		"two uplinks no bond": {Name: "br1", Uplinks: []string{"eth1", "eth2"}},
 		"VLAN out of range":   {Name: "br1", Uplinks: []string{"eth1"}, VLANs: []network.VLANRange{{Min: 0, Max: 5000}}},
 		"VLAN range reversed": {Name: "br1", Uplinks: []string{"eth1"}, VLANs: []network.VLANRange{{Min: 20, Max: 10}}},
+		// Found by FuzzPolicy: NMState gets two interfaces of one name.
+		"bond named like the bridge":      {Name: "br0", Uplinks: []string{"eth0", "eth1"}, Bond: &network.Bond{Name: "br0"}},
+		"uplink named like the bridge":    {Name: "br0", Uplinks: []string{"br0"}},
+		"bond named like an uplink":       {Name: "br0", Uplinks: []string{"eth0", "eth1"}, Bond: &network.Bond{Name: "eth1"}},
+		"empty uplink":                    {Name: "br0", Uplinks: []string{""}},
+		"uplink with a control character": {Name: "br0", Uplinks: []string{"\x7f"}},
+		"uplink with a slash":             {Name: "br0", Uplinks: []string{"eth/1"}},
+		"bridge named ..":                 {Name: "..", Uplinks: []string{"eth1"}},
+		"unknown bond mode":               {Name: "br0", Uplinks: []string{"eth0", "eth1"}, Bond: &network.Bond{Name: "bond0", Mode: "\x7f"}},
 	} {
 		assert.Error(t, b.Validate(), name)
 	}

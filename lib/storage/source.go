@@ -5,6 +5,9 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"unicode"
+
+	"github.com/distribution/reference"
 )
 
 // Kind is the kind of a disk's source.
@@ -41,10 +44,28 @@ var imageRef = func() *regexp.Regexp {
 		comp       = `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`
 		name       = `(?:` + domain + `/)?` + comp + `(?:/` + comp + `)*`
 		tag        = `[\w][\w.-]{0,127}`
-		digest     = `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}`
+		// The digests a registry resolves (opencontainers/go-digest's
+		// registered algorithms, lower-case hex of their size): the
+		// distribution reference parser refuses any other
+		// ("unsupported digest algorithm"), found by FuzzSourceKind.
+		digest = `(?:sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})`
 	)
 	return regexp.MustCompile(`^` + name + `(?::` + tag + `)?(?:@` + digest + `)?$`)
 }()
+
+// isImage reports whether s is a container image reference: it matches
+// imageRef and the distribution reference parser, whose grammar the
+// importer's (containers/image) follows, accepts it. The parser also
+// refuses what the grammar alone lets through: a 64-hex-digit name (an
+// image ID) and repository paths over 255 characters (the first found by
+// FuzzSourceKind).
+func isImage(s string) bool {
+	if !imageRef.MatchString(s) {
+		return false
+	}
+	_, err := reference.ParseNormalizedNamed(s)
+	return err == nil
+}
 
 // SourceKind tells what a Disk.Source is: "" is KindBlank, an http:// or
 // https:// URL with a host is KindHTTP, and docker://IMAGE or a bare image
@@ -54,25 +75,30 @@ func SourceKind(source string) (Kind, error) {
 	case source == "":
 		return KindBlank, nil
 	case strings.HasPrefix(source, "http://"), strings.HasPrefix(source, "https://"):
+		// A host, not just a port ("http://:80/x"), and no white space or
+		// control character, Unicode ones included (found by
+		// FuzzSourceKind).
 		u, err := url.Parse(source)
-		if err != nil || u.Host == "" || strings.ContainsAny(source, " \t\n") {
+		if err != nil || u.Hostname() == "" || strings.IndexFunc(source, spaceOrControl) >= 0 {
 			return KindBlank, fmt.Errorf("%w: source %q is not a valid http(s) URL", ErrInvalidDisk, source)
 		}
 		return KindHTTP, nil
 	case strings.HasPrefix(source, dockerScheme):
-		if !imageRef.MatchString(strings.TrimPrefix(source, dockerScheme)) {
+		if !isImage(strings.TrimPrefix(source, dockerScheme)) {
 			return KindBlank, fmt.Errorf("%w: source %q is not a valid container image reference", ErrInvalidDisk, source)
 		}
 		return KindRegistry, nil
 	case strings.Contains(source, "://"):
 		scheme, _, _ := strings.Cut(source, "://")
 		return KindBlank, fmt.Errorf("%w: source %q has unsupported scheme %q (want http, https or docker)", ErrInvalidDisk, source, scheme)
-	case imageRef.MatchString(source):
+	case isImage(source):
 		return KindRegistry, nil
 	default:
 		return KindBlank, fmt.Errorf("%w: source %q is neither an http(s) URL nor a container image reference", ErrInvalidDisk, source)
 	}
 }
+
+func spaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
 
 // RegistryURL returns the CDI registry URL of an image source: docker://IMAGE.
 func RegistryURL(source string) string {

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -29,6 +30,13 @@ func TestSourceKind(t *testing.T) {
 		{name: "uppercase repository", source: "quay.io/Fedora:40", wantErr: "neither an http(s) URL nor a container image"},
 		{name: "spaces", source: "not an image", wantErr: "neither an http(s) URL nor a container image"},
 		{name: "empty docker ref", source: "docker://", wantErr: "not a valid container image reference"},
+		// Found by FuzzSourceKind.
+		{name: "http port without host", source: "http://:80/x", wantErr: "not a valid http(s) URL"},
+		{name: "http with a Unicode space", source: "https://example.org/a\u00a0b", wantErr: "not a valid http(s) URL"},
+		{name: "digest of an algorithm no registry resolves", source: "docker://a@md5:0123456789abcdef0123456789abcdef", wantErr: "not a valid container image reference"},
+		{name: "an image ID, not a name", source: strings.Repeat("0", 64), wantErr: "neither an http(s) URL nor a container image"},
+		{name: "path over 255 characters", source: "quay.io/" + strings.Repeat("a", 256), wantErr: "neither an http(s) URL nor a container image"},
+		{name: "sha256 digest too short", source: "a@sha256:0123456789abcdef0123456789abcdef", wantErr: "neither an http(s) URL nor a container image"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -158,6 +158,8 @@ func Machine(w *v1alpha1.Wukong, nicObs []network.NICObservation, volObs []stora
 		m.NodeSelector = ha.NodeSelector
 		m.Tolerations = ha.Tolerations
 		m.AntiAffinity = ha.AntiAffinity
+		m.AntiAffinityGroup = ha.AntiAffinityGroup
+		m.AntiAffinityPreferred = ha.AntiAffinityMode == v1alpha1.AntiAffinityPreferred
 	}
 	return m, nil
 }

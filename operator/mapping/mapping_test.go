@@ -97,7 +97,22 @@ func TestMachineMapping(t *testing.T) {
 	assert.Equal(t, "ops", m.CloudInit.User.Name)
 	assert.Equal(t, []string{"ssh-ed25519 AAA"}, m.CloudInit.SSHKeys)
 	assert.True(t, m.AntiAffinity)
+	assert.Empty(t, m.AntiAffinityGroup)
+	assert.False(t, m.AntiAffinityPreferred, "Required is the default")
 	assert.Equal(t, "vm1", m.CloudInit.Hostname)
+
+	// The anti-affinity group and mode.
+	grouped := w.DeepCopy()
+	grouped.Spec.HighAvailability.AntiAffinityGroup = "db"
+	grouped.Spec.HighAvailability.AntiAffinityMode = v1alpha1.AntiAffinityPreferred
+	m, err = Machine(grouped, nics, vols, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "db", m.AntiAffinityGroup)
+	assert.True(t, m.AntiAffinityPreferred)
+	grouped.Spec.HighAvailability.AntiAffinityMode = v1alpha1.AntiAffinityRequired
+	m, err = Machine(grouped, nics, vols, nil)
+	require.NoError(t, err)
+	assert.False(t, m.AntiAffinityPreferred)
 
 	// Observations are joined to spec entries by name, not position.
 	swapped, err := Machine(w, []network.NICObservation{nics[1], nics[0]}, []storage.Observation{vols[1], vols[0]}, nil)

@@ -357,6 +357,7 @@ type DiskSpec struct {
 }
 
 // HighAvailability is restart and placement policy.
+// +kubebuilder:validation:XValidation:rule="(!has(self.antiAffinityGroup) && !has(self.antiAffinityMode)) || (has(self.antiAffinity) && self.antiAffinity)",message="antiAffinityGroup and antiAffinityMode need antiAffinity: true",fieldPath=".antiAffinity"
 type HighAvailability struct {
 	// RestartPolicy is what happens when the guest stops: Always restarts it,
 	// OnFailure restarts it only after a failure, Never leaves it stopped.
@@ -365,10 +366,41 @@ type HighAvailability struct {
 	// +optional
 	RestartPolicy string `json:"restartPolicy,omitempty"`
 
-	// AntiAffinity keeps this VM off nodes running another Wukong VM that
-	// also asks for anti-affinity.
+	// AntiAffinity keeps this VM off nodes running another VM of a Wukong
+	// in the same namespace and the same antiAffinityGroup that also asks
+	// for anti-affinity. Pods of other namespaces never count: the
+	// virt-launcher pod's podAntiAffinity term (topology key
+	// kubernetes.io/hostname) sets neither namespaces nor
+	// namespaceSelector, which Kubernetes reads as "this pod's namespace"
+	// (API reference, core/v1 PodAffinityTerm).
 	// +optional
 	AntiAffinity bool `json:"antiAffinity,omitempty"`
+
+	// AntiAffinityGroup names the set of this namespace's Wukongs that keep
+	// apart: only Wukongs with the same group (and antiAffinity: true)
+	// repel each other. It is the value of the VM pod's
+	// vm.novasphere.dev/anti-affinity label. Empty is the namespace's
+	// default group, whose label value is "true" (so a group named "true"
+	// is the default group). Needs antiAffinity: true.
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`
+	// +optional
+	AntiAffinityGroup string `json:"antiAffinityGroup,omitempty"`
+
+	// AntiAffinityMode is how hard the rule is. Required (the default)
+	// leaves the VM unscheduled (Stalled, reason Unschedulable) while every
+	// node runs a VM of its group; Preferred only scores the nodes without
+	// one higher (a preferred term of weight 100, the most the API allows),
+	// so the VM runs next to one of its group when there is no other room. They are
+	// Kubernetes' requiredDuringSchedulingIgnoredDuringExecution and
+	// preferredDuringSchedulingIgnoredDuringExecution: a running VM is
+	// never moved. The scheduler also holds an incoming pod to the
+	// required rules of the pods already running, so a Required member of
+	// a group keeps every member of that group, Preferred ones included,
+	// off its node: give a group one mode. Needs antiAffinity: true.
+	// +kubebuilder:validation:Enum=Required;Preferred
+	// +optional
+	AntiAffinityMode string `json:"antiAffinityMode,omitempty"`
 
 	// NodeSelector restricts the nodes the VM may run on (node labels, as
 	// the VirtualMachine's spec.template.spec.nodeSelector). At most 64
@@ -392,6 +424,12 @@ type HighAvailability struct {
 	// +optional
 	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
 }
+
+// Values of HighAvailability.AntiAffinityMode.
+const (
+	AntiAffinityRequired  = "Required"
+	AntiAffinityPreferred = "Preferred"
+)
 
 // StartStrategy controls whether and how the VM runs.
 type StartStrategy struct {

@@ -243,14 +243,49 @@ func setReady(o wukongConditions, s *scope) {
 			reason, msg = v1alpha1.ReasonStarting, "the VirtualMachine is starting"
 		}
 		if reason == kubevirt.ReasonUnschedulable {
-			msg = "no node fits spec.highAvailability.nodeSelector, spec.highAvailability.tolerations and spec.highAvailability.antiAffinity (" + msg +
-				"); after changing them, restart the VM (virtctl restart " + o.Name + ")"
+			msg = unschedulableMessage(o.Name, msg)
 		}
 		if reason == kubevirt.ReasonImagePullFailed && len(o.Spec.Disks) == 0 {
 			msg = fmt.Sprintf("spec.osImage: container disk %s cannot be pulled: %s", o.Spec.OSImage, msg)
 		}
 		conditions.MarkFalse(o, t, reason, "%s", msg)
 	}
+}
+
+// schedulerCauses maps the per-node reasons kube-scheduler writes into an
+// unschedulable pod's PodScheduled message to the Wukong field that feeds
+// each. The phrases are the scheduler plugins' own texts
+// (pkg/scheduler/framework/plugins: nodeaffinity ErrReasonPod,
+// tainttoleration "node(s) had untolerated taint(s)", interpodaffinity
+// ErrReasonAntiAffinityRulesNotMatch, noderesources "Insufficient <name>").
+// "didn't satisfy existing pods anti-affinity rules" is another pod's rule,
+// no field of this Wukong's, so it is not here.
+var schedulerCauses = []struct{ phrase, field string }{
+	{"didn't match Pod's node affinity/selector", "spec.highAvailability.nodeSelector"},
+	{"untolerated taint", "spec.highAvailability.tolerations"},
+	{"didn't match pod anti-affinity rules", "spec.highAvailability.antiAffinity"},
+	{"Insufficient cpu", "spec.cpu"},
+	{"Insufficient memory", "spec.memory"},
+}
+
+// unschedulableMessage is Ready's message for a VM no node can run: the
+// scheduler's verdict as KubeVirt copied it from the launcher pod's
+// PodScheduled condition, quoted whole, then the fields of this Wukong
+// behind the node reasons it names, if any (a VM whose own fields are the
+// cause runs only after a change and a restart). It names no field the
+// scheduler did not blame.
+func unschedulableMessage(name, scheduler string) string {
+	msg := "no node can run the VM; the scheduler says: " + scheduler
+	var fields []string
+	for _, c := range schedulerCauses {
+		if strings.Contains(scheduler, c.phrase) {
+			fields = append(fields, c.field)
+		}
+	}
+	if len(fields) == 0 {
+		return msg
+	}
+	return msg + " (see " + strings.Join(fields, ", ") + "; after changing them, restart the VM: virtctl restart " + name + ")"
 }
 
 // stoppedMessage is Ready's message for a machine its run strategy keeps

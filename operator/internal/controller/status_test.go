@@ -2,6 +2,7 @@ package controller
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -233,5 +234,42 @@ func BenchmarkComputeStatus(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		computeStatus(w, s)
+	}
+}
+
+// TestUnschedulableMessage: Ready quotes the scheduler's verdict whole and
+// names only the fields behind the node reasons it gives, never a field the
+// scheduler did not blame (another namespace's pods, another pod's rule).
+func TestUnschedulableMessage(t *testing.T) {
+	tests := []struct {
+		name, scheduler string
+		fields          []string
+	}{
+		{"own anti-affinity", "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.",
+			[]string{"spec.highAvailability.antiAffinity"}},
+		{"node selector and taint", "0/3 nodes are available: 1 node(s) had untolerated taint(s), 2 node(s) didn't match Pod's node affinity/selector.",
+			[]string{"spec.highAvailability.nodeSelector", "spec.highAvailability.tolerations"}},
+		{"memory", "0/2 nodes are available: 2 Insufficient memory.", []string{"spec.memory"}},
+		{"another pod's rule", "0/3 nodes are available: 3 node(s) didn't satisfy existing pods anti-affinity rules.", nil},
+		{"no scheduler text", "no node can run the machine", nil},
+	}
+	all := []string{"spec.highAvailability.nodeSelector", "spec.highAvailability.tolerations", "spec.highAvailability.antiAffinity", "spec.cpu", "spec.memory"}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := unschedulableMessage("vm1", tt.scheduler)
+			assert.Contains(t, got, tt.scheduler, "the scheduler's verdict, quoted whole")
+			for _, f := range all {
+				if slices.Contains(tt.fields, f) {
+					assert.Contains(t, got, f)
+				} else {
+					assert.NotContains(t, got, f)
+				}
+			}
+			if len(tt.fields) > 0 {
+				assert.Contains(t, got, "virtctl restart vm1")
+			} else {
+				assert.NotContains(t, got, "restart")
+			}
+		})
 	}
 }
