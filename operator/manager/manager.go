@@ -31,6 +31,7 @@ import (
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/identity"
+	"github.com/novasphere/wukong/operator/imagesource"
 	"github.com/novasphere/wukong/operator/internal/controller"
 )
 
@@ -68,6 +69,15 @@ type Options struct {
 	// every Wukong may name (Multus' globalNamespaces); NADs in other
 	// namespaces than the Wukong's are refused.
 	GlobalNADNamespaces []string
+	// ImageSources is the administrator's list of hosts disk images and
+	// osImage may be fetched from (syntax: package imagesource); empty
+	// allows every host but link-local, loopback, private and
+	// cluster-internal ones.
+	ImageSources []string
+	// ClusterDomain is the cluster's DNS domain (kubelet --cluster-domain;
+	// default cluster.local): names under it are cluster-internal image
+	// sources.
+	ClusterDomain string
 }
 
 // ManagedSelector selects the objects Wukong writes (identity.Wukong's
@@ -97,6 +107,10 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	if o.LeaderElectionID == "" {
 		o.LeaderElectionID = "wukong.vm.novasphere.dev"
+	}
+	sources, err := imagesource.New(o.ImageSources, o.ClusterDomain)
+	if err != nil {
+		return nil, err
 	}
 	if o.MaxConcurrentReconciles <= 0 {
 		o.MaxConcurrentReconciles = 4
@@ -168,6 +182,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		APIReader:           mgr.GetAPIReader(),
 		Metrics:             controller.NewMetrics(metrics.Registry),
 		GlobalNADNamespaces: o.GlobalNADNamespaces,
+		ImageSources:        sources,
 	}
 	if err := r.SetupWithManager(mgr, controller.SetupOptions{MaxConcurrentReconciles: o.MaxConcurrentReconciles, Installed: installed}); err != nil {
 		return nil, fmt.Errorf("cannot set up the Wukong controller: %w", err)

@@ -93,6 +93,11 @@ const (
 	// plugin (macvtap for type macvlan) that the KubeVirt CR does not
 	// register.
 	ReasonBindingNotRegistered = "NetworkBindingNotRegistered"
+	// ReasonImageSourceNotAllowed: a disk's image, or osImage, names a host
+	// the administrator's list of image sources does not allow (by default:
+	// link-local, loopback, private and cluster-internal hosts); see the
+	// manager's --image-sources flag.
+	ReasonImageSourceNotAllowed = "ImageSourceNotAllowed"
 )
 
 // NodeBridge condition types besides Ready, Reconciling and Stalled.

@@ -129,11 +129,18 @@ func nameConflict(condition, field string, e *apply.ConflictError) problem {
 }
 
 // reconcileDisks applies one PVC (blank disk) or CDI DataVolume (image disk)
-// per disk and observes binding, import progress and expansion. It feeds
+// per disk (but those whose image source checkImageSources refused) and
+// observes binding, import progress and expansion. It feeds
 // VolumesBound; a missing StorageClass, a refused shrink or expansion, a
 // missing CDI and a failed import become problems naming spec.disks[i].
 func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
-	obs, err := storage.Reconcile(ctx, r.Client, identity.Wukong, s.w, mapping.Disks(s.w))
+	var disks []storage.Disk
+	for _, d := range mapping.Disks(s.w) {
+		if !s.sourceRefused[d.Name] { // checkImageSources: not written
+			disks = append(disks, d)
+		}
+	}
+	obs, err := storage.Reconcile(ctx, r.Client, identity.Wukong, s.w, disks)
 	s.vols, s.volsDone = obs, true
 	// Observations and failures are joined to spec.disks by disk name.
 	index := make(map[string]int, len(s.w.Spec.Disks))
@@ -293,6 +300,9 @@ func (r *WukongReconciler) sshKeys(ctx context.Context, s *scope) ([]string, err
 func (r *WukongReconciler) machineBlocked(s *scope) string {
 	if len(s.problems) > 0 {
 		return "waiting for the problems above to be fixed"
+	}
+	if s.sourceBlocked {
+		return "waiting for the image sources to be checked"
 	}
 	if s.predecessor != "" {
 		s.requeue(predecessorRetry)
