@@ -50,9 +50,10 @@ func ContainerDiskImage(source string) (string, error) {
 // the domain of docker://REF or a bare REF as
 // github.com/distribution/reference normalizes it (the parse
 // ContainerDiskImage does), with its port if it names one. A reference
-// without a registry is Docker Hub's, "docker.io"; "localhost" is a
-// registry only as the reference's first component (localhost/x,
-// localhost:5000/x). IPv6 registries keep their brackets ("[::1]:5000").
+// without a registry is Docker Hub's, "docker.io"; a first component is a
+// registry when it has a '.' or a ':', is "localhost", or has upper case
+// (myregistry:5000/x, localhost/x, UPPER/x), else it is part of the path
+// (myservice/x is docker.io's). IPv6 registries keep their brackets ("[::1]:5000").
 // An http(s) URL, another scheme or an invalid reference is an error.
 func RegistryHost(source string) (string, error) {
 	if strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "https://") {

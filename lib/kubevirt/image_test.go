@@ -133,7 +133,8 @@ func TestRegistryHost(t *testing.T) {
 		{"docker://Quay.IO/x", "Quay.IO"},
 		{"https://quay.io/x", ""},
 		{"oci://quay.io/x:1", ""},
-		{"UPPER/case", ""},
+		{"UPPER/case", "UPPER"}, // a first component with upper case is a registry (distribution/reference)
+		{"quay.io/UPPER/case", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.source, func(t *testing.T) {
