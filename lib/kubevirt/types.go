@@ -216,3 +216,13 @@ type SecretNotFoundError struct {
 func (e *SecretNotFoundError) Error() string {
 	return fmt.Sprintf("SSH key Secret %s/%s not found", e.Namespace, e.Name)
 }
+
+// SecretNotOptedInError is returned by ReadSSHKeys when the Secret does not
+// carry the opt-in label.
+type SecretNotOptedInError struct {
+	Namespace, Name, Label string
+}
+
+func (e *SecretNotOptedInError) Error() string {
+	return fmt.Sprintf("SSH key Secret %s/%s is not labelled %s=true", e.Namespace, e.Name, e.Label)
+}

@@ -98,7 +98,23 @@ const (
 	// link-local, loopback, private and cluster-internal hosts); see the
 	// manager's --image-sources flag.
 	ReasonImageSourceNotAllowed = "ImageSourceNotAllowed"
+	// ReasonSSHKeyLinesDropped (a Warning Event, not a condition): lines of
+	// the sshKeySecret that are not SSH public keys were not copied into
+	// the guest.
+	ReasonSSHKeyLinesDropped = "SSHKeyLinesDropped"
 )
+
+// SSHAuthorizedKeysLabel is the label a Secret carries, with the value
+// "true", to be usable as a Wukong's sshKeySecret. Without it, naming a
+// Secret is refused: a user who may create Wukongs but not read Secrets
+// cannot copy an arbitrary Secret of the namespace into a guest they log
+// in to. A label rather than a Secret type, because a Secret's type cannot
+// be changed after it is created (Kubernetes "Secrets": type is
+// immutable) while a label can be added to an existing key Secret
+// (kubectl label secret NAME vm.novasphere.dev/ssh-authorized-keys=true),
+// and Kubernetes' own kubernetes.io/ssh-auth type holds a private key
+// (ssh-privatekey), not authorized public keys.
+const SSHAuthorizedKeysLabel = "vm.novasphere.dev/ssh-authorized-keys"
 
 // NodeBridge condition types besides Ready, Reconciling and Stalled.
 const (

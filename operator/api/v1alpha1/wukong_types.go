@@ -47,8 +47,13 @@ type WukongSpec struct {
 	OSImage string `json:"osImage,omitempty"`
 
 	// SSHKeySecret names a Secret in the same namespace whose values are SSH
-	// public keys (one or more per value, one per line). They are authorized
-	// for cloudInitUser (or the image's default user when none is given).
+	// public keys (one or more per value, one per line). The Secret must
+	// carry the label vm.novasphere.dev/ssh-authorized-keys: "true";
+	// without it, or when it is missing, the Wukong is Stalled
+	// (SecretNotFound) naming spec.sshKeySecret. Only lines that parse as
+	// SSH public keys in authorized_keys format are authorized for
+	// cloudInitUser (or the image's default user when none is given); other
+	// lines are dropped, counted in a Warning Event SSHKeyLinesDropped.
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	// +optional

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/novasphere/wukong/lib/apply"
 	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/network"
@@ -281,19 +283,36 @@ func machineProblem(w *v1alpha1.Wukong, f *apply.Failure) (problem, bool) {
 	return problem{}, false
 }
 
-// sshKeys reads spec.sshKeySecret; a missing Secret is a problem.
+// sshKeys reads spec.sshKeySecret: the lines of the Secret that parse as
+// SSH public keys, when it carries the label v1alpha1.SSHAuthorizedKeysLabel
+// "true". A missing Secret and one without the label are the same problem
+// (SecretNotFound, naming spec.sshKeySecret, one message), so the answer
+// does not tell whether a Secret the user may not read exists. Lines that
+// are not keys are not copied; their count goes in a Warning Event.
 func (r *WukongReconciler) sshKeys(ctx context.Context, s *scope) ([]string, error) {
 	if s.w.Spec.SSHKeySecret == "" {
 		return nil, nil
 	}
-	keys, err := kubevirt.ReadSSHKeys(ctx, r.Client, s.w.Namespace, s.w.Spec.SSHKeySecret)
-	var notFound *kubevirt.SecretNotFoundError
-	if errors.As(err, &notFound) {
+	keys, err := kubevirt.ReadSSHKeys(ctx, r.Client, s.w.Namespace, s.w.Spec.SSHKeySecret, v1alpha1.SSHAuthorizedKeysLabel)
+	var (
+		notFound   *kubevirt.SecretNotFoundError
+		notOptedIn *kubevirt.SecretNotOptedInError
+	)
+	if errors.As(err, &notFound) || errors.As(err, &notOptedIn) {
 		s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonSecretNotFound, "spec.sshKeySecret",
-			fmt.Sprintf("Secret %s not found", s.w.Spec.SSHKeySecret), true})
+			fmt.Sprintf("no Secret %s labelled %s=true in this namespace: the SSH key Secret must carry that label "+
+				"(only its lines that parse as SSH public keys are copied into the guest)", s.w.Spec.SSHKeySecret, v1alpha1.SSHAuthorizedKeysLabel), true})
 		return nil, nil
 	}
-	return keys, err
+	if err != nil {
+		return nil, err
+	}
+	if keys.Dropped > 0 && r.Recorder != nil {
+		r.Recorder.Eventf(s.w, nil, corev1.EventTypeWarning, v1alpha1.ReasonSSHKeyLinesDropped, "ReadSSHKeys",
+			"%d line(s) of Secret %s are not SSH public keys (authorized_keys format, one per line) and were not copied into the guest",
+			keys.Dropped, s.w.Spec.SSHKeySecret)
+	}
+	return keys.Keys, nil
 }
 
 // machineBlocked says why the VM must not be created or changed now, or "".

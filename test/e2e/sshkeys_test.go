@@ -1,0 +1,77 @@
+package e2e_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+)
+
+// e2eKey is a real ed25519 public key (ssh-keygen -t ed25519).
+const e2eKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINeWUM1ouD70UOC7hd0OLjA02sHgBQMnT+RNWjbJlaBr ed25519@test"
+
+// TestTenantSSHKeySecret: a tenant's sshKeySecret copies into the guest
+// only a Secret that opts in (label vm.novasphere.dev/ssh-authorized-keys:
+// "true"), and of it only the lines that are SSH public keys; naming any
+// other Secret of the namespace (a database password) is refused with the
+// same answer as naming a Secret that does not exist, and nothing of it
+// reaches the guest.
+func TestTenantSSHKeySecret(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
+	t.Parallel()
+	ns := newNamespace(t)
+	alice := tenant(t, ns, "alice-"+randSuffix())
+	const password = "db-Pa55w0rd-e2e"
+	// Another team's Secret in the namespace, not meant for guests.
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db-credentials"},
+		StringData: map[string]string{"password": password, "key": e2eKey}})
+	// A key Secret that opts in, with a stray password line.
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "team-keys",
+		Labels: map[string]string{v1alpha1.SSHAuthorizedKeysLabel: "true"}},
+		StringData: map[string]string{"alice": e2eKey + "\n" + password + "\n"}})
+
+	steal := newWukong(ns, "steal")
+	steal.Spec.SSHKeySecret = "db-credentials"
+	missing := newWukong(ns, "missing")
+	missing.Spec.SSHKeySecret = "no-such-secret"
+	keys := newWukong(ns, "keys")
+	keys.Spec.SSHKeySecret = "team-keys"
+	for _, w := range []*v1alpha1.Wukong{steal, missing, keys} {
+		require.NoError(t, alice.Create(ctxT(t), w))
+	}
+
+	msgSteal := stalledMessage(t, alice, key(steal), "spec.sshKeySecret", v1alpha1.ReasonSecretNotFound)
+	msgMissing := stalledMessage(t, alice, key(missing), "spec.sshKeySecret", v1alpha1.ReasonSecretNotFound)
+	assert.Equal(t, msgMissing, strings.ReplaceAll(msgSteal, "db-credentials", "no-such-secret"),
+		"a Secret that does not opt in gets the answer of one that does not exist")
+	assertGone(t, &corev1.Secret{}, types.NamespacedName{Namespace: ns, Name: "steal-cloudinit"})
+
+	waitRunning(t, key(keys))
+	ci := &corev1.Secret{}
+	require.NoError(t, k.Get(ctxT(t), types.NamespacedName{Namespace: ns, Name: "keys-cloudinit"}, ci))
+	userdata := string(ci.Data["userdata"])
+	assert.Contains(t, userdata, e2eKey, "the key reaches the guest")
+	assert.NotContains(t, userdata, password, "a line that is not a key does not")
+	eventually(t, 1, func(c *assert.CollectT) {
+		events := &eventsv1.EventList{}
+		require.NoError(c, k.List(ctxT(t), events, client.InNamespace(ns)))
+		var notes []string
+		for _, e := range events.Items {
+			if e.Regarding.Name == "keys" && e.Reason == v1alpha1.ReasonSSHKeyLinesDropped {
+				notes = append(notes, e.Note)
+			}
+		}
+		if assert.NotEmpty(c, notes, "a Warning Event counts the dropped lines") {
+			assert.Contains(c, notes[0], "1 line(s) of Secret team-keys")
+			assert.NotContains(c, notes[0], password)
+		}
+	}, "the SSHKeyLinesDropped Event")
+}
