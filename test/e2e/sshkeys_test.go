@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
@@ -58,7 +59,11 @@ func TestTenantSSHKeySecret(t *testing.T) {
 	ci := &corev1.Secret{}
 	require.NoError(t, k.Get(ctxT(t), types.NamespacedName{Namespace: ns, Name: "keys-cloudinit"}, ci))
 	userdata := string(ci.Data["userdata"])
-	assert.Contains(t, userdata, e2eKey, "the key reaches the guest")
+	var cfg struct {
+		Keys []string `json:"ssh_authorized_keys"`
+	}
+	require.NoError(t, yaml.Unmarshal(ci.Data["userdata"], &cfg))
+	assert.Equal(t, []string{e2eKey}, cfg.Keys, "the key reaches the guest, and only it")
 	assert.NotContains(t, userdata, password, "a line that is not a key does not")
 	eventually(t, 1, func(c *assert.CollectT) {
 		events := &eventsv1.EventList{}
