@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -472,4 +473,51 @@ func isAuthorizedKey(line string) bool {
 	}
 	_, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(line))
 	return err == nil && len(bytes.TrimSpace(rest)) == 0
+}
+
+// Password is a user's password read from a Secret (ReadPassword): either
+// a crypt(3) hash to use as it is, or a plain password to hash.
+type Password struct {
+	// Hash is set when the value is in crypt(3) modular format.
+	Hash string
+	// Plain is set otherwise.
+	Plain string
+}
+
+// cryptHash matches the crypt(3) modular format "$id$..." of the hashing
+// methods Linux guests' libcrypt (libxcrypt) verifies: MD5 (1), bcrypt
+// (2a, 2b, 2y), SHA-256 (5), SHA-512 (6), scrypt (7), yescrypt (y) and
+// gost-yescrypt (gy) (crypt(5), "HASHING METHODS").
+var cryptHash = regexp.MustCompile(`^\$(1|2[aby]|5|6|7|y|gy)\$[!-~]+$`)
+
+// ReadPassword reads a user's password from key of the Secret
+// namespace/secretName. The Secret must carry the label optInLabel with the
+// value "true" (an empty optInLabel needs no label), else it is a
+// *SecretNotOptedInError; a missing Secret is a *SecretNotFoundError; a
+// missing or empty key a *SecretKeyNotFoundError. One trailing newline
+// ("\n" or "\r\n", as a file read by kubectl create secret --from-file
+// ends) is not part of the value. A value in crypt(3) modular format is
+// returned as Hash, anything else as Plain.
+func ReadPassword(ctx context.Context, c client.Reader, namespace, secretName, key, optInLabel string) (Password, error) {
+	var s corev1.Secret
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: secretName}, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return Password{}, &SecretNotFoundError{Namespace: namespace, Name: secretName}
+		}
+		return Password{}, fmt.Errorf("%s: %w", errGetPasswordSecret, err)
+	}
+	if optInLabel != "" && s.Labels[optInLabel] != "true" {
+		return Password{}, &SecretNotOptedInError{Namespace: namespace, Name: secretName, Label: optInLabel}
+	}
+	v := string(s.Data[key])
+	if t, ok := strings.CutSuffix(v, "\n"); ok {
+		v = strings.TrimSuffix(t, "\r")
+	}
+	if v == "" {
+		return Password{}, &SecretKeyNotFoundError{Namespace: namespace, Name: secretName, Key: key}
+	}
+	if cryptHash.MatchString(v) {
+		return Password{Hash: v}, nil
+	}
+	return Password{Plain: v}, nil
 }

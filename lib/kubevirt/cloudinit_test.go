@@ -385,3 +385,50 @@ func TestReadSSHKeys(t *testing.T) {
 		})
 	}
 }
+
+func TestReadPassword(t *testing.T) {
+	c := env.Client
+	ctx := context.Background()
+	ns, _ := newNamespace(t, c)
+	const hash = "$6$rounds=4096$saltsalt$Bq2E0Uu1t8hB0sYgQW4cN7H9oq7b1B4o2h6m5YH3lTq1W0m0sQ6m0o7N6bWZzq0ZxR1n6eQ8kL2yPpF5fYwA1"
+	optedIn := map[string]string{testOptIn: "true"}
+	for _, s := range []*corev1.Secret{
+		{ObjectMeta: metav1.ObjectMeta{Name: "pw", Namespace: ns, Labels: optedIn}, Data: map[string][]byte{
+			"password": []byte("s3cret\n"), "crlf": []byte("s3cret\r\n"), "two": []byte("s3cret\n\n"),
+			"hash": []byte(hash + "\n"), "yescrypt": []byte("$y$j9T$salt$hash"), "dollar": []byte("$notcrypt"),
+			"empty": []byte("\n"),
+		}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "unlabelled", Namespace: ns}, Data: map[string][]byte{"password": []byte("x")}},
+	} {
+		require.NoError(t, c.Create(ctx, s))
+	}
+	tests := []struct {
+		name, secret, key string
+		want              Password
+		err               any
+	}{
+		{name: "plain, one newline dropped", secret: "pw", key: "password", want: Password{Plain: "s3cret"}},
+		{name: "CRLF dropped", secret: "pw", key: "crlf", want: Password{Plain: "s3cret"}},
+		{name: "only one newline dropped", secret: "pw", key: "two", want: Password{Plain: "s3cret\n"}},
+		{name: "SHA-512 crypt used as is", secret: "pw", key: "hash", want: Password{Hash: hash}},
+		{name: "yescrypt used as is", secret: "pw", key: "yescrypt", want: Password{Hash: "$y$j9T$salt$hash"}},
+		{name: "a dollar is not a hash", secret: "pw", key: "dollar", want: Password{Plain: "$notcrypt"}},
+		{name: "empty value", secret: "pw", key: "empty", err: new(*SecretKeyNotFoundError)},
+		{name: "missing key", secret: "pw", key: "nope", err: new(*SecretKeyNotFoundError)},
+		{name: "missing secret", secret: "nope", key: "password", err: new(*SecretNotFoundError)},
+		{name: "not opted in", secret: "unlabelled", key: "password", err: new(*SecretNotOptedInError)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ReadPassword(ctx, c, ns, tt.secret, tt.key, testOptIn)
+			if tt.err != nil {
+				require.Error(t, err)
+				assert.True(t, errors.As(err, tt.err), "got %T %v", err, err)
+				assert.Equal(t, Password{}, got)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"sort"
 	"strings"
 	"testing"
 
@@ -122,7 +123,9 @@ func TestRender(t *testing.T) {
 			assert.NotContains(t, m, "ConfigMap/wukong-dashboard")
 			assert.Contains(t, m, "ClusterRole/wukong-view")
 			assert.Contains(t, m, "ClusterRole/wukong-edit")
-			assert.Len(t, m, 16, "%v", m.keys())
+			assert.Contains(t, m, "ValidatingAdmissionPolicy/wukong-inline-password")
+			assert.Contains(t, m, "ValidatingAdmissionPolicyBinding/wukong-inline-password")
+			assert.Len(t, m, 18, "%v", m.keys())
 
 			assert.Contains(t, notes, "kubectl apply -f")
 			assert.Contains(t, notes, "kind: Wukong")
@@ -226,6 +229,13 @@ func TestRender(t *testing.T) {
 			assert.Contains(t, c.Args, "--image-sources=*,quay.io,*.images.example.com,registry.infra.svc,10.20.0.0/16")
 			assert.Contains(t, c.Args, "--cluster-domain=corp.example")
 			assert.NotContains(t, m, "NetworkPolicy/wukong-cdi-importer-egress", "the importer NetworkPolicy is opt-in")
+		},
+	}, {
+		name:   "no deprecation warnings",
+		values: map[string]any{"deprecationWarnings": false},
+		check: func(t *testing.T, m manifest, _ string) {
+			assert.NotContains(t, m, "ValidatingAdmissionPolicy/wukong-inline-password")
+			assert.NotContains(t, m, "ValidatingAdmissionPolicyBinding/wukong-inline-password")
 		},
 	}, {
 		name: "logging, concurrency and image",
@@ -382,6 +392,7 @@ func TestRenderImporterNetworkPolicy(t *testing.T) {
 		}
 	}
 	require.Len(t, policies, 2)
+	sort.Slice(policies, func(i, j int) bool { return policies[i].Namespace < policies[j].Namespace })
 	for i, ns := range []string{"team-a", "team-b"} {
 		np := policies[i]
 		assert.Equal(t, ns, np.Namespace)

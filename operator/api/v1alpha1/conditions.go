@@ -116,6 +116,16 @@ const (
 // (ssh-privatekey), not authorized public keys.
 const SSHAuthorizedKeysLabel = "vm.novasphere.dev/ssh-authorized-keys"
 
+// CloudInitPasswordLabel is the label a Secret carries, with the value
+// "true", to be usable in a Wukong's cloudInitUser.passwordSecretRef. The
+// same rule as SSHAuthorizedKeysLabel, for the same reason: the value
+// reaches the guest (hashed, in /etc/shadow and cloud-init's user data,
+// both readable by root in the guest), so without an opt-in a user who may
+// create Wukongs but not read Secrets could take a hash of any Secret
+// value of the namespace offline for guessing. A separate label, so a
+// Secret meant for one use is not taken for the other.
+const CloudInitPasswordLabel = "vm.novasphere.dev/cloud-init-password"
+
 // NodeBridge condition types besides Ready, Reconciling and Stalled.
 const (
 	// DegradedCondition: NMState failed to configure the bridge on some

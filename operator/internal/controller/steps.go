@@ -232,6 +232,10 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 	if err != nil {
 		return err
 	}
+	password, err := r.password(ctx, s)
+	if err != nil {
+		return err
+	}
 	if reason := r.machineBlocked(s); reason != "" {
 		s.waiting = reason
 		return r.observeMachine(ctx, s)
@@ -244,6 +248,9 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 			return r.observeMachine(ctx, s)
 		}
 		return err
+	}
+	if u := m.CloudInit.User; u != nil && password != nil {
+		u.Password, u.PasswordHash = password.Plain, password.Hash
 	}
 	if len(s.bridgeNodeSelector) > 0 {
 		sel := maps.Clone(s.bridgeNodeSelector)
@@ -313,6 +320,44 @@ func (r *WukongReconciler) sshKeys(ctx context.Context, s *scope) ([]string, err
 			keys.Dropped, s.w.Spec.SSHKeySecret)
 	}
 	return keys.Keys, nil
+}
+
+// password reads spec.cloudInitUser.passwordSecretRef (nil without one):
+// the Secret must carry the label v1alpha1.CloudInitPasswordLabel "true".
+// A missing Secret and one without the label are the same problem
+// (SecretNotFound, naming spec.cloudInitUser.passwordSecretRef, one
+// message); a labelled Secret without the key names .key.
+func (r *WukongReconciler) password(ctx context.Context, s *scope) (*kubevirt.Password, error) {
+	u := s.w.Spec.CloudInitUser
+	if u == nil || u.PasswordSecretRef == nil {
+		return nil, nil
+	}
+	ref := u.PasswordSecretRef
+	key := ref.Key
+	if key == "" {
+		key = "password" // the CRD's default, for objects written before it applied
+	}
+	pw, err := kubevirt.ReadPassword(ctx, r.Client, s.w.Namespace, ref.Name, key, v1alpha1.CloudInitPasswordLabel)
+	var (
+		notFound    *kubevirt.SecretNotFoundError
+		notOptedIn  *kubevirt.SecretNotOptedInError
+		keyNotFound *kubevirt.SecretKeyNotFoundError
+	)
+	const field = "spec.cloudInitUser.passwordSecretRef"
+	switch {
+	case errors.As(err, &notFound) || errors.As(err, &notOptedIn):
+		s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonSecretNotFound, field,
+			fmt.Sprintf("no Secret %s labelled %s=true in this namespace: the password Secret must carry that label",
+				ref.Name, v1alpha1.CloudInitPasswordLabel), true})
+		return nil, nil
+	case errors.As(err, &keyNotFound):
+		s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonSecretNotFound, field + ".key",
+			fmt.Sprintf("Secret %s has no non-empty key %q", ref.Name, key), true})
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return &pw, nil
 }
 
 // machineBlocked says why the VM must not be created or changed now, or "".
