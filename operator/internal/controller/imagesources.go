@@ -23,7 +23,10 @@ import (
 // spec.osImage, and its disk is not written (reconcileDisks skips it; with
 // a problem the VM is not written either). A source that is not a valid
 // http(s) URL or image reference is left to the step that refuses it
-// (InvalidSpec). It returns an error only when the Namespace lookup fails.
+// (InvalidSpec). A source refused after its disk was imported (the list
+// changed) stalls the Wukong the same way: the disk is left as it is and an
+// existing VM is observed, not changed. It returns an error only when the
+// Namespace lookup fails (the sources are then not written either).
 func (r *WukongReconciler) checkImageSources(ctx context.Context, s *scope) error {
 	var lookupErr error
 	isNamespace := func(name string) bool {
