@@ -63,9 +63,9 @@
 //     metadata.google.internal);
 //   - names whose last label is the name of a Namespace of the cluster:
 //     through the search path, "web.team-a" is Service web of namespace
-//     team-a. (The answer says only that the host is not allowed; it tells
-//     a tenant that such a namespace exists, which any pod's DNS already
-//     does.)
+//     team-a. (So a refusal of a.b where b is not otherwise refused tells
+//     a tenant that a namespace b exists: namespace names are not kept
+//     secret by this check.)
 //
 // Everything else is allowed. These checks look at names, not at the
 // addresses they resolve to: a public DNS name that resolves to an
