@@ -75,7 +75,7 @@ func ExampleBuildNAD() {
 	fmt.Println(network.MAC("shop", "web", "data"))
 	// Output:
 	// shop/web-data
-	// {"cniVersion":"1.0.0","name":"web-data","type":"bridge","bridge":"br1","vlan":100,"preserveDefaultVlan":false,"ipam":{}}
+	// {"cniVersion":"1.0.0","name":"web-data","type":"bridge","bridge":"br1","vlan":100,"preserveDefaultVlan":false,"macspoofchk":true,"ipam":{}}
 	// bridge 1.0.0
 	// 5e:28:a6:07:1c:cf
 }

@@ -68,7 +68,12 @@ func ResolveNAD(ownerNamespace, nadName string) (ns, name string) {
 	return ownerNamespace, nadName
 }
 
-// cniConfig is the single-plugin CNI configuration written into a NAD.
+// cniConfig is the single-plugin CNI configuration written into a NAD. Keys
+// are the plugins' own: bridge (containernetworking/plugins
+// plugins/main/bridge NetConf: bridge, vlan, preserveDefaultVlan,
+// macspoofchk, mtu, ipam), ovs-cni (bridge, vlan, mtu), sriov-cni
+// (k8snetworkplumbingwg/sriov-cni NetConf: vlan, spoofchk, trust) and
+// macvtap-cni (mtu).
 type cniConfig struct {
 	CNIVersion          string    `json:"cniVersion"`
 	Name                string    `json:"name"`
@@ -76,6 +81,9 @@ type cniConfig struct {
 	Bridge              string    `json:"bridge,omitempty"`
 	VLAN                int       `json:"vlan,omitempty"`
 	PreserveDefaultVlan *bool     `json:"preserveDefaultVlan,omitempty"`
+	MacSpoofChk         bool      `json:"macspoofchk,omitempty"`
+	SpoofChk            string    `json:"spoofchk,omitempty"`
+	Trust               string    `json:"trust,omitempty"`
 	MTU                 int       `json:"mtu,omitempty"`
 	IPAM                *struct{} `json:"ipam,omitempty"`
 }
@@ -83,6 +91,21 @@ type cniConfig struct {
 // CNIConfig returns the CNI configuration (cniVersion CNIVersion) for a,
 // named name. The bridge plugin gets an empty ipam: with KubeVirt's bridge
 // binding the guest owns its address, so the pod side must not assign one.
+//
+// Tenants sharing a node bridge or a PF cannot reach past their port:
+//   - bridge: the port is an access port of a.VLAN (bridge CNI "vlan",
+//     which turns on the bridge's VLAN filtering; preserveDefaultVlan false
+//     keeps VLAN 1 off the port), so frames the guest tags itself are
+//     dropped; and "macspoofchk" drops frames whose source MAC is not the
+//     port's (the plugin installs nftables rules: the node needs nft).
+//     Callers give untagged NICs the bridge's native VLAN as a.VLAN; with
+//     a.VLAN 0 the port has no VLAN filtering (a guest can then tag).
+//   - ovs: "vlan" makes the port an access port (ovs-cni: "trunk port if
+//     not specified"), so again callers give untagged NICs the native VLAN.
+//   - sriov: "spoofchk": "on" and "trust": "off" (sriov-cni), so the VF
+//     cannot change its MAC or enter promiscuous mode; "vlan" is the VF's
+//     VLAN, inserted by the PF.
+//
 // A macvlan attachment gets the macvtap plugin (see CNIMacvtap), whose
 // config names no master: the device plugin resource BuildNAD requests
 // picks the node interface.
@@ -95,6 +118,7 @@ func CNIConfig(name string, a Attachment) ([]byte, error) {
 	case TypeBridge:
 		conf.Bridge = a.Bridge
 		conf.IPAM = &struct{}{}
+		conf.MacSpoofChk = true
 		if a.VLAN != 0 {
 			conf.VLAN = a.VLAN
 			conf.PreserveDefaultVlan = ptr.To(false)
@@ -102,6 +126,7 @@ func CNIConfig(name string, a Attachment) ([]byte, error) {
 	case TypeSRIOV:
 		conf.VLAN = a.VLAN
 		conf.MTU = 0
+		conf.SpoofChk, conf.Trust = "on", "off"
 	case TypeOVS:
 		conf.Bridge = a.Bridge
 		conf.VLAN = a.VLAN

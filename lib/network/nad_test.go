@@ -25,6 +25,9 @@ type pluginFields struct {
 	Mode                string          `json:"mode"`
 	VLAN                int             `json:"vlan"`
 	PreserveDefaultVlan *bool           `json:"preserveDefaultVlan"`
+	MacSpoofChk         bool            `json:"macspoofchk"`
+	SpoofChk            string          `json:"spoofchk"`
+	Trust               string          `json:"trust"`
 	MTU                 int             `json:"mtu"`
 	IPAM                json.RawMessage `json:"ipam"`
 }
@@ -49,17 +52,27 @@ func TestBuildNADConfigs(t *testing.T) {
 		wantResource string
 	}{
 		{
-			name:     "bridge without VLAN has empty ipam and no vlan keys",
+			// A port without VLAN has no VLAN filtering (callers put
+			// untagged NICs on the native VLAN); tenants sharing the
+			// bridge still cannot take a neighbour's MAC.
+			name:     "bridge without VLAN has empty ipam, no vlan keys, MAC spoof check",
 			att:      network.Attachment{Name: "data", Type: network.TypeBridge, Bridge: "br1"},
 			wantType: "bridge",
-			want:     pluginFields{Bridge: "br1"},
+			want:     pluginFields{Bridge: "br1", MacSpoofChk: true},
+			wantIPAM: "{}",
+		},
+		{
+			name:     "bridge on the native VLAN 1 is an access port of VLAN 1",
+			att:      network.Attachment{Name: "data", Type: network.TypeBridge, Bridge: "br1", VLAN: 1},
+			wantType: "bridge",
+			want:     pluginFields{Bridge: "br1", VLAN: 1, PreserveDefaultVlan: falsePtr(), MacSpoofChk: true},
 			wantIPAM: "{}",
 		},
 		{
 			name:     "bridge with VLAN and MTU drops the default VLAN",
 			att:      network.Attachment{Name: "data", Type: network.TypeBridge, Bridge: "br1", VLAN: 100, MTU: 9000, PhysicalInterface: "eth1"},
 			wantType: "bridge",
-			want:     pluginFields{Bridge: "br1", VLAN: 100, MTU: 9000, PreserveDefaultVlan: falsePtr()},
+			want:     pluginFields{Bridge: "br1", VLAN: 100, MTU: 9000, PreserveDefaultVlan: falsePtr(), MacSpoofChk: true},
 			wantIPAM: "{}",
 		},
 		{
@@ -81,13 +94,14 @@ func TestBuildNADConfigs(t *testing.T) {
 			name:         "sriov with default resource",
 			att:          network.Attachment{Name: "fast", Type: network.TypeSRIOV, VLAN: 7, MTU: 9000},
 			wantType:     "sriov",
-			want:         pluginFields{VLAN: 7},
+			want:         pluginFields{VLAN: 7, SpoofChk: "on", Trust: "off"},
 			wantResource: network.DefaultSRIOVResourceName,
 		},
 		{
 			name:         "sriov with explicit resource",
 			att:          network.Attachment{Name: "fast", Type: network.TypeSRIOV, ResourceName: "nvidia.com/cx6"},
 			wantType:     "sriov",
+			want:         pluginFields{SpoofChk: "on", Trust: "off"},
 			wantResource: "nvidia.com/cx6",
 		},
 		{

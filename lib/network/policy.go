@@ -41,10 +41,18 @@ type Bridge struct {
 	Bond *Bond
 	// OVS selects an ovs-bridge instead of a linux-bridge.
 	OVS bool
-	// VLANs are the VLAN ID ranges the uplink trunks on a linux-bridge
-	// (NMState trunk-tags; untagged traffic stays on the native VLAN 1).
-	// Empty: no VLAN filtering. OVS ports trunk every VLAN by default.
+	// VLANs are the VLAN ID ranges the uplink trunks (NMState port vlan
+	// mode trunk, trunk-tags), besides NativeVLAN untagged. Empty: the
+	// uplink is an access port of NativeVLAN. Either way the bridge filters
+	// VLANs, so a guest cannot send frames tagged with other VLANs out of
+	// the uplink (an OVS port without vlan configuration would trunk every
+	// VLAN; a Linux bridge without VLAN filtering forwards tagged frames).
 	VLANs []VLANRange
+	// NativeVLAN is the VLAN untagged frames of the uplink belong to
+	// (NMState port vlan tag, with enable-native in trunk mode); 0 means 1,
+	// the Linux bridge's default PVID. Guests on untagged NICs are put on it
+	// as access ports by their NAD (CNIConfig with Attachment.VLAN).
+	NativeVLAN int
 	// NodeSelector limits the policy to matching nodes (empty: all nodes).
 	NodeSelector map[string]string
 }
@@ -69,6 +77,9 @@ func (b Bridge) Validate() error {
 		return fmt.Errorf("bridge %s: at least one uplink is required", b.Name)
 	case len(b.Uplinks) > 1 && (b.Bond == nil || b.Bond.Name == ""):
 		return fmt.Errorf("bridge %s: %d uplinks need a bond", b.Name, len(b.Uplinks))
+	}
+	if b.NativeVLAN < 0 || b.NativeVLAN > 4094 {
+		return fmt.Errorf("bridge %s: native VLAN %d is not within 1-4094", b.Name, b.NativeVLAN)
 	}
 	for _, r := range b.VLANs {
 		if r.Min < 1 || r.Max > 4094 || r.Max < r.Min {
@@ -154,18 +165,7 @@ func desiredState(b Bridge, absent bool) map[string]any {
 			"link-aggregation": map[string]any{"mode": mode, "port": ports},
 		})
 	}
-	port := map[string]any{"name": portName}
-	if len(b.VLANs) > 0 && !b.OVS {
-		tags := make([]any, 0, len(b.VLANs))
-		for _, r := range b.VLANs {
-			if r.Min == r.Max {
-				tags = append(tags, map[string]any{"id": r.Min})
-			} else {
-				tags = append(tags, map[string]any{"id-range": map[string]any{"min": r.Min, "max": r.Max}})
-			}
-		}
-		port["vlan"] = map[string]any{"mode": "trunk", "enable-native": true, "tag": 1, "trunk-tags": tags}
-	}
+	port := map[string]any{"name": portName, "vlan": uplinkVLAN(b)}
 	bridge := map[string]any{
 		"name":  b.Name,
 		"type":  b.kind(),
@@ -180,6 +180,30 @@ func desiredState(b Bridge, absent bool) map[string]any {
 		bridge["ipv6"] = map[string]any{"enabled": false}
 	}
 	return map[string]any{"interfaces": append(ifaces, bridge)}
+}
+
+// uplinkVLAN is the NMState port vlan configuration of b's uplink (the same
+// schema for linux-bridge and ovs-bridge ports: nmstate
+// ifaces/bridge_vlan.rs, BridgePortVlanConfig): an access port of the
+// native VLAN, or with VLANs a trunk of exactly those plus the native VLAN
+// untagged (enable-native).
+func uplinkVLAN(b Bridge) map[string]any {
+	native := b.NativeVLAN
+	if native == 0 {
+		native = 1
+	}
+	if len(b.VLANs) == 0 {
+		return map[string]any{"mode": "access", "tag": native}
+	}
+	tags := make([]any, 0, len(b.VLANs))
+	for _, r := range b.VLANs {
+		if r.Min == r.Max {
+			tags = append(tags, map[string]any{"id": r.Min})
+		} else {
+			tags = append(tags, map[string]any{"id-range": map[string]any{"min": r.Min, "max": r.Max}})
+		}
+	}
+	return map[string]any{"mode": "trunk", "enable-native": true, "tag": native, "trunk-tags": tags}
 }
 
 // BuildPolicy returns the NodeNetworkConfigurationPolicy PolicyName(id, b.Name)

@@ -25,9 +25,17 @@ func TestBuildPolicy(t *testing.T) {
 		wantIfaces string
 	}{
 		{
-			name:       "linux bridge, one uplink, no VLANs",
+			// Untagged only: the uplink is an access port of the native
+			// VLAN, so the bridge filters VLANs and a guest's own tags go
+			// nowhere.
+			name:       "linux bridge, one uplink, no VLANs: access port of the native VLAN",
 			bridge:     network.Bridge{Name: "br1", Uplinks: []string{"eth1"}},
-			wantIfaces: `[{"bridge":{"options":{"stp":{"enabled":false}},"port":[{"name":"eth1"}]},"ipv4":{"enabled":false},"ipv6":{"enabled":false},"name":"br1","state":"up","type":"linux-bridge"}]`,
+			wantIfaces: `[{"bridge":{"options":{"stp":{"enabled":false}},"port":[{"name":"eth1","vlan":{"mode":"access","tag":1}}]},"ipv4":{"enabled":false},"ipv6":{"enabled":false},"name":"br1","state":"up","type":"linux-bridge"}]`,
+		},
+		{
+			name:       "native VLAN other than 1",
+			bridge:     network.Bridge{Name: "br1", Uplinks: []string{"eth1"}, NativeVLAN: 20, VLANs: []network.VLANRange{{Min: 30, Max: 30}}},
+			wantIfaces: `[{"bridge":{"options":{"stp":{"enabled":false}},"port":[{"name":"eth1","vlan":{"enable-native":true,"mode":"trunk","tag":20,"trunk-tags":[{"id":30}]}}]},"ipv4":{"enabled":false},"ipv6":{"enabled":false},"name":"br1","state":"up","type":"linux-bridge"}]`,
 		},
 		{
 			name:       "allowed VLANs trunk exactly those on the uplink",
@@ -37,12 +45,14 @@ func TestBuildPolicy(t *testing.T) {
 		{
 			name:       "two uplinks are bonded first",
 			bridge:     network.Bridge{Name: "br2", Uplinks: []string{"eth1", "eth2"}, Bond: &network.Bond{Name: "bond1", Mode: "802.3ad"}},
-			wantIfaces: `[{"ipv4":{"enabled":false},"ipv6":{"enabled":false},"link-aggregation":{"mode":"802.3ad","port":["eth1","eth2"]},"name":"bond1","state":"up","type":"bond"},{"bridge":{"options":{"stp":{"enabled":false}},"port":[{"name":"bond1"}]},"ipv4":{"enabled":false},"ipv6":{"enabled":false},"name":"br2","state":"up","type":"linux-bridge"}]`,
+			wantIfaces: `[{"ipv4":{"enabled":false},"ipv6":{"enabled":false},"link-aggregation":{"mode":"802.3ad","port":["eth1","eth2"]},"name":"bond1","state":"up","type":"bond"},{"bridge":{"options":{"stp":{"enabled":false}},"port":[{"name":"bond1","vlan":{"mode":"access","tag":1}}]},"ipv4":{"enabled":false},"ipv6":{"enabled":false},"name":"br2","state":"up","type":"linux-bridge"}]`,
 		},
 		{
-			name:       "ovs bridge (ports trunk by default)",
+			// An OVS port without vlan configuration trunks every VLAN:
+			// the uplink trunks only the allowed ones plus the native VLAN.
+			name:       "ovs bridge trunks only the allowed VLANs",
 			bridge:     network.Bridge{Name: "br-ex", Uplinks: []string{"eno2"}, OVS: true, VLANs: []network.VLANRange{{Min: 5, Max: 6}}},
-			wantIfaces: `[{"bridge":{"options":{"stp":{"enabled":false}},"port":[{"name":"eno2"}]},"name":"br-ex","state":"up","type":"ovs-bridge"}]`,
+			wantIfaces: `[{"bridge":{"options":{"stp":{"enabled":false}},"port":[{"name":"eno2","vlan":{"enable-native":true,"mode":"trunk","tag":1,"trunk-tags":[{"id-range":{"max":6,"min":5}}]}}]},"name":"br-ex","state":"up","type":"ovs-bridge"}]`,
 		},
 		{
 			name:       "absent removes the bridge and its bond",

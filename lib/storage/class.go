@@ -7,6 +7,7 @@ import (
 
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -46,8 +47,7 @@ func ResolveClass(ctx context.Context, c client.Reader, name string) (*storagev1
 func DefaultClass(classes []storagev1.StorageClass) *storagev1.StorageClass {
 	var defaults []*storagev1.StorageClass
 	for i := range classes {
-		a := classes[i].Annotations
-		if a[AnnotationDefaultClass] == "true" || a[AnnotationBetaDefaultClass] == "true" {
+		if IsDefaultClass(&classes[i]) {
 			defaults = append(defaults, &classes[i])
 		}
 	}
@@ -62,6 +62,13 @@ func DefaultClass(classes []storagev1.StorageClass) *storagev1.StorageClass {
 		return ti > tj
 	})
 	return defaults[0]
+}
+
+// IsDefaultClass reports whether a StorageClass (or its metadata) is
+// marked default (either annotation "true").
+func IsDefaultClass(sc metav1.Object) bool {
+	a := sc.GetAnnotations()
+	return a[AnnotationDefaultClass] == "true" || a[AnnotationBetaDefaultClass] == "true"
 }
 
 func isWFFC(sc *storagev1.StorageClass) bool {

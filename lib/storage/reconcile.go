@@ -25,8 +25,12 @@ import (
 // A disk that fails (invalid, shrink refused, not expandable, class or CDI
 // missing) does not stop the others: its error is joined into the returned
 // error (test with errors.Is / errors.As) and its Observation carries Reason
-// and Message.
-func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, disks []Disk) ([]Observation, error) {
+// and Message. A StorageClass named by several disks is read once.
+func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, disks []Disk, opts ...Option) ([]Observation, error) {
+	var cfg options
+	for _, opt := range opts {
+		opt(&cfg)
+	}
 	if err := id.Validate(); err != nil {
 		return nil, err
 	}
@@ -39,8 +43,15 @@ func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner cl
 	}
 	obs := make([]Observation, 0, len(disks))
 	var errs []error
+	classes := &classReader{c: c}
+	short := &shortCut{cache: cfg.cache, classes: classes}
 	for _, d := range disks {
-		o, err := reconcileDisk(ctx, c, id, owner, d)
+		if ob, done, err := short.try(ctx, owner, d); done {
+			obs = append(obs, ob)
+			errs = append(errs, fmt.Errorf("disk %q: %w", d.Name, err))
+			continue
+		}
+		o, err := reconcileDisk(ctx, c, classes, id, owner, d)
 		obs = append(obs, o)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("disk %q: %w", d.Name, err))
@@ -63,7 +74,97 @@ type diskState struct {
 	sizeReason string
 }
 
-func reconcileDisk(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, d Disk) (Observation, error) {
+// Option tunes Reconcile.
+type Option func(*options)
+
+type options struct {
+	cache client.Reader
+}
+
+// WithCache gives Reconcile a reader that answers from a cache holding the
+// owner's own claims and DataVolumes (for example an informer cache
+// filtered by Labels), while c may read through to the API server. A disk
+// with neither in the cache is then reported at once, without reading its
+// claim and DataVolume from c, when nothing would be written for it
+// whatever they are: its StorageClass is missing (or, when it names none,
+// the cluster has no default): StorageClassNotFound; it is an image disk
+// and CDI is not installed: CDINotInstalled (asked once per call). A name
+// taken by an object the owner did not create is reported once that is
+// fixed. A Stalled owner with many disks then costs no API request per
+// pass.
+func WithCache(r client.Reader) Option { return func(o *options) { o.cache = r } }
+
+// shortCut is WithCache's early answer for the disks of one Reconcile.
+type shortCut struct {
+	cache   client.Reader
+	classes *classReader
+	// noCDI: the cache said the DataVolume kind is not served.
+	noCDI bool
+}
+
+// try returns done when the disk has neither claim nor DataVolume in the
+// cache and its class or CDI is missing; its Observation and error are
+// then those reconcileDisk would give with none found. Any other error
+// reading the cache leaves the disk to reconcileDisk.
+func (sc *shortCut) try(ctx context.Context, owner client.Object, d Disk) (Observation, bool, error) {
+	if sc.cache == nil || d.Validate() != nil {
+		return Observation{}, false, nil
+	}
+	kind, _ := SourceKind(d.Source)
+	key := client.ObjectKey{Namespace: owner.GetNamespace(), Name: ClaimName(owner.GetName(), d.Name)}
+	o := Observation{Name: d.Name, ClaimName: key.Name, Phase: PhasePending, Requested: d.Size, DataVolume: kind != KindBlank}
+	fail := func(reason, field string, err error) (Observation, bool, error) {
+		o.Reason, o.Message = reason, err.Error()
+		return o, true, failure(reason, err).On(d.Name, field)
+	}
+	if o.DataVolume {
+		if sc.noCDI {
+			return fail(ReasonCDINotInstalled, "source", ErrCDINotInstalled)
+		}
+		dv, err := getOptional(ctx, sc.cache, key, &cdiv1.DataVolume{})
+		if meta.IsNoMatchError(err) {
+			sc.noCDI = true
+			return fail(ReasonCDINotInstalled, "source", ErrCDINotInstalled)
+		}
+		if err != nil || dv != nil {
+			return Observation{}, false, nil
+		}
+	}
+	if pvc, err := getOptional(ctx, sc.cache, key, &corev1.PersistentVolumeClaim{}); err != nil || pvc != nil {
+		return Observation{}, false, nil
+	}
+	_, err := sc.classes.resolve(ctx, d.StorageClassName)
+	var nf *ClassNotFoundError
+	if !errors.As(err, &nf) && !errors.Is(err, ErrNoDefaultClass) {
+		return Observation{}, false, nil
+	}
+	return fail(ReasonStorageClassNotFound, "storageClassName", err)
+}
+
+// classReader resolves StorageClasses once per Reconcile.
+type classReader struct {
+	c    client.Reader
+	seen map[string]classResult
+}
+
+type classResult struct {
+	sc  *storagev1.StorageClass
+	err error
+}
+
+func (r *classReader) resolve(ctx context.Context, name string) (*storagev1.StorageClass, error) {
+	if res, ok := r.seen[name]; ok {
+		return res.sc, res.err
+	}
+	sc, err := ResolveClass(ctx, r.c, name)
+	if r.seen == nil {
+		r.seen = map[string]classResult{}
+	}
+	r.seen[name] = classResult{sc, err}
+	return sc, err
+}
+
+func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, id apply.Identity, owner client.Object, d Disk) (Observation, error) {
 	o := Observation{Name: d.Name, ClaimName: ClaimName(owner.GetName(), d.Name), Phase: PhasePending, Requested: d.Size}
 	fail := func(reason, field string, err error) (Observation, error) {
 		o.Reason, o.Message = reason, err.Error()
@@ -99,7 +200,7 @@ func reconcileDisk(ctx context.Context, c client.Client, id apply.Identity, owne
 		return fail(reason, "name", err)
 	}
 
-	s.class, s.classErr = classOf(ctx, c, d, s.pvc, s.dv)
+	s.class, s.classErr = classOf(ctx, classes, d, s.pvc, s.dv)
 	if s.classErr != nil {
 		var nf *ClassNotFoundError
 		if !errors.As(s.classErr, &nf) && !errors.Is(s.classErr, ErrNoDefaultClass) {
@@ -316,17 +417,17 @@ func logicalSize(id apply.Identity, dv *cdiv1.DataVolume, pvc *corev1.Persistent
 
 // classOf resolves the class that governs a disk: the live PVC's (none when
 // it has no class), else the live DataVolume's, else the disk's.
-func classOf(ctx context.Context, c client.Reader, d Disk, pvc *corev1.PersistentVolumeClaim, dv *cdiv1.DataVolume) (*storagev1.StorageClass, error) {
+func classOf(ctx context.Context, classes *classReader, d Disk, pvc *corev1.PersistentVolumeClaim, dv *cdiv1.DataVolume) (*storagev1.StorageClass, error) {
 	switch {
 	case pvc != nil:
 		if pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName == "" {
 			return nil, nil
 		}
-		return ResolveClass(ctx, c, *pvc.Spec.StorageClassName)
+		return classes.resolve(ctx, *pvc.Spec.StorageClassName)
 	case dv != nil && dv.Spec.Storage != nil && dv.Spec.Storage.StorageClassName != nil:
-		return ResolveClass(ctx, c, *dv.Spec.Storage.StorageClassName)
+		return classes.resolve(ctx, *dv.Spec.Storage.StorageClassName)
 	default:
-		return ResolveClass(ctx, c, d.StorageClassName)
+		return classes.resolve(ctx, d.StorageClassName)
 	}
 }
 

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/novasphere/wukong/lib/apply"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -309,6 +311,35 @@ func TestReconcileWithoutCDI(t *testing.T) {
 	assert.Empty(t, obs[1].Reason)
 	assert.Equal(t, PhasePending, obs[1].Phase)
 	f.pvc("data")
+
+	// With WithCache, the image disks' claims are not read, and whether CDI
+	// is served is asked once.
+	counting := &countingClient{Client: f.c, gets: map[string]int{}}
+	cache := &countingReader{Reader: labelledCache{f.c}, gets: map[string]int{}}
+	images := []Disk{
+		{Name: "img1", Size: gi("1Gi"), StorageClassName: "nocdi", Source: "quay.io/containerdisks/fedora:40"},
+		{Name: "img2", Size: gi("1Gi"), StorageClassName: "nocdi", Source: "https://example.org/f.qcow2"},
+		{Name: "img3", Size: gi("1Gi"), StorageClassName: "nocdi", Source: "https://example.org/g.qcow2"},
+	}
+	obs, err = Reconcile(f.ctx, counting, testID, f.owner, images, WithCache(cache))
+	require.ErrorIs(t, err, ErrCDINotInstalled)
+	for _, o := range obs {
+		assert.Equal(t, ReasonCDINotInstalled, o.Reason, o.Name)
+		assert.True(t, o.DataVolume, o.Name)
+	}
+	assert.Empty(t, counting.gets, "nothing read through c")
+	assert.Equal(t, map[string]int{"*v1beta1.DataVolume": 1}, cache.gets, "the cache asked once")
+}
+
+// countingReader counts the Gets that reach it, by object type.
+type countingReader struct {
+	client.Reader
+	gets map[string]int
+}
+
+func (c *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	c.gets[fmt.Sprintf("%T", obj)]++
+	return c.Reader.Get(ctx, key, obj, opts...)
 }
 
 func TestReconcileRequiresNamespacedOwner(t *testing.T) {
@@ -357,4 +388,90 @@ func TestReconcileNeverAdopts(t *testing.T) {
 	}
 	err = f.c.Get(f.ctx, f.key("root"), &cdiv1.DataVolume{})
 	assert.True(t, apierrors.IsNotFound(err), "no DataVolume over a foreign PVC: %v", err)
+}
+
+// countingClient counts the Gets that reach it, by object type.
+type countingClient struct {
+	client.Client
+	gets map[string]int
+}
+
+func (c *countingClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	c.gets[fmt.Sprintf("%T", obj)]++
+	return c.Client.Get(ctx, key, obj, opts...)
+}
+
+// labelledCache plays an informer cache filtered on Wukong's managed-by
+// label: it finds only the objects carrying it.
+type labelledCache struct{ client.Reader }
+
+func (c labelledCache) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if err := c.Reader.Get(ctx, key, obj, opts...); err != nil {
+		return err
+	}
+	if obj.GetLabels()[apply.LabelManagedBy] != testID.FieldManager {
+		return apierrors.NewNotFound(corev1.Resource("cached"), key.Name)
+	}
+	return nil
+}
+
+// TestReconcileWithCacheSkipsReadsWithoutClass: with WithCache, disks whose
+// class is missing and which have nothing in the cache cost no claim or
+// DataVolume read, and their class is read once; a disk with a claim in the
+// cache goes the usual way.
+func TestReconcileWithCacheSkipsReadsWithoutClass(t *testing.T) {
+	f := newFixture(t, env.Client)
+	counting := &countingClient{Client: f.c, gets: map[string]int{}}
+	cache := labelledCache{f.c}
+	var disks []Disk
+	for i := range 8 {
+		d := Disk{Name: fmt.Sprintf("d%d", i), Size: gi("1Gi"), StorageClassName: "wc-missing"}
+		if i%2 == 1 {
+			d.Source = "https://example.org/f.qcow2"
+		}
+		disks = append(disks, d)
+	}
+	// A foreign claim under a disk's name is not read either: nothing is
+	// written, and the conflict shows once the class exists.
+	require.NoError(t, f.c.Create(f.ctx, &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: f.key("d0").Name, Namespace: f.ns},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}))
+	obs, err := Reconcile(f.ctx, counting, testID, f.owner, disks, WithCache(cache))
+	var nf *ClassNotFoundError
+	require.ErrorAs(t, err, &nf)
+	require.Len(t, obs, len(disks))
+	for i, o := range obs {
+		assert.Equal(t, ReasonStorageClassNotFound, o.Reason, o.Name)
+		assert.Equal(t, `StorageClass "wc-missing" not found`, o.Message, o.Name)
+		assert.Equal(t, "vm-"+disks[i].Name, o.ClaimName)
+		assert.Equal(t, i%2 == 1, o.DataVolume, o.Name)
+	}
+	assert.Equal(t, map[string]int{"*v1.StorageClass": 1}, counting.gets, "reads through c: the class once, no claim or DataVolume")
+
+	// Without the cache, every disk's claim (and DataVolume) is read.
+	counting.gets = map[string]int{}
+	obs2, err := Reconcile(f.ctx, counting, testID, f.owner, disks)
+	require.Error(t, err)
+	assert.Equal(t, 8, counting.gets["*v1.PersistentVolumeClaim"])
+	assert.Equal(t, 4, counting.gets["*v1beta1.DataVolume"])
+	assert.Equal(t, 1, counting.gets["*v1.StorageClass"], "a class named by several disks is read once")
+	assert.Equal(t, ReasonNameConflict, obs2[0].Reason, "the live read finds the foreign claim")
+
+	// A disk whose claim the cache holds is reconciled as usual, even when
+	// its class is gone.
+	f.class("wc-tmp", false, false, false)
+	kept := Disk{Name: "kept", Size: gi("1Gi"), StorageClassName: "wc-tmp"}
+	_, err = Reconcile(f.ctx, counting, testID, f.owner, []Disk{kept}, WithCache(cache))
+	require.NoError(t, err)
+	require.NoError(t, f.c.Delete(f.ctx, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "wc-tmp"}}))
+	counting.gets = map[string]int{}
+	obs, err = Reconcile(f.ctx, counting, testID, f.owner, []Disk{kept}, WithCache(cache))
+	require.NoError(t, err)
+	assert.Positive(t, counting.gets["*v1.PersistentVolumeClaim"], "the claim is read")
+	assert.Equal(t, "wc-tmp", obs[0].StorageClassName)
+	assert.Empty(t, obs[0].Reason)
 }

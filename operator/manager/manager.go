@@ -1,12 +1,15 @@
 // Package manager assembles the Wukong controller manager: scheme,
-// label-filtered cache, metrics with authentication and authorization,
+// label-filtered cache holding whole only what the operator controls, metrics with authentication and authorization,
 // health probes, leader election and the reconciler. cmd/manager runs it;
 // the sandbox, the e2e suite and the chart's RBAC test run it in-process.
 package manager
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
@@ -33,6 +36,8 @@ import (
 	"github.com/novasphere/wukong/operator/identity"
 	"github.com/novasphere/wukong/operator/imagesource"
 	"github.com/novasphere/wukong/operator/internal/controller"
+	"github.com/novasphere/wukong/operator/internal/controller/nodebridge"
+	"github.com/novasphere/wukong/operator/internal/nodenet"
 )
 
 // The metrics endpoint authenticates callers with TokenReviews and
@@ -47,6 +52,17 @@ type Options struct {
 	// SecureMetrics serves metrics over HTTPS with authn/authz (default in
 	// the chart). Without it metrics are plain HTTP, for local use only.
 	SecureMetrics bool
+	// MetricsCertDir holds the metrics endpoint's serving certificate and
+	// key (MetricsCertName, MetricsKeyName), e.g. a mounted
+	// kubernetes.io/tls Secret; they are reloaded when they change (a
+	// cert-manager renewal). Empty: controller-runtime generates a
+	// self-signed certificate for "localhost" at each start, which no
+	// scraper can verify. Set, both files must exist (New fails otherwise,
+	// rather than falling back to the self-signed one).
+	MetricsCertDir string
+	// MetricsCertName and MetricsKeyName are the file names in
+	// MetricsCertDir (default tls.crt and tls.key, a TLS Secret's keys).
+	MetricsCertName, MetricsKeyName string
 	// ProbeAddr serves /healthz and /readyz.
 	ProbeAddr string
 	// LeaderElection makes only one replica reconcile at a time.
@@ -78,11 +94,24 @@ type Options struct {
 	// default cluster.local): names under it are cluster-internal image
 	// sources.
 	ClusterDomain string
+	// StalledRetryBase and StalledRetryMax bound the wait before a Wukong
+	// Stalled on something no watch reports (a missing NAD or Secret, a
+	// CRD) is looked at again: Base at first, then as long as it has been
+	// Stalled, at most Max (defaults DefaultStalledRetryBase and
+	// DefaultStalledRetryMax; see controller.StalledRetry).
+	StalledRetryBase, StalledRetryMax time.Duration
 }
 
+// The defaults of Options.StalledRetryBase and StalledRetryMax.
+const (
+	DefaultStalledRetryBase = controller.DefaultStalledRetryBase
+	DefaultStalledRetryMax  = controller.DefaultStalledRetryMax
+)
+
 // ManagedSelector selects the objects Wukong writes (identity.Wukong's
-// managed-by label); the cache holds only those, so its memory grows with
-// Wukongs, not with the cluster.
+// managed-by label); the cache lists only those, so its memory grows with
+// Wukongs, not with the cluster. Anyone may set the label, so of those the
+// cache keeps whole only what the operator controls (ChildTransform).
 var ManagedSelector = identity.ManagedSelector()
 
 // NewScheme returns a scheme with every kind Wukong reads or writes.
@@ -97,6 +126,35 @@ func NewScheme() (*runtime.Scheme, error) {
 		}
 	}
 	return s, nil
+}
+
+// metricsOptions maps o onto controller-runtime's metrics server options.
+func metricsOptions(o Options) (metricsserver.Options, error) {
+	mo := metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.SecureMetrics}
+	if o.SecureMetrics {
+		mo.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	if o.MetricsCertDir == "" {
+		return mo, nil
+	}
+	if !o.SecureMetrics {
+		return mo, fmt.Errorf("a metrics certificate (%s) needs secure metrics", o.MetricsCertDir)
+	}
+	mo.CertDir, mo.CertName, mo.KeyName = o.MetricsCertDir, o.MetricsCertName, o.MetricsKeyName
+	if mo.CertName == "" {
+		mo.CertName = "tls.crt"
+	}
+	if mo.KeyName == "" {
+		mo.KeyName = "tls.key"
+	}
+	// controller-runtime serves a self-signed certificate when the files
+	// are missing; a configured certificate that is not there is an error.
+	for _, f := range []string{mo.CertName, mo.KeyName} {
+		if _, err := os.Stat(filepath.Join(mo.CertDir, f)); err != nil {
+			return mo, fmt.Errorf("metrics serving certificate: %w", err)
+		}
+	}
+	return mo, nil
 }
 
 // New builds a manager with the Wukong controller registered.
@@ -115,9 +173,9 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if o.MaxConcurrentReconciles <= 0 {
 		o.MaxConcurrentReconciles = 4
 	}
-	metricsOpts := metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.SecureMetrics}
-	if o.SecureMetrics {
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	metricsOpts, err := metricsOptions(o)
+	if err != nil {
+		return nil, err
 	}
 	// Which optional kinds (KubeVirt, CDI, Multus, NMState) are served: the
 	// cache must not be configured for a kind the API server does not know
@@ -139,6 +197,11 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	// Wukong's; the KubeVirt CR (which says whether the macvtap binding is
 	// registered) unfiltered and from every namespace, even when Namespaces
 	// limits the rest.
+	// Every kind is cached without managedFields; the Labelled kinds keep
+	// whole only the objects the operator controls, the rest as stubs
+	// (ChildTransform). children.Reader is the cache itself, set below
+	// before the cache starts.
+	children := &ChildTransform{Installed: installed}
 	byObject := map[client.Object]cache.ByObject{}
 	var missing []schema.GroupVersionKind
 	for _, k := range controller.CachedKinds {
@@ -148,12 +211,12 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			ctrl.Log.WithName("setup").Info("CRD not installed: not watching it; Wukongs that need it report it in their conditions",
 				"kind", k.GVK.String(), "restartWhenInstalled", o.RestartOnNewKinds)
 		case k.Labelled:
-			byObject[k.New()] = cache.ByObject{Label: ManagedSelector}
+			byObject[k.New()] = cache.ByObject{Label: ManagedSelector, Transform: children.Transform}
 		default:
 			byObject[k.New()] = cache.ByObject{Namespaces: map[string]cache.Config{cache.AllNamespaces: {}}}
 		}
 	}
-	cacheOpts := cache.Options{ByObject: byObject}
+	cacheOpts := cache.Options{ByObject: byObject, DefaultTransform: StripManagedFields}
 	if len(o.Namespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range o.Namespaces {
@@ -176,18 +239,26 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create manager: %w", err)
 	}
+	// The Wukong field index both controllers list by (the declarations a
+	// Wukong's NICs name), registered once.
+	if err := nodenet.AddIndex(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return nil, fmt.Errorf("cannot index Wukongs by their node networks: %w", err)
+	}
+	children.Reader = mgr.GetCache()
 	r := &controller.WukongReconciler{
-		Client:              FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()},
+		Client:              FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespaces: o.Namespaces},
 		Recorder:            mgr.GetEventRecorder("wukong"),
 		APIReader:           mgr.GetAPIReader(),
 		Metrics:             controller.NewMetrics(metrics.Registry),
 		GlobalNADNamespaces: o.GlobalNADNamespaces,
 		ImageSources:        sources,
+		StalledRetry:        controller.StalledRetry{Base: o.StalledRetryBase, Max: o.StalledRetryMax},
+		Cache:               mgr.GetCache(),
 	}
 	if err := r.SetupWithManager(mgr, controller.SetupOptions{MaxConcurrentReconciles: o.MaxConcurrentReconciles, Installed: installed}); err != nil {
 		return nil, fmt.Errorf("cannot set up the Wukong controller: %w", err)
 	}
-	nb := &controller.NodeBridgeReconciler{Client: FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}}
+	nb := &nodebridge.Reconciler{Client: FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespaces: o.Namespaces}}
 	if err := nb.SetupWithManager(mgr, installed); err != nil {
 		return nil, fmt.Errorf("cannot set up the NodeBridge controller: %w", err)
 	}

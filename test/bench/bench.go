@@ -20,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	kubevirtv1 "kubevirt.io/api/core/v1"
@@ -36,6 +37,7 @@ const (
 	FloorNamespace    = "bench-floor"
 	OperatorNamespace = "bench-op"
 	NoiseNamespace    = "bench-noise"
+	StalledNamespace  = "bench-stalled"
 )
 
 // Options configure Run. Zero values take the defaults in parentheses.
@@ -70,6 +72,10 @@ type Options struct {
 	// OneSandbox runs both phases in one sandbox (namespaces apart) instead
 	// of a fresh one each; faster, for the harness's own test.
 	OneSandbox bool
+	// StalledWukongs Wukongs (20) with StalledDisks disks each (16), all
+	// naming a missing StorageClass, measure what Stalled Wukongs cost
+	// (OperatorPhase.Stalled).
+	StalledWukongs, StalledDisks int
 }
 
 func (o Options) withDefaults() Options {
@@ -84,6 +90,8 @@ func (o Options) withDefaults() Options {
 	def(&o.NoisePVCs, 500)
 	def(&o.Concurrency, 4)
 	def(&o.Workers, 8)
+	def(&o.StalledWukongs, 20)
+	def(&o.StalledDisks, 16)
 	if o.Quiet <= 0 {
 		o.Quiet = 20 * time.Second
 	}
@@ -159,6 +167,56 @@ type OperatorPhase struct {
 	// once all are Ready, by "type reason" ("Normal Running"): which
 	// transitions the Event writes came from.
 	Events map[string]int `json:"events"`
+	// Stalled is what Stalled Wukongs cost the restarted manager.
+	Stalled StalledPhase `json:"stalled"`
+}
+
+// StalledPhase measures Wukongs Stalled on a missing StorageClass (issue 28:
+// 20 of them with 16 disks made 320 PVC GETs a minute, forever). The
+// requests per Stalled Wukong per hour are extrapolated from measured
+// passes and the manager's retry schedule, which no benchmark can wait an
+// hour for: a Wukong's first passes (until Stalled), then one more pass of
+// each (started by an annotation change, which reads what a timed retry
+// reads and writes nothing), times the passes an hour the schedule makes.
+type StalledPhase struct {
+	Wukongs int `json:"wukongs"`
+	Disks   int `json:"disksPerWukong"`
+	// First is the manager's requests from creating the Wukongs until all
+	// are Stalled (first passes, status writes, Events), with Reconciles
+	// the passes it took.
+	First           Requests `json:"first"`
+	FirstReconciles float64  `json:"firstReconciles"`
+	// Retry is the manager's requests for one more pass of each, with the
+	// passes it took.
+	Retry           Requests `json:"retry"`
+	RetryReconciles float64  `json:"retryReconciles"`
+	// Idle is the manager's requests over IdleSeconds after that (the
+	// timed retries are a minute or more away).
+	IdleSeconds float64  `json:"idleSeconds"`
+	Idle        Requests `json:"idle"`
+	// PassesFirstHour and PassesPerHour are the passes of one Wukong
+	// Stalled for an hour, and in each hour after, by the retry schedule
+	// (manager.DefaultStalledRetryBase doubling to DefaultStalledRetryMax).
+	PassesFirstHour int `json:"passesFirstHour"`
+	PassesPerHour   int `json:"passesPerHour"`
+	// RequestsFirstHour is First per Wukong plus the later passes of the
+	// first hour at Retry's cost per pass; RequestsPerHour the passes of
+	// an hour after at that cost.
+	RequestsFirstHour float64 `json:"requestsPerStalledWukongFirstHour"`
+	RequestsPerHour   float64 `json:"requestsPerStalledWukongPerHour"`
+}
+
+// stalledPasses counts the passes of one Wukong Stalled at 0 between from
+// and to, by the manager's retry rule (the wait is as long as it has been
+// Stalled, at least base, at most limit).
+func stalledPasses(base, limit, from, to time.Duration) int {
+	n := 0
+	for t := time.Duration(0); t < to; t += min(max(t, base), limit) {
+		if t >= from {
+			n++
+		}
+	}
+	return n
 }
 
 // Env describes where the benchmark ran.
@@ -555,6 +613,10 @@ func (r *runner) operator(ctx context.Context, ph *OperatorPhase) (err error) {
 	r.logf("operator: writes at rest: quiet %d, resync %d, API server %d",
 		ph.QuietManager.Writes(), ph.ResyncManager.Writes(), ph.APIServerAtRest.WritesExcept("leases"))
 
+	if err := r.stalled(ctx, cs, m2, &ph.Stalled); err != nil {
+		return err
+	}
+
 	t0 = time.Now()
 	err = parallel(ctx, 0, r.o.N, r.o.Workers, func(i int) error {
 		return client.IgnoreNotFound(cs.driver.Delete(ctx, newWukong(OperatorNamespace, i)))
@@ -568,6 +630,112 @@ func (r *runner) operator(ctx context.Context, ph *OperatorPhase) (err error) {
 	ph.Delete.Total = time.Since(t0).Seconds()
 	r.logf("operator: all Wukongs and children gone in %.1fs", ph.Delete.Total)
 	return nil
+}
+
+// stalled creates the Stalled Wukongs on the running manager m, measures
+// their passes (StalledPhase) and deletes them.
+func (r *runner) stalled(ctx context.Context, cs *clients, m *managerProc, ph *StalledPhase) error {
+	ph.Wukongs, ph.Disks = r.o.StalledWukongs, r.o.StalledDisks
+	if err := createNamespace(ctx, cs.driver, StalledNamespace); err != nil {
+		return err
+	}
+	s0, err := m.stats(ctx)
+	if err != nil {
+		return err
+	}
+	err = parallel(ctx, 0, ph.Wukongs, r.o.Workers, func(i int) error {
+		return cs.driver.Create(ctx, stalledWukong(StalledNamespace, i, ph.Disks))
+	})
+	if err != nil {
+		return err
+	}
+	// settled: every Wukong Stalled for its generation, and the manager's
+	// queue drained.
+	settled := func(st *ManagerStats) (bool, string, error) {
+		n, err := stalledWukongs(ctx, cs.poller, StalledNamespace)
+		if err != nil {
+			return false, "", err
+		}
+		return n >= ph.Wukongs && st.QueueDepth == 0, fmt.Sprintf("%d/%d Stalled, queue depth %.0f", n, ph.Wukongs, st.QueueDepth), nil
+	}
+	var s1 *ManagerStats
+	err = r.waitFor(ctx, "Wukongs Stalled", func() (bool, string, error) {
+		if s1, err = m.stats(ctx); err != nil {
+			return false, "", err
+		}
+		return settled(s1)
+	})
+	if err != nil {
+		return err
+	}
+	time.Sleep(r.o.Settle) // the passes a status write starts
+	if s1, err = m.stats(ctx); err != nil {
+		return err
+	}
+	ph.First, ph.FirstReconciles = s1.Requests.Sub(s0.Requests), s1.Reconciles-s0.Reconciles
+
+	err = parallel(ctx, 0, ph.Wukongs, r.o.Workers, func(i int) error {
+		w := stalledWukong(StalledNamespace, i, ph.Disks)
+		patch := []byte(`{"metadata":{"annotations":{"bench.novasphere.dev/poke":"1"}}}`)
+		return cs.driver.Patch(ctx, w, client.RawPatch(types.MergePatchType, patch))
+	})
+	if err != nil {
+		return err
+	}
+	var s2 *ManagerStats
+	err = r.waitFor(ctx, "one more pass of each Stalled Wukong", func() (bool, string, error) {
+		if s2, err = m.stats(ctx); err != nil {
+			return false, "", err
+		}
+		return s2.Reconciles-s1.Reconciles >= float64(ph.Wukongs) && s2.QueueDepth == 0,
+			fmt.Sprintf("%.0f passes", s2.Reconciles-s1.Reconciles), nil
+	})
+	if err != nil {
+		return err
+	}
+	time.Sleep(r.o.Settle)
+	if s2, err = m.stats(ctx); err != nil {
+		return err
+	}
+	ph.Retry, ph.RetryReconciles = s2.Requests.Sub(s1.Requests), s2.Reconciles-s1.Reconciles
+
+	time.Sleep(r.o.Quiet)
+	s3, err := m.stats(ctx)
+	if err != nil {
+		return err
+	}
+	ph.IdleSeconds, ph.Idle = r.o.Quiet.Seconds(), s3.Requests.Sub(s2.Requests)
+
+	base, limit := manager.DefaultStalledRetryBase, manager.DefaultStalledRetryMax
+	ph.PassesFirstHour = stalledPasses(base, limit, 0, time.Hour)
+	ph.PassesPerHour = stalledPasses(base, limit, 23*time.Hour, 24*time.Hour)
+	perPass := float64(ph.Retry.Reads()+ph.Retry.Writes()) / float64(ph.Wukongs)
+	ph.RequestsFirstHour = float64(ph.First.Reads()+ph.First.Writes())/float64(ph.Wukongs) + float64(ph.PassesFirstHour-1)*perPass
+	ph.RequestsPerHour = float64(ph.PassesPerHour) * perPass
+	r.logf("operator: %d Stalled Wukongs (%d disks): first passes %v, one more pass each %v, idle %.0fs %v; "+
+		"per Stalled Wukong: %.1f requests in the first hour (%d passes), %.1f an hour after (%d passes)",
+		ph.Wukongs, ph.Disks, ph.First.ByResource, ph.Retry.ByResource, ph.IdleSeconds, ph.Idle.ByResource,
+		ph.RequestsFirstHour, ph.PassesFirstHour, ph.RequestsPerHour, ph.PassesPerHour)
+
+	return parallel(ctx, 0, ph.Wukongs, r.o.Workers, func(i int) error {
+		return client.IgnoreNotFound(cs.driver.Delete(ctx, stalledWukong(StalledNamespace, i, ph.Disks)))
+	})
+}
+
+// stalledWukongs counts the Wukongs of ns Stalled for their generation.
+func stalledWukongs(ctx context.Context, c client.Client, ns string) (int, error) {
+	list := &v1alpha1.WukongList{}
+	if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range list.Items {
+		w := &list.Items[i]
+		if w.Status.ObservedGeneration == w.Generation && meta.IsStatusConditionTrue(w.Status.Conditions, v1alpha1.StalledCondition) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (r *runner) createNoise(ctx context.Context, c client.Client) error {

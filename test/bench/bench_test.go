@@ -44,7 +44,7 @@ func TestHarness(t *testing.T) {
 	res, err := bench.Run(ctx, bench.Options{
 		N: n, Quiet: 2 * time.Second, Settle: time.Second, NoiseSecrets: 40, NoisePVCs: 10,
 		ImportStep: 50, ImportInterval: 100 * time.Millisecond, Timeout: 2 * time.Minute,
-		OneSandbox: true, Log: logWriter{t},
+		OneSandbox: true, Log: logWriter{t}, StalledWukongs: 4, StalledDisks: 4,
 	})
 	require.NoError(t, err)
 	var table strings.Builder
@@ -100,6 +100,11 @@ func TestHarness(t *testing.T) {
 	assert.Positive(t, kinds[bench.KindStatus], "the manager patched Wukong status: %v", kinds)
 	assert.EqualValues(t, n, kinds["child apply/create: virtualmachines"], "one VirtualMachine write per Wukong: %v", kinds)
 	assert.Positive(t, res.Env.NumCPU)
+	// The Stalled Wukongs are measured (their numbers are reported, not
+	// asserted: see the README).
+	assert.Equal(t, 4, op.Stalled.Wukongs)
+	assert.GreaterOrEqual(t, op.Stalled.RetryReconciles, 4.0, "one more pass of each Stalled Wukong")
+	assert.Equal(t, 7, op.Stalled.PassesFirstHour)
 	assert.NotEmpty(t, res.Env.GoVersion)
 	assert.NotEmpty(t, res.Env.Modules["sigs.k8s.io/controller-runtime"])
 	assert.NotEmpty(t, res.Env.Modules["k8s.io/client-go"])

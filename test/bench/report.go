@@ -209,6 +209,12 @@ func rows(res *Result) []Row {
 		row("reconciles / Wukong (create→Ready+quiet)", f64(float64(op.ReconcileTime.Count)/n), nil, "", nil),
 		row("delete: all children gone (s)", f64(op.Delete.Total), f64(fl.Delete.Total), "", nil),
 	)
+	if st := op.Stalled; st.Wukongs > 0 {
+		out = append(out,
+			row(fmt.Sprintf("requests / Stalled Wukong (%d disks, missing class), first hour", st.Disks), f64(st.RequestsFirstHour), nil, "", nil),
+			row(fmt.Sprintf("requests / Stalled Wukong (%d disks, missing class) / hour after", st.Disks), f64(st.RequestsPerHour), nil, "", nil),
+		)
+	}
 	return out
 }
 

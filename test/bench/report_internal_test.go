@@ -3,6 +3,7 @@ package bench
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -79,4 +80,11 @@ func TestRowsTargets(t *testing.T) {
 	missed := rows(res(10.5, 61))
 	assert.False(t, *find(missed, "client writes / Wukong").Met)
 	assert.False(t, *find(missed, "converge").Met)
+}
+
+func TestStalledPasses(t *testing.T) {
+	m := time.Minute
+	assert.Equal(t, 7, stalledPasses(m, 30*m, 0, time.Hour), "at 0, 1, 2, 4, 8, 16 and 32 minutes")
+	assert.Equal(t, 2, stalledPasses(m, 30*m, 23*time.Hour, 24*time.Hour))
+	assert.Equal(t, 60, stalledPasses(m, m, 0, time.Hour), "a fixed one-minute retry")
 }

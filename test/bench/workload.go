@@ -53,6 +53,23 @@ func newWukong(ns string, i int) *v1alpha1.Wukong {
 	}
 }
 
+// MissingClass is the StorageClass the Stalled Wukongs' disks name; it
+// never exists.
+const MissingClass = "bench-missing-class"
+
+// stalledWukong is the i-th Stalled Wukong in ns: disks blank disks naming
+// MissingClass.
+func stalledWukong(ns string, i, disks int) *v1alpha1.Wukong {
+	w := &v1alpha1.Wukong{
+		ObjectMeta: metav1.ObjectMeta{Name: objName("stalled", i), Namespace: ns},
+		Spec:       v1alpha1.WukongSpec{CPU: 1, Memory: memory.DeepCopy()},
+	}
+	for d := range disks {
+		w.Spec.Disks = append(w.Spec.Disks, v1alpha1.DiskSpec{Name: fmt.Sprintf("d%d", d), Size: dataSize.DeepCopy(), StorageClassName: MissingClass})
+	}
+	return w
+}
+
 // nodeBridge is the administrator's declaration of br-bench (uplink eth1)
 // for the Wukongs in namespace ns.
 func nodeBridge(ns string) *v1alpha1.NodeBridge {

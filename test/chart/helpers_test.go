@@ -15,7 +15,9 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/releaseutil"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
@@ -60,12 +62,15 @@ func render(t testing.TB, vals map[string]any) (*release.Release, error) {
 	return inst.Run(loadChart(t), vals)
 }
 
-// manifest is a rendered release's objects by "Kind/name".
+// manifest is a rendered release's objects by "Kind/name", or
+// "Kind/namespace/name" for objects of one kind and name in several
+// namespaces (the RoleBindings in watchNamespaces).
 type manifest map[string]*unstructured.Unstructured
 
 func parse(t testing.TB, text string) manifest {
 	t.Helper()
 	out := manifest{}
+	shared := map[string]bool{} // Kind/name seen in more than one namespace
 	for _, doc := range releaseutil.SplitManifests(text) {
 		m := map[string]any{}
 		require.NoError(t, yaml.Unmarshal([]byte(doc), &m), doc)
@@ -74,10 +79,74 @@ func parse(t testing.TB, text string) manifest {
 		}
 		u := &unstructured.Unstructured{Object: m}
 		key := u.GetKind() + "/" + u.GetName()
+		nsKey := func(o *unstructured.Unstructured) string {
+			return o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
+		}
+		if prev, ok := out[key]; ok && prev.GetNamespace() != u.GetNamespace() {
+			delete(out, key)
+			out[nsKey(prev)] = prev
+			shared[key] = true
+		}
+		if shared[key] {
+			key = nsKey(u)
+		}
 		require.NotContains(t, out, key, "duplicate object")
 		out[key] = u
 	}
 	return out
+}
+
+// generatedRoles is operator/config/rbac/role.yaml (controller-gen's output)
+// by where the chart binds it.
+type generatedRoles struct {
+	// Cluster: the rules the manager needs cluster-wide (the markers
+	// without namespace=).
+	Cluster *rbacv1.ClusterRole
+	// Namespaced: those it needs only in the namespaces it watches (the
+	// Role of the placeholder namespace "watched").
+	Namespaced *rbacv1.Role
+	// GlobalNADs: those it needs in multus.globalNamespaces (the Role of
+	// "global-nads").
+	GlobalNADs *rbacv1.Role
+}
+
+func readGeneratedRoles(t testing.TB) generatedRoles {
+	t.Helper()
+	b, err := os.ReadFile(repoPath(t, "operator", "config", "rbac", "role.yaml"))
+	require.NoError(t, err)
+	var g generatedRoles
+	for _, doc := range releaseutil.SplitManifests(string(b)) {
+		var tm metav1.TypeMeta
+		require.NoError(t, yaml.Unmarshal([]byte(doc), &tm))
+		switch tm.Kind {
+		case "ClusterRole":
+			require.Nil(t, g.Cluster, "one ClusterRole in role.yaml")
+			g.Cluster = &rbacv1.ClusterRole{}
+			require.NoError(t, yaml.Unmarshal([]byte(doc), g.Cluster))
+		case "Role":
+			r := &rbacv1.Role{}
+			require.NoError(t, yaml.Unmarshal([]byte(doc), r))
+			switch r.Namespace {
+			case "watched":
+				require.Nil(t, g.Namespaced, "one Role \"watched\" in role.yaml")
+				g.Namespaced = r
+			case "global-nads":
+				require.Nil(t, g.GlobalNADs, "one Role \"global-nads\" in role.yaml")
+				g.GlobalNADs = r
+			default:
+				t.Fatalf("role.yaml: a Role in %q: markers name namespace=watched, namespace=global-nads or none", r.Namespace)
+			}
+		default:
+			t.Fatalf("unexpected %s in role.yaml", tm.Kind)
+		}
+	}
+	require.NotNil(t, g.Cluster, "role.yaml has a ClusterRole")
+	require.NotNil(t, g.Namespaced, "role.yaml has a Role \"watched\"")
+	require.NotNil(t, g.GlobalNADs, "role.yaml has a Role \"global-nads\"")
+	for _, rules := range [][]rbacv1.PolicyRule{g.Cluster.Rules, g.Namespaced.Rules, g.GlobalNADs.Rules} {
+		require.NotEmpty(t, rules)
+	}
+	return g
 }
 
 // get decodes the object key ("Kind/name") into a typed object.

@@ -356,25 +356,33 @@ func managerAsServiceAccount(t *testing.T) {
 }
 
 // rbacBounds asks the authorizer what the chart's ServiceAccount may do:
-// every rule of role.yaml, the Lease in the release namespace, nothing more.
+// every rule of role.yaml (without watchNamespaces, the namespaced half in
+// every namespace too), the Lease in the release namespace, nothing more.
 func rbacBounds(t *testing.T) {
 	ctx := t.Context()
-	role := fromYAMLFile[rbacv1.ClusterRole](t, repoPath(t, "operator", "config", "rbac", "role.yaml"))
+	roles := readGeneratedRoles(t)
 	type check struct {
 		attrs   authorizationv1.ResourceAttributes
 		allowed bool
 	}
 	var checks []check
-	for _, r := range role.Rules {
-		for _, g := range r.APIGroups {
-			for _, res := range r.Resources {
-				resource, sub, _ := strings.Cut(res, "/")
-				for _, v := range r.Verbs {
-					checks = append(checks, check{authorizationv1.ResourceAttributes{Namespace: "vms", Group: g, Resource: resource, Subresource: sub, Verb: v}, true})
+	add := func(rules []rbacv1.PolicyRule, namespaces ...string) {
+		for _, r := range rules {
+			for _, g := range r.APIGroups {
+				for _, res := range r.Resources {
+					resource, sub, _ := strings.Cut(res, "/")
+					for _, v := range r.Verbs {
+						for _, ns := range namespaces {
+							checks = append(checks, check{authorizationv1.ResourceAttributes{Namespace: ns, Group: g, Resource: resource, Subresource: sub, Verb: v}, true})
+						}
+					}
 				}
 			}
 		}
 	}
+	add(roles.Cluster.Rules, "")
+	add(roles.Namespaced.Rules, "vms", "")
+	add(roles.GlobalNADs.Rules, "vms", "")
 	require.Greater(t, len(checks), 40)
 	for _, v := range []string{"get", "list", "watch", "create", "update", "patch", "delete"} {
 		checks = append(checks,

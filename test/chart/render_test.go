@@ -17,6 +17,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 )
@@ -103,6 +105,15 @@ func TestRender(t *testing.T) {
 			crb := get[rbacv1.ClusterRoleBinding](t, m, "ClusterRoleBinding/wukong-manager")
 			assert.Equal(t, "wukong-manager", crb.RoleRef.Name)
 			assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "wukong", Namespace: "wukong-system"}}, crb.Subjects)
+			// Watching every namespace: the namespaced rules cluster-wide too.
+			nsCRB := get[rbacv1.ClusterRoleBinding](t, m, "ClusterRoleBinding/wukong-manager-namespaced")
+			assert.Equal(t, rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "wukong-manager-namespaced"}, nsCRB.RoleRef)
+			assert.Equal(t, crb.Subjects, nsCRB.Subjects)
+			for key, u := range m {
+				if u.GetKind() == "RoleBinding" {
+					assert.NotEqual(t, "wukong-manager-namespaced", u.Object["roleRef"].(map[string]any)["name"], "no RoleBindings without watchNamespaces: %s", key)
+				}
+			}
 			role := get[rbacv1.Role](t, m, "Role/wukong-leader-election")
 			assert.Equal(t, "wukong-system", role.Namespace)
 			assert.Contains(t, role.Rules, rbacv1.PolicyRule{
@@ -119,13 +130,17 @@ func TestRender(t *testing.T) {
 			reader := get[rbacv1.ClusterRole](t, m, "ClusterRole/wukong-metrics-reader")
 			assert.Equal(t, []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}, reader.Rules)
 			assert.NotContains(t, m, "ServiceMonitor/wukong")
+			assert.NotContains(t, m, "NetworkPolicy/wukong-metrics")
+			assert.NotContains(t, m, "Certificate/wukong-metrics")
+			assert.Empty(t, pod.Volumes, "the self-signed metrics certificate by default")
+			assert.Empty(t, c.VolumeMounts)
 			assert.NotContains(t, m, "PodDisruptionBudget/wukong")
 			assert.NotContains(t, m, "ConfigMap/wukong-dashboard")
 			assert.Contains(t, m, "ClusterRole/wukong-view")
 			assert.Contains(t, m, "ClusterRole/wukong-edit")
 			assert.Contains(t, m, "ValidatingAdmissionPolicy/wukong-inline-password")
 			assert.Contains(t, m, "ValidatingAdmissionPolicyBinding/wukong-inline-password")
-			assert.Len(t, m, 18, "%v", m.keys())
+			assert.Len(t, m, 21, "%v", m.keys())
 
 			assert.Contains(t, notes, "kubectl apply -f")
 			assert.Contains(t, notes, "kind: Wukong")
@@ -138,6 +153,43 @@ func TestRender(t *testing.T) {
 			_, c := managerOf(t, m)
 			assert.Contains(t, c.Args, "--namespaces=team-a,team-b")
 			assert.Contains(t, notes, "team-a, team-b")
+			// The namespaced rules only in the watched namespaces; the
+			// cluster-wide ones as always.
+			assert.NotContains(t, m, "ClusterRoleBinding/wukong-manager-namespaced")
+			assert.Contains(t, m, "ClusterRoleBinding/wukong-manager")
+			for _, ns := range []string{"team-a", "team-b"} {
+				rb := get[rbacv1.RoleBinding](t, m, "RoleBinding/"+ns+"/wukong-manager")
+				assert.Equal(t, ns, rb.Namespace)
+				assert.Equal(t, rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "wukong-manager-namespaced"}, rb.RoleRef)
+				assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "wukong", Namespace: "wukong-system"}}, rb.Subjects)
+			}
+			var bindings []string
+			for key, u := range m {
+				if u.GetKind() == "RoleBinding" || u.GetKind() == "ClusterRoleBinding" {
+					bindings = append(bindings, key)
+				}
+			}
+			assert.ElementsMatch(t, []string{
+				"ClusterRoleBinding/wukong-manager", "RoleBinding/team-a/wukong-manager", "RoleBinding/team-b/wukong-manager",
+				"RoleBinding/wukong-leader-election",
+			}, bindings)
+		},
+	}, {
+		name:   "watchNamespaces and multus.globalNamespaces",
+		values: map[string]any{"watchNamespaces": []any{"team-a"}, "multus": map[string]any{"globalNamespaces": []any{"shared-nets"}}},
+		check: func(t *testing.T, m manifest, _ string) {
+			rb := get[rbacv1.RoleBinding](t, m, "RoleBinding/wukong-manager-global-nads")
+			assert.Equal(t, "shared-nets", rb.Namespace)
+			assert.Equal(t, rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "wukong-manager-global-nads"}, rb.RoleRef)
+			assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "wukong", Namespace: "wukong-system"}}, rb.Subjects)
+			assert.Equal(t, "team-a", get[rbacv1.RoleBinding](t, m, "RoleBinding/wukong-manager").Namespace)
+		},
+	}, {
+		name:   "multus.globalNamespaces, every namespace watched",
+		values: map[string]any{"multus": map[string]any{"globalNamespaces": []any{"shared-nets"}}},
+		check: func(t *testing.T, m manifest, _ string) {
+			assert.NotContains(t, m, "RoleBinding/wukong-manager-global-nads", "the namespaced rules cover every namespace")
+			assert.Contains(t, m, "ClusterRoleBinding/wukong-manager-namespaced")
 		},
 	}, {
 		name:   "two replicas with a PodDisruptionBudget",
@@ -157,23 +209,106 @@ func TestRender(t *testing.T) {
 			assert.Equal(t, "50%", pdb.Spec.MinAvailable.String())
 		},
 	}, {
-		name:   "ServiceMonitor",
-		values: map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"enabled": true}}},
+		name:   "ServiceMonitor on the self-signed certificate (insecureSkipVerify opt-in)",
+		values: map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"enabled": true, "insecureSkipVerify": true}}},
 		check: func(t *testing.T, m manifest, _ string) {
-			sm := m["ServiceMonitor/wukong"]
-			require.NotNil(t, sm, "%v", m.keys())
-			assert.Equal(t, "monitoring.coreos.com/v1", sm.GetAPIVersion())
-			endpoints, _, _ := unstructuredSlice(sm.Object, "spec", "endpoints")
-			require.Len(t, endpoints, 1)
-			ep := endpoints[0].(map[string]any)
+			ep := serviceMonitorEndpoint(t, m)
 			assert.Equal(t, "https", ep["port"])
 			assert.Equal(t, "https", ep["scheme"])
 			assert.Equal(t, "/metrics", ep["path"])
 			assert.Equal(t, true, ep["honorLabels"], "keep wukong_import_progress_ratio's namespace label")
+			assert.Equal(t, map[string]any{"insecureSkipVerify": true}, ep["tlsConfig"])
+			d, c := managerOf(t, m)
+			assert.NotContains(t, strings.Join(c.Args, " "), "--metrics-cert-path")
+			assert.Empty(t, d.Spec.Template.Spec.Volumes)
 		},
 	}, {
-		name:   "metrics disabled",
-		values: map[string]any{"metrics": map[string]any{"enabled": false, "serviceMonitor": map[string]any{"enabled": true}}},
+		name: "metrics certificate from cert-manager, the chart's own CA",
+		values: map[string]any{"metrics": map[string]any{
+			"certManager": map[string]any{"enabled": true}, "serviceMonitor": map[string]any{"enabled": true},
+		}},
+		check: func(t *testing.T, m manifest, _ string) {
+			selfSigned := m["Issuer/wukong-metrics-selfsigned"]
+			require.NotNil(t, selfSigned, "%v", m.keys())
+			assert.Equal(t, "cert-manager.io/v1", selfSigned.GetAPIVersion())
+			assert.Equal(t, map[string]any{"selfSigned": map[string]any{}}, selfSigned.Object["spec"])
+			ca := m["Certificate/wukong-metrics-ca"]
+			require.NotNil(t, ca)
+			assert.Equal(t, true, ca.Object["spec"].(map[string]any)["isCA"])
+			assert.Equal(t, "wukong-metrics-ca", ca.Object["spec"].(map[string]any)["secretName"])
+			assert.Equal(t, map[string]any{"name": "wukong-metrics-selfsigned", "kind": "Issuer", "group": "cert-manager.io"},
+				ca.Object["spec"].(map[string]any)["issuerRef"])
+			caIssuer := m["Issuer/wukong-metrics-ca"]
+			require.NotNil(t, caIssuer)
+			assert.Equal(t, map[string]any{"ca": map[string]any{"secretName": "wukong-metrics-ca"}}, caIssuer.Object["spec"])
+
+			spec := metricsCertificate(t, m)
+			assert.Equal(t, map[string]any{"name": "wukong-metrics-ca", "kind": "Issuer", "group": "cert-manager.io"}, spec["issuerRef"])
+			assertMountedMetricsCert(t, m, "wukong-metrics-tls")
+		},
+	}, {
+		name: "metrics certificate from cert-manager, an administrator's issuer",
+		values: map[string]any{"metrics": map[string]any{
+			"certManager":    map[string]any{"enabled": true, "issuerRef": map[string]any{"kind": "ClusterIssuer", "name": "internal-ca"}},
+			"serviceMonitor": map[string]any{"enabled": true},
+		}},
+		check: func(t *testing.T, m manifest, _ string) {
+			for key, u := range m {
+				assert.NotEqual(t, "Issuer", u.GetKind(), "no issuer of the chart's: %s", key)
+			}
+			assert.NotContains(t, m, "Certificate/wukong-metrics-ca")
+			spec := metricsCertificate(t, m)
+			assert.Equal(t, map[string]any{"name": "internal-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}, spec["issuerRef"])
+			assertMountedMetricsCert(t, m, "wukong-metrics-tls")
+		},
+	}, {
+		name: "metrics certificate from an administrator's Secret",
+		values: map[string]any{"metrics": map[string]any{
+			"secretName": "metrics-serving", "serviceMonitor": map[string]any{"enabled": true},
+		}},
+		check: func(t *testing.T, m manifest, _ string) {
+			for key, u := range m {
+				assert.NotEqual(t, "cert-manager.io/v1", u.GetAPIVersion(), "no cert-manager object: %s", key)
+			}
+			assertMountedMetricsCert(t, m, "metrics-serving")
+		},
+	}, {
+		name:   "metrics certificate without a ServiceMonitor",
+		values: map[string]any{"metrics": map[string]any{"secretName": "metrics-serving"}},
+		check: func(t *testing.T, m manifest, _ string) {
+			assert.NotContains(t, m, "ServiceMonitor/wukong")
+			_, c := managerOf(t, m)
+			assert.Contains(t, c.Args, "--metrics-cert-path=/etc/wukong/metrics-tls")
+		},
+	}, {
+		name: "metrics NetworkPolicy",
+		values: map[string]any{"metrics": map[string]any{"port": 9443, "networkPolicy": map[string]any{
+			"enabled": true,
+			"from": []any{map[string]any{
+				"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}},
+				"podSelector":       map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/name": "prometheus"}},
+			}},
+		}}},
+		check: func(t *testing.T, m manifest, _ string) {
+			np := get[networkingv1.NetworkPolicy](t, m, "NetworkPolicy/wukong-metrics")
+			d, _ := managerOf(t, m)
+			assert.Equal(t, d.Spec.Selector.MatchLabels, np.Spec.PodSelector.MatchLabels, "selects the manager pods")
+			assert.Equal(t, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}, np.Spec.PolicyTypes)
+			require.Len(t, np.Spec.Ingress, 1, "one rule: every other ingress is denied")
+			port := intstr.FromInt32(9443)
+			assert.Equal(t, []networkingv1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: &port}}, np.Spec.Ingress[0].Ports)
+			assert.Equal(t, []networkingv1.NetworkPolicyPeer{{
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "monitoring"}},
+				PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "prometheus"}},
+			}}, np.Spec.Ingress[0].From)
+		},
+	}, {
+		name: "metrics disabled",
+		values: map[string]any{"metrics": map[string]any{
+			"enabled": false, "serviceMonitor": map[string]any{"enabled": true},
+			"certManager":   map[string]any{"enabled": true},
+			"networkPolicy": map[string]any{"enabled": true},
+		}},
 		check: func(t *testing.T, m manifest, _ string) {
 			_, c := managerOf(t, m)
 			assert.Contains(t, c.Args, "--metrics-bind-address=0")
@@ -182,6 +317,10 @@ func TestRender(t *testing.T) {
 			assert.NotContains(t, m, "Service/wukong-metrics")
 			assert.NotContains(t, m, "ServiceMonitor/wukong")
 			assert.NotContains(t, m, "ClusterRole/wukong-metrics-reader")
+			assert.NotContains(t, m, "Certificate/wukong-metrics")
+			assert.NotContains(t, m, "NetworkPolicy/wukong-metrics")
+			d, _ := managerOf(t, m)
+			assert.Empty(t, d.Spec.Template.Spec.Volumes)
 		},
 	}, {
 		name:   "metrics port",
@@ -301,6 +440,53 @@ func TestRender(t *testing.T) {
 	}
 }
 
+// serviceMonitorEndpoint is the one endpoint of the rendered ServiceMonitor.
+func serviceMonitorEndpoint(t *testing.T, m manifest) map[string]any {
+	t.Helper()
+	sm := m["ServiceMonitor/wukong"]
+	require.NotNil(t, sm, "%v", m.keys())
+	assert.Equal(t, "monitoring.coreos.com/v1", sm.GetAPIVersion())
+	endpoints, _, _ := unstructuredSlice(sm.Object, "spec", "endpoints")
+	require.Len(t, endpoints, 1)
+	return endpoints[0].(map[string]any)
+}
+
+// metricsCertificate is the spec of cert-manager's Certificate for the
+// metrics Service: its names, into wukong-metrics-tls.
+func metricsCertificate(t *testing.T, m manifest) map[string]any {
+	t.Helper()
+	cert := m["Certificate/wukong-metrics"]
+	require.NotNil(t, cert, "%v", m.keys())
+	assert.Equal(t, "cert-manager.io/v1", cert.GetAPIVersion())
+	assert.Equal(t, "wukong-system", cert.GetNamespace())
+	spec := cert.Object["spec"].(map[string]any)
+	assert.Equal(t, "wukong-metrics-tls", spec["secretName"])
+	assert.Equal(t, []any{"wukong-metrics", "wukong-metrics.wukong-system", "wukong-metrics.wukong-system.svc"}, spec["dnsNames"])
+	assert.Contains(t, spec["usages"], "server auth")
+	return spec
+}
+
+// assertMountedMetricsCert: the manager serves metrics with the certificate
+// of secret, mounted read-only, and the ServiceMonitor (when rendered)
+// verifies it against the Secret's ca.crt for the Service's name.
+func assertMountedMetricsCert(t *testing.T, m manifest, secret string) {
+	t.Helper()
+	d, c := managerOf(t, m)
+	assert.Contains(t, c.Args, "--metrics-cert-path=/etc/wukong/metrics-tls")
+	assert.Equal(t, []corev1.VolumeMount{{Name: "metrics-tls", MountPath: "/etc/wukong/metrics-tls", ReadOnly: true}}, c.VolumeMounts)
+	assert.Equal(t, []corev1.Volume{{Name: "metrics-tls", VolumeSource: corev1.VolumeSource{
+		Secret: &corev1.SecretVolumeSource{SecretName: secret, DefaultMode: nil},
+	}}}, d.Spec.Template.Spec.Volumes)
+	if _, ok := m["ServiceMonitor/wukong"]; !ok {
+		return
+	}
+	ep := serviceMonitorEndpoint(t, m)
+	assert.Equal(t, map[string]any{
+		"serverName": "wukong-metrics.wukong-system.svc",
+		"ca":         map[string]any{"secret": map[string]any{"name": secret, "key": "ca.crt"}},
+	}, ep["tlsConfig"], "verified, never insecureSkipVerify")
+}
+
 func unstructuredSlice(obj map[string]any, fields ...string) ([]any, bool, error) {
 	cur := any(obj)
 	for _, f := range fields {
@@ -336,6 +522,20 @@ func TestRenderRefuses(t *testing.T) {
 		{"crds.keep a string", map[string]any{"crds": map[string]any{"keep": "yes"}}, []string{"keep", "boolean"}},
 		{"metrics port out of range", map[string]any{"metrics": map[string]any{"port": 70000}}, []string{"port"}},
 		{"PodDisruptionBudget over one replica", map[string]any{"pdb": map[string]any{"enabled": true}}, []string{"pdb.enabled needs replicaCount of 2 or more"}},
+		{"ServiceMonitor without a verifiable certificate", map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"enabled": true}}},
+			[]string{"metrics.serviceMonitor needs a certificate it can verify", "insecureSkipVerify=true"}},
+		{"insecureSkipVerify with a certificate", map[string]any{"metrics": map[string]any{
+			"certManager": map[string]any{"enabled": true}, "serviceMonitor": map[string]any{"enabled": true, "insecureSkipVerify": true},
+		}}, []string{"insecureSkipVerify is only for the self-signed default"}},
+		{"two metrics certificates", map[string]any{"metrics": map[string]any{"certManager": map[string]any{"enabled": true}, "secretName": "x"}},
+			[]string{"metrics.certManager.enabled and metrics.secretName"}},
+		{"metrics secretName not a name", map[string]any{"metrics": map[string]any{"secretName": "My_Secret"}}, []string{"secretName"}},
+		{"issuerRef kind without a name", map[string]any{"metrics": map[string]any{"certManager": map[string]any{"enabled": true, "issuerRef": map[string]any{"kind": "ClusterIssuer"}}}},
+			[]string{"issuerRef"}},
+		{"NetworkPolicy without from", map[string]any{"metrics": map[string]any{"networkPolicy": map[string]any{"enabled": true}}},
+			[]string{"metrics.networkPolicy.enabled needs metrics.networkPolicy.from"}},
+		{"NetworkPolicy peer not a peer", map[string]any{"metrics": map[string]any{"networkPolicy": map[string]any{"enabled": true, "from": []any{map[string]any{"namespace": "monitoring"}}}}},
+			[]string{"from"}},
 		{"replicas without leader election", map[string]any{"replicaCount": 2, "leaderElection": map[string]any{"enabled": false}}, []string{"replicaCount above 1 needs leaderElection.enabled"}},
 	}
 	for _, tc := range cases {
@@ -350,12 +550,12 @@ func TestRenderRefuses(t *testing.T) {
 	}
 }
 
-// TestDrift checks the chart's CRD and ClusterRole equal controller-gen's
-// output (run scripts/gen-chart.sh, or make generate, when this fails).
+// TestDrift checks the chart's CRD and ClusterRoles equal controller-gen's
+// output (run scripts/gen-chart.sh, or make generate, when this fails): the
+// manager's cluster-wide rules, and the ones it needs in watched namespaces.
 func TestDrift(t *testing.T) {
 	want := fromYAMLFile[apiextensionsv1.CustomResourceDefinition](t, repoPath(t, "operator", "config", "crd", "vm.novasphere.dev_wukongs.yaml"))
-	wantRole := fromYAMLFile[rbacv1.ClusterRole](t, repoPath(t, "operator", "config", "rbac", "role.yaml"))
-	require.NotEmpty(t, wantRole.Rules)
+	roles := readGeneratedRoles(t)
 
 	for _, keep := range []bool{true, false} {
 		rel, err := render(t, map[string]any{"crds": map[string]any{"keep": keep}})
@@ -369,7 +569,11 @@ func TestDrift(t *testing.T) {
 		assert.Equal(t, want, got, "chart CRD differs from operator/config/crd (keep=%v)", keep)
 
 		role := get[rbacv1.ClusterRole](t, m, "ClusterRole/wukong-manager")
-		assert.Equal(t, wantRole.Rules, role.Rules, "chart ClusterRole rules differ from operator/config/rbac/role.yaml")
+		assert.Equal(t, roles.Cluster.Rules, role.Rules, "chart ClusterRole rules differ from role.yaml's ClusterRole")
+		role = get[rbacv1.ClusterRole](t, m, "ClusterRole/wukong-manager-namespaced")
+		assert.Equal(t, roles.Namespaced.Rules, role.Rules, "chart ClusterRole -namespaced differs from role.yaml's Role \"watched\"")
+		role = get[rbacv1.ClusterRole](t, m, "ClusterRole/wukong-manager-global-nads")
+		assert.Equal(t, roles.GlobalNADs.Rules, role.Rules, "chart ClusterRole -global-nads differs from role.yaml's Role \"global-nads\"")
 	}
 }
 

@@ -257,8 +257,8 @@ func updateWukong(t *testing.T, nn types.NamespacedName, mutate func(*v1alpha1.W
 }
 
 // poke changes an annotation: annotation changes start a reconcile, which
-// the suite uses where the operator would otherwise retry only after about a
-// minute (objects it does not watch: StorageClasses, user NADs, Secrets).
+// the suite uses where the operator would otherwise retry only after a
+// minute or more (objects it does not watch: user NADs, Secrets).
 func poke(t *testing.T, nn types.NamespacedName) {
 	t.Helper()
 	updateWukong(t, nn, func(w *v1alpha1.Wukong) {

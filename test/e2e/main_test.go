@@ -59,6 +59,10 @@ var (
 	scheme *runtime.Scheme
 	// inSandbox is true when the suite runs its own sandbox.
 	inSandbox bool
+	// managerCache is the in-process manager's informer cache (sandbox
+	// only; nil when the manager runs in a real cluster), for tests of what
+	// the manager holds in memory.
+	managerCache client.Reader
 	// skipBridges: E2E_SKIP_NODE_BRIDGES=1.
 	skipBridges bool
 	// noSecondaryNICs: E2E_NO_SECONDARY_NICS=1.
@@ -135,6 +139,7 @@ func run(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, "e2e: creating manager:", err)
 			return 1
 		}
+		managerCache = mgr.GetCache()
 		mgrDone := make(chan error, 1)
 		go func() { mgrDone <- mgr.Start(ctx) }()
 		defer func() {

@@ -33,9 +33,8 @@ func TestStalledMissingStorageClass(t *testing.T) {
 	sc := cloneDefaultStorageClass(t, class)
 	create(t, sc)
 	t.Cleanup(func() { _ = k.Delete(context.Background(), sc) })
-	// The operator does not watch StorageClasses; it looks again after about
-	// a minute. Poke it (an annotation change starts a reconcile).
-	poke(t, key(w))
+	// No poke: the operator watches StorageClasses, and the new class wakes
+	// the Wukongs Stalled on it (their timed retry is a minute or more away).
 	waitRunning(t, key(w))
 }
 
@@ -50,7 +49,7 @@ func TestStalledMissingNAD(t *testing.T) {
 	waitStalled(t, key(w), "spec.networks[0].nadName", v1alpha1.ReasonNADNotFound)
 
 	create(t, userNAD(ns, "later-net"))
-	poke(t, key(w)) // user NADs are not watched either
+	poke(t, key(w)) // user NADs are not watched: the timed retry is 1m or more away
 	w = waitRunning(t, key(w))
 	lan := networkStatus(w, "lan")
 	require.NotNil(t, lan)

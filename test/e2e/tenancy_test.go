@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/novasphere/wukong/lib/network"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
 
@@ -242,7 +244,10 @@ func TestTenantNeverAdopts(t *testing.T) {
 	notes := newWukong(ns, "notes")
 	legacy := newWukong(ns, "legacy")
 	nets := newWukong(ns, "nets")
-	nets.Spec.Networks = []v1alpha1.NetworkSpec{{Name: "fast", Type: v1alpha1.NetworkTypeSRIOV}}
+	nets.Spec.Networks = []v1alpha1.NetworkSpec{{Name: "fast", Type: v1alpha1.NetworkTypeSRIOV, VLANID: 7}}
+	vf := bridgeName("vf")
+	declareNodeBridge(t, vf, v1alpha1.NodeBridgeSpec{Type: v1alpha1.BridgeTypeSRIOV, ResourceName: network.DefaultSRIOVResourceName,
+		AllowedVLANs: []v1alpha1.VLANRange{{Min: 7}}, NamespaceSelector: bridgeTenant(t, ns, vf)})
 	img := newWukong(ns, "img")
 	img.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("5Gi"), Image: "https://images.example.org/guest.qcow2"}}
 	cases := []struct {
@@ -350,4 +355,254 @@ func TestNodeBridgeDegraded(t *testing.T) {
 	create(t, w)
 	msg := stalledMessage(t, k, key(w), "spec.networks[0].bridgeName", v1alpha1.ReasonBridgeDegraded)
 	assert.Contains(t, msg, "NodeBridge "+name)
+}
+
+// TestTenantNodeNetworks: node-level reach is an administrator's decision
+// for every NIC type, not only bridges. A tenant's macvtap NIC on a node
+// interface and its SR-IOV NIC on a device pool or VLAN nobody declared for
+// its namespace are Stalled naming the field, with nothing written; what
+// is declared works, with the ports the declaration decides: access ports
+// of the NIC's VLAN (the native VLAN when untagged) so the guest cannot tag
+// its way onto other VLANs, MAC spoof checks, and the declaration's nodes
+// winning over the tenant's nodeSelector.
+func TestTenantNodeNetworks(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindNAD)
+	t.Parallel()
+	sfx := randSuffix()
+	teamA, teamB := newNamespace(t), newNamespace(t)
+	alice := tenant(t, teamA, "alice-"+sfx)
+	bob := tenant(t, teamB, "bob-"+sfx)
+
+	// The administrator declares, for team B only: node interface
+	// mv<sfx> for macvtap NICs, and an SR-IOV pool with VLANs 100-199.
+	iface := bridgeName("mv")
+	sel := bridgeTenant(t, teamB, iface)
+	declareNodeBridge(t, iface, v1alpha1.NodeBridgeSpec{Type: v1alpha1.BridgeTypeMacvtap, NamespaceSelector: sel,
+		NodeSelector: map[string]string{"kubernetes.io/os": "linux"}})
+	pool := "e2e.novasphere.dev/vf-" + sfx
+	declareNodeBridge(t, bridgeName("vf"), v1alpha1.NodeBridgeSpec{Type: v1alpha1.BridgeTypeSRIOV, ResourceName: pool,
+		AllowedVLANs: []v1alpha1.VLANRange{{Min: 100, Max: 199}}, NamespaceSelector: sel})
+
+	nicWukong := func(ns, name string, n v1alpha1.NetworkSpec) *v1alpha1.Wukong {
+		w := newWukong(ns, name)
+		w.Spec.Networks = []v1alpha1.NetworkSpec{n}
+		return w
+	}
+	macvtap := func(ifc string) v1alpha1.NetworkSpec {
+		return v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeMacvlan, PhysicalInterface: ifc}
+	}
+	sriov := func(resource string, vlan int32) v1alpha1.NetworkSpec {
+		return v1alpha1.NetworkSpec{Name: "fast", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: resource, VLANID: vlan}
+	}
+	refused := []struct {
+		c     client.Client
+		w     *v1alpha1.Wukong
+		field string
+	}{
+		// The node's primary interface: nobody declared it.
+		{alice, nicWukong(teamA, "mgmt", macvtap("eth0")), "spec.networks[0].physicalInterface"},
+		// Declared, for another namespace.
+		{alice, nicWukong(teamA, "steal", macvtap(iface)), "spec.networks[0].physicalInterface"},
+		// Any team's VFs, any VLAN: refused.
+		{alice, nicWukong(teamA, "anyvf", sriov("intel.com/any_"+sfx, 300)), "spec.networks[0].resourceName"},
+		{alice, nicWukong(teamA, "stealvf", sriov(pool, 150)), "spec.networks[0].resourceName"},
+		// Team B's own pool, outside its VLANs, or untagged (a VF
+		// without a VLAN lets the guest tag any VLAN).
+		{bob, nicWukong(teamB, "vlan", sriov(pool, 300)), "spec.networks[0].vlanId"},
+		{bob, nicWukong(teamB, "untagged", sriov(pool, 0)), "spec.networks[0].vlanId"},
+	}
+	for _, tc := range refused {
+		require.NoError(t, tc.c.Create(ctxT(t), tc.w))
+	}
+	okMacvtap := nicWukong(teamB, "okmv", macvtap(iface))
+	okMacvtap.Spec.HighAvailability = &v1alpha1.HighAvailability{NodeSelector: map[string]string{"kubernetes.io/os": "windows"}}
+	require.NoError(t, bob.Create(ctxT(t), okMacvtap))
+	okVF := nicWukong(teamB, "okvf", sriov(pool, 150))
+	require.NoError(t, bob.Create(ctxT(t), okVF))
+
+	msgs := map[string]string{}
+	for _, tc := range refused {
+		msgs[tc.w.Name] = stalledMessage(t, tc.c, key(tc.w), tc.field, v1alpha1.ReasonBridgeNotAllowed)
+		// Nothing written for a refused NIC.
+		assertGone(t, &nadv1.NetworkAttachmentDefinition{}, types.NamespacedName{Namespace: tc.w.Namespace, Name: tc.w.Name + "-" + tc.w.Spec.Networks[0].Name})
+	}
+	assert.Equal(t, msgs["mgmt"], strings.ReplaceAll(msgs["steal"], iface, "eth0"),
+		"an undeclared interface and one declared for another namespace get the same answer")
+	assert.Equal(t, msgs["anyvf"], strings.ReplaceAll(msgs["stealvf"], pool, "intel.com/any_"+sfx),
+		"an undeclared pool and one declared for another namespace get the same answer")
+
+	// Declared: the NADs carry what the declaration decides.
+	nad := &nadv1.NetworkAttachmentDefinition{}
+	eventually(t, 1, func(c *assert.CollectT) {
+		require.NoError(c, k.Get(ctxT(t), types.NamespacedName{Namespace: teamB, Name: "okvf-fast"}, nad))
+	}, "the SR-IOV NAD")
+	assert.Equal(t, pool, nad.Annotations[network.AnnotationResourceName])
+	assert.JSONEq(t, `{"cniVersion":"1.0.0","name":"okvf-fast","type":"sriov","vlan":150,"spoofchk":"on","trust":"off"}`, nad.Spec.Config,
+		"sriov-cni: the VF on VLAN 150, no MAC changes, no trust")
+	eventually(t, 1, func(c *assert.CollectT) {
+		require.NoError(c, k.Get(ctxT(t), types.NamespacedName{Namespace: teamB, Name: "okmv-lan"}, nad))
+	}, "the macvtap NAD")
+	assert.Equal(t, network.MacvtapResourcePrefix+iface, nad.Annotations[network.AnnotationResourceName])
+	// The launcher pod asks for one VF of the pool (virt-controller renders
+	// the NAD's resourceName into it); no node here offers that pool, so
+	// the scheduler's own cause is what the tenant reads.
+	eventually(t, 1, func(c *assert.CollectT) {
+		w := getWukong(c, k, key(okVF))
+		ready := cond(w, v1alpha1.ReadyCondition)
+		if assert.NotNil(c, ready) {
+			assert.Equal(c, v1alpha1.ReasonUnschedulable, ready.Reason)
+			assert.Contains(c, ready.Message, "Insufficient "+pool)
+		}
+	}, "the SR-IOV VM to wait for a node with the pool")
+	// The declaration's node selector wins over the tenant's on the same key.
+	eventually(t, 1, func(c *assert.CollectT) {
+		vm := &kubevirtv1.VirtualMachine{}
+		require.NoError(c, k.Get(ctxT(t), key(okMacvtap), vm))
+		assert.Equal(c, "linux", vm.Spec.Template.Spec.NodeSelector["kubernetes.io/os"], "the VM lands only where the interface is declared")
+	}, "the macvtap VM")
+}
+
+// TestTenantBridgePorts: on a shared node bridge, a tenant's untagged NIC
+// is an access port of the bridge's native VLAN with a MAC spoof check
+// (bridge CNI: "vlan" turns on VLAN filtering, so frames the guest tags
+// itself are dropped; "macspoofchk" drops frames from other MACs), on a
+// linux-bridge and an ovs-bridge alike (ovs-cni: a port without "vlan" is a
+// trunk of every VLAN); and the uplink carries only the declared VLANs.
+func TestTenantBridgePorts(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindNAD, kindNNCP)
+	needNodeBridges(t)
+	t.Parallel()
+	ns := newNamespace(t)
+	bob := tenant(t, ns, "bob-"+randSuffix())
+	lb := bridgeName("lb")
+	declareBridge(t, lb, []string{"eth1"}, nil, bridgeTenant(t, ns, lb))
+	ovs := bridgeName("ov")
+	declareBridge(t, ovs, []string{"eth2"}, []v1alpha1.VLANRange{{Min: 100, Max: 101}}, bridgeTenant(t, ns, ovs), func(s *v1alpha1.NodeBridgeSpec) {
+		s.Type = v1alpha1.BridgeTypeOVS
+		s.NativeVLAN = ptrTo[int32](20)
+	})
+	w := newWukong(ns, "ports")
+	w.Spec.Networks = []v1alpha1.NetworkSpec{
+		{Name: "lan", Type: v1alpha1.NetworkTypeBridge, BridgeName: lb},
+		{Name: "ovs", Type: v1alpha1.NetworkTypeOVS, BridgeName: ovs},
+		{Name: "ovs100", Type: v1alpha1.NetworkTypeOVS, BridgeName: ovs, VLANID: 100},
+	}
+	require.NoError(t, bob.Create(ctxT(t), w))
+	waitRunning(t, key(w))
+	config := func(nic string) string {
+		nad := &nadv1.NetworkAttachmentDefinition{}
+		require.NoError(t, k.Get(ctxT(t), types.NamespacedName{Namespace: ns, Name: "ports-" + nic}, nad))
+		return nad.Spec.Config
+	}
+	assert.JSONEq(t, `{"cniVersion":"1.0.0","name":"ports-lan","type":"bridge","bridge":"`+lb+`","vlan":1,"preserveDefaultVlan":false,"macspoofchk":true,"ipam":{}}`, config("lan"))
+	assert.JSONEq(t, `{"cniVersion":"1.0.0","name":"ports-ovs","type":"ovs","bridge":"`+ovs+`","vlan":20}`, config("ovs"))
+	assert.JSONEq(t, `{"cniVersion":"1.0.0","name":"ports-ovs100","type":"ovs","bridge":"`+ovs+`","vlan":100}`, config("ovs100"))
+
+	// The uplinks: an access port of VLAN 1; a trunk of 100-101 with
+	// native VLAN 20.
+	for bridge, want := range map[string]string{
+		lb:  `{"mode":"access","tag":1}`,
+		ovs: `{"mode":"trunk","enable-native":true,"tag":20,"trunk-tags":[{"id-range":{"min":100,"max":101}}]}`,
+	} {
+		p := &nmstatev1.NodeNetworkConfigurationPolicy{}
+		require.NoError(t, k.Get(ctxT(t), types.NamespacedName{Name: "wukong-br-" + bridge}, p))
+		var state struct {
+			Interfaces []struct {
+				Name   string `json:"name"`
+				Bridge struct {
+					Port []struct {
+						VLAN json.RawMessage `json:"vlan"`
+					} `json:"port"`
+				} `json:"bridge"`
+			} `json:"interfaces"`
+		}
+		raw, err := p.Spec.DesiredState.MarshalJSON()
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(raw, &state))
+		require.Len(t, state.Interfaces, 1)
+		require.Len(t, state.Interfaces[0].Bridge.Port, 1)
+		assert.JSONEq(t, want, string(state.Interfaces[0].Bridge.Port[0].VLAN), "uplink of %s", bridge)
+	}
+}
+
+// TestTenantLabelledObjectsStayForeign: a tenant who puts Wukong's own
+// labels (managed-by, vm.novasphere.dev/wukong) on its Secrets does not get
+// them held in the manager's memory: the cache holds them as metadata stubs
+// (operator/manager ChildTransform) and keeps whole only what the Wukongs
+// control (their cloud-init Secret, the VirtualMachine's instance, the
+// DataVolume's PVC, through the owner chain). The ownership check still
+// sees a stub and refuses the name, and a labelled sshKeySecret is read
+// whole from the API server: its keys reach the guest's cloud-init.
+func TestTenantLabelledObjectsStayForeign(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
+	t.Parallel()
+	ns := newNamespace(t)
+	alice := tenant(t, ns, "alice-"+randSuffix())
+	ctx := ctxT(t)
+	labels := func(w string) map[string]string { return map[string]string{labelManagedBy: "wukong", labelWukong: w} }
+	const sshKey = e2eKey // a real key: only lines that parse as keys are copied
+	taken := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "memo-cloudinit", Labels: labels("memo")},
+		StringData: map[string]string{"userdata": "#cloud-config\n"}}
+	keyLabels := labels("keyed")
+	keyLabels[v1alpha1.SSHAuthorizedKeysLabel] = "true" // the opt-in of an sshKeySecret
+	keys := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice-keys", Labels: keyLabels},
+		StringData: map[string]string{"key": sshKey}}
+	for _, s := range []*corev1.Secret{taken, keys} {
+		require.NoError(t, alice.Create(ctx, s))
+	}
+	require.NoError(t, k.Get(ctx, key(taken), taken))
+
+	memo := newWukong(ns, "memo")
+	keyed := newWukong(ns, "keyed")
+	keyed.Spec.SSHKeySecret = keys.Name
+	keyed.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("1Gi"), Boot: true, Image: testImage}}
+	require.NoError(t, alice.Create(ctx, memo))
+	require.NoError(t, alice.Create(ctx, keyed))
+
+	stalledMessage(t, alice, key(memo), "metadata.name", v1alpha1.ReasonNameConflict)
+	w := waitRunning(t, key(keyed))
+	cloudInit := &corev1.Secret{}
+	require.NoError(t, k.Get(ctx, types.NamespacedName{Namespace: ns, Name: "keyed-cloudinit"}, cloudInit))
+	assertOwnedChild(t, cloudInit, w)
+	assert.Contains(t, string(cloudInit.Data["userdata"]), strings.Fields(sshKey)[1], "the labelled sshKeySecret was read whole")
+
+	live := &corev1.Secret{}
+	require.NoError(t, k.Get(ctx, key(taken), live))
+	assert.Equal(t, taken.UID, live.UID)
+	assert.Empty(t, live.OwnerReferences, "the tenant's labelled Secret was not adopted")
+	assert.Equal(t, "#cloud-config\n", string(live.Data["userdata"]), "nor written")
+
+	if managerCache == nil {
+		return // the manager runs in the cluster: its cache is not reachable here
+	}
+	eventually(t, 1, func(c *assert.CollectT) {
+		for _, s := range []*corev1.Secret{taken, keys} {
+			cached := &corev1.Secret{}
+			if assert.NoError(c, managerCache.Get(ctx, key(s), cached)) {
+				assert.Nil(c, cached.Data, "%s: the cache holds no data of a tenant's labelled Secret", s.Name)
+				assert.Equal(c, s.GetUID(), cached.UID, "%s: but knows it exists", s.Name)
+			}
+		}
+		own := &corev1.Secret{}
+		if assert.NoError(c, managerCache.Get(ctx, key(cloudInit), own)) {
+			assert.Equal(c, cloudInit.Data, own.Data, "the Wukong's own cloud-init Secret is held whole")
+			assert.Nil(c, own.ManagedFields, "without managedFields")
+		}
+		vm := &kubevirtv1.VirtualMachine{}
+		if assert.NoError(c, managerCache.Get(ctx, key(keyed), vm)) {
+			assert.NotNil(c, vm.Spec.Template, "the Wukong's VirtualMachine is held whole")
+		}
+		dv := &cdiv1.DataVolume{}
+		if assert.NoError(c, managerCache.Get(ctx, types.NamespacedName{Namespace: ns, Name: "keyed-root"}, dv)) {
+			assert.NotNil(c, dv.Spec.Source, "the Wukong's DataVolume is held whole")
+		}
+		vmi := &kubevirtv1.VirtualMachineInstance{}
+		if assert.NoError(c, managerCache.Get(ctx, key(keyed), vmi)) {
+			assert.NotEmpty(c, vmi.Status.Phase, "the instance of the Wukong's VM is held whole")
+		}
+		pvc := &corev1.PersistentVolumeClaim{}
+		if assert.NoError(c, managerCache.Get(ctx, types.NamespacedName{Namespace: ns, Name: "keyed-root"}, pvc)) {
+			assert.NotEmpty(c, pvc.Spec.AccessModes, "CDI's PVC of the Wukong's DataVolume is held whole")
+		}
+	}, "the manager's cache")
 }

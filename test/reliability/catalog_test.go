@@ -158,7 +158,7 @@ func catalog() []badInput {
 				}
 				require.NoError(t, c.Create(t.Context(), sc))
 				t.Cleanup(func() { _ = c.Delete(context.Background(), sc) })
-				poke(t, c, nn) // StorageClasses are not watched
+				// No poke: a new StorageClass wakes the Wukongs Stalled on it.
 			},
 		},
 		{
@@ -168,7 +168,8 @@ func catalog() []badInput {
 			condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonStorageClassNotFound,
 			fix: func(t *testing.T, c client.Client, nn types.NamespacedName) {
 				setDefaultClass(t, c, sandbox.StorageClassStandard, true)
-				poke(t, c, nn)
+				// No poke: a class marked default wakes the Wukongs Stalled
+				// for want of one.
 			},
 		},
 		{
@@ -255,6 +256,9 @@ func catalog() []badInput {
 			field: "spec.networks[0].physicalInterface", msg: "macvlan",
 			condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonInvalidNetwork,
 			fix: func(t *testing.T, c client.Client, nn types.NamespacedName) {
+				// The administrator declares eth2 for macvtap NICs of this
+				// namespace; the tenant names it.
+				declareBridge(t, c, nn.Namespace, "eth2", nil, func(s *v1alpha1.NodeBridgeSpec) { s.Type = v1alpha1.BridgeTypeMacvtap })
 				updateWukong(t, c, nn, func(w *v1alpha1.Wukong) { w.Spec.Networks[0].PhysicalInterface = "eth2" })
 			},
 		},

@@ -203,8 +203,8 @@ func updateWukong(t *testing.T, kc client.Client, nn types.NamespacedName, mutat
 }
 
 // poke changes an annotation, which starts a reconcile: the operator looks
-// again at objects it does not watch (StorageClasses, user NADs and
-// Secrets, CRDs) only about once a minute.
+// again at objects it does not watch (user NADs and Secrets, CRDs) only
+// after a minute or more (StalledRetry).
 func poke(t *testing.T, kc client.Client, nn types.NamespacedName) {
 	t.Helper()
 	updateWukong(t, kc, nn, func(w *v1alpha1.Wukong) {

@@ -7,7 +7,9 @@ import (
 
 	"github.com/distribution/reference"
 
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
@@ -53,7 +55,20 @@ func (r *kubevirtSim) launcherPod(ctx context.Context, vmi *kubevirtv1.VirtualMa
 			return &pods.Items[i], nil
 		}
 	}
+	netResources, err := r.networkResources(ctx, vmi)
+	if err != nil {
+		return nil, err
+	}
 	pod := buildLauncherPod(vmi)
+	c := &pod.Spec.Containers[0]
+	c.Resources.Limits = corev1.ResourceList{}
+	for name, n := range netResources {
+		c.Resources.Requests[name] = *resource.NewQuantity(n, resource.DecimalSI)
+		c.Resources.Limits[name] = *resource.NewQuantity(n, resource.DecimalSI)
+	}
+	if len(c.Resources.Limits) == 0 {
+		c.Resources.Limits = nil
+	}
 	if err := controllerutil.SetControllerReference(vmi, pod, r.c.Scheme()); err != nil {
 		return nil, err
 	}
@@ -62,6 +77,44 @@ func (r *kubevirtSim) launcherPod(ctx context.Context, vmi *kubevirtv1.VirtualMa
 	}
 	log.FromContext(ctx).Info("created launcher pod", "pod", pod.Name)
 	return pod, nil
+}
+
+// MacvtapResourcePrefix is the resource namespace of macvtap-cni's device
+// plugin (kubevirt/macvtap-cni: macvtap.network.kubevirt.io/<lower device>).
+const MacvtapResourcePrefix = "macvtap.network.kubevirt.io/"
+
+// networkResources are the device-plugin resources the VMI's Multus
+// networks ask for, as virt-controller renders them into the launcher pod:
+// for each network whose NetworkAttachmentDefinition carries the
+// k8s.v1.cni.cncf.io/resourceName annotation, one of that resource as
+// request and limit of the compute container (KubeVirt
+// GetNetworkToResourceMap and the resource renderer's WithNetworkResources,
+// pkg/virt-controller/services). The scheduler then places the pod only on
+// nodes whose device plugins offer it (SR-IOV VFs, macvtap lower devices,
+// bridge-marker bridges). A missing NAD adds nothing: the pod's sandbox
+// then fails as Multus fails it (failures.go).
+func (r *kubevirtSim) networkResources(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) (map[corev1.ResourceName]int64, error) {
+	out := map[corev1.ResourceName]int64{}
+	for _, n := range vmi.Spec.Networks {
+		if n.Multus == nil {
+			continue
+		}
+		ns, name := vmi.Namespace, n.Multus.NetworkName
+		if i := strings.Index(name, "/"); i >= 0 {
+			ns, name = name[:i], name[i+1:]
+		}
+		nad := &nadv1.NetworkAttachmentDefinition{}
+		if err := r.live.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, nad); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return nil, err
+		}
+		if rn := nad.Annotations["k8s.v1.cni.cncf.io/resourceName"]; rn != "" {
+			out[corev1.ResourceName(rn)]++
+		}
+	}
+	return out, nil
 }
 
 func buildLauncherPod(vmi *kubevirtv1.VirtualMachineInstance) *corev1.Pod {

@@ -36,6 +36,16 @@ func AddNode(ctx context.Context, c client.Client, name, address string, annotat
 		corev1.ResourceMemory: resource.MustParse("2Ti"),
 		corev1.ResourcePods:   resource.MustParse("2000"),
 	}
+	// macvtap-cni's device plugin with its default (empty) configuration
+	// offers one resource per link of the node, named after it, with
+	// capacity 100 (kubevirt/macvtap-cni README, "Deployment": "If the
+	// configuration is empty, the device plugin will expose all the
+	// physical interfaces"; pkg/deviceplugin). No SR-IOV VFs and no
+	// bridge-marker resources: a NIC asking for one leaves the launcher
+	// pod Pending, Insufficient <resource>, as on a node without them.
+	for _, link := range append([]string{PrimaryInterface}, SecondaryInterfaces...) {
+		capacity[corev1.ResourceName(MacvtapResourcePrefix+link)] = resource.MustParse("100")
+	}
 	now := metav1.Now()
 	node.Status = corev1.NodeStatus{
 		Capacity: capacity, Allocatable: capacity,

@@ -50,3 +50,24 @@ app.kubernetes.io/component: manager
 {{- define "wukong.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
+
+{{/* The metrics Service's name in its namespace, the name scrapers verify. */}}
+{{- define "wukong.metricsHost" -}}
+{{- printf "%s-metrics.%s.svc" (include "wukong.fullname" .) .Release.Namespace }}
+{{- end }}
+
+{{/*
+The Secret with the metrics serving certificate (tls.crt, tls.key, ca.crt):
+cert-manager's, the administrator's (metrics.secretName), or empty for the
+manager's self-signed one. Fails on both.
+*/}}
+{{- define "wukong.metricsSecret" -}}
+{{- if and .Values.metrics.certManager.enabled .Values.metrics.secretName }}
+{{- fail "metrics.certManager.enabled and metrics.secretName both name the metrics certificate: set one" }}
+{{- end }}
+{{- if .Values.metrics.certManager.enabled }}
+{{- printf "%s-metrics-tls" (include "wukong.fullname" .) }}
+{{- else }}
+{{- .Values.metrics.secretName }}
+{{- end }}
+{{- end }}

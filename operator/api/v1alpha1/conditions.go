@@ -1,5 +1,7 @@
 package v1alpha1
 
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 // Condition types of a Wukong. Ready, Reconciling and Stalled follow kstatus,
 // so kubectl wait, Helm --wait, Argo CD and Flux read a Wukong's health
 // without custom code: Reconciling and Stalled are present only while true.
@@ -74,13 +76,17 @@ const (
 	// ReasonWaitingForPredecessor: a child with this name still belongs to a
 	// deleted object of the same name and is being garbage-collected.
 	ReasonWaitingForPredecessor = "WaitingForPredecessor"
-	// ReasonBridgeNotAllowed: the NIC names a node bridge that is not
-	// declared (no NodeBridge), not declared for this namespace, or does not
-	// allow the NIC's VLAN or uplink.
+	// ReasonBridgeNotAllowed: the NIC needs node-level reach (a node bridge,
+	// a macvtap lower device, an SR-IOV resource) that is not declared (no
+	// NodeBridge), not declared for this namespace, or does not allow the
+	// NIC's VLAN or uplink.
 	ReasonBridgeNotAllowed = "NodeBridgeNotAllowed"
 	// ReasonNamespaceNotAllowed: a reference into another namespace that the
 	// administrator has not allowed.
 	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
+	// ReasonDeclared: a NodeBridge of type macvtap or sriov is Ready at once:
+	// it grants what exists on the nodes and configures nothing.
+	ReasonDeclared = "Declared"
 	// ReasonInUse: a NodeBridge being deleted is still used by Wukongs.
 	ReasonInUse = "InUse"
 	// ReasonRemovingFromNodes: a NodeBridge being deleted waits for NMState to
@@ -132,3 +138,25 @@ const (
 	// node, or rolled the policy back.
 	DegradedCondition = "Degraded"
 )
+
+// GetConditions returns the Wukong's status conditions (lib/conditions
+// Getter).
+func (w *Wukong) GetConditions() []metav1.Condition { return w.Status.Conditions }
+
+// SetConditions replaces the Wukong's status conditions (lib/conditions
+// Setter).
+func (w *Wukong) SetConditions(c []metav1.Condition) { w.Status.Conditions = c }
+
+// GetObservedGeneration is the generation the Wukong's status describes.
+func (w *Wukong) GetObservedGeneration() int64 { return w.Status.ObservedGeneration }
+
+// GetConditions returns the NodeBridge's status conditions (lib/conditions
+// Getter).
+func (d *NodeBridge) GetConditions() []metav1.Condition { return d.Status.Conditions }
+
+// SetConditions replaces the NodeBridge's status conditions (lib/conditions
+// Setter).
+func (d *NodeBridge) SetConditions(c []metav1.Condition) { d.Status.Conditions = c }
+
+// GetObservedGeneration is the generation the NodeBridge's status describes.
+func (d *NodeBridge) GetObservedGeneration() int64 { return d.Status.ObservedGeneration }

@@ -300,3 +300,44 @@ func TestExamplesAreValid(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeBridgeAdmission: each declaration type takes the fields it uses
+// and refuses the rest, naming the field.
+func TestNodeBridgeAdmission(t *testing.T) {
+	nb := func(name, spec string) error {
+		u := &unstructured.Unstructured{}
+		require.NoError(t, yaml.Unmarshal([]byte("apiVersion: vm.novasphere.dev/v1alpha1\nkind: NodeBridge\nmetadata:\n  name: "+name+"\nspec:\n"+spec), &u.Object))
+		err := k8s.Create(context.Background(), u)
+		if err == nil {
+			t.Cleanup(func() { _ = k8s.Delete(context.Background(), u) })
+		}
+		return err
+	}
+	for _, tc := range []struct {
+		name, spec, want string
+	}{
+		{"nb-lb", "  uplinks: [eth1]\n  nativeVLAN: 20\n", ""},
+		{"nb-ovs", "  type: ovs-bridge\n  uplinks: [eth1]\n  allowedVLANs: [{min: 10}]\n", ""},
+		{"eth9", "  type: macvtap\n  namespaceSelector: {}\n", ""},
+		{"nb-vf", "  type: sriov\n  resourceName: intel.com/sriov_a\n  allowedVLANs: [{min: 100, max: 199}]\n", ""},
+		{"nb-nouplink", "  type: linux-bridge\n", "spec.uplinks"},
+		{"nb-mvuplink", "  type: macvtap\n  uplinks: [eth1]\n", "spec.uplinks"},
+		{"nb-mvvlan", "  type: macvtap\n  allowedVLANs: [{min: 5}]\n", "spec.allowedVLANs"},
+		{"nb-vfnores", "  type: sriov\n  allowedVLANs: [{min: 5}]\n", "spec.resourceName"},
+		{"nb-lbres", "  uplinks: [eth1]\n  resourceName: intel.com/x\n", "spec.resourceName"},
+		{"nb-vfbad", "  type: sriov\n  resourceName: no-slash\n", "spec.resourceName"},
+		{"nb-vfbond", "  type: sriov\n  resourceName: intel.com/x\n  bridgeMarker: true\n", "spec.type"},
+		{"nb-native0", "  uplinks: [eth1]\n  nativeVLAN: 0\n", "spec.nativeVLAN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := nb(tc.name, tc.spec)
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			require.True(t, apierrors.IsInvalid(err), "%v", err)
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
+}

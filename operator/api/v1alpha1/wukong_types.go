@@ -230,6 +230,14 @@ type NetworkSpec struct {
 	// macvtap NetworkAttachmentDefinition), since KubeVirt cannot bind a
 	// macvlan pod interface. The KubeVirt CR must register the macvtap
 	// binding; otherwise the Wukong is Stalled naming this field.
+	// Every type reaches the nodes' networks only through an
+	// administrator's NodeBridge declared for this namespace: bridge and
+	// ovs a NodeBridge named bridgeName, macvlan one of type macvtap named
+	// physicalInterface, sriov one of type sriov with this NIC's
+	// resourceName. Anything else is Stalled (NodeBridgeNotAllowed) naming
+	// the field, and nothing is written for the NIC. nadName is the
+	// exception: the namespace's own NetworkAttachmentDefinition reaches what
+	// its author made it reach.
 	// +kubebuilder:default=bridge
 	// +optional
 	Type NetworkType `json:"type,omitempty"`
@@ -243,7 +251,10 @@ type NetworkSpec struct {
 	// +optional
 	NADName string `json:"nadName,omitempty"`
 
-	// VLANID tags the NIC's traffic (bridge, ovs, sriov).
+	// VLANID tags the NIC's traffic (bridge, ovs, sriov): the NIC is an
+	// access port of this VLAN, which must be in its NodeBridge's
+	// allowedVLANs. Without it the NIC is an access port of the
+	// NodeBridge's nativeVLAN (an untagged sriov NIC needs one declared).
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4094
 	// +optional
@@ -262,16 +273,20 @@ type NetworkSpec struct {
 
 	// PhysicalInterface, for bridge and ovs networks, is checked against the
 	// uplinks of the administrator's NodeBridge (a mismatch is Stalled
-	// naming this field); it does not configure the nodes. For macvlan it is the node
-	// interface the guest's macvtap device is created on (device-plugin
-	// resource macvtap.network.kubevirt.io/<physicalInterface>).
+	// naming this field); it does not configure the nodes. For macvlan it is
+	// the node interface the guest's macvtap device is created on
+	// (device-plugin resource macvtap.network.kubevirt.io/<physicalInterface>),
+	// which an administrator must declare (a NodeBridge of type macvtap of
+	// that name, selecting this namespace).
 	// +kubebuilder:validation:MaxLength=15
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][-a-zA-Z0-9_.]*$`
 	// +optional
 	PhysicalInterface string `json:"physicalInterface,omitempty"`
 
 	// ResourceName is the SR-IOV device plugin resource (sriov only), e.g.
-	// intel.com/sriov_netdevice.
+	// intel.com/sriov_netdevice (the default). An administrator must declare
+	// it for this namespace (a NodeBridge of type sriov with this
+	// resourceName), with the VLANs tenants may use.
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	ResourceName string `json:"resourceName,omitempty"`
@@ -399,11 +414,24 @@ type HighAvailability struct {
 	// +optional
 	AntiAffinity bool `json:"antiAffinity,omitempty"`
 
-	// NodeSelector restricts the nodes the VM may run on.
+	// NodeSelector restricts the nodes the VM may run on (node labels, as
+	// the VirtualMachine's spec.template.spec.nodeSelector). At most 64
+	// entries; a key at most 317 characters and a value at most 63, the
+	// longest a label key (253-character DNS prefix, "/", 63-character name)
+	// and a label value can be (k8s.io/apimachinery/pkg/util/validation:
+	// IsQualifiedName, IsValidLabelValue). The API server refuses more.
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && size(self[k]) <= 63)",message="nodeSelector keys are label keys (at most 317 characters) and values label values (at most 63)"
 	// +optional
 	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
 
-	// Tolerations let the VM run on tainted nodes.
+	// Tolerations let the VM run on tainted nodes (the VirtualMachine's
+	// spec.template.spec.tolerations). At most 32; a key at most 317
+	// characters and a value at most 63 (a taint's key and value are a
+	// label key and value: k8s.io/kubernetes/pkg/apis/core/validation
+	// validateTaints), operator and effect at most 16.
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:XValidation:rule="self.all(t, (!has(t.key) || size(t.key) <= 317) && (!has(t.value) || size(t.value) <= 63) && (!has(t.operator) || size(t.operator) <= 16) && (!has(t.effect) || size(t.effect) <= 16))",message="a toleration's key is at most 317 characters, its value at most 63, operator and effect at most 16"
 	// +listType=atomic
 	// +optional
 	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`

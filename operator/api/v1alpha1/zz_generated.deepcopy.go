@@ -247,6 +247,11 @@ func (in *NodeBridgeSpec) DeepCopyInto(out *NodeBridgeSpec) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.NativeVLAN != nil {
+		in, out := &in.NativeVLAN, &out.NativeVLAN
+		*out = new(int32)
+		**out = **in
+	}
 	if in.Bond != nil {
 		in, out := &in.Bond, &out.Bond
 		*out = new(BondSpec)

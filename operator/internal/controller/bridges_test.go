@@ -11,42 +11,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/novasphere/wukong/lib/network"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/mapping"
 )
-
-func TestBridgeName(t *testing.T) {
-	for _, tc := range []struct {
-		nic  v1alpha1.NetworkSpec
-		want string
-	}{
-		{v1alpha1.NetworkSpec{Name: "lan", BridgeName: "br1"}, "br1"},
-		{v1alpha1.NetworkSpec{Name: "lan"}, "br-lan"},
-		{v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeBridge}, "br-lan"},
-		{v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeOVS, BridgeName: "br-int"}, "br-int"},
-		{v1alpha1.NetworkSpec{Name: "lan", NADName: "x"}, ""},
-		{v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeMacvlan, BridgeName: "eth1"}, ""},
-		{v1alpha1.NetworkSpec{Name: "lan", Type: v1alpha1.NetworkTypeSRIOV}, ""},
-	} {
-		assert.Equal(t, tc.want, bridgeName(tc.nic), "%+v", tc.nic)
-	}
-}
-
-func TestBridgeOf(t *testing.T) {
-	d := &v1alpha1.NodeBridge{ObjectMeta: metav1.ObjectMeta{Name: "br1"}, Spec: v1alpha1.NodeBridgeSpec{
-		Type: v1alpha1.BridgeTypeOVS, Uplinks: []string{"eth1", "eth2"}, Bond: &v1alpha1.BondSpec{Name: "bond1", Mode: "802.3ad"},
-		NodeSelector: map[string]string{"net": "a"},
-		AllowedVLANs: []v1alpha1.VLANRange{{Min: 10, Max: 20}, {Min: 30}},
-	}}
-	assert.Equal(t, network.Bridge{Name: "br1", Uplinks: []string{"eth1", "eth2"}, Bond: &network.Bond{Name: "bond1", Mode: "802.3ad"},
-		OVS: true, NodeSelector: map[string]string{"net": "a"}, VLANs: []network.VLANRange{{Min: 10, Max: 20}, {Min: 30, Max: 30}}}, bridgeOf(d))
-	assert.Equal(t, "10-20,30", vlanList(d))
-	assert.True(t, vlanAllowed(d, 30))
-	assert.True(t, vlanAllowed(d, 15))
-	assert.False(t, vlanAllowed(d, 25))
-}
 
 // TestResolveBridges: which NICs a namespace's Wukong may attach, and the
 // field each refusal names.
@@ -66,6 +37,15 @@ func TestResolveBridges(t *testing.T) {
 		decl("br-none", v1alpha1.NodeBridgeSpec{Uplinks: []string{"eth1"}}),
 		decl("br-all", v1alpha1.NodeBridgeSpec{Uplinks: []string{"eth3"}, NamespaceSelector: &metav1.LabelSelector{}, NodeSelector: map[string]string{"net": "two"}}),
 		decl("ovs1", v1alpha1.NodeBridgeSpec{Type: v1alpha1.BridgeTypeOVS, Uplinks: []string{"eth4"}, NamespaceSelector: &metav1.LabelSelector{}}),
+		decl("eth5", v1alpha1.NodeBridgeSpec{Type: v1alpha1.BridgeTypeMacvtap, NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"tenant": "a"}},
+			NodeSelector: map[string]string{"net": "mv"}}),
+		decl("eth6", v1alpha1.NodeBridgeSpec{Type: v1alpha1.BridgeTypeMacvtap, NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"tenant": "b"}}}),
+		decl("vf-a", v1alpha1.NodeBridgeSpec{Type: v1alpha1.BridgeTypeSRIOV, ResourceName: "example.com/vf", AllowedVLANs: []v1alpha1.VLANRange{{Min: 100, Max: 199}},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"tenant": "a"}}}),
+		decl("vf-b", v1alpha1.NodeBridgeSpec{Type: v1alpha1.BridgeTypeSRIOV, ResourceName: "example.com/vf-b", AllowedVLANs: []v1alpha1.VLANRange{{Min: 1, Max: 4094}},
+			NativeVLAN: ptr.To[int32](9), NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"tenant": "b"}}}),
+		decl("vf-native", v1alpha1.NodeBridgeSpec{Type: v1alpha1.BridgeTypeSRIOV, ResourceName: "example.com/vf-n", NativeVLAN: ptr.To[int32](30),
+			NamespaceSelector: &metav1.LabelSelector{}}),
 	).Build()
 	r := &WukongReconciler{Client: c}
 
@@ -87,6 +67,22 @@ func TestResolveBridges(t *testing.T) {
 		{"ovs NIC on a linux bridge", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeOVS, BridgeName: "br1"}, "spec.networks[0].type", nil},
 		{"ovs NIC on an ovs bridge", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeOVS, BridgeName: "ovs1"}, "", nil},
 		{"nadName needs no bridge", v1alpha1.NetworkSpec{Name: "n", NADName: "x"}, "", nil},
+		// macvtap: the guest sits on a node interface only an
+		// administrator may hand out (macvtap-cni's device plugin offers
+		// every link by default).
+		{"macvlan on an undeclared interface", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeMacvlan, PhysicalInterface: "eth0"}, "spec.networks[0].physicalInterface", nil},
+		{"macvlan on an interface declared for another namespace", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeMacvlan, PhysicalInterface: "eth6"}, "spec.networks[0].physicalInterface", nil},
+		{"macvlan on a name declared as a bridge", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeMacvlan, PhysicalInterface: "br1"}, "spec.networks[0].physicalInterface", nil},
+		{"macvlan on a declared interface", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeMacvlan, PhysicalInterface: "eth5"}, "", map[string]string{"net": "mv"}},
+		{"macvlan naming its interface by bridgeName", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeMacvlan, BridgeName: "eth5"}, "", map[string]string{"net": "mv"}},
+		// SR-IOV: the pool and the VLANs are the administrator's.
+		{"sriov on an undeclared resource", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "example.com/other", VLANID: 150}, "spec.networks[0].resourceName", nil},
+		{"sriov default resource undeclared", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, VLANID: 150}, "spec.networks[0].resourceName", nil},
+		{"sriov on a resource declared for another namespace", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "example.com/vf-b", VLANID: 150}, "spec.networks[0].resourceName", nil},
+		{"sriov on an allowed VLAN", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "example.com/vf", VLANID: 150}, "", nil},
+		{"sriov on a VLAN not allowed", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "example.com/vf", VLANID: 50}, "spec.networks[0].vlanId", nil},
+		{"sriov untagged without a native VLAN", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "example.com/vf"}, "spec.networks[0].vlanId", nil},
+		{"sriov untagged with a native VLAN", v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "example.com/vf-n"}, "", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,6 +106,42 @@ func TestResolveBridges(t *testing.T) {
 		})
 	}
 
+	t.Run("the port's VLAN: vlanId, else the native VLAN", func(t *testing.T) {
+		for _, tc := range []struct {
+			nic  v1alpha1.NetworkSpec
+			want int32
+		}{
+			{v1alpha1.NetworkSpec{Name: "n", BridgeName: "br1", VLANID: 150}, 150},
+			{v1alpha1.NetworkSpec{Name: "n", BridgeName: "br1"}, v1alpha1.DefaultNativeVLAN},
+			{v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeOVS, BridgeName: "ovs1"}, v1alpha1.DefaultNativeVLAN},
+			{v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: "example.com/vf-n"}, 30},
+			{v1alpha1.NetworkSpec{Name: "n", Type: v1alpha1.NetworkTypeMacvlan, PhysicalInterface: "eth5"}, 0},
+		} {
+			w := &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "vm"}}
+			w.Spec.Networks = []v1alpha1.NetworkSpec{tc.nic}
+			s := &scope{w: w}
+			require.NoError(t, r.resolveBridges(context.Background(), s))
+			require.Empty(t, s.problems)
+			require.Len(t, s.bridges, 1)
+			assert.Equal(t, tc.want, s.bridges[0].VLAN, "%+v", tc.nic)
+			a := network.Attachment{Name: "n", Type: network.Type(mapping.NetworkType(tc.nic))}
+			applyGrant(&a, s.bridges[0])
+			assert.Equal(t, int(tc.want), a.VLAN)
+		}
+	})
+
+	t.Run("same message for an SR-IOV resource undeclared and declared elsewhere", func(t *testing.T) {
+		msg := func(resource string) string {
+			w := &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "vm"}}
+			w.Spec.Networks = []v1alpha1.NetworkSpec{{Name: "n", Type: v1alpha1.NetworkTypeSRIOV, ResourceName: resource, VLANID: 150}}
+			s := &scope{w: w}
+			require.NoError(t, r.resolveBridges(context.Background(), s))
+			require.Len(t, s.problems, 1)
+			return s.problems[0].Message
+		}
+		assert.Equal(t, msg("example.com/x"), strings.ReplaceAll(msg("example.com/vf-b"), "example.com/vf-b", "example.com/x"))
+	})
+
 	t.Run("two bridges on disjoint nodes", func(t *testing.T) {
 		w := &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "vm"}}
 		w.Spec.Networks = []v1alpha1.NetworkSpec{{Name: "a", BridgeName: "br1"}, {Name: "b", BridgeName: "br-all"}}
@@ -131,33 +163,4 @@ func TestResolveBridges(t *testing.T) {
 		}
 		assert.Equal(t, msg("br-x"), strings.ReplaceAll(msg("br-b"), "br-b", "br-x"))
 	})
-}
-
-func TestBridgeReady(t *testing.T) {
-	d := &v1alpha1.NodeBridge{ObjectMeta: metav1.ObjectMeta{Generation: 2}}
-	ready, stalled, msg := bridgeReady(d)
-	assert.False(t, ready)
-	assert.Empty(t, stalled)
-	assert.Contains(t, msg, "not reported")
-
-	d.Status.ObservedGeneration = 1
-	d.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Message: "2/2 nodes"}}
-	ready, _, _ = bridgeReady(d)
-	assert.False(t, ready, "a Ready of an older generation does not count")
-
-	d.Status.ObservedGeneration = 2
-	ready, _, _ = bridgeReady(d)
-	assert.True(t, ready)
-
-	d.Status.Conditions = []metav1.Condition{{Type: v1alpha1.StalledCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonNameConflict, Message: "policy taken"}}
-	ready, stalled, msg = bridgeReady(d)
-	assert.False(t, ready)
-	assert.Equal(t, v1alpha1.ReasonNameConflict, stalled)
-	assert.Equal(t, "policy taken", msg)
-
-	d.Status.Conditions = append(d.Status.Conditions, metav1.Condition{Type: v1alpha1.DegradedCondition, Status: metav1.ConditionTrue, Message: "rolled back"})
-	ready, stalled, msg = bridgeReady(d)
-	assert.False(t, ready)
-	assert.Equal(t, v1alpha1.ReasonBridgeDegraded, stalled)
-	assert.Equal(t, "rolled back", msg)
 }

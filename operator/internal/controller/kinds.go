@@ -41,8 +41,12 @@ type CachedKind struct {
 	// the VM's labels onto it), so the cache holds only the objects
 	// carrying Wukong's managed-by label, and a read the cache misses goes
 	// to the API server (an object the user brings, or one someone else
-	// made under a name Wukong wants, is unlabelled). Otherwise the kind is
-	// cached whole, from every namespace.
+	// made under a name Wukong wants, is unlabelled). Of those, only the
+	// ones a Wukong or NodeBridge controls are held whole; one someone else
+	// labelled is a metadata stub, read from the API server when a
+	// reconcile asks for it (operator/manager ChildTransform,
+	// FallbackClient). Otherwise the kind is cached whole, from every
+	// namespace.
 	Labelled bool
 }
 

@@ -10,7 +10,10 @@ import (
 )
 
 // Reading the KubeVirt CR tells whether the macvtap binding plugin that
-// type: macvlan NICs use is registered.
+// type: macvlan NICs use is registered. Cluster-wide even when the manager
+// watches only some namespaces: the CR is the cluster's one KubeVirt
+// installation (in the namespace its installer chose, usually kubevirt),
+// cluster configuration rather than a tenant's data.
 // +kubebuilder:rbac:groups=kubevirt.io,resources=kubevirts,verbs=get;list;watch
 
 // cniProblem: a user NAD (spec.networks[i].nadName) whose CNI plugin
@@ -33,7 +36,7 @@ func cniProblem(i int, err error) (problem, bool) {
 // not register (macvtap for type macvlan, or a user's macvtap NAD). The
 // field is spec.networks[i].type for a NIC of type macvlan, else its
 // nadName. External: the KubeVirt CR is not watched, so the Wukong looks
-// again after externalRetry.
+// again after StalledRetry.
 func bindingProblem(w *v1alpha1.Wukong, err error) (problem, bool) {
 	var notRegistered *kubevirt.BindingNotRegisteredError
 	if !errors.As(err, &notRegistered) {

@@ -9,6 +9,7 @@ import (
 	"github.com/novasphere/wukong/lib/network"
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/internal/nodenet"
 )
 
 // scope is what one reconcile pass observed. Steps fill it; status is derived
@@ -29,7 +30,7 @@ type scope struct {
 	// bridgeNodeSelector is the union of the granted bridges' node
 	// selectors, added to the VM's; bridgePending says why a granted bridge
 	// is not ready yet ("" when all are).
-	bridges            []bridgeGrant
+	bridges            []nodenet.Grant
 	bridgeBlocked      map[int]bool
 	bridgeNodeSelector map[string]string
 	bridgePending      string
@@ -59,7 +60,8 @@ type scope struct {
 	transient error
 
 	// requeueAfter asks for a timed retry when nothing will send an event
-	// (a missing object Wukong does not watch, such as a user's Secret).
+	// (a deleted predecessor's children going, a machine stuck starting).
+	// A problem with External set is retried after StalledRetry instead.
 	requeueAfter time.Duration
 }
 
@@ -72,8 +74,11 @@ type problem struct {
 	// Field is the spec path, e.g. spec.disks[1].storageClassName.
 	Field   string
 	Message string
-	// External: the fix is an object Wukong does not watch (StorageClass,
-	// Secret, NAD, CRD), so a timed retry is needed to notice it.
+	// External: the fix is an object no watch of Wukong may report (a
+	// user's Secret or NAD, a CRD, the KubeVirt CR, a StorageProfile), so a
+	// timed retry is needed to notice it: after the wait StalledRetry
+	// gives, which grows the longer the Wukong stays Stalled. (A
+	// StorageClass is watched too, and also wakes the Wukongs naming it.)
 	External bool
 }
 
@@ -92,9 +97,17 @@ func (s *scope) addProblem(p problem) {
 		}
 	}
 	s.problems = append(s.problems, p)
-	if p.External {
-		s.requeue(externalRetry)
+}
+
+// external reports whether a problem needs a timed retry to be noticed
+// fixed (see problem.External).
+func (s *scope) external() bool {
+	for _, p := range s.problems {
+		if p.External {
+			return true
+		}
 	}
+	return false
 }
 
 // problemFor returns the first problem of a condition type.
@@ -117,8 +130,8 @@ func (s *scope) addTransient(err error) {
 	s.transient = errors.Join(s.transient, err)
 }
 
-// externalRetry is how often a Wukong stalled on an object Wukong does not
-// watch is looked at again.
+// externalRetry is how often a NodeBridge stalled on an object Wukong does
+// not watch (a foreign policy, a missing NMState) is looked at again.
 const externalRetry = time.Minute
 
 // predecessorRetry is how often a Wukong waiting for a deleted

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
@@ -13,8 +14,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/novasphere/wukong/lib/conditions"
+	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/identity"
+	"github.com/novasphere/wukong/operator/internal/nodenet"
+	"github.com/novasphere/wukong/operator/mapping"
 )
 
 // SetupOptions tune the controller.
@@ -50,41 +55,90 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 		case GVKNNCP, GVKKubeVirt:
 			// Policies are shared by Wukongs: the NodeBridge controller
 			// watches them. The KubeVirt CR is looked at again after
-			// externalRetry.
+			// StalledRetry.
 		default:
 			b = b.Owns(k.New())
 		}
 	}
 	// Node bridge declarations and namespace labels decide which NICs may
 	// use which bridge: a change re-checks the Wukongs using the bridge.
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexBridges, bridgesOf); err != nil {
-		return err
-	}
 	b = b.Watches(&v1alpha1.NodeBridge{}, handler.EnqueueRequestsFromMapFunc(r.bridgeUsers)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.namespaceBridgeUsers))
+	// StorageClasses: a Stalled Wukong whose disk names a missing class (or
+	// the default, when none is) passes again as soon as the class appears,
+	// instead of after StalledRetry. They are cluster-scoped, written by
+	// administrators only and few, and the steps already read them through
+	// the cache, so the watch adds no informer. The NADs and Secrets a user
+	// names are not watched: even metadata only, that would keep an entry
+	// per NAD or Secret of every namespace in memory, a number any tenant
+	// can grow; a Wukong waiting for one finds it by StalledRetry (or at
+	// once on any change to the Wukong, an annotation included).
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexStorageClasses, storageClassesOf); err != nil {
+		return err
+	}
+	b = b.Watches(&storagev1.StorageClass{}, handler.EnqueueRequestsFromMapFunc(r.stalledClassUsers))
 	return b.Complete(r)
 }
 
-// indexBridges indexes Wukongs by the node bridges their NICs name.
-const indexBridges = "spec.networks.bridge"
+// indexStorageClasses indexes Wukongs by the StorageClasses their disks
+// name; defaultClassKey stands for a disk naming none (the cluster's
+// default class).
+const (
+	indexStorageClasses = "spec.disks.storageClassName"
+	defaultClassKey     = "<default>" // not a valid object name
+)
 
-func bridgesOf(o client.Object) []string {
+func storageClassesOf(o client.Object) []string {
 	w, ok := o.(*v1alpha1.Wukong)
 	if !ok {
 		return nil
 	}
+	seen := map[string]bool{}
 	var out []string
-	for _, n := range w.Spec.Networks {
-		if b := bridgeName(n); b != "" {
-			out = append(out, b)
+	for _, d := range mapping.Disks(w) {
+		name := d.StorageClassName
+		if name == "" {
+			name = defaultClassKey
+		}
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, name)
 		}
 	}
 	return out
 }
 
+// stalledClassUsers maps a StorageClass to the Stalled Wukongs whose disks
+// name it, and, for a class marked default, to those naming none. Wukongs
+// that are not Stalled are left alone: a claim's class never changes, so a
+// class event tells them nothing.
+func (r *WukongReconciler) stalledClassUsers(ctx context.Context, o client.Object) []reconcile.Request {
+	keys := []string{o.GetName()}
+	if storage.IsDefaultClass(o) {
+		keys = append(keys, defaultClassKey)
+	}
+	var reqs []reconcile.Request
+	for _, key := range keys {
+		list := &v1alpha1.WukongList{}
+		if err := r.Client.List(ctx, list, client.MatchingFields{indexStorageClasses: key}); err != nil {
+			continue
+		}
+		for i := range list.Items {
+			if conditions.IsTrue(&list.Items[i], v1alpha1.StalledCondition) {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+			}
+		}
+	}
+	return reqs
+}
+
 // bridgeUsers maps a NodeBridge to the Wukongs naming it.
 func (r *WukongReconciler) bridgeUsers(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.wukongsUsing(ctx, o.GetName())
+	var reqs []reconcile.Request
+	for _, k := range nodenet.Keys(o) {
+		reqs = append(reqs, r.wukongsUsing(ctx, k)...)
+	}
+	return reqs
 }
 
 // namespaceBridgeUsers maps a Namespace to its Wukongs that use a node
@@ -96,7 +150,7 @@ func (r *WukongReconciler) namespaceBridgeUsers(ctx context.Context, o client.Ob
 	}
 	var reqs []reconcile.Request
 	for i := range list.Items {
-		if len(bridgesOf(&list.Items[i])) > 0 {
+		if len(nodenet.IndexWukong(&list.Items[i])) > 0 {
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 		}
 	}
@@ -105,7 +159,7 @@ func (r *WukongReconciler) namespaceBridgeUsers(ctx context.Context, o client.Ob
 
 func (r *WukongReconciler) wukongsUsing(ctx context.Context, bridge string) []reconcile.Request {
 	list := &v1alpha1.WukongList{}
-	if err := r.Client.List(ctx, list, client.MatchingFields{indexBridges: bridge}); err != nil {
+	if err := r.Client.List(ctx, list, client.MatchingFields{nodenet.IndexField: bridge}); err != nil {
 		return nil
 	}
 	reqs := make([]reconcile.Request, 0, len(list.Items))

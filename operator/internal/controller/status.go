@@ -13,6 +13,7 @@ import (
 	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/internal/nodenet"
 )
 
 // computeStatus turns what a pass observed into Wukong.status. It is a pure
@@ -159,8 +160,13 @@ func setNetworksConfigured(o wukongConditions, s *scope) {
 		conditions.MarkFalse(o, t, v1alpha1.ReasonBridgePending, "%s", s.bridgePending)
 		return
 	}
-	n := len(s.net.NICs)
-	conditions.MarkTrue(o, t, v1alpha1.ReasonNADCreated, "%d secondary network(s) and %d node bridge(s) ready", n, len(s.bridges))
+	n, bridges := len(s.net.NICs), 0
+	for _, g := range s.bridges {
+		if nodenet.ConfiguresNodes(g.Decl) {
+			bridges++
+		}
+	}
+	conditions.MarkTrue(o, t, v1alpha1.ReasonNADCreated, "%d secondary network(s) and %d node bridge(s) ready", n, bridges)
 }
 
 // setVolumesBound: True when every claim is bound; False with the first

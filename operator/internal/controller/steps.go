@@ -7,6 +7,7 @@ import (
 	"maps"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/novasphere/wukong/lib/apply"
 	"github.com/novasphere/wukong/lib/kubevirt"
@@ -14,6 +15,7 @@ import (
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/identity"
+	"github.com/novasphere/wukong/operator/internal/nodenet"
 	"github.com/novasphere/wukong/operator/mapping"
 )
 
@@ -40,34 +42,33 @@ func (r *WukongReconciler) reconcileNetworks(ctx context.Context, s *scope) erro
 		index[n.Name] = i
 	}
 	for _, g := range s.bridges {
-		ready, stalled, msg := bridgeReady(g.decl)
+		// Only the tenant's own facts go into its status: the NodeBridge's
+		// conditions carry node-level details (NMState's errors, node
+		// counts) for the administrator.
+		field := fmt.Sprintf("spec.networks[%d].%s", g.NIC, nodenet.RefOf(s.w.Spec.Networks[g.NIC]).Field)
+		ready, stalled, _ := nodenet.Ready(g.Decl)
 		switch {
 		case stalled == v1alpha1.ReasonBridgeDegraded:
-			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, v1alpha1.ReasonBridgeDegraded,
-				fmt.Sprintf("spec.networks[%d].bridgeName", g.nic),
-				fmt.Sprintf("node bridge %s failed on the nodes (NMState reports it Degraded; an administrator must fix NodeBridge %s): %s", g.decl.Name, g.decl.Name, msg), false})
+			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, v1alpha1.ReasonBridgeDegraded, field,
+				fmt.Sprintf("node bridge %s failed on the nodes (NMState reports it Degraded): an administrator must fix NodeBridge %s", g.Decl.Name, g.Decl.Name), false})
 		case stalled != "":
-			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, stalled,
-				fmt.Sprintf("spec.networks[%d].bridgeName", g.nic),
-				fmt.Sprintf("node bridge %s cannot be configured until an administrator fixes NodeBridge %s: %s", g.decl.Name, g.decl.Name, msg), false})
+			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, stalled, field,
+				fmt.Sprintf("NodeBridge %s cannot be configured until an administrator fixes it (its status says why)", g.Decl.Name), false})
 		case !ready && s.bridgePending == "":
-			s.bridgePending = fmt.Sprintf("node bridge %s is not ready on the nodes yet: %s", g.decl.Name, msg)
+			s.bridgePending = fmt.Sprintf("NodeBridge %s is not ready on the nodes yet", g.Decl.Name)
 		}
 	}
-	granted := map[int]*v1alpha1.NodeBridge{}
+	granted := map[int]nodenet.Grant{}
 	for _, g := range s.bridges {
-		granted[g.nic] = g.decl
+		granted[g.NIC] = g
 	}
 	var atts []network.Attachment
 	for i, a := range mapping.Attachments(s.w) {
 		if s.bridgeBlocked[i] {
 			continue
 		}
-		if decl := granted[i]; decl != nil {
-			a.Bridge, a.PhysicalInterface = decl.Name, ""
-			if decl.Spec.BridgeMarker {
-				a.ResourceName = bridgeMarkerResource + decl.Name
-			}
+		if g, ok := granted[i]; ok {
+			applyGrant(&a, g)
 		}
 		atts = append(atts, a)
 	}
@@ -90,6 +91,27 @@ func (r *WukongReconciler) reconcileNetworks(ctx context.Context, s *scope) erro
 		return err // not about one NIC (the owner's kind): retried
 	}
 	return errors.Join(transient...)
+}
+
+// applyGrant puts what the administrator's declaration decides into a
+// NIC's attachment: the node bridge, macvtap lower device or SR-IOV
+// resource it grants, and the VLAN of the NIC's port (its vlanId, or the
+// declaration's native VLAN for an untagged NIC, so the port is an access
+// port the guest cannot tag past).
+func applyGrant(a *network.Attachment, g nodenet.Grant) {
+	d := g.Decl
+	a.VLAN = int(g.VLAN)
+	switch nodenet.Type(d) {
+	case v1alpha1.BridgeTypeLinux, v1alpha1.BridgeTypeOVS:
+		a.Bridge, a.PhysicalInterface = d.Name, ""
+		if d.Spec.BridgeMarker {
+			a.ResourceName = bridgeMarkerResource + d.Name
+		}
+	case v1alpha1.BridgeTypeMacvtap:
+		a.PhysicalInterface, a.ResourceName = d.Name, ""
+	case v1alpha1.BridgeTypeSRIOV:
+		a.ResourceName = d.Spec.ResourceName
+	}
 }
 
 // networkProblem classifies a lib/network error as a user-facing problem.
@@ -142,7 +164,13 @@ func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
 			disks = append(disks, d)
 		}
 	}
-	obs, err := storage.Reconcile(ctx, r.Client, identity.Wukong, s.w, disks)
+	var opts []storage.Option
+	if r.Cache != nil {
+		// A disk whose class is missing and which has no claim yet costs no
+		// API request: a Stalled pass re-reads nothing live.
+		opts = append(opts, storage.WithCache(r.Cache))
+	}
+	obs, err := storage.Reconcile(ctx, r.Client, identity.Wukong, s.w, disks, opts...)
 	s.vols, s.volsDone = obs, true
 	// Observations and failures are joined to spec.disks by disk name.
 	index := make(map[string]int, len(s.w.Spec.Disks))
@@ -253,8 +281,15 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 		u.Password, u.PasswordHash = password.Plain, password.Hash
 	}
 	if len(s.bridgeNodeSelector) > 0 {
-		sel := maps.Clone(s.bridgeNodeSelector)
-		maps.Copy(sel, m.NodeSelector) // a user's own selector on the same key wins (and then may not schedule)
+		// The declarations' selectors win on a key both name: a tenant
+		// cannot place the VM where the administrator did not declare the
+		// bridge (bridge CNI would make an unmanaged one there) or the
+		// interface or pool (which may be something else on those nodes).
+		sel := maps.Clone(m.NodeSelector)
+		if sel == nil {
+			sel = map[string]string{}
+		}
+		maps.Copy(sel, s.bridgeNodeSelector)
 		m.NodeSelector = sel
 	}
 	obs, err := kubevirt.Reconcile(ctx, r.Client, identity.Wukong, s.w, m)
@@ -389,9 +424,17 @@ func (r *WukongReconciler) machineBlocked(s *scope) string {
 	return ""
 }
 
-// observeMachine reads an existing VM and VMI without changing them.
+// observeMachine reads an existing VM and VMI without changing them. A
+// Stalled pass reads them from Cache when set (the VM Wukong made carries
+// its label, and KubeVirt copies it onto the instance), so it does not ask
+// the API server for a VM that does not exist, nor for the instance of a
+// stopped one, each time it looks again.
 func (r *WukongReconciler) observeMachine(ctx context.Context, s *scope) error {
-	obs, err := kubevirt.Get(ctx, r.Client, s.w.Namespace, s.w.Name)
+	reader := client.Reader(r.Client)
+	if r.Cache != nil && len(s.problems) > 0 {
+		reader = r.Cache
+	}
+	obs, err := kubevirt.Get(ctx, reader, s.w.Namespace, s.w.Name)
 	if errors.Is(err, kubevirt.ErrKubeVirtNotInstalled) {
 		return nil
 	}

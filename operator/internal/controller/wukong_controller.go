@@ -29,18 +29,29 @@ import (
 const Finalizer = "vm.novasphere.dev/finalizer"
 
 // Every rule below is needed by a step; see the chart's RBAC test.
+// namespace=watched marks a rule on namespaced objects Wukong reads or
+// writes only in the Wukong's own namespace: controller-gen puts it in a
+// Role of the placeholder namespace "watched" (operator/config/rbac), which
+// scripts/gen-chart.sh turns into the chart's <fullname>-manager-namespaced
+// ClusterRole, bound in each of watchNamespaces (or cluster-wide when it is
+// empty). Rules without it are cluster-wide in every install.
 // Wukongs: the resource itself, its status and its finalizer.
-// +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs/finalizers,verbs=update
+// +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs,verbs=get;list;watch;update;patch,namespace=watched
+// +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs/status,verbs=get;update;patch,namespace=watched
+// +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs/finalizers,verbs=update,namespace=watched
 // Children: applied with Server-Side Apply (patch), watched, cleaned by GC.
-// +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachines,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachineinstances,verbs=get;list;watch
-// +kubebuilder:rbac:groups=cdi.kubevirt.io,resources=datavolumes,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=k8s.cni.cncf.io,resources=network-attachment-definitions,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachines,verbs=get;list;watch;create;patch,namespace=watched
+// +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachineinstances,verbs=get;list;watch,namespace=watched
+// +kubebuilder:rbac:groups=cdi.kubevirt.io,resources=datavolumes,verbs=get;list;watch;create;patch,namespace=watched
+// +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;create;patch,namespace=watched
+// +kubebuilder:rbac:groups=k8s.cni.cncf.io,resources=network-attachment-definitions,verbs=get;list;watch;create;patch,namespace=watched
+// NetworkAttachmentDefinitions of the global namespaces (GlobalNADNamespaces)
+// a NIC may name: only read, one at a time. namespace=global-nads: the chart
+// binds this rule in each of multus.globalNamespaces when the manager
+// watches only some namespaces.
+// +kubebuilder:rbac:groups=k8s.cni.cncf.io,resources=network-attachment-definitions,verbs=get,namespace=global-nads
 // Cloud-init Secrets are written; SSH key Secrets are read.
-// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;patch,namespace=watched
 // Node bridges: an administrator's declarations, read to grant NICs; the
 // namespace's labels, matched against their namespaceSelector.
 // +kubebuilder:rbac:groups=vm.novasphere.dev,resources=nodebridges,verbs=get;list;watch
@@ -48,11 +59,11 @@ const Finalizer = "vm.novasphere.dev/finalizer"
 // StorageClasses: existence, default class, binding mode, expansion.
 // +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
 // Events on the condition transitions a person acts on (emitEvents).
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch,namespace=watched
 // Events read (never watched) from the API server, in the Wukong's
 // namespace and by involvedObject.uid, only while its machine is stuck
 // starting (observeCause).
-// +kubebuilder:rbac:groups=core,resources=events,verbs=get;list
+// +kubebuilder:rbac:groups=core,resources=events,verbs=get;list,namespace=watched
 
 // WukongReconciler reconciles Wukong objects.
 type WukongReconciler struct {
@@ -74,6 +85,14 @@ type WukongReconciler struct {
 	// StatusWrites coalesces status writes that change no state (import
 	// progress, messages, details) (its zero value: 10-point bands, 5s).
 	StatusWrites StatusWrites
+	// StalledRetry is when a Wukong Stalled on something no watch reports
+	// is looked at again (its zero value: 1m doubling to 30m).
+	StalledRetry StalledRetry
+	// Cache reads only what the manager's cache holds (Wukong's own,
+	// labelled children), never the API server: a Stalled pass uses it to
+	// skip live reads that cannot change what it does (see reconcileDisks
+	// and observeMachine). Nil reads through Client.
+	Cache client.Reader
 }
 
 // Reconcile runs one pass for one Wukong: finalizer, steps
@@ -98,9 +117,15 @@ func (r *WukongReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		if err != nil {
 			retErr = errors.Join(retErr, err)
 		}
-		if requeue > 0 && (result.RequeueAfter == 0 || requeue < result.RequeueAfter) {
-			result.RequeueAfter = requeue // a coalesced progress write is written then
+		if retErr == nil && s.external() {
+			// Stalled on what no watch reports: look again later, the
+			// later the longer it has been Stalled (base: as read at the
+			// start of the pass; w: as computed now).
+			requeue = minRequeue(requeue, r.StalledRetry.After(
+				conditions.Get(wukongConditions{base}, v1alpha1.StalledCondition),
+				conditions.GetReason(wukongConditions{w}, v1alpha1.StalledCondition), w.Generation))
 		}
+		result.RequeueAfter = minRequeue(result.RequeueAfter, requeue) // a coalesced progress write is written then
 		if retErr != nil && !errors.Is(retErr, context.Canceled) {
 			r.Metrics.reconcileError(errorReason(retErr))
 		}
@@ -119,6 +144,14 @@ func (r *WukongReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		return ctrl.Result{}, s.transient
 	}
 	return ctrl.Result{RequeueAfter: s.requeueAfter}, nil
+}
+
+// minRequeue is the shorter of two requeue delays, 0 meaning none.
+func minRequeue(a, b time.Duration) time.Duration {
+	if a == 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
 }
 
 // writeStatus computes status from the scope and patches it in one patch

@@ -1,0 +1,132 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// selector is a nodeSelector / matchLabels block of n entries, each key and
+// value as long as given, indented by indent spaces.
+func selector(indent string, n, keyLen, valueLen int) string {
+	var b strings.Builder
+	for i := range n {
+		key := fmt.Sprintf("k%d", i)
+		key += strings.Repeat("k", max(0, keyLen-len(key)))
+		value := strings.Repeat("v", valueLen)
+		fmt.Fprintf(&b, "%s%s: %q\n", indent, key, value)
+	}
+	return b.String()
+}
+
+func tolerations(n int, key, value string) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "    - key: %s%d\n      operator: Equal\n      value: %q\n      effect: NoSchedule\n", key, i, value)
+	}
+	return b.String()
+}
+
+// TestSizeBounds: every list and map a tenant fills in a Wukong, and the
+// NodeBridge's selectors, have a bound the API server enforces (#28: a
+// Wukong of 898 KiB with 20,000 nodeSelector entries was accepted, and the
+// manager caches every Wukong). The bounds sit far above real use: 64
+// nodeSelector entries, 32 tolerations, label-sized keys and values.
+func TestSizeBounds(t *testing.T) {
+	ns := newNamespace(t)
+	long := strings.Repeat("k", 318)
+	cases := []struct {
+		name, spec string
+		ok         bool
+		field, msg string
+	}{
+		{"64 nodeSelector entries of the longest label key and value", "spec:\n  highAvailability:\n    nodeSelector:\n" + selector("      ", 64, 317, 63), true, "", ""},
+		{"65 nodeSelector entries", "spec:\n  highAvailability:\n    nodeSelector:\n" + selector("      ", 65, 8, 8), false, "spec.highAvailability.nodeSelector", "must have at most 64 items"},
+		{"20,000 nodeSelector entries", "spec:\n  highAvailability:\n    nodeSelector:\n" + selector("      ", 20000, 8, 8), false, "spec.highAvailability.nodeSelector", "must have at most 64 items"},
+		{"nodeSelector key too long", "spec:\n  highAvailability:\n    nodeSelector:\n      " + long + ": v\n", false, "spec.highAvailability.nodeSelector", "at most 317"},
+		{"nodeSelector value too long", "spec:\n  highAvailability:\n    nodeSelector:\n" + selector("      ", 1, 8, 64), false, "spec.highAvailability.nodeSelector", "at most 63"},
+		{"32 tolerations", "spec:\n  highAvailability:\n    tolerations:\n" + tolerations(32, "example.com/t", strings.Repeat("v", 63)), true, "", ""},
+		{"33 tolerations", "spec:\n  highAvailability:\n    tolerations:\n" + tolerations(33, "t", "v"), false, "spec.highAvailability.tolerations", "must have at most 32 items"},
+		{"toleration key too long", "spec:\n  highAvailability:\n    tolerations:\n" + tolerations(1, long, "v"), false, "spec.highAvailability.tolerations", "key is at most 317"},
+		{"toleration value too long", "spec:\n  highAvailability:\n    tolerations:\n" + tolerations(1, "t", strings.Repeat("v", 64)), false, "spec.highAvailability.tolerations", "value at most 63"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := create(t, ns, fmt.Sprintf(header, fmt.Sprintf("bound-%d", i))+tc.spec)
+			if tc.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err, "manifest was accepted")
+			require.True(t, apierrors.IsInvalid(err), "want Invalid, got %v", err)
+			require.Contains(t, err.Error(), tc.field)
+			require.Contains(t, err.Error(), tc.msg)
+		})
+	}
+}
+
+// TestNodeBridgeSizeBounds: a NodeBridge's node and namespace selectors
+// are bounded like a Wukong's nodeSelector.
+func TestNodeBridgeSizeBounds(t *testing.T) {
+	long := strings.Repeat("k", 318)
+	cases := []struct {
+		name, spec string
+		ok         bool
+		field, msg string
+	}{
+		{"64 nodeSelector entries", "nodeSelector:\n" + selector("  ", 64, 317, 63), true, "", ""},
+		{"65 nodeSelector entries", "nodeSelector:\n" + selector("  ", 65, 8, 8), false, "spec.nodeSelector", "must have at most 64 items"},
+		{"nodeSelector key too long", "nodeSelector:\n  " + long + ": v\n", false, "spec.nodeSelector", "at most 317"},
+		{"64 matchLabels", "namespaceSelector:\n  matchLabels:\n" + selector("    ", 64, 317, 63), true, "", ""},
+		{"65 matchLabels", "namespaceSelector:\n  matchLabels:\n" + selector("    ", 65, 8, 8), false, "spec.namespaceSelector.matchLabels", "at most 64 entries"},
+		{"matchLabels value too long", "namespaceSelector:\n  matchLabels:\n" + selector("    ", 1, 8, 64), false, "spec.namespaceSelector.matchLabels", "values of at most 63"},
+		{"32 matchExpressions of 64 values", "namespaceSelector:\n  matchExpressions:\n" + expressions(32, 64), true, "", ""},
+		{"33 matchExpressions", "namespaceSelector:\n  matchExpressions:\n" + expressions(33, 1), false, "spec.namespaceSelector.matchExpressions", "at most 32 entries"},
+		{"65 values", "namespaceSelector:\n  matchExpressions:\n" + expressions(1, 65), false, "spec.namespaceSelector.matchExpressions", "at most 64 values"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			manifest := fmt.Sprintf("apiVersion: vm.novasphere.dev/v1alpha1\nkind: NodeBridge\nmetadata:\n  name: bnd%d\nspec:\n  uplinks: [eth1]\n", i) +
+				indent(tc.spec, "  ")
+			u := &unstructured.Unstructured{}
+			require.NoError(t, yaml.Unmarshal([]byte(manifest), &u.Object))
+			err := k8s.Create(context.Background(), u)
+			if err == nil {
+				t.Cleanup(func() { _ = k8s.Delete(context.Background(), u) })
+			}
+			if tc.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err, "manifest was accepted")
+			require.True(t, apierrors.IsInvalid(err), "want Invalid, got %v", err)
+			require.Contains(t, err.Error(), tc.field)
+			require.Contains(t, err.Error(), tc.msg)
+		})
+	}
+}
+
+func expressions(n, values int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "  - key: k%d\n    operator: In\n    values:\n", i)
+		for j := range values {
+			fmt.Fprintf(&b, "    - v%d\n", j)
+		}
+	}
+	return b.String()
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
