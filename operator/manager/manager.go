@@ -21,12 +21,14 @@ import (
 	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -81,6 +83,10 @@ type Options struct {
 	KindPollInterval time.Duration
 	// MaxConcurrentReconciles is how many Wukongs reconcile in parallel.
 	MaxConcurrentReconciles int
+	// SkipControllerNameValidation lets several managers run in one
+	// process (tests); controller-runtime refuses a second controller
+	// named "wukong" otherwise, since their metrics would collide.
+	SkipControllerNameValidation bool
 	// GlobalNADNamespaces are namespaces whose NetworkAttachmentDefinitions
 	// every Wukong may name (Multus' globalNamespaces); NADs in other
 	// namespaces than the Wukong's are refused.
@@ -224,6 +230,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Controller:                    config.Controller{SkipNameValidation: ptr.To(o.SkipControllerNameValidation)},
 		Scheme:                        scheme,
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.ProbeAddr,

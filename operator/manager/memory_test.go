@@ -55,7 +55,7 @@ func TestManagerMemoryIgnoresForeignObjects(t *testing.T) {
 	t.Cleanup(func() { _ = env.Stop() })
 	c := env.Client
 
-	mgr, err := New(env.Config, Options{MetricsAddr: "0", ProbeAddr: "0"})
+	mgr, err := New(env.Config, Options{MetricsAddr: "0", ProbeAddr: "0", SkipControllerNameValidation: true})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -161,7 +161,7 @@ func TestStorageClassWakesStalledWukong(t *testing.T) {
 	env := startEnv(t)
 	ctx := t.Context()
 	counter := &requestCounter{}
-	mgr, err := New(counter.instrument(env.Config), Options{MetricsAddr: "0", ProbeAddr: "0",
+	mgr, err := New(counter.instrument(env.Config), Options{MetricsAddr: "0", ProbeAddr: "0", SkipControllerNameValidation: true,
 		StalledRetryBase: time.Hour, StalledRetryMax: time.Hour})
 	require.NoError(t, err)
 	mgrCtx, stop := context.WithCancel(ctx)

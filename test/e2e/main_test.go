@@ -123,32 +123,25 @@ func run(m *testing.M) int {
 	} else {
 		inSandbox = true
 		start := time.Now()
-		sb, err := sandbox.Start(ctx, sandbox.Options{LogWriter: simLog})
+		// The sandbox runs the operator and returns once everything,
+		// the operator included, serves.
+		sb, err := sandbox.Start(ctx, sandbox.Options{LogWriter: simLog, Operator: func(cfg *rest.Config) (ctrl.Manager, error) {
+			return manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0"})
+		}})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "e2e: starting sandbox:", err)
 			return 1
 		}
 		defer func() {
 			stopped := time.Now()
-			_ = sb.Stop()
+			if err := sb.Stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "e2e: stopping sandbox:", err)
+			}
 			fmt.Printf("e2e: sandbox stopped in %s\n", time.Since(stopped).Round(time.Millisecond))
 		}()
 		cfg = sb.Config
-		mgr, err := manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0"})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "e2e: creating manager:", err)
-			return 1
-		}
-		managerCache = mgr.GetCache()
-		mgrDone := make(chan error, 1)
-		go func() { mgrDone <- mgr.Start(ctx) }()
-		defer func() {
-			cancel()
-			if err := <-mgrDone; err != nil {
-				fmt.Fprintln(os.Stderr, "e2e: manager:", err)
-			}
-		}()
-		fmt.Printf("e2e: sandbox (SIMULATED KubeVirt/CDI/CSI/NMState) and operator started in %s\n", time.Since(start).Round(time.Millisecond))
+		managerCache = sb.Operator.GetCache()
+		fmt.Printf("e2e: sandbox (SIMULATED KubeVirt/CDI/CSI/NMState) and operator ready in %s\n", time.Since(start).Round(time.Millisecond))
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = 100, 200

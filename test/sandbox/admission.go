@@ -20,15 +20,10 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
-	kubevirtv1 "kubevirt.io/api/core/v1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -110,7 +105,7 @@ func (s *Sandbox) startAdmission(ctx context.Context, assets string, log io.Writ
 		}
 		addrFile := filepath.Join(dir, name+".addr")
 		cmd, done, err := s.startComponent(name, bin, "serve",
-			"--kubeconfig="+s.KubeconfigPath,
+			"--kubeconfig="+s.adminKubeconfig,
 			"--tls-cert-file="+certFile,
 			"--tls-private-key-file="+keyFile,
 			"--listen=127.0.0.1:0",
@@ -130,7 +125,7 @@ func (s *Sandbox) startAdmission(ctx context.Context, assets string, log io.Writ
 			return fmt.Errorf("registering the webhooks of %s: %w", name, err)
 		}
 	}
-	return s.waitForWebhooks(ctx)
+	return nil
 }
 
 // admissionBinary returns the path of the admission server name in assets;
@@ -199,64 +194,6 @@ func (s *Sandbox) registerWebhooks(ctx context.Context, bin, url, caFile string)
 			return fmt.Errorf("creating %s %s: %w", u.GetKind(), u.GetName(), err)
 		}
 	}
-}
-
-// waitForWebhooks returns once the API server calls the registered
-// webhooks (it loads new configurations asynchronously): a server-side
-// dry run of an object each refuses must be refused by it.
-func (s *Sandbox) waitForWebhooks(ctx context.Context) error {
-	var probes []struct {
-		name string
-		obj  client.Object
-		want string
-	}
-	for _, c := range s.admission {
-		switch c.name {
-		case KubeVirtAdmissionBinary:
-			// KubeVirt: a VM needs spec.runStrategy (or spec.running).
-			vm := &kubevirtv1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Name: "admission-probe", Namespace: KubeVirtNamespace}}
-			vm.Spec.Template = &kubevirtv1.VirtualMachineInstanceTemplateSpec{}
-			probes = append(probes, struct {
-				name string
-				obj  client.Object
-				want string
-			}{c.name, vm, "RunStrategy must be specified"})
-		case CDIAdmissionBinary:
-			dv := &cdiv1.DataVolume{ObjectMeta: metav1.ObjectMeta{Name: "admission-probe", Namespace: KubeVirtNamespace}}
-			dv.Spec.Source = &cdiv1.DataVolumeSource{HTTP: &cdiv1.DataVolumeSourceHTTP{URL: "not a url"}}
-			dv.Spec.Storage = &cdiv1.StorageSpec{Resources: corev1.VolumeResourceRequirements{
-				Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
-			}}
-			probes = append(probes, struct {
-				name string
-				obj  client.Object
-				want string
-			}{c.name, dv, "Invalid source URL"})
-		}
-	}
-	deadline := time.Now().Add(admissionReadyTimeout)
-	for _, p := range probes {
-		for {
-			err := s.Client.Create(ctx, p.obj.DeepCopyObject().(client.Object), client.DryRunAll)
-			if err != nil && strings.Contains(err.Error(), p.want) {
-				break
-			}
-			if time.Now().After(deadline) {
-				answer := "admitted"
-				if err != nil {
-					answer = err.Error()
-				}
-				return fmt.Errorf("the API server does not call the webhooks of %s after %s (probe: %s)",
-					p.name, admissionReadyTimeout, answer)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}
-	return nil
 }
 
 // simulatorConfig is a REST config for SimulatorUser (in system:masters,

@@ -107,6 +107,17 @@
 // The simulators log through Options.LogWriter; controller-runtime internals
 // use its global logger, so callers should call ctrl.SetLogger as usual.
 //
+// Readiness (ready.go): Start returns, and writes the kubeconfig file
+// (Options.KubeconfigPath, whole: a temporary file renamed), only once
+// everything it runs serves: the API server calls each webhook
+// configuration of the admission servers (a server-side dry run through
+// each is refused by its webhook, or mutated by KubeVirt's VM mutator),
+// the control-plane processes run, and the simulators' and
+// Options.Operator's managers have started their controllers and synced
+// their caches. So whoever waits for the file, or for Start (cmd/sandbox,
+// which prints its ready line then; the e2e suite; the benchmarks), is
+// answered as on a cluster from the first request. Stop removes the file.
+//
 // Usage:
 //
 //	sb, err := sandbox.Start(ctx, sandbox.Options{})

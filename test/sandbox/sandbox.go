@@ -68,8 +68,8 @@ const controlPlaneStopTimeout = 15 * time.Second
 // Options configure Start. The zero value is a fast three-node sandbox with
 // the simulators running.
 type Options struct {
-	// KubeconfigPath is where the admin kubeconfig is written; default
-	// <temp dir>/kubeconfig.
+	// KubeconfigPath is where the admin kubeconfig is written, once the
+	// sandbox is ready (see Start); default <temp dir>/kubeconfig.
 	KubeconfigPath string
 	// Nodes is the number of fake nodes node-1..node-N (default 3). node-3,
 	// if present, carries the taint dedicated=vms:NoSchedule.
@@ -86,6 +86,13 @@ type Options struct {
 	// LogWriter receives the simulators' log (default os.Stderr); the
 	// kube-controller-manager log goes to a file in the temp dir.
 	LogWriter io.Writer
+	// Operator, if set, builds a controller-runtime manager with the
+	// admin config (cmd/sandbox and the e2e suite pass the Wukong
+	// operator's, operator/manager.New). The sandbox runs it as one of
+	// its components: Start returns, and writes the kubeconfig, only once
+	// it serves too (its controllers started, its cache synced), and Stop
+	// stops it first.
+	Operator func(*rest.Config) (ctrl.Manager, error)
 }
 
 // Sandbox is a running simulated cluster.
@@ -96,7 +103,9 @@ type Sandbox struct {
 	Client client.Client
 	// Scheme knows core, KubeVirt, CDI, Multus and NMState types.
 	Scheme *runtime.Scheme
-	// KubeconfigPath is the admin kubeconfig file for kubectl.
+	// KubeconfigPath is the admin kubeconfig file for kubectl. It exists
+	// only while the sandbox serves: Start writes it last, whole, and Stop
+	// removes it first.
 	KubeconfigPath string
 	// Nodes are the names of the fake nodes.
 	Nodes []string
@@ -106,17 +115,27 @@ type Sandbox struct {
 	// here, that the sandbox runs without it (see admission.go); empty
 	// when KubeVirt's and CDI's admission both run.
 	AdmissionUnavailable []string
+	// Operator is the manager Options.Operator built, running; nil
+	// without Options.Operator.
+	Operator ctrl.Manager
 
-	env       *envtest.Environment
+	env *envtest.Environment
+	// adminKubeconfig is the admin kubeconfig the control-plane
+	// processes use, in TempDir, written at once.
+	adminKubeconfig string
+	// published is the kubeconfig written to KubeconfigPath.
+	published []byte
 	kcm       *exec.Cmd
 	kcmDone   chan struct{}
 	sched     *exec.Cmd
 	schedDone chan struct{}
 	admission []component
-	cancel    context.CancelFunc
-	mgrDone   chan error
-	stopOnce  sync.Once
-	stopErr   error
+	// simulators and operator run in this process; failed records the
+	// first of them to stop on its own.
+	simulators, operator *inProcess
+	failed               failures
+	stopOnce             sync.Once
+	stopErr              error
 }
 
 // NewScheme returns a scheme with the core Kubernetes, KubeVirt, CDI, Multus
@@ -135,9 +154,12 @@ func NewScheme() *runtime.Scheme {
 }
 
 // Start runs the API server, the controller manager, the scheduler, the
-// fixtures, KubeVirt's and CDI's admission servers (admission.go) and
-// (unless disabled) the simulators. Stop it with Stop, also on error paths
-// after a successful return.
+// fixtures, KubeVirt's and CDI's admission servers (admission.go), (unless
+// disabled) the simulators and Options.Operator. It returns, and writes the
+// kubeconfig to Options.KubeconfigPath (removing a stale one first), only
+// once all of them serve (see waitServing in ready.go): a client that
+// waited for either is answered as on a cluster. Stop it with Stop, also
+// on error paths after a successful return.
 func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 	opts = withDefaults(opts)
 	assets, err := testenv.Assets()
@@ -152,7 +174,7 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 	if err != nil {
 		return nil, err
 	}
-	sb := &Sandbox{Scheme: NewScheme(), TempDir: tmp}
+	sb := &Sandbox{Scheme: NewScheme(), TempDir: tmp, failed: failures{done: make(chan struct{})}}
 	defer func() {
 		if err != nil {
 			_ = sb.Stop()
@@ -202,8 +224,11 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 	sb.KubeconfigPath = opts.KubeconfigPath
 	if sb.KubeconfigPath == "" {
 		sb.KubeconfigPath = filepath.Join(tmp, "kubeconfig")
+	} else if err = os.Remove(sb.KubeconfigPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("removing the previous kubeconfig: %w", err)
 	}
-	if err = os.WriteFile(sb.KubeconfigPath, kubeconfig, 0o600); err != nil {
+	sb.adminKubeconfig = filepath.Join(tmp, "admin.kubeconfig")
+	if err = os.WriteFile(sb.adminKubeconfig, kubeconfig, 0o600); err != nil {
 		return nil, fmt.Errorf("writing kubeconfig: %w", err)
 	}
 	if sb.Client, err = client.New(sb.Config, client.Options{Scheme: sb.Scheme}); err != nil {
@@ -233,7 +258,34 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 			return nil, err
 		}
 	}
+	if opts.Operator != nil {
+		if sb.Operator, err = opts.Operator(sb.Config); err != nil {
+			return nil, fmt.Errorf("creating the operator: %w", err)
+		}
+		sb.operator = runInProcess("operator", sb.Operator, sb.failed.fail)
+	}
+	if err = sb.waitServing(ctx); err != nil {
+		return nil, err
+	}
+	if err = sb.publishKubeconfig(kubeconfig); err != nil {
+		return nil, fmt.Errorf("writing kubeconfig: %w", err)
+	}
 	return sb, nil
+}
+
+// Done is closed when the operator (Options.Operator) or the simulators,
+// which run in this process, stop on their own; Err then says which and
+// why.
+func (s *Sandbox) Done() <-chan struct{} { return s.failed.done }
+
+// Err says why Done was closed; nil before.
+func (s *Sandbox) Err() error {
+	select {
+	case <-s.failed.done:
+		return s.failed.err
+	default:
+		return nil
+	}
 }
 
 func withDefaults(o Options) Options {
@@ -252,10 +304,11 @@ func withDefaults(o Options) Options {
 	return o
 }
 
-// Stop shuts down, in order and waiting for each, the simulators, the
-// admission servers, the scheduler, the controller manager, the API server
-// and etcd (SIGTERM, then SIGKILL after 15s, which Stop reports as an
-// error), and removes the temp dir. Clients the caller runs against the
+// Stop removes the kubeconfig at KubeconfigPath (if it is still the one
+// Start wrote), shuts down, in order and waiting for each, the operator,
+// the simulators, the admission servers, the scheduler, the controller
+// manager, the API server and etcd (SIGTERM, then SIGKILL after 15s, which
+// Stop reports as an error), and removes the temp dir. Clients the caller runs against the
 // sandbox should be stopped first; one still watching delays the API
 // server's exit by up to 2s. It is safe to call more
 // than once. Without Stop (os.Exit, a test's timeout, SIGKILL) the kernel
@@ -263,10 +316,13 @@ func withDefaults(o Options) Options {
 func (s *Sandbox) Stop() error {
 	s.stopOnce.Do(func() {
 		var errs []error
-		if s.cancel != nil {
-			s.cancel()
-			if err := <-s.mgrDone; err != nil {
-				errs = append(errs, fmt.Errorf("simulators: %w", err))
+		s.unpublishKubeconfig()
+		for _, p := range []*inProcess{s.operator, s.simulators} {
+			if p == nil {
+				continue
+			}
+			if err := p.stop(); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		for _, p := range append(s.admission,
@@ -304,7 +360,7 @@ func (s *Sandbox) Stop() error {
 // and view roles (the RBAC a tenant is given).
 func (s *Sandbox) startControllerManager(binary string) error {
 	cmd, done, err := s.startComponent("kube-controller-manager", binary,
-		"--kubeconfig="+s.KubeconfigPath,
+		"--kubeconfig="+s.adminKubeconfig,
 		"--controllers=garbage-collector-controller,namespace-controller,"+
 			"persistentvolume-protection-controller,persistentvolumeclaim-protection-controller,"+
 			"clusterrole-aggregation-controller",
@@ -325,7 +381,7 @@ func (s *Sandbox) startControllerManager(binary string) error {
 // reports why no node fits, as on any cluster.
 func (s *Sandbox) startScheduler(binary string) error {
 	cmd, done, err := s.startComponent("kube-scheduler", binary,
-		"--kubeconfig="+s.KubeconfigPath,
+		"--kubeconfig="+s.adminKubeconfig,
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--kube-api-qps=500",
@@ -476,15 +532,8 @@ func (s *Sandbox) startSimulators(opts Options) error {
 			return fmt.Errorf("setting up simulator: %w", err)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel, s.mgrDone = cancel, make(chan error, 1)
-	go func() { s.mgrDone <- mgr.Start(ctx) }()
-	syncCtx, syncCancel := context.WithTimeout(ctx, 30*time.Second)
-	defer syncCancel()
-	if !mgr.GetCache().WaitForCacheSync(syncCtx) {
-		return errors.New("simulator caches did not sync")
-	}
-	log.Info("simulators running", "nodes", s.Nodes)
+	s.simulators = runInProcess("simulators", mgr, s.failed.fail)
+	log.Info("simulators started", "nodes", s.Nodes)
 	return nil
 }
 

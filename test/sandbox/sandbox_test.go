@@ -3,6 +3,7 @@ package sandbox_test
 import (
 	"context"
 	"fmt"
+	"k8s.io/client-go/util/retry"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -207,8 +208,14 @@ func TestStorageExpandsClaims(t *testing.T) {
 	require.NoError(t, sb.Client.Create(ctx, claim))
 	eventually(t, claim, func(p *corev1.PersistentVolumeClaim) bool { return p.Status.Phase == corev1.ClaimBound }, "claim not bound")
 
-	claim.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("5Gi")
-	require.NoError(t, sb.Client.Update(ctx, claim))
+	// The storage simulator may still be writing the claim it just bound.
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := sb.Client.Get(ctx, client.ObjectKeyFromObject(claim), claim); err != nil {
+			return err
+		}
+		claim.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("5Gi")
+		return sb.Client.Update(ctx, claim)
+	}))
 	eventually(t, claim, func(p *corev1.PersistentVolumeClaim) bool {
 		return ptr.To(p.Status.Capacity[corev1.ResourceStorage]).String() == "5Gi"
 	}, "capacity not grown")

@@ -46,14 +46,16 @@ func (r *WukongReconciler) reconcileNetworks(ctx context.Context, s *scope) erro
 		// conditions carry node-level details (NMState's errors, node
 		// counts) for the administrator.
 		field := fmt.Sprintf("spec.networks[%d].%s", g.NIC, nodenet.RefOf(s.w.Spec.Networks[g.NIC]).Field)
-		ready, stalled, _ := nodenet.Ready(g.Decl)
+		ready, stalled, msg := nodenet.Ready(g.Decl)
 		switch {
 		case stalled == v1alpha1.ReasonBridgeDegraded:
 			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, v1alpha1.ReasonBridgeDegraded, field,
 				fmt.Sprintf("node bridge %s failed on the nodes (NMState reports it Degraded): an administrator must fix NodeBridge %s", g.Decl.Name, g.Decl.Name), false})
 		case stalled != "":
+			// The operator's own account (a policy name taken, NMState not
+			// installed), not NMState's node-level text.
 			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, stalled, field,
-				fmt.Sprintf("NodeBridge %s cannot be configured until an administrator fixes it (its status says why)", g.Decl.Name), false})
+				fmt.Sprintf("node bridge %s cannot be configured until an administrator fixes NodeBridge %s: %s", g.Decl.Name, g.Decl.Name, msg), false})
 		case !ready && s.bridgePending == "":
 			s.bridgePending = fmt.Sprintf("NodeBridge %s is not ready on the nodes yet", g.Decl.Name)
 		}

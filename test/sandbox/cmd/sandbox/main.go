@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -33,7 +34,7 @@ func main() {
 	var (
 		examplesDir  = flag.String("examples", "examples", "Folder of manifests to apply.")
 		skipExamples = flag.Bool("skip-examples", false, "Apply nothing; just run the control plane and the operator.")
-		kubeconfig   = flag.String("write-kubeconfig", "", "Where to write the admin kubeconfig (default: a temporary file).")
+		kubeconfig   = flag.String("write-kubeconfig", "", "Where to write the admin kubeconfig, once everything serves; removed when it stops (default: a temporary file).")
 		namespace    = flag.String("namespace", "default", "Namespace the examples are applied to.")
 		exitReady    = flag.Bool("exit-when-ready", false, "Exit 0 once every applied Wukong is Ready; exit 1 if not within --timeout.")
 		timeout      = flag.Duration("timeout", 5*time.Minute, "With --exit-when-ready: how long to wait.")
@@ -68,6 +69,12 @@ func run(opts sandbox.Options, examplesDir string, skipExamples bool, namespace 
 	fmt.Println("  real:      kube-apiserver + etcd, kube-controller-manager, kube-scheduler, KubeVirt's and CDI's admission webhooks and CRDs")
 	fmt.Println("  SIMULATED: KubeVirt controllers and launcher, CDI importer, CSI storage, NMState, nodes ...")
 	opts.LogWriter = logOut
+	// The sandbox runs the operator, and stops it before the control
+	// plane (a client still watching would delay the API server's exit).
+	opts.Operator = func(cfg *rest.Config) (ctrl.Manager, error) {
+		return manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0"})
+	}
+	// Start returns, and writes the kubeconfig, once everything serves.
 	sb, err := sandbox.Start(ctx, opts)
 	if err != nil {
 		return err
@@ -82,24 +89,11 @@ func run(opts sandbox.Options, examplesDir string, skipExamples bool, namespace 
 		}
 		fmt.Println("Control plane stopped.")
 	}()
-
-	mgr, err := manager.New(sb.Config, manager.Options{MetricsAddr: "0", ProbeAddr: "0"})
+	c, err := client.New(sb.Config, client.Options{Scheme: sb.Operator.GetScheme()})
 	if err != nil {
 		return err
 	}
-	c, err := client.New(sb.Config, client.Options{Scheme: mgr.GetScheme()})
-	if err != nil {
-		return err
-	}
-	// The operator stops before the control plane (deferred after sb.Stop,
-	// so it runs first): a client still watching would delay the API
-	// server's exit.
-	mgrCtx, stopMgr := context.WithCancel(ctx)
-	mgrDone := make(chan struct{})
-	var mgrRunErr error
-	go func() { mgrRunErr = mgr.Start(mgrCtx); close(mgrDone) }()
-	defer func() { stopMgr(); <-mgrDone }()
-	fmt.Printf("Operator running. Kubeconfig: %s\n  try: kubectl --kubeconfig %s get wk -A\n", sb.KubeconfigPath, sb.KubeconfigPath)
+	fmt.Printf("Ready: admission webhooks, simulators and operator serving. Kubeconfig: %s\n  try: kubectl --kubeconfig %s get wk -A\n", sb.KubeconfigPath, sb.KubeconfigPath)
 
 	var names []string
 	if !skipExamples {
@@ -126,8 +120,8 @@ func run(opts sandbox.Options, examplesDir string, skipExamples bool, namespace 
 		case <-ctx.Done():
 			fmt.Println("\nStopping the operator and the control plane (Ctrl-C again kills it at once) ...")
 			return nil
-		case <-mgrDone:
-			return fmt.Errorf("operator stopped: %w", mgrRunErr)
+		case <-sb.Done():
+			return sb.Err()
 		case <-deadline:
 			if exitReady {
 				printSummary(ctx, c)

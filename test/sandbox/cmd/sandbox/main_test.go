@@ -17,15 +17,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/novasphere/wukong/test/fixture"
 	"github.com/novasphere/wukong/testenv"
 )
+
+// readyLine starts the line the sandbox prints once it is ready.
+const readyLine = "Ready: "
 
 // controlPlane are programs the sandbox always starts, by argv[0]'s base
 // name; it may start more (admission servers). Every child is counted.
@@ -58,6 +71,7 @@ func sandboxBinary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard())
 	code := m.Run()
 	if binary != "" {
 		_ = os.RemoveAll(filepath.Dir(binary))
@@ -73,10 +87,10 @@ type running struct {
 	children   []proc
 }
 
-// startSandbox runs the sandbox binary until it says the operator runs and
-// records its children. TMPDIR points into the test's temp dir, so whatever
-// a killed sandbox leaves on disk is removed with it.
-func startSandbox(t *testing.T, args ...string) *running {
+// launch runs the sandbox binary, writing its kubeconfig into the test's
+// temp dir. TMPDIR points there too, so whatever a killed sandbox leaves on
+// disk is removed with it.
+func launch(t *testing.T, args ...string) *running {
 	t.Helper()
 	bin := sandboxBinary(t)
 	assets, err := testenv.Assets()
@@ -103,9 +117,18 @@ func startSandbox(t *testing.T, args ...string) *running {
 			t.Logf("sandbox output:\n%s", r.out)
 		}
 	})
+	return r
+}
 
+// startSandbox runs the sandbox binary until it says it is ready and
+// records its children.
+func startSandbox(t *testing.T, args ...string) *running {
+	t.Helper()
+	r := launch(t, args...)
+	assets, err := testenv.Assets()
+	require.NoError(t, err)
 	deadline := time.After(3 * time.Minute)
-	for !strings.Contains(r.out.String(), "Operator running") {
+	for !strings.Contains(r.out.String(), readyLine) {
 		select {
 		case <-r.done:
 			t.Fatalf("sandbox exited before the operator ran:\n%s", r.out)
@@ -208,6 +231,110 @@ func TestExitWhenReady(t *testing.T) {
 	for _, c := range r.children {
 		assert.False(t, c.alive(), "%s (pid %d) outlived the sandbox", c.name, c.pid)
 	}
+}
+
+// TestKubeconfigMeansReady: the kubeconfig file, what scripts and users
+// wait for, appears only once the sandbox answers as a cluster does. The
+// moment it exists, a VirtualMachine with an interface without a network
+// and a DataVolume whose URL is not a URL are refused by KubeVirt's and
+// CDI's validating webhooks, and a valid VirtualMachine is stored with the
+// defaults KubeVirt's mutating webhook adds (firmware UUID and serial).
+// Once the sandbox has stopped, the file is gone.
+func TestKubeconfigMeansReady(t *testing.T) {
+	r := launch(t, "--skip-examples")
+	c := r.clientOnceKubeconfig(t)
+	ctx := t.Context()
+
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ready"}}
+	require.NoError(t, c.Create(ctx, ns))
+	noNetwork := readyVM(ns.Name, "iface-no-net")
+	devices := &noNetwork.Spec.Template.Spec.Domain.Devices
+	devices.Interfaces = append(devices.Interfaces, kubevirtv1.Interface{
+		Name: "data", InterfaceBindingMethod: kubevirtv1.InterfaceBindingMethod{Bridge: &kubevirtv1.InterfaceBridge{}},
+	})
+	err := c.Create(ctx, noNetwork)
+	if assert.Error(t, err, "a VM with an interface without a network was admitted") {
+		assert.Contains(t, err.Error(),
+			`admission webhook "virtualmachine-validator.kubevirt.io" denied the request: spec.template.spec.domain.devices.interfaces[1].name 'data' not found.`)
+	}
+
+	dv := &cdiv1.DataVolume{ObjectMeta: metav1.ObjectMeta{Name: "bad-url", Namespace: ns.Name}}
+	dv.Spec.Source = &cdiv1.DataVolumeSource{HTTP: &cdiv1.DataVolumeSourceHTTP{URL: "not a url"}}
+	dv.Spec.Storage = &cdiv1.StorageSpec{Resources: corev1.VolumeResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+	}}
+	err = c.Create(ctx, dv)
+	if assert.Error(t, err, "a DataVolume with an invalid URL was admitted") {
+		assert.Contains(t, err.Error(),
+			`admission webhook "datavolume-validate.cdi.kubevirt.io" denied the request:  spec.source Invalid source URL: not a url`)
+	}
+
+	valid := readyVM(ns.Name, "valid")
+	require.NoError(t, c.Create(ctx, valid))
+	fw := valid.Spec.Template.Spec.Domain.Firmware
+	if assert.NotNil(t, fw, "the VM was stored without KubeVirt's defaults") {
+		assert.NotEmpty(t, fw.UUID)
+		assert.NotEmpty(t, fw.Serial)
+	}
+
+	// It says so once it is ready, and stops as usual.
+	deadline := time.After(time.Minute)
+	for !strings.Contains(r.out.String(), readyLine) {
+		select {
+		case <-r.done:
+			t.Fatalf("sandbox exited:\n%s", r.out)
+		case <-deadline:
+			t.Fatalf("no %q line:\n%s", readyLine, r.out)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	require.NoError(t, r.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Equal(t, 0, r.exited(t, time.Minute), r.out.String())
+	assert.NoFileExists(t, r.kubeconfig, "the kubeconfig of a stopped sandbox")
+}
+
+// readyVM is a halted VirtualMachine with a pod network NIC.
+func readyVM(ns, name string) *kubevirtv1.VirtualMachine {
+	v := &kubevirtv1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+	v.Spec.RunStrategy = ptr.To(kubevirtv1.RunStrategyHalted)
+	v.Spec.Template = &kubevirtv1.VirtualMachineInstanceTemplateSpec{Spec: kubevirtv1.VirtualMachineInstanceSpec{
+		Domain: kubevirtv1.DomainSpec{
+			Memory: &kubevirtv1.Memory{Guest: ptr.To(resource.MustParse("1Gi"))},
+			Devices: kubevirtv1.Devices{Interfaces: []kubevirtv1.Interface{{
+				Name: "default", InterfaceBindingMethod: kubevirtv1.InterfaceBindingMethod{Masquerade: &kubevirtv1.InterfaceMasquerade{}},
+			}}},
+		},
+		Networks: []kubevirtv1.Network{{Name: "default", NetworkSource: kubevirtv1.NetworkSource{Pod: &kubevirtv1.PodNetwork{}}}},
+	}}
+	return v
+}
+
+// clientOnceKubeconfig waits for the sandbox's kubeconfig file to appear
+// (it is written whole: a rename) and returns a client using it at once.
+func (r *running) clientOnceKubeconfig(t *testing.T) client.Client {
+	t.Helper()
+	deadline := time.After(3 * time.Minute)
+	for {
+		if _, err := os.Stat(r.kubeconfig); err == nil {
+			break
+		}
+		select {
+		case <-r.done:
+			t.Fatalf("sandbox exited before it wrote its kubeconfig:\n%s", r.out)
+		case <-deadline:
+			t.Fatalf("no kubeconfig within 3m:\n%s", r.out)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", r.kubeconfig)
+	require.NoError(t, err)
+	scheme := runtime.NewScheme()
+	require.NoError(t, clientgoscheme.AddToScheme(scheme))
+	require.NoError(t, kubevirtv1.AddToScheme(scheme))
+	require.NoError(t, cdiv1.AddToScheme(scheme))
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	require.NoError(t, err)
+	return c
 }
 
 // TestKilled: when the sandbox is killed (SIGKILL: no handler, no deferred
