@@ -574,6 +574,9 @@ if [ -f "$ROOT/scripts/local-cluster-csi.sh" ]; then
 fi
 
 # ---------------------------------------------------------------- Wukong
+# Image sources: the default refuses loopback and private hosts; this node's
+# own image server (http://$NODE_IP:18080, bin/cdi/manifests/image-server.yaml)
+# and its local registry images (localhost/wukong/...) are allowed by name.
 kc apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: Namespace
@@ -588,7 +591,9 @@ EOF
 s=$(date +%s.%N)
 "$HELM" --kubeconfig "$KUBECONFIG_ADMIN" upgrade --install "$RELEASE" "$ROOT/charts/wukong" \
   --namespace "$RELEASE_NAMESPACE" --set image.repository="$MANAGER_REPO" --set image.tag="$manager_tag" \
-  --set image.pullPolicy=Never --wait --timeout 5m >"$LOGS/helm.log" 2>&1 || {
+  --set image.pullPolicy=Never \
+  --set "imageSources.allowed={*,localhost,$NODE_IP}" \
+  --wait --timeout 5m >"$LOGS/helm.log" 2>&1 || {
   cat "$LOGS/helm.log" >&2
   kc -n "$RELEASE_NAMESPACE" get events --sort-by=.lastTimestamp >&2 || true
   die "helm upgrade --install failed"

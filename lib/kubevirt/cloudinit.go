@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strings"
 
+	"golang.org/x/crypto/ssh"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -410,29 +412,111 @@ func buildEthernet(field, mac string, nd IPConfig) (ethernet, netip.Addr, error)
 	return eth, gw, nil
 }
 
-// ReadSSHKeys returns every non-empty line of every value of the Secret
-// namespace/secretName, keys taken in sorted order. A missing Secret is a
-// *SecretNotFoundError.
-func ReadSSHKeys(ctx context.Context, c client.Client, namespace, secretName string) ([]string, error) {
+// SSHKeys is what ReadSSHKeys takes from a Secret.
+type SSHKeys struct {
+	// Keys are the lines that parse as SSH public keys in authorized_keys
+	// format, trimmed, in order (values by sorted key, lines in order).
+	Keys []string
+	// Dropped counts the other non-empty lines (comments included): they
+	// are not returned, so not copied into the guest.
+	Dropped int
+}
+
+// ReadSSHKeys reads the authorized SSH keys of the Secret
+// namespace/secretName. The Secret must opt in by carrying the label
+// optInLabel with the value "true" (an empty optInLabel needs no label);
+// else it is a *SecretNotOptedInError, so that a reference to any Secret
+// of the namespace does not copy it into a guest. A missing Secret is a
+// *SecretNotFoundError. Of every value, taken by sorted key, each line
+// that golang.org/x/crypto/ssh.ParseAuthorizedKey parses whole (one key,
+// with its options and comment, as sshd(8) AUTHORIZED_KEYS FILE FORMAT
+// describes) is kept verbatim; other non-empty lines (passwords, private
+// keys, comments) are counted in Dropped.
+func ReadSSHKeys(ctx context.Context, c client.Reader, namespace, secretName, optInLabel string) (SSHKeys, error) {
 	var s corev1.Secret
 	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: secretName}, &s); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, &SecretNotFoundError{Namespace: namespace, Name: secretName}
+			return SSHKeys{}, &SecretNotFoundError{Namespace: namespace, Name: secretName}
 		}
-		return nil, fmt.Errorf("%s: %w", errGetSSHSecret, err)
+		return SSHKeys{}, fmt.Errorf("%s: %w", errGetSSHSecret, err)
+	}
+	if optInLabel != "" && s.Labels[optInLabel] != "true" {
+		return SSHKeys{}, &SecretNotOptedInError{Namespace: namespace, Name: secretName, Label: optInLabel}
 	}
 	names := make([]string, 0, len(s.Data))
 	for k := range s.Data {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	var keys []string
+	var out SSHKeys
 	for _, k := range names {
 		for _, line := range bytes.Split(s.Data[k], []byte("\n")) {
-			if l := strings.TrimSpace(string(line)); l != "" {
-				keys = append(keys, l)
+			l := strings.TrimSpace(string(line))
+			if l == "" {
+				continue
+			}
+			if isAuthorizedKey(l) {
+				out.Keys = append(out.Keys, l)
+			} else {
+				out.Dropped++
 			}
 		}
 	}
-	return keys, nil
+	return out, nil
+}
+
+// isAuthorizedKey: line is exactly one authorized_keys entry.
+func isAuthorizedKey(line string) bool {
+	if strings.HasPrefix(line, "#") {
+		return false
+	}
+	_, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(line))
+	return err == nil && len(bytes.TrimSpace(rest)) == 0
+}
+
+// Password is a user's password read from a Secret (ReadPassword): either
+// a crypt(3) hash to use as it is, or a plain password to hash.
+type Password struct {
+	// Hash is set when the value is in crypt(3) modular format.
+	Hash string
+	// Plain is set otherwise.
+	Plain string
+}
+
+// cryptHash matches the crypt(3) modular format "$id$..." of the hashing
+// methods Linux guests' libcrypt (libxcrypt) verifies: MD5 (1), bcrypt
+// (2a, 2b, 2y), SHA-256 (5), SHA-512 (6), scrypt (7), yescrypt (y) and
+// gost-yescrypt (gy) (crypt(5), "HASHING METHODS").
+var cryptHash = regexp.MustCompile(`^\$(1|2[aby]|5|6|7|y|gy)\$[!-~]+$`)
+
+// ReadPassword reads a user's password from key of the Secret
+// namespace/secretName. The Secret must carry the label optInLabel with the
+// value "true" (an empty optInLabel needs no label), else it is a
+// *SecretNotOptedInError; a missing Secret is a *SecretNotFoundError; a
+// missing or empty key a *SecretKeyNotFoundError. One trailing newline
+// ("\n" or "\r\n", as a file read by kubectl create secret --from-file
+// ends) is not part of the value. A value in crypt(3) modular format is
+// returned as Hash, anything else as Plain.
+func ReadPassword(ctx context.Context, c client.Reader, namespace, secretName, key, optInLabel string) (Password, error) {
+	var s corev1.Secret
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: secretName}, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return Password{}, &SecretNotFoundError{Namespace: namespace, Name: secretName}
+		}
+		return Password{}, fmt.Errorf("%s: %w", errGetPasswordSecret, err)
+	}
+	if optInLabel != "" && s.Labels[optInLabel] != "true" {
+		return Password{}, &SecretNotOptedInError{Namespace: namespace, Name: secretName, Label: optInLabel}
+	}
+	v := string(s.Data[key])
+	if t, ok := strings.CutSuffix(v, "\n"); ok {
+		v = strings.TrimSuffix(t, "\r")
+	}
+	if v == "" {
+		return Password{}, &SecretKeyNotFoundError{Namespace: namespace, Name: secretName, Key: key}
+	}
+	if cryptHash.MatchString(v) {
+		return Password{Hash: v}, nil
+	}
+	return Password{Plain: v}, nil
 }

@@ -314,34 +314,117 @@ func keysOf(m map[string][]byte) []string {
 	return out
 }
 
+const (
+	testKeyEd25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINeWUM1ouD70UOC7hd0OLjA02sHgBQMnT+RNWjbJlaBr ed25519@test"
+	testKeyRSA     = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDMUv6rN5RC7J9l1XRemKUQZVgy57BcRRHhi8hFyeZ2CV28/zniZvX4zxV0WRL92PtT4SoDikOwBEaOhUk6lyfL1rYVkl6s+oL4qVTvCLAKjCSiQkzEHrbIKR/Z8t3Xy0QmLfbPz2en9D4waI3iMHln3ctrbJXMP3VtrsNqf4eAvxDuNg7NyjQyjzQ4zsczqMB0rRYiXaHOSK77L9YYSes4cOxJbdwY9CL/dsmb0E98EMdL6kRQwAxcoJ0RO2/pH07NQglX4l+/SHVYsK8aHvCmzUvEXFZddzBlrw8pacOtc9Ac7zPdGsPs7hEnTNNTKjPval9Mw5jDqeqRzhblEcQV rsa@test"
+	testOptIn      = "example.com/ssh-authorized-keys"
+)
+
 func TestReadSSHKeys(t *testing.T) {
 	c := env.Client
 	ctx := context.Background()
 	ns, _ := newNamespace(t, c)
-	require.NoError(t, c.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "keys", Namespace: ns},
+	optedIn := map[string]string{testOptIn: "true"}
+	for _, s := range []*corev1.Secret{{
+		ObjectMeta: metav1.ObjectMeta{Name: "keys", Namespace: ns, Labels: optedIn},
 		Data: map[string][]byte{
-			"zeta":  []byte("ssh-ed25519 Z z@z\n"),
-			"alpha": []byte("ssh-rsa A1 a@a\r\n\n  ssh-ed25519 A2 a@a  \n"),
+			"zeta":  []byte(testKeyEd25519 + "\n"),
+			"alpha": []byte(testKeyRSA + "\r\n\n  " + `from="10.0.0.0/8" ` + testKeyEd25519 + "  \n"),
 			"empty": nil,
 		},
-	}))
+	}, {
+		// What a Secret that is not a key list holds: every line is dropped.
+		ObjectMeta: metav1.ObjectMeta{Name: "mixed", Namespace: ns, Labels: optedIn},
+		Data: map[string][]byte{
+			"password": []byte("hunter2\n"),
+			"keys":     []byte("# the team's keys\n" + testKeyEd25519 + "\nssh-ed25519 not-base64 x@y\n" + testKeyEd25519 + " trailing junk " + testKeyRSA + "\n"),
+			"id":       []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"),
+		},
+	}, {
+		ObjectMeta: metav1.ObjectMeta{Name: "unlabelled", Namespace: ns},
+		Data:       map[string][]byte{"k": []byte(testKeyEd25519)},
+	}, {
+		ObjectMeta: metav1.ObjectMeta{Name: "false", Namespace: ns, Labels: map[string]string{testOptIn: "false"}},
+		Data:       map[string][]byte{"k": []byte(testKeyEd25519)},
+	}} {
+		require.NoError(t, c.Create(ctx, s))
+	}
 	tests := []struct {
-		name    string
-		secret  string
-		want    []string
-		missing bool
+		name, secret, label string
+		want                SSHKeys
+		missing, notOptedIn bool
 	}{
-		{name: "lines of every value, keys sorted", secret: "keys", want: []string{"ssh-rsa A1 a@a", "ssh-ed25519 A2 a@a", "ssh-ed25519 Z z@z"}},
-		{name: "missing secret", secret: "nope", missing: true},
+		{name: "keys of every value, values sorted, options kept", secret: "keys", label: testOptIn,
+			want: SSHKeys{Keys: []string{testKeyRSA, `from="10.0.0.0/8" ` + testKeyEd25519, testKeyEd25519}}},
+		{name: "what is not one key per line is dropped and counted", secret: "mixed", label: testOptIn,
+			// id: 3 lines; keys: the comment and the bad key; password: 1. A
+			// key's comment is free text, so the last key line is kept.
+			want: SSHKeys{Keys: []string{testKeyEd25519, testKeyEd25519 + " trailing junk " + testKeyRSA}, Dropped: 6}},
+		{name: "missing secret", secret: "nope", label: testOptIn, missing: true},
+		{name: "no label", secret: "unlabelled", label: testOptIn, notOptedIn: true},
+		{name: "label not true", secret: "false", label: testOptIn, notOptedIn: true},
+		{name: "no label needed", secret: "unlabelled", want: SSHKeys{Keys: []string{testKeyEd25519}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ReadSSHKeys(ctx, c, ns, tt.secret)
-			if tt.missing {
+			got, err := ReadSSHKeys(ctx, c, ns, tt.secret, tt.label)
+			switch {
+			case tt.missing:
 				var nf *SecretNotFoundError
 				require.True(t, errors.As(err, &nf), "got %v", err)
 				assert.Equal(t, tt.secret, nf.Name)
+			case tt.notOptedIn:
+				var no *SecretNotOptedInError
+				require.True(t, errors.As(err, &no), "got %v", err)
+				assert.Equal(t, tt.secret, no.Name)
+				assert.Empty(t, got.Keys)
+			default:
+				require.NoError(t, err)
+				assert.Equal(t, tt.want, got)
+			}
+		})
+	}
+}
+
+func TestReadPassword(t *testing.T) {
+	c := env.Client
+	ctx := context.Background()
+	ns, _ := newNamespace(t, c)
+	const hash = "$6$rounds=4096$saltsalt$Bq2E0Uu1t8hB0sYgQW4cN7H9oq7b1B4o2h6m5YH3lTq1W0m0sQ6m0o7N6bWZzq0ZxR1n6eQ8kL2yPpF5fYwA1"
+	optedIn := map[string]string{testOptIn: "true"}
+	for _, s := range []*corev1.Secret{
+		{ObjectMeta: metav1.ObjectMeta{Name: "pw", Namespace: ns, Labels: optedIn}, Data: map[string][]byte{
+			"password": []byte("s3cret\n"), "crlf": []byte("s3cret\r\n"), "two": []byte("s3cret\n\n"),
+			"hash": []byte(hash + "\n"), "yescrypt": []byte("$y$j9T$salt$hash"), "dollar": []byte("$notcrypt"),
+			"empty": []byte("\n"),
+		}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "unlabelled", Namespace: ns}, Data: map[string][]byte{"password": []byte("x")}},
+	} {
+		require.NoError(t, c.Create(ctx, s))
+	}
+	tests := []struct {
+		name, secret, key string
+		want              Password
+		err               any
+	}{
+		{name: "plain, one newline dropped", secret: "pw", key: "password", want: Password{Plain: "s3cret"}},
+		{name: "CRLF dropped", secret: "pw", key: "crlf", want: Password{Plain: "s3cret"}},
+		{name: "only one newline dropped", secret: "pw", key: "two", want: Password{Plain: "s3cret\n"}},
+		{name: "SHA-512 crypt used as is", secret: "pw", key: "hash", want: Password{Hash: hash}},
+		{name: "yescrypt used as is", secret: "pw", key: "yescrypt", want: Password{Hash: "$y$j9T$salt$hash"}},
+		{name: "a dollar is not a hash", secret: "pw", key: "dollar", want: Password{Plain: "$notcrypt"}},
+		{name: "empty value", secret: "pw", key: "empty", err: new(*SecretKeyNotFoundError)},
+		{name: "missing key", secret: "pw", key: "nope", err: new(*SecretKeyNotFoundError)},
+		{name: "missing secret", secret: "nope", key: "password", err: new(*SecretNotFoundError)},
+		{name: "not opted in", secret: "unlabelled", key: "password", err: new(*SecretNotOptedInError)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ReadPassword(ctx, c, ns, tt.secret, tt.key, testOptIn)
+			if tt.err != nil {
+				require.Error(t, err)
+				assert.True(t, errors.As(err, tt.err), "got %T %v", err, err)
+				assert.Equal(t, Password{}, got)
 				return
 			}
 			require.NoError(t, err)

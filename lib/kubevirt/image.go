@@ -39,15 +39,45 @@ func ContainerDiskImage(source string) (string, error) {
 	if strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "https://") {
 		return "", invalid("%q is an http(s) URL, which cannot boot as a container disk (a container runtime pulls only registry images): add a disk for it to be imported into, or use a registry image", source)
 	}
+	named, err := parseImage(source)
+	if err != nil {
+		return "", invalid("%s", err.Error())
+	}
+	return named.String(), nil
+}
+
+// RegistryHost returns the registry a registry image source is pulled from:
+// the domain of docker://REF or a bare REF as
+// github.com/distribution/reference normalizes it (the parse
+// ContainerDiskImage does), with its port if it names one. A reference
+// without a registry is Docker Hub's, "docker.io"; a first component is a
+// registry when it has a '.' or a ':', is "localhost", or has upper case
+// (myregistry:5000/x, localhost/x, UPPER/x), else it is part of the path
+// (myservice/x is docker.io's). IPv6 registries keep their brackets ("[::1]:5000").
+// An http(s) URL, another scheme or an invalid reference is an error.
+func RegistryHost(source string) (string, error) {
+	if strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "https://") {
+		return "", fmt.Errorf("%q is an http(s) URL, not a registry image", source)
+	}
+	named, err := parseImage(source)
+	if err != nil {
+		return "", err
+	}
+	return reference.Domain(named), nil
+}
+
+// parseImage parses docker://REF or a bare REF (no other scheme) with
+// reference.ParseNormalizedNamed.
+func parseImage(source string) (reference.Named, error) {
 	ref, hadScheme := strings.CutPrefix(source, DockerScheme)
 	if !hadScheme {
 		if scheme, _, ok := strings.Cut(source, "://"); ok {
-			return "", invalid("%q has the unsupported scheme %q: a container disk is a registry image, docker://REF or a bare reference", source, scheme)
+			return nil, fmt.Errorf("%q has the unsupported scheme %q: a registry image is docker://REF or a bare reference", source, scheme)
 		}
 	}
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
-		return "", invalid("%q is not a valid container image reference: %v", source, err)
+		return nil, fmt.Errorf("%q is not a valid container image reference: %v", source, err)
 	}
-	return named.String(), nil
+	return named, nil
 }

@@ -116,3 +116,35 @@ func TestValidateContainerDiskImage(t *testing.T) {
 		})
 	}
 }
+
+func TestRegistryHost(t *testing.T) {
+	tests := []struct {
+		source, want string // want empty: an error is expected
+	}{
+		{"docker://quay.io/containerdisks/fedora:40", "quay.io"},
+		{"quay.io/containerdisks/fedora:40", "quay.io"},
+		{"fedora:40", "docker.io"},
+		{"myservice/img:1", "docker.io"}, // a first component without '.' or ':' is a path, not a registry
+		{"myservice:5000/img:1", "myservice:5000"},
+		{"localhost/img", "localhost"},
+		{"docker://localhost:5000/x:1.0", "localhost:5000"},
+		{"169.254.169.254/latest/meta-data", "169.254.169.254"},
+		{"[::1]:5000/x", "[::1]:5000"},
+		{"docker://Quay.IO/x", "Quay.IO"},
+		{"https://quay.io/x", ""},
+		{"oci://quay.io/x:1", ""},
+		{"UPPER/case", "UPPER"}, // a first component with upper case is a registry (distribution/reference)
+		{"quay.io/UPPER/case", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.source, func(t *testing.T) {
+			got, err := RegistryHost(tc.source)
+			if tc.want == "" {
+				assert.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}

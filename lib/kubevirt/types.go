@@ -217,13 +217,14 @@ var ErrKubeVirtNotInstalled = errors.New("KubeVirt is not installed: no VirtualM
 
 // Error prefixes.
 const (
-	errApplySecret   = "cannot apply cloud-init Secret"
-	errApplyVM       = "cannot apply VirtualMachine"
-	errGetVM         = "cannot get VirtualMachine"
-	errGetVMI        = "cannot get VirtualMachineInstance"
-	errGetSSHSecret  = "cannot get SSH key Secret"
-	errBuildCloudIni = "cannot build cloud-init"
-	errOwnerKind     = "cannot find the owner's kind"
+	errApplySecret       = "cannot apply cloud-init Secret"
+	errApplyVM           = "cannot apply VirtualMachine"
+	errGetVM             = "cannot get VirtualMachine"
+	errGetVMI            = "cannot get VirtualMachineInstance"
+	errGetSSHSecret      = "cannot get SSH key Secret"
+	errGetPasswordSecret = "cannot get password Secret"
+	errBuildCloudIni     = "cannot build cloud-init"
+	errOwnerKind         = "cannot find the owner's kind"
 )
 
 // InvalidInputError says an input field has a value the lib cannot use.
@@ -241,4 +242,24 @@ type SecretNotFoundError struct {
 
 func (e *SecretNotFoundError) Error() string {
 	return fmt.Sprintf("SSH key Secret %s/%s not found", e.Namespace, e.Name)
+}
+
+// SecretKeyNotFoundError is returned by ReadPassword when the Secret has no
+// such key, or an empty value.
+type SecretKeyNotFoundError struct {
+	Namespace, Name, Key string
+}
+
+func (e *SecretKeyNotFoundError) Error() string {
+	return fmt.Sprintf("Secret %s/%s has no non-empty key %q", e.Namespace, e.Name, e.Key)
+}
+
+// SecretNotOptedInError is returned by ReadSSHKeys and ReadPassword when the Secret does not
+// carry the opt-in label.
+type SecretNotOptedInError struct {
+	Namespace, Name, Label string
+}
+
+func (e *SecretNotOptedInError) Error() string {
+	return fmt.Sprintf("SSH key Secret %s/%s is not labelled %s=true", e.Namespace, e.Name, e.Label)
 }

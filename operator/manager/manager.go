@@ -36,6 +36,7 @@ import (
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/identity"
+	"github.com/novasphere/wukong/operator/imagesource"
 	"github.com/novasphere/wukong/operator/internal/controller"
 	"github.com/novasphere/wukong/operator/internal/controller/nodebridge"
 	"github.com/novasphere/wukong/operator/internal/nodenet"
@@ -90,6 +91,15 @@ type Options struct {
 	// every Wukong may name (Multus' globalNamespaces); NADs in other
 	// namespaces than the Wukong's are refused.
 	GlobalNADNamespaces []string
+	// ImageSources is the administrator's list of hosts disk images and
+	// osImage may be fetched from (syntax: package imagesource); empty
+	// allows every host but link-local, loopback, private and
+	// cluster-internal ones.
+	ImageSources []string
+	// ClusterDomain is the cluster's DNS domain (kubelet --cluster-domain;
+	// default cluster.local): names under it are cluster-internal image
+	// sources.
+	ClusterDomain string
 	// StalledRetryBase and StalledRetryMax bound the wait before a Wukong
 	// Stalled on something no watch reports (a missing NAD or Secret, a
 	// CRD) is looked at again: Base at first, then as long as it has been
@@ -161,6 +171,10 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	if o.LeaderElectionID == "" {
 		o.LeaderElectionID = "wukong.vm.novasphere.dev"
+	}
+	sources, err := imagesource.New(o.ImageSources, o.ClusterDomain)
+	if err != nil {
+		return nil, err
 	}
 	if o.MaxConcurrentReconciles <= 0 {
 		o.MaxConcurrentReconciles = 4
@@ -244,6 +258,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		APIReader:           mgr.GetAPIReader(),
 		Metrics:             controller.NewMetrics(metrics.Registry),
 		GlobalNADNamespaces: o.GlobalNADNamespaces,
+		ImageSources:        sources,
 		StalledRetry:        controller.StalledRetry{Base: o.StalledRetryBase, Max: o.StalledRetryMax},
 		Cache:               mgr.GetCache(),
 	}

@@ -70,10 +70,19 @@ func TestManagerMemoryIgnoresForeignObjects(t *testing.T) {
 	labels := func(wukong string) map[string]string {
 		return map[string]string{"app.kubernetes.io/managed-by": "wukong", "vm.novasphere.dev/wukong": wukong}
 	}
-	const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKeys tenant@example"
+	// Two real keys (only lines that parse as SSH public keys are copied);
+	// both Secrets opt in as sshKeySecrets. The checks look for the keys'
+	// base64 blobs: cloud-init's YAML folds the long lines at a space.
+	const (
+		key         = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHFhLHv9SpOEBPGvn7MMtilaGpYnIZgrp4diTiWvYfG5 tenant@example"
+		labelledKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINeWUM1ouD70UOC7hd0OLjA02sHgBQMnT+RNWjbJlaBr tenant@example"
+	)
+	optIn := map[string]string{v1alpha1.SSHAuthorizedKeysLabel: "true"}
+	labelledOptIn := labels("lab")
+	labelledOptIn[v1alpha1.SSHAuthorizedKeysLabel] = "true"
 	for _, s := range []*corev1.Secret{
-		{ObjectMeta: metav1.ObjectMeta{Name: "keys"}, StringData: map[string]string{"a": key}},
-		{ObjectMeta: metav1.ObjectMeta{Name: "labelled-keys", Labels: labels("lab")}, StringData: map[string]string{"a": key + "-labelled"}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "keys", Labels: optIn}, StringData: map[string]string{"a": key}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "labelled-keys", Labels: labelledOptIn}, StringData: map[string]string{"a": labelledKey}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "taken-cloudinit", Labels: labels("taken")}, StringData: map[string]string{"userdata": "#cloud-config\n"}},
 	} {
 		s.Namespace = ns.Name
@@ -108,8 +117,8 @@ func TestManagerMemoryIgnoresForeignObjects(t *testing.T) {
 	}
 	check := func() {
 		require.EventuallyWithT(t, func(g *assert.CollectT) {
-			assert.Contains(g, userData(g, "web-cloudinit"), key, "an unlabelled sshKeySecret is read")
-			assert.Contains(g, userData(g, "lab-cloudinit"), key+"-labelled", "a labelled foreign sshKeySecret is read whole, not as the cache's stub")
+			assert.Contains(g, userData(g, "web-cloudinit"), strings.Fields(key)[1], "an sshKeySecret without Wukong's labels is read")
+			assert.Contains(g, userData(g, "lab-cloudinit"), strings.Fields(labelledKey)[1], "a labelled foreign sshKeySecret is read whole, not as the cache's stub")
 			stalled(g, "taken", v1alpha1.ReasonNameConflict)
 		}, time.Minute, 250*time.Millisecond)
 		s := &corev1.Secret{}

@@ -128,6 +128,39 @@ func TestLifecycle(t *testing.T) {
 			}
 			w.reset()
 		}},
+		{"an inline cloud-init password draws an admission warning", func(t *testing.T) {
+			wc, err := client.New(newRESTGetterConfig(w), client.Options{Scheme: c.Scheme()})
+			require.NoError(t, err)
+			const want = "spec.cloudInitUser.password and spec.cloudInitUser.passwordHash are deprecated"
+			for _, u := range []*v1alpha1.CloudInitUser{
+				{Name: "ops", Password: "s3cret"},
+				{Name: "ops", PasswordHash: "$6$salt$hash"},
+			} {
+				require.Eventually(t, func() bool {
+					w.reset()
+					inline := wukong("inline", nil)
+					inline.Spec.CloudInitUser = u
+					if err := wc.Create(ctx, inline, client.DryRunAll); err != nil {
+						t.Logf("dry-run create: %v", err)
+						return false
+					}
+					for _, s := range w.seen {
+						if strings.Contains(s, want) && strings.Contains(s, "passwordSecretRef") {
+							return true
+						}
+					}
+					return false
+				}, 30*time.Second, 500*time.Millisecond, "a warning about the inline password; saw %v", w.seen)
+			}
+			w.reset()
+			ref := wukong("ref", nil)
+			ref.Spec.CloudInitUser = &v1alpha1.CloudInitUser{Name: "ops", PasswordSecretRef: &v1alpha1.PasswordSecretRef{Name: "ops-password"}}
+			require.NoError(t, wc.Create(ctx, ref, client.DryRunAll))
+			for _, s := range w.seen {
+				assert.NotContains(t, s, "deprecated", "no warning with passwordSecretRef")
+			}
+			w.reset()
+		}},
 		{"manager runs as the ServiceAccount", func(t *testing.T) { managerAsServiceAccount(t) }},
 		{"RBAC is exactly role.yaml plus leader election", func(t *testing.T) { rbacBounds(t) }},
 		{"upgrade", func(t *testing.T) {

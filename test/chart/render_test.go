@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"sort"
 	"strings"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"helm.sh/helm/v3/pkg/lint"
 	"helm.sh/helm/v3/pkg/lint/support"
+	"helm.sh/helm/v3/pkg/releaseutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -18,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 )
 
 const (
@@ -51,6 +54,7 @@ func TestRender(t *testing.T) {
 			assert.Equal(t, []string{
 				"--metrics-bind-address=:8443", "--metrics-secure=true", "--health-probe-bind-address=:8081",
 				"--leader-elect", "--leader-election-namespace=wukong-system",
+				"--cluster-domain=cluster.local",
 				"--concurrency=4", "--zap-log-level=info", "--zap-encoder=json",
 			}, c.Args)
 			pod := d.Spec.Template.Spec
@@ -134,7 +138,9 @@ func TestRender(t *testing.T) {
 			assert.NotContains(t, m, "ConfigMap/wukong-dashboard")
 			assert.Contains(t, m, "ClusterRole/wukong-view")
 			assert.Contains(t, m, "ClusterRole/wukong-edit")
-			assert.Len(t, m, 19, "%v", m.keys())
+			assert.Contains(t, m, "ValidatingAdmissionPolicy/wukong-inline-password")
+			assert.Contains(t, m, "ValidatingAdmissionPolicyBinding/wukong-inline-password")
+			assert.Len(t, m, 21, "%v", m.keys())
 
 			assert.Contains(t, notes, "kubectl apply -f")
 			assert.Contains(t, notes, "kind: Wukong")
@@ -353,6 +359,24 @@ func TestRender(t *testing.T) {
 			assert.NotContains(t, m, "RoleBinding/wukong-leader-election")
 		},
 	}, {
+		name: "image sources",
+		values: map[string]any{"imageSources": map[string]any{
+			"allowed": []any{"*", "quay.io", "*.images.example.com", "registry.infra.svc", "10.20.0.0/16"}, "clusterDomain": "corp.example",
+		}},
+		check: func(t *testing.T, m manifest, _ string) {
+			_, c := managerOf(t, m)
+			assert.Contains(t, c.Args, "--image-sources=*,quay.io,*.images.example.com,registry.infra.svc,10.20.0.0/16")
+			assert.Contains(t, c.Args, "--cluster-domain=corp.example")
+			assert.NotContains(t, m, "NetworkPolicy/wukong-cdi-importer-egress", "the importer NetworkPolicy is opt-in")
+		},
+	}, {
+		name:   "no deprecation warnings",
+		values: map[string]any{"deprecationWarnings": false},
+		check: func(t *testing.T, m manifest, _ string) {
+			assert.NotContains(t, m, "ValidatingAdmissionPolicy/wukong-inline-password")
+			assert.NotContains(t, m, "ValidatingAdmissionPolicyBinding/wukong-inline-password")
+		},
+	}, {
 		name: "logging, concurrency and image",
 		values: map[string]any{
 			"logLevel": "debug", "logFormat": "console", "concurrency": 8,
@@ -493,6 +517,8 @@ func TestRenderRefuses(t *testing.T) {
 		{"watchNamespaces not a list", map[string]any{"watchNamespaces": "team-a"}, []string{"watchNamespaces", "array"}},
 		{"watchNamespaces not a name", map[string]any{"watchNamespaces": []any{"Team_A"}}, []string{"watchNamespaces"}},
 		{"concurrency zero", map[string]any{"concurrency": 0}, []string{"concurrency"}},
+		{"image source a URL", map[string]any{"imageSources": map[string]any{"allowed": []any{"https://quay.io/x"}}}, []string{"imageSources"}},
+		{"importer policy without denied CIDRs", map[string]any{"imageSources": map[string]any{"importerNetworkPolicy": map[string]any{"deniedCIDRs": []any{}}}}, []string{"deniedCIDRs"}},
 		{"crds.keep a string", map[string]any{"crds": map[string]any{"keep": "yes"}}, []string{"keep", "boolean"}},
 		{"metrics port out of range", map[string]any{"metrics": map[string]any{"port": 70000}}, []string{"port"}},
 		{"PodDisruptionBudget over one replica", map[string]any{"pdb": map[string]any{"enabled": true}}, []string{"pdb.enabled needs replicaCount of 2 or more"}},
@@ -548,5 +574,51 @@ func TestDrift(t *testing.T) {
 		assert.Equal(t, roles.Namespaced.Rules, role.Rules, "chart ClusterRole -namespaced differs from role.yaml's Role \"watched\"")
 		role = get[rbacv1.ClusterRole](t, m, "ClusterRole/wukong-manager-global-nads")
 		assert.Equal(t, roles.GlobalNADs.Rules, role.Rules, "chart ClusterRole -global-nads differs from role.yaml's Role \"global-nads\"")
+	}
+}
+
+// TestRenderImporterNetworkPolicy: with imageSources.importerNetworkPolicy
+// enabled, each listed namespace gets one NetworkPolicy selecting only CDI's
+// importer pods, allowing DNS to the cluster DNS pods and every address but
+// the denied ranges, IPv4 and IPv6 each in their own ipBlock.
+func TestRenderImporterNetworkPolicy(t *testing.T) {
+	vals := map[string]any{"imageSources": map[string]any{"importerNetworkPolicy": map[string]any{
+		"enabled": true, "namespaces": []any{"team-a", "team-b"},
+	}}}
+	rel, err := render(t, vals)
+	require.NoError(t, err)
+	var policies []networkingv1.NetworkPolicy
+	for _, doc := range releaseutil.SplitManifests(rel.Manifest) {
+		var np networkingv1.NetworkPolicy
+		require.NoError(t, yaml.Unmarshal([]byte(doc), &np))
+		if np.Kind == "NetworkPolicy" {
+			policies = append(policies, np)
+		}
+	}
+	require.Len(t, policies, 2)
+	sort.Slice(policies, func(i, j int) bool { return policies[i].Namespace < policies[j].Namespace })
+	for i, ns := range []string{"team-a", "team-b"} {
+		np := policies[i]
+		assert.Equal(t, ns, np.Namespace)
+		assert.Equal(t, "wukong-cdi-importer-egress", np.Name)
+		assert.Equal(t, map[string]string{"app": "containerized-data-importer"}, np.Spec.PodSelector.MatchLabels)
+		assert.Equal(t, []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}, np.Spec.PolicyTypes)
+		require.Len(t, np.Spec.Egress, 2)
+		dns := np.Spec.Egress[0]
+		require.Len(t, dns.To, 1)
+		assert.Equal(t, map[string]string{"kubernetes.io/metadata.name": "kube-system"}, dns.To[0].NamespaceSelector.MatchLabels)
+		assert.Equal(t, map[string]string{"k8s-app": "kube-dns"}, dns.To[0].PodSelector.MatchLabels)
+		assert.Len(t, dns.Ports, 2)
+		out := np.Spec.Egress[1]
+		require.Len(t, out.To, 2)
+		assert.Equal(t, &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: []string{
+			"169.254.0.0/16", "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+		}}, out.To[0].IPBlock)
+		assert.Equal(t, &networkingv1.IPBlock{CIDR: "::/0", Except: []string{"fe80::/10", "fc00::/7"}}, out.To[1].IPBlock)
+		assert.Empty(t, out.Ports, "every port")
+	}
+	linter := lint.AllWithKubeVersion(chartDir(t), vals, "wukong-system", kubeVersion)
+	for _, msg := range linter.Messages {
+		assert.Less(t, msg.Severity, support.WarningSev, "lint: %s", msg)
 	}
 }

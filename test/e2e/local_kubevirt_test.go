@@ -209,7 +209,7 @@ func newGuestAccess(t *testing.T, ns string) guestAccess {
 	pub, err := os.ReadFile(g.keyFile + ".pub")
 	require.NoError(t, err)
 	create(t, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: g.secret},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: g.secret, Labels: map[string]string{v1alpha1.SSHAuthorizedKeysLabel: "true"}},
 		StringData: map[string]string{"e2e": strings.TrimSpace(string(pub))},
 	})
 	g.deadline = time.Now().Add(g.timeout)

@@ -74,7 +74,7 @@ func TestStalledMissingSSHSecret(t *testing.T) {
 	time.Sleep(2 * time.Second)
 
 	create(t, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "later-keys"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "later-keys", Labels: map[string]string{v1alpha1.SSHAuthorizedKeysLabel: "true"}},
 		Data:       map[string][]byte{"alice": []byte("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@example.com")},
 	})
 	start := time.Now()

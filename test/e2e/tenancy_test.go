@@ -540,10 +540,12 @@ func TestTenantLabelledObjectsStayForeign(t *testing.T) {
 	alice := tenant(t, ns, "alice-"+randSuffix())
 	ctx := ctxT(t)
 	labels := func(w string) map[string]string { return map[string]string{labelManagedBy: "wukong", labelWukong: w} }
-	const sshKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILabelled alice@example"
+	const sshKey = e2eKey // a real key: only lines that parse as keys are copied
 	taken := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "memo-cloudinit", Labels: labels("memo")},
 		StringData: map[string]string{"userdata": "#cloud-config\n"}}
-	keys := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice-keys", Labels: labels("keyed")},
+	keyLabels := labels("keyed")
+	keyLabels[v1alpha1.SSHAuthorizedKeysLabel] = "true" // the opt-in of an sshKeySecret
+	keys := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice-keys", Labels: keyLabels},
 		StringData: map[string]string{"key": sshKey}}
 	for _, s := range []*corev1.Secret{taken, keys} {
 		require.NoError(t, alice.Create(ctx, s))
@@ -562,7 +564,7 @@ func TestTenantLabelledObjectsStayForeign(t *testing.T) {
 	cloudInit := &corev1.Secret{}
 	require.NoError(t, k.Get(ctx, types.NamespacedName{Namespace: ns, Name: "keyed-cloudinit"}, cloudInit))
 	assertOwnedChild(t, cloudInit, w)
-	assert.Contains(t, string(cloudInit.Data["userdata"]), sshKey, "the labelled sshKeySecret was read whole")
+	assert.Contains(t, string(cloudInit.Data["userdata"]), strings.Fields(sshKey)[1], "the labelled sshKeySecret was read whole")
 
 	live := &corev1.Secret{}
 	require.NoError(t, k.Get(ctx, key(taken), live))

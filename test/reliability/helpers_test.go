@@ -225,7 +225,7 @@ func vmExists(kc client.Client, nn types.NamespacedName) bool {
 
 func sshSecret(ns, name string) *corev1.Secret {
 	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{v1alpha1.SSHAuthorizedKeysLabel: "true"}},
 		Data: map[string][]byte{"alice": []byte(
 			"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@example.com")},
 	}

@@ -99,7 +99,38 @@ const (
 	// plugin (macvtap for type macvlan) that the KubeVirt CR does not
 	// register.
 	ReasonBindingNotRegistered = "NetworkBindingNotRegistered"
+	// ReasonImageSourceNotAllowed: a disk's image, or osImage, names a host
+	// the administrator's list of image sources does not allow (by default:
+	// link-local, loopback, private and cluster-internal hosts); see the
+	// manager's --image-sources flag.
+	ReasonImageSourceNotAllowed = "ImageSourceNotAllowed"
+	// ReasonSSHKeyLinesDropped (a Warning Event, not a condition): lines of
+	// the sshKeySecret that are not SSH public keys were not copied into
+	// the guest.
+	ReasonSSHKeyLinesDropped = "SSHKeyLinesDropped"
 )
+
+// SSHAuthorizedKeysLabel is the label a Secret carries, with the value
+// "true", to be usable as a Wukong's sshKeySecret. Without it, naming a
+// Secret is refused: a user who may create Wukongs but not read Secrets
+// cannot copy an arbitrary Secret of the namespace into a guest they log
+// in to. A label rather than a Secret type, because a Secret's type cannot
+// be changed after it is created (Kubernetes "Secrets": type is
+// immutable) while a label can be added to an existing key Secret
+// (kubectl label secret NAME vm.novasphere.dev/ssh-authorized-keys=true),
+// and Kubernetes' own kubernetes.io/ssh-auth type holds a private key
+// (ssh-privatekey), not authorized public keys.
+const SSHAuthorizedKeysLabel = "vm.novasphere.dev/ssh-authorized-keys"
+
+// CloudInitPasswordLabel is the label a Secret carries, with the value
+// "true", to be usable in a Wukong's cloudInitUser.passwordSecretRef. The
+// same rule as SSHAuthorizedKeysLabel, for the same reason: the value
+// reaches the guest (hashed, in /etc/shadow and cloud-init's user data,
+// both readable by root in the guest), so without an opt-in a user who may
+// create Wukongs but not read Secrets could take a hash of any Secret
+// value of the namespace offline for guessing. A separate label, so a
+// Secret meant for one use is not taken for the other.
+const CloudInitPasswordLabel = "vm.novasphere.dev/cloud-init-password"
 
 // NodeBridge condition types besides Ready, Reconciling and Stalled.
 const (

@@ -142,6 +142,7 @@ func TestOriginalManifestsStayValid(t *testing.T) {
 		"cpu at max":                   "spec:\n  cpu: 64\n",
 		"anti-affinity group and mode": "spec:\n  highAvailability:\n    antiAffinity: true\n    antiAffinityGroup: db_primary.1\n    antiAffinityMode: Preferred\n",
 		"anti-affinity required":       "spec:\n  highAvailability:\n    antiAffinity: true\n    antiAffinityMode: Required\n",
+		"password secret":              "spec:\n  cloudInitUser:\n    name: admin\n    passwordSecretRef: {name: admin-password}\n",
 	}
 	i := 0
 	for name, spec := range cases {
@@ -198,7 +199,11 @@ func TestAdmissionRejects(t *testing.T) {
 		{"nadName with bridgeName", "spec:\n  networks:\n  - name: nic\n    nadName: x\n    bridgeName: b\n", "spec.networks[0]", "cannot be combined with nadName"},
 		{"resourceName on bridge", "spec:\n  networks:\n  - name: nic\n    bridgeName: b\n    resourceName: intel.com/x\n", "spec.networks[0].resourceName", "applies to sriov"},
 		{"vlan on macvlan", "spec:\n  networks:\n  - name: nic\n    type: macvlan\n    vlanId: 5\n", "spec.networks[0].vlanId", "not supported for macvlan"},
-		{"password and hash", "spec:\n  cloudInitUser:\n    name: u\n    password: a\n    passwordHash: $6$x$y\n", "spec.cloudInitUser", "not both"},
+		{"password and hash", "spec:\n  cloudInitUser:\n    name: u\n    password: a\n    passwordHash: $6$x$y\n", "spec.cloudInitUser", "set one of passwordSecretRef, password and passwordHash"},
+		{"password and secret", "spec:\n  cloudInitUser:\n    name: u\n    password: a\n    passwordSecretRef: {name: pw}\n", "spec.cloudInitUser", "set one of passwordSecretRef, password and passwordHash"},
+		{"hash and secret", "spec:\n  cloudInitUser:\n    name: u\n    passwordHash: $6$x$y\n    passwordSecretRef: {name: pw, key: k}\n", "spec.cloudInitUser", "set one of"},
+		{"secret without name", "spec:\n  cloudInitUser:\n    name: u\n    passwordSecretRef: {key: k}\n", "spec.cloudInitUser.passwordSecretRef.name", "Required"},
+		{"secret key not a key", "spec:\n  cloudInitUser:\n    name: u\n    passwordSecretRef: {name: pw, key: a/b}\n", "spec.cloudInitUser.passwordSecretRef.key", "should match"},
 		{"hash not crypt", "spec:\n  cloudInitUser:\n    name: u\n    passwordHash: plain\n", "spec.cloudInitUser.passwordHash", "crypt"},
 		{"user name invalid", "spec:\n  cloudInitUser:\n    name: Root User\n", "spec.cloudInitUser.name", "should match"},
 		{"user without name", "spec:\n  cloudInitUser:\n    shell: /bin/sh\n", "spec.cloudInitUser.name", "Required"},

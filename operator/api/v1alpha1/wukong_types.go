@@ -47,8 +47,13 @@ type WukongSpec struct {
 	OSImage string `json:"osImage,omitempty"`
 
 	// SSHKeySecret names a Secret in the same namespace whose values are SSH
-	// public keys (one or more per value, one per line). They are authorized
-	// for cloudInitUser (or the image's default user when none is given).
+	// public keys (one or more per value, one per line). The Secret must
+	// carry the label vm.novasphere.dev/ssh-authorized-keys: "true";
+	// without it, or when it is missing, the Wukong is Stalled
+	// (SecretNotFound) naming spec.sshKeySecret. Only lines that parse as
+	// SSH public keys in authorized_keys format are authorized for
+	// cloudInitUser (or the image's default user when none is given); other
+	// lines are dropped, counted in a Warning Event SSHKeyLinesDropped.
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	// +optional
@@ -110,7 +115,7 @@ type GuestAgent struct {
 
 // CloudInitUser is a guest user created by cloud-init.
 //
-// +kubebuilder:validation:XValidation:rule="!(has(self.password) && has(self.passwordHash))",message="set password or passwordHash, not both"
+// +kubebuilder:validation:XValidation:rule="[has(self.password), has(self.passwordHash), has(self.passwordSecretRef)].filter(x, x).size() <= 1",message="set one of passwordSecretRef, password and passwordHash"
 type CloudInitUser struct {
 	// Name is the user name.
 	// +kubebuilder:validation:MinLength=1
@@ -120,13 +125,36 @@ type CloudInitUser struct {
 
 	// Password is a plain-text password. It is hashed (SHA-512 crypt) before
 	// it is written to the cloud-init Secret and never reaches the
-	// VirtualMachine. Prefer passwordHash: a plain password stays readable in
-	// this object.
+	// VirtualMachine.
+	//
+	// This field is deprecated: it stays readable in this object by anyone who may read
+	// Wukongs (the aggregated view role included, which Kubernetes keeps
+	// away from Secrets); use passwordSecretRef. Setting it draws an
+	// admission warning where the chart's admission policies are installed.
 	// +kubebuilder:validation:MaxLength=256
 	// +optional
 	Password string `json:"password,omitempty"`
 
+	// PasswordSecretRef takes the password from a key of a Secret in the
+	// Wukong's namespace, so it is not readable in the Wukong. The Secret
+	// must carry the label vm.novasphere.dev/cloud-init-password: "true";
+	// without it, or when it is missing, the Wukong is Stalled
+	// (SecretNotFound) naming spec.cloudInitUser.passwordSecretRef, with the
+	// same message. A value in crypt(3) modular format ($id$..., with id 1,
+	// 2a, 2b, 2y, 5, 6, 7, y or gy: what mkpasswd and openssl passwd write)
+	// is used as the hash as it is; anything else is a plain password,
+	// hashed with SHA-512 crypt like password. One trailing newline (as
+	// kubectl create secret --from-file keeps) is not part of the value.
+	// Mutually exclusive with password and passwordHash.
+	// +optional
+	PasswordSecretRef *PasswordSecretRef `json:"passwordSecretRef,omitempty"`
+
 	// PasswordHash is a crypt(3) hash (e.g. from `mkpasswd -m sha-512`).
+	//
+	// This field is deprecated: it is readable in this object by anyone who may read Wukongs
+	// (an offline guessing target); use passwordSecretRef. Setting it draws
+	// an admission warning where the chart's admission policies are
+	// installed.
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('$')",message="passwordHash must be a crypt(3) hash such as $6$salt$hash"
 	// +optional
@@ -152,6 +180,22 @@ type CloudInitUser struct {
 	// false for a password to be usable.
 	// +optional
 	LockPasswd *bool `json:"lockPasswd,omitempty"`
+}
+
+// PasswordSecretRef names a key of a Secret in the Wukong's namespace.
+type PasswordSecretRef struct {
+	// Name is the Secret's name.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// Key is the key of the Secret's data holding the password.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +kubebuilder:default=password
+	// +optional
+	Key string `json:"key,omitempty"`
 }
 
 // NetworkType is the CNI plugin behind a NIC.

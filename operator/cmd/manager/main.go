@@ -20,6 +20,7 @@ func main() {
 		o          manager.Options
 		namespaces string
 		globalNADs string
+		sources    string
 	)
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8443", `Address of the metrics endpoint; "0" disables it.`)
 	flag.BoolVar(&o.SecureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with Kubernetes authentication and authorization.")
@@ -33,6 +34,8 @@ func main() {
 	flag.IntVar(&o.MaxConcurrentReconciles, "concurrency", 4, "Wukongs reconciled in parallel.")
 	flag.BoolVar(&o.RestartOnNewKinds, "restart-on-new-crds", true, "Exit (for the Deployment to restart the manager) when KubeVirt, CDI, Multus or NMState, missing at start, is installed, so their kinds are watched.")
 	flag.StringVar(&globalNADs, "global-nad-namespaces", "", "Comma-separated namespaces whose NetworkAttachmentDefinitions any Wukong may name in nadName (like Multus' globalNamespaces); others are refused.")
+	flag.StringVar(&sources, "image-sources", "", "Comma-separated hosts disk images and osImage may be fetched from: *, NAME, *.DOMAIN, IP or CIDR (see package imagesource). Empty (or *) allows every host but link-local, loopback, private and cluster-internal ones.")
+	flag.StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local", "The cluster's DNS domain (kubelet --cluster-domain): names under it are cluster-internal image sources.")
 	zapOpts := zap.Options{Development: false, TimeEncoder: zapcore.ISO8601TimeEncoder}
 	zapOpts.BindFlags(flag.CommandLine) // --zap-log-level, --zap-encoder (json|console), ...
 	flag.Parse()
@@ -42,6 +45,10 @@ func main() {
 	}
 	if globalNADs != "" {
 		o.GlobalNADNamespaces = strings.Split(globalNADs, ",")
+	}
+
+	if sources != "" {
+		o.ImageSources = strings.Split(sources, ",")
 	}
 
 	cfg, err := ctrl.GetConfig()

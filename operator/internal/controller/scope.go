@@ -39,6 +39,13 @@ type scope struct {
 	// same name (being garbage-collected): the pass waits, adopting nothing.
 	predecessor string
 
+	// sourceRefused marks the disks (by name) whose image source the
+	// administrator's image sources refuse: they are not written.
+	// sourceBlocked: a source (a disk's, or the container disk) was refused
+	// or could not be checked; the VM is not written.
+	sourceRefused map[string]bool
+	sourceBlocked bool
+
 	vols     []storage.Observation
 	volsDone bool
 

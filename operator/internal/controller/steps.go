@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/novasphere/wukong/lib/apply"
@@ -154,17 +155,24 @@ func nameConflict(condition, field string, e *apply.ConflictError) problem {
 }
 
 // reconcileDisks applies one PVC (blank disk) or CDI DataVolume (image disk)
-// per disk and observes binding, import progress and expansion. It feeds
+// per disk (but those whose image source checkImageSources refused) and
+// observes binding, import progress and expansion. It feeds
 // VolumesBound; a missing StorageClass, a refused shrink or expansion, a
 // missing CDI and a failed import become problems naming spec.disks[i].
 func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
+	var disks []storage.Disk
+	for _, d := range mapping.Disks(s.w) {
+		if !s.sourceRefused[d.Name] { // checkImageSources: not written
+			disks = append(disks, d)
+		}
+	}
 	var opts []storage.Option
 	if r.Cache != nil {
 		// A disk whose class is missing and which has no claim yet costs no
 		// API request: a Stalled pass re-reads nothing live.
 		opts = append(opts, storage.WithCache(r.Cache))
 	}
-	obs, err := storage.Reconcile(ctx, r.Client, identity.Wukong, s.w, mapping.Disks(s.w), opts...)
+	obs, err := storage.Reconcile(ctx, r.Client, identity.Wukong, s.w, disks, opts...)
 	s.vols, s.volsDone = obs, true
 	// Observations and failures are joined to spec.disks by disk name.
 	index := make(map[string]int, len(s.w.Spec.Disks))
@@ -254,6 +262,10 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 	if err != nil {
 		return err
 	}
+	password, err := r.password(ctx, s)
+	if err != nil {
+		return err
+	}
 	if reason := r.machineBlocked(s); reason != "" {
 		s.waiting = reason
 		return r.observeMachine(ctx, s)
@@ -266,6 +278,9 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 			return r.observeMachine(ctx, s)
 		}
 		return err
+	}
+	if u := m.CloudInit.User; u != nil && password != nil {
+		u.Password, u.PasswordHash = password.Plain, password.Hash
 	}
 	if len(s.bridgeNodeSelector) > 0 {
 		// The declarations' selectors win on a key both name: a tenant
@@ -312,25 +327,83 @@ func machineProblem(w *v1alpha1.Wukong, f *apply.Failure) (problem, bool) {
 	return problem{}, false
 }
 
-// sshKeys reads spec.sshKeySecret; a missing Secret is a problem.
+// sshKeys reads spec.sshKeySecret: the lines of the Secret that parse as
+// SSH public keys, when it carries the label v1alpha1.SSHAuthorizedKeysLabel
+// "true". A missing Secret and one without the label are the same problem
+// (SecretNotFound, naming spec.sshKeySecret, one message), so the answer
+// does not tell whether a Secret the user may not read exists. Lines that
+// are not keys are not copied; their count goes in a Warning Event.
 func (r *WukongReconciler) sshKeys(ctx context.Context, s *scope) ([]string, error) {
 	if s.w.Spec.SSHKeySecret == "" {
 		return nil, nil
 	}
-	keys, err := kubevirt.ReadSSHKeys(ctx, r.Client, s.w.Namespace, s.w.Spec.SSHKeySecret)
-	var notFound *kubevirt.SecretNotFoundError
-	if errors.As(err, &notFound) {
+	keys, err := kubevirt.ReadSSHKeys(ctx, r.Client, s.w.Namespace, s.w.Spec.SSHKeySecret, v1alpha1.SSHAuthorizedKeysLabel)
+	var (
+		notFound   *kubevirt.SecretNotFoundError
+		notOptedIn *kubevirt.SecretNotOptedInError
+	)
+	if errors.As(err, &notFound) || errors.As(err, &notOptedIn) {
 		s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonSecretNotFound, "spec.sshKeySecret",
-			fmt.Sprintf("Secret %s not found", s.w.Spec.SSHKeySecret), true})
+			fmt.Sprintf("no Secret %s labelled %s=true in this namespace: the SSH key Secret must carry that label "+
+				"(only its lines that parse as SSH public keys are copied into the guest)", s.w.Spec.SSHKeySecret, v1alpha1.SSHAuthorizedKeysLabel), true})
 		return nil, nil
 	}
-	return keys, err
+	if err != nil {
+		return nil, err
+	}
+	if keys.Dropped > 0 && r.Recorder != nil {
+		r.Recorder.Eventf(s.w, nil, corev1.EventTypeWarning, v1alpha1.ReasonSSHKeyLinesDropped, "ReadSSHKeys",
+			"%d line(s) of Secret %s are not SSH public keys (authorized_keys format, one per line) and were not copied into the guest",
+			keys.Dropped, s.w.Spec.SSHKeySecret)
+	}
+	return keys.Keys, nil
+}
+
+// password reads spec.cloudInitUser.passwordSecretRef (nil without one):
+// the Secret must carry the label v1alpha1.CloudInitPasswordLabel "true".
+// A missing Secret and one without the label are the same problem
+// (SecretNotFound, naming spec.cloudInitUser.passwordSecretRef, one
+// message); a labelled Secret without the key names .key.
+func (r *WukongReconciler) password(ctx context.Context, s *scope) (*kubevirt.Password, error) {
+	u := s.w.Spec.CloudInitUser
+	if u == nil || u.PasswordSecretRef == nil {
+		return nil, nil
+	}
+	ref := u.PasswordSecretRef
+	key := ref.Key
+	if key == "" {
+		key = "password" // the CRD's default, for objects written before it applied
+	}
+	pw, err := kubevirt.ReadPassword(ctx, r.Client, s.w.Namespace, ref.Name, key, v1alpha1.CloudInitPasswordLabel)
+	var (
+		notFound    *kubevirt.SecretNotFoundError
+		notOptedIn  *kubevirt.SecretNotOptedInError
+		keyNotFound *kubevirt.SecretKeyNotFoundError
+	)
+	const field = "spec.cloudInitUser.passwordSecretRef"
+	switch {
+	case errors.As(err, &notFound) || errors.As(err, &notOptedIn):
+		s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonSecretNotFound, field,
+			fmt.Sprintf("no Secret %s labelled %s=true in this namespace: the password Secret must carry that label",
+				ref.Name, v1alpha1.CloudInitPasswordLabel), true})
+		return nil, nil
+	case errors.As(err, &keyNotFound):
+		s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonSecretNotFound, field + ".key",
+			fmt.Sprintf("Secret %s has no non-empty key %q", ref.Name, key), true})
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return &pw, nil
 }
 
 // machineBlocked says why the VM must not be created or changed now, or "".
 func (r *WukongReconciler) machineBlocked(s *scope) string {
 	if len(s.problems) > 0 {
 		return "waiting for the problems above to be fixed"
+	}
+	if s.sourceBlocked {
+		return "waiting for the image sources to be checked"
 	}
 	if s.predecessor != "" {
 		s.requeue(predecessorRetry)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/novasphere/wukong/lib/conditions"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/imagesource"
 )
 
 // Finalizer was put on Wukongs by versions that wrote node bridge policies
@@ -78,6 +79,9 @@ type WukongReconciler struct {
 	// any Wukong may name in nadName (like Multus' globalNamespaces); a NAD
 	// in any other namespace but the Wukong's own is refused.
 	GlobalNADNamespaces []string
+	// ImageSources decides which hosts disk images and osImage may be
+	// fetched from (nil: the default policy of package imagesource).
+	ImageSources *imagesource.Policy
 	// StatusWrites coalesces status writes that change no state (import
 	// progress, messages, details) (its zero value: 10-point bands, 5s).
 	StatusWrites StatusWrites
@@ -127,7 +131,7 @@ func (r *WukongReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		}
 	}()
 
-	for _, st := range []step{r.reconcileNetworks, r.reconcileDisks, r.reconcileMachine} {
+	for _, st := range []step{r.checkImageSources, r.reconcileNetworks, r.reconcileDisks, r.reconcileMachine} {
 		if err := st(ctx, s); err != nil {
 			if errors.Is(err, context.Canceled) {
 				return ctrl.Result{}, nil
