@@ -116,7 +116,7 @@ func TestObserveCause(t *testing.T) {
 				assert.Zero(t, s.requeueAfter)
 			}
 			computeStatus(w, s)
-			o := wukongConditions{w}
+			o := w
 			assert.Equal(t, tt.phase, w.Status.Phase)
 			ready := conditions.Get(o, v1alpha1.ReadyCondition)
 			require.NotNil(t, ready)

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/novasphere/wukong/lib/conditions"
@@ -34,24 +33,16 @@ func computeStatus(w *v1alpha1.Wukong, s *scope) {
 	}
 	st.Disks, st.ImportProgress = diskSummary(st.Volumes)
 
-	o := wukongConditions{w}
-	setNetworksConfigured(o, s)
-	setVolumesBound(o, s)
-	setRestartRequired(o, s)
-	setReady(o, s)
-	stalled := setProgress(o, s)
+	setNetworksConfigured(w, s)
+	setVolumesBound(w, s)
+	setRestartRequired(w, s)
+	setReady(w, s)
+	stalled := setProgress(w, s)
 	st.Phase = phase(s, stalled)
 	if s.transient == nil {
 		st.ObservedGeneration = w.Generation
 	}
 }
-
-// wukongConditions adapts a Wukong to lib/conditions.
-type wukongConditions struct{ *v1alpha1.Wukong }
-
-func (w wukongConditions) GetConditions() []metav1.Condition  { return w.Status.Conditions }
-func (w wukongConditions) SetConditions(c []metav1.Condition) { w.Status.Conditions = c }
-func (w wukongConditions) GetObservedGeneration() int64       { return w.Status.ObservedGeneration }
 
 func networkStatuses(s *scope) []v1alpha1.NetworkStatus {
 	byName := map[string]kubevirt.Interface{}
@@ -140,7 +131,7 @@ func parsePercent(s string) (float64, bool) {
 // of type t, it marks t False with the first one; when the step did not
 // observe this pass (observed false), t keeps what was there. It reports
 // whether either happened, so the caller has nothing left to decide.
-func markedOrUnobserved(o wukongConditions, s *scope, t string, observed bool) bool {
+func markedOrUnobserved(o *v1alpha1.Wukong, s *scope, t string, observed bool) bool {
 	if p, ok := s.problemFor(t); ok {
 		conditions.MarkFalse(o, t, p.Reason, "%s", p.String())
 		return true
@@ -151,7 +142,7 @@ func markedOrUnobserved(o wukongConditions, s *scope, t string, observed bool) b
 // setNetworksConfigured: True when every NIC has its NAD and every node
 // bridge policy is Available; False with the first problem or what is
 // pending.
-func setNetworksConfigured(o wukongConditions, s *scope) {
+func setNetworksConfigured(o *v1alpha1.Wukong, s *scope) {
 	const t = v1alpha1.NetworksConfiguredCondition
 	if markedOrUnobserved(o, s, t, s.netDone) {
 		return
@@ -171,7 +162,7 @@ func setNetworksConfigured(o wukongConditions, s *scope) {
 
 // setVolumesBound: True when every claim is bound; False with the first
 // problem, or Importing (with progress), WaitForFirstConsumer or Pending.
-func setVolumesBound(o wukongConditions, s *scope) {
+func setVolumesBound(o *v1alpha1.Wukong, s *scope) {
 	const t = v1alpha1.VolumesBoundCondition
 	if markedOrUnobserved(o, s, t, s.volsDone) {
 		return
@@ -206,7 +197,7 @@ func setVolumesBound(o wukongConditions, s *scope) {
 
 // setRestartRequired mirrors KubeVirt's RestartRequired: present only while
 // a spec change waits for a guest restart.
-func setRestartRequired(o wukongConditions, s *scope) {
+func setRestartRequired(o *v1alpha1.Wukong, s *scope) {
 	const t = v1alpha1.RestartRequiredCondition
 	if s.vm.Exists() && s.vm.RestartRequired() {
 		conditions.MarkTrue(o, t, v1alpha1.ReasonRestartRequired,
@@ -221,7 +212,7 @@ func setRestartRequired(o wukongConditions, s *scope) {
 // setReady: True when the guest runs (or is intentionally stopped and
 // everything is in place); else False with the first problem, what the VM
 // waits for, or KubeVirt's reason.
-func setReady(o wukongConditions, s *scope) {
+func setReady(o *v1alpha1.Wukong, s *scope) {
 	const t = v1alpha1.ReadyCondition
 	switch {
 	case len(s.problems) > 0:
@@ -316,7 +307,7 @@ func vmStalled(s *scope) bool {
 // setProgress sets the kstatus pair: Stalled (with Ready's reason) when a
 // problem needs a change, Reconciling while converging, neither when Ready.
 // It returns whether the Wukong is stalled.
-func setProgress(o wukongConditions, s *scope) bool {
+func setProgress(o *v1alpha1.Wukong, s *scope) bool {
 	ready := conditions.Get(o, v1alpha1.ReadyCondition)
 	switch {
 	case len(s.problems) > 0 || vmStalled(s):

@@ -64,7 +64,7 @@ func TestStatusFollowsPowerActions(t *testing.T) {
 			w.Spec.StartStrategy = tt.strategy
 			s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true, vm: kubevirt.Observe(tt.vm, tt.vmi)}
 			computeStatus(w, s)
-			o := wukongConditions{w}
+			o := w
 			assert.Equal(t, tt.phase, w.Status.Phase)
 			ready := conditions.Get(o, v1alpha1.ReadyCondition)
 			require.NotNil(t, ready)
@@ -137,7 +137,7 @@ func TestStatusNetworkBindingProblems(t *testing.T) {
 			s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true}
 			s.addProblem(p)
 			computeStatus(w, s)
-			o := wukongConditions{w}
+			o := w
 			assert.Equal(t, v1alpha1.PhaseError, w.Status.Phase)
 			for _, typ := range []string{v1alpha1.StalledCondition, v1alpha1.ReadyCondition, v1alpha1.NetworksConfiguredCondition} {
 				c := conditions.Get(o, typ)

@@ -189,7 +189,7 @@ func TestComputeStatus(t *testing.T) {
 			s.w = w
 			computeStatus(w, s)
 			assert.Equal(t, tc.phase, w.Status.Phase)
-			o := wukongConditions{w}
+			o := w
 			for typ, want := range tc.want {
 				c := conditions.Get(o, typ)
 				if want == "" {

@@ -127,7 +127,7 @@ func TestStatusWritesProgressInsideOneBand(t *testing.T) {
 	assert.Equal(t, 2, c.writes, "the five steps made one write")
 	assert.Equal(t, "45.00%", c.progress(), "the last value is written after the interval")
 	assert.Equal(t, "45.00%", c.status.ImportProgress)
-	assert.Contains(t, conditions.GetMessage(wukongConditions{&v1alpha1.Wukong{Status: *c.status}}, v1alpha1.VolumesBoundCondition), "45.00%")
+	assert.Contains(t, conditions.GetMessage(&v1alpha1.Wukong{Status: *c.status}, v1alpha1.VolumesBoundCondition), "45.00%")
 
 	c.clock.add(time.Minute)
 	d = c.pass(importingScope("45.00%"))
@@ -211,7 +211,7 @@ func TestStatusWritesDetailsWithinInterval(t *testing.T) {
 	assert.Equal(t, DefaultStatusInterval-time.Second, d.RequeueAfter)
 	c.clock.add(d.RequeueAfter)
 	require.True(t, c.pass(importingScope("")).Write, "written when the interval passed")
-	assert.Equal(t, v1alpha1.ReasonImporting, conditions.GetReason(wukongConditions{&v1alpha1.Wukong{Status: *c.status}}, v1alpha1.VolumesBoundCondition))
+	assert.Equal(t, v1alpha1.ReasonImporting, conditions.GetReason(&v1alpha1.Wukong{Status: *c.status}, v1alpha1.VolumesBoundCondition))
 
 	c.clock.add(time.Second)
 	assert.False(t, c.pass(importingScope("20.00%")).Write)
@@ -347,14 +347,14 @@ func TestWriteStatusPatches(t *testing.T) {
 }
 
 func TestEventsFor(t *testing.T) {
-	type mark func(o wukongConditions)
+	type mark func(o *v1alpha1.Wukong)
 	set := func(t, status, reason, msg string) mark {
-		return func(o wukongConditions) {
+		return func(o *v1alpha1.Wukong) {
 			conditions.Set(o, metav1.Condition{Type: t, Status: metav1.ConditionStatus(status), Reason: reason, Message: msg})
 		}
 	}
-	build := func(marks ...mark) wukongConditions {
-		o := wukongConditions{&v1alpha1.Wukong{}}
+	build := func(marks ...mark) *v1alpha1.Wukong {
+		o := &v1alpha1.Wukong{}
 		for _, m := range marks {
 			m(o)
 		}
@@ -372,7 +372,7 @@ func TestEventsFor(t *testing.T) {
 
 	cases := []struct {
 		name          string
-		before, after wukongConditions
+		before, after *v1alpha1.Wukong
 		want          []event
 	}{
 		{"networks configured, disks importing: none", build(), build(netTrue, importingC, readyFalse), nil},

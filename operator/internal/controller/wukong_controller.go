@@ -122,8 +122,8 @@ func (r *WukongReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 			// later the longer it has been Stalled (base: as read at the
 			// start of the pass; w: as computed now).
 			requeue = minRequeue(requeue, r.StalledRetry.After(
-				conditions.Get(wukongConditions{base}, v1alpha1.StalledCondition),
-				conditions.GetReason(wukongConditions{w}, v1alpha1.StalledCondition), w.Generation))
+				conditions.Get(base, v1alpha1.StalledCondition),
+				conditions.GetReason(w, v1alpha1.StalledCondition), w.Generation))
 		}
 		result.RequeueAfter = minRequeue(result.RequeueAfter, requeue) // a coalesced progress write is written then
 		if retErr != nil && !errors.Is(retErr, context.Canceled) {
@@ -196,7 +196,7 @@ func (r *WukongReconciler) emitEvents(base, w *v1alpha1.Wukong) {
 	if r.Recorder == nil {
 		return
 	}
-	for _, e := range eventsFor(wukongConditions{base}, wukongConditions{w}) {
+	for _, e := range eventsFor(base, w) {
 		r.Recorder.Eventf(w, nil, e.kind, e.reason, e.condition, "%s", e.message)
 	}
 }
@@ -206,7 +206,7 @@ type event struct{ kind, reason, condition, message string }
 
 // eventsFor lists the Events for the condition transitions from before to
 // after (see emitEvents).
-func eventsFor(before, after wukongConditions) []event {
+func eventsFor(before, after *v1alpha1.Wukong) []event {
 	var out []event
 	isTrue := func(c *metav1.Condition) bool { return c != nil && c.Status == metav1.ConditionTrue }
 	for _, t := range []string{v1alpha1.ReadyCondition, v1alpha1.StalledCondition, v1alpha1.RestartRequiredCondition} {
