@@ -29,7 +29,6 @@ const (
 // Condition reasons.
 const (
 	ReasonSucceeded            = "Succeeded"
-	ReasonProgressing          = "Progressing"
 	ReasonRunning              = "Running"
 	ReasonStopped              = "Stopped"
 	ReasonStarting             = "Starting"
@@ -38,8 +37,6 @@ const (
 	ReasonBridgePending        = "NodeBridgePending"
 	ReasonBridgeDegraded       = "NodeBridgeDegraded"
 	ReasonNMStateMissing       = "NMStateNotInstalled"
-	ReasonForeignPolicy        = "ForeignNodeNetworkPolicy"
-	ReasonBridgeConflict       = "NodeBridgeConflict"
 	ReasonInvalidNetwork       = "InvalidNetwork"
 	ReasonVolumesBound         = "Bound"
 	ReasonVolumesPending       = "Pending"
@@ -63,10 +60,8 @@ const (
 	ReasonSecretNotFound           = "SecretNotFound"
 	ReasonInvalidSpec              = "InvalidSpec"
 	ReasonUnschedulable            = "Unschedulable"
-	ReasonVMFailed                 = "VirtualMachineFailed"
 	ReasonWaitingForDependencies   = "WaitingForDependencies"
 	ReasonRestartRequired          = "RestartRequired"
-	ReasonDeletionBlocked          = "DeletionBlocked"
 	ReasonTransientError           = "TransientError"
 	// ReasonNameConflict: an object Wukong would write (PVC, DataVolume,
 	// NetworkAttachmentDefinition, cloud-init Secret, VirtualMachine, or a
