@@ -46,6 +46,24 @@ func Attachments(w *v1alpha1.Wukong) []network.Attachment {
 	return out
 }
 
+// networkFields is the reverse of Attachments: the spec.networks[i] field
+// behind each lib/network Attachment field (the Field of a
+// *network.InvalidAttachmentError). MTU has none: Wukong never sets it.
+var networkFields = map[string]string{
+	"name":              "name",
+	"type":              "type",
+	"nadName":           "nadName",
+	"bridge":            "bridgeName",
+	"vlan":              "vlanId",
+	"physicalInterface": "physicalInterface",
+	"resourceName":      "resourceName",
+}
+
+// NetworkField is the field of spec.networks[i] behind lib/network
+// Attachment field libField ("vlan" is vlanId, "bridge" bridgeName); ""
+// when no Wukong field sets it (mtu), so the message names the NIC.
+func NetworkField(libField string) string { return networkFields[libField] }
+
 // NetworkType is spec.networks[i].type, bridge when unset (the CRD's
 // default, for objects written before it applied).
 func NetworkType(n v1alpha1.NetworkSpec) v1alpha1.NetworkType {

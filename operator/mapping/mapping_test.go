@@ -2,6 +2,8 @@ package mapping
 
 import (
 	"encoding/json"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -212,4 +214,40 @@ func TestNICBinding(t *testing.T) {
 			assert.Equal(t, tt.want, NICBinding(tt.spec, tt.obs))
 		})
 	}
+}
+
+// TestNetworkFieldWalksEveryLibField: every field lib/network's Validate
+// can name maps back to a field of spec.networks[i] that exists (by its
+// JSON name), except mtu, which Wukong never sets.
+func TestNetworkFieldWalksEveryLibField(t *testing.T) {
+	specFields := map[string]bool{}
+	rt := reflect.TypeOf(v1alpha1.NetworkSpec{})
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		specFields[name] = true
+	}
+	bad := []network.Attachment{
+		{Name: "Bad_Name", Type: network.TypeBridge, Bridge: "b"},
+		{Name: "n", Type: network.TypeBridge, Bridge: "b", VLAN: 5000},
+		{Name: "n", Type: network.TypeBridge, Bridge: "b", MTU: -1},
+		{Name: "n", Type: network.TypeBridge, NADName: "a/b/c"},
+		{Name: "n", Type: network.TypeBridge},
+		{Name: "n", Type: network.TypeMacvlan},
+		{Name: "n", Type: "vxlan"},
+	}
+	seen := map[string]bool{}
+	for _, a := range bad {
+		var invalid *network.InvalidAttachmentError
+		require.ErrorAs(t, a.Validate(), &invalid, "%+v", a)
+		seen[invalid.Field] = true
+		sf := NetworkField(invalid.Field)
+		if invalid.Field == "mtu" {
+			assert.Empty(t, sf, "no Wukong field sets the MTU")
+			continue
+		}
+		assert.True(t, specFields[sf], "lib field %q maps to %q, which spec.networks[i] does not have", invalid.Field, sf)
+	}
+	assert.Len(t, seen, 7, "every field Validate names: %v", seen)
+	assert.Equal(t, "vlanId", NetworkField("vlan"))
+	assert.Equal(t, "bridgeName", NetworkField("bridge"))
 }

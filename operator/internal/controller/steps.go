@@ -142,7 +142,11 @@ func networkProblem(i int, err error) (problem, bool) {
 	case errors.As(err, &conflict):
 		return nameConflict(c, field("name"), conflict), true
 	case errors.As(err, &invalid):
-		return problem{c, v1alpha1.ReasonInvalidNetwork, field(invalid.Field), invalid.Reason, false}, true
+		f := fmt.Sprintf("spec.networks[%d]", i)
+		if sf := mapping.NetworkField(invalid.Field); sf != "" {
+			f = field(sf)
+		}
+		return problem{c, v1alpha1.ReasonInvalidNetwork, f, invalid.Reason, false}, true
 	}
 	return problem{}, false
 }
@@ -274,7 +278,7 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 	if err != nil {
 		var rsErr *mapping.RunStrategyError
 		if errors.As(err, &rsErr) {
-			s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonInvalidSpec, "spec." + mapping.FieldRunStrategy, rsErr.Error(), false})
+			s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonInvalidSpec, "spec." + rsErr.Field, rsErr.Error(), false})
 			return r.observeMachine(ctx, s)
 		}
 		return err
