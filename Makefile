@@ -150,7 +150,7 @@ local-cluster-down: ## Stop everything local-cluster-up started and restore the 
 
 .PHONY: e2e-local
 # 1 when the node's kernel has no dummy links (CONFIG_DUMMY), which
-# KubeVirt's bridge binding needs for a secondary NIC (docs/real-cdi-multus.md).
+# KubeVirt's bridge binding needs for a secondary NIC (docs/notes/real-cdi-multus.md).
 LOCAL_NO_SECONDARY_NICS = $(shell zcat /proc/config.gz 2>/dev/null | grep -qE '^CONFIG_DUMMY=(y|m)' || echo 1)
 
 e2e-local: ## The e2e suite against the local cluster: with KubeVirt built, a guest booted by real KubeVirt (tests needing what the cluster lacks skip with a reason).

@@ -44,7 +44,7 @@
 #
 # Needs root (debootstrap, chroot, mounts). Idempotent: a finished rootfs is
 # kept (delete bin/cdi/rootfs to remake it); Go's build cache makes rebuilds
-# cheap. See docs/real-cdi-multus.md for times, sizes and the install steps.
+# cheap. See docs/notes/real-cdi-multus.md for times, sizes and the install steps.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

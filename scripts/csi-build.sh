@@ -24,7 +24,7 @@
 # tests and csi-test's sanity suite; hack/ modules are outside make test),
 # bin, images, manifests.
 # Needs no root (no chroot); idempotent; Go's build cache makes rebuilds
-# cheap. See docs/real-cdi-multus.md ("An expandable CSI StorageClass").
+# cheap. See docs/notes/real-cdi-multus.md ("An expandable CSI StorageClass").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -81,7 +81,7 @@ debian_mirror() {
 # debootstrap, then apt-get in the chroot: bookworm's debootstrap with
 # --include= of such packages fails on trixie's systemd ("systemd
 # pre-depends on libsystemd-shared ... unpacked, but has never been
-# configured"); apt-get orders them right (docs/real-kubevirt.md, obstacle 3).
+# configured"); apt-get orders them right (docs/notes/real-kubevirt.md, obstacle 3).
 debian_rootfs() {
   local dir=$1 suite=$2 logs=$3 mirror
   shift 3

@@ -32,7 +32,7 @@
 # Usage: scripts/kubevirt-build.sh [all|control-plane|manifests|rootfs|node|images|containerdisk]...
 # Needs root (debootstrap, chroot, mounts). Idempotent: a finished rootfs is
 # kept (delete bin/kubevirt/rootfs to remake it); Go's build cache makes
-# rebuilds cheap. See docs/real-kubevirt.md for times and sizes.
+# rebuilds cheap. See docs/notes/real-kubevirt.md for times and sizes.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -11,7 +11,7 @@
 #   non-default StorageClass wukong-csi-hostpath with allowVolumeExpansion);
 #   the DaemonSet rolled out; the kubelet's registration of the driver seen
 #   in the node's CSINode; and, when CDI runs, CDI's StorageProfile for
-#   the class (docs/real-cdi-multus.md, "An expandable CSI StorageClass").
+#   the class (docs/notes/real-cdi-multus.md, "An expandable CSI StorageClass").
 CSI_DIR=$BIN/csi
 if wanted "${LOCAL_CLUSTER_CSI:-}" "$CSI_DIR/manifests/csi-hostpath.yaml" "the CSI StorageClass (make csi-images)"; then
   s=$(date +%s.%N)

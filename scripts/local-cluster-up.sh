@@ -243,7 +243,7 @@ start kube-apiserver "$K8S_BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:
 mkdir -p "$LC/containerd" "$LC/cni/net.d" "$LC/cni/ipam"
 # CNI plugins in $CNI_BIN_DIR (/opt/cni/bin, containerd's one bin_dir), where
 # Multus's DaemonSet puts multus-shim and the plugins v1.10.0 it ships
-# (install_multus, docs/real-cdi-multus.md). Pods scheduled before Multus
+# (install_multus, docs/notes/real-cdi-multus.md). Pods scheduled before Multus
 # need the default network's plugins there already: the same v1.10.0 ones
 # when `make cdi-images` built them, else Debian's.
 plugins_src=/usr/lib/cni
@@ -464,7 +464,7 @@ if wanted "${LOCAL_CLUSTER_KUBEVIRT:-}" "$KV_DIR/manifests/kubevirt-operator.yam
   # virtTemplateDeployment off: virt-operator v1.9.0 also deploys
   # virt-template's apiserver and controller (feature gate Template, beta,
   # on by default), which come from the kubevirt.io/virt-template-* modules
-  # the Go proxy here does not serve (docs/real-kubevirt.md).
+  # the Go proxy here does not serve (docs/notes/real-kubevirt.md).
   kc -n kubevirt patch kubevirt kubevirt --type merge \
     -p '{"spec":{"configuration":{"developerConfiguration":{"useEmulation":true,"disabledFeatureGates":["ImageVolume"]},"virtTemplateDeployment":{"enabled":false}}}}' >/dev/null
   if ! kc -n kubevirt wait kubevirt kubevirt --for condition=Available --timeout 15m >/dev/null; then
@@ -476,7 +476,7 @@ fi
 
 # ---------------------------------------------------------------- CDI
 # When `make cdi-images` has built it (bin/cdi/manifests; or
-# LOCAL_CLUSTER_CDI=1; =0 skips it), docs/real-cdi-multus.md's install half:
+# LOCAL_CLUSTER_CDI=1; =0 skips it), docs/notes/real-cdi-multus.md's install half:
 # the images imported, local-path-provisioner as the default StorageClass
 # (WaitForFirstConsumer, data in /var/lib/wukong-local-path), CDI v1.65.0 by
 # its operator and CR (wait Available), the StorageProfile CDI cannot derive
@@ -525,7 +525,7 @@ fi
 # ---------------------------------------------------------------- Multus
 # When `make cdi-images` has built it (bin/cdi/manifests/multus.yaml; or
 # LOCAL_CLUSTER_MULTUS=1; =0 skips it): Multus thick v4.2.3 by its DaemonSet
-# (docs/real-cdi-multus.md, "Multus thick"). Its init containers install
+# (docs/notes/real-cdi-multus.md, "Multus thick"). Its init containers install
 # multus-shim and the CNI plugins v1.10.0 into $CNI_BIN_DIR; the daemon
 # writes $LC/cni/net.d/00-multus.conf, which containerd then takes as the
 # node's network: the wukong-local conflist becomes Multus's cluster network

@@ -2,7 +2,7 @@ module github.com/novasphere/wukong/hack/cdi-components
 
 // Builds CDI v1.65.0's components and manifests from
 // kubevirt.io/containerized-data-importer for the local cluster
-// (scripts/cdi-build.sh, docs/real-cdi-multus.md). Not part of go.work: CDI
+// (scripts/cdi-build.sh, docs/notes/real-cdi-multus.md). Not part of go.work: CDI
 // pins k8s.io/* v0.31.5 and controller-runtime v0.19.5 by replace lines,
 // which only the main module's replace lines reproduce (as hack/cdi-admission).
 

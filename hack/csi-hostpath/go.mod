@@ -1,7 +1,7 @@
 // csi-hostpath: Wukong's own minimal CSI driver for the local cluster (a
 // directory per volume under /var/lib/wukong-csi, expandable), and the two
 // CSI sidecars it runs with, built from their released modules
-// (tools.go). Not part of go.work. See docs/real-cdi-multus.md.
+// (tools.go). Not part of go.work. See docs/notes/real-cdi-multus.md.
 module github.com/novasphere/wukong/hack/csi-hostpath
 
 go 1.26.0

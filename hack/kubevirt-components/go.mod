@@ -2,7 +2,7 @@ module github.com/novasphere/wukong/hack/kubevirt-components
 
 // Builds KubeVirt v1.9.0's components (virt-operator, virt-api,
 // virt-controller, virt-handler, virt-launcher and its helpers) for the
-// local cluster: scripts/kubevirt-build.sh, docs/real-kubevirt.md. Not part
+// local cluster: scripts/kubevirt-build.sh, docs/notes/real-kubevirt.md. Not part
 // of go.work, for the same reason as ../kubevirt-admission: KubeVirt pins
 // k8s.io/* v0.34 by replace lines, which only the main module's replace
 // lines can reproduce. The stand-ins for the unserved virt-template-*

@@ -3,7 +3,7 @@
 // Package tools pins KubeVirt v1.9.0's component commands, so that
 // scripts/kubevirt-build.sh builds them from this module's go.mod (KubeVirt's
 // own replace block, and stand-ins for the three unserved virt-template-*
-// modules). See go.mod and docs/real-kubevirt.md.
+// modules). See go.mod and docs/notes/real-kubevirt.md.
 package tools
 
 import (

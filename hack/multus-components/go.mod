@@ -2,7 +2,7 @@
 // for the local cluster (scripts/cdi-build.sh). A module of its own because
 // `go install <pkg>@v4.2.3` fails here: the go command reads the module's
 // version list for deprecations, and the proxy refuses that list (403) while
-// it serves v4.2.3 itself (docs/real-cdi-multus.md). Not part of go.work.
+// it serves v4.2.3 itself (docs/notes/real-cdi-multus.md). Not part of go.work.
 module github.com/novasphere/wukong/hack/multus-components
 
 go 1.26.0

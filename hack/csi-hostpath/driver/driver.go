@@ -5,7 +5,7 @@
 // expandable CSI driver for a single node (csi-driver-host-path, TopoLVM,
 // OpenEBS LocalPV, ...) is served by the Go module proxy this project builds
 // from, and rancher's local-path-provisioner cannot expand volumes
-// (docs/real-cdi-multus.md).
+// (docs/notes/real-cdi-multus.md).
 //
 // It follows the CSI spec v1.11.0 (github.com/container-storage-interface/
 // spec, spec.md): Identity; Controller with CREATE_DELETE_VOLUME and

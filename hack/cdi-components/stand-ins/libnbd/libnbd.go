@@ -15,7 +15,7 @@ import "errors"
 
 // ErrUnavailable is the error of Create and of every method: this build has
 // no libnbd (hack/cdi-components/stand-ins/libnbd).
-var ErrUnavailable = errors.New("libnbd is not available in this CDI build (VDDK imports are unsupported; see docs/real-cdi-multus.md)")
+var ErrUnavailable = errors.New("libnbd is not available in this CDI build (VDDK imports are unsupported; see docs/notes/real-cdi-multus.md)")
 
 // Flags and states of the NBD protocol's block status, as libnbd names them
 // (libnbd's generated bindings.go: CMD_FLAG_REQ_ONE = 0x08,
