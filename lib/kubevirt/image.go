@@ -77,7 +77,7 @@ func parseImage(source string) (reference.Named, error) {
 	}
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not a valid container image reference: %v", source, err)
+		return nil, fmt.Errorf("%q is not a valid container image reference: %w", source, err)
 	}
 	return named, nil
 }

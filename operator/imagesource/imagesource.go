@@ -116,7 +116,7 @@ func New(entries []string, clusterDomain string) (*Policy, error) {
 		case strings.Contains(e, "/"):
 			pfx, err := netip.ParsePrefix(e)
 			if err != nil {
-				return nil, fmt.Errorf("image source %q: not a valid IP prefix (CIDR): %v", raw, err)
+				return nil, fmt.Errorf("image source %q: not a valid IP prefix (CIDR): %w", raw, err)
 			}
 			p.prefixes = append(p.prefixes, pfx.Masked())
 		case strings.HasPrefix(e, "*."):
@@ -162,7 +162,9 @@ func validName(s string) bool {
 			return false
 		}
 		for _, r := range l {
-			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			switch {
+			case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+			default:
 				return false
 			}
 		}

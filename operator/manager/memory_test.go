@@ -60,7 +60,12 @@ func TestManagerMemoryIgnoresForeignObjects(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Log(err)
+		}
+	})
 	syncCtx, syncCancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer syncCancel()
 	require.True(t, mgr.GetCache().WaitForCacheSync(syncCtx))
@@ -139,7 +144,6 @@ func TestManagerMemoryIgnoresForeignObjects(t *testing.T) {
 			require.NoError(t, c.Create(ctx, s))
 		}
 	}
-	data = nil
 	require.EventuallyWithT(t, func(g *assert.CollectT) {
 		list := &corev1.SecretList{}
 		assert.NoError(g, mgr.GetCache().List(ctx, list, client.InNamespace(ns.Name), client.MatchingLabels(labels("web"))))

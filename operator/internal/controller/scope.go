@@ -130,10 +130,6 @@ func (s *scope) addTransient(err error) {
 	s.transient = errors.Join(s.transient, err)
 }
 
-// externalRetry is how often a NodeBridge stalled on an object Wukong does
-// not watch (a foreign policy, a missing NMState) is looked at again.
-const externalRetry = time.Minute
-
 // predecessorRetry is how often a Wukong waiting for a deleted
 // predecessor's children to be garbage-collected looks again.
 const predecessorRetry = 5 * time.Second
