@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -217,31 +216,11 @@ func runManagerBinary(t *testing.T, args []string, as string) (exited func() boo
 	}
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	require.NoError(t, clientcmd.WriteToFile(raw, kubeconfig))
-	logFile, err := os.Create(filepath.Join(dir, "manager.log"))
-	require.NoError(t, err)
 	// #nosec G204 -- the binary was just built from this repository.
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, cmd.Start())
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Error("the manager did not stop on SIGTERM")
-		}
-		_ = logFile.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logFile.Name())
-			t.Logf("manager log:\n%s", tailString(string(b), 4000))
-		}
-	})
+	logPath := filepath.Join(dir, "manager.log")
+	done := runUntilTestEnds(t, "the manager", logPath, cmd)
 	return func() bool {
 			select {
 			case <-done:
@@ -250,7 +229,7 @@ func runManagerBinary(t *testing.T, args []string, as string) (exited func() boo
 				return false
 			}
 		}, func() string {
-			b, _ := os.ReadFile(logFile.Name())
+			b, _ := os.ReadFile(logPath)
 			return string(b)
 		}
 }

@@ -230,8 +230,6 @@ func runClusterRoleAggregation(t *testing.T) {
 	require.NoError(t, err)
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	require.NoError(t, clientcmd.WriteToFile(raw, kubeconfig))
-	logFile, err := os.Create(filepath.Join(dir, "kube-controller-manager.log"))
-	require.NoError(t, err)
 
 	// #nosec G204 -- the binary comes from the envtest assets dir.
 	cmd := exec.Command(filepath.Join(assets, "kube-controller-manager"),
@@ -241,8 +239,26 @@ func runClusterRoleAggregation(t *testing.T) {
 		"--secure-port=0",
 		"--use-service-account-credentials=false",
 	)
+	runUntilTestEnds(t, "kube-controller-manager", filepath.Join(dir, "kube-controller-manager.log"), cmd)
+}
+
+func tailString(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// runUntilTestEnds starts cmd with its output in logPath and stops it
+// (SIGTERM, then SIGKILL after 15 s, an error) when the test ends, logging
+// the tail of its output if the test failed. The process gets SIGKILL if the
+// test binary dies first (a test timeout). The returned channel closes when
+// the process exits.
+func runUntilTestEnds(t *testing.T, name, logPath string, cmd *exec.Cmd) <-chan struct{} {
+	t.Helper()
+	logFile, err := os.Create(logPath)
+	require.NoError(t, err)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// SIGKILL if the test binary dies first (a test timeout).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	require.NoError(t, cmd.Start())
 	done := make(chan struct{})
@@ -254,19 +270,13 @@ func runClusterRoleAggregation(t *testing.T) {
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
 			<-done
-			t.Error("kube-controller-manager did not stop on SIGTERM")
+			t.Errorf("%s did not stop on SIGTERM", name)
 		}
 		_ = logFile.Close()
 		if t.Failed() {
-			out, _ := os.ReadFile(logFile.Name())
-			t.Logf("kube-controller-manager log:\n%s", tailString(string(out), 4000))
+			out, _ := os.ReadFile(logPath)
+			t.Logf("%s log:\n%s", name, tailString(string(out), 4000))
 		}
 	})
-}
-
-func tailString(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
+	return done
 }

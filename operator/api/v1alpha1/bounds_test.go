@@ -59,14 +59,7 @@ func TestSizeBounds(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := create(t, ns, fmt.Sprintf(header, fmt.Sprintf("bound-%d", i))+tc.spec)
-			if tc.ok {
-				require.NoError(t, err)
-				return
-			}
-			require.Error(t, err, "manifest was accepted")
-			require.True(t, apierrors.IsInvalid(err), "want Invalid, got %v", err)
-			require.Contains(t, err.Error(), tc.field)
-			require.Contains(t, err.Error(), tc.msg)
+			requireAdmission(t, err, tc.ok, tc.field, tc.msg)
 		})
 	}
 }
@@ -94,20 +87,8 @@ func TestNodeBridgeSizeBounds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			manifest := fmt.Sprintf("apiVersion: vm.novasphere.dev/v1alpha1\nkind: NodeBridge\nmetadata:\n  name: bnd%d\nspec:\n  uplinks: [eth1]\n", i) +
 				indent(tc.spec, "  ")
-			u := &unstructured.Unstructured{}
-			require.NoError(t, yaml.Unmarshal([]byte(manifest), &u.Object))
-			err := k8s.Create(context.Background(), u)
-			if err == nil {
-				t.Cleanup(func() { _ = k8s.Delete(context.Background(), u) })
-			}
-			if tc.ok {
-				require.NoError(t, err)
-				return
-			}
-			require.Error(t, err, "manifest was accepted")
-			require.True(t, apierrors.IsInvalid(err), "want Invalid, got %v", err)
-			require.Contains(t, err.Error(), tc.field)
-			require.Contains(t, err.Error(), tc.msg)
+			err := createCleaned(t, manifest)
+			requireAdmission(t, err, tc.ok, tc.field, tc.msg)
 		})
 	}
 }
@@ -129,4 +110,33 @@ func indent(s, prefix string) string {
 		lines[i] = prefix + l
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// createCleaned creates the object of a YAML manifest (deleted when the
+// test ends, if created) and returns the API server's answer.
+func createCleaned(t *testing.T, manifest string) error {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	require.NoError(t, yaml.Unmarshal([]byte(manifest), &u.Object))
+	err := k8s.Create(context.Background(), u)
+	if err == nil {
+		t.Cleanup(func() { _ = k8s.Delete(context.Background(), u) })
+	}
+	return err
+}
+
+// requireAdmission: with ok the API server accepted the object; otherwise
+// it refused it as Invalid with a message containing every one of want
+// (the field path, the rule's message).
+func requireAdmission(t *testing.T, err error, ok bool, want ...string) {
+	t.Helper()
+	if ok {
+		require.NoError(t, err)
+		return
+	}
+	require.Error(t, err, "manifest was accepted")
+	require.True(t, apierrors.IsInvalid(err), "want Invalid, got %v", err)
+	for _, w := range want {
+		require.Contains(t, err.Error(), w)
+	}
 }

@@ -312,13 +312,7 @@ func TestExamplesAreValid(t *testing.T) {
 // and refuses the rest, naming the field.
 func TestNodeBridgeAdmission(t *testing.T) {
 	nb := func(name, spec string) error {
-		u := &unstructured.Unstructured{}
-		require.NoError(t, yaml.Unmarshal([]byte("apiVersion: vm.novasphere.dev/v1alpha1\nkind: NodeBridge\nmetadata:\n  name: "+name+"\nspec:\n"+spec), &u.Object))
-		err := k8s.Create(context.Background(), u)
-		if err == nil {
-			t.Cleanup(func() { _ = k8s.Delete(context.Background(), u) })
-		}
-		return err
+		return createCleaned(t, "apiVersion: vm.novasphere.dev/v1alpha1\nkind: NodeBridge\nmetadata:\n  name: "+name+"\nspec:\n"+spec)
 	}
 	for _, tc := range []struct {
 		name, spec, want string
@@ -337,14 +331,7 @@ func TestNodeBridgeAdmission(t *testing.T) {
 		{"nb-native0", "  uplinks: [eth1]\n  nativeVLAN: 0\n", "spec.nativeVLAN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := nb(tc.name, tc.spec)
-			if tc.want == "" {
-				require.NoError(t, err)
-				return
-			}
-			require.Error(t, err)
-			require.True(t, apierrors.IsInvalid(err), "%v", err)
-			require.Contains(t, err.Error(), tc.want)
+			requireAdmission(t, nb(tc.name, tc.spec), tc.want == "", tc.want)
 		})
 	}
 }
