@@ -14,8 +14,15 @@
 // registerValidatingWebhooks and registerMutatingWebhook register
 // (pkg/virt-api/api.go): the VirtualMachine and VirtualMachineInstance
 // mutators, the VirtualMachineInstance create (with the network spec
-// validator) and update admitters, the VirtualMachine admitter and the
-// VirtualMachine status admitter. Their cluster configuration is virt-api's:
+// validator) and update admitters, the VirtualMachine admitter, the
+// VirtualMachine status admitter, the VirtualMachineInstanceMigration
+// mutator and create and update admitters, and the pods/eviction
+// interceptor (admitters.PodEvictionAdmitter: an eviction of a
+// virt-launcher pod whose VMI's eviction strategy, its own or the KubeVirt
+// CR's spec.configuration.evictionStrategy, is LiveMigrate,
+// LiveMigrateIfPossible on a migratable VMI, or External, marks the VMI
+// with status.evacuationNodeName and is refused with 429; LiveMigrate on a
+// VMI that is not migratable is refused without marking). Their cluster configuration is virt-api's:
 // virtconfig.ClusterConfig fed by informers on the KubeVirt CRs of
 // --namespace and on the CRDs, so it follows the cluster's KubeVirt CR
 // (feature gates, network binding plugins, ...) as it changes. Requests by
@@ -34,8 +41,9 @@
 //
 // crds writes the CRDs virt-operator installs (components.New...Crd: schema,
 // short names, printer columns, categories, subresources) for
-// VirtualMachine, VirtualMachineInstance, KubeVirt and
-// VirtualMachineInstancePreset (the VMI mutator reads presets) into
+// VirtualMachine, VirtualMachineInstance, KubeVirt,
+// VirtualMachineInstanceMigration and VirtualMachineInstancePreset (the
+// VMI mutator reads presets) into
 // --out-dir, one file per CRD named <group>_<plural>.yaml.
 package main
 
@@ -138,6 +146,22 @@ func handlers(s *server) map[string]http.HandlerFunc {
 		},
 		components.VMIMutatePath: func(w http.ResponseWriter, r *http.Request) {
 			mutating_webhook.ServeVMIs(w, r, s.clusterConfig, s.informers, s.serviceAccounts)
+		},
+		// pods/eviction of virt-launcher (and hotplug) pods: KubeVirt's
+		// PodEvictionAdmitter, which marks the VMI for evacuation
+		// (status.evacuationNodeName) and refuses the eviction (429) when
+		// the VMI's eviction strategy says so.
+		components.PodEvictionValidatePath: func(w http.ResponseWriter, r *http.Request) {
+			validating_webhook.ServePodEvictionInterceptor(w, r, s.clusterConfig, s.virtCli)
+		},
+		components.MigrationCreateValidatePath: func(w http.ResponseWriter, r *http.Request) {
+			validating_webhook.ServeMigrationCreate(w, r, s.clusterConfig, s.virtCli, s.serviceAccounts)
+		},
+		components.MigrationUpdateValidatePath: func(w http.ResponseWriter, r *http.Request) {
+			validating_webhook.ServeMigrationUpdate(w, r)
+		},
+		components.MigrationMutatePath: func(w http.ResponseWriter, r *http.Request) {
+			mutating_webhook.ServeMigrationCreate(w, r)
 		},
 	}
 }
@@ -291,8 +315,17 @@ func printWebhooks(args []string) error {
 		}
 	}
 	validating.Webhooks = vws
-	if len(mws)+len(vws) != len(served) {
-		return fmt.Errorf("virt-operator's webhook configurations name %d of the %d paths served", len(mws)+len(vws), len(served))
+	// One path may back several webhooks (virt-operator points both
+	// pods/eviction interceptors, launcher and hotplug, at one path).
+	named := map[string]bool{}
+	for _, w := range mws {
+		named[*w.ClientConfig.URL] = true
+	}
+	for _, w := range vws {
+		named[*w.ClientConfig.URL] = true
+	}
+	if len(named) != len(served) {
+		return fmt.Errorf("virt-operator's webhook configurations name %d of the %d paths served", len(named), len(served))
 	}
 	for _, obj := range []any{mutating, validating} {
 		b, err := yaml.Marshal(obj)
@@ -317,6 +350,7 @@ func writeCRDs(args []string) error {
 		components.NewVirtualMachineInstanceCrd,
 		components.NewKubeVirtCrd,
 		components.NewPresetCrd,
+		components.NewVirtualMachineInstanceMigrationCrd,
 	} {
 		crd, err := gen()
 		if err != nil {

@@ -54,6 +54,13 @@ const (
 	// having no status subresource) or its spec.
 	SimulatorUser = "system:serviceaccount:" + KubeVirtNamespace + ":kubevirt-controller"
 
+	// VirtAPIUser is the user KubeVirt's admission server acts as:
+	// virt-api's service account (components.ApiServiceAccountName). Its
+	// pods/eviction interceptor writes a VMI's status.evacuationNodeName,
+	// which KubeVirt's VMI mutator keeps only from KubeVirt's own service
+	// accounts, as on a cluster.
+	VirtAPIUser = "system:serviceaccount:" + KubeVirtNamespace + ":kubevirt-apiserver"
+
 	admissionReadyTimeout = 2 * time.Minute
 	// cdiConfigName is the CDIConfig cdi-operator creates (CDI's
 	// pkg/common ConfigName).
@@ -103,9 +110,15 @@ func (s *Sandbox) startAdmission(ctx context.Context, assets string, log io.Writ
 				return fmt.Errorf("creating CDIConfig %s: %w", cdiConfigName, err)
 			}
 		}
+		kubeconfig := s.adminKubeconfig
+		if name == KubeVirtAdmissionBinary {
+			if kubeconfig, err = s.userKubeconfig(VirtAPIUser, dir); err != nil {
+				return err
+			}
+		}
 		addrFile := filepath.Join(dir, name+".addr")
 		cmd, done, err := s.startComponent(name, bin, "serve",
-			"--kubeconfig="+s.adminKubeconfig,
+			"--kubeconfig="+kubeconfig,
 			"--tls-cert-file="+certFile,
 			"--tls-private-key-file="+keyFile,
 			"--listen=127.0.0.1:0",
@@ -210,6 +223,24 @@ func (s *Sandbox) simulatorConfig() (*rest.Config, error) {
 	cfg := u.Config()
 	cfg.QPS, cfg.Burst = s.Config.QPS, s.Config.Burst
 	return cfg, nil
+}
+
+// userKubeconfig writes a kubeconfig for name (in system:masters and
+// KubeVirt's service account groups) into dir and returns its path.
+func (s *Sandbox) userKubeconfig(name, dir string) (string, error) {
+	u, err := s.env.AddUser(envtest.User{
+		Name:   name,
+		Groups: []string{"system:masters", "system:serviceaccounts", "system:serviceaccounts:" + KubeVirtNamespace},
+	}, nil)
+	if err != nil {
+		return "", fmt.Errorf("adding user %s: %w", name, err)
+	}
+	b, err := u.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, strings.ReplaceAll(name, ":", "_")+".kubeconfig")
+	return path, os.WriteFile(path, b, 0o600)
 }
 
 // writeServingCert writes a self-signed CA and a serving certificate for

@@ -225,9 +225,20 @@ func (r *kubevirtSim) recordWarning(ctx context.Context, obj client.Object, apiV
 // ran is a start failure (syncStartFailureStatus), the VM shows
 // CrashLoopBackOff, and for Always and RerunOnFailure the VMI is deleted so
 // that a new one starts once the backoff is over (Once keeps it).
+//
+// A VMI that ran and failed (its pod or node gone) is no start failure
+// (vmiFailedEarly is false, shouldClearStartFailure clears the count): the
+// VM shows Stopped (isVirtualMachineStatusStopped: the VMI is final) and,
+// for Always and RerunOnFailure, gets a new VMI at once.
 func (r *kubevirtSim) failedVMI(ctx context.Context, vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachineInstance, before *kubevirtv1.VirtualMachineStatus) (ctrl.Result, error) {
-	countStartFailure(vm, vmi, time.Now())
-	crashLoopStatus(vm, true)
+	if wasRunning(vmi) {
+		vm.Status.StartFailure = nil
+		stoppedStatus(vm, true)
+		vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusStopped
+	} else {
+		countStartFailure(vm, vmi, time.Now())
+		crashLoopStatus(vm, true)
+	}
 	trimStateChangeRequest(vm, vmi)
 	if err := r.updateVMStatus(ctx, vm, before); err != nil {
 		return ctrl.Result{}, err
@@ -239,8 +250,12 @@ func (r *kubevirtSim) failedVMI(ctx context.Context, vm *kubevirtv1.VirtualMachi
 		if err := r.c.Delete(ctx, vmi); client.IgnoreNotFound(err) != nil {
 			return ctrl.Result{}, err
 		}
-		log.FromContext(ctx).Info("VMI failed before it ran: deleted it, start failure counted",
-			"consecutiveFailCount", vm.Status.StartFailure.ConsecutiveFailCount)
+		if vm.Status.StartFailure != nil {
+			log.FromContext(ctx).Info("VMI failed before it ran: deleted it, start failure counted",
+				"consecutiveFailCount", vm.Status.StartFailure.ConsecutiveFailCount)
+		} else {
+			log.FromContext(ctx).Info("VMI that ran failed: deleted it, a new one starts", "reason", vmi.Status.Reason)
+		}
 	}
 	return ctrl.Result{}, nil
 }

@@ -157,8 +157,14 @@ func (r *kubevirtSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 			return ctrl.Result{}, err
 		}
 	}
-	if vmi.DeletionTimestamp == nil && vmi.Status.Phase != kubevirtv1.Running {
+	switch {
+	case vmi.DeletionTimestamp != nil:
+	case vmi.Status.Phase != kubevirtv1.Running:
 		if err := r.progressVMI(ctx, vmi); err != nil {
+			return ctrl.Result{}, err
+		}
+	default:
+		if err := r.syncRunningVMI(ctx, vmi); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -342,6 +348,10 @@ func (r *kubevirtSim) progressVMI(ctx context.Context, vmi *kubevirtv1.VirtualMa
 	} else if agent {
 		setVMICondition(vmi, kubevirtv1.VirtualMachineInstanceAgentConnected, corev1.ConditionTrue, "", "")
 	}
+	setPhaseTransition(vmi, kubevirtv1.Running)
+	if err := r.migrationStatus(ctx, vmi); err != nil {
+		return err
+	}
 	if err := r.c.Update(ctx, vmi); err != nil {
 		return err
 	}
@@ -443,6 +453,9 @@ func runningStatus(vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachine
 	switch {
 	case vmi.DeletionTimestamp != nil:
 		vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusStopping
+	case ready && migrating(vmi):
+		// isVirtualMachineStatusMigrating (pkg/virt-controller/watch/vm/vm.go).
+		vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusMigrating
 	case ready:
 		vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusRunning
 	case vmi.Status.Phase == kubevirtv1.Scheduling:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/distribution/reference"
 
@@ -55,6 +56,23 @@ func (r *kubevirtSim) launcherPod(ctx context.Context, vmi *kubevirtv1.VirtualMa
 			return &pods.Items[i], nil
 		}
 	}
+	pod, err := r.newLauncherPod(ctx, vmi)
+	if err != nil {
+		return nil, err
+	}
+	if err := controllerutil.SetControllerReference(vmi, pod, r.c.Scheme()); err != nil {
+		return nil, err
+	}
+	if err := r.c.Create(ctx, pod); err != nil {
+		return nil, fmt.Errorf("creating launcher pod: %w", err)
+	}
+	log.FromContext(ctx).Info("created launcher pod", "pod", pod.Name)
+	return pod, nil
+}
+
+// newLauncherPod is buildLauncherPod with the device-plugin resources of
+// the VMI's networks (networkResources) as requests and limits.
+func (r *kubevirtSim) newLauncherPod(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) (*corev1.Pod, error) {
 	netResources, err := r.networkResources(ctx, vmi)
 	if err != nil {
 		return nil, err
@@ -69,13 +87,6 @@ func (r *kubevirtSim) launcherPod(ctx context.Context, vmi *kubevirtv1.VirtualMa
 	if len(c.Resources.Limits) == 0 {
 		c.Resources.Limits = nil
 	}
-	if err := controllerutil.SetControllerReference(vmi, pod, r.c.Scheme()); err != nil {
-		return nil, err
-	}
-	if err := r.c.Create(ctx, pod); err != nil {
-		return nil, fmt.Errorf("creating launcher pod: %w", err)
-	}
-	log.FromContext(ctx).Info("created launcher pod", "pod", pod.Name)
 	return pod, nil
 }
 
@@ -209,9 +220,9 @@ func podScheduled(pod *corev1.Pod) *corev1.PodCondition {
 }
 
 // kubeletSim plays the one part of the kubelet the sandbox needs: a bound
-// launcher pod being deleted (by virt-controller, or by the garbage
-// collector after its VMI) is confirmed gone at once, as a kubelet does once
-// its containers exited. Without it a bound pod stays Terminating forever
+// launcher pod being deleted (by virt-controller, by the garbage
+// collector after its VMI, by an eviction) is confirmed gone at once, as a
+// kubelet does once its containers exited; not on a node LoseNode stopped. Without it a bound pod stays Terminating forever
 // and the scheduler keeps counting it on its node.
 type kubeletSim struct{ c client.Client }
 
@@ -231,6 +242,16 @@ func (r *kubeletSim) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if pod.DeletionTimestamp == nil {
 		return ctrl.Result{}, nil
+	}
+	if pod.Spec.NodeName != "" {
+		// No kubelet confirms a pod's end on a lost node (LoseNode): it
+		// stays Terminating until force-deleted or the node comes back.
+		node := &corev1.Node{}
+		if err := r.c.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node); client.IgnoreNotFound(err) != nil {
+			return ctrl.Result{}, err
+		} else if err == nil && nodeLost(node) {
+			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+		}
 	}
 	uid := pod.UID
 	err := r.c.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &uid})

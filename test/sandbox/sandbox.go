@@ -357,13 +357,17 @@ func (s *Sandbox) Stop() error {
 // protection controllers that remove the kubernetes.io/pv(c)-protection
 // finalizers the API server adds (without them, deleted PVCs hang), and the
 // clusterrole-aggregation controller that fills the default admin, edit
-// and view roles (the RBAC a tenant is given).
+// and view roles (the RBAC a tenant is given), and the disruption
+// controller, which keeps PodDisruptionBudgets' status current so that the
+// API server's eviction subresource (pods/eviction, what `kubectl drain`
+// calls) honours them. KubeVirt v1.9.0 itself creates no PDBs (its
+// disruptionbudget controller only deletes those older versions made).
 func (s *Sandbox) startControllerManager(binary string) error {
 	cmd, done, err := s.startComponent("kube-controller-manager", binary,
 		"--kubeconfig="+s.adminKubeconfig,
 		"--controllers=garbage-collector-controller,namespace-controller,"+
 			"persistentvolume-protection-controller,persistentvolumeclaim-protection-controller,"+
-			"clusterrole-aggregation-controller",
+			"clusterrole-aggregation-controller,disruption-controller",
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--use-service-account-credentials=false",
@@ -525,6 +529,9 @@ func (s *Sandbox) startSimulators(opts Options) error {
 		(&kubevirtSim{}).setup,
 		(&kubeletSim{}).setup,
 		(&vmiReleaseSim{}).setup,
+		(&migrationSim{}).setup,
+		(&evacuationSim{}).setup,
+		(&nodeSim{}).setup,
 		(&nmstateSim{interval: 5 * opts.ImportInterval}).setup,
 	}
 	for _, setup := range setups {
