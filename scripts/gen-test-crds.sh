@@ -2,8 +2,8 @@
 # Generates test/crds/ (see test/crds/README.md for where each CRD comes from):
 #   - KubeVirt's (VirtualMachine, VirtualMachineInstance, KubeVirt, the CR
 #     whose spec.configuration.network.binding registers network binding
-#     plugins, and VirtualMachineInstancePreset, which KubeVirt's VMI mutator
-#     reads) as virt-operator generates them, by `kubevirt-admission crds`
+#     plugins, VirtualMachineInstanceMigration, and VirtualMachineInstancePreset,
+#     which KubeVirt's VMI mutator reads) as virt-operator generates them, by `kubevirt-admission crds`
 #     (kubevirt.io/kubevirt pkg/virt-operator/resource/generate/components);
 #   - CDI's (DataVolume, StorageProfile, CDIConfig, DataSource) as
 #     cdi-operator installs them, by `cdi-admission crds`

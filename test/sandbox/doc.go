@@ -6,13 +6,33 @@
 //   - kube-apiserver and etcd (controller-runtime envtest) with the Wukong,
 //     Multus and NMState CRDs and KubeVirt's and CDI's CRDs as virt-operator
 //     and cdi-operator install them (test/crds/README.md);
-//   - kube-controller-manager running only the garbage collector, namespace
+//   - kube-controller-manager running only the garbage collector, namespace,
+//     disruption (PodDisruptionBudget status, which the eviction API reads)
 //     and a few other controllers (so owner-reference deletion happens);
+//     no node lifecycle controller (see LoseNode);
+//   - the eviction API (pods/eviction, served by kube-apiserver), so
+//     `kubectl drain` and k8s.io/kubectl/pkg/drain work as on a cluster;
 //   - kube-scheduler, which binds the launcher pods;
 //   - KubeVirt's admission (admission.go): the VirtualMachine and
 //     VirtualMachineInstance mutating and validating webhooks virt-api
 //     serves, from kubevirt.io/kubevirt (hack/kubevirt-admission), with
-//     virt-api's cluster config read from the sandbox's KubeVirt CR;
+//     virt-api's cluster config read from the sandbox's KubeVirt CR; also
+//     the VirtualMachineInstanceMigration mutator and admitters (a
+//     migration of a VMI that is not LiveMigratable is refused: "Cannot
+//     migrate VMI, Reason: ...") and the pods/eviction interceptor
+//     (admitters.PodEvictionAdmitter, registered as virt-operator registers
+//     it: virt-launcher-eviction-interceptor.kubevirt.io, failurePolicy
+//     Fail, match condition on virt-launcher pod names). By the VMI's
+//     evictionStrategy, else the KubeVirt CR's
+//     spec.configuration.evictionStrategy (default None): LiveMigrate on a
+//     VMI that is not migratable refuses the eviction (429) and marks
+//     nothing; LiveMigrate, or LiveMigrateIfPossible on a migratable VMI,
+//     or External, sets the VMI's status.evacuationNodeName and refuses
+//     the eviction (429, "Eviction triggered evacuation of VMI ..."); None,
+//     or LiveMigrateIfPossible on a VMI that is not migratable, lets the
+//     eviction delete the pod. The server acts as virt-api's service
+//     account (VirtAPIUser), so KubeVirt's VMI mutator keeps its status
+//     patch;
 //   - CDI's admission: the DataVolume mutating and validating webhooks
 //     cdi-apiserver serves, from kubevirt.io/containerized-data-importer
 //     (hack/cdi-admission);
@@ -95,6 +115,51 @@
 //     policy (merged; state: absent removes); deleting a policy leaves the
 //     nodes as they are. A policy that enslaves eth0 is rolled back
 //     (Degraded), as kubernetes-nmstate's probes make it.
+//   - Live migration (migratable.go, migration.go), as KubeVirt v1.9.0:
+//     every running VMI has the condition LiveMigratable (False with
+//     virt-handler's reason and message: DisksNotLiveMigratable for a
+//     PVC or DataVolume that is not ReadWriteMany,
+//     InterfaceNotLiveMigratable for a bridge (or a binding plugin without
+//     migration) on the pod network, HostDeviceNotLiveMigratable, ...),
+//     status.migrationMethod (BlockMigration with a container disk or
+//     another local volume) and status.volumeStatus[].persistentVolumeClaimInfo.
+//     A VMI the eviction admitter marked gets EvictionRequested=True and,
+//     if its strategy migrates, an evacuation migration
+//     (kubevirt-evacuation-*); any VirtualMachineInstanceMigration (an
+//     evacuation's or a user's, as `virtctl migrate` creates) goes Pending,
+//     Scheduling, Scheduled, PreparingTarget, TargetReady, Running (for
+//     MigrationRunTime) and Succeeded, with a target launcher pod the
+//     real kube-scheduler places (cordons, taints and the VMI's affinity
+//     hold; never beside the source), the VMI's status.migrationState
+//     (sourceNode, targetNode, sourcePod, targetPod, migrationUid, mode,
+//     start and end timestamps, completed), and the VMI moved to the
+//     target (status.nodeName, label kubevirt.io/nodeName,
+//     evacuationNodeName cleared) while the source pod completes. The VM's
+//     printableStatus is Migrating meanwhile. Knob:
+//     ForceMigrationFailureAnnotation (KubeVirt's own
+//     kubevirt.io/func-test-force-launcher-migration-failure) on a VMI (or
+//     its VM's template) fails its migrations once Running: migration
+//     Failed, migrationState failed with failureReason
+//     MessageForcedMigrationFailure, the target pod deleted, the VMI left
+//     where it was; a further evacuation migration waits KubeVirt's
+//     backoff (20s, doubling).
+//   - A running VMI whose launcher pod is gone (evicted under None,
+//     force-deleted) becomes Failed (virt-controller's lifecycle.go); the
+//     VM controller then starts a new VMI at once (a VMI that ran is no
+//     start failure), on a node the scheduler picks.
+//   - Node loss (nodeloss.go): LoseNode(ctx, c, node, ago) plays a node
+//     whose kubelet and virt-handler stopped ago before: Ready=Unknown
+//     (NodeStatusUnknown), the node.kubernetes.io/unreachable NoSchedule
+//     and NoExecute taints, virt-handler's kubevirt.io/heartbeat left at
+//     that time; its pods stay Running in the API and a graceful delete
+//     leaves them Terminating (no kubelet confirms it), only a force
+//     delete removes them. KubeVirt's node controller labels the node
+//     kubevirt.io/schedulable=false once the heartbeat is older than 5
+//     minutes (VirtHandlerHeartbeatTimeout) and fails the VMIs on it
+//     whose pods are gone (status.reason NodeUnresponsive).
+//     RestoreNode(ctx, c, node) brings the node back. On live nodes
+//     virt-handler's heartbeat refreshes the annotation and
+//     kubevirt.io/schedulable=true every minute.
 //   - VMI release (virt-handler and virt-controller on deletion): a deleted
 //     VMI's launcher pods go, then its phase becomes Succeeded and KubeVirt's
 //     finalizer is removed (pkg/virt-controller/watch/vmi/lifecycle.go).
