@@ -222,7 +222,9 @@ func TestEvictionPerStrategy(t *testing.T) {
 		vmi := runningOn(t, v)
 		uid := vmi.UID
 		require.NoError(t, evict(t, launcher(t, vmi)))
-		eventually(t, vmi, func(i *kubevirtv1.VirtualMachineInstance) bool { return i.UID != uid && i.Status.Phase == kubevirtv1.Running },
+		eventually(t, vmi, func(i *kubevirtv1.VirtualMachineInstance) bool {
+			return i.UID != uid && i.Status.Phase == kubevirtv1.Running
+		},
 			"the VM did not restart its VMI")
 	})
 
@@ -231,7 +233,9 @@ func TestEvictionPerStrategy(t *testing.T) {
 		vmi := runningOn(t, v)
 		uid := vmi.UID
 		require.NoError(t, evict(t, launcher(t, vmi)))
-		eventually(t, vmi, func(i *kubevirtv1.VirtualMachineInstance) bool { return i.UID != uid && i.Status.Phase == kubevirtv1.Running },
+		eventually(t, vmi, func(i *kubevirtv1.VirtualMachineInstance) bool {
+			return i.UID != uid && i.Status.Phase == kubevirtv1.Running
+		},
 			"the VM did not restart its VMI")
 		assert.Empty(t, migrationsOf(t, vmi))
 	})
@@ -333,7 +337,9 @@ func TestUserMigration(t *testing.T) {
 	require.NoError(t, sb.Client.Create(ctx, m))
 	assert.Contains(t, m.Finalizers, kubevirtv1.VirtualMachineInstanceMigrationFinalizer, "KubeVirt's migration mutator adds its finalizer")
 	assert.Equal(t, vmi.Name, m.Labels[kubevirtv1.MigrationSelectorLabel])
-	eventually(t, m, func(m *kubevirtv1.VirtualMachineInstanceMigration) bool { return m.Status.Phase == kubevirtv1.MigrationSucceeded },
+	eventually(t, m, func(m *kubevirtv1.VirtualMachineInstanceMigration) bool {
+		return m.Status.Phase == kubevirtv1.MigrationSucceeded
+	},
 		"migration did not succeed")
 	require.NoError(t, sb.Client.Get(ctx, client.ObjectKeyFromObject(vmi), vmi))
 	assert.NotEqual(t, from, vmi.Status.NodeName)
@@ -364,7 +370,9 @@ func TestFailedMigration(t *testing.T) {
 		Spec:       kubevirtv1.VirtualMachineInstanceMigrationSpec{VMIName: vmi.Name},
 	}
 	require.NoError(t, sb.Client.Create(ctx, m))
-	eventually(t, m, func(m *kubevirtv1.VirtualMachineInstanceMigration) bool { return m.Status.Phase == kubevirtv1.MigrationFailed },
+	eventually(t, m, func(m *kubevirtv1.VirtualMachineInstanceMigration) bool {
+		return m.Status.Phase == kubevirtv1.MigrationFailed
+	},
 		"migration did not fail")
 	require.NoError(t, sb.Client.Get(ctx, client.ObjectKeyFromObject(vmi), vmi))
 	assert.Equal(t, from, vmi.Status.NodeName)
