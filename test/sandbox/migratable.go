@@ -277,8 +277,10 @@ func (c clusterConfig) migratableOnEviction(vmi *kubevirtv1.VirtualMachineInstan
 // (migrationStatus).
 func (r *kubevirtSim) syncRunningVMI(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) error {
 	before := vmi.Status.DeepCopy()
+	// The cache: a pod event brings the VM back here (a pod shows in the
+	// cache before its binding moves the VMI to Running).
 	pods := &corev1.PodList{}
-	if err := r.live.List(ctx, pods, client.InNamespace(vmi.Namespace), client.MatchingLabels{labelCreatedBy: string(vmi.UID)}); err != nil {
+	if err := r.c.List(ctx, pods, client.InNamespace(vmi.Namespace), client.MatchingLabels{labelCreatedBy: string(vmi.UID)}); err != nil {
 		return err
 	}
 	alive := false

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -77,6 +78,10 @@ const (
 // virt-handler heartbeat left at that time, and KubeletStoppedAnnotation.
 // Errors: the Node cannot be read or written.
 func LoseNode(ctx context.Context, c client.Client, name string, ago time.Duration) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error { return loseNode(ctx, c, name, ago) })
+}
+
+func loseNode(ctx context.Context, c client.Client, name string, ago time.Duration) error {
 	node := &corev1.Node{}
 	if err := c.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
 		return fmt.Errorf("getting Node %s: %w", name, err)
@@ -114,6 +119,10 @@ func LoseNode(ctx context.Context, c client.Client, name string, ago time.Durati
 // (KubeletReady), the unreachable taints lifted, KubeletStoppedAnnotation
 // removed; virt-handler's heartbeat then labels it schedulable again.
 func RestoreNode(ctx context.Context, c client.Client, name string) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error { return restoreNode(ctx, c, name) })
+}
+
+func restoreNode(ctx context.Context, c client.Client, name string) error {
 	node := &corev1.Node{}
 	if err := c.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
 		return fmt.Errorf("getting Node %s: %w", name, err)

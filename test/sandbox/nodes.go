@@ -3,10 +3,12 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -22,6 +24,8 @@ func AddNode(ctx context.Context, c client.Client, name, address string, annotat
 	for k, v := range annotations {
 		node.Annotations[k] = v
 	}
+	// virt-handler's first heartbeat (see nodeloss.go).
+	node.Annotations[kubevirtv1.VirtHandlerHeartbeat] = time.Now().UTC().Format(time.RFC3339)
 	node.Labels = map[string]string{
 		corev1.LabelHostname: name, corev1.LabelOSStable: "linux", corev1.LabelArchStable: "amd64",
 		"kubevirt.io/schedulable": "true",
@@ -47,6 +51,7 @@ func AddNode(ctx context.Context, c client.Client, name, address string, annotat
 		capacity[corev1.ResourceName(MacvtapResourcePrefix+link)] = resource.MustParse("100")
 	}
 	now := metav1.Now()
+	created := node.DeepCopy()
 	node.Status = corev1.NodeStatus{
 		Capacity: capacity, Allocatable: capacity,
 		Conditions: []corev1.NodeCondition{{
@@ -59,13 +64,16 @@ func AddNode(ctx context.Context, c client.Client, name, address string, annotat
 			OSImage: "simulated",
 		},
 	}
-	if err := c.Status().Update(ctx, node); err != nil {
+	// Patches: the virt-handler heartbeat simulator may write the node
+	// meanwhile.
+	if err := c.Status().Patch(ctx, node, client.MergeFrom(created)); err != nil {
 		return fmt.Errorf("setting Node %s ready: %w", name, err)
 	}
 	// The API server taints new nodes not-ready; the node lifecycle
 	// controller (not run here) would lift it once they are Ready.
+	base := node.DeepCopy()
 	node.Spec.Taints = taints
-	if err := c.Update(ctx, node); err != nil {
+	if err := c.Patch(ctx, node, client.MergeFrom(base)); err != nil {
 		return fmt.Errorf("untainting Node %s: %w", name, err)
 	}
 	return createNodeState(ctx, c, node)
