@@ -88,7 +88,7 @@ const (
 
 	// MigrationRunTime is how long a simulated migration stays Running
 	// (the memory copy) before it completes or fails.
-	MigrationRunTime = time.Second
+	MigrationRunTime = 2 * time.Second
 	// migrationStep is the pause between the other phases.
 	migrationStep = 100 * time.Millisecond
 	// migrationBackoffStart is handleMigrationBackoff's first backoff.
