@@ -649,13 +649,19 @@ func nodeAddress(node *corev1.Node) string {
 	return ""
 }
 
-// recordEvent records an Event of type evType on obj as component on host.
+// recordEvent records an Event of type evType on obj as component on host
+// (in namespace default for a cluster-scoped obj, as client-go's recorder
+// does).
 func recordEvent(ctx context.Context, c client.Client, obj client.Object, apiVersion, kind, evType, reason, msg, component, host string) error {
 	now := metav1.Now()
+	ns := obj.GetNamespace()
+	if ns == "" {
+		ns = metav1.NamespaceDefault
+	}
 	ev := &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        fmt.Sprintf("%s.%x", obj.GetName(), now.UnixNano()),
-			Namespace:   obj.GetNamespace(),
+			Namespace:   ns,
 			Annotations: map[string]string{SimulatedAnnotation: "true"},
 		},
 		InvolvedObject: corev1.ObjectReference{
