@@ -174,22 +174,30 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 		return fail(ReasonInvalidDisk, "", err)
 	}
 	kind, _ := SourceKind(d.Source)
-	o.DataVolume = kind != KindBlank
+	blank := kind == KindBlank
 	s := &diskState{id: id, d: d, key: client.ObjectKey{Namespace: owner.GetNamespace(), Name: o.ClaimName}}
 
 	var err error
 	if s.pvc, err = getOptional(ctx, c, s.key, &corev1.PersistentVolumeClaim{}); err != nil {
 		return o, fmt.Errorf("%s: %w", errGetPVC, err)
 	}
+	// A blank disk whose plain claim exists keeps it as it is (a claim's
+	// access and volume modes cannot change); any other disk is a
+	// DataVolume.
+	o.DataVolume = !blank || !plainClaim(s.pvc)
 	if o.DataVolume {
 		s.dv, err = getOptional(ctx, c, s.key, &cdiv1.DataVolume{})
-		if meta.IsNoMatchError(err) {
+		switch {
+		case meta.IsNoMatchError(err) && blank:
+			// Without CDI a blank disk still works, as a plain claim.
+			o.DataVolume, o.NoCDI = false, true
+		case meta.IsNoMatchError(err):
 			return fail(ReasonCDINotInstalled, "source", ErrCDINotInstalled)
-		}
-		if err != nil {
+		case err != nil:
 			return o, fmt.Errorf("%s: %w", errGetDataVolume, err)
 		}
 	}
+	o.PlainClaim = !o.DataVolume
 	exists := s.pvc != nil || s.dv != nil
 	if err := checkOwnership(owner, s); err != nil {
 		reason := ReasonNameConflict
@@ -245,6 +253,22 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 		return o, failure(s.sizeReason, s.sizeErr).On(d.Name, field)
 	}
 	return o, nil
+}
+
+// cdiLabelKey and cdiLabelValue are the label CDI puts on every PVC it
+// creates for a DataVolume (containerized-data-importer
+// pkg/controller/common: CDILabelKey "app", CDILabelValue
+// "containerized-data-importer"); BuildPVC never writes it.
+const (
+	cdiLabelKey   = "app"
+	cdiLabelValue = "containerized-data-importer"
+)
+
+// plainClaim reports whether a disk's existing PVC is one BuildPVC wrote
+// (no DataVolume's: CDI's label is absent), so a blank disk keeps using it.
+// A CDI-made claim whose DataVolume CDI garbage-collected is not plain.
+func plainClaim(pvc *corev1.PersistentVolumeClaim) bool {
+	return pvc != nil && pvc.Labels[cdiLabelKey] != cdiLabelValue
 }
 
 // failure classifies one of this package's reasons as an *apply.Failure:
