@@ -25,8 +25,11 @@ import (
 // The node-loss policy (NodeLossPolicy, off by default) force-deletes the
 // virt-launcher pods of a Wukong's VM on a lost node, listed from the API
 // server by KubeVirt's kubevirt.io/created-by label: the one object the
-// operator deletes that it did not create.
-// +kubebuilder:rbac:groups=core,resources=pods,verbs=list;delete,namespace=watched
+// operator deletes that it did not create. Its rule (pods: list, delete, in
+// the watched namespaces) is deliberately not a +kubebuilder:rbac marker:
+// the chart grants it only when nodeLoss.restartAfter is set
+// (templates/nodeloss-rbac.yaml), so an install without the policy cannot
+// delete pods at all.
 
 // NodeLossPolicy is the administrator's opt-in answer to a node that stops
 // reporting (--node-loss-restart-after, chart value nodeLoss): after a
