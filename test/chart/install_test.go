@@ -398,7 +398,7 @@ func rbacBounds(t *testing.T) {
 		{Namespace: "vms", Resource: "configmaps", Verb: "get"},
 		{Namespace: "vms", Resource: "events", Verb: "watch"}, // read by UID while a VM fails to start, never watched
 		{Namespace: "vms", Resource: "events", Verb: "delete"},
-		{Resource: "nodes", Verb: "update"}, // read for node loss (get, list, watch), never written
+		{Resource: "nodes", Verb: "update"},                  // read for node loss (get, list, watch), never written
 		{Namespace: "vms", Resource: "pods", Verb: "delete"}, // only with nodeLoss.restartAfter (nodeloss-rbac.yaml)
 		{Resource: "namespaces", Verb: "delete"},
 		{Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Verb: "create"},
