@@ -226,6 +226,21 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 		o.StorageClassName = *s.pvc.Spec.StorageClassName
 	}
 
+	if blank && s.dv != nil && s.pvc == nil && s.dv.Status.Phase == cdiv1.Succeeded && s.dv.DeletionTimestamp == nil {
+		// The claim of a blank disk's finished DataVolume was deleted
+		// (its data with it). Nothing relies on CDI making the claim of
+		// a finished DataVolume again: the DataVolume (this owner's own
+		// child) goes, and the next pass writes a new one, which makes a
+		// new empty disk. An image disk's is left to the user (a new
+		// import may not be wanted).
+		uid := s.dv.UID
+		if err := c.Delete(ctx, s.dv, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
+			return o, fmt.Errorf("cannot delete DataVolume %s whose claim is gone: %w", s.key.Name, err)
+		}
+		o.DataVolume = true
+		o.Message = "the disk's claim was deleted: its DataVolume is written again"
+		return o, nil
+	}
 	if o.DataVolume {
 		err = reconcileImage(ctx, c, owner, s, &o)
 	} else {
