@@ -129,6 +129,15 @@ func (sc *shortCut) try(ctx context.Context, owner client.Object, d Disk) (Obser
 		if err != nil || dv != nil {
 			return Observation{}, false, nil
 		}
+	} else if !sc.noCDI {
+		// A blank disk may have a DataVolume already (its claim not made
+		// yet): then it is not short-cut. Without CDI it has none.
+		dv, err := getOptional(ctx, sc.cache, key, &cdiv1.DataVolume{})
+		if meta.IsNoMatchError(err) {
+			sc.noCDI = true
+		} else if err != nil || dv != nil {
+			return Observation{}, false, nil
+		}
 	}
 	if pvc, err := getOptional(ctx, sc.cache, key, &corev1.PersistentVolumeClaim{}); err != nil || pvc != nil {
 		return Observation{}, false, nil
