@@ -179,6 +179,12 @@ func migratingReady(s *scope) string {
 // pkg/virt-api/webhooks/validating-webhook/admitters
 // pod-eviction-admitter.go); "" otherwise.
 func drainNote(w *v1alpha1.Wukong, s *scope) string {
+	if n := s.vm.EvacuationNode(); n != "" && s.maint.evictionStrategy == kubevirtv1.EvictionStrategyExternal {
+		// KubeVirt's eviction admitter marked the instance for an external
+		// controller (status.evacuationNodeName); nothing moves by itself.
+		return fmt.Sprintf("; a drain asked the VM to leave node %s (eviction strategy External, from %s): it stays until whatever handles "+
+			"External evictions stops or moves it", n, s.maint.evictionSource)
+	}
 	if s.maint.evictionStrategy != kubevirtv1.EvictionStrategyLiveMigrate || !notMigratable(s.vm) {
 		return ""
 	}

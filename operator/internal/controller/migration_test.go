@@ -155,6 +155,20 @@ func TestMigratableMirrorsLiveMigratable(t *testing.T) {
 	assert.Nil(t, conditions.Get(w2, v1alpha1.MigratableCondition))
 }
 
+// External: a drain only marks the instance (evacuationNodeName); Ready says so.
+func TestDrainNoteExternal(t *testing.T) {
+	w := testWukong()
+	vmi := runningVMI("node-a")
+	vmi.Status.EvacuationNodeName = "node-a"
+	s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true,
+		vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), vmi)}
+	s.maint.evictionStrategy, s.maint.evictionSource = kubevirtv1.EvictionStrategyExternal, "spec.evictionStrategy"
+	computeStatus(w, s)
+	ready := conditions.Get(w, v1alpha1.ReadyCondition)
+	assert.Equal(t, metav1.ConditionTrue, ready.Status)
+	assert.Contains(t, ready.Message, "a drain asked the VM to leave node node-a (eviction strategy External")
+}
+
 // A blank disk written as a plain claim says why it cannot migrate.
 func TestMigratableMessageNamesPlainClaims(t *testing.T) {
 	w, vols := twoDisks()
