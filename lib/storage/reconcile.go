@@ -387,7 +387,8 @@ func reconcileBlank(ctx context.Context, c client.Client, owner client.Object, s
 func reconcileImage(ctx context.Context, c client.Client, owner client.Object, s *diskState, o *Observation) error {
 	size := s.d.Size
 	grow := false
-	if s.pvc != nil || s.dv != nil {
+	existed := s.pvc != nil || s.dv != nil
+	if existed {
 		size = logicalSize(s.id, s.dv, s.pvc)
 		grow = s.checkGrowth(size, o.StorageClassName)
 	}
@@ -410,6 +411,11 @@ func reconcileImage(ctx context.Context, c client.Client, owner client.Object, s
 			return fmt.Errorf("%s: %w", errApplyDataVolume, err)
 		}
 		s.dv = dv
+		if !existed {
+			// As the API server wrote it, so every pass reports the same
+			// quantity (e.g. 2048Mi reads back as 2Gi).
+			size = logicalSize(s.id, s.dv, nil)
+		}
 	}
 	if grow {
 		// The PVC request includes CDI's file system overhead: add the growth.
