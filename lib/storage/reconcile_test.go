@@ -121,6 +121,9 @@ func TestReconcileObservesDataVolumeAndClaim(t *testing.T) {
 	f.bind("root", "11Gi")
 	f.setDVStatus("root", cdiv1.DataVolumeStatus{Phase: cdiv1.ImportInProgress, Progress: "45.50%"})
 	f.setDVStatus("lazy", cdiv1.DataVolumeStatus{Phase: cdiv1.PendingPopulation})
+	// A blank disk is a DataVolume too: CDI reports WaitForFirstConsumer
+	// while its claim waits for the VM.
+	f.setDVStatus("scratch", cdiv1.DataVolumeStatus{Phase: cdiv1.WaitForFirstConsumer})
 
 	obs, err := f.reconcile(disks...)
 	require.NoError(t, err)
@@ -131,7 +134,8 @@ func TestReconcileObservesDataVolumeAndClaim(t *testing.T) {
 	assert.Equal(t, "10Gi", obs[0].Requested.String(), "the disk size, not the PVC request with overhead")
 	assert.False(t, obs[0].ConsumerCanStart(), "immediate class: wait for the import")
 
-	assert.Equal(t, PhaseWaitForFirstConsumer, obs[1].Phase, "blank PVC pending on a WFFC class")
+	assert.Equal(t, PhaseWaitForFirstConsumer, obs[1].Phase, "blank DataVolume waiting on a WFFC class")
+	assert.True(t, obs[1].DataVolume)
 	assert.True(t, obs[1].ConsumerCanStart())
 	assert.False(t, obs[1].Ready())
 	assert.Equal(t, PhaseWaitForFirstConsumer, obs[2].Phase, "PendingPopulation on a WFFC class")
