@@ -233,6 +233,8 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 		o.StorageClassName = s.class.Name
 	case s.pvc != nil && s.pvc.Spec.StorageClassName != nil:
 		o.StorageClassName = *s.pvc.Spec.StorageClassName
+	case s.dv != nil && s.dv.Spec.Storage != nil && s.dv.Spec.Storage.StorageClassName != nil:
+		o.StorageClassName = *s.dv.Spec.Storage.StorageClassName
 	}
 
 	if blank && s.dv != nil && s.pvc == nil && s.dv.Status.Phase == cdiv1.Succeeded && s.dv.DeletionTimestamp == nil {

@@ -512,7 +512,9 @@ func TestReconcileWithCacheSkipsReadsWithoutClass(t *testing.T) {
 	obs2, err := Reconcile(f.ctx, counting, testID, f.owner, disks)
 	require.Error(t, err)
 	assert.Equal(t, 8, counting.gets["*v1.PersistentVolumeClaim"])
-	assert.Equal(t, 4, counting.gets["*v1beta1.DataVolume"])
+	// The four image disks' DataVolumes, and the blank disks' but d0's,
+	// whose (foreign, plain) claim is kept as a claim.
+	assert.Equal(t, 7, counting.gets["*v1beta1.DataVolume"])
 	assert.Equal(t, 1, counting.gets["*v1.StorageClass"], "a class named by several disks is read once")
 	assert.Equal(t, ReasonNameConflict, obs2[0].Reason, "the live read finds the foreign claim")
 
