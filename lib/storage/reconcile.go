@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -20,7 +21,10 @@ import (
 // namespace with Server-Side Apply under id (only when a field differs;
 // labels and field manager from id, see Labels) and returns
 // one Observation per disk, in input order. c's scheme must know core/v1,
-// storage/v1 and, for image disks, cdi.kubevirt.io/v1beta1.
+// storage/v1 and, for image disks, cdi.kubevirt.io/v1beta1. A blank disk is
+// a DataVolume with a blank source when CDI is served and in the scheme,
+// else a plain PVC (Observation.PlainClaim, NoCDI); a blank disk's existing
+// plain PVC is kept as it is.
 //
 // A disk that fails (invalid, shrink refused, not expandable, class or CDI
 // missing) does not stop the others: its error is joined into the returned
@@ -197,8 +201,9 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 	if o.DataVolume {
 		s.dv, err = getOptional(ctx, c, s.key, &cdiv1.DataVolume{})
 		switch {
-		case meta.IsNoMatchError(err) && blank:
-			// Without CDI a blank disk still works, as a plain claim.
+		case blank && (meta.IsNoMatchError(err) || runtime.IsNotRegisteredError(err)):
+			// Without CDI (not served, or not in the caller's scheme) a
+			// blank disk still works, as a plain claim.
 			o.DataVolume, o.NoCDI = false, true
 		case meta.IsNoMatchError(err):
 			return fail(ReasonCDINotInstalled, "source", ErrCDINotInstalled)
