@@ -114,6 +114,11 @@ type Machine struct {
 	// PreferredAntiAffinityWeight instead of a required one, so the
 	// machine still runs when every node has one of its group.
 	AntiAffinityPreferred bool
+	// EvictionStrategy is copied to the VMI template's evictionStrategy
+	// (KubeVirt's None, LiveMigrate, LiveMigrateIfPossible or External);
+	// empty leaves the field unset, so the KubeVirt CR's
+	// spec.configuration.evictionStrategy applies.
+	EvictionStrategy kubevirtv1.EvictionStrategy
 }
 
 // antiAffinityGroup is the KeyAntiAffinity label value of m.

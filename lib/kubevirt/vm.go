@@ -117,6 +117,12 @@ func (m Machine) Validate() error {
 			return invalid("antiAffinityGroup", "not a label value: %s", strings.Join(errs, "; "))
 		}
 	}
+	switch m.EvictionStrategy {
+	case "", kubevirtv1.EvictionStrategyNone, kubevirtv1.EvictionStrategyLiveMigrate,
+		kubevirtv1.EvictionStrategyLiveMigrateIfPossible, kubevirtv1.EvictionStrategyExternal:
+	default:
+		return invalid("evictionStrategy", "unsupported value %q (None, LiveMigrate, LiveMigrateIfPossible or External)", m.EvictionStrategy)
+	}
 	nics := map[string]bool{PodNetworkName: true}
 	for i, n := range m.NICs {
 		if err := namedEntry("nics", i, n.Name, nics, PodNetworkName, "nad", n.NAD); err != nil {
@@ -204,6 +210,10 @@ func BuildVM(id apply.Identity, owner client.Object, m Machine) *kubevirtv1.Virt
 	}
 	if m.AntiAffinity {
 		spec.Affinity = &corev1.Affinity{PodAntiAffinity: buildAntiAffinity(antiAffinity, m)}
+	}
+	if m.EvictionStrategy != "" {
+		es := m.EvictionStrategy
+		spec.EvictionStrategy = &es
 	}
 
 	return &kubevirtv1.VirtualMachine{

@@ -373,6 +373,8 @@ func TestValidate(t *testing.T) {
 		{"macvtap binding", with(func(m *Machine) { m.NICs = []NIC{{Name: "lan", NAD: "a/b", Binding: BindingMacvtap}} }), ""},
 		{"anti-affinity group", with(func(m *Machine) { m.AntiAffinity, m.AntiAffinityGroup = true, "db_1.a" }), ""},
 		{"anti-affinity group not a label value", with(func(m *Machine) { m.AntiAffinity, m.AntiAffinityGroup = true, "a b" }), "antiAffinityGroup"},
+		{"eviction strategy", with(func(m *Machine) { m.EvictionStrategy = kubevirtv1.EvictionStrategyLiveMigrateIfPossible }), ""},
+		{"bad eviction strategy", with(func(m *Machine) { m.EvictionStrategy = "Migrate" }), "evictionStrategy"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -386,4 +388,37 @@ func TestValidate(t *testing.T) {
 			assert.Equal(t, tt.wantField, inv.Field)
 		})
 	}
+}
+
+// The eviction strategy is KubeVirt's VMI field; without one the VM leaves
+// it unset, so the KubeVirt CR's spec.configuration.evictionStrategy
+// applies (the JSON has no evictionStrategy key at all).
+func TestBuildVMEvictionStrategy(t *testing.T) {
+	for _, es := range []kubevirtv1.EvictionStrategy{
+		kubevirtv1.EvictionStrategyNone, kubevirtv1.EvictionStrategyLiveMigrate,
+		kubevirtv1.EvictionStrategyLiveMigrateIfPossible, kubevirtv1.EvictionStrategyExternal,
+	} {
+		vm := BuildVM(testID, testOwner(), with(func(m *Machine) { m.EvictionStrategy = es }))
+		require.NotNil(t, vm.Spec.Template.Spec.EvictionStrategy, es)
+		assert.Equal(t, es, *vm.Spec.Template.Spec.EvictionStrategy)
+	}
+	vm := BuildVM(testID, testOwner(), baseMachine())
+	assert.Nil(t, vm.Spec.Template.Spec.EvictionStrategy)
+	raw, err := json.Marshal(vm)
+	require.NoError(t, err)
+	assert.NotContains(t, string(raw), "evictionStrategy")
+}
+
+// Nothing BuildVM writes pins the instance to a node: a migration (virtctl
+// migrate, a drain) moves the VMI and its pod, and the next apply of the
+// same Machine must not write anything that would move it back.
+func TestBuildVMHasNoPlacementOfTheInstance(t *testing.T) {
+	vm := BuildVM(testID, testOwner(), baseMachine())
+	raw, err := json.Marshal(vm)
+	require.NoError(t, err)
+	for _, key := range []string{"nodeName", "migration", "evacuationNodeName"} {
+		assert.NotContains(t, string(raw), key)
+	}
+	assert.Nil(t, vm.Spec.Template.Spec.NodeSelector)
+	assert.Nil(t, vm.Spec.Template.Spec.Affinity)
 }

@@ -48,10 +48,13 @@ func requests(d Disk) corev1.ResourceList {
 	return corev1.ResourceList{corev1.ResourceStorage: d.Size.DeepCopy()}
 }
 
-// BuildPVC returns the PersistentVolumeClaim of a blank disk: ReadWriteOnce,
-// Filesystem, d.Size, d.StorageClassName (unset when empty, so the cluster
-// default applies), labelled for id (Labels). owner must carry its
-// apiVersion and kind (TypeMeta).
+// BuildPVC returns the plain PersistentVolumeClaim of a blank disk:
+// ReadWriteOnce, Filesystem, d.Size, d.StorageClassName (unset when empty,
+// so the cluster default applies), labelled for id (Labels). Reconcile
+// writes it only for a blank disk whose plain claim exists already (written
+// before blank disks became DataVolumes) or when CDI is not installed (see
+// Observation.PlainClaim). owner must carry its apiVersion and kind
+// (TypeMeta).
 func BuildPVC(id apply.Identity, owner client.Object, d Disk) *corev1.PersistentVolumeClaim {
 	pvc := &corev1.PersistentVolumeClaim{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
@@ -68,10 +71,14 @@ func BuildPVC(id apply.Identity, owner client.Object, d Disk) *corev1.Persistent
 	return pvc
 }
 
-// BuildDataVolume returns the CDI DataVolume of an image disk (http or
-// registry source) using spec.storage, so CDI's StorageProfile picks access
-// and volume modes, labelled for id (Labels). It fails (ErrInvalidDisk) for
-// a blank or bad source. owner must carry its apiVersion and kind (TypeMeta).
+// BuildDataVolume returns the CDI DataVolume of a disk using spec.storage,
+// so CDI fills access and volume modes from the StorageClass's
+// StorageProfile (a ReadWriteMany class gives a claim a VM can
+// live-migrate with), labelled for id (Labels): an http or registry source
+// for an image disk, a blank source (CDI's DataVolumeBlankImage: an empty
+// disk image, or an empty block device) for a disk without one. It fails
+// (ErrInvalidDisk) for a bad source. owner must carry its apiVersion and
+// kind (TypeMeta).
 func BuildDataVolume(id apply.Identity, owner client.Object, d Disk) (*cdiv1.DataVolume, error) {
 	kind, err := SourceKind(d.Source)
 	if err != nil {
@@ -83,8 +90,10 @@ func BuildDataVolume(id apply.Identity, owner client.Object, d Disk) (*cdiv1.Dat
 		src.HTTP = &cdiv1.DataVolumeSourceHTTP{URL: d.Source}
 	case KindRegistry:
 		src.Registry = &cdiv1.DataVolumeSourceRegistry{URL: ptr(RegistryURL(d.Source))}
+	case KindBlank:
+		src.Blank = &cdiv1.DataVolumeBlankImage{}
 	default:
-		return nil, fmt.Errorf("%w: disk %q has no source: a blank disk is a PersistentVolumeClaim", ErrInvalidDisk, d.Name)
+		return nil, fmt.Errorf("%w: disk %q has an unknown source kind %q", ErrInvalidDisk, d.Name, kind)
 	}
 	dv := &cdiv1.DataVolume{
 		TypeMeta:   metav1.TypeMeta{APIVersion: cdiv1.SchemeGroupVersion.String(), Kind: "DataVolume"},

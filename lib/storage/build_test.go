@@ -85,11 +85,12 @@ func TestBuildDataVolume(t *testing.T) {
 		wantReg   string
 		wantClass *string
 		wantErr   bool
+		wantBlank bool
 	}{
 		{name: "http", disk: Disk{Name: "root", Size: resource.MustParse("10Gi"), Source: "https://example.org/f.qcow2"}, wantHTTP: "https://example.org/f.qcow2"},
 		{name: "bare image gets docker scheme", disk: Disk{Name: "root", Size: resource.MustParse("10Gi"), Source: "quay.io/containerdisks/fedora:40", StorageClassName: "ceph"}, wantReg: "docker://quay.io/containerdisks/fedora:40", wantClass: ptr("ceph")},
 		{name: "docker scheme kept", disk: Disk{Name: "root", Size: resource.MustParse("10Gi"), Source: "docker://fedora:40"}, wantReg: "docker://fedora:40"},
-		{name: "blank is not a DataVolume", disk: Disk{Name: "root", Size: resource.MustParse("1Gi")}, wantErr: true},
+		{name: "blank source", disk: Disk{Name: "data", Size: resource.MustParse("1Gi"), StorageClassName: "rwx"}, wantBlank: true, wantClass: ptr("rwx")},
 		{name: "bad source", disk: Disk{Name: "root", Size: resource.MustParse("1Gi"), Source: "ftp://x/y"}, wantErr: true},
 	}
 	for _, tc := range cases {
@@ -110,6 +111,12 @@ func TestBuildDataVolume(t *testing.T) {
 			assert.Equal(t, tc.wantClass, got.Spec.Storage.StorageClassName)
 			assert.Equal(t, tc.disk.Size.String(), got.Spec.Storage.Resources.Requests.Storage().String())
 			require.NotNil(t, got.Spec.Source)
+			if tc.wantBlank {
+				require.NotNil(t, got.Spec.Source.Blank, "CDI's blank source")
+				assert.Nil(t, got.Spec.Source.HTTP)
+				assert.Nil(t, got.Spec.Source.Registry)
+				return
+			}
 			if tc.wantHTTP != "" {
 				require.NotNil(t, got.Spec.Source.HTTP)
 				assert.Equal(t, tc.wantHTTP, got.Spec.Source.HTTP.URL)

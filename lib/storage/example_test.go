@@ -49,10 +49,12 @@ func Example() {
 	// false true
 }
 
-// Reconcile writes a blank disk's PVC under the caller's identity and
-// reports what the cluster says; a second call writes nothing. The fake
-// client stands in for a manager's client (its scheme must know core/v1,
-// storage/v1 and, for image disks, CDI's v1beta1).
+// Reconcile writes a blank disk under the caller's identity and reports
+// what the cluster says; a second call writes nothing. The fake client
+// stands in for a manager's client (its scheme must know core/v1,
+// storage/v1 and, for image disks, CDI's v1beta1). Its scheme here has no
+// CDI kinds, so the blank disk is a plain PVC (with CDI, a DataVolume with
+// a blank source).
 func ExampleReconcile() {
 	ctx := context.Background()
 	scheme := runtime.NewScheme()

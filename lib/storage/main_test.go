@@ -110,7 +110,7 @@ func (f *fixture) createCDIClaim(disk, class, request string) {
 	f.t.Helper()
 	dv := f.dv(disk)
 	p := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: f.key(disk).Name, Namespace: f.ns, OwnerReferences: []metav1.OwnerReference{{
+		ObjectMeta: metav1.ObjectMeta{Name: f.key(disk).Name, Namespace: f.ns, Labels: map[string]string{cdiLabelKey: cdiLabelValue}, OwnerReferences: []metav1.OwnerReference{{
 			APIVersion: cdiv1.SchemeGroupVersion.String(), Kind: "DataVolume", Name: dv.Name, UID: dv.UID, Controller: ptr(true)}}},
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
@@ -131,3 +131,16 @@ func (f *fixture) setDVStatus(disk string, st cdiv1.DataVolumeStatus) {
 func gi(s string) resource.Quantity { return resource.MustParse(s) }
 
 func apierrorsIsNotFound(err error) bool { return apierrors.IsNotFound(err) }
+
+// plainClaims writes the plain PVCs of blank disks as versions before blank
+// DataVolumes did (BuildPVC under testID, with the class the first write
+// named).
+func (f *fixture) plainClaims(disks ...Disk) {
+	f.t.Helper()
+	owner := f.owner.DeepCopy()
+	owner.APIVersion, owner.Kind = "v1", "ConfigMap"
+	for _, d := range disks {
+		_, err := apply.Apply(f.ctx, f.c, BuildPVC(testID, owner, d), testID)
+		require.NoError(f.t, err)
+	}
+}

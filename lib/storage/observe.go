@@ -31,6 +31,7 @@ const ReasonClaimNotValid = "ErrClaimNotValid"
 func Observe(o *Observation, dv *cdiv1.DataVolume, pvc *corev1.PersistentVolumeClaim, wffc bool) {
 	o.WaitForFirstConsumerClass = wffc
 	if pvc != nil {
+		o.AccessModes = append([]corev1.PersistentVolumeAccessMode(nil), pvc.Spec.AccessModes...)
 		o.Bound = pvc.Status.Phase == corev1.ClaimBound
 		o.Capacity = pvc.Status.Capacity[corev1.ResourceStorage]
 		for _, c := range pvc.Status.Conditions {

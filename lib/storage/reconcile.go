@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -20,7 +21,10 @@ import (
 // namespace with Server-Side Apply under id (only when a field differs;
 // labels and field manager from id, see Labels) and returns
 // one Observation per disk, in input order. c's scheme must know core/v1,
-// storage/v1 and, for image disks, cdi.kubevirt.io/v1beta1.
+// storage/v1 and, for image disks, cdi.kubevirt.io/v1beta1. A blank disk is
+// a DataVolume with a blank source when CDI is served and in the scheme,
+// else a plain PVC (Observation.PlainClaim, NoCDI); a blank disk's existing
+// plain PVC is kept as it is.
 //
 // A disk that fails (invalid, shrink refused, not expandable, class or CDI
 // missing) does not stop the others: its error is joined into the returned
@@ -129,6 +133,15 @@ func (sc *shortCut) try(ctx context.Context, owner client.Object, d Disk) (Obser
 		if err != nil || dv != nil {
 			return Observation{}, false, nil
 		}
+	} else if !sc.noCDI {
+		// A blank disk may have a DataVolume already (its claim not made
+		// yet): then it is not short-cut. Without CDI it has none.
+		dv, err := getOptional(ctx, sc.cache, key, &cdiv1.DataVolume{})
+		if meta.IsNoMatchError(err) {
+			sc.noCDI = true
+		} else if err != nil || dv != nil {
+			return Observation{}, false, nil
+		}
 	}
 	if pvc, err := getOptional(ctx, sc.cache, key, &corev1.PersistentVolumeClaim{}); err != nil || pvc != nil {
 		return Observation{}, false, nil
@@ -174,22 +187,31 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 		return fail(ReasonInvalidDisk, "", err)
 	}
 	kind, _ := SourceKind(d.Source)
-	o.DataVolume = kind != KindBlank
+	blank := kind == KindBlank
 	s := &diskState{id: id, d: d, key: client.ObjectKey{Namespace: owner.GetNamespace(), Name: o.ClaimName}}
 
 	var err error
 	if s.pvc, err = getOptional(ctx, c, s.key, &corev1.PersistentVolumeClaim{}); err != nil {
 		return o, fmt.Errorf("%s: %w", errGetPVC, err)
 	}
+	// A blank disk whose plain claim exists keeps it as it is (a claim's
+	// access and volume modes cannot change); any other disk is a
+	// DataVolume.
+	o.DataVolume = !blank || !plainClaim(s.pvc)
 	if o.DataVolume {
 		s.dv, err = getOptional(ctx, c, s.key, &cdiv1.DataVolume{})
-		if meta.IsNoMatchError(err) {
+		switch {
+		case blank && (meta.IsNoMatchError(err) || runtime.IsNotRegisteredError(err)):
+			// Without CDI (not served, or not in the caller's scheme) a
+			// blank disk still works, as a plain claim.
+			o.DataVolume, o.NoCDI = false, true
+		case meta.IsNoMatchError(err):
 			return fail(ReasonCDINotInstalled, "source", ErrCDINotInstalled)
-		}
-		if err != nil {
+		case err != nil:
 			return o, fmt.Errorf("%s: %w", errGetDataVolume, err)
 		}
 	}
+	o.PlainClaim = !o.DataVolume
 	exists := s.pvc != nil || s.dv != nil
 	if err := checkOwnership(owner, s); err != nil {
 		reason := ReasonNameConflict
@@ -216,8 +238,25 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 		o.StorageClassName = s.class.Name
 	case s.pvc != nil && s.pvc.Spec.StorageClassName != nil:
 		o.StorageClassName = *s.pvc.Spec.StorageClassName
+	case s.dv != nil && s.dv.Spec.Storage != nil && s.dv.Spec.Storage.StorageClassName != nil:
+		o.StorageClassName = *s.dv.Spec.Storage.StorageClassName
 	}
 
+	if blank && s.dv != nil && s.pvc == nil && s.dv.Status.Phase == cdiv1.Succeeded && s.dv.DeletionTimestamp == nil {
+		// The claim of a blank disk's finished DataVolume was deleted
+		// (its data with it). Nothing relies on CDI making the claim of
+		// a finished DataVolume again: the DataVolume (this owner's own
+		// child) goes, and the next pass writes a new one, which makes a
+		// new empty disk. An image disk's is left to the user (a new
+		// import may not be wanted).
+		uid := s.dv.UID
+		if err := c.Delete(ctx, s.dv, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
+			return o, fmt.Errorf("cannot delete DataVolume %s whose claim is gone: %w", s.key.Name, err)
+		}
+		o.DataVolume = true
+		o.Message = "the disk's claim was deleted: its DataVolume is written again"
+		return o, nil
+	}
 	if o.DataVolume {
 		err = reconcileImage(ctx, c, owner, s, &o)
 	} else {
@@ -245,6 +284,22 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 		return o, failure(s.sizeReason, s.sizeErr).On(d.Name, field)
 	}
 	return o, nil
+}
+
+// cdiLabelKey and cdiLabelValue are the label CDI puts on every PVC it
+// creates for a DataVolume (containerized-data-importer
+// pkg/controller/common: CDILabelKey "app", CDILabelValue
+// "containerized-data-importer"); BuildPVC never writes it.
+const (
+	cdiLabelKey   = "app"
+	cdiLabelValue = "containerized-data-importer"
+)
+
+// plainClaim reports whether a disk's existing PVC is one BuildPVC wrote
+// (no DataVolume's: CDI's label is absent), so a blank disk keeps using it.
+// A CDI-made claim whose DataVolume CDI garbage-collected is not plain.
+func plainClaim(pvc *corev1.PersistentVolumeClaim) bool {
+	return pvc != nil && pvc.Labels[cdiLabelKey] != cdiLabelValue
 }
 
 // failure classifies one of this package's reasons as an *apply.Failure:
@@ -339,7 +394,8 @@ func reconcileBlank(ctx context.Context, c client.Client, owner client.Object, s
 func reconcileImage(ctx context.Context, c client.Client, owner client.Object, s *diskState, o *Observation) error {
 	size := s.d.Size
 	grow := false
-	if s.pvc != nil || s.dv != nil {
+	existed := s.pvc != nil || s.dv != nil
+	if existed {
 		size = logicalSize(s.id, s.dv, s.pvc)
 		grow = s.checkGrowth(size, o.StorageClassName)
 	}
@@ -362,6 +418,11 @@ func reconcileImage(ctx context.Context, c client.Client, owner client.Object, s
 			return fmt.Errorf("%s: %w", errApplyDataVolume, err)
 		}
 		s.dv = dv
+		if !existed {
+			// As the API server wrote it, so every pass reports the same
+			// quantity (e.g. 2048Mi reads back as 2Gi).
+			size = logicalSize(s.id, s.dv, nil)
+		}
 	}
 	if grow {
 		// The PVC request includes CDI's file system overhead: add the growth.

@@ -33,7 +33,7 @@ func TestReconcileCreatesObjectsIdempotently(t *testing.T) {
 	for i, want := range []struct {
 		name string
 		dv   bool
-	}{{"data", false}, {"root", true}, {"img", true}} {
+	}{{"data", true}, {"root", true}, {"img", true}} {
 		assert.Equal(t, want.name, obs[i].Name)
 		assert.Equal(t, "vm-"+want.name, obs[i].ClaimName)
 		assert.Equal(t, want.dv, obs[i].DataVolume)
@@ -41,14 +41,21 @@ func TestReconcileCreatesObjectsIdempotently(t *testing.T) {
 		assert.Equal(t, "idem-std", obs[i].StorageClassName)
 	}
 
-	pvc := f.pvc("data")
-	assert.Equal(t, "2Gi", pvc.Spec.Resources.Requests.Storage().String())
-	assert.Equal(t, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, pvc.Spec.AccessModes)
-	assert.Equal(t, map[string]string{apply.LabelManagedBy: "wukong", testID.OwnerLabelKey(): "vm", testID.Key(KeyDisk): "data"}, pvc.Labels)
-	require.Len(t, pvc.OwnerReferences, 1)
-	assert.Equal(t, "ConfigMap", pvc.OwnerReferences[0].Kind)
-	assert.Equal(t, f.owner.UID, pvc.OwnerReferences[0].UID)
-	assert.True(t, *pvc.OwnerReferences[0].Controller)
+	// A blank disk is a DataVolume with a blank source and spec.storage:
+	// CDI takes access and volume modes from the StorageProfile.
+	data := f.dv("data")
+	require.NotNil(t, data.Spec.Source.Blank)
+	require.NotNil(t, data.Spec.Storage)
+	assert.Equal(t, "2Gi", data.Spec.Storage.Resources.Requests.Storage().String())
+	assert.Empty(t, data.Spec.Storage.AccessModes)
+	assert.Equal(t, map[string]string{apply.LabelManagedBy: "wukong", testID.OwnerLabelKey(): "vm", testID.Key(KeyDisk): "data"}, data.Labels)
+	require.Len(t, data.OwnerReferences, 1)
+	assert.Equal(t, "ConfigMap", data.OwnerReferences[0].Kind)
+	assert.Equal(t, f.owner.UID, data.OwnerReferences[0].UID)
+	assert.True(t, *data.OwnerReferences[0].Controller)
+	assert.False(t, obs[0].PlainClaim)
+	_, err = getOptional(f.ctx, f.c, f.key("data"), &corev1.PersistentVolumeClaim{})
+	require.NoError(t, err)
 
 	root := f.dv("root")
 	require.NotNil(t, root.Spec.Source.HTTP)
@@ -60,20 +67,43 @@ func TestReconcileCreatesObjectsIdempotently(t *testing.T) {
 	require.NotNil(t, img.Spec.Source.Registry)
 	assert.Equal(t, "docker://quay.io/containerdisks/fedora:40", *img.Spec.Source.Registry.URL)
 
-	rvs := []string{pvc.ResourceVersion, root.ResourceVersion, img.ResourceVersion}
+	rvs := []string{data.ResourceVersion, root.ResourceVersion, img.ResourceVersion}
 	obs2, err := f.reconcile(disks...)
 	require.NoError(t, err)
 	assert.Equal(t, obs, obs2)
-	assert.Equal(t, rvs, []string{f.pvc("data").ResourceVersion, f.dv("root").ResourceVersion, f.dv("img").ResourceVersion},
+	assert.Equal(t, rvs, []string{f.dv("data").ResourceVersion, f.dv("root").ResourceVersion, f.dv("img").ResourceVersion},
 		"a second pass with the same input must write nothing")
 
 	// A hand edit of a label is restored.
-	p := f.pvc("data")
-	p.Labels[testID.OwnerLabelKey()] = "someone-else"
-	require.NoError(t, f.c.Update(f.ctx, p))
+	d := f.dv("data")
+	d.Labels[testID.OwnerLabelKey()] = "someone-else"
+	require.NoError(t, f.c.Update(f.ctx, d))
 	_, err = f.reconcile(disks...)
 	require.NoError(t, err)
-	assert.Equal(t, "vm", f.pvc("data").Labels[testID.OwnerLabelKey()])
+	assert.Equal(t, "vm", f.dv("data").Labels[testID.OwnerLabelKey()])
+}
+
+// A blank disk whose plain PVC an earlier version wrote (BuildPVC, no
+// DataVolume) keeps it: no DataVolume is made over it (CDI would adopt
+// the claim), its access modes stay, it still grows.
+func TestReconcileKeepsExistingPlainBlankClaim(t *testing.T) {
+	f := newFixture(t, env.Client)
+	f.class("plain-blank", false, true, false)
+	disk := Disk{Name: "data", Size: gi("1Gi"), StorageClassName: "plain-blank"}
+	f.plainClaims(disk)
+	rv := f.pvc("data").ResourceVersion
+
+	obs, err := f.reconcile(disk)
+	require.NoError(t, err)
+	assert.True(t, obs[0].PlainClaim)
+	assert.False(t, obs[0].DataVolume, "the VM refers to the claim, not a DataVolume")
+	assert.False(t, obs[0].NoCDI)
+	assert.Equal(t, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, obs[0].AccessModes)
+	_, err = getOptional(f.ctx, f.c, f.key("data"), &cdiv1.DataVolume{})
+	require.NoError(t, err)
+	dv, _ := getOptional(f.ctx, f.c, f.key("data"), &cdiv1.DataVolume{})
+	assert.Nil(t, dv, "no DataVolume over an existing plain claim")
+	assert.Equal(t, rv, f.pvc("data").ResourceVersion, "the plain claim is not rewritten")
 }
 
 func TestReconcileObservesDataVolumeAndClaim(t *testing.T) {
@@ -91,6 +121,9 @@ func TestReconcileObservesDataVolumeAndClaim(t *testing.T) {
 	f.bind("root", "11Gi")
 	f.setDVStatus("root", cdiv1.DataVolumeStatus{Phase: cdiv1.ImportInProgress, Progress: "45.50%"})
 	f.setDVStatus("lazy", cdiv1.DataVolumeStatus{Phase: cdiv1.PendingPopulation})
+	// A blank disk is a DataVolume too: CDI reports WaitForFirstConsumer
+	// while its claim waits for the VM.
+	f.setDVStatus("scratch", cdiv1.DataVolumeStatus{Phase: cdiv1.WaitForFirstConsumer})
 
 	obs, err := f.reconcile(disks...)
 	require.NoError(t, err)
@@ -101,7 +134,8 @@ func TestReconcileObservesDataVolumeAndClaim(t *testing.T) {
 	assert.Equal(t, "10Gi", obs[0].Requested.String(), "the disk size, not the PVC request with overhead")
 	assert.False(t, obs[0].ConsumerCanStart(), "immediate class: wait for the import")
 
-	assert.Equal(t, PhaseWaitForFirstConsumer, obs[1].Phase, "blank PVC pending on a WFFC class")
+	assert.Equal(t, PhaseWaitForFirstConsumer, obs[1].Phase, "blank DataVolume waiting on a WFFC class")
+	assert.True(t, obs[1].DataVolume)
 	assert.True(t, obs[1].ConsumerCanStart())
 	assert.False(t, obs[1].Ready())
 	assert.Equal(t, PhaseWaitForFirstConsumer, obs[2].Phase, "PendingPopulation on a WFFC class")
@@ -138,6 +172,7 @@ func TestReconcileExpandsBlankDisk(t *testing.T) {
 	f := newFixture(t, env.Client)
 	f.class("grow-blank", false, true, false)
 	disk := Disk{Name: "data", Size: gi("1Gi"), StorageClassName: "grow-blank"}
+	f.plainClaims(disk) // as versions before blank DataVolumes wrote it
 	_, err := f.reconcile(disk)
 	require.NoError(t, err)
 
@@ -205,6 +240,7 @@ func TestReconcileRefusesShrinkAndNonExpandableClass(t *testing.T) {
 	f.class("refuse-fixed", false, false, false)
 	a := Disk{Name: "a", Size: gi("2Gi"), StorageClassName: "refuse-exp"}
 	b := Disk{Name: "b", Size: gi("1Gi"), StorageClassName: "refuse-fixed"}
+	f.plainClaims(a, b)
 	_, err := f.reconcile(a, b)
 	require.NoError(t, err)
 	f.bind("a", "2Gi")
@@ -232,7 +268,7 @@ func TestReconcileRefusesShrinkAndNonExpandableClass(t *testing.T) {
 	assert.Empty(t, obs[2].Reason)
 	assert.Equal(t, "2Gi", f.pvc("a").Spec.Resources.Requests.Storage().String())
 	assert.Equal(t, "1Gi", f.pvc("b").Spec.Resources.Requests.Storage().String())
-	f.pvc("c") // the other disk was still created
+	f.dv("c") // the other disk was still created
 }
 
 func TestReconcileMissingAndDefaultClass(t *testing.T) {
@@ -259,9 +295,12 @@ func TestReconcileMissingAndDefaultClass(t *testing.T) {
 	assert.Equal(t, ReasonStorageClassNotFound, obs[2].Reason)
 	assert.True(t, apierrorsIsNotFound(f.c.Get(f.ctx, f.key("a"), &corev1.PersistentVolumeClaim{})), "not created without its class")
 	assert.Empty(t, obs[1].Reason)
-	f.pvc("b")
+	f.dv("b")
+	assert.True(t, apierrorsIsNotFound(f.c.Get(f.ctx, f.key("a"), &cdiv1.DataVolume{})), "not created without its class")
 
-	// With a default (WaitForFirstConsumer) class, the classless disk uses it.
+	// With a default (WaitForFirstConsumer) class, the classless disk uses
+	// it: the DataVolume names no class (CDI takes the default), the
+	// observation the resolved one.
 	f.class("the-default", true, true, true)
 	sc, err := ResolveClass(f.ctx, f.c, "")
 	require.NoError(t, err)
@@ -269,16 +308,28 @@ func TestReconcileMissingAndDefaultClass(t *testing.T) {
 	obs, err = f.reconcile(Disk{Name: "c", Size: gi("1Gi")})
 	require.NoError(t, err)
 	assert.Equal(t, "the-default", obs[0].StorageClassName)
+	c := f.dv("c")
+	assert.Nil(t, c.Spec.Storage.StorageClassName)
+	f.setDVStatus("c", cdiv1.DataVolumeStatus{Phase: cdiv1.WaitForFirstConsumer})
+	obs, err = f.reconcile(Disk{Name: "c", Size: gi("1Gi")})
+	require.NoError(t, err)
 	assert.Equal(t, PhaseWaitForFirstConsumer, obs[0].Phase)
 	assert.True(t, obs[0].ConsumerCanStart())
-	// The claim names the default class from its first write, so the next
-	// pass (which keeps the live class) writes nothing.
-	c := f.pvc("c")
-	require.NotNil(t, c.Spec.StorageClassName)
-	assert.Equal(t, "the-default", *c.Spec.StorageClassName)
+	rv := f.dv("c").ResourceVersion
 	_, err = f.reconcile(Disk{Name: "c", Size: gi("1Gi")})
 	require.NoError(t, err)
-	assert.Equal(t, c.ResourceVersion, f.pvc("c").ResourceVersion, "a second pass over a default-class claim wrote")
+	assert.Equal(t, rv, f.dv("c").ResourceVersion, "a second pass over a default-class disk wrote")
+
+	// A plain claim (an earlier version's) without a class gets the
+	// default's name from its first write, so the next pass writes nothing.
+	d := Disk{Name: "d", Size: gi("1Gi")}
+	f.plainClaims(d)
+	_, err = f.reconcile(d)
+	require.NoError(t, err)
+	pd := f.pvc("d")
+	_, err = f.reconcile(d)
+	require.NoError(t, err)
+	assert.Equal(t, pd.ResourceVersion, f.pvc("d").ResourceVersion, "a second pass over a plain default-class claim wrote")
 }
 
 func TestReconcileInvalidDiskDoesNotStopOthers(t *testing.T) {
@@ -291,7 +342,7 @@ func TestReconcileInvalidDiskDoesNotStopOthers(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidDisk)
 	assert.Equal(t, ReasonInvalidDisk, obs[0].Reason)
 	assert.Contains(t, obs[0].Message, `unsupported scheme "ftp"`)
-	f.pvc("good")
+	f.dv("good")
 }
 
 func TestReconcileWithoutCDI(t *testing.T) {
@@ -310,7 +361,11 @@ func TestReconcileWithoutCDI(t *testing.T) {
 	assert.True(t, obs[0].DataVolume)
 	assert.Empty(t, obs[1].Reason)
 	assert.Equal(t, PhasePending, obs[1].Phase)
-	f.pvc("data")
+	// Without CDI a blank disk is still written, as a plain claim, and says so.
+	assert.False(t, obs[1].DataVolume)
+	assert.True(t, obs[1].PlainClaim)
+	assert.True(t, obs[1].NoCDI)
+	assert.Equal(t, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, f.pvc("data").Spec.AccessModes)
 
 	// With WithCache, the image disks' claims are not read, and whether CDI
 	// is served is asked once.
@@ -457,7 +512,9 @@ func TestReconcileWithCacheSkipsReadsWithoutClass(t *testing.T) {
 	obs2, err := Reconcile(f.ctx, counting, testID, f.owner, disks)
 	require.Error(t, err)
 	assert.Equal(t, 8, counting.gets["*v1.PersistentVolumeClaim"])
-	assert.Equal(t, 4, counting.gets["*v1beta1.DataVolume"])
+	// The four image disks' DataVolumes, and the blank disks' but d0's,
+	// whose (foreign, plain) claim is kept as a claim.
+	assert.Equal(t, 7, counting.gets["*v1beta1.DataVolume"])
 	assert.Equal(t, 1, counting.gets["*v1.StorageClass"], "a class named by several disks is read once")
 	assert.Equal(t, ReasonNameConflict, obs2[0].Reason, "the live read finds the foreign claim")
 

@@ -14,7 +14,8 @@ import (
 type Kind int
 
 const (
-	// KindBlank: an empty disk, written as a PersistentVolumeClaim.
+	// KindBlank: an empty disk, written as a DataVolume with a blank source
+	// (or a plain PersistentVolumeClaim: Observation.PlainClaim).
 	KindBlank Kind = iota
 	// KindHTTP: imported by CDI from an http(s) URL.
 	KindHTTP

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/novasphere/wukong/lib/apply"
@@ -94,7 +95,8 @@ const (
 
 var (
 	// ErrCDINotInstalled: the DataVolume kind is unknown to the API server,
-	// so image disks cannot be created. Blank disks are unaffected.
+	// so image disks cannot be created. Blank disks are written as plain
+	// PVCs instead (Observation.PlainClaim, NoCDI).
 	ErrCDINotInstalled = errors.New("CDI is not installed: the DataVolume kind (cdi.kubevirt.io/v1beta1) is not served")
 	// ErrNoDefaultClass: a disk names no StorageClass and none is marked default.
 	ErrNoDefaultClass = errors.New("no default StorageClass")
@@ -137,8 +139,24 @@ type Observation struct {
 	Name string
 	// ClaimName of the PVC (and DataVolume).
 	ClaimName string
-	// DataVolume is true for image disks (a DataVolume is or was used).
+	// DataVolume: the disk is a CDI DataVolume (or was one, before CDI
+	// garbage-collected it): every image disk, and a blank disk written as
+	// one. False for a PlainClaim.
 	DataVolume bool
+	// PlainClaim: a blank disk backed by a plain PVC this package wrote
+	// (BuildPVC: ReadWriteOnce, Filesystem), not a DataVolume, so its
+	// access modes do not follow the StorageProfile: written by a version
+	// before blank disks became DataVolumes (kept as it is, never
+	// rewritten), or because CDI was not installed when the disk was made
+	// (NoCDI).
+	PlainClaim bool
+	// NoCDI: a blank disk was written as a PlainClaim because the
+	// DataVolume kind is not served (CDI not installed).
+	NoCDI bool
+	// AccessModes are the PVC's spec.accessModes (what the VM's live
+	// migration depends on: KubeVirt migrates only ReadWriteMany claims);
+	// empty until the PVC exists.
+	AccessModes []corev1.PersistentVolumeAccessMode
 	// StorageClassName in effect (the PVC's, else the resolved one); empty
 	// when unknown.
 	StorageClassName string

@@ -207,3 +207,19 @@ func groupOf(apiVersion string) string {
 	}
 	return gv.Group
 }
+
+// TrimNode is the cache's transform for Nodes, which the controller reads
+// only for their Ready condition (node loss, issue #30): it keeps the
+// metadata (without managedFields) and status.conditions, and drops the
+// rest (status.images, the largest part of a Node, addresses, capacity,
+// spec), so the cache's memory per node stays small.
+func TrimNode(obj any) (any, error) {
+	n, ok := obj.(*corev1.Node)
+	if !ok {
+		return StripManagedFields(obj)
+	}
+	n.SetManagedFields(nil)
+	n.Spec = corev1.NodeSpec{}
+	n.Status = corev1.NodeStatus{Conditions: n.Status.Conditions}
+	return n, nil
+}

@@ -15,6 +15,7 @@ import (
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
 	nmstatev1beta1 "github.com/nmstate/kubernetes-nmstate/api/v1beta1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -106,6 +107,18 @@ type Options struct {
 	// Stalled, at most Max (defaults DefaultStalledRetryBase and
 	// DefaultStalledRetryMax; see controller.StalledRetry).
 	StalledRetryBase, StalledRetryMax time.Duration
+	// DefaultEvictionStrategy is the eviction strategy of VMs whose Wukong
+	// sets no spec.evictionStrategy: LiveMigrate, LiveMigrateIfPossible,
+	// External, None, or empty (the VM field stays unset, so the KubeVirt
+	// CR's spec.configuration.evictionStrategy applies). New fails on
+	// another value.
+	DefaultEvictionStrategy string
+	// NodeLossRestartAfter turns on the node-loss policy: a Wukong's VM
+	// whose node has been NotReady this long is restarted elsewhere by
+	// force-deleting its virt-launcher pods (controller.NodeLossPolicy).
+	// Zero (the default) leaves lost nodes to an administrator. Safe only
+	// where storage fences a lost node.
+	NodeLossRestartAfter time.Duration
 }
 
 // The defaults of Options.StalledRetryBase and StalledRetryMax.
@@ -176,6 +189,15 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch kubevirtv1.EvictionStrategy(o.DefaultEvictionStrategy) {
+	case "", kubevirtv1.EvictionStrategyNone, kubevirtv1.EvictionStrategyLiveMigrate,
+		kubevirtv1.EvictionStrategyLiveMigrateIfPossible, kubevirtv1.EvictionStrategyExternal:
+	default:
+		return nil, fmt.Errorf("--default-eviction-strategy %q: want LiveMigrate, LiveMigrateIfPossible, External, None or empty", o.DefaultEvictionStrategy)
+	}
+	if o.NodeLossRestartAfter < 0 {
+		return nil, fmt.Errorf("--node-loss-restart-after %s: must not be negative", o.NodeLossRestartAfter)
+	}
 	if o.MaxConcurrentReconciles <= 0 {
 		o.MaxConcurrentReconciles = 4
 	}
@@ -222,6 +244,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			byObject[k.New()] = cache.ByObject{Namespaces: map[string]cache.Config{cache.AllNamespaces: {}}}
 		}
 	}
+	byObject[&corev1.Node{}] = cache.ByObject{Transform: TrimNode}
 	cacheOpts := cache.Options{ByObject: byObject, DefaultTransform: StripManagedFields}
 	if len(o.Namespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
@@ -261,6 +284,9 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		ImageSources:        sources,
 		StalledRetry:        controller.StalledRetry{Base: o.StalledRetryBase, Max: o.StalledRetryMax},
 		Cache:               mgr.GetCache(),
+		// The administrator's answers for drains and lost nodes (#30).
+		DefaultEvictionStrategy: kubevirtv1.EvictionStrategy(o.DefaultEvictionStrategy),
+		NodeLoss:                controller.NodeLossPolicy{After: o.NodeLossRestartAfter},
 	}
 	if err := r.SetupWithManager(mgr, controller.SetupOptions{MaxConcurrentReconciles: o.MaxConcurrentReconciles, Installed: installed}); err != nil {
 		return nil, fmt.Errorf("cannot set up the Wukong controller: %w", err)

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/network"
@@ -108,6 +109,19 @@ func Disks(w *v1alpha1.Wukong) []storage.Disk {
 	return out
 }
 
+// DiskOfClaim is the reverse of Disks for a claim name KubeVirt reports
+// (a VMI's volume status, a LiveMigratable message): the index i of the
+// spec.disks[i] whose PVC (and DataVolume) is named claim
+// (storage.ClaimName: "<wukong>-<disk>"), and false when none is.
+func DiskOfClaim(w *v1alpha1.Wukong, claim string) (int, bool) {
+	for i, d := range w.Spec.Disks {
+		if storage.ClaimName(w.Name, d.Name) == claim {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
 // Machine maps the spec plus what the network and storage steps observed to
 // a lib/kubevirt machine: one NIC per spec.networks entry, in order, with
 // its ipConfig attached (NIC.IP); one disk per observed spec.disks entry, in
@@ -172,6 +186,9 @@ func Machine(w *v1alpha1.Wukong, nicObs []network.NICObservation, volObs []stora
 			LockPasswd:   u.LockPasswd,
 		}
 	}
+	// Empty stays empty: the operator's default is the caller's to add
+	// (kubevirt.Machine.EvictionStrategy), the cluster's KubeVirt's.
+	m.EvictionStrategy = kubevirtv1.EvictionStrategy(w.Spec.EvictionStrategy)
 	if ha := w.Spec.HighAvailability; ha != nil {
 		m.NodeSelector = ha.NodeSelector
 		m.Tolerations = ha.Tolerations
@@ -212,8 +229,11 @@ func byName[T any](obs []T, name func(T) string) map[string]T {
 // spec.networks[i]. Other fields, and NICs w does not have, are returned as
 // they are.
 func SpecField(w *v1alpha1.Wukong, libField string) string {
-	if libField == "containerDiskImage" {
+	switch libField {
+	case "containerDiskImage":
 		return "spec.osImage"
+	case "evictionStrategy":
+		return "spec.evictionStrategy"
 	}
 	after, ok := strings.CutPrefix(libField, "nics[")
 	index, suffix, found := strings.Cut(after, "]")

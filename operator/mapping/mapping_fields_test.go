@@ -5,6 +5,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
@@ -66,4 +68,29 @@ func TestMachineMapsGuestAgent(t *testing.T) {
 			assert.Equal(t, tc.skip, m.CloudInit.SkipGuestAgent)
 		})
 	}
+}
+
+// DiskOfClaim finds the spec.disks entry behind a claim KubeVirt names.
+func TestDiskOfClaim(t *testing.T) {
+	w := &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: v1alpha1.WukongSpec{
+		Disks: []v1alpha1.DiskSpec{{Name: "root"}, {Name: "data"}},
+	}}
+	i, ok := DiskOfClaim(w, "web-data")
+	assert.True(t, ok)
+	assert.Equal(t, 1, i)
+	_, ok = DiskOfClaim(w, "other-data")
+	assert.False(t, ok)
+}
+
+// The Wukong's eviction strategy is copied; empty stays empty (the
+// operator's default and the KubeVirt CR's are not the mapping's).
+func TestMachineMapsEvictionStrategy(t *testing.T) {
+	w := &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: v1alpha1.WukongSpec{OSImage: "fedora", EvictionStrategy: "LiveMigrate"}}
+	m, err := Machine(w, nil, nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, kubevirtv1.EvictionStrategyLiveMigrate, m.EvictionStrategy)
+	w.Spec.EvictionStrategy = ""
+	m, err = Machine(w, nil, nil, nil)
+	require.NoError(t, err)
+	assert.Empty(t, m.EvictionStrategy)
 }

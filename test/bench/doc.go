@@ -11,12 +11,12 @@
 // # Workload
 //
 // Each of N Wukongs has a registry-image boot disk (a CDI DataVolume), a
-// blank data disk (a PVC) and one bridge NIC on node bridge br-bench (a
+// blank data disk (a DataVolume with a blank source) and one bridge NIC on node bridge br-bench (a
 // NetworkAttachmentDefinition). An administrator's NodeBridge declares
 // br-bench once for the operator's namespace, before the timed batches (one
 // NMState policy, Ready before the first batch; not part of the floor). The
-// operator turns it into a NAD, a DataVolume (whose PVC the CDI simulator
-// creates), a PVC, a cloud-init Secret and a VirtualMachine (whose instance
+// operator turns it into a NAD, two DataVolumes (whose PVCs the CDI
+// simulator creates), a cloud-init Secret and a VirtualMachine (whose instance
 // the KubeVirt simulator creates and runs).
 //
 // # Phases
@@ -28,7 +28,7 @@
 // each batch to converge; times are the sum of the two batches.
 //
 //   - Floor: the same child objects, built with the same lib builders
-//     (lib/network BuildNAD, lib/storage BuildDataVolume and BuildPVC,
+//     (lib/network BuildNAD, lib/storage BuildDataVolume,
 //     lib/kubevirt BuildCloudInitSecret and BuildVM) from the inputs the
 //     operator maps the spec to, created by a plain client loop (8 workers)
 //     in namespace bench-floor, without owner references (there is no

@@ -85,7 +85,9 @@ func nodeBridge(ns string) *v1alpha1.NodeBridge {
 // floorObjects are the children the operator would write for the i-th
 // Wukong, built with the same lib builders and the same inputs the operator
 // maps the Wukong's spec to (operator/mapping), in
-// creation order: NAD, DataVolume, PVC, cloud-init Secret, VirtualMachine.
+// creation order: NAD, DataVolume (boot), DataVolume (blank data disk, as
+// the operator writes blank disks since #30), cloud-init Secret,
+// VirtualMachine.
 // The owner references are dropped: there is no Wukong to own them (the
 // garbage collector would delete children of a missing owner).
 func floorObjects(ns string, i int) ([]client.Object, error) {
@@ -104,14 +106,17 @@ func floorObjects(ns string, i int) ([]client.Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	pvc := storage.BuildPVC(identity.Wukong, owner, data)
+	dataDV, err := storage.BuildDataVolume(identity.Wukong, owner, data)
+	if err != nil {
+		return nil, err
+	}
 	rs := kubevirtv1.RunStrategyAlways // the operator's run strategy when startStrategy and highAvailability are unset
 	m := kubevirt.Machine{
 		Name: name, CPU: 1, Memory: memory.DeepCopy(), RunStrategy: rs, PodNetwork: true,
 		CloudInit: kubevirt.CloudInit{Hostname: name},
 		Disks: []kubevirt.Disk{
 			{Name: bootDisk, ClaimName: storage.ClaimName(name, bootDisk), DataVolume: true, Boot: true},
-			{Name: dataDisk, ClaimName: storage.ClaimName(name, dataDisk)},
+			{Name: dataDisk, ClaimName: storage.ClaimName(name, dataDisk), DataVolume: true},
 		},
 		NICs: []kubevirt.NIC{{
 			Name: nicName, NAD: ns + "/" + network.NADName(name, nicName),
@@ -126,7 +131,7 @@ func floorObjects(ns string, i int) ([]client.Object, error) {
 		return nil, err
 	}
 	vm := kubevirt.BuildVM(identity.Wukong, owner, m)
-	objs := []client.Object{nad, dv, pvc, secret, vm}
+	objs := []client.Object{nad, dv, dataDV, secret, vm}
 	for _, o := range objs {
 		o.SetOwnerReferences(nil)
 	}

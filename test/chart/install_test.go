@@ -25,6 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -317,16 +318,30 @@ func managerAsServiceAccount(t *testing.T) {
 	require.NoError(t, c.Create(ctx, w))
 	key := client.ObjectKeyFromObject(w)
 
-	var pvc corev1.PersistentVolumeClaim
+	// A blank disk is a CDI DataVolume (#30); this API server runs no CDI,
+	// so the test plays it: the claim CDI makes (same name, controlled by
+	// the DataVolume, CDI's app label), then the DataVolume Succeeded.
+	var dv cdiv1.DataVolume
 	require.Eventually(t, func() bool {
-		var list corev1.PersistentVolumeClaimList
+		var list cdiv1.DataVolumeList
 		if err := c.List(ctx, &list, client.InNamespace("vms")); err != nil || len(list.Items) != 1 {
 			return false
 		}
-		pvc = list.Items[0]
+		dv = list.Items[0]
 		return true
-	}, 20*time.Second, 100*time.Millisecond, "the manager creates the disk's PVC")
-	assert.Equal(t, sc.Name, *pvc.Spec.StorageClassName)
+	}, 20*time.Second, 100*time.Millisecond, "the manager creates the disk's DataVolume")
+	require.NotNil(t, dv.Spec.Storage)
+	assert.Equal(t, sc.Name, *dv.Spec.Storage.StorageClassName)
+	ctrl := true
+	pvc := corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: dv.Namespace, Name: dv.Name, Labels: map[string]string{"app": "containerized-data-importer"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: cdiv1.SchemeGroupVersion.String(), Kind: "DataVolume", Name: dv.Name, UID: dv.UID, Controller: &ctrl}}},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, StorageClassName: &sc.Name,
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
+	require.NoError(t, c.Create(ctx, &pvc))
 
 	require.Eventually(t, func() bool {
 		got := &v1alpha1.Wukong{}
@@ -340,6 +355,8 @@ func managerAsServiceAccount(t *testing.T) {
 	pvc.Status.Phase = corev1.ClaimBound
 	pvc.Status.Capacity = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}
 	require.NoError(t, c.Status().Update(ctx, &pvc))
+	dv.Status.Phase, dv.Status.Progress = cdiv1.Succeeded, "100.0%"
+	require.NoError(t, c.Status().Update(ctx, &dv))
 	require.Eventually(t, func() bool {
 		return c.Get(ctx, key, &kubevirtv1.VirtualMachine{}) == nil
 	}, 20*time.Second, 100*time.Millisecond, "the manager creates the VirtualMachine once the disk is bound")
@@ -398,7 +415,8 @@ func rbacBounds(t *testing.T) {
 		{Namespace: "vms", Resource: "configmaps", Verb: "get"},
 		{Namespace: "vms", Resource: "events", Verb: "watch"}, // read by UID while a VM fails to start, never watched
 		{Namespace: "vms", Resource: "events", Verb: "delete"},
-		{Resource: "nodes", Verb: "list"},
+		{Resource: "nodes", Verb: "update"},                  // read for node loss (get, list, watch), never written
+		{Namespace: "vms", Resource: "pods", Verb: "delete"}, // only with nodeLoss.restartAfter (nodeloss-rbac.yaml)
 		{Resource: "namespaces", Verb: "delete"},
 		{Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Verb: "create"},
 		{Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings", Verb: "create"},

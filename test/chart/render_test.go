@@ -622,3 +622,39 @@ func TestRenderImporterNetworkPolicy(t *testing.T) {
 		assert.Less(t, msg.Severity, support.WarningSev, "lint: %s", msg)
 	}
 }
+
+// TestRenderNodeLoss: the node-loss policy is off by default (no flag, no
+// right to delete pods); nodeLoss.restartAfter passes the flag and grants
+// pods list/delete where the manager watches, nothing more.
+func TestRenderNodeLoss(t *testing.T) {
+	rel, err := render(t, nil)
+	require.NoError(t, err)
+	m := parse(t, rel.Manifest)
+	_, c := managerOf(t, m)
+	for _, a := range c.Args {
+		assert.NotContains(t, a, "--node-loss-restart-after")
+		assert.NotContains(t, a, "--default-eviction-strategy")
+	}
+	assert.NotContains(t, m.keys(), "ClusterRole/wukong-manager-node-loss")
+
+	rel, err = render(t, map[string]any{
+		"nodeLoss": map[string]any{"restartAfter": "5m"}, "defaultEvictionStrategy": "LiveMigrate",
+		"watchNamespaces": []any{"team-a"},
+	})
+	require.NoError(t, err)
+	m = parse(t, rel.Manifest)
+	_, c = managerOf(t, m)
+	assert.Contains(t, c.Args, "--node-loss-restart-after=5m")
+	assert.Contains(t, c.Args, "--default-eviction-strategy=LiveMigrate")
+	role := get[rbacv1.ClusterRole](t, m, "ClusterRole/wukong-manager-node-loss")
+	require.Len(t, role.Rules, 1)
+	assert.Equal(t, []string{"pods"}, role.Rules[0].Resources)
+	assert.Equal(t, []string{"delete", "list"}, role.Rules[0].Verbs)
+	rb := get[rbacv1.RoleBinding](t, m, "RoleBinding/wukong-manager-node-loss")
+	assert.Equal(t, "wukong-manager-node-loss", rb.RoleRef.Name)
+	assert.Equal(t, "team-a", rb.Namespace)
+	assert.NotContains(t, m.keys(), "ClusterRoleBinding/wukong-manager-node-loss")
+
+	_, err = render(t, map[string]any{"defaultEvictionStrategy": "Migrate"})
+	assert.Error(t, err, "the values schema refuses an unknown strategy")
+}

@@ -75,9 +75,14 @@ func TestCreate(t *testing.T) {
 	rootPVC := &corev1.PersistentVolumeClaim{}
 	require.NoError(t, k.Get(ctx, types.NamespacedName{Namespace: ns, Name: "vm-root"}, rootPVC), "the DataVolume's PVC")
 
+	// A blank disk is a DataVolume with a blank source too (#30): CDI makes
+	// its claim from the StorageProfile.
+	dataDV := &cdiv1.DataVolume{}
+	require.NoError(t, k.Get(ctx, types.NamespacedName{Namespace: ns, Name: "vm-data"}, dataDV))
+	assertOwnedChild(t, dataDV, w)
+	assert.NotNil(t, dataDV.Spec.Source.Blank, "blank source")
 	pvc := &corev1.PersistentVolumeClaim{}
-	require.NoError(t, k.Get(ctx, types.NamespacedName{Namespace: ns, Name: "vm-data"}, pvc))
-	assertOwnedChild(t, pvc, w)
+	require.NoError(t, k.Get(ctx, types.NamespacedName{Namespace: ns, Name: "vm-data"}, pvc), "the blank DataVolume's PVC")
 	assert.Equal(t, corev1.ClaimBound, pvc.Status.Phase)
 
 	secret := &corev1.Secret{}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
@@ -161,7 +162,15 @@ func TestRepairDeletedBlankDiskPVC(t *testing.T) {
 		require.NoError(c, k.Get(context.Background(), nn, pvc), "PVC recreated")
 		assert.NotEqual(c, old.UID, pvc.UID, "a new PVC (the old one is gone)")
 		assert.Nil(c, pvc.DeletionTimestamp)
-		assertOwnedChild(c, pvc, w)
+		// A blank disk is a DataVolume (#30): the new claim is its
+		// DataVolume's (CDI's), the DataVolume the Wukong's.
+		dv := &cdiv1.DataVolume{}
+		require.NoError(c, k.Get(context.Background(), nn, dv))
+		assertOwnedChild(c, dv, w)
+		if ref := metav1.GetControllerOf(pvc); assert.NotNil(c, ref, "the claim has a controller") {
+			assert.Equal(c, "DataVolume", ref.Kind)
+			assert.Equal(c, dv.UID, ref.UID)
+		}
 		if wffc == nil || *wffc != storagev1.VolumeBindingWaitForFirstConsumer {
 			assert.Equal(c, corev1.ClaimBound, pvc.Status.Phase, "the new PVC binds")
 		}

@@ -11,7 +11,9 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
@@ -33,6 +35,11 @@ func TestStalledMissingStorageClass(t *testing.T) {
 	sc := cloneDefaultStorageClass(t, class)
 	create(t, sc)
 	t.Cleanup(func() { _ = k.Delete(context.Background(), sc) })
+	// A blank disk is a CDI DataVolume (#30): the new class's
+	// StorageProfile needs what the default class's has (an
+	// administrator's claimPropertySets, where CDI does not know the
+	// provisioner).
+	copyStorageProfile(t, defaultStorageClass(t).Name, class)
 	// No poke: the operator watches StorageClasses, and the new class wakes
 	// the Wukongs Stalled on it (their timed retry is a minute or more away).
 	waitRunning(t, key(w))
@@ -137,4 +144,26 @@ func cloneDefaultStorageClass(t *testing.T, name string) *storagev1.StorageClass
 		VolumeBindingMode:    sc.VolumeBindingMode,
 		AllowVolumeExpansion: sc.AllowVolumeExpansion,
 	}
+}
+
+// copyStorageProfile gives the StorageProfile of class to (made by CDI's
+// controller for a new class) the spec.claimPropertySets of from's, as an
+// administrator completes a profile; nothing when from's has none.
+func copyStorageProfile(t *testing.T, from, to string) {
+	t.Helper()
+	src := &cdiv1.StorageProfile{}
+	if err := k.Get(ctxT(t), types.NamespacedName{Name: from}, src); err != nil || len(src.Spec.ClaimPropertySets) == 0 {
+		return
+	}
+	eventually(t, 1, func(c *assert.CollectT) {
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			sp := &cdiv1.StorageProfile{}
+			if err := k.Get(context.Background(), types.NamespacedName{Name: to}, sp); err != nil {
+				return err
+			}
+			sp.Spec.ClaimPropertySets = src.Spec.ClaimPropertySets
+			return k.Update(context.Background(), sp)
+		})
+		assert.NoError(c, err)
+	}, "the new class's StorageProfile to be completed")
 }

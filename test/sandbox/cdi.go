@@ -36,10 +36,13 @@ const (
 	// DefaultDataVolumeSize is used when a DataVolume requests no size.
 	DefaultDataVolumeSize = "1Gi"
 	annImportEndpoint     = "cdi.kubevirt.io/storage.import.endpoint"
+	annImportSource       = "cdi.kubevirt.io/storage.import.source"
+	sourceNone            = "none"
 	maxBackoffShift       = 5 // at most 32 intervals between importer restarts
 )
 
-// cdiSim plays CDI's import controller. A DataVolume gets a PVC of the same
+// cdiSim plays CDI's import controller. A DataVolume (image or blank
+// source) gets a PVC of the same
 // name (controlled by the DataVolume); while the PVC is Pending the phase is
 // Pending, or WaitForFirstConsumer for a WaitForFirstConsumer class. Once
 // Bound: ImportScheduled, then ImportInProgress with progress advancing by
@@ -161,6 +164,18 @@ func (r *cdiSim) advance(ctx context.Context, dv *cdiv1.DataVolume, pvc *corev1.
 		return next
 	}
 	progress := parseProgress(dv.Status.Progress) + r.step
+	if src := dv.Spec.Source; src != nil && src.Blank != nil {
+		// A blank source has nothing to transfer: CDI's importer writes an
+		// empty image and reports no progress, so the DataVolume goes from
+		// ImportInProgress "N/A" to Succeeded (CDI pkg/importer, the
+		// "none" source's data processor).
+		progress = 100
+		if dv.Status.Phase == cdiv1.ImportScheduled {
+			dv.Status.Phase = cdiv1.ImportInProgress
+			setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionTrue, "Pod is running", "")
+			return r.interval
+		}
+	}
 	if progress >= 100 {
 		dv.Status.Phase = cdiv1.Succeeded
 		dv.Status.Progress = ProgressDone
@@ -223,6 +238,11 @@ func (r *cdiSim) ensureClaim(ctx context.Context, dv *cdiv1.DataVolume) (*corev1
 		pvc.Annotations[annImportEndpoint] = src.HTTP.URL
 	} else if src != nil && src.Registry != nil {
 		pvc.Annotations[annImportEndpoint] = deref(src.Registry.URL)
+	} else if src != nil && src.Blank != nil {
+		// CDI marks a blank DataVolume's claim with import source "none"
+		// (containerized-data-importer pkg/controller/common AnnSource,
+		// SourceNone) and its importer only creates an empty disk image.
+		pvc.Annotations[annImportSource] = sourceNone
 	}
 	switch {
 	case dv.Spec.Storage != nil:

@@ -155,3 +155,37 @@ func (d *NodeBridge) SetConditions(c []metav1.Condition) { d.Status.Conditions =
 
 // GetObservedGeneration is the generation the NodeBridge's status describes.
 func (d *NodeBridge) GetObservedGeneration() int64 { return d.Status.ObservedGeneration }
+
+// Condition types and reasons of live migration, drains and node loss
+// (issue #30).
+const (
+	// MigratableCondition mirrors the VMI's LiveMigratable condition
+	// (KubeVirt's virt-controller): True when KubeVirt can live-migrate the
+	// running VM, False with KubeVirt's reason (e.g. DisksNotLiveMigratable,
+	// InterfaceNotLiveMigratable) and its message, where a claim KubeVirt
+	// names is given as the disk's spec.disks[i]. Absent while no instance
+	// runs or KubeVirt has not reported it.
+	MigratableCondition = "Migratable"
+	// NodeLostCondition: the node the VM runs on has been NotReady (its
+	// kubelet stopped reporting) for at least the grace of the node-loss
+	// policy, or, without a policy, at all; the message says what happened
+	// or what an administrator can do. Absent otherwise.
+	NodeLostCondition = "NodeLost"
+
+	// ReasonMigratable: KubeVirt reports the VM live-migratable
+	// (LiveMigratable True, KubeVirt giving no reason of its own).
+	ReasonMigratable = "Migratable"
+	// ReasonNodeNotReady: the node is NotReady and no node-loss policy
+	// restarts the VM elsewhere: an administrator fences the node, then
+	// force-deletes the VM's pod (see the README, "Node loss").
+	ReasonNodeNotReady = "NodeNotReady"
+	// ReasonNodeLostRestarting: the node-loss policy force-deleted the VM's
+	// virt-launcher pod(s) on the lost node, so KubeVirt fails the
+	// instance and starts it elsewhere (also an Event of this reason).
+	ReasonNodeLostRestarting = "NodeLostRestarting"
+	// ReasonNodeLostWaiting: the node is NotReady and the node-loss policy
+	// acts once it has been so for its grace.
+	ReasonNodeLostWaiting = "NodeLostWaiting"
+	// ReasonMigrating: Ready's reason (True) while a live migration runs.
+	ReasonMigrating = "Migrating"
+)

@@ -93,6 +93,28 @@ type WukongSpec struct {
 	// +optional
 	StartStrategy *StartStrategy `json:"startStrategy,omitempty"`
 
+	// EvictionStrategy is what KubeVirt does with the VM when its node is
+	// drained (an eviction of the virt-launcher pod, e.g. `kubectl drain`),
+	// copied to the VirtualMachine's spec.template.spec.evictionStrategy
+	// (KubeVirt's field and values, kubevirt.io/api core/v1
+	// EvictionStrategy): LiveMigrate (the eviction is refused and the VM
+	// migrates to another node; a VM that cannot migrate blocks the drain),
+	// LiveMigrateIfPossible (migrates when it can, else is shut down like
+	// None), External (the eviction is refused and the VMI marked
+	// status.evacuationNodeName for an external controller to act on) or
+	// None (the pod is evicted: the guest is shut down and its run
+	// strategy decides whether it starts again elsewhere). Empty uses the
+	// operator's default (--default-eviction-strategy, chart value
+	// defaultEvictionStrategy), and without one the field stays unset on
+	// the VM, so the KubeVirt CR's spec.configuration.evictionStrategy
+	// applies, and with none there either KubeVirt evicts the pod as for
+	// None (kubevirt pkg/util/migrations VMIEvictionStrategy). A change
+	// reaches a running VMI as KubeVirt rolls template changes out (it may
+	// report RestartRequired).
+	// +kubebuilder:validation:Enum=LiveMigrate;LiveMigrateIfPossible;External;None
+	// +optional
+	EvictionStrategy string `json:"evictionStrategy,omitempty"`
+
 	// GuestAgent controls the QEMU guest agent in the guest. By default
 	// cloud-init installs and starts it: KubeVirt learns the IP addresses of
 	// secondary NICs (bridge, SR-IOV) only from the agent.
@@ -490,7 +512,7 @@ type StartStrategy struct {
 }
 
 // Phase is a one-word summary of a Wukong.
-// +kubebuilder:validation:Enum=Pending;Creating;Running;Stopped;Error
+// +kubebuilder:validation:Enum=Pending;Creating;Running;Migrating;Stopped;Error
 type Phase string
 
 // Phases.
@@ -501,6 +523,9 @@ const (
 	PhaseCreating Phase = "Creating"
 	// PhaseRunning: the guest runs and KubeVirt reports it ready.
 	PhaseRunning Phase = "Running"
+	// PhaseMigrating: the guest runs and KubeVirt is live-migrating it to
+	// another node (status.migration).
+	PhaseMigrating Phase = "Migrating"
 	// PhaseStopped: halted by its run strategy.
 	PhaseStopped Phase = "Stopped"
 	// PhaseError: Stalled; the Stalled condition says why.
@@ -555,9 +580,42 @@ type WukongStatus struct {
 	// +optional
 	ImportProgress string `json:"importProgress,omitempty"`
 
+	// Migration is the VM's current or last live migration, from the VMI's
+	// status.migrationState (KubeVirt keeps the last one until the next);
+	// absent when the running instance was never migrated.
+	// +optional
+	Migration *MigrationStatus `json:"migration,omitempty"`
+
 	// ObservedGeneration is the generation the status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// MigrationStatus is a live migration as KubeVirt reports it in the VMI's
+// status.migrationState (kubevirt.io/api core/v1
+// VirtualMachineInstanceMigrationState).
+type MigrationStatus struct {
+	// State is Pending (the target pod is ready, the transfer has not
+	// started), Running, Succeeded (the guest runs on targetNode) or
+	// Failed (it still runs on sourceNode; failureReason says why).
+	// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
+	State string `json:"state"`
+	// SourceNode is the node the guest ran on when the migration started.
+	// +optional
+	SourceNode string `json:"sourceNode,omitempty"`
+	// TargetNode is the node the guest is moved to.
+	// +optional
+	TargetNode string `json:"targetNode,omitempty"`
+	// StartTime is when the transfer started (KubeVirt's startTimestamp).
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// EndTime is when it ended (KubeVirt's endTimestamp).
+	// +optional
+	EndTime *metav1.Time `json:"endTime,omitempty"`
+	// FailureReason is KubeVirt's failureReason of a Failed migration
+	// ("aborted" for an aborted one that gives none).
+	// +optional
+	FailureReason string `json:"failureReason,omitempty"`
 }
 
 // NetworkStatus is one NIC's observed state.

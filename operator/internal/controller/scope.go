@@ -54,6 +54,8 @@ type scope struct {
 	vm kubevirt.Observation
 	// waiting says why the VirtualMachine was not created or updated yet.
 	waiting string
+	// maint: drains, migrations, node loss (observeMaintenance).
+	maint maintenance
 
 	// transient is an error that is nobody's fault (API hiccup, conflict):
 	// it is retried with backoff and keeps observedGeneration unchanged.

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -77,6 +78,12 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 		return err
 	}
 	b = b.Watches(&storagev1.StorageClass{}, handler.EnqueueRequestsFromMapFunc(r.stalledClassUsers))
+	// Nodes: a node's Ready change reaches the Wukongs whose VM runs there
+	// (status.nodeName, indexed), for NodeLost and the node-loss policy.
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexNodeName, nodeNameOf); err != nil {
+		return err
+	}
+	b = b.Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.wukongsOnNode), builder.WithPredicates(nodeReadyChanged))
 	return b.Complete(r)
 }
 

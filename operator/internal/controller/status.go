@@ -37,6 +37,8 @@ func computeStatus(w *v1alpha1.Wukong, s *scope) {
 	setVolumesBound(w, s)
 	setRestartRequired(w, s)
 	setReady(w, s)
+	setMigration(w, s)
+	setNodeLost(w, s, s.maint.policy)
 	stalled := setProgress(w, s)
 	st.Phase = phase(s, stalled)
 	if s.transient == nil {
@@ -224,8 +226,10 @@ func setReady(o *v1alpha1.Wukong, s *scope) {
 		conditions.MarkUnknown(o, t, v1alpha1.ReasonTransientError, "retrying after an error talking to the API server")
 	case !s.vm.Exists():
 		conditions.MarkFalse(o, t, v1alpha1.ReasonWaitingForDependencies, "VirtualMachine not created: %s", s.waiting)
+	case s.vm.Ready() && migratingReady(s) != "":
+		conditions.MarkTrue(o, t, v1alpha1.ReasonMigrating, "%s", migratingReady(s))
 	case s.vm.Ready():
-		conditions.MarkTrue(o, t, v1alpha1.ReasonRunning, "running on node %s", s.vm.Node())
+		conditions.MarkTrue(o, t, v1alpha1.ReasonRunning, "running on node %s%s", s.vm.Node(), drainNote(o, s))
 	case s.vm.Stopped():
 		conditions.MarkTrue(o, t, v1alpha1.ReasonStopped, "%s", stoppedMessage(s.vm.RunStrategy(), o.Name))
 	default:
@@ -327,6 +331,8 @@ func phase(s *scope, stalled bool) v1alpha1.Phase {
 		return v1alpha1.PhaseError
 	case !s.vm.Exists():
 		return v1alpha1.PhasePending
+	case s.vm.Ready() && s.vm.Migrating():
+		return v1alpha1.PhaseMigrating
 	case s.vm.Ready():
 		return v1alpha1.PhaseRunning
 	case s.vm.Stopped(), s.vm.Stopping() && s.vm.RunStrategy() == kubevirtv1.RunStrategyHalted:

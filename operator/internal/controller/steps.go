@@ -283,6 +283,7 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 		}
 		return err
 	}
+	r.withEvictionDefault(&m)
 	if u := m.CloudInit.User; u != nil && password != nil {
 		u.Password, u.PasswordHash = password.Plain, password.Hash
 	}

@@ -18,6 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
+	kubevirtv1 "kubevirt.io/api/core/v1"
+
 	"github.com/novasphere/wukong/lib/conditions"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/imagesource"
@@ -88,6 +90,14 @@ type WukongReconciler struct {
 	// StalledRetry is when a Wukong Stalled on something no watch reports
 	// is looked at again (its zero value: 1m doubling to 30m).
 	StalledRetry StalledRetry
+	// DefaultEvictionStrategy is the administrator's eviction strategy for
+	// VMs whose Wukong sets no spec.evictionStrategy (empty: none, so the
+	// KubeVirt CR's applies).
+	DefaultEvictionStrategy kubevirtv1.EvictionStrategy
+	// NodeLoss is the administrator's node-loss policy (zero: off).
+	NodeLoss NodeLossPolicy
+	// Clock is the time the node-loss policy compares with (nil: time.Now).
+	Clock func() time.Time
 	// Cache reads only what the manager's cache holds (Wukong's own,
 	// labelled children), never the API server: a Stalled pass uses it to
 	// skip live reads that cannot change what it does (see reconcileDisks
@@ -131,7 +141,7 @@ func (r *WukongReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		}
 	}()
 
-	for _, st := range []step{r.checkImageSources, r.reconcileNetworks, r.reconcileDisks, r.reconcileMachine} {
+	for _, st := range []step{r.checkImageSources, r.reconcileNetworks, r.reconcileDisks, r.reconcileMachine, r.observeMaintenance} {
 		if err := st(ctx, s); err != nil {
 			if errors.Is(err, context.Canceled) {
 				return ctrl.Result{}, nil

@@ -1,0 +1,270 @@
+package controller
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+
+	"github.com/novasphere/wukong/lib/conditions"
+	"github.com/novasphere/wukong/lib/kubevirt"
+	"github.com/novasphere/wukong/lib/storage"
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+)
+
+var (
+	t0 = metav1.NewTime(time.Date(2026, 12, 6, 23, 0, 0, 0, time.UTC))
+	t1 = metav1.NewTime(t0.Add(40 * time.Second))
+)
+
+// migratingVMI is a running instance with a migration state as KubeVirt
+// writes it (kubevirt.io/api core/v1 VirtualMachineInstanceMigrationState).
+func migratingVMI(ms *kubevirtv1.VirtualMachineInstanceMigrationState) *kubevirtv1.VirtualMachineInstance {
+	vmi := runningVMI("node-a")
+	vmi.Status.MigrationState = ms
+	return vmi
+}
+
+// twoDisks is a Wukong with a root and a data disk (spec.disks[1]).
+func twoDisks() (*v1alpha1.Wukong, []storage.Observation) {
+	w := testWukong()
+	w.Spec.Disks = append(w.Spec.Disks, v1alpha1.DiskSpec{Name: "data", Size: resource.MustParse("5Gi")})
+	vols := append(append([]storage.Observation(nil), bound...), storage.Observation{
+		Name: "data", ClaimName: "vm1-data", Phase: storage.PhaseBound, Bound: true, DataVolume: true,
+		StorageClassName: "local", AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+	})
+	return w, vols
+}
+
+// TestStatusFromMigrationState: phase Migrating while KubeVirt migrates,
+// status.migration from the VMI's migrationState (kept after the end, so
+// the move stays on record), Ready True throughout (the guest runs).
+func TestStatusFromMigrationState(t *testing.T) {
+	tests := []struct {
+		name   string
+		ms     *kubevirtv1.VirtualMachineInstanceMigrationState
+		phase  v1alpha1.Phase
+		ready  string
+		msgHas string
+		want   *v1alpha1.MigrationStatus
+	}{
+		{name: "target pod handed off, not started: Migrating, Pending",
+			ms:    &kubevirtv1.VirtualMachineInstanceMigrationState{SourceNode: "node-a", TargetNode: "node-b", MigrationUID: "m1"},
+			phase: v1alpha1.PhaseMigrating, ready: "True:" + v1alpha1.ReasonMigrating, msgHas: "live-migrating to node node-b (Pending)",
+			want: &v1alpha1.MigrationStatus{State: "Pending", SourceNode: "node-a", TargetNode: "node-b"}},
+		{name: "running: Migrating, Running with its start",
+			ms:    &kubevirtv1.VirtualMachineInstanceMigrationState{SourceNode: "node-a", TargetNode: "node-b", StartTimestamp: &t0},
+			phase: v1alpha1.PhaseMigrating, ready: "True:" + v1alpha1.ReasonMigrating, msgHas: "running on node node-a, live-migrating to node node-b (Running)",
+			want: &v1alpha1.MigrationStatus{State: "Running", SourceNode: "node-a", TargetNode: "node-b", StartTime: &t0}},
+		{name: "succeeded: Running again, the move recorded",
+			ms: &kubevirtv1.VirtualMachineInstanceMigrationState{SourceNode: "node-a", TargetNode: "node-b", StartTimestamp: &t0, EndTimestamp: &t1,
+				Completed: true},
+			phase: v1alpha1.PhaseRunning, ready: "True:" + v1alpha1.ReasonRunning, msgHas: "running on node node-a",
+			want: &v1alpha1.MigrationStatus{State: "Succeeded", SourceNode: "node-a", TargetNode: "node-b", StartTime: &t0, EndTime: &t1}},
+		{name: "failed: Running on the source, the reason recorded",
+			ms: &kubevirtv1.VirtualMachineInstanceMigrationState{SourceNode: "node-a", TargetNode: "node-b", StartTimestamp: &t0, EndTimestamp: &t1,
+				Completed: true, Failed: true, FailureReason: "Live migration failed: migration job cancelled"},
+			phase: v1alpha1.PhaseRunning, ready: "True:" + v1alpha1.ReasonRunning,
+			want: &v1alpha1.MigrationStatus{State: "Failed", SourceNode: "node-a", TargetNode: "node-b", StartTime: &t0, EndTime: &t1,
+				FailureReason: "Live migration failed: migration job cancelled"}},
+		{name: "aborted without a reason: Failed, aborted",
+			ms: &kubevirtv1.VirtualMachineInstanceMigrationState{SourceNode: "node-a", TargetNode: "node-b", StartTimestamp: &t0, EndTimestamp: &t1,
+				AbortStatus: kubevirtv1.MigrationAbortSucceeded},
+			phase: v1alpha1.PhaseRunning, ready: "True:" + v1alpha1.ReasonRunning,
+			want: &v1alpha1.MigrationStatus{State: "Failed", SourceNode: "node-a", TargetNode: "node-b", StartTime: &t0, EndTime: &t1, FailureReason: "aborted"}},
+		{name: "never migrated: no migration status", phase: v1alpha1.PhaseRunning, ready: "True:" + v1alpha1.ReasonRunning},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := testWukong()
+			s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true,
+				vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), migratingVMI(tt.ms))}
+			computeStatus(w, s)
+			assert.Equal(t, tt.phase, w.Status.Phase)
+			assert.Equal(t, tt.want, w.Status.Migration)
+			ready := conditions.Get(w, v1alpha1.ReadyCondition)
+			require.NotNil(t, ready)
+			assert.Equal(t, tt.ready, string(ready.Status)+":"+ready.Reason)
+			assert.Contains(t, ready.Message, tt.msgHas)
+			assert.Nil(t, conditions.Get(w, v1alpha1.StalledCondition), "a migration is no problem")
+		})
+	}
+}
+
+// KubeVirt's message for a claim that is not ReadWriteMany
+// (pkg/virt-controller/watch/vmi.go checkVolumesForMigration).
+const notSharedMessage = "cannot migrate VMI: PVC vm1-data is not shared, live migration requires that all PVCs must be shared (using ReadWriteMany access mode)"
+
+func notMigratableVMI() *kubevirtv1.VirtualMachineInstance {
+	vmi := runningVMI("node-a")
+	vmi.Status.Conditions = append(vmi.Status.Conditions, kubevirtv1.VirtualMachineInstanceCondition{
+		Type: kubevirtv1.VirtualMachineInstanceIsMigratable, Status: corev1.ConditionFalse,
+		Reason: kubevirtv1.VirtualMachineInstanceReasonDisksNotMigratable, Message: notSharedMessage,
+	})
+	return vmi
+}
+
+// TestMigratableMirrorsLiveMigratable: KubeVirt's reason is kept, the claim
+// it names becomes spec.disks[1]; Ready says a drain is refused only when
+// LiveMigrate is in effect.
+func TestMigratableMirrorsLiveMigratable(t *testing.T) {
+	w, vols := twoDisks()
+	s := &scope{w: w, net: netOK, netDone: true, vols: vols, volsDone: true,
+		vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), notMigratableVMI())}
+	s.maint.evictionStrategy, s.maint.evictionSource = kubevirtv1.EvictionStrategyLiveMigrate, "spec.evictionStrategy"
+	computeStatus(w, s)
+
+	m := conditions.Get(w, v1alpha1.MigratableCondition)
+	require.NotNil(t, m)
+	assert.Equal(t, metav1.ConditionFalse, m.Status)
+	assert.Equal(t, kubevirtv1.VirtualMachineInstanceReasonDisksNotMigratable, m.Reason)
+	assert.Contains(t, m.Message, "disk spec.disks[1] (data, claim vm1-data) is not shared")
+	assert.NotContains(t, m.Message, "PVC vm1-data")
+	assert.Contains(t, m.Message, "spec.disks[1]'s claim has access modes [ReadWriteOnce]")
+	assert.Contains(t, m.Message, "StorageClass local")
+
+	ready := conditions.Get(w, v1alpha1.ReadyCondition)
+	require.NotNil(t, ready)
+	assert.Equal(t, metav1.ConditionTrue, ready.Status, "the guest runs: a refused drain is not a failure")
+	assert.Contains(t, ready.Message, "a drain of node node-a is refused")
+	assert.Contains(t, ready.Message, "LiveMigrate (from spec.evictionStrategy)")
+	assert.Equal(t, v1alpha1.PhaseRunning, w.Status.Phase)
+
+	// None: the drain shuts the guest down, nothing is refused.
+	w2, _ := twoDisks()
+	s.w = w2
+	s.maint.evictionStrategy = kubevirtv1.EvictionStrategyNone
+	computeStatus(w2, s)
+	assert.NotContains(t, conditions.Get(w2, v1alpha1.ReadyCondition).Message, "drain")
+	assert.Equal(t, metav1.ConditionFalse, conditions.Get(w2, v1alpha1.MigratableCondition).Status)
+
+	// Migratable True, and absent once no instance runs.
+	vmi := runningVMI("node-a")
+	vmi.Status.Conditions = append(vmi.Status.Conditions, kubevirtv1.VirtualMachineInstanceCondition{
+		Type: kubevirtv1.VirtualMachineInstanceIsMigratable, Status: corev1.ConditionTrue})
+	s.vm = kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), vmi)
+	computeStatus(w2, s)
+	assert.Equal(t, "True:"+v1alpha1.ReasonMigratable, string(conditions.Get(w2, v1alpha1.MigratableCondition).Status)+":"+conditions.Get(w2, v1alpha1.MigratableCondition).Reason)
+	s.vm = kubevirt.Observe(vmWith(kubevirtv1.RunStrategyHalted, false), nil)
+	computeStatus(w2, s)
+	assert.Nil(t, conditions.Get(w2, v1alpha1.MigratableCondition))
+}
+
+// External: a drain only marks the instance (evacuationNodeName); Ready says so.
+func TestDrainNoteExternal(t *testing.T) {
+	w := testWukong()
+	vmi := runningVMI("node-a")
+	vmi.Status.EvacuationNodeName = "node-a"
+	s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true,
+		vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), vmi)}
+	s.maint.evictionStrategy, s.maint.evictionSource = kubevirtv1.EvictionStrategyExternal, "spec.evictionStrategy"
+	computeStatus(w, s)
+	ready := conditions.Get(w, v1alpha1.ReadyCondition)
+	assert.Equal(t, metav1.ConditionTrue, ready.Status)
+	assert.Contains(t, ready.Message, "a drain asked the VM to leave node node-a (eviction strategy External")
+}
+
+// A blank disk written as a plain claim says why it cannot migrate.
+func TestMigratableMessageNamesPlainClaims(t *testing.T) {
+	w, vols := twoDisks()
+	vols[1].PlainClaim, vols[1].NoCDI, vols[1].DataVolume = true, true, false
+	msg := migratableMessage(w, vols, notSharedMessage)
+	assert.Contains(t, msg, "spec.disks[1]")
+	assert.Contains(t, msg, "CDI was not installed when the disk was made")
+	assert.Equal(t, "no claim named", migratableMessage(w, vols, "no claim named"), "a message naming no claim of the Wukong is kept")
+}
+
+func nodeWithReady(status corev1.ConditionStatus, since time.Time) *corev1.Node {
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}, Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{
+		{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse},
+		{Type: corev1.NodeReady, Status: status, LastTransitionTime: metav1.NewTime(since)},
+	}}}
+}
+
+// TestDecideNodeLoss: the policy as a function of the node's Ready
+// condition, the clock and the policy.
+func TestDecideNodeLoss(t *testing.T) {
+	now := t0.Time
+	five := NodeLossPolicy{After: 5 * time.Minute}
+	tests := []struct {
+		name   string
+		node   *corev1.Node
+		policy NodeLossPolicy
+		want   nodeLoss
+	}{
+		{"ready node", nodeWithReady(corev1.ConditionTrue, now.Add(-time.Hour)), five, nodeLoss{Node: "node-a"}},
+		{"no Ready condition yet", &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}}, five, nodeLoss{Node: "node-a"}},
+		{"Unknown for 2m under a 5m policy: wait 3m", nodeWithReady(corev1.ConditionUnknown, now.Add(-2*time.Minute)), five,
+			nodeLoss{Node: "node-a", Lost: true, Since: now.Add(-2 * time.Minute), Wait: 3 * time.Minute}},
+		{"False for exactly 5m: act", nodeWithReady(corev1.ConditionFalse, now.Add(-5*time.Minute)), five,
+			nodeLoss{Node: "node-a", Lost: true, Since: now.Add(-5 * time.Minute), Act: true}},
+		{"Unknown for an hour, no policy: lost, never acts", nodeWithReady(corev1.ConditionUnknown, now.Add(-time.Hour)), NodeLossPolicy{},
+			nodeLoss{Node: "node-a", Lost: true, Since: now.Add(-time.Hour)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, decideNodeLoss(tt.node, now, tt.policy))
+		})
+	}
+}
+
+// TestNodeLostStatus: the Wukong says the node is lost and what happens or
+// what an administrator can do.
+func TestNodeLostStatus(t *testing.T) {
+	since := t0.Add(-10 * time.Minute)
+	tests := []struct {
+		name, reason, msgHas string
+		d                    nodeLoss
+		policy               NodeLossPolicy
+	}{
+		{"no policy: what an administrator can do", v1alpha1.ReasonNodeNotReady, "--force --grace-period=0",
+			nodeLoss{Node: "node-a", Lost: true, Since: since}, NodeLossPolicy{}},
+		{"policy waiting", v1alpha1.ReasonNodeLostWaiting, "once it has been so for 15m0s",
+			nodeLoss{Node: "node-a", Lost: true, Since: since, Wait: 5 * time.Minute}, NodeLossPolicy{After: 15 * time.Minute}},
+		{"policy acted", v1alpha1.ReasonNodeLostRestarting, "force-deleted so KubeVirt restarts the VM on another node",
+			nodeLoss{Node: "node-a", Lost: true, Since: since, Act: true, Deleted: 1}, NodeLossPolicy{After: 5 * time.Minute}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := testWukong()
+			s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true,
+				vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), runningVMI("node-a"))}
+			s.maint.node, s.maint.policy = tt.d, tt.policy
+			computeStatus(w, s)
+			lost := conditions.Get(w, v1alpha1.NodeLostCondition)
+			require.NotNil(t, lost)
+			assert.Equal(t, "True:"+tt.reason, string(lost.Status)+":"+lost.Reason)
+			assert.Contains(t, lost.Message, tt.msgHas)
+			assert.Contains(t, lost.Message, "node node-a has been NotReady since 2026-12-06T22:50:00Z")
+			ready := conditions.Get(w, v1alpha1.ReadyCondition)
+			assert.Equal(t, "False:"+tt.reason, string(ready.Status)+":"+ready.Reason)
+		})
+	}
+	// A Ready node: no NodeLost.
+	w := testWukong()
+	s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true,
+		vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), runningVMI("node-a"))}
+	conditions.MarkTrue(w, v1alpha1.NodeLostCondition, v1alpha1.ReasonNodeNotReady, "old")
+	computeStatus(w, s)
+	assert.Nil(t, conditions.Get(w, v1alpha1.NodeLostCondition))
+}
+
+// The operator's default eviction strategy fills in only what the Wukong
+// leaves empty.
+func TestEvictionDefault(t *testing.T) {
+	r := &WukongReconciler{DefaultEvictionStrategy: kubevirtv1.EvictionStrategyLiveMigrate}
+	m := kubevirt.Machine{}
+	r.withEvictionDefault(&m)
+	assert.Equal(t, kubevirtv1.EvictionStrategyLiveMigrate, m.EvictionStrategy)
+	m = kubevirt.Machine{EvictionStrategy: kubevirtv1.EvictionStrategyNone}
+	r.withEvictionDefault(&m)
+	assert.Equal(t, kubevirtv1.EvictionStrategyNone, m.EvictionStrategy, "the Wukong's own wins")
+	m = kubevirt.Machine{}
+	(&WukongReconciler{}).withEvictionDefault(&m)
+	assert.Empty(t, m.EvictionStrategy, "no default: unset, the KubeVirt CR's applies")
+}
