@@ -108,6 +108,25 @@ func Disks(w *v1alpha1.Wukong) []storage.Disk {
 	return out
 }
 
+// DiskField is the reverse of Disks: the path of the Wukong field behind
+// lib/storage Disk field libField (the Field of a disk's *apply.Failure) of
+// spec.disks[i]: name, size and storageClassName are the disk's own; source
+// is its image, or spec.osImage for the boot disk without one (Disks gives
+// it osImage); "" (a failure about the whole disk) is spec.disks[i].
+func DiskField(w *v1alpha1.Wukong, i int, libField string) string {
+	disk := fmt.Sprintf("spec.disks[%d]", i)
+	switch libField {
+	case "":
+		return disk
+	case "source":
+		if i == BootIndex(w) && w.Spec.Disks[i].Image == "" {
+			return "spec.osImage"
+		}
+		return disk + ".image"
+	}
+	return disk + "." + libField
+}
+
 // Machine maps the spec plus what the network and storage steps observed to
 // a lib/kubevirt machine: one NIC per spec.networks entry, in order, with
 // its ipConfig attached (NIC.IP); one disk per observed spec.disks entry, in
@@ -204,14 +223,14 @@ func byName[T any](obs []T, name func(T) string) map[string]T {
 	return out
 }
 
-// SpecField names the Wukong field behind a lib/kubevirt input field (the
-// Field of a *kubevirt.InvalidInputError) so a Stalled message points at what
-// the user wrote: containerDiskImage is spec.osImage; nics[i].ip.<x> is
+// MachineField is the reverse of Machine: the Wukong field behind a
+// lib/kubevirt input field (the Field of a *kubevirt.InvalidInputError) so
+// a Stalled message points at what the user wrote: containerDiskImage is spec.osImage; nics[i].ip.<x> is
 // spec.networks[i].ipConfig.<x> (Machine makes NIC i of spec.networks[i];
 // addresses is ipConfig.address, dns is dnsServers) and nics[i].mac is
 // spec.networks[i]. Other fields, and NICs w does not have, are returned as
 // they are.
-func SpecField(w *v1alpha1.Wukong, libField string) string {
+func MachineField(w *v1alpha1.Wukong, libField string) string {
 	if libField == "containerDiskImage" {
 		return "spec.osImage"
 	}

@@ -30,7 +30,7 @@ func TestSpecField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.lib, func(t *testing.T) {
-			assert.Equal(t, tt.want, SpecField(w, tt.lib))
+			assert.Equal(t, tt.want, MachineField(w, tt.lib))
 		})
 	}
 }
@@ -64,6 +64,31 @@ func TestMachineMapsGuestAgent(t *testing.T) {
 			m, err := Machine(&v1alpha1.Wukong{Spec: v1alpha1.WukongSpec{OSImage: "quay.io/a/b:1", GuestAgent: tc.ga}}, nil, nil, nil)
 			require.NoError(t, err)
 			assert.Equal(t, tc.skip, m.CloudInit.SkipGuestAgent)
+		})
+	}
+}
+
+// TestDiskField: every Disk field lib/storage names in a failure maps back to
+// the spec.disks field Disks took it from.
+func TestDiskField(t *testing.T) {
+	w := &v1alpha1.Wukong{Spec: v1alpha1.WukongSpec{OSImage: "quay.io/a/b:1", Disks: []v1alpha1.DiskSpec{
+		{Name: "root"},
+		{Name: "data", Image: "https://example.com/d.img"},
+	}}}
+	tests := []struct {
+		i         int
+		lib, want string
+	}{
+		{0, "source", "spec.osImage"}, // the boot disk without image imports osImage
+		{1, "source", "spec.disks[1].image"},
+		{1, "size", "spec.disks[1].size"},
+		{0, "storageClassName", "spec.disks[0].storageClassName"},
+		{1, "name", "spec.disks[1].name"},
+		{1, "", "spec.disks[1]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			assert.Equal(t, tt.want, DiskField(w, tt.i, tt.lib))
 		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
+	"github.com/novasphere/wukong/lib/apply"
 	"github.com/novasphere/wukong/lib/conditions"
 	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/network"
@@ -71,9 +72,8 @@ func TestComputeStatus(t *testing.T) {
 			scope: func() *scope {
 				s := &scope{net: netOK, netDone: true, volsDone: true,
 					vols: []storage.Observation{{Name: "root", ClaimName: "vm1-root", Phase: storage.PhasePending, Reason: storage.ReasonStorageClassNotFound, Message: `StorageClass "fast" not found`}}}
-				p, ok := diskProblem(0, v1alpha1.DiskSpec{Name: "root", StorageClassName: "fast"}, s.vols[0])
-				require.True(t, ok)
-				s.addProblem(p)
+				s.addProblem(problemOf(fromStorage, diskWukong("fast"),
+					apply.Stalled(storage.ReasonStorageClassNotFound, errors.New(s.vols[0].Message)).On("root", "storageClassName")))
 				return s
 			},
 			phase: v1alpha1.PhaseError,

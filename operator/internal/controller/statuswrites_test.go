@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
+	"github.com/novasphere/wukong/lib/apply"
 	"github.com/novasphere/wukong/lib/conditions"
 	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/storage"
@@ -188,10 +190,8 @@ func TestStatusWritesNonProgressAtOnce(t *testing.T) {
 	st := importingScope("")
 	st.vols = bound
 	st.vm = kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, false), nil)
-	p, ok := diskProblem(0, v1alpha1.DiskSpec{Name: "root", StorageClassName: "fast"},
-		storage.Observation{Name: "root", Reason: storage.ReasonStorageClassNotFound, Message: `StorageClass "fast" not found`})
-	require.True(t, ok)
-	st.addProblem(p)
+	st.addProblem(problemOf(fromStorage, diskWukong("fast"),
+		apply.Stalled(storage.ReasonStorageClassNotFound, errors.New(`StorageClass "fast" not found`)).On("root", "storageClassName")))
 	assert.True(t, c.pass(st).Write, "Stalled appears")
 	assert.Equal(t, v1alpha1.PhaseError, c.status.Phase)
 	assert.Equal(t, 3, c.writes)
