@@ -45,13 +45,13 @@ func (r *WukongReconciler) reconcileNetworks(ctx context.Context, s *scope) erro
 		ready, stalled, msg := nodenet.Ready(g.Decl)
 		switch {
 		case stalled == v1alpha1.ReasonBridgeDegraded:
-			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, v1alpha1.ReasonBridgeDegraded, field,
-				fmt.Sprintf("node bridge %s failed on the nodes (NMState reports it Degraded): an administrator must fix NodeBridge %s", g.Decl.Name, g.Decl.Name), false})
+			s.addProblem(problem{Condition: v1alpha1.NetworksConfiguredCondition, Reason: v1alpha1.ReasonBridgeDegraded, Field: field,
+				Message: fmt.Sprintf("node bridge %s failed on the nodes (NMState reports it Degraded): an administrator must fix NodeBridge %s", g.Decl.Name, g.Decl.Name)})
 		case stalled != "":
 			// The operator's own account (a policy name taken, NMState not
 			// installed), not NMState's node-level text.
-			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, stalled, field,
-				fmt.Sprintf("node bridge %s cannot be configured until an administrator fixes NodeBridge %s: %s", g.Decl.Name, g.Decl.Name, msg), false})
+			s.addProblem(problem{Condition: v1alpha1.NetworksConfiguredCondition, Reason: stalled, Field: field,
+				Message: fmt.Sprintf("node bridge %s cannot be configured until an administrator fixes NodeBridge %s: %s", g.Decl.Name, g.Decl.Name, msg)})
 		case !ready && s.bridgePending == "":
 			s.bridgePending = fmt.Sprintf("NodeBridge %s is not ready on the nodes yet", g.Decl.Name)
 		}
@@ -159,7 +159,7 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 	if err != nil {
 		var rsErr *mapping.RunStrategyError
 		if errors.As(err, &rsErr) {
-			s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonInvalidSpec, "spec." + rsErr.Field, rsErr.Error(), false})
+			s.addProblem(problem{Condition: v1alpha1.ReadyCondition, Reason: v1alpha1.ReasonInvalidSpec, Field: "spec." + rsErr.Field, Message: rsErr.Error()})
 			return r.observeMachine(ctx, s)
 		}
 		return err
@@ -207,9 +207,9 @@ func (r *WukongReconciler) sshKeys(ctx context.Context, s *scope) ([]string, err
 		notOptedIn *kubevirt.SecretNotOptedInError
 	)
 	if errors.As(err, &notFound) || errors.As(err, &notOptedIn) {
-		s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonSecretNotFound, "spec.sshKeySecret",
-			fmt.Sprintf("no Secret %s labelled %s=true in this namespace: the SSH key Secret must carry that label "+
-				"(only its lines that parse as SSH public keys are copied into the guest)", s.w.Spec.SSHKeySecret, v1alpha1.SSHAuthorizedKeysLabel), true})
+		s.addProblem(problem{Condition: v1alpha1.ReadyCondition, Reason: v1alpha1.ReasonSecretNotFound, Field: "spec.sshKeySecret", External: true,
+			Message: fmt.Sprintf("no Secret %s labelled %s=true in this namespace: the SSH key Secret must carry that label "+
+				"(only its lines that parse as SSH public keys are copied into the guest)", s.w.Spec.SSHKeySecret, v1alpha1.SSHAuthorizedKeysLabel)})
 		return nil, nil
 	}
 	if err != nil {
@@ -247,13 +247,13 @@ func (r *WukongReconciler) password(ctx context.Context, s *scope) (*kubevirt.Pa
 	const field = "spec.cloudInitUser.passwordSecretRef"
 	switch {
 	case errors.As(err, &notFound) || errors.As(err, &notOptedIn):
-		s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonSecretNotFound, field,
-			fmt.Sprintf("no Secret %s labelled %s=true in this namespace: the password Secret must carry that label",
-				ref.Name, v1alpha1.CloudInitPasswordLabel), true})
+		s.addProblem(problem{Condition: v1alpha1.ReadyCondition, Reason: v1alpha1.ReasonSecretNotFound, Field: field, External: true,
+			Message: fmt.Sprintf("no Secret %s labelled %s=true in this namespace: the password Secret must carry that label",
+				ref.Name, v1alpha1.CloudInitPasswordLabel)})
 		return nil, nil
 	case errors.As(err, &keyNotFound):
-		s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonSecretNotFound, field + ".key",
-			fmt.Sprintf("Secret %s has no non-empty key %q", ref.Name, key), true})
+		s.addProblem(problem{Condition: v1alpha1.ReadyCondition, Reason: v1alpha1.ReasonSecretNotFound, Field: field + ".key", External: true,
+			Message: fmt.Sprintf("Secret %s has no non-empty key %q", ref.Name, key)})
 		return nil, nil
 	case err != nil:
 		return nil, err
