@@ -133,7 +133,7 @@ func DiskField(w *v1alpha1.Wukong, i int, libField string) string {
 // order. Observations are matched to spec entries by name. A run-strategy
 // contradiction is a *RunStrategyError.
 func Machine(w *v1alpha1.Wukong, nicObs []network.NICObservation, volObs []storage.Observation, sshKeys []string) (kubevirt.Machine, error) {
-	rs, err := RunStrategy(w)
+	rs, err := runStrategy(w)
 	if err != nil {
 		return kubevirt.Machine{}, err
 	}
@@ -175,7 +175,7 @@ func Machine(w *v1alpha1.Wukong, nicObs []network.NICObservation, volObs []stora
 	nics := byName(nicObs, func(n network.NICObservation) string { return n.Name })
 	for _, spec := range w.Spec.Networks {
 		obs := nics[spec.Name]
-		m.NICs = append(m.NICs, kubevirt.NIC{Name: spec.Name, NAD: obs.NetworkName(), MAC: obs.MAC, Binding: NICBinding(spec, obs), IP: ipConfig(spec.IPConfig)})
+		m.NICs = append(m.NICs, kubevirt.NIC{Name: spec.Name, NAD: obs.NetworkName(), MAC: obs.MAC, Binding: nicBinding(spec, obs), IP: ipConfig(spec.IPConfig)})
 	}
 	if ga := w.Spec.GuestAgent; ga != nil && ga.Install != nil && !*ga.Install {
 		m.CloudInit.SkipGuestAgent = true
@@ -255,13 +255,13 @@ func MachineField(w *v1alpha1.Wukong, libField string) string {
 	return nic + ".ipConfig" + ip
 }
 
-// NICBinding is the KubeVirt binding of a NIC: sriov for type sriov; the
+// nicBinding is the KubeVirt binding of a NIC: sriov for type sriov; the
 // macvtap binding plugin when its NAD is a macvtap one (the NAD Wukong
 // writes for type macvlan, or a user's macvtap NAD); else the bridge
 // binding. A macvlan or ipvlan NAD never gets here: network.Reconcile fails
 // such a NIC (an *network.UnsupportedCNIError). KubeVirt user guide, "Interfaces and
 // Networks" and the macvtap binding plugin page.
-func NICBinding(spec v1alpha1.NetworkSpec, obs network.NICObservation) kubevirt.Binding {
+func nicBinding(spec v1alpha1.NetworkSpec, obs network.NICObservation) kubevirt.Binding {
 	switch {
 	case NetworkType(spec) == v1alpha1.NetworkTypeSRIOV:
 		return kubevirt.BindingSRIOV
