@@ -469,15 +469,9 @@ type SSHKeys struct {
 // describes) is kept verbatim; other non-empty lines (passwords, private
 // keys, comments) are counted in Dropped.
 func ReadSSHKeys(ctx context.Context, c client.Reader, namespace, secretName, optInLabel string) (SSHKeys, error) {
-	var s corev1.Secret
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: secretName}, &s); err != nil {
-		if apierrors.IsNotFound(err) {
-			return SSHKeys{}, &SecretNotFoundError{Namespace: namespace, Name: secretName}
-		}
-		return SSHKeys{}, fmt.Errorf("%s: %w", errGetSSHSecret, err)
-	}
-	if optInLabel != "" && s.Labels[optInLabel] != "true" {
-		return SSHKeys{}, &SecretNotOptedInError{Namespace: namespace, Name: secretName, Label: optInLabel}
+	s, err := readOptedIn(ctx, c, namespace, secretName, optInLabel, errGetSSHSecret)
+	if err != nil {
+		return SSHKeys{}, err
 	}
 	names := make([]string, 0, len(s.Data))
 	for k := range s.Data {
@@ -525,6 +519,24 @@ type Password struct {
 // gost-yescrypt (gy) (crypt(5), "HASHING METHODS").
 var cryptHash = regexp.MustCompile(`^\$(1|2[aby]|5|6|7|y|gy)\$[!-~]+$`)
 
+// readOptedIn reads the Secret namespace/secretName for ReadSSHKeys and
+// ReadPassword: a *SecretNotFoundError when it is missing, a
+// *SecretNotOptedInError when it lacks optInLabel=true (an empty optInLabel
+// needs no label), another read error prefixed with errGet.
+func readOptedIn(ctx context.Context, c client.Reader, namespace, secretName, optInLabel, errGet string) (*corev1.Secret, error) {
+	var s corev1.Secret
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: secretName}, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, &SecretNotFoundError{Namespace: namespace, Name: secretName}
+		}
+		return nil, fmt.Errorf("%s: %w", errGet, err)
+	}
+	if optInLabel != "" && s.Labels[optInLabel] != "true" {
+		return nil, &SecretNotOptedInError{Namespace: namespace, Name: secretName, Label: optInLabel}
+	}
+	return &s, nil
+}
+
 // ReadPassword reads a user's password from key of the Secret
 // namespace/secretName. The Secret must carry the label optInLabel with the
 // value "true" (an empty optInLabel needs no label), else it is a
@@ -534,15 +546,9 @@ var cryptHash = regexp.MustCompile(`^\$(1|2[aby]|5|6|7|y|gy)\$[!-~]+$`)
 // ends) is not part of the value. A value in crypt(3) modular format is
 // returned as Hash, anything else as Plain.
 func ReadPassword(ctx context.Context, c client.Reader, namespace, secretName, key, optInLabel string) (Password, error) {
-	var s corev1.Secret
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: secretName}, &s); err != nil {
-		if apierrors.IsNotFound(err) {
-			return Password{}, &SecretNotFoundError{Namespace: namespace, Name: secretName}
-		}
-		return Password{}, fmt.Errorf("%s: %w", errGetPasswordSecret, err)
-	}
-	if optInLabel != "" && s.Labels[optInLabel] != "true" {
-		return Password{}, &SecretNotOptedInError{Namespace: namespace, Name: secretName, Label: optInLabel}
+	s, err := readOptedIn(ctx, c, namespace, secretName, optInLabel, errGetPasswordSecret)
+	if err != nil {
+		return Password{}, err
 	}
 	v := string(s.Data[key])
 	if t, ok := strings.CutSuffix(v, "\n"); ok {

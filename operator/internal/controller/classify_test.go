@@ -32,6 +32,12 @@ func diskWukong(class string) *v1alpha1.Wukong {
 	return w
 }
 
+// failureOn is a stalled lib failure as a lib makes it: its reason and
+// cause, the entry (NIC or disk name) and the lib's field at fault.
+func failureOn(reason string, err error, subject, field string) *apply.Failure {
+	return apply.Stalled(reason, err).On(subject, field)
+}
+
 // TestClassify: every lib failure is sorted in one place. A stalled failure
 // the table knows gets Wukong's reason and field; one it does not know
 // still stalls the Wukong with the lib's reason (never retried silently as

@@ -57,22 +57,14 @@ var failures = map[failureKey]failureRow{
 	// lib/network: one failure per NIC, Subject the NIC's name.
 	{fromNetwork, network.ReasonNamespaceNotAllowed}: {
 		condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonNamespaceNotAllowed, field: nicField,
-		message: func(_ entry, f *apply.Failure) string {
-			var e *network.NamespaceNotAllowedError
-			if !errors.As(f, &e) {
-				return f.Error()
-			}
+		message: typed(func(e *network.NamespaceNotAllowedError) string {
 			return fmt.Sprintf("NetworkAttachmentDefinitions in namespace %s may not be used from this namespace: use one in this namespace, or ask an administrator to allow namespace %s", e.Namespace, e.Namespace)
-		}},
+		})},
 	{fromNetwork, network.ReasonNADNotFound}: {
 		condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonNADNotFound, field: nicField, external: true,
-		message: func(_ entry, f *apply.Failure) string {
-			var e *network.NADNotFoundError
-			if !errors.As(f, &e) {
-				return f.Error()
-			}
+		message: typed(func(e *network.NADNotFoundError) string {
 			return fmt.Sprintf("NetworkAttachmentDefinition %s/%s not found", e.Namespace, e.Name)
-		}},
+		})},
 	{fromNetwork, network.ReasonMultusNotInstalled}: {
 		condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonNADNotFound, external: true,
 		field:   func(e entry, _ *apply.Failure) string { return nic(e, "type") },
@@ -82,25 +74,17 @@ var failures = map[failureKey]failureRow{
 		message: conflictMessage},
 	{fromNetwork, network.ReasonInvalidAttachment}: {
 		condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonInvalidNetwork, field: nicField,
-		message: func(_ entry, f *apply.Failure) string {
-			var e *network.InvalidAttachmentError
-			if !errors.As(f, &e) {
-				return f.Error()
-			}
+		message: typed(func(e *network.InvalidAttachmentError) string {
 			return e.Reason
-		}},
+		})},
 	{fromNetwork, network.ReasonUnsupportedCNI}: {
 		condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonUnsupportedCNI, field: nicField, external: true,
-		message: func(_ entry, f *apply.Failure) string {
-			var e *network.UnsupportedCNIError
-			if !errors.As(f, &e) {
-				return f.Error()
-			}
+		message: typed(func(e *network.UnsupportedCNIError) string {
 			return fmt.Sprintf("NetworkAttachmentDefinition %s/%s uses the %s CNI plugin, which KubeVirt cannot connect a VM to "+
 				"(the bridge binding needs a pod interface it can enslave to a bridge and hand to the guest; a %s interface is neither); "+
 				"name a NetworkAttachmentDefinition of type bridge or macvtap, or use type: macvlan with physicalInterface and no nadName "+
 				"(Wukong then writes a macvtap one)", e.Namespace, e.Name, e.Type, e.Type)
-		}},
+		})},
 
 	// lib/storage: one failure per disk, Subject the disk's name.
 	{fromStorage, storage.ReasonNameConflict}: {
@@ -144,13 +128,9 @@ var failures = map[failureKey]failureRow{
 	{fromKubeVirt, kubevirt.ReasonInvalidInput}: {
 		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonInvalidSpec,
 		field: func(e entry, f *apply.Failure) string { return mapping.MachineField(e.w, f.Field) },
-		message: func(_ entry, f *apply.Failure) string {
-			var e *kubevirt.InvalidInputError
-			if !errors.As(f, &e) {
-				return f.Error()
-			}
+		message: typed(func(e *kubevirt.InvalidInputError) string {
 			return e.Message
-		}},
+		})},
 	{fromKubeVirt, kubevirt.ReasonBindingNotRegistered}: {
 		condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonBindingNotRegistered, external: true,
 		field: bindingField, message: bindingMessage},
@@ -204,6 +184,18 @@ func problemOf(from source, w *v1alpha1.Wukong, f *apply.Failure) problem {
 		field = list
 	}
 	return problem{Condition: conditionOf[from], Reason: f.Reason, Field: field, Message: f.Error()}
+}
+
+// typed is a message made from the lib's typed error E the failure wraps,
+// the failure's own text when it wraps none.
+func typed[E error](message func(E) string) func(entry, *apply.Failure) string {
+	return func(_ entry, f *apply.Failure) string {
+		var e E
+		if !errors.As(f, &e) {
+			return f.Error()
+		}
+		return message(e)
+	}
 }
 
 func fixed(s string) func(entry, *apply.Failure) string {

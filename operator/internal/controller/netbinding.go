@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/novasphere/wukong/lib/apply"
@@ -30,11 +29,7 @@ func bindingField(e entry, _ *apply.Failure) string {
 
 // bindingMessage says which plugin the NIC needs and how an administrator
 // registers it.
-func bindingMessage(_ entry, f *apply.Failure) string {
-	var notRegistered *kubevirt.BindingNotRegisteredError
-	if !errors.As(f, &notRegistered) {
-		return f.Error()
-	}
+var bindingMessage = typed(func(notRegistered *kubevirt.BindingNotRegisteredError) string {
 	where := "the KubeVirt CR does not register it"
 	if notRegistered.KubeVirtCRs == 0 {
 		where = "no KubeVirt CR (kubevirt.io/v1 KubeVirt) was found"
@@ -43,4 +38,4 @@ func bindingMessage(_ entry, f *apply.Failure) string {
 		"but %s; a cluster administrator adds spec.configuration.network.binding.%s: {domainAttachmentType: tap} to the KubeVirt CR "+
 		"and deploys macvtap-cni (https://kubevirt.io/user-guide/network/net_binding_plugins/macvtap/)",
 		notRegistered.NIC, notRegistered.Binding, where, notRegistered.Binding)
-}
+})

@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
-	"github.com/novasphere/wukong/lib/apply"
 	"github.com/novasphere/wukong/lib/conditions"
 	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/network"
@@ -73,7 +72,7 @@ func TestComputeStatus(t *testing.T) {
 				s := &scope{net: netOK, netDone: true, volsDone: true,
 					vols: []storage.Observation{{Name: "root", ClaimName: "vm1-root", Phase: storage.PhasePending, Reason: storage.ReasonStorageClassNotFound, Message: `StorageClass "fast" not found`}}}
 				s.addProblem(problemOf(fromStorage, diskWukong("fast"),
-					apply.Stalled(storage.ReasonStorageClassNotFound, errors.New(s.vols[0].Message)).On("root", "storageClassName")))
+					failureOn(storage.ReasonStorageClassNotFound, errors.New(s.vols[0].Message), "root", "storageClassName")))
 				return s
 			},
 			phase: v1alpha1.PhaseError,

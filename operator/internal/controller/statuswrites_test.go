@@ -19,7 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
-	"github.com/novasphere/wukong/lib/apply"
 	"github.com/novasphere/wukong/lib/conditions"
 	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/storage"
@@ -191,7 +190,7 @@ func TestStatusWritesNonProgressAtOnce(t *testing.T) {
 	st.vols = bound
 	st.vm = kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, false), nil)
 	st.addProblem(problemOf(fromStorage, diskWukong("fast"),
-		apply.Stalled(storage.ReasonStorageClassNotFound, errors.New(`StorageClass "fast" not found`)).On("root", "storageClassName")))
+		failureOn(storage.ReasonStorageClassNotFound, errors.New(`StorageClass "fast" not found`), "root", "storageClassName")))
 	assert.True(t, c.pass(st).Write, "Stalled appears")
 	assert.Equal(t, v1alpha1.PhaseError, c.status.Phase)
 	assert.Equal(t, 3, c.writes)
