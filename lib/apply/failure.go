@@ -77,7 +77,7 @@ func (f *Failure) On(subject, field string) *Failure {
 	return f
 }
 
-// ReasonPredecessor is the reason of a transient failure for an object that
+// ReasonPredecessor is the reason of a waiting failure for an object that
 // still belongs to a deleted owner of the same name (see ConflictError's
 // Predecessor): waiting for the garbage collector resolves it.
 const ReasonPredecessor = "WaitingForPredecessor"

@@ -33,7 +33,7 @@ import (
 // (Reason one of ReasonInvalidInput, ReasonBindingNotRegistered,
 // ReasonKubeVirtNotInstalled, apply.ReasonNameConflict; stalled) wrapping
 // the typed error; a VM or VMI of a deleted owner of the same name gives a
-// transient one (apply.ReasonPredecessor). Other errors are API failures,
+// waiting one (apply.ReasonPredecessor, RequeueAfter). Other errors are API failures,
 // worth a retry.
 func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, m Machine) (Observation, error) {
 	obs, err := reconcileMachine(ctx, c, id, owner, m)
