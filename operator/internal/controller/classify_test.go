@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/novasphere/wukong/lib/apply"
 	"github.com/novasphere/wukong/lib/kubevirt"
@@ -30,6 +31,16 @@ func diskWukong(class string) *v1alpha1.Wukong {
 	w := testWukong()
 	w.Spec.Disks[0].StorageClassName = class
 	return w
+}
+
+// testScheme is a scheme with the kinds of adders, for fake clients.
+func testScheme(t *testing.T, adders ...func(*runtime.Scheme) error) *runtime.Scheme {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	for _, add := range adders {
+		require.NoError(t, add(scheme))
+	}
+	return scheme
 }
 
 // failureOn is a stalled lib failure as a lib makes it: its reason and

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	kubevirtv1 "kubevirt.io/api/core/v1"
@@ -300,8 +299,7 @@ func TestProgressOnly(t *testing.T) {
 // what StatusWrites lets through, records Events only with a write, and
 // returns the requeue of a coalesced write.
 func TestWriteStatusPatches(t *testing.T) {
-	scheme := runtime.NewScheme()
-	require.NoError(t, v1alpha1.AddToScheme(scheme))
+	scheme := testScheme(t, v1alpha1.AddToScheme)
 	w := testWukong()
 	patches := 0
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(w).WithStatusSubresource(&v1alpha1.Wukong{}).
