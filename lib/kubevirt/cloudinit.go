@@ -419,6 +419,20 @@ func checkIP(field string, nd IPConfig) error {
 	return nil
 }
 
+// Prefixes returns Addresses parsed, in order; one that is not in CIDR
+// form is left out (Machine.Validate refuses it). The one place an address
+// is read, for the network data and for a caller showing what the guest is
+// configured with.
+func (ip IPConfig) Prefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(ip.Addresses))
+	for _, a := range ip.Addresses {
+		if p, err := netip.ParsePrefix(a); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // buildEthernet renders one entry's addresses, DHCP and name servers of a
 // checked IPConfig (checkIP) and returns its gateway (the zero Addr when it
 // has none); the default route is RenderNetworkData's decision.
@@ -429,8 +443,7 @@ func buildEthernet(mac string, nd IPConfig) (ethernet, netip.Addr) {
 		t := true
 		eth.DHCP4 = &t
 	}
-	for _, a := range nd.Addresses {
-		p, _ := netip.ParsePrefix(a)
+	for _, p := range nd.Prefixes() {
 		eth.Addresses = append(eth.Addresses, p.String())
 	}
 	if nd.Gateway != "" {

@@ -175,7 +175,7 @@ func Machine(w *v1alpha1.Wukong, nicObs []network.NICObservation, volObs []stora
 	nics := byName(nicObs, func(n network.NICObservation) string { return n.Name })
 	for _, spec := range w.Spec.Networks {
 		obs := nics[spec.Name]
-		m.NICs = append(m.NICs, kubevirt.NIC{Name: spec.Name, NAD: obs.NetworkName(), MAC: obs.MAC, Binding: nicBinding(spec, obs), IP: ipConfig(spec.IPConfig)})
+		m.NICs = append(m.NICs, kubevirt.NIC{Name: spec.Name, NAD: obs.NetworkName(), MAC: obs.MAC, Binding: nicBinding(spec, obs), IP: IPConfig(spec.IPConfig)})
 	}
 	if ga := w.Spec.GuestAgent; ga != nil && ga.Install != nil && !*ga.Install {
 		m.CloudInit.SkipGuestAgent = true
@@ -201,8 +201,9 @@ func Machine(w *v1alpha1.Wukong, nicObs []network.NICObservation, volObs []stora
 	return m, nil
 }
 
-// ipConfig maps a NIC's spec.networks[i].ipConfig (nil: none).
-func ipConfig(ip *v1alpha1.IPConfig) *kubevirt.IPConfig {
+// IPConfig maps a NIC's spec.networks[i].ipConfig (nil: none) to what
+// lib/kubevirt configures the guest with.
+func IPConfig(ip *v1alpha1.IPConfig) *kubevirt.IPConfig {
 	if ip == nil {
 		return nil
 	}
