@@ -47,7 +47,7 @@ func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner cl
 	classes := &classReader{c: c}
 	short := &shortCut{cache: cfg.cache, classes: classes}
 	for _, d := range disks {
-		kind, invalid := d.validate() // the source is parsed here only
+		kind, invalid := d.validate() // once for the checks, the short cut and the claim kind
 		if invalid == nil {
 			if ob, done, err := short.try(ctx, owner, d, kind); done {
 				obs = append(obs, ob)
