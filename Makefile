@@ -10,7 +10,6 @@ BIN := $(ROOT)/bin
 export GOBIN := $(BIN)
 # Go modules of the workspace (hack/ holds tool-only modules outside go.work).
 MODULES := $(sort $(patsubst ./%/go.mod,%,$(shell find . \( -path ./hack -o -path ./bin -o -path ./.git \) -prune -o -name go.mod -print)))
-LIB_MODULES := $(filter lib/%,$(MODULES))
 
 # Pinned tool versions: the single place they are written down.
 CONTROLLER_TOOLS_VERSION := v0.20.1

@@ -2,6 +2,7 @@ package apply
 
 import (
 	"errors"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -11,9 +12,10 @@ import (
 // classifies every failure in one place. It wraps the lib's own typed error
 // (errors.Is / errors.As still reach it).
 //
-// The split follows Flux's source-controller (pkg/runtime/errors: a
-// Stalling error needs a change by someone before a retry can succeed; a
-// Generic one may succeed on retry).
+// The split follows Flux's source-controller (internal/error: a Stalling
+// error needs a change by someone before a retry can succeed; a Waiting one
+// passes by itself, to be looked at again after RequeueAfter; a Generic one
+// may succeed on retry).
 type Failure struct {
 	// Reason is a CamelCase word for a condition reason, e.g. NADNotFound;
 	// each lib documents its reasons as Reason* constants.
@@ -23,6 +25,11 @@ type Failure struct {
 	// may pass on a later attempt (a conflict, an API hiccup, an object still
 	// being garbage-collected).
 	Stalled bool
+	// RequeueAfter, when positive, says the failure is a wait (Flux's
+	// Waiting): nothing is wrong, something outside the caller (the garbage
+	// collector) resolves it, and no event may say so, so the caller looks
+	// again after this long. Zero for a stalled or a transient failure.
+	RequeueAfter time.Duration
 	// Subject names the input entry at fault in the lib's own terms (a disk
 	// or NIC name), empty when the failure is not about one entry.
 	Subject string
@@ -58,22 +65,33 @@ func Transient(reason string, err error) *Failure {
 	return &Failure{Reason: reason, Err: err}
 }
 
+// Waiting returns a *Failure that resolves by itself: the caller looks
+// again after d (see RequeueAfter).
+func Waiting(reason string, d time.Duration, err error) *Failure {
+	return &Failure{Reason: reason, RequeueAfter: d, Err: err}
+}
+
 // On sets Subject and Field and returns f.
 func (f *Failure) On(subject, field string) *Failure {
 	f.Subject, f.Field = subject, field
 	return f
 }
 
-// ReasonPredecessor is the reason of a transient failure for an object that
+// ReasonPredecessor is the reason of a waiting failure for an object that
 // still belongs to a deleted owner of the same name (see ConflictError's
 // Predecessor): waiting for the garbage collector resolves it.
 const ReasonPredecessor = "WaitingForPredecessor"
+
+// PredecessorRetry is how long a ReasonPredecessor failure asks to wait
+// before looking again: the garbage collector removes a deleted owner's
+// dependents within seconds, and no watch event on the owner says it did.
+const PredecessorRetry = 5 * time.Second
 
 // ReasonNameConflict is the reason of a stalled failure for an object of
 // the wanted name that was not created for this owner (a *ConflictError).
 const ReasonNameConflict = "NameConflict"
 
-// ConflictFailure classifies a *ConflictError: transient
+// ConflictFailure classifies a *ConflictError: waiting PredecessorRetry
 // (ReasonPredecessor) for a deleted predecessor's object, else stalled
 // (ReasonNameConflict). It returns nil when err holds no *ConflictError.
 func ConflictFailure(err error) *Failure {
@@ -82,7 +100,7 @@ func ConflictFailure(err error) *Failure {
 		return nil
 	}
 	if conflict.Predecessor {
-		return Transient(ReasonPredecessor, err)
+		return Waiting(ReasonPredecessor, PredecessorRetry, err)
 	}
 	return Stalled(ReasonNameConflict, err)
 }

@@ -47,4 +47,6 @@ func TestConflictFailure(t *testing.T) {
 	require.NotNil(t, f)
 	assert.False(t, f.Stalled, "a deleted predecessor's object goes away by itself")
 	assert.Equal(t, apply.ReasonPredecessor, f.Reason)
+	assert.Equal(t, apply.PredecessorRetry, f.RequeueAfter, "a wait says when to look again")
+	assert.Zero(t, apply.ConflictFailure(taken).RequeueAfter, "a stalled failure waits for a change, not a time")
 }

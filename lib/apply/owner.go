@@ -10,21 +10,25 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 )
 
+// errOwnerKind prefixes OwnerWithKind's errors.
+const errOwnerKind = "cannot determine the owner's apiVersion/kind"
+
 // OwnerWithKind returns owner with apiVersion and kind set, so builders can
 // write an owner reference. Typed objects read through a client usually
 // have their TypeMeta cleared; the kind is then looked up in s. owner itself
-// is not modified.
+// is not modified. Its errors (a kind s does not know) start with "cannot
+// determine the owner's apiVersion/kind", so a lib returns them as they are.
 func OwnerWithKind(owner client.Object, s *runtime.Scheme) (client.Object, error) {
 	if owner.GetObjectKind().GroupVersionKind().Kind != "" {
 		return owner, nil
 	}
 	gvk, err := apiutil.GVKForObject(owner, s)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", errOwnerKind, err)
 	}
 	cp, ok := owner.DeepCopyObject().(client.Object)
 	if !ok {
-		return nil, fmt.Errorf("%T is not a client.Object", owner)
+		return nil, fmt.Errorf("%s: %T is not a client.Object", errOwnerKind, owner)
 	}
 	cp.GetObjectKind().SetGroupVersionKind(gvk)
 	return cp, nil

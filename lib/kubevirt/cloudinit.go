@@ -228,8 +228,8 @@ func cleanKeys(in []string) []string {
 // interface, so it is known before boot) and gets Machine.PodNetworkIP, or
 // DHCPv4 when that is nil; a Multus NIC is configured only when its IP is
 // set, by its MAC (which IP therefore needs), and is renamed to the NIC's
-// name (set-name). Two configured NICs with the same MAC are an
-// *InvalidInputError.
+// name (set-name). m is not validated here: Machine.Validate refuses what
+// cannot be rendered (validateNetworkData); Reconcile calls it first.
 //
 // Default route: per address family, exactly one NIC carries it, so egress
 // never depends on which of two default routes the kernel prefers. The
@@ -250,71 +250,41 @@ func cleanKeys(in []string) []string {
 // written as routes: [{to: 0.0.0.0/0, via: GW}]; an IPv6 one as gateway6: GW,
 // because cloud-init before 23.1 renders a route to ::/0 as a route to ::/64
 // with its networkd and eni renderers (canonical/cloud-init#1973, #4600),
-// while gateway6 reaches every renderer intact. More than one DefaultRoute,
-// or DefaultRoute on a static NIC without Gateway, is an *InvalidInputError.
+// while gateway6 reaches every renderer intact.
 func RenderNetworkData(namespace string, m Machine) ([]byte, error) {
 	cfg := networkConfig{Version: 2, Ethernets: map[string]ethernet{}}
 
 	// Entries in the order rule 3 reads them; the pod network's is marked.
 	type entry struct {
-		key, field string
-		eth        ethernet
-		ip         IPConfig
-		gw         netip.Addr // valid only for a static entry with a gateway
-		pod        bool
+		key string
+		eth ethernet
+		ip  IPConfig
+		gw  netip.Addr // valid only for a static entry with a gateway
+		pod bool
 	}
 	var entries []*entry
 	explicit := -1
-	byMAC := map[string]string{} // MAC -> field of the NIC configured with it
-	// add appends the entry of one NIC: field names the NIC (nics[i], or
-	// podNetwork), ipField its IPConfig.
-	add := func(key, field, ipField, mac string, ip IPConfig, pod bool) error {
-		if other, ok := byMAC[mac]; ok {
-			return &InvalidInputError{Field: field + ".mac", Message: "is the MAC of " + other + " too"}
-		}
-		byMAC[mac] = field
-		eth, gw, err := buildEthernet(ipField, mac, ip)
-		if err != nil {
-			return err
-		}
+	add := func(key string, mac string, ip IPConfig, pod bool) {
+		eth, gw := buildEthernet(mac, ip)
 		if !pod {
 			eth.SetName = key
 		}
 		if ip.DefaultRoute {
-			if explicit >= 0 {
-				return &InvalidInputError{Field: ipField + ".defaultRoute", Message: fmt.Sprintf(
-					"only one NIC can carry the default route; %s already does", entries[explicit].field)}
-			}
-			if !isDHCP(ip) && !gw.IsValid() {
-				return &InvalidInputError{Field: ipField + ".gateway", Message: "defaultRoute needs a gateway in static mode"}
-			}
 			explicit = len(entries)
 		}
-		entries = append(entries, &entry{key: key, field: field, eth: eth, ip: ip, gw: gw, pod: pod})
-		return nil
+		entries = append(entries, &entry{key: key, eth: eth, ip: ip, gw: gw, pod: pod})
 	}
-	switch {
-	case m.PodNetwork:
+	podMAC, macs := interfaceMACs(namespace, m)
+	if m.PodNetwork {
 		ip := IPConfig{Mode: NetworkModeDHCP}
 		if m.PodNetworkIP != nil {
 			ip = *m.PodNetworkIP
 		}
-		if err := add(PodNetworkName, "podNetwork", "podNetworkIP", PodNetworkMAC(namespace, m.Name), ip, true); err != nil {
-			return nil, err
-		}
-	case m.PodNetworkIP != nil:
-		return nil, &InvalidInputError{Field: "podNetworkIP", Message: "needs podNetwork"}
+		add(PodNetworkName, podMAC, ip, true)
 	}
 	for i, n := range m.NICs {
-		if n.IP == nil {
-			continue
-		}
-		field := fmt.Sprintf("nics[%d]", i)
-		if n.MAC == "" {
-			return nil, &InvalidInputError{Field: field + ".mac", Message: "needed to configure the NIC's IP: cloud-init finds the guest NIC by its MAC"}
-		}
-		if err := add(n.Name, field, field+".ip", canonicalMAC(n.MAC), *n.IP, false); err != nil {
-			return nil, err
+		if n.IP != nil {
+			add(n.Name, macs[i], *n.IP, false)
 		}
 	}
 
@@ -362,54 +332,133 @@ func isDHCP(ip IPConfig) bool { return ip.Mode == "" || ip.Mode == NetworkModeDH
 // isIPv6 reports whether a is an IPv6 address (an IPv4-mapped one counts as IPv4).
 func isIPv6(a netip.Addr) bool { return a.Is6() && !a.Is4In6() }
 
-// buildEthernet renders one entry's addresses, DHCP and name servers and
-// returns its parsed gateway (the zero Addr when it has none); the default
-// route is RenderNetworkData's decision.
-func buildEthernet(field, mac string, nd IPConfig) (ethernet, netip.Addr, error) {
-	var gw netip.Addr
-	eth := ethernet{Match: ethMatch{MACAddress: mac}}
+// validateNetworkData is Machine.Validate's part for RenderNetworkData: the
+// pod network's IP needs the pod network; a NIC with an IP needs a MAC no
+// other such NIC has (cloud-init finds the guest NIC by it); each IP
+// (checkIP) is valid; at most one carries DefaultRoute.
+func (m Machine) validateNetworkData() error {
+	route := "" // the field of the NIC carrying DefaultRoute
+	check := func(field, ipField string, ip IPConfig) error {
+		if err := checkIP(ipField, ip); err != nil {
+			return err
+		}
+		if ip.DefaultRoute {
+			if route != "" {
+				return &InvalidInputError{Field: ipField + ".defaultRoute", Message: fmt.Sprintf(
+					"only one NIC can carry the default route; %s already does", route)}
+			}
+			route = field
+		}
+		return nil
+	}
+	switch {
+	case m.PodNetwork && m.PodNetworkIP != nil:
+		if err := check("podNetwork", "podNetworkIP", *m.PodNetworkIP); err != nil {
+			return err
+		}
+	case m.PodNetworkIP != nil:
+		return &InvalidInputError{Field: "podNetworkIP", Message: "needs podNetwork"}
+	}
+	byMAC := map[string]string{} // MAC -> field of the NIC configured with it
+	for i, n := range m.NICs {
+		if n.IP == nil {
+			continue
+		}
+		field := fmt.Sprintf("nics[%d]", i)
+		if n.MAC == "" {
+			return &InvalidInputError{Field: field + ".mac", Message: "needed to configure the NIC's IP: cloud-init finds the guest NIC by its MAC"}
+		}
+		mac := canonicalMAC(n.MAC)
+		if other, ok := byMAC[mac]; ok {
+			return &InvalidInputError{Field: field + ".mac", Message: "is the MAC of " + other + " too"}
+		}
+		byMAC[mac] = field
+		if err := check(field, field+".ip", *n.IP); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkIP checks one NIC's IPConfig (field names it): a known mode, at
+// least one address in CIDR form in static mode, a gateway and name servers
+// that are IP addresses, no gateway in dhcp mode (DHCP learns its router
+// from the lease; a gateway there would be ignored by every renderer), and
+// a gateway for DefaultRoute in static mode.
+func checkIP(field string, nd IPConfig) error {
 	switch nd.Mode {
 	case "", NetworkModeDHCP:
-		t := true
-		eth.DHCP4 = &t
 	case NetworkModeStatic:
 		if len(nd.Addresses) == 0 {
-			return eth, gw, &InvalidInputError{Field: field + ".addresses", Message: "static mode needs at least one address"}
+			return &InvalidInputError{Field: field + ".addresses", Message: "static mode needs at least one address"}
 		}
 	default:
-		return eth, gw, &InvalidInputError{Field: field + ".mode", Message: fmt.Sprintf("unsupported value %q", nd.Mode)}
+		return &InvalidInputError{Field: field + ".mode", Message: fmt.Sprintf("unsupported value %q", nd.Mode)}
 	}
 	for j, a := range nd.Addresses {
-		p, err := netip.ParsePrefix(a)
-		if err != nil {
-			return eth, gw, &InvalidInputError{Field: fmt.Sprintf("%s.addresses[%d]", field, j), Message: "not an address in CIDR form"}
+		if _, err := netip.ParsePrefix(a); err != nil {
+			return &InvalidInputError{Field: fmt.Sprintf("%s.addresses[%d]", field, j), Message: "not an address in CIDR form"}
 		}
+	}
+	if nd.Gateway != "" {
+		if _, err := netip.ParseAddr(nd.Gateway); err != nil {
+			return &InvalidInputError{Field: field + ".gateway", Message: "not an IP address"}
+		}
+		if isDHCP(nd) {
+			return &InvalidInputError{Field: field + ".gateway", Message: "cannot be set in dhcp mode"}
+		}
+	}
+	for j, d := range nd.DNS {
+		if _, err := netip.ParseAddr(d); err != nil {
+			return &InvalidInputError{Field: fmt.Sprintf("%s.dns[%d]", field, j), Message: "not an IP address"}
+		}
+	}
+	if nd.DefaultRoute && !isDHCP(nd) && nd.Gateway == "" {
+		return &InvalidInputError{Field: field + ".gateway", Message: "defaultRoute needs a gateway in static mode"}
+	}
+	return nil
+}
+
+// Prefixes returns Addresses parsed, in order; one that is not in CIDR
+// form is left out (Machine.Validate refuses it). The one place an address
+// is read, for the network data and for a caller showing what the guest is
+// configured with.
+func (ip IPConfig) Prefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(ip.Addresses))
+	for _, a := range ip.Addresses {
+		if p, err := netip.ParsePrefix(a); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// buildEthernet renders one entry's addresses, DHCP and name servers of a
+// checked IPConfig (checkIP) and returns its gateway (the zero Addr when it
+// has none); the default route is RenderNetworkData's decision.
+func buildEthernet(mac string, nd IPConfig) (ethernet, netip.Addr) {
+	var gw netip.Addr
+	eth := ethernet{Match: ethMatch{MACAddress: mac}}
+	if isDHCP(nd) {
+		t := true
+		eth.DHCP4 = &t
+	}
+	for _, p := range nd.Prefixes() {
 		eth.Addresses = append(eth.Addresses, p.String())
 	}
 	if nd.Gateway != "" {
-		var err error
-		if gw, err = netip.ParseAddr(nd.Gateway); err != nil {
-			return eth, gw, &InvalidInputError{Field: field + ".gateway", Message: "not an IP address"}
-		}
-		if isDHCP(nd) {
-			// DHCP learns its router from the lease; a gateway here would
-			// be ignored by every renderer.
-			return eth, netip.Addr{}, &InvalidInputError{Field: field + ".gateway", Message: "cannot be set in dhcp mode"}
-		}
+		gw, _ = netip.ParseAddr(nd.Gateway)
 		gw = gw.Unmap()
 	}
 	if len(nd.DNS) > 0 {
 		ns := &nameservers{}
-		for j, d := range nd.DNS {
-			a, err := netip.ParseAddr(d)
-			if err != nil {
-				return eth, gw, &InvalidInputError{Field: fmt.Sprintf("%s.dns[%d]", field, j), Message: "not an IP address"}
-			}
+		for _, d := range nd.DNS {
+			a, _ := netip.ParseAddr(d)
 			ns.Addresses = append(ns.Addresses, a.String())
 		}
 		eth.Nameservers = ns
 	}
-	return eth, gw, nil
+	return eth, gw
 }
 
 // SSHKeys is what ReadSSHKeys takes from a Secret.
@@ -433,15 +482,9 @@ type SSHKeys struct {
 // describes) is kept verbatim; other non-empty lines (passwords, private
 // keys, comments) are counted in Dropped.
 func ReadSSHKeys(ctx context.Context, c client.Reader, namespace, secretName, optInLabel string) (SSHKeys, error) {
-	var s corev1.Secret
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: secretName}, &s); err != nil {
-		if apierrors.IsNotFound(err) {
-			return SSHKeys{}, &SecretNotFoundError{Namespace: namespace, Name: secretName}
-		}
-		return SSHKeys{}, fmt.Errorf("%s: %w", errGetSSHSecret, err)
-	}
-	if optInLabel != "" && s.Labels[optInLabel] != "true" {
-		return SSHKeys{}, &SecretNotOptedInError{Namespace: namespace, Name: secretName, Label: optInLabel}
+	s, err := readOptedIn(ctx, c, namespace, secretName, optInLabel, errGetSSHSecret)
+	if err != nil {
+		return SSHKeys{}, err
 	}
 	names := make([]string, 0, len(s.Data))
 	for k := range s.Data {
@@ -489,6 +532,24 @@ type Password struct {
 // gost-yescrypt (gy) (crypt(5), "HASHING METHODS").
 var cryptHash = regexp.MustCompile(`^\$(1|2[aby]|5|6|7|y|gy)\$[!-~]+$`)
 
+// readOptedIn reads the Secret namespace/secretName for ReadSSHKeys and
+// ReadPassword: a *SecretNotFoundError when it is missing, a
+// *SecretNotOptedInError when it lacks optInLabel=true (an empty optInLabel
+// needs no label), another read error prefixed with errGet.
+func readOptedIn(ctx context.Context, c client.Reader, namespace, secretName, optInLabel, errGet string) (*corev1.Secret, error) {
+	var s corev1.Secret
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: secretName}, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, &SecretNotFoundError{Namespace: namespace, Name: secretName}
+		}
+		return nil, fmt.Errorf("%s: %w", errGet, err)
+	}
+	if optInLabel != "" && s.Labels[optInLabel] != "true" {
+		return nil, &SecretNotOptedInError{Namespace: namespace, Name: secretName, Label: optInLabel}
+	}
+	return &s, nil
+}
+
 // ReadPassword reads a user's password from key of the Secret
 // namespace/secretName. The Secret must carry the label optInLabel with the
 // value "true" (an empty optInLabel needs no label), else it is a
@@ -498,15 +559,9 @@ var cryptHash = regexp.MustCompile(`^\$(1|2[aby]|5|6|7|y|gy)\$[!-~]+$`)
 // ends) is not part of the value. A value in crypt(3) modular format is
 // returned as Hash, anything else as Plain.
 func ReadPassword(ctx context.Context, c client.Reader, namespace, secretName, key, optInLabel string) (Password, error) {
-	var s corev1.Secret
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: secretName}, &s); err != nil {
-		if apierrors.IsNotFound(err) {
-			return Password{}, &SecretNotFoundError{Namespace: namespace, Name: secretName}
-		}
-		return Password{}, fmt.Errorf("%s: %w", errGetPasswordSecret, err)
-	}
-	if optInLabel != "" && s.Labels[optInLabel] != "true" {
-		return Password{}, &SecretNotOptedInError{Namespace: namespace, Name: secretName, Label: optInLabel}
+	s, err := readOptedIn(ctx, c, namespace, secretName, optInLabel, errGetPasswordSecret)
+	if err != nil {
+		return Password{}, err
 	}
 	v := string(s.Data[key])
 	if t, ok := strings.CutSuffix(v, "\n"); ok {

@@ -229,6 +229,8 @@ func TestRenderNetworkData(t *testing.T) {
 	}
 }
 
+// TestRenderNetworkDataInvalid: what RenderNetworkData cannot render,
+// Machine.Validate refuses naming the field.
 func TestRenderNetworkDataInvalid(t *testing.T) {
 	const mac = "02:00:00:00:00:01"
 	lan := func(ip IPConfig) NIC { return NIC{Name: "lan", NAD: "a/b", MAC: mac, IP: &ip} }
@@ -260,7 +262,7 @@ func TestRenderNetworkDataInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := BuildCloudInitSecret(testID, testOwner(), with(tt.edit))
+			err := with(tt.edit).Validate() // the renderer trusts it
 			var inv *InvalidInputError
 			require.True(t, errors.As(err, &inv), "got %v", err)
 			assert.Equal(t, tt.wantField, inv.Field)

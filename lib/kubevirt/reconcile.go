@@ -33,7 +33,7 @@ import (
 // (Reason one of ReasonInvalidInput, ReasonBindingNotRegistered,
 // ReasonKubeVirtNotInstalled, apply.ReasonNameConflict; stalled) wrapping
 // the typed error; a VM or VMI of a deleted owner of the same name gives a
-// transient one (apply.ReasonPredecessor). Other errors are API failures,
+// waiting one (apply.ReasonPredecessor, RequeueAfter). Other errors are API failures,
 // worth a retry.
 func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, m Machine) (Observation, error) {
 	obs, err := reconcileMachine(ctx, c, id, owner, m)
@@ -86,7 +86,7 @@ func reconcileMachine(ctx context.Context, c client.Client, id apply.Identity, o
 	if err := m.Validate(); err != nil {
 		return Observation{}, err
 	}
-	owner, err := withKind(owner, c)
+	owner, err := apply.OwnerWithKind(owner, c.Scheme())
 	if err != nil {
 		return Observation{}, err
 	}
@@ -176,15 +176,4 @@ func wrapKubeVirt(prefix string, err error) error {
 		return fmt.Errorf("%s: %w: %w", prefix, ErrKubeVirtNotInstalled, err)
 	}
 	return fmt.Errorf("%s: %w", prefix, err)
-}
-
-// withKind returns owner with apiVersion and kind set, looked up in c's
-// scheme when the owner's TypeMeta is empty (typed objects read through a
-// client usually have it cleared).
-func withKind(owner client.Object, c client.Client) (client.Object, error) {
-	o, err := apply.OwnerWithKind(owner, c.Scheme())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", errOwnerKind, err)
-	}
-	return o, nil
 }

@@ -229,7 +229,6 @@ const (
 	errGetSSHSecret      = "cannot get SSH key Secret"
 	errGetPasswordSecret = "cannot get password Secret"
 	errBuildCloudIni     = "cannot build cloud-init"
-	errOwnerKind         = "cannot find the owner's kind"
 )
 
 // InvalidInputError says an input field has a value the lib cannot use.

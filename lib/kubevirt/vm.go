@@ -49,6 +49,20 @@ func PodNetworkMAC(namespace, name string) string {
 	return net.HardwareAddr(sum[:6]).String()
 }
 
+// interfaceMACs is the one place the MACs of m's interfaces are decided,
+// for the VM's interfaces and the network data alike: the pod network's
+// (PodNetworkMAC) and each NIC's, in order (canonicalMAC of NIC.MAC, ""
+// when it has none: KubeVirt or the CNI picks one).
+func interfaceMACs(namespace string, m Machine) (pod string, nics []string) {
+	nics = make([]string, len(m.NICs))
+	for i, n := range m.NICs {
+		if n.MAC != "" {
+			nics[i] = canonicalMAC(n.MAC)
+		}
+	}
+	return PodNetworkMAC(namespace, m.Name), nics
+}
+
 // canonicalMAC lowercases and colon-separates a MAC; unparsable input is
 // returned as is (Validate reports it).
 func canonicalMAC(mac string) string {
@@ -139,7 +153,7 @@ func (m Machine) Validate() error {
 			return invalid(fmt.Sprintf("nics[%d].binding", i), "unsupported value %q", n.Binding)
 		}
 	}
-	return nil
+	return m.validateNetworkData()
 }
 
 // namedEntry checks entry i of the input list (disks, nics): its name is
@@ -321,16 +335,17 @@ func buildDisks(owner client.Object, m Machine) ([]kubevirtv1.Disk, []kubevirtv1
 func buildNICs(namespace string, m Machine) ([]kubevirtv1.Interface, []kubevirtv1.Network) {
 	var ifaces []kubevirtv1.Interface
 	var networks []kubevirtv1.Network
+	podMAC, macs := interfaceMACs(namespace, m)
 	if m.PodNetwork {
 		ifaces = append(ifaces, kubevirtv1.Interface{
 			Name:                   PodNetworkName,
-			MacAddress:             PodNetworkMAC(namespace, m.Name),
+			MacAddress:             podMAC,
 			InterfaceBindingMethod: kubevirtv1.InterfaceBindingMethod{Masquerade: &kubevirtv1.InterfaceMasquerade{}},
 		})
 		networks = append(networks, kubevirtv1.Network{Name: PodNetworkName, NetworkSource: kubevirtv1.NetworkSource{Pod: &kubevirtv1.PodNetwork{}}})
 	}
-	for _, n := range m.NICs {
-		iface := kubevirtv1.Interface{Name: n.Name, MacAddress: canonicalMAC(n.MAC)}
+	for i, n := range m.NICs {
+		iface := kubevirtv1.Interface{Name: n.Name, MacAddress: macs[i]}
 		switch n.Binding {
 		case BindingSRIOV:
 			iface.SRIOV = &kubevirtv1.InterfaceSRIOV{}

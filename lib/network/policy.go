@@ -300,7 +300,7 @@ func ReconcilePolicy(ctx context.Context, c client.Client, id apply.Identity, ow
 	if err := b.Validate(); err != nil {
 		return BridgeObservation{Bridge: b.Name}, err
 	}
-	owner, err := ownerWithKind(owner, c)
+	owner, err := apply.OwnerWithKind(owner, c.Scheme())
 	if err != nil {
 		return BridgeObservation{Bridge: b.Name}, err
 	}
@@ -324,7 +324,7 @@ func RemovePolicy(ctx context.Context, c client.Client, id apply.Identity, owner
 	if err := id.Validate(); err != nil {
 		return false, BridgeObservation{}, err
 	}
-	owner, err := ownerWithKind(owner, c)
+	owner, err := apply.OwnerWithKind(owner, c.Scheme())
 	if err != nil {
 		return false, BridgeObservation{}, err
 	}

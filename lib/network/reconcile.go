@@ -90,7 +90,7 @@ func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner cl
 	for _, opt := range opts {
 		opt(&o)
 	}
-	owner, err := ownerWithKind(owner, c)
+	owner, err := apply.OwnerWithKind(owner, c.Scheme())
 	if err != nil {
 		return obs, err
 	}
@@ -158,11 +158,15 @@ func (n *NICObservation) applyNAD(ctx context.Context, c client.Client, id apply
 }
 
 // fail records err for the NIC as an *apply.Failure with reason: transient
-// for ReasonApplyFailed and ReasonPredecessor, stalled otherwise.
+// for ReasonApplyFailed, waiting apply.PredecessorRetry for
+// ReasonPredecessor, stalled otherwise.
 func (n *NICObservation) fail(reason string, err error) {
 	f := apply.Stalled(reason, err)
-	if reason == ReasonApplyFailed || reason == ReasonPredecessor {
+	switch reason {
+	case ReasonApplyFailed:
 		f = apply.Transient(reason, err)
+	case ReasonPredecessor:
+		f = apply.Waiting(reason, apply.PredecessorRetry, err)
 	}
 	var invalid *InvalidAttachmentError
 	var unsupported *UnsupportedCNIError
@@ -176,14 +180,4 @@ func (n *NICObservation) fail(reason string, err error) {
 		field = "name"
 	}
 	n.Error, n.Reason, n.Message = f.On(n.Name, field), reason, err.Error()
-}
-
-// ownerWithKind returns owner with apiVersion/kind set, from c's scheme when
-// the object lacks them.
-func ownerWithKind(owner client.Object, c client.Client) (client.Object, error) {
-	o, err := apply.OwnerWithKind(owner, c.Scheme())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", errOwnerKind, err)
-	}
-	return o, nil
 }

@@ -48,8 +48,10 @@ const (
 )
 
 // Reasons reported in observations and in each NIC's *apply.Failure.
-// ReasonApplyFailed (an API error) and ReasonPredecessor are transient; the
-// others are stalled: someone must act.
+// ReasonApplyFailed (an API error) is transient; ReasonPredecessor waits
+// (apply.Waiting: the garbage collector resolves it); the others are
+// stalled: someone must act. ReasonPolicyPending is an observation of a
+// NodeNetworkConfigurationPolicy, never a failure.
 const (
 	ReasonInvalidAttachment   = "InvalidAttachment"
 	ReasonNADNotFound         = "NADNotFound"

@@ -17,14 +17,20 @@ func ClaimName(ownerName, disk string) string { return ownerName + "-" + disk }
 
 // Validate checks the disk's name, size and source; errors wrap ErrInvalidDisk.
 func (d Disk) Validate() error {
+	_, err := d.validate()
+	return err
+}
+
+// validate is Validate, also returning the kind of the disk's source, so
+// Reconcile parses the source once.
+func (d Disk) validate() (Kind, error) {
 	if errs := validation.IsDNS1123Label(d.Name); len(errs) > 0 {
-		return fmt.Errorf("%w: name %q is not a DNS-1123 label", ErrInvalidDisk, d.Name)
+		return KindBlank, fmt.Errorf("%w: name %q is not a DNS-1123 label", ErrInvalidDisk, d.Name)
 	}
 	if d.Size.Sign() <= 0 {
-		return fmt.Errorf("%w: disk %q needs a positive size", ErrInvalidDisk, d.Name)
+		return KindBlank, fmt.Errorf("%w: disk %q needs a positive size", ErrInvalidDisk, d.Name)
 	}
-	_, err := SourceKind(d.Source)
-	return err
+	return SourceKind(d.Source)
 }
 
 // Labels returns the labels written on a disk's objects: id's managed-by

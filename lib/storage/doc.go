@@ -28,9 +28,11 @@
 // disks fail: per-disk errors (typed: *ShrinkError, *NotExpandableError,
 // *ClassNotFoundError, ErrNoDefaultClass, ErrCDINotInstalled, ErrInvalidDisk)
 // are joined with errors.Join and also recorded in that disk's Observation
-// (Reason, Message). Each is an *apply.Failure wrapping the typed error: its
-// Reason, whether someone must act (Stalled; only ReasonPredecessor is not)
-// and the event type, with Subject the disk and Field the Disk field at
+// (Reason, Message); so is what CDI reports without an error (a failed
+// import, an image bigger than the disk, a claim CDI cannot render, a lost
+// claim). Each is an *apply.Failure wrapping the typed error: its
+// Reason, whether someone must act (Stalled; only ReasonPredecessor is not:
+// it waits, RequeueAfter) and the event type, with Subject the disk and Field the Disk field at
 // fault, so a caller classifies every failure in one place (apply.AsFailure). A second call with the same input writes nothing.
 //
 // The owner's apiVersion and kind for the owner reference come from the

@@ -27,7 +27,8 @@ import (
 // plain PVC is kept as it is.
 //
 // A disk that fails (invalid, shrink refused, not expandable, class or CDI
-// missing) does not stop the others: its error is joined into the returned
+// missing, a failed import CDI reports) does not stop the others: its
+// *apply.Failure (Reason one of the Reason* constants) is joined into the returned
 // error (test with errors.Is / errors.As) and its Observation carries Reason
 // and Message. A StorageClass named by several disks is read once.
 func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, disks []Disk, opts ...Option) ([]Observation, error) {
@@ -40,7 +41,7 @@ func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner cl
 	}
 	owner, err := apply.OwnerWithKind(owner, c.Scheme())
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", errOwner, err)
+		return nil, err
 	}
 	if owner.GetNamespace() == "" {
 		return nil, fmt.Errorf("%s: owner %q is not namespaced", errOwner, owner.GetName())
@@ -50,12 +51,15 @@ func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner cl
 	classes := &classReader{c: c}
 	short := &shortCut{cache: cfg.cache, classes: classes}
 	for _, d := range disks {
-		if ob, done, err := short.try(ctx, owner, d); done {
-			obs = append(obs, ob)
-			errs = append(errs, fmt.Errorf("disk %q: %w", d.Name, err))
-			continue
+		kind, invalid := d.validate() // once for the checks, the short cut and the claim kind
+		if invalid == nil {
+			if ob, done, err := short.try(ctx, owner, d, kind); done {
+				obs = append(obs, ob)
+				errs = append(errs, fmt.Errorf("disk %q: %w", d.Name, err))
+				continue
+			}
 		}
-		o, err := reconcileDisk(ctx, c, classes, id, owner, d)
+		o, err := reconcileDisk(ctx, c, classes, id, owner, d, kind, invalid)
 		obs = append(obs, o)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("disk %q: %w", d.Name, err))
@@ -110,11 +114,10 @@ type shortCut struct {
 // cache and its class or CDI is missing; its Observation and error are
 // then those reconcileDisk would give with none found. Any other error
 // reading the cache leaves the disk to reconcileDisk.
-func (sc *shortCut) try(ctx context.Context, owner client.Object, d Disk) (Observation, bool, error) {
-	if sc.cache == nil || d.Validate() != nil {
+func (sc *shortCut) try(ctx context.Context, owner client.Object, d Disk, kind Kind) (Observation, bool, error) {
+	if sc.cache == nil {
 		return Observation{}, false, nil
 	}
-	kind, _ := SourceKind(d.Source)
 	key := client.ObjectKey{Namespace: owner.GetNamespace(), Name: ClaimName(owner.GetName(), d.Name)}
 	o := Observation{Name: d.Name, ClaimName: key.Name, Phase: PhasePending, Requested: d.Size, DataVolume: kind != KindBlank}
 	fail := func(reason, field string, err error) (Observation, bool, error) {
@@ -177,16 +180,17 @@ func (r *classReader) resolve(ctx context.Context, name string) (*storagev1.Stor
 	return sc, err
 }
 
-func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, id apply.Identity, owner client.Object, d Disk) (Observation, error) {
+// reconcileDisk reconciles one disk of source kind, or reports it invalid
+// (d.validate's error).
+func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, id apply.Identity, owner client.Object, d Disk, kind Kind, invalid error) (Observation, error) {
 	o := Observation{Name: d.Name, ClaimName: ClaimName(owner.GetName(), d.Name), Phase: PhasePending, Requested: d.Size}
 	fail := func(reason, field string, err error) (Observation, error) {
 		o.Reason, o.Message = reason, err.Error()
 		return o, failure(reason, err).On(d.Name, field)
 	}
-	if err := d.Validate(); err != nil {
-		return fail(ReasonInvalidDisk, "", err)
+	if invalid != nil {
+		return fail(ReasonInvalidDisk, "", invalid)
 	}
-	kind, _ := SourceKind(d.Source)
 	blank := kind == KindBlank
 	s := &diskState{id: id, d: d, key: client.ObjectKey{Namespace: owner.GetNamespace(), Name: o.ClaimName}}
 
@@ -283,7 +287,33 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 		}
 		return o, failure(s.sizeReason, s.sizeErr).On(d.Name, field)
 	}
-	return o, nil
+	return o, observedFailure(d.Name, o)
+}
+
+// observedFailure is what CDI or the claim reports without an API error,
+// as a stalled *apply.Failure, nil when nothing failed: CDI cannot render
+// the claim (ReasonClaimNotValid, field storageClassName), the image is
+// bigger than the disk (ReasonDiskTooSmall, field size), the claim's
+// volume is lost (ReasonClaimLost), any other failed import
+// (ReasonImportFailed, field source; CDI retries, so a fix of the source or
+// the registry lets it pass). The message is the observation's.
+func observedFailure(disk string, o Observation) error {
+	msg := o.Message
+	if msg == "" {
+		msg = "the disk failed: " + o.Reason
+	}
+	err := errors.New(msg)
+	switch {
+	case o.Reason == ReasonClaimNotValid:
+		return failure(ReasonClaimNotValid, err).On(disk, "storageClassName")
+	case o.Phase != PhaseFailed:
+		return nil
+	case o.Reason == ReasonDiskTooSmall:
+		return failure(ReasonDiskTooSmall, err).On(disk, "size")
+	case o.Reason == ReasonClaimLost:
+		return failure(ReasonClaimLost, err).On(disk, "")
+	}
+	return failure(ReasonImportFailed, err).On(disk, "source")
 }
 
 // cdiLabelKey and cdiLabelValue are the label CDI puts on every PVC it
@@ -304,11 +334,11 @@ func plainClaim(pvc *corev1.PersistentVolumeClaim) bool {
 
 // failure classifies one of this package's reasons as an *apply.Failure:
 // every reason it reports with an error needs someone to act (stalled),
-// except ReasonPredecessor, which passes once the garbage collector has
-// removed the deleted owner's object.
+// except ReasonPredecessor, which waits apply.PredecessorRetry: it passes
+// once the garbage collector has removed the deleted owner's object.
 func failure(reason string, err error) *apply.Failure {
 	if reason == ReasonPredecessor {
-		return apply.Transient(reason, err)
+		return apply.Waiting(reason, apply.PredecessorRetry, err)
 	}
 	return apply.Stalled(reason, err)
 }

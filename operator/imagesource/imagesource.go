@@ -190,11 +190,11 @@ func (e *RefusedError) Error() string {
 	return fmt.Sprintf("image source host %q is not allowed: %s", e.Host, e.Why)
 }
 
-// Host returns the host an image source is fetched from (see the package
+// sourceHost returns the host an image source is fetched from (see the package
 // doc), with its port when it names one. An empty source has none ("");
 // a source that is neither an http(s) URL with a host nor a registry
 // image reference is an error.
-func Host(source string) (string, error) {
+func sourceHost(source string) (string, error) {
 	switch {
 	case source == "":
 		return "", nil
@@ -221,7 +221,7 @@ func (p *Policy) Check(source string, isNamespace func(string) bool) error {
 	if p == nil {
 		p, _ = New(nil, "")
 	}
-	hostport, err := Host(source)
+	hostport, err := sourceHost(source)
 	if err != nil {
 		return &RefusedError{Source: source, Why: "it is neither an http(s) URL with a host nor a container image reference"}
 	}

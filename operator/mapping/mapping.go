@@ -122,13 +122,32 @@ func DiskOfClaim(w *v1alpha1.Wukong, claim string) (int, bool) {
 	return 0, false
 }
 
+// DiskField is the reverse of Disks: the path of the Wukong field behind
+// lib/storage Disk field libField (the Field of a disk's *apply.Failure) of
+// spec.disks[i]: name, size and storageClassName are the disk's own; source
+// is its image, or spec.osImage for the boot disk without one (Disks gives
+// it osImage); "" (a failure about the whole disk) is spec.disks[i].
+func DiskField(w *v1alpha1.Wukong, i int, libField string) string {
+	disk := fmt.Sprintf("spec.disks[%d]", i)
+	switch libField {
+	case "":
+		return disk
+	case "source":
+		if i == BootIndex(w) && w.Spec.Disks[i].Image == "" {
+			return "spec.osImage"
+		}
+		return disk + ".image"
+	}
+	return disk + "." + libField
+}
+
 // Machine maps the spec plus what the network and storage steps observed to
 // a lib/kubevirt machine: one NIC per spec.networks entry, in order, with
 // its ipConfig attached (NIC.IP); one disk per observed spec.disks entry, in
 // order. Observations are matched to spec entries by name. A run-strategy
 // contradiction is a *RunStrategyError.
 func Machine(w *v1alpha1.Wukong, nicObs []network.NICObservation, volObs []storage.Observation, sshKeys []string) (kubevirt.Machine, error) {
-	rs, err := RunStrategy(w)
+	rs, err := runStrategy(w)
 	if err != nil {
 		return kubevirt.Machine{}, err
 	}
@@ -170,7 +189,7 @@ func Machine(w *v1alpha1.Wukong, nicObs []network.NICObservation, volObs []stora
 	nics := byName(nicObs, func(n network.NICObservation) string { return n.Name })
 	for _, spec := range w.Spec.Networks {
 		obs := nics[spec.Name]
-		m.NICs = append(m.NICs, kubevirt.NIC{Name: spec.Name, NAD: obs.NetworkName(), MAC: obs.MAC, Binding: NICBinding(spec, obs), IP: ipConfig(spec.IPConfig)})
+		m.NICs = append(m.NICs, kubevirt.NIC{Name: spec.Name, NAD: obs.NetworkName(), MAC: obs.MAC, Binding: nicBinding(spec, obs), IP: IPConfig(spec.IPConfig)})
 	}
 	if ga := w.Spec.GuestAgent; ga != nil && ga.Install != nil && !*ga.Install {
 		m.CloudInit.SkipGuestAgent = true
@@ -199,8 +218,9 @@ func Machine(w *v1alpha1.Wukong, nicObs []network.NICObservation, volObs []stora
 	return m, nil
 }
 
-// ipConfig maps a NIC's spec.networks[i].ipConfig (nil: none).
-func ipConfig(ip *v1alpha1.IPConfig) *kubevirt.IPConfig {
+// IPConfig maps a NIC's spec.networks[i].ipConfig (nil: none) to what
+// lib/kubevirt configures the guest with.
+func IPConfig(ip *v1alpha1.IPConfig) *kubevirt.IPConfig {
 	if ip == nil {
 		return nil
 	}
@@ -221,14 +241,14 @@ func byName[T any](obs []T, name func(T) string) map[string]T {
 	return out
 }
 
-// SpecField names the Wukong field behind a lib/kubevirt input field (the
-// Field of a *kubevirt.InvalidInputError) so a Stalled message points at what
-// the user wrote: containerDiskImage is spec.osImage; nics[i].ip.<x> is
+// MachineField is the reverse of Machine: the Wukong field behind a
+// lib/kubevirt input field (the Field of a *kubevirt.InvalidInputError) so
+// a Stalled message points at what the user wrote: containerDiskImage is spec.osImage; nics[i].ip.<x> is
 // spec.networks[i].ipConfig.<x> (Machine makes NIC i of spec.networks[i];
 // addresses is ipConfig.address, dns is dnsServers) and nics[i].mac is
 // spec.networks[i]. Other fields, and NICs w does not have, are returned as
 // they are.
-func SpecField(w *v1alpha1.Wukong, libField string) string {
+func MachineField(w *v1alpha1.Wukong, libField string) string {
 	switch libField {
 	case "containerDiskImage":
 		return "spec.osImage"
@@ -256,13 +276,13 @@ func SpecField(w *v1alpha1.Wukong, libField string) string {
 	return nic + ".ipConfig" + ip
 }
 
-// NICBinding is the KubeVirt binding of a NIC: sriov for type sriov; the
+// nicBinding is the KubeVirt binding of a NIC: sriov for type sriov; the
 // macvtap binding plugin when its NAD is a macvtap one (the NAD Wukong
 // writes for type macvlan, or a user's macvtap NAD); else the bridge
 // binding. A macvlan or ipvlan NAD never gets here: network.Reconcile fails
 // such a NIC (an *network.UnsupportedCNIError). KubeVirt user guide, "Interfaces and
 // Networks" and the macvtap binding plugin page.
-func NICBinding(spec v1alpha1.NetworkSpec, obs network.NICObservation) kubevirt.Binding {
+func nicBinding(spec v1alpha1.NetworkSpec, obs network.NICObservation) kubevirt.Binding {
 	switch {
 	case NetworkType(spec) == v1alpha1.NetworkTypeSRIOV:
 		return kubevirt.BindingSRIOV

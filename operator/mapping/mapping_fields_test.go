@@ -11,7 +11,7 @@ import (
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
 
-func TestSpecField(t *testing.T) {
+func TestMachineField(t *testing.T) {
 	w := &v1alpha1.Wukong{Spec: v1alpha1.WukongSpec{Networks: []v1alpha1.NetworkSpec{
 		{Name: "plain"},
 		{Name: "lan", IPConfig: &v1alpha1.IPConfig{Mode: v1alpha1.IPModeStatic}},
@@ -20,6 +20,7 @@ func TestSpecField(t *testing.T) {
 	}}}
 	tests := []struct{ lib, want string }{
 		{"containerDiskImage", "spec.osImage"},
+		{"evictionStrategy", "spec.evictionStrategy"},
 		{"nics[1].ip.addresses[0]", "spec.networks[1].ipConfig.address"},
 		{"nics[1].ip.gateway", "spec.networks[1].ipConfig.gateway"},
 		{"nics[3].ip.dns[2]", "spec.networks[3].ipConfig.dnsServers[2]"},
@@ -32,7 +33,7 @@ func TestSpecField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.lib, func(t *testing.T) {
-			assert.Equal(t, tt.want, SpecField(w, tt.lib))
+			assert.Equal(t, tt.want, MachineField(w, tt.lib))
 		})
 	}
 }
@@ -93,4 +94,29 @@ func TestMachineMapsEvictionStrategy(t *testing.T) {
 	m, err = Machine(w, nil, nil, nil)
 	require.NoError(t, err)
 	assert.Empty(t, m.EvictionStrategy)
+}
+
+// TestDiskField: every Disk field lib/storage names in a failure maps back to
+// the spec.disks field Disks took it from.
+func TestDiskField(t *testing.T) {
+	w := &v1alpha1.Wukong{Spec: v1alpha1.WukongSpec{OSImage: "quay.io/a/b:1", Disks: []v1alpha1.DiskSpec{
+		{Name: "root"},
+		{Name: "data", Image: "https://example.com/d.img"},
+	}}}
+	tests := []struct {
+		i         int
+		lib, want string
+	}{
+		{0, "source", "spec.osImage"}, // the boot disk without image imports osImage
+		{1, "source", "spec.disks[1].image"},
+		{1, "size", "spec.disks[1].size"},
+		{0, "storageClassName", "spec.disks[0].storageClassName"},
+		{1, "name", "spec.disks[1].name"},
+		{1, "", "spec.disks[1]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			assert.Equal(t, tt.want, DiskField(w, tt.i, tt.lib))
+		})
+	}
 }

@@ -211,7 +211,7 @@ func TestNICBinding(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, NICBinding(tt.spec, tt.obs))
+			assert.Equal(t, tt.want, nicBinding(tt.spec, tt.obs))
 		})
 	}
 }

@@ -12,9 +12,9 @@ import (
 // highAvailability.restartPolicy become one KubeVirt run strategy. lib/kubevirt
 // takes the KubeVirt value as it is (Machine.RunStrategy).
 
-// RunStrategy maps w's startStrategy and highAvailability.restartPolicy
+// runStrategy maps w's startStrategy and highAvailability.restartPolicy
 // (runStrategyOf has the table).
-func RunStrategy(w *v1alpha1.Wukong) (kubevirtv1.VirtualMachineRunStrategy, error) {
+func runStrategy(w *v1alpha1.Wukong) (kubevirtv1.VirtualMachineRunStrategy, error) {
 	var rs, restart string
 	var autoStart *bool
 	if s := w.Spec.StartStrategy; s != nil {
@@ -29,9 +29,9 @@ func RunStrategy(w *v1alpha1.Wukong) (kubevirtv1.VirtualMachineRunStrategy, erro
 // The Wukong fields runStrategyOf maps, named (without "spec.") in a
 // *RunStrategyError.
 const (
-	FieldRunStrategy   = "startStrategy.runStrategy"
-	FieldAutoStart     = "startStrategy.autoStart"
-	FieldRestartPolicy = "highAvailability.restartPolicy"
+	fieldRunStrategy   = "startStrategy.runStrategy"
+	fieldAutoStart     = "startStrategy.autoStart"
+	fieldRestartPolicy = "highAvailability.restartPolicy"
 )
 
 // The values of highAvailability.restartPolicy (the CRD's enum).
@@ -84,7 +84,7 @@ func runStrategyOf(runStrategy string, autoStart *bool, restartPolicy string) (k
 	case "", kubevirtv1.RunStrategyAlways, kubevirtv1.RunStrategyRerunOnFailure, kubevirtv1.RunStrategyManual,
 		kubevirtv1.RunStrategyHalted, kubevirtv1.RunStrategyOnce:
 	default:
-		return "", &RunStrategyError{Field: FieldRunStrategy, Message: fmt.Sprintf("unsupported value %q", runStrategy)}
+		return "", &RunStrategyError{Field: fieldRunStrategy, Message: fmt.Sprintf("unsupported value %q", runStrategy)}
 	}
 	var fromPolicy kubevirtv1.VirtualMachineRunStrategy
 	switch restartPolicy {
@@ -96,7 +96,7 @@ func runStrategyOf(runStrategy string, autoStart *bool, restartPolicy string) (k
 	case restartNever:
 		fromPolicy = kubevirtv1.RunStrategyOnce
 	default:
-		return "", &RunStrategyError{Field: FieldRestartPolicy, Message: fmt.Sprintf("unsupported value %q", restartPolicy)}
+		return "", &RunStrategyError{Field: fieldRestartPolicy, Message: fmt.Sprintf("unsupported value %q", restartPolicy)}
 	}
 
 	if rs == "" {
@@ -113,10 +113,10 @@ func runStrategyOf(runStrategy string, autoStart *bool, restartPolicy string) (k
 	startsItself := rs != kubevirtv1.RunStrategyHalted && rs != kubevirtv1.RunStrategyManual
 	if autoStart != nil && *autoStart != startsItself {
 		if startsItself {
-			return "", &RunStrategyError{Conflict: true, Field: FieldAutoStart, Message: fmt.Sprintf(
+			return "", &RunStrategyError{Conflict: true, Field: fieldAutoStart, Message: fmt.Sprintf(
 				"autoStart is false but runStrategy %s starts the machine", rs)}
 		}
-		return "", &RunStrategyError{Conflict: true, Field: FieldAutoStart, Message: fmt.Sprintf(
+		return "", &RunStrategyError{Conflict: true, Field: fieldAutoStart, Message: fmt.Sprintf(
 			"autoStart is true but runStrategy %s never starts the machine on its own", rs)}
 	}
 	if restartPolicy == "" || rs == kubevirtv1.RunStrategyHalted {
@@ -127,7 +127,7 @@ func runStrategyOf(runStrategy string, autoStart *bool, restartPolicy string) (k
 		want = kubevirtv1.RunStrategyOnce // neither restarts the machine
 	}
 	if fromPolicy != want {
-		return "", &RunStrategyError{Conflict: true, Field: FieldRestartPolicy, Message: fmt.Sprintf(
+		return "", &RunStrategyError{Conflict: true, Field: fieldRestartPolicy, Message: fmt.Sprintf(
 			"restartPolicy %s disagrees with runStrategy %s", restartPolicy, rs)}
 	}
 	return rs, nil

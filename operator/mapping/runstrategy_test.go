@@ -65,9 +65,9 @@ func TestRunStrategyExhaustive(t *testing.T) {
 					var conflict *RunStrategyError
 					require.True(t, errors.As(err, &conflict), "want a *RunStrategyError, got %v (strategy %q)", err, got)
 					assert.True(t, conflict.Conflict)
-					field := FieldAutoStart
+					field := fieldAutoStart
 					if want == rpConflict {
-						field = FieldRestartPolicy
+						field = fieldRestartPolicy
 					}
 					assert.Equal(t, field, conflict.Field)
 					assert.Contains(t, conflict.Error(), field)
@@ -86,10 +86,10 @@ func TestRunStrategyInvalid(t *testing.T) {
 	tests := []struct {
 		name, runStrategy, restartPolicy, wantField string
 	}{
-		{"unknown runStrategy", "Sometimes", "", FieldRunStrategy},
-		{"WaitAsReceiver is not offered", "WaitAsReceiver", "", FieldRunStrategy},
-		{"unknown restartPolicy", "", "Maybe", FieldRestartPolicy},
-		{"lowercase restartPolicy", "Always", "always", FieldRestartPolicy},
+		{"unknown runStrategy", "Sometimes", "", fieldRunStrategy},
+		{"WaitAsReceiver is not offered", "WaitAsReceiver", "", fieldRunStrategy},
+		{"unknown restartPolicy", "", "Maybe", fieldRestartPolicy},
+		{"lowercase restartPolicy", "Always", "always", fieldRestartPolicy},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -68,8 +68,8 @@ func (r *WukongReconciler) resolveBridges(ctx context.Context, s *scope) error {
 		}
 		refuse := func(f *nodenet.Refusal) {
 			s.bridgeBlocked[i] = true
-			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, v1alpha1.ReasonBridgeNotAllowed,
-				fmt.Sprintf("spec.networks[%d].%s", i, f.Field), f.Message, false})
+			s.addProblem(problem{Condition: v1alpha1.NetworksConfiguredCondition, Reason: v1alpha1.ReasonBridgeNotAllowed,
+				Field: fmt.Sprintf("spec.networks[%d].%s", i, f.Field), Message: f.Message})
 		}
 		decls, err := r.declarationsFor(ctx, ref)
 		if err != nil {

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -22,9 +21,7 @@ import (
 // TestResolveBridges: which NICs a namespace's Wukong may attach, and the
 // field each refusal names.
 func TestResolveBridges(t *testing.T) {
-	scheme := runtime.NewScheme()
-	require.NoError(t, clientgoscheme.AddToScheme(scheme))
-	require.NoError(t, v1alpha1.AddToScheme(scheme))
+	scheme := testScheme(t, clientgoscheme.AddToScheme, v1alpha1.AddToScheme)
 	ready := []metav1.Condition{{Type: v1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: "SuccessfullyConfigured"}}
 	decl := func(name string, spec v1alpha1.NodeBridgeSpec) *v1alpha1.NodeBridge {
 		return &v1alpha1.NodeBridge{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec, Status: v1alpha1.NodeBridgeStatus{Conditions: ready}}

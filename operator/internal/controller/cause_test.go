@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -25,8 +24,7 @@ import (
 // involvedObject.uid and type, and counts the Lists.
 func eventReader(t *testing.T, lists *int, events ...corev1.Event) client.Reader {
 	t.Helper()
-	scheme := runtime.NewScheme()
-	require.NoError(t, corev1.AddToScheme(scheme))
+	scheme := testScheme(t, corev1.AddToScheme)
 	objs := make([]client.Object, 0, len(events))
 	for i := range events {
 		objs = append(objs, &events[i])

@@ -49,7 +49,7 @@ func (r *WukongReconciler) checkImageSources(ctx context.Context, s *scope) erro
 			return false
 		}
 		if lookupErr == nil {
-			s.addProblem(problem{condition, v1alpha1.ReasonImageSourceNotAllowed, field, no.Error(), false})
+			s.addProblem(problem{Condition: condition, Reason: v1alpha1.ReasonImageSourceNotAllowed, Field: field, Message: no.Error()})
 		}
 		s.sourceBlocked = true
 		return true

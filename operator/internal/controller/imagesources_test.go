@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -25,8 +24,7 @@ import (
 // blocked; sources the disk step refuses (InvalidSpec) are left to it; a
 // failed Namespace lookup blocks without a problem and is retried.
 func TestCheckImageSources(t *testing.T) {
-	scheme := runtime.NewScheme()
-	require.NoError(t, corev1.AddToScheme(scheme))
+	scheme := testScheme(t, corev1.AddToScheme)
 	disk := func(name, image string) v1alpha1.DiskSpec {
 		return v1alpha1.DiskSpec{Name: name, Size: resource.MustParse("1Gi"), Image: image}
 	}

@@ -1,10 +1,9 @@
 package controller
 
 import (
-	"net/netip"
-
 	"github.com/novasphere/wukong/lib/kubevirt"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/mapping"
 )
 
 // observedIPSource says where the addresses KubeVirt reports for a NIC come
@@ -34,14 +33,18 @@ func showConfiguredAddress(ns *v1alpha1.NetworkStatus, w *v1alpha1.Wukong) {
 		return
 	}
 	for _, n := range w.Spec.Networks {
-		if n.Name != ns.Name || n.IPConfig == nil || n.IPConfig.Mode != v1alpha1.IPModeStatic {
+		if n.Name != ns.Name {
 			continue
 		}
-		p, err := netip.ParsePrefix(n.IPConfig.Address)
-		if err != nil {
+		// What the guest is configured with (mapping.IPConfig, as lib/kubevirt
+		// renders it), not a second reading of the spec.
+		ip := mapping.IPConfig(n.IPConfig)
+		if ip == nil || ip.Mode != kubevirt.NetworkModeStatic {
 			return
 		}
-		ns.IPAddress, ns.IPAddresses, ns.IPSource = p.Addr().String(), []string{p.Addr().String()}, v1alpha1.IPSourceConfigured
+		if p := ip.Prefixes(); len(p) > 0 {
+			ns.IPAddress, ns.IPAddresses, ns.IPSource = p[0].Addr().String(), []string{p[0].Addr().String()}, v1alpha1.IPSourceConfigured
+		}
 		return
 	}
 }

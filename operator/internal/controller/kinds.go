@@ -22,7 +22,7 @@ var (
 	GVKNAD                    = nadv1.SchemeGroupVersion.WithKind("NetworkAttachmentDefinition")
 	GVKNNCP                   = nmstatev1.GroupVersion.WithKind("NodeNetworkConfigurationPolicy")
 	// GVKKubeVirt is the KubeVirt CR: it says which network binding
-	// plugins are registered (see bindingProblem).
+	// plugins are registered (see bindingMessage).
 	GVKKubeVirt = kubevirtv1.GroupVersion.WithKind("KubeVirt")
 )
 

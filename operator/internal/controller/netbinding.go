@@ -1,11 +1,10 @@
 package controller
 
 import (
-	"errors"
 	"fmt"
 
+	"github.com/novasphere/wukong/lib/apply"
 	"github.com/novasphere/wukong/lib/kubevirt"
-	"github.com/novasphere/wukong/lib/network"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
 
@@ -16,49 +15,27 @@ import (
 // cluster configuration rather than a tenant's data.
 // +kubebuilder:rbac:groups=kubevirt.io,resources=kubevirts,verbs=get;list;watch
 
-// cniProblem: a user NAD (spec.networks[i].nadName) whose CNI plugin
-// KubeVirt cannot connect a VM to.
-func cniProblem(i int, err error) (problem, bool) {
-	var unsupported *network.UnsupportedCNIError
-	if !errors.As(err, &unsupported) {
-		return problem{}, false
-	}
-	return problem{v1alpha1.NetworksConfiguredCondition, v1alpha1.ReasonUnsupportedCNI,
-		fmt.Sprintf("spec.networks[%d].nadName", i),
-		fmt.Sprintf("NetworkAttachmentDefinition %s/%s uses the %s CNI plugin, which KubeVirt cannot connect a VM to "+
-			"(the bridge binding needs a pod interface it can enslave to a bridge and hand to the guest; a %s interface is neither); "+
-			"name a NetworkAttachmentDefinition of type bridge or macvtap, or use type: macvlan with physicalInterface and no nadName "+
-			"(Wukong then writes a macvtap one)",
-			unsupported.Namespace, unsupported.Name, unsupported.Type, unsupported.Type), true}, true
-}
-
-// bindingProblem: a NIC needs a network binding plugin the KubeVirt CR does
+// bindingField: a NIC needs a network binding plugin the KubeVirt CR does
 // not register (macvtap for type macvlan, or a user's macvtap NAD). The
 // field is spec.networks[i].type for a NIC of type macvlan, else its
-// nadName. External: the KubeVirt CR is not watched, so the Wukong looks
-// again after StalledRetry.
-func bindingProblem(w *v1alpha1.Wukong, err error) (problem, bool) {
-	var notRegistered *kubevirt.BindingNotRegisteredError
-	if !errors.As(err, &notRegistered) {
-		return problem{}, false
+// nadName. (The failures row is External: the KubeVirt CR is not watched,
+// so the Wukong looks again after StalledRetry.)
+func bindingField(e entry, _ *apply.Failure) string {
+	if n := e.w.Spec.Networks[e.i]; n.NADName != "" && n.Type != v1alpha1.NetworkTypeMacvlan {
+		return nic(e, "nadName")
 	}
-	field := "spec.networks"
-	for i, n := range w.Spec.Networks {
-		if n.Name != notRegistered.NIC {
-			continue
-		}
-		field = fmt.Sprintf("spec.networks[%d].type", i)
-		if n.NADName != "" && n.Type != v1alpha1.NetworkTypeMacvlan {
-			field = fmt.Sprintf("spec.networks[%d].nadName", i)
-		}
-	}
+	return nic(e, "type")
+}
+
+// bindingMessage says which plugin the NIC needs and how an administrator
+// registers it.
+var bindingMessage = typed(func(notRegistered *kubevirt.BindingNotRegisteredError) string {
 	where := "the KubeVirt CR does not register it"
 	if notRegistered.KubeVirtCRs == 0 {
 		where = "no KubeVirt CR (kubevirt.io/v1 KubeVirt) was found"
 	}
-	return problem{v1alpha1.NetworksConfiguredCondition, v1alpha1.ReasonBindingNotRegistered, field,
-		fmt.Sprintf("NIC %s attaches the guest with KubeVirt's %s network binding plugin (macvlan-style: its own MAC on a node interface), "+
-			"but %s; a cluster administrator adds spec.configuration.network.binding.%s: {domainAttachmentType: tap} to the KubeVirt CR "+
-			"and deploys macvtap-cni (https://kubevirt.io/user-guide/network/net_binding_plugins/macvtap/)",
-			notRegistered.NIC, notRegistered.Binding, where, notRegistered.Binding), true}, true
-}
+	return fmt.Sprintf("NIC %s attaches the guest with KubeVirt's %s network binding plugin (macvlan-style: its own MAC on a node interface), "+
+		"but %s; a cluster administrator adds spec.configuration.network.binding.%s: {domainAttachmentType: tap} to the KubeVirt CR "+
+		"and deploys macvtap-cni (https://kubevirt.io/user-guide/network/net_binding_plugins/macvtap/)",
+		notRegistered.NIC, notRegistered.Binding, where, notRegistered.Binding)
+})

@@ -132,35 +132,27 @@ func (s *scope) addTransient(err error) {
 	s.transient = errors.Join(s.transient, err)
 }
 
-// predecessorRetry is how often a Wukong waiting for a deleted
-// predecessor's children to be garbage-collected looks again.
-const predecessorRetry = 5 * time.Second
-
 // classify is the one place a lib failure is sorted. Every leaf of err that
-// is a stalled *apply.Failure becomes a problem: known maps it to Wukong's
-// reason, spec field and message; a failure known does not map keeps the
-// lib's reason and message on fallbackField, so no stalled failure is ever
-// retried silently as if it were transient. A failure about a deleted
-// predecessor's child makes the pass wait. What is left (transient
+// is a stalled *apply.Failure becomes a problem through the failures table
+// (problemOf); a waiting one (RequeueAfter: a deleted predecessor's child)
+// makes the pass wait and look again after it. What is left (transient
 // failures, API errors) is returned, to be retried with backoff.
-func (s *scope) classify(err error, condition, fallbackField string, known func(*apply.Failure) (problem, bool)) error {
+func (s *scope) classify(err error, from source) error {
 	return eachError(err, func(e error) bool {
 		f, ok := apply.AsFailure(e)
 		switch {
 		case !ok:
 			return false
-		case f.Reason == apply.ReasonPredecessor:
-			s.predecessor = f.Error()
-			s.requeue(predecessorRetry)
+		case f.RequeueAfter > 0:
+			if f.Reason == apply.ReasonPredecessor {
+				s.predecessor = f.Error()
+			}
+			s.requeue(f.RequeueAfter)
 			return true
 		case !f.Stalled:
 			return false
 		}
-		p, ok := known(f)
-		if !ok {
-			p = problem{condition, f.Reason, fallbackField, f.Error(), false}
-		}
-		s.addProblem(p)
+		s.addProblem(problemOf(from, s.w, f))
 		return true
 	})
 }

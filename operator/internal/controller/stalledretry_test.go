@@ -8,11 +8,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
@@ -119,8 +117,7 @@ func TestStalledClassUsers(t *testing.T) {
 		}
 		return w
 	}
-	scheme := runtime.NewScheme()
-	require.NoError(t, v1alpha1.AddToScheme(scheme))
+	scheme := testScheme(t, v1alpha1.AddToScheme)
 	c := fake.NewClientBuilder().WithScheme(scheme).
 		WithIndex(&v1alpha1.Wukong{}, indexStorageClasses, storageClassesOf).
 		WithObjects(wk("gold-stalled", true, "gold", "gold"), wk("gold-fine", false, "gold"),

@@ -100,30 +100,30 @@ func TestStatusNetworkBindingProblems(t *testing.T) {
 	}{
 		{name: "macvtap binding not registered, no KubeVirt CR", nic: macvlanNIC,
 			problem: func(w *v1alpha1.Wukong) (problem, bool) {
-				return bindingProblem(w, &kubevirt.BindingNotRegisteredError{NIC: "lan", Binding: "macvtap"})
+				return problemOf(fromKubeVirt, w, failureOn(kubevirt.ReasonBindingNotRegistered, &kubevirt.BindingNotRegisteredError{NIC: "lan", Binding: "macvtap"}, "lan", "")), true
 			},
 			reason: v1alpha1.ReasonBindingNotRegistered, field: "spec.networks[0].type",
 			msgHas: []string{"no KubeVirt CR", "spec.configuration.network.binding.macvtap", "macvtap-cni"}},
 		{name: "macvtap binding not registered in the KubeVirt CR", nic: macvlanNIC,
 			problem: func(w *v1alpha1.Wukong) (problem, bool) {
-				return bindingProblem(w, &kubevirt.BindingNotRegisteredError{NIC: "lan", Binding: "macvtap", KubeVirtCRs: 1})
+				return problemOf(fromKubeVirt, w, failureOn(kubevirt.ReasonBindingNotRegistered, &kubevirt.BindingNotRegisteredError{NIC: "lan", Binding: "macvtap", KubeVirtCRs: 1}, "lan", "")), true
 			},
 			reason: v1alpha1.ReasonBindingNotRegistered, field: "spec.networks[0].type",
 			msgHas: []string{"the KubeVirt CR does not register it"}, msgHasNot: "no KubeVirt CR"},
 		{name: "a user's macvtap NAD without the binding names nadName", nic: userNIC,
 			problem: func(w *v1alpha1.Wukong) (problem, bool) {
-				return bindingProblem(w, &kubevirt.BindingNotRegisteredError{NIC: "lan", Binding: "macvtap", KubeVirtCRs: 1})
+				return problemOf(fromKubeVirt, w, failureOn(kubevirt.ReasonBindingNotRegistered, &kubevirt.BindingNotRegisteredError{NIC: "lan", Binding: "macvtap", KubeVirtCRs: 1}, "lan", "")), true
 			},
 			reason: v1alpha1.ReasonBindingNotRegistered, field: "spec.networks[0].nadName"},
 		{name: "user NAD of type ipvlan", nic: userNIC,
-			problem: func(*v1alpha1.Wukong) (problem, bool) {
-				return networkProblem(0, &network.UnsupportedCNIError{NIC: "lan", Namespace: "ns", Name: "corp", Type: "ipvlan"})
+			problem: func(w *v1alpha1.Wukong) (problem, bool) {
+				return problemOf(fromNetwork, w, failureOn(network.ReasonUnsupportedCNI, &network.UnsupportedCNIError{NIC: "lan", Namespace: "ns", Name: "corp", Type: "ipvlan"}, "lan", "nadName")), true
 			},
 			reason: v1alpha1.ReasonUnsupportedCNI, field: "spec.networks[0].nadName",
 			msgHas: []string{"ns/corp uses the ipvlan CNI plugin", "KubeVirt cannot connect", "macvtap"}},
 		{name: "user NAD of type macvlan", nic: userNIC,
-			problem: func(*v1alpha1.Wukong) (problem, bool) {
-				return networkProblem(0, &network.UnsupportedCNIError{NIC: "lan", Namespace: "ns", Name: "corp", Type: "macvlan"})
+			problem: func(w *v1alpha1.Wukong) (problem, bool) {
+				return problemOf(fromNetwork, w, failureOn(network.ReasonUnsupportedCNI, &network.UnsupportedCNIError{NIC: "lan", Namespace: "ns", Name: "corp", Type: "macvlan"}, "lan", "nadName")), true
 			},
 			reason: v1alpha1.ReasonUnsupportedCNI, field: "spec.networks[0].nadName",
 			msgHas: []string{"uses the macvlan CNI plugin", "type: macvlan with physicalInterface"}},

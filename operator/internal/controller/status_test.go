@@ -71,9 +71,8 @@ func TestComputeStatus(t *testing.T) {
 			scope: func() *scope {
 				s := &scope{net: netOK, netDone: true, volsDone: true,
 					vols: []storage.Observation{{Name: "root", ClaimName: "vm1-root", Phase: storage.PhasePending, Reason: storage.ReasonStorageClassNotFound, Message: `StorageClass "fast" not found`}}}
-				p, ok := diskProblem(0, v1alpha1.DiskSpec{Name: "root", StorageClassName: "fast"}, s.vols[0])
-				require.True(t, ok)
-				s.addProblem(p)
+				s.addProblem(problemOf(fromStorage, diskWukong("fast"),
+					failureOn(storage.ReasonStorageClassNotFound, errors.New(s.vols[0].Message), "root", "storageClassName")))
 				return s
 			},
 			phase: v1alpha1.PhaseError,

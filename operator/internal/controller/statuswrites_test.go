@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -10,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	kubevirtv1 "kubevirt.io/api/core/v1"
@@ -188,10 +188,8 @@ func TestStatusWritesNonProgressAtOnce(t *testing.T) {
 	st := importingScope("")
 	st.vols = bound
 	st.vm = kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, false), nil)
-	p, ok := diskProblem(0, v1alpha1.DiskSpec{Name: "root", StorageClassName: "fast"},
-		storage.Observation{Name: "root", Reason: storage.ReasonStorageClassNotFound, Message: `StorageClass "fast" not found`})
-	require.True(t, ok)
-	st.addProblem(p)
+	st.addProblem(problemOf(fromStorage, diskWukong("fast"),
+		failureOn(storage.ReasonStorageClassNotFound, errors.New(`StorageClass "fast" not found`), "root", "storageClassName")))
 	assert.True(t, c.pass(st).Write, "Stalled appears")
 	assert.Equal(t, v1alpha1.PhaseError, c.status.Phase)
 	assert.Equal(t, 3, c.writes)
@@ -301,8 +299,7 @@ func TestProgressOnly(t *testing.T) {
 // what StatusWrites lets through, records Events only with a write, and
 // returns the requeue of a coalesced write.
 func TestWriteStatusPatches(t *testing.T) {
-	scheme := runtime.NewScheme()
-	require.NoError(t, v1alpha1.AddToScheme(scheme))
+	scheme := testScheme(t, v1alpha1.AddToScheme)
 	w := testWukong()
 	patches := 0
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(w).WithStatusSubresource(&v1alpha1.Wukong{}).

@@ -37,10 +37,6 @@ func (r *WukongReconciler) reconcileNetworks(ctx context.Context, s *scope) erro
 	if err := r.resolveBridges(ctx, s); err != nil {
 		return err
 	}
-	index := make(map[string]int, len(s.w.Spec.Networks))
-	for i, n := range s.w.Spec.Networks {
-		index[n.Name] = i
-	}
 	for _, g := range s.bridges {
 		// Only the tenant's own facts go into its status: the NodeBridge's
 		// conditions carry node-level details (NMState's errors, node
@@ -49,13 +45,13 @@ func (r *WukongReconciler) reconcileNetworks(ctx context.Context, s *scope) erro
 		ready, stalled, msg := nodenet.Ready(g.Decl)
 		switch {
 		case stalled == v1alpha1.ReasonBridgeDegraded:
-			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, v1alpha1.ReasonBridgeDegraded, field,
-				fmt.Sprintf("node bridge %s failed on the nodes (NMState reports it Degraded): an administrator must fix NodeBridge %s", g.Decl.Name, g.Decl.Name), false})
+			s.addProblem(problem{Condition: v1alpha1.NetworksConfiguredCondition, Reason: v1alpha1.ReasonBridgeDegraded, Field: field,
+				Message: fmt.Sprintf("node bridge %s failed on the nodes (NMState reports it Degraded): an administrator must fix NodeBridge %s", g.Decl.Name, g.Decl.Name)})
 		case stalled != "":
 			// The operator's own account (a policy name taken, NMState not
 			// installed), not NMState's node-level text.
-			s.addProblem(problem{v1alpha1.NetworksConfiguredCondition, stalled, field,
-				fmt.Sprintf("node bridge %s cannot be configured until an administrator fixes NodeBridge %s: %s", g.Decl.Name, g.Decl.Name, msg), false})
+			s.addProblem(problem{Condition: v1alpha1.NetworksConfiguredCondition, Reason: stalled, Field: field,
+				Message: fmt.Sprintf("node bridge %s cannot be configured until an administrator fixes NodeBridge %s: %s", g.Decl.Name, g.Decl.Name, msg)})
 		case !ready && s.bridgePending == "":
 			s.bridgePending = fmt.Sprintf("NodeBridge %s is not ready on the nodes yet", g.Decl.Name)
 		}
@@ -83,9 +79,7 @@ func (r *WukongReconciler) reconcileNetworks(ctx context.Context, s *scope) erro
 			continue
 		}
 		failed = true
-		i := index[n.Name]
-		if e := s.classify(n.Error, v1alpha1.NetworksConfiguredCondition, fmt.Sprintf("spec.networks[%d]", i),
-			func(f *apply.Failure) (problem, bool) { return networkProblem(i, f) }); e != nil {
+		if e := s.classify(n.Error, fromNetwork); e != nil {
 			transient = append(transient, e)
 		}
 	}
@@ -116,48 +110,6 @@ func applyGrant(a *network.Attachment, g nodenet.Grant) {
 	}
 }
 
-// networkProblem classifies a lib/network error as a user-facing problem.
-func networkProblem(i int, err error) (problem, bool) {
-	if p, ok := cniProblem(i, err); ok {
-		return p, true
-	}
-	field := func(f string) string { return fmt.Sprintf("spec.networks[%d].%s", i, f) }
-	var (
-		notFound   *network.NADNotFoundError
-		notAllowed *network.NamespaceNotAllowedError
-		invalid    *network.InvalidAttachmentError
-		conflict   *apply.ConflictError
-	)
-	c := v1alpha1.NetworksConfiguredCondition
-	switch {
-	case errors.As(err, &notAllowed):
-		return problem{c, v1alpha1.ReasonNamespaceNotAllowed, field("nadName"),
-			fmt.Sprintf("NetworkAttachmentDefinitions in namespace %s may not be used from this namespace: use one in this namespace, or ask an administrator to allow namespace %s", notAllowed.Namespace, notAllowed.Namespace), false}, true
-	case errors.As(err, &notFound):
-		return problem{c, v1alpha1.ReasonNADNotFound, field("nadName"),
-			fmt.Sprintf("NetworkAttachmentDefinition %s/%s not found", notFound.Namespace, notFound.Name), true}, true
-	case errors.Is(err, network.ErrMultusNotInstalled):
-		return problem{c, v1alpha1.ReasonNADNotFound, field("type"),
-			"Multus is not installed: NetworkAttachmentDefinition is not served", true}, true
-	case errors.As(err, &conflict):
-		return nameConflict(c, field("name"), conflict), true
-	case errors.As(err, &invalid):
-		f := fmt.Sprintf("spec.networks[%d]", i)
-		if sf := mapping.NetworkField(invalid.Field); sf != "" {
-			f = field(sf)
-		}
-		return problem{c, v1alpha1.ReasonInvalidNetwork, f, invalid.Reason, false}, true
-	}
-	return problem{}, false
-}
-
-// nameConflict is the problem for a child whose name is taken by an object
-// Wukong did not create (never adopted, never changed).
-func nameConflict(condition, field string, e *apply.ConflictError) problem {
-	return problem{condition, v1alpha1.ReasonNameConflict, field,
-		e.Error() + ": rename or remove it, or rename this Wukong or its entry", true}
-}
-
 // reconcileDisks applies one PVC (blank disk) or CDI DataVolume (image disk)
 // per disk (but those whose image source checkImageSources refused) and
 // observes binding, import progress and expansion. It feeds
@@ -178,80 +130,9 @@ func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
 	}
 	obs, err := storage.Reconcile(ctx, r.Client, identity.Wukong, s.w, disks, opts...)
 	s.vols, s.volsDone = obs, true
-	// Observations and failures are joined to spec.disks by disk name.
-	index := make(map[string]int, len(s.w.Spec.Disks))
-	for i, d := range s.w.Spec.Disks {
-		index[d.Name] = i
-	}
-	byName := make(map[string]storage.Observation, len(obs))
-	for _, o := range obs {
-		byName[o.Name] = o
-		// What CDI reports without an error (a failed or too small import).
-		if i, ok := index[o.Name]; ok && o.Reason != storage.ReasonPredecessor {
-			if p, ok := diskProblem(i, s.w.Spec.Disks[i], o); ok {
-				s.addProblem(p)
-			}
-		}
-	}
-	return s.classify(err, v1alpha1.VolumesBoundCondition, "spec.disks", func(f *apply.Failure) (problem, bool) {
-		i, ok := index[f.Subject]
-		o, observed := byName[f.Subject]
-		if !ok || !observed {
-			return problem{}, false
-		}
-		return diskProblem(i, s.w.Spec.Disks[i], o)
-	})
-}
-
-// diskProblem classifies a disk observation as a user-facing problem.
-func diskProblem(i int, d v1alpha1.DiskSpec, o storage.Observation) (problem, bool) {
-	field := func(f string) string { return fmt.Sprintf("spec.disks[%d].%s", i, f) }
-	c := v1alpha1.VolumesBoundCondition
-	switch o.Reason {
-	case storage.ReasonNameConflict:
-		return problem{c, v1alpha1.ReasonNameConflict, field("name"), o.Message + ": rename or remove it, or rename the disk", true}, true
-	case storage.ReasonStorageClassNotFound:
-		msg := o.Message
-		if d.StorageClassName == "" {
-			msg = "no StorageClass is named and the cluster has no default StorageClass"
-		}
-		return problem{c, v1alpha1.ReasonStorageClassNotFound, field("storageClassName"), msg, true}, true
-	case storage.ReasonClaimNotValid:
-		return problem{c, v1alpha1.ReasonStorageProfileIncomplete, field("storageClassName"),
-			"CDI cannot make the disk's claim (" + o.Message + "): an administrator sets accessModes and volumeMode " +
-				"in the StorageProfile's spec.claimPropertySets, or name another storageClassName", true}, true
-	case storage.ReasonDiskTooSmall:
-		return problem{c, v1alpha1.ReasonDiskTooSmall, field("size"),
-			"the image is bigger than the disk: grow spec.disks[" + fmt.Sprint(i) + "].size (CDI retries the import): " + o.Message, false}, true
-	case storage.ReasonShrinkRefused:
-		return problem{c, v1alpha1.ReasonShrinkRefused, field("size"), o.Message, false}, true
-	case storage.ReasonExpansionNotAllowed:
-		return problem{c, v1alpha1.ReasonExpansionNotAllowed, field("size"), o.Message, false}, true
-	case storage.ReasonCDINotInstalled:
-		return problem{c, v1alpha1.ReasonCDIMissing, field("image"),
-			"importing an image needs CDI (DataVolume), which is not installed", true}, true
-	case storage.ReasonInvalidDisk:
-		f := field("image")
-		if d.Image == "" {
-			f = "spec.osImage"
-		}
-		return problem{c, v1alpha1.ReasonInvalidSpec, f, o.Message, false}, true
-	}
-	if o.Phase == storage.PhaseFailed {
-		f := field("image")
-		if d.Image == "" {
-			f = "spec.osImage" // the boot disk imports osImage
-		}
-		return problem{c, v1alpha1.ReasonImportFailed, f, failMessage(o), false}, true
-	}
-	return problem{}, false
-}
-
-func failMessage(o storage.Observation) string {
-	if o.Message != "" {
-		return o.Message
-	}
-	return "the disk failed: " + o.Reason
+	// Every failure, what CDI reports without an API error included, comes
+	// as an *apply.Failure naming its disk.
+	return s.classify(err, fromStorage)
 }
 
 // reconcileMachine applies the cloud-init Secret and the VirtualMachine once
@@ -278,7 +159,7 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 	if err != nil {
 		var rsErr *mapping.RunStrategyError
 		if errors.As(err, &rsErr) {
-			s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonInvalidSpec, "spec." + rsErr.Field, rsErr.Error(), false})
+			s.addProblem(problem{Condition: v1alpha1.ReadyCondition, Reason: v1alpha1.ReasonInvalidSpec, Field: "spec." + rsErr.Field, Message: rsErr.Error()})
 			return r.observeMachine(ctx, s)
 		}
 		return err
@@ -301,7 +182,7 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 	}
 	obs, err := kubevirt.Reconcile(ctx, r.Client, identity.Wukong, s.w, m)
 	if err != nil {
-		rest := s.classify(err, v1alpha1.ReadyCondition, "", func(f *apply.Failure) (problem, bool) { return machineProblem(s.w, f) })
+		rest := s.classify(err, fromKubeVirt)
 		if f, ok := apply.AsFailure(err); ok && f.Reason == kubevirt.ReasonBindingNotRegistered {
 			return r.observeMachine(ctx, s)
 		}
@@ -309,27 +190,6 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 	}
 	s.vm = obs
 	return r.observeCause(ctx, s)
-}
-
-// machineProblem maps a stalled lib/kubevirt failure to Wukong's reason,
-// spec field and message.
-func machineProblem(w *v1alpha1.Wukong, f *apply.Failure) (problem, bool) {
-	var (
-		conflict *apply.ConflictError
-		invalid  *kubevirt.InvalidInputError
-	)
-	switch {
-	case f.Reason == kubevirt.ReasonBindingNotRegistered:
-		return bindingProblem(w, f)
-	case f.Reason == kubevirt.ReasonKubeVirtNotInstalled:
-		return problem{v1alpha1.ReadyCondition, v1alpha1.ReasonKubeVirtMissing, "",
-			"KubeVirt is not installed: VirtualMachine (kubevirt.io/v1) is not served", true}, true
-	case errors.As(f, &conflict):
-		return nameConflict(v1alpha1.ReadyCondition, "metadata.name", conflict), true
-	case errors.As(f, &invalid):
-		return problem{v1alpha1.ReadyCondition, v1alpha1.ReasonInvalidSpec, mapping.SpecField(w, invalid.Field), invalid.Message, false}, true
-	}
-	return problem{}, false
 }
 
 // sshKeys reads spec.sshKeySecret: the lines of the Secret that parse as
@@ -348,9 +208,9 @@ func (r *WukongReconciler) sshKeys(ctx context.Context, s *scope) ([]string, err
 		notOptedIn *kubevirt.SecretNotOptedInError
 	)
 	if errors.As(err, &notFound) || errors.As(err, &notOptedIn) {
-		s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonSecretNotFound, "spec.sshKeySecret",
-			fmt.Sprintf("no Secret %s labelled %s=true in this namespace: the SSH key Secret must carry that label "+
-				"(only its lines that parse as SSH public keys are copied into the guest)", s.w.Spec.SSHKeySecret, v1alpha1.SSHAuthorizedKeysLabel), true})
+		s.addProblem(problem{Condition: v1alpha1.ReadyCondition, Reason: v1alpha1.ReasonSecretNotFound, Field: "spec.sshKeySecret", External: true,
+			Message: fmt.Sprintf("no Secret %s labelled %s=true in this namespace: the SSH key Secret must carry that label "+
+				"(only its lines that parse as SSH public keys are copied into the guest)", s.w.Spec.SSHKeySecret, v1alpha1.SSHAuthorizedKeysLabel)})
 		return nil, nil
 	}
 	if err != nil {
@@ -388,13 +248,13 @@ func (r *WukongReconciler) password(ctx context.Context, s *scope) (*kubevirt.Pa
 	const field = "spec.cloudInitUser.passwordSecretRef"
 	switch {
 	case errors.As(err, &notFound) || errors.As(err, &notOptedIn):
-		s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonSecretNotFound, field,
-			fmt.Sprintf("no Secret %s labelled %s=true in this namespace: the password Secret must carry that label",
-				ref.Name, v1alpha1.CloudInitPasswordLabel), true})
+		s.addProblem(problem{Condition: v1alpha1.ReadyCondition, Reason: v1alpha1.ReasonSecretNotFound, Field: field, External: true,
+			Message: fmt.Sprintf("no Secret %s labelled %s=true in this namespace: the password Secret must carry that label",
+				ref.Name, v1alpha1.CloudInitPasswordLabel)})
 		return nil, nil
 	case errors.As(err, &keyNotFound):
-		s.addProblem(problem{v1alpha1.ReadyCondition, v1alpha1.ReasonSecretNotFound, field + ".key",
-			fmt.Sprintf("Secret %s has no non-empty key %q", ref.Name, key), true})
+		s.addProblem(problem{Condition: v1alpha1.ReadyCondition, Reason: v1alpha1.ReasonSecretNotFound, Field: field + ".key", External: true,
+			Message: fmt.Sprintf("Secret %s has no non-empty key %q", ref.Name, key)})
 		return nil, nil
 	case err != nil:
 		return nil, err
@@ -411,7 +271,7 @@ func (r *WukongReconciler) machineBlocked(s *scope) string {
 		return "waiting for the image sources to be checked"
 	}
 	if s.predecessor != "" {
-		s.requeue(predecessorRetry)
+		s.requeue(apply.PredecessorRetry)
 		return "waiting: " + s.predecessor
 	}
 	if s.bridgePending != "" {

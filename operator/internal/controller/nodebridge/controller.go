@@ -81,8 +81,8 @@ type scope struct {
 	nmstateMissing bool
 }
 
-// BridgeOf maps a bridge NodeBridge to lib/network's Bridge.
-func BridgeOf(d *v1alpha1.NodeBridge) network.Bridge {
+// bridgeOf maps a bridge NodeBridge to lib/network's Bridge.
+func bridgeOf(d *v1alpha1.NodeBridge) network.Bridge {
 	b := network.Bridge{
 		Name:         d.Name,
 		Uplinks:      d.Spec.Uplinks,
@@ -157,7 +157,7 @@ func (r *Reconciler) reconcilePolicy(ctx context.Context, s *scope) error {
 	if !nodenet.ConfiguresNodes(d) {
 		return nil
 	}
-	obs, err := network.ReconcilePolicy(ctx, r.Client, identity.Wukong, d, BridgeOf(d))
+	obs, err := network.ReconcilePolicy(ctx, r.Client, identity.Wukong, d, bridgeOf(d))
 	s.policy = obs
 	return s.classify(err)
 }
@@ -176,7 +176,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) error {
 	done := true
 	if nodenet.ConfiguresNodes(d) {
 		var obs network.BridgeObservation
-		done, obs, err = network.RemovePolicy(ctx, r.Client, identity.Wukong, d, BridgeOf(d))
+		done, obs, err = network.RemovePolicy(ctx, r.Client, identity.Wukong, d, bridgeOf(d))
 		if err != nil {
 			return err
 		}

@@ -25,9 +25,9 @@ func TestBridgeOf(t *testing.T) {
 		AllowedVLANs: []v1alpha1.VLANRange{{Min: 10, Max: 20}, {Min: 30}},
 	}}
 	assert.Equal(t, network.Bridge{Name: "br1", Uplinks: []string{"eth1", "eth2"}, Bond: &network.Bond{Name: "bond1", Mode: "802.3ad"},
-		OVS: true, NodeSelector: map[string]string{"net": "a"}, VLANs: []network.VLANRange{{Min: 10, Max: 20}, {Min: 30, Max: 30}}, NativeVLAN: 1}, BridgeOf(d))
+		OVS: true, NodeSelector: map[string]string{"net": "a"}, VLANs: []network.VLANRange{{Min: 10, Max: 20}, {Min: 30, Max: 30}}, NativeVLAN: 1}, bridgeOf(d))
 	d.Spec.NativeVLAN = ptr.To[int32](7)
-	assert.Equal(t, 7, BridgeOf(d).NativeVLAN)
+	assert.Equal(t, 7, bridgeOf(d).NativeVLAN)
 }
 
 // TestNodeBridgeUsers: only NICs the declaration grants hold up its

@@ -1,0 +1,236 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/novasphere/wukong/lib/apply"
+	"github.com/novasphere/wukong/lib/kubevirt"
+	"github.com/novasphere/wukong/lib/network"
+	"github.com/novasphere/wukong/lib/storage"
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/mapping"
+)
+
+// source names the lib a failure comes from: each lib's reasons are its
+// own (NameConflict is in all three, with another condition each).
+type source int
+
+const (
+	fromNetwork source = iota
+	fromStorage
+	fromKubeVirt
+)
+
+// failureKey is a lib and one of the reasons of its *apply.Failure.
+type failureKey struct {
+	from   source
+	reason string
+}
+
+// entry is the spec entry a failure is about: spec.networks[i] for
+// lib/network and lib/kubevirt (the NIC its Subject names), spec.disks[i]
+// for lib/storage; i is -1 when the failure names none.
+type entry struct {
+	w *v1alpha1.Wukong
+	i int
+}
+
+// failureRow is how one lib failure shows on a Wukong: the condition it
+// sets besides Stalled, Wukong's reason, the spec path at fault and the
+// message (from the failure and its typed error), and External (see
+// problem.External).
+type failureRow struct {
+	condition string
+	reason    string
+	field     func(e entry, f *apply.Failure) string
+	message   func(e entry, f *apply.Failure) string
+	external  bool
+}
+
+// failures is the one table that turns a stalled lib failure into a
+// Wukong problem. Waiting failures (RequeueAfter, a deleted predecessor's
+// child) and transient ones are not in it: classify waits or retries them.
+// TestFailuresCoverEveryLibReason walks every reason constant of the libs
+// through it.
+var failures = map[failureKey]failureRow{
+	// lib/network: one failure per NIC, Subject the NIC's name.
+	{fromNetwork, network.ReasonNamespaceNotAllowed}: {
+		condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonNamespaceNotAllowed, field: nicField,
+		message: typed(func(e *network.NamespaceNotAllowedError) string {
+			return fmt.Sprintf("NetworkAttachmentDefinitions in namespace %s may not be used from this namespace: use one in this namespace, or ask an administrator to allow namespace %s", e.Namespace, e.Namespace)
+		})},
+	{fromNetwork, network.ReasonNADNotFound}: {
+		condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonNADNotFound, field: nicField, external: true,
+		message: typed(func(e *network.NADNotFoundError) string {
+			return fmt.Sprintf("NetworkAttachmentDefinition %s/%s not found", e.Namespace, e.Name)
+		})},
+	{fromNetwork, network.ReasonMultusNotInstalled}: {
+		condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonNADNotFound, external: true,
+		field:   func(e entry, _ *apply.Failure) string { return nic(e, "type") },
+		message: fixed("Multus is not installed: NetworkAttachmentDefinition is not served")},
+	{fromNetwork, network.ReasonNameConflict}: {
+		condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonNameConflict, field: nicField, external: true,
+		message: conflictMessage},
+	{fromNetwork, network.ReasonInvalidAttachment}: {
+		condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonInvalidNetwork, field: nicField,
+		message: typed(func(e *network.InvalidAttachmentError) string {
+			return e.Reason
+		})},
+	{fromNetwork, network.ReasonUnsupportedCNI}: {
+		condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonUnsupportedCNI, field: nicField, external: true,
+		message: typed(func(e *network.UnsupportedCNIError) string {
+			return fmt.Sprintf("NetworkAttachmentDefinition %s/%s uses the %s CNI plugin, which KubeVirt cannot connect a VM to "+
+				"(the bridge binding needs a pod interface it can enslave to a bridge and hand to the guest; a %s interface is neither); "+
+				"name a NetworkAttachmentDefinition of type bridge or macvtap, or use type: macvlan with physicalInterface and no nadName "+
+				"(Wukong then writes a macvtap one)", e.Namespace, e.Name, e.Type, e.Type)
+		})},
+
+	// lib/storage: one failure per disk, Subject the disk's name.
+	{fromStorage, storage.ReasonNameConflict}: {
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonNameConflict, field: diskField, external: true,
+		message: func(_ entry, f *apply.Failure) string { return f.Error() + ": rename or remove it, or rename the disk" }},
+	{fromStorage, storage.ReasonStorageClassNotFound}: {
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonStorageClassNotFound, field: diskField, external: true,
+		message: func(e entry, f *apply.Failure) string {
+			if e.w.Spec.Disks[e.i].StorageClassName == "" {
+				return "no StorageClass is named and the cluster has no default StorageClass"
+			}
+			return f.Error()
+		}},
+	{fromStorage, storage.ReasonClaimNotValid}: {
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonStorageProfileIncomplete, field: diskField, external: true,
+		message: func(_ entry, f *apply.Failure) string {
+			return "CDI cannot make the disk's claim (" + f.Error() + "): an administrator sets accessModes and volumeMode " +
+				"in the StorageProfile's spec.claimPropertySets, or name another storageClassName"
+		}},
+	{fromStorage, storage.ReasonDiskTooSmall}: {
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonDiskTooSmall, field: diskField,
+		message: func(e entry, f *apply.Failure) string {
+			return "the image is bigger than the disk: grow " + mapping.DiskField(e.w, e.i, "size") + " (CDI retries the import): " + f.Error()
+		}},
+	{fromStorage, storage.ReasonShrinkRefused}: {
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonShrinkRefused, field: diskField, message: errorMessage},
+	{fromStorage, storage.ReasonExpansionNotAllowed}: {
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonExpansionNotAllowed, field: diskField, message: errorMessage},
+	{fromStorage, storage.ReasonCDINotInstalled}: {
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonCDIMissing, external: true,
+		field:   func(e entry, _ *apply.Failure) string { return mapping.DiskField(e.w, e.i, "image") },
+		message: fixed("importing an image needs CDI (DataVolume), which is not installed")},
+	{fromStorage, storage.ReasonInvalidDisk}: {
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonInvalidSpec, field: diskSource, message: errorMessage},
+	{fromStorage, storage.ReasonImportFailed}: {
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonImportFailed, field: diskSource, message: errorMessage},
+	{fromStorage, storage.ReasonClaimLost}: {
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonImportFailed, field: diskSource, message: errorMessage},
+
+	// lib/kubevirt: one failure for the machine.
+	{fromKubeVirt, kubevirt.ReasonInvalidInput}: {
+		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonInvalidSpec,
+		field: func(e entry, f *apply.Failure) string { return mapping.MachineField(e.w, f.Field) },
+		message: typed(func(e *kubevirt.InvalidInputError) string {
+			return e.Message
+		})},
+	{fromKubeVirt, kubevirt.ReasonBindingNotRegistered}: {
+		condition: v1alpha1.NetworksConfiguredCondition, reason: v1alpha1.ReasonBindingNotRegistered, external: true,
+		field: bindingField, message: bindingMessage},
+	{fromKubeVirt, kubevirt.ReasonKubeVirtNotInstalled}: {
+		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonKubeVirtMissing, external: true,
+		field:   fixed(""),
+		message: fixed("KubeVirt is not installed: VirtualMachine (kubevirt.io/v1) is not served")},
+	{fromKubeVirt, apply.ReasonNameConflict}: {
+		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonNameConflict, external: true,
+		field: fixed("metadata.name"), message: conflictMessage},
+}
+
+// conditionOf is the condition a lib's failures set besides Stalled.
+var conditionOf = map[source]string{
+	fromNetwork:  v1alpha1.NetworksConfiguredCondition,
+	fromStorage:  v1alpha1.VolumesBoundCondition,
+	fromKubeVirt: v1alpha1.ReadyCondition,
+}
+
+// problemOf turns a stalled failure into a problem through the failures
+// table. A reason the table lacks, or a failure about no spec entry where
+// the row needs one, keeps the lib's reason and message on the entry (or
+// the list) at fault, so no stalled failure is ever retried silently.
+func problemOf(from source, w *v1alpha1.Wukong, f *apply.Failure) problem {
+	e := entry{w: w, i: -1}
+	list := "spec.networks"
+	if from == fromStorage {
+		list = "spec.disks"
+		for i, d := range w.Spec.Disks {
+			if d.Name == f.Subject {
+				e.i = i
+			}
+		}
+	} else {
+		for i, n := range w.Spec.Networks {
+			if n.Name == f.Subject {
+				e.i = i
+			}
+		}
+	}
+	row, ok := failures[failureKey{from, f.Reason}]
+	needsEntry := from != fromKubeVirt || f.Reason == kubevirt.ReasonBindingNotRegistered
+	if ok && (e.i >= 0 || !needsEntry) {
+		return problem{Condition: row.condition, Reason: row.reason, Field: row.field(e, f), Message: row.message(e, f), External: row.external}
+	}
+	field := ""
+	switch {
+	case e.i >= 0:
+		field = fmt.Sprintf("%s[%d]", list, e.i)
+	case from != fromKubeVirt:
+		field = list
+	}
+	return problem{Condition: conditionOf[from], Reason: f.Reason, Field: field, Message: f.Error()}
+}
+
+// typed is a message made from the lib's typed error E the failure wraps,
+// the failure's own text when it wraps none.
+func typed[E error](message func(E) string) func(entry, *apply.Failure) string {
+	return func(_ entry, f *apply.Failure) string {
+		var e E
+		if !errors.As(f, &e) {
+			return f.Error()
+		}
+		return message(e)
+	}
+}
+
+func fixed(s string) func(entry, *apply.Failure) string {
+	return func(entry, *apply.Failure) string { return s }
+}
+
+func errorMessage(_ entry, f *apply.Failure) string { return f.Error() }
+
+// nic is the path of field sub of the NIC.
+func nic(e entry, sub string) string { return fmt.Sprintf("spec.networks[%d].%s", e.i, sub) }
+
+// nicField is the spec.networks[i] field behind the lib/network field the
+// failure names (mapping.NetworkField), the NIC itself when none.
+func nicField(e entry, f *apply.Failure) string {
+	if sf := mapping.NetworkField(f.Field); sf != "" {
+		return nic(e, sf)
+	}
+	return fmt.Sprintf("spec.networks[%d]", e.i)
+}
+
+// diskField is the spec.disks[i] field behind the lib/storage field the
+// failure names (mapping.DiskField).
+func diskField(e entry, f *apply.Failure) string { return mapping.DiskField(e.w, e.i, f.Field) }
+
+// diskSource names what the disk imports: its image, or spec.osImage for
+// the boot disk without one.
+func diskSource(e entry, _ *apply.Failure) string { return mapping.DiskField(e.w, e.i, "source") }
+
+// conflictMessage: a child whose name is taken by an object Wukong did not
+// create (never adopted, never changed).
+func conflictMessage(_ entry, f *apply.Failure) string {
+	msg := f.Error()
+	var e *apply.ConflictError
+	if errors.As(f, &e) {
+		msg = e.Error()
+	}
+	return msg + ": rename or remove it, or rename this Wukong or its entry"
+}
