@@ -28,8 +28,10 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PROVISIONER_VERSION=v5.3.0
-RESIZER_VERSION=v1.14.0
+# shellcheck source=scripts/versions.sh
+. "$ROOT/scripts/versions.sh"
+PROVISIONER_VERSION=$CSI_PROVISIONER_VERSION
+RESIZER_VERSION=$CSI_RESIZER_VERSION
 DRIVER=hostpath.csi.wukong.novasphere.dev
 # The driver's version: the last commit of hack/csi-hostpath. Its image tag
 # is the binary's digest (driver_tag), so a rebuilt driver is a new image

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds KubeVirt v1.9.0 on THIS machine, from the kubevirt.io/kubevirt Go
+# Builds KubeVirt (KUBEVIRT_VERSION of scripts/versions.env) on THIS machine, from the kubevirt.io/kubevirt Go
 # module (hack/kubevirt-components), and writes its images as docker-archive
 # tars that `ctr -n k8s.io images import` reads: no Docker, no registry.
 #
@@ -36,7 +36,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-VERSION=${KUBEVIRT_VERSION:-v1.9.0}
+# shellcheck source=scripts/versions.sh
+. "$ROOT/scripts/versions.sh"
+VERSION=$KUBEVIRT_VERSION
 REGISTRY=${KUBEVIRT_REGISTRY:-localhost/kubevirt}
 TAG=${KUBEVIRT_TAG:-$VERSION}
 SUITE=${KUBEVIRT_ROOTFS_SUITE:-trixie}
