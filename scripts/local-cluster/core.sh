@@ -27,7 +27,7 @@ step_packages() {
 # down has restored it, so a second up does not snapshot our own changes.
 plan_snapshot() {
   echo "record into ${SNAP#"$ROOT"/}, once, what down restores: sysctls ${SYSCTLS[*]}; bridges; iptables and ip6tables rules;"
-  echo "host paths ${HOST_PATHS[*]}; kubepods and wukong-* cgroups; mounts"
+  echo "host paths ${HOST_PATHS[*]}; kubepods and wukong-local* cgroups; mounts"
 }
 step_snapshot() {
   local s p c
@@ -47,7 +47,7 @@ step_snapshot() {
   for p in "${HOST_PATHS[@]}"; do
     if [ -e "$p" ]; then echo "$p"; find "$p" -mindepth 1 -maxdepth 1 | sed 's/^/  /'; fi
   done >"$SNAP/paths"
-  for c in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice /sys/fs/cgroup/*/wukong-*; do
+  for c in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice /sys/fs/cgroup/*/wukong-local*; do
     if [ -d "$c" ]; then echo "$c"; fi
   done >"$SNAP/cgroups"
   awk '{print $5}' /proc/self/mountinfo | sort >"$SNAP/mounts"
@@ -92,10 +92,8 @@ step_binaries() {
 }
 
 # ---------------------------------------------------------------- images
-# pause and manager, as docker-archive tars written by hack/local-images.
-IMG_DIR=$LC/images
-PAUSE_IMAGE=localhost/wukong/pause:local
-MANAGER_REPO=localhost/wukong/manager
+# pause and manager, as docker-archive tars written by hack/local-images
+# into $IMG_DIR.
 plan_images() {
   echo "hack/local-images: mkimage and pause; the manager from ${LOCAL_CLUSTER_REF:-the working tree} (operator/cmd/manager, static)"
   echo "$PAUSE_IMAGE and $MANAGER_REPO:<appVersion>-<sha256 of the binary> as tars in ${IMG_DIR#"$ROOT"/}"

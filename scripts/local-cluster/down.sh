@@ -142,7 +142,7 @@ remove_new_chains ip6tables "$SNAP/ip6tables"
 # 4. cgroups: the kubepods trees and the nodes' cgroup roots wukong-<node>
 #    (in every v1 hierarchy and in unified), deepest first, unless they
 #    were there before.
-for c in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice /sys/fs/cgroup/*/wukong-*; do
+for c in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice /sys/fs/cgroup/*/wukong-local*; do
   [ -d "$c" ] || continue
   if [ -f "$SNAP/cgroups" ] && grep -qxF "$c" "$SNAP/cgroups"; then continue; fi
   find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null || true

@@ -61,7 +61,7 @@ SVC_CHAIN=WUKONG-LOCAL-SVC
 # wukong-local-2, ..., each in its own network namespace (as kind's node
 # containers), joined by the bridge $NODES_BRIDGE on the machine
 # ($NODES_NET.1), node i at $NODES_NET.(10+i) with pod CIDR 10.244.i.0/24
-# and cgroup root /wukong-<node>; routes between the pod CIDRs on the
+# and cgroup root /<node>; routes between the pod CIDRs on the
 # machine and in every node.
 NODES_COUNT_FILE=$LC/nodes/count
 if [ -n "${LOCAL_CLUSTER_NODES:-}" ]; then
@@ -98,7 +98,7 @@ node_env() {
     NODE_OWN_NET=1
     NODE_ADDR=$NODES_NET.$((10 + NODE_I))
     NODE_POD_CIDR=10.244.$NODE_I.0/24
-    NODE_CGROUP_ROOT=/wukong-$n
+    NODE_CGROUP_ROOT=/$n
   fi
 }
 # Paths a kubelet, its containerd and the CNI plugins write whatever their
@@ -163,7 +163,14 @@ descendants() {
   done
 }
 
+# The images step's output (hack/local-images): mkimage, pause, the manager.
+IMG_DIR=$LC/images
+PAUSE_IMAGE=localhost/wukong/pause:local
+MANAGER_REPO=localhost/wukong/manager
+
 kc() { kubectl --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
+# node_ready NODE: its Ready condition is True.
+node_ready() { [ "$(kc get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
 
 # start NAME CMD...: runs CMD in its own session, logs to $LOGS/NAME.log,
 # records its PID in $PIDS/NAME.pid; nothing if that PID still runs.

@@ -49,7 +49,7 @@ plan_nodes() {
     node_env "$n"
     echo "node $n: IP $NODE_ADDR, pod CIDR $NODE_POD_CIDR, cgroup root $NODE_CGROUP_ROOT, dir ${NODE_DIR#"$ROOT"/}"
     if [ "$NODE_OWN_NET" = 1 ]; then
-      echo "  unshare --pid --mount --net --uts (pause as PID 1); veth wkn-$n -> eth0 in the node, $NODE_ADDR/24 via $NODES_NET.1;"
+      echo "  unshare --pid --mount --net --uts (pause as PID 1); veth wkn$NODE_I -> eth0 in the node, $NODE_ADDR/24 via $NODES_NET.1;"
       echo "  routes to the other nodes' pod CIDRs; ip route $NODE_POD_CIDR via $NODE_ADDR on the machine; cgroup $NODE_CGROUP_ROOT in every hierarchy"
     else
       echo "  unshare --pid --mount (pause as PID 1), the machine's network namespace"
@@ -78,8 +78,7 @@ node_namespaces() {
     nsenter -t "$pid" --mount -- mount --make-rshared /
     if [ "$NODE_OWN_NET" = 1 ]; then
       nsenter -t "$pid" --uts -- hostname "$n"
-      peer=wkn-$n
-      peer=${peer:0:15}
+      peer=wkn$NODE_I
       ip link add "$peer" type veth peer name eth0 netns "$pid"
       ip link set "$peer" master "$NODES_BRIDGE" up
       nsenter -t "$pid" --net -- sh -c "ip link set lo up && ip link set eth0 up && ip addr add $NODE_ADDR/24 dev eth0 && ip route add default via $NODES_NET.1"
@@ -272,7 +271,6 @@ plan_nodes_ready() {
   echo "wait until every node is Ready; label $NODE_NAME node-role.kubernetes.io/control-plane (virt-operator needs such a node);"
   echo "wait for ServiceAccount default"
 }
-node_ready() { [ "$(kc get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
 step_nodes_ready() {
   local n
   for n in $(node_names); do
