@@ -196,13 +196,13 @@ sub() {
 go_download() {
   local mod=$1 mods
   shift
-  mods=$(env -C "$mod" GOWORK=off GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod" go list -deps -f '{{with .Module}}{{if not .Main}}{{if not .Replace}}{{.Path}}@{{.Version}}{{else if .Replace.Version}}{{.Replace.Path}}@{{.Replace.Version}}{{end}}{{end}}{{end}}' "$@" | sort -u) ||
+  mods=$(env -C "$mod" GOWORK=off go list -deps -f '{{with .Module}}{{if not .Main}}{{if not .Replace}}{{.Path}}@{{.Version}}{{else if .Replace.Version}}{{.Replace.Path}}@{{.Replace.Version}}{{end}}{{end}}{{end}}' "$@" | sort -u) ||
     die "go list -deps $* in $mod failed"
   if [ -n "$mods" ]; then
     # shellcheck disable=SC2086 # one module@version per word
-    env -C "$mod" GOWORK=off GOFLAGS=-mod=mod go mod download $mods || die "go mod download for $* failed"
+    env -C "$mod" GOWORK=off go mod download $mods || die "go mod download for $* failed"
   fi
-  log "module cache holds the $(printf '%s\n' "$mods" | grep -c .) modules of $*"
+  log "module cache $(go env GOMODCACHE) holds the $(printf '%s\n' "$mods" | grep -c .) modules of $* (CGO_ENABLED=$(go env CGO_ENABLED))"
 }
 
 # ------------------------------------------------------------------ check

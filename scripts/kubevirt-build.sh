@@ -29,7 +29,9 @@
 # or a KubeVirt CR with spec.imageRegistry/spec.imageTag set to them, finds
 # the others.
 #
-# Usage: scripts/kubevirt-build.sh [all|control-plane|manifests|rootfs|node|images|containerdisk]...
+# Usage: scripts/kubevirt-build.sh [all|control-plane|manifests|rootfs|download|node|images|containerdisk]...
+# (download: the modules the offline cgo builds of `node` need, into the
+# module cache; `node` runs it first.)
 # Needs root (debootstrap, chroot, mounts). Idempotent: a finished rootfs is
 # kept (delete bin/kubevirt/rootfs to remake it); Go's build cache makes
 # rebuilds cheap. See docs/notes/real-kubevirt.md for times and sizes.
@@ -142,11 +144,25 @@ make_rootfs() {
 }
 
 # --------------------------------------------------------------------- node
+# NODE_CMDS are built with cgo in the rootfs, offline (GOPROXY=off: the
+# chroot has no proxy settings and must not depend on them). Everything they
+# import is downloaded first, on this machine, with the same CGO_ENABLED,
+# GOOS and GOARCH: libvirt.org/go/libvirt is imported only under cgo, so a
+# module cache filled by the static builds lacks it (a fresh machine failed
+# with "module lookup disabled by GOPROXY=off").
+NODE_CMDS=(virt-launcher virt-handler)
+build_download() {
+  local c pkgs=()
+  for c in "${NODE_CMDS[@]}"; do pkgs+=("kubevirt.io/kubevirt/cmd/$c"); done
+  CGO_ENABLED=1 go_download "$MOD" "${pkgs[@]}"
+}
+
 # virt-launcher and virt-handler with cgo inside the rootfs, and the C
 # container-disk binary (static, as KubeVirt builds it: virt-launcher's
 # init container copies it into containerDisk pods, whose images have no libc).
 build_node() {
   [ -f "$ROOTFS/.wukong-rootfs" ] || die "no rootfs: run '$0 rootfs' first"
+  build_download
   mkdir -p "$OUT"
   chroot_mounts "$ROOTFS"
   bind "$GOROOT_DIR" "$ROOTFS$GOROOT_DIR" ro
@@ -156,7 +172,7 @@ build_node() {
   local env=(env -i "PATH=$GOROOT_DIR/bin:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/root GOWORK=off GOFLAGS=-mod=readonly
     GOPROXY=off GOTOOLCHAIN=local "GOMODCACHE=$GOMODCACHE_DIR" "GOCACHE=$GOCACHE_DIR" CGO_ENABLED=1)
   local c
-  for c in virt-launcher virt-handler; do
+  for c in "${NODE_CMDS[@]}"; do
     timed "go build $c (cgo, $SUITE)" chroot "$ROOTFS" "${env[@]}" \
       go -C "$MOD" build -trimpath -ldflags "$LDFLAGS" -o "$OUT/$c" "kubevirt.io/kubevirt/cmd/$c"
   done
@@ -323,9 +339,10 @@ for s in "${steps[@]}"; do
   control-plane) build_control_plane ;;
   manifests) build_manifests ;;
   rootfs) make_rootfs ;;
+  download) build_download ;;
   node) build_node ;;
   images) build_images ;;
   containerdisk) build_containerdisk ;;
-  *) die "unknown step '$s': want all, control-plane, manifests, rootfs, node, images or containerdisk" ;;
+  *) die "unknown step '$s': want all, control-plane, manifests, rootfs, download, node, images or containerdisk" ;;
   esac
 done
