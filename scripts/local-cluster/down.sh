@@ -52,7 +52,10 @@ stop() {
 #    every process below each shim of its containerd, then the shim; the
 #    containerd; last the namespaces' PID 1: whatever still runs in them
 #    dies with it, and their mounts (and network) go with the last process.
-nodes=$(for f in "$PIDS"/*.ns.pid; do [ -e "$f" ] && basename "$f" .ns.pid; done; [ -d "$LC/nodes" ] && find "$LC/nodes" -mindepth 1 -maxdepth 1 -type d -printf '%f\n')
+nodes=$(
+  for f in "$PIDS"/*.ns.pid; do if [ -e "$f" ]; then basename "$f" .ns.pid; fi; done
+  if [ -d "$LC/nodes" ]; then find "$LC/nodes" -mindepth 1 -maxdepth 1 -type d -printf '%f\n'; fi
+)
 nodes=$(printf '%s\n' "$nodes" | sed '/^$/d' | sort -u)
 for n in $nodes; do
   stop "$n.kubelet"
@@ -196,9 +199,11 @@ if [ -f "$SNAP/done" ]; then
   check bridges "$SNAP/bridges" cur_bridges
   cur_veths() { ip -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1 | sort; }
   if [ -f "$SNAP/veths" ]; then check veths "$SNAP/veths" cur_veths; fi
-  # Mounts on the machine (the nodes' are in their own mount namespaces).
-  cur_mounts() { awk '{print $5}' /proc/self/mountinfo | sort; }
-  check mounts "$SNAP/mounts" cur_mounts
+  # Mounts on the machine under the paths the cluster uses (the nodes' own
+  # are in their mount namespaces; other jobs' mounts elsewhere are theirs).
+  ours() { grep -E "^($LC|/var/lib/kubelet|/var/lib/cni|/run/containerd|/run/netns|/run/kubevirt|/var/log/containers|/var/log/pods|/etc/cni|/opt/cni|/var/lib/wukong-)" || true; }
+  cur_mounts() { awk '{print $5}' /proc/self/mountinfo | sort | ours; }
+  check mounts <(ours <"$SNAP/mounts") cur_mounts
   check iptables-chains <(snap_chains "$SNAP/iptables") cur_chains iptables-save
   check ip6tables-chains <(snap_chains "$SNAP/ip6tables") cur_chains ip6tables-save
   for p in "${HOST_PATHS[@]}"; do
