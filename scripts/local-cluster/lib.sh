@@ -212,12 +212,12 @@ child_of() {
 }
 
 # in_node NAME CMD...: runs CMD in node NAME's namespaces (PID, mount, and
-# network when it has its own), as a child of this shell.
+# network and UTS when it has its own), as a child of this shell.
 in_node() {
   local n=$1 pid
   shift
   pid=$(cat "$PIDS/$n.ns.pid")
-  nsenter -t "$pid" --pid --mount --net -- "$@"
+  nsenter -t "$pid" --pid --mount --net --uts -- "$@"
 }
 
 # start_in_node NODE NAME CMD...: start, in NODE's namespaces, logging to
@@ -227,7 +227,7 @@ start_in_node() {
   local n=$1 name=$2
   shift 2
   if alive "$PIDS/$n.$name.pid"; then return; fi
-  setsid nsenter -t "$(cat "$PIDS/$n.ns.pid")" --pid --mount --net -- "$@" >>"$LOGS/$n.$name.log" 2>&1 </dev/null &
+  setsid nsenter -t "$(cat "$PIDS/$n.ns.pid")" --pid --mount --net --uts -- "$@" >>"$LOGS/$n.$name.log" 2>&1 </dev/null &
   child_of $! "$n $name" "$LOGS/$n.$name.log" >"$PIDS/$n.$name.pid"
   log "started $name on $n (PID $(cat "$PIDS/$n.$name.pid"), in the node's namespaces)"
 }
