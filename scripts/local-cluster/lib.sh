@@ -105,8 +105,14 @@ node_env() {
 # configured directories are (docs/notes/real-kubevirt.md, "local node"):
 # inside each node they are private bind mounts of the node's own
 # directories ($NODE_DIR/host/<path>), so two nodes do not collide. On the
-# machine only the empty mount points are left (removed by down).
-NODE_PRIVATE_PATHS=(/var/lib/kubelet /var/lib/cni /run/containerd /run/netns /var/log/containers /var/log/pods /etc/cni/net.d)
+# machine only the empty mount points are left (removed by down). Also the
+# node-local state of the add-ons' DaemonSets (their hostPath volumes):
+# KubeVirt's virt-handler (/var/run/kubevirt*, the node labeller's) and
+# Multus's (/run/multus, /run/k8s.cni.cncf.io). Not private: /opt/cni/bin
+# (the same plugins everywhere), the CSI driver's /var/lib/wukong-csi (one
+# store every node sees: the shared class) and local-path's data.
+NODE_PRIVATE_PATHS=(/var/lib/kubelet /var/lib/cni /run/containerd /run/netns /var/log/containers /var/log/pods /etc/cni/net.d
+  /run/kubevirt /run/kubevirt-private /run/kubevirt-libvirt-runtimes /var/lib/kubevirt-node-labeller /run/multus /run/k8s.cni.cncf.io)
 
 RELEASE_NAMESPACE=wukong-system
 RELEASE=wukong

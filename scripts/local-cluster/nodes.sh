@@ -13,7 +13,8 @@
 #   machine); the paths a kubelet and containerd write whatever their
 #   configuration ($NODE_PRIVATE_PATHS: /var/lib/kubelet, /var/lib/cni,
 #   /run/containerd, /run/netns, /var/log/containers, /var/log/pods,
-#   /etc/cni/net.d) are bind mounts of the node's own directories under
+#   /etc/cni/net.d, and the add-ons' node state: KubeVirt's /run/kubevirt*,
+#   Multus's /run/multus) are bind mounts of the node's own directories under
 #   $LC/nodes/<node>/host, so two nodes never share them; then / is made
 #   shared, as on systemd hosts (virt-handler's Bidirectional mount of
 #   /var/run/kubevirt needs it). Every mount goes with the namespace when
