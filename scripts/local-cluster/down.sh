@@ -172,7 +172,9 @@ for p in "${HOST_PATHS[@]}"; do
     rm -rf "$p" && log "removed $p"
   fi
 done
-rm -rf "$LC"/nodes/*/containerd/state "$LC"/nodes/*/containerd/runc
+# With every pod gone, the containers' runtime state and the pod IPs
+# host-local had handed out are stale.
+rm -rf "$LC"/nodes/*/containerd/state "$LC"/nodes/*/containerd/runc "$LC"/nodes/*/cni/ipam
 
 # 7. The machine against the snapshot.
 diff_found=0

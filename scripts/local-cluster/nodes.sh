@@ -125,9 +125,9 @@ node_containerd() {
   # Pods scheduled before Multus need the default network's plugins there
   # already: the pinned ones when `make cdi-images` built them
   # (bin/cni-plugins), else Debian's.
-  plugins_src=/usr/lib/cni
-  [ -x "$BIN/cni-plugins/bin/bridge" ] && plugins_src=$BIN/cni-plugins/bin
   for p in bridge host-local loopback portmap; do
+    plugins_src=/usr/lib/cni
+    [ -x "$BIN/cni-plugins/bin/$p" ] && plugins_src=$BIN/cni-plugins/bin
     [ -x "$CNI_BIN_DIR/$p" ] || install -D -m 0755 "$plugins_src/$p" "$CNI_BIN_DIR/$p"
   done
   cat >"$NODE_DIR/containerd/config.toml" <<EOF
