@@ -104,6 +104,7 @@ step_images() {
   s=$(date +%s.%N)
   (cd "$ROOT/hack/local-images" && GOWORK=off CGO_ENABLED=0 nice -n 10 go build -trimpath -ldflags="-s -w" -o "$IMG_DIR/mkimage" ./cmd/mkimage &&
     GOWORK=off CGO_ENABLED=0 nice -n 10 go build -trimpath -ldflags="-s -w" -o "$IMG_DIR/pause" ./cmd/pause)
+  [ -f "$IMG_DIR/pause.tar" ] || "$IMG_DIR/mkimage" -ref "$PAUSE_IMAGE" -out "$IMG_DIR/pause.tar" -file "$IMG_DIR/pause=/pause:0755" -entrypoint /pause -user 65535:65535
   # The manager exactly as the Dockerfile builds it (GOWORK=off: the operator
   # module resolves lib/* by its replace directives), from the working tree,
   # or with LOCAL_CLUSTER_REF=<git ref> from that commit (e.g. HEAD while the
@@ -120,7 +121,6 @@ step_images() {
   # The tag names the binary's content, so a changed manager is a new image
   # and `helm upgrade` rolls the Deployment; an unchanged one changes nothing.
   manager_tag=$(awk '/^appVersion:/ {gsub(/"/, "", $2); print $2}' "$ROOT/charts/wukong/Chart.yaml")-$(sha256sum "$IMG_DIR/manager" | cut -c1-12)
-  [ -f "$IMG_DIR/pause.tar" ] || "$IMG_DIR/mkimage" -ref "$PAUSE_IMAGE" -out "$IMG_DIR/pause.tar" -file "$IMG_DIR/pause=/pause:0755" -entrypoint /pause -user 65535:65535
   [ -f "$IMG_DIR/manager-$manager_tag.tar" ] || {
     rm -f "$IMG_DIR"/manager-*.tar
     "$IMG_DIR/mkimage" -ref "$MANAGER_REPO:$manager_tag" -out "$IMG_DIR/manager-$manager_tag.tar" -file "$IMG_DIR/manager=/manager:0755" -entrypoint /manager -user 65532:65532

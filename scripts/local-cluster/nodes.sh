@@ -178,11 +178,13 @@ EOF
 # finds pods' volumes and the device-plugin sockets there (KubeVirt's
 # util.KubeletRoot is a constant).
 node_kubelet() {
-  local n=$1 have ref_tar manager_tag
+  local n=$1 have ref_tar tars
   node_env "$n"
-  manager_tag=$(cat "$LC/manager-tag")
+  tars=("$PAUSE_IMAGE=$IMG_DIR/pause.tar")
+  # The manager's image when the images step built it (the wukong step needs it).
+  if [ -s "$LC/manager-tag" ]; then tars+=("$MANAGER_REPO:$(cat "$LC/manager-tag")=$IMG_DIR/manager-$(cat "$LC/manager-tag").tar"); fi
   have=$(ctr -a "$NODE_SOCK" -n k8s.io images ls -q)
-  for ref_tar in "$PAUSE_IMAGE=$IMG_DIR/pause.tar" "$MANAGER_REPO:$manager_tag=$IMG_DIR/manager-$manager_tag.tar"; do
+  for ref_tar in "${tars[@]}"; do
     if ! grep -qxF "${ref_tar%%=*}" <<<"$have"; then
       ctr -a "$NODE_SOCK" -n k8s.io images import "${ref_tar#*=}" >/dev/null
       log "imported ${ref_tar%%=*} on $n"
