@@ -4,7 +4,8 @@
 # (busybox from Debian's busybox-static, imported on every node); each pod
 # pings the others across nodes; and, when the class wukong-csi-shared
 # exists (make csi-images), one ReadWriteMany claim mounted by every pod:
-# a file written on one node is read on the others. Prints one line per
+# a file written on one node is read on the others; a pod reaches
+# kubernetes.default. Prints one line per
 # check with its time; exits non-zero on the first failure.
 #
 # Usage: scripts/local-cluster/check.sh   (root: it imports into the nodes' containerd)
@@ -33,10 +34,12 @@ done
 # (hack/local-images, built by the images step).
 dir=$LC/check
 if [ ! -f "$dir/images/busybox.tar" ]; then
-  rm -rf "$dir" && mkdir -p "$dir/deb" "$dir/images"
-  chmod 0755 "$dir/deb"
-  (cd "$dir/deb" && apt-get download busybox-static >/dev/null) || die "apt-get download busybox-static failed"
-  dpkg-deb -x "$dir"/deb/busybox-static_*.deb "$dir/root"
+  rm -rf "$dir" && mkdir -p "$dir/images"
+  deb=$(mktemp -d)
+  chmod 0755 "$deb" # apt's _apt user downloads into it
+  (cd "$deb" && apt-get download busybox-static >/dev/null) || die "apt-get download busybox-static failed"
+  dpkg-deb -x "$deb"/busybox-static_*.deb "$dir/root"
+  rm -rf "$deb"
   "$IMG_DIR/mkimage" -ref "$IMAGE" -out "$dir/images/busybox.tar" -file "$dir/root/bin/busybox=/bin/busybox:0755" -entrypoint /bin/busybox
 fi
 import_tars "$dir/images" check-
@@ -93,6 +96,10 @@ for a in "${nodes[@]}"; do
     ok "on-$a -> on-$b ($ip): $(grep -o '[0-9]* packets received' <<<"$out"), $(grep -o 'min/avg/max = [0-9./]* ms' <<<"$out")"
   done
 done
+# kubernetes.default from a pod: our DNAT (no kube-proxy) to the apiserver.
+out=$(kc -n "$NS" exec "on-${nodes[-1]}" -- /bin/busybox nc -w 3 "$SERVICE_IP" 443 </dev/null 2>&1 && echo connected) ||
+  { echo "$out" >&2; die "on-${nodes[-1]} cannot reach kubernetes.default ($SERVICE_IP:443)"; }
+ok "on-${nodes[-1]} reaches kubernetes.default $SERVICE_IP:443 (DNAT to $APISERVER_IP:$APISERVER_PORT): $out"
 if [ "$shared" = 1 ]; then
   pv=$(kc -n "$NS" get pvc shared -o jsonpath='{.spec.volumeName}')
   ok "claim shared Bound to $pv ($(kc -n "$NS" get pvc shared -o jsonpath='{.status.accessModes}'), node affinity: $(kc get pv "$pv" -o jsonpath='{.spec.nodeAffinity}')none)"
