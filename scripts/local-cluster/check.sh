@@ -102,7 +102,8 @@ out=$(kc -n "$NS" exec "on-${nodes[-1]}" -- /bin/busybox nc -w 3 "$SERVICE_IP" 4
 ok "on-${nodes[-1]} reaches kubernetes.default $SERVICE_IP:443 (DNAT to $APISERVER_IP:$APISERVER_PORT): $out"
 if [ "$shared" = 1 ]; then
   pv=$(kc -n "$NS" get pvc shared -o jsonpath='{.spec.volumeName}')
-  ok "claim shared Bound to $pv ($(kc -n "$NS" get pvc shared -o jsonpath='{.status.accessModes}'), node affinity: $(kc get pv "$pv" -o jsonpath='{.spec.nodeAffinity}')none)"
+  aff=$(kc get pv "$pv" -o jsonpath='{.spec.nodeAffinity}')
+  ok "claim shared Bound to $pv ($(kc -n "$NS" get pvc shared -o jsonpath='{.status.accessModes}'), node affinity: ${aff:-none})"
   for n in "${nodes[@]}"; do
     kc -n "$NS" exec "on-$n" -- /bin/busybox sh -c "echo written-on-$n > /shared/$n"
   done
