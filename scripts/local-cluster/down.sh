@@ -220,7 +220,9 @@ done
 if [ ! -f "$SNAP/done" ]; then
   log "down: no snapshot (the cluster was not up): nothing to compare"
 elif [ "$diff_found" = 0 ]; then
-  rm -rf "$SNAP"
+  # The node count is what runs; with nothing running the next up has
+  # one node unless LOCAL_CLUSTER_NODES says otherwise.
+  rm -rf "$SNAP" "$NODES_COUNT_FILE"
   if [ "${LOCAL_CLUSTER_PURGE:-0}" = 1 ]; then
     rm -rf "$LC/etcd" "$LC/pki" "$LC/nodes" "$LC"/*.kubeconfig "$LC/kubeconfig" "$LC/restart-manager"
   fi
