@@ -271,11 +271,19 @@ step_service() {
 
 # ---------------------------------------------------------------- nodes ready
 plan_nodes_ready() {
-  echo "wait until every node is Ready; label $NODE_NAME node-role.kubernetes.io/control-plane (virt-operator needs such a node);"
+  echo "delete Node objects of an earlier run's other nodes; wait until every node is Ready;"
+  echo "label $NODE_NAME node-role.kubernetes.io/control-plane (virt-operator needs such a node);"
   echo "wait for ServiceAccount default"
 }
 step_nodes_ready() {
   local n
+  # Nodes of an earlier run with more nodes (etcd keeps them) are gone.
+  for n in $(kc get nodes -o name | sed 's#^node/##'); do
+    if ! node_names | grep -qxF "$n"; then
+      kc delete node "$n" --wait=false >/dev/null
+      log "deleted node $n (an earlier run's; this one has $(node_names | xargs))"
+    fi
+  done
   for n in $(node_names); do
     wait_for "node $n" 120 node_ready "$n"
   done
