@@ -95,7 +95,7 @@ build_cdi() {
 build_cdi_manifests() {
   [ -x "$OUT/manifest-generator" ] || die "$OUT/manifest-generator is missing: run '$0 cdi' first"
   local src gen t args
-  src=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' kubevirt.io/containerized-data-importer)
+  src=$(module_dir "$MOD" "kubevirt.io/containerized-data-importer@$CDI_VERSION")
   gen=$B/generated
   rm -rf "$gen"
   mkdir -p "$gen" "$MANIFESTS"
@@ -188,7 +188,7 @@ build_images() {
   image "$REGISTRY/cdi-importer:$TAG" cdi-importer -layer "$ROOTFS" -exclude .wukong-rootfs -layer "$i:0:0" \
     -entrypoint /usr/bin/cdi-importer,-alsologtostderr -user "$NONROOT"
   local src
-  src=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' kubevirt.io/containerized-data-importer)
+  src=$(module_dir "$MOD" "kubevirt.io/containerized-data-importer@$CDI_VERSION")
   local l=$STAGE/cdi-cloner
   install -D -m 0755 "$OUT/cdi-cloner" "$l/usr/bin/cdi-cloner"
   install -D -m 0755 "$src/cmd/cdi-cloner/cloner_startup.sh" "$l/usr/bin/cloner_startup.sh"

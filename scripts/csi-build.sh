@@ -125,8 +125,8 @@ build_manifests() {
   mkdir -p "$MANIFESTS"
   local prov res tag f=$MANIFESTS/csi-hostpath.yaml
   tag=$(driver_tag)
-  prov=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' github.com/kubernetes-csi/external-provisioner/v5)
-  res=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' github.com/kubernetes-csi/external-resizer)
+  prov=$(module_dir "$MOD" "github.com/kubernetes-csi/external-provisioner/v5@$PROVISIONER_VERSION")
+  res=$(module_dir "$MOD" "github.com/kubernetes-csi/external-resizer@$RESIZER_VERSION")
   {
     cat <<EOF
 # Wukong's expandable CSI StorageClass for the local cluster, written by

@@ -205,6 +205,17 @@ go_download() {
   log "module cache $(go env GOMODCACHE) holds the $(printf '%s\n' "$mods" | grep -c .) modules of $* (CGO_ENABLED=$(go env CGO_ENABLED))"
 }
 
+# module_dir MODDIR MODULE[@VERSION]: the directory of MODULE's source in
+# the module cache, downloaded first (`go list -m -f {{.Dir}}` answers
+# nothing for a module not downloaded yet, e.g. when a manifests step runs
+# alone); MODDIR's go.mod pins the version when none is given.
+module_dir() {
+  local dir
+  dir=$(env -C "$1" GOWORK=off go mod download -json "$2" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+  if [ -z "$dir" ] || [ ! -d "$dir" ]; then die "go mod download $2 (in $1) gave no source directory"; fi
+  echo "$dir"
+}
+
 # ------------------------------------------------------------------ check
 # A THROWAWAY containerd (its own root, state and socket under a temporary
 # directory, CRI off, runc state there too; never the local cluster's) for

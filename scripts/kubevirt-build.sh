@@ -105,7 +105,7 @@ build_control_plane() {
 build_manifests() {
   [ -x "$OUT/manifest-templator" ] || die "$OUT/manifest-templator is missing: run '$0 control-plane' first"
   local kvsrc f
-  kvsrc=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' kubevirt.io/kubevirt)
+  kvsrc=$(module_dir "$MOD" "kubevirt.io/kubevirt@$KUBEVIRT_VERSION")
   mkdir -p "$OUT/manifests"
   for f in kubevirt-operator kubevirt-cr; do
     # Two passes, as hack/build-manifests.sh: the generated parts are
@@ -177,7 +177,7 @@ build_node() {
       go -C "$MOD" build -trimpath -ldflags "$LDFLAGS" -o "$OUT/$c" "kubevirt.io/kubevirt/cmd/$c"
   done
   local src
-  src=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' kubevirt.io/kubevirt)/cmd/container-disk-v2alpha/main.c
+  src=$(module_dir "$MOD" "kubevirt.io/kubevirt@$KUBEVIRT_VERSION")/cmd/container-disk-v2alpha/main.c
   timed "gcc container-disk" chroot "$ROOTFS" gcc -static -O2 -Wall -o "$OUT/container-disk" "$src"
   report "virt-launcher links $(chroot "$ROOTFS" ldd "$OUT/virt-launcher" | awk '/libvirt|libnbd/ {print $1}' | xargs)"
   cleanup
@@ -246,7 +246,7 @@ build_images() {
   # virtqemud.conf in /etc/libvirt, the qemu hook, /usr/libexec/qemu-kvm
   # (the name virt-launcher-monitor looks for after qemu-system-*).
   local kvsrc
-  kvsrc=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' kubevirt.io/kubevirt)
+  kvsrc=$(module_dir "$MOD" "kubevirt.io/kubevirt@$KUBEVIRT_VERSION")
   local l=$STAGE/virt-launcher
   mkdir -p "$l/usr/sbin"
   for c in virt-launcher virt-launcher-monitor virt-freezer virt-probe virt-tail container-disk libvirt-hook-client; do

@@ -62,7 +62,7 @@ build_images() {
 build_manifests() {
   mkdir -p "$MANIFESTS"
   local lp f
-  lp=$(GOWORK=off go list -m -f '{{.Dir}}' "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION")
+  lp=$(module_dir "$ROOT" "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION")
   f=$MANIFESTS/local-path.yaml
   {
     echo "# local-path-provisioner $LOCAL_PATH_VERSION (deploy/local-path-storage.yaml), adapted by scripts/local-path-build.sh"

@@ -86,7 +86,7 @@ build_images() {
 build_manifests() {
   mkdir -p "$MANIFESTS"
   local mu f=$MANIFESTS/multus.yaml
-  mu=$(cd "$ROOT/hack/multus-components" && GOWORK=off go list -m -f '{{.Dir}}' gopkg.in/k8snetworkplumbingwg/multus-cni.v4)
+  mu=$(module_dir "$ROOT/hack/multus-components" "gopkg.in/k8snetworkplumbingwg/multus-cni.v4@$MULTUS_VERSION")
   {
     echo "# Multus thick $MULTUS_VERSION (deployments/multus-daemonset-thick.yml), adapted by scripts/multus-build.sh:"
     echo "# CNI config dir /etc/cni/net.d, CNI bin dir $CNI_BIN_DIR (containerd's bin_dir must be this)"

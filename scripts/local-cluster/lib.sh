@@ -274,21 +274,24 @@ import_tars() {
   done
 }
 
-# wanted SETTING FILE WHAT: whether to install WHAT, by SETTING (0/no/
-# false: no; auto or unset: when FILE was built; else yes, and it must be).
-# Sets SKIP_REASON when it answers no.
+# wanted SETTING WHAT FILE...: whether to install WHAT, by SETTING (0/no/
+# false: no; auto or unset: when every FILE was built; else yes, and they
+# must be). Sets SKIP_REASON when it answers no.
 wanted() {
-  case ${1:-auto} in
-    0 | no | false)
-      SKIP_REASON="switched off"
-      return 1
-      ;;
-    auto)
-      SKIP_REASON="${2#"$ROOT"/} is not built"
-      [ -f "$2" ]
-      ;;
-    *) [ -f "$2" ] || die "$3 is not built (${2#"$ROOT"/}; see the Makefile's *-images targets)" ;;
+  local setting=${1:-auto} what=$2 f
+  shift 2
+  [ "$setting" = auto ] || case $setting in 0 | no | false)
+    SKIP_REASON="switched off"
+    return 1
+    ;;
   esac
+  for f in "$@"; do
+    if [ ! -f "$f" ]; then
+      [ "$setting" = auto ] || die "$what is not built (${f#"$ROOT"/}; see the Makefile's *-images targets)"
+      SKIP_REASON="${f#"$ROOT"/} is not built"
+      return 1
+    fi
+  done
 }
 
 # mark_restart WHY: the manager, started before a CRD it watches existed,

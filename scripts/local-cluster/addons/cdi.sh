@@ -5,7 +5,7 @@
 # (when that add-on runs; the csi add-on fills its own).
 # docs/notes/real-cdi-multus.md's install half. LOCAL_CLUSTER_CDI: auto/0/1.
 CDI_DIR=$BIN/cdi
-want_cdi() { wanted "${LOCAL_CLUSTER_CDI:-}" "$CDI_DIR/manifests/cdi-operator.yaml" "CDI $CDI_VERSION"; }
+want_cdi() { wanted "${LOCAL_CLUSTER_CDI:-}" "CDI $CDI_VERSION" "$CDI_DIR/manifests/cdi-operator.yaml" "$CDI_DIR/images/cdi-operator.tar"; }
 plan_cdi() {
   echo "import ${CDI_DIR#"$ROOT"/}/images/*.tar on every node; apply cdi-operator.yaml (server-side); wait for cdi-operator;"
   echo "apply cdi-cr.yaml; wait Available (10m); apply the local-path StorageProfile when local-path runs"

@@ -17,7 +17,7 @@
 #   (docs/notes/real-cdi-multus.md, "An expandable CSI StorageClass").
 CSI_DIR=$BIN/csi
 CSI_DRIVER=hostpath.csi.wukong.novasphere.dev
-want_csi() { wanted "${LOCAL_CLUSTER_CSI:-}" "$CSI_DIR/manifests/csi-hostpath.yaml" "the CSI StorageClasses (make csi-images)"; }
+want_csi() { wanted "${LOCAL_CLUSTER_CSI:-}" "the CSI StorageClasses (make csi-images)" "$CSI_DIR/manifests/csi-hostpath.yaml" "$CSI_DIR/images/csi-hostpath.tar"; }
 plan_csi() {
   echo "import ${CSI_DIR#"$ROOT"/}/images/*.tar on every node; apply csi-hostpath.yaml; wait for DaemonSet wukong-csi/csi-hostpath;"
   echo "wait for $CSI_DRIVER in the CSINode of $(node_names | xargs); StorageClasses wukong-csi-hostpath (RWO, expandable) and"

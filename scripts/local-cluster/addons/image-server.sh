@@ -4,7 +4,7 @@
 # (`make cdi-images`): http://<node IP>:18080/guest.qcow2 (host network: no
 # kube-proxy, no DNS). LOCAL_CLUSTER_IMAGE_SERVER: auto/0/1.
 IMAGE_SERVER_DIR=$BIN/image-server
-want_image_server() { wanted "${LOCAL_CLUSTER_IMAGE_SERVER:-}" "$IMAGE_SERVER_DIR/manifests/image-server.yaml" "the image server"; }
+want_image_server() { wanted "${LOCAL_CLUSTER_IMAGE_SERVER:-}" "the image server" "$IMAGE_SERVER_DIR/manifests/image-server.yaml" "$IMAGE_SERVER_DIR/images/image-server.tar"; }
 plan_image_server() {
   echo "import ${IMAGE_SERVER_DIR#"$ROOT"/}/images/*.tar on every node; apply image-server.yaml; wait for the Deployment;"
   echo "serves http://<its node's IP>:18080/guest.qcow2"

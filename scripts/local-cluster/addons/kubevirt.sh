@@ -8,7 +8,7 @@
 # LOCAL_CLUSTER_KUBEVIRT: unset/auto installs it when built, 0 skips it,
 # 1 requires it.
 KV_DIR=$BIN/kubevirt/$KUBEVIRT_VERSION
-want_kubevirt() { wanted "${LOCAL_CLUSTER_KUBEVIRT:-}" "$KV_DIR/manifests/kubevirt-operator.yaml" "KubeVirt $KUBEVIRT_VERSION"; }
+want_kubevirt() { wanted "${LOCAL_CLUSTER_KUBEVIRT:-}" "KubeVirt $KUBEVIRT_VERSION" "$KV_DIR/manifests/kubevirt-operator.yaml" "$KV_DIR/images/virt-operator.tar"; }
 plan_kubevirt() {
   echo "import ${KV_DIR#"$ROOT"/}/images/*.tar on every node; apply kubevirt-operator.yaml (server-side); wait for virt-operator;"
   echo "apply kubevirt-cr.yaml; patch useEmulation=true, ImageVolume off, virtTemplateDeployment off; wait Available (15m)"

@@ -6,7 +6,7 @@
 # StorageProfile CDI cannot derive for rancher.io/local-path
 # (docs/notes/real-cdi-multus.md). LOCAL_CLUSTER_LOCAL_PATH: auto/0/1.
 LOCAL_PATH_DIR=$BIN/local-path
-want_local_path() { wanted "${LOCAL_CLUSTER_LOCAL_PATH:-}" "$LOCAL_PATH_DIR/manifests/local-path.yaml" "local-path-provisioner $LOCAL_PATH_VERSION"; }
+want_local_path() { wanted "${LOCAL_CLUSTER_LOCAL_PATH:-}" "local-path-provisioner $LOCAL_PATH_VERSION" "$LOCAL_PATH_DIR/manifests/local-path.yaml" "$LOCAL_PATH_DIR/images/local-path-provisioner.tar"; }
 plan_local_path() {
   echo "import ${LOCAL_PATH_DIR#"$ROOT"/}/images/*.tar on every node; apply local-path.yaml; wait for the provisioner;"
   echo "no other default StorageClass allowed"

@@ -8,7 +8,7 @@
 # becomes Multus's cluster network and pods' k8s.v1.cni.cncf.io/networks
 # add NetworkAttachmentDefinitions. LOCAL_CLUSTER_MULTUS: auto/0/1.
 MULTUS_DIR=$BIN/multus
-want_multus() { wanted "${LOCAL_CLUSTER_MULTUS:-}" "$MULTUS_DIR/manifests/multus.yaml" "Multus $MULTUS_VERSION"; }
+want_multus() { wanted "${LOCAL_CLUSTER_MULTUS:-}" "Multus $MULTUS_VERSION" "$MULTUS_DIR/manifests/multus.yaml" "$MULTUS_DIR/images/multus-thick.tar"; }
 plan_multus() {
   echo "import ${MULTUS_DIR#"$ROOT"/}/images/*.tar on every node; apply multus.yaml; wait for DaemonSet kube-multus-ds;"
   echo "wait for 00-multus.conf in every node's /etc/cni/net.d"
