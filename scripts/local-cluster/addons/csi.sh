@@ -9,9 +9,10 @@
 #   on every node, the sidecars with leader election so one node
 #   provisions; StorageClasses wukong-csi-hostpath, non-default and
 #   expandable, a directory on the node that holds the pod, and
-#   wukong-csi-shared, ReadWriteMany: one directory of the machine,
-#   /var/lib/wukong-csi/shared, that every node sees, so a claim is mounted
-#   on both nodes and a VM on it can live-migrate); the DaemonSet rolled
+#   wukong-csi-shared, ReadWriteMany (parameter shared "true": no node
+#   affinity; the driver's store is the machine's one /var/lib/wukong-csi,
+#   which every node sees), so a claim is mounted on both nodes and a VM
+#   on it can live-migrate); the DaemonSet rolled
 #   out; the kubelet's registration of the driver seen in every node's
 #   CSINode; and, when CDI runs, CDI's StorageProfiles for the classes
 #   (docs/notes/real-cdi-multus.md, "An expandable CSI StorageClass").
@@ -21,7 +22,7 @@ want_csi() { wanted "${LOCAL_CLUSTER_CSI:-}" "the CSI StorageClasses (make csi-i
 plan_csi() {
   echo "import ${CSI_DIR#"$ROOT"/}/images/*.tar on every node; apply csi-hostpath.yaml; wait for DaemonSet wukong-csi/csi-hostpath;"
   echo "wait for $CSI_DRIVER in the CSINode of $(node_names | xargs); StorageClasses wukong-csi-hostpath (RWO, expandable) and"
-  echo "wukong-csi-shared (RWX over /var/lib/wukong-csi/shared); their CDI StorageProfiles when CDI runs"
+  echo "wukong-csi-shared (RWX, no node affinity; both in the machine's one /var/lib/wukong-csi); their CDI StorageProfiles when CDI runs"
 }
 csi_registered() { # NODE
   kc get csinode "$1" -o jsonpath='{.spec.drivers[*].name}' | tr ' ' '\n' | grep -qx "$CSI_DRIVER"
