@@ -11,10 +11,13 @@ export GOBIN := $(BIN)
 # Go modules of the workspace (hack/ holds tool-only modules outside go.work).
 MODULES := $(sort $(patsubst ./%/go.mod,%,$(shell find . \( -path ./hack -o -path ./bin -o -path ./.git \) -prune -o -name go.mod -print)))
 
-# Pinned tool versions: the single place they are written down.
+# Pinned tool versions: the single place they are written down. The
+# clusters' components (Kubernetes, helm, kind, KubeVirt, CDI, Multus, CNI
+# plugins, local-path, NMState, CSI sidecars) are in scripts/versions.env,
+# which every script reads too.
 CONTROLLER_TOOLS_VERSION := v0.20.1
 GOLANGCI_LINT_VERSION := v2.15.0
-KIND_VERSION := v0.33.0
+include scripts/versions.env
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
@@ -59,8 +62,9 @@ vet: ## go vet every module.
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## golangci-lint every module, shellcheck the scripts, verify module versions.
 	@for m in $(MODULES); do echo "lint $$m"; (cd $$m && $(GOLANGCI_LINT) run --config $(ROOT)/.golangci.yml ./...); done
-	@if command -v shellcheck >/dev/null; then shellcheck scripts/*.sh .ci/run; else echo "shellcheck not installed (apt-get install shellcheck)"; exit 1; fi
+	@if command -v shellcheck >/dev/null; then shellcheck scripts/*.sh scripts/local-cluster/*.sh scripts/local-cluster/addons/*.sh .ci/run; else echo "shellcheck not installed (apt-get install shellcheck)"; exit 1; fi
 	@$(MAKE) --no-print-directory verify-deps
+	@scripts/verify-versions.sh
 
 .PHONY: verify-deps
 verify-deps: ## Fail if two modules disagree on a k8s.io/* or controller-runtime version.
@@ -123,29 +127,46 @@ guest-test: ## Boot test Wukongs as real Debian guests under qemu (TCG), check t
 	@scripts/guest-test.sh
 
 .PHONY: kubevirt-images
-kubevirt-images: guest-image ## Build KubeVirt v1.9.0 here (control plane static, virt-handler/virt-launcher in a Debian trixie rootfs) and its images and the guest's containerDisk as importable tars in bin/kubevirt/ (root; long).
+kubevirt-images: guest-image ## Build KubeVirt (scripts/versions.env) here (control plane static, virt-handler/virt-launcher in a Debian trixie rootfs) and its images and the guest's containerDisk as importable tars in bin/kubevirt/ (root; long).
 	scripts/kubevirt-build.sh
 
 .PHONY: cdi-images
-cdi-images: ## Build CDI v1.65.0, local-path-provisioner, Multus thick + CNI plugins and the guest-disk image server here, as importable tars and manifests in bin/cdi/ (root; long; `scripts/cdi-build.sh check` runs each image in a throwaway containerd).
+cdi-images: local-path-images multus-images image-server-images ## Build CDI, local-path-provisioner, the CNI plugins, Multus thick and the guest-disk image server here (versions: scripts/versions.env), as importable tars and manifests in bin/{cdi,local-path,cni-plugins,multus,image-server}/ (root; long; `scripts/<name>-build.sh check` runs each image in a throwaway containerd).
 	scripts/cdi-build.sh
 
+.PHONY: local-path-images
+local-path-images: ## Build local-path-provisioner and its busybox helper image, and its manifests, into bin/local-path/.
+	scripts/local-path-build.sh
+
+.PHONY: cni-plugins
+cni-plugins: ## Build the reference CNI plugins into bin/cni-plugins/bin/.
+	scripts/cni-plugins-build.sh
+
+.PHONY: multus-images
+multus-images: cni-plugins ## Build Multus thick (with the CNI plugins) and its manifest into bin/multus/.
+	scripts/multus-build.sh
+
+.PHONY: image-server-images
+image-server-images: guest-image ## Build the image server serving bin/guest/disk.qcow2, and its manifest, into bin/image-server/.
+	scripts/image-server-build.sh
+
 .PHONY: csi-images
-csi-images: ## Build our expandable CSI driver (hack/csi-hostpath) with external-provisioner v5.3.0 and external-resizer v1.14.0 as importable tars and manifests in bin/csi/ (StorageClass wukong-csi-hostpath; local-cluster-up installs it).
+csi-images: ## Build our CSI driver (hack/csi-hostpath) with external-provisioner and external-resizer as importable tars and manifests in bin/csi/ (StorageClasses wukong-csi-hostpath and wukong-csi-shared; local-cluster-up installs them).
 	scripts/csi-build.sh
 
 ##@ Local cluster (this machine: root, no Docker, no systemd)
 
-HELM_VERSION := v3.22.0
 LOCAL_KUBECONFIG := $(BIN)/local-cluster/kubeconfig
 
 .PHONY: local-cluster-up
-local-cluster-up: ## Start etcd, the control plane, a kubelet with containerd here, and install the chart (idempotent).
-	scripts/local-cluster-up.sh
+# LOCAL_CLUSTER_NODES=2 (or more): that many nodes, each in its own network
+# namespace; the scripts read it from the environment.
+local-cluster-up: ## Start etcd, the control plane, a kubelet with containerd here (LOCAL_CLUSTER_NODES=2: two nodes), and install the chart (idempotent; `scripts/local-cluster/up.sh --dry-run` prints the steps).
+	scripts/local-cluster/up.sh
 
 .PHONY: local-cluster-down
 local-cluster-down: ## Stop everything local-cluster-up started and restore the machine as it was before.
-	scripts/local-cluster-down.sh
+	scripts/local-cluster/down.sh
 
 .PHONY: e2e-local
 # 1 when the node's kernel has no dummy links (CONFIG_DUMMY), which

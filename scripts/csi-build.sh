@@ -28,8 +28,10 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PROVISIONER_VERSION=v5.3.0
-RESIZER_VERSION=v1.14.0
+# shellcheck source=scripts/versions.sh
+. "$ROOT/scripts/versions.sh"
+PROVISIONER_VERSION=$CSI_PROVISIONER_VERSION
+RESIZER_VERSION=$CSI_RESIZER_VERSION
 DRIVER=hostpath.csi.wukong.novasphere.dev
 # The driver's version: the last commit of hack/csi-hostpath. Its image tag
 # is the binary's digest (driver_tag), so a rebuilt driver is a new image
@@ -38,8 +40,10 @@ DRIVER_VERSION=$(git -C "$ROOT" log -1 --format=%h -- hack/csi-hostpath 2>/dev/n
 REGISTRY=${CSI_REGISTRY:-localhost/wukong}
 NAMESPACE=${CSI_NAMESPACE:-wukong-csi}
 STORAGE_CLASS=${CSI_STORAGE_CLASS:-wukong-csi-hostpath}
-# The node's paths: the volumes, and the kubelet's root (the local
-# cluster's kubelet uses the default /var/lib/kubelet).
+SHARED_CLASS=${CSI_SHARED_STORAGE_CLASS:-wukong-csi-shared}
+# The node's paths: the volumes (the same directory of the machine on
+# every local-cluster node), and the kubelet's root (the local cluster's
+# kubelets use the default /var/lib/kubelet, each its own).
 DATA_DIR=${CSI_DATA_DIR:-/var/lib/wukong-csi}
 KUBELET_DIR=${CSI_KUBELET_DIR:-/var/lib/kubelet}
 NICE=${CSI_NICE:-10}
@@ -121,8 +125,8 @@ build_manifests() {
   mkdir -p "$MANIFESTS"
   local prov res tag f=$MANIFESTS/csi-hostpath.yaml
   tag=$(driver_tag)
-  prov=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' github.com/kubernetes-csi/external-provisioner/v5)
-  res=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' github.com/kubernetes-csi/external-resizer)
+  prov=$(module_dir "$MOD" "github.com/kubernetes-csi/external-provisioner/v5@$PROVISIONER_VERSION")
+  res=$(module_dir "$MOD" "github.com/kubernetes-csi/external-resizer@$RESIZER_VERSION")
   {
     cat <<EOF
 # Wukong's expandable CSI StorageClass for the local cluster, written by
@@ -130,8 +134,14 @@ build_manifests() {
 # $DRIVER_VERSION; volumes are directories in $DATA_DIR on the node), with
 # external-provisioner $PROVISIONER_VERSION (--node-deployment: each node's
 # provisioner makes the volumes of the claims scheduled there) and
-# external-resizer $RESIZER_VERSION in one DaemonSet. Single node: the
-# resizer asks its own node's driver, which knows only its own volumes.
+# external-resizer $RESIZER_VERSION in one DaemonSet on every node. Every
+# node's driver uses the machine's one $DATA_DIR (the local cluster does
+# not make it private to a node), so each resizer's driver knows every
+# volume (an expansion recorded twice is the same).
+# Two classes: $STORAGE_CLASS (ReadWriteOnce, a volume pinned to the node
+# that made it) and $SHARED_CLASS (parameters.shared "true": ReadWriteMany,
+# no node affinity, published on any node: what a live-migrating VM's disk
+# needs; shared only because the nodes are one machine, nothing fences).
 apiVersion: v1
 kind: Namespace
 metadata:
@@ -268,6 +278,20 @@ provisioner: $DRIVER
 reclaimPolicy: Delete
 volumeBindingMode: WaitForFirstConsumer
 allowVolumeExpansion: true
+---
+# ReadWriteMany: a volume on no one node (no node affinity), mounted by
+# every node that runs a pod of the claim, e.g. both ends of a VM's live
+# migration. WaitForFirstConsumer: the first pod's node makes it.
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: $SHARED_CLASS
+provisioner: $DRIVER
+parameters:
+  shared: "true"
+reclaimPolicy: Delete
+volumeBindingMode: WaitForFirstConsumer
+allowVolumeExpansion: true
 EOF
   } >"$f.tmp"
   # Every upstream name we adapt must have been there.
@@ -289,6 +313,17 @@ metadata:
 spec:
   claimPropertySets:
   - accessModes: [ReadWriteOnce]
+    volumeMode: Filesystem
+  cloneStrategy: copy
+---
+# The shared class: ReadWriteMany, so KubeVirt finds its VMs live-migratable.
+apiVersion: cdi.kubevirt.io/v1beta1
+kind: StorageProfile
+metadata:
+  name: $SHARED_CLASS
+spec:
+  claimPropertySets:
+  - accessModes: [ReadWriteMany]
     volumeMode: Filesystem
   cloneStrategy: copy
 EOF

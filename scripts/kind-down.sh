@@ -5,7 +5,9 @@
 # exist succeeds (kind's own behaviour), so re-running is safe.
 set -euo pipefail
 
-KIND_VERSION="${KIND_VERSION:-v0.33.0}"
+# KIND_VERSION: scripts/versions.env (the environment or --kind-version override it).
+# shellcheck source=scripts/versions.sh disable=SC1091 # (followed when shellcheck gets scripts/*.sh)
+. "${BASH_SOURCE[0]%/*}/versions.sh"
 CLUSTER_NAME="${KIND_CLUSTER_NAME:-wukong}"
 DRY_RUN=0
 

@@ -5,7 +5,7 @@
 # /dev/kvm) + CDI + a default StorageClass, then builds the manager image,
 # loads it into the nodes and installs charts/wukong with Helm.
 #
-# Every version is pinned below and can be overridden by the environment
+# Every version is pinned in scripts/versions.env and can be overridden by the environment
 # variable of the same name or by a flag (see --help). kind and helm come from
 # their Go modules (`go run module@version`), so only docker, kubectl and go
 # must be installed. Re-running converges: the cluster is reused, manifests
@@ -22,14 +22,11 @@
 set -euo pipefail
 
 # ---- Pinned versions (env or flags override) --------------------------------
-KIND_VERSION="${KIND_VERSION:-v0.33.0}"
-HELM_VERSION="${HELM_VERSION:-v3.22.0}"
-CNI_PLUGINS_VERSION="${CNI_PLUGINS_VERSION:-v1.8.0}"
-MULTUS_VERSION="${MULTUS_VERSION:-v4.2.3}"
-NMSTATE_VERSION="${NMSTATE_VERSION:-v0.87.3}"
-KUBEVIRT_VERSION="${KUBEVIRT_VERSION:-v1.9.0}"
-CDI_VERSION="${CDI_VERSION:-v1.66.0}"
-LOCAL_PATH_VERSION="${LOCAL_PATH_VERSION:-v0.0.32}"
+# KIND_VERSION, HELM_VERSION, CNI_PLUGINS_VERSION, MULTUS_VERSION,
+# NMSTATE_VERSION, KUBEVIRT_VERSION, CDI_VERSION, LOCAL_PATH_VERSION: from
+# scripts/versions.env, the one table the local cluster and the Makefile read.
+# shellcheck source=scripts/versions.sh disable=SC1091 # (followed when shellcheck gets scripts/*.sh)
+. "${BASH_SOURCE[0]%/*}/versions.sh"
 
 # ---- Other knobs --------------------------------------------------------------
 CLUSTER_NAME="${KIND_CLUSTER_NAME:-wukong}"

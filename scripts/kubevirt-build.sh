@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds KubeVirt v1.9.0 on THIS machine, from the kubevirt.io/kubevirt Go
+# Builds KubeVirt (KUBEVIRT_VERSION of scripts/versions.env) on THIS machine, from the kubevirt.io/kubevirt Go
 # module (hack/kubevirt-components), and writes its images as docker-archive
 # tars that `ctr -n k8s.io images import` reads: no Docker, no registry.
 #
@@ -29,14 +29,18 @@
 # or a KubeVirt CR with spec.imageRegistry/spec.imageTag set to them, finds
 # the others.
 #
-# Usage: scripts/kubevirt-build.sh [all|control-plane|manifests|rootfs|node|images|containerdisk]...
+# Usage: scripts/kubevirt-build.sh [all|control-plane|manifests|rootfs|download|node|images|containerdisk]...
+# (download: the modules the offline cgo builds of `node` need, into the
+# module cache; `node` runs it first.)
 # Needs root (debootstrap, chroot, mounts). Idempotent: a finished rootfs is
 # kept (delete bin/kubevirt/rootfs to remake it); Go's build cache makes
 # rebuilds cheap. See docs/notes/real-kubevirt.md for times and sizes.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-VERSION=${KUBEVIRT_VERSION:-v1.9.0}
+# shellcheck source=scripts/versions.sh
+. "$ROOT/scripts/versions.sh"
+VERSION=$KUBEVIRT_VERSION
 REGISTRY=${KUBEVIRT_REGISTRY:-localhost/kubevirt}
 TAG=${KUBEVIRT_TAG:-$VERSION}
 SUITE=${KUBEVIRT_ROOTFS_SUITE:-trixie}
@@ -101,7 +105,7 @@ build_control_plane() {
 build_manifests() {
   [ -x "$OUT/manifest-templator" ] || die "$OUT/manifest-templator is missing: run '$0 control-plane' first"
   local kvsrc f
-  kvsrc=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' kubevirt.io/kubevirt)
+  kvsrc=$(module_dir "$MOD" "kubevirt.io/kubevirt@$KUBEVIRT_VERSION")
   mkdir -p "$OUT/manifests"
   for f in kubevirt-operator kubevirt-cr; do
     # Two passes, as hack/build-manifests.sh: the generated parts are
@@ -140,11 +144,25 @@ make_rootfs() {
 }
 
 # --------------------------------------------------------------------- node
+# NODE_CMDS are built with cgo in the rootfs, offline (GOPROXY=off: the
+# chroot has no proxy settings and must not depend on them). Everything they
+# import is downloaded first, on this machine, with the same CGO_ENABLED,
+# GOOS and GOARCH: libvirt.org/go/libvirt is imported only under cgo, so a
+# module cache filled by the static builds lacks it (a fresh machine failed
+# with "module lookup disabled by GOPROXY=off").
+NODE_CMDS=(virt-launcher virt-handler)
+build_download() {
+  local c pkgs=()
+  for c in "${NODE_CMDS[@]}"; do pkgs+=("kubevirt.io/kubevirt/cmd/$c"); done
+  CGO_ENABLED=1 go_download "$MOD" "${pkgs[@]}"
+}
+
 # virt-launcher and virt-handler with cgo inside the rootfs, and the C
 # container-disk binary (static, as KubeVirt builds it: virt-launcher's
 # init container copies it into containerDisk pods, whose images have no libc).
 build_node() {
   [ -f "$ROOTFS/.wukong-rootfs" ] || die "no rootfs: run '$0 rootfs' first"
+  build_download
   mkdir -p "$OUT"
   chroot_mounts "$ROOTFS"
   bind "$GOROOT_DIR" "$ROOTFS$GOROOT_DIR" ro
@@ -154,12 +172,12 @@ build_node() {
   local env=(env -i "PATH=$GOROOT_DIR/bin:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/root GOWORK=off GOFLAGS=-mod=readonly
     GOPROXY=off GOTOOLCHAIN=local "GOMODCACHE=$GOMODCACHE_DIR" "GOCACHE=$GOCACHE_DIR" CGO_ENABLED=1)
   local c
-  for c in virt-launcher virt-handler; do
+  for c in "${NODE_CMDS[@]}"; do
     timed "go build $c (cgo, $SUITE)" chroot "$ROOTFS" "${env[@]}" \
       go -C "$MOD" build -trimpath -ldflags "$LDFLAGS" -o "$OUT/$c" "kubevirt.io/kubevirt/cmd/$c"
   done
   local src
-  src=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' kubevirt.io/kubevirt)/cmd/container-disk-v2alpha/main.c
+  src=$(module_dir "$MOD" "kubevirt.io/kubevirt@$KUBEVIRT_VERSION")/cmd/container-disk-v2alpha/main.c
   timed "gcc container-disk" chroot "$ROOTFS" gcc -static -O2 -Wall -o "$OUT/container-disk" "$src"
   report "virt-launcher links $(chroot "$ROOTFS" ldd "$OUT/virt-launcher" | awk '/libvirt|libnbd/ {print $1}' | xargs)"
   cleanup
@@ -228,7 +246,7 @@ build_images() {
   # virtqemud.conf in /etc/libvirt, the qemu hook, /usr/libexec/qemu-kvm
   # (the name virt-launcher-monitor looks for after qemu-system-*).
   local kvsrc
-  kvsrc=$(cd "$MOD" && GOWORK=off go list -m -f '{{.Dir}}' kubevirt.io/kubevirt)
+  kvsrc=$(module_dir "$MOD" "kubevirt.io/kubevirt@$KUBEVIRT_VERSION")
   local l=$STAGE/virt-launcher
   mkdir -p "$l/usr/sbin"
   for c in virt-launcher virt-launcher-monitor virt-freezer virt-probe virt-tail container-disk libvirt-hook-client; do
@@ -321,9 +339,10 @@ for s in "${steps[@]}"; do
   control-plane) build_control_plane ;;
   manifests) build_manifests ;;
   rootfs) make_rootfs ;;
+  download) build_download ;;
   node) build_node ;;
   images) build_images ;;
   containerdisk) build_containerdisk ;;
-  *) die "unknown step '$s': want all, control-plane, manifests, rootfs, node, images or containerdisk" ;;
+  *) die "unknown step '$s': want all, control-plane, manifests, rootfs, download, node, images or containerdisk" ;;
   esac
 done

@@ -6,7 +6,7 @@
 // logged with its method, path, Range header, status and bytes sent.
 //
 // In the local cluster it serves the guest disk as /guest.qcow2 from the
-// image localhost/wukong/image-server (scripts/cdi-build.sh), so a DataVolume
+// image localhost/wukong/image-server (scripts/image-server-build.sh), so a DataVolume
 // with source http://image-server.<ns>.svc:8080/guest.qcow2 imports it.
 //
 // Usage: image-server [-addr :8080] [-dir /srv]

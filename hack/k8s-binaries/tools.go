@@ -1,7 +1,7 @@
 //go:build tools
 
 // Package tools pins the commands built by scripts/envtest-assets.sh and
-// scripts/local-cluster-up.sh (kubelet).
+// scripts/local-cluster/core.sh (kubelet).
 package tools
 
 import (

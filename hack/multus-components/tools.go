@@ -1,6 +1,6 @@
 //go:build tools
 
-// Package tools pins the Multus thick commands scripts/cdi-build.sh builds:
+// Package tools pins the Multus thick commands scripts/multus-build.sh builds:
 // the daemon, the shim CNI binary containerd runs, the installer the
 // DaemonSet's init container runs, and the passthru CNI plugin that
 // installer copies (Multus's hack/build-go.sh builds them the same way,

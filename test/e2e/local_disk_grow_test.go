@@ -28,9 +28,9 @@ import (
 // guest sees the larger disk. local-path cannot expand a volume, so the
 // local cluster has a second class for this: wukong-csi-hostpath
 // (scripts/csi-build.sh: our own CSI driver with the real external-
-// provisioner and external-resizer; scripts/local-cluster-csi.sh installs it).
+// provisioner and external-resizer; scripts/local-cluster/addons/csi.sh installs it).
 
-// expandableClass is the StorageClass scripts/local-cluster-csi.sh installs.
+// expandableClass is the StorageClass scripts/local-cluster/addons/csi.sh installs.
 const expandableClass = "wukong-csi-hostpath"
 
 // csiDataDir is where that class's driver keeps a volume on the node:

@@ -16,6 +16,14 @@
 // the node as the one topology segment. Mount volumes only (no raw block),
 // access modes SINGLE_NODE_WRITER, SINGLE_NODE_SINGLE_WRITER,
 // SINGLE_NODE_MULTI_WRITER and SINGLE_NODE_READER_ONLY.
+//
+// A StorageClass with the parameter shared: "true" makes shared volumes:
+// not pinned to a node (no accessible_topology, so the PV has no node
+// affinity) and published on any node, with the MULTI_NODE_* access modes
+// too (ReadWriteMany). That is only true where every node's driver sees the
+// same store directory: the local cluster's nodes all bind the machine's
+// one /var/lib/wukong-csi (a stand-in for shared storage; nothing fences
+// two writers).
 package driver
 
 import (
@@ -103,9 +111,26 @@ func (d *Driver) ControllerGetCapabilities(context.Context, *csi.ControllerGetCa
 	}}, nil
 }
 
-// checkCapabilities refuses what the driver cannot serve: raw block, and
-// access modes reaching more than one node.
-func checkCapabilities(caps []*csi.VolumeCapability) error {
+// ParamShared is the StorageClass parameter ("true" or "false") that makes
+// shared volumes (see the package doc).
+const ParamShared = "shared"
+
+// sharedParam reads ParamShared from CreateVolume's parameters.
+func sharedParam(params map[string]string) (bool, error) {
+	switch v, ok := params[ParamShared]; {
+	case !ok || v == "false":
+		return false, nil
+	case v == "true":
+		return true, nil
+	default:
+		return false, status.Errorf(codes.InvalidArgument, "parameters.%s: %q, want \"true\" or \"false\"", ParamShared, v)
+	}
+}
+
+// checkCapabilities refuses what the driver cannot serve: raw block, and,
+// unless multiNode (a shared volume), access modes reaching more than one
+// node.
+func checkCapabilities(caps []*csi.VolumeCapability, multiNode bool) error {
 	if len(caps) == 0 {
 		return status.Error(codes.InvalidArgument, "volume_capabilities: at least one is required")
 	}
@@ -124,6 +149,12 @@ func checkCapabilities(caps []*csi.VolumeCapability) error {
 			csi.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY,
 			csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER,
 			csi.VolumeCapability_AccessMode_SINGLE_NODE_MULTI_WRITER:
+		case csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY,
+			csi.VolumeCapability_AccessMode_MULTI_NODE_SINGLE_WRITER,
+			csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER:
+			if !multiNode {
+				return status.Errorf(codes.InvalidArgument, "volume_capabilities[%d]: access_mode %s needs a StorageClass with parameters.%s: \"true\" (a volume lives on one node)", i, m, ParamShared)
+			}
 		default:
 			return status.Errorf(codes.InvalidArgument, "volume_capabilities[%d]: access_mode %s is not supported (a volume lives on one node)", i, m)
 		}
@@ -167,7 +198,12 @@ func (d *Driver) node(req *csi.TopologyRequirement) (string, error) {
 	return "", status.Errorf(codes.ResourceExhausted, "accessibility_requirements: none names node %s (%s)", d.NodeID, d.TopologyKey())
 }
 
+// csiVolume answers v; a shared volume (no Node) has no topology, so the
+// PV has no node affinity.
 func (d *Driver) csiVolume(v Volume) *csi.Volume {
+	if v.Node == "" {
+		return &csi.Volume{VolumeId: v.ID, CapacityBytes: v.CapacityBytes}
+	}
 	return &csi.Volume{
 		VolumeId:           v.ID,
 		CapacityBytes:      v.CapacityBytes,
@@ -182,7 +218,11 @@ func (d *Driver) CreateVolume(_ context.Context, req *csi.CreateVolumeRequest) (
 	if req.GetName() == "" {
 		return nil, status.Error(codes.InvalidArgument, "name: required")
 	}
-	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
+	shared, err := sharedParam(req.GetParameters())
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCapabilities(req.GetVolumeCapabilities(), shared); err != nil {
 		return nil, err
 	}
 	if req.GetVolumeContentSource() != nil {
@@ -192,9 +232,11 @@ func (d *Driver) CreateVolume(_ context.Context, req *csi.CreateVolumeRequest) (
 	if err != nil {
 		return nil, err
 	}
-	node, err := d.node(req.GetAccessibilityRequirements())
-	if err != nil {
-		return nil, err
+	node := "" // shared: on no one node
+	if !shared {
+		if node, err = d.node(req.GetAccessibilityRequirements()); err != nil {
+			return nil, err
+		}
 	}
 	id := req.GetName()
 	if !ValidID(id) {
@@ -203,6 +245,9 @@ func (d *Driver) CreateVolume(_ context.Context, req *csi.CreateVolumeRequest) (
 	v, existed, err := d.Store.Create(Volume{ID: id, CapacityBytes: size, Node: node})
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "creating volume %s: %v", id, err)
+	}
+	if existed && (v.Node == "") != shared {
+		return nil, status.Errorf(codes.AlreadyExists, "volume %s exists with shared=%t, the request asks shared=%t", id, v.Node == "", shared)
 	}
 	if existed {
 		lim := req.GetCapacityRange().GetLimitBytes()
@@ -232,10 +277,11 @@ func (d *Driver) ValidateVolumeCapabilities(_ context.Context, req *csi.Validate
 	if len(req.GetVolumeCapabilities()) == 0 {
 		return nil, status.Error(codes.InvalidArgument, "volume_capabilities: required")
 	}
-	if _, err := d.Store.Get(req.GetVolumeId()); err != nil {
+	v, err := d.Store.Get(req.GetVolumeId())
+	if err != nil {
 		return nil, status.Errorf(codes.NotFound, "%v", err)
 	}
-	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
+	if err := checkCapabilities(req.GetVolumeCapabilities(), v.Node == ""); err != nil {
 		return &csi.ValidateVolumeCapabilitiesResponse{Message: status.Convert(err).Message()}, nil
 	}
 	return &csi.ValidateVolumeCapabilitiesResponse{Confirmed: &csi.ValidateVolumeCapabilitiesResponse_Confirmed{
@@ -255,7 +301,14 @@ func (d *Driver) ControllerExpandVolume(_ context.Context, req *csi.ControllerEx
 		return nil, status.Error(codes.InvalidArgument, "capacity_range: required")
 	}
 	if c := req.GetVolumeCapability(); c != nil {
-		if err := checkCapabilities([]*csi.VolumeCapability{c}); err != nil {
+		v, err := d.Store.Get(req.GetVolumeId())
+		if errors.Is(err, ErrNotFound) {
+			return nil, status.Errorf(codes.NotFound, "%v", err)
+		}
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "%v", err)
+		}
+		if err := checkCapabilities([]*csi.VolumeCapability{c}, v.Node == ""); err != nil {
 			return nil, err
 		}
 	}
@@ -304,9 +357,6 @@ func (d *Driver) NodePublishVolume(_ context.Context, req *csi.NodePublishVolume
 	case req.GetVolumeCapability() == nil:
 		return nil, status.Error(codes.InvalidArgument, "volume_capability: required")
 	}
-	if err := checkCapabilities([]*csi.VolumeCapability{req.GetVolumeCapability()}); err != nil {
-		return nil, err
-	}
 	v, err := d.Store.Get(id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, status.Errorf(codes.NotFound, "%v", err)
@@ -314,7 +364,10 @@ func (d *Driver) NodePublishVolume(_ context.Context, req *csi.NodePublishVolume
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "%v", err)
 	}
-	if v.Node != d.NodeID {
+	if err := checkCapabilities([]*csi.VolumeCapability{req.GetVolumeCapability()}, v.Node == ""); err != nil {
+		return nil, err
+	}
+	if v.Node != "" && v.Node != d.NodeID {
 		return nil, status.Errorf(codes.FailedPrecondition, "volume %s is on node %s, not %s", id, v.Node, d.NodeID)
 	}
 	mounted, err := d.Mounter.IsMountPoint(target)
@@ -327,7 +380,8 @@ func (d *Driver) NodePublishVolume(_ context.Context, req *csi.NodePublishVolume
 	if err := os.MkdirAll(target, 0o750); err != nil {
 		return nil, status.Errorf(codes.Internal, "creating target_path %s: %v", target, err)
 	}
-	ro := req.GetReadonly() || req.GetVolumeCapability().GetAccessMode().GetMode() == csi.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY
+	mode := req.GetVolumeCapability().GetAccessMode().GetMode()
+	ro := req.GetReadonly() || mode == csi.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY || mode == csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY
 	if err := d.Mounter.Bind(d.Store.DataDir(id), target, ro); err != nil {
 		return nil, status.Errorf(codes.Internal, "mounting volume %s at %s: %v", id, target, err)
 	}

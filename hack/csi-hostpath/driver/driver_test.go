@@ -411,3 +411,63 @@ func TestLinuxMounterBind(t *testing.T) {
 		t.Errorf("wrote through a read-only bind")
 	}
 }
+
+// A shared volume (parameters.shared "true") is on no node: no topology,
+// the multi-node access modes accepted, and published by another node's
+// driver over the same store (what the local cluster's nodes do), read-only
+// for MULTI_NODE_READER_ONLY.
+func TestSharedVolume(t *testing.T) {
+	rwx := mountCap(csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER)
+	shared := map[string]string{ParamShared: "true"}
+	d, m := newDriver(t)
+	resp, err := d.CreateVolume(context.Background(), &csi.CreateVolumeRequest{Name: "pvc-rwx", Parameters: shared,
+		VolumeCapabilities: []*csi.VolumeCapability{rwx}})
+	if err != nil {
+		t.Fatalf("CreateVolume RWX shared: %v", err)
+	}
+	if topo := resp.GetVolume().GetAccessibleTopology(); len(topo) != 0 {
+		t.Errorf("a shared volume has topology %v, want none (no node affinity)", topo)
+	}
+	// A second node's driver over the same store publishes it.
+	other := &Driver{Name: d.Name, Version: "test", NodeID: "wukong-local-2", Store: d.Store, Mounter: m}
+	for _, tt := range []struct {
+		drv    *Driver
+		target string
+		mode   csi.VolumeCapability_AccessMode_Mode
+		wantRO bool
+	}{
+		{d, filepath.Join(t.TempDir(), "a"), csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER, false},
+		{other, filepath.Join(t.TempDir(), "b"), csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER, false},
+		{other, filepath.Join(t.TempDir(), "c"), csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY, true},
+	} {
+		if _, err := tt.drv.NodePublishVolume(context.Background(), &csi.NodePublishVolumeRequest{VolumeId: "pvc-rwx",
+			TargetPath: tt.target, VolumeCapability: mountCap(tt.mode)}); err != nil {
+			t.Fatalf("NodePublishVolume on %s (%s): %v", tt.drv.NodeID, tt.mode, err)
+		}
+		if m.mounts[tt.target] != d.Store.DataDir("pvc-rwx") || m.ro[tt.target] != tt.wantRO {
+			t.Errorf("%s on %s: mount %q ro=%t, want %q ro=%t", tt.mode, tt.drv.NodeID, m.mounts[tt.target], m.ro[tt.target], d.Store.DataDir("pvc-rwx"), tt.wantRO)
+		}
+	}
+	// The same name asked unshared is another volume: refused.
+	_, err = d.CreateVolume(context.Background(), &csi.CreateVolumeRequest{Name: "pvc-rwx", VolumeCapabilities: []*csi.VolumeCapability{rwo}})
+	if code(err) != codes.AlreadyExists || !strings.Contains(err.Error(), "shared") {
+		t.Errorf("CreateVolume unshared over a shared volume: %v, want AlreadyExists naming shared", err)
+	}
+	// A node-local volume still refuses RWX and other nodes.
+	if _, err := d.CreateVolume(context.Background(), &csi.CreateVolumeRequest{Name: "pvc-local", VolumeCapabilities: []*csi.VolumeCapability{rwo}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.NodePublishVolume(context.Background(), &csi.NodePublishVolumeRequest{VolumeId: "pvc-local",
+		TargetPath: filepath.Join(t.TempDir(), "d"), VolumeCapability: rwo}); code(err) != codes.FailedPrecondition {
+		t.Errorf("another node publishing a node-local volume: %v, want FailedPrecondition", err)
+	}
+	if _, err := d.CreateVolume(context.Background(), &csi.CreateVolumeRequest{Name: "pvc-bad", Parameters: map[string]string{ParamShared: "yes"},
+		VolumeCapabilities: []*csi.VolumeCapability{rwx}}); code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "parameters.shared") {
+		t.Errorf("shared: yes: %v, want InvalidArgument naming parameters.shared", err)
+	}
+	resp2, err := d.ValidateVolumeCapabilities(context.Background(), &csi.ValidateVolumeCapabilitiesRequest{VolumeId: "pvc-rwx",
+		VolumeCapabilities: []*csi.VolumeCapability{rwx}})
+	if err != nil || resp2.GetConfirmed() == nil {
+		t.Errorf("ValidateVolumeCapabilities RWX on a shared volume: %v %v, want confirmed", resp2, err)
+	}
+}

@@ -20,7 +20,8 @@ type Volume struct {
 	// in bytes. A directory has no size of its own: this is the number the
 	// driver reports to Kubernetes (PV capacity), not a quota.
 	CapacityBytes int64 `json:"capacityBytes"`
-	// Node is the node the volume's directory is on (its topology).
+	// Node is the node the volume's directory is on (its topology); empty
+	// for a shared volume, which every node may publish.
 	Node string `json:"node"`
 }
 

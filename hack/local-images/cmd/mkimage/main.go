@@ -1,6 +1,6 @@
 // Command mkimage writes a single-layer OCI image as a docker-archive tar
 // (the format `ctr images import` and `docker load` read) from files on disk,
-// with go-containerregistry. scripts/local-cluster-up.sh builds the pause and
+// with go-containerregistry. scripts/local-cluster/core.sh builds the pause and
 // manager images with it, so the local cluster needs no registry and no
 // Docker.
 //

@@ -1,5 +1,5 @@
 // Command pause is the sandbox ("pause") container of the local cluster
-// (scripts/local-cluster-up.sh): it holds a pod's namespaces, reaps the
+// (scripts/local-cluster/core.sh): it holds a pod's namespaces, reaps the
 // zombies it inherits as PID 1, and exits 0 on SIGINT or SIGTERM. It does
 // what Kubernetes' own pause (build/pause/linux/pause.c) does, in Go, so the
 // image is built here from source rather than pulled.

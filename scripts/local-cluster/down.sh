@@ -1,30 +1,34 @@
 #!/usr/bin/env bash
-# Stops the local cluster of scripts/local-cluster-up.sh and puts the machine
-# back as up's snapshot (bin/local-cluster/snapshot) found it:
+# Stops the local cluster of scripts/local-cluster/up.sh (one node or
+# several) and puts the machine back as up's snapshot
+# (bin/local-cluster/snapshot) found it:
 #
-#  - the processes it started, by their recorded PID: kubelet, every pod
-#    process and containerd shim of OUR containerd (found by its socket in
-#    their command line), containerd, the node namespaces' PID 1 (whatever
-#    is left in them dies with it, and their mounts go), the scheduler,
+#  - the processes it started, by their recorded PID: every node's kubelet,
+#    every pod process and containerd shim of that node's containerd (found
+#    by its socket in their command line), the containerd, the node's
+#    namespaces' PID 1 (whatever is left in them dies with it, their mounts
+#    go, and with two or more nodes their network namespaces, iptables
+#    rules and bridges too), then the simulator, scheduler,
 #    controller-manager, apiserver, etcd;
 #  - mounts under bin/local-cluster and the /run/netns entries made since;
-#  - the CNI bridge and its veths, our nat chain and the KUBE-* chains the
-#    kubelet made (iptables and ip6tables: KUBE-FIREWALL, KUBE-KUBELET-CANARY,
-#    KUBE-IPTABLES-HINT, ...);
-#  - the kubepods cgroups, the sysctls that changed;
-#  - the host paths the kubelet, containerd and CNI write regardless of
-#    their configured directories (/var/lib/kubelet, /var/lib/cni,
-#    /run/containerd, /var/log/containers, KubeVirt's /run/kubevirt*, ...):
-#    removed when they did not
-#    exist before, else only the entries that are new.
+#  - the CNI bridge and its veths, the nodes' bridge, every other new
+#    bridge (the CNI bridge plugin's for Multus), our nat chain and the
+#    KUBE-* chains the kubelet made on the machine (iptables and ip6tables:
+#    KUBE-FIREWALL, KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT, ...);
+#  - the kubepods cgroups and the nodes' cgroup roots, the sysctls that changed;
+#  - the host paths the nodes' mount points, the kubelet, containerd and CNI
+#    leave regardless of their configured directories (/var/lib/kubelet,
+#    /var/lib/cni, /run/containerd, /var/log/containers, /etc/cni, KubeVirt's
+#    /run/kubevirt*, ...): removed when they did not exist before, else
+#    only the entries that are new.
 #
 # Then it compares the machine with the snapshot and fails on a difference.
 # bin/local-cluster keeps the built images, PKI and etcd data (an up after
 # this starts from the same cluster state); LOCAL_CLUSTER_PURGE=1 removes
 # the state too (the images and binaries in bin/ stay). Safe to run twice.
 set -euo pipefail
-# shellcheck source=scripts/local-cluster-lib.sh
-source "$(dirname "$0")/local-cluster-lib.sh"
+# shellcheck source=scripts/local-cluster/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "must run as root"
 
@@ -44,26 +48,33 @@ stop() {
   rm -f "$f"
 }
 
-# 1. The kubelet first, so it restarts nothing; then the pods: every
-#    process below each shim of our containerd, then the shim itself.
-stop kubelet
-shims=$( (cat "$PIDS/shims" 2>/dev/null; shim_pids) | sort -u)
-for shim in $shims; do
-  [ -d "/proc/$shim" ] || continue
-  tr '\0' ' ' 2>/dev/null <"/proc/$shim/cmdline" | grep -q -- "-address $CONTAINERD_SOCK" || continue
-  pods=$(descendants "$shim")
-  if [ -n "$pods" ]; then
-    # shellcheck disable=SC2086 # one PID per word
-    kill -KILL $pods 2>/dev/null || true
-  fi
-  kill -KILL "$shim" 2>/dev/null || true
-  log "killed shim $shim and its pod processes: ${pods//$'\n'/ }"
+# 1. Every node: the kubelet first, so it restarts nothing; then the pods:
+#    every process below each shim of its containerd, then the shim; the
+#    containerd; last the namespaces' PID 1: whatever still runs in them
+#    dies with it, and their mounts (and network) go with the last process.
+nodes=$(
+  for f in "$PIDS"/*.ns.pid; do if [ -e "$f" ]; then basename "$f" .ns.pid; fi; done
+  if [ -d "$LC/nodes" ]; then find "$LC/nodes" -mindepth 1 -maxdepth 1 -type d -printf '%f\n'; fi
+)
+nodes=$(printf '%s\n' "$nodes" | sed '/^$/d' | sort -u)
+for n in $nodes; do
+  stop "$n.kubelet"
 done
-rm -f "$PIDS/shims"
-stop containerd
-# The node namespaces' PID 1 last: whatever still runs in them dies with it,
-# and their mounts go when the last process has gone.
-stop node
+for n in $nodes; do
+  sock=$LC/nodes/$n/containerd/containerd.sock
+  for shim in $(shim_pids "$sock"); do
+    [ -d "/proc/$shim" ] || continue
+    pods=$(descendants "$shim")
+    if [ -n "$pods" ]; then
+      # shellcheck disable=SC2086 # one PID per word
+      kill -KILL $pods 2>/dev/null || true
+    fi
+    kill -KILL "$shim" 2>/dev/null || true
+    log "killed shim $shim of $n and its pod processes: ${pods//$'\n'/ }"
+  done
+  stop "$n.containerd"
+  stop "$n.ns"
+done
 stop nmstate-sim
 for p in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$p"; done
 
@@ -101,9 +112,10 @@ if [ -f "$SNAP/bridges" ]; then
     ip link del "$b" && log "deleted bridge $b"
   done
 fi
-# Multus's configuration in our CNI dir: without its daemon, containerd
-# must not call multus-shim at the next up.
-rm -rf "$LC/cni/net.d/00-multus.conf" "$LC/cni/net.d/multus.d"
+# Host routes to the nodes' pod CIDRs went with the nodes' bridge.
+# Multus's configuration in the nodes' CNI dirs: without its daemon,
+# containerd must not call multus-shim at the next up.
+rm -rf "$LC"/nodes/*/host/etc/cni/net.d/00-multus.conf "$LC"/nodes/*/host/etc/cni/net.d/multus.d
 # remove_new_chains TOOL SNAPSHOT: for each table, the chains that are not
 # in SNAPSHOT lose the rules that jump to them, then are flushed and deleted.
 remove_new_chains() {
@@ -130,9 +142,10 @@ remove_new_chains() {
 remove_new_chains iptables "$SNAP/iptables"
 remove_new_chains ip6tables "$SNAP/ip6tables"
 
-# 4. cgroups: the kubepods trees (in every v1 hierarchy and in unified),
-#    deepest first, unless they were there before.
-for c in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice; do
+# 4. cgroups: the kubepods trees and the nodes' cgroup roots wukong-<node>
+#    (in every v1 hierarchy and in unified), deepest first, unless they
+#    were there before.
+for c in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice /sys/fs/cgroup/*/wukong-local*; do
   [ -d "$c" ] || continue
   if [ -f "$SNAP/cgroups" ] && grep -qxF "$c" "$SNAP/cgroups"; then continue; fi
   find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null || true
@@ -159,7 +172,9 @@ for p in "${HOST_PATHS[@]}"; do
     rm -rf "$p" && log "removed $p"
   fi
 done
-rm -rf "$LC/containerd/state" "$LC/containerd/runc"
+# With every pod gone, the containers' runtime state and the pod IPs
+# host-local had handed out are stale.
+rm -rf "$LC"/nodes/*/containerd/state "$LC"/nodes/*/containerd/runc "$LC"/nodes/*/cni/ipam
 
 # 7. The machine against the snapshot.
 diff_found=0
@@ -184,6 +199,13 @@ if [ -f "$SNAP/done" ]; then
   snap_chains() { rules <"$1"; }
   check sysctl "$SNAP/sysctl" cur_sysctl
   check bridges "$SNAP/bridges" cur_bridges
+  cur_veths() { ip -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1 | sort; }
+  if [ -f "$SNAP/veths" ]; then check veths "$SNAP/veths" cur_veths; fi
+  # Mounts on the machine under the paths the cluster uses (the nodes' own
+  # are in their mount namespaces; other jobs' mounts elsewhere are theirs).
+  ours() { grep -E "^($LC|/var/lib/kubelet|/var/lib/cni|/run/containerd|/run/netns|/run/kubevirt|/var/log/containers|/var/log/pods|/etc/cni|/opt/cni|/var/lib/wukong-)" || true; }
+  cur_mounts() { awk '{print $5}' /proc/self/mountinfo | sort | ours; }
+  check mounts <(ours <"$SNAP/mounts") cur_mounts
   check iptables-chains <(snap_chains "$SNAP/iptables") cur_chains iptables-save
   check ip6tables-chains <(snap_chains "$SNAP/ip6tables") cur_chains ip6tables-save
   for p in "${HOST_PATHS[@]}"; do
@@ -198,9 +220,11 @@ done
 if [ ! -f "$SNAP/done" ]; then
   log "down: no snapshot (the cluster was not up): nothing to compare"
 elif [ "$diff_found" = 0 ]; then
-  rm -rf "$SNAP"
+  # The node count is what runs; with nothing running the next up has
+  # one node unless LOCAL_CLUSTER_NODES says otherwise.
+  rm -rf "$SNAP" "$NODES_COUNT_FILE"
   if [ "${LOCAL_CLUSTER_PURGE:-0}" = 1 ]; then
-    rm -rf "$LC/etcd" "$LC/pki" "$LC/imported" "$LC/containerd" "$LC/kubelet" "$LC/cni" "$LC/pod-logs" "$LC"/*.kubeconfig "$LC/kubeconfig"
+    rm -rf "$LC/etcd" "$LC/pki" "$LC/nodes" "$LC"/*.kubeconfig "$LC/kubeconfig" "$LC/restart-manager"
   fi
   log "down: the machine matches the snapshot taken before up"
 else
