@@ -83,8 +83,8 @@
 //     500 unrelated Pending PVCs were created (the manager that then runs),
 //     at N/4 and at N; growth per Wukong is (heap(N)-heap(N/4))/(3N/4), and
 //     the cache's object count per kind shows the label-filtered cache holds
-//     only managed objects (8 per Wukong: Wukong, Secret, 2 PVCs, VM, VMI,
-//     DataVolume, NAD; plus br-bench's one NodeNetworkConfigurationPolicy).
+//     only managed objects (9 per Wukong: Wukong, Secret, 2 PVCs, VM, VMI,
+//     2 DataVolumes, NAD; plus br-bench's one NodeNetworkConfigurationPolicy).
 //     The child is the bench binary, so its text segment
 //     is larger than cmd/manager's: RSS is a slight overestimate.
 //  5. Reconcile latency p50/p99 from the manager's

@@ -197,11 +197,11 @@ func rows(res *Result) []Row {
 		for _, v := range full.Cache {
 			total += v
 		}
-		// Wukong, Secret, 2 PVCs, VM, VMI, DV, NAD per Wukong, and the
-		// NodeBridge's one policy.
-		want := 8*res.Options.N + 1
+		// Wukong, Secret, 2 PVCs, VM, VMI, 2 DVs (the image disk's and the
+		// blank disk's), NAD per Wukong, and the NodeBridge's one policy.
+		want := 9*res.Options.N + 1
 		out = append(out, row("objects in the manager's cache at N", f64(float64(total)), nil,
-			fmt.Sprintf("%d (8 per Wukong, 1 bridge policy)", want), boolp(total == want)))
+			fmt.Sprintf("%d (9 per Wukong, 1 bridge policy)", want), boolp(total == want)))
 	}
 	out = append(out,
 		row("reconcile p50 (ms)", f64(op.ReconcileTime.Quantile(0.5)*1000), nil, "", nil),

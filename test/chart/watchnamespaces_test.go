@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
@@ -158,10 +159,12 @@ func TestWatchNamespacesRBAC(t *testing.T) {
 	out.Namespace = other
 	require.NoError(t, c.Create(ctx, out))
 	require.NoError(t, c.Create(ctx, in))
+	// A blank disk is a CDI DataVolume (CDI's CRDs are installed here, CDI
+	// is not: the DataVolume is what the manager writes).
 	require.Eventually(t, func() bool {
-		var list corev1.PersistentVolumeClaimList
+		var list cdiv1.DataVolumeList
 		return c.List(ctx, &list, client.InNamespace(watched)) == nil && len(list.Items) == 1
-	}, 60*time.Second, 100*time.Millisecond, "the manager creates the disk's PVC in %s", watched)
+	}, 60*time.Second, 100*time.Millisecond, "the manager creates the disk's DataVolume in %s", watched)
 	require.Eventually(t, func() bool {
 		got := &v1alpha1.Wukong{}
 		return c.Get(ctx, client.ObjectKeyFromObject(in), got) == nil &&
@@ -198,6 +201,9 @@ func TestWatchNamespacesRBAC(t *testing.T) {
 	var pvcs corev1.PersistentVolumeClaimList
 	require.NoError(t, c.List(ctx, &pvcs, client.InNamespace(other)))
 	assert.Empty(t, pvcs.Items)
+	var dvs cdiv1.DataVolumeList
+	require.NoError(t, c.List(ctx, &dvs, client.InNamespace(other)))
+	assert.Empty(t, dvs.Items)
 }
 
 // TestRBACScopes checks the split of role.yaml against the API server's
