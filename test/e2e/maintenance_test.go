@@ -97,7 +97,9 @@ func rwxClass(t *testing.T) string {
 	name := "rwx-" + randSuffix()
 	sc := cloneDefaultStorageClass(t, name)
 	create(t, sc)
-	t.Cleanup(func() { _ = k.Delete(context.Background(), &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: name}}) })
+	t.Cleanup(func() {
+		_ = k.Delete(context.Background(), &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	})
 	sets := []cdiv1.ClaimPropertySet{{
 		AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
 		VolumeMode:  ptr.To(corev1.PersistentVolumeFilesystem),
