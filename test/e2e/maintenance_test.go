@@ -527,7 +527,8 @@ func TestMigrationFailed(t *testing.T) {
 // to c, never to b (the migration target pod carries the VM's
 // anti-affinity); draining c then finds no room (a is cordoned, b runs the
 // other one): the migration's target pod stays unschedulable, the drain
-// does not finish and the VM keeps running on c.
+// does not finish, the VM keeps running on c and Ready says the drain
+// waits for a target node.
 func TestDrainHighAvailability(t *testing.T) {
 	needSandboxNodes(t)
 	t.Parallel()
@@ -564,9 +565,17 @@ func TestDrainHighAvailability(t *testing.T) {
 	// No room: c's VM can go nowhere.
 	out, err = drainNode(t, c, scaled(8*time.Second))
 	require.Error(t, err, "the drain of %s cannot finish: %s", c, out)
-	got := getWukong(t, k, key(first))
-	assert.Equal(t, c, got.Status.NodeName)
-	assert.Equal(t, metav1.ConditionTrue, condStatus(got, v1alpha1.ReadyCondition))
+	var got *v1alpha1.Wukong
+	eventually(t, 1, func(ct *assert.CollectT) {
+		got = getWukong(ct, k, key(first))
+		assert.Equal(ct, c, got.Status.NodeName)
+		ready := cond(got, v1alpha1.ReadyCondition)
+		if assert.NotNil(ct, ready) {
+			assert.Equal(ct, metav1.ConditionTrue, ready.Status, "the guest still runs")
+			assert.Contains(ct, ready.Message, "a drain asked the VM to leave node "+c+
+				" (eviction strategy LiveMigrate, from spec.evictionStrategy): its live migration has not started")
+		}
+	}, "Wukong %s to say the drain waits", key(first))
 	ms := migrations(t, ns, first.Name)
 	var pending []string
 	for _, m := range ms {
