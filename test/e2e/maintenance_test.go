@@ -687,3 +687,57 @@ func TestNodeLossRestart(t *testing.T) {
 	}, "the NodeLostRestarting Event")
 	require.NoError(t, sandbox.RestoreNode(ctxT(t), k, a))
 }
+
+// TestDrainHighAvailabilityRestart: the same with evictionStrategy None:
+// draining a restarts its VM on c, never on b; draining c then leaves the
+// VM nowhere to go: its launcher pod is evicted (None), the new one is
+// unschedulable, and the Wukong is Unschedulable quoting the scheduler and
+// naming spec.highAvailability.antiAffinity: unlike LiveMigrate, the guest
+// is down until room is made.
+func TestDrainHighAvailabilityRestart(t *testing.T) {
+	needSandboxNodes(t)
+	t.Parallel()
+	ns := newNamespace(t)
+	nodes := ownNodes(t, ns, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ha := func(name string) *v1alpha1.Wukong {
+		w := maintWukong(ns, name, kubevirtv1.EvictionStrategyNone, "")
+		w.Spec.HighAvailability.AntiAffinity = true
+		return w
+	}
+	setCordon(t, b, true)
+	setCordon(t, c, true)
+	first := runningOn(t, ha("first"), a)
+	setCordon(t, b, false)
+	second := runningOn(t, ha("second"), b)
+	setCordon(t, c, false)
+	uid := getVMI(t, key(first)).UID
+
+	start := time.Now()
+	out, err := drainNode(t, a, scaled(60*time.Second))
+	require.NoError(t, err, "drain: %s", out)
+	eventually(t, 1, func(ct *assert.CollectT) {
+		got := getWukong(ct, k, key(first))
+		assertRunning(ct, got)
+		assert.Equal(ct, c, got.Status.NodeName, "the only node without a VM of the group")
+		assert.NotEqual(ct, uid, getVMI(ct, key(first)).UID, "a new VMI")
+	}, "Wukong %s restarted on %s", key(first), c)
+	t.Logf("HA None: drain of %s to Wukong Running on %s: %s", a, c, time.Since(start).Round(time.Millisecond))
+	assert.Equal(t, b, getWukong(t, k, key(second)).Status.NodeName, "the other one stays")
+
+	// No room: the drain evicts the VM (None) and it cannot start again.
+	out, err = drainNode(t, c, scaled(60*time.Second))
+	require.NoError(t, err, "None: nothing refuses the eviction: %s", out)
+	eventually(t, 1, func(ct *assert.CollectT) {
+		got := getWukong(ct, k, key(first))
+		ready := cond(got, v1alpha1.ReadyCondition)
+		if assert.NotNil(ct, ready) {
+			assert.Equal(ct, metav1.ConditionFalse, ready.Status)
+			assert.Equal(ct, v1alpha1.ReasonUnschedulable, ready.Reason)
+			assert.Contains(ct, ready.Message, "spec.highAvailability.antiAffinity")
+		}
+	}, "Wukong %s Unschedulable after the drain of %s", key(first), c)
+	got := getWukong(t, k, key(first))
+	t.Logf("HA None, no room: phase %s, Ready %q", got.Status.Phase, cond(got, v1alpha1.ReadyCondition).Message)
+	assertRunning(t, getWukong(t, k, key(second)))
+}
