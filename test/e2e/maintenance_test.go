@@ -688,6 +688,7 @@ func TestNodeLossRestart(t *testing.T) {
 		assertRunning(c, got)
 		assert.Equal(c, b, got.Status.NodeName)
 		assert.NotEqual(c, vmi.UID, getVMI(c, key(w)).UID, "a new VMI")
+		assert.Nil(c, cond(got, v1alpha1.NodeLostCondition), "NodeLost gone: the VM's node is Ready")
 	}, "Wukong %s restarted on %s", key(w), b)
 	t.Logf("node loss (policy %s): LoseNode to Wukong Running on %s: %s", nodeLossAfter, b, time.Since(start).Round(time.Millisecond))
 	assertGone(t, &corev1.Pod{}, key(&launcher))
@@ -695,13 +696,21 @@ func TestNodeLossRestart(t *testing.T) {
 	eventually(t, 1, func(c *assert.CollectT) {
 		events := &eventsv1.EventList{}
 		require.NoError(c, k.List(context.Background(), events, client.InNamespace(ns)))
-		var notes []string
+		var notes, ready []string
 		for _, e := range events.Items {
 			// The policy's own Event (action ForceDeleteLauncherPod);
 			// Ready leaving True records another (action Ready).
-			if e.Regarding.Name == w.Name && e.Reason == v1alpha1.ReasonNodeLostRestarting && e.Action == "ForceDeleteLauncherPod" {
-				notes = append(notes, e.Note)
+			if e.Regarding.Name == w.Name && e.Reason == v1alpha1.ReasonNodeLostRestarting {
+				switch e.Action {
+				case "ForceDeleteLauncherPod":
+					notes = append(notes, e.Note)
+				case v1alpha1.ReadyCondition:
+					ready = append(ready, e.Note)
+				}
 			}
+		}
+		if assert.NotEmpty(c, ready, "Ready went False, reason NodeLostRestarting") {
+			assert.Contains(c, ready[0], "were force-deleted so KubeVirt restarts the VM on another node (disks untouched)")
 		}
 		if assert.Len(c, notes, 1, "one NodeLostRestarting Event") {
 			assert.Contains(c, notes[0], "node "+a+" has been NotReady since")
