@@ -292,7 +292,7 @@ func TestDrainLiveMigrate(t *testing.T) {
 	r := <-done
 	require.NoError(t, r.err, "drain: %s", r.out)
 	assert.Contains(t, r.out, "Eviction triggered evacuation", "KubeVirt refuses the first eviction and evacuates")
-	t.Logf("drain start to Wukong Running on %s: %s (the sandbox's transfer takes %s to 1s more); kubectl drain of %s finished after %s; phases %v",
+	t.Logf("drain start to Wukong Running on %s: %s (the sandbox's transfer alone takes %s, up to 1s more); kubectl drain of %s finished after %s; phases %v",
 		b, running.Round(time.Millisecond), sandbox.MigrationRunTime, a, r.elapsed.Round(time.Millisecond), seen())
 
 	mig := got.Status.Migration
