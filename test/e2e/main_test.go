@@ -126,7 +126,10 @@ func run(m *testing.M) int {
 		// The sandbox runs the operator and returns once everything,
 		// the operator included, serves.
 		sb, err := sandbox.Start(ctx, sandbox.Options{LogWriter: simLog, Operator: func(cfg *rest.Config) (ctrl.Manager, error) {
-			return manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0"})
+			// The node-loss policy is on, with a time no other test's
+			// nodes (always Ready) reach; the node-loss tests lose their
+			// own nodes as of longer or shorter ago (nodeLossAfter).
+			return manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0", NodeLossRestartAfter: nodeLossAfter})
 		}})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "e2e: starting sandbox:", err)

@@ -87,7 +87,9 @@ const (
 	MessageTargetPodDown = "Target pod is down"
 
 	// MigrationRunTime is how long a simulated migration stays Running
-	// (the memory copy) before it completes or fails.
+	// (the memory copy) before it completes or fails: at least this, at
+	// most a second more (the VMI's startTimestamp it counts from has a
+	// second's resolution).
 	MigrationRunTime = 2 * time.Second
 	// migrationStep is the pause between the other phases.
 	migrationStep = 100 * time.Millisecond
@@ -231,7 +233,10 @@ func (r *migrationSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Re
 			return ctrl.Result{}, r.failMigration(ctx, m, before, vmi, MessageTargetPodDown)
 		}
 		if s := vmi.Status.MigrationState; s != nil && s.StartTimestamp != nil {
-			if left := time.Until(s.StartTimestamp.Add(MigrationRunTime)); left > 0 {
+			// startTimestamp is stored to the second (metav1.Time), so
+			// the transfer started within the second after it: wait from
+			// the end of that second, for at least MigrationRunTime.
+			if left := time.Until(s.StartTimestamp.Add(time.Second + MigrationRunTime)); left > 0 {
 				return ctrl.Result{RequeueAfter: left}, nil
 			}
 		}

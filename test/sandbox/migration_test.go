@@ -136,7 +136,7 @@ func drainNode(t *testing.T, node string, timeout time.Duration) (string, error)
 	var out bytes.Buffer
 	h := &drain.Helper{
 		Ctx: ctx, Client: clientset(t), GracePeriodSeconds: -1, IgnoreAllDaemonSets: true, DeleteEmptyDirData: true,
-		Timeout: timeout, Out: &out, ErrOut: &out,
+		Timeout: timeout, Out: &out, ErrOut: &out, EvictErrorRetryDelay: 5 * time.Second, // kubectl drain's (pkg/cmd/drain)
 	}
 	n := &corev1.Node{}
 	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Name: node}, n))

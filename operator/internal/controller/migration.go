@@ -185,6 +185,18 @@ func drainNote(w *v1alpha1.Wukong, s *scope) string {
 		return fmt.Sprintf("; a drain asked the VM to leave node %s (eviction strategy External, from %s): it stays until whatever handles "+
 			"External evictions stops or moves it", n, s.maint.evictionSource)
 	}
+	if n := s.vm.EvacuationNode(); n != "" && !s.vm.Migrating() {
+		// LiveMigrate or LiveMigrateIfPossible (migratable): the admitter
+		// marked the instance and KubeVirt's evacuation controller creates
+		// a migration (pkg/virt-controller/watch/drain/evacuation), whose
+		// state reaches the VMI only once a target pod is scheduled
+		// (migrationState). Until then the drain waits: a target no node
+		// can take (node selector, tolerations, anti-affinity, capacity)
+		// keeps the migration Scheduling, and the drain with it.
+		return fmt.Sprintf("; a drain asked the VM to leave node %s (eviction strategy %s, from %s): its live migration has not started; "+
+			"the drain waits until a target node can take the VM (a migration that stays Scheduling means none can: node selector, "+
+			"tolerations, anti-affinity or capacity)", n, or(string(s.maint.evictionStrategy), "unknown"), or(s.maint.evictionSource, "the cluster"))
+	}
 	if s.maint.evictionStrategy != kubevirtv1.EvictionStrategyLiveMigrate || !notMigratable(s.vm) {
 		return ""
 	}

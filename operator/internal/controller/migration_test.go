@@ -169,6 +169,29 @@ func TestDrainNoteExternal(t *testing.T) {
 	assert.Contains(t, ready.Message, "a drain asked the VM to leave node node-a (eviction strategy External")
 }
 
+// LiveMigrate: a drain marked the instance but no migration has reached it
+// yet (its target pod is unscheduled): Ready says the drain waits, and
+// stops saying so once the migration runs.
+func TestDrainNoteWaitingForMigration(t *testing.T) {
+	w := testWukong()
+	vmi := runningVMI("node-a")
+	vmi.Status.EvacuationNodeName = "node-a"
+	s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true,
+		vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), vmi)}
+	s.maint.evictionStrategy, s.maint.evictionSource = kubevirtv1.EvictionStrategyLiveMigrate, "spec.evictionStrategy"
+	computeStatus(w, s)
+	ready := conditions.Get(w, v1alpha1.ReadyCondition)
+	assert.Equal(t, metav1.ConditionTrue, ready.Status)
+	assert.Contains(t, ready.Message, "a drain asked the VM to leave node node-a (eviction strategy LiveMigrate, from spec.evictionStrategy): its live migration has not started")
+
+	vmi.Status.MigrationState = &kubevirtv1.VirtualMachineInstanceMigrationState{SourceNode: "node-a", TargetNode: "node-b", StartTimestamp: &metav1.Time{}}
+	s.vm = kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), vmi)
+	computeStatus(w, s)
+	ready = conditions.Get(w, v1alpha1.ReadyCondition)
+	assert.Equal(t, v1alpha1.ReasonMigrating, ready.Reason)
+	assert.NotContains(t, ready.Message, "has not started")
+}
+
 // A blank disk written as a plain claim says why it cannot migrate.
 func TestMigratableMessageNamesPlainClaims(t *testing.T) {
 	w, vols := twoDisks()
