@@ -175,6 +175,17 @@ func runningOn(t *testing.T, w *v1alpha1.Wukong, node string) *v1alpha1.Wukong {
 	return got
 }
 
+// runningOnFirst starts w on a (b cordoned meanwhile, uncordoned after)
+// and returns it Running with its VMI's UID.
+func runningOnFirst(t *testing.T, w *v1alpha1.Wukong, a, b string) (*v1alpha1.Wukong, types.UID) {
+	t.Helper()
+	setCordon(t, b, true)
+	got := runningOn(t, w, a)
+	uid := getVMI(t, key(w)).UID
+	setCordon(t, b, false)
+	return got, uid
+}
+
 func getVMI(c require.TestingT, nn types.NamespacedName) *kubevirtv1.VirtualMachineInstance {
 	vmi := &kubevirtv1.VirtualMachineInstance{}
 	require.NoError(c, k.Get(context.Background(), nn, vmi))
@@ -321,11 +332,8 @@ func TestDrainNoneRestarts(t *testing.T) {
 	ns := newNamespace(t)
 	nodes := ownNodes(t, ns, 2)
 	a, b := nodes[0], nodes[1]
-	setCordon(t, b, true)
-	w := runningOn(t, maintWukong(ns, "none", kubevirtv1.EvictionStrategyNone, ""), a)
-	uid := getVMI(t, key(w)).UID
+	w, uid := runningOnFirst(t, maintWukong(ns, "none", kubevirtv1.EvictionStrategyNone, ""), a, b)
 	claim := claimUID(t, ns, "none-root")
-	setCordon(t, b, false)
 	seen := phases(t, key(w))
 
 	start := time.Now()
@@ -354,15 +362,13 @@ func TestDrainLiveMigrateIfPossibleRestarts(t *testing.T) {
 	ns := newNamespace(t)
 	nodes := ownNodes(t, ns, 2)
 	a, b := nodes[0], nodes[1]
-	setCordon(t, b, true)
-	w := runningOn(t, maintWukong(ns, "ifpossible", kubevirtv1.EvictionStrategyLiveMigrateIfPossible, ""), a)
+	w, _ := runningOnFirst(t, maintWukong(ns, "ifpossible", kubevirtv1.EvictionStrategyLiveMigrateIfPossible, ""), a, b)
 	eventually(t, 1, func(c *assert.CollectT) {
 		got := getWukong(c, k, key(w))
 		assert.Equal(c, metav1.ConditionFalse, condStatus(got, v1alpha1.MigratableCondition), "Migratable")
 		assert.NotContains(c, cond(got, v1alpha1.ReadyCondition).Message, "refused", "IfPossible never blocks a drain")
 	}, "Wukong %s not Migratable", key(w))
 	uid := getVMI(t, key(w)).UID
-	setCordon(t, b, false)
 
 	start := time.Now()
 	out, err := drainNode(t, a, scaled(60*time.Second))
@@ -387,10 +393,7 @@ func TestDrainExternal(t *testing.T) {
 	ns := newNamespace(t)
 	nodes := ownNodes(t, ns, 2)
 	a, b := nodes[0], nodes[1]
-	setCordon(t, b, true)
-	w := runningOn(t, maintWukong(ns, "external", kubevirtv1.EvictionStrategyExternal, rwxClass(t)), a)
-	uid := getVMI(t, key(w)).UID
-	setCordon(t, b, false)
+	w, uid := runningOnFirst(t, maintWukong(ns, "external", kubevirtv1.EvictionStrategyExternal, rwxClass(t)), a, b)
 
 	out, err := drainNode(t, a, scaled(8*time.Second))
 	require.Error(t, err, "the drain cannot finish: %s", out)
@@ -423,10 +426,7 @@ func TestDrainRefusedNotMigratable(t *testing.T) {
 	ns := newNamespace(t)
 	nodes := ownNodes(t, ns, 2)
 	a, b := nodes[0], nodes[1]
-	setCordon(t, b, true)
-	w := runningOn(t, maintWukong(ns, "pinned", kubevirtv1.EvictionStrategyLiveMigrate, ""), a)
-	uid := getVMI(t, key(w)).UID
-	setCordon(t, b, false)
+	w, uid := runningOnFirst(t, maintWukong(ns, "pinned", kubevirtv1.EvictionStrategyLiveMigrate, ""), a, b)
 	eventually(t, 1, func(c *assert.CollectT) {
 		got := getWukong(c, k, key(w))
 		m, ready := cond(got, v1alpha1.MigratableCondition), cond(got, v1alpha1.ReadyCondition)
@@ -462,10 +462,7 @@ func TestMigrationByUser(t *testing.T) {
 	ns := newNamespace(t)
 	nodes := ownNodes(t, ns, 2)
 	a, b := nodes[0], nodes[1]
-	setCordon(t, b, true)
-	w := runningOn(t, maintWukong(ns, "user", kubevirtv1.EvictionStrategyLiveMigrate, rwxClass(t)), a)
-	uid := getVMI(t, key(w)).UID
-	setCordon(t, b, false)
+	w, uid := runningOnFirst(t, maintWukong(ns, "user", kubevirtv1.EvictionStrategyLiveMigrate, rwxClass(t)), a, b)
 	vm := &kubevirtv1.VirtualMachine{}
 	require.NoError(t, k.Get(ctxT(t), key(w), vm))
 	seen := phases(t, key(w))
@@ -512,10 +509,7 @@ func TestMigrationFailed(t *testing.T) {
 	ns := newNamespace(t)
 	nodes := ownNodes(t, ns, 2)
 	a, b := nodes[0], nodes[1]
-	setCordon(t, b, true)
-	w := runningOn(t, maintWukong(ns, "failing", kubevirtv1.EvictionStrategyLiveMigrate, rwxClass(t)), a)
-	uid := getVMI(t, key(w)).UID
-	setCordon(t, b, false)
+	w, uid := runningOnFirst(t, maintWukong(ns, "failing", kubevirtv1.EvictionStrategyLiveMigrate, rwxClass(t)), a, b)
 	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		vmi := getVMI(t, key(w))
 		if vmi.Annotations == nil {
@@ -628,10 +622,7 @@ func TestNodeLossWaiting(t *testing.T) {
 	ns := newNamespace(t)
 	nodes := ownNodes(t, ns, 2)
 	a, b := nodes[0], nodes[1]
-	setCordon(t, b, true)
-	w := runningOn(t, maintWukong(ns, "waiting", "", ""), a)
-	uid := getVMI(t, key(w)).UID
-	setCordon(t, b, false)
+	w, uid := runningOnFirst(t, maintWukong(ns, "waiting", "", ""), a, b)
 
 	require.NoError(t, sandbox.LoseNode(ctxT(t), k, a, time.Minute))
 	t.Cleanup(func() { _ = sandbox.RestoreNode(context.Background(), k, a) })
@@ -670,15 +661,13 @@ func TestNodeLossRestart(t *testing.T) {
 	ns := newNamespace(t)
 	nodes := ownNodes(t, ns, 2)
 	a, b := nodes[0], nodes[1]
-	setCordon(t, b, true)
-	w := runningOn(t, maintWukong(ns, "survivor", "", ""), a)
+	w, _ := runningOnFirst(t, maintWukong(ns, "survivor", "", ""), a, b)
 	vmi := getVMI(t, key(w))
 	claim := claimUID(t, ns, "survivor-root")
 	pods := &corev1.PodList{}
 	require.NoError(t, k.List(ctxT(t), pods, client.InNamespace(ns), client.MatchingLabels{kubevirtv1.CreatedByLabel: string(vmi.UID)}))
 	require.Len(t, pods.Items, 1)
 	launcher := pods.Items[0]
-	setCordon(t, b, false)
 
 	start := time.Now()
 	require.NoError(t, sandbox.LoseNode(ctxT(t), k, a, nodeLossAfter+time.Minute))

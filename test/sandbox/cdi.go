@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -280,24 +279,4 @@ func (r *cdiSim) waitsForConsumer(ctx context.Context, pvc *corev1.PersistentVol
 		return false
 	}
 	return deref(sc.VolumeBindingMode) == storagev1.VolumeBindingWaitForFirstConsumer
-}
-
-// setDVCondition sets a condition, keeping its transition time when the
-// status does not change.
-func setDVCondition(dv *cdiv1.DataVolume, t cdiv1.DataVolumeConditionType, status corev1.ConditionStatus, reason, msg string) {
-	for i := range dv.Status.Conditions {
-		c := &dv.Status.Conditions[i]
-		if c.Type != t {
-			continue
-		}
-		if c.Status != status {
-			c.LastTransitionTime = metav1.Now()
-		}
-		c.Status, c.Reason, c.Message = status, reason, msg
-		return
-	}
-	now := metav1.Now()
-	dv.Status.Conditions = append(dv.Status.Conditions, cdiv1.DataVolumeCondition{
-		Type: t, Status: status, Reason: reason, Message: msg, LastTransitionTime: now, LastHeartbeatTime: now,
-	})
 }

@@ -120,12 +120,27 @@ func evict(t *testing.T, pod *corev1.Pod) error {
 	})
 }
 
-func cordon(t *testing.T, node string) {
+func cordon(t *testing.T, node string) { setUnschedulable(t, node, true) }
+
+// setUnschedulable cordons (true) or uncordons (false) node with kubectl's
+// own code.
+func setUnschedulable(t *testing.T, node string, unschedulable bool) {
 	t.Helper()
 	n := &corev1.Node{}
 	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Name: node}, n))
 	h := &drain.Helper{Ctx: ctx, Client: clientset(t), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}
-	require.NoError(t, drain.RunCordonOrUncordon(h, n, true))
+	require.NoError(t, drain.RunCordonOrUncordon(h, n, unschedulable))
+}
+
+// runningOnFirst starts v on a (b cordoned meanwhile), uncordons b and
+// returns the Running VMI.
+func runningOnFirst(t *testing.T, v *kubevirtv1.VirtualMachine, a, b string) *kubevirtv1.VirtualMachineInstance {
+	t.Helper()
+	cordon(t, b)
+	vmi := runningOn(t, v)
+	require.Equal(t, a, vmi.Status.NodeName)
+	setUnschedulable(t, b, false)
+	return vmi
 }
 
 // drainNode runs kubectl drain's own code (k8s.io/kubectl/pkg/drain) on
@@ -247,15 +262,9 @@ func TestEvictionPerStrategy(t *testing.T) {
 func TestDrainLiveMigrates(t *testing.T) {
 	ns := namespace(t)
 	a, b := ownNodes(t, ns)
-	cordon(t, b)
 	v := vm(ns, "mover", onNodes(ns, a, b), withEviction(kubevirtv1.EvictionStrategyLiveMigrate), rwxDisk(t, ns, "mover-disk"))
-	vmi := runningOn(t, v)
-	require.Equal(t, a, vmi.Status.NodeName)
+	vmi := runningOnFirst(t, v, a, b)
 	uid := vmi.UID
-	n := &corev1.Node{}
-	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Name: b}, n))
-	h := &drain.Helper{Ctx: ctx, Client: clientset(t), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}
-	require.NoError(t, drain.RunCordonOrUncordon(h, n, false))
 
 	out, err := drainNode(t, a, 40*time.Second)
 	require.NoError(t, err, "drain: %s", out)
@@ -304,15 +313,9 @@ func TestDrainLiveMigrates(t *testing.T) {
 func TestDrainNoneRestarts(t *testing.T) {
 	ns := namespace(t)
 	a, b := ownNodes(t, ns)
-	cordon(t, b)
 	v := vm(ns, "restarter", onNodes(ns, a, b))
-	vmi := runningOn(t, v)
-	require.Equal(t, a, vmi.Status.NodeName)
+	vmi := runningOnFirst(t, v, a, b)
 	uid := vmi.UID
-	n := &corev1.Node{}
-	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Name: b}, n))
-	h := &drain.Helper{Ctx: ctx, Client: clientset(t), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}
-	require.NoError(t, drain.RunCordonOrUncordon(h, n, false))
 
 	out, err := drainNode(t, a, 30*time.Second)
 	require.NoError(t, err, "drain: %s", out)
@@ -397,15 +400,9 @@ func TestFailedMigration(t *testing.T) {
 func TestNodeLoss(t *testing.T) {
 	ns := namespace(t)
 	a, b := ownNodes(t, ns)
-	cordon(t, b)
 	v := vm(ns, "survivor", onNodes(ns, a, b))
-	vmi := runningOn(t, v)
-	require.Equal(t, a, vmi.Status.NodeName)
+	vmi := runningOnFirst(t, v, a, b)
 	uid := vmi.UID
-	n := &corev1.Node{}
-	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Name: b}, n))
-	h := &drain.Helper{Ctx: ctx, Client: clientset(t), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}
-	require.NoError(t, drain.RunCordonOrUncordon(h, n, false))
 
 	require.NoError(t, sandbox.LoseNode(ctx, sb.Client, a, 6*time.Minute))
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: a}}
