@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/yaml"
@@ -158,6 +159,10 @@ func catalog() []badInput {
 				}
 				require.NoError(t, c.Create(t.Context(), sc))
 				t.Cleanup(func() { _ = c.Delete(context.Background(), sc) })
+				// CDI does not know the sandbox's CSI driver: an
+				// administrator completes the new class's StorageProfile
+				// (a blank disk is a DataVolume that follows it).
+				completeStorageProfile(t, c, sandbox.StorageClassStandard, sc.Name)
 				// No poke: a new StorageClass wakes the Wukongs Stalled on it.
 			},
 		},
@@ -472,6 +477,26 @@ func restartVM(t *testing.T, c client.Client, nn types.NamespacedName) {
 	}, "the operator to apply the fix to the VM")
 	require.NoError(t, client.IgnoreNotFound(c.Delete(t.Context(), &kubevirtv1.VirtualMachineInstance{
 		ObjectMeta: metav1.ObjectMeta{Namespace: nn.Namespace, Name: nn.Name}})))
+}
+
+// completeStorageProfile gives the StorageProfile CDI's controller makes
+// for class to the spec.claimPropertySets of from's, as an administrator
+// completes a profile.
+func completeStorageProfile(t *testing.T, c client.Client, from, to string) {
+	t.Helper()
+	src := &cdiv1.StorageProfile{}
+	require.NoError(t, c.Get(t.Context(), types.NamespacedName{Name: from}, src))
+	require.NotEmpty(t, src.Spec.ClaimPropertySets, "the StorageProfile of %s", from)
+	eventually(t, func(ct *assert.CollectT) {
+		assert.NoError(ct, retryOnConflict(func() error {
+			sp := &cdiv1.StorageProfile{}
+			if err := c.Get(context.Background(), types.NamespacedName{Name: to}, sp); err != nil {
+				return err
+			}
+			sp.Spec.ClaimPropertySets = src.Spec.ClaimPropertySets
+			return c.Update(context.Background(), sp)
+		}))
+	}, "the StorageProfile of "+to+" to be completed")
 }
 
 func setDefaultClass(t *testing.T, c client.Client, name string, isDefault bool) {

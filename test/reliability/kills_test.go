@@ -132,6 +132,9 @@ func TestManagerKills(t *testing.T) {
 		n := name(i)
 		remaining[n] = true
 		expected["Secret/"+n+"-cloudinit"] = n
+		// A blank disk is a CDI DataVolume; its claim carries the
+		// DataVolume's labels (CDI copies them).
+		expected["DataVolume/"+n+"-root"] = n
 		expected["PersistentVolumeClaim/"+n+"-root"] = n
 		expected["VirtualMachine/"+n] = n
 		if i%3 == 0 {
