@@ -90,6 +90,12 @@ func BuildDataVolume(id apply.Identity, owner client.Object, d Disk) (*cdiv1.Dat
 	if err != nil {
 		return nil, err
 	}
+	return buildDataVolume(id, owner, d, kind)
+}
+
+// buildDataVolume is BuildDataVolume for a disk whose source kind is
+// already decided (Reconcile's validate).
+func buildDataVolume(id apply.Identity, owner client.Object, d Disk, kind Kind) (*cdiv1.DataVolume, error) {
 	src := &cdiv1.DataVolumeSource{}
 	switch kind {
 	case KindHTTP:

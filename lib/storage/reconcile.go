@@ -70,8 +70,10 @@ func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner cl
 
 // diskState is what reconcileDisk read and decided for one disk.
 type diskState struct {
-	id       apply.Identity
-	d        Disk
+	id apply.Identity
+	d  Disk
+	// kind is d's source kind, decided once by validate.
+	kind     Kind
 	key      client.ObjectKey
 	pvc      *corev1.PersistentVolumeClaim
 	dv       *cdiv1.DataVolume
@@ -192,7 +194,7 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 		return fail(ReasonInvalidDisk, "", invalid)
 	}
 	blank := kind == KindBlank
-	s := &diskState{id: id, d: d, key: client.ObjectKey{Namespace: owner.GetNamespace(), Name: o.ClaimName}}
+	s := &diskState{id: id, d: d, kind: kind, key: client.ObjectKey{Namespace: owner.GetNamespace(), Name: o.ClaimName}}
 
 	var err error
 	if s.pvc, err = getOptional(ctx, c, s.key, &corev1.PersistentVolumeClaim{}); err != nil {
@@ -433,7 +435,7 @@ func reconcileImage(ctx context.Context, c client.Client, owner client.Object, s
 	// (CDI rejects spec updates). When only its PVC is left (CDI garbage
 	// collection), leave it gone.
 	if s.dv != nil || s.pvc == nil {
-		dv, err := BuildDataVolume(s.id, owner, s.d)
+		dv, err := buildDataVolume(s.id, owner, s.d, s.kind)
 		if err != nil {
 			return err
 		}
