@@ -155,14 +155,22 @@ func TestMigratableMirrorsLiveMigratable(t *testing.T) {
 	assert.Nil(t, conditions.Get(w2, v1alpha1.MigratableCondition))
 }
 
-// External: a drain only marks the instance (evacuationNodeName); Ready says so.
-func TestDrainNoteExternal(t *testing.T) {
+// drainedScope is a pass over a Wukong whose VM runs on node-a, which a
+// drain marked (the VMI's evacuationNodeName), under eviction strategy es
+// from spec.evictionStrategy.
+func drainedScope(es kubevirtv1.EvictionStrategy) (*v1alpha1.Wukong, *scope, *kubevirtv1.VirtualMachineInstance) {
 	w := testWukong()
 	vmi := runningVMI("node-a")
 	vmi.Status.EvacuationNodeName = "node-a"
 	s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true,
 		vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), vmi)}
-	s.maint.evictionStrategy, s.maint.evictionSource = kubevirtv1.EvictionStrategyExternal, "spec.evictionStrategy"
+	s.maint.evictionStrategy, s.maint.evictionSource = es, "spec.evictionStrategy"
+	return w, s, vmi
+}
+
+// External: a drain only marks the instance (evacuationNodeName); Ready says so.
+func TestDrainNoteExternal(t *testing.T) {
+	w, s, _ := drainedScope(kubevirtv1.EvictionStrategyExternal)
 	computeStatus(w, s)
 	ready := conditions.Get(w, v1alpha1.ReadyCondition)
 	assert.Equal(t, metav1.ConditionTrue, ready.Status)
@@ -173,12 +181,7 @@ func TestDrainNoteExternal(t *testing.T) {
 // yet (its target pod is unscheduled): Ready says the drain waits, and
 // stops saying so once the migration runs.
 func TestDrainNoteWaitingForMigration(t *testing.T) {
-	w := testWukong()
-	vmi := runningVMI("node-a")
-	vmi.Status.EvacuationNodeName = "node-a"
-	s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true,
-		vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), vmi)}
-	s.maint.evictionStrategy, s.maint.evictionSource = kubevirtv1.EvictionStrategyLiveMigrate, "spec.evictionStrategy"
+	w, s, vmi := drainedScope(kubevirtv1.EvictionStrategyLiveMigrate)
 	computeStatus(w, s)
 	ready := conditions.Get(w, v1alpha1.ReadyCondition)
 	assert.Equal(t, metav1.ConditionTrue, ready.Status)
