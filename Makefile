@@ -151,7 +151,7 @@ image-server-images: guest-image ## Build the image server serving bin/guest/dis
 	scripts/image-server-build.sh
 
 .PHONY: csi-images
-csi-images: ## Build our CSI driver (hack/csi-hostpath) with external-provisioner and external-resizer as importable tars and manifests in bin/csi/ (StorageClasses wukong-csi-hostpath and wukong-csi-shared; local-cluster-up installs them).
+csi-images: ## Build our CSI driver (hack/csi-hostpath) with external-provisioner, external-resizer, csi-snapshotter and snapshot-controller as importable tars and manifests in bin/csi/ (StorageClasses wukong-csi-hostpath and wukong-csi-shared, VolumeSnapshot CRDs, VolumeSnapshotClass wukong-csi-hostpath; local-cluster-up installs them).
 	scripts/csi-build.sh
 
 ##@ Local cluster (this machine: root, no Docker, no systemd)
