@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"testing"
@@ -17,14 +18,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/kubectl/pkg/drain"
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/manager"
 	"github.com/novasphere/wukong/test/sandbox"
 )
 
@@ -649,6 +653,91 @@ func TestNodeLossWaiting(t *testing.T) {
 		assertRunning(c, got)
 		assert.Nil(c, cond(got, v1alpha1.NodeLostCondition), "NodeLost gone")
 	}, "Wukong %s Running once the node is back", key(w))
+}
+
+// TestNodeLossNoPolicy: without the node-loss policy (the operator's
+// default: --node-loss-restart-after and the chart's nodeLoss.restartAfter
+// unset) a Wukong whose node has been lost for half an hour says so,
+// NodeLost True and Ready False with reason NodeNotReady, and what an
+// administrator can do (force-delete the VM's pod once the node is surely
+// down, or enable the policy); nothing is deleted: the VMI and its
+// virt-launcher pod stay, same UIDs, not terminating. RestoreNode clears
+// it. The suite's operator runs with the policy, so this test starts a
+// sandbox of its own whose operator runs without it, as such an install
+// does.
+func TestNodeLossNoPolicy(t *testing.T) {
+	needSandboxNodes(t)
+	t.Parallel()
+	start := time.Now()
+	sb, err := sandbox.Start(ctxT(t), sandbox.Options{LogWriter: io.Discard, Operator: func(cfg *rest.Config) (ctrl.Manager, error) {
+		return manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0", SkipControllerNameValidation: true})
+	}})
+	require.NoError(t, err, "starting a sandbox whose operator has no node-loss policy")
+	t.Cleanup(func() { _ = sb.Stop() })
+	t.Logf("sandbox without the node-loss policy ready in %s", time.Since(start).Round(time.Millisecond))
+	c, err := client.New(sb.Config, client.Options{Scheme: scheme})
+	require.NoError(t, err)
+	ctx := ctxT(t)
+	const ns = "no-policy"
+	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	w := newWukong(ns, "stranded")
+	require.NoError(t, c.Create(ctx, w))
+	eventually(t, 2, func(ct *assert.CollectT) {
+		w = getWukong(ct, c, key(w))
+		assertRunning(ct, w)
+	}, "Wukong %s Running", key(w))
+	node := w.Status.NodeName
+	vmi := &kubevirtv1.VirtualMachineInstance{}
+	require.NoError(t, c.Get(ctx, key(w), vmi))
+	launchers := func() ([]corev1.Pod, error) {
+		pods := &corev1.PodList{}
+		err := c.List(context.Background(), pods, client.InNamespace(ns), client.MatchingLabels{kubevirtv1.CreatedByLabel: string(vmi.UID)})
+		return pods.Items, err
+	}
+	pods, err := launchers()
+	require.NoError(t, err)
+	require.Len(t, pods, 1)
+	pod := pods[0]
+
+	require.NoError(t, sandbox.LoseNode(ctx, c, node, 30*time.Minute))
+	eventually(t, 1, func(ct *assert.CollectT) {
+		got := getWukong(ct, c, key(w))
+		lost, ready := cond(got, v1alpha1.NodeLostCondition), cond(got, v1alpha1.ReadyCondition)
+		if assert.NotNil(ct, lost, "NodeLost") && assert.NotNil(ct, ready) {
+			assert.Equal(ct, metav1.ConditionTrue, lost.Status)
+			assert.Equal(ct, v1alpha1.ReasonNodeNotReady, lost.Reason)
+			assert.Contains(ct, lost.Message, "node "+node+" has been NotReady since")
+			assert.Contains(ct, lost.Message, "no node-loss policy is set, so it is not restarted elsewhere")
+			assert.Contains(ct, lost.Message, "kubectl delete pod -n "+ns+" -l kubevirt.io/created-by="+string(vmi.UID)+" --force --grace-period=0")
+			assert.Contains(ct, lost.Message, "or enables the operator's node-loss policy")
+			assert.Equal(ct, metav1.ConditionFalse, ready.Status)
+			assert.Equal(ct, v1alpha1.ReasonNodeNotReady, ready.Reason)
+			assert.Equal(ct, lost.Message, ready.Message)
+		}
+	}, "Wukong %s to report the lost node", key(w))
+	t.Logf("NodeLost: %q", cond(getWukong(t, c, key(w)), v1alpha1.NodeLostCondition).Message)
+
+	// However long the node stays lost, nothing is deleted.
+	assert.Never(t, func() bool {
+		now := &kubevirtv1.VirtualMachineInstance{}
+		if err := c.Get(context.Background(), key(w), now); err != nil || now.UID != vmi.UID || now.DeletionTimestamp != nil {
+			return true
+		}
+		pods, err := launchers()
+		return err != nil || len(pods) != 1 || pods[0].UID != pod.UID || pods[0].DeletionTimestamp != nil
+	}, scaled(5*time.Second), poll, "the VMI or its launcher pod was deleted without a node-loss policy")
+	assert.Equal(t, v1alpha1.ReasonNodeNotReady, cond(getWukong(t, c, key(w)), v1alpha1.NodeLostCondition).Reason, "still reported")
+
+	require.NoError(t, sandbox.RestoreNode(ctx, c, node))
+	eventually(t, 1, func(ct *assert.CollectT) {
+		got := getWukong(ct, c, key(w))
+		assertRunning(ct, got)
+		assert.Equal(ct, node, got.Status.NodeName)
+		assert.Nil(ct, cond(got, v1alpha1.NodeLostCondition), "NodeLost gone")
+	}, "Wukong %s Running once the node is back", key(w))
+	now := &kubevirtv1.VirtualMachineInstance{}
+	require.NoError(t, c.Get(ctx, key(w), now))
+	assert.Equal(t, vmi.UID, now.UID, "the same VMI runs on")
 }
 
 // eventsWith lists the Events of namespace ns about the object named name
