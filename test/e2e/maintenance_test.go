@@ -617,6 +617,24 @@ func TestDrainHighAvailability(t *testing.T) {
 // long ago (sandbox.LoseNode's ago) or less.
 const nodeLossAfter = 10 * time.Minute
 
+// assertNodeLost: w reports node lost, NodeLost True and Ready False with
+// reason and one message, which names the node and contains each of msgHas.
+func assertNodeLost(c *assert.CollectT, w *v1alpha1.Wukong, reason, node string, msgHas ...string) {
+	lost, ready := cond(w, v1alpha1.NodeLostCondition), cond(w, v1alpha1.ReadyCondition)
+	if !assert.NotNil(c, lost, "NodeLost") || !assert.NotNil(c, ready, "Ready") {
+		return
+	}
+	assert.Equal(c, metav1.ConditionTrue, lost.Status)
+	assert.Equal(c, reason, lost.Reason)
+	assert.Contains(c, lost.Message, "node "+node+" has been NotReady since")
+	for _, m := range msgHas {
+		assert.Contains(c, lost.Message, m)
+	}
+	assert.Equal(c, metav1.ConditionFalse, ready.Status)
+	assert.Equal(c, reason, ready.Reason)
+	assert.Equal(c, lost.Message, ready.Message, "Ready says the same")
+}
+
 // TestNodeLossWaiting: the node of a running Wukong is lost for less than
 // the policy's time: NodeLost True NodeLostWaiting, Ready False saying when
 // the policy acts; nothing is deleted. RestoreNode clears it.
@@ -631,16 +649,7 @@ func TestNodeLossWaiting(t *testing.T) {
 	require.NoError(t, sandbox.LoseNode(ctxT(t), k, a, time.Minute))
 	t.Cleanup(func() { _ = sandbox.RestoreNode(context.Background(), k, a) })
 	eventually(t, 1, func(c *assert.CollectT) {
-		got := getWukong(c, k, key(w))
-		lost, ready := cond(got, v1alpha1.NodeLostCondition), cond(got, v1alpha1.ReadyCondition)
-		if assert.NotNil(c, lost, "NodeLost") && assert.NotNil(c, ready) {
-			assert.Equal(c, metav1.ConditionTrue, lost.Status)
-			assert.Equal(c, v1alpha1.ReasonNodeLostWaiting, lost.Reason)
-			assert.Contains(c, lost.Message, "node "+a+" has been NotReady since")
-			assert.Contains(c, lost.Message, "once it has been so for "+nodeLossAfter.String())
-			assert.Equal(c, metav1.ConditionFalse, ready.Status)
-			assert.Equal(c, v1alpha1.ReasonNodeLostWaiting, ready.Reason)
-		}
+		assertNodeLost(c, getWukong(c, k, key(w)), v1alpha1.ReasonNodeLostWaiting, a, "once it has been so for "+nodeLossAfter.String())
 	}, "Wukong %s to report the lost node", key(w))
 	t.Logf("NodeLost: %q", cond(getWukong(t, k, key(w)), v1alpha1.NodeLostCondition).Message)
 	vmi := getVMI(t, key(w))
@@ -701,19 +710,10 @@ func TestNodeLossNoPolicy(t *testing.T) {
 
 	require.NoError(t, sandbox.LoseNode(ctx, c, node, 30*time.Minute))
 	eventually(t, 1, func(ct *assert.CollectT) {
-		got := getWukong(ct, c, key(w))
-		lost, ready := cond(got, v1alpha1.NodeLostCondition), cond(got, v1alpha1.ReadyCondition)
-		if assert.NotNil(ct, lost, "NodeLost") && assert.NotNil(ct, ready) {
-			assert.Equal(ct, metav1.ConditionTrue, lost.Status)
-			assert.Equal(ct, v1alpha1.ReasonNodeNotReady, lost.Reason)
-			assert.Contains(ct, lost.Message, "node "+node+" has been NotReady since")
-			assert.Contains(ct, lost.Message, "no node-loss policy is set, so it is not restarted elsewhere")
-			assert.Contains(ct, lost.Message, "kubectl delete pod -n "+ns+" -l kubevirt.io/created-by="+string(vmi.UID)+" --force --grace-period=0")
-			assert.Contains(ct, lost.Message, "or enables the operator's node-loss policy")
-			assert.Equal(ct, metav1.ConditionFalse, ready.Status)
-			assert.Equal(ct, v1alpha1.ReasonNodeNotReady, ready.Reason)
-			assert.Equal(ct, lost.Message, ready.Message)
-		}
+		assertNodeLost(ct, getWukong(ct, c, key(w)), v1alpha1.ReasonNodeNotReady, node,
+			"no node-loss policy is set, so it is not restarted elsewhere",
+			"kubectl delete pod -n "+ns+" -l kubevirt.io/created-by="+string(vmi.UID)+" --force --grace-period=0",
+			"or enables the operator's node-loss policy")
 	}, "Wukong %s to report the lost node", key(w))
 	t.Logf("NodeLost: %q", cond(getWukong(t, c, key(w)), v1alpha1.NodeLostCondition).Message)
 
