@@ -61,15 +61,9 @@ NICE=${CSI_NICE:-10}
 MOD=$ROOT/hack/csi-hostpath
 SNAP_MOD=$ROOT/hack/csi-snapshotter
 SNAPSHOT_CLASS=${CSI_SNAPSHOT_CLASS:-wukong-csi-hostpath}
-B=$ROOT/bin/csi
-OUT=$B/bin
-IMAGES=$B/images
-MANIFESTS=$B/manifests
-REPORT=$B/build.txt
-IMAGETOOL=$B/imagetool
-LOG_PREFIX=csi-build
 # shellcheck source=scripts/image-build-lib.sh
 source "$ROOT/scripts/image-build-lib.sh"
+image_build_layout csi
 
 # ------------------------------------------------------------------- test
 # The driver's tests: table tests, and csi-test v5.3.1's sanity suite over a

@@ -221,6 +221,15 @@ imageGCLowThresholdPercent: 98
 rotateCertificates: false
 serverTLSBootstrap: false
 EOF
+  start_kubelet "$n"
+}
+
+# start_kubelet NODE: the kubelet in NODE's namespaces with the
+# configuration node_kubelet wrote (also scripts/local-cluster/kubelet.sh
+# start, after a stop that played a lost node).
+start_kubelet() {
+  local n=$1
+  node_env "$n"
   start_in_node "$n" kubelet "$K8S_BIN/kubelet" --config "$NODE_DIR/kubelet-config.yaml" --kubeconfig "$NODE_DIR/kubelet.kubeconfig" \
     --cert-dir "$NODE_DIR/kubelet-pki" --hostname-override "$n" --node-ip "$NODE_ADDR"
 }

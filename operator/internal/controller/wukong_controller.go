@@ -195,7 +195,10 @@ func (r *WukongReconciler) writeStatus(ctx context.Context, base, w *v1alpha1.Wu
 //   - Ready becomes True, or changes reason while True (Running, Stopped):
 //     Normal, reason Ready's: the machine is up (or stopped as asked).
 //   - Ready leaves True (False or Unknown): Warning, reason Ready's: a
-//     running machine went down.
+//     running machine went down. Not for reason NodeLostRestarting: the
+//     node-loss policy records its own Event in the pass that force-deletes
+//     the VM's pods (restartOnLostNode, which says how many), so a restart
+//     records one Event, not two.
 //   - Stalled becomes True, or changes reason while True: Warning, reason
 //     and message Stalled's, which name the spec field to fix.
 //   - RestartRequired becomes True: Normal: a change waits for a guest
@@ -231,7 +234,7 @@ func eventsFor(before, after *v1alpha1.Wukong) []event {
 			if t == v1alpha1.StalledCondition {
 				kind = corev1.EventTypeWarning
 			}
-		case t == v1alpha1.ReadyCondition && isTrue(was) && !isTrue(now):
+		case t == v1alpha1.ReadyCondition && isTrue(was) && !isTrue(now) && now.Reason != v1alpha1.ReasonNodeLostRestarting:
 			kind = corev1.EventTypeWarning
 		}
 		if kind != "" {
