@@ -18,7 +18,7 @@ source "$HERE/nodes.sh"
 
 verb=${1:?usage: kubelet.sh stop|start|status NODE}
 n=${2:?usage: kubelet.sh stop|start|status NODE}
-node_names | grep -qxF "$n" || die "no node $n in this cluster (nodes: $(node_names | xargs))"
+node_names | grep -xF "$n" >/dev/null || die "no node $n in this cluster (nodes: $(node_names | xargs))"
 pidfile=$PIDS/$n.kubelet.pid
 case $verb in
   stop)

@@ -288,7 +288,10 @@ step_nodes_ready() {
   local n
   # Nodes of an earlier run with more nodes (etcd keeps them) are gone.
   for n in $(kc get nodes -o name | sed 's#^node/##'); do
-    if ! node_names | grep -qxF "$n"; then
+    # (not grep -q: it exits at the first match, node_names then dies of
+    # SIGPIPE, and pipefail makes the pipeline fail: a running node was
+    # deleted as an earlier run's)
+    if ! node_names | grep -xF "$n" >/dev/null; then
       kc delete node "$n" --wait=false >/dev/null
       log "deleted node $n (an earlier run's; this one has $(node_names | xargs))"
     fi

@@ -38,7 +38,7 @@ plan_csi() {
   fi
 }
 csi_registered() { # NODE
-  kc get csinode "$1" -o jsonpath='{.spec.drivers[*].name}' | tr ' ' '\n' | grep -qx "$CSI_DRIVER"
+  kc get csinode "$1" -o jsonpath='{.spec.drivers[*].name}' | tr ' ' '\n' | grep -x "$CSI_DRIVER" >/dev/null
 }
 step_csi() {
   local s n
