@@ -44,7 +44,7 @@ const Finalizer = "vm.novasphere.dev/finalizer"
 // Children: applied with Server-Side Apply (patch), watched, cleaned by GC.
 // +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachines,verbs=get;list;watch;create;patch,namespace=watched
 // +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachineinstances,verbs=get;list;watch,namespace=watched
-// +kubebuilder:rbac:groups=cdi.kubevirt.io,resources=datavolumes,verbs=get;list;watch;create;patch,namespace=watched
+// +kubebuilder:rbac:groups=cdi.kubevirt.io,resources=datavolumes,verbs=get;list;watch;create;patch;delete,namespace=watched
 // +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;create;patch,namespace=watched
 // +kubebuilder:rbac:groups=k8s.cni.cncf.io,resources=network-attachment-definitions,verbs=get;list;watch;create;patch,namespace=watched
 // NetworkAttachmentDefinitions of the global namespaces (GlobalNADNamespaces)
