@@ -1,0 +1,111 @@
+package controller
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+)
+
+// TestSyncRetainFinalizer: the finalizer is on a live Wukong exactly while
+// a disk it creates has deletionPolicy Retain; changing the policy either
+// way adds or removes it. A claimName disk (never deleted) needs none.
+func TestSyncRetainFinalizer(t *testing.T) {
+	ctx := context.Background()
+	w := testWukong()
+	w.UID = "uid-vm1"
+	c := fake.NewClientBuilder().WithScheme(testScheme(t, v1alpha1.AddToScheme)).WithObjects(w).Build()
+	r := &WukongReconciler{Client: c}
+	has := func() bool {
+		t.Helper()
+		got := &v1alpha1.Wukong{}
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(w), got))
+		return controllerutil.ContainsFinalizer(got, RetainFinalizer)
+	}
+	set := func(mutate func(*v1alpha1.Wukong)) {
+		t.Helper()
+		got := &v1alpha1.Wukong{}
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(w), got))
+		mutate(got)
+		require.NoError(t, c.Update(ctx, got))
+		require.NoError(t, r.syncRetainFinalizer(ctx, got))
+	}
+
+	set(func(*v1alpha1.Wukong) {})
+	assert.False(t, has(), "no Retain disk: no finalizer")
+	set(func(w *v1alpha1.Wukong) { w.Spec.Disks[0].DeletionPolicy = v1alpha1.DiskDeletionPolicyRetain })
+	assert.True(t, has(), "Retain: finalizer")
+	set(func(w *v1alpha1.Wukong) { w.Spec.Disks[0].DeletionPolicy = v1alpha1.DiskDeletionPolicyDelete })
+	assert.False(t, has(), "back to Delete: finalizer removed")
+	set(func(w *v1alpha1.Wukong) { w.Spec.Disks[0].DeletionPolicy = v1alpha1.DiskDeletionPolicyRetain })
+	assert.True(t, has(), "and Retain again")
+	set(func(w *v1alpha1.Wukong) {
+		w.Spec.Disks[0].DeletionPolicy = ""
+		w.Spec.Disks = append(w.Spec.Disks, v1alpha1.DiskSpec{Name: "kept", ClaimName: "old", DeletionPolicy: v1alpha1.DiskDeletionPolicyRetain})
+	})
+	assert.False(t, has(), "a claimName disk is never deleted: no finalizer for it")
+}
+
+// TestReconcileDeleteReleasesRetainedClaims: deleting a Wukong with a Retain
+// disk releases that disk's claim (no owner reference to the Wukong or the
+// DataVolume, retained-from labels), deletes its DataVolume, leaves a
+// Delete disk's to the garbage collector, and removes the finalizer; a
+// Retain disk whose claim is already gone does not hold the deletion.
+func TestReconcileDeleteReleasesRetainedClaims(t *testing.T) {
+	ctx := context.Background()
+	now := metav1.Now()
+	w := testWukong()
+	w.UID = "uid-vm1"
+	w.Finalizers = []string{RetainFinalizer}
+	w.DeletionTimestamp = &now
+	w.Spec.Disks = []v1alpha1.DiskSpec{
+		{Name: "root", Size: resource.MustParse("1Gi"), DeletionPolicy: v1alpha1.DiskDeletionPolicyRetain},
+		{Name: "scratch", Size: resource.MustParse("1Gi")},
+		{Name: "gone", Size: resource.MustParse("1Gi"), DeletionPolicy: v1alpha1.DiskDeletionPolicyRetain},
+	}
+	wukongRef := metav1.OwnerReference{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Wukong", Name: "vm1", UID: w.UID, Controller: ptr.To(true)}
+	dv := func(disk string) *cdiv1.DataVolume {
+		return &cdiv1.DataVolume{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "vm1-" + disk, UID: k8stypes.UID("uid-dv-" + disk),
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "wukong", "vm.novasphere.dev/wukong": "vm1", "vm.novasphere.dev/disk": disk}, OwnerReferences: []metav1.OwnerReference{wukongRef}}}
+	}
+	claim := func(d *cdiv1.DataVolume) *corev1.PersistentVolumeClaim {
+		return &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: d.Name, Labels: d.Labels,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: cdiv1.SchemeGroupVersion.String(), Kind: "DataVolume", Name: d.Name, UID: d.UID, Controller: ptr.To(true)}}}}
+	}
+	rootDV, scratchDV := dv("root"), dv("scratch")
+	c := fake.NewClientBuilder().WithScheme(testScheme(t, v1alpha1.AddToScheme, corev1.AddToScheme, cdiv1.AddToScheme)).
+		WithObjects(w, rootDV, claim(rootDV), scratchDV, claim(scratchDV)).Build()
+	r := &WukongReconciler{Client: c}
+
+	_, err := r.reconcileDelete(ctx, w)
+	require.NoError(t, err)
+
+	root := &corev1.PersistentVolumeClaim{}
+	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: "vm1-root"}, root))
+	assert.Empty(t, root.OwnerReferences, "nothing deletes the retained claim")
+	assert.Equal(t, map[string]string{"vm.novasphere.dev/retained-from-wukong": "vm1", "vm.novasphere.dev/retained-from-disk": "root"}, root.Labels)
+	err = c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: "vm1-root"}, &cdiv1.DataVolume{})
+	assert.True(t, apierrors.IsNotFound(err), "the retained disk's DataVolume is deleted, got %v", err)
+
+	scratch := &corev1.PersistentVolumeClaim{}
+	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: "vm1-scratch"}, scratch))
+	assert.Len(t, scratch.OwnerReferences, 1, "a Delete disk is left to the garbage collector")
+	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: "vm1-scratch"}, &cdiv1.DataVolume{}))
+
+	err = c.Get(ctx, client.ObjectKeyFromObject(w), &v1alpha1.Wukong{})
+	assert.True(t, apierrors.IsNotFound(err), "the finalizer is removed, so the deleted Wukong goes, got %v", err)
+}
+
