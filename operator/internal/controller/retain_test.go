@@ -108,4 +108,3 @@ func TestReconcileDeleteReleasesRetainedClaims(t *testing.T) {
 	err = c.Get(ctx, client.ObjectKeyFromObject(w), &v1alpha1.Wukong{})
 	assert.True(t, apierrors.IsNotFound(err), "the finalizer is removed, so the deleted Wukong goes, got %v", err)
 }
-
