@@ -96,6 +96,17 @@ func TestRetainedDiskOutlivesWukong(t *testing.T) {
 	assert.NotContains(t, kept.Labels, labelWukong)
 	assert.Equal(t, corev1.ClaimBound, kept.Status.Phase, "still bound to its volume")
 
+	// Never adopted by name: a new Wukong "a" with the same disk and no
+	// claimName finds the kept claim in its way.
+	again := newWukong(ns, "a")
+	again.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("1Gi")}}
+	create(t, again)
+	waitStalled(t, key(again), "spec.disks[0].name", v1alpha1.ReasonNameConflict)
+	assertClaimUntouched(t, kept)
+	require.NoError(t, k.Delete(ctx, again))
+	eventually(t, 1, func(c *assert.CollectT) { assertGone(c, &v1alpha1.Wukong{}, key(again)) }, "the second Wukong a to be gone")
+	assertClaimUntouched(t, kept)
+
 	// A new Wukong runs on it.
 	b := newWukong(ns, "b")
 	b.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", ClaimName: "a-root", Boot: true}}
