@@ -196,6 +196,15 @@ func TestClaimNameMissingThenCreated(t *testing.T) {
 	require.NoError(t, k.Get(ctxT(t), key(mine), got))
 	assert.Empty(t, got.OwnerReferences, "never owned")
 	assert.Empty(t, got.Labels, "never labelled")
+
+	// A second Wukong naming the same claim is refused: two VMs must not
+	// write one disk.
+	second := newWukong(ns, "second")
+	second.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", ClaimName: "later"}}
+	create(t, second)
+	waitStalled(t, key(second), "spec.disks[0].claimName", v1alpha1.ReasonClaimInUse)
+	assert.Contains(t, cond(getWukong(t, k, key(second)), v1alpha1.StalledCondition).Message, "is the disk of Wukong brought")
+	waitRunning(t, key(w))
 }
 
 // TestClaimNameOfAnotherWukongRefused: the claim of another Wukong's live

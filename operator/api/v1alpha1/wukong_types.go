@@ -455,8 +455,9 @@ type DiskSpec struct {
 	// deleted Wukong retained. Wukong never creates, labels, resizes or
 	// deletes it, whatever deletionPolicy says; it only reads it and
 	// attaches it to the VM. A claim that does not exist, is being deleted,
-	// or is controlled by another object (a DataVolume, another Wukong: a
-	// disk Wukong made for some Wukong is never taken) makes the Wukong
+	// is controlled by another object (a DataVolume, another Wukong: a
+	// disk Wukong made for some Wukong is never taken), or is named by a
+	// disk of another Wukong created before this one, makes the Wukong
 	// Stalled (ClaimNotFound, ClaimInUse) naming this field, and it
 	// proceeds once the claim is there (the claim is not watched: it is
 	// looked at again after a minute or more, or at once on any change to

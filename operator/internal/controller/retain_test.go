@@ -2,7 +2,9 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -107,4 +109,53 @@ func TestReconcileDeleteReleasesRetainedClaims(t *testing.T) {
 
 	err = c.Get(ctx, client.ObjectKeyFromObject(w), &v1alpha1.Wukong{})
 	assert.True(t, apierrors.IsNotFound(err), "the finalizer is removed, so the deleted Wukong goes, got %v", err)
+}
+
+// TestClaimsShared: a disk whose claimName a Wukong created earlier names
+// too is refused (ClaimInUse naming the field, External); the first one
+// keeps it, and Wukongs naming other claims are not concerned.
+func TestClaimsShared(t *testing.T) {
+	ctx := context.Background()
+	wk := func(name, uid string, created time.Time, claims ...string) *v1alpha1.Wukong {
+		w := &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: k8stypes.UID(uid), CreationTimestamp: metav1.NewTime(created)}}
+		w.Spec.Disks = append(w.Spec.Disks, v1alpha1.DiskSpec{Name: "root", Size: resource.MustParse("1Gi")})
+		for i, c := range claims {
+			w.Spec.Disks = append(w.Spec.Disks, v1alpha1.DiskSpec{Name: fmt.Sprintf("d%d", i), ClaimName: c})
+		}
+		return w
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	first := wk("first", "u1", t0, "shared")
+	second := wk("second", "u2", t0.Add(time.Minute), "mine", "shared")
+	tie := wk("alpha", "u3", t0.Add(time.Minute), "other")
+	tie2 := wk("beta", "u4", t0.Add(time.Minute), "other")
+	elsewhere := wk("first", "u5", t0)
+	elsewhere.Namespace = "ns2"
+	elsewhere.Spec.Disks[0] = v1alpha1.DiskSpec{Name: "root", ClaimName: "mine"}
+	c := fake.NewClientBuilder().WithScheme(testScheme(t, v1alpha1.AddToScheme)).
+		WithIndex(&v1alpha1.Wukong{}, indexClaimNames, claimNamesOf).
+		WithObjects(first, second, tie, tie2, elsewhere).Build()
+	r := &WukongReconciler{Client: c}
+
+	check := func(w *v1alpha1.Wukong) (map[string]bool, []problem) {
+		t.Helper()
+		s := &scope{w: w}
+		refused, err := r.claimsShared(ctx, s)
+		require.NoError(t, err)
+		return refused, s.problems
+	}
+	refused, problems := check(first)
+	assert.Empty(t, refused, "the first to name a claim keeps it")
+	assert.Empty(t, problems)
+
+	refused, problems = check(second)
+	assert.Equal(t, map[string]bool{"d1": true}, refused, "only the shared claim's disk; another namespace's Wukong does not count")
+	require.Len(t, problems, 1)
+	assert.Equal(t, problem{Condition: v1alpha1.VolumesBoundCondition, Reason: v1alpha1.ReasonClaimInUse, Field: "spec.disks[2].claimName", External: true,
+		Message: "PersistentVolumeClaim shared is the disk of Wukong first (its claimName), named there first: two virtual machines must not write one claim"}, problems[0])
+
+	refused, _ = check(tie)
+	assert.Empty(t, refused, "created at the same time: the smaller name keeps it")
+	refused, _ = check(tie2)
+	assert.Equal(t, map[string]bool{"d0": true}, refused)
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -78,6 +79,11 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 		return err
 	}
 	b = b.Watches(&storagev1.StorageClass{}, handler.EnqueueRequestsFromMapFunc(r.stalledClassUsers))
+	// Claims named by claimName: a disk whose claim another Wukong of the
+	// namespace names first is refused (claimsShared).
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexClaimNames, claimNamesOf); err != nil {
+		return err
+	}
 	// Nodes: a node's Ready change reaches the Wukongs whose VM runs there
 	// (status.nodeName, indexed), for NodeLost and the node-loss policy.
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexNodeName, nodeNameOf); err != nil {
@@ -94,6 +100,24 @@ const (
 	indexStorageClasses = "spec.disks.storageClassName"
 	defaultClassKey     = "<default>" // not a valid object name
 )
+
+// indexClaimNames indexes Wukongs by the existing claims their disks name
+// (claimName).
+const indexClaimNames = "spec.disks.claimName"
+
+func claimNamesOf(o client.Object) []string {
+	w, ok := o.(*v1alpha1.Wukong)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, d := range w.Spec.Disks {
+		if d.ClaimName != "" && !slices.Contains(out, d.ClaimName) {
+			out = append(out, d.ClaimName)
+		}
+	}
+	return out
+}
 
 func storageClassesOf(o client.Object) []string {
 	w, ok := o.(*v1alpha1.Wukong)
