@@ -301,7 +301,10 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 // DataVolume's or another owner's claim, the no-adoption rule) and request
 // at least the disk's size when one is given (ReasonClaimTooSmall). Each is
 // stalled: someone must create, free or grow the claim. The Observation's
-// Requested is the claim's request.
+// Requested is the claim's request. A claim without a controller is what
+// KubeVirt takes as populated (containerized-data-importer-api v1beta1
+// IsPopulated: only a claim a DataVolume controls waits for its import), so
+// the VM uses it at once.
 func reconcileExisting(ctx context.Context, c client.Client, classes *classReader, owner client.Object, d Disk) (Observation, error) {
 	o := Observation{Name: d.Name, ClaimName: d.ClaimName, Existing: true, Phase: PhasePending, Requested: d.Size}
 	fail := func(reason, field string, err error) (Observation, error) {
