@@ -127,6 +127,9 @@ func storageClassesOf(o client.Object) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, d := range mapping.Disks(w) {
+		if d.ClaimName != "" {
+			continue // an existing claim: its class is its own, never looked for
+		}
 		name := d.StorageClassName
 		if name == "" {
 			name = defaultClassKey
