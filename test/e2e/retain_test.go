@@ -205,6 +205,14 @@ func TestClaimNameMissingThenCreated(t *testing.T) {
 	waitStalled(t, key(second), "spec.disks[0].claimName", v1alpha1.ReasonClaimInUse)
 	assert.Contains(t, cond(getWukong(t, k, key(second)), v1alpha1.StalledCondition).Message, "is the disk of Wukong brought")
 	waitRunning(t, key(w))
+
+	// Once the first is deleted the second runs on the claim, at once (no
+	// poke: the deletion wakes the Wukongs naming its claims).
+	require.NoError(t, k.Delete(ctxT(t), w))
+	waitRunning(t, key(second))
+	require.NoError(t, k.Get(ctxT(t), key(mine), got))
+	assert.Empty(t, got.OwnerReferences, "never owned")
+	assert.Nil(t, got.DeletionTimestamp, "never deleted")
 }
 
 // TestClaimNameOfAnotherWukongRefused: the claim of another Wukong's live

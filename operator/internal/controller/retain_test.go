@@ -159,3 +159,37 @@ func TestClaimsShared(t *testing.T) {
 	refused, _ = check(tie2)
 	assert.Equal(t, map[string]bool{"d0": true}, refused)
 }
+
+// TestStalledClaimUsers: a Wukong's event wakes the Stalled Wukongs naming
+// one of its claims (its claimName, or a claim it creates), not itself, not
+// the healthy ones, not those of another namespace.
+func TestStalledClaimUsers(t *testing.T) {
+	wk := func(ns, name string, stalled bool, claims ...string) *v1alpha1.Wukong {
+		w := &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: k8stypes.UID(ns + "/" + name)}}
+		for i, c := range claims {
+			w.Spec.Disks = append(w.Spec.Disks, v1alpha1.DiskSpec{Name: fmt.Sprintf("d%d", i), ClaimName: c})
+		}
+		if stalled {
+			w.Status.Conditions = []metav1.Condition{{Type: v1alpha1.StalledCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonClaimInUse}}
+		}
+		return w
+	}
+	old := wk("ns", "old", false)
+	old.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("1Gi"), DeletionPolicy: v1alpha1.DiskDeletionPolicyRetain}}
+	holder := wk("ns", "holder", false, "shared")
+	c := fake.NewClientBuilder().WithScheme(testScheme(t, v1alpha1.AddToScheme)).
+		WithIndex(&v1alpha1.Wukong{}, indexClaimNames, claimNamesOf).
+		WithObjects(old, holder, wk("ns", "waits-old", true, "old-root"), wk("ns", "waits-shared", true, "shared"),
+			wk("ns", "fine", false, "shared"), wk("ns2", "elsewhere", true, "shared", "old-root")).Build()
+	r := &WukongReconciler{Client: c}
+	names := func(o client.Object) []string {
+		var out []string
+		for _, req := range r.stalledClaimUsers(context.Background(), o) {
+			out = append(out, req.Namespace+"/"+req.Name)
+		}
+		return out
+	}
+	assert.Equal(t, []string{"ns/waits-old"}, names(old), "the claim old creates")
+	assert.Equal(t, []string{"ns/waits-shared"}, names(holder), "the claim holder names")
+	assert.Empty(t, names(wk("ns", "none", false)))
+}
