@@ -143,8 +143,9 @@ func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
 // namespace names too and came first (created earlier; at the same second,
 // the smaller name): two virtual machines must not write one claim
 // (KubeVirt would attach it to both, a ReadWriteMany one at once). It is a
-// problem (ClaimInUse, naming spec.disks[i].claimName, retried on a timer:
-// the other Wukong's deletion wakes nobody else) and the disk is not read.
+// problem (ClaimInUse, naming spec.disks[i].claimName; a change to the
+// other Wukong, its deletion above all, wakes this one: stalledClaimUsers)
+// and the disk is not read.
 // It returns the refused disks by name. Wukongs are read from the cache,
 // through the claimName index (indexClaimNames).
 func (r *WukongReconciler) claimsShared(ctx context.Context, s *scope) (map[string]bool, error) {

@@ -52,6 +52,9 @@ const RetainFinalizer = "vm.novasphere.dev/retain-disks"
 // +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs/status,verbs=get;update;patch,namespace=watched
 // +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs/finalizers,verbs=update,namespace=watched
 // Children: applied with Server-Side Apply (patch), watched, cleaned by GC.
+// A DataVolume the operator created is also deleted by it: a Retain disk's
+// once its claim is released (reconcileDelete), a blank disk's whose claim
+// is gone (lib/storage).
 // +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachines,verbs=get;list;watch;create;patch,namespace=watched
 // +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachineinstances,verbs=get;list;watch,namespace=watched
 // +kubebuilder:rbac:groups=cdi.kubevirt.io,resources=datavolumes,verbs=get;list;watch;create;patch;delete,namespace=watched
