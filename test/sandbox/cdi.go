@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -36,8 +37,13 @@ const (
 	DefaultDataVolumeSize = "1Gi"
 	annImportEndpoint     = "cdi.kubevirt.io/storage.import.endpoint"
 	annImportSource       = "cdi.kubevirt.io/storage.import.source"
-	sourceNone            = "none"
-	maxBackoffShift       = 5 // at most 32 intervals between importer restarts
+	// annCreatedForDataVolume and annPopulatedFor are CDI's claim
+	// annotations (pkg/controller/common AnnCreatedForDataVolume,
+	// AnnPopulatedFor).
+	annCreatedForDataVolume = "cdi.kubevirt.io/createdForDataVolume"
+	annPopulatedFor         = "cdi.kubevirt.io/storage.populatedFor"
+	sourceNone              = "none"
+	maxBackoffShift         = 5 // at most 32 intervals between importer restarts
 )
 
 // cdiSim plays CDI's import controller. A DataVolume (image or blank
@@ -76,9 +82,21 @@ func (r *cdiSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		r.pace.forget(req.NamespacedName)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if dv.DeletionTimestamp != nil || dv.Status.Phase == cdiv1.Succeeded {
+	if dv.DeletionTimestamp != nil {
 		r.pace.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
+	}
+	if dv.Status.Phase == cdiv1.Succeeded {
+		// CDI checks the claim's ownership on every pass, a finished
+		// DataVolume's too (syncDvPvcState calls validatePVC), and makes
+		// no new claim for it.
+		r.pace.forget(req.NamespacedName)
+		pvc := &corev1.PersistentVolumeClaim{}
+		if err := r.c.Get(ctx, req.NamespacedName, pvc); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		_, err := r.validateClaim(ctx, dv, pvc)
+		return ctrl.Result{}, err
 	}
 	pvc, err := r.ensureClaim(ctx, dv)
 	var invalid *errClaimNotValid
@@ -221,14 +239,26 @@ func unreachable(dv *cdiv1.DataVolume) string {
 }
 
 // ensureClaim returns the DataVolume's PVC, creating it from spec.storage
-// (or spec.pvc) when missing.
+// (or spec.pvc) when missing. As CDI does, the claim it creates is
+// controlled by the DataVolume and annotated with the DataVolume's UID
+// (containerized-data-importer pkg/controller/datavolume/controller-base.go
+// newPersistentVolumeClaim: metav1.NewControllerRef(dataVolume, ...),
+// AnnCreatedForDataVolume), and an existing claim the DataVolume does not
+// control is taken back only when it carries AnnPopulatedFor naming the
+// DataVolume, else refused (validatePVC, pvcRequiresWork: "Resource %q
+// already exists and is not managed by DataVolume"; claim adoption, off by
+// default, is not played).
 func (r *cdiSim) ensureClaim(ctx context.Context, dv *cdiv1.DataVolume) (*corev1.PersistentVolumeClaim, error) {
 	pvc := &corev1.PersistentVolumeClaim{}
 	err := r.c.Get(ctx, client.ObjectKeyFromObject(dv), pvc)
-	if err == nil || !apierrors.IsNotFound(err) {
+	if err == nil {
+		return r.validateClaim(ctx, dv, pvc)
+	}
+	if !apierrors.IsNotFound(err) {
 		return pvc, err
 	}
 	pvc = &corev1.PersistentVolumeClaim{ObjectMeta: simulatedMeta(dv.Name, dv.Namespace)}
+	pvc.Annotations[annCreatedForDataVolume] = string(dv.UID)
 	pvc.Labels = map[string]string{"app": "containerized-data-importer"}
 	for k, v := range dv.Labels {
 		pvc.Labels[k] = v
@@ -266,6 +296,24 @@ func (r *cdiSim) ensureClaim(ctx context.Context, dv *cdiv1.DataVolume) (*corev1
 		return nil, fmt.Errorf("creating PVC for DataVolume: %w", err)
 	}
 	log.FromContext(ctx).Info("created claim for DataVolume")
+	return pvc, nil
+}
+
+// validateClaim is CDI's validatePVC for an existing claim (see
+// ensureClaim).
+func (r *cdiSim) validateClaim(ctx context.Context, dv *cdiv1.DataVolume, pvc *corev1.PersistentVolumeClaim) (*corev1.PersistentVolumeClaim, error) {
+	if metav1.IsControlledBy(pvc, dv) {
+		return pvc, nil
+	}
+	if pvc.Annotations[annPopulatedFor] != dv.Name {
+		return nil, fmt.Errorf("resource %q already exists and is not managed by DataVolume", pvc.Name)
+	}
+	if err := controllerutil.SetControllerReference(dv, pvc, r.c.Scheme()); err != nil {
+		return nil, err
+	}
+	if err := r.c.Update(ctx, pvc); err != nil {
+		return nil, err
+	}
 	return pvc, nil
 }
 
