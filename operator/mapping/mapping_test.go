@@ -37,6 +37,9 @@ func TestDisksMapping(t *testing.T) {
 		{"a disk's own image wins over osImage",
 			v1alpha1.WukongSpec{OSImage: "docker://os", Disks: []v1alpha1.DiskSpec{{Name: "a", Image: "https://x/y.img"}}},
 			[]string{"https://x/y.img"}, []bool{true}},
+		{"a cloned boot disk takes no osImage",
+			v1alpha1.WukongSpec{OSImage: "docker://os", Disks: []v1alpha1.DiskSpec{{Name: "a", CloneFrom: &v1alpha1.DiskCloneSource{Wukong: "src"}}, {Name: "b"}}},
+			[]string{"", ""}, []bool{true, false}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -250,4 +253,12 @@ func TestNetworkFieldWalksEveryLibField(t *testing.T) {
 	assert.Len(t, seen, 7, "every field Validate names: %v", seen)
 	assert.Equal(t, "vlanId", NetworkField("vlan"))
 	assert.Equal(t, "bridgeName", NetworkField("bridge"))
+}
+
+func TestDiskFieldOfAClone(t *testing.T) {
+	w := &v1alpha1.Wukong{Spec: v1alpha1.WukongSpec{OSImage: "docker://os", Disks: []v1alpha1.DiskSpec{
+		{Name: "root", CloneFrom: &v1alpha1.DiskCloneSource{Snapshot: "s"}}, {Name: "data"},
+	}}}
+	assert.Equal(t, "spec.disks[0].cloneFrom", DiskField(w, 0, "source"), "what a clone copies is its cloneFrom, not osImage")
+	assert.Equal(t, "spec.disks[0].size", DiskField(w, 0, "size"))
 }

@@ -48,6 +48,10 @@ type scope struct {
 
 	vols     []storage.Observation
 	volsDone bool
+	// cloneWaits says, by disk name, why a clone disk waits for its source
+	// (a snapshot not ready, a source disk not made, the source Wukong
+	// running); shown as Ready's message while the VM waits for the disk.
+	cloneWaits map[string]string
 
 	// vm is what this pass applied or found of the VirtualMachine and its
 	// instance: vm.Exists() is the one answer to whether the VM exists.
@@ -176,4 +180,12 @@ func eachError(err error, claim func(error) bool) error {
 		return nil
 	}
 	return err
+}
+
+// noteCloneWait records why a clone disk waits for its source.
+func (s *scope) noteCloneWait(disk, msg string) {
+	if s.cloneWaits == nil {
+		s.cloneWaits = map[string]string{}
+	}
+	s.cloneWaits[disk] = msg
 }

@@ -84,7 +84,8 @@ func volumeStatuses(vols []storage.Observation) []v1alpha1.VolumeStatus {
 			PVCName:  v.ClaimName,
 			Bound:    v.Bound,
 			Phase:    string(v.Phase),
-			Progress: v.Progress,
+			Progress:  v.Progress,
+			CloneType: v.CloneType,
 		}
 		if !v.Capacity.IsZero() {
 			vs.Size = v.Capacity.String()
