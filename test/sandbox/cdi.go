@@ -89,7 +89,10 @@ func (r *cdiSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		return ctrl.Result{}, err
 	}
 	before := dv.Status.DeepCopy()
-	requeue := r.advance(ctx, dv, pvc)
+	requeue, err := r.advance(ctx, dv, pvc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	if equality.Semantic.DeepEqual(before, &dv.Status) {
 		return ctrl.Result{RequeueAfter: requeue}, nil
 	}
@@ -123,8 +126,9 @@ func (r *cdiSim) claimNotValid(ctx context.Context, dv *cdiv1.DataVolume, msg st
 }
 
 // advance computes the next status from the claim; it returns when to look
-// again (0: wait for a watch event).
-func (r *cdiSim) advance(ctx context.Context, dv *cdiv1.DataVolume, pvc *corev1.PersistentVolumeClaim) time.Duration {
+// again (0: wait for a watch event). A clone goes on in advanceClone once
+// its claim is bound.
+func (r *cdiSim) advance(ctx context.Context, dv *cdiv1.DataVolume, pvc *corev1.PersistentVolumeClaim) (time.Duration, error) {
 	dv.Status.ClaimName = pvc.Name
 	if pvc.Status.Phase != corev1.ClaimBound {
 		dv.Status.Phase = cdiv1.Pending
@@ -135,17 +139,20 @@ func (r *cdiSim) advance(ctx context.Context, dv *cdiv1.DataVolume, pvc *corev1.
 		setDVCondition(dv, cdiv1.DataVolumeBound, corev1.ConditionFalse, "Pending", "PVC "+pvc.Name+" Pending")
 		setDVCondition(dv, cdiv1.DataVolumeReady, corev1.ConditionFalse, "", "")
 		setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionFalse, "", "")
-		return 0
+		return 0, nil
 	}
 	setDVCondition(dv, cdiv1.DataVolumeBound, corev1.ConditionTrue, "Bound", "PVC "+pvc.Name+" Bound")
 	setDVCondition(dv, cdiv1.DataVolumeReady, corev1.ConditionFalse, "", "")
+	if isClone(dv) {
+		return r.advanceClone(ctx, dv, pvc)
+	}
 	msg := importError(dv, pvc)
 	next := r.interval
 	if msg != "" { // back off like a crash-looping importer pod
 		next <<= min(dv.Status.RestartCount+1, maxBackoffShift)
 	}
 	if d := r.pace.wait(client.ObjectKeyFromObject(dv), next); d > 0 {
-		return d
+		return d, nil
 	}
 	switch dv.Status.Phase {
 	case cdiv1.ImportScheduled, cdiv1.ImportInProgress:
@@ -153,14 +160,14 @@ func (r *cdiSim) advance(ctx context.Context, dv *cdiv1.DataVolume, pvc *corev1.
 		dv.Status.Phase = cdiv1.ImportScheduled
 		dv.Status.Progress = ProgressNA
 		setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionFalse, "Pending", "Import pod pending")
-		return r.interval
+		return r.interval, nil
 	}
 	if msg != "" {
 		dv.Status.Phase = cdiv1.ImportInProgress
 		dv.Status.Progress = ProgressNA
 		dv.Status.RestartCount++
 		setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionFalse, ReasonImportError, msg)
-		return next
+		return next, nil
 	}
 	progress := parseProgress(dv.Status.Progress) + r.step
 	if src := dv.Spec.Source; src != nil && src.Blank != nil {
@@ -172,20 +179,23 @@ func (r *cdiSim) advance(ctx context.Context, dv *cdiv1.DataVolume, pvc *corev1.
 		if dv.Status.Phase == cdiv1.ImportScheduled {
 			dv.Status.Phase = cdiv1.ImportInProgress
 			setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionTrue, "Pod is running", "")
-			return r.interval
+			return r.interval, nil
 		}
 	}
 	if progress >= 100 {
+		if err := r.setData(ctx, pvc, importedData(dv)); err != nil {
+			return 0, err
+		}
 		dv.Status.Phase = cdiv1.Succeeded
 		dv.Status.Progress = ProgressDone
 		setDVCondition(dv, cdiv1.DataVolumeReady, corev1.ConditionTrue, "", "")
 		setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionFalse, "Completed", "Import Complete")
-		return 0
+		return 0, nil
 	}
 	dv.Status.Phase = cdiv1.ImportInProgress
 	dv.Status.Progress = cdiv1.DataVolumeProgress(fmt.Sprintf("%.2f%%", progress))
 	setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionTrue, "Pod is running", "")
-	return r.interval
+	return r.interval, nil
 }
 
 func parseProgress(p cdiv1.DataVolumeProgress) float64 {
@@ -279,4 +289,17 @@ func (r *cdiSim) waitsForConsumer(ctx context.Context, pvc *corev1.PersistentVol
 		return false
 	}
 	return deref(sc.VolumeBindingMode) == storagev1.VolumeBindingWaitForFirstConsumer
+}
+
+// importedData is the AnnData an import writes: its source URL, "blank"
+// for a blank disk.
+func importedData(dv *cdiv1.DataVolume) string {
+	switch src := dv.Spec.Source; {
+	case src != nil && src.HTTP != nil:
+		return src.HTTP.URL
+	case src != nil && src.Registry != nil:
+		return deref(src.Registry.URL)
+	default:
+		return "blank"
+	}
 }
