@@ -57,9 +57,9 @@ type cloneStep struct {
 // snapshot source restored by the CSI driver; CloneInProgress with
 // progress for a host-assisted copy).
 var cloneSteps = map[string][]cloneStep{
-	"csi-clone":           {{phase: cdiv1.CSICloneInProgress}},
-	"snapshot":            {{phase: cdiv1.SnapshotForSmartCloneInProgress}, {phase: cdiv1.SmartClonePVCInProgress}},
-	"snapshot-source":     {{phase: cdiv1.CloneFromSnapshotSourceInProgress}},
+	"csi-clone":                             {{phase: cdiv1.CSICloneInProgress}},
+	"snapshot":                              {{phase: cdiv1.SnapshotForSmartCloneInProgress}, {phase: cdiv1.SmartClonePVCInProgress}},
+	"snapshot-source":                       {{phase: cdiv1.CloneFromSnapshotSourceInProgress}},
 	string(cdiv1.CloneStrategyHostAssisted): {{phase: cdiv1.CloneInProgress, progress: true}},
 }
 
@@ -397,7 +397,7 @@ func (r *cdiSim) recordCloneType(ctx context.Context, dv *cdiv1.DataVolume, pvc 
 // cloneSourceData is the AnnData a clone copies: the source claim's, or
 // the VolumeSnapshot's (else its source claim's).
 func (r *cdiSim) cloneSourceData(ctx context.Context, dv *cdiv1.DataVolume) (string, bool, error) {
-	claim := types.NamespacedName{}
+	var claim types.NamespacedName
 	if s := dv.Spec.Source.Snapshot; s != nil {
 		vs, err := r.getUnstructured(ctx, gvkVolumeSnapshot, s.Namespace, s.Name)
 		if err != nil || vs == nil {

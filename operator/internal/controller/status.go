@@ -80,10 +80,10 @@ func volumeStatuses(vols []storage.Observation) []v1alpha1.VolumeStatus {
 	out := make([]v1alpha1.VolumeStatus, 0, len(vols))
 	for _, v := range vols {
 		vs := v1alpha1.VolumeStatus{
-			Name:     v.Name,
-			PVCName:  v.ClaimName,
-			Bound:    v.Bound,
-			Phase:    string(v.Phase),
+			Name:      v.Name,
+			PVCName:   v.ClaimName,
+			Bound:     v.Bound,
+			Phase:     string(v.Phase),
 			Progress:  v.Progress,
 			CloneType: v.CloneType,
 		}
