@@ -251,3 +251,14 @@ func TestNetworkFieldWalksEveryLibField(t *testing.T) {
 	assert.Equal(t, "vlanId", NetworkField("vlan"))
 	assert.Equal(t, "bridgeName", NetworkField("bridge"))
 }
+
+func TestDiskOfVolume(t *testing.T) {
+	disks := []v1alpha1.DiskSpec{{Name: "root"}, {Name: "data"}}
+	i, ok := DiskOfVolume(disks, "data")
+	if !ok || i != 1 {
+		t.Fatalf("DiskOfVolume(data) = %d, %v; want 1, true", i, ok)
+	}
+	if _, ok := DiskOfVolume(disks, "cloudinitdisk"); ok {
+		t.Fatal("the cloud-init volume is no disk")
+	}
+}
