@@ -213,6 +213,12 @@ func (r *RestoreReconciler) reconcileVMRestore(ctx context.Context, s *restoreSc
 			VirtualMachineSnapshotName: s.snap.Status.VirtualMachineSnapshotName,
 			TargetReadinessPolicy:      &policy,
 			VolumeRestorePolicy:        ptr.To(snapshotv1.VolumeRestorePolicyInPlace),
+			// A restored claim that no DataVolume owns (a claim the user
+			// brought) must not become the VM's: it would be deleted with
+			// the VM, hence with the Wukong (createRestorePVC: target.Own
+			// unless None). A DataVolume's claim goes back to its
+			// DataVolume either way (populatedFor).
+			VolumeOwnershipPolicy: ptr.To(snapshotv1.VolumeOwnershipPolicyNone),
 		},
 	}
 	if err := controllerutil.SetControllerReference(s.rst, vmr, r.Client.Scheme()); err != nil {
