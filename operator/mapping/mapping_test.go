@@ -262,3 +262,14 @@ func TestDiskFieldOfAClone(t *testing.T) {
 	assert.Equal(t, "spec.disks[0].cloneFrom", DiskField(w, 0, "source"), "what a clone copies is its cloneFrom, not osImage")
 	assert.Equal(t, "spec.disks[0].size", DiskField(w, 0, "size"))
 }
+
+func TestDiskOfVolume(t *testing.T) {
+	disks := []v1alpha1.DiskSpec{{Name: "root"}, {Name: "data"}}
+	i, ok := DiskOfVolume(disks, "data")
+	if !ok || i != 1 {
+		t.Fatalf("DiskOfVolume(data) = %d, %v; want 1, true", i, ok)
+	}
+	if _, ok := DiskOfVolume(disks, "cloudinitdisk"); ok {
+		t.Fatal("the cloud-init volume is no disk")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -282,4 +283,81 @@ func TestCloneSmallerThanSource(t *testing.T) {
 
 	updateWukong(t, key(dst), func(w *v1alpha1.Wukong) { w.Spec.Disks[0].Size = resource.MustParse("2Gi") })
 	waitRunning(t, key(dst))
+}
+
+// TestCloneFromSnapshot: disks cloned from a WukongSnapshot's disks run as
+// a new Wukong with CDI's snapshot strategy (the VolumeSnapshot's driver is
+// the target class's), hold the data the snapshot captured (sandbox), and
+// do not wait for the snapshotted Wukong, which runs meanwhile. A Wukong of
+// another namespace naming the snapshot is Stalled with the message it got
+// before the snapshot existed.
+func TestCloneFromSnapshot(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindDataVolume)
+	requireKinds(t, schema.GroupVersionKind{Group: "snapshot.kubevirt.io", Version: "v1beta1", Kind: "VirtualMachineSnapshot"})
+	t.Parallel()
+	ns, other, third := newNamespace(t), newNamespace(t), newNamespace(t)
+	snapName := "nightly-" + randSuffix()
+
+	thief := func(ns string) types.NamespacedName {
+		w := newWukong(ns, "thief")
+		w.Spec.Disks[0].CloneFrom = &v1alpha1.DiskCloneSource{Snapshot: snapName}
+		create(t, w)
+		return key(w)
+	}
+	stalledMessage := func(nn types.NamespacedName) string {
+		t.Helper()
+		var msg string
+		eventually(t, 1, func(c *assert.CollectT) {
+			s := cond(getWukong(c, k, nn), v1alpha1.StalledCondition)
+			if assert.NotNil(c, s, "Stalled") {
+				assert.Equal(c, v1alpha1.ReasonCloneSourceNotFound, s.Reason)
+				assert.Contains(c, s.Message, "spec.disks[0].cloneFrom.snapshot")
+				msg = s.Message
+			}
+		}, "%s to be Stalled: no such snapshot in its namespace", nn)
+		return msg
+	}
+	before := stalledMessage(thief(other)) // the snapshot exists nowhere yet
+
+	src := cloneSource(ns, "web")
+	create(t, src)
+	waitStoppedWithDisks(t, key(src))
+	create(t, newSnapshot(ns, snapName, "web"))
+	snap := waitSnapshotReady(t, types.NamespacedName{Namespace: ns, Name: snapName})
+	// The snapshotted Wukong runs: a clone of the snapshot does not wait.
+	updateWukong(t, key(src), func(w *v1alpha1.Wukong) { w.Spec.StartStrategy = &v1alpha1.StartStrategy{RunStrategy: "Always"} })
+	waitRunning(t, key(src))
+
+	dst := newWukong(ns, "restored")
+	dst.Spec.Disks = []v1alpha1.DiskSpec{
+		{Name: "root", Size: resource.MustParse("1Gi"), CloneFrom: &v1alpha1.DiskCloneSource{Snapshot: snapName}},
+		{Name: "scratch", Size: resource.MustParse("1Gi"), CloneFrom: &v1alpha1.DiskCloneSource{Snapshot: snapName, Disk: "data"}},
+	}
+	create(t, dst)
+	dst = waitRunning(t, key(dst))
+	for disk, from := range map[string]string{"root": "root", "scratch": "data"} {
+		if v := volumeStatus(dst, disk); assert.NotNil(t, v) {
+			assert.Equal(t, string(cdiv1.CloneStrategySnapshot), v.CloneType, "%s: restored by the CSI driver from its VolumeSnapshot", disk)
+		}
+		var vsName string
+		for _, d := range snap.Status.Disks {
+			if d.Name == from {
+				vsName = d.VolumeSnapshotName
+			}
+		}
+		require.NotEmpty(t, vsName, "the snapshot captured disk %s", from)
+		dv := &cdiv1.DataVolume{}
+		require.NoError(t, k.Get(ctxT(t), types.NamespacedName{Namespace: ns, Name: "restored-" + disk}, dv))
+		if assert.NotNil(t, dv.Spec.Source.Snapshot, "%s: a snapshot source", disk) {
+			assert.Equal(t, cdiv1.DataVolumeSourceSnapshot{Namespace: ns, Name: vsName}, *dv.Spec.Source.Snapshot)
+		}
+	}
+	if inSandbox {
+		assert.Equal(t, testImage, claimOf(t, dst, "root").Annotations[sandbox.AnnData], "the clone holds the snapshotted image")
+		assert.Equal(t, "blank", claimOf(t, dst, "scratch").Annotations[sandbox.AnnData])
+	}
+
+	after := stalledMessage(thief(third)) // it exists, in another namespace
+	assert.Equal(t, before, after, "the message does not tell whether the snapshot exists elsewhere")
+	assert.NotContains(t, after, ns)
 }

@@ -15,13 +15,16 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
 const (
@@ -63,6 +66,13 @@ func (r *cdiSim) setup(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		For(&cdiv1.DataVolume{}).
 		Owns(&corev1.PersistentVolumeClaim{}).
+		// A claim populated for a DataVolume has no owner yet.
+		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			if dv := o.GetAnnotations()[annPopulatedFor]; dv != "" {
+				return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: dv}}}
+			}
+			return nil
+		})).
 		Complete(r)
 }
 
@@ -76,11 +86,21 @@ func (r *cdiSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		r.pace.forget(req.NamespacedName)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if dv.DeletionTimestamp != nil || dv.Status.Phase == cdiv1.Succeeded {
+	if dv.DeletionTimestamp != nil {
+		r.pace.forget(req.NamespacedName)
+		return ctrl.Result{}, nil
+	}
+	if err := r.adoptPopulated(ctx, dv); err != nil {
+		return ctrl.Result{}, err
+	}
+	if dv.Status.Phase == cdiv1.Succeeded {
 		r.pace.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	pvc, err := r.ensureClaim(ctx, dv)
+	if errors.Is(err, errPrePopulated) {
+		return ctrl.Result{RequeueAfter: requeueSlow}, nil
+	}
 	var invalid *errClaimNotValid
 	if errors.As(err, &invalid) {
 		return r.claimNotValid(ctx, dv, invalid.msg)
@@ -238,6 +258,11 @@ func (r *cdiSim) ensureClaim(ctx context.Context, dv *cdiv1.DataVolume) (*corev1
 	if err == nil || !apierrors.IsNotFound(err) {
 		return pvc, err
 	}
+	if _, ok := dv.Annotations[cdiv1.AnnPrePopulated]; ok {
+		// CDI's handlePvcCreation: a prePopulated DataVolume never gets a
+		// claim made for it (KubeVirt's restore makes it).
+		return nil, errPrePopulated
+	}
 	pvc = &corev1.PersistentVolumeClaim{ObjectMeta: simulatedMeta(dv.Name, dv.Namespace)}
 	pvc.Labels = map[string]string{"app": "containerized-data-importer"}
 	for k, v := range dv.Labels {
@@ -277,6 +302,33 @@ func (r *cdiSim) ensureClaim(ctx context.Context, dv *cdiv1.DataVolume) (*corev1
 	}
 	log.FromContext(ctx).Info("created claim for DataVolume")
 	return pvc, nil
+}
+
+// errPrePopulated: the DataVolume is marked prePopulated and has no claim.
+var errPrePopulated = errors.New("prePopulated DataVolume without claim")
+
+// adoptPopulated makes the DataVolume the controller of a claim of its name
+// made for it by someone else (annotated cdi.kubevirt.io/storage.populatedFor:
+// <DataVolume>, as KubeVirt's restore does): CDI's validatePVC
+// (pkg/controller/datavolume/controller-base.go: pvcRequiresWork is false
+// for pvcIsPopulatedForDataVolume, then addOwnerRef), on every pass,
+// a Succeeded DataVolume's included.
+func (r *cdiSim) adoptPopulated(ctx context.Context, dv *cdiv1.DataVolume) error {
+	pvc := &corev1.PersistentVolumeClaim{}
+	if err := r.c.Get(ctx, client.ObjectKeyFromObject(dv), pvc); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if pvc.Annotations[annPopulatedFor] != dv.Name || metav1.GetControllerOf(pvc) != nil || pvc.DeletionTimestamp != nil {
+		return nil
+	}
+	if err := controllerutil.SetControllerReference(dv, pvc, r.c.Scheme()); err != nil {
+		return err
+	}
+	if err := r.c.Update(ctx, pvc); err != nil {
+		return err
+	}
+	log.FromContext(ctx).Info("adopted the claim populated for the DataVolume", "claim", pvc.Name)
+	return nil
 }
 
 func (r *cdiSim) waitsForConsumer(ctx context.Context, pvc *corev1.PersistentVolumeClaim) bool {

@@ -36,13 +36,9 @@ const annCloneType = "cdi.kubevirt.io/cloneType"
 // CloneSourceInUse).
 const reasonCloneSourceInUse = "CloneSourceInUse"
 
-// The CSI snapshot kinds, read as unstructured (served once the
-// external-snapshotter CRDs are installed).
-var (
-	gvkVolumeSnapshot        = schema.GroupVersionKind{Group: "snapshot.storage.k8s.io", Version: "v1", Kind: "VolumeSnapshot"}
-	gvkVolumeSnapshotContent = schema.GroupVersionKind{Group: "snapshot.storage.k8s.io", Version: "v1", Kind: "VolumeSnapshotContent"}
-	gvkVolumeSnapshotClass   = schema.GroupVersionKind{Group: "snapshot.storage.k8s.io", Version: "v1", Kind: "VolumeSnapshotClass"}
-)
+// gvkVolumeSnapshotContent is read as unstructured, as the VolumeSnapshot
+// and VolumeSnapshotClass kinds are (snapshot.go).
+var gvkVolumeSnapshotContent = schema.GroupVersionKind{Group: "snapshot.storage.k8s.io", Version: "v1", Kind: "VolumeSnapshotContent"}
 
 // cloneStep is one DataVolume phase of a clone.
 type cloneStep struct {
@@ -276,12 +272,10 @@ func (r *cdiSim) chooseCloneStrategy(ctx context.Context, dv *cdiv1.DataVolume, 
 		if err != nil || vs == nil {
 			return copyStrategy, err
 		}
-		content, _, _ := unstructured.NestedString(vs.Object, "status", "boundVolumeSnapshotContentName")
-		vsc, err := r.getUnstructured(ctx, gvkVolumeSnapshotContent, "", content)
-		if err != nil || vsc == nil {
-			return copyStrategy, err
+		driver, err := r.snapshotDriver(ctx, vs)
+		if err != nil {
+			return "", err
 		}
-		driver, _, _ := unstructured.NestedString(vsc.Object, "spec", "driver")
 		if driver != sc.Provisioner {
 			return copyStrategy, nil
 		}
@@ -321,6 +315,36 @@ func (r *cdiSim) chooseCloneStrategy(ctx context.Context, dv *cdiv1.DataVolume, 
 		return copyStrategy, nil
 	}
 	return strategy, nil
+}
+
+// snapshotDriver is the CSI driver of a VolumeSnapshot: its
+// VolumeSnapshotContent's spec.driver (what CDI reads:
+// GetSnapshotContentFromSnapshot, ValidateSnapshotCloneProvisioners); the
+// sandbox's snapshot controller makes no content object, so then the
+// driver of the VolumeSnapshotClass it names, else of its source claim.
+func (r *cdiSim) snapshotDriver(ctx context.Context, vs *unstructured.Unstructured) (string, error) {
+	content, _, _ := unstructured.NestedString(vs.Object, "status", "boundVolumeSnapshotContentName")
+	if vsc, err := r.getUnstructured(ctx, gvkVolumeSnapshotContent, "", content); err != nil || vsc != nil {
+		if err != nil {
+			return "", err
+		}
+		driver, _, _ := unstructured.NestedString(vsc.Object, "spec", "driver")
+		return driver, nil
+	}
+	if class, _, _ := unstructured.NestedString(vs.Object, "spec", "volumeSnapshotClassName"); class != "" {
+		vsc, err := r.getUnstructured(ctx, gvkVolumeSnapshotClass, "", class)
+		if err != nil || vsc == nil {
+			return "", err
+		}
+		driver, _, _ := unstructured.NestedString(vsc.Object, "driver")
+		return driver, nil
+	}
+	claim, _, _ := unstructured.NestedString(vs.Object, "spec", "source", "persistentVolumeClaimName")
+	pvc := &corev1.PersistentVolumeClaim{}
+	if err := r.c.Get(ctx, types.NamespacedName{Namespace: vs.GetNamespace(), Name: claim}, pvc); err != nil {
+		return "", client.IgnoreNotFound(err)
+	}
+	return r.claimDriver(ctx, pvc)
 }
 
 // quantityLess reports a < b for a quantity a in text (an unstructured

@@ -570,7 +570,7 @@ type StartStrategy struct {
 }
 
 // Phase is a one-word summary of a Wukong.
-// +kubebuilder:validation:Enum=Pending;Creating;Running;Migrating;Stopped;Error
+// +kubebuilder:validation:Enum=Pending;Creating;Running;Migrating;Restoring;Stopped;Error
 type Phase string
 
 // Phases.
@@ -584,6 +584,10 @@ const (
 	// PhaseMigrating: the guest runs and KubeVirt is live-migrating it to
 	// another node (status.migration).
 	PhaseMigrating Phase = "Migrating"
+	// PhaseRestoring: KubeVirt restores the disks in place from a
+	// WukongSnapshot (the VM's status.restoreInProgress, a WukongRestore);
+	// the operator leaves the VM alone until it completes.
+	PhaseRestoring Phase = "Restoring"
 	// PhaseStopped: halted by its run strategy.
 	PhaseStopped Phase = "Stopped"
 	// PhaseError: Stalled; the Stalled condition says why.

@@ -261,3 +261,51 @@ func (s *WukongSnapshot) SetConditions(c []metav1.Condition) { s.Status.Conditio
 
 // GetObservedGeneration is the generation the snapshot's status describes.
 func (s *WukongSnapshot) GetObservedGeneration() int64 { return s.Status.ObservedGeneration }
+
+// Condition reasons of WukongSnapshot and WukongRestore (besides the shared
+// ReasonNameConflict and ReasonKubeVirtMissing).
+const (
+	// ReasonWukongNotFound: spec.wukongName names no Wukong of this
+	// namespace. The message is the same whether or not an object of that
+	// name exists in another namespace.
+	ReasonWukongNotFound = "WukongNotFound"
+	// ReasonWaitingForVM: the Wukong's VirtualMachine does not exist yet, or
+	// KubeVirt has not reported which of its volumes can be snapshotted.
+	ReasonWaitingForVM = "WaitingForVirtualMachine"
+	// ReasonSnapshotNotSupported: a disk's StorageClass has no
+	// VolumeSnapshotClass for its CSI driver (KubeVirt reports the volume
+	// in the VM's status.volumeSnapshotStatuses with enabled false); the
+	// message names the Wukong's spec.disks[i].storageClassName. No
+	// snapshot is taken (KubeVirt would take a partial one).
+	ReasonSnapshotNotSupported = "SnapshotNotSupported"
+	// ReasonSnapshotInProgress: KubeVirt is taking the snapshot.
+	ReasonSnapshotInProgress = "InProgress"
+	// ReasonReadyToUse: every disk's VolumeSnapshot is ready to use.
+	ReasonReadyToUse = "ReadyToUse"
+	// ReasonSnapshotFailed: KubeVirt reports the snapshot failed; the
+	// message is KubeVirt's.
+	ReasonSnapshotFailed = "SnapshotFailed"
+	// ReasonSnapshotNotFound: spec.snapshotName names no WukongSnapshot of
+	// this namespace (the same message whether or not one exists
+	// elsewhere).
+	ReasonSnapshotNotFound = "SnapshotNotFound"
+	// ReasonSnapshotOfOtherWukong: the snapshot is of another Wukong (or of
+	// a deleted Wukong of the same name); in-place restore needs the same.
+	ReasonSnapshotOfOtherWukong = "SnapshotOfOtherWukong"
+	// ReasonSnapshotNotReady: the snapshot is not ready to use yet.
+	ReasonSnapshotNotReady = "SnapshotNotReady"
+	// ReasonTargetRunning: the Wukong runs; the restore waits until it is
+	// stopped (targetReadinessPolicy WaitEventually).
+	ReasonTargetRunning = "TargetRunning"
+	// ReasonRestoring: KubeVirt is restoring the disks (also the Wukong's
+	// Ready reason, phase Restoring, meanwhile).
+	ReasonRestoring = "Restoring"
+	// ReasonRestored: the restore completed and the Wukong's run strategy
+	// was given back to it.
+	ReasonRestored = "Restored"
+	// ReasonRestoreFailed: KubeVirt reports the restore failed.
+	ReasonRestoreFailed = "RestoreFailed"
+	// ReasonRestoreInProgressElsewhere: another restore of the same
+	// Wukong is in progress.
+	ReasonRestoreInProgressElsewhere = "AnotherRestoreInProgress"
+)

@@ -58,6 +58,9 @@ type scope struct {
 	vm kubevirt.Observation
 	// waiting says why the VirtualMachine was not created or updated yet.
 	waiting string
+	// restoring is the KubeVirt VirtualMachineRestore in progress on the
+	// VM (its status.restoreInProgress): the VM is not applied meanwhile.
+	restoring string
 	// maint: drains, migrations, node loss (observeMaintenance).
 	maint maintenance
 

@@ -227,6 +227,8 @@ func setReady(o *v1alpha1.Wukong, s *scope) {
 		conditions.MarkUnknown(o, t, v1alpha1.ReasonTransientError, "retrying after an error talking to the API server")
 	case !s.vm.Exists():
 		conditions.MarkFalse(o, t, v1alpha1.ReasonWaitingForDependencies, "VirtualMachine not created: %s", s.waiting)
+	case s.restoring != "":
+		conditions.MarkFalse(o, t, v1alpha1.ReasonRestoring, "KubeVirt is restoring the disks from a snapshot (VirtualMachineRestore %s); the VirtualMachine is left alone until it completes", s.restoring)
 	case s.vm.Ready() && migratingReady(s) != "":
 		conditions.MarkTrue(o, t, v1alpha1.ReasonMigrating, "%s", migratingReady(s))
 	case s.vm.Ready():
@@ -330,6 +332,8 @@ func phase(s *scope, stalled bool) v1alpha1.Phase {
 	switch {
 	case stalled:
 		return v1alpha1.PhaseError
+	case s.restoring != "":
+		return v1alpha1.PhaseRestoring
 	case !s.vm.Exists():
 		return v1alpha1.PhasePending
 	case s.vm.Ready() && s.vm.Migrating():

@@ -199,6 +199,17 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 	if err != nil {
 		return err
 	}
+	live, err := r.liveVM(ctx, s)
+	if err != nil {
+		return err
+	}
+	if live != nil && live.Status.RestoreInProgress != nil {
+		// KubeVirt is restoring the disks and then the VM's spec: applying
+		// now would undo it (see restore.go).
+		s.restoring = *live.Status.RestoreInProgress
+		s.waiting = "KubeVirt is restoring it from a snapshot (VirtualMachineRestore " + s.restoring + ")"
+		return r.observeMachine(ctx, s)
+	}
 	if reason := r.machineBlocked(s); reason != "" {
 		s.waiting = reason
 		return r.observeMachine(ctx, s)
@@ -213,6 +224,7 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 		return err
 	}
 	r.withEvictionDefault(&m)
+	keepRestoredClaimVolumes(&m, live)
 	if u := m.CloudInit.User; u != nil && password != nil {
 		u.Password, u.PasswordHash = password.Plain, password.Hash
 	}
