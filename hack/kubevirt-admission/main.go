@@ -351,6 +351,12 @@ func writeCRDs(args []string) error {
 		components.NewKubeVirtCrd,
 		components.NewPresetCrd,
 		components.NewVirtualMachineInstanceMigrationCrd,
+		// snapshot.kubevirt.io: what a WukongSnapshot and WukongRestore
+		// create (VirtualMachineSnapshot, VirtualMachineRestore) and read
+		// (VirtualMachineSnapshotContent), issue #31.
+		components.NewVirtualMachineSnapshotCrd,
+		components.NewVirtualMachineSnapshotContentCrd,
+		components.NewVirtualMachineRestoreCrd,
 	} {
 		crd, err := gen()
 		if err != nil {

@@ -365,3 +365,16 @@ func or(s, fallback string) string {
 	}
 	return fallback
 }
+
+// RestoreInProgress is the VM's status.restoreInProgress: the name of the
+// VirtualMachineRestore KubeVirt is carrying out on it ("" when none).
+// KubeVirt sets it before it touches the VM's claims and clears it once the
+// VM's spec is restored (pkg/storage/snapshot/restore.go
+// UpdateRestoreInProgress, UpdateDoneRestore); meanwhile it does not start
+// the VM.
+func (o Observation) RestoreInProgress() string {
+	if o.vm == nil || o.vm.Status.RestoreInProgress == nil {
+		return ""
+	}
+	return *o.vm.Status.RestoreInProgress
+}

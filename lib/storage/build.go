@@ -45,7 +45,30 @@ func (d Disk) validate() (Kind, error) {
 	if d.Size.Sign() <= 0 {
 		return KindBlank, fmt.Errorf("%w: disk %q needs a positive size", ErrInvalidDisk, d.Name)
 	}
+	if d.Clone != nil {
+		return d.Clone.kind(d)
+	}
 	return SourceKind(d.Source)
+}
+
+// kind checks a clone source: no Source beside it, exactly one of
+// ClaimName and SnapshotName, a DNS-1123 subdomain (what both kinds' names
+// are).
+func (c *CloneSource) kind(d Disk) (Kind, error) {
+	if d.Source != "" {
+		return KindBlank, fmt.Errorf("%w: disk %q has both a source and a clone source", ErrInvalidDisk, d.Name)
+	}
+	name, kind := c.ClaimName, KindClone
+	if c.SnapshotName != "" {
+		name, kind = c.SnapshotName, KindCloneSnapshot
+	}
+	if (c.ClaimName == "") == (c.SnapshotName == "") {
+		return KindBlank, fmt.Errorf("%w: disk %q needs exactly one of a claim and a snapshot to clone", ErrInvalidDisk, d.Name)
+	}
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return KindBlank, fmt.Errorf("%w: disk %q clones %q, which is not a valid object name", ErrInvalidDisk, d.Name, name)
+	}
+	return kind, nil
 }
 
 // Labels returns the labels written on a disk's objects: id's managed-by
@@ -96,12 +119,16 @@ func BuildPVC(id apply.Identity, owner client.Object, d Disk) *corev1.Persistent
 // so CDI fills access and volume modes from the StorageClass's
 // StorageProfile (a ReadWriteMany class gives a claim a VM can
 // live-migrate with), labelled for id (Labels): an http or registry source
-// for an image disk, a blank source (CDI's DataVolumeBlankImage: an empty
+// for an image disk, a pvc or snapshot source in the owner's namespace for
+// a clone (d.Clone), a blank source (CDI's DataVolumeBlankImage: an empty
 // disk image, or an empty block device) for a disk without one. It fails
 // (ErrInvalidDisk) for a bad source. owner must carry its apiVersion and
 // kind (TypeMeta).
 func BuildDataVolume(id apply.Identity, owner client.Object, d Disk) (*cdiv1.DataVolume, error) {
 	kind, err := SourceKind(d.Source)
+	if d.Clone != nil {
+		kind, err = d.Clone.kind(d)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -119,6 +146,10 @@ func buildDataVolume(id apply.Identity, owner client.Object, d Disk, kind Kind) 
 		src.Registry = &cdiv1.DataVolumeSourceRegistry{URL: ptr(RegistryURL(d.Source))}
 	case KindBlank:
 		src.Blank = &cdiv1.DataVolumeBlankImage{}
+	case KindClone:
+		src.PVC = &cdiv1.DataVolumeSourcePVC{Namespace: owner.GetNamespace(), Name: d.Clone.ClaimName}
+	case KindCloneSnapshot:
+		src.Snapshot = &cdiv1.DataVolumeSourceSnapshot{Namespace: owner.GetNamespace(), Name: d.Clone.SnapshotName}
 	default:
 		return nil, fmt.Errorf("%w: disk %q has an unknown source kind %q", ErrInvalidDisk, d.Name, kind)
 	}

@@ -130,6 +130,45 @@ func TestBuildDataVolume(t *testing.T) {
 	}
 }
 
+func TestBuildDataVolumeClone(t *testing.T) {
+	cases := []struct {
+		name     string
+		clone    CloneSource
+		source   string
+		wantPVC  *cdiv1.DataVolumeSourcePVC
+		wantSnap *cdiv1.DataVolumeSourceSnapshot
+		wantErr  bool
+	}{
+		{name: "from a claim, in the owner's namespace", clone: CloneSource{ClaimName: "src-root"},
+			wantPVC: &cdiv1.DataVolumeSourcePVC{Namespace: "ns1", Name: "src-root"}},
+		{name: "from a snapshot, in the owner's namespace", clone: CloneSource{SnapshotName: "snap-1-root"},
+			wantSnap: &cdiv1.DataVolumeSourceSnapshot{Namespace: "ns1", Name: "snap-1-root"}},
+		{name: "neither", clone: CloneSource{}, wantErr: true},
+		{name: "both", clone: CloneSource{ClaimName: "a", SnapshotName: "b"}, wantErr: true},
+		{name: "bad name", clone: CloneSource{ClaimName: "A_B"}, wantErr: true},
+		{name: "an image beside it", clone: CloneSource{ClaimName: "a"}, source: "fedora", wantErr: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Disk{Name: "root", Size: resource.MustParse("3Gi"), StorageClassName: "ceph", Source: tc.source, Clone: &tc.clone}
+			got, err := BuildDataVolume(testID, testOwner(), d)
+			if tc.wantErr {
+				require.ErrorIs(t, err, ErrInvalidDisk)
+				require.ErrorIs(t, d.Validate(), ErrInvalidDisk)
+				return
+			}
+			require.NoError(t, err)
+			require.NoError(t, d.Validate())
+			assert.Equal(t, wantMeta("root"), got.ObjectMeta)
+			require.NotNil(t, got.Spec.Storage, "uses spec.storage")
+			assert.Equal(t, "3Gi", got.Spec.Storage.Resources.Requests.Storage().String(), "the disk's size: CDI needs it at least the source's")
+			assert.Equal(t, ptr("ceph"), got.Spec.Storage.StorageClassName)
+			assert.Empty(t, got.Spec.Storage.AccessModes, "left to the StorageProfile")
+			assert.Equal(t, &cdiv1.DataVolumeSource{PVC: tc.wantPVC, Snapshot: tc.wantSnap}, got.Spec.Source)
+		})
+	}
+}
+
 func TestBuildersDoNotAliasInput(t *testing.T) {
 	d := Disk{Name: "root", Size: resource.MustParse("1Gi"), Source: "fedora"}
 	dv, err := BuildDataVolume(testID, testOwner(), d)

@@ -1,6 +1,7 @@
 // Package storage turns a virtual machine's disks into PersistentVolumeClaims
 // (blank disks) and CDI DataVolumes (disks imported from an http(s) URL or a
-// container registry), and reports what the cluster says about them: bound,
+// container registry, or cloned by CDI from a claim or a VolumeSnapshot of
+// the owner's namespace: Disk.Clone), and reports what the cluster says about them: bound,
 // import phase and progress, capacity, resize state, and CDI's failure reason.
 //
 // # How a controller uses it
@@ -51,6 +52,13 @@
 //     logical disk size after such growth is kept in the PVC annotation
 //     annotation id.Key(KeyDiskSize), because CDI adds file system overhead to the PVC
 //     request, which therefore is not the disk size.
+//   - A clone (Disk.Clone) is a DataVolume with source.pvc or
+//     source.snapshot in the owner's namespace; the caller resolves which
+//     claim or VolumeSnapshot and checks the size (CDI refuses a target
+//     smaller than its source). Observation.CloneType is the strategy CDI
+//     recorded (AnnCloneType: csi-clone, snapshot or copy), CloneWaiting
+//     whether CDI has not started the copy yet (it waits, for instance,
+//     while a running pod uses the source claim).
 //   - If a DataVolume is gone but its PVC exists (CDI garbage-collects
 //     completed DataVolumes when configured to), the PVC is used as is and
 //     the DataVolume is not recreated.

@@ -24,6 +24,15 @@ var importerFailureReasons = map[string]bool{
 // retries, so fixing the profile lets it proceed.
 const ReasonClaimNotValid = "ErrClaimNotValid"
 
+// AnnCloneType is the annotation in which CDI records the clone strategy it
+// chose, on the target claim and copied onto the DataVolume
+// (containerized-data-importer pkg/controller/common AnnCloneType,
+// "cdi.kubevirt.io/cloneType"; set in pkg/controller/populators/
+// clone-populator.go setSavedCloneStrategy, and to "copy" for a
+// host-assisted clone in pkg/controller/datavolume/pvc-clone-controller.go).
+// Values are CDI's CDICloneStrategy: csi-clone, snapshot, copy.
+const AnnCloneType = "cdi.kubevirt.io/cloneType"
+
 // Observe fills o's status facts from a disk's DataVolume (nil for a blank
 // disk, or when CDI removed it) and PVC (nil when not created yet). wffc
 // tells whether the StorageClass binds on first consumer. Name, ClaimName,
@@ -62,6 +71,16 @@ func Observe(o *Observation, dv *cdiv1.DataVolume, pvc *corev1.PersistentVolumeC
 
 	if p := string(dv.Status.Progress); p != "N/A" {
 		o.Progress = p
+	}
+	if src := dv.Spec.Source; src != nil && (src.PVC != nil || src.Snapshot != nil) {
+		switch dv.Status.Phase {
+		case cdiv1.PhaseUnset, cdiv1.Pending, cdiv1.CloneScheduled, cdiv1.PendingPopulation:
+			o.CloneWaiting = true
+		}
+	}
+	o.CloneType = dv.Annotations[AnnCloneType]
+	if o.CloneType == "" && pvc != nil {
+		o.CloneType = pvc.Annotations[AnnCloneType]
 	}
 	o.Phase = dataVolumePhase(dv.Status.Phase, wffc)
 	o.Reason, o.Message = dataVolumeReason(dv.Status.Conditions)

@@ -70,6 +70,23 @@ func TestObserve(t *testing.T) {
 		{name: "PVCBound", dv: dvWith(cdiv1.PVCBound, ""), want: Observation{Phase: PhasePending}},
 		{name: "paused multi-stage", dv: dvWith(cdiv1.Paused, ""), want: Observation{Phase: PhaseImporting}},
 		{name: "unknown", dv: dvWith(cdiv1.Unknown, ""), want: Observation{Phase: PhasePending}},
+		// Clones: CDI records the strategy it chose in AnnCloneType; the
+		// copy waits (CloneWaiting) until CDI starts it.
+		{name: "clone scheduled, strategy not chosen", dv: cloneDV(cdiv1.CloneScheduled, "", ""),
+			want: Observation{Phase: PhaseImporting, CloneWaiting: true}},
+		{name: "clone pending population on immediate class", dv: cloneDV(cdiv1.PendingPopulation, "csi-clone", ""),
+			want: Observation{Phase: PhasePending, CloneWaiting: true, CloneType: "csi-clone"}},
+		{name: "host-assisted clone in progress", dv: cloneDV(cdiv1.CloneInProgress, "copy", "30.00%"),
+			want: Observation{Phase: PhaseImporting, Progress: "30.00%", CloneType: "copy"}},
+		{name: "clone type from the claim before the DataVolume has it", dv: cloneDV(cdiv1.CSICloneInProgress, "", ""),
+			pvc: func() *corev1.PersistentVolumeClaim {
+				p := pvcWith(corev1.ClaimPending, "")
+				p.Annotations = map[string]string{AnnCloneType: "snapshot"}
+				return p
+			}(),
+			want: Observation{Phase: PhaseImporting, CloneType: "snapshot"}},
+		{name: "clone succeeded", dv: cloneDV(cdiv1.Succeeded, "snapshot", "100.0%"), pvc: pvcWith(corev1.ClaimBound, "3Gi"),
+			want: Observation{Phase: PhaseBound, Progress: "100.0%", CloneType: "snapshot", Bound: true, Capacity: resource.MustParse("3Gi")}, ready: true, canStart: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,4 +133,15 @@ func TestDefaultClass(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cloneDV is a DataVolume cloning a claim, in phase p, with CDI's clone
+// type annotation (none when "") and progress.
+func cloneDV(p cdiv1.DataVolumePhase, cloneType, progress string) *cdiv1.DataVolume {
+	dv := dvWith(p, progress)
+	dv.Spec.Source = &cdiv1.DataVolumeSource{PVC: &cdiv1.DataVolumeSourcePVC{Namespace: "ns1", Name: "src-root"}}
+	if cloneType != "" {
+		dv.Annotations = map[string]string{AnnCloneType: cloneType}
+	}
+	return dv
 }

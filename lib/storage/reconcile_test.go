@@ -520,3 +520,39 @@ func TestReconcileWithCacheSkipsReadsWithoutClass(t *testing.T) {
 	assert.Equal(t, "wc-tmp", obs[0].StorageClassName)
 	assert.Empty(t, obs[0].Reason)
 }
+
+// TestReconcileClonesIdempotently: clone disks are DataVolumes with a pvc
+// or snapshot source in the owner's namespace, written once; a second pass
+// writes nothing, and CDI's clone type on the DataVolume is observed.
+func TestReconcileClonesIdempotently(t *testing.T) {
+	f := newFixture(t, env.Client)
+	f.class("clone-std", false, false, false)
+	disks := []Disk{
+		{Name: "root", Size: gi("3Gi"), StorageClassName: "clone-std", Clone: &CloneSource{ClaimName: "src-root"}},
+		{Name: "data", Size: gi("1Gi"), StorageClassName: "clone-std", Clone: &CloneSource{SnapshotName: "snap-data"}},
+	}
+	obs, err := f.reconcile(disks...)
+	require.NoError(t, err)
+	require.Len(t, obs, 2)
+	root, data := f.dv("root"), f.dv("data")
+	require.NotNil(t, root.Spec.Source.PVC)
+	assert.Equal(t, cdiv1.DataVolumeSourcePVC{Namespace: f.owner.Namespace, Name: "src-root"}, *root.Spec.Source.PVC)
+	require.NotNil(t, data.Spec.Source.Snapshot)
+	assert.Equal(t, cdiv1.DataVolumeSourceSnapshot{Namespace: f.owner.Namespace, Name: "snap-data"}, *data.Spec.Source.Snapshot)
+	assert.Equal(t, "3Gi", root.Spec.Storage.Resources.Requests.Storage().String())
+	assert.True(t, obs[0].DataVolume)
+
+	// CDI records its strategy and has not started the copy.
+	root.Annotations[AnnCloneType] = "csi-clone" // beside the apply hash
+	require.NoError(t, f.c.Update(f.ctx, root))
+	root = f.dv("root")
+	root.Status.Phase = cdiv1.CloneScheduled
+	require.NoError(t, f.c.Status().Update(f.ctx, root))
+	rvs := []string{f.dv("root").ResourceVersion, f.dv("data").ResourceVersion}
+	obs, err = f.reconcile(disks...)
+	require.NoError(t, err)
+	assert.Equal(t, rvs, []string{f.dv("root").ResourceVersion, f.dv("data").ResourceVersion}, "a second pass writes nothing")
+	assert.Equal(t, "csi-clone", obs[0].CloneType)
+	assert.True(t, obs[0].CloneWaiting)
+	assert.Equal(t, PhaseImporting, obs[0].Phase)
+}

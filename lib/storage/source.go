@@ -21,6 +21,11 @@ const (
 	KindHTTP
 	// KindRegistry: imported by CDI from a container image.
 	KindRegistry
+	// KindClone: cloned by CDI from a claim (Disk.Clone.ClaimName).
+	KindClone
+	// KindCloneSnapshot: cloned by CDI from a VolumeSnapshot
+	// (Disk.Clone.SnapshotName).
+	KindCloneSnapshot
 )
 
 func (k Kind) String() string {
@@ -29,6 +34,10 @@ func (k Kind) String() string {
 		return "http"
 	case KindRegistry:
 		return "registry"
+	case KindClone:
+		return "clone"
+	case KindCloneSnapshot:
+		return "snapshot"
 	default:
 		return "blank"
 	}

@@ -40,6 +40,7 @@ type Disk struct {
 	StorageClassName string
 	// Source is "" (blank disk), an http:// or https:// URL, or a container
 	// image (docker://… or a bare reference like quay.io/containerdisks/fedora:40).
+	// Empty when Clone is set.
 	Source string
 	// ClaimName, when set, names an existing PersistentVolumeClaim of the
 	// owner's namespace used as the disk as it is (a DNS-1123 subdomain):
@@ -54,6 +55,25 @@ type Disk struct {
 	// calls Release for it while the owner is being deleted (its
 	// finalizer holds it). Reconcile ignores it.
 	Retain bool
+	// Clone makes the disk a CDI clone of a claim or a VolumeSnapshot of the
+	// owner's namespace (KindClone, KindCloneSnapshot); nil for a blank or
+	// image disk.
+	Clone *CloneSource
+}
+
+// CloneSource is what a disk is cloned from, in the owner's namespace:
+// exactly one of ClaimName and SnapshotName. The DataVolume gets
+// spec.source.pvc or spec.source.snapshot with the owner's namespace (CDI's
+// DataVolume admission refuses a clone source without one:
+// pkg/apiserver/webhooks/datavolume-validate.go). Same-namespace clones need
+// no clone token and no SubjectAccessReview (CDI API
+// pkg/apis/core/v1beta1/authorize_utils.go CanUserClonePVC,
+// CanUserCloneSnapshot).
+type CloneSource struct {
+	// ClaimName is the PersistentVolumeClaim cloned.
+	ClaimName string
+	// SnapshotName is the VolumeSnapshot (snapshot.storage.k8s.io/v1) cloned.
+	SnapshotName string
 }
 
 // Phase is the state of a disk, summarised over its DataVolume and PVC.
@@ -239,6 +259,16 @@ type Observation struct {
 	// Progress is CDI's import progress such as "45.50%"; empty for blank
 	// disks and when CDI reports none.
 	Progress string
+	// CloneWaiting: the disk is a clone whose copy has not started (its
+	// DataVolume has no phase yet, or Pending, CloneScheduled or
+	// PendingPopulation): what CDI shows while it waits for the source
+	// claim to be bound, populated and used by no running pod
+	// (pkg/controller/clone/common.go IsSourceClaimReady).
+	CloneWaiting bool
+	// CloneType is the clone strategy CDI chose for a clone disk, from the
+	// DataVolume's (else the claim's) annotation AnnCloneType: csi-clone,
+	// snapshot or copy (host-assisted). Empty until chosen.
+	CloneType string
 	// Bound: the PVC's status.phase is Bound.
 	Bound bool
 	// Capacity is the PVC's actual capacity (status); zero until bound.

@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
+	snapshotv1 "kubevirt.io/api/snapshot/v1beta1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -40,6 +41,7 @@ import (
 	"github.com/novasphere/wukong/operator/imagesource"
 	"github.com/novasphere/wukong/operator/internal/controller"
 	"github.com/novasphere/wukong/operator/internal/controller/nodebridge"
+	"github.com/novasphere/wukong/operator/internal/controller/snapshot"
 	"github.com/novasphere/wukong/operator/internal/nodenet"
 )
 
@@ -139,6 +141,7 @@ func NewScheme() (*runtime.Scheme, error) {
 	for _, add := range []func(*runtime.Scheme) error{
 		clientgoscheme.AddToScheme, v1alpha1.AddToScheme, kubevirtv1.AddToScheme,
 		cdiv1.AddToScheme, nadv1.AddToScheme, nmstatev1.AddToScheme, nmstatev1beta1.AddToScheme,
+		snapshotv1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			return nil, err
@@ -294,6 +297,20 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	nb := &nodebridge.Reconciler{Client: FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespaces: o.Namespaces}}
 	if err := nb.SetupWithManager(mgr, installed); err != nil {
 		return nil, fmt.Errorf("cannot set up the NodeBridge controller: %w", err)
+	}
+	// Snapshots and restores compose KubeVirt's snapshot API: set up only
+	// where it is served (issue #31).
+	if installed(snapshot.GVKVirtualMachineSnapshot) {
+		sc := FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespaces: o.Namespaces}
+		if err := (&snapshot.SnapshotReconciler{Client: sc}).SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("cannot set up the WukongSnapshot controller: %w", err)
+		}
+		if err := (&snapshot.RestoreReconciler{Client: sc}).SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("cannot set up the WukongRestore controller: %w", err)
+		}
+	} else {
+		ctrl.Log.WithName("setup").Info("KubeVirt's snapshot API is not served: WukongSnapshots and WukongRestores are not reconciled",
+			"kind", snapshot.GVKVirtualMachineSnapshot.String())
 	}
 	if o.RestartOnNewKinds && len(missing) > 0 {
 		dc, err := discovery.NewDiscoveryClientForConfigAndClient(cfg, httpClient)

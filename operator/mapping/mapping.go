@@ -90,16 +90,18 @@ func BootIndex(w *v1alpha1.Wukong) int {
 }
 
 // Disks maps spec.disks to lib/storage disks. osImage fills the boot disk's
-// image when it names none (and no claimName: an existing claim is used as
-// it is). claimName is the disk's ClaimName; deletionPolicy Retain is
-// Retain (ignored by lib/storage for a claimName disk, which it never
-// deletes).
+// image when it names none and is neither a clone nor an existing claim
+// (claimName: used as it is). claimName is the disk's ClaimName;
+// deletionPolicy Retain is Retain (ignored by lib/storage for a claimName
+// disk, which it never deletes). A disk with cloneFrom gets no Clone here:
+// the reconciler resolves its source (a claim or a VolumeSnapshot) in the
+// cluster.
 func Disks(w *v1alpha1.Wukong) []storage.Disk {
 	boot := BootIndex(w)
 	out := make([]storage.Disk, 0, len(w.Spec.Disks))
 	for i, d := range w.Spec.Disks {
 		src := d.Image
-		if i == boot && src == "" && d.ClaimName == "" {
+		if i == boot && src == "" && d.ClaimName == "" && d.CloneFrom == nil {
 			src = w.Spec.OSImage
 		}
 		out = append(out, storage.Disk{
@@ -152,15 +154,18 @@ func DiskOfClaim(w *v1alpha1.Wukong, claim string) (int, bool) {
 // lib/storage Disk field libField (the Field of a disk's *apply.Failure) of
 // spec.disks[i]: name, size and storageClassName are the disk's own; source
 // is its image, or spec.osImage for the boot disk without one (Disks gives
-// it osImage); claimName is claimName; "" (a failure about the whole disk)
-// is spec.disks[i].
+// it osImage), or cloneFrom for a clone; claimName is claimName; "" (a
+// failure about the whole disk) is spec.disks[i].
 func DiskField(w *v1alpha1.Wukong, i int, libField string) string {
 	disk := fmt.Sprintf("spec.disks[%d]", i)
 	switch libField {
 	case "":
 		return disk
 	case "source":
-		if i == BootIndex(w) && w.Spec.Disks[i].Image == "" && w.Spec.Disks[i].ClaimName == "" {
+		switch {
+		case w.Spec.Disks[i].CloneFrom != nil:
+			return disk + ".cloneFrom"
+		case i == BootIndex(w) && w.Spec.Disks[i].Image == "" && w.Spec.Disks[i].ClaimName == "":
 			return "spec.osImage"
 		}
 		return disk + ".image"

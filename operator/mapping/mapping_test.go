@@ -40,6 +40,9 @@ func TestDisksMapping(t *testing.T) {
 		{"osImage is not imported into a boot disk naming an existing claim",
 			v1alpha1.WukongSpec{OSImage: "docker://os", Disks: []v1alpha1.DiskSpec{{Name: "a", ClaimName: "kept"}, {Name: "b"}}},
 			[]string{"", ""}, []bool{true, false}},
+		{"a cloned boot disk takes no osImage",
+			v1alpha1.WukongSpec{OSImage: "docker://os", Disks: []v1alpha1.DiskSpec{{Name: "a", CloneFrom: &v1alpha1.DiskCloneSource{Wukong: "src"}}, {Name: "b"}}},
+			[]string{"", ""}, []bool{true, false}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -282,4 +285,23 @@ func TestNetworkFieldWalksEveryLibField(t *testing.T) {
 	assert.Len(t, seen, 7, "every field Validate names: %v", seen)
 	assert.Equal(t, "vlanId", NetworkField("vlan"))
 	assert.Equal(t, "bridgeName", NetworkField("bridge"))
+}
+
+func TestDiskFieldOfAClone(t *testing.T) {
+	w := &v1alpha1.Wukong{Spec: v1alpha1.WukongSpec{OSImage: "docker://os", Disks: []v1alpha1.DiskSpec{
+		{Name: "root", CloneFrom: &v1alpha1.DiskCloneSource{Snapshot: "s"}}, {Name: "data"},
+	}}}
+	assert.Equal(t, "spec.disks[0].cloneFrom", DiskField(w, 0, "source"), "what a clone copies is its cloneFrom, not osImage")
+	assert.Equal(t, "spec.disks[0].size", DiskField(w, 0, "size"))
+}
+
+func TestDiskOfVolume(t *testing.T) {
+	disks := []v1alpha1.DiskSpec{{Name: "root"}, {Name: "data"}}
+	i, ok := DiskOfVolume(disks, "data")
+	if !ok || i != 1 {
+		t.Fatalf("DiskOfVolume(data) = %d, %v; want 1, true", i, ok)
+	}
+	if _, ok := DiskOfVolume(disks, "cloudinitdisk"); ok {
+		t.Fatal("the cloud-init volume is no disk")
+	}
 }

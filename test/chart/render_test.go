@@ -140,7 +140,9 @@ func TestRender(t *testing.T) {
 			assert.Contains(t, m, "ClusterRole/wukong-edit")
 			assert.Contains(t, m, "ValidatingAdmissionPolicy/wukong-inline-password")
 			assert.Contains(t, m, "ValidatingAdmissionPolicyBinding/wukong-inline-password")
-			assert.Len(t, m, 21, "%v", m.keys())
+			assert.Contains(t, m, "CustomResourceDefinition/wukongsnapshots.vm.novasphere.dev")
+			assert.Contains(t, m, "CustomResourceDefinition/wukongrestores.vm.novasphere.dev")
+			assert.Len(t, m, 23, "%v", m.keys())
 
 			assert.Contains(t, notes, "kubectl apply -f")
 			assert.Contains(t, notes, "kind: Wukong")

@@ -32,7 +32,8 @@ const (
 )
 
 // TestTenantRolesRender: the chart's aggregated ClusterRoles grant exactly
-// read (view, edit, admin) and write (edit, admin) on wukongs, nothing on
+// read (view, edit, admin) and write (edit, admin) on wukongs and their
+// snapshots and restores, nothing on
 // status writes or other kinds, and rbac.aggregateClusterRoles=false drops
 // them.
 func TestTenantRolesRender(t *testing.T) {
@@ -43,7 +44,7 @@ func TestTenantRolesRender(t *testing.T) {
 
 	view := get[rbacv1.ClusterRole](t, m, "ClusterRole/wukong-view")
 	assert.Equal(t, []rbacv1.PolicyRule{{
-		APIGroups: []string{group}, Resources: []string{"wukongs", "wukongs/status"}, Verbs: []string{"get", "list", "watch"},
+		APIGroups: []string{group}, Resources: []string{"wukongs", "wukongs/status", "wukongsnapshots", "wukongsnapshots/status", "wukongrestores", "wukongrestores/status"}, Verbs: []string{"get", "list", "watch"},
 	}}, view.Rules)
 	for _, role := range []string{"view", "edit", "admin"} {
 		assert.Equal(t, "true", view.Labels[aggLabel+role], "view rules aggregate to %s", role)
@@ -51,7 +52,7 @@ func TestTenantRolesRender(t *testing.T) {
 
 	edit := get[rbacv1.ClusterRole](t, m, "ClusterRole/wukong-edit")
 	assert.Equal(t, []rbacv1.PolicyRule{{
-		APIGroups: []string{group}, Resources: []string{"wukongs"},
+		APIGroups: []string{group}, Resources: []string{"wukongs", "wukongsnapshots", "wukongrestores"},
 		Verbs: []string{"create", "update", "patch", "delete", "deletecollection"},
 	}}, edit.Rules)
 	assert.Equal(t, "true", edit.Labels[aggLabel+"edit"])

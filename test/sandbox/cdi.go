@@ -22,7 +22,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
 const (
@@ -69,6 +71,13 @@ func (r *cdiSim) setup(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		For(&cdiv1.DataVolume{}).
 		Owns(&corev1.PersistentVolumeClaim{}).
+		// A claim populated for a DataVolume has no owner yet.
+		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			if dv := o.GetAnnotations()[annPopulatedFor]; dv != "" {
+				return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: dv}}}
+			}
+			return nil
+		})).
 		Complete(r)
 }
 
@@ -99,6 +108,9 @@ func (r *cdiSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		return ctrl.Result{}, err
 	}
 	pvc, err := r.ensureClaim(ctx, dv)
+	if errors.Is(err, errPrePopulated) {
+		return ctrl.Result{RequeueAfter: requeueSlow}, nil
+	}
 	var invalid *errClaimNotValid
 	if errors.As(err, &invalid) {
 		return r.claimNotValid(ctx, dv, invalid.msg)
@@ -107,7 +119,10 @@ func (r *cdiSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		return ctrl.Result{}, err
 	}
 	before := dv.Status.DeepCopy()
-	requeue := r.advance(ctx, dv, pvc)
+	requeue, err := r.advance(ctx, dv, pvc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	if equality.Semantic.DeepEqual(before, &dv.Status) {
 		return ctrl.Result{RequeueAfter: requeue}, nil
 	}
@@ -141,8 +156,9 @@ func (r *cdiSim) claimNotValid(ctx context.Context, dv *cdiv1.DataVolume, msg st
 }
 
 // advance computes the next status from the claim; it returns when to look
-// again (0: wait for a watch event).
-func (r *cdiSim) advance(ctx context.Context, dv *cdiv1.DataVolume, pvc *corev1.PersistentVolumeClaim) time.Duration {
+// again (0: wait for a watch event). A clone goes on in advanceClone once
+// its claim is bound.
+func (r *cdiSim) advance(ctx context.Context, dv *cdiv1.DataVolume, pvc *corev1.PersistentVolumeClaim) (time.Duration, error) {
 	dv.Status.ClaimName = pvc.Name
 	if pvc.Status.Phase != corev1.ClaimBound {
 		dv.Status.Phase = cdiv1.Pending
@@ -153,17 +169,20 @@ func (r *cdiSim) advance(ctx context.Context, dv *cdiv1.DataVolume, pvc *corev1.
 		setDVCondition(dv, cdiv1.DataVolumeBound, corev1.ConditionFalse, "Pending", "PVC "+pvc.Name+" Pending")
 		setDVCondition(dv, cdiv1.DataVolumeReady, corev1.ConditionFalse, "", "")
 		setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionFalse, "", "")
-		return 0
+		return 0, nil
 	}
 	setDVCondition(dv, cdiv1.DataVolumeBound, corev1.ConditionTrue, "Bound", "PVC "+pvc.Name+" Bound")
 	setDVCondition(dv, cdiv1.DataVolumeReady, corev1.ConditionFalse, "", "")
+	if isClone(dv) {
+		return r.advanceClone(ctx, dv, pvc)
+	}
 	msg := importError(dv, pvc)
 	next := r.interval
 	if msg != "" { // back off like a crash-looping importer pod
 		next <<= min(dv.Status.RestartCount+1, maxBackoffShift)
 	}
 	if d := r.pace.wait(client.ObjectKeyFromObject(dv), next); d > 0 {
-		return d
+		return d, nil
 	}
 	switch dv.Status.Phase {
 	case cdiv1.ImportScheduled, cdiv1.ImportInProgress:
@@ -171,14 +190,14 @@ func (r *cdiSim) advance(ctx context.Context, dv *cdiv1.DataVolume, pvc *corev1.
 		dv.Status.Phase = cdiv1.ImportScheduled
 		dv.Status.Progress = ProgressNA
 		setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionFalse, "Pending", "Import pod pending")
-		return r.interval
+		return r.interval, nil
 	}
 	if msg != "" {
 		dv.Status.Phase = cdiv1.ImportInProgress
 		dv.Status.Progress = ProgressNA
 		dv.Status.RestartCount++
 		setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionFalse, ReasonImportError, msg)
-		return next
+		return next, nil
 	}
 	progress := parseProgress(dv.Status.Progress) + r.step
 	if src := dv.Spec.Source; src != nil && src.Blank != nil {
@@ -190,20 +209,23 @@ func (r *cdiSim) advance(ctx context.Context, dv *cdiv1.DataVolume, pvc *corev1.
 		if dv.Status.Phase == cdiv1.ImportScheduled {
 			dv.Status.Phase = cdiv1.ImportInProgress
 			setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionTrue, "Pod is running", "")
-			return r.interval
+			return r.interval, nil
 		}
 	}
 	if progress >= 100 {
+		if err := r.setData(ctx, pvc, importedData(dv)); err != nil {
+			return 0, err
+		}
 		dv.Status.Phase = cdiv1.Succeeded
 		dv.Status.Progress = ProgressDone
 		setDVCondition(dv, cdiv1.DataVolumeReady, corev1.ConditionTrue, "", "")
 		setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionFalse, "Completed", "Import Complete")
-		return 0
+		return 0, nil
 	}
 	dv.Status.Phase = cdiv1.ImportInProgress
 	dv.Status.Progress = cdiv1.DataVolumeProgress(fmt.Sprintf("%.2f%%", progress))
 	setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionTrue, "Pod is running", "")
-	return r.interval
+	return r.interval, nil
 }
 
 func parseProgress(p cdiv1.DataVolumeProgress) float64 {
@@ -256,6 +278,11 @@ func (r *cdiSim) ensureClaim(ctx context.Context, dv *cdiv1.DataVolume) (*corev1
 	}
 	if !apierrors.IsNotFound(err) {
 		return pvc, err
+	}
+	if _, ok := dv.Annotations[cdiv1.AnnPrePopulated]; ok {
+		// CDI's handlePvcCreation: a prePopulated DataVolume never gets a
+		// claim made for it (KubeVirt's restore makes it).
+		return nil, errPrePopulated
 	}
 	pvc = &corev1.PersistentVolumeClaim{ObjectMeta: simulatedMeta(dv.Name, dv.Namespace)}
 	pvc.Annotations[annCreatedForDataVolume] = string(dv.UID)
@@ -317,6 +344,9 @@ func (r *cdiSim) validateClaim(ctx context.Context, dv *cdiv1.DataVolume, pvc *c
 	return pvc, nil
 }
 
+// errPrePopulated: the DataVolume is marked prePopulated and has no claim.
+var errPrePopulated = errors.New("prePopulated DataVolume without claim")
+
 func (r *cdiSim) waitsForConsumer(ctx context.Context, pvc *corev1.PersistentVolumeClaim) bool {
 	name := deref(pvc.Spec.StorageClassName)
 	if name == "" {
@@ -327,4 +357,17 @@ func (r *cdiSim) waitsForConsumer(ctx context.Context, pvc *corev1.PersistentVol
 		return false
 	}
 	return deref(sc.VolumeBindingMode) == storagev1.VolumeBindingWaitForFirstConsumer
+}
+
+// importedData is the AnnData an import writes: its source URL, "blank"
+// for a blank disk.
+func importedData(dv *cdiv1.DataVolume) string {
+	switch src := dv.Spec.Source; {
+	case src != nil && src.HTTP != nil:
+		return src.HTTP.URL
+	case src != nil && src.Registry != nil:
+		return deref(src.Registry.URL)
+	default:
+		return "blank"
+	}
 }

@@ -73,6 +73,16 @@
 //     on a DNS failure: the importer pod keeps restarting, so the DataVolume
 //     stays ImportInProgress with restartCount growing and condition
 //     Running=False reason "Error"; it never becomes Failed.
+//     A clone (source.pvc or source.snapshot) waits, in CloneScheduled, for
+//     its source to exist, be bound and populated and be used by no running
+//     VMI (with a Warning Event CloneSourceInUse on the DataVolume, as CDI
+//     records for a pod using the claim), chooses its strategy as CDI's
+//     planner does (the StorageProfile's cloneStrategy, a VolumeSnapshotClass
+//     for the driver, one driver and volume mode, expansion) and records it
+//     in annotation cdi.kubevirt.io/cloneType, then goes through that
+//     strategy's phases to Succeeded (clone.go). Disk content is modelled by
+//     one claim annotation, sandbox.novasphere.dev/data (AnnData): an import
+//     writes its URL, a blank disk "blank", a clone copies its source's.
 //   - KubeVirt: a running VirtualMachine gets a VirtualMachineInstance that
 //     waits for its volumes, is scheduled onto a fake node (nodeSelector,
 //     taints/tolerations, required pod anti-affinity on kubernetes.io/hostname)

@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
+	snapshotv1 "kubevirt.io/api/snapshot/v1beta1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -145,6 +146,7 @@ func NewScheme() *runtime.Scheme {
 	for _, add := range []func(*runtime.Scheme) error{
 		clientgoscheme.AddToScheme, kubevirtv1.AddToScheme, cdiv1.AddToScheme,
 		nadv1.AddToScheme, nmstatev1.AddToScheme, nmstatev1beta1.AddToScheme,
+		snapshotv1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			panic(err)
@@ -491,6 +493,13 @@ func (s *Sandbox) createFixtures(ctx context.Context, nodes int) error {
 		}
 		s.Nodes = append(s.Nodes, name)
 	}
+	// The sandbox driver's VolumeSnapshotClass (snapshot.go), when
+	// test/crds holds external-snapshotter's CRDs.
+	if _, err := s.Client.RESTMapper().RESTMapping(gvkVolumeSnapshotClass.GroupKind(), gvkVolumeSnapshotClass.Version); err == nil {
+		if err := s.createVolumeSnapshotClass(ctx); err != nil {
+			return err
+		}
+	}
 	return s.createKubeVirtCR(ctx)
 }
 
@@ -541,6 +550,13 @@ func (s *Sandbox) startSimulators(opts Options) error {
 		setups = append(setups, (&migrationSim{}).setup, (&evacuationSim{}).setup)
 	} else {
 		log.Info("WARNING: no VirtualMachineInstanceMigration CRD (regenerate test/crds with make generate): migrations are not simulated", "error", err.Error())
+	}
+	// Snapshots and restores (snapshot.go) need KubeVirt's snapshot CRDs and
+	// external-snapshotter's (test/crds).
+	if _, err := mgr.GetRESTMapper().RESTMapping(snapshotv1.SchemeGroupVersion.WithKind("VirtualMachineSnapshot").GroupKind(), snapshotv1.SchemeGroupVersion.Version); err == nil {
+		setups = append(setups, (&snapshotSim{}).setup, (&volumeSnapshotSim{}).setup, (&restoreSim{}).setup)
+	} else {
+		log.Info("WARNING: no VirtualMachineSnapshot CRD (regenerate test/crds with make generate): snapshots are not simulated", "error", err.Error())
 	}
 	for _, setup := range setups {
 		if err := setup(mgr); err != nil {

@@ -95,7 +95,7 @@ func (r *storageSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// No such class (yet): stays Pending, as in a real cluster.
 		return ctrl.Result{RequeueAfter: requeueSlow}, err
 	}
-	if sc.Provisioner != Provisioner {
+	if sc.Provisioner != Provisioner && sc.Provisioner != SnapshotlessProvisioner {
 		// Another driver's class (StorageClassUnknownProvisioner): nobody
 		// provisions it, so the claim stays Pending, as in a real cluster.
 		return ctrl.Result{}, nil
@@ -159,7 +159,7 @@ func (r *storageSim) bind(ctx context.Context, pvc *corev1.PersistentVolumeClaim
 	request := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
 	pvName := "pvc-" + string(pvc.UID)
 	pv := &corev1.PersistentVolume{ObjectMeta: simulatedMeta(pvName, "")}
-	pv.Annotations[annProvisionedBy] = Provisioner
+	pv.Annotations[annProvisionedBy] = sc.Provisioner
 	pv.Labels = map[string]string{labelClaimNamespace: pvc.Namespace, labelClaimName: pvc.Name}
 	pv.Spec = corev1.PersistentVolumeSpec{
 		Capacity:                      corev1.ResourceList{corev1.ResourceStorage: request},
@@ -172,7 +172,7 @@ func (r *storageSim) bind(ctx context.Context, pvc *corev1.PersistentVolumeClaim
 			Namespace: pvc.Namespace, Name: pvc.Name, UID: pvc.UID,
 		},
 		PersistentVolumeSource: corev1.PersistentVolumeSource{
-			CSI: &corev1.CSIPersistentVolumeSource{Driver: Provisioner, VolumeHandle: pvName},
+			CSI: &corev1.CSIPersistentVolumeSource{Driver: sc.Provisioner, VolumeHandle: pvName},
 		},
 	}
 	if err := r.c.Create(ctx, pv); err != nil && !apierrors.IsAlreadyExists(err) {

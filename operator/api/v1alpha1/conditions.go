@@ -47,6 +47,10 @@ const (
 	// (CDI: "A larger PVC is required"); grow spec.disks[i].size.
 	ReasonDiskTooSmall         = "DiskTooSmall"
 	ReasonStorageClassNotFound = "StorageClassNotFound"
+	// ReasonCloneSourceNotFound: spec.disks[i].cloneFrom names a Wukong or
+	// a WukongSnapshot this namespace does not have, or one without that
+	// disk (the message is the same whatever other namespaces hold).
+	ReasonCloneSourceNotFound = "CloneSourceNotFound"
 	// ReasonStorageProfileIncomplete: CDI cannot make the disk's claim
 	// because the StorageClass's CDI StorageProfile gives no access modes
 	// (CDI: ErrClaimNotValid); an administrator completes the profile's

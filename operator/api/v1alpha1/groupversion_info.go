@@ -23,7 +23,8 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &Wukong{}, &WukongList{}, &NodeBridge{}, &NodeBridgeList{})
+	s.AddKnownTypes(GroupVersion, &Wukong{}, &WukongList{}, &NodeBridge{}, &NodeBridgeList{},
+		&WukongSnapshot{}, &WukongSnapshotList{}, &WukongRestore{}, &WukongRestoreList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -376,3 +376,80 @@ func TestNodeBridgeAdmission(t *testing.T) {
 		})
 	}
 }
+
+// TestCloneFromRules checks spec.disks[i].cloneFrom at admission: exactly
+// one of wukong and snapshot, not with image, names that are names; and
+// immutable once set (a disk gains, loses or changes it only by being a new
+// disk).
+func TestCloneFromRules(t *testing.T) {
+	ns := newNamespace(t)
+	disk := "spec:\n  disks:\n  - name: root\n    size: 2Gi\n"
+	rejects := []struct {
+		name, extra, field, msg string
+	}{
+		{"neither source", "    cloneFrom: {disk: root}\n", "spec.disks[0].cloneFrom", "exactly one of wukong and snapshot"},
+		{"both sources", "    cloneFrom: {wukong: a, snapshot: b}\n", "spec.disks[0].cloneFrom", "exactly one of wukong and snapshot"},
+		{"with image", "    image: https://x/y.img\n    cloneFrom: {wukong: a}\n", "spec.disks[0].cloneFrom", "cloneFrom and image are mutually exclusive"},
+		{"wukong not a name", "    cloneFrom: {wukong: A_B}\n", "spec.disks[0].cloneFrom.wukong", "should match"},
+		{"namespace/name is no name", "    cloneFrom: {wukong: other/src}\n", "spec.disks[0].cloneFrom.wukong", "should match"},
+		{"snapshot not a name", "    cloneFrom: {snapshot: Snap_1}\n", "spec.disks[0].cloneFrom.snapshot", "should match"},
+		{"disk not a name", "    cloneFrom: {wukong: a, disk: Root}\n", "spec.disks[0].cloneFrom.disk", "should match"},
+		{"a namespace field does not exist", "    cloneFrom: {wukong: a, namespace: other}\n", "spec.disks[0].cloneFrom.namespace", "unknown field"},
+	}
+	for i, tc := range rejects {
+		t.Run(tc.name, func(t *testing.T) {
+			err := createStrict(t, ns, fmt.Sprintf(header, fmt.Sprintf("clone-bad-%d", i))+disk+tc.extra)
+			require.Error(t, err, "manifest was accepted")
+			require.Contains(t, err.Error(), tc.field)
+			require.Contains(t, err.Error(), tc.msg)
+		})
+	}
+	for i, extra := range []string{"    cloneFrom: {wukong: src}\n", "    cloneFrom: {snapshot: snap-1, disk: data}\n"} {
+		require.NoError(t, create(t, ns, fmt.Sprintf(header, fmt.Sprintf("clone-ok-%d", i))+disk+extra))
+	}
+
+	ctx := context.Background()
+	require.NoError(t, create(t, ns, fmt.Sprintf(header, "clone-upd")+disk+"    cloneFrom: {wukong: src}\n  - name: data\n    size: 1Gi\n"))
+	updates := []struct {
+		name  string
+		f     func(w *v1alpha1.Wukong)
+		field string // "" = accepted
+	}{
+		{"source changed", func(w *v1alpha1.Wukong) { w.Spec.Disks[0].CloneFrom.Wukong = "other" }, "spec.disks[0].cloneFrom"},
+		{"disk changed", func(w *v1alpha1.Wukong) { w.Spec.Disks[0].CloneFrom.Disk = "data" }, "spec.disks[0].cloneFrom"},
+		{"removed", func(w *v1alpha1.Wukong) { w.Spec.Disks[0].CloneFrom = nil }, "spec.disks[0].cloneFrom"},
+		{"added to an existing disk", func(w *v1alpha1.Wukong) {
+			w.Spec.Disks[1].CloneFrom = &v1alpha1.DiskCloneSource{Wukong: "src"}
+		}, "spec.disks[1].cloneFrom"},
+		{"a new disk with cloneFrom", func(w *v1alpha1.Wukong) {
+			w.Spec.Disks = append(w.Spec.Disks, v1alpha1.DiskSpec{Name: "copy", Size: resourceMust("1Gi"), CloneFrom: &v1alpha1.DiskCloneSource{Snapshot: "s"}})
+		}, ""},
+		{"the disk grows", func(w *v1alpha1.Wukong) { w.Spec.Disks[0].Size = resourceMust("3Gi") }, ""},
+	}
+	for _, tc := range updates {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &v1alpha1.Wukong{}
+			require.NoError(t, k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "clone-upd"}, w))
+			tc.f(w)
+			err := k8s.Update(ctx, w)
+			if tc.field == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err, "update was accepted")
+			require.Contains(t, err.Error(), tc.field)
+			require.Contains(t, err.Error(), "cloneFrom is immutable")
+		})
+	}
+}
+
+// createStrict is create with server-side field validation Strict, so an
+// unknown field is an error, as kubectl (which validates strictly by
+// default) reports it.
+func createStrict(t *testing.T, ns, manifest string) error {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	require.NoError(t, yaml.Unmarshal([]byte(manifest), &u.Object))
+	u.SetNamespace(ns)
+	return k8s.Create(context.Background(), u, client.FieldValidation("Strict"))
+}

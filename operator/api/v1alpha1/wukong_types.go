@@ -393,6 +393,9 @@ type IPConfig struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.claimName) || !has(self.storageClassName)",message="claimName and storageClassName are mutually exclusive: the claim named by claimName keeps its own class",fieldPath=".claimName"
 // +kubebuilder:validation:XValidation:rule="!has(self.claimName) || !has(self.deletionPolicy) || self.deletionPolicy == 'Retain'",message="deletionPolicy Delete does not apply to a claim named by claimName: Wukong never deletes a claim it did not create (omit deletionPolicy)",fieldPath=".deletionPolicy"
 // +kubebuilder:validation:XValidation:rule="has(self.claimName) == has(oldSelf.claimName) && (!has(self.claimName) || self.claimName == oldSelf.claimName)",message="claimName is immutable: add a new disk instead",fieldPath=".claimName"
+// +kubebuilder:validation:XValidation:rule="!has(self.cloneFrom) || !has(self.image)",message="cloneFrom and image are mutually exclusive: a disk is imported from an image or cloned, not both",fieldPath=".cloneFrom"
+// +kubebuilder:validation:XValidation:rule="has(self.cloneFrom) == has(oldSelf.cloneFrom) && (!has(self.cloneFrom) || self.cloneFrom == oldSelf.cloneFrom)",message="cloneFrom is immutable: add a new disk to clone another source",fieldPath=".cloneFrom"
+// +kubebuilder:validation:XValidation:rule="!has(self.claimName) || !has(self.cloneFrom)",message="claimName and cloneFrom are mutually exclusive: a disk is an existing claim or a clone, not both",fieldPath=".claimName"
 type DiskSpec struct {
 	// Name of the disk, unique in the Wukong.
 	// +kubebuilder:validation:MinLength=1
@@ -467,6 +470,62 @@ type DiskSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	// +optional
 	ClaimName string `json:"claimName,omitempty"`
+
+	// CloneFrom makes the disk a CDI clone of a disk of another Wukong, or
+	// of a disk captured by a WukongSnapshot, of this Wukong's namespace
+	// (there is no namespace field: a Wukong clones only what its own
+	// namespace holds). CDI chooses how to copy (status.volumes[].cloneType):
+	// a CSI volume clone or a CSI snapshot where the StorageClass's driver
+	// supports it, else a host-assisted copy by pods. size must be at least
+	// the source disk's size (CDI refuses a smaller target:
+	// pkg/controller/common ValidateRequestedCloneSize); a smaller one makes
+	// the Wukong Stalled naming spec.disks[i].size. A source that is not
+	// there (no such Wukong, or no such disk in it, in this namespace) makes
+	// it Stalled naming the cloneFrom field, with the same message whatever
+	// other namespaces hold. A source Wukong whose VM runs is waited for: CDI
+	// clones a claim only while no running pod writes to it. The source is
+	// never modified. Mutually exclusive with image and claimName; the boot disk with
+	// cloneFrom does not take osImage. Immutable.
+	// +optional
+	CloneFrom *DiskCloneSource `json:"cloneFrom,omitempty"`
+}
+
+// DiskCloneSource is what a disk is cloned from: one disk of a Wukong, or
+// one disk a WukongSnapshot captured, in the cloning Wukong's namespace.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.wukong) != has(self.snapshot)",message="cloneFrom needs exactly one of wukong and snapshot"
+type DiskCloneSource struct {
+	// Wukong names the Wukong (in this namespace) whose disk is cloned.
+	// CDI waits while that Wukong's VM runs (stop it, or clone from a
+	// snapshot of it).
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +optional
+	Wukong string `json:"wukong,omitempty"`
+
+	// Snapshot names the WukongSnapshot (in this namespace) whose captured
+	// disk is cloned. The clone waits until the snapshot is readyToUse.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +optional
+	Snapshot string `json:"snapshot,omitempty"`
+
+	// Disk is the name of the source's disk (a spec.disks name of the
+	// source Wukong, or of the Wukong the snapshot was taken of). Empty
+	// uses this disk's own name.
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +optional
+	Disk string `json:"disk,omitempty"`
+}
+
+// SourceDisk is the source disk's name: Disk, else the cloning disk's own
+// name.
+func (c *DiskCloneSource) SourceDisk(own string) string {
+	if c.Disk != "" {
+		return c.Disk
+	}
+	return own
 }
 
 // DiskDeletionPolicy is what happens to a disk's claim when its Wukong is
@@ -569,7 +628,7 @@ type StartStrategy struct {
 }
 
 // Phase is a one-word summary of a Wukong.
-// +kubebuilder:validation:Enum=Pending;Creating;Running;Migrating;Stopped;Error
+// +kubebuilder:validation:Enum=Pending;Creating;Running;Migrating;Restoring;Stopped;Error
 type Phase string
 
 // Phases.
@@ -583,6 +642,10 @@ const (
 	// PhaseMigrating: the guest runs and KubeVirt is live-migrating it to
 	// another node (status.migration).
 	PhaseMigrating Phase = "Migrating"
+	// PhaseRestoring: KubeVirt restores the disks in place from a
+	// WukongSnapshot (the VM's status.restoreInProgress, a WukongRestore);
+	// the operator leaves the VM alone until it completes.
+	PhaseRestoring Phase = "Restoring"
 	// PhaseStopped: halted by its run strategy.
 	PhaseStopped Phase = "Stopped"
 	// PhaseError: Stalled; the Stalled condition says why.
@@ -741,9 +804,16 @@ type VolumeStatus struct {
 	// Phase is Pending, WaitForFirstConsumer, Importing, Bound or Failed.
 	// +optional
 	Phase string `json:"phase,omitempty"`
-	// Progress is CDI's import progress, e.g. 45.00%.
+	// Progress is CDI's import (or host-assisted clone) progress, e.g. 45.00%.
 	// +optional
 	Progress string `json:"progress,omitempty"`
+	// CloneType is how CDI clones a cloneFrom disk, as it records it on the
+	// DataVolume (annotation cdi.kubevirt.io/cloneType): csi-clone (a CSI
+	// volume clone), snapshot (through a CSI VolumeSnapshot) or copy (a
+	// host-assisted copy by pods). Empty until CDI has chosen, and for
+	// disks that are not clones.
+	// +optional
+	CloneType string `json:"cloneType,omitempty"`
 	// Message says why the disk is not bound or failed.
 	// +optional
 	Message string `json:"message,omitempty"`

@@ -48,12 +48,19 @@ type scope struct {
 
 	vols     []storage.Observation
 	volsDone bool
+	// cloneWaits says, by disk name, why a clone disk waits for its source
+	// (a snapshot not ready, a source disk not made, the source Wukong
+	// running); shown as Ready's message while the VM waits for the disk.
+	cloneWaits map[string]string
 
 	// vm is what this pass applied or found of the VirtualMachine and its
 	// instance: vm.Exists() is the one answer to whether the VM exists.
 	vm kubevirt.Observation
 	// waiting says why the VirtualMachine was not created or updated yet.
 	waiting string
+	// restoring is the KubeVirt VirtualMachineRestore in progress on the
+	// VM (its status.restoreInProgress): the VM is not applied meanwhile.
+	restoring string
 	// maint: drains, migrations, node loss (observeMaintenance).
 	maint maintenance
 
@@ -176,4 +183,12 @@ func eachError(err error, claim func(error) bool) error {
 		return nil
 	}
 	return err
+}
+
+// noteCloneWait records why a clone disk waits for its source.
+func (s *scope) noteCloneWait(disk, msg string) {
+	if s.cloneWaits == nil {
+		s.cloneWaits = map[string]string{}
+	}
+	s.cloneWaits[disk] = msg
 }

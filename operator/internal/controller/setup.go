@@ -94,7 +94,58 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 		return err
 	}
 	b = b.Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.wukongsOnNode), builder.WithPredicates(nodeReadyChanged))
+	// Clone sources: a Wukong or WukongSnapshot that appears, changes (a
+	// disk made, ready to use) or goes reaches the Wukongs of its
+	// namespace whose disks clone it (spec.disks[i].cloneFrom, indexed).
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexCloneSources, cloneSourcesOf); err != nil {
+		return err
+	}
+	b = b.Watches(&v1alpha1.Wukong{}, handler.EnqueueRequestsFromMapFunc(r.cloneUsers(cloneKeyWukong)))
+	if o.Installed == nil || o.Installed(v1alpha1.GroupVersion.WithKind("WukongSnapshot")) {
+		b = b.Watches(&v1alpha1.WukongSnapshot{}, handler.EnqueueRequestsFromMapFunc(r.cloneUsers(cloneKeySnapshot)))
+	}
 	return b.Complete(r)
+}
+
+// indexCloneSources indexes Wukongs by the sources their disks clone:
+// cloneKeyWukong(name) and cloneKeySnapshot(name), in their namespace.
+const indexCloneSources = "spec.disks.cloneFrom"
+
+func cloneKeyWukong(name string) string   { return "wukong/" + name }
+func cloneKeySnapshot(name string) string { return "snapshot/" + name }
+
+func cloneSourcesOf(o client.Object) []string {
+	w, ok := o.(*v1alpha1.Wukong)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, d := range w.Spec.Disks {
+		switch cf := d.CloneFrom; {
+		case cf == nil:
+		case cf.Wukong != "":
+			out = append(out, cloneKeyWukong(cf.Wukong))
+		case cf.Snapshot != "":
+			out = append(out, cloneKeySnapshot(cf.Snapshot))
+		}
+	}
+	return out
+}
+
+// cloneUsers maps a clone source (a Wukong or a WukongSnapshot) to the
+// Wukongs of its namespace that clone it.
+func (r *WukongReconciler) cloneUsers(key func(string) string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		list := &v1alpha1.WukongList{}
+		if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexCloneSources: key(o.GetName())}); err != nil {
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for i := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+		return reqs
+	}
 }
 
 // indexStorageClasses indexes Wukongs by the StorageClasses their disks

@@ -87,12 +87,13 @@ func volumeStatuses(w *v1alpha1.Wukong, vols []storage.Observation) []v1alpha1.V
 	out := make([]v1alpha1.VolumeStatus, 0, len(vols))
 	for _, v := range vols {
 		vs := v1alpha1.VolumeStatus{
-			Name:     v.Name,
-			PVCName:  v.ClaimName,
-			Claim:    v1alpha1.VolumeClaimOwned,
-			Bound:    v.Bound,
-			Phase:    string(v.Phase),
-			Progress: v.Progress,
+			Name:      v.Name,
+			PVCName:   v.ClaimName,
+			Claim:     v1alpha1.VolumeClaimOwned,
+			Bound:     v.Bound,
+			Phase:     string(v.Phase),
+			Progress:  v.Progress,
+			CloneType: v.CloneType,
 		}
 		switch {
 		case v.Existing:
@@ -240,6 +241,8 @@ func setReady(o *v1alpha1.Wukong, s *scope) {
 		conditions.MarkUnknown(o, t, v1alpha1.ReasonTransientError, "retrying after an error talking to the API server")
 	case !s.vm.Exists():
 		conditions.MarkFalse(o, t, v1alpha1.ReasonWaitingForDependencies, "VirtualMachine not created: %s", s.waiting)
+	case s.restoring != "":
+		conditions.MarkFalse(o, t, v1alpha1.ReasonRestoring, "KubeVirt is restoring the disks from a snapshot (VirtualMachineRestore %s); the VirtualMachine is left alone until it completes", s.restoring)
 	case s.vm.Ready() && migratingReady(s) != "":
 		conditions.MarkTrue(o, t, v1alpha1.ReasonMigrating, "%s", migratingReady(s))
 	case s.vm.Ready():
@@ -343,6 +346,8 @@ func phase(s *scope, stalled bool) v1alpha1.Phase {
 	switch {
 	case stalled:
 		return v1alpha1.PhaseError
+	case s.restoring != "":
+		return v1alpha1.PhaseRestoring
 	case !s.vm.Exists():
 		return v1alpha1.PhasePending
 	case s.vm.Ready() && s.vm.Migrating():

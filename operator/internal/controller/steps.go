@@ -115,16 +115,33 @@ func applyGrant(a *network.Attachment, g nodenet.Grant) {
 // observes binding, import progress and expansion. It feeds
 // VolumesBound; a missing StorageClass, a refused shrink or expansion, a
 // missing CDI and a failed import become problems naming spec.disks[i].
+//
+// A disk with cloneFrom is written once its source is resolved
+// (cloneSources: a missing source or a too small disk is a problem, a
+// source not ready yet a wait shown as the disk's message); a clone waiting
+// for its source Wukong to stop says so (cloneSourcesInUse).
 func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
 	shared, err := r.claimsShared(ctx, s)
 	if err != nil {
 		return err
 	}
+	clones, waits, err := r.cloneSources(ctx, s)
+	if err != nil {
+		return err
+	}
 	var disks []storage.Disk
 	for _, d := range mapping.Disks(s.w) {
-		if !s.sourceRefused[d.Name] && !shared[d.Name] { // checkImageSources, claimsShared: not used
-			disks = append(disks, d)
+		if s.sourceRefused[d.Name] || shared[d.Name] { // checkImageSources, claimsShared: not written
+			continue
 		}
+		if spec := diskSpec(s.w, d.Name); spec != nil && spec.CloneFrom != nil {
+			src, ok := clones[d.Name]
+			if !ok { // a problem, or waiting: not written
+				continue
+			}
+			d.Clone = src
+		}
+		disks = append(disks, d)
 	}
 	var opts []storage.Option
 	if r.Cache != nil {
@@ -133,10 +150,41 @@ func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
 		opts = append(opts, storage.WithCache(r.Cache))
 	}
 	obs, err := storage.Reconcile(ctx, r.Client, identity.Wukong, s.w, disks, opts...)
-	s.vols, s.volsDone = obs, true
+	s.vols, s.volsDone = withCloneWaits(s.w, obs, waits), true
+	for name, msg := range waits {
+		s.noteCloneWait(name, msg)
+	}
 	// Every failure, what CDI reports without an API error included, comes
 	// as an *apply.Failure naming its disk.
-	return s.classify(err, fromStorage)
+	rest := s.classify(err, fromStorage)
+	if err := r.cloneSourcesInUse(ctx, s); err != nil {
+		rest = errors.Join(rest, err)
+	}
+	return rest
+}
+
+// withCloneWaits is obs plus a Pending observation, with the reason as its
+// message, for each clone disk that waits for its source (not written),
+// in spec order.
+func withCloneWaits(w *v1alpha1.Wukong, obs []storage.Observation, waits map[string]string) []storage.Observation {
+	if len(waits) == 0 {
+		return obs
+	}
+	byName := map[string]storage.Observation{}
+	for _, o := range obs {
+		byName[o.Name] = o
+	}
+	for name, msg := range waits {
+		byName[name] = storage.Observation{Name: name, ClaimName: storage.ClaimName(w.Name, name), DataVolume: true,
+			Phase: storage.PhasePending, Message: msg, CloneWaiting: true}
+	}
+	out := make([]storage.Observation, 0, len(byName))
+	for _, d := range w.Spec.Disks {
+		if o, ok := byName[d.Name]; ok {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // claimsShared refuses each disk whose claimName another Wukong of the
@@ -202,6 +250,17 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 	if err != nil {
 		return err
 	}
+	live, err := r.liveVM(ctx, s)
+	if err != nil {
+		return err
+	}
+	if live != nil && live.Status.RestoreInProgress != nil {
+		// KubeVirt is restoring the disks and then the VM's spec: applying
+		// now would undo it (see restore.go).
+		s.restoring = *live.Status.RestoreInProgress
+		s.waiting = "KubeVirt is restoring it from a snapshot (VirtualMachineRestore " + s.restoring + ")"
+		return r.observeMachine(ctx, s)
+	}
 	if reason := r.machineBlocked(s); reason != "" {
 		s.waiting = reason
 		return r.observeMachine(ctx, s)
@@ -216,6 +275,7 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 		return err
 	}
 	r.withEvictionDefault(&m)
+	keepRestoredClaimVolumes(&m, live)
 	if u := m.CloudInit.User; u != nil && password != nil {
 		u.Password, u.PasswordHash = password.Plain, password.Hash
 	}
@@ -336,6 +396,9 @@ func (r *WukongReconciler) machineBlocked(s *scope) string {
 	}
 	for _, v := range s.vols {
 		if !v.ConsumerCanStart() {
+			if msg := s.cloneWaits[v.Name]; msg != "" {
+				return msg
+			}
 			return fmt.Sprintf("waiting for disk %s (%s)", v.Name, v.Phase)
 		}
 	}
