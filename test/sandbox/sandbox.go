@@ -362,12 +362,15 @@ func (s *Sandbox) Stop() error {
 // API server's eviction subresource (pods/eviction, what `kubectl drain`
 // calls) honours them. KubeVirt v1.9.0 itself creates no PDBs (its
 // disruptionbudget controller only deletes those older versions made).
+// The resource quota controller keeps ResourceQuotas' status.used current:
+// the API server's quota admission refuses everything a quota covers while
+// the quota has no usage yet ("status unknown for quota").
 func (s *Sandbox) startControllerManager(binary string) error {
 	cmd, done, err := s.startComponent("kube-controller-manager", binary,
 		"--kubeconfig="+s.adminKubeconfig,
 		"--controllers=garbage-collector-controller,namespace-controller,"+
 			"persistentvolume-protection-controller,persistentvolumeclaim-protection-controller,"+
-			"clusterrole-aggregation-controller,disruption-controller",
+			"clusterrole-aggregation-controller,disruption-controller,resourcequota-controller",
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--use-service-account-credentials=false",

@@ -103,6 +103,17 @@ const (
 	// the sshKeySecret that are not SSH public keys were not copied into
 	// the guest.
 	ReasonSSHKeyLinesDropped = "SSHKeyLinesDropped"
+	// ReasonQuotaExceeded: a ResourceQuota of the namespace has no room for
+	// the VM's virt-launcher pod (Ready; spec.memory or spec.cpu) or for a
+	// disk's claim (VolumesBound; spec.disks[i].size).
+	ReasonQuotaExceeded = "QuotaExceeded"
+	// ReasonLimitRangeExceeded: a LimitRange of the namespace refuses the
+	// VM's virt-launcher pod (its requests are the guest's plus KubeVirt's
+	// overhead).
+	ReasonLimitRangeExceeded = "LimitRangeExceeded"
+	// ReasonPodSecurityViolated: the namespace's Pod Security level refuses
+	// the VM's virt-launcher pod; only the namespace's policy can change.
+	ReasonPodSecurityViolated = "PodSecurityViolated"
 )
 
 // SSHAuthorizedKeysLabel is the label a Secret carries, with the value

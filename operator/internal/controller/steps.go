@@ -141,7 +141,9 @@ func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
 // problems recorded by earlier steps, or a missing SSH key Secret, it does
 // not create or change the VM (nothing half-built) but still observes an
 // existing one. A machine stuck starting gets the Warning Event that says
-// why (observeCause). Feeds Ready, RestartRequired and the phase.
+// why (observeCause); a launcher pod the namespace refuses is a problem
+// (Stalled, naming spec.memory or spec.cpu when a quota or LimitRange
+// refuses them). Feeds Ready, RestartRequired and the phase.
 func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error {
 	keys, err := r.sshKeys(ctx, s)
 	if err != nil {
@@ -189,6 +191,11 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 		return rest
 	}
 	s.vm = obs
+	// The namespace refusing the launcher pod (a ResourceQuota, a
+	// LimitRange, Pod Security) heals only by a change: a problem.
+	if err := s.classify(obs.LauncherRefusal(), fromKubeVirt); err != nil {
+		return err
+	}
 	return r.observeCause(ctx, s)
 }
 

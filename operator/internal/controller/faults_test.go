@@ -1,0 +1,68 @@
+package controller
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/novasphere/wukong/lib/apply"
+	"github.com/novasphere/wukong/lib/kubevirt"
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+)
+
+// TestLauncherRefusedProblem: the namespace refusing the launcher pod is a
+// problem on Ready that quotes the API server and says what may change:
+// the fields behind the resources it names (and a restart), or the
+// namespace's policy alone.
+func TestLauncherRefusedProblem(t *testing.T) {
+	const (
+		quota   = `exceeded quota: compute, requested: requests.memory=1226Mi, used: requests.memory=0, limited: requests.memory=1Gi`
+		both    = `exceeded quota: compute, requested: limits.cpu=1,requests.memory=1226Mi, used: limits.cpu=0,requests.memory=0, limited: limits.cpu=500m,requests.memory=1Gi`
+		pods    = `exceeded quota: count, requested: pods=1, used: pods=2, limited: pods=2`
+		limit   = `spec.containers[0].resources.requests: Invalid value: "1226Mi": must be less than or equal to memory limit of 1Gi`
+		psa     = `violates PodSecurity "restricted:latest": seccompProfile (pod or container "compute" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")`
+		wrapped = `failed to create virtual machine pod: pods "virt-launcher-vm1-x7k2p" is forbidden: `
+	)
+	tests := []struct {
+		name, msg, reason, field string
+		parts                    []string
+	}{
+		{name: "quota on memory", msg: wrapped + quota, reason: v1alpha1.ReasonQuotaExceeded, field: "spec.memory",
+			parts: []string{"the namespace's ResourceQuota refuses the VM's virt-launcher pod; the API server says: " + quota,
+				"change spec.memory and restart the VM (virtctl restart vm1)", "an administrator changes the namespace's ResourceQuota"}},
+		{name: "quota on cpu and memory", msg: wrapped + both, reason: v1alpha1.ReasonQuotaExceeded,
+			parts: []string{"the guest's cpu and memory", "change spec.cpu or spec.memory"}},
+		{name: "quota on pods", msg: wrapped + pods, reason: v1alpha1.ReasonQuotaExceeded,
+			parts: []string{pods, "an administrator must change the namespace's ResourceQuota"}},
+		{name: "LimitRange default limit", msg: `failed to create virtual machine pod: Pod "virt-launcher-vm1-x7k2p" is invalid: ` + limit,
+			reason: v1alpha1.ReasonLimitRangeExceeded, field: "spec.memory", parts: []string{"LimitRange refuses", limit, "change spec.memory"}},
+		{name: "Pod Security", msg: wrapped + psa, reason: v1alpha1.ReasonPodSecurityViolated,
+			parts: []string{"PodSecurity refuses", psa, "pod-security.kubernetes.io/enforce"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			refusal := kubevirt.ParseLauncherRefusal(tt.msg)
+			if !assert.NotNil(t, refusal) {
+				return
+			}
+			reason := map[string]string{
+				kubevirt.PolicyResourceQuota: kubevirt.ReasonLauncherQuotaExceeded,
+				kubevirt.PolicyLimitRange:    kubevirt.ReasonLauncherLimitRange,
+				kubevirt.PolicyPodSecurity:   kubevirt.ReasonLauncherPodSecurity,
+			}[refusal.Policy]
+			field := ""
+			if len(refusal.Resources) == 1 {
+				field = refusal.Resources[0]
+			}
+			p := problemOf(fromKubeVirt, testWukong(), apply.Stalled(reason, refusal).On("", field))
+			assert.Equal(t, v1alpha1.ReadyCondition, p.Condition)
+			assert.Equal(t, tt.reason, p.Reason)
+			assert.Equal(t, tt.field, p.Field)
+			assert.False(t, p.External, "the VMI is watched: its next sync shows the fix")
+			for _, part := range tt.parts {
+				assert.Contains(t, p.Message, part)
+			}
+			assert.NotContains(t, p.Message, "virt-launcher-vm1-x7k2p", "no generated pod name")
+		})
+	}
+}
