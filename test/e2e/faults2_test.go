@@ -187,3 +187,57 @@ func setNamespaceLabel(t *testing.T, ns, label, value string) {
 		return k.Update(ctxT(t), n)
 	}))
 }
+
+// diskQuotaWukong creates a ResourceQuota of 1Gi of requests.storage in a
+// new namespace and a Wukong whose 2Gi disk does not fit it: CDI cannot
+// create the DataVolume's claim (the API server's quota admission refuses
+// it) and reports ErrExceededQuota; the Wukong is Stalled QuotaExceeded on
+// VolumesBound naming spec.disks[0].size with the quota's numbers.
+func diskQuotaWukong(t *testing.T, name string) (*v1alpha1.Wukong, *corev1.ResourceQuota) {
+	t.Helper()
+	ns := newNamespace(t)
+	q := quota(t, ns, corev1.ResourceList{corev1.ResourceRequestsStorage: resource.MustParse("1Gi")})
+	w := newWukong(ns, name)
+	w.Spec.Disks[0].Size = resource.MustParse("2Gi")
+	create(t, w)
+	eventually(t, 1, func(c *assert.CollectT) {
+		got := getWukong(c, k, key(w))
+		assertStalled(c, got, v1alpha1.VolumesBoundCondition, v1alpha1.ReasonQuotaExceeded,
+			"spec.disks[0].size: the namespace's ResourceQuota has no room for the disk's claim; the API server says: exceeded quota: compute, requested: requests.storage=2Gi, used: requests.storage=0, limited: requests.storage=1Gi",
+			"an administrator raises the quota", "replace the disk by a smaller one of another name")
+		if r := cond(got, v1alpha1.ReadyCondition); assert.NotNil(c, r) {
+			assert.Equal(c, v1alpha1.ReasonQuotaExceeded, r.Reason, "Ready says the same")
+		}
+	}, "the Wukong Stalled on the storage quota")
+	return w, q
+}
+
+// TestDiskRefusedByQuotaSmallerDisk: a disk's size cannot shrink (the CRD
+// refuses it), so the user replaces the disk by a smaller one of another
+// name, which fits the quota, and the VM runs.
+func TestDiskRefusedByQuotaSmallerDisk(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindDataVolume)
+	t.Parallel()
+	w, _ := diskQuotaWukong(t, "smaller")
+	updateWukong(t, key(w), func(w *v1alpha1.Wukong) {
+		w.Spec.Disks[0] = v1alpha1.DiskSpec{Name: "small", Size: resource.MustParse("1Gi")}
+	})
+	waitRunning(t, key(w))
+}
+
+// TestDiskRefusedByQuotaRaised: an administrator raising the quota lets CDI
+// make the claim on its next try; the VM runs without a change to the
+// Wukong.
+func TestDiskRefusedByQuotaRaised(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindDataVolume)
+	t.Parallel()
+	w, q := diskQuotaWukong(t, "raised")
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := k.Get(ctxT(t), key(q), q); err != nil {
+			return err
+		}
+		q.Spec.Hard[corev1.ResourceRequestsStorage] = resource.MustParse("5Gi")
+		return k.Update(ctxT(t), q)
+	}))
+	waitRunning(t, key(w))
+}

@@ -159,6 +159,7 @@ var libReasons = map[source]map[string]string{
 		"ReasonNameConflict":         storage.ReasonNameConflict,
 		"ReasonPredecessor":          storage.ReasonPredecessor,
 		"ReasonClaimNotValid":        storage.ReasonClaimNotValid,
+		"ReasonQuotaExceeded":        storage.ReasonQuotaExceeded,
 	},
 	fromKubeVirt: {
 		"ReasonInvalidInput":          kubevirt.ReasonInvalidInput,

@@ -122,6 +122,8 @@ var failures = map[failureKey]failureRow{
 		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonInvalidSpec, field: diskSource, message: errorMessage},
 	{fromStorage, storage.ReasonImportFailed}: {
 		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonImportFailed, field: diskSource, message: errorMessage},
+	{fromStorage, storage.ReasonQuotaExceeded}: {
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonQuotaExceeded, field: diskField, message: diskQuotaMessage},
 	{fromStorage, storage.ReasonClaimLost}: {
 		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonImportFailed, field: diskSource, message: errorMessage},
 
@@ -278,4 +280,22 @@ func launcherRefused(e entry, f *apply.Failure) string {
 	return fmt.Sprintf("%s (the pod asks the guest's %s plus KubeVirt's overhead: change %s and restart the VM (virtctl restart %s), "+
 		"or an administrator changes the namespace's %s, after which the VM starts by itself)",
 		msg, strings.Join(r.Resources, " and "), strings.Join(fields, " or "), e.w.Name, r.Policy)
+}
+
+// diskQuotaMessage: a ResourceQuota has no room for the disk's claim (the
+// API server refused Wukong's write, or CDI's). It quotes the quota's
+// numbers and says what may change (the Wukong CRD refuses a smaller
+// size for a disk, so a smaller disk is another disk); CDI and Wukong
+// retry, so the disk is made once it fits.
+func diskQuotaMessage(e entry, f *apply.Failure) string {
+	var q *storage.QuotaExceededError
+	if !errors.As(f, &q) {
+		return f.Error()
+	}
+	msg := "the namespace's ResourceQuota has no room for the disk's claim; the API server says: " + q.Message
+	if !q.Storage {
+		return msg + " (the quota counts claims: remove a disk, or an administrator raises the quota)"
+	}
+	return msg + " (an administrator raises the quota, after which the disk is made by itself; or replace the disk by a smaller one " +
+		"of another name: " + mapping.DiskField(e.w, e.i, "size") + " cannot shrink)"
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/novasphere/wukong/lib/apply"
 	"github.com/novasphere/wukong/lib/kubevirt"
+	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
 
@@ -65,4 +66,24 @@ func TestLauncherRefusedProblem(t *testing.T) {
 			assert.NotContains(t, p.Message, "virt-launcher-vm1-x7k2p", "no generated pod name")
 		})
 	}
+}
+
+// TestDiskQuotaProblem: a claim a ResourceQuota refuses is a problem on
+// VolumesBound naming the disk's size with the quota's numbers, or the
+// disk itself when the quota counts claims.
+func TestDiskQuotaProblem(t *testing.T) {
+	w := testWukong()
+	storageFull := &storage.QuotaExceededError{Disk: "root", Storage: true,
+		Message: "exceeded quota: storage, requested: requests.storage=10Gi, used: requests.storage=0, limited: requests.storage=5Gi"}
+	p := problemOf(fromStorage, w, apply.Stalled(storage.ReasonQuotaExceeded, storageFull).On("root", storageFull.Field()))
+	assert.Equal(t, v1alpha1.VolumesBoundCondition, p.Condition)
+	assert.Equal(t, v1alpha1.ReasonQuotaExceeded, p.Reason)
+	assert.Equal(t, "spec.disks[0].size", p.Field)
+	assert.Contains(t, p.Message, "the API server says: "+storageFull.Message)
+	assert.Contains(t, p.Message, "an administrator raises the quota, after which the disk is made by itself; or replace the disk by a smaller one of another name: spec.disks[0].size cannot shrink")
+
+	claims := &storage.QuotaExceededError{Disk: "root", Message: "exceeded quota: q, requested: persistentvolumeclaims=1, used: persistentvolumeclaims=2, limited: persistentvolumeclaims=2"}
+	p = problemOf(fromStorage, w, apply.Stalled(storage.ReasonQuotaExceeded, claims).On("root", claims.Field()))
+	assert.Equal(t, "spec.disks[0]", p.Field)
+	assert.Contains(t, p.Message, "the quota counts claims")
 }
