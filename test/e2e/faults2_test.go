@@ -241,3 +241,57 @@ func TestDiskRefusedByQuotaRaised(t *testing.T) {
 	}))
 	waitRunning(t, key(w))
 }
+
+// TestKubeVirtWebhookUnreachable: KubeVirt's webhooks cannot be called (as
+// while virt-api restarts during an upgrade) when a running Wukong changes.
+// The API server refuses the VirtualMachine's update ("failed calling
+// webhook ... connection refused"); the Wukong keeps what it observed
+// (Running, its node, its addresses, Ready) and says in Reconciling that
+// the change waits for the VirtualMachine update, quoting the error. Once
+// the webhooks answer again the change lands without anything done. The
+// webhook configuration is cluster-wide, so the test does not run in
+// parallel with others.
+func TestKubeVirtWebhookUnreachable(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
+	if !inSandbox || box == nil {
+		t.Skip("takes KubeVirt's admission server away: sandbox only")
+	}
+	ns := newNamespace(t)
+	w := newWukong(ns, "webhook")
+	create(t, w)
+	before := waitRunning(t, key(w))
+	require.NotEmpty(t, before.Status.Networks, "the pod network's address")
+
+	require.NoError(t, box.SetKubeVirtAdmissionReachable(false))
+	t.Cleanup(func() { _ = box.SetKubeVirtAdmissionReachable(true) })
+	updateWukong(t, key(w), func(w *v1alpha1.Wukong) { w.Spec.CPU = 2 })
+
+	eventually(t, 1, func(c *assert.CollectT) {
+		got := getWukong(c, k, key(w))
+		assert.Equal(c, v1alpha1.PhaseRunning, got.Status.Phase, "phase")
+		assert.Equal(c, before.Status.NodeName, got.Status.NodeName, "node")
+		assert.Equal(c, before.Status.Networks, got.Status.Networks, "addresses")
+		assert.Equal(c, metav1.ConditionTrue, condStatus(got, v1alpha1.ReadyCondition), "Ready")
+		assert.Nil(c, cond(got, v1alpha1.StalledCondition), "Stalled")
+		assert.Less(c, got.Status.ObservedGeneration, got.Generation, "the change has not landed")
+		if rec := cond(got, v1alpha1.ReconcilingCondition); assert.NotNil(c, rec, "Reconciling") {
+			assert.Equal(c, v1alpha1.ReasonVMUpdatePending, rec.Reason)
+			assert.Contains(c, rec.Message, "the change waits for the VirtualMachine update, retried with backoff: cannot apply VirtualMachine: ")
+			assert.Contains(c, rec.Message, "failed calling webhook")
+			assert.Contains(c, rec.Message, "connect: connection refused")
+		}
+	}, "the Wukong to keep what it observed and say the change waits")
+
+	require.NoError(t, box.SetKubeVirtAdmissionReachable(true))
+	eventually(t, 2, func(c *assert.CollectT) {
+		vm := &kubevirtv1.VirtualMachine{}
+		require.NoError(c, k.Get(context.Background(), key(w), vm))
+		if assert.NotNil(c, vm.Spec.Template.Spec.Domain.CPU) {
+			assert.Equal(c, uint32(2), vm.Spec.Template.Spec.Domain.CPU.Cores, "the change landed")
+		}
+		got := getWukong(c, k, key(w))
+		assert.Equal(c, got.Generation, got.Status.ObservedGeneration)
+		assert.Nil(c, cond(got, v1alpha1.ReconcilingCondition), "Reconciling")
+		assert.Equal(c, metav1.ConditionTrue, condStatus(got, v1alpha1.RestartRequiredCondition), "cpu takes effect after a restart")
+	}, "the change to land once the webhooks answer")
+}

@@ -130,6 +130,9 @@ type Sandbox struct {
 	sched     *exec.Cmd
 	schedDone chan struct{}
 	admission []component
+	// kubevirtForwarder is where KubeVirt's webhooks are registered
+	// (webhookoutage.go); nil without KubeVirt's admission server.
+	kubevirtForwarder *admissionForwarder
 	// simulators and operator run in this process; failed records the
 	// first of them to stop on its own.
 	simulators, operator *inProcess
@@ -324,6 +327,9 @@ func (s *Sandbox) Stop() error {
 			if err := p.stop(); err != nil {
 				errs = append(errs, err)
 			}
+		}
+		if s.kubevirtForwarder != nil {
+			_ = s.kubevirtForwarder.down()
 		}
 		for _, p := range append(s.admission,
 			component{"kube-scheduler", s.sched, s.schedDone}, component{"kube-controller-manager", s.kcm, s.kcmDone}) {

@@ -114,6 +114,11 @@ const (
 	// ReasonPodSecurityViolated: the namespace's Pod Security level refuses
 	// the VM's virt-launcher pod; only the namespace's policy can change.
 	ReasonPodSecurityViolated = "PodSecurityViolated"
+	// ReasonVMUpdatePending: Reconciling's reason while a change cannot be
+	// written to the VirtualMachine (KubeVirt's webhook unreachable, e.g.
+	// while virt-api restarts); retried with backoff, what was observed
+	// stays in status.
+	ReasonVMUpdatePending = "VirtualMachineUpdatePending"
 )
 
 // SSHAuthorizedKeysLabel is the label a Secret carries, with the value

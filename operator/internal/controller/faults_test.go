@@ -1,11 +1,15 @@
 package controller
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/novasphere/wukong/lib/apply"
+	"github.com/novasphere/wukong/lib/conditions"
 	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
@@ -86,4 +90,40 @@ func TestDiskQuotaProblem(t *testing.T) {
 	p = problemOf(fromStorage, w, apply.Stalled(storage.ReasonQuotaExceeded, claims).On("root", claims.Field()))
 	assert.Equal(t, "spec.disks[0]", p.Field)
 	assert.Contains(t, p.Message, "the quota counts claims")
+}
+
+// TestComputeStatusVMNotWritten: a running VM whose update fails for a
+// reason a retry may fix (KubeVirt's webhook unreachable) keeps what was
+// observed (Running, node, addresses, Ready) and says in Reconciling that
+// the change waits, quoting the error; observedGeneration stays.
+func TestComputeStatusVMNotWritten(t *testing.T) {
+	const webhook = `cannot apply VirtualMachine: Internal error occurred: failed calling webhook "virtualmachines-mutator.kubevirt.io": ` +
+		`failed to call webhook: Post "https://virt-api.kubevirt.svc:443/virtualmachines-mutate?timeout=10s": dial tcp 10.96.0.5:443: connect: connection refused`
+	w := testWukong()
+	w.Status.ObservedGeneration = 2
+	notWritten := errors.New(webhook)
+	s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true, notWritten: notWritten, transient: notWritten,
+		vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), runningVMI("node-1"))}
+	computeStatus(w, s)
+	assert.Equal(t, v1alpha1.PhaseRunning, w.Status.Phase)
+	assert.Equal(t, "node-1", w.Status.NodeName)
+	if assert.NotEmpty(t, w.Status.Networks) {
+		assert.Equal(t, "10.244.1.5", w.Status.Networks[0].IPAddress)
+	}
+	assert.Equal(t, metav1.ConditionTrue, conditions.Get(w, v1alpha1.ReadyCondition).Status)
+	rec := conditions.Get(w, v1alpha1.ReconcilingCondition)
+	if assert.NotNil(t, rec) {
+		assert.Equal(t, metav1.ConditionTrue, rec.Status)
+		assert.Equal(t, v1alpha1.ReasonVMUpdatePending, rec.Reason)
+		assert.Equal(t, "the change waits for the VirtualMachine update, retried with backoff: "+webhook, rec.Message)
+	}
+	assert.Nil(t, conditions.Get(w, v1alpha1.StalledCondition))
+	assert.Equal(t, int64(2), w.Status.ObservedGeneration, "the change has not landed")
+
+	// A VM that could not be created yet says so.
+	w = testWukong()
+	computeStatus(w, &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true, notWritten: notWritten, transient: notWritten})
+	if rec := conditions.Get(w, v1alpha1.ReconcilingCondition); assert.NotNil(t, rec) {
+		assert.Contains(t, rec.Message, "the change waits for the VirtualMachine create")
+	}
 }

@@ -188,7 +188,10 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 		if f, ok := apply.AsFailure(err); ok && f.Reason == kubevirt.ReasonBindingNotRegistered {
 			return r.observeMachine(ctx, s)
 		}
-		return rest
+		if rest != nil {
+			return r.machineNotWritten(ctx, s, rest)
+		}
+		return nil
 	}
 	s.vm = obs
 	// The namespace refusing the launcher pod (a ResourceQuota, a
@@ -317,4 +320,20 @@ func (r *WukongReconciler) observeMachine(ctx context.Context, s *scope) error {
 	}
 	s.vm = obs
 	return r.observeCause(ctx, s)
+}
+
+// machineNotWritten: the VirtualMachine (or its cloud-init Secret) could
+// not be written for a reason a retry may fix (KubeVirt's webhook
+// unreachable while virt-api restarts: "failed calling webhook ...
+// connection refused"; an API hiccup). What exists is observed as it is,
+// so status keeps the phase, node, addresses and Ready it had, and
+// Reconciling says that the change waits, quoting err (s.notWritten); err
+// is returned, retried with backoff, so the change lands once the write
+// passes.
+func (r *WukongReconciler) machineNotWritten(ctx context.Context, s *scope, err error) error {
+	s.notWritten = err
+	if oerr := r.observeMachine(ctx, s); oerr != nil {
+		return errors.Join(err, oerr)
+	}
+	return err
 }
