@@ -112,6 +112,27 @@ func TestLauncherRefusedByQuota(t *testing.T) {
 	waitRunning(t, key(w))
 }
 
+// TestLauncherRefusedByLimitsQuota: a ResourceQuota on limits.memory makes
+// KubeVirt give the launcher pod a memory limit itself (twice its request),
+// which the quota has no room for: Stalled QuotaExceeded naming spec.memory
+// with the quota's limits.memory numbers.
+func TestLauncherRefusedByLimitsQuota(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
+	if !inSandbox {
+		t.Skip("the numbers depend on KubeVirt's exact overhead: sandbox only")
+	}
+	t.Parallel()
+	ns := newNamespace(t)
+	quota(t, ns, corev1.ResourceList{corev1.ResourceLimitsMemory: resource.MustParse("768Mi")})
+	w := newWukong(ns, "limquota")
+	create(t, w)
+	eventually(t, 1, func(c *assert.CollectT) {
+		assertStalled(c, getWukong(c, k, key(w)), v1alpha1.ReadyCondition, v1alpha1.ReasonQuotaExceeded,
+			"spec.memory: the namespace's ResourceQuota refuses the VM's virt-launcher pod; the API server says: exceeded quota: compute, requested: limits.memory=",
+			"limited: limits.memory=768Mi")
+	}, "the Wukong Stalled on the limits quota")
+}
+
 // TestLauncherRefusedByLimitRange: a LimitRange whose default memory limit
 // (512Mi) is below the launcher pod's request: the API server's pod
 // validation refuses the pod once the LimitRanger gave it that limit. The
