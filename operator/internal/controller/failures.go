@@ -122,8 +122,11 @@ var failures = map[failureKey]failureRow{
 		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonInvalidSpec, field: diskSource, message: errorMessage},
 	{fromStorage, storage.ReasonImportFailed}: {
 		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonImportFailed, field: diskSource, message: errorMessage},
+	// External: ResourceQuotas are not watched; a refused growth or plain
+	// claim (Wukong's own write) is tried again after StalledRetry (CDI
+	// retries its own claim, and the DataVolume's change wakes the Wukong).
 	{fromStorage, storage.ReasonQuotaExceeded}: {
-		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonQuotaExceeded, field: diskField, message: diskQuotaMessage},
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonQuotaExceeded, field: diskField, message: diskQuotaMessage, external: true},
 	{fromStorage, storage.ReasonClaimLost}: {
 		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonImportFailed, field: diskSource, message: errorMessage},
 

@@ -83,6 +83,7 @@ func TestDiskQuotaProblem(t *testing.T) {
 	assert.Equal(t, v1alpha1.VolumesBoundCondition, p.Condition)
 	assert.Equal(t, v1alpha1.ReasonQuotaExceeded, p.Reason)
 	assert.Equal(t, "spec.disks[0].size", p.Field)
+	assert.True(t, p.External, "quotas are not watched: a refused write of Wukong's own is tried again after StalledRetry")
 	assert.Contains(t, p.Message, "the API server says: "+storageFull.Message)
 	assert.Contains(t, p.Message, "an administrator raises the quota, after which the disk is made by itself; or replace the disk by a smaller one of another name: spec.disks[0].size cannot shrink")
 
