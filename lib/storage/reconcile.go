@@ -27,7 +27,9 @@ import (
 // plain PVC is kept as it is.
 //
 // A disk that fails (invalid, shrink refused, not expandable, class or CDI
-// missing, a failed import CDI reports) does not stop the others: its
+// missing, a failed import CDI reports, a claim a ResourceQuota refuses:
+// ReasonQuotaExceeded wrapping a *QuotaExceededError, whether the API
+// server refused this package's write or CDI's) does not stop the others: its
 // *apply.Failure (Reason one of the Reason* constants) is joined into the returned
 // error (test with errors.Is / errors.As) and its Observation carries Reason
 // and Message. A StorageClass named by several disks is read once.
@@ -266,6 +268,19 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 		o.Message = "the disk's claim was deleted: its DataVolume is written again"
 		return o, nil
 	}
+	if o.DataVolume && s.dv != nil && s.pvc == nil && s.dv.DeletionTimestamp == nil && quotaRefusedDataVolume(s.dv) &&
+		s.d.Size.Cmp(logicalSize(s.id, s.dv, nil)) != 0 {
+		// CDI could not make the claim (a quota) and the disk's size
+		// changed since: no data exists yet, and CDI does not let a
+		// DataVolume's spec change, so the DataVolume (this owner's own
+		// child) goes and the next pass writes it with the new size.
+		uid := s.dv.UID
+		if err := c.Delete(ctx, s.dv, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
+			return o, fmt.Errorf("cannot delete DataVolume %s to resize it: %w", s.key.Name, err)
+		}
+		o.Message = "the disk's size changed before the quota let CDI make its claim: its DataVolume is written again"
+		return o, nil
+	}
 	if o.DataVolume {
 		err = reconcileImage(ctx, c, owner, s, &o)
 	} else {
@@ -287,8 +302,12 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 	}
 	if s.sizeErr != nil {
 		field := "size"
-		if s.sizeReason == ReasonStorageClassNotFound {
+		var q *QuotaExceededError
+		switch {
+		case s.sizeReason == ReasonStorageClassNotFound:
 			field = "storageClassName"
+		case errors.As(s.sizeErr, &q):
+			field = q.Field()
 		}
 		return o, failure(s.sizeReason, s.sizeErr).On(d.Name, field)
 	}
@@ -341,7 +360,9 @@ func reconcileExisting(ctx context.Context, c client.Client, classes *classReade
 
 // observedFailure is what CDI or the claim reports without an API error,
 // as a stalled *apply.Failure, nil when nothing failed: CDI cannot render
-// the claim (ReasonClaimNotValid, field storageClassName), the image is
+// the claim (ReasonClaimNotValid, field storageClassName), a ResourceQuota
+// has no room for the claim (ReasonQuotaExceeded, field size or none, see
+// QuotaExceededError.Field; CDI retries), the image is
 // bigger than the disk (ReasonDiskTooSmall, field size), the claim's
 // volume is lost (ReasonClaimLost), any other failed import
 // (ReasonImportFailed, field source; CDI retries, so a fix of the source or
@@ -352,6 +373,9 @@ func observedFailure(disk string, o Observation) error {
 		msg = "the disk failed: " + o.Reason
 	}
 	err := errors.New(msg)
+	if q := parseQuota(disk, msg); o.Reason == ReasonQuotaExceeded && q != nil {
+		return failure(ReasonQuotaExceeded, q).On(disk, q.Field())
+	}
 	switch {
 	case o.Reason == ReasonClaimNotValid:
 		return failure(ReasonClaimNotValid, err).On(disk, "storageClassName")
@@ -463,6 +487,10 @@ func reconcileBlank(ctx context.Context, c client.Client, owner client.Object, s
 	}
 	pvc := BuildPVC(s.id, owner, want)
 	if err := applyAndRead(ctx, c, s.id, pvc); err != nil {
+		if q := quotaRefusal(s.d.Name, err); q != nil {
+			s.sizeErr, s.sizeReason = q, ReasonQuotaExceeded // s.pvc is what exists
+			return nil
+		}
 		return fmt.Errorf("%s: %w", errApplyPVC, err)
 	}
 	s.pvc = pvc
@@ -518,6 +546,11 @@ func reconcileImage(ctx context.Context, c client.Client, owner client.Object, s
 			}},
 		}
 		if err := applyAndRead(ctx, c, s.id, patch); err != nil {
+			if q := quotaRefusal(s.d.Name, err); q != nil {
+				s.sizeErr, s.sizeReason = q, ReasonQuotaExceeded // the claim keeps its size
+				o.Requested = size
+				return nil
+			}
 			return fmt.Errorf("%s: %w", errApplyPVC, err)
 		}
 		s.pvc = patch

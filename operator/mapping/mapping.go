@@ -275,7 +275,8 @@ func byName[T any](obs []T, name func(T) string) map[string]T {
 
 // MachineField is the reverse of Machine: the Wukong field behind a
 // lib/kubevirt input field (the Field of a *kubevirt.InvalidInputError) so
-// a Stalled message points at what the user wrote: containerDiskImage is spec.osImage; nics[i].ip.<x> is
+// a Stalled message points at what the user wrote: containerDiskImage is spec.osImage; memory and cpu
+// are spec.memory and spec.cpu; nics[i].ip.<x> is
 // spec.networks[i].ipConfig.<x> (Machine makes NIC i of spec.networks[i];
 // addresses is ipConfig.address, dns is dnsServers) and nics[i].mac is
 // spec.networks[i]. Other fields, and NICs w does not have, are returned as
@@ -286,6 +287,8 @@ func MachineField(w *v1alpha1.Wukong, libField string) string {
 		return "spec.osImage"
 	case "evictionStrategy":
 		return "spec.evictionStrategy"
+	case "memory", "cpu":
+		return "spec." + libField
 	}
 	after, ok := strings.CutPrefix(libField, "nics[")
 	index, suffix, found := strings.Cut(after, "]")

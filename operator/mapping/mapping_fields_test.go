@@ -21,6 +21,8 @@ func TestMachineField(t *testing.T) {
 	tests := []struct{ lib, want string }{
 		{"containerDiskImage", "spec.osImage"},
 		{"evictionStrategy", "spec.evictionStrategy"},
+		{"memory", "spec.memory"},
+		{"cpu", "spec.cpu"},
 		{"nics[1].ip.addresses[0]", "spec.networks[1].ipConfig.address"},
 		{"nics[1].ip.gateway", "spec.networks[1].ipConfig.gateway"},
 		{"nics[3].ip.dns[2]", "spec.networks[3].ipConfig.dnsServers[2]"},

@@ -59,6 +59,9 @@ var (
 	scheme *runtime.Scheme
 	// inSandbox is true when the suite runs its own sandbox.
 	inSandbox bool
+	// box is the suite's sandbox (nil when it runs against a cluster),
+	// for the tests that play a failure of a component (webhooks).
+	box *sandbox.Sandbox
 	// managerCache is the in-process manager's informer cache (sandbox
 	// only; nil when the manager runs in a real cluster), for tests of what
 	// the manager holds in memory.
@@ -142,7 +145,7 @@ func run(m *testing.M) int {
 			}
 			fmt.Printf("e2e: sandbox stopped in %s\n", time.Since(stopped).Round(time.Millisecond))
 		}()
-		cfg = sb.Config
+		cfg, box = sb.Config, sb
 		managerCache = sb.Operator.GetCache()
 		fmt.Printf("e2e: sandbox (SIMULATED KubeVirt/CDI/CSI/NMState) and operator ready in %s\n", time.Since(start).Round(time.Millisecond))
 	}

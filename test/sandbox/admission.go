@@ -134,6 +134,14 @@ func (s *Sandbox) startAdmission(ctx context.Context, assets string, log io.Writ
 		if err != nil {
 			return err
 		}
+		if name == KubeVirtAdmissionBinary {
+			// Registered behind a forwarder a test can take away
+			// (SetKubeVirtAdmissionReachable).
+			if s.kubevirtForwarder, err = startAdmissionForwarder(addr); err != nil {
+				return err
+			}
+			addr = s.kubevirtForwarder.addr
+		}
 		if err := s.registerWebhooks(ctx, bin, "https://"+addr, caFile); err != nil {
 			return fmt.Errorf("registering the webhooks of %s: %w", name, err)
 		}

@@ -115,6 +115,10 @@ func (r *cdiSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 	if errors.As(err, &invalid) {
 		return r.claimNotValid(ctx, dv, invalid.msg)
 	}
+	if status := apierrors.APIStatus(nil); apierrors.IsForbidden(err) && errors.As(err, &status) &&
+		strings.Contains(status.Status().Message, "exceeded quota:") {
+		return r.quotaExceeded(ctx, dv, status.Status().Message)
+	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -152,6 +156,40 @@ func (r *cdiSim) claimNotValid(ctx context.Context, dv *cdiv1.DataVolume, msg st
 		}
 		log.FromContext(ctx).Info("DataVolume claim not valid", "message", msg)
 	}
+	return ctrl.Result{RequeueAfter: requeueSlow}, nil
+}
+
+// reasonExceededQuota is CDI's reason for a claim a quota refuses
+// (pkg/controller/common ErrExceededQuota).
+const reasonExceededQuota = "ErrExceededQuota"
+
+// quotaExceeded reports, as CDI's handlePvcCreation does when the API
+// server refuses the DataVolume's claim for a quota
+// (pkg/controller/datavolume/controller-base.go, v1.65.0; the real quota
+// admission of the sandbox's API server refused it): phase Pending, Bound
+// and Ready False with reason ErrExceededQuota and the API server's
+// message, and on the phase change a Warning Event of that reason. CDI
+// retries with backoff; the sandbox every requeueSlow, so a raised quota
+// or a smaller disk passes soon.
+func (r *cdiSim) quotaExceeded(ctx context.Context, dv *cdiv1.DataVolume, msg string) (ctrl.Result, error) {
+	before := dv.Status.DeepCopy()
+	dv.Status.Phase = cdiv1.Pending
+	setDVCondition(dv, cdiv1.DataVolumeBound, corev1.ConditionFalse, reasonExceededQuota, msg)
+	setDVCondition(dv, cdiv1.DataVolumeReady, corev1.ConditionFalse, reasonExceededQuota, msg)
+	setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionFalse, "", "")
+	if equality.Semantic.DeepEqual(before, &dv.Status) {
+		return ctrl.Result{RequeueAfter: requeueSlow}, nil
+	}
+	if err := r.c.Status().Update(ctx, dv); err != nil {
+		return ctrl.Result{}, err
+	}
+	if before.Phase != dv.Status.Phase {
+		events := &kubevirtSim{c: r.c} // the same Event shape as any recorder's
+		if err := events.recordWarning(ctx, dv, cdiv1.SchemeGroupVersion.String(), "DataVolume", reasonExceededQuota, msg, "datavolume-import-controller", ""); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	log.FromContext(ctx).Info("DataVolume claim refused by a quota", "message", msg)
 	return ctrl.Result{RequeueAfter: requeueSlow}, nil
 }
 

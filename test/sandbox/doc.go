@@ -8,7 +8,9 @@
 //     and cdi-operator install them (test/crds/README.md);
 //   - kube-controller-manager running only the garbage collector, namespace,
 //     disruption (PodDisruptionBudget status, which the eviction API reads)
-//     and a few other controllers (so owner-reference deletion happens);
+//     resource quota (ResourceQuota status.used, which the API server's quota
+//     admission needs) and a few other controllers (so owner-reference
+//     deletion happens);
 //     no node lifecycle controller (see LoseNode);
 //   - the eviction API (pods/eviction, served by kube-apiserver), so
 //     `kubectl drain` and k8s.io/kubectl/pkg/drain work as on a cluster;
@@ -72,7 +74,11 @@
 //     ".invalid", registry URL containing "unreachable") behaves like real CDI
 //     on a DNS failure: the importer pod keeps restarting, so the DataVolume
 //     stays ImportInProgress with restartCount growing and condition
-//     Running=False reason "Error"; it never becomes Failed.
+//     Running=False reason "Error"; it never becomes Failed. A claim the
+//     API server's quota admission refuses leaves the DataVolume Pending
+//     with Bound and Ready False reason ErrExceededQuota and the API
+//     server's message, a Warning Event of that reason, and a retry every
+//     2 s (cdi.go).
 //     A clone (source.pvc or source.snapshot) waits, in CloneScheduled, for
 //     its source to exist, be bound and populated and be used by no running
 //     VMI (with a Warning Event CloneSourceInUse on the DataVolume, as CDI
@@ -103,7 +109,16 @@
 //     An interface whose network binding plugin no KubeVirt CR registers
 //     keeps its VMI Pending with Synchronized=False (FailedCreate) and the
 //     VM condition Failure, as virt-controller does when it cannot render
-//     the launcher pod.
+//     the launcher pod. Launcher pods are created through the API server
+//     (KubeVirt's non-root security context, requests with an approximation
+//     of KubeVirt's memory overhead, limits when a quota tracks limits.*),
+//     so ResourceQuota, LimitRanger and PodSecurity admission are real; a
+//     refusal is played as virt-controller plays it: Warning Event
+//     FailedCreate on the VMI, Synchronized=False reason FailedCreate
+//     ("failed to create virtual machine pod: <err>"), the VM Starting, a
+//     retry every 2 s (kubevirtcr.go). KubeVirt's webhooks are registered
+//     behind a forwarder that SetKubeVirtAdmissionReachable takes away
+//     (connection refused, as while virt-api restarts; webhookoutage.go).
 //   - Start failures (failures.go), as real nodes produce them: a launcher
 //     pod whose NetworkAttachmentDefinition names a CNI plugin the nodes
 //     lack (CNIPlugins; e.g. cnv-bridge) gets the kubelet's Warning Event

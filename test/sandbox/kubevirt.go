@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -170,7 +171,11 @@ func (r *kubevirtSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 	}
 	runningStatus(vm, vmi)
 	trimStateChangeRequest(vm, vmi)
-	return ctrl.Result{}, r.updateVMStatus(ctx, vm, before)
+	var retry time.Duration
+	if c := vmiCondition(vmi, kubevirtv1.VirtualMachineInstanceSynchronized); c.Status == corev1.ConditionFalse && c.Reason == reasonFailedCreate {
+		retry = launcherRetry // virt-controller retries a failed sync
+	}
+	return ctrl.Result{RequeueAfter: retry}, r.updateVMStatus(ctx, vm, before)
 }
 
 // shouldRun follows virt-controller's syncRunStrategy
@@ -273,6 +278,9 @@ func (r *kubevirtSim) progressVMI(ctx context.Context, vmi *kubevirtv1.VirtualMa
 	// it (or reports why not); the VMI follows, as virt-controller copies
 	// the pod's PodScheduled condition into the VMI.
 	pod, err := r.launcherPod(ctx, vmi)
+	if refused := (*podCreateError)(nil); errors.As(err, &refused) {
+		return r.refuseLauncher(ctx, vmi, refused.err, before)
+	}
 	if err != nil {
 		return err
 	}
@@ -466,6 +474,10 @@ func runningStatus(vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachine
 			vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusUnschedulable
 			setVMCondition(vm, conditionPodScheduled, corev1.ConditionFalse, c.Reason, c.Message)
 		}
+	case vmiCondition(vmi, kubevirtv1.VirtualMachineInstanceSynchronized).Reason == reasonFailedCreate:
+		// A Pending VMI whose pod cannot be made (isVirtualMachineStatusStarting:
+		// IsUnprocessed).
+		vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusStarting
 	default:
 		vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusProvisioning
 		if c := vmiCondition(vmi, kubevirtv1.VirtualMachineInstanceProvisioning); c.Reason != "" {

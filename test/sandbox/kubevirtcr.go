@@ -2,12 +2,17 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
@@ -106,3 +111,53 @@ func failedCreate(vmi *kubevirtv1.VirtualMachineInstance, msg string) {
 
 // reasonFailedCreate is virt-controller's reason for a pod it could not create.
 const reasonFailedCreate = "FailedCreate"
+
+// podCreateError is the API server's answer to the launcher pod's create
+// (a ResourceQuota, LimitRanger or PodSecurity admission refusing it, or
+// any other status but AlreadyExists).
+type podCreateError struct{ err error }
+
+func (e *podCreateError) Error() string { return e.err.Error() }
+func (e *podCreateError) Unwrap() error { return e.err }
+
+func isAPIStatus(err error) bool {
+	var s apierrors.APIStatus
+	return errors.As(err, &s)
+}
+
+// launcherRetry is how often the VMI controller retries a launcher pod the
+// API server refused. Real virt-controller returns the sync error and is
+// requeued by its rate limiter (exponential, up to 1000s; nothing watches
+// quotas or LimitRanges); the sandbox retries every launcherRetry, so a
+// test sees a fixed policy pass soon.
+const launcherRetry = 2 * time.Second
+
+// refuseLauncher plays virt-controller when the API server refuses the
+// launcher pod (pkg/virt-controller/watch/vmi/lifecycle.go sync, v1.9.0):
+// a Warning Event FailedCreate on the VMI ("Error creating pod: <err>", or
+// for Pod Security "failed to render launch manifest: failed to create pod
+// for vmi <ns>/<name>, it needs a privileged namespace to run: <err>") and
+// Synchronized=False with reason FailedCreate and "failed to create virtual
+// machine pod: <err>" (the Pod Security text for Pod Security). As
+// CheckFailure (pkg/controller/conditions.go) does, a condition already
+// False with that reason is left as it is, message included, and so is
+// the Event (the real recorder aggregates repeats into a count).
+func (r *kubevirtSim) refuseLauncher(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance, err error, before *kubevirtv1.VirtualMachineInstanceStatus) error {
+	cond, event := "failed to create virtual machine pod: "+err.Error(), "Error creating pod: "+err.Error()
+	if apierrors.IsForbidden(err) && strings.Contains(err.Error(), "violates PodSecurity") {
+		cond = fmt.Sprintf("failed to create pod for vmi %s/%s, it needs a privileged namespace to run: %v", vmi.Namespace, vmi.Name, err)
+		event = "failed to render launch manifest: " + cond
+	}
+	for _, c := range before.Conditions {
+		if c.Type == kubevirtv1.VirtualMachineInstanceSynchronized && c.Status == corev1.ConditionFalse && c.Reason == reasonFailedCreate {
+			vmi.Status = *before.DeepCopy()
+			return nil
+		}
+	}
+	failedCreate(vmi, cond)
+	if err := r.recordWarning(ctx, vmi, kubevirtv1.GroupVersion.String(), "VirtualMachineInstance", reasonFailedCreate, event, "virtualmachine-controller", ""); err != nil {
+		return err
+	}
+	log.FromContext(ctx).Info("virt-controller: launcher pod refused", "error", err.Error())
+	return r.updateVMIStatus(ctx, vmi, before)
+}

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -64,7 +66,10 @@ func (r *kubevirtSim) launcherPod(ctx context.Context, vmi *kubevirtv1.VirtualMa
 		return nil, err
 	}
 	if err := r.c.Create(ctx, pod); err != nil {
-		return nil, fmt.Errorf("creating launcher pod: %w", err)
+		if !isAPIStatus(err) || apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("creating launcher pod: %w", err)
+		}
+		return nil, &podCreateError{err: err}
 	}
 	log.FromContext(ctx).Info("created launcher pod", "pod", pod.Name)
 	return pod, nil
@@ -79,7 +84,9 @@ func (r *kubevirtSim) newLauncherPod(ctx context.Context, vmi *kubevirtv1.Virtua
 	}
 	pod := buildLauncherPod(vmi)
 	c := &pod.Spec.Containers[0]
-	c.Resources.Limits = corev1.ResourceList{}
+	if c.Resources.Limits, err = r.autoLimits(ctx, vmi, c.Resources.Requests); err != nil {
+		return nil, err
+	}
 	for name, n := range netResources {
 		c.Resources.Requests[name] = *resource.NewQuantity(n, resource.DecimalSI)
 		c.Resources.Limits[name] = *resource.NewQuantity(n, resource.DecimalSI)
@@ -88,6 +95,42 @@ func (r *kubevirtSim) newLauncherPod(ctx context.Context, vmi *kubevirtv1.Virtua
 		c.Resources.Limits = nil
 	}
 	return pod, nil
+}
+
+// autoLimits are the limits virt-controller gives the compute container
+// when a ResourceQuota of the VMI's namespace has limits.memory or
+// limits.cpu and the VMI sets none (doesVMIRequireAutoResourceLimits in
+// pkg/virt-controller/services/template.go, v1.9.0): memory twice the
+// request (DefaultMemoryLimitOverheadRatio, or the namespace's
+// alpha.kubevirt.io/auto-memory-limits-ratio label; WithAutoMemoryLimits in
+// renderresources.go), one CPU per vCPU (WithoutDedicatedCPU with CPU
+// limits). Without such a quota the pod has no limits, so a LimitRange's
+// default limit applies to it. (Limits the VMI itself sets are not played:
+// Wukong sets none.)
+func (r *kubevirtSim) autoLimits(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance, requests corev1.ResourceList) (corev1.ResourceList, error) {
+	quotas := &corev1.ResourceQuotaList{}
+	if err := r.live.List(ctx, quotas, client.InNamespace(vmi.Namespace)); err != nil {
+		return nil, err
+	}
+	limits := corev1.ResourceList{}
+	for _, q := range quotas.Items {
+		if _, ok := q.Spec.Hard["limits.memory"]; ok && limits.Memory().IsZero() {
+			ratio := 2.0
+			ns := &corev1.Namespace{}
+			if err := r.live.Get(ctx, client.ObjectKey{Name: vmi.Namespace}, ns); err != nil {
+				return nil, err
+			}
+			if f, err := strconv.ParseFloat(ns.Labels[kubevirtv1.AutoMemoryLimitsRatioLabel], 64); err == nil && f >= 1 {
+				ratio = f
+			}
+			mem := requests[corev1.ResourceMemory]
+			limits[corev1.ResourceMemory] = *resource.NewQuantity(int64(float64(mem.Value())*ratio), mem.Format)
+		}
+		if _, ok := q.Spec.Hard["limits.cpu"]; ok && limits.Cpu().IsZero() {
+			limits[corev1.ResourceCPU] = *resource.NewQuantity(vcpus(vmi), resource.DecimalSI)
+		}
+	}
+	return limits, nil
 }
 
 // MacvtapResourcePrefix is the resource namespace of macvtap-cni's device
@@ -157,19 +200,47 @@ func buildLauncherPod(vmi *kubevirtv1.VirtualMachineInstance) *corev1.Pod {
 			PriorityClassName:             spec.PriorityClassName,
 			RestartPolicy:                 corev1.RestartPolicyNever,
 			TerminationGracePeriodSeconds: spec.TerminationGracePeriodSeconds,
+			// KubeVirt's default non-root launcher (computePodSecurityContext
+			// in pkg/virt-controller/services/template.go, securityContext
+			// and requiredCapabilities in rendercontainer.go, v1.9.0): user
+			// 107, NET_BIND_SERVICE only, no seccomp profile unless the
+			// KubeVirt CR configures one. Pod Security "baseline" admits it,
+			// "restricted" refuses it (seccompProfile).
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsUser: ptr.To(launcherUID), RunAsGroup: ptr.To(launcherUID), RunAsNonRoot: ptr.To(true), FSGroup: ptr.To(launcherUID),
+			},
 			Containers: []corev1.Container{{
 				Name:      "compute",
 				Image:     LauncherImage,
 				Resources: corev1.ResourceRequirements{Requests: launcherRequests(vmi)},
+				SecurityContext: &corev1.SecurityContext{
+					RunAsUser: ptr.To(launcherUID), RunAsGroup: ptr.To(launcherUID), RunAsNonRoot: ptr.To(true),
+					AllowPrivilegeEscalation: ptr.To(false),
+					Capabilities:             &corev1.Capabilities{Add: []corev1.Capability{"NET_BIND_SERVICE"}, Drop: []corev1.Capability{"ALL"}},
+				},
 			}},
 		},
 	}
 	return pod
 }
 
-// launcherRequests follows KubeVirt's renderresources.go: memory is the
-// guest's (spec.domain.memory.guest, else resources.requests.memory) plus
-// GetMemoryOverhead's overhead: page tables (1/512 of guest memory), the
+// launcherUID is KubeVirt's non-root user (util.NonRootUID).
+const launcherUID = int64(107)
+
+// vcpus is the VMI's vCPU count: cores × sockets × threads, at least 1.
+func vcpus(vmi *kubevirtv1.VirtualMachineInstance) int64 {
+	c := vmi.Spec.Domain.CPU
+	if c == nil {
+		return 1
+	}
+	return max(int64(c.Cores), 1) * max(int64(c.Sockets), 1) * max(int64(c.Threads), 1)
+}
+
+// launcherRequests follows KubeVirt's renderresources.go (WithMemoryOverhead):
+// memory is the guest's (spec.domain.memory.guest, else
+// resources.requests.memory) plus an approximation of the overhead
+// CalculateMemoryOverhead (pkg/virt-controller/services/template.go)
+// computes: page tables (1/512 of guest memory), the
 // fixed overheads of virt-launcher-monitor (25Mi), virt-launcher (100Mi),
 // virtlogd (25Mi), virtqemud (40Mi) and qemu (30Mi), 8Mi per vCPU, and 32Mi
 // of video RAM unless autoattachGraphicsDevice is false. The constants are
@@ -186,11 +257,7 @@ func launcherRequests(vmi *kubevirtv1.VirtualMachineInstance) corev1.ResourceLis
 			guest = q.DeepCopy()
 		}
 	}
-	vcpus := int64(1)
-	if c := d.CPU; c != nil {
-		cores, sockets, threads := max(int64(c.Cores), 1), max(int64(c.Sockets), 1), max(int64(c.Threads), 1)
-		vcpus = cores * sockets * threads
-	}
+	vcpus := vcpus(vmi)
 	mi := func(n int64) *resource.Quantity { return resource.NewQuantity(n*1024*1024, resource.BinarySI) }
 	memory := guest.DeepCopy()
 	memory.Add(*resource.NewQuantity(guest.Value()/512, resource.BinarySI))

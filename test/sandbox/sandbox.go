@@ -131,6 +131,9 @@ type Sandbox struct {
 	sched     *exec.Cmd
 	schedDone chan struct{}
 	admission []component
+	// kubevirtForwarder is where KubeVirt's webhooks are registered
+	// (webhookoutage.go); nil without KubeVirt's admission server.
+	kubevirtForwarder *admissionForwarder
 	// simulators and operator run in this process; failed records the
 	// first of them to stop on its own.
 	simulators, operator *inProcess
@@ -327,6 +330,9 @@ func (s *Sandbox) Stop() error {
 				errs = append(errs, err)
 			}
 		}
+		if s.kubevirtForwarder != nil {
+			_ = s.kubevirtForwarder.down()
+		}
 		for _, p := range append(s.admission,
 			component{"kube-scheduler", s.sched, s.schedDone}, component{"kube-controller-manager", s.kcm, s.kcmDone}) {
 			if p.cmd == nil || p.cmd.Process == nil {
@@ -364,12 +370,15 @@ func (s *Sandbox) Stop() error {
 // API server's eviction subresource (pods/eviction, what `kubectl drain`
 // calls) honours them. KubeVirt v1.9.0 itself creates no PDBs (its
 // disruptionbudget controller only deletes those older versions made).
+// The resource quota controller keeps ResourceQuotas' status.used current:
+// the API server's quota admission refuses everything a quota covers while
+// the quota has no usage yet ("status unknown for quota").
 func (s *Sandbox) startControllerManager(binary string) error {
 	cmd, done, err := s.startComponent("kube-controller-manager", binary,
 		"--kubeconfig="+s.adminKubeconfig,
 		"--controllers=garbage-collector-controller,namespace-controller,"+
 			"persistentvolume-protection-controller,persistentvolumeclaim-protection-controller,"+
-			"clusterrole-aggregation-controller,disruption-controller",
+			"clusterrole-aggregation-controller,disruption-controller,resourcequota-controller",
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--use-service-account-credentials=false",

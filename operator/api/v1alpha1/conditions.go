@@ -123,6 +123,22 @@ const (
 	// the sshKeySecret that are not SSH public keys were not copied into
 	// the guest.
 	ReasonSSHKeyLinesDropped = "SSHKeyLinesDropped"
+	// ReasonQuotaExceeded: a ResourceQuota of the namespace has no room for
+	// the VM's virt-launcher pod (Ready; spec.memory or spec.cpu) or for a
+	// disk's claim (VolumesBound; spec.disks[i].size).
+	ReasonQuotaExceeded = "QuotaExceeded"
+	// ReasonLimitRangeExceeded: a LimitRange of the namespace refuses the
+	// VM's virt-launcher pod (its requests are the guest's plus KubeVirt's
+	// overhead).
+	ReasonLimitRangeExceeded = "LimitRangeExceeded"
+	// ReasonPodSecurityViolated: the namespace's Pod Security level refuses
+	// the VM's virt-launcher pod; only the namespace's policy can change.
+	ReasonPodSecurityViolated = "PodSecurityViolated"
+	// ReasonVMUpdatePending: Reconciling's reason while a change cannot be
+	// written to the VirtualMachine (KubeVirt's webhook unreachable, e.g.
+	// while virt-api restarts); retried with backoff, what was observed
+	// stays in status.
+	ReasonVMUpdatePending = "VirtualMachineUpdatePending"
 )
 
 // SSHAuthorizedKeysLabel is the label a Secret carries, with the value

@@ -181,6 +181,7 @@ var libReasons = map[source]map[string]string{
 		"ReasonClaimNotFound":        storage.ReasonClaimNotFound,
 		"ReasonClaimInUse":           storage.ReasonClaimInUse,
 		"ReasonClaimTooSmall":        storage.ReasonClaimTooSmall,
+		"ReasonQuotaExceeded":        storage.ReasonQuotaExceeded,
 	},
 	fromKubeVirt: {
 		"ReasonInvalidInput":          kubevirt.ReasonInvalidInput,
@@ -197,6 +198,9 @@ var libReasons = map[source]map[string]string{
 		"ReasonPaused":                kubevirt.ReasonPaused,
 		"ReasonStarting":              kubevirt.ReasonStarting,
 		"ReasonGuestNotReady":         kubevirt.ReasonGuestNotReady,
+		"ReasonLauncherQuotaExceeded": kubevirt.ReasonLauncherQuotaExceeded,
+		"ReasonLauncherLimitRange":    kubevirt.ReasonLauncherLimitRange,
+		"ReasonLauncherPodSecurity":   kubevirt.ReasonLauncherPodSecurity,
 		"apply.ReasonNameConflict":    apply.ReasonNameConflict,
 		"apply.ReasonPredecessor":     apply.ReasonPredecessor,
 	},

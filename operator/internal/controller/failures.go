@@ -3,6 +3,7 @@ package controller
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/novasphere/wukong/lib/apply"
 	"github.com/novasphere/wukong/lib/kubevirt"
@@ -121,6 +122,11 @@ var failures = map[failureKey]failureRow{
 		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonInvalidSpec, field: diskSource, message: errorMessage},
 	{fromStorage, storage.ReasonImportFailed}: {
 		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonImportFailed, field: diskSource, message: errorMessage},
+	// External: ResourceQuotas are not watched; a refused growth or plain
+	// claim (Wukong's own write) is tried again after StalledRetry (CDI
+	// retries its own claim, and the DataVolume's change wakes the Wukong).
+	{fromStorage, storage.ReasonQuotaExceeded}: {
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonQuotaExceeded, field: diskField, message: diskQuotaMessage, external: true},
 	{fromStorage, storage.ReasonClaimLost}: {
 		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonImportFailed, field: diskSource, message: errorMessage},
 	// A claim a disk names (claimName): the user's, in this namespace only
@@ -153,6 +159,12 @@ var failures = map[failureKey]failureRow{
 		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonKubeVirtMissing, external: true,
 		field:   fixed(""),
 		message: fixed("KubeVirt is not installed: VirtualMachine (kubevirt.io/v1) is not served")},
+	{fromKubeVirt, kubevirt.ReasonLauncherQuotaExceeded}: {
+		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonQuotaExceeded, field: machineField, message: launcherRefused},
+	{fromKubeVirt, kubevirt.ReasonLauncherLimitRange}: {
+		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonLimitRangeExceeded, field: machineField, message: launcherRefused},
+	{fromKubeVirt, kubevirt.ReasonLauncherPodSecurity}: {
+		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonPodSecurityViolated, field: fixed(""), message: launcherRefused},
 	{fromKubeVirt, apply.ReasonNameConflict}: {
 		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonNameConflict, external: true,
 		field: fixed("metadata.name"), message: conflictMessage},
@@ -248,4 +260,60 @@ func conflictMessage(_ entry, f *apply.Failure) string {
 		msg = e.Error()
 	}
 	return msg + ": rename or remove it, or rename this Wukong or its entry"
+}
+
+// machineField is the Wukong field behind the lib/kubevirt Machine field
+// the failure names, "" when it names none.
+func machineField(e entry, f *apply.Failure) string {
+	if f.Field == "" {
+		return ""
+	}
+	return mapping.MachineField(e.w, f.Field)
+}
+
+// launcherRefused: the namespace refuses the VM's virt-launcher pod
+// (virt-controller's FailedCreate, see lib/kubevirt LauncherRefusal). It
+// quotes the API server, then says what may change: the fields behind the
+// resources the refusal names (the pod asks the guest's cpu and memory plus
+// KubeVirt's overhead, so a quota or limit must leave room above
+// spec.memory) and a restart, or the namespace's policy alone (Pod
+// Security, a quota on the number of pods).
+func launcherRefused(e entry, f *apply.Failure) string {
+	var r *kubevirt.LauncherRefusedError
+	if !errors.As(f, &r) {
+		return f.Error()
+	}
+	msg := fmt.Sprintf("the namespace's %s refuses the VM's virt-launcher pod; the API server says: %s", r.Policy, r.Message)
+	if r.Policy == kubevirt.PolicyPodSecurity {
+		return msg + " (an administrator must lower the namespace's pod-security.kubernetes.io/enforce level: KubeVirt's launcher pod " +
+			"needs privileged, or baseline for its default non-root launcher; the VM then starts by itself)"
+	}
+	var fields []string
+	for _, res := range r.Resources {
+		fields = append(fields, "spec."+res)
+	}
+	if len(fields) == 0 {
+		return msg + " (an administrator must change the namespace's " + r.Policy + "; the VM then starts by itself)"
+	}
+	return fmt.Sprintf("%s (the pod asks the guest's %s plus KubeVirt's overhead: change %s and restart the VM (virtctl restart %s), "+
+		"or an administrator changes the namespace's %s, after which the VM starts by itself)",
+		msg, strings.Join(r.Resources, " and "), strings.Join(fields, " or "), e.w.Name, r.Policy)
+}
+
+// diskQuotaMessage: a ResourceQuota has no room for the disk's claim (the
+// API server refused Wukong's write, or CDI's). It quotes the quota's
+// numbers and says what may change (the Wukong CRD refuses a smaller
+// size for a disk, so a smaller disk is another disk); CDI and Wukong
+// retry, so the disk is made once it fits.
+func diskQuotaMessage(e entry, f *apply.Failure) string {
+	var q *storage.QuotaExceededError
+	if !errors.As(f, &q) {
+		return f.Error()
+	}
+	msg := "the namespace's ResourceQuota has no room for the disk's claim; the API server says: " + q.Message
+	if !q.Storage {
+		return msg + " (the quota counts claims: remove a disk, or an administrator raises the quota)"
+	}
+	return msg + " (an administrator raises the quota, after which the disk is made by itself; or replace the disk by a smaller one " +
+		"of another name: " + mapping.DiskField(e.w, e.i, "size") + " cannot shrink)"
 }

@@ -64,6 +64,11 @@ type scope struct {
 	// maint: drains, migrations, node loss (observeMaintenance).
 	maint maintenance
 
+	// notWritten is why the VirtualMachine could not be written this pass
+	// (a transient error: KubeVirt's webhook unreachable, an API hiccup);
+	// vm is then what exists (machineNotWritten).
+	notWritten error
+
 	// transient is an error that is nobody's fault (API hiccup, conflict):
 	// it is retried with backoff and keeps observedGeneration unchanged.
 	transient error

@@ -326,7 +326,8 @@ func vmStalled(s *scope) bool {
 }
 
 // setProgress sets the kstatus pair: Stalled (with Ready's reason) when a
-// problem needs a change, Reconciling while converging, neither when Ready.
+// problem needs a change, Reconciling while converging (VirtualMachineUpdatePending
+// while the VirtualMachine cannot be written), neither when Ready.
 // It returns whether the Wukong is stalled.
 func setProgress(o *v1alpha1.Wukong, s *scope) bool {
 	ready := conditions.Get(o, v1alpha1.ReadyCondition)
@@ -334,6 +335,14 @@ func setProgress(o *v1alpha1.Wukong, s *scope) bool {
 	case len(s.problems) > 0 || vmStalled(s):
 		conditions.MarkStalled(o, ready.Reason, "%s", ready.Message)
 		return true
+	case s.notWritten != nil:
+		// What is observed stays (phase, node, addresses, Ready): the
+		// change waits for the write.
+		what := "create"
+		if s.vm.Exists() {
+			what = "update"
+		}
+		conditions.MarkReconciling(o, v1alpha1.ReasonVMUpdatePending, "the change waits for the VirtualMachine %s, retried with backoff: %s", what, s.notWritten)
 	case ready.Status == "True" && s.transient == nil:
 		conditions.ClearProgress(o)
 	default:

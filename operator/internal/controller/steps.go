@@ -240,7 +240,9 @@ func cameFirst(a, b *v1alpha1.Wukong) bool {
 // problems recorded by earlier steps, or a missing SSH key Secret, it does
 // not create or change the VM (nothing half-built) but still observes an
 // existing one. A machine stuck starting gets the Warning Event that says
-// why (observeCause). Feeds Ready, RestartRequired and the phase.
+// why (observeCause); a launcher pod the namespace refuses is a problem
+// (Stalled, naming spec.memory or spec.cpu when a quota or LimitRange
+// refuses them). Feeds Ready, RestartRequired and the phase.
 func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error {
 	keys, err := r.sshKeys(ctx, s)
 	if err != nil {
@@ -297,9 +299,17 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 		if f, ok := apply.AsFailure(err); ok && f.Reason == kubevirt.ReasonBindingNotRegistered {
 			return r.observeMachine(ctx, s)
 		}
-		return rest
+		if rest != nil {
+			return r.machineNotWritten(ctx, s, rest)
+		}
+		return nil
 	}
 	s.vm = obs
+	// The namespace refusing the launcher pod (a ResourceQuota, a
+	// LimitRange, Pod Security) heals only by a change: a problem.
+	if err := s.classify(obs.LauncherRefusal(), fromKubeVirt); err != nil {
+		return err
+	}
 	return r.observeCause(ctx, s)
 }
 
@@ -424,4 +434,20 @@ func (r *WukongReconciler) observeMachine(ctx context.Context, s *scope) error {
 	}
 	s.vm = obs
 	return r.observeCause(ctx, s)
+}
+
+// machineNotWritten: the VirtualMachine (or its cloud-init Secret) could
+// not be written for a reason a retry may fix (KubeVirt's webhook
+// unreachable while virt-api restarts: "failed calling webhook ...
+// connection refused"; an API hiccup). What exists is observed as it is,
+// so status keeps the phase, node, addresses and Ready it had, and
+// Reconciling says that the change waits, quoting err (s.notWritten); err
+// is returned, retried with backoff, so the change lands once the write
+// passes.
+func (r *WukongReconciler) machineNotWritten(ctx context.Context, s *scope, err error) error {
+	s.notWritten = err
+	if oerr := r.observeMachine(ctx, s); oerr != nil {
+		return errors.Join(err, oerr)
+	}
+	return err
 }
