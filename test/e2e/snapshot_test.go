@@ -356,3 +356,40 @@ func snapVolume(c require.TestingT, nn types.NamespacedName, disk string) string
 }
 
 var _ client.Object = &v1alpha1.WukongRestore{}
+
+// TestSnapshotDeletionPolicy: deleting a Wukong deletes its snapshots of
+// deletionPolicy Delete (garbage collection through the owner reference),
+// with KubeVirt's VirtualMachineSnapshot; a Retain snapshot stays, ready to
+// use, with its VirtualMachineSnapshot.
+func TestSnapshotDeletionPolicy(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindVirtualMachineSnapshot)
+	t.Parallel()
+	ns := newNamespace(t)
+	w := newWukong(ns, "vm")
+	w.Spec.StartStrategy = &v1alpha1.StartStrategy{AutoStart: new(false)}
+	create(t, w)
+	eventually(t, 1, func(c *assert.CollectT) {
+		assert.Equal(c, v1alpha1.PhaseStopped, getWukong(c, k, key(w)).Status.Phase)
+	}, "the stopped Wukong")
+	gone := newSnapshot(ns, "goes", w.Name)
+	kept := newSnapshot(ns, "stays", w.Name)
+	kept.Spec.DeletionPolicy = v1alpha1.SnapshotRetainPolicy
+	create(t, gone)
+	create(t, kept)
+	waitSnapshotReady(t, key(gone))
+	s := waitSnapshotReady(t, key(kept))
+	assert.Equal(t, v1alpha1.ConsistencyOffline, s.Status.Consistency, "a stopped VM: no indications")
+	assert.Empty(t, s.Status.Indications)
+	assert.Empty(t, s.OwnerReferences, "Retain: no owner reference to the Wukong")
+
+	require.NoError(t, k.Delete(ctxT(t), getWukong(t, k, key(w))))
+	eventually(t, 2, func(c *assert.CollectT) {
+		assertGone(c, &v1alpha1.WukongSnapshot{}, key(gone))
+		assertGone(c, &snapshotv1.VirtualMachineSnapshot{}, key(gone))
+		assertGone(c, &v1alpha1.Wukong{}, key(w))
+	}, "the Delete snapshot goes with the Wukong")
+	s = waitSnapshotReady(t, key(kept))
+	require.NoError(t, k.Get(ctxT(t), key(kept), &snapshotv1.VirtualMachineSnapshot{}), "its VirtualMachineSnapshot stays")
+	assert.Len(t, s.Status.Disks, 1)
+	assert.Nil(t, snapshotCond(s, v1alpha1.StalledCondition), "a taken snapshot does not need its Wukong")
+}
