@@ -126,6 +126,13 @@ func TestSnapshotRunningWukong(t *testing.T) {
 	require.NoError(t, k.Get(ctxT(t), key(snap), vms))
 	assert.True(t, metav1.IsControlledBy(vms, snap), "VirtualMachineSnapshot controlled by the WukongSnapshot")
 	assert.Equal(t, w.Name, vms.Spec.Source.Name)
+	// KubeVirt's own admission (VMSnapshotAdmitter; in the sandbox,
+	// hack/kubevirt-admission serves it) keeps the spec immutable.
+	vms.Spec.Source.Name = "other"
+	err := k.Update(ctxT(t), vms)
+	if assert.Error(t, err, "KubeVirt refuses a changed VirtualMachineSnapshot spec") {
+		assert.Contains(t, err.Error(), "spec in immutable after creation", "KubeVirt's words")
+	}
 
 	// deletionPolicy Delete (default): owned by the Wukong, not as controller.
 	ref := metav1.GetControllerOf(snap)
