@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	snapshotv1 "kubevirt.io/api/snapshot/v1beta1"
@@ -389,12 +390,32 @@ func TestSnapshotDeletionPolicy(t *testing.T) {
 	assert.Empty(t, s.Status.Indications)
 	assert.Empty(t, s.OwnerReferences, "Retain: no owner reference to the Wukong")
 
+	// The policy can change: Delete -> Retain drops the owner reference.
+	switched := newSnapshot(ns, "switched", w.Name)
+	create(t, switched)
+	waitSnapshotReady(t, key(switched))
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := &v1alpha1.WukongSnapshot{}
+		if err := k.Get(ctxT(t), key(switched), cur); err != nil {
+			return err
+		}
+		require.NotEmpty(t, cur.OwnerReferences, "Delete: owned by the Wukong")
+		cur.Spec.DeletionPolicy = v1alpha1.SnapshotRetainPolicy
+		return k.Update(ctxT(t), cur)
+	}))
+	eventually(t, 1, func(c *assert.CollectT) {
+		cur := &v1alpha1.WukongSnapshot{}
+		require.NoError(c, k.Get(context.Background(), key(switched), cur))
+		assert.Empty(c, cur.OwnerReferences, "Retain now: the owner reference is gone")
+	}, "owner reference removed")
+
 	require.NoError(t, k.Delete(ctxT(t), getWukong(t, k, key(w))))
 	eventually(t, 2, func(c *assert.CollectT) {
 		assertGone(c, &v1alpha1.WukongSnapshot{}, key(gone))
 		assertGone(c, &snapshotv1.VirtualMachineSnapshot{}, key(gone))
 		assertGone(c, &v1alpha1.Wukong{}, key(w))
 	}, "the Delete snapshot goes with the Wukong")
+	waitSnapshotReady(t, key(switched))
 	s = waitSnapshotReady(t, key(kept))
 	require.NoError(t, k.Get(ctxT(t), key(kept), &snapshotv1.VirtualMachineSnapshot{}), "its VirtualMachineSnapshot stays")
 	assert.Len(t, s.Status.Disks, 1)
