@@ -45,14 +45,6 @@ NAMESPACE=${CDI_NAMESPACE:-cdi}
 SUITE=${CDI_ROOTFS_SUITE:-trixie}
 NICE=${CDI_NICE:-15}
 MOD=$ROOT/hack/cdi-components
-B=$ROOT/bin/cdi
-OUT=$B/bin
-IMAGES=$B/images
-MANIFESTS=$B/manifests
-ROOTFS=$B/rootfs
-STAGE=$B/stage
-REPORT=$B/build.txt
-IMAGETOOL=$B/imagetool
 # CDI's images run as 1001 (cmd/*/BUILD.bazel: user = "1001").
 NONROOT=1001
 
@@ -62,10 +54,10 @@ NONROOT=1001
 # file source: /usr/bin/ln).
 ROOTFS_PKGS=(qemu-utils nbdkit ca-certificates)
 
-LOG_PREFIX=cdi-build
 TIMED_WIDTH=34
 # shellcheck source=scripts/image-build-lib.sh
 source "$ROOT/scripts/image-build-lib.sh"
+image_build_layout cdi
 TAG=${CDI_TAG:-$CDI_VERSION}
 
 # -------------------------------------------------------------------- CDI

@@ -14,13 +14,10 @@
 # Needs no root; idempotent.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-B=$ROOT/bin/cni-plugins
-OUT=$B/bin
-REPORT=$B/build.txt
 NICE=${CNI_PLUGINS_NICE:-15}
-LOG_PREFIX=cni-plugins-build
 # shellcheck source=scripts/image-build-lib.sh
 source "$ROOT/scripts/image-build-lib.sh"
+image_build_layout cni-plugins
 
 CNI_PLUGINS=(main/bridge main/dummy main/host-device main/ipvlan main/loopback main/macvlan main/ptp main/tap main/vlan
   ipam/dhcp ipam/host-local ipam/static meta/bandwidth meta/firewall meta/portmap meta/sbr meta/tuning meta/vrf)

@@ -4,20 +4,30 @@
 # that `ctr -n k8s.io images import` reads, with their manifests. The
 # local-path provisioner (scripts/cdi-build.sh) cannot expand a volume, and
 # no expandable node-local CSI driver is served by the Go module proxy, so
-# the driver is our own (hack/csi-hostpath, a directory per volume); the two
-# sidecars are the real ones, built from their released modules:
+# the driver is our own (hack/csi-hostpath, a directory per volume); the
+# sidecars and the snapshot controller are the real ones, built from their
+# released modules (issue 31: snapshots and clones on real storage):
 #
 #   csi-hostpath           hack/csi-hostpath/cmd/csi-hostpath (ours): CSI
 #                          Identity/Controller/Node and the kubelet plugin
 #                          registration (node-driver-registrar is not served)
 #   csi-provisioner        github.com/kubernetes-csi/external-provisioner/v5 v5.3.0
 #   csi-resizer            github.com/kubernetes-csi/external-resizer v1.14.0
+#   csi-snapshotter        github.com/kubernetes-csi/external-snapshotter/v8 v8.7.0
+#   snapshot-controller    the same module (hack/csi-snapshotter: it needs
+#                          k8s.io v0.37, the provisioner pins v0.33)
 #
 #   bin/csi/bin/           the static binaries
-#   bin/csi/images/        csi-hostpath.tar, csi-provisioner.tar, csi-resizer.tar
+#   bin/csi/images/        csi-hostpath.tar, csi-provisioner.tar, csi-resizer.tar,
+#                          csi-snapshotter.tar, snapshot-controller.tar
 #   bin/csi/manifests/     csi-hostpath.yaml (namespace, RBAC, CSIDriver,
 #                          DaemonSet, StorageClass wukong-csi-hostpath),
-#                          csi-hostpath-storageprofile.yaml (CDI's profile)
+#                          csi-hostpath-storageprofile.yaml (CDI's profile),
+#                          snapshot-crds.yaml (the VolumeSnapshot CRDs of
+#                          external-snapshotter's client/v8 module),
+#                          snapshot-controller.yaml (its RBAC, Deployment),
+#                          csi-hostpath-snapshotclass.yaml (VolumeSnapshotClass
+#                          wukong-csi-hostpath; needs the CRDs applied first)
 #   bin/csi/build.txt      every run's times and sizes (appended)
 #
 # Steps (each runnable alone; `all` by default): test (the driver's unit
@@ -32,6 +42,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/scripts/versions.sh"
 PROVISIONER_VERSION=$CSI_PROVISIONER_VERSION
 RESIZER_VERSION=$CSI_RESIZER_VERSION
+SNAPSHOTTER_VERSION=$CSI_SNAPSHOTTER_VERSION
 DRIVER=hostpath.csi.wukong.novasphere.dev
 # The driver's version: the last commit of hack/csi-hostpath. Its image tag
 # is the binary's digest (driver_tag), so a rebuilt driver is a new image
@@ -48,15 +59,11 @@ DATA_DIR=${CSI_DATA_DIR:-/var/lib/wukong-csi}
 KUBELET_DIR=${CSI_KUBELET_DIR:-/var/lib/kubelet}
 NICE=${CSI_NICE:-10}
 MOD=$ROOT/hack/csi-hostpath
-B=$ROOT/bin/csi
-OUT=$B/bin
-IMAGES=$B/images
-MANIFESTS=$B/manifests
-REPORT=$B/build.txt
-IMAGETOOL=$B/imagetool
-LOG_PREFIX=csi-build
+SNAP_MOD=$ROOT/hack/csi-snapshotter
+SNAPSHOT_CLASS=${CSI_SNAPSHOT_CLASS:-wukong-csi-hostpath}
 # shellcheck source=scripts/image-build-lib.sh
 source "$ROOT/scripts/image-build-lib.sh"
+image_build_layout csi
 
 # ------------------------------------------------------------------- test
 # The driver's tests: table tests, and csi-test v5.3.1's sanity suite over a
@@ -80,6 +87,13 @@ build_bin() {
     github.com/kubernetes-csi/external-resizer/cmd/csi-resizer
   timed "go build csi-hostpath" env -C "$MOD" GOWORK=off CGO_ENABLED=0 go build -trimpath \
     -ldflags "-s -w -X main.version=$DRIVER_VERSION" -o "$OUT/csi-hostpath" ./cmd/csi-hostpath
+  # hack/csi-snapshotter's go.mod (tools.go) pins external-snapshotter.
+  local c
+  for c in csi-snapshotter snapshot-controller; do
+    timed "go build $c" env -C "$SNAP_MOD" GOWORK=off CGO_ENABLED=0 go build -trimpath \
+      -ldflags "-s -w -X main.version=$SNAPSHOTTER_VERSION" -o "$OUT/$c" \
+      "github.com/kubernetes-csi/external-snapshotter/v8/cmd/$c"
+  done
 }
 
 # ------------------------------------------------------------------ images
@@ -92,7 +106,7 @@ driver_tag() {
 
 build_images() {
   local c
-  for c in csi-hostpath csi-provisioner csi-resizer; do
+  for c in csi-hostpath csi-provisioner csi-resizer csi-snapshotter snapshot-controller; do
     [ -x "$OUT/$c" ] || die "$OUT/$c is missing: run '$0 bin' first"
   done
   mkdir -p "$IMAGES"
@@ -103,7 +117,7 @@ build_images() {
   # sidecars run as 65532:65532 (they reach the driver's socket by its
   # group: -socket-gid), the driver as root (mount(2) in the kubelet's pod
   # directories).
-  for c in csi-hostpath csi-provisioner csi-resizer; do
+  for c in csi-hostpath csi-provisioner csi-resizer csi-snapshotter snapshot-controller; do
     install -D -m 0755 "$OUT/$c" "$stage/$c/usr/bin/$c"
     mkdir -p "$stage/$c/etc"
     printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$stage/$c/etc/passwd"
@@ -114,6 +128,10 @@ build_images() {
     -entrypoint /usr/bin/csi-provisioner -user 65532:65532
   image "$REGISTRY/csi-resizer:$RESIZER_VERSION" csi-resizer -layer "$stage/csi-resizer:0:0" \
     -entrypoint /usr/bin/csi-resizer -user 65532:65532
+  image "$REGISTRY/csi-snapshotter:$SNAPSHOTTER_VERSION" csi-snapshotter -layer "$stage/csi-snapshotter:0:0" \
+    -entrypoint /usr/bin/csi-snapshotter -user 65532:65532
+  image "$REGISTRY/snapshot-controller:$SNAPSHOTTER_VERSION" snapshot-controller -layer "$stage/snapshot-controller:0:0" \
+    -entrypoint /usr/bin/snapshot-controller -user 65532:65532
   rm -rf "$stage"
 }
 
@@ -123,18 +141,23 @@ build_images() {
 # driver and both sidecars share a pod); the rest is written here.
 build_manifests() {
   mkdir -p "$MANIFESTS"
-  local prov res tag f=$MANIFESTS/csi-hostpath.yaml
+  local prov res snap tag f=$MANIFESTS/csi-hostpath.yaml
   tag=$(driver_tag)
   prov=$(module_dir "$MOD" "github.com/kubernetes-csi/external-provisioner/v5@$PROVISIONER_VERSION")
   res=$(module_dir "$MOD" "github.com/kubernetes-csi/external-resizer@$RESIZER_VERSION")
+  snap=$(module_dir "$SNAP_MOD" "github.com/kubernetes-csi/external-snapshotter/v8@$SNAPSHOTTER_VERSION")
   {
     cat <<EOF
 # Wukong's expandable CSI StorageClass for the local cluster, written by
 # scripts/csi-build.sh: the driver $DRIVER (ours, hack/csi-hostpath,
 # $DRIVER_VERSION; volumes are directories in $DATA_DIR on the node), with
 # external-provisioner $PROVISIONER_VERSION (--node-deployment: each node's
-# provisioner makes the volumes of the claims scheduled there) and
-# external-resizer $RESIZER_VERSION in one DaemonSet on every node. Every
+# provisioner makes the volumes of the claims scheduled there, from a
+# snapshot or a claim too), external-resizer $RESIZER_VERSION and
+# csi-snapshotter $SNAPSHOTTER_VERSION (leader-elected: one node's cuts
+# every snapshot; the store is the machine's one directory) in one
+# DaemonSet on every node. The VolumeSnapshot CRDs and the
+# snapshot-controller are snapshot-crds.yaml and snapshot-controller.yaml. Every
 # node's driver uses the machine's one $DATA_DIR (the local cluster does
 # not make it private to a node), so each resizer's driver knows every
 # volume (an expansion recorded twice is the same).
@@ -158,6 +181,12 @@ EOF
     echo "# external-resizer $RESIZER_VERSION deploy/kubernetes/rbac.yaml, adapted"
     sed -e "s/namespace: default\$/namespace: $NAMESPACE/" -e 's/name: csi-resizer$/name: csi-hostpath/' \
       "$res/deploy/kubernetes/rbac.yaml"
+    echo "---"
+    echo "# external-snapshotter $SNAPSHOTTER_VERSION deploy/kubernetes/csi-snapshotter/rbac-csi-snapshotter.yaml, adapted"
+    # (its ServiceAccount names no namespace: given ours)
+    sed -e "/^kind: ServiceAccount\$/,/^---\$/ s/^  name: csi-snapshotter\$/  name: csi-hostpath\n  namespace: $NAMESPACE/" \
+      -e "s/namespace: default\( *#.*\)\{0,1\}\$/namespace: $NAMESPACE/" -e 's/name: csi-snapshotter$/name: csi-hostpath/' \
+      "$snap/deploy/kubernetes/csi-snapshotter/rbac-csi-snapshotter.yaml"
     cat <<EOF
 ---
 # attachRequired false: no ControllerPublish (no attacher sidecar).
@@ -258,6 +287,30 @@ spec:
         - {name: socket-dir, mountPath: /csi}
         resources:
           requests: {cpu: 5m, memory: 32Mi}
+      # Every node's driver sees every volume (one store directory), so
+      # one snapshotter is enough and more would race for the same
+      # VolumeSnapshotContent: a Lease in $NAMESPACE picks it.
+      - name: csi-snapshotter
+        image: $REGISTRY/csi-snapshotter:$SNAPSHOTTER_VERSION
+        imagePullPolicy: IfNotPresent
+        args:
+        - --csi-address=/csi/csi.sock
+        - --leader-election=true
+        - --leader-election-namespace=$NAMESPACE
+        - --timeout=5m
+        - --v=2
+        securityContext:
+          runAsNonRoot: true
+          runAsUser: 65532
+          runAsGroup: 65532
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+          capabilities: {drop: [ALL]}
+        terminationMessagePolicy: FallbackToLogsOnError
+        volumeMounts:
+        - {name: socket-dir, mountPath: /csi}
+        resources:
+          requests: {cpu: 5m, memory: 32Mi}
       volumes:
       - name: socket-dir
         hostPath: {path: $KUBELET_DIR/plugins/$DRIVER, type: DirectoryOrCreate}
@@ -296,16 +349,25 @@ EOF
   } >"$f.tmp"
   # Every upstream name we adapt must have been there.
   local want
-  for want in "namespace: default" "name: csi-provisioner" "name: csi-resizer"; do
-    if grep -qE "^ *$want\$" "$f.tmp"; then die "$f: '$want' left after adapting the sidecars' rbac.yaml"; fi
+  for want in "namespace: default" "name: csi-provisioner" "name: csi-resizer" "name: csi-snapshotter"; do
+    if grep -qE "^ *$want( *#.*)?\$" "$f.tmp"; then die "$f: '$want' left after adapting the sidecars' rbac.yaml"; fi
   done
-  [ "$(grep -c "^  name: csi-hostpath\$\|^    name: csi-hostpath\$" "$f.tmp")" -ge 4 ] || die "$f: the sidecars' RBAC does not name ServiceAccount csi-hostpath"
+  [ "$(grep -c "^  name: csi-hostpath\$\|^    name: csi-hostpath\$" "$f.tmp")" -ge 7 ] || die "$f: the sidecars' RBAC does not name ServiceAccount csi-hostpath"
   mv "$f.tmp" "$f"
   cat >"$MANIFESTS/csi-hostpath-storageprofile.yaml" <<EOF
 # CDI's StorageProfile for $STORAGE_CLASS (apply after CDI made the object:
 # this fills its spec). CDI v1.65.0's pkg/storagecapabilities does not know
 # $DRIVER, so without this a DataVolume that names no access mode or
 # volume mode stays Pending. Filesystem only: a volume is a directory.
+# cloneStrategy csi-clone: the driver has CLONE_VOLUME (CreateVolume from a
+# volume: a reflink or plain copy of the directory on the node, no
+# importer/cloner pods), so CDI clones a DataVolume's PVC source with a PVC
+# whose dataSource is the source claim. CDI's doc/storageprofile.md
+# ("csi-clone - clones the volume using a CSI clone ... If the storage
+# class (and its provider) is capable of doing CSI Volume Clone then the
+# user may choose csi-clone") and doc/csi-cloning.md (the StorageProfile's
+# cloneStrategy decides; host-assisted cloning when the prerequisites fail,
+# e.g. another volume mode or storage class).
 apiVersion: cdi.kubevirt.io/v1beta1
 kind: StorageProfile
 metadata:
@@ -314,7 +376,7 @@ spec:
   claimPropertySets:
   - accessModes: [ReadWriteOnce]
     volumeMode: Filesystem
-  cloneStrategy: copy
+  cloneStrategy: csi-clone
 ---
 # The shared class: ReadWriteMany, so KubeVirt finds its VMs live-migratable.
 apiVersion: cdi.kubevirt.io/v1beta1
@@ -325,15 +387,109 @@ spec:
   claimPropertySets:
   - accessModes: [ReadWriteMany]
     volumeMode: Filesystem
-  cloneStrategy: copy
+  cloneStrategy: csi-clone
 EOF
-  report "manifests: $(cd "$MANIFESTS" && wc -c csi-hostpath.yaml csi-hostpath-storageprofile.yaml | awk '$2 != "total" {printf "%s %d B; ", $2, $1}')"
+  build_snapshot_manifests "$snap"
+  report "manifests: $(cd "$MANIFESTS" && wc -c csi-hostpath.yaml csi-hostpath-storageprofile.yaml snapshot-crds.yaml snapshot-controller.yaml csi-hostpath-snapshotclass.yaml | awk '$2 != "total" {printf "%s %d B; ", $2, $1}')"
+}
+
+# build_snapshot_manifests SNAPSHOTTER_DIR: the VolumeSnapshot CRDs, the
+# snapshot-controller, and our driver's VolumeSnapshotClass.
+build_snapshot_manifests() {
+  local snap=$1 client crd f
+  client=$(module_dir "$SNAP_MOD" "github.com/kubernetes-csi/external-snapshotter/client/v8@$SNAPSHOTTER_VERSION")
+  # The v1 VolumeSnapshot CRDs as client/v8 ships them (config/crd; the
+  # group-snapshot CRDs are left out: their API is beta and off by
+  # default in the snapshot-controller).
+  f=$MANIFESTS/snapshot-crds.yaml
+  {
+    echo "# The VolumeSnapshot CRDs of github.com/kubernetes-csi/external-snapshotter/client/v8 $SNAPSHOTTER_VERSION (config/crd), as released."
+    for crd in volumesnapshotclasses volumesnapshotcontents volumesnapshots; do
+      [ -f "$client/config/crd/snapshot.storage.k8s.io_$crd.yaml" ] || die "$client/config/crd has no snapshot.storage.k8s.io_$crd.yaml"
+      echo "---"
+      sed '/^---$/d' "$client/config/crd/snapshot.storage.k8s.io_$crd.yaml"
+    done
+  } >"$f.tmp"
+  mv "$f.tmp" "$f"
+  f=$MANIFESTS/snapshot-controller.yaml
+  {
+    cat <<EOF
+# The snapshot-controller of external-snapshotter $SNAPSHOTTER_VERSION: binds
+# VolumeSnapshots to VolumeSnapshotContents, which the driver's
+# csi-snapshotter sidecar cuts. Its RBAC as released
+# (deploy/kubernetes/snapshot-controller/rbac-snapshot-controller.yaml, in
+# kube-system); the Deployment is upstream's setup-snapshot-controller.yaml
+# with our image, one replica (leader election kept, so a second is safe)
+# and the host's network (the API server only; no wait for the pod network).
+EOF
+    echo "---"
+    cat "$snap/deploy/kubernetes/snapshot-controller/rbac-snapshot-controller.yaml"
+    cat <<EOF
+---
+kind: Deployment
+apiVersion: apps/v1
+metadata:
+  name: snapshot-controller
+  namespace: kube-system
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: snapshot-controller
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: snapshot-controller
+    spec:
+      serviceAccountName: snapshot-controller
+      hostNetwork: true
+      priorityClassName: system-cluster-critical
+      containers:
+      - name: snapshot-controller
+        image: $REGISTRY/snapshot-controller:$SNAPSHOTTER_VERSION
+        imagePullPolicy: IfNotPresent
+        args:
+        - --v=2
+        - --leader-election=true
+        - --leader-election-namespace=kube-system
+        securityContext:
+          runAsNonRoot: true
+          runAsUser: 65532
+          runAsGroup: 65532
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+          capabilities: {drop: [ALL]}
+        terminationMessagePolicy: FallbackToLogsOnError
+        resources:
+          requests: {cpu: 5m, memory: 32Mi}
+EOF
+  } >"$f.tmp"
+  grep -q "^  namespace: kube-system\$" "$f.tmp" || die "$f: the snapshot-controller's RBAC is not in kube-system any more"
+  mv "$f.tmp" "$f"
+  cat >"$MANIFESTS/csi-hostpath-snapshotclass.yaml" <<EOF
+# The VolumeSnapshotClass of $DRIVER (apply after snapshot-crds.yaml): the
+# driver's default class, so a VolumeSnapshot of a wukong-csi-* claim that
+# names no class, KubeVirt's VirtualMachineSnapshot and CDI's snapshot
+# clones find it (the snapshot-controller picks the class annotated
+# snapshot.storage.kubernetes.io/is-default-class for the claim's driver).
+# deletionPolicy Delete: deleting a VolumeSnapshot deletes its copy on the
+# node (DeleteSnapshot). A snapshot is a copy of the volume's directory,
+# reflinked where the file system can.
+apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshotClass
+metadata:
+  name: $SNAPSHOT_CLASS
+  annotations:
+    snapshot.storage.kubernetes.io/is-default-class: "true"
+driver: $DRIVER
+deletionPolicy: Delete
+EOF
 }
 
 mkdir -p "$B"
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(all)
-report "== $(date -u +%FT%TZ) csi-build ${steps[*]} (driver $DRIVER $DRIVER_VERSION, provisioner $PROVISIONER_VERSION, resizer $RESIZER_VERSION)"
+report "== $(date -u +%FT%TZ) csi-build ${steps[*]} (driver $DRIVER $DRIVER_VERSION, provisioner $PROVISIONER_VERSION, resizer $RESIZER_VERSION, snapshotter $SNAPSHOTTER_VERSION)"
 for s in "${steps[@]}"; do
   case $s in
   all) test_driver && build_bin && build_images && build_manifests ;;

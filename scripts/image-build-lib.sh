@@ -4,17 +4,35 @@
 # Debian root filesystem made with debootstrap and apt-get, the image writer
 # (hack/kubevirt-components/imagetool), busybox, manifest edits, module
 # downloads for offline builds, and the throwaway containerd of the `check`
-# steps. The sourcing script sets, before using them:
+# steps. The sourcing script calls image_build_layout NAME (or sets its
+# variables itself) and sets, before using them:
 #
-#   LOG_PREFIX  the name log lines start with
-#   REPORT      the file report appends to (build.txt)
 #   NICE        the nice level builds run at
-#   IMAGETOOL   where the image writer is built
 #   TIMED_WIDTH optional: the width of timed's name column (default 26)
 
 BUILD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/versions.sh
 . "$BUILD_ROOT/scripts/versions.sh"
+
+# image_build_layout NAME: the layout of bin/NAME every image build
+# shares, as globals: B (bin/NAME), OUT ($B/bin, the binaries), IMAGES
+# ($B/images, the docker-archive tars), MANIFESTS ($B/manifests), STAGE
+# ($B/stage, image contents being assembled), ROOTFS ($B/rootfs, a Debian
+# root filesystem), REPORT ($B/build.txt, every run's times and sizes,
+# appended), IMAGETOOL ($B/imagetool, the image writer) and LOG_PREFIX
+# (NAME-build, what log lines start with). A build uses the ones it needs.
+# shellcheck disable=SC2034 # used by the sourcing scripts
+image_build_layout() {
+  B=$BUILD_ROOT/bin/$1
+  OUT=$B/bin
+  IMAGES=$B/images
+  MANIFESTS=$B/manifests
+  STAGE=$B/stage
+  ROOTFS=$B/rootfs
+  REPORT=$B/build.txt
+  IMAGETOOL=$B/imagetool
+  LOG_PREFIX=$1-build
+}
 
 log() { printf '%s: %s\n' "$LOG_PREFIX" "$*" >&2; }
 die() { log "$*"; exit 1; }

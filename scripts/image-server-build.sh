@@ -16,18 +16,11 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ADDONS=${IMAGE_SERVER_REGISTRY:-localhost/wukong}
-B=$ROOT/bin/image-server
-OUT=$B/bin
-IMAGES=$B/images
-MANIFESTS=$B/manifests
-STAGE=$B/stage
-REPORT=$B/build.txt
-IMAGETOOL=$B/imagetool
 NICE=${IMAGE_SERVER_NICE:-15}
-LOG_PREFIX=image-server-build
 TIMED_WIDTH=34
 # shellcheck source=scripts/image-build-lib.sh
 source "$ROOT/scripts/image-build-lib.sh"
+image_build_layout image-server
 
 build_bin() {
   mkdir -p "$OUT"

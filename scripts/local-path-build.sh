@@ -20,18 +20,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ADDONS=${LOCAL_PATH_REGISTRY:-localhost/wukong}
 DATA_DIR=${LOCAL_PATH_DATA_DIR:-/var/lib/wukong-local-path}
-B=$ROOT/bin/local-path
-OUT=$B/bin
-IMAGES=$B/images
-MANIFESTS=$B/manifests
-STAGE=$B/stage
-REPORT=$B/build.txt
-IMAGETOOL=$B/imagetool
 NICE=${LOCAL_PATH_NICE:-15}
-LOG_PREFIX=local-path-build
 TIMED_WIDTH=34
 # shellcheck source=scripts/image-build-lib.sh
 source "$ROOT/scripts/image-build-lib.sh"
+image_build_layout local-path
 
 build_bin() {
   mkdir -p "$OUT"

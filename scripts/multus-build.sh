@@ -22,19 +22,12 @@ ADDONS=${MULTUS_REGISTRY:-localhost/wukong}
 # local cluster's containerd bin_dir. The config dir is upstream's
 # /etc/cni/net.d, a private bind of each node's own directory there.
 CNI_BIN_DIR=${MULTUS_CNI_BIN_DIR:-/opt/cni/bin}
-B=$ROOT/bin/multus
-OUT=$B/bin
-IMAGES=$B/images
-MANIFESTS=$B/manifests
-STAGE=$B/stage
-REPORT=$B/build.txt
-IMAGETOOL=$B/imagetool
 PLUGINS=$ROOT/bin/cni-plugins/bin
 NICE=${MULTUS_NICE:-15}
-LOG_PREFIX=multus-build
 TIMED_WIDTH=34
 # shellcheck source=scripts/image-build-lib.sh
 source "$ROOT/scripts/image-build-lib.sh"
+image_build_layout multus
 
 # From hack/multus-components: `go install <pkg>@<version>` is refused (it
 # reads the module's version list, which the proxy does not serve).

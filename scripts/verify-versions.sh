@@ -24,8 +24,10 @@ pin cdi-admission kubevirt.io/containerized-data-importer "$CDI_VERSION"
 pin multus-components gopkg.in/k8snetworkplumbingwg/multus-cni.v4 "$MULTUS_VERSION"
 pin csi-hostpath github.com/kubernetes-csi/external-provisioner/v5 "$CSI_PROVISIONER_VERSION"
 pin csi-hostpath github.com/kubernetes-csi/external-resizer "$CSI_RESIZER_VERSION"
+pin csi-snapshotter github.com/kubernetes-csi/external-snapshotter/v8 "$CSI_SNAPSHOTTER_VERSION"
+pin csi-snapshotter github.com/kubernetes-csi/external-snapshotter/client/v8 "$CSI_SNAPSHOTTER_VERSION"
 # No script may pin a version of its own: every one comes from versions.env.
-if grep -nE '^[[:space:]]*(KUBEVIRT|CDI|HELM|KIND|MULTUS|CNI_PLUGINS|NMSTATE|LOCAL_PATH|CSI_PROVISIONER|CSI_RESIZER|KUBERNETES)_VERSION=["$]*\{?[A-Z_]*:?-?v[0-9]' "$ROOT"/scripts/*.sh "$ROOT"/scripts/local-cluster/*.sh "$ROOT"/scripts/local-cluster/*/*.sh 2>/dev/null; then
+if grep -nE '^[[:space:]]*(KUBEVIRT|CDI|HELM|KIND|MULTUS|CNI_PLUGINS|NMSTATE|LOCAL_PATH|CSI_PROVISIONER|CSI_RESIZER|CSI_SNAPSHOTTER|KUBERNETES)_VERSION=["$]*\{?[A-Z_]*:?-?v[0-9]' "$ROOT"/scripts/*.sh "$ROOT"/scripts/local-cluster/*.sh "$ROOT"/scripts/local-cluster/*/*.sh 2>/dev/null; then
   echo "verify-versions: the lines above pin a version outside scripts/versions.env" >&2
   fail=1
 fi

@@ -15,7 +15,9 @@ import (
 // ClaimName is the name of the PVC and DataVolume of disk: "<owner>-<disk>".
 func ClaimName(ownerName, disk string) string { return ownerName + "-" + disk }
 
-// Validate checks the disk's name, size and source; errors wrap ErrInvalidDisk.
+// Validate checks the disk's name, size and source (for a disk naming an
+// existing claim: the claim's name, no source, no class, a size that is not
+// negative); errors wrap ErrInvalidDisk.
 func (d Disk) Validate() error {
 	_, err := d.validate()
 	return err
@@ -26,6 +28,19 @@ func (d Disk) Validate() error {
 func (d Disk) validate() (Kind, error) {
 	if errs := validation.IsDNS1123Label(d.Name); len(errs) > 0 {
 		return KindBlank, fmt.Errorf("%w: name %q is not a DNS-1123 label", ErrInvalidDisk, d.Name)
+	}
+	if d.ClaimName != "" {
+		switch {
+		case len(validation.IsDNS1123Subdomain(d.ClaimName)) > 0:
+			return KindBlank, fmt.Errorf("%w: disk %q: claim name %q is not a DNS-1123 subdomain", ErrInvalidDisk, d.Name, d.ClaimName)
+		case d.Source != "":
+			return KindBlank, fmt.Errorf("%w: disk %q names an existing claim and a source: nothing is imported into an existing claim", ErrInvalidDisk, d.Name)
+		case d.StorageClassName != "":
+			return KindBlank, fmt.Errorf("%w: disk %q names an existing claim and a StorageClass: the claim keeps its own", ErrInvalidDisk, d.Name)
+		case d.Size.Sign() < 0:
+			return KindBlank, fmt.Errorf("%w: disk %q has a negative size", ErrInvalidDisk, d.Name)
+		}
+		return KindBlank, nil
 	}
 	if d.Size.Sign() <= 0 {
 		return KindBlank, fmt.Errorf("%w: disk %q needs a positive size", ErrInvalidDisk, d.Name)

@@ -149,6 +149,12 @@ func TestDiskValidate(t *testing.T) {
 		{name: "bad name", disk: Disk{Name: "Root_Disk", Size: resource.MustParse("1Gi")}},
 		{name: "zero size", disk: Disk{Name: "root"}},
 		{name: "bad source", disk: Disk{Name: "root", Size: resource.MustParse("1Gi"), Source: "a b"}},
+		{name: "existing claim without size", disk: Disk{Name: "root", ClaimName: "kept.root"}, ok: true},
+		{name: "existing claim with size", disk: Disk{Name: "root", ClaimName: "kept", Size: resource.MustParse("1Gi")}, ok: true},
+		{name: "existing claim, bad name", disk: Disk{Name: "root", ClaimName: "Kept_Root"}},
+		{name: "existing claim and source", disk: Disk{Name: "root", ClaimName: "kept", Source: "docker://fedora:40"}},
+		{name: "existing claim and class", disk: Disk{Name: "root", ClaimName: "kept", StorageClassName: "fast"}},
+		{name: "existing claim, negative size", disk: Disk{Name: "root", ClaimName: "kept", Size: resource.MustParse("-1Gi")}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

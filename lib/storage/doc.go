@@ -63,4 +63,12 @@
 //     happen, so waiting for Bound would deadlock.
 //   - A disk whose StorageClass does not exist is not created (its class
 //     could not be changed later); the other disks go on.
+//   - A disk naming an existing claim (Disk.ClaimName) is only read: it must
+//     exist and have no controller, and is never created, labelled, resized
+//     or deleted (Observation.Existing).
+//   - Owner references delete a disk's claim with its owner. To keep the
+//     claims of the disks with Retain, hold the owner with a finalizer and
+//     call Release while it is being deleted: it hands each claim over to
+//     nobody, as CDI's DataVolume garbage collection did, and deletes its
+//     DataVolume.
 package storage

@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -130,7 +129,21 @@ func (f *fixture) setDVStatus(disk string, st cdiv1.DataVolumeStatus) {
 
 func gi(s string) resource.Quantity { return resource.MustParse(s) }
 
-func apierrorsIsNotFound(err error) bool { return apierrors.IsNotFound(err) }
+// foreignClaim creates a 1Gi ReadWriteOnce PVC named like disk's claim
+// that someone else wrote (label team: data, none of Wukong's) and returns
+// it as created.
+func (f *fixture) foreignClaim(disk string) *corev1.PersistentVolumeClaim {
+	f.t.Helper()
+	p := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: f.key(disk).Name, Namespace: f.ns, Labels: map[string]string{"team": "data"}},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: gi("1Gi")}},
+		},
+	}
+	require.NoError(f.t, f.c.Create(f.ctx, p))
+	return p
+}
 
 // plainClaims writes the plain PVCs of blank disks as versions before blank
 // DataVolumes did (BuildPVC under testID, with the class the first write

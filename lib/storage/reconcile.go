@@ -52,7 +52,7 @@ func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner cl
 	short := &shortCut{cache: cfg.cache, classes: classes}
 	for _, d := range disks {
 		kind, invalid := d.validate() // once for the checks, the short cut and the claim kind
-		if invalid == nil {
+		if invalid == nil && d.ClaimName == "" {
 			if ob, done, err := short.try(ctx, owner, d, kind); done {
 				obs = append(obs, ob)
 				errs = append(errs, fmt.Errorf("disk %q: %w", d.Name, err))
@@ -193,6 +193,9 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 	if invalid != nil {
 		return fail(ReasonInvalidDisk, "", invalid)
 	}
+	if d.ClaimName != "" {
+		return reconcileExisting(ctx, c, classes, owner, d)
+	}
 	blank := kind == KindBlank
 	s := &diskState{id: id, d: d, kind: kind, key: client.ObjectKey{Namespace: owner.GetNamespace(), Name: o.ClaimName}}
 
@@ -293,6 +296,50 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 		}
 		return o, failure(s.sizeReason, s.sizeErr).On(d.Name, field)
 	}
+	return o, observedFailure(d.Name, o)
+}
+
+// reconcileExisting observes the claim a disk names (Disk.ClaimName)
+// without writing anything: it must exist and not be being deleted
+// (ReasonClaimNotFound), have no controller (ReasonClaimInUse: never take a
+// DataVolume's or another owner's claim, the no-adoption rule) and request
+// at least the disk's size when one is given (ReasonClaimTooSmall). Each is
+// stalled: someone must create, free or grow the claim. The Observation's
+// Requested is the claim's request. A claim without a controller is what
+// KubeVirt takes as populated (containerized-data-importer-api v1beta1
+// IsPopulated: only a claim a DataVolume controls waits for its import), so
+// the VM uses it at once.
+func reconcileExisting(ctx context.Context, c client.Client, classes *classReader, owner client.Object, d Disk) (Observation, error) {
+	o := Observation{Name: d.Name, ClaimName: d.ClaimName, Existing: true, Phase: PhasePending, Requested: d.Size}
+	fail := func(reason, field string, err error) (Observation, error) {
+		o.Reason, o.Message = reason, err.Error()
+		return o, failure(reason, err).On(d.Name, field)
+	}
+	pvc, err := getOptional(ctx, c, client.ObjectKey{Namespace: owner.GetNamespace(), Name: d.ClaimName}, &corev1.PersistentVolumeClaim{})
+	switch {
+	case err != nil:
+		return o, fmt.Errorf("%s: %w", errGetPVC, err)
+	case pvc == nil:
+		return fail(ReasonClaimNotFound, "claimName", &ClaimNotFoundError{Name: d.ClaimName})
+	case pvc.DeletionTimestamp != nil:
+		return fail(ReasonClaimNotFound, "claimName", &ClaimNotFoundError{Name: d.ClaimName, Deleting: true})
+	}
+	if ref := metav1.GetControllerOfNoCopy(pvc); ref != nil {
+		return fail(ReasonClaimInUse, "claimName", &ClaimInUseError{Name: d.ClaimName, Kind: ref.Kind, Controller: ref.Name})
+	}
+	request := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	o.Requested = request
+	if d.Size.Sign() > 0 && request.Cmp(d.Size) < 0 {
+		return fail(ReasonClaimTooSmall, "size", &ClaimTooSmallError{Name: d.ClaimName, Request: request, Size: d.Size})
+	}
+	// The class only tells whether binding waits for the VM (a claim
+	// without one, or with one that is gone, binds as it can).
+	var class *storagev1.StorageClass
+	if name := pvc.Spec.StorageClassName; name != nil && *name != "" {
+		o.StorageClassName = *name
+		class, _ = classes.resolve(ctx, *name)
+	}
+	Observe(&o, nil, pvc, isWFFC(class))
 	return o, observedFailure(d.Name, o)
 }
 

@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -299,10 +298,10 @@ func TestReconcileMissingAndDefaultClass(t *testing.T) {
 	assert.Equal(t, ReasonStorageClassNotFound, obs[0].Reason)
 	assert.Equal(t, `StorageClass "missing-class" not found`, obs[0].Message)
 	assert.Equal(t, ReasonStorageClassNotFound, obs[2].Reason)
-	assert.True(t, apierrorsIsNotFound(f.c.Get(f.ctx, f.key("a"), &corev1.PersistentVolumeClaim{})), "not created without its class")
+	assert.True(t, apierrors.IsNotFound(f.c.Get(f.ctx, f.key("a"), &corev1.PersistentVolumeClaim{})), "not created without its class")
 	assert.Empty(t, obs[1].Reason)
 	f.dv("b")
-	assert.True(t, apierrorsIsNotFound(f.c.Get(f.ctx, f.key("a"), &cdiv1.DataVolume{})), "not created without its class")
+	assert.True(t, apierrors.IsNotFound(f.c.Get(f.ctx, f.key("a"), &cdiv1.DataVolume{})), "not created without its class")
 
 	// With a default (WaitForFirstConsumer) class, the classless disk uses
 	// it: the DataVolume names no class (CDI takes the default), the
@@ -418,19 +417,8 @@ func TestReconcileRequiresNamespacedOwner(t *testing.T) {
 func TestReconcileNeverAdopts(t *testing.T) {
 	f := newFixture(t, env.Client)
 	f.class("na-imm", false, true, false)
-	foreignPVC := func(disk string) *corev1.PersistentVolumeClaim {
-		p := &corev1.PersistentVolumeClaim{
-			ObjectMeta: metav1.ObjectMeta{Name: f.key(disk).Name, Namespace: f.ns, Labels: map[string]string{"team": "data"}},
-			Spec: corev1.PersistentVolumeClaimSpec{
-				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
-			},
-		}
-		require.NoError(t, f.c.Create(f.ctx, p))
-		return p
-	}
-	blank := foreignPVC("data")
-	image := foreignPVC("root")
+	blank := f.foreignClaim("data")
+	image := f.foreignClaim("root")
 	obs, err := f.reconcile(
 		Disk{Name: "data", Size: gi("5Gi"), StorageClassName: "na-imm"},
 		Disk{Name: "root", Size: gi("5Gi"), StorageClassName: "na-imm", Source: "https://example.org/f.qcow2"},
@@ -494,13 +482,7 @@ func TestReconcileWithCacheSkipsReadsWithoutClass(t *testing.T) {
 	}
 	// A foreign claim under a disk's name is not read either: nothing is
 	// written, and the conflict shows once the class exists.
-	require.NoError(t, f.c.Create(f.ctx, &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: f.key("d0").Name, Namespace: f.ns},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
-		},
-	}))
+	f.foreignClaim("d0")
 	obs, err := Reconcile(f.ctx, counting, testID, f.owner, disks, WithCache(cache))
 	var nf *ClassNotFoundError
 	require.ErrorAs(t, err, &nf)

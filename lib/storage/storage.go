@@ -20,6 +20,14 @@ const (
 	// size last applied by growing the PVC (the DataVolume's own request
 	// cannot change).
 	KeyDiskSize = "disk-size"
+	// KeyRetainedFromDisk is the label Release puts on a released claim:
+	// the name of the disk it was. Its companion, the owner's name, is
+	// RetainedFromKey.
+	KeyRetainedFromDisk = "retained-from-disk"
+	// KeyRetainedFromUID is the annotation Release puts on a released
+	// claim: the UID of the owner it was released from (a later owner of
+	// the same name has another).
+	KeyRetainedFromUID = "retained-from-uid"
 )
 
 // Disk is one disk of a virtual machine.
@@ -33,6 +41,19 @@ type Disk struct {
 	// Source is "" (blank disk), an http:// or https:// URL, or a container
 	// image (docker://… or a bare reference like quay.io/containerdisks/fedora:40).
 	Source string
+	// ClaimName, when set, names an existing PersistentVolumeClaim of the
+	// owner's namespace used as the disk as it is (a DNS-1123 subdomain):
+	// Reconcile only reads it, never creates, labels, resizes or deletes
+	// it, and Release never touches it. Source and StorageClassName must
+	// be empty; Size is optional, and when positive the least storage the
+	// claim must request (ReasonClaimTooSmall otherwise). The claim must
+	// exist (ReasonClaimNotFound) and have no controller (ReasonClaimInUse):
+	// a claim some DataVolume or other owner controls is never taken.
+	ClaimName string
+	// Retain keeps the disk's claim when the owner is deleted: the caller
+	// calls Release for it while the owner is being deleted (its
+	// finalizer holds it). Reconcile ignores it.
+	Retain bool
 }
 
 // Phase is the state of a disk, summarised over its DataVolume and PVC.
@@ -76,6 +97,16 @@ const (
 	// ReasonPredecessor: the claim or DataVolume still belongs to a deleted
 	// owner of the same name and is being garbage-collected.
 	ReasonPredecessor = apply.ReasonPredecessor
+	// ReasonClaimNotFound: the claim a Disk.ClaimName names does not exist
+	// in the owner's namespace, or is being deleted (*ClaimNotFoundError).
+	ReasonClaimNotFound = "ClaimNotFound"
+	// ReasonClaimInUse: the claim a Disk.ClaimName names is controlled by
+	// another object, e.g. a DataVolume or another owner's disk
+	// (*ClaimInUseError); it is left untouched.
+	ReasonClaimInUse = "ClaimInUse"
+	// ReasonClaimTooSmall: the claim a Disk.ClaimName names requests less
+	// storage than Disk.Size (*ClaimTooSmallError); it is never resized.
+	ReasonClaimTooSmall = "ClaimTooSmall"
 )
 
 // largerPVCRequired is the end of CDI's importer message for an image that
@@ -133,6 +164,44 @@ func (e *NotExpandableError) Error() string {
 	return fmt.Sprintf("disk %q cannot grow: StorageClass %q does not allow volume expansion", e.Disk, e.StorageClass)
 }
 
+// ClaimNotFoundError: the claim a Disk.ClaimName names does not exist in
+// the owner's namespace, or is being deleted (Deleting).
+type ClaimNotFoundError struct {
+	Name     string
+	Deleting bool
+}
+
+func (e *ClaimNotFoundError) Error() string {
+	if e.Deleting {
+		return fmt.Sprintf("PersistentVolumeClaim %s is being deleted", e.Name)
+	}
+	return fmt.Sprintf("PersistentVolumeClaim %s not found in this namespace", e.Name)
+}
+
+// ClaimInUseError: the claim a Disk.ClaimName names has a controller (an
+// owner reference with controller true) of kind Kind named Controller, in
+// the claim's own namespace (owner references never cross namespaces).
+type ClaimInUseError struct {
+	Name       string
+	Kind       string
+	Controller string
+}
+
+func (e *ClaimInUseError) Error() string {
+	return fmt.Sprintf("PersistentVolumeClaim %s is controlled by %s %s: only a claim without a controller can be named; it is left untouched", e.Name, e.Kind, e.Controller)
+}
+
+// ClaimTooSmallError: the claim a Disk.ClaimName names requests Request,
+// less than the disk's Size.
+type ClaimTooSmallError struct {
+	Name          string
+	Request, Size resource.Quantity
+}
+
+func (e *ClaimTooSmallError) Error() string {
+	return fmt.Sprintf("PersistentVolumeClaim %s requests %s, less than the disk's size %s: grow the claim (it is never resized for the disk) or lower the size", e.Name, e.Request.String(), e.Size.String())
+}
+
 // Observation is what the cluster says about one disk.
 type Observation struct {
 	// Name of the disk.
@@ -153,6 +222,9 @@ type Observation struct {
 	// NoCDI: a blank disk was written as a PlainClaim because the
 	// DataVolume kind is not served (CDI not installed).
 	NoCDI bool
+	// Existing: the disk is the claim Disk.ClaimName names, read and never
+	// written (DataVolume and PlainClaim are false).
+	Existing bool
 	// AccessModes are the PVC's spec.accessModes (what the VM's live
 	// migration depends on: KubeVirt migrates only ReadWriteMany claims);
 	// empty until the PVC exists.

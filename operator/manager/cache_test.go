@@ -47,8 +47,7 @@ func objMeta(name string, refs ...metav1.OwnerReference) metav1.ObjectMeta {
 // carrying the managed-by label becomes a metadata-only stub that still
 // says whose it is.
 func TestChildTransform(t *testing.T) {
-	scheme, err := NewScheme()
-	require.NoError(t, err)
+	scheme := mustScheme(t)
 	vm := &kubevirtv1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", UID: "vm-uid", OwnerReferences: []metav1.OwnerReference{wukongRef}}}
 	tenantVM := &kubevirtv1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Name: "mine", Namespace: "ns", UID: "mine-uid"}}
 	dv := &cdiv1.DataVolume{ObjectMeta: metav1.ObjectMeta{Name: "web-root", Namespace: "ns", UID: "dv-uid", OwnerReferences: []metav1.OwnerReference{wukongRef}}}

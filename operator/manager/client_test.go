@@ -23,8 +23,7 @@ import (
 // namespace the cache answers, and a kind Wukong does not label is never
 // read around it.
 func TestFallbackClientOtherNamespaces(t *testing.T) {
-	scheme, err := NewScheme()
-	require.NoError(t, err)
+	scheme := mustScheme(t)
 	shared := &nadv1.NetworkAttachmentDefinition{ObjectMeta: metav1.ObjectMeta{Namespace: "shared-nets", Name: "lan"}}
 	own := &nadv1.NetworkAttachmentDefinition{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "lan"}}
 	api := fake.NewClientBuilder().WithScheme(scheme).WithObjects(shared.DeepCopy(), own.DeepCopy(),
@@ -47,7 +46,7 @@ func TestFallbackClientOtherNamespaces(t *testing.T) {
 	assert.Empty(t, cacheReads, "not asked of the cache")
 	require.NoError(t, fc.Get(ctx, client.ObjectKeyFromObject(own), &nadv1.NetworkAttachmentDefinition{}))
 	assert.Equal(t, []string{"team-a/lan"}, cacheReads, "a watched namespace's from the cache")
-	err = fc.Get(ctx, client.ObjectKey{Namespace: "shared-nets", Name: "cm"}, &corev1.ConfigMap{})
+	err := fc.Get(ctx, client.ObjectKey{Namespace: "shared-nets", Name: "cm"}, &corev1.ConfigMap{})
 	assert.ErrorIs(t, err, errUnknown, "an unlabelled kind goes to the cache only")
 
 	cacheReads = nil
@@ -61,8 +60,7 @@ func TestFallbackClientOtherNamespaces(t *testing.T) {
 // without the stub's marks; a cache miss of a Labelled kind reads the API
 // server; a whole cached object is returned as cached.
 func TestFallbackClientReadsStubsLive(t *testing.T) {
-	scheme, err := NewScheme()
-	require.NoError(t, err)
+	scheme := mustScheme(t)
 	live := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "keys", Labels: managed, Annotations: map[string]string{"a": "b"}},
 		Data: map[string][]byte{"k": []byte("ssh-ed25519 AAAA")}}
 	unlabelled := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "plain"}, Data: map[string][]byte{"k": []byte("x")}}
@@ -89,6 +87,6 @@ func TestFallbackClientReadsStubsLive(t *testing.T) {
 	require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(own), got))
 	assert.Equal(t, "cached", string(got.Data["userdata"]), "a whole cached object comes from the cache")
 
-	err = c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: "none"}, &corev1.Secret{})
+	err := c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: "none"}, &corev1.Secret{})
 	assert.True(t, apierrors.IsNotFound(err), "%v", err)
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -14,13 +15,21 @@ import (
 	"github.com/novasphere/wukong/operator/internal/controller"
 )
 
+// mustScheme is the manager's scheme (NewScheme); the test fails at once
+// when it cannot be built.
+func mustScheme(t *testing.T) *runtime.Scheme {
+	t.Helper()
+	scheme, err := NewScheme()
+	require.NoError(t, err)
+	return scheme
+}
+
 // TestCachedKinds: each entry's GVK is the kind of the object it makes (in
 // the manager's scheme), an optional kind is served only when installed
 // says so, and FallbackClient reads from the API server exactly the
 // Labelled kinds.
 func TestCachedKinds(t *testing.T) {
-	scheme, err := NewScheme()
-	require.NoError(t, err)
+	scheme := mustScheme(t)
 	none := func(schema.GroupVersionKind) bool { return false }
 	for _, k := range controller.CachedKinds {
 		gvk, err := apiutil.GVKForObject(k.New(), scheme)

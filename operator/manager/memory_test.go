@@ -46,8 +46,7 @@ const maxHeapGrowth = 16 << 20
 // name is not adopted.
 func TestManagerMemoryIgnoresForeignObjects(t *testing.T) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
-	scheme, err := NewScheme()
-	require.NoError(t, err)
+	scheme := mustScheme(t)
 	crds, err := testenv.CRDs()
 	require.NoError(t, err)
 	env, err := testenv.Start(scheme, filepath.Join("..", "config", "crd"), crds)

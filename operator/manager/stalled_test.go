@@ -63,8 +63,7 @@ func TestStalledWukongBacksOff(t *testing.T) {
 // off the same way; its passes read no claim of an image disk, and ask
 // whether a kind is served (discovery) a few times, not once per disk.
 func TestStalledWithoutCRDsBacksOff(t *testing.T) {
-	scheme, err := NewScheme()
-	require.NoError(t, err)
+	scheme := mustScheme(t)
 	env, err := testenv.Start(scheme, filepath.Join("..", "config", "crd"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = env.Stop() })
@@ -199,8 +198,7 @@ func TestStorageClassWakesStalledWukong(t *testing.T) {
 // startEnv starts an API server with the Wukong and third-party CRDs.
 func startEnv(t *testing.T) *testenv.Env {
 	t.Helper()
-	scheme, err := NewScheme()
-	require.NoError(t, err)
+	scheme := mustScheme(t)
 	crds, err := testenv.CRDs()
 	require.NoError(t, err)
 	env, err := testenv.Start(scheme, crds, filepath.Join("..", "config", "crd"))

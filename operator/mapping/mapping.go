@@ -90,13 +90,16 @@ func BootIndex(w *v1alpha1.Wukong) int {
 }
 
 // Disks maps spec.disks to lib/storage disks. osImage fills the boot disk's
-// image when it names none.
+// image when it names none (and no claimName: an existing claim is used as
+// it is). claimName is the disk's ClaimName; deletionPolicy Retain is
+// Retain (ignored by lib/storage for a claimName disk, which it never
+// deletes).
 func Disks(w *v1alpha1.Wukong) []storage.Disk {
 	boot := BootIndex(w)
 	out := make([]storage.Disk, 0, len(w.Spec.Disks))
 	for i, d := range w.Spec.Disks {
 		src := d.Image
-		if i == boot && src == "" {
+		if i == boot && src == "" && d.ClaimName == "" {
 			src = w.Spec.OSImage
 		}
 		out = append(out, storage.Disk{
@@ -104,18 +107,41 @@ func Disks(w *v1alpha1.Wukong) []storage.Disk {
 			Size:             d.Size,
 			StorageClassName: d.StorageClassName,
 			Source:           src,
+			ClaimName:        d.ClaimName,
+			Retain:           d.DeletionPolicy == v1alpha1.DiskDeletionPolicyRetain,
 		})
 	}
 	return out
 }
 
+// RetainsClaims reports whether some disk of w keeps a claim Wukong
+// created when w is deleted (deletionPolicy Retain without claimName): w
+// then needs the finalizer that releases them.
+func RetainsClaims(w *v1alpha1.Wukong) bool {
+	for _, d := range w.Spec.Disks {
+		if d.DeletionPolicy == v1alpha1.DiskDeletionPolicyRetain && d.ClaimName == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// DiskClaimName is the claim of spec.disks[i]: its claimName, else the one
+// Wukong creates (storage.ClaimName: "<wukong>-<disk>").
+func DiskClaimName(w *v1alpha1.Wukong, i int) string {
+	if c := w.Spec.Disks[i].ClaimName; c != "" {
+		return c
+	}
+	return storage.ClaimName(w.Name, w.Spec.Disks[i].Name)
+}
+
 // DiskOfClaim is the reverse of Disks for a claim name KubeVirt reports
 // (a VMI's volume status, a LiveMigratable message): the index i of the
-// spec.disks[i] whose PVC (and DataVolume) is named claim
-// (storage.ClaimName: "<wukong>-<disk>"), and false when none is.
+// spec.disks[i] whose claim is named claim (DiskClaimName), and false when
+// none is.
 func DiskOfClaim(w *v1alpha1.Wukong, claim string) (int, bool) {
-	for i, d := range w.Spec.Disks {
-		if storage.ClaimName(w.Name, d.Name) == claim {
+	for i := range w.Spec.Disks {
+		if DiskClaimName(w, i) == claim {
 			return i, true
 		}
 	}
@@ -126,14 +152,15 @@ func DiskOfClaim(w *v1alpha1.Wukong, claim string) (int, bool) {
 // lib/storage Disk field libField (the Field of a disk's *apply.Failure) of
 // spec.disks[i]: name, size and storageClassName are the disk's own; source
 // is its image, or spec.osImage for the boot disk without one (Disks gives
-// it osImage); "" (a failure about the whole disk) is spec.disks[i].
+// it osImage); claimName is claimName; "" (a failure about the whole disk)
+// is spec.disks[i].
 func DiskField(w *v1alpha1.Wukong, i int, libField string) string {
 	disk := fmt.Sprintf("spec.disks[%d]", i)
 	switch libField {
 	case "":
 		return disk
 	case "source":
-		if i == BootIndex(w) && w.Spec.Disks[i].Image == "" {
+		if i == BootIndex(w) && w.Spec.Disks[i].Image == "" && w.Spec.Disks[i].ClaimName == "" {
 			return "spec.osImage"
 		}
 		return disk + ".image"

@@ -74,11 +74,16 @@ func TestMachineMapsGuestAgent(t *testing.T) {
 // DiskOfClaim finds the spec.disks entry behind a claim KubeVirt names.
 func TestDiskOfClaim(t *testing.T) {
 	w := &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: v1alpha1.WukongSpec{
-		Disks: []v1alpha1.DiskSpec{{Name: "root"}, {Name: "data"}},
+		Disks: []v1alpha1.DiskSpec{{Name: "root"}, {Name: "data"}, {Name: "kept", ClaimName: "old-data"}},
 	}}
 	i, ok := DiskOfClaim(w, "web-data")
 	assert.True(t, ok)
 	assert.Equal(t, 1, i)
+	i, ok = DiskOfClaim(w, "old-data")
+	assert.True(t, ok, "a claimName disk's claim is the one it names")
+	assert.Equal(t, 2, i)
+	_, ok = DiskOfClaim(w, "web-kept")
+	assert.False(t, ok, "a claimName disk has no claim of its own name")
 	_, ok = DiskOfClaim(w, "other-data")
 	assert.False(t, ok)
 }
@@ -102,6 +107,7 @@ func TestDiskField(t *testing.T) {
 	w := &v1alpha1.Wukong{Spec: v1alpha1.WukongSpec{OSImage: "quay.io/a/b:1", Disks: []v1alpha1.DiskSpec{
 		{Name: "root"},
 		{Name: "data", Image: "https://example.com/d.img"},
+		{Name: "kept", ClaimName: "old-data"},
 	}}}
 	tests := []struct {
 		i         int
@@ -113,6 +119,8 @@ func TestDiskField(t *testing.T) {
 		{0, "storageClassName", "spec.disks[0].storageClassName"},
 		{1, "name", "spec.disks[1].name"},
 		{1, "", "spec.disks[1]"},
+		{2, "claimName", "spec.disks[2].claimName"},
+		{2, "size", "spec.disks[2].size"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

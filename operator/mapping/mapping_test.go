@@ -37,6 +37,9 @@ func TestDisksMapping(t *testing.T) {
 		{"a disk's own image wins over osImage",
 			v1alpha1.WukongSpec{OSImage: "docker://os", Disks: []v1alpha1.DiskSpec{{Name: "a", Image: "https://x/y.img"}}},
 			[]string{"https://x/y.img"}, []bool{true}},
+		{"osImage is not imported into a boot disk naming an existing claim",
+			v1alpha1.WukongSpec{OSImage: "docker://os", Disks: []v1alpha1.DiskSpec{{Name: "a", ClaimName: "kept"}, {Name: "b"}}},
+			[]string{"", ""}, []bool{true, false}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,6 +52,35 @@ func TestDisksMapping(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDisksMapsClaimAndPolicy: claimName and deletionPolicy Retain reach
+// lib/storage; RetainsClaims is true only for a Retain disk Wukong creates.
+func TestDisksMapsClaimAndPolicy(t *testing.T) {
+	w := &v1alpha1.Wukong{Spec: v1alpha1.WukongSpec{Disks: []v1alpha1.DiskSpec{
+		{Name: "a", DeletionPolicy: v1alpha1.DiskDeletionPolicyRetain},
+		{Name: "b", ClaimName: "kept", DeletionPolicy: v1alpha1.DiskDeletionPolicyRetain},
+		{Name: "c", DeletionPolicy: v1alpha1.DiskDeletionPolicyDelete},
+	}}}
+	got := Disks(w)
+	assert.Equal(t, []bool{true, true, false}, []bool{got[0].Retain, got[1].Retain, got[2].Retain})
+	assert.Equal(t, []string{"", "kept", ""}, []string{got[0].ClaimName, got[1].ClaimName, got[2].ClaimName})
+	assert.True(t, RetainsClaims(w))
+	w.Spec.Disks[0].DeletionPolicy = ""
+	assert.False(t, RetainsClaims(w), "a claimName disk's claim is never deleted: nothing to retain")
+
+	// The VM refers to an existing claim itself (KubeVirt's
+	// persistentVolumeClaim volume), to a created one through its DataVolume.
+	m, err := Machine(w, nil, []storage.Observation{
+		{Name: "a", ClaimName: "-a", DataVolume: true},
+		{Name: "b", ClaimName: "kept", Existing: true},
+		{Name: "c", ClaimName: "-c", DataVolume: true},
+	}, nil)
+	require.NoError(t, err)
+	require.Len(t, m.Disks, 3)
+	assert.Equal(t, "kept", m.Disks[1].ClaimName)
+	assert.False(t, m.Disks[1].DataVolume)
+	assert.True(t, m.Disks[0].DataVolume)
 }
 
 func TestAttachmentsMapping(t *testing.T) {

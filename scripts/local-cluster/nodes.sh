@@ -221,6 +221,15 @@ imageGCLowThresholdPercent: 98
 rotateCertificates: false
 serverTLSBootstrap: false
 EOF
+  start_kubelet "$n"
+}
+
+# start_kubelet NODE: the kubelet in NODE's namespaces with the
+# configuration node_kubelet wrote (also scripts/local-cluster/kubelet.sh
+# start, after a stop that played a lost node).
+start_kubelet() {
+  local n=$1
+  node_env "$n"
   start_in_node "$n" kubelet "$K8S_BIN/kubelet" --config "$NODE_DIR/kubelet-config.yaml" --kubeconfig "$NODE_DIR/kubelet.kubeconfig" \
     --cert-dir "$NODE_DIR/kubelet-pki" --hostname-override "$n" --node-ip "$NODE_ADDR"
 }
@@ -279,7 +288,10 @@ step_nodes_ready() {
   local n
   # Nodes of an earlier run with more nodes (etcd keeps them) are gone.
   for n in $(kc get nodes -o name | sed 's#^node/##'); do
-    if ! node_names | grep -qxF "$n"; then
+    # (not grep -q: it exits at the first match, node_names then dies of
+    # SIGPIPE, and pipefail makes the pipeline fail: a running node was
+    # deleted as an earlier run's)
+    if ! node_names | grep -xF "$n" >/dev/null; then
       kc delete node "$n" --wait=false >/dev/null
       log "deleted node $n (an earlier run's; this one has $(node_names | xargs))"
     fi

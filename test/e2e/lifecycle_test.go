@@ -272,8 +272,8 @@ func TestUnschedulable(t *testing.T) {
 
 // TestDeleteReleasesEverything: deleting a Wukong removes every child it
 // created and touches neither the user's NAD it referenced by nadName nor
-// another Wukong. Wukongs carry no finalizer: their children go by garbage
-// collection.
+// another Wukong. A Wukong without a Retain disk carries no finalizer: its
+// children go by garbage collection (see retain_test.go for Retain).
 func TestDeleteReleasesEverything(t *testing.T) {
 	requireKinds(t, kindVirtualMachine, kindDataVolume, kindNAD)
 	needSecondaryNICGuests(t)
@@ -297,7 +297,7 @@ func TestDeleteReleasesEverything(t *testing.T) {
 	a = waitRunning(t, key(a))
 	bVMI := &kubevirtv1.VirtualMachineInstance{}
 	require.NoError(t, k.Get(ctx, key(waitRunning(t, key(b))), bVMI))
-	assert.Empty(t, a.Finalizers, "a Wukong carries no finalizer")
+	assert.Empty(t, a.Finalizers, "a Wukong without a Retain disk carries no finalizer")
 
 	aChildren := []child{
 		{func() client.Object { return &kubevirtv1.VirtualMachine{} }, "a"},

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -341,14 +340,7 @@ func TestLocalHelmUpgradeUninstall(t *testing.T) {
 	if helm == "" || chart == "" {
 		t.Skip("E2E_HELM (a helm binary) and E2E_CHART (charts/wukong) are not set; make e2e-local sets them")
 	}
-	run := func(args ...string) string {
-		t.Helper()
-		cmd := exec.CommandContext(ctxT(t), helm, append([]string{"--namespace", r.namespace}, args...)...)
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+os.Getenv("E2E_KUBECONFIG"))
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "helm %s:\n%s", strings.Join(args, " "), out)
-		return string(out)
-	}
+	run := func(args ...string) string { return helmRun(t, r, args...) }
 	before := managerPod(t, r)
 	values := filepath.Join(t.TempDir(), "values.yaml")
 	require.NoError(t, os.WriteFile(values, []byte(run("get", "values", r.name, "--output", "yaml")), 0o600))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"testing"
@@ -17,14 +18,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/kubectl/pkg/drain"
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/manager"
 	"github.com/novasphere/wukong/test/sandbox"
 )
 
@@ -613,6 +617,24 @@ func TestDrainHighAvailability(t *testing.T) {
 // long ago (sandbox.LoseNode's ago) or less.
 const nodeLossAfter = 10 * time.Minute
 
+// assertNodeLost: w reports node lost, NodeLost True and Ready False with
+// reason and one message, which names the node and contains each of msgHas.
+func assertNodeLost(c *assert.CollectT, w *v1alpha1.Wukong, reason, node string, msgHas ...string) {
+	lost, ready := cond(w, v1alpha1.NodeLostCondition), cond(w, v1alpha1.ReadyCondition)
+	if !assert.NotNil(c, lost, "NodeLost") || !assert.NotNil(c, ready, "Ready") {
+		return
+	}
+	assert.Equal(c, metav1.ConditionTrue, lost.Status)
+	assert.Equal(c, reason, lost.Reason)
+	assert.Contains(c, lost.Message, "node "+node+" has been NotReady since")
+	for _, m := range msgHas {
+		assert.Contains(c, lost.Message, m)
+	}
+	assert.Equal(c, metav1.ConditionFalse, ready.Status)
+	assert.Equal(c, reason, ready.Reason)
+	assert.Equal(c, lost.Message, ready.Message, "Ready says the same")
+}
+
 // TestNodeLossWaiting: the node of a running Wukong is lost for less than
 // the policy's time: NodeLost True NodeLostWaiting, Ready False saying when
 // the policy acts; nothing is deleted. RestoreNode clears it.
@@ -627,16 +649,7 @@ func TestNodeLossWaiting(t *testing.T) {
 	require.NoError(t, sandbox.LoseNode(ctxT(t), k, a, time.Minute))
 	t.Cleanup(func() { _ = sandbox.RestoreNode(context.Background(), k, a) })
 	eventually(t, 1, func(c *assert.CollectT) {
-		got := getWukong(c, k, key(w))
-		lost, ready := cond(got, v1alpha1.NodeLostCondition), cond(got, v1alpha1.ReadyCondition)
-		if assert.NotNil(c, lost, "NodeLost") && assert.NotNil(c, ready) {
-			assert.Equal(c, metav1.ConditionTrue, lost.Status)
-			assert.Equal(c, v1alpha1.ReasonNodeLostWaiting, lost.Reason)
-			assert.Contains(c, lost.Message, "node "+a+" has been NotReady since")
-			assert.Contains(c, lost.Message, "once it has been so for "+nodeLossAfter.String())
-			assert.Equal(c, metav1.ConditionFalse, ready.Status)
-			assert.Equal(c, v1alpha1.ReasonNodeLostWaiting, ready.Reason)
-		}
+		assertNodeLost(c, getWukong(c, k, key(w)), v1alpha1.ReasonNodeLostWaiting, a, "once it has been so for "+nodeLossAfter.String())
 	}, "Wukong %s to report the lost node", key(w))
 	t.Logf("NodeLost: %q", cond(getWukong(t, k, key(w)), v1alpha1.NodeLostCondition).Message)
 	vmi := getVMI(t, key(w))
@@ -649,6 +662,112 @@ func TestNodeLossWaiting(t *testing.T) {
 		assertRunning(c, got)
 		assert.Nil(c, cond(got, v1alpha1.NodeLostCondition), "NodeLost gone")
 	}, "Wukong %s Running once the node is back", key(w))
+}
+
+// TestNodeLossNoPolicy: without the node-loss policy (the operator's
+// default: --node-loss-restart-after and the chart's nodeLoss.restartAfter
+// unset) a Wukong whose node has been lost for half an hour says so,
+// NodeLost True and Ready False with reason NodeNotReady, and what an
+// administrator can do (force-delete the VM's pod once the node is surely
+// down, or enable the policy); nothing is deleted: the VMI and its
+// virt-launcher pod stay, same UIDs, not terminating. RestoreNode clears
+// it. The suite's operator runs with the policy, so this test starts a
+// sandbox of its own whose operator runs without it, as such an install
+// does.
+func TestNodeLossNoPolicy(t *testing.T) {
+	needSandboxNodes(t)
+	t.Parallel()
+	start := time.Now()
+	sb, err := sandbox.Start(ctxT(t), sandbox.Options{LogWriter: io.Discard, Operator: func(cfg *rest.Config) (ctrl.Manager, error) {
+		return manager.New(cfg, manager.Options{MetricsAddr: "0", ProbeAddr: "0", SkipControllerNameValidation: true})
+	}})
+	require.NoError(t, err, "starting a sandbox whose operator has no node-loss policy")
+	t.Cleanup(func() { _ = sb.Stop() })
+	t.Logf("sandbox without the node-loss policy ready in %s", time.Since(start).Round(time.Millisecond))
+	c, err := client.New(sb.Config, client.Options{Scheme: scheme})
+	require.NoError(t, err)
+	ctx := ctxT(t)
+	const ns = "no-policy"
+	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	w := newWukong(ns, "stranded")
+	require.NoError(t, c.Create(ctx, w))
+	eventually(t, 2, func(ct *assert.CollectT) {
+		w = getWukong(ct, c, key(w))
+		assertRunning(ct, w)
+	}, "Wukong %s Running", key(w))
+	node := w.Status.NodeName
+	vmi := &kubevirtv1.VirtualMachineInstance{}
+	require.NoError(t, c.Get(ctx, key(w), vmi))
+	launchers := func() ([]corev1.Pod, error) {
+		pods := &corev1.PodList{}
+		err := c.List(context.Background(), pods, client.InNamespace(ns), client.MatchingLabels{kubevirtv1.CreatedByLabel: string(vmi.UID)})
+		return pods.Items, err
+	}
+	pods, err := launchers()
+	require.NoError(t, err)
+	require.Len(t, pods, 1)
+	pod := pods[0]
+
+	require.NoError(t, sandbox.LoseNode(ctx, c, node, 30*time.Minute))
+	eventually(t, 1, func(ct *assert.CollectT) {
+		assertNodeLost(ct, getWukong(ct, c, key(w)), v1alpha1.ReasonNodeNotReady, node,
+			"no node-loss policy is set, so it is not restarted elsewhere",
+			"kubectl delete pod -n "+ns+" -l kubevirt.io/created-by="+string(vmi.UID)+" --force --grace-period=0",
+			"or enables the operator's node-loss policy")
+	}, "Wukong %s to report the lost node", key(w))
+	t.Logf("NodeLost: %q", cond(getWukong(t, c, key(w)), v1alpha1.NodeLostCondition).Message)
+
+	// However long the node stays lost, nothing is deleted.
+	assert.Never(t, func() bool {
+		now := &kubevirtv1.VirtualMachineInstance{}
+		if err := c.Get(context.Background(), key(w), now); err != nil || now.UID != vmi.UID || now.DeletionTimestamp != nil {
+			return true
+		}
+		pods, err := launchers()
+		return err != nil || len(pods) != 1 || pods[0].UID != pod.UID || pods[0].DeletionTimestamp != nil
+	}, scaled(5*time.Second), poll, "the VMI or its launcher pod was deleted without a node-loss policy")
+	assert.Equal(t, v1alpha1.ReasonNodeNotReady, cond(getWukong(t, c, key(w)), v1alpha1.NodeLostCondition).Reason, "still reported")
+
+	require.NoError(t, sandbox.RestoreNode(ctx, c, node))
+	eventually(t, 1, func(ct *assert.CollectT) {
+		got := getWukong(ct, c, key(w))
+		assertRunning(ct, got)
+		assert.Equal(ct, node, got.Status.NodeName)
+		assert.Nil(ct, cond(got, v1alpha1.NodeLostCondition), "NodeLost gone")
+	}, "Wukong %s Running once the node is back", key(w))
+	now := &kubevirtv1.VirtualMachineInstance{}
+	require.NoError(t, c.Get(ctx, key(w), now))
+	assert.Equal(t, vmi.UID, now.UID, "the same VMI runs on")
+}
+
+// eventsWith lists the Events of namespace ns about the object named name
+// with reason.
+func eventsWith(ns, name, reason string) ([]eventsv1.Event, error) {
+	list := &eventsv1.EventList{}
+	if err := k.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+		return nil, err
+	}
+	var out []eventsv1.Event
+	for _, e := range list.Items {
+		if e.Regarding.Name == name && e.Reason == reason {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// occurrences counts what events record: an Event once, or its series'
+// count (an events/v1 recorder folds a repeat of an Event into a series).
+func occurrences(events []eventsv1.Event) int {
+	n := 0
+	for _, e := range events {
+		if e.Series != nil {
+			n += int(e.Series.Count)
+		} else {
+			n++
+		}
+	}
+	return n
 }
 
 // TestNodeLossRestart: the node of a running Wukong has been lost for
@@ -682,32 +801,32 @@ func TestNodeLossRestart(t *testing.T) {
 	t.Logf("node loss (policy %s): LoseNode to Wukong Running on %s: %s", nodeLossAfter, b, time.Since(start).Round(time.Millisecond))
 	assertGone(t, &corev1.Pod{}, key(&launcher))
 	assert.Equal(t, claim, claimUID(t, ns, "survivor-root"), "the disk is untouched")
+	// One restart, one Event with reason NodeLostRestarting: the policy's
+	// own (action ForceDeleteLauncherPod), saying what it deleted; Ready
+	// leaving True for that reason in the same pass records none besides.
+	var events []eventsv1.Event
 	eventually(t, 1, func(c *assert.CollectT) {
-		events := &eventsv1.EventList{}
-		require.NoError(c, k.List(context.Background(), events, client.InNamespace(ns)))
-		var notes, ready []string
-		for _, e := range events.Items {
-			// The policy's own Event (action ForceDeleteLauncherPod);
-			// Ready leaving True records another (action Ready).
-			if e.Regarding.Name == w.Name && e.Reason == v1alpha1.ReasonNodeLostRestarting {
-				switch e.Action {
-				case "ForceDeleteLauncherPod":
-					notes = append(notes, e.Note)
-				case v1alpha1.ReadyCondition:
-					ready = append(ready, e.Note)
-				}
-			}
-		}
-		if assert.NotEmpty(c, ready, "Ready went False, reason NodeLostRestarting") {
-			assert.Contains(c, ready[0], "were force-deleted so KubeVirt restarts the VM on another node (disks untouched)")
-		}
-		if assert.Len(c, notes, 1, "one NodeLostRestarting Event") {
-			assert.Contains(c, notes[0], "node "+a+" has been NotReady since")
-			assert.Contains(c, notes[0], "force-deleted 1 virt-launcher pod(s)")
-			assert.Contains(c, notes[0], "the disks are untouched")
-			t.Logf("Event NodeLostRestarting: %q", notes[0])
-		}
+		var err error
+		events, err = eventsWith(ns, w.Name, v1alpha1.ReasonNodeLostRestarting)
+		require.NoError(c, err)
+		assert.NotEmpty(c, events)
 	}, "the NodeLostRestarting Event")
+	assert.Never(t, func() bool {
+		more, err := eventsWith(ns, w.Name, v1alpha1.ReasonNodeLostRestarting)
+		return err == nil && occurrences(more) > 1
+	}, scaled(3*time.Second), poll, "a second NodeLostRestarting Event for one restart")
+	for _, e := range events {
+		t.Logf("Event %s %s (action %s, series %v): %q", e.Type, e.Reason, e.Action, e.Series, e.Note)
+	}
+	if assert.Len(t, events, 1, "one NodeLostRestarting Event") {
+		e := events[0]
+		assert.Equal(t, corev1.EventTypeWarning, e.Type)
+		assert.Equal(t, "ForceDeleteLauncherPod", e.Action)
+		assert.Equal(t, 1, occurrences(events), "recorded once (no series)")
+		assert.Contains(t, e.Note, "node "+a+" has been NotReady since")
+		assert.Contains(t, e.Note, "force-deleted 1 virt-launcher pod(s)")
+		assert.Contains(t, e.Note, "the disks are untouched")
+	}
 	require.NoError(t, sandbox.RestoreNode(ctxT(t), k, a))
 }
 

@@ -39,8 +39,13 @@ const (
 	DefaultDataVolumeSize = "1Gi"
 	annImportEndpoint     = "cdi.kubevirt.io/storage.import.endpoint"
 	annImportSource       = "cdi.kubevirt.io/storage.import.source"
-	sourceNone            = "none"
-	maxBackoffShift       = 5 // at most 32 intervals between importer restarts
+	// annCreatedForDataVolume and annPopulatedFor are CDI's claim
+	// annotations (pkg/controller/common AnnCreatedForDataVolume,
+	// AnnPopulatedFor).
+	annCreatedForDataVolume = "cdi.kubevirt.io/createdForDataVolume"
+	annPopulatedFor         = "cdi.kubevirt.io/storage.populatedFor"
+	sourceNone              = "none"
+	maxBackoffShift         = 5 // at most 32 intervals between importer restarts
 )
 
 // cdiSim plays CDI's import controller. A DataVolume (image or blank
@@ -90,12 +95,17 @@ func (r *cdiSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		r.pace.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
-	if err := r.adoptPopulated(ctx, dv); err != nil {
-		return ctrl.Result{}, err
-	}
 	if dv.Status.Phase == cdiv1.Succeeded {
+		// CDI checks the claim's ownership on every pass, a finished
+		// DataVolume's too (syncDvPvcState calls validatePVC), and makes
+		// no new claim for it.
 		r.pace.forget(req.NamespacedName)
-		return ctrl.Result{}, nil
+		pvc := &corev1.PersistentVolumeClaim{}
+		if err := r.c.Get(ctx, req.NamespacedName, pvc); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		_, err := r.validateClaim(ctx, dv, pvc)
+		return ctrl.Result{}, err
 	}
 	pvc, err := r.ensureClaim(ctx, dv)
 	if errors.Is(err, errPrePopulated) {
@@ -241,11 +251,22 @@ func unreachable(dv *cdiv1.DataVolume) string {
 }
 
 // ensureClaim returns the DataVolume's PVC, creating it from spec.storage
-// (or spec.pvc) when missing.
+// (or spec.pvc) when missing. As CDI does, the claim it creates is
+// controlled by the DataVolume and annotated with the DataVolume's UID
+// (containerized-data-importer pkg/controller/datavolume/controller-base.go
+// newPersistentVolumeClaim: metav1.NewControllerRef(dataVolume, ...),
+// AnnCreatedForDataVolume), and an existing claim the DataVolume does not
+// control is taken back only when it carries AnnPopulatedFor naming the
+// DataVolume, else refused (validatePVC, pvcRequiresWork: "Resource %q
+// already exists and is not managed by DataVolume"; claim adoption, off by
+// default, is not played).
 func (r *cdiSim) ensureClaim(ctx context.Context, dv *cdiv1.DataVolume) (*corev1.PersistentVolumeClaim, error) {
 	pvc := &corev1.PersistentVolumeClaim{}
 	err := r.c.Get(ctx, client.ObjectKeyFromObject(dv), pvc)
-	if err == nil || !apierrors.IsNotFound(err) {
+	if err == nil {
+		return r.validateClaim(ctx, dv, pvc)
+	}
+	if !apierrors.IsNotFound(err) {
 		return pvc, err
 	}
 	if _, ok := dv.Annotations[cdiv1.AnnPrePopulated]; ok {
@@ -254,6 +275,7 @@ func (r *cdiSim) ensureClaim(ctx context.Context, dv *cdiv1.DataVolume) (*corev1
 		return nil, errPrePopulated
 	}
 	pvc = &corev1.PersistentVolumeClaim{ObjectMeta: simulatedMeta(dv.Name, dv.Namespace)}
+	pvc.Annotations[annCreatedForDataVolume] = string(dv.UID)
 	pvc.Labels = map[string]string{"app": "containerized-data-importer"}
 	for k, v := range dv.Labels {
 		pvc.Labels[k] = v
@@ -297,28 +319,22 @@ func (r *cdiSim) ensureClaim(ctx context.Context, dv *cdiv1.DataVolume) (*corev1
 // errPrePopulated: the DataVolume is marked prePopulated and has no claim.
 var errPrePopulated = errors.New("prePopulated DataVolume without claim")
 
-// adoptPopulated makes the DataVolume the controller of a claim of its name
-// made for it by someone else (annotated cdi.kubevirt.io/storage.populatedFor:
-// <DataVolume>, as KubeVirt's restore does): CDI's validatePVC
-// (pkg/controller/datavolume/controller-base.go: pvcRequiresWork is false
-// for pvcIsPopulatedForDataVolume, then addOwnerRef), on every pass,
-// a Succeeded DataVolume's included.
-func (r *cdiSim) adoptPopulated(ctx context.Context, dv *cdiv1.DataVolume) error {
-	pvc := &corev1.PersistentVolumeClaim{}
-	if err := r.c.Get(ctx, client.ObjectKeyFromObject(dv), pvc); err != nil {
-		return client.IgnoreNotFound(err)
+// validateClaim is CDI's validatePVC for an existing claim (see
+// ensureClaim).
+func (r *cdiSim) validateClaim(ctx context.Context, dv *cdiv1.DataVolume, pvc *corev1.PersistentVolumeClaim) (*corev1.PersistentVolumeClaim, error) {
+	if metav1.IsControlledBy(pvc, dv) {
+		return pvc, nil
 	}
-	if pvc.Annotations[annPopulatedFor] != dv.Name || metav1.GetControllerOf(pvc) != nil || pvc.DeletionTimestamp != nil {
-		return nil
+	if pvc.Annotations[annPopulatedFor] != dv.Name {
+		return nil, fmt.Errorf("resource %q already exists and is not managed by DataVolume", pvc.Name)
 	}
 	if err := controllerutil.SetControllerReference(dv, pvc, r.c.Scheme()); err != nil {
-		return err
+		return nil, err
 	}
 	if err := r.c.Update(ctx, pvc); err != nil {
-		return err
+		return nil, err
 	}
-	log.FromContext(ctx).Info("adopted the claim populated for the DataVolume", "claim", pvc.Name)
-	return nil
+	return pvc, nil
 }
 
 func (r *cdiSim) waitsForConsumer(ctx context.Context, pvc *corev1.PersistentVolumeClaim) bool {

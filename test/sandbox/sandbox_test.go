@@ -285,6 +285,35 @@ func TestCDIImports(t *testing.T) {
 	gone(t, &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: claim.Spec.VolumeName}})
 }
 
+// TestCDIClaimOwnership: as CDI, the DataVolume controls the claim it makes
+// (annotated with the DataVolume's UID); a claim whose controller reference
+// someone removed is taken back only while it says it is populated for the
+// DataVolume (AnnPopulatedFor), which is why a claim handed over must lose
+// that annotation first.
+func TestCDIClaimOwnership(t *testing.T) {
+	ns := namespace(t)
+	dv := httpDV(ns, "owned", sandbox.StorageClassStandard, "https://images.example.com/disk.qcow2")
+	require.NoError(t, sb.Client.Create(ctx, dv))
+	eventually(t, dv, func(d *cdiv1.DataVolume) bool { return d.Status.Phase == cdiv1.Succeeded }, "import did not succeed")
+	claim := &corev1.PersistentVolumeClaim{}
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKeyFromObject(dv), claim))
+	require.NotNil(t, metav1.GetControllerOf(claim))
+	assert.Equal(t, dv.UID, metav1.GetControllerOf(claim).UID)
+	assert.Equal(t, string(dv.UID), claim.Annotations["cdi.kubevirt.io/createdForDataVolume"])
+
+	// Populated for the DataVolume: taken back on its next pass (a label
+	// change of the DataVolume starts one).
+	claim.OwnerReferences = nil
+	claim.Annotations["cdi.kubevirt.io/storage.populatedFor"] = dv.Name
+	require.NoError(t, sb.Client.Update(ctx, claim))
+	dv.Labels = map[string]string{"poke": "1"}
+	require.NoError(t, sb.Client.Update(ctx, dv))
+	eventually(t, claim, func(c *corev1.PersistentVolumeClaim) bool {
+		ref := metav1.GetControllerOf(c)
+		return ref != nil && ref.UID == dv.UID
+	}, "a claim populated for the DataVolume is not taken back")
+}
+
 func TestCDIReportsUnreachableSource(t *testing.T) {
 	ns := namespace(t)
 	registry := &cdiv1.DataVolume{ObjectMeta: metav1.ObjectMeta{Name: "registry", Namespace: ns}}

@@ -83,7 +83,6 @@ import (
 const (
 	annRestoreName       = "restore.kubevirt.io/name"
 	annLastRestore       = "restore.kubevirt.io/lastRestoreUID"
-	annPopulatedFor      = "cdi.kubevirt.io/storage.populatedFor"
 	labelRestoreSourceVM = "restore.kubevirt.io/source-vm-name"
 	labelRestoreSourceNS = "restore.kubevirt.io/source-vm-namespace"
 	// VolumeSnapshotClassName is the sandbox's VolumeSnapshotClass, for

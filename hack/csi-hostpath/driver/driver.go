@@ -8,7 +8,11 @@
 // (docs/notes/real-cdi-multus.md).
 //
 // It follows the CSI spec v1.11.0 (github.com/container-storage-interface/
-// spec, spec.md): Identity; Controller with CREATE_DELETE_VOLUME and
+// spec, spec.md): Identity; Controller with CREATE_DELETE_VOLUME,
+// CREATE_DELETE_SNAPSHOT, LIST_SNAPSHOTS and CLONE_VOLUME (a snapshot and a
+// volume made from a snapshot or a volume are copies of a directory: a
+// reflink of every file where the file system can, a plain copy
+// otherwise; snapshot.go), and
 // EXPAND_VOLUME (online, no node step: ControllerExpandVolume answers
 // node_expansion_required=false, so the external-resizer finishes the
 // resize and sets the PVC's status.capacity itself); Node with
@@ -99,7 +103,8 @@ func (d *Driver) Probe(context.Context, *csi.ProbeRequest) (*csi.ProbeResponse, 
 
 // -------------------------------------------------------------- Controller
 
-// ControllerGetCapabilities: create/delete and expand.
+// ControllerGetCapabilities: create/delete, expand, snapshots (create,
+// delete, list) and clones (CreateVolume from a volume).
 func (d *Driver) ControllerGetCapabilities(context.Context, *csi.ControllerGetCapabilitiesRequest) (*csi.ControllerGetCapabilitiesResponse, error) {
 	rpc := func(t csi.ControllerServiceCapability_RPC_Type) *csi.ControllerServiceCapability {
 		return &csi.ControllerServiceCapability{Type: &csi.ControllerServiceCapability_Rpc{
@@ -108,6 +113,9 @@ func (d *Driver) ControllerGetCapabilities(context.Context, *csi.ControllerGetCa
 	return &csi.ControllerGetCapabilitiesResponse{Capabilities: []*csi.ControllerServiceCapability{
 		rpc(csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME),
 		rpc(csi.ControllerServiceCapability_RPC_EXPAND_VOLUME),
+		rpc(csi.ControllerServiceCapability_RPC_CREATE_DELETE_SNAPSHOT),
+		rpc(csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS),
+		rpc(csi.ControllerServiceCapability_RPC_CLONE_VOLUME),
 	}}, nil
 }
 
@@ -201,19 +209,32 @@ func (d *Driver) node(req *csi.TopologyRequirement) (string, error) {
 // csiVolume answers v; a shared volume (no Node) has no topology, so the
 // PV has no node affinity.
 func (d *Driver) csiVolume(v Volume) *csi.Volume {
-	if v.Node == "" {
-		return &csi.Volume{VolumeId: v.ID, CapacityBytes: v.CapacityBytes}
+	out := &csi.Volume{VolumeId: v.ID, CapacityBytes: v.CapacityBytes}
+	if v.Node != "" {
+		out.AccessibleTopology = []*csi.Topology{{Segments: map[string]string{d.TopologyKey(): v.Node}}}
 	}
-	return &csi.Volume{
-		VolumeId:           v.ID,
-		CapacityBytes:      v.CapacityBytes,
-		AccessibleTopology: []*csi.Topology{{Segments: map[string]string{d.TopologyKey(): v.Node}}},
+	// "If specified, indicates that the volume is not empty and is
+	// pre-populated with data from the specified source" (spec.md, Volume).
+	switch {
+	case v.Source == nil:
+	case v.Source.Kind == SourceSnapshot:
+		out.ContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
+			Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: v.Source.ID}}}
+	case v.Source.Kind == SourceVolume:
+		out.ContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Volume{
+			Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: v.Source.ID}}}
 	}
+	return out
 }
 
-// CreateVolume makes a directory for the volume and records its size. A
-// second call with the same name answers the same volume when its size
-// fits the request, else AlreadyExists (spec.md, CreateVolume errors).
+// CreateVolume makes a directory for the volume and records its size;
+// with a volume_content_source (a snapshot, or a volume: a clone) the
+// directory is a copy of the source's (see contentSource, sourceCapacity).
+// A second call with the same name answers the same volume when its size,
+// shared parameter and content source fit the request, else ALREADY_EXISTS
+// (spec.md, CreateVolume Errors: "Volume already exists but is
+// incompatible"); a second call while the first still copies is ABORTED
+// ("Operation pending for volume").
 func (d *Driver) CreateVolume(_ context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
 	if req.GetName() == "" {
 		return nil, status.Error(codes.InvalidArgument, "name: required")
@@ -225,11 +246,7 @@ func (d *Driver) CreateVolume(_ context.Context, req *csi.CreateVolumeRequest) (
 	if err := checkCapabilities(req.GetVolumeCapabilities(), shared); err != nil {
 		return nil, err
 	}
-	if req.GetVolumeContentSource() != nil {
-		return nil, status.Error(codes.InvalidArgument, "volume_content_source: snapshots and clones are not supported")
-	}
-	size, err := capacityOf(req.GetCapacityRange())
-	if err != nil {
+	if _, err := capacityOf(req.GetCapacityRange()); err != nil {
 		return nil, err
 	}
 	node := "" // shared: on no one node
@@ -242,20 +259,95 @@ func (d *Driver) CreateVolume(_ context.Context, req *csi.CreateVolumeRequest) (
 	if !ValidID(id) {
 		return nil, status.Errorf(codes.InvalidArgument, "name %q: want letters, digits, '-', '_' and '.' (at most 253)", id)
 	}
-	v, existed, err := d.Store.Create(Volume{ID: id, CapacityBytes: size, Node: node})
+	cs := req.GetVolumeContentSource()
+	// An existing volume answers before its source is looked at: the
+	// source may be gone since, and the call is a retry.
+	if v, err := d.Store.Get(id); err == nil {
+		return d.existingVolume(v, req, shared)
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, status.Errorf(codes.Internal, "%v", err)
+	}
+	var (
+		v       Volume
+		existed bool
+	)
+	if cs == nil {
+		size, _ := capacityOf(req.GetCapacityRange())
+		v, existed, err = d.Store.Create(Volume{ID: id, CapacityBytes: size, Node: node})
+	} else {
+		dir, srcSize, src, serr := d.contentSource(cs)
+		if serr != nil {
+			return nil, serr
+		}
+		size, serr := sourceCapacity(req.GetCapacityRange(), srcSize)
+		if serr != nil {
+			return nil, serr
+		}
+		v, existed, err = d.Store.CreateFrom(Volume{ID: id, CapacityBytes: size, Node: node, Source: src}, dir)
+		if err == nil && !existed {
+			logCopy("volume "+id+" from "+src.Kind+" "+src.ID, v.Copy)
+		}
+	}
+	if errors.Is(err, ErrPending) {
+		return nil, status.Errorf(codes.Aborted, "%v", err)
+	}
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "creating volume %s: %v", id, err)
 	}
-	if existed && (v.Node == "") != shared {
-		return nil, status.Errorf(codes.AlreadyExists, "volume %s exists with shared=%t, the request asks shared=%t", id, v.Node == "", shared)
-	}
 	if existed {
-		lim := req.GetCapacityRange().GetLimitBytes()
-		if v.CapacityBytes < size || (lim > 0 && v.CapacityBytes > lim) {
-			return nil, status.Errorf(codes.AlreadyExists, "volume %s exists with %d bytes, outside the requested range", id, v.CapacityBytes)
-		}
+		return d.existingVolume(v, req, shared)
 	}
 	return &csi.CreateVolumeResponse{Volume: d.csiVolume(v)}, nil
+}
+
+// existingVolume answers a CreateVolume for a volume that exists: the
+// volume when the request fits it, else ALREADY_EXISTS naming what differs.
+func (d *Driver) existingVolume(v Volume, req *csi.CreateVolumeRequest, shared bool) (*csi.CreateVolumeResponse, error) {
+	id := v.ID
+	if (v.Node == "") != shared {
+		return nil, status.Errorf(codes.AlreadyExists, "volume %s exists with shared=%t, the request asks shared=%t", id, v.Node == "", shared)
+	}
+	if want, got := sourceOf(req.GetVolumeContentSource()), v.Source; !sameSource(want, got) {
+		return nil, status.Errorf(codes.AlreadyExists, "volume %s exists with volume_content_source %s, the request names %s", id, got, want)
+	}
+	// The least size the request would have made: for a volume from a
+	// source, what it asks (the source's size may have changed or be gone).
+	r := req.GetCapacityRange()
+	least, _ := capacityOf(r)
+	if v.Source != nil {
+		least = r.GetRequiredBytes()
+	}
+	if lim := r.GetLimitBytes(); v.CapacityBytes < least || (lim > 0 && v.CapacityBytes > lim) {
+		return nil, status.Errorf(codes.AlreadyExists, "volume %s exists with %d bytes, outside the requested range", id, v.CapacityBytes)
+	}
+	return &csi.CreateVolumeResponse{Volume: d.csiVolume(v)}, nil
+}
+
+// sourceOf is the Source a volume_content_source names (nil for none).
+func sourceOf(cs *csi.VolumeContentSource) *Source {
+	switch {
+	case cs.GetSnapshot() != nil:
+		return &Source{Kind: SourceSnapshot, ID: cs.GetSnapshot().GetSnapshotId()}
+	case cs.GetVolume() != nil:
+		return &Source{Kind: SourceVolume, ID: cs.GetVolume().GetVolumeId()}
+	}
+	return nil
+}
+
+func sameSource(a, b *Source) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// String names a source for messages: "snapshot <id>", "volume <id>" or
+// "none".
+func (s *Source) String() string {
+	if s == nil {
+		return "none"
+	}
+	return s.Kind + " " + s.ID
 }
 
 // DeleteVolume removes the directory and the record; an unknown ID is done.

@@ -102,9 +102,17 @@ func TestCreateVolume(t *testing.T) {
 		{name: "a name that is a path",
 			req:      &csi.CreateVolumeRequest{Name: "../etc", VolumeCapabilities: []*csi.VolumeCapability{rwo}},
 			wantCode: codes.InvalidArgument, wantMsg: "name"},
-		{name: "a clone source refused",
+		{name: "a clone of a missing volume",
 			req: &csi.CreateVolumeRequest{Name: "pvc-10", VolumeCapabilities: []*csi.VolumeCapability{rwo},
 				VolumeContentSource: &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Volume{Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: "pvc-1"}}}},
+			wantCode: codes.NotFound, wantMsg: "volume_content_source.volume"},
+		{name: "a volume from a missing snapshot",
+			req: &csi.CreateVolumeRequest{Name: "pvc-11", VolumeCapabilities: []*csi.VolumeCapability{rwo},
+				VolumeContentSource: &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: "snapshot-1"}}}},
+			wantCode: codes.NotFound, wantMsg: "volume_content_source.snapshot"},
+		{name: "an empty content source",
+			req: &csi.CreateVolumeRequest{Name: "pvc-12", VolumeCapabilities: []*csi.VolumeCapability{rwo},
+				VolumeContentSource: &csi.VolumeContentSource{}},
 			wantCode: codes.InvalidArgument, wantMsg: "volume_content_source"},
 	}
 	for _, tt := range tests {
@@ -311,12 +319,20 @@ func TestIdentityAndInfo(t *testing.T) {
 		t.Errorf("capabilities %v: want CONTROLLER_SERVICE and online expansion", caps)
 	}
 	cc, _ := d.ControllerGetCapabilities(ctx, nil)
-	var expand bool
+	have := map[csi.ControllerServiceCapability_RPC_Type]bool{}
 	for _, c := range cc.GetCapabilities() {
-		expand = expand || c.GetRpc().GetType() == csi.ControllerServiceCapability_RPC_EXPAND_VOLUME
+		have[c.GetRpc().GetType()] = true
 	}
-	if !expand {
-		t.Errorf("controller capabilities %v: want EXPAND_VOLUME", cc)
+	for _, want := range []csi.ControllerServiceCapability_RPC_Type{
+		csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME,
+		csi.ControllerServiceCapability_RPC_EXPAND_VOLUME,
+		csi.ControllerServiceCapability_RPC_CREATE_DELETE_SNAPSHOT,
+		csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS,
+		csi.ControllerServiceCapability_RPC_CLONE_VOLUME,
+	} {
+		if !have[want] {
+			t.Errorf("controller capabilities %v: want %s", cc, want)
+		}
 	}
 	ni, _ := d.NodeGetInfo(ctx, nil)
 	if ni.GetNodeId() != node || ni.GetAccessibleTopology().GetSegments()["topology.hostpath.csi.wukong.novasphere.dev/node"] != node {

@@ -41,11 +41,7 @@ func tolerations(n int, key, value string) string {
 func TestSizeBounds(t *testing.T) {
 	ns := newNamespace(t)
 	long := strings.Repeat("k", 318)
-	cases := []struct {
-		name, spec string
-		ok         bool
-		field, msg string
-	}{
+	checkBounds(t, []boundCase{
 		{"64 nodeSelector entries of the longest label key and value", "spec:\n  highAvailability:\n    nodeSelector:\n" + selector("      ", 64, 317, 63), true, "", ""},
 		{"65 nodeSelector entries", "spec:\n  highAvailability:\n    nodeSelector:\n" + selector("      ", 65, 8, 8), false, "spec.highAvailability.nodeSelector", "must have at most 64 items"},
 		{"20,000 nodeSelector entries", "spec:\n  highAvailability:\n    nodeSelector:\n" + selector("      ", 20000, 8, 8), false, "spec.highAvailability.nodeSelector", "must have at most 64 items"},
@@ -55,24 +51,16 @@ func TestSizeBounds(t *testing.T) {
 		{"33 tolerations", "spec:\n  highAvailability:\n    tolerations:\n" + tolerations(33, "t", "v"), false, "spec.highAvailability.tolerations", "must have at most 32 items"},
 		{"toleration key too long", "spec:\n  highAvailability:\n    tolerations:\n" + tolerations(1, long, "v"), false, "spec.highAvailability.tolerations", "key is at most 317"},
 		{"toleration value too long", "spec:\n  highAvailability:\n    tolerations:\n" + tolerations(1, "t", strings.Repeat("v", 64)), false, "spec.highAvailability.tolerations", "value at most 63"},
-	}
-	for i, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			err := create(t, ns, fmt.Sprintf(header, fmt.Sprintf("bound-%d", i))+tc.spec)
-			requireAdmission(t, err, tc.ok, tc.field, tc.msg)
-		})
-	}
+	}, func(t *testing.T, i int, spec string) error {
+		return create(t, ns, fmt.Sprintf(header, fmt.Sprintf("bound-%d", i))+spec)
+	})
 }
 
 // TestNodeBridgeSizeBounds: a NodeBridge's node and namespace selectors
 // are bounded like a Wukong's nodeSelector.
 func TestNodeBridgeSizeBounds(t *testing.T) {
 	long := strings.Repeat("k", 318)
-	cases := []struct {
-		name, spec string
-		ok         bool
-		field, msg string
-	}{
+	checkBounds(t, []boundCase{
 		{"64 nodeSelector entries", "nodeSelector:\n" + selector("  ", 64, 317, 63), true, "", ""},
 		{"65 nodeSelector entries", "nodeSelector:\n" + selector("  ", 65, 8, 8), false, "spec.nodeSelector", "must have at most 64 items"},
 		{"nodeSelector key too long", "nodeSelector:\n  " + long + ": v\n", false, "spec.nodeSelector", "at most 317"},
@@ -82,13 +70,27 @@ func TestNodeBridgeSizeBounds(t *testing.T) {
 		{"32 matchExpressions of 64 values", "namespaceSelector:\n  matchExpressions:\n" + expressions(32, 64), true, "", ""},
 		{"33 matchExpressions", "namespaceSelector:\n  matchExpressions:\n" + expressions(33, 1), false, "spec.namespaceSelector.matchExpressions", "at most 32 entries"},
 		{"65 values", "namespaceSelector:\n  matchExpressions:\n" + expressions(1, 65), false, "spec.namespaceSelector.matchExpressions", "at most 64 values"},
-	}
+	}, func(t *testing.T, i int, spec string) error {
+		return createCleaned(t, fmt.Sprintf("apiVersion: vm.novasphere.dev/v1alpha1\nkind: NodeBridge\nmetadata:\n  name: bnd%d\nspec:\n  uplinks: [eth1]\n", i)+
+			indent(spec, "  "))
+	})
+}
+
+// boundCase is a spec fragment of a size-bound test and the API server's
+// answer: accepted (ok), or refused as Invalid naming field with msg.
+type boundCase struct {
+	name, spec string
+	ok         bool
+	field, msg string
+}
+
+// checkBounds creates the object create makes of each case's spec (i is
+// the case's index, for a unique name) and checks the API server's answer.
+func checkBounds(t *testing.T, cases []boundCase, create func(t *testing.T, i int, spec string) error) {
+	t.Helper()
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			manifest := fmt.Sprintf("apiVersion: vm.novasphere.dev/v1alpha1\nkind: NodeBridge\nmetadata:\n  name: bnd%d\nspec:\n  uplinks: [eth1]\n", i) +
-				indent(tc.spec, "  ")
-			err := createCleaned(t, manifest)
-			requireAdmission(t, err, tc.ok, tc.field, tc.msg)
+			requireAdmission(t, create(t, i, tc.spec), tc.ok, tc.field, tc.msg)
 		})
 	}
 }

@@ -99,6 +99,22 @@ const (
 	// link-local, loopback, private and cluster-internal hosts); see the
 	// manager's --image-sources flag.
 	ReasonImageSourceNotAllowed = "ImageSourceNotAllowed"
+	// ReasonClaimNotFound: the claim a disk's claimName names does not
+	// exist in the Wukong's namespace, or is being deleted.
+	ReasonClaimNotFound = "ClaimNotFound"
+	// ReasonClaimInUse: the claim a disk's claimName names is controlled by
+	// another object (a DataVolume, another Wukong): it is never taken.
+	ReasonClaimInUse = "ClaimInUse"
+	// ReasonClaimTooSmall: the claim a disk's claimName names requests less
+	// than the disk's size; Wukong never resizes it.
+	ReasonClaimTooSmall = "ClaimTooSmall"
+	// ReasonDiskRetained (a Normal Event, not a condition): a deleted
+	// Wukong's disk with deletionPolicy Retain kept its claim.
+	ReasonDiskRetained = "DiskRetained"
+	// ReasonDiskNotRetained (a Warning Event, not a condition): a deleted
+	// Wukong's disk with deletionPolicy Retain could not keep its claim (it
+	// was being deleted already, e.g. by a foreground deletion).
+	ReasonDiskNotRetained = "DiskNotRetained"
 	// ReasonSSHKeyLinesDropped (a Warning Event, not a condition): lines of
 	// the sshKeySecret that are not SSH public keys were not copied into
 	// the guest.

@@ -169,7 +169,13 @@ func TestAdmissionRejects(t *testing.T) {
 		{"memory not a quantity", "spec:\n  memory: lots\n", "spec.memory", "must be a quantity"},
 		{"memory zero", "spec:\n  memory: \"0\"\n", "spec.memory", "greater than zero"},
 		{"disk size not a quantity", "spec:\n  disks:\n  - name: d\n    size: big\n", "spec.disks[0].size", "must be a quantity"},
-		{"disk size missing", "spec:\n  disks:\n  - name: d\n", "spec.disks[0].size", "Required"},
+		{"disk size missing", "spec:\n  disks:\n  - name: d\n", "spec.disks[0].size", "size is required unless claimName is set"},
+		{"claimName and image", "spec:\n  disks:\n  - name: d\n    claimName: kept\n    image: docker://a/b:1\n", "spec.disks[0].claimName", "claimName and image are mutually exclusive"},
+		{"claimName and storageClassName", "spec:\n  disks:\n  - name: d\n    claimName: kept\n    storageClassName: fast\n", "spec.disks[0].claimName", "claimName and storageClassName are mutually exclusive"},
+		{"claimName with deletionPolicy Delete", "spec:\n  disks:\n  - name: d\n    claimName: kept\n    deletionPolicy: Delete\n", "spec.disks[0].deletionPolicy", "Wukong never deletes a claim it did not create"},
+		{"claimName not a name", "spec:\n  disks:\n  - name: d\n    claimName: Kept_Claim\n", "spec.disks[0].claimName", "should match"},
+		{"claimName with a zero size", "spec:\n  disks:\n  - name: d\n    claimName: kept\n    size: \"0\"\n", "spec.disks[0].size", "greater than zero"},
+		{"unknown deletionPolicy", "spec:\n  disks:\n  - name: d\n    size: 1Gi\n    deletionPolicy: Orphan\n", "spec.disks[0].deletionPolicy", "Unsupported value"},
 		{"duplicate disk names", "spec:\n  disks:\n  - name: d\n    size: 1Gi\n  - name: d\n    size: 2Gi\n", "spec.disks[1]", "Duplicate value"},
 		{"duplicate network names", "spec:\n  networks:\n  - name: nic\n    bridgeName: b\n  - name: nic\n    bridgeName: b\n", "spec.networks[1]", "Duplicate value"},
 		{"disk name not a DNS label", "spec:\n  disks:\n  - name: Root_Disk\n    size: 1Gi\n", "spec.disks[0].name", "should match"},
@@ -241,6 +247,26 @@ func manyDisks(n int) string {
 	return b.String()
 }
 
+// TestDiskClaimAdmission: what a user writes to keep a disk or use an
+// existing claim is accepted: deletionPolicy on a disk Wukong creates;
+// claimName with or without a size (a size is then a minimum the claim
+// must request, never a resize), and with the no-op deletionPolicy Retain.
+func TestDiskClaimAdmission(t *testing.T) {
+	ns := newNamespace(t)
+	for i, spec := range []string{
+		"spec:\n  disks:\n  - name: d\n    size: 1Gi\n    deletionPolicy: Retain\n  - name: e\n    size: 1Gi\n    deletionPolicy: Delete\n",
+		"spec:\n  osImage: docker://a/b:1\n  disks:\n  - name: d\n    claimName: old-vm-root\n",
+		"spec:\n  disks:\n  - name: d\n    claimName: old-vm-root\n    size: 10Gi\n    boot: true\n",
+		"spec:\n  disks:\n  - name: d\n    claimName: old-vm-root\n    deletionPolicy: Retain\n",
+	} {
+		require.NoError(t, create(t, ns, fmt.Sprintf(header, fmt.Sprintf("ok-%d", i))+spec), "manifest %d", i)
+	}
+	// A Go client sends no size for a claimName disk without one (omitzero).
+	w := &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "typed"},
+		Spec: v1alpha1.WukongSpec{Memory: resourceMust("1Gi"), Disks: []v1alpha1.DiskSpec{{Name: "d", ClaimName: "old-vm-root"}}}}
+	require.NoError(t, k8s.Create(context.Background(), w))
+}
+
 // TestUpdateRules checks the transition rules: disks may grow but not
 // shrink; a disk's storageClassName and image and the osImage are immutable.
 func TestUpdateRules(t *testing.T) {
@@ -276,6 +302,18 @@ func TestUpdateRules(t *testing.T) {
 			w.Spec.Disks = append(w.Spec.Disks, v1alpha1.DiskSpec{Name: "more", Size: resourceMust("1Gi"), StorageClassName: "x"})
 		}, "", ""},
 		{"cpu change", func(w *v1alpha1.Wukong) { w.Spec.CPU = 8 }, "", ""},
+		{"deletionPolicy Retain", func(w *v1alpha1.Wukong) { w.Spec.Disks[1].DeletionPolicy = v1alpha1.DiskDeletionPolicyRetain }, "", ""},
+		{"deletionPolicy back to Delete", func(w *v1alpha1.Wukong) { w.Spec.Disks[1].DeletionPolicy = v1alpha1.DiskDeletionPolicyDelete }, "", ""},
+		{"deletionPolicy unset again", func(w *v1alpha1.Wukong) { w.Spec.Disks[1].DeletionPolicy = "" }, "", ""},
+		{"claimName added", func(w *v1alpha1.Wukong) {
+			w.Spec.Disks[1].ClaimName, w.Spec.Disks[1].Size = "kept", resourceMust("0")
+		}, "spec.disks[1].claimName", "claimName is immutable"},
+		{"size removed", func(w *v1alpha1.Wukong) { w.Spec.Disks[1].Size = resourceMust("0") }, "spec.disks[1].size", "size is required unless claimName is set"},
+		{"add a claimName disk", func(w *v1alpha1.Wukong) {
+			w.Spec.Disks = append(w.Spec.Disks, v1alpha1.DiskSpec{Name: "kept", ClaimName: "old-vm-root"})
+		}, "", ""},
+		{"claimName change", func(w *v1alpha1.Wukong) { w.Spec.Disks[3].ClaimName = "other" }, "spec.disks[3].claimName", "claimName is immutable"},
+		{"claimName disk gets a size", func(w *v1alpha1.Wukong) { w.Spec.Disks[3].Size = resourceMust("1Gi") }, "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -32,7 +32,7 @@ type WukongSpec struct {
 	Memory resource.Quantity `json:"memory,omitempty"`
 
 	// OSImage is the operating system image. With disks it is imported into
-	// the boot disk (by CDI) when that disk names no image of its own: an
+	// the boot disk (by CDI) when that disk names no image (nor claimName) of its own: an
 	// http(s):// URL or a registry image (docker://… or a bare reference).
 	// Without disks it boots as an ephemeral container disk, which must be a
 	// registry image: the VM's containerDisk gets the plain reference (no
@@ -385,9 +385,14 @@ type IPConfig struct {
 
 // DiskSpec is one VM disk.
 //
-// +kubebuilder:validation:XValidation:rule="!isQuantity(self.size) || !isQuantity(oldSelf.size) || quantity(self.size).compareTo(quantity(oldSelf.size)) >= 0",message="size cannot shrink",fieldPath=".size"
+// +kubebuilder:validation:XValidation:rule="!has(self.size) || !has(oldSelf.size) || !isQuantity(self.size) || !isQuantity(oldSelf.size) || quantity(self.size).compareTo(quantity(oldSelf.size)) >= 0",message="size cannot shrink",fieldPath=".size"
 // +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="storageClassName is immutable",fieldPath=".storageClassName"
 // +kubebuilder:validation:XValidation:rule="has(self.image) == has(oldSelf.image) && (!has(self.image) || self.image == oldSelf.image)",message="image is immutable",fieldPath=".image"
+// +kubebuilder:validation:XValidation:rule="has(self.size) || has(self.claimName)",message="size is required unless claimName is set",fieldPath=".size"
+// +kubebuilder:validation:XValidation:rule="!has(self.claimName) || !has(self.image)",message="claimName and image are mutually exclusive: the claim named by claimName is used as it is, nothing is imported into it",fieldPath=".claimName"
+// +kubebuilder:validation:XValidation:rule="!has(self.claimName) || !has(self.storageClassName)",message="claimName and storageClassName are mutually exclusive: the claim named by claimName keeps its own class",fieldPath=".claimName"
+// +kubebuilder:validation:XValidation:rule="!has(self.claimName) || !has(self.deletionPolicy) || self.deletionPolicy == 'Retain'",message="deletionPolicy Delete does not apply to a claim named by claimName: Wukong never deletes a claim it did not create (omit deletionPolicy)",fieldPath=".deletionPolicy"
+// +kubebuilder:validation:XValidation:rule="has(self.claimName) == has(oldSelf.claimName) && (!has(self.claimName) || self.claimName == oldSelf.claimName)",message="claimName is immutable: add a new disk instead",fieldPath=".claimName"
 type DiskSpec struct {
 	// Name of the disk, unique in the Wukong.
 	// +kubebuilder:validation:MinLength=1
@@ -396,11 +401,16 @@ type DiskSpec struct {
 	Name string `json:"name"`
 
 	// Size of the disk, a quantity such as 20Gi. It may grow (when the
-	// StorageClass allows expansion), never shrink.
+	// StorageClass allows expansion), never shrink. Required, except with
+	// claimName: then it is optional and only a check, never a resize: the
+	// claim's request (spec.resources.requests.storage) must be at least
+	// size, else the Wukong is Stalled (ClaimTooSmall) naming this field
+	// until the claim's owner grows the claim.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",message="size must be a quantity greater than zero, e.g. 20Gi"
-	Size resource.Quantity `json:"size"`
+	// +optional
+	Size resource.Quantity `json:"size,omitzero"`
 
 	// StorageClassName is the StorageClass; empty uses the cluster default.
 	// Immutable.
@@ -420,7 +430,54 @@ type DiskSpec struct {
 	// +kubebuilder:validation:Pattern=`^\S+$`
 	// +optional
 	Image string `json:"image,omitempty"`
+
+	// DeletionPolicy is what happens to the disk's claim when the Wukong is
+	// deleted: Delete (the default) deletes it with the Wukong (its
+	// DataVolume and claim are the Wukong's children); Retain keeps the
+	// claim and its data: the operator removes every owner reference that
+	// would delete it (the Wukong's and its DataVolume's, as CDI hands a
+	// claim over when it garbage-collects a DataVolume), labels it
+	// vm.novasphere.dev/retained-from-wukong=<wukong> and
+	// vm.novasphere.dev/retained-from-disk=<disk>, and deletes the
+	// DataVolume. The claim can then be used by a new Wukong through
+	// claimName. While a disk is Retain the Wukong carries the finalizer
+	// vm.novasphere.dev/retain-disks. It may change either way at any time
+	// before the Wukong is deleted. It does not apply to a claim named by
+	// claimName (Wukong never deletes one): only Retain, a no-op, is
+	// accepted there.
+	// +kubebuilder:validation:Enum=Delete;Retain
+	// +optional
+	DeletionPolicy DiskDeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// ClaimName uses an existing PersistentVolumeClaim of the Wukong's
+	// namespace as the disk, by its name (KubeVirt's
+	// persistentVolumeClaim.claimName): a claim a user made, or one a
+	// deleted Wukong retained. Wukong never creates, labels, resizes or
+	// deletes it, whatever deletionPolicy says; it only reads it and
+	// attaches it to the VM. A claim that does not exist, is being deleted,
+	// is controlled by another object (a DataVolume, another Wukong: a
+	// disk Wukong made for some Wukong is never taken), or is named by a
+	// disk of another Wukong created before this one, makes the Wukong
+	// Stalled (ClaimNotFound, ClaimInUse) naming this field, and it
+	// proceeds once the claim is there (the claim is not watched: it is
+	// looked at again after a minute or more, or at once on any change to
+	// the Wukong). Mutually exclusive with image and storageClassName;
+	// osImage is not imported into it. Immutable.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +optional
+	ClaimName string `json:"claimName,omitempty"`
 }
+
+// DiskDeletionPolicy is what happens to a disk's claim when its Wukong is
+// deleted.
+type DiskDeletionPolicy string
+
+// Disk deletion policies.
+const (
+	DiskDeletionPolicyDelete DiskDeletionPolicy = "Delete"
+	DiskDeletionPolicyRetain DiskDeletionPolicy = "Retain"
+)
 
 // HighAvailability is restart and placement policy.
 // +kubebuilder:validation:XValidation:rule="(!has(self.antiAffinityGroup) && !has(self.antiAffinityMode)) || (has(self.antiAffinity) && self.antiAffinity)",message="antiAffinityGroup and antiAffinityMode need antiAffinity: true",fieldPath=".antiAffinity"
@@ -673,6 +730,13 @@ type VolumeStatus struct {
 	// DataVolume) backing the disk.
 	// +optional
 	PVCName string `json:"pvcName,omitempty"`
+	// Claim says whose claim pvcName is and what deleting the Wukong does
+	// to it: Owned (Wukong created it; it is deleted with the Wukong),
+	// Retained (Wukong created it; deletionPolicy Retain keeps it when the
+	// Wukong is deleted) or Existing (the claim named by claimName; Wukong
+	// never changes or deletes it).
+	// +optional
+	Claim VolumeClaim `json:"claim,omitempty"`
 	// Bound is true once the claim is bound to a volume.
 	Bound bool `json:"bound"`
 	// Size is the claim's actual capacity.
@@ -688,6 +752,17 @@ type VolumeStatus struct {
 	// +optional
 	Message string `json:"message,omitempty"`
 }
+
+// VolumeClaim is whose a disk's claim is (see VolumeStatus.Claim).
+// +kubebuilder:validation:Enum=Owned;Retained;Existing
+type VolumeClaim string
+
+// Values of VolumeStatus.Claim.
+const (
+	VolumeClaimOwned    VolumeClaim = "Owned"
+	VolumeClaimRetained VolumeClaim = "Retained"
+	VolumeClaimExisting VolumeClaim = "Existing"
+)
 
 // Wukong is a virtual machine on Kubernetes: one small resource that becomes
 // a KubeVirt VirtualMachine with its disks (PVCs / CDI DataVolumes), NICs

@@ -130,6 +130,25 @@ func TestProblemOfDisk(t *testing.T) {
 		Field: "spec.networks[0].vlanId", Message: "out of range"}, p)
 }
 
+// TestProblemOfExistingClaim: a claim a disk names (claimName) that is
+// missing, controlled by another object or too small stalls the Wukong
+// naming spec.disks[i].claimName (or .size), retried on a timer (the
+// user's claim is not watched).
+func TestProblemOfExistingClaim(t *testing.T) {
+	w := diskWukong("")
+	w.Spec.Disks[0].ClaimName = "kept"
+	p := problemOf(fromStorage, w, apply.Stalled(storage.ReasonClaimNotFound, &storage.ClaimNotFoundError{Name: "kept"}).On("root", "claimName"))
+	assert.Equal(t, problem{Condition: v1alpha1.VolumesBoundCondition, Reason: v1alpha1.ReasonClaimNotFound, Field: "spec.disks[0].claimName", External: true,
+		Message: "PersistentVolumeClaim kept not found in this namespace: create it, or name another claim (a claim a deleted Wukong retained keeps its name, <wukong>-<disk>)"}, p)
+	inUse := &storage.ClaimInUseError{Name: "kept", Kind: "DataVolume", Controller: "other-root"}
+	p = problemOf(fromStorage, w, apply.Stalled(storage.ReasonClaimInUse, inUse).On("root", "claimName"))
+	assert.Equal(t, problem{Condition: v1alpha1.VolumesBoundCondition, Reason: v1alpha1.ReasonClaimInUse, Field: "spec.disks[0].claimName", External: true,
+		Message: inUse.Error()}, p)
+	p = problemOf(fromStorage, w, apply.Stalled(storage.ReasonClaimTooSmall, &storage.ClaimTooSmallError{Name: "kept"}).On("root", "size"))
+	assert.Equal(t, v1alpha1.ReasonClaimTooSmall, p.Reason)
+	assert.Equal(t, "spec.disks[0].size", p.Field)
+}
+
 // libReasons lists every Reason* constant of each lib's package (by name,
 // with its value); TestFailuresCoverEveryLibReason checks the list against
 // the packages' source, so a new reason cannot be missed. Under
@@ -159,6 +178,9 @@ var libReasons = map[source]map[string]string{
 		"ReasonNameConflict":         storage.ReasonNameConflict,
 		"ReasonPredecessor":          storage.ReasonPredecessor,
 		"ReasonClaimNotValid":        storage.ReasonClaimNotValid,
+		"ReasonClaimNotFound":        storage.ReasonClaimNotFound,
+		"ReasonClaimInUse":           storage.ReasonClaimInUse,
+		"ReasonClaimTooSmall":        storage.ReasonClaimTooSmall,
 	},
 	fromKubeVirt: {
 		"ReasonInvalidInput":          kubevirt.ReasonInvalidInput,

@@ -123,6 +123,21 @@ var failures = map[failureKey]failureRow{
 		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonImportFailed, field: diskSource, message: errorMessage},
 	{fromStorage, storage.ReasonClaimLost}: {
 		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonImportFailed, field: diskSource, message: errorMessage},
+	// A claim a disk names (claimName): the user's, in this namespace only
+	// (the lib reads it there, and owner references never cross
+	// namespaces), so the messages say nothing of other namespaces. Not
+	// watched (a user's claim is not in the labelled cache): External.
+	{fromStorage, storage.ReasonClaimNotFound}: {
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonClaimNotFound, field: diskField, external: true,
+		message: func(_ entry, f *apply.Failure) string {
+			return f.Error() + ": create it, or name another claim (a claim a deleted Wukong retained keeps its name, <wukong>-<disk>)"
+		}},
+	{fromStorage, storage.ReasonClaimInUse}: {
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonClaimInUse, field: diskField, external: true,
+		message: errorMessage},
+	{fromStorage, storage.ReasonClaimTooSmall}: {
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonClaimTooSmall, field: diskField, external: true,
+		message: errorMessage},
 
 	// lib/kubevirt: one failure for the machine.
 	{fromKubeVirt, kubevirt.ReasonInvalidInput}: {

@@ -132,6 +132,8 @@ func migratableMessage(w *v1alpha1.Wukong, vols []storage.Observation, msg strin
 			}
 			note := fmt.Sprintf("%s's claim has access modes %v", field, v.AccessModes)
 			switch {
+			case v.Existing:
+				note += " (the existing claim claimName names: its access modes are its own, Wukong never changes them)"
 			case v.NoCDI:
 				note += " (a plain ReadWriteOnce claim: CDI was not installed when the disk was made)"
 			case v.PlainClaim:

@@ -5,15 +5,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/novasphere/wukong/lib/conditions"
 	"github.com/novasphere/wukong/lib/kubevirt"
-	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
 
@@ -28,17 +25,6 @@ func migratingVMI(ms *kubevirtv1.VirtualMachineInstanceMigrationState) *kubevirt
 	vmi := runningVMI("node-a")
 	vmi.Status.MigrationState = ms
 	return vmi
-}
-
-// twoDisks is a Wukong with a root and a data disk (spec.disks[1]).
-func twoDisks() (*v1alpha1.Wukong, []storage.Observation) {
-	w := testWukong()
-	w.Spec.Disks = append(w.Spec.Disks, v1alpha1.DiskSpec{Name: "data", Size: resource.MustParse("5Gi")})
-	vols := append(append([]storage.Observation(nil), bound...), storage.Observation{
-		Name: "data", ClaimName: "vm1-data", Phase: storage.PhaseBound, Bound: true, DataVolume: true,
-		StorageClassName: "local", AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-	})
-	return w, vols
 }
 
 // TestStatusFromMigrationState: phase Migrating while KubeVirt migrates,
@@ -82,13 +68,11 @@ func TestStatusFromMigrationState(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := testWukong()
-			s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true,
-				vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), migratingVMI(tt.ms))}
+			s := runningScope(w, migratingVMI(tt.ms))
 			computeStatus(w, s)
 			assert.Equal(t, tt.phase, w.Status.Phase)
 			assert.Equal(t, tt.want, w.Status.Migration)
-			ready := conditions.Get(w, v1alpha1.ReadyCondition)
-			require.NotNil(t, ready)
+			ready := mustCondition(t, w, v1alpha1.ReadyCondition)
 			assert.Equal(t, tt.ready, string(ready.Status)+":"+ready.Reason)
 			assert.Contains(t, ready.Message, tt.msgHas)
 			assert.Nil(t, conditions.Get(w, v1alpha1.StalledCondition), "a migration is no problem")
@@ -114,13 +98,12 @@ func notMigratableVMI() *kubevirtv1.VirtualMachineInstance {
 // LiveMigrate is in effect.
 func TestMigratableMirrorsLiveMigratable(t *testing.T) {
 	w, vols := twoDisks()
-	s := &scope{w: w, net: netOK, netDone: true, vols: vols, volsDone: true,
-		vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), notMigratableVMI())}
+	s := runningScope(w, notMigratableVMI())
+	s.vols = vols
 	s.maint.evictionStrategy, s.maint.evictionSource = kubevirtv1.EvictionStrategyLiveMigrate, "spec.evictionStrategy"
 	computeStatus(w, s)
 
-	m := conditions.Get(w, v1alpha1.MigratableCondition)
-	require.NotNil(t, m)
+	m := mustCondition(t, w, v1alpha1.MigratableCondition)
 	assert.Equal(t, metav1.ConditionFalse, m.Status)
 	assert.Equal(t, kubevirtv1.VirtualMachineInstanceReasonDisksNotMigratable, m.Reason)
 	assert.Contains(t, m.Message, "disk spec.disks[1] (data, claim vm1-data) is not shared")
@@ -128,8 +111,7 @@ func TestMigratableMirrorsLiveMigratable(t *testing.T) {
 	assert.Contains(t, m.Message, "spec.disks[1]'s claim has access modes [ReadWriteOnce]")
 	assert.Contains(t, m.Message, "StorageClass local")
 
-	ready := conditions.Get(w, v1alpha1.ReadyCondition)
-	require.NotNil(t, ready)
+	ready := mustCondition(t, w, v1alpha1.ReadyCondition)
 	assert.Equal(t, metav1.ConditionTrue, ready.Status, "the guest runs: a refused drain is not a failure")
 	assert.Contains(t, ready.Message, "a drain of node node-a is refused")
 	assert.Contains(t, ready.Message, "LiveMigrate (from spec.evictionStrategy)")
@@ -147,7 +129,7 @@ func TestMigratableMirrorsLiveMigratable(t *testing.T) {
 	vmi := runningVMI("node-a")
 	vmi.Status.Conditions = append(vmi.Status.Conditions, kubevirtv1.VirtualMachineInstanceCondition{
 		Type: kubevirtv1.VirtualMachineInstanceIsMigratable, Status: corev1.ConditionTrue})
-	s.vm = kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), vmi)
+	s.vm = observeRunning(vmi)
 	computeStatus(w2, s)
 	assert.Equal(t, "True:"+v1alpha1.ReasonMigratable, string(conditions.Get(w2, v1alpha1.MigratableCondition).Status)+":"+conditions.Get(w2, v1alpha1.MigratableCondition).Reason)
 	s.vm = kubevirt.Observe(vmWith(kubevirtv1.RunStrategyHalted, false), nil)
@@ -162,35 +144,42 @@ func drainedScope(es kubevirtv1.EvictionStrategy) (*v1alpha1.Wukong, *scope, *ku
 	w := testWukong()
 	vmi := runningVMI("node-a")
 	vmi.Status.EvacuationNodeName = "node-a"
-	s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true,
-		vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), vmi)}
+	s := runningScope(w, vmi)
 	s.maint.evictionStrategy, s.maint.evictionSource = es, "spec.evictionStrategy"
 	return w, s, vmi
 }
 
-// External: a drain only marks the instance (evacuationNodeName); Ready says so.
-func TestDrainNoteExternal(t *testing.T) {
-	w, s, _ := drainedScope(kubevirtv1.EvictionStrategyExternal)
-	computeStatus(w, s)
-	ready := conditions.Get(w, v1alpha1.ReadyCondition)
-	assert.Equal(t, metav1.ConditionTrue, ready.Status)
-	assert.Contains(t, ready.Message, "a drain asked the VM to leave node node-a (eviction strategy External")
+// TestDrainNote: a drain marked the instance (evacuationNodeName) and no
+// migration has reached it: Ready, still True, says what the drain waits
+// for. External: the drain only marks the instance. LiveMigrate: its
+// migration has not started (the target pod is unscheduled).
+func TestDrainNote(t *testing.T) {
+	tests := []struct {
+		es     kubevirtv1.EvictionStrategy
+		msgHas string
+	}{
+		{kubevirtv1.EvictionStrategyExternal, "a drain asked the VM to leave node node-a (eviction strategy External"},
+		{kubevirtv1.EvictionStrategyLiveMigrate, "a drain asked the VM to leave node node-a (eviction strategy LiveMigrate, from spec.evictionStrategy): its live migration has not started"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.es), func(t *testing.T) {
+			w, s, _ := drainedScope(tt.es)
+			computeStatus(w, s)
+			ready := mustCondition(t, w, v1alpha1.ReadyCondition)
+			assert.Equal(t, metav1.ConditionTrue, ready.Status)
+			assert.Contains(t, ready.Message, tt.msgHas)
+		})
+	}
 }
 
-// LiveMigrate: a drain marked the instance but no migration has reached it
-// yet (its target pod is unscheduled): Ready says the drain waits, and
-// stops saying so once the migration runs.
-func TestDrainNoteWaitingForMigration(t *testing.T) {
+// LiveMigrate: once the drain's migration runs, Ready says it migrates and
+// no longer that the drain waits.
+func TestDrainNoteGoneOnceMigrating(t *testing.T) {
 	w, s, vmi := drainedScope(kubevirtv1.EvictionStrategyLiveMigrate)
-	computeStatus(w, s)
-	ready := conditions.Get(w, v1alpha1.ReadyCondition)
-	assert.Equal(t, metav1.ConditionTrue, ready.Status)
-	assert.Contains(t, ready.Message, "a drain asked the VM to leave node node-a (eviction strategy LiveMigrate, from spec.evictionStrategy): its live migration has not started")
-
 	vmi.Status.MigrationState = &kubevirtv1.VirtualMachineInstanceMigrationState{SourceNode: "node-a", TargetNode: "node-b", StartTimestamp: &metav1.Time{}}
-	s.vm = kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), vmi)
+	s.vm = observeRunning(vmi)
 	computeStatus(w, s)
-	ready = conditions.Get(w, v1alpha1.ReadyCondition)
+	ready := mustCondition(t, w, v1alpha1.ReadyCondition)
 	assert.Equal(t, v1alpha1.ReasonMigrating, ready.Reason)
 	assert.NotContains(t, ready.Message, "has not started")
 }
@@ -203,81 +192,6 @@ func TestMigratableMessageNamesPlainClaims(t *testing.T) {
 	assert.Contains(t, msg, "spec.disks[1]")
 	assert.Contains(t, msg, "CDI was not installed when the disk was made")
 	assert.Equal(t, "no claim named", migratableMessage(w, vols, "no claim named"), "a message naming no claim of the Wukong is kept")
-}
-
-func nodeWithReady(status corev1.ConditionStatus, since time.Time) *corev1.Node {
-	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}, Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{
-		{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse},
-		{Type: corev1.NodeReady, Status: status, LastTransitionTime: metav1.NewTime(since)},
-	}}}
-}
-
-// TestDecideNodeLoss: the policy as a function of the node's Ready
-// condition, the clock and the policy.
-func TestDecideNodeLoss(t *testing.T) {
-	now := t0.Time
-	five := NodeLossPolicy{After: 5 * time.Minute}
-	tests := []struct {
-		name   string
-		node   *corev1.Node
-		policy NodeLossPolicy
-		want   nodeLoss
-	}{
-		{"ready node", nodeWithReady(corev1.ConditionTrue, now.Add(-time.Hour)), five, nodeLoss{Node: "node-a"}},
-		{"no Ready condition yet", &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}}, five, nodeLoss{Node: "node-a"}},
-		{"Unknown for 2m under a 5m policy: wait 3m", nodeWithReady(corev1.ConditionUnknown, now.Add(-2*time.Minute)), five,
-			nodeLoss{Node: "node-a", Lost: true, Since: now.Add(-2 * time.Minute), Wait: 3 * time.Minute}},
-		{"False for exactly 5m: act", nodeWithReady(corev1.ConditionFalse, now.Add(-5*time.Minute)), five,
-			nodeLoss{Node: "node-a", Lost: true, Since: now.Add(-5 * time.Minute), Act: true}},
-		{"Unknown for an hour, no policy: lost, never acts", nodeWithReady(corev1.ConditionUnknown, now.Add(-time.Hour)), NodeLossPolicy{},
-			nodeLoss{Node: "node-a", Lost: true, Since: now.Add(-time.Hour)}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, decideNodeLoss(tt.node, now, tt.policy))
-		})
-	}
-}
-
-// TestNodeLostStatus: the Wukong says the node is lost and what happens or
-// what an administrator can do.
-func TestNodeLostStatus(t *testing.T) {
-	since := t0.Add(-10 * time.Minute)
-	tests := []struct {
-		name, reason, msgHas string
-		d                    nodeLoss
-		policy               NodeLossPolicy
-	}{
-		{"no policy: what an administrator can do", v1alpha1.ReasonNodeNotReady, "--force --grace-period=0",
-			nodeLoss{Node: "node-a", Lost: true, Since: since}, NodeLossPolicy{}},
-		{"policy waiting", v1alpha1.ReasonNodeLostWaiting, "once it has been so for 15m0s",
-			nodeLoss{Node: "node-a", Lost: true, Since: since, Wait: 5 * time.Minute}, NodeLossPolicy{After: 15 * time.Minute}},
-		{"policy acted", v1alpha1.ReasonNodeLostRestarting, "force-deleted so KubeVirt restarts the VM on another node",
-			nodeLoss{Node: "node-a", Lost: true, Since: since, Act: true, Deleted: 1}, NodeLossPolicy{After: 5 * time.Minute}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			w := testWukong()
-			s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true,
-				vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), runningVMI("node-a"))}
-			s.maint.node, s.maint.policy = tt.d, tt.policy
-			computeStatus(w, s)
-			lost := conditions.Get(w, v1alpha1.NodeLostCondition)
-			require.NotNil(t, lost)
-			assert.Equal(t, "True:"+tt.reason, string(lost.Status)+":"+lost.Reason)
-			assert.Contains(t, lost.Message, tt.msgHas)
-			assert.Contains(t, lost.Message, "node node-a has been NotReady since 2026-12-06T22:50:00Z")
-			ready := conditions.Get(w, v1alpha1.ReadyCondition)
-			assert.Equal(t, "False:"+tt.reason, string(ready.Status)+":"+ready.Reason)
-		})
-	}
-	// A Ready node: no NodeLost.
-	w := testWukong()
-	s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true,
-		vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), runningVMI("node-a"))}
-	conditions.MarkTrue(w, v1alpha1.NodeLostCondition, v1alpha1.ReasonNodeNotReady, "old")
-	computeStatus(w, s)
-	assert.Nil(t, conditions.Get(w, v1alpha1.NodeLostCondition))
 }
 
 // The operator's default eviction strategy fills in only what the Wukong

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -78,6 +79,15 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 		return err
 	}
 	b = b.Watches(&storagev1.StorageClass{}, handler.EnqueueRequestsFromMapFunc(r.stalledClassUsers))
+	// Claims named by claimName: a disk whose claim another Wukong of the
+	// namespace names first is refused (claimsShared).
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexClaimNames, claimNamesOf); err != nil {
+		return err
+	}
+	// A Wukong's change (its deletion above all: it frees a claim another
+	// names first, or releases a Retain disk's claim) wakes the Stalled
+	// Wukongs naming one of its claims, instead of after StalledRetry.
+	b = b.Watches(&v1alpha1.Wukong{}, handler.EnqueueRequestsFromMapFunc(r.stalledClaimUsers))
 	// Nodes: a node's Ready change reaches the Wukongs whose VM runs there
 	// (status.nodeName, indexed), for NodeLost and the node-loss policy.
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexNodeName, nodeNameOf); err != nil {
@@ -95,6 +105,24 @@ const (
 	defaultClassKey     = "<default>" // not a valid object name
 )
 
+// indexClaimNames indexes Wukongs by the existing claims their disks name
+// (claimName).
+const indexClaimNames = "spec.disks.claimName"
+
+func claimNamesOf(o client.Object) []string {
+	w, ok := o.(*v1alpha1.Wukong)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, d := range w.Spec.Disks {
+		if d.ClaimName != "" && !slices.Contains(out, d.ClaimName) {
+			out = append(out, d.ClaimName)
+		}
+	}
+	return out
+}
+
 func storageClassesOf(o client.Object) []string {
 	w, ok := o.(*v1alpha1.Wukong)
 	if !ok {
@@ -103,6 +131,9 @@ func storageClassesOf(o client.Object) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, d := range mapping.Disks(w) {
+		if d.ClaimName != "" {
+			continue // an existing claim: its class is its own, never looked for
+		}
 		name := d.StorageClassName
 		if name == "" {
 			name = defaultClassKey
@@ -133,6 +164,30 @@ func (r *WukongReconciler) stalledClassUsers(ctx context.Context, o client.Objec
 		for i := range list.Items {
 			if conditions.IsTrue(&list.Items[i], v1alpha1.StalledCondition) {
 				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+			}
+		}
+	}
+	return reqs
+}
+
+// stalledClaimUsers maps a Wukong to the other Stalled Wukongs of its
+// namespace whose claimName names one of its disks' claims (its claimName,
+// or the claim it creates, <wukong>-<disk>).
+func (r *WukongReconciler) stalledClaimUsers(ctx context.Context, o client.Object) []reconcile.Request {
+	w, ok := o.(*v1alpha1.Wukong)
+	if !ok {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range w.Spec.Disks {
+		list := &v1alpha1.WukongList{}
+		if err := r.Client.List(ctx, list, client.InNamespace(w.Namespace), client.MatchingFields{indexClaimNames: mapping.DiskClaimName(w, i)}); err != nil {
+			continue
+		}
+		for j := range list.Items {
+			other := &list.Items[j]
+			if other.UID != w.UID && conditions.IsTrue(other, v1alpha1.StalledCondition) {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(other)})
 			}
 		}
 	}

@@ -29,7 +29,7 @@ func computeStatus(w *v1alpha1.Wukong, s *scope) {
 		st.Networks = networkStatuses(s)
 	}
 	if s.volsDone {
-		st.Volumes = volumeStatuses(s.vols)
+		st.Volumes = volumeStatuses(w, s.vols)
 	}
 	st.Disks, st.ImportProgress = diskSummary(st.Volumes)
 
@@ -76,15 +76,29 @@ func networkStatuses(s *scope) []v1alpha1.NetworkStatus {
 	return out
 }
 
-func volumeStatuses(vols []storage.Observation) []v1alpha1.VolumeStatus {
+// volumeStatuses is status.volumes: one entry per observed disk, with
+// whose claim it is (claim: Existing for a claimName disk, Retained for
+// one with deletionPolicy Retain, else Owned).
+func volumeStatuses(w *v1alpha1.Wukong, vols []storage.Observation) []v1alpha1.VolumeStatus {
+	retain := map[string]bool{}
+	for _, d := range w.Spec.Disks {
+		retain[d.Name] = d.DeletionPolicy == v1alpha1.DiskDeletionPolicyRetain
+	}
 	out := make([]v1alpha1.VolumeStatus, 0, len(vols))
 	for _, v := range vols {
 		vs := v1alpha1.VolumeStatus{
 			Name:     v.Name,
 			PVCName:  v.ClaimName,
+			Claim:    v1alpha1.VolumeClaimOwned,
 			Bound:    v.Bound,
 			Phase:    string(v.Phase),
 			Progress: v.Progress,
+		}
+		switch {
+		case v.Existing:
+			vs.Claim = v1alpha1.VolumeClaimExisting
+		case retain[v.Name]:
+			vs.Claim = v1alpha1.VolumeClaimRetained
 		}
 		if !v.Capacity.IsZero() {
 			vs.Size = v.Capacity.String()

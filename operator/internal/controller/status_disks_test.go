@@ -79,3 +79,31 @@ func TestDiskSummary(t *testing.T) {
 		})
 	}
 }
+
+// TestVolumeClaimStatus: status.volumes[i] says whose claim pvcName is:
+// Existing (claimName), Retained (deletionPolicy Retain) or Owned.
+func TestVolumeClaimStatus(t *testing.T) {
+	w := testWukong()
+	w.Spec.Disks = []v1alpha1.DiskSpec{
+		{Name: "root"},
+		{Name: "data", DeletionPolicy: v1alpha1.DiskDeletionPolicyRetain},
+		{Name: "kept", ClaimName: "old-data", DeletionPolicy: v1alpha1.DiskDeletionPolicyRetain},
+		{Name: "scratch", DeletionPolicy: v1alpha1.DiskDeletionPolicyDelete},
+	}
+	vols := []storage.Observation{
+		{Name: "root", ClaimName: "vm1-root"},
+		{Name: "data", ClaimName: "vm1-data"},
+		{Name: "kept", ClaimName: "old-data", Existing: true},
+		{Name: "scratch", ClaimName: "vm1-scratch"},
+	}
+	got := map[string][2]string{}
+	for _, v := range volumeStatuses(w, vols) {
+		got[v.Name] = [2]string{v.PVCName, string(v.Claim)}
+	}
+	assert.Equal(t, map[string][2]string{
+		"root":    {"vm1-root", "Owned"},
+		"data":    {"vm1-data", "Retained"},
+		"kept":    {"old-data", "Existing"},
+		"scratch": {"vm1-scratch", "Owned"},
+	}, got)
+}

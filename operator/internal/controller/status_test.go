@@ -8,52 +8,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/novasphere/wukong/lib/conditions"
 	"github.com/novasphere/wukong/lib/kubevirt"
-	"github.com/novasphere/wukong/lib/network"
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
-)
-
-func testWukong() *v1alpha1.Wukong {
-	return &v1alpha1.Wukong{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "vm1", Generation: 3},
-		Spec: v1alpha1.WukongSpec{
-			Disks:    []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("10Gi")}},
-			Networks: []v1alpha1.NetworkSpec{{Name: "lan", BridgeName: "br1"}},
-		},
-	}
-}
-
-func vmWith(rs kubevirtv1.VirtualMachineRunStrategy, ready bool) *kubevirtv1.VirtualMachine {
-	vm := &kubevirtv1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "vm1"}}
-	vm.Spec.RunStrategy = &rs
-	vm.Status.Ready = ready
-	if ready {
-		vm.Status.PrintableStatus = kubevirtv1.VirtualMachineStatusRunning
-	}
-	return vm
-}
-
-func runningVMI(node string) *kubevirtv1.VirtualMachineInstance {
-	vmi := &kubevirtv1.VirtualMachineInstance{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "vm1"}}
-	vmi.Status.Phase = kubevirtv1.Running
-	vmi.Status.NodeName = node
-	vmi.Status.Conditions = []kubevirtv1.VirtualMachineInstanceCondition{{Type: kubevirtv1.VirtualMachineInstanceReady, Status: corev1.ConditionTrue}}
-	vmi.Status.Interfaces = []kubevirtv1.VirtualMachineInstanceNetworkInterface{
-		{Name: "default", InterfaceName: "eth0", IP: "10.244.1.5", IPs: []string{"10.244.1.5"}, MAC: "02:00:00:00:00:01"},
-		{Name: "lan", InterfaceName: "lan", IP: "192.168.1.10", IPs: []string{"192.168.1.10"}, MAC: "02:aa:bb:cc:dd:ee"},
-	}
-	return vmi
-}
-
-var (
-	netOK = network.Observation{NICs: []network.NICObservation{{Name: "lan", NADNamespace: "ns", NADName: "vm1-lan", MAC: "02:aa:bb:cc:dd:ee", Found: true}}}
-	bound = []storage.Observation{{Name: "root", ClaimName: "vm1-root", Phase: storage.PhaseBound, Bound: true, Capacity: resource.MustParse("10Gi")}}
 )
 
 func TestComputeStatus(t *testing.T) {
@@ -105,8 +66,7 @@ func TestComputeStatus(t *testing.T) {
 		{
 			name: "running VM is Ready with node, IPs and MACs",
 			scope: func() *scope {
-				return &scope{net: netOK, netDone: true, vols: bound, volsDone: true,
-					vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), runningVMI("node-1"))}
+				return runningScope(nil, runningVMI("node-1"))
 			},
 			phase: v1alpha1.PhaseRunning,
 			want: map[string]string{
@@ -227,8 +187,7 @@ func TestComputeStatus(t *testing.T) {
 // changes nothing (so the reconciler writes nothing at rest).
 func TestComputeStatusIsStable(t *testing.T) {
 	w := testWukong()
-	s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true,
-		vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), runningVMI("node-1"))}
+	s := runningScope(w, runningVMI("node-1"))
 	computeStatus(w, s)
 	first := w.Status.DeepCopy()
 	computeStatus(w, s)
@@ -239,8 +198,7 @@ func TestComputeStatusIsStable(t *testing.T) {
 // disk, the work of every reconcile pass.
 func BenchmarkComputeStatus(b *testing.B) {
 	w := testWukong()
-	s := &scope{w: w, net: netOK, netDone: true, vols: bound, volsDone: true,
-		vm: kubevirt.Observe(vmWith(kubevirtv1.RunStrategyAlways, true), runningVMI("node-1"))}
+	s := runningScope(w, runningVMI("node-1"))
 	b.ReportAllocs()
 	for b.Loop() {
 		computeStatus(w, s)

@@ -366,6 +366,7 @@ func TestEventsFor(t *testing.T) {
 	boundC := set(v1alpha1.VolumesBoundCondition, "True", v1alpha1.ReasonVolumesBound, "1 disk(s) bound")
 	stalled := func(reason, msg string) mark { return set(v1alpha1.StalledCondition, "True", reason, msg) }
 	restart := set(v1alpha1.RestartRequiredCondition, "True", v1alpha1.ReasonRestartRequired, "virtctl restart vm1")
+	nodeLost := func(reason string) mark { return set(v1alpha1.ReadyCondition, "False", reason, "node n1 is NotReady") }
 
 	cases := []struct {
 		name          string
@@ -380,6 +381,12 @@ func TestEventsFor(t *testing.T) {
 			[]event{{corev1.EventTypeNormal, v1alpha1.ReasonStopped, v1alpha1.ReadyCondition, "stopped (run strategy Halted)"}}},
 		{"Ready leaves True", build(running), build(starting),
 			[]event{{corev1.EventTypeWarning, v1alpha1.ReasonStarting, v1alpha1.ReadyCondition, "the VirtualMachine is starting"}}},
+		{"Ready leaves True for a lost node the policy waits on", build(running), build(nodeLost(v1alpha1.ReasonNodeLostWaiting)),
+			[]event{{corev1.EventTypeWarning, v1alpha1.ReasonNodeLostWaiting, v1alpha1.ReadyCondition, "node n1 is NotReady"}}},
+		{"Ready leaves True for a lost node, no policy", build(running), build(nodeLost(v1alpha1.ReasonNodeNotReady)),
+			[]event{{corev1.EventTypeWarning, v1alpha1.ReasonNodeNotReady, v1alpha1.ReadyCondition, "node n1 is NotReady"}}},
+		{"Ready leaves True as the policy restarts: none (the policy's own Event says it)", build(running),
+			build(nodeLost(v1alpha1.ReasonNodeLostRestarting)), nil},
 		{"Stalled appears", build(readyFalse), build(readyFalse, stalled(v1alpha1.ReasonStorageClassNotFound, "spec.disks[0].storageClassName: x")),
 			[]event{{corev1.EventTypeWarning, v1alpha1.ReasonStorageClassNotFound, v1alpha1.StalledCondition, "spec.disks[0].storageClassName: x"}}},
 		{"Stalled changes reason", build(stalled(v1alpha1.ReasonStorageClassNotFound, "a")), build(stalled(v1alpha1.ReasonSecretNotFound, "b")),

@@ -116,9 +116,13 @@ func applyGrant(a *network.Attachment, g nodenet.Grant) {
 // VolumesBound; a missing StorageClass, a refused shrink or expansion, a
 // missing CDI and a failed import become problems naming spec.disks[i].
 func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
+	shared, err := r.claimsShared(ctx, s)
+	if err != nil {
+		return err
+	}
 	var disks []storage.Disk
 	for _, d := range mapping.Disks(s.w) {
-		if !s.sourceRefused[d.Name] { // checkImageSources: not written
+		if !s.sourceRefused[d.Name] && !shared[d.Name] { // checkImageSources, claimsShared: not used
 			disks = append(disks, d)
 		}
 	}
@@ -133,6 +137,53 @@ func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
 	// Every failure, what CDI reports without an API error included, comes
 	// as an *apply.Failure naming its disk.
 	return s.classify(err, fromStorage)
+}
+
+// claimsShared refuses each disk whose claimName another Wukong of the
+// namespace names too and came first (created earlier; at the same second,
+// the smaller name): two virtual machines must not write one claim
+// (KubeVirt would attach it to both, a ReadWriteMany one at once). It is a
+// problem (ClaimInUse, naming spec.disks[i].claimName; a change to the
+// other Wukong, its deletion above all, wakes this one: stalledClaimUsers)
+// and the disk is not read.
+// It returns the refused disks by name. Wukongs are read from the cache,
+// through the claimName index (indexClaimNames).
+func (r *WukongReconciler) claimsShared(ctx context.Context, s *scope) (map[string]bool, error) {
+	var refused map[string]bool
+	for i, d := range s.w.Spec.Disks {
+		if d.ClaimName == "" {
+			continue
+		}
+		list := &v1alpha1.WukongList{}
+		if err := r.Client.List(ctx, list, client.InNamespace(s.w.Namespace), client.MatchingFields{indexClaimNames: d.ClaimName}); err != nil {
+			return nil, fmt.Errorf("cannot list the Wukongs naming claim %s: %w", d.ClaimName, err)
+		}
+		for j := range list.Items {
+			o := &list.Items[j]
+			if o.UID == s.w.UID || !cameFirst(o, s.w) {
+				continue
+			}
+			s.addProblem(problem{Condition: v1alpha1.VolumesBoundCondition, Reason: v1alpha1.ReasonClaimInUse,
+				Field: fmt.Sprintf("spec.disks[%d].claimName", i), External: true,
+				Message: fmt.Sprintf("PersistentVolumeClaim %s is the disk of Wukong %s (its claimName), named there first: "+
+					"two virtual machines must not write one claim", d.ClaimName, o.Name)})
+			if refused == nil {
+				refused = map[string]bool{}
+			}
+			refused[d.Name] = true
+			break
+		}
+	}
+	return refused, nil
+}
+
+// cameFirst reports whether Wukong a was created before b (at the same
+// second, whether its name is smaller).
+func cameFirst(a, b *v1alpha1.Wukong) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Name < b.Name
 }
 
 // reconcileMachine applies the cloud-init Secret and the VirtualMachine once

@@ -21,14 +21,24 @@ import (
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/novasphere/wukong/lib/conditions"
+	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/identity"
 	"github.com/novasphere/wukong/operator/imagesource"
+	"github.com/novasphere/wukong/operator/mapping"
 )
 
 // Finalizer was put on Wukongs by versions that wrote node bridge policies
 // for them; those are now an administrator's NodeBridge's, and everything a
 // Wukong owns goes through owner references, so it is only removed.
 const Finalizer = "vm.novasphere.dev/finalizer"
+
+// RetainFinalizer is on a Wukong while one of its disks has deletionPolicy
+// Retain (and no claimName): when the Wukong is deleted it holds the Wukong,
+// and so the garbage collection of its children, until those disks' claims
+// are released (storage.Release). It is added and removed as the spec
+// changes, and removed once the claims are released or gone.
+const RetainFinalizer = "vm.novasphere.dev/retain-disks"
 
 // Every rule below is needed by a step; see the chart's RBAC test.
 // namespace=watched marks a rule on namespaced objects Wukong reads or
@@ -42,9 +52,12 @@ const Finalizer = "vm.novasphere.dev/finalizer"
 // +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs/status,verbs=get;update;patch,namespace=watched
 // +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongs/finalizers,verbs=update,namespace=watched
 // Children: applied with Server-Side Apply (patch), watched, cleaned by GC.
+// A DataVolume the operator created is also deleted by it: a Retain disk's
+// once its claim is released (reconcileDelete), a blank disk's whose claim
+// is gone (lib/storage).
 // +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachines,verbs=get;list;watch;create;patch,namespace=watched
 // +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachineinstances,verbs=get;list;watch,namespace=watched
-// +kubebuilder:rbac:groups=cdi.kubevirt.io,resources=datavolumes,verbs=get;list;watch;create;patch,namespace=watched
+// +kubebuilder:rbac:groups=cdi.kubevirt.io,resources=datavolumes,verbs=get;list;watch;create;patch;delete,namespace=watched
 // +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;create;patch,namespace=watched
 // +kubebuilder:rbac:groups=k8s.cni.cncf.io,resources=network-attachment-definitions,verbs=get;list;watch;create;patch,namespace=watched
 // NetworkAttachmentDefinitions of the global namespaces (GlobalNADNamespaces)
@@ -119,6 +132,9 @@ func (r *WukongReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	}
 	if !w.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, w)
+	}
+	if err := r.syncRetainFinalizer(ctx, w); err != nil {
+		return ctrl.Result{}, err
 	}
 	base := w.DeepCopy()
 	s := &scope{w: w}
@@ -195,7 +211,10 @@ func (r *WukongReconciler) writeStatus(ctx context.Context, base, w *v1alpha1.Wu
 //   - Ready becomes True, or changes reason while True (Running, Stopped):
 //     Normal, reason Ready's: the machine is up (or stopped as asked).
 //   - Ready leaves True (False or Unknown): Warning, reason Ready's: a
-//     running machine went down.
+//     running machine went down. Not for reason NodeLostRestarting: the
+//     node-loss policy records its own Event in the pass that force-deletes
+//     the VM's pods (restartOnLostNode, which says how many), so a restart
+//     records one Event, not two.
 //   - Stalled becomes True, or changes reason while True: Warning, reason
 //     and message Stalled's, which name the spec field to fix.
 //   - RestartRequired becomes True: Normal: a change waits for a guest
@@ -231,7 +250,7 @@ func eventsFor(before, after *v1alpha1.Wukong) []event {
 			if t == v1alpha1.StalledCondition {
 				kind = corev1.EventTypeWarning
 			}
-		case t == v1alpha1.ReadyCondition && isTrue(was) && !isTrue(now):
+		case t == v1alpha1.ReadyCondition && isTrue(was) && !isTrue(now) && now.Reason != v1alpha1.ReasonNodeLostRestarting:
 			kind = corev1.EventTypeWarning
 		}
 		if kind != "" {
@@ -241,20 +260,81 @@ func eventsFor(before, after *v1alpha1.Wukong) []event {
 	return out
 }
 
-// reconcileDelete removes the finalizer older versions added; owner
-// references take the children (only those this Wukong created: it never
-// adopts, so nothing else can go with it).
+// syncRetainFinalizer puts RetainFinalizer on a live Wukong while one of
+// its disks has deletionPolicy Retain (mapping.RetainsClaims) and takes it
+// off when none has, in a patch conditional on the Wukong's
+// resourceVersion (a conflict is retried). Nothing else is written.
+func (r *WukongReconciler) syncRetainFinalizer(ctx context.Context, w *v1alpha1.Wukong) error {
+	want := mapping.RetainsClaims(w)
+	if want == controllerutil.ContainsFinalizer(w, RetainFinalizer) {
+		return nil
+	}
+	base := w.DeepCopy()
+	if want {
+		controllerutil.AddFinalizer(w, RetainFinalizer)
+	} else {
+		controllerutil.RemoveFinalizer(w, RetainFinalizer)
+	}
+	if err := r.Client.Patch(ctx, w, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("cannot patch the finalizers of Wukong %s: %w", w.Name, err)
+	}
+	return nil
+}
+
+// reconcileDelete releases the claims of the disks with deletionPolicy
+// Retain (storage.Release: only claims this Wukong created; a claim that is
+// gone or being deleted is reported in an Event, never waited for), then
+// removes RetainFinalizer and the finalizer older versions added; owner
+// references take the other children (only those this Wukong created: it
+// never adopts, so nothing else can go with it). A disk changed from Retain
+// to Delete just before the deletion is not released: the spec at deletion
+// decides.
 func (r *WukongReconciler) reconcileDelete(ctx context.Context, w *v1alpha1.Wukong) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(w, Finalizer) {
+	if !controllerutil.ContainsFinalizer(w, Finalizer) && !controllerutil.ContainsFinalizer(w, RetainFinalizer) {
 		return ctrl.Result{}, nil
+	}
+	if controllerutil.ContainsFinalizer(w, RetainFinalizer) {
+		released, err := storage.Release(ctx, r.Client, identity.Wukong, w, mapping.Disks(w))
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		r.retainEvents(w, released)
 	}
 	base := w.DeepCopy()
 	controllerutil.RemoveFinalizer(w, Finalizer)
+	controllerutil.RemoveFinalizer(w, RetainFinalizer)
 	if err := r.Client.Patch(ctx, w, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	r.Metrics.forget(client.ObjectKeyFromObject(w))
 	return ctrl.Result{}, nil
+}
+
+// retainEvents records what became of each Retain disk's claim: Normal
+// DiskRetained for a released claim (with the labels to find it by),
+// Warning DiskNotRetained for one being deleted already (a foreground
+// deletion deletes the children before the finalizer is looked at) or a
+// claim of that name Wukong did not create (left untouched). A claim that
+// never existed gets none.
+func (r *WukongReconciler) retainEvents(w *v1alpha1.Wukong, released []storage.Released) {
+	if r.Recorder == nil {
+		return
+	}
+	from := storage.RetainedFromKey(identity.Wukong, "Wukong")
+	for _, rel := range released {
+		switch rel.Outcome {
+		case storage.ReleaseDone:
+			r.Recorder.Eventf(w, nil, corev1.EventTypeNormal, v1alpha1.ReasonDiskRetained, "Release",
+				"disk %s: PersistentVolumeClaim %s is kept (labels %s=%s, %s=%s): name it in a disk's claimName to use it again",
+				rel.Disk, rel.ClaimName, from, w.Name, identity.Wukong.Key(storage.KeyRetainedFromDisk), rel.Disk)
+		case storage.ReleaseDeleting:
+			r.Recorder.Eventf(w, nil, corev1.EventTypeWarning, v1alpha1.ReasonDiskNotRetained, "Release",
+				"disk %s: PersistentVolumeClaim %s was being deleted already and cannot be kept", rel.Disk, rel.ClaimName)
+		case storage.ReleaseNotOwned:
+			r.Recorder.Eventf(w, nil, corev1.EventTypeWarning, v1alpha1.ReasonDiskNotRetained, "Release",
+				"disk %s: PersistentVolumeClaim %s was not created for this Wukong and is left untouched", rel.Disk, rel.ClaimName)
+		}
+	}
 }
 
 // errorReason is a low-cardinality label for the reconcile error metric.
