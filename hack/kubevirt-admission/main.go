@@ -16,8 +16,9 @@
 // mutators, the VirtualMachineInstance create (with the network spec
 // validator) and update admitters, the VirtualMachine admitter, the
 // VirtualMachine status admitter, the VirtualMachineInstanceMigration
-// mutator and create and update admitters, and the pods/eviction
-// interceptor (admitters.PodEvictionAdmitter: an eviction of a
+// mutator and create and update admitters, the VirtualMachineSnapshot and
+// VirtualMachineRestore admitters (pkg/storage/admitters), and the
+// pods/eviction interceptor (admitters.PodEvictionAdmitter: an eviction of a
 // virt-launcher pod whose VMI's eviction strategy, its own or the KubeVirt
 // CR's spec.configuration.evictionStrategy, is LiveMigrate,
 // LiveMigrateIfPossible on a migratable VMI, or External, marks the VMI
@@ -163,6 +164,17 @@ func handlers(s *server) map[string]http.HandlerFunc {
 		components.MigrationMutatePath: func(w http.ResponseWriter, r *http.Request) {
 			mutating_webhook.ServeMigrationCreate(w, r)
 		},
+		// snapshot.kubevirt.io (issue #31): KubeVirt's VMSnapshotAdmitter
+		// (source kind and group, the Snapshot feature gate, spec
+		// immutable) and VMRestoreAdmitter (target, one restore in
+		// progress per target, volume restore and ownership policies),
+		// pkg/storage/admitters.
+		components.VMSnapshotValidatePath: func(w http.ResponseWriter, r *http.Request) {
+			validating_webhook.ServeVMSnapshots(w, r, s.clusterConfig, s.virtCli)
+		},
+		components.VMRestoreValidatePath: func(w http.ResponseWriter, r *http.Request) {
+			validating_webhook.ServeVMRestores(w, r, s.clusterConfig, s.virtCli, s.informers)
+		},
 	}
 }
 
@@ -203,6 +215,9 @@ func serve(args []string) error {
 	crdInformer := factory.CRD()
 	presetInformer := factory.VirtualMachinePreset()
 	namespaceInformer := factory.Namespace()
+	// The restore admitter lists the namespace's restores (one in progress
+	// per target).
+	restoreInformer := factory.VirtualMachineRestore()
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
 	clusterConfig, err := virtconfig.NewClusterConfig(crdInformer, kubeVirtInformer, *namespace)
@@ -228,6 +243,7 @@ func serve(args []string) error {
 			VMIPresetInformer:  presetInformer,
 			DataSourceInformer: dataSourceInformer,
 			NamespaceInformer:  namespaceInformer,
+			VMRestoreInformer:  restoreInformer,
 		},
 		serviceAccounts: webhooks.KubeVirtServiceAccounts(*namespace),
 	}

@@ -253,13 +253,17 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 		o.StorageClassName = *s.dv.Spec.Storage.StorageClassName
 	}
 
-	if blank && s.dv != nil && s.pvc == nil && s.dv.Status.Phase == cdiv1.Succeeded && s.dv.DeletionTimestamp == nil {
+	if blank && s.dv != nil && s.pvc == nil && s.dv.Status.Phase == cdiv1.Succeeded && s.dv.DeletionTimestamp == nil && !prePopulated(s.dv) {
 		// The claim of a blank disk's finished DataVolume was deleted
 		// (its data with it). Nothing relies on CDI making the claim of
 		// a finished DataVolume again: the DataVolume (this owner's own
 		// child) goes, and the next pass writes a new one, which makes a
 		// new empty disk. An image disk's is left to the user (a new
-		// import may not be wanted).
+		// import may not be wanted). A DataVolume marked prePopulated is
+		// left alone: someone else makes its claim (KubeVirt's in-place
+		// restore marks it, deletes the claim and creates one from the
+		// snapshot, pkg/storage/snapshot/restore.go prepopulateDataVolume),
+		// and deleting it would lose the restored data.
 		uid := s.dv.UID
 		if err := c.Delete(ctx, s.dv, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
 			return o, fmt.Errorf("cannot delete DataVolume %s whose claim is gone: %w", s.key.Name, err)
@@ -621,4 +625,13 @@ func getOptional[T client.Object](ctx context.Context, c client.Reader, key clie
 		return none, err
 	}
 	return obj, nil
+}
+
+// prePopulated: the DataVolume carries CDI's
+// cdi.kubevirt.io/storage.prePopulated annotation, with which CDI leaves
+// its claim to whoever set it (CDI dvIsPrePopulated: no claim is made for
+// it, whatever the value).
+func prePopulated(dv *cdiv1.DataVolume) bool {
+	_, ok := dv.Annotations[cdiv1.AnnPrePopulated]
+	return ok
 }

@@ -556,3 +556,32 @@ func TestReconcileClonesIdempotently(t *testing.T) {
 	assert.True(t, obs[0].CloneWaiting)
 	assert.Equal(t, PhaseImporting, obs[0].Phase)
 }
+
+// TestReconcileLeavesPrePopulatedDataVolume: a finished blank DataVolume
+// whose claim is gone is written again, unless it is marked
+// cdi.kubevirt.io/storage.prePopulated (KubeVirt's in-place restore: the
+// claim is being recreated from a snapshot); then it is kept.
+func TestReconcileLeavesPrePopulatedDataVolume(t *testing.T) {
+	f := newFixture(t, env.Client)
+	f.class("prepop", false, true, false)
+	disks := []Disk{{Name: "data", Size: gi("1Gi"), StorageClassName: "prepop"}, {Name: "other", Size: gi("1Gi"), StorageClassName: "prepop"}}
+	_, err := f.reconcile(disks...)
+	require.NoError(t, err)
+	for _, d := range disks {
+		f.setDVStatus(d.Name, cdiv1.DataVolumeStatus{Phase: cdiv1.Succeeded, Progress: "100.0%"})
+	}
+	marked := f.dv("data")
+	marked.Annotations[cdiv1.AnnPrePopulated] = "data"
+	require.NoError(t, env.Client.Update(context.Background(), marked))
+	uidMarked, uidOther := marked.UID, f.dv("other").UID
+
+	_, err = f.reconcile(disks...)
+	require.NoError(t, err)
+	kept := &cdiv1.DataVolume{}
+	require.NoError(t, env.Client.Get(context.Background(), f.key("data"), kept))
+	assert.Equal(t, uidMarked, kept.UID, "the prePopulated DataVolume is kept")
+	assert.Nil(t, kept.DeletionTimestamp)
+	gone := &cdiv1.DataVolume{}
+	err = env.Client.Get(context.Background(), f.key("other"), gone)
+	assert.True(t, apierrors.IsNotFound(err) || gone.UID != uidOther || gone.DeletionTimestamp != nil, "the unmarked one is written again")
+}

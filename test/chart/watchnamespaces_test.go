@@ -227,7 +227,7 @@ func TestRBACScopes(t *testing.T) {
 		}
 	}
 	// The Wukong CRDs come with the chart, not with the test's API server.
-	for _, plural := range []string{"wukongs", "nodebridges"} {
+	for _, plural := range []string{"wukongs", "nodebridges", "wukongsnapshots", "wukongrestores"} {
 		crd := fromYAMLFile[apiextensionsv1.CustomResourceDefinition](t, repoPath(t, "operator", "config", "crd", "vm.novasphere.dev_"+plural+".yaml"))
 		for _, sub := range []string{"", "/status", "/finalizers"} {
 			scope[schema.GroupResource{Group: crd.Spec.Group, Resource: plural + sub}] = crd.Spec.Scope == apiextensionsv1.NamespaceScoped

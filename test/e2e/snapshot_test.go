@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	snapshotv1 "kubevirt.io/api/snapshot/v1beta1"
@@ -126,6 +127,13 @@ func TestSnapshotRunningWukong(t *testing.T) {
 	require.NoError(t, k.Get(ctxT(t), key(snap), vms))
 	assert.True(t, metav1.IsControlledBy(vms, snap), "VirtualMachineSnapshot controlled by the WukongSnapshot")
 	assert.Equal(t, w.Name, vms.Spec.Source.Name)
+	// KubeVirt's own admission (VMSnapshotAdmitter; in the sandbox,
+	// hack/kubevirt-admission serves it) keeps the spec immutable.
+	vms.Spec.Source.Name = "other"
+	err := k.Update(ctxT(t), vms)
+	if assert.Error(t, err, "KubeVirt refuses a changed VirtualMachineSnapshot spec") {
+		assert.Contains(t, err.Error(), "spec in immutable after creation", "KubeVirt's words")
+	}
 
 	// deletionPolicy Delete (default): owned by the Wukong, not as controller.
 	ref := metav1.GetControllerOf(snap)
@@ -356,3 +364,60 @@ func snapVolume(c require.TestingT, nn types.NamespacedName, disk string) string
 }
 
 var _ client.Object = &v1alpha1.WukongRestore{}
+
+// TestSnapshotDeletionPolicy: deleting a Wukong deletes its snapshots of
+// deletionPolicy Delete (garbage collection through the owner reference),
+// with KubeVirt's VirtualMachineSnapshot; a Retain snapshot stays, ready to
+// use, with its VirtualMachineSnapshot.
+func TestSnapshotDeletionPolicy(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindVirtualMachineSnapshot)
+	t.Parallel()
+	ns := newNamespace(t)
+	w := newWukong(ns, "vm")
+	w.Spec.StartStrategy = &v1alpha1.StartStrategy{AutoStart: new(false)}
+	create(t, w)
+	eventually(t, 1, func(c *assert.CollectT) {
+		assert.Equal(c, v1alpha1.PhaseStopped, getWukong(c, k, key(w)).Status.Phase)
+	}, "the stopped Wukong")
+	gone := newSnapshot(ns, "goes", w.Name)
+	kept := newSnapshot(ns, "stays", w.Name)
+	kept.Spec.DeletionPolicy = v1alpha1.SnapshotRetainPolicy
+	create(t, gone)
+	create(t, kept)
+	waitSnapshotReady(t, key(gone))
+	s := waitSnapshotReady(t, key(kept))
+	assert.Equal(t, v1alpha1.ConsistencyOffline, s.Status.Consistency, "a stopped VM: no indications")
+	assert.Empty(t, s.Status.Indications)
+	assert.Empty(t, s.OwnerReferences, "Retain: no owner reference to the Wukong")
+
+	// The policy can change: Delete -> Retain drops the owner reference.
+	switched := newSnapshot(ns, "switched", w.Name)
+	create(t, switched)
+	waitSnapshotReady(t, key(switched))
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := &v1alpha1.WukongSnapshot{}
+		if err := k.Get(ctxT(t), key(switched), cur); err != nil {
+			return err
+		}
+		require.NotEmpty(t, cur.OwnerReferences, "Delete: owned by the Wukong")
+		cur.Spec.DeletionPolicy = v1alpha1.SnapshotRetainPolicy
+		return k.Update(ctxT(t), cur)
+	}))
+	eventually(t, 1, func(c *assert.CollectT) {
+		cur := &v1alpha1.WukongSnapshot{}
+		require.NoError(c, k.Get(context.Background(), key(switched), cur))
+		assert.Empty(c, cur.OwnerReferences, "Retain now: the owner reference is gone")
+	}, "owner reference removed")
+
+	require.NoError(t, k.Delete(ctxT(t), getWukong(t, k, key(w))))
+	eventually(t, 2, func(c *assert.CollectT) {
+		assertGone(c, &v1alpha1.WukongSnapshot{}, key(gone))
+		assertGone(c, &snapshotv1.VirtualMachineSnapshot{}, key(gone))
+		assertGone(c, &v1alpha1.Wukong{}, key(w))
+	}, "the Delete snapshot goes with the Wukong")
+	waitSnapshotReady(t, key(switched))
+	s = waitSnapshotReady(t, key(kept))
+	require.NoError(t, k.Get(ctxT(t), key(kept), &snapshotv1.VirtualMachineSnapshot{}), "its VirtualMachineSnapshot stays")
+	assert.Len(t, s.Status.Disks, 1)
+	assert.Nil(t, snapshotCond(s, v1alpha1.StalledCondition), "a taken snapshot does not need its Wukong")
+}

@@ -34,7 +34,8 @@
 //     or LiveMigrateIfPossible on a VMI that is not migratable, lets the
 //     eviction delete the pod. The server acts as virt-api's service
 //     account (VirtAPIUser), so KubeVirt's VMI mutator keeps its status
-//     patch;
+//     patch; and KubeVirt's VirtualMachineSnapshot and
+//     VirtualMachineRestore admitters (pkg/storage/admitters);
 //   - CDI's admission: the DataVolume mutating and validating webhooks
 //     cdi-apiserver serves, from kubevirt.io/containerized-data-importer
 //     (hack/cdi-admission);
@@ -185,6 +186,20 @@
 //     RestoreNode(ctx, c, node) brings the node back. On live nodes
 //     virt-handler's heartbeat refreshes the annotation and
 //     kubevirt.io/schedulable=true every minute.
+//   - Snapshots and restores (snapshot.go): KubeVirt's snapshot
+//     controller (VirtualMachineSnapshot, its content and one
+//     VolumeSnapshot per disk; indications Online, GuestAgent or
+//     NoGuestAgent from the VMI's AgentConnected condition; each VM's
+//     status.volumeSnapshotStatuses), snapshot-controller and the CSI
+//     snapshotter (a VolumeSnapshot of a bound claim becomes readyToUse
+//     with restoreSize), and KubeVirt's restore controller for
+//     volumeRestorePolicy InPlace (waits for no VMI, StopTarget stops the
+//     VM; restoreInProgress; DataVolume marked prePopulated, claim deleted
+//     and made again from its VolumeSnapshot; the snapshot's VM spec
+//     written back). A fixture VolumeSnapshotClass serves the sandbox's
+//     driver; SnapshotlessProvisioner is a driver it provisions without
+//     one. CDI's part: a prePopulated DataVolume gets no claim, a claim
+//     annotated populatedFor a DataVolume becomes its.
 //   - VMI release (virt-handler and virt-controller on deletion): a deleted
 //     VMI's launcher pods go, then its phase becomes Succeeded and KubeVirt's
 //     finalizer is removed (pkg/virt-controller/watch/vmi/lifecycle.go).

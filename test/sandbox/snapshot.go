@@ -29,7 +29,10 @@ import (
 
 // Snapshots and restores in the sandbox (simulated, issue #31).
 //
-// Three simulators play, in this order, what runs on a cluster:
+// KubeVirt's own VirtualMachineSnapshot and VirtualMachineRestore admission
+// (VMSnapshotAdmitter, VMRestoreAdmitter) runs for real in
+// hack/kubevirt-admission. Three simulators play, in this order, the
+// controllers of a cluster:
 //
 //   - snapshotSim plays KubeVirt's snapshot controller (kubevirt.io/kubevirt
 //     v1.9.0 pkg/storage/snapshot/snapshot.go, VMSnapshotController): a

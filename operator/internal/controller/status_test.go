@@ -93,6 +93,17 @@ func TestComputeStatus(t *testing.T) {
 			want:  map[string]string{v1alpha1.ReadyCondition: "True:" + v1alpha1.ReasonStopped, v1alpha1.ReconcilingCondition: "", v1alpha1.StalledCondition: ""},
 		},
 		{
+			name: "KubeVirt restoring the VM: Restoring, the disks waiting",
+			scope: func() *scope {
+				return &scope{net: netOK, netDone: true, vols: bound, volsDone: true, restoring: "back",
+					waiting: "KubeVirt is restoring it from a snapshot (VirtualMachineRestore back)",
+					vm:      kubevirt.Observe(vmWith(kubevirtv1.RunStrategyHalted, false), nil)}
+			},
+			phase:  v1alpha1.PhaseRestoring,
+			want:   map[string]string{v1alpha1.ReadyCondition: "False:" + v1alpha1.ReasonRestoring, v1alpha1.StalledCondition: ""},
+			msgHas: map[string]string{v1alpha1.ReadyCondition: "VirtualMachineRestore back"},
+		},
+		{
 			name: "unschedulable VM stalls",
 			scope: func() *scope {
 				vmi := &kubevirtv1.VirtualMachineInstance{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "vm1"}}

@@ -252,6 +252,14 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 	if err != nil {
 		return err
 	}
+	if reason := r.machineBlocked(s); reason != "" {
+		s.waiting = reason
+		err := r.observeMachine(ctx, s)
+		// A restore deletes the claims first: the disks wait, and the
+		// Wukong says why (restore.go).
+		s.restoring = s.vm.RestoreInProgress()
+		return err
+	}
 	live, err := r.liveVM(ctx, s)
 	if err != nil {
 		return err
@@ -261,10 +269,6 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 		// now would undo it (see restore.go).
 		s.restoring = *live.Status.RestoreInProgress
 		s.waiting = "KubeVirt is restoring it from a snapshot (VirtualMachineRestore " + s.restoring + ")"
-		return r.observeMachine(ctx, s)
-	}
-	if reason := r.machineBlocked(s); reason != "" {
-		s.waiting = reason
 		return r.observeMachine(ctx, s)
 	}
 	m, err := mapping.Machine(s.w, s.net.NICs, s.vols, keys)

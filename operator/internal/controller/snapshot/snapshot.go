@@ -247,6 +247,12 @@ func (r *SnapshotReconciler) reconcileVMSnapshot(ctx context.Context, s *snapSco
 			return nil
 		}
 		s.vms = vms
+		if s.snap.Status.WukongSpec == nil && s.wukong != nil {
+			// The pass that created it did not get to write its status:
+			// capture now (the VirtualMachineSnapshot was created moments
+			// ago from this Wukong).
+			s.capture(vms.Name)
+		}
 		return nil
 	case meta.IsNoMatchError(err):
 		return nil // KubeVirt not installed: computeSnapshotStatus says so
@@ -275,10 +281,16 @@ func (r *SnapshotReconciler) reconcileVMSnapshot(ctx context.Context, s *snapSco
 		return fmt.Errorf("%s: %w", errCreateVMS, err)
 	}
 	s.vms = vms
-	s.snap.Status.VirtualMachineSnapshotName = vms.Name
+	s.capture(vms.Name)
+	return nil
+}
+
+// capture records the VirtualMachineSnapshot's name and the Wukong (UID
+// and spec) it was taken of, once.
+func (s *snapScope) capture(vmsName string) {
+	s.snap.Status.VirtualMachineSnapshotName = vmsName
 	s.snap.Status.WukongUID = s.wukong.UID
 	s.snap.Status.WukongSpec = s.wukong.Spec.DeepCopy()
-	return nil
 }
 
 // observeContent reads KubeVirt's VirtualMachineSnapshotContent and each
