@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -86,30 +85,15 @@ type restoreScope struct {
 // reconcileRestart), computes the status (computeRestoreStatus) and writes
 // it in one patch when it changed. A Succeeded or Failed restore is final.
 func (r *RestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	rst := &v1alpha1.WukongRestore{}
-	if err := r.Client.Get(ctx, req.NamespacedName, rst); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !rst.DeletionTimestamp.IsZero() || rst.Status.Phase == v1alpha1.RestoreSucceeded || rst.Status.Phase == v1alpha1.RestoreFailed {
-		return ctrl.Result{}, nil
-	}
-	base := rst.DeepCopy()
-	s := &restoreScope{rst: rst}
-	for _, step := range []func(context.Context, *restoreScope) error{
-		r.observeRestoreInputs, r.reconcileVMRestore, r.reconcileRestart,
-	} {
-		if err := step(ctx, s); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
-	result := computeRestoreStatus(s)
-	rst.Status.ObservedGeneration = rst.Generation
-	if !equality.Semantic.DeepEqual(base.Status, rst.Status) {
-		if err := r.Client.Status().Patch(ctx, rst, client.MergeFrom(base)); err != nil && !kerrors.IsNotFound(err) {
-			return ctrl.Result{}, err
-		}
-	}
-	return result, nil
+	return pass[*v1alpha1.WukongRestore, *restoreScope]{
+		final: func(rst *v1alpha1.WukongRestore) bool {
+			return rst.Status.Phase == v1alpha1.RestoreSucceeded || rst.Status.Phase == v1alpha1.RestoreFailed
+		},
+		scope:   func(rst *v1alpha1.WukongRestore) *restoreScope { return &restoreScope{rst: rst} },
+		steps:   []func(context.Context, *restoreScope) error{r.observeRestoreInputs, r.reconcileVMRestore, r.reconcileRestart},
+		compute: computeRestoreStatus,
+		status:  func(rst *v1alpha1.WukongRestore) any { return rst.Status },
+	}.run(ctx, r.Client, req.NamespacedName, &v1alpha1.WukongRestore{})
 }
 
 // observeRestoreInputs reads the Wukong and the WukongSnapshot of this

@@ -12,8 +12,9 @@ import (
 	"github.com/novasphere/wukong/operator/mapping"
 )
 
-// computeRestoreStatus sets the WukongRestore's status from the scope and
-// returns the requeue its state needs. It reads nothing but the scope.
+// computeRestoreStatus sets the WukongRestore's status (observedGeneration
+// included) from the scope and returns the requeue its state needs. It
+// reads nothing but the scope.
 //
 // Phase and conditions: Succeeded (Ready True, Restored) once KubeVirt
 // completed and the run strategy was given back; Failed (Stalled,
@@ -26,6 +27,7 @@ import (
 func computeRestoreStatus(s *restoreScope) ctrl.Result {
 	rst := s.rst
 	st := &rst.Status
+	st.ObservedGeneration = rst.Generation
 	if s.vmr != nil && s.vmr.Status != nil {
 		st.Complete = s.vmr.Status.Complete
 		st.RestoreTime = s.vmr.Status.RestoreTime

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -105,30 +104,14 @@ type unsupportedDisk struct {
 // observeContent), compute the status (computeSnapshotStatus) and write it
 // in one patch when it changed.
 func (r *SnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	snap := &v1alpha1.WukongSnapshot{}
-	if err := r.Client.Get(ctx, req.NamespacedName, snap); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !snap.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil // the VirtualMachineSnapshot goes by garbage collection
-	}
-	base := snap.DeepCopy()
-	s := &snapScope{snap: snap}
-	for _, step := range []func(context.Context, *snapScope) error{
-		r.observeWukong, r.reconcileOwner, r.reconcileVMSnapshot, r.observeContent,
-	} {
-		if err := step(ctx, s); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
-	result := computeSnapshotStatus(s)
-	snap.Status.ObservedGeneration = snap.Generation
-	if !equality.Semantic.DeepEqual(base.Status, snap.Status) {
-		if err := r.Client.Status().Patch(ctx, snap, client.MergeFrom(base)); err != nil && !kerrors.IsNotFound(err) {
-			return ctrl.Result{}, err
-		}
-	}
-	return result, nil
+	// A WukongSnapshot being deleted is left alone: its
+	// VirtualMachineSnapshot goes by garbage collection.
+	return pass[*v1alpha1.WukongSnapshot, *snapScope]{
+		scope:   func(snap *v1alpha1.WukongSnapshot) *snapScope { return &snapScope{snap: snap} },
+		steps:   []func(context.Context, *snapScope) error{r.observeWukong, r.reconcileOwner, r.reconcileVMSnapshot, r.observeContent},
+		compute: computeSnapshotStatus,
+		status:  func(snap *v1alpha1.WukongSnapshot) any { return snap.Status },
+	}.run(ctx, r.Client, req.NamespacedName, &v1alpha1.WukongSnapshot{})
 }
 
 // observeWukong reads the Wukong of spec.wukongName in the snapshot's own

@@ -15,8 +15,9 @@ import (
 	"github.com/novasphere/wukong/operator/mapping"
 )
 
-// computeSnapshotStatus sets the WukongSnapshot's status from the scope and
-// returns the requeue its state needs. It reads nothing but the scope.
+// computeSnapshotStatus sets the WukongSnapshot's status (observedGeneration
+// included) from the scope and returns the requeue its state needs. It
+// reads nothing but the scope.
 //
 // Conditions: Ready True (ReadyToUse) once KubeVirt reports the snapshot
 // ready to use; otherwise False with, in order: a name conflict, a missing
@@ -27,6 +28,7 @@ import (
 func computeSnapshotStatus(s *snapScope) ctrl.Result {
 	snap := s.snap
 	st := &snap.Status
+	st.ObservedGeneration = snap.Generation
 	mirrorVMSnapshot(st, s.vms)
 	if s.content != nil {
 		st.Disks, st.Size = snapshotDisks(s.content, st.WukongSpec, s.restoreSizes)
