@@ -6,14 +6,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	snapshotv1 "kubevirt.io/api/snapshot/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -122,15 +120,9 @@ func (r *RestoreReconciler) observeRestoreInputs(ctx context.Context, s *restore
 	if s.wukong == nil {
 		return nil
 	}
-	vm := &kubevirtv1.VirtualMachine{}
-	switch err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: w.Name}, vm); {
-	case kerrors.IsNotFound(err), meta.IsNoMatchError(err):
-		return nil
-	case err != nil:
-		return fmt.Errorf("%s: %w", errGetVM, err)
-	}
-	if !metav1.IsControlledBy(vm, w) {
-		return nil
+	vm, err := wukongVM(ctx, r.Client, s.wukong)
+	if err != nil || vm == nil {
+		return err
 	}
 	s.vm = vm
 	vmi := &kubevirtv1.VirtualMachineInstance{}
@@ -162,18 +154,11 @@ func snapshotOf(snap *v1alpha1.WukongSnapshot, w *v1alpha1.Wukong) bool {
 // other restore of the VM is in progress.
 func (r *RestoreReconciler) reconcileVMRestore(ctx context.Context, s *restoreScope) error {
 	vmr := &snapshotv1.VirtualMachineRestore{}
-	err := r.Client.Get(ctx, client.ObjectKeyFromObject(s.rst), vmr)
-	switch {
-	case err == nil:
-		if !metav1.IsControlledBy(vmr, s.rst) {
-			s.conflict = true
-			return nil
-		}
+	found, absent, err := readOwned(ctx, r.Client, s.rst, vmr, &s.conflict)
+	if found {
 		s.vmr = vmr
-		return nil
-	case meta.IsNoMatchError(err):
-		return nil
-	case !kerrors.IsNotFound(err):
+	}
+	if err != nil || !absent {
 		return err
 	}
 	if s.rst.Status.VirtualMachineRestoreName != "" || !s.usable() {
@@ -205,14 +190,8 @@ func (r *RestoreReconciler) reconcileVMRestore(ctx context.Context, s *restoreSc
 			VolumeOwnershipPolicy: ptr.To(snapshotv1.VolumeOwnershipPolicyNone),
 		},
 	}
-	if err := controllerutil.SetControllerReference(s.rst, vmr, r.Client.Scheme()); err != nil {
+	if created, err := createOwned(ctx, r.Client, s.rst, vmr, errCreateVMR); !created {
 		return err
-	}
-	if err := r.Client.Create(ctx, vmr); err != nil {
-		if kerrors.IsAlreadyExists(err) {
-			return nil
-		}
-		return fmt.Errorf("%s: %w", errCreateVMR, err)
 	}
 	s.vmr = vmr
 	s.rst.Status.VirtualMachineRestoreName = vmr.Name

@@ -24,7 +24,6 @@ import (
 	snapshotv1 "kubevirt.io/api/snapshot/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -133,16 +132,9 @@ func (r *SnapshotReconciler) observeWukong(ctx context.Context, s *snapScope) er
 		return nil
 	}
 	s.wukong = w
-	vm := &kubevirtv1.VirtualMachine{}
-	err = r.Client.Get(ctx, client.ObjectKey{Namespace: w.Namespace, Name: w.Name}, vm)
-	switch {
-	case kerrors.IsNotFound(err), meta.IsNoMatchError(err):
-		return nil
-	case err != nil:
-		return fmt.Errorf("%s: %w", errGetVM, err)
-	}
-	if !metav1.IsControlledBy(vm, w) {
-		return nil // not the Wukong's: the Wukong itself reports the name conflict
+	vm, err := wukongVM(ctx, r.Client, w)
+	if err != nil || vm == nil {
+		return err
 	}
 	s.vm = vm
 	s.unsupported, s.snapshotStatusesMissing = unsupportedDisks(w, vm)
@@ -222,13 +214,8 @@ func (s *snapScope) taken() bool { return s.snap.Status.VirtualMachineSnapshotNa
 // WukongSnapshot is a name conflict: left untouched.
 func (r *SnapshotReconciler) reconcileVMSnapshot(ctx context.Context, s *snapScope) error {
 	vms := &snapshotv1.VirtualMachineSnapshot{}
-	err := r.Client.Get(ctx, client.ObjectKeyFromObject(s.snap), vms)
-	switch {
-	case err == nil:
-		if !metav1.IsControlledBy(vms, s.snap) {
-			s.conflict = true
-			return nil
-		}
+	found, absent, err := readOwned(ctx, r.Client, s.snap, vms, &s.conflict)
+	if found {
 		s.vms = vms
 		if s.snap.Status.WukongSpec == nil && s.wukong != nil {
 			// The pass that created it did not get to write its status:
@@ -236,11 +223,9 @@ func (r *SnapshotReconciler) reconcileVMSnapshot(ctx context.Context, s *snapSco
 			// ago from this Wukong).
 			s.capture(vms.Name)
 		}
-		return nil
-	case meta.IsNoMatchError(err):
-		return nil // KubeVirt not installed: computeSnapshotStatus says so
-	case !kerrors.IsNotFound(err):
-		return err
+	}
+	if err != nil || !absent {
+		return err // KubeVirt not installed is neither: computeSnapshotStatus says so
 	}
 	if s.taken() || s.wukong == nil || s.vm == nil || len(s.unsupported) > 0 || s.snapshotStatusesMissing {
 		return nil
@@ -254,14 +239,8 @@ func (r *SnapshotReconciler) reconcileVMSnapshot(ctx context.Context, s *snapSco
 			Source: corev1TypedRef(kubevirtv1.GroupVersion.Group, "VirtualMachine", s.vm.Name),
 		},
 	}
-	if err := controllerutil.SetControllerReference(s.snap, vms, r.Client.Scheme()); err != nil {
-		return err
-	}
-	if err := r.Client.Create(ctx, vms); err != nil {
-		if kerrors.IsAlreadyExists(err) {
-			return nil // the cache was behind; the next pass reads it
-		}
-		return fmt.Errorf("%s: %w", errCreateVMS, err)
+	if created, err := createOwned(ctx, r.Client, s.snap, vms, errCreateVMS); !created {
+		return err // not created: the cache was behind; the next pass reads it
 	}
 	s.vms = vms
 	s.capture(vms.Name)
