@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/identity"
 )
 
 // wukongVM reads the VirtualMachine of Wukong w (its namespace and name).
@@ -66,4 +68,21 @@ func createOwned(ctx context.Context, c client.Client, owner, obj client.Object,
 		return false, fmt.Errorf("%s: %w", errCreate, err)
 	}
 	return true, nil
+}
+
+// ownedMeta names the KubeVirt object of owner like it (same namespace and
+// name) and labels it as Wukong wukongName's.
+func ownedMeta(owner client.Object, wukongName string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name: owner.GetName(), Namespace: owner.GetNamespace(),
+		Labels: identity.Wukong.OwnerLabels(wukongName),
+	}
+}
+
+// vmRef refers to the KubeVirt VirtualMachine name of the namespace (the
+// source of a VirtualMachineSnapshot, the target of a
+// VirtualMachineRestore).
+func vmRef(name string) corev1.TypedLocalObjectReference {
+	group := kubevirtv1.GroupVersion.Group
+	return corev1.TypedLocalObjectReference{APIGroup: &group, Kind: "VirtualMachine", Name: name}
 }

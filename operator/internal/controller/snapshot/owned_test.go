@@ -11,9 +11,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	snapshotv1 "kubevirt.io/api/snapshot/v1beta1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/identity"
 )
 
 // TestOwned: readOwned and createOwned, the read-or-create both
@@ -38,7 +40,11 @@ func TestOwned(t *testing.T) {
 	assert.True(t, absent, "none yet")
 	assert.False(t, found || conflict)
 
-	vms := &snapshotv1.VirtualMachineSnapshot{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "s1"}}
+	vms := &snapshotv1.VirtualMachineSnapshot{ObjectMeta: ownedMeta(mine, "vm"), Spec: snapshotv1.VirtualMachineSnapshotSpec{Source: vmRef("vm")}}
+	assert.Equal(t, client.ObjectKeyFromObject(mine), client.ObjectKeyFromObject(vms), "named like its owner")
+	assert.Equal(t, identity.Wukong.OwnerLabels("vm"), vms.Labels)
+	assert.Equal(t, "kubevirt.io", *vms.Spec.Source.APIGroup)
+	assert.Equal(t, "VirtualMachine", vms.Spec.Source.Kind)
 	created, err := createOwned(ctx, c, mine, vms, errCreateVMS)
 	require.NoError(t, err)
 	assert.True(t, created)

@@ -6,7 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	snapshotv1 "kubevirt.io/api/snapshot/v1beta1"
@@ -173,12 +172,9 @@ func (r *RestoreReconciler) reconcileVMRestore(ctx context.Context, s *restoreSc
 		policy = snapshotv1.VirtualMachineRestoreStopTarget
 	}
 	vmr = &snapshotv1.VirtualMachineRestore{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: s.rst.Name, Namespace: s.rst.Namespace,
-			Labels: identity.Wukong.OwnerLabels(s.wukong.Name),
-		},
+		ObjectMeta: ownedMeta(s.rst, s.wukong.Name),
 		Spec: snapshotv1.VirtualMachineRestoreSpec{
-			Target:                     corev1TypedRef(kubevirtv1.GroupVersion.Group, "VirtualMachine", s.vm.Name),
+			Target:                     vmRef(s.vm.Name),
 			VirtualMachineSnapshotName: s.snap.Status.VirtualMachineSnapshotName,
 			TargetReadinessPolicy:      &policy,
 			VolumeRestorePolicy:        ptr.To(snapshotv1.VolumeRestorePolicyInPlace),

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -28,7 +27,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
-	"github.com/novasphere/wukong/operator/identity"
 )
 
 // +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongsnapshots,verbs=get;list;watch;update;patch,namespace=watched
@@ -231,13 +229,8 @@ func (r *SnapshotReconciler) reconcileVMSnapshot(ctx context.Context, s *snapSco
 		return nil
 	}
 	vms = &snapshotv1.VirtualMachineSnapshot{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: s.snap.Name, Namespace: s.snap.Namespace,
-			Labels: identity.Wukong.OwnerLabels(s.wukong.Name),
-		},
-		Spec: snapshotv1.VirtualMachineSnapshotSpec{
-			Source: corev1TypedRef(kubevirtv1.GroupVersion.Group, "VirtualMachine", s.vm.Name),
-		},
+		ObjectMeta: ownedMeta(s.snap, s.wukong.Name),
+		Spec:       snapshotv1.VirtualMachineSnapshotSpec{Source: vmRef(s.vm.Name)},
 	}
 	if created, err := createOwned(ctx, r.Client, s.snap, vms, errCreateVMS); !created {
 		return err // not created: the cache was behind; the next pass reads it
@@ -327,9 +320,4 @@ func (r *SnapshotReconciler) snapshotsOfVM(ctx context.Context, o client.Object)
 		}
 	}
 	return out
-}
-
-// corev1TypedRef is a TypedLocalObjectReference.
-func corev1TypedRef(group, kind, name string) corev1.TypedLocalObjectReference {
-	return corev1.TypedLocalObjectReference{APIGroup: &group, Kind: kind, Name: name}
 }
