@@ -36,18 +36,12 @@ func computeRestoreStatus(s *restoreScope) ctrl.Result {
 	const ready = v1alpha1.ReadyCondition
 	pending := func(stall bool, reason, format string, args ...any) ctrl.Result {
 		st.Phase = v1alpha1.RestorePending
-		conditions.MarkFalse(rst, ready, reason, format, args...)
-		if stall {
-			conditions.MarkStalled(rst, reason, "%s", conditions.GetMessage(rst, ready))
-		} else {
-			conditions.MarkReconciling(rst, reason, "%s", conditions.GetMessage(rst, ready))
-		}
+		markNotReady(rst, stall, reason, format, args...)
 		return ctrl.Result{}
 	}
 	if failed, msg := restoreFailure(s.vmr); failed {
 		st.Phase = v1alpha1.RestoreFailed
-		conditions.MarkFalse(rst, ready, v1alpha1.ReasonRestoreFailed, "KubeVirt reports VirtualMachineRestore %s failed: %s", s.vmr.Name, msg)
-		conditions.MarkStalled(rst, v1alpha1.ReasonRestoreFailed, "%s", conditions.GetMessage(rst, ready))
+		markNotReady(rst, true, v1alpha1.ReasonRestoreFailed, "KubeVirt reports VirtualMachineRestore %s failed: %s", s.vmr.Name, msg)
 		return ctrl.Result{}
 	}
 	if s.vmr != nil {
@@ -62,8 +56,7 @@ func computeRestoreStatus(s *restoreScope) ctrl.Result {
 		if s.running {
 			msg += "; KubeVirt stops the Wukong first (targetReadinessPolicy StopTarget)"
 		}
-		conditions.MarkFalse(rst, ready, v1alpha1.ReasonRestoring, "%s", msg)
-		conditions.MarkReconciling(rst, v1alpha1.ReasonRestoring, "%s", msg)
+		markNotReady(rst, false, v1alpha1.ReasonRestoring, "%s", msg)
 		return ctrl.Result{RequeueAfter: pollInProgress}
 	}
 	switch {

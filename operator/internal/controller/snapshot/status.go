@@ -34,14 +34,8 @@ func computeSnapshotStatus(s *snapScope) ctrl.Result {
 		st.Disks, st.Size = snapshotDisks(s.content, st.WukongSpec, s.restoreSizes)
 	}
 	const ready = v1alpha1.ReadyCondition
-	stalled := func(reason, format string, args ...any) {
-		conditions.MarkFalse(snap, ready, reason, format, args...)
-		conditions.MarkStalled(snap, reason, "%s", conditions.GetMessage(snap, ready))
-	}
-	progressing := func(reason, format string, args ...any) {
-		conditions.MarkFalse(snap, ready, reason, format, args...)
-		conditions.MarkReconciling(snap, reason, "%s", conditions.GetMessage(snap, ready))
-	}
+	stalled := func(reason, format string, args ...any) { markNotReady(snap, true, reason, format, args...) }
+	progressing := func(reason, format string, args ...any) { markNotReady(snap, false, reason, format, args...) }
 	switch {
 	case s.conflict:
 		stalled(v1alpha1.ReasonNameConflict, "VirtualMachineSnapshot %s exists and is not this WukongSnapshot's: remove it or rename this WukongSnapshot", snap.Name)
@@ -81,6 +75,20 @@ func computeSnapshotStatus(s *snapScope) ctrl.Result {
 	}
 	progressing(v1alpha1.ReasonSnapshotInProgress, "KubeVirt is taking VirtualMachineSnapshot %s (phase %s)", s.vms.Name, phase)
 	return ctrl.Result{RequeueAfter: pollInProgress}
+}
+
+// markNotReady sets Ready False with reason and message on obj, and the
+// progress condition that goes with it, of the same reason and message:
+// Stalled when stall (the controller cannot get further alone), else
+// Reconciling (it works on it).
+func markNotReady(obj conditions.Setter, stall bool, reason, format string, args ...any) {
+	conditions.MarkFalse(obj, v1alpha1.ReadyCondition, reason, format, args...)
+	msg := conditions.GetMessage(obj, v1alpha1.ReadyCondition)
+	if stall {
+		conditions.MarkStalled(obj, reason, "%s", msg)
+	} else {
+		conditions.MarkReconciling(obj, reason, "%s", msg)
+	}
 }
 
 // mirrorVMSnapshot copies KubeVirt's status: phase, readyToUse, creation
