@@ -37,13 +37,21 @@ func TestObservedFailure(t *testing.T) {
 				assert.NoError(t, err)
 				return
 			}
-			f, ok := apply.AsFailure(err)
-			require.True(t, ok, "got %v", err)
-			assert.Equal(t, tt.reason, f.Reason)
-			assert.True(t, f.Stalled)
+			f := requireStalled(t, err, tt.reason, tt.field)
 			assert.Equal(t, "root", f.Subject)
-			assert.Equal(t, tt.field, f.Field)
 			assert.Equal(t, tt.msg, f.Error())
 		})
 	}
+}
+
+// requireStalled requires err to be a stalled *apply.Failure of reason
+// naming field ("" for none), and returns it.
+func requireStalled(t *testing.T, err error, reason, field string) *apply.Failure {
+	t.Helper()
+	f, ok := apply.AsFailure(err)
+	require.True(t, ok, "want a stalled %s failure, got %v", reason, err)
+	assert.Equal(t, reason, f.Reason)
+	assert.True(t, f.Stalled, "stalled")
+	assert.Equal(t, field, f.Field)
+	return f
 }

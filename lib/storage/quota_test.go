@@ -9,8 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
-
-	"github.com/novasphere/wukong/lib/apply"
 )
 
 // cdiQuotaMessage is the message CDI v1.65.0 puts on a DataVolume whose
@@ -41,11 +39,7 @@ func TestParseQuota(t *testing.T) {
 // Pending) is a stalled failure naming the size.
 func TestObservedQuotaFailure(t *testing.T) {
 	err := observedFailure("root", Observation{Phase: PhasePending, Reason: ReasonQuotaExceeded, Message: cdiQuotaMessage})
-	f, ok := apply.AsFailure(err)
-	require.True(t, ok, "got %v", err)
-	assert.True(t, f.Stalled)
-	assert.Equal(t, ReasonQuotaExceeded, f.Reason)
-	assert.Equal(t, "size", f.Field)
+	requireStalled(t, err, ReasonQuotaExceeded, "size")
 	var q *QuotaExceededError
 	require.ErrorAs(t, err, &q)
 	assert.Contains(t, q.Message, "limited: requests.storage=5Gi")
@@ -77,11 +71,7 @@ func TestReconcileQuotaRefusesGrowth(t *testing.T) {
 
 	disk.Size = gi("2Gi")
 	obs, err := f.reconcile(disk)
-	fail, ok := apply.AsFailure(err)
-	require.True(t, ok, "got %v", err)
-	assert.True(t, fail.Stalled)
-	assert.Equal(t, ReasonQuotaExceeded, fail.Reason)
-	assert.Equal(t, "size", fail.Field)
+	requireStalled(t, err, ReasonQuotaExceeded, "size")
 	assert.Contains(t, err.Error(), "exceeded quota: storage, requested: requests.storage=1Gi, used: requests.storage=1Gi, limited: requests.storage=1536Mi")
 	assert.Equal(t, "1Gi", f.pvc("data").Spec.Resources.Requests.Storage().String())
 	assert.Equal(t, PhaseBound, obs[0].Phase, "what exists is still observed")
@@ -103,9 +93,7 @@ func TestReconcileQuotaResizesRefusedDataVolume(t *testing.T) {
 	}}
 	f.setDVStatus("root", refused)
 	_, err = f.reconcile(disk)
-	fail, ok := apply.AsFailure(err)
-	require.True(t, ok, "got %v", err)
-	assert.Equal(t, ReasonQuotaExceeded, fail.Reason)
+	requireStalled(t, err, ReasonQuotaExceeded, "size")
 	uid := f.dv("root").UID
 
 	disk.Size = gi("4Gi")

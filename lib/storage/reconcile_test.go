@@ -145,12 +145,8 @@ func TestReconcileObservesDataVolumeAndClaim(t *testing.T) {
 		Conditions: []cdiv1.DataVolumeCondition{{Type: cdiv1.DataVolumeRunning, Status: corev1.ConditionFalse, Reason: "Error",
 			Message: "Unable to connect to http data source: expected status code 200, got 404. Status: 404 Not Found"}}})
 	obs, err = f.reconcile(disks...)
-	fail, ok := apply.AsFailure(err)
-	require.True(t, ok, "a failed import is reported as a failure, got %v", err)
-	assert.Equal(t, ReasonImportFailed, fail.Reason)
-	assert.True(t, fail.Stalled)
+	fail := requireStalled(t, err, ReasonImportFailed, "source")
 	assert.Equal(t, "root", fail.Subject)
-	assert.Equal(t, "source", fail.Field)
 	assert.Contains(t, fail.Error(), "got 404")
 	assert.Equal(t, PhaseFailed, obs[0].Phase)
 	assert.Equal(t, "Error", obs[0].Reason)

@@ -39,6 +39,21 @@ func (f *fixture) claim(name string) *corev1.PersistentVolumeClaim {
 	return p
 }
 
+// deleteHeld deletes claim name while a finalizer holds it, so it stays
+// there being deleted, and lets it go when the test ends.
+func (f *fixture) deleteHeld(name string) {
+	f.t.Helper()
+	p := f.claim(name)
+	p.Finalizers = append(p.Finalizers, "example.org/hold")
+	require.NoError(f.t, f.c.Update(f.ctx, p))
+	require.NoError(f.t, f.c.Delete(f.ctx, p))
+	f.t.Cleanup(func() {
+		p := f.claim(name)
+		p.Finalizers = nil
+		_ = f.c.Update(context.Background(), p)
+	})
+}
+
 // A disk naming an existing claim: refused while the claim is missing,
 // controlled by another object or too small (each a stalled failure naming
 // the field), used as it is once fine, and never written.
@@ -48,11 +63,7 @@ func TestReconcileExistingClaim(t *testing.T) {
 	disk := Disk{Name: "data", ClaimName: "keep-me", Size: gi("2Gi")}
 
 	obs, err := f.reconcile(disk)
-	fail, ok := apply.AsFailure(err)
-	require.True(t, ok, "a missing claim is a failure, got %v", err)
-	assert.Equal(t, ReasonClaimNotFound, fail.Reason)
-	assert.True(t, fail.Stalled)
-	assert.Equal(t, "claimName", fail.Field)
+	fail := requireStalled(t, err, ReasonClaimNotFound, "claimName")
 	assert.Equal(t, "data", fail.Subject)
 	assert.Equal(t, "PersistentVolumeClaim keep-me not found in this namespace", fail.Error())
 	assert.Equal(t, "keep-me", obs[0].ClaimName)
@@ -68,10 +79,7 @@ func TestReconcileExistingClaim(t *testing.T) {
 	})
 	rv := f.claim("keep-me").ResourceVersion
 	_, err = f.reconcile(disk)
-	fail, ok = apply.AsFailure(err)
-	require.True(t, ok, "got %v", err)
-	assert.Equal(t, ReasonClaimInUse, fail.Reason)
-	assert.Equal(t, "claimName", fail.Field)
+	fail = requireStalled(t, err, ReasonClaimInUse, "claimName")
 	assert.Contains(t, fail.Error(), "controlled by DataVolume other-root")
 	assert.Equal(t, rv, f.claim("keep-me").ResourceVersion, "a refused claim is not written")
 
@@ -80,10 +88,7 @@ func TestReconcileExistingClaim(t *testing.T) {
 	p.OwnerReferences = nil
 	require.NoError(t, f.c.Update(f.ctx, p))
 	_, err = f.reconcile(disk)
-	fail, ok = apply.AsFailure(err)
-	require.True(t, ok, "got %v", err)
-	assert.Equal(t, ReasonClaimTooSmall, fail.Reason)
-	assert.Equal(t, "size", fail.Field)
+	requireStalled(t, err, ReasonClaimTooSmall, "size")
 	assert.Equal(t, "1Gi", f.claim("keep-me").Spec.Resources.Requests.Storage().String(), "never resized")
 
 	// A size it satisfies, or none: used as it is.
@@ -112,17 +117,9 @@ func TestReconcileExistingClaim(t *testing.T) {
 	}
 
 	// Being deleted: refused as missing.
-	p = f.claim("keep-me")
-	p.Finalizers = []string{"example.org/hold"}
-	require.NoError(t, f.c.Update(f.ctx, p))
-	require.NoError(t, f.c.Delete(f.ctx, p))
-	t.Cleanup(func() {
-		p := f.claim("keep-me")
-		p.Finalizers = nil
-		_ = f.c.Update(context.Background(), p)
-	})
+	f.deleteHeld("keep-me")
 	_, err = f.reconcile(disk)
-	fail, ok = apply.AsFailure(err)
+	fail, ok := apply.AsFailure(err)
 	require.True(t, ok, "got %v", err)
 	assert.Equal(t, ReasonClaimNotFound, fail.Reason)
 	assert.Equal(t, "PersistentVolumeClaim keep-me is being deleted", fail.Error())
@@ -211,15 +208,7 @@ func TestReleasePlainAndDeletingClaims(t *testing.T) {
 	plain := Disk{Name: "plain", Size: gi("1Gi"), StorageClassName: "release-plain", Retain: true}
 	doomed := Disk{Name: "doomed", Size: gi("1Gi"), StorageClassName: "release-plain", Retain: true}
 	f.plainClaims(plain, doomed)
-	p := f.pvc("doomed")
-	p.Finalizers = append(p.Finalizers, "example.org/hold")
-	require.NoError(t, f.c.Update(f.ctx, p))
-	require.NoError(t, f.c.Delete(f.ctx, p))
-	t.Cleanup(func() {
-		p := f.pvc("doomed")
-		p.Finalizers = nil
-		_ = f.c.Update(context.Background(), p)
-	})
+	f.deleteHeld(f.pvc("doomed").Name)
 
 	got, err := Release(f.ctx, f.c, testID, f.owner, []Disk{plain, doomed})
 	require.NoError(t, err)
