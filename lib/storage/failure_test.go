@@ -37,21 +37,21 @@ func TestObservedFailure(t *testing.T) {
 				assert.NoError(t, err)
 				return
 			}
-			f := requireStalled(t, err, tt.reason, tt.field)
-			assert.Equal(t, "root", f.Subject)
-			assert.Equal(t, tt.msg, f.Error())
+			assert.Equal(t, tt.msg, requireStalled(t, err, tt.reason, "root", tt.field))
 		})
 	}
 }
 
-// requireStalled requires err to be a stalled *apply.Failure of reason
-// naming field ("" for none), and returns it.
-func requireStalled(t *testing.T, err error, reason, field string) *apply.Failure {
+// requireStalled requires err to be a stalled *apply.Failure of reason on
+// subject (a disk's name) naming field ("" for none), and returns its
+// message.
+func requireStalled(t *testing.T, err error, reason, subject, field string) string {
 	t.Helper()
 	f, ok := apply.AsFailure(err)
 	require.True(t, ok, "want a stalled %s failure, got %v", reason, err)
 	assert.Equal(t, reason, f.Reason)
 	assert.True(t, f.Stalled, "stalled")
+	assert.Equal(t, subject, f.Subject)
 	assert.Equal(t, field, f.Field)
-	return f
+	return f.Error()
 }

@@ -39,7 +39,7 @@ func TestParseQuota(t *testing.T) {
 // Pending) is a stalled failure naming the size.
 func TestObservedQuotaFailure(t *testing.T) {
 	err := observedFailure("root", Observation{Phase: PhasePending, Reason: ReasonQuotaExceeded, Message: cdiQuotaMessage})
-	requireStalled(t, err, ReasonQuotaExceeded, "size")
+	requireStalled(t, err, ReasonQuotaExceeded, "root", "size")
 	var q *QuotaExceededError
 	require.ErrorAs(t, err, &q)
 	assert.Contains(t, q.Message, "limited: requests.storage=5Gi")
@@ -71,7 +71,7 @@ func TestReconcileQuotaRefusesGrowth(t *testing.T) {
 
 	disk.Size = gi("2Gi")
 	obs, err := f.reconcile(disk)
-	requireStalled(t, err, ReasonQuotaExceeded, "size")
+	requireStalled(t, err, ReasonQuotaExceeded, "data", "size")
 	assert.Contains(t, err.Error(), "exceeded quota: storage, requested: requests.storage=1Gi, used: requests.storage=1Gi, limited: requests.storage=1536Mi")
 	assert.Equal(t, "1Gi", f.pvc("data").Spec.Resources.Requests.Storage().String())
 	assert.Equal(t, PhaseBound, obs[0].Phase, "what exists is still observed")
@@ -93,7 +93,7 @@ func TestReconcileQuotaResizesRefusedDataVolume(t *testing.T) {
 	}}
 	f.setDVStatus("root", refused)
 	_, err = f.reconcile(disk)
-	requireStalled(t, err, ReasonQuotaExceeded, "size")
+	requireStalled(t, err, ReasonQuotaExceeded, "root", "size")
 	uid := f.dv("root").UID
 
 	disk.Size = gi("4Gi")

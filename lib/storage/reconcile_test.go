@@ -145,9 +145,7 @@ func TestReconcileObservesDataVolumeAndClaim(t *testing.T) {
 		Conditions: []cdiv1.DataVolumeCondition{{Type: cdiv1.DataVolumeRunning, Status: corev1.ConditionFalse, Reason: "Error",
 			Message: "Unable to connect to http data source: expected status code 200, got 404. Status: 404 Not Found"}}})
 	obs, err = f.reconcile(disks...)
-	fail := requireStalled(t, err, ReasonImportFailed, "source")
-	assert.Equal(t, "root", fail.Subject)
-	assert.Contains(t, fail.Error(), "got 404")
+	assert.Contains(t, requireStalled(t, err, ReasonImportFailed, "root", "source"), "got 404")
 	assert.Equal(t, PhaseFailed, obs[0].Phase)
 	assert.Equal(t, "Error", obs[0].Reason)
 	assert.Contains(t, obs[0].Message, "got 404")

@@ -63,9 +63,7 @@ func TestReconcileExistingClaim(t *testing.T) {
 	disk := Disk{Name: "data", ClaimName: "keep-me", Size: gi("2Gi")}
 
 	obs, err := f.reconcile(disk)
-	fail := requireStalled(t, err, ReasonClaimNotFound, "claimName")
-	assert.Equal(t, "data", fail.Subject)
-	assert.Equal(t, "PersistentVolumeClaim keep-me not found in this namespace", fail.Error())
+	assert.Equal(t, "PersistentVolumeClaim keep-me not found in this namespace", requireStalled(t, err, ReasonClaimNotFound, "data", "claimName"))
 	assert.Equal(t, "keep-me", obs[0].ClaimName)
 	assert.True(t, obs[0].Existing)
 	assert.Nil(t, mustGetOptionalPVC(t, f, "keep-me"), "nothing is created for a missing claim")
@@ -79,8 +77,7 @@ func TestReconcileExistingClaim(t *testing.T) {
 	})
 	rv := f.claim("keep-me").ResourceVersion
 	_, err = f.reconcile(disk)
-	fail = requireStalled(t, err, ReasonClaimInUse, "claimName")
-	assert.Contains(t, fail.Error(), "controlled by DataVolume other-root")
+	assert.Contains(t, requireStalled(t, err, ReasonClaimInUse, "data", "claimName"), "controlled by DataVolume other-root")
 	assert.Equal(t, rv, f.claim("keep-me").ResourceVersion, "a refused claim is not written")
 
 	// Freed, but smaller than the disk's size: refused, not resized.
@@ -88,7 +85,7 @@ func TestReconcileExistingClaim(t *testing.T) {
 	p.OwnerReferences = nil
 	require.NoError(t, f.c.Update(f.ctx, p))
 	_, err = f.reconcile(disk)
-	requireStalled(t, err, ReasonClaimTooSmall, "size")
+	assert.Contains(t, requireStalled(t, err, ReasonClaimTooSmall, "data", "size"), "keep-me")
 	assert.Equal(t, "1Gi", f.claim("keep-me").Spec.Resources.Requests.Storage().String(), "never resized")
 
 	// A size it satisfies, or none: used as it is.
