@@ -120,7 +120,7 @@ func indicationsOf(vs *snapshotv1.VirtualMachineSnapshotStatus) []v1alpha1.Snaps
 			out = append(out, v1alpha1.SnapshotIndication(i))
 		}
 	}
-	for _, i := range vs.Indications {
+	for _, i := range vs.Indications { //nolint:staticcheck // deprecated in favour of sourceIndications, but virt-controller v1.9 still writes it and older ones only it
 		add(i)
 	}
 	for _, i := range vs.SourceIndications {

@@ -66,7 +66,7 @@ func doneVMS(ind ...snapshotv1.Indication) *snapshotv1.VirtualMachineSnapshot {
 		Status: &snapshotv1.VirtualMachineSnapshotStatus{
 			Phase: snapshotv1.Succeeded, ReadyToUse: ptr.To(true), CreationTime: &now,
 			VirtualMachineSnapshotContentName: ptr.To("vmsnapshot-content-1"),
-			Indications:                       ind,
+			Indications:                       ind, //nolint:staticcheck // the deprecated field older KubeVirt writes
 		},
 	}
 }
