@@ -21,15 +21,14 @@ import (
 // namespace (wukongs get;list;watch is above); their claims and instances
 // with the rules above.
 // +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongsnapshots,verbs=get;list;watch,namespace=watched
-// CDI's clone authorization: the creator of a clone DataVolume needs
-// create on datavolumes/source in the source namespace (CDI user guide,
-// "clone authorization"; the DataVolume mutating webhook's
-// AuthorizeUser). CDI v1.65 skips the check when source and target share a
+// CDI's clone authorization (the creator of a clone DataVolume needs create
+// on datavolumes/source in the source namespace: CDI user guide, "clone
+// authorization") is skipped by CDI v1.65 when source and target share a
 // namespace, as every Wukong clone does (CDI API
 // pkg/apis/core/v1beta1/authorize_utils.go CanUserClonePVC,
-// CanUserCloneSnapshot), so this grant, limited to the watched namespaces,
-// only keeps clones working where a CDI checks it anyway.
-// +kubebuilder:rbac:groups=cdi.kubevirt.io,resources=datavolumes/source,verbs=create,namespace=watched
+// CanUserCloneSnapshot): the operator is granted nothing for it (least
+// privilege; datavolumes/source is a SubjectAccessReview-only resource the
+// API server does not serve).
 
 // cloneRetry is how soon a clone waiting for its source (a snapshot not
 // ready to use yet, a source disk not made yet) is looked at again when no
