@@ -611,7 +611,7 @@ func (r *runner) operator(ctx context.Context, ph *OperatorPhase) (err error) {
 	}
 	ph.APIServerAtRest = apiQ1.Sub(apiQ0)
 	r.logf("operator: writes at rest: quiet %d, resync %d, API server %d",
-		ph.QuietManager.Writes(), ph.ResyncManager.Writes(), ph.APIServerAtRest.WritesExcept("leases"))
+		ph.QuietManager.Writes(), ph.ResyncManager.Writes(), ph.APIServerAtRest.WritesExcept(Heartbeats...))
 
 	if err := r.stalled(ctx, cs, m2, &ph.Stalled); err != nil {
 		return err
