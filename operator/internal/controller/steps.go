@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -151,6 +152,13 @@ func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
 	}
 	obs, err := storage.Reconcile(ctx, r.Client, identity.Wukong, s.w, disks, opts...)
 	s.vols, s.volsDone = withCloneWaits(s.w, obs, waits), true
+	for _, o := range obs {
+		// A claim the user brought (claimName) carries no Wukong label, so
+		// the label-filtered cache sends no event when it binds: look again.
+		if o.Existing && o.Phase == storage.PhasePending {
+			s.requeue(existingClaimPoll)
+		}
+	}
 	for name, msg := range waits {
 		s.noteCloneWait(name, msg)
 	}
@@ -162,6 +170,10 @@ func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
 	}
 	return rest
 }
+
+// existingClaimPoll is how soon a pass looks again at a claim named by
+// claimName that is not bound yet (one GET of that claim per pass).
+const existingClaimPoll = 5 * time.Second
 
 // withCloneWaits is obs plus a Pending observation, with the reason as its
 // message, for each clone disk that waits for its source (not written),
