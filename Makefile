@@ -177,7 +177,7 @@ e2e-local: ## The e2e suite against the local cluster: with KubeVirt built, a gu
 	cd test && E2E_KUBECONFIG=$(LOCAL_KUBECONFIG) E2E_HELM=$(BIN)/helm-$(HELM_VERSION) E2E_CHART=$(ROOT)/charts/wukong \
 		E2E_RELEASE=wukong E2E_RELEASE_NAMESPACE=wukong-system \
 		E2E_GUEST_IMAGE=localhost/wukong/guest-disk:bookworm E2E_LOCAL_NODE=1 \
-		E2E_KUBELET_CTL=$(ROOT)/scripts/local-cluster/kubelet.sh E2E_OFFLINE=1 E2E_TIMEOUT_SCALE=5 E2E_NO_SECONDARY_NICS=$(LOCAL_NO_SECONDARY_NICS) \
+		E2E_NODE_CTL=$(ROOT)/scripts/local-cluster/node.sh E2E_OFFLINE=1 E2E_TIMEOUT_SCALE=5 E2E_NO_SECONDARY_NICS=$(LOCAL_NO_SECONDARY_NICS) \
 		go test -count=1 -timeout 75m -parallel 3 -v ./e2e/
 
 ##@ Real cluster (needs Docker and internet)

@@ -225,8 +225,8 @@ EOF
 }
 
 # start_kubelet NODE: the kubelet in NODE's namespaces with the
-# configuration node_kubelet wrote (also scripts/local-cluster/kubelet.sh
-# start, after a stop that played a lost node).
+# configuration node_kubelet wrote (also scripts/local-cluster/node.sh
+# start-kubelet).
 start_kubelet() {
   local n=$1
   node_env "$n"
