@@ -80,6 +80,35 @@ func TestStatusFromMigrationState(t *testing.T) {
 	}
 }
 
+// TestMigrationSettlingIsNotCreating: right after a live migration real
+// KubeVirt (v1.9.0, two nodes) reports the instance Running but not Ready
+// while the target launcher pod becomes ready; the guest never stopped, so
+// the Wukong stays Migrating (it showed Creating before), then Running.
+func TestMigrationSettlingIsNotCreating(t *testing.T) {
+	vmi := migratingVMI(&kubevirtv1.VirtualMachineInstanceMigrationState{SourceNode: "node-a", TargetNode: "node-b",
+		StartTimestamp: &t0, EndTimestamp: &t1, Completed: true})
+	for i, c := range vmi.Status.Conditions {
+		if c.Type == kubevirtv1.VirtualMachineInstanceReady {
+			vmi.Status.Conditions[i].Status = corev1.ConditionFalse
+		}
+	}
+	w := testWukong()
+	computeStatus(w, runningScope(w, vmi))
+	assert.Equal(t, v1alpha1.PhaseMigrating, w.Status.Phase)
+	assert.Equal(t, "Succeeded", w.Status.Migration.State)
+
+	// A first start (no migration) that is not Ready yet is still Creating.
+	first := runningVMI("node-a")
+	for i, c := range first.Status.Conditions {
+		if c.Type == kubevirtv1.VirtualMachineInstanceReady {
+			first.Status.Conditions[i].Status = corev1.ConditionFalse
+		}
+	}
+	w = testWukong()
+	computeStatus(w, runningScope(w, first))
+	assert.Equal(t, v1alpha1.PhaseCreating, w.Status.Phase)
+}
+
 // KubeVirt's message for a claim that is not ReadWriteMany
 // (pkg/virt-controller/watch/vmi.go checkVolumesForMigration).
 const notSharedMessage = "cannot migrate VMI: PVC vm1-data is not shared, live migration requires that all PVCs must be shared (using ReadWriteMany access mode)"
