@@ -334,22 +334,23 @@ func TestLocalDrainNoneRestarts(t *testing.T) {
 }
 
 // TestLocalDrainRefusedRWO: a Wukong with evictionStrategy LiveMigrate and
-// a ReadWriteOnce data disk is not live-migratable (real KubeVirt's
+// its boot disk on ReadWriteOnce storage is not live-migratable (real KubeVirt's
 // LiveMigratable condition): the Wukong says so naming spec.disks[0] and
 // that a drain of its node is refused; kubectl drain's code is refused
 // (KubeVirt's eviction webhook answers 429) until it gives up, and the VM
 // keeps running on its node, the same VMI.
 func TestLocalDrainRefusedRWO(t *testing.T) {
 	nodes := twoRealNodes(t)
-	image := realKubeVirt(t)
+	url := realCDI(t)
 	needClass(t, "wukong-csi-hostpath")
 	a, b := nodes[0], nodes[1]
 	ns := newNamespace(t)
 	g := newGuestAccess(t, ns)
 	w := g.wukong(ns, "pinned")
-	w.Spec.OSImage = image
 	w.Spec.EvictionStrategy = string(kubevirtv1.EvictionStrategyLiveMigrate)
-	w.Spec.Disks = []v1alpha1.DiskSpec{{Name: "data", Size: resource.MustParse("1Gi"), StorageClassName: "wukong-csi-hostpath"}}
+	// With disks the OS is a boot disk CDI imports (osImage would go into
+	// the first disk, and CDI cannot pull the node's local containerDisk).
+	w.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("3Gi"), Boot: true, Image: url, StorageClassName: "wukong-csi-hostpath"}}
 	w = startOn(t, g, w, a, b)
 	nn := key(w)
 	vmiUID := getVMI(t, nn).UID
@@ -359,7 +360,7 @@ func TestLocalDrainRefusedRWO(t *testing.T) {
 		if assert.NotNil(c, m, "Migratable") && assert.NotNil(c, ready) {
 			assert.Equal(c, metav1.ConditionFalse, m.Status)
 			assert.Equal(c, string(kubevirtv1.VirtualMachineInstanceReasonDisksNotMigratable), m.Reason)
-			assert.Contains(c, m.Message, "spec.disks[0] (data")
+			assert.Contains(c, m.Message, "spec.disks[0] (root")
 			assert.Contains(c, ready.Message, "a drain of node "+a+" is refused")
 		}
 	}, "Wukong %s to say a drain is refused", nn)
