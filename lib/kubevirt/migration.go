@@ -82,16 +82,17 @@ func (o Observation) Migrating() bool {
 	return m != nil && (m.State == MigrationPending || m.State == MigrationRunning) && !o.vmi.IsFinal()
 }
 
-// MigrationSettling reports the tail of a succeeded live migration: the
-// guest runs on the target node (the VMI Running, its migration
-// Succeeded) but the VMI is not Ready yet, because its Ready condition
-// follows the target virt-launcher pod's readiness, which comes after the
-// handover (seen on real KubeVirt v1.9.0 across two nodes: the instance
-// was briefly Running and not Ready right after the migration). The guest
-// never stopped, so this is not a start.
+// MigrationSettling reports a live migration whose guest runs while
+// KubeVirt does not report the instance Ready: the VMI is Running, its
+// migration Pending, Running or Succeeded, and its Ready condition False,
+// which follows the virt-launcher pods' readiness around the handover
+// (seen on real KubeVirt v1.9.0 across two nodes, both while the migration
+// ran and right after it succeeded). The guest never stopped, so this is
+// not a start.
 func (o Observation) MigrationSettling() bool {
 	m := o.Migration()
-	return o.vmi != nil && o.vmi.Status.Phase == kubevirtv1.Running && m != nil && m.State == MigrationSucceeded &&
+	return o.vmi != nil && o.vmi.Status.Phase == kubevirtv1.Running && m != nil &&
+		(m.State == MigrationPending || m.State == MigrationRunning || m.State == MigrationSucceeded) &&
 		!o.Ready() && !o.Stopping()
 }
 

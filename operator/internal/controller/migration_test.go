@@ -80,10 +80,11 @@ func TestStatusFromMigrationState(t *testing.T) {
 	}
 }
 
-// TestMigrationSettlingIsNotCreating: right after a live migration real
-// KubeVirt (v1.9.0, two nodes) reports the instance Running but not Ready
-// while the target launcher pod becomes ready; the guest never stopped, so
-// the Wukong stays Migrating (it showed Creating before), then Running.
+// TestMigrationSettlingIsNotCreating: around a live migration's handover
+// real KubeVirt (v1.9.0, two nodes) reports the instance Running but not
+// Ready, while the migration runs and right after it succeeded; the guest
+// never stopped, so the Wukong stays Migrating (it showed Creating), then
+// Running.
 func TestMigrationSettlingIsNotCreating(t *testing.T) {
 	vmi := migratingVMI(&kubevirtv1.VirtualMachineInstanceMigrationState{SourceNode: "node-a", TargetNode: "node-b",
 		StartTimestamp: &t0, EndTimestamp: &t1, Completed: true})
@@ -96,6 +97,14 @@ func TestMigrationSettlingIsNotCreating(t *testing.T) {
 	computeStatus(w, runningScope(w, vmi))
 	assert.Equal(t, v1alpha1.PhaseMigrating, w.Status.Phase)
 	assert.Equal(t, "Succeeded", w.Status.Migration.State)
+
+	// The same while the migration runs (seen: Running Migrating Creating
+	// Migrating Running before).
+	vmi.Status.MigrationState = &kubevirtv1.VirtualMachineInstanceMigrationState{SourceNode: "node-a", TargetNode: "node-b", StartTimestamp: &t0}
+	w = testWukong()
+	computeStatus(w, runningScope(w, vmi))
+	assert.Equal(t, v1alpha1.PhaseMigrating, w.Status.Phase)
+	assert.Equal(t, "Running", w.Status.Migration.State)
 
 	// A first start (no migration) that is not Ready yet is still Creating.
 	first := runningVMI("node-a")

@@ -360,8 +360,9 @@ func phase(s *scope, stalled bool) v1alpha1.Phase {
 	case !s.vm.Exists():
 		return v1alpha1.PhasePending
 	case s.vm.Ready() && s.vm.Migrating(), s.vm.MigrationSettling():
-		// Settling: the guest already runs on the target, which KubeVirt
-		// does not report Ready yet; it never stopped (not Creating).
+		// Settling: the guest runs (on the source or already on the
+		// target) while KubeVirt does not report it Ready around the
+		// handover; it never stopped (not Creating).
 		return v1alpha1.PhaseMigrating
 	case s.vm.Ready():
 		return v1alpha1.PhaseRunning
