@@ -265,7 +265,7 @@ func (r *snapshotSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 	snap.Status.ReadyToUse = ptr.To(true)
 	snap.Status.CreationTime = content.Status.CreationTime
 	snap.Status.Conditions = snapConditions(corev1.ConditionTrue, "Operation complete")
-	log.FromContext(ctx).Info("VirtualMachineSnapshot succeeded", "indications", snap.Status.Indications)
+	log.FromContext(ctx).Info("VirtualMachineSnapshot succeeded", "indications", snap.Status.Indications) //nolint:staticcheck // KubeVirt v1.9 still writes the deprecated field beside sourceIndications; the sandbox plays both
 	return ctrl.Result{}, r.updateSnapshotStatus(ctx, snap, before)
 }
 
@@ -285,7 +285,7 @@ func snapConditions(ready corev1.ConditionStatus, reason string) []snapshotv1.Co
 func (r *snapshotSim) updateSnapshotStatus(ctx context.Context, snap *snapshotv1.VirtualMachineSnapshot, before *snapshotv1.VirtualMachineSnapshotStatus) error {
 	if before != nil && equality.Semantic.DeepEqual(before.Phase, snap.Status.Phase) && equality.Semantic.DeepEqual(before.ReadyToUse, snap.Status.ReadyToUse) &&
 		equality.Semantic.DeepEqual(before.VirtualMachineSnapshotContentName, snap.Status.VirtualMachineSnapshotContentName) &&
-		equality.Semantic.DeepEqual(before.Indications, snap.Status.Indications) {
+		equality.Semantic.DeepEqual(before.Indications, snap.Status.Indications) { //nolint:staticcheck // as above
 		return nil
 	}
 	return r.c.Status().Update(ctx, snap)
@@ -322,7 +322,7 @@ func (r *snapshotSim) createContent(ctx context.Context, snap *snapshotv1.Virtua
 			snap.Status.SourceIndications = append(snap.Status.SourceIndications, snapshotv1.SourceIndication{Indication: i})
 		}
 	}
-	snap.Status.Indications = ind
+	snap.Status.Indications = ind //nolint:staticcheck // virt-controller v1.9 writes both (updateSnapshotSourceIndications)
 	content := &snapshotv1.VirtualMachineSnapshotContent{ObjectMeta: simulatedMeta(name, snap.Namespace)}
 	content.Spec.VirtualMachineSnapshotName = ptr.To(snap.Name)
 	source := &snapshotv1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{
