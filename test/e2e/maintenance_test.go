@@ -57,6 +57,28 @@ func needSandboxNodes(t *testing.T) {
 	}
 }
 
+// parallelOnTwoNodes skips t outside the sandbox, runs it in parallel and
+// gives it a namespace and two nodes of its own.
+func parallelOnTwoNodes(t *testing.T) (ns, a, b string) {
+	t.Helper()
+	needSandboxNodes(t)
+	t.Parallel()
+	ns = newNamespace(t)
+	nodes := ownNodes(t, ns, 2)
+	return ns, nodes[0], nodes[1]
+}
+
+// assertStayed: w still runs on node with the same VMI (uid), and nothing
+// migrated it.
+func assertStayed(t *testing.T, w *v1alpha1.Wukong, node string, uid types.UID) {
+	t.Helper()
+	got := getWukong(t, k, key(w))
+	assertRunning(t, got)
+	assert.Equal(t, node, got.Status.NodeName)
+	assert.Equal(t, uid, getVMI(t, key(w)).UID)
+	assert.Empty(t, migrations(t, w.Namespace, w.Name))
+}
+
 // ownNodes adds n Ready nodes for the test (named <ns>-a, <ns>-b, ...),
 // labelled and tainted labelPool=<ns>, deleted at the end.
 func ownNodes(t *testing.T, ns string, n int) []string {
@@ -251,11 +273,7 @@ func claimUID(t *testing.T, ns, name string) types.UID {
 // other node with status.migration Succeeded, the same VMI and the same
 // claim.
 func TestDrainLiveMigrate(t *testing.T) {
-	needSandboxNodes(t)
-	t.Parallel()
-	ns := newNamespace(t)
-	nodes := ownNodes(t, ns, 2)
-	a, b := nodes[0], nodes[1]
+	ns, a, b := parallelOnTwoNodes(t)
 	setCordon(t, b, true)
 	w := maintWukong(ns, "mover", kubevirtv1.EvictionStrategyLiveMigrate, rwxClass(t))
 	w = runningOn(t, w, a)
@@ -331,11 +349,7 @@ func TestDrainLiveMigrate(t *testing.T) {
 // the launcher pod: the guest stops and KubeVirt starts a new VMI on the
 // other node; the Wukong is Running there, no migration recorded.
 func TestDrainNoneRestarts(t *testing.T) {
-	needSandboxNodes(t)
-	t.Parallel()
-	ns := newNamespace(t)
-	nodes := ownNodes(t, ns, 2)
-	a, b := nodes[0], nodes[1]
+	ns, a, b := parallelOnTwoNodes(t)
 	w, uid := runningOnFirst(t, maintWukong(ns, "none", kubevirtv1.EvictionStrategyNone, ""), a, b)
 	claim := claimUID(t, ns, "none-root")
 	seen := phases(t, key(w))
@@ -361,11 +375,7 @@ func TestDrainNoneRestarts(t *testing.T) {
 // that cannot migrate (ReadWriteOnce disk): the drain evicts it and it
 // restarts on the other node; no drain is blocked.
 func TestDrainLiveMigrateIfPossibleRestarts(t *testing.T) {
-	needSandboxNodes(t)
-	t.Parallel()
-	ns := newNamespace(t)
-	nodes := ownNodes(t, ns, 2)
-	a, b := nodes[0], nodes[1]
+	ns, a, b := parallelOnTwoNodes(t)
 	w, _ := runningOnFirst(t, maintWukong(ns, "ifpossible", kubevirtv1.EvictionStrategyLiveMigrateIfPossible, ""), a, b)
 	eventually(t, 1, func(c *assert.CollectT) {
 		got := getWukong(c, k, key(w))
@@ -392,11 +402,7 @@ func TestDrainLiveMigrateIfPossibleRestarts(t *testing.T) {
 // controller; nothing migrates, the drain does not finish, and Ready
 // notes the evacuation request.
 func TestDrainExternal(t *testing.T) {
-	needSandboxNodes(t)
-	t.Parallel()
-	ns := newNamespace(t)
-	nodes := ownNodes(t, ns, 2)
-	a, b := nodes[0], nodes[1]
+	ns, a, b := parallelOnTwoNodes(t)
 	w, uid := runningOnFirst(t, maintWukong(ns, "external", kubevirtv1.EvictionStrategyExternal, rwxClass(t)), a, b)
 
 	out, err := drainNode(t, a, scaled(8*time.Second))
@@ -425,11 +431,7 @@ func TestDrainExternal(t *testing.T) {
 // says a drain is refused, and kubectl drain indeed gets 429s from
 // KubeVirt's eviction admitter and does not finish; the VM keeps running.
 func TestDrainRefusedNotMigratable(t *testing.T) {
-	needSandboxNodes(t)
-	t.Parallel()
-	ns := newNamespace(t)
-	nodes := ownNodes(t, ns, 2)
-	a, b := nodes[0], nodes[1]
+	ns, a, b := parallelOnTwoNodes(t)
 	w, uid := runningOnFirst(t, maintWukong(ns, "pinned", kubevirtv1.EvictionStrategyLiveMigrate, ""), a, b)
 	eventually(t, 1, func(c *assert.CollectT) {
 		got := getWukong(c, k, key(w))
@@ -450,22 +452,14 @@ func TestDrainRefusedNotMigratable(t *testing.T) {
 	// kubectl drain retries only a 429 (TooManyRequests) this way.
 	assert.Contains(t, out, `(will retry after 5s): admission webhook "virt-launcher-eviction-interceptor.kubevirt.io" denied the request: `+
 		"VMI pinned is configured with an eviction strategy but is not live-migratable", "KubeVirt's admitter refused (429)")
-	got = getWukong(t, k, key(w))
-	assertRunning(t, got)
-	assert.Equal(t, a, got.Status.NodeName)
-	assert.Equal(t, uid, getVMI(t, key(w)).UID)
-	assert.Empty(t, migrations(t, ns, w.Name))
+	assertStayed(t, w, a, uid)
 }
 
 // TestMigrationByUser: a VirtualMachineInstanceMigration a user creates
 // (virtctl migrate) moves the Wukong's VM; the Wukong reports it and does
 // not undo it.
 func TestMigrationByUser(t *testing.T) {
-	needSandboxNodes(t)
-	t.Parallel()
-	ns := newNamespace(t)
-	nodes := ownNodes(t, ns, 2)
-	a, b := nodes[0], nodes[1]
+	ns, a, b := parallelOnTwoNodes(t)
 	w, uid := runningOnFirst(t, maintWukong(ns, "user", kubevirtv1.EvictionStrategyLiveMigrate, rwxClass(t)), a, b)
 	vm := &kubevirtv1.VirtualMachine{}
 	require.NoError(t, k.Get(ctxT(t), key(w), vm))
@@ -508,11 +502,7 @@ func TestMigrationByUser(t *testing.T) {
 // running on its node; the Wukong's status.migration is Failed with
 // KubeVirt's failureReason.
 func TestMigrationFailed(t *testing.T) {
-	needSandboxNodes(t)
-	t.Parallel()
-	ns := newNamespace(t)
-	nodes := ownNodes(t, ns, 2)
-	a, b := nodes[0], nodes[1]
+	ns, a, b := parallelOnTwoNodes(t)
 	w, uid := runningOnFirst(t, maintWukong(ns, "failing", kubevirtv1.EvictionStrategyLiveMigrate, rwxClass(t)), a, b)
 	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		vmi := getVMI(t, key(w))
@@ -639,11 +629,7 @@ func assertNodeLost(c *assert.CollectT, w *v1alpha1.Wukong, reason, node string,
 // the policy's time: NodeLost True NodeLostWaiting, Ready False saying when
 // the policy acts; nothing is deleted. RestoreNode clears it.
 func TestNodeLossWaiting(t *testing.T) {
-	needSandboxNodes(t)
-	t.Parallel()
-	ns := newNamespace(t)
-	nodes := ownNodes(t, ns, 2)
-	a, b := nodes[0], nodes[1]
+	ns, a, b := parallelOnTwoNodes(t)
 	w, uid := runningOnFirst(t, maintWukong(ns, "waiting", "", ""), a, b)
 
 	require.NoError(t, sandbox.LoseNode(ctxT(t), k, a, time.Minute))
@@ -775,11 +761,7 @@ func occurrences(events []eventsv1.Event) int {
 // pod there (Event NodeLostRestarting), KubeVirt starts a new VMI on the
 // other node, the disk is the same claim.
 func TestNodeLossRestart(t *testing.T) {
-	needSandboxNodes(t)
-	t.Parallel()
-	ns := newNamespace(t)
-	nodes := ownNodes(t, ns, 2)
-	a, b := nodes[0], nodes[1]
+	ns, a, b := parallelOnTwoNodes(t)
 	w, _ := runningOnFirst(t, maintWukong(ns, "survivor", "", ""), a, b)
 	vmi := getVMI(t, key(w))
 	claim := claimUID(t, ns, "survivor-root")
