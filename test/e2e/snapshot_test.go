@@ -26,25 +26,6 @@ import (
 
 var kindVirtualMachineSnapshot = schema.GroupVersionKind{Group: "snapshot.kubevirt.io", Version: "v1beta1", Kind: "VirtualMachineSnapshot"}
 
-// snapshotCond is the WukongSnapshot's condition t, or nil.
-func snapshotCond(s *v1alpha1.WukongSnapshot, t string) *metav1.Condition {
-	for i := range s.Status.Conditions {
-		if s.Status.Conditions[i].Type == t {
-			return &s.Status.Conditions[i]
-		}
-	}
-	return nil
-}
-
-func restoreCond(r *v1alpha1.WukongRestore, t string) *metav1.Condition {
-	for i := range r.Status.Conditions {
-		if r.Status.Conditions[i].Type == t {
-			return &r.Status.Conditions[i]
-		}
-	}
-	return nil
-}
-
 func newSnapshot(ns, name, wukong string) *v1alpha1.WukongSnapshot {
 	return &v1alpha1.WukongSnapshot{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: v1alpha1.WukongSnapshotSpec{WukongName: wukong}}
 }
@@ -57,7 +38,7 @@ func waitSnapshotReady(t *testing.T, nn types.NamespacedName) *v1alpha1.WukongSn
 		require.NoError(c, k.Get(context.Background(), nn, s))
 		assert.Equal(c, v1alpha1.SnapshotSucceeded, s.Status.Phase, "phase")
 		assert.True(c, ptr.Deref(s.Status.ReadyToUse, false), "readyToUse")
-		if r := snapshotCond(s, v1alpha1.ReadyCondition); assert.NotNil(c, r, "Ready") {
+		if r := cond(s, v1alpha1.ReadyCondition); assert.NotNil(c, r, "Ready") {
 			assert.Equal(c, metav1.ConditionTrue, r.Status, "Ready: %s", r.Message)
 		}
 		assert.Equal(c, s.Generation, s.Status.ObservedGeneration)
@@ -73,7 +54,7 @@ func waitSnapshotStalled(t *testing.T, nn types.NamespacedName, reason string) s
 	eventually(t, 1, func(c *assert.CollectT) {
 		s := &v1alpha1.WukongSnapshot{}
 		require.NoError(c, k.Get(context.Background(), nn, s))
-		st := snapshotCond(s, v1alpha1.StalledCondition)
+		st := cond(s, v1alpha1.StalledCondition)
 		if assert.NotNil(c, st, "Stalled") {
 			assert.Equal(c, reason, st.Reason)
 			msg = st.Message
@@ -175,7 +156,7 @@ func TestSnapshotTenancy(t *testing.T) {
 	eventually(t, 1, func(c *assert.CollectT) {
 		got := &v1alpha1.WukongRestore{}
 		require.NoError(c, k.Get(context.Background(), key(rst), got))
-		st := restoreCond(got, v1alpha1.StalledCondition)
+		st := cond(got, v1alpha1.StalledCondition)
 		if assert.NotNil(c, st, "Stalled") {
 			assert.Equal(c, v1alpha1.ReasonSnapshotNotFound, st.Reason)
 			assert.Equal(c, `spec.snapshotName: no WukongSnapshot "their-snapshot" in this namespace`, st.Message)
@@ -260,7 +241,7 @@ func TestRestoreInPlace(t *testing.T) {
 		got := &v1alpha1.WukongRestore{}
 		require.NoError(c, k.Get(context.Background(), key(rst), got))
 		assert.Equal(c, v1alpha1.RestorePending, got.Status.Phase)
-		if r := restoreCond(got, v1alpha1.ReadyCondition); assert.NotNil(c, r) {
+		if r := cond(got, v1alpha1.ReadyCondition); assert.NotNil(c, r) {
 			assert.Equal(c, v1alpha1.ReasonTargetRunning, r.Reason)
 			assert.Contains(c, r.Message, "stop the Wukong first")
 		}
@@ -277,7 +258,7 @@ func TestRestoreInPlace(t *testing.T) {
 		}
 		got := &v1alpha1.WukongRestore{}
 		require.NoError(c, k.Get(context.Background(), key(rst), got))
-		assert.Equal(c, v1alpha1.RestoreSucceeded, got.Status.Phase, "phase (Ready: %v)", restoreCond(got, v1alpha1.ReadyCondition))
+		assert.Equal(c, v1alpha1.RestoreSucceeded, got.Status.Phase, "phase (Ready: %v)", cond(got, v1alpha1.ReadyCondition))
 		assert.Equal(c, []v1alpha1.RestoredDisk{{Name: "root", ClaimName: "vm-root", VolumeSnapshotName: snapVolume(c, key(snap), "root")}}, got.Status.Disks)
 	}, "restore to succeed")
 	t.Logf("saw the Wukong in phase Restoring: %v", sawRestoring)
@@ -346,7 +327,7 @@ func TestRestoreStopTarget(t *testing.T) {
 	eventually(t, 2, func(c *assert.CollectT) {
 		got := &v1alpha1.WukongRestore{}
 		require.NoError(c, k.Get(context.Background(), key(rst), got))
-		assert.Equal(c, v1alpha1.RestoreSucceeded, got.Status.Phase, "phase (Ready: %v)", restoreCond(got, v1alpha1.ReadyCondition))
+		assert.Equal(c, v1alpha1.RestoreSucceeded, got.Status.Phase, "phase (Ready: %v)", cond(got, v1alpha1.ReadyCondition))
 	}, "restore to succeed")
 	waitRunning(t, key(w))
 }
@@ -419,5 +400,5 @@ func TestSnapshotDeletionPolicy(t *testing.T) {
 	s = waitSnapshotReady(t, key(kept))
 	require.NoError(t, k.Get(ctxT(t), key(kept), &snapshotv1.VirtualMachineSnapshot{}), "its VirtualMachineSnapshot stays")
 	assert.Len(t, s.Status.Disks, 1)
-	assert.Nil(t, snapshotCond(s, v1alpha1.StalledCondition), "a taken snapshot does not need its Wukong")
+	assert.Nil(t, cond(s, v1alpha1.StalledCondition), "a taken snapshot does not need its Wukong")
 }
