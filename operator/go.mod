@@ -3,6 +3,7 @@ module github.com/novasphere/wukong/operator
 go 1.26.0
 
 require (
+	github.com/google/go-cmp v0.7.0
 	github.com/novasphere/wukong/testenv v0.1.0
 	github.com/prometheus/client_golang v1.24.0
 	go.uber.org/zap v1.27.1
