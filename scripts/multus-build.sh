@@ -88,6 +88,12 @@ build_manifests() {
   sub "$f.tmp" 'image: ghcr.io/k8snetworkplumbingwg/multus-cni:snapshot-thick' \
     "$(printf 'image: %s\nimagePullPolicy: IfNotPresent' "$ADDONS/multus-thick:$MULTUS_VERSION")"
   sub "$f.tmp" '"chrootDir": "/hostroot",' "$(printf '"chrootDir": "/hostroot",\n"binDir": "%s",' "$CNI_BIN_DIR")"
+  # The daemon's socket one level below /run/multus: on the local cluster
+  # each node's /run/multus is a private bind mount (nodes.sh), which
+  # multus-daemon's FilesystemPreRequirements cannot RemoveAll (EBUSY on the
+  # mount point); the shim finds the socket through daemonSocketDir, which
+  # the daemon copies into 00-multus.conf (pkg/server/config ParseMultusConfig).
+  sub "$f.tmp" '"socketDir": "/host/run/multus/"' "$(printf '"socketDir": "/host/run/multus/daemon/",\n"daemonSocketDir": "/run/multus/daemon/"')"
   sub "$f.tmp" 'mountPath: /opt/cni/bin' "mountPath: $CNI_BIN_DIR"
   sub "$f.tmp" 'path: /opt/cni/bin' "path: $CNI_BIN_DIR"
   sub "$f.tmp" 'terminationGracePeriodSeconds: 10' "$(cat <<YAML

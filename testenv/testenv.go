@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,6 +30,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
+
+// StartTimeout is how long etcd and the API server each get to answer
+// their health checks (envtest's default is 20 s): on a 2-core machine
+// with several test binaries starting control planes at once, a CI run
+// saw kube-apiserver miss 20 s five times in a row.
+const StartTimeout = 2 * time.Minute
 
 // Env is a running API server.
 type Env struct {
@@ -48,9 +55,10 @@ func Start(scheme *runtime.Scheme, crdDirs ...string) (*Env, error) {
 		return nil, err
 	}
 	env := &envtest.Environment{
-		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     crdDirs,
-		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory:    assets,
+		CRDDirectoryPaths:        crdDirs,
+		ErrorIfCRDPathMissing:    true,
+		ControlPlaneStartTimeout: StartTimeout,
 	}
 	cfg, err := env.Start()
 	if err != nil {

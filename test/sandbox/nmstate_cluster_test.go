@@ -19,6 +19,7 @@ import (
 	"github.com/novasphere/wukong/test/crds"
 	"github.com/novasphere/wukong/test/fixture"
 	"github.com/novasphere/wukong/test/sandbox"
+	"github.com/novasphere/wukong/testenv"
 )
 
 // TestSimulateNMStateOnACluster: on a cluster of its own (as make
@@ -27,7 +28,7 @@ import (
 // NodeNetworkState holding the node's address, answers a policy Available
 // with one enactment, and returns nil when its context ends.
 func TestSimulateNMStateOnACluster(t *testing.T) {
-	env := &envtest.Environment{}
+	env := &envtest.Environment{ControlPlaneStartTimeout: testenv.StartTimeout}
 	cfg, err := env.Start()
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = env.Stop() })

@@ -199,7 +199,8 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 		ErrorIfCRDPathMissing: true,
 		// Each process gets this long after SIGTERM before SIGKILL; Stop
 		// makes both stop in about a second (see stopControlPlane).
-		ControlPlaneStopTimeout: controlPlaneStopTimeout,
+		ControlPlaneStopTimeout:  controlPlaneStopTimeout,
+		ControlPlaneStartTimeout: testenv.StartTimeout,
 	}
 	sb.env.ControlPlane.Etcd = &envtest.Etcd{Path: bins["etcd"]}
 	api := sb.env.ControlPlane.GetAPIServer()
