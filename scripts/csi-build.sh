@@ -136,6 +136,87 @@ build_images() {
 }
 
 # --------------------------------------------------------------- manifests
+# sidecar NAME IMAGE [--node-name] ARG...: one CSI sidecar's container in
+# the driver's DaemonSet (build_manifests): the driver's socket only,
+# nonroot; --node-name gives it NODE_NAME (the provisioner's
+# --node-deployment reads it).
+sidecar() {
+  local name=$1 image=$2 node_name="" a
+  shift 2
+  if [ "${1:-}" = --node-name ]; then node_name=1; shift; fi
+  cat <<EOF
+      - name: $name
+        image: $image
+        imagePullPolicy: IfNotPresent
+        args:
+EOF
+  for a in "$@"; do echo "        - $a"; done
+  if [ -n "$node_name" ]; then
+    cat <<EOF
+        env:
+        - name: NODE_NAME
+          valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
+EOF
+  fi
+  nonroot
+  cat <<EOF
+        volumeMounts:
+        - {name: socket-dir, mountPath: /csi}
+        resources:
+          requests: {cpu: 5m, memory: 32Mi}
+EOF
+}
+
+# nonroot: a container's securityContext (build_manifests): non-root
+# (65532) on a read-only root without capabilities.
+nonroot() {
+  cat <<EOF
+        securityContext:
+          runAsNonRoot: true
+          runAsUser: 65532
+          runAsGroup: 65532
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+          capabilities: {drop: [ALL]}
+        terminationMessagePolicy: FallbackToLogsOnError
+EOF
+}
+
+# storage_class NAME [PARAMETER]: one of the driver's StorageClasses
+# (build_manifests), expandable and WaitForFirstConsumer; PARAMETER is one
+# "key: value" line of its parameters.
+storage_class() {
+  cat <<EOF
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: $1
+provisioner: $DRIVER
+EOF
+  if [ -n "${2:-}" ]; then printf 'parameters:\n  %s\n' "$2"; fi
+  cat <<EOF
+reclaimPolicy: Delete
+volumeBindingMode: WaitForFirstConsumer
+allowVolumeExpansion: true
+EOF
+}
+
+# storage_profile CLASS ACCESS_MODE: CDI's StorageProfile for one of the
+# driver's classes (build_manifests): Filesystem, cloned by csi-clone.
+storage_profile() {
+  cat <<EOF
+apiVersion: cdi.kubevirt.io/v1beta1
+kind: StorageProfile
+metadata:
+  name: $1
+spec:
+  claimPropertySets:
+  - accessModes: [$2]
+    volumeMode: Filesystem
+  cloneStrategy: csi-clone
+EOF
+}
+
 # The sidecars' RBAC is their own deploy/kubernetes/rbac.yaml, put in our
 # namespace and bound to the one ServiceAccount of the DaemonSet (the
 # driver and both sidecars share a pod); the rest is written here.
@@ -244,73 +325,19 @@ spec:
         - {name: data-dir, mountPath: $DATA_DIR}
         resources:
           requests: {cpu: 5m, memory: 16Mi}
-      - name: csi-provisioner
-        image: $REGISTRY/csi-provisioner:$PROVISIONER_VERSION
-        imagePullPolicy: IfNotPresent
-        args:
-        - --csi-address=/csi/csi.sock
-        - --node-deployment=true
-        - --feature-gates=Topology=true
-        - --leader-election=false
-        - --v=2
-        env:
-        - name: NODE_NAME
-          valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
-        securityContext:
-          runAsNonRoot: true
-          runAsUser: 65532
-          runAsGroup: 65532
-          allowPrivilegeEscalation: false
-          readOnlyRootFilesystem: true
-          capabilities: {drop: [ALL]}
-        terminationMessagePolicy: FallbackToLogsOnError
-        volumeMounts:
-        - {name: socket-dir, mountPath: /csi}
-        resources:
-          requests: {cpu: 5m, memory: 32Mi}
-      - name: csi-resizer
-        image: $REGISTRY/csi-resizer:$RESIZER_VERSION
-        imagePullPolicy: IfNotPresent
-        args:
-        - --csi-address=/csi/csi.sock
-        - --leader-election=false
-        - --v=2
-        securityContext:
-          runAsNonRoot: true
-          runAsUser: 65532
-          runAsGroup: 65532
-          allowPrivilegeEscalation: false
-          readOnlyRootFilesystem: true
-          capabilities: {drop: [ALL]}
-        terminationMessagePolicy: FallbackToLogsOnError
-        volumeMounts:
-        - {name: socket-dir, mountPath: /csi}
-        resources:
-          requests: {cpu: 5m, memory: 32Mi}
+EOF
+    sidecar csi-provisioner "$REGISTRY/csi-provisioner:$PROVISIONER_VERSION" --node-name \
+      --csi-address=/csi/csi.sock --node-deployment=true --feature-gates=Topology=true --leader-election=false --v=2
+    sidecar csi-resizer "$REGISTRY/csi-resizer:$RESIZER_VERSION" \
+      --csi-address=/csi/csi.sock --leader-election=false --v=2
+    cat <<EOF
       # Every node's driver sees every volume (one store directory), so
       # one snapshotter is enough and more would race for the same
       # VolumeSnapshotContent: a Lease in $NAMESPACE picks it.
-      - name: csi-snapshotter
-        image: $REGISTRY/csi-snapshotter:$SNAPSHOTTER_VERSION
-        imagePullPolicy: IfNotPresent
-        args:
-        - --csi-address=/csi/csi.sock
-        - --leader-election=true
-        - --leader-election-namespace=$NAMESPACE
-        - --timeout=5m
-        - --v=2
-        securityContext:
-          runAsNonRoot: true
-          runAsUser: 65532
-          runAsGroup: 65532
-          allowPrivilegeEscalation: false
-          readOnlyRootFilesystem: true
-          capabilities: {drop: [ALL]}
-        terminationMessagePolicy: FallbackToLogsOnError
-        volumeMounts:
-        - {name: socket-dir, mountPath: /csi}
-        resources:
-          requests: {cpu: 5m, memory: 32Mi}
+EOF
+    sidecar csi-snapshotter "$REGISTRY/csi-snapshotter:$SNAPSHOTTER_VERSION" \
+      --csi-address=/csi/csi.sock --leader-election=true --leader-election-namespace="$NAMESPACE" --timeout=5m --v=2
+    cat <<EOF
       volumes:
       - name: socket-dir
         hostPath: {path: $KUBELET_DIR/plugins/$DRIVER, type: DirectoryOrCreate}
@@ -323,29 +350,15 @@ spec:
 ---
 # Not the default class (local-path is). WaitForFirstConsumer: the claim's
 # node is picked by the scheduler, and that node's provisioner makes it.
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata:
-  name: $STORAGE_CLASS
-provisioner: $DRIVER
-reclaimPolicy: Delete
-volumeBindingMode: WaitForFirstConsumer
-allowVolumeExpansion: true
+EOF
+    storage_class "$STORAGE_CLASS"
+    cat <<EOF
 ---
 # ReadWriteMany: a volume on no one node (no node affinity), mounted by
 # every node that runs a pod of the claim, e.g. both ends of a VM's live
 # migration. WaitForFirstConsumer: the first pod's node makes it.
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata:
-  name: $SHARED_CLASS
-provisioner: $DRIVER
-parameters:
-  shared: "true"
-reclaimPolicy: Delete
-volumeBindingMode: WaitForFirstConsumer
-allowVolumeExpansion: true
 EOF
+    storage_class "$SHARED_CLASS" 'shared: "true"'
   } >"$f.tmp"
   # Every upstream name we adapt must have been there.
   local want
@@ -354,7 +367,8 @@ EOF
   done
   [ "$(grep -c "^  name: csi-hostpath\$\|^    name: csi-hostpath\$" "$f.tmp")" -ge 7 ] || die "$f: the sidecars' RBAC does not name ServiceAccount csi-hostpath"
   mv "$f.tmp" "$f"
-  cat >"$MANIFESTS/csi-hostpath-storageprofile.yaml" <<EOF
+  {
+    cat <<EOF
 # CDI's StorageProfile for $STORAGE_CLASS (apply after CDI made the object:
 # this fills its spec). CDI v1.65.0's pkg/storagecapabilities does not know
 # $DRIVER, so without this a DataVolume that names no access mode or
@@ -368,27 +382,12 @@ EOF
 # user may choose csi-clone") and doc/csi-cloning.md (the StorageProfile's
 # cloneStrategy decides; host-assisted cloning when the prerequisites fail,
 # e.g. another volume mode or storage class).
-apiVersion: cdi.kubevirt.io/v1beta1
-kind: StorageProfile
-metadata:
-  name: $STORAGE_CLASS
-spec:
-  claimPropertySets:
-  - accessModes: [ReadWriteOnce]
-    volumeMode: Filesystem
-  cloneStrategy: csi-clone
----
-# The shared class: ReadWriteMany, so KubeVirt finds its VMs live-migratable.
-apiVersion: cdi.kubevirt.io/v1beta1
-kind: StorageProfile
-metadata:
-  name: $SHARED_CLASS
-spec:
-  claimPropertySets:
-  - accessModes: [ReadWriteMany]
-    volumeMode: Filesystem
-  cloneStrategy: csi-clone
 EOF
+    storage_profile "$STORAGE_CLASS" ReadWriteOnce
+    echo "---"
+    echo "# The shared class: ReadWriteMany, so KubeVirt finds its VMs live-migratable."
+    storage_profile "$SHARED_CLASS" ReadWriteMany
+  } >"$MANIFESTS/csi-hostpath-storageprofile.yaml"
   build_snapshot_manifests "$snap"
   report "manifests: $(cd "$MANIFESTS" && wc -c csi-hostpath.yaml csi-hostpath-storageprofile.yaml snapshot-crds.yaml snapshot-controller.yaml csi-hostpath-snapshotclass.yaml | awk '$2 != "total" {printf "%s %d B; ", $2, $1}')"
 }
@@ -452,14 +451,9 @@ spec:
         - --v=2
         - --leader-election=true
         - --leader-election-namespace=kube-system
-        securityContext:
-          runAsNonRoot: true
-          runAsUser: 65532
-          runAsGroup: 65532
-          allowPrivilegeEscalation: false
-          readOnlyRootFilesystem: true
-          capabilities: {drop: [ALL]}
-        terminationMessagePolicy: FallbackToLogsOnError
+EOF
+    nonroot
+    cat <<EOF
         resources:
           requests: {cpu: 5m, memory: 32Mi}
 EOF

@@ -95,6 +95,27 @@ func claimOf(t *testing.T, w *v1alpha1.Wukong, disk string) *corev1.PersistentVo
 	return pvc
 }
 
+// stalledClone creates Wukong "thief" in ns whose first disk clones from,
+// a source ns does not have, waits until it is Stalled with
+// CloneSourceNotFound naming spec.disks[0].cloneFrom.<field>, and returns
+// the message.
+func stalledClone(t *testing.T, ns string, from v1alpha1.DiskCloneSource, field string) string {
+	t.Helper()
+	w := newWukong(ns, "thief")
+	w.Spec.Disks[0].CloneFrom = &from
+	create(t, w)
+	var msg string
+	eventually(t, 1, func(c *assert.CollectT) {
+		s := cond(getWukong(c, k, key(w)), v1alpha1.StalledCondition)
+		if assert.NotNil(c, s, "Stalled") {
+			assert.Equal(c, v1alpha1.ReasonCloneSourceNotFound, s.Reason)
+			assert.Contains(c, s.Message, "spec.disks[0].cloneFrom."+field)
+			msg = s.Message
+		}
+	}, "%s to be Stalled: no such clone source in its namespace", key(w))
+	return msg
+}
+
 // TestCloneStoppedWukong: a new Wukong whose disks clone a stopped
 // Wukong's runs; each disk reports the strategy CDI chose (the default
 // class's profile strategy for one, csi-clone on a class that asks for it
@@ -226,31 +247,18 @@ func TestCloneSourceNotFoundLeaksNothing(t *testing.T) {
 	other, mine, third := newNamespace(t), newNamespace(t), newNamespace(t)
 	name := "secret-" + randSuffix()
 
-	stalled := func(ns string) *metav1.Condition {
-		t.Helper()
-		w := newWukong(ns, "thief")
-		w.Spec.Disks[0].CloneFrom = &v1alpha1.DiskCloneSource{Wukong: name}
-		create(t, w)
-		var got *metav1.Condition
-		eventually(t, 1, func(c *assert.CollectT) {
-			got = cond(getWukong(c, k, key(w)), v1alpha1.StalledCondition)
-			if assert.NotNil(c, got, "Stalled") {
-				assert.Equal(c, v1alpha1.ReasonCloneSourceNotFound, got.Reason)
-			}
-		}, "a clone of a missing Wukong to be Stalled")
-		return got
-	}
-	missing := stalled(mine) // nowhere yet
+	from := v1alpha1.DiskCloneSource{Wukong: name}
+	missing := stalledClone(t, mine, from, "wukong") // nowhere yet
 
 	src := cloneSource(other, name)
 	src.Spec.Disks[0].Image = ""
 	create(t, src)
 	waitStoppedWithDisks(t, key(src))
-	elsewhere := stalled(third) // exists in another namespace
+	elsewhere := stalledClone(t, third, from, "wukong") // exists in another namespace
 
-	assert.Contains(t, missing.Message, "spec.disks[0].cloneFrom.wukong")
-	assert.Equal(t, missing.Message, elsewhere.Message, "the message does not tell whether it exists elsewhere")
-	assert.NotContains(t, elsewhere.Message, other, "no other namespace is named")
+	assert.Contains(t, missing, "spec.disks[0].cloneFrom.wukong")
+	assert.Equal(t, missing, elsewhere, "the message does not tell whether it exists elsewhere")
+	assert.NotContains(t, elsewhere, other, "no other namespace is named")
 	dvs := &cdiv1.DataVolumeList{}
 	require.NoError(t, k.List(ctxT(t), dvs, client.InNamespace(third)))
 	assert.Empty(t, dvs.Items, "nothing is written for the disk")
@@ -298,26 +306,8 @@ func TestCloneFromSnapshot(t *testing.T) {
 	ns, other, third := newNamespace(t), newNamespace(t), newNamespace(t)
 	snapName := "nightly-" + randSuffix()
 
-	thief := func(ns string) types.NamespacedName {
-		w := newWukong(ns, "thief")
-		w.Spec.Disks[0].CloneFrom = &v1alpha1.DiskCloneSource{Snapshot: snapName}
-		create(t, w)
-		return key(w)
-	}
-	stalledMessage := func(nn types.NamespacedName) string {
-		t.Helper()
-		var msg string
-		eventually(t, 1, func(c *assert.CollectT) {
-			s := cond(getWukong(c, k, nn), v1alpha1.StalledCondition)
-			if assert.NotNil(c, s, "Stalled") {
-				assert.Equal(c, v1alpha1.ReasonCloneSourceNotFound, s.Reason)
-				assert.Contains(c, s.Message, "spec.disks[0].cloneFrom.snapshot")
-				msg = s.Message
-			}
-		}, "%s to be Stalled: no such snapshot in its namespace", nn)
-		return msg
-	}
-	before := stalledMessage(thief(other)) // the snapshot exists nowhere yet
+	from := v1alpha1.DiskCloneSource{Snapshot: snapName}
+	before := stalledClone(t, other, from, "snapshot") // the snapshot exists nowhere yet
 
 	src := cloneSource(ns, "web")
 	create(t, src)
@@ -357,7 +347,7 @@ func TestCloneFromSnapshot(t *testing.T) {
 		assert.Equal(t, "blank", claimOf(t, dst, "scratch").Annotations[sandbox.AnnData])
 	}
 
-	after := stalledMessage(thief(third)) // it exists, in another namespace
+	after := stalledClone(t, third, from, "snapshot") // it exists, in another namespace
 	assert.Equal(t, before, after, "the message does not tell whether the snapshot exists elsewhere")
 	assert.NotContains(t, after, ns)
 }

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -143,7 +144,7 @@ func TestSnapshotTenancy(t *testing.T) {
 	create(t, nowhere)
 	msgElsewhere := waitSnapshotStalled(t, key(elsewhere), v1alpha1.ReasonWukongNotFound)
 	msgNowhere := waitSnapshotStalled(t, key(nowhere), v1alpha1.ReasonWukongNotFound)
-	assert.Equal(t, msgNowhere, replaceName(msgElsewhere, "secret-vm", "no-such-vm"), "same words whether or not it exists elsewhere")
+	assert.Equal(t, msgNowhere, strings.ReplaceAll(msgElsewhere, "secret-vm", "no-such-vm"), "same words whether or not it exists elsewhere")
 	assert.NotContains(t, msgElsewhere, other, "the other namespace is not named")
 
 	// A restore naming a snapshot of another namespace: the same answer as
@@ -162,20 +163,6 @@ func TestSnapshotTenancy(t *testing.T) {
 			assert.Equal(c, `spec.snapshotName: no WukongSnapshot "their-snapshot" in this namespace`, st.Message)
 		}
 	}, "restore refused")
-}
-
-func replaceName(s, from, to string) string {
-	out := ""
-	for i := 0; i < len(s); {
-		if len(s)-i >= len(from) && s[i:i+len(from)] == from {
-			out += to
-			i += len(from)
-			continue
-		}
-		out += string(s[i])
-		i++
-	}
-	return out
 }
 
 // TestSnapshotClassWithoutSnapshots: a disk on a StorageClass whose CSI

@@ -138,6 +138,15 @@ func requireAdmission(t *testing.T, err error, ok bool, want ...string) {
 	}
 	require.Error(t, err, "manifest was accepted")
 	require.True(t, apierrors.IsInvalid(err), "want Invalid, got %v", err)
+	requireRefused(t, err, want...)
+}
+
+// requireRefused: the API server refused the object (as Invalid, or, for
+// strict field validation, as a bad request) with a message containing
+// every one of want.
+func requireRefused(t *testing.T, err error, want ...string) {
+	t.Helper()
+	require.Error(t, err, "manifest was accepted")
 	for _, w := range want {
 		require.Contains(t, err.Error(), w)
 	}

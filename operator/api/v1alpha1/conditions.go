@@ -1,14 +1,20 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/novasphere/wukong/lib/conditions"
+)
 
 // Condition types of a Wukong. Ready, Reconciling and Stalled follow kstatus,
 // so kubectl wait, Helm --wait, Argo CD and Flux read a Wukong's health
 // without custom code: Reconciling and Stalled are present only while true.
+// They are lib/conditions' own (declared there once, as Flux's API types
+// reuse fluxcd/pkg apis/meta's ReadyCondition).
 const (
 	// ReadyCondition: the VM runs and every network and volume is in place
 	// (or, for a halted VM, everything is in place to start it).
-	ReadyCondition = "Ready"
+	ReadyCondition = conditions.ReadyCondition
 	// NetworksConfiguredCondition: every NIC's NetworkAttachmentDefinition
 	// exists and every node bridge policy is Available.
 	NetworksConfiguredCondition = "NetworksConfigured"
@@ -16,10 +22,10 @@ const (
 	// for the VM as first consumer (False, reason WaitForFirstConsumer).
 	VolumesBoundCondition = "VolumesBound"
 	// ReconcilingCondition: the operator is making progress toward the spec.
-	ReconcilingCondition = "Reconciling"
+	ReconcilingCondition = conditions.ReconcilingCondition
 	// StalledCondition: progress needs a change from the user or the cluster
 	// admin; the reason and message say which field or object.
-	StalledCondition = "Stalled"
+	StalledCondition = conditions.StalledCondition
 	// RestartRequiredCondition: a spec change (cpu, memory, NICs) takes effect
 	// only after the guest restarts; Wukong does not restart it behind the
 	// user's back.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -230,11 +229,7 @@ func TestAdmissionRejects(t *testing.T) {
 			if tc.field == "metadata.name" {
 				name = "Bad.Name"
 			}
-			err := create(t, ns, fmt.Sprintf(header, name)+tc.spec)
-			require.Error(t, err, "manifest was accepted")
-			require.True(t, apierrors.IsInvalid(err), "want Invalid, got %v", err)
-			require.Contains(t, err.Error(), tc.field)
-			require.Contains(t, err.Error(), tc.msg)
+			requireAdmission(t, create(t, ns, fmt.Sprintf(header, name)+tc.spec), false, tc.field, tc.msg)
 		})
 	}
 }
@@ -398,10 +393,7 @@ func TestCloneFromRules(t *testing.T) {
 	}
 	for i, tc := range rejects {
 		t.Run(tc.name, func(t *testing.T) {
-			err := createStrict(t, ns, fmt.Sprintf(header, fmt.Sprintf("clone-bad-%d", i))+disk+tc.extra)
-			require.Error(t, err, "manifest was accepted")
-			require.Contains(t, err.Error(), tc.field)
-			require.Contains(t, err.Error(), tc.msg)
+			requireRefused(t, createStrict(t, ns, fmt.Sprintf(header, fmt.Sprintf("clone-bad-%d", i))+disk+tc.extra), tc.field, tc.msg)
 		})
 	}
 	for i, extra := range []string{"    cloneFrom: {wukong: src}\n", "    cloneFrom: {snapshot: snap-1, disk: data}\n"} {

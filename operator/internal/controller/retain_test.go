@@ -133,7 +133,7 @@ func TestClaimsShared(t *testing.T) {
 	elsewhere.Namespace = "ns2"
 	elsewhere.Spec.Disks[0] = v1alpha1.DiskSpec{Name: "root", ClaimName: "mine"}
 	c := fake.NewClientBuilder().WithScheme(testScheme(t, v1alpha1.AddToScheme)).
-		WithIndex(&v1alpha1.Wukong{}, indexClaimNames, claimNamesOf).
+		WithIndex(&v1alpha1.Wukong{}, indexClaimNames, wukongIndex(claimNamesOf)).
 		WithObjects(first, second, tie, tie2, elsewhere).Build()
 	r := &WukongReconciler{Client: c}
 
@@ -178,7 +178,7 @@ func TestStalledClaimUsers(t *testing.T) {
 	old.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("1Gi"), DeletionPolicy: v1alpha1.DiskDeletionPolicyRetain}}
 	holder := wk("ns", "holder", false, "shared")
 	c := fake.NewClientBuilder().WithScheme(testScheme(t, v1alpha1.AddToScheme)).
-		WithIndex(&v1alpha1.Wukong{}, indexClaimNames, claimNamesOf).
+		WithIndex(&v1alpha1.Wukong{}, indexClaimNames, wukongIndex(claimNamesOf)).
 		WithObjects(old, holder, wk("ns", "waits-old", true, "old-root"), wk("ns", "waits-shared", true, "shared"),
 			wk("ns", "fine", false, "shared"), wk("ns2", "elsewhere", true, "shared", "old-root")).Build()
 	r := &WukongReconciler{Client: c}

@@ -75,13 +75,13 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 	// per NAD or Secret of every namespace in memory, a number any tenant
 	// can grow; a Wukong waiting for one finds it by StalledRetry (or at
 	// once on any change to the Wukong, an annotation included).
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexStorageClasses, storageClassesOf); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexStorageClasses, wukongIndex(storageClassesOf)); err != nil {
 		return err
 	}
 	b = b.Watches(&storagev1.StorageClass{}, handler.EnqueueRequestsFromMapFunc(r.stalledClassUsers))
 	// Claims named by claimName: a disk whose claim another Wukong of the
 	// namespace names first is refused (claimsShared).
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexClaimNames, claimNamesOf); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexClaimNames, wukongIndex(claimNamesOf)); err != nil {
 		return err
 	}
 	// A Wukong's change (its deletion above all: it frees a claim another
@@ -97,7 +97,7 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 	// Clone sources: a Wukong or WukongSnapshot that appears, changes (a
 	// disk made, ready to use) or goes reaches the Wukongs of its
 	// namespace whose disks clone it (spec.disks[i].cloneFrom, indexed).
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexCloneSources, cloneSourcesOf); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexCloneSources, wukongIndex(cloneSourcesOf)); err != nil {
 		return err
 	}
 	b = b.Watches(&v1alpha1.Wukong{}, handler.EnqueueRequestsFromMapFunc(r.cloneUsers(cloneKeyWukong)))
@@ -107,6 +107,17 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 	return b.Complete(r)
 }
 
+// wukongIndex is the client.IndexerFunc of a Wukong field index whose keys
+// are keys(w) for a Wukong w (an object of another type has none).
+func wukongIndex(keys func(w *v1alpha1.Wukong) []string) client.IndexerFunc {
+	return func(o client.Object) []string {
+		if w, ok := o.(*v1alpha1.Wukong); ok {
+			return keys(w)
+		}
+		return nil
+	}
+}
+
 // indexCloneSources indexes Wukongs by the sources their disks clone:
 // cloneKeyWukong(name) and cloneKeySnapshot(name), in their namespace.
 const indexCloneSources = "spec.disks.cloneFrom"
@@ -114,11 +125,7 @@ const indexCloneSources = "spec.disks.cloneFrom"
 func cloneKeyWukong(name string) string   { return "wukong/" + name }
 func cloneKeySnapshot(name string) string { return "snapshot/" + name }
 
-func cloneSourcesOf(o client.Object) []string {
-	w, ok := o.(*v1alpha1.Wukong)
-	if !ok {
-		return nil
-	}
+func cloneSourcesOf(w *v1alpha1.Wukong) []string {
 	var out []string
 	for _, d := range w.Spec.Disks {
 		switch cf := d.CloneFrom; {
@@ -160,11 +167,7 @@ const (
 // (claimName).
 const indexClaimNames = "spec.disks.claimName"
 
-func claimNamesOf(o client.Object) []string {
-	w, ok := o.(*v1alpha1.Wukong)
-	if !ok {
-		return nil
-	}
+func claimNamesOf(w *v1alpha1.Wukong) []string {
 	var out []string
 	for _, d := range w.Spec.Disks {
 		if d.ClaimName != "" && !slices.Contains(out, d.ClaimName) {
@@ -174,11 +177,7 @@ func claimNamesOf(o client.Object) []string {
 	return out
 }
 
-func storageClassesOf(o client.Object) []string {
-	w, ok := o.(*v1alpha1.Wukong)
-	if !ok {
-		return nil
-	}
+func storageClassesOf(w *v1alpha1.Wukong) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, d := range mapping.Disks(w) {

@@ -119,7 +119,7 @@ func TestStalledClassUsers(t *testing.T) {
 	}
 	scheme := testScheme(t, v1alpha1.AddToScheme)
 	c := fake.NewClientBuilder().WithScheme(scheme).
-		WithIndex(&v1alpha1.Wukong{}, indexStorageClasses, storageClassesOf).
+		WithIndex(&v1alpha1.Wukong{}, indexStorageClasses, wukongIndex(storageClassesOf)).
 		WithObjects(wk("gold-stalled", true, "gold", "gold"), wk("gold-fine", false, "gold"),
 			wk("default-stalled", true, ""), wk("silver-stalled", true, "silver", "")).
 		Build()
