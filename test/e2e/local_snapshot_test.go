@@ -23,7 +23,7 @@ import (
 // protection path on real KubeVirt, CDI, the real snapshot controller and
 // CSI snapshotter sidecar, and our CSI driver (class wukong-csi-hostpath,
 // VolumeSnapshotClass wukong-csi-hostpath). A guest writes a file; a
-// WukongSnapshot of the running guest is taken; the file is overwritten;
+// WukongSnapshot of the running guest is taken; the file is deleted;
 // then, each checked IN THE GUEST over SSH:
 //   - a new Wukong whose boot disk is cloned from the snapshot reads the
 //     first content;
@@ -41,7 +41,7 @@ func TestLocalSnapshotRestoreClone(t *testing.T) {
 	g := newGuestAccess(t, ns)
 	orig := types.NamespacedName{Namespace: ns, Name: "orig-" + randSuffix()}
 	const file = "/var/lib/wukong-snapshot-check"
-	first, second := "first-"+randSuffix(), "second-"+randSuffix()
+	first := "first-" + randSuffix()
 	write := func(ip, content string) {
 		t.Helper()
 		out, err := guestSSH(ctxT(t), g.keyFile, g.login, ip, fmt.Sprintf("echo %s | sudo tee %s >/dev/null && sync && sudo cat %s", content, file, file))
@@ -79,12 +79,18 @@ func TestLocalSnapshotRestoreClone(t *testing.T) {
 	assert.Equal(t, orig.Name+"-root", snap.Status.Disks[0].ClaimName)
 	assert.NotEmpty(t, snap.Status.Disks[0].VolumeSnapshotName)
 	assert.Contains(t, snap.Status.Indications, v1alpha1.IndicationOnline, "taken while the guest ran")
-	write(ip, second)
+	out, err := guestSSH(ctxT(t), g.keyFile, g.login, ip, fmt.Sprintf("sudo rm %s && sync && ! test -e %s && echo deleted", file, file))
+	require.NoError(t, err, "deleting %s: %s", file, out)
+	require.Equal(t, "deleted", strings.TrimSpace(out))
 
 	// Clone from the snapshot into a new Wukong.
 	fromSnap := types.NamespacedName{Namespace: ns, Name: "fromsnap-" + randSuffix()}
 	w = g.wukong(ns, fromSnap.Name)
-	w.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("3Gi"), Boot: true, StorageClassName: expandableClass,
+	// At least the VolumeSnapshot's restoreSize, which CDI compares the
+	// request with: CDI's claim of the 3Gi disk includes its file system
+	// overhead (a 3Gi request is Stalled DiskTooSmall, naming that size).
+	require.NotNil(t, snap.Status.Disks[0].RestoreSize)
+	w.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: *snap.Status.Disks[0].RestoreSize, Boot: true, StorageClassName: expandableClass,
 		CloneFrom: &v1alpha1.DiskCloneSource{Snapshot: snapKey.Name}}}
 	create(t, w)
 	cip := boot(fromSnap)

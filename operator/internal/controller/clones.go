@@ -56,10 +56,10 @@ const cloneRetry = 5 * time.Second
 //     and have captured the disk (same rule, naming
 //     spec.disks[i].cloneFrom.snapshot); until it is readyToUse and names
 //     the disk's VolumeSnapshot, the disk waits (not Stalled). The size
-//     must be at least the disk's size in the captured spec (else its
-//     restoreSize): a volume made from a snapshot is at least as big as
-//     the snapshot (CSI spec, CreateVolume with a snapshot content
-//     source).
+//     must be at least the disk's restoreSize (else its size in the
+//     captured spec): CDI refuses a smaller request and a volume made
+//     from a snapshot is at least as big as the snapshot (CSI spec,
+//     CreateVolume with a snapshot content source).
 //
 // A disk that waits is in waits (by disk name) with the reason; a disk
 // with a problem or a wait is not written. Nothing of the source is
@@ -202,18 +202,24 @@ func capturedDisk(spec *v1alpha1.WukongSpec, name string) bool {
 }
 
 // snapshotDiskSize is the size a clone of a snapshot's disk needs: the
-// disk's size in the captured spec (the size its Wukong asked for, as the
-// clone's own size is), else its restoreSize.
+// disk's VolumeSnapshot restoreSize when known, which is what CDI compares
+// the clone's request with (v1.65 pkg/controller/datavolume
+// snapshot-clone-controller.go validateSnapshotClone, then
+// common.ValidateRequestedCloneSize: "target resources requests storage
+// size is smaller than the source"); it can exceed the size the snapshotted
+// Wukong asked for, since CDI's claim of a Filesystem disk includes its file
+// system overhead (a 3Gi disk's claim and restoreSize were 3414499001 on
+// the local cluster). Else the disk's size in the captured spec.
 func snapshotDiskSize(snap *v1alpha1.WukongSnapshot, disk *v1alpha1.SnapshotDisk) (resource.Quantity, bool) {
+	if disk.RestoreSize != nil && disk.RestoreSize.Sign() > 0 {
+		return *disk.RestoreSize, true
+	}
 	if spec := snap.Status.WukongSpec; spec != nil {
 		for _, d := range spec.Disks {
 			if d.Name == disk.Name {
 				return d.Size, true
 			}
 		}
-	}
-	if disk.RestoreSize != nil {
-		return *disk.RestoreSize, true
 	}
 	return resource.Quantity{}, false
 }
