@@ -11,6 +11,18 @@ plan_wukong() {
 step_wukong() {
   local s manager_tag allowed
   manager_tag=$(cat "$LC/manager-tag")
+  # A manager the images step rebuilt after the nodes started (`up.sh
+  # images wukong`) is not on the nodes yet: import it (the pull policy is
+  # Never).
+  local n have
+  for n in $(node_names); do
+    node_env "$n"
+    have=$(ctr -a "$NODE_SOCK" -n k8s.io images ls -q)
+    if ! grep -qxF "$MANAGER_REPO:$manager_tag" <<<"$have"; then
+      ctr -a "$NODE_SOCK" -n k8s.io images import "$IMG_DIR/manager-$manager_tag.tar" >/dev/null
+      log "imported $MANAGER_REPO:$manager_tag on $n"
+    fi
+  done
   # Image sources: the default refuses loopback and private hosts; the
   # nodes' own image server (http://<node IP>:18080) and the local registry
   # images (localhost/wukong/...) are allowed by name.
