@@ -475,10 +475,10 @@ func (r *kubevirtSim) createAttachmentPod(ctx context.Context, vmi *kubevirtv1.V
 	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			GenerateName: "hp-volume-",
-			Namespace:    vmi.Namespace,
-			Labels:       map[string]string{labelKubeVirt: labelHotplugDisk, labelHotplugVolume: v.Name, labelDomain: vmi.Name},
-			Annotations:  map[string]string{SimulatedAnnotation: "true"},
+			GenerateName:    "hp-volume-",
+			Namespace:       vmi.Namespace,
+			Labels:          map[string]string{labelKubeVirt: labelHotplugDisk, labelHotplugVolume: v.Name, labelDomain: vmi.Name},
+			Annotations:     map[string]string{SimulatedAnnotation: "true"},
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(launcher, corev1.SchemeGroupVersion.WithKind("Pod"))},
 		},
 		Spec: corev1.PodSpec{
