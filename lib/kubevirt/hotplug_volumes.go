@@ -398,6 +398,13 @@ func (o Observation) HasVolume(name string) bool {
 	return false
 }
 
+// WithLivePlan returns o with plan p, as Reconcile records it (for
+// callers that build an Observation themselves, e.g. in tests).
+func (o Observation) WithLivePlan(p LivePlan) Observation {
+	o.plan = p
+	return o
+}
+
 // LivePlan is the plan Reconcile made (PlanLive) for this pass.
 func (o Observation) LivePlan() LivePlan { return o.plan }
 
