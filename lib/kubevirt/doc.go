@@ -30,6 +30,13 @@
 //     in a KubeVirt CR; without it nothing is written and the error is a
 //     *BindingNotRegisteredError.
 //
+//     On a running instance Reconcile also decides what reaches the guest
+//     without a restart (PlanLive, with what the KubeVirt CR allows:
+//     ReadLiveUpdates): a disk added is written hotpluggable, a bridge NIC
+//     removed is kept with state absent until KubeVirt unplugged it, and
+//     the changes that wait for a restart are listed with why
+//     (Observation.LivePlan, LiveRequested, HotplugVolumes).
+//
 //  3. Turn the returned Observation into conditions: Ready, NotReadyReason
 //     (a Reason* constant and a message), Phase, Node, Interfaces,
 //     RestartRequired, Stopped.

@@ -77,6 +77,10 @@ type Observation struct {
 	// cause is what the Events say keeps the machine from starting
 	// (WithCause).
 	cause Cause
+	// plan is Reconcile's PlanLive plan; requested its live changes when
+	// this pass wrote the VM.
+	plan      LivePlan
+	requested []LiveChange
 }
 
 // Observe wraps vm and vmi (either may be nil: no VMI is normal for a

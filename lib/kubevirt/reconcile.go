@@ -102,15 +102,30 @@ func reconcileMachine(ctx context.Context, c client.Client, id apply.Identity, o
 		return Observation{}, fmt.Errorf("%s: %w", errApplySecret, err)
 	}
 
-	vm := BuildVM(id, owner, m)
-	readVersion, err := keepPowerState(ctx, c, id, vm)
+	key := client.ObjectKey{Namespace: owner.GetNamespace(), Name: m.Name}
+	live, err := getVM(ctx, c, key)
 	if err != nil {
 		return Observation{}, err
 	}
-	if err := checkOrphanVMI(ctx, c, client.ObjectKeyFromObject(vm)); err != nil {
+	before, err := getVMI(ctx, c, key)
+	if err != nil {
 		return Observation{}, err
 	}
-	if _, err := apply.Apply(ctx, c, vm, id, apply.IfResourceVersion(readVersion)); err != nil {
+	if err := checkOrphanVMI(key, before); err != nil {
+		return Observation{}, err
+	}
+	var lu LiveUpdates
+	if running(before) {
+		if lu, err = ReadLiveUpdates(ctx, c); err != nil {
+			return Observation{}, err
+		}
+	}
+	m, plan := PlanLive(m, live, before, lu)
+
+	vm := BuildVM(id, owner, m)
+	readVersion := keepPowerState(id, vm, live)
+	res, err := apply.Apply(ctx, c, vm, id, apply.IfResourceVersion(readVersion))
+	if err != nil {
 		return Observation{}, wrapKubeVirt(errApplyVM, err)
 	}
 
@@ -119,7 +134,24 @@ func reconcileMachine(ctx context.Context, c client.Client, id apply.Identity, o
 	if err != nil {
 		return Observation{}, err
 	}
-	return Observe(vm, vmi), nil
+	obs := Observe(vm, vmi)
+	obs.plan = plan
+	if res == apply.Updated {
+		obs.requested = plan.Live
+	}
+	return obs, nil
+}
+
+// getVM reads the VirtualMachine; nil when there is none.
+func getVM(ctx context.Context, c client.Reader, key client.ObjectKey) (*kubevirtv1.VirtualMachine, error) {
+	vm := &kubevirtv1.VirtualMachine{}
+	switch err := c.Get(ctx, key, vm); {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, wrapKubeVirt(errApplyVM, err)
+	}
+	return vm, nil
 }
 
 // Get reads the VirtualMachine namespace/name and its instance without
@@ -146,11 +178,11 @@ func Get(ctx context.Context, c client.Reader, namespace, name string) (Observat
 // VirtualMachineInstance of the same name: KubeVirt's VM controller adopts
 // an orphan VMI whose name matches (pkg/virt-controller/watch/vm.go, via a
 // controller-ref manager), so the instance would then be stopped or deleted
-// with a VM it was never part of. It returns an *apply.ConflictError.
-func checkOrphanVMI(ctx context.Context, c client.Reader, key client.ObjectKey) error {
-	vmi, err := getVMI(ctx, c, key)
-	if err != nil || vmi == nil {
-		return err
+// with a VM it was never part of. It takes the instance read (nil when
+// none) and returns an *apply.ConflictError.
+func checkOrphanVMI(key client.ObjectKey, vmi *kubevirtv1.VirtualMachineInstance) error {
+	if vmi == nil {
+		return nil
 	}
 	ref := metav1.GetControllerOfNoCopy(vmi)
 	if ref != nil && ref.Kind == "VirtualMachine" && ref.Name == key.Name {

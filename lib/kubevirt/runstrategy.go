@@ -1,11 +1,7 @@
 package kubevirt
 
 import (
-	"context"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	kubevirtv1 "kubevirt.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/novasphere/wukong/lib/apply"
 )
@@ -45,23 +41,16 @@ func RunStrategyToApply(id apply.Identity, desired kubevirtv1.VirtualMachineRunS
 }
 
 // keepPowerState sets vm.Spec.RunStrategy (built from the input, annotated
-// with id.Key(KeyAppliedRunStrategy)) to what RunStrategyToApply says for the
-// live VM of the same name, read through c. It returns the resourceVersion
-// of that read ("" when there is no VM): the VM must be applied only if it
-// is still at that version, or a power action (virtctl start/stop) made
-// after a stale read would be undone.
-func keepPowerState(ctx context.Context, c client.Reader, id apply.Identity, vm *kubevirtv1.VirtualMachine) (string, error) {
-	live := &kubevirtv1.VirtualMachine{}
-	switch err := c.Get(ctx, client.ObjectKeyFromObject(vm), live); {
-	case apierrors.IsNotFound(err):
-		live = nil
-	case err != nil:
-		return "", wrapKubeVirt(errApplyVM, err)
-	}
+// with id.Key(KeyAppliedRunStrategy)) to what RunStrategyToApply says for
+// live, the VM of the same name as read just before (nil when there is
+// none). It returns the resourceVersion of that read ("" when there is no
+// VM): the VM must be applied only if it is still at that version, or a
+// power action (virtctl start/stop) made after a stale read would be undone.
+func keepPowerState(id apply.Identity, vm, live *kubevirtv1.VirtualMachine) string {
 	rs := RunStrategyToApply(id, kubevirtv1.VirtualMachineRunStrategy(vm.Annotations[id.Key(KeyAppliedRunStrategy)]), live)
 	vm.Spec.RunStrategy = &rs
 	if live == nil {
-		return "", nil
+		return ""
 	}
-	return live.ResourceVersion, nil
+	return live.ResourceVersion
 }

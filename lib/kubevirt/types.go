@@ -119,6 +119,10 @@ type Machine struct {
 	// empty leaves the field unset, so the KubeVirt CR's
 	// spec.configuration.evictionStrategy applies.
 	EvictionStrategy kubevirtv1.EvictionStrategy
+	// Unplug are NICs being unplugged from the running instance (PlanLive
+	// fills it; callers leave it empty): BuildVM keeps them, state absent,
+	// after the NICs.
+	Unplug []Unplug
 }
 
 // antiAffinityGroup is the KeyAntiAffinity label value of m.
@@ -140,6 +144,10 @@ type Disk struct {
 	DataVolume bool
 	// Boot puts this disk first with bootOrder 1.
 	Boot bool
+	// Hotpluggable writes the volume with hotpluggable: true, so KubeVirt
+	// attaches it to (and detaches it from) a running instance; Reconcile
+	// sets it (PlanLive), callers leave it false.
+	Hotpluggable bool
 }
 
 // NIC is a Multus secondary interface.

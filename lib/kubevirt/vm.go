@@ -312,10 +312,11 @@ func buildDisks(owner client.Object, m Machine) ([]kubevirtv1.Disk, []kubevirtv1
 		disks = append(disks, disk)
 		v := kubevirtv1.Volume{Name: d.Name}
 		if d.DataVolume {
-			v.DataVolume = &kubevirtv1.DataVolumeSource{Name: d.ClaimName}
+			v.DataVolume = &kubevirtv1.DataVolumeSource{Name: d.ClaimName, Hotpluggable: d.Hotpluggable}
 		} else {
 			v.PersistentVolumeClaim = &kubevirtv1.PersistentVolumeClaimVolumeSource{
 				PersistentVolumeClaimVolumeSource: corev1.PersistentVolumeClaimVolumeSource{ClaimName: d.ClaimName},
+				Hotpluggable:                      d.Hotpluggable,
 			}
 		}
 		volumes = append(volumes, v)
@@ -358,6 +359,10 @@ func buildNICs(namespace string, m Machine) ([]kubevirtv1.Interface, []kubevirtv
 		networks = append(networks, kubevirtv1.Network{Name: n.Name, NetworkSource: kubevirtv1.NetworkSource{
 			Multus: &kubevirtv1.MultusNetwork{NetworkName: n.NAD},
 		}})
+	}
+	for _, u := range m.Unplug {
+		ifaces = append(ifaces, *u.Interface.DeepCopy())
+		networks = append(networks, *u.Network.DeepCopy())
 	}
 	return ifaces, networks
 }

@@ -146,8 +146,10 @@ func TestUpdateDiskGrow(t *testing.T) {
 	}, "the disk to grow")
 }
 
-// TestUpdateNICAdded: a new NIC gets its NAD and a VM template interface;
-// the running guest needs a restart for it, shown as RestartRequired.
+// TestUpdateNICAdded: a new NIC gets its NAD and a VM template interface,
+// and KubeVirt hot-plugs the bridge-bound interface into the running guest
+// (issue #34: pkg/network/controllers/vm.go applyDynamicIfaceRequestOnVMI):
+// no RestartRequired, the same VMI gains it.
 func TestUpdateNICAdded(t *testing.T) {
 	requireKinds(t, kindVirtualMachine, kindNAD, kindNNCP)
 	needSecondaryNICGuests(t)
@@ -176,7 +178,14 @@ func TestUpdateNICAdded(t *testing.T) {
 		assert.Contains(c, names, "extra", "VM template interfaces")
 		w := getWukong(c, k, key(w))
 		assert.Equal(c, w.Generation, w.Status.ObservedGeneration)
-		assert.Equal(c, metav1.ConditionTrue, condStatus(w, v1alpha1.RestartRequiredCondition), "RestartRequired")
+		assert.NotEqual(c, metav1.ConditionTrue, condStatus(w, v1alpha1.RestartRequiredCondition), "no RestartRequired: hot-plugged")
+		live := &kubevirtv1.VirtualMachineInstance{}
+		require.NoError(c, k.Get(context.Background(), key(w), live))
+		var onVMI []string
+		for _, i := range live.Spec.Domain.Devices.Interfaces {
+			onVMI = append(onVMI, i.Name)
+		}
+		assert.Contains(c, onVMI, "extra", "the running VMI's interfaces")
 	}, "the NIC to be added")
 	assertSameVMI(t, vmi)
 }

@@ -158,6 +158,7 @@ func (r *kubevirtSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 			return ctrl.Result{}, err
 		}
 	}
+	var hotplugRetry time.Duration
 	switch {
 	case vmi.DeletionTimestamp != nil:
 	case vmi.Status.Phase != kubevirtv1.Running:
@@ -165,6 +166,11 @@ func (r *kubevirtSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 			return ctrl.Result{}, err
 		}
 	default:
+		hp, err := r.syncHotplug(ctx, vm, vmi)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		hotplugRetry = hp
 		if err := r.syncRunningVMI(ctx, vmi); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -174,6 +180,9 @@ func (r *kubevirtSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 	var retry time.Duration
 	if c := vmiCondition(vmi, kubevirtv1.VirtualMachineInstanceSynchronized); c.Status == corev1.ConditionFalse && c.Reason == reasonFailedCreate {
 		retry = launcherRetry // virt-controller retries a failed sync
+	}
+	if hotplugRetry > 0 && (retry == 0 || hotplugRetry < retry) {
+		retry = hotplugRetry
 	}
 	return ctrl.Result{RequeueAfter: retry}, r.updateVMStatus(ctx, vm, before)
 }
@@ -523,7 +532,8 @@ func stoppedStatus(vm *kubevirtv1.VirtualMachine, vmiExists bool) {
 }
 
 // restartRequired reports template changes a running VMI cannot take live:
-// CPU cores, guest memory, and the number of interfaces or networks.
+// CPU cores, guest memory, and the disks and interfaces devicesNeedRestart
+// names.
 func restartRequired(tmpl, running *kubevirtv1.VirtualMachineInstanceSpec) bool {
 	cores := func(s *kubevirtv1.VirtualMachineInstanceSpec) uint32 {
 		if s.Domain.CPU == nil {
@@ -538,8 +548,7 @@ func restartRequired(tmpl, running *kubevirtv1.VirtualMachineInstanceSpec) bool 
 		return s.Domain.Memory.Guest.String()
 	}
 	return cores(tmpl) != cores(running) || guest(tmpl) != guest(running) ||
-		len(tmpl.Domain.Devices.Interfaces) != len(running.Domain.Devices.Interfaces) ||
-		len(tmpl.Networks) != len(running.Networks)
+		devicesNeedRestart(tmpl, running)
 }
 
 func (r *kubevirtSim) updateVMStatus(ctx context.Context, vm *kubevirtv1.VirtualMachine, before *kubevirtv1.VirtualMachineStatus) error {

@@ -30,7 +30,11 @@ const (
 // createKubeVirtCR creates namespace kubevirt and the KubeVirt CR
 // (kubevirt.io/v1 KubeVirt) registering the macvtap binding plugin, with
 // status phase Deployed and defaultArchitecture amd64, as virt-operator
-// reports them.
+// reports them. vmRolloutStrategy and the feature gates are left unset:
+// KubeVirt v1.9's defaults are LiveUpdate (virt-config
+// IsVMRolloutStrategyLiveUpdate) and DeclarativeHotplugVolumes on (Beta),
+// so volume and interface hotplug (hotplug.go) pass KubeVirt's real
+// admission as on a default install.
 func (s *Sandbox) createKubeVirtCR(ctx context.Context) error {
 	ns := &corev1.Namespace{ObjectMeta: simulatedMeta(KubeVirtNamespace, "")}
 	if err := client.IgnoreAlreadyExists(s.Client.Create(ctx, ns)); err != nil {

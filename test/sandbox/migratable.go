@@ -210,9 +210,10 @@ func (r *kubevirtSim) volumeStatus(ctx context.Context, vmi *kubevirtv1.VirtualM
 // strategy (spec.configuration.evictionStrategy; None when unset, as
 // virt-config defaults it).
 type clusterConfig struct {
-	bindings map[string]kubevirtv1.InterfaceBindingPlugin
-	gates    []string
-	eviction *kubevirtv1.EvictionStrategy
+	bindings      map[string]kubevirtv1.InterfaceBindingPlugin
+	gates         []string
+	disabledGates []string
+	eviction      *kubevirtv1.EvictionStrategy
 }
 
 func readClusterConfig(ctx context.Context, c client.Reader) (clusterConfig, error) {
@@ -232,6 +233,7 @@ func readClusterConfig(ctx context.Context, c client.Reader) (clusterConfig, err
 		}
 		if dc := conf.DeveloperConfiguration; dc != nil {
 			cfg.gates = append(cfg.gates, dc.FeatureGates...)
+			cfg.disabledGates = append(cfg.disabledGates, dc.DisabledFeatureGates...)
 		}
 		if conf.EvictionStrategy != nil {
 			cfg.eviction = conf.EvictionStrategy
@@ -312,7 +314,7 @@ func (r *kubevirtSim) migrationStatus(ctx context.Context, vmi *kubevirtv1.Virtu
 	if err != nil {
 		return err
 	}
-	vmi.Status.VolumeStatus = vs
+	vmi.Status.VolumeStatus = withHotplugStatus(vmi, vs)
 	cfg, err := readClusterConfig(ctx, r.c)
 	if err != nil {
 		return err

@@ -435,7 +435,8 @@ type DiskSpec struct {
 	Image string `json:"image,omitempty"`
 
 	// DeletionPolicy is what happens to the disk's claim when the Wukong is
-	// deleted: Delete (the default) deletes it with the Wukong (its
+	// deleted, or when the disk is removed from spec.disks (once the
+	// running machine no longer uses it): Delete (the default) deletes it with the Wukong (its
 	// DataVolume and claim are the Wukong's children); Retain keeps the
 	// claim and its data: the operator removes every owner reference that
 	// would delete it (the Wukong's and its DataVolume's, as CDI hands a
@@ -817,6 +818,11 @@ type VolumeStatus struct {
 	// Message says why the disk is not bound or failed.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// Hotplug is KubeVirt's phase of a disk attached to (or being
+	// detached from) the running machine without a restart: see
+	// HotplugStatus.
+	// +optional
+	Hotplug *HotplugStatus `json:"hotplug,omitempty"`
 }
 
 // VolumeClaim is whose a disk's claim is (see VolumeStatus.Claim).

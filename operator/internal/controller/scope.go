@@ -63,6 +63,9 @@ type scope struct {
 	restoring string
 	// maint: drains, migrations, node loss (observeMaintenance).
 	maint maintenance
+	// detaching are the status.volumes entries of disks removed from
+	// spec.disks whose deletionPolicy waits (releaseRemovedDisks).
+	detaching []v1alpha1.VolumeStatus
 
 	// notWritten is why the VirtualMachine could not be written this pass
 	// (a transient error: KubeVirt's webhook unreachable, an API hiccup);

@@ -30,6 +30,8 @@ func computeStatus(w *v1alpha1.Wukong, s *scope) {
 	}
 	if s.volsDone {
 		st.Volumes = volumeStatuses(w, s.vols)
+		hotplugStatuses(st.Volumes, s.vm)
+		st.Volumes = append(st.Volumes, s.detaching...)
 	}
 	st.Disks, st.ImportProgress = diskSummary(st.Volumes)
 
@@ -216,7 +218,12 @@ func setVolumesBound(o *v1alpha1.Wukong, s *scope) {
 // a spec change waits for a guest restart.
 func setRestartRequired(o *v1alpha1.Wukong, s *scope) {
 	const t = v1alpha1.RestartRequiredCondition
-	if s.vm.Exists() && s.vm.RestartRequired() {
+	if why := restartReasons(s); s.vm.Exists() && (s.vm.RestartRequired() || why != "") {
+		if why != "" {
+			conditions.MarkTrue(o, t, v1alpha1.ReasonRestartRequired,
+				"these changes take effect after the guest restarts (virtctl restart %s): %s", o.Name, why)
+			return
+		}
 		conditions.MarkTrue(o, t, v1alpha1.ReasonRestartRequired,
 			"the change to cpu, memory or NICs takes effect after the guest restarts (virtctl restart %s)", o.Name)
 		return

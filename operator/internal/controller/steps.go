@@ -321,6 +321,7 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 		return nil
 	}
 	s.vm = obs
+	r.liveEvents(s)
 	// The namespace refusing the launcher pod (a ResourceQuota, a
 	// LimitRange, Pod Security) heals only by a change: a problem.
 	if err := s.classify(obs.LauncherRefusal(), fromKubeVirt); err != nil {

@@ -157,7 +157,7 @@ func (r *WukongReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		}
 	}()
 
-	for _, st := range []step{r.checkImageSources, r.reconcileNetworks, r.reconcileDisks, r.reconcileMachine, r.observeMaintenance} {
+	for _, st := range []step{r.checkImageSources, r.reconcileNetworks, r.reconcileDisks, r.reconcileMachine, r.releaseRemovedDisks, r.observeMaintenance} {
 		if err := st(ctx, s); err != nil {
 			if errors.Is(err, context.Canceled) {
 				return ctrl.Result{}, nil
@@ -265,7 +265,7 @@ func eventsFor(before, after *v1alpha1.Wukong) []event {
 // off when none has, in a patch conditional on the Wukong's
 // resourceVersion (a conflict is retried). Nothing else is written.
 func (r *WukongReconciler) syncRetainFinalizer(ctx context.Context, w *v1alpha1.Wukong) error {
-	want := mapping.RetainsClaims(w)
+	want := mapping.RetainsClaims(w) || len(removedRetainDisks(w)) > 0
 	if want == controllerutil.ContainsFinalizer(w, RetainFinalizer) {
 		return nil
 	}
@@ -294,7 +294,7 @@ func (r *WukongReconciler) reconcileDelete(ctx context.Context, w *v1alpha1.Wuko
 		return ctrl.Result{}, nil
 	}
 	if controllerutil.ContainsFinalizer(w, RetainFinalizer) {
-		released, err := storage.Release(ctx, r.Client, identity.Wukong, w, mapping.Disks(w))
+		released, err := storage.Release(ctx, r.Client, identity.Wukong, w, append(mapping.Disks(w), removedRetainDisks(w)...))
 		if err != nil {
 			return ctrl.Result{}, err
 		}
