@@ -77,7 +77,13 @@ type Observation struct {
 	// cause is what the Events say keeps the machine from starting
 	// (WithCause).
 	cause Cause
+	// size is the guest's resolved size (Reconcile fills it).
+	size Size
 }
+
+// Size is the guest's resolved cpu and memory, as Reconcile found them
+// (resolveSize): the zero Size from Observe and Get.
+func (o Observation) Size() Size { return o.size }
 
 // Observe wraps vm and vmi (either may be nil: no VMI is normal for a
 // stopped machine). It keeps the pointers; do not modify them afterwards.
