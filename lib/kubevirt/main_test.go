@@ -20,7 +20,9 @@ var env *testenv.Env
 // read as the operator's objects do.
 var testID = apply.Identity{FieldManager: "wukong", Domain: "vm.novasphere.dev", OwnerLabel: "vm.novasphere.dev/wukong", NamePrefix: "wukong-"}
 
-func testScheme() *runtime.Scheme { return testenv.Scheme(kubevirtv1.AddToScheme, instancetypev1beta1.AddToScheme) }
+func testScheme() *runtime.Scheme {
+	return testenv.Scheme(kubevirtv1.AddToScheme, instancetypev1beta1.AddToScheme)
+}
 
 func TestMain(m *testing.M) {
 	testenv.Main(m, testScheme(), func(e *testenv.Env) { env = e })
