@@ -106,3 +106,19 @@ type ResourcesStatus struct {
 	// +optional
 	Source ResourcesSource `json:"source,omitempty"`
 }
+
+// Reasons of the Stalled condition for spec.instancetype and
+// spec.preference (with Ready False).
+const (
+	// ReasonInstancetypeNotAllowed: spec.instancetype names a
+	// VirtualMachineClusterInstancetype the namespace's
+	// AnnotationAllowedClusterInstancetypes does not list. The message is
+	// the same whether it exists or not.
+	ReasonInstancetypeNotAllowed = "InstancetypeNotAllowed"
+	// ReasonInstancetypeNotFound: the instance type spec.instancetype
+	// names does not exist (a namespaced one: in the Wukong's namespace).
+	ReasonInstancetypeNotFound = "InstancetypeNotFound"
+	// ReasonPreferenceNotFound: the preference spec.preference names does
+	// not exist.
+	ReasonPreferenceNotFound = "PreferenceNotFound"
+)
