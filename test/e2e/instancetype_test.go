@@ -58,16 +58,22 @@ func TestInstancetypeResolvedIntoStatus(t *testing.T) {
 	it := clusterInstancetype(t, "e2e.medium-", 2, "512Mi")
 	w := sizedBy(ns, "sized", it.Name)
 	create(t, w)
-	got := waitRunning(t, key(w))
-	res := got.Status.Resources
-	require.NotNil(t, res, "status.resources")
+	waitRunning(t, key(w))
+	// KubeVirt records the revision in the VM's status; the Wukong shows it
+	// once it has seen that status.
+	var res *v1alpha1.ResourcesStatus
+	eventually(t, 1, func(c *assert.CollectT) {
+		res = getWukong(c, k, key(w)).Status.Resources
+		if assert.NotNil(c, res, "status.resources") {
+			assert.NotEmpty(c, res.RevisionName, "status.resources.revisionName")
+		}
+	})
 	assert.Equal(t, int32(2), res.CPU)
 	if assert.NotNil(t, res.Memory) {
 		assert.Zero(t, res.Memory.Cmp(resource.MustParse("512Mi")), "memory %s", res.Memory)
 	}
 	assert.Equal(t, v1alpha1.ResourcesFromVirtualMachineInstance, res.Source)
 	assert.Equal(t, &v1alpha1.InstancetypeRef{Kind: v1alpha1.KindClusterInstancetype, Name: it.Name}, res.Instancetype)
-	require.NotEmpty(t, res.RevisionName, "status.resources.revisionName")
 
 	vm := &kubevirtv1.VirtualMachine{}
 	require.NoError(t, k.Get(ctxT(t), key(w), vm))

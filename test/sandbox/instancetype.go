@@ -119,8 +119,7 @@ func (r *kubevirtSim) captured(ctx context.Context, vm *kubevirtv1.VirtualMachin
 	}
 	log.FromContext(ctx).Info("stored ControllerRevision", "name", rev.Name)
 	ref.ControllerRevisionRef = &kubevirtv1.ControllerRevisionRef{Name: rev.Name}
-	raw, err := json.Marshal(rev.Data.Object)
-	return raw, nil, err
+	return rev.Data.Raw, nil, nil
 }
 
 // findReferenced reads the instance type (or preference) a matcher names:
@@ -175,12 +174,16 @@ func controllerRevision(vm *kubevirtv1.VirtualMachine, obj client.Object, scheme
 	obj.SetFinalizers(nil)
 	obj.SetOwnerReferences(nil)
 	obj.SetManagedFields(nil)
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
 	return &appsv1.ControllerRevision{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: vm.Namespace, Labels: labels,
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(vm, kubevirtv1.VirtualMachineGroupVersionKind)},
 		},
-		Data: runtime.RawExtension{Object: obj},
+		Data: runtime.RawExtension{Raw: raw},
 	}, nil
 }
 
