@@ -6,7 +6,9 @@
 #     which KubeVirt's VMI mutator reads) as virt-operator generates them, by `kubevirt-admission crds`
 #     (kubevirt.io/kubevirt pkg/virt-operator/resource/generate/components);
 #     and KubeVirt's snapshot.kubevirt.io kinds (VirtualMachineSnapshot,
-#     VirtualMachineSnapshotContent, VirtualMachineRestore), likewise;
+#     VirtualMachineSnapshotContent, VirtualMachineRestore), likewise, and
+#     the instancetype.kubevirt.io kinds ((Cluster)Instancetype,
+#     (Cluster)Preference);
 #   - the CSI snapshot kinds (snapshot.storage.k8s.io VolumeSnapshot,
 #     VolumeSnapshotContent, VolumeSnapshotClass) as external-snapshotter
 #     ships them (client/v8 config/crd, the module served by the Go proxy at

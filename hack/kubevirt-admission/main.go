@@ -44,7 +44,9 @@
 // short names, printer columns, categories, subresources) for
 // VirtualMachine, VirtualMachineInstance, KubeVirt,
 // VirtualMachineInstanceMigration and VirtualMachineInstancePreset (the
-// VMI mutator reads presets) into
+// VMI mutator reads presets), the snapshot.kubevirt.io kinds and the
+// instancetype.kubevirt.io kinds ((Cluster)Instancetype and
+// (Cluster)Preference, which the VM admitter and mutator look up) into
 // --out-dir, one file per CRD named <group>_<plural>.yaml.
 package main
 
@@ -373,6 +375,13 @@ func writeCRDs(args []string) error {
 		components.NewVirtualMachineSnapshotCrd,
 		components.NewVirtualMachineSnapshotContentCrd,
 		components.NewVirtualMachineRestoreCrd,
+		// instancetype.kubevirt.io (issue #32): what a Wukong's
+		// spec.instancetype and spec.preference name, and what the VM
+		// admitter and mutator look up (pkg/instancetype/webhooks/vm).
+		components.NewVirtualMachineInstancetypeCrd,
+		components.NewVirtualMachineClusterInstancetypeCrd,
+		components.NewVirtualMachinePreferenceCrd,
+		components.NewVirtualMachineClusterPreferenceCrd,
 	} {
 		crd, err := gen()
 		if err != nil {

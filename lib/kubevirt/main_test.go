@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	kubevirtv1 "kubevirt.io/api/core/v1"
+	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/novasphere/wukong/lib/apply"
@@ -19,7 +20,9 @@ var env *testenv.Env
 // read as the operator's objects do.
 var testID = apply.Identity{FieldManager: "wukong", Domain: "vm.novasphere.dev", OwnerLabel: "vm.novasphere.dev/wukong", NamePrefix: "wukong-"}
 
-func testScheme() *runtime.Scheme { return testenv.Scheme(kubevirtv1.AddToScheme) }
+func testScheme() *runtime.Scheme {
+	return testenv.Scheme(kubevirtv1.AddToScheme, instancetypev1beta1.AddToScheme)
+}
 
 func TestMain(m *testing.M) {
 	testenv.Main(m, testScheme(), func(e *testenv.Env) { env = e })

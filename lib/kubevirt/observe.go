@@ -81,7 +81,13 @@ type Observation struct {
 	// this pass wrote the VM.
 	plan      LivePlan
 	requested []LiveChange
+	// size is the guest's resolved size (Reconcile fills it).
+	size Size
 }
+
+// Size is the guest's resolved cpu and memory, as Reconcile found them
+// (resolveSize): the zero Size from Observe and Get.
+func (o Observation) Size() Size { return o.size }
 
 // Observe wraps vm and vmi (either may be nil: no VMI is normal for a
 // stopped machine). It keeps the pointers; do not modify them afterwards.

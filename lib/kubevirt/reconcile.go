@@ -31,7 +31,9 @@ import (
 //
 // Every failure the caller must act on comes back as an *apply.Failure
 // (Reason one of ReasonInvalidInput, ReasonBindingNotRegistered,
-// ReasonKubeVirtNotInstalled, apply.ReasonNameConflict; stalled) wrapping
+// ReasonKubeVirtNotInstalled, ReasonInstancetypeNotAllowed,
+// ReasonInstancetypeNotFound, ReasonPreferenceNotFound,
+// apply.ReasonNameConflict; stalled) wrapping
 // the typed error; a VM or VMI of a deleted owner of the same name gives a
 // waiting one (apply.ReasonPredecessor, RequeueAfter). Other errors are API failures,
 // worth a retry.
@@ -50,6 +52,16 @@ const (
 	ReasonBindingNotRegistered = "BindingNotRegistered"
 	// ReasonKubeVirtNotInstalled: the VirtualMachine kind is not served.
 	ReasonKubeVirtNotInstalled = "KubeVirtNotInstalled"
+	// ReasonInstancetypeNotAllowed: Machine.Instancetype names a cluster
+	// instance type outside AllowedClusterInstancetypes (an
+	// *InstancetypeNotAllowedError); Failure.Field is "instancetype.name".
+	ReasonInstancetypeNotAllowed = "InstancetypeNotAllowed"
+	// ReasonInstancetypeNotFound: the instance type does not exist (a
+	// *ReferenceNotFoundError); Failure.Field is "instancetype.name".
+	ReasonInstancetypeNotFound = "InstancetypeNotFound"
+	// ReasonPreferenceNotFound: the preference does not exist (a
+	// *ReferenceNotFoundError); Failure.Field is "preference.name".
+	ReasonPreferenceNotFound = "PreferenceNotFound"
 )
 
 // classify wraps err as an *apply.Failure when someone must act on it (or,
@@ -61,8 +73,16 @@ func classify(err error) error {
 	var (
 		invalid       *InvalidInputError
 		notRegistered *BindingNotRegisteredError
+		notAllowed    *InstancetypeNotAllowedError
+		notFound      *ReferenceNotFoundError
 	)
 	switch {
+	case errors.As(err, &notAllowed):
+		return apply.Stalled(ReasonInstancetypeNotAllowed, err).On("", "instancetype.name")
+	case errors.As(err, &notFound) && notFound.Field == "preference":
+		return apply.Stalled(ReasonPreferenceNotFound, err).On("", "preference.name")
+	case errors.As(err, &notFound):
+		return apply.Stalled(ReasonInstancetypeNotFound, err).On("", "instancetype.name")
 	case errors.As(err, &invalid):
 		return apply.Stalled(ReasonInvalidInput, err).On("", invalid.Field)
 	case errors.Is(err, apply.ErrInvalidIdentity):
@@ -93,6 +113,10 @@ func reconcileMachine(ctx context.Context, c client.Client, id apply.Identity, o
 	if err := checkBindings(ctx, c, m); err != nil {
 		return Observation{}, err
 	}
+	instancetype, err := resolveReferences(ctx, c, owner.GetNamespace(), m)
+	if err != nil {
+		return Observation{}, err
+	}
 
 	secret, err := BuildCloudInitSecret(id, owner, m)
 	if err != nil {
@@ -103,6 +127,9 @@ func reconcileMachine(ctx context.Context, c client.Client, id apply.Identity, o
 	}
 
 	key := client.ObjectKey{Namespace: owner.GetNamespace(), Name: m.Name}
+	if err := dropSizing(ctx, c, key, m); err != nil {
+		return Observation{}, err
+	}
 	live, err := getVM(ctx, c, key)
 	if err != nil {
 		return Observation{}, err
@@ -139,6 +166,7 @@ func reconcileMachine(ctx context.Context, c client.Client, id apply.Identity, o
 	if res == apply.Updated {
 		obs.requested = plan.Live
 	}
+	obs.size = resolveSize(m, instancetype, vm, vmi)
 	return obs, nil
 }
 

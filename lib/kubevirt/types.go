@@ -76,10 +76,27 @@ const (
 type Machine struct {
 	// Name of the VirtualMachine (in the owner's namespace).
 	Name string
-	// CPU is the number of cores (one socket, one thread per core).
+	// CPU is the number of cores (one socket, one thread per core). Unused
+	// (and not validated) with an Instancetype.
 	CPU int32
-	// Memory is the guest memory, also requested for the pod.
+	// Memory is the guest memory, also requested for the pod. Unused (and
+	// not validated) with an Instancetype.
 	Memory resource.Quantity
+	// Instancetype sizes the VM instead of CPU and Memory: the VM's
+	// spec.instancetype, with no domain cpu, memory or memory request
+	// (KubeVirt refuses those next to an instance type,
+	// pkg/instancetype/apply cpu.go and memory.go). Reconcile refuses a
+	// missing one (ReasonInstancetypeNotFound) before writing anything.
+	Instancetype *Matcher
+	// Preference is the VM's spec.preference; a missing one is refused
+	// (ReasonPreferenceNotFound).
+	Preference *Matcher
+	// RestrictClusterInstancetypes limits the cluster instance types the
+	// machine may name to AllowedClusterInstancetypes (names); another
+	// one is refused (ReasonInstancetypeNotAllowed) without being looked
+	// up. Namespaced instance types are always allowed.
+	RestrictClusterInstancetypes bool
+	AllowedClusterInstancetypes  []string
 	// RunStrategy of the VirtualMachine (KubeVirt's spec.runStrategy); empty
 	// means Always. See RunStrategyToApply for how power actions are kept.
 	RunStrategy kubevirtv1.VirtualMachineRunStrategy

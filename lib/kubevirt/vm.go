@@ -92,11 +92,8 @@ func (m Machine) Validate() error {
 	if m.Name == "" {
 		return invalid("name", "must not be empty")
 	}
-	if m.CPU < 1 {
-		return invalid("cpu", "must be at least 1")
-	}
-	if m.Memory.Sign() <= 0 {
-		return invalid("memory", "must be positive")
+	if err := m.validateSize(); err != nil {
+		return err
 	}
 	switch m.RunStrategy {
 	case "", kubevirtv1.RunStrategyAlways, kubevirtv1.RunStrategyHalted, kubevirtv1.RunStrategyManual,
@@ -230,7 +227,7 @@ func BuildVM(id apply.Identity, owner client.Object, m Machine) *kubevirtv1.Virt
 		spec.EvictionStrategy = &es
 	}
 
-	return &kubevirtv1.VirtualMachine{
+	vm := &kubevirtv1.VirtualMachine{
 		TypeMeta: metav1.TypeMeta{APIVersion: kubevirtv1.GroupVersion.String(), Kind: "VirtualMachine"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            m.Name,
@@ -247,6 +244,8 @@ func BuildVM(id apply.Identity, owner client.Object, m Machine) *kubevirtv1.Virt
 			},
 		},
 	}
+	setReferences(vm, m)
+	return vm
 }
 
 // buildAntiAffinity is the podAntiAffinity of a machine with AntiAffinity:

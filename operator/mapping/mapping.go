@@ -173,6 +173,14 @@ func DiskField(w *v1alpha1.Wukong, i int, libField string) string {
 	return disk + "." + libField
 }
 
+// The size of a Wukong that sets neither cpu and memory nor an instance
+// type (the CRD's defaults before instance types existed; Wukongs written
+// then have them stored).
+const (
+	DefaultCPU    = 1
+	DefaultMemory = "1Gi"
+)
+
 // Machine maps the spec plus what the network and storage steps observed to
 // a lib/kubevirt machine: one NIC per spec.networks entry, in order, with
 // its ipConfig attached (NIC.IP); one disk per observed spec.disks entry, in
@@ -194,11 +202,18 @@ func Machine(w *v1alpha1.Wukong, nicObs []network.NICObservation, volObs []stora
 			SSHKeys:  sshKeys,
 		},
 	}
-	if m.CPU == 0 {
-		m.CPU = 1
+	if it := w.Spec.Instancetype; it != nil {
+		m.Instancetype = &kubevirt.Matcher{Kind: it.Kind, Name: it.Name}
+	} else {
+		if m.CPU == 0 {
+			m.CPU = DefaultCPU
+		}
+		if m.Memory.IsZero() {
+			m.Memory = resource.MustParse(DefaultMemory)
+		}
 	}
-	if m.Memory.IsZero() {
-		m.Memory = resource.MustParse("1Gi") // the CRD default, for objects written before it applied
+	if p := w.Spec.Preference; p != nil {
+		m.Preference = &kubevirt.Matcher{Kind: p.Kind, Name: p.Name}
 	}
 	if len(w.Spec.Disks) == 0 {
 		m.ContainerDiskImage = w.Spec.OSImage
@@ -287,7 +302,7 @@ func MachineField(w *v1alpha1.Wukong, libField string) string {
 		return "spec.osImage"
 	case "evictionStrategy":
 		return "spec.evictionStrategy"
-	case "memory", "cpu":
+	case "memory", "cpu", "instancetype.name", "instancetype.kind", "preference.name", "preference.kind":
 		return "spec." + libField
 	}
 	after, ok := strings.CutPrefix(libField, "nics[")

@@ -145,6 +145,17 @@ func (r *kubevirtSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 	if vmi != nil && vmi.Status.Phase == kubevirtv1.Failed {
 		return r.failedVMI(ctx, vm, vmi, before)
 	}
+	// Instance types and preferences (instancetype.go): captured in a
+	// ControllerRevision, expanded into the VMI; a missing one fails the
+	// sync before any VMI is made.
+	expanded, itFailure, err := r.syncInstancetype(ctx, vm)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if itFailure != nil {
+		failedInstancetypeSync(vm, itFailure)
+		return ctrl.Result{RequeueAfter: launcherRetry}, r.updateVMStatus(ctx, vm, before)
+	}
 	if vmi == nil {
 		// After a start failure the VM controller waits out the backoff
 		// (startFailureBackoffTimeLeft), showing CrashLoopBackOff.
@@ -153,8 +164,7 @@ func (r *kubevirtSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 			trimStateChangeRequest(vm, vmi)
 			return ctrl.Result{RequeueAfter: left}, r.updateVMStatus(ctx, vm, before)
 		}
-		var err error
-		if vmi, err = r.createVMI(ctx, vm); err != nil {
+		if vmi, err = r.createVMI(ctx, vm, expanded); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -175,7 +185,7 @@ func (r *kubevirtSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 			return ctrl.Result{}, err
 		}
 	}
-	runningStatus(vm, vmi)
+	runningStatus(vm, vmi, expanded)
 	trimStateChangeRequest(vm, vmi)
 	var retry time.Duration
 	if c := vmiCondition(vmi, kubevirtv1.VirtualMachineInstanceSynchronized); c.Status == corev1.ConditionFalse && c.Reason == reasonFailedCreate {
@@ -244,7 +254,9 @@ func trimStateChangeRequest(vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.Virtu
 	}
 }
 
-func (r *kubevirtSim) createVMI(ctx context.Context, vm *kubevirtv1.VirtualMachine) (*kubevirtv1.VirtualMachineInstance, error) {
+// createVMI creates vm's VMI from its template, or from expanded, the
+// template with its instance type applied, when not nil.
+func (r *kubevirtSim) createVMI(ctx context.Context, vm *kubevirtv1.VirtualMachine, expanded *kubevirtv1.VirtualMachineInstanceSpec) (*kubevirtv1.VirtualMachineInstance, error) {
 	vmi := &kubevirtv1.VirtualMachineInstance{ObjectMeta: simulatedMeta(vm.Name, vm.Namespace)}
 	if t := vm.Spec.Template; t != nil {
 		vmi.Labels = t.ObjectMeta.Labels
@@ -252,6 +264,9 @@ func (r *kubevirtSim) createVMI(ctx context.Context, vm *kubevirtv1.VirtualMachi
 			vmi.Annotations[k] = v
 		}
 		vmi.Spec = *t.Spec.DeepCopy()
+		if expanded != nil {
+			vmi.Spec = *expanded.DeepCopy()
+		}
 	}
 	vmi.Annotations[kubevirtv1.VirtualMachineGenerationAnnotation] = strconv.FormatInt(vm.Generation, 10)
 	if err := controllerutil.SetControllerReference(vm, vmi, r.c.Scheme()); err != nil {
@@ -453,8 +468,9 @@ func dvError(dv *cdiv1.DataVolume) string {
 	return ""
 }
 
-// runningStatus derives the status of a VM that should run from its VMI.
-func runningStatus(vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachineInstance) {
+// runningStatus derives the status of a VM that should run from its VMI;
+// expanded, when not nil, is its template with its instance type applied.
+func runningStatus(vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachineInstance, expanded *kubevirtv1.VirtualMachineInstanceSpec) {
 	vm.Status.Created = true
 	vm.Status.DesiredGeneration = vm.Generation
 	if g, err := strconv.ParseInt(vmi.Annotations[kubevirtv1.VirtualMachineGenerationAnnotation], 10, 64); err == nil {
@@ -504,7 +520,11 @@ func runningStatus(vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachine
 		c := vmiCondition(vmi, kubevirtv1.VirtualMachineInstanceReady)
 		setVMCondition(vm, kubevirtv1.VirtualMachineReady, corev1.ConditionFalse, c.Reason, c.Message)
 	}
-	if vm.Spec.Template != nil && restartRequired(&vm.Spec.Template.Spec, &vmi.Spec) {
+	tmpl := expanded
+	if tmpl == nil && vm.Spec.Template != nil {
+		tmpl = &vm.Spec.Template.Spec
+	}
+	if tmpl != nil && restartRequired(tmpl, &vmi.Spec) {
 		setVMCondition(vm, kubevirtv1.VirtualMachineRestartRequired, corev1.ConditionTrue, "", MessageRestartRequired)
 	} else {
 		removeVMCondition(vm, kubevirtv1.VirtualMachineRestartRequired)
@@ -532,14 +552,15 @@ func stoppedStatus(vm *kubevirtv1.VirtualMachine, vmiExists bool) {
 }
 
 // restartRequired reports template changes a running VMI cannot take live:
-// CPU cores, guest memory, and the disks and interfaces devicesNeedRestart
-// names.
+// the number of vCPUs, guest memory, and the disks and interfaces
+// devicesNeedRestart names.
 func restartRequired(tmpl, running *kubevirtv1.VirtualMachineInstanceSpec) bool {
 	cores := func(s *kubevirtv1.VirtualMachineInstanceSpec) uint32 {
 		if s.Domain.CPU == nil {
 			return 0
 		}
-		return s.Domain.CPU.Cores
+		c := s.Domain.CPU // vCPUs: an instance type's guest count is sockets
+		return max(c.Cores, 1) * max(c.Sockets, 1) * max(c.Threads, 1)
 	}
 	guest := func(s *kubevirtv1.VirtualMachineInstanceSpec) string {
 		if s.Domain.Memory == nil || s.Domain.Memory.Guest == nil {

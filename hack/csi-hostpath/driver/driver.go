@@ -206,10 +206,21 @@ func (d *Driver) node(req *csi.TopologyRequirement) (string, error) {
 	return "", status.Errorf(codes.ResourceExhausted, "accessibility_requirements: none names node %s (%s)", d.NodeID, d.TopologyKey())
 }
 
+// VolumeContextCopyMethod is the volume_context key (the PV's
+// spec.csi.volumeAttributes) of a volume made from a snapshot or a clone:
+// how its content was copied, CopyReflink (copy-on-write), CopyPlain,
+// CopyMixed or CopyNone.
+const VolumeContextCopyMethod = "copyMethod"
+
 // csiVolume answers v; a shared volume (no Node) has no topology, so the
 // PV has no node affinity.
 func (d *Driver) csiVolume(v Volume) *csi.Volume {
 	out := &csi.Volume{VolumeId: v.ID, CapacityBytes: v.CapacityBytes}
+	if v.Copy != nil {
+		// The external-provisioner copies volume_context into the PV's
+		// spec.csi.volumeAttributes, where it can be read on the cluster.
+		out.VolumeContext = map[string]string{VolumeContextCopyMethod: v.Copy.Method}
+	}
 	if v.Node != "" {
 		out.AccessibleTopology = []*csi.Topology{{Segments: map[string]string{d.TopologyKey(): v.Node}}}
 	}

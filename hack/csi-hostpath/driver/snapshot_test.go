@@ -225,6 +225,16 @@ func TestCloneVolume(t *testing.T) {
 			if got := readFile(t, filepath.Join(d.Store.DataDir(name), "disk.img")); got != "data" {
 				t.Errorf("clone's disk.img = %q, want %q", got, "data")
 			}
+			// The method that ran is in the volume context (the PV's
+			// volumeAttributes) and the record: reflink where the test's
+			// file system clones, a plain copy elsewhere (tmpfs, ext4).
+			method := resp.GetVolume().GetVolumeContext()[VolumeContextCopyMethod]
+			if method != CopyReflink && method != CopyPlain {
+				t.Errorf("volume_context %s = %q, want %s or %s", VolumeContextCopyMethod, method, CopyReflink, CopyPlain)
+			}
+			if v, err := d.Store.Get(name); err != nil || v.Copy == nil || v.Copy.Method != method {
+				t.Errorf("record's copy = %+v (%v), want method %q", v.Copy, err, method)
+			}
 		})
 	}
 	// The clone is a copy: writing it leaves the source as it was.

@@ -11,25 +11,45 @@ import (
 // Field names follow the original Wukong design so existing manifests keep
 // working; fields added since are optional.
 //
+// +kubebuilder:validation:XValidation:rule="!has(self.instancetype) || (!has(self.cpu) && !has(self.memory))",message="spec.cpu and spec.memory cannot be set with spec.instancetype: the instance type sizes the VM (remove cpu and memory, or instancetype)",fieldPath=".instancetype"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.osImage) || (has(self.osImage) && self.osImage == oldSelf.osImage)",message="osImage is immutable once set: add a new disk with an image instead"
 // +kubebuilder:validation:XValidation:rule="(has(self.disks) && size(self.disks) > 0) || !has(self.osImage) || !(self.osImage.startsWith('http://') || self.osImage.startsWith('https://'))",message="an http(s) osImage cannot boot as a container disk (a container runtime pulls only registry images): add a disk for it to be imported into, or use a registry image",fieldPath=".osImage"
 // +kubebuilder:validation:XValidation:rule="!has(self.startStrategy) || !has(self.startStrategy.runStrategy) || !has(self.startStrategy.autoStart) || (self.startStrategy.autoStart ? !(self.startStrategy.runStrategy in ['Halted', 'Manual']) : self.startStrategy.runStrategy in ['Halted', 'Manual'])",message="startStrategy.runStrategy conflicts with startStrategy.autoStart: autoStart false allows only Halted or Manual, autoStart true forbids them",fieldPath=".startStrategy.runStrategy"
 // +kubebuilder:validation:XValidation:rule="!has(self.startStrategy) || !has(self.startStrategy.runStrategy) || self.startStrategy.runStrategy == 'Halted' || !has(self.highAvailability) || !has(self.highAvailability.restartPolicy) || (self.highAvailability.restartPolicy == 'Never' ? self.startStrategy.runStrategy in ['Once', 'Manual'] : {'Always': 'Always', 'OnFailure': 'RerunOnFailure'}[self.highAvailability.restartPolicy] == self.startStrategy.runStrategy)",message="startStrategy.runStrategy conflicts with highAvailability.restartPolicy (Always goes with Always, OnFailure with RerunOnFailure, Never with Once or Manual)",fieldPath=".highAvailability.restartPolicy"
 type WukongSpec struct {
-	// CPU is the number of virtual CPU cores.
+	// CPU is the number of virtual CPU cores. Unset, the VM gets 1 (a
+	// Wukong written before instance types existed has 1 stored, the
+	// CRD's default then). Mutually exclusive with instancetype.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=64
-	// +kubebuilder:default=1
 	// +optional
 	CPU int32 `json:"cpu,omitempty"`
 
-	// Memory is the guest memory, a quantity such as 2Gi.
+	// Memory is the guest memory, a quantity such as 2Gi. Unset, the VM
+	// gets 1Gi (stored as the CRD's default in Wukongs written before
+	// instance types existed). Mutually exclusive with instancetype.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",message="memory must be a quantity greater than zero, e.g. 2Gi"
-	// +kubebuilder:default="1Gi"
 	// +optional
-	Memory resource.Quantity `json:"memory,omitempty"`
+	Memory resource.Quantity `json:"memory,omitzero"`
+
+	// Instancetype sizes the VM with a KubeVirt instance type instead of
+	// cpu and memory (which must then be unset: refused at admission).
+	// The VirtualMachine references it (spec.instancetype) and KubeVirt
+	// expands it; status.resources shows the cpu and memory it resolved
+	// to. A missing instance type, or a cluster instance type the
+	// namespace may not use (the Namespace annotation
+	// vm.novasphere.dev/allowed-cluster-instancetypes), makes the Wukong
+	// Stalled naming spec.instancetype.name.
+	// +optional
+	Instancetype *InstancetypeRef `json:"instancetype,omitempty"`
+
+	// Preference names a KubeVirt preference the VirtualMachine references
+	// (spec.preference). A missing one makes the Wukong Stalled naming
+	// spec.preference.name.
+	// +optional
+	Preference *PreferenceRef `json:"preference,omitempty"`
 
 	// OSImage is the operating system image. With disks it is imported into
 	// the boot disk (by CDI) when that disk names no image (nor claimName) of its own: an
@@ -667,6 +687,12 @@ type WukongStatus struct {
 	// +optional
 	NodeName string `json:"nodeName,omitempty"`
 
+	// Resources is the guest's resolved cpu and memory: from the running
+	// VirtualMachineInstance, else from the instance type (spec.instancetype)
+	// or spec.cpu and spec.memory.
+	// +optional
+	Resources *ResourcesStatus `json:"resources,omitempty"`
+
 	// Conditions: Ready, NetworksConfigured, VolumesBound, and the kstatus
 	// conditions Reconciling and Stalled (present only while true).
 	// +listType=map
@@ -844,8 +870,8 @@ const (
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=wk,categories=all
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
-// +kubebuilder:printcolumn:name="CPU",type=integer,JSONPath=`.spec.cpu`
-// +kubebuilder:printcolumn:name="Memory",type=string,JSONPath=`.spec.memory`
+// +kubebuilder:printcolumn:name="CPU",type=integer,JSONPath=`.status.resources.cpu`
+// +kubebuilder:printcolumn:name="Memory",type=string,JSONPath=`.status.resources.memory`
 // +kubebuilder:printcolumn:name="Disks",type=string,JSONPath=`.status.disks`,description="Disks ready (bound and imported) / all disks"
 // +kubebuilder:printcolumn:name="Import",type=string,JSONPath=`.status.importProgress`,description="Progress of the least-advanced disk CDI is importing"
 // +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.status.nodeName`

@@ -165,6 +165,21 @@ var failures = map[failureKey]failureRow{
 		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonLimitRangeExceeded, field: machineField, message: launcherRefused},
 	{fromKubeVirt, kubevirt.ReasonLauncherPodSecurity}: {
 		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonPodSecurityViolated, field: fixed(""), message: launcherRefused},
+	// spec.instancetype / spec.preference (instancetype.go): not allowed
+	// reads the same whether the instance type exists or not (the lib
+	// refuses it before any lookup).
+	{fromKubeVirt, kubevirt.ReasonInstancetypeNotAllowed}: {
+		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonInstancetypeNotAllowed, field: machineField, external: true,
+		message: typed(func(e *kubevirt.InstancetypeNotAllowedError) string {
+			return fmt.Sprintf("VirtualMachineClusterInstancetype %q is not one this namespace may use (an administrator lists them in the "+
+				"Namespace annotation %s): name another, or a VirtualMachineInstancetype of this namespace", e.Name, v1alpha1.AnnotationAllowedClusterInstancetypes)
+		})},
+	{fromKubeVirt, kubevirt.ReasonInstancetypeNotFound}: {
+		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonInstancetypeNotFound, field: machineField, external: true,
+		message: referenceNotFound},
+	{fromKubeVirt, kubevirt.ReasonPreferenceNotFound}: {
+		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonPreferenceNotFound, field: machineField, external: true,
+		message: referenceNotFound},
 	{fromKubeVirt, apply.ReasonNameConflict}: {
 		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonNameConflict, external: true,
 		field: fixed("metadata.name"), message: conflictMessage},
@@ -316,4 +331,18 @@ func diskQuotaMessage(e entry, f *apply.Failure) string {
 	}
 	return msg + " (an administrator raises the quota, after which the disk is made by itself; or replace the disk by a smaller one " +
 		"of another name: " + mapping.DiskField(e.w, e.i, "size") + " cannot shrink)"
+}
+
+// referenceNotFound: the instance type or preference a Wukong names does
+// not exist (a namespaced kind: in the Wukong's namespace).
+func referenceNotFound(e entry, f *apply.Failure) string {
+	var r *kubevirt.ReferenceNotFoundError
+	if !errors.As(f, &r) {
+		return f.Error()
+	}
+	where := "in the cluster"
+	if r.Kind == kubevirt.KindInstancetype || r.Kind == kubevirt.KindPreference {
+		where = "in namespace " + e.w.Namespace
+	}
+	return fmt.Sprintf("%s %q not found %s: create it, or name another", r.Kind, r.Name, where)
 }

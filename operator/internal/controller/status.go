@@ -25,6 +25,7 @@ func computeStatus(w *v1alpha1.Wukong, s *scope) {
 		st.VMName = w.Name
 	}
 	st.NodeName = s.vm.Node()
+	st.Resources = resourcesStatus(w, s)
 	if s.netDone {
 		st.Networks = networkStatuses(s)
 	}

@@ -293,6 +293,9 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 		return err
 	}
 	r.withEvictionDefault(&m)
+	if err := r.restrictInstancetypes(ctx, s.w.Namespace, &m); err != nil {
+		return err
+	}
 	keepRestoredClaimVolumes(&m, live)
 	if u := m.CloudInit.User; u != nil && password != nil {
 		u.Password, u.PasswordHash = password.Plain, password.Hash
