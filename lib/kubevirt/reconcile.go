@@ -103,12 +103,21 @@ func reconcileMachine(ctx context.Context, c client.Client, id apply.Identity, o
 	}
 
 	vm := BuildVM(id, owner, m)
-	readVersion, err := keepPowerState(ctx, c, id, vm)
+	live, readVersion, err := keepPowerState(ctx, c, id, vm)
 	if err != nil {
 		return Observation{}, err
 	}
 	if err := checkOrphanVMI(ctx, c, client.ObjectKeyFromObject(vm)); err != nil {
 		return Observation{}, err
+	}
+	if live != nil {
+		// What the running instance booted with and KubeVirt cannot change
+		// live stays (hotplug_cpu.go).
+		running, err := getVMI(ctx, c, client.ObjectKeyFromObject(vm))
+		if err != nil {
+			return Observation{}, err
+		}
+		keepRunningTopology(vm, live, running)
 	}
 	if _, err := apply.Apply(ctx, c, vm, id, apply.IfResourceVersion(readVersion)); err != nil {
 		return Observation{}, wrapKubeVirt(errApplyVM, err)

@@ -49,19 +49,20 @@ func RunStrategyToApply(id apply.Identity, desired kubevirtv1.VirtualMachineRunS
 // live VM of the same name, read through c. It returns the resourceVersion
 // of that read ("" when there is no VM): the VM must be applied only if it
 // is still at that version, or a power action (virtctl start/stop) made
-// after a stale read would be undone.
-func keepPowerState(ctx context.Context, c client.Reader, id apply.Identity, vm *kubevirtv1.VirtualMachine) (string, error) {
+// after a stale read would be undone. It also returns the live VM (nil
+// when there is none).
+func keepPowerState(ctx context.Context, c client.Reader, id apply.Identity, vm *kubevirtv1.VirtualMachine) (*kubevirtv1.VirtualMachine, string, error) {
 	live := &kubevirtv1.VirtualMachine{}
 	switch err := c.Get(ctx, client.ObjectKeyFromObject(vm), live); {
 	case apierrors.IsNotFound(err):
 		live = nil
 	case err != nil:
-		return "", wrapKubeVirt(errApplyVM, err)
+		return nil, "", wrapKubeVirt(errApplyVM, err)
 	}
 	rs := RunStrategyToApply(id, kubevirtv1.VirtualMachineRunStrategy(vm.Annotations[id.Key(KeyAppliedRunStrategy)]), live)
 	vm.Spec.RunStrategy = &rs
 	if live == nil {
-		return "", nil
+		return nil, "", nil
 	}
-	return live.ResourceVersion, nil
+	return live, live.ResourceVersion, nil
 }

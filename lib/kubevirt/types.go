@@ -76,9 +76,12 @@ const (
 type Machine struct {
 	// Name of the VirtualMachine (in the owner's namespace).
 	Name string
-	// CPU is the number of cores (one socket, one thread per core).
+	// CPU is the number of vCPUs: sockets of one core and one thread
+	// each, KubeVirt's hot-pluggable unit (a running VM rendered with
+	// cores keeps them until a restart: hotplug_cpu.go).
 	CPU int32
-	// Memory is the guest memory, also requested for the pod.
+	// Memory is the guest memory (spec.domain.memory.guest; KubeVirt
+	// requests it, plus its overhead, for the launcher pod).
 	Memory resource.Quantity
 	// RunStrategy of the VirtualMachine (KubeVirt's spec.runStrategy); empty
 	// means Always. See RunStrategyToApply for how power actions are kept.
