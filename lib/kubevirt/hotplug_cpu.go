@@ -377,3 +377,13 @@ func (o Observation) otherRestartPending() bool {
 	c := o.vmCondition(kubevirtv1.VirtualMachineRestartRequired)
 	return c != nil && c.Status == corev1.ConditionTrue && c.Message == MessageNonLiveChange
 }
+
+// RestartRequiredMessage is the message of KubeVirt's VM condition
+// RestartRequired ("" when it is not True).
+func (o Observation) RestartRequiredMessage() string {
+	c := o.vmCondition(kubevirtv1.VirtualMachineRestartRequired)
+	if c == nil || c.Status != corev1.ConditionTrue {
+		return ""
+	}
+	return c.Message
+}

@@ -16,14 +16,20 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.startStrategy) || !has(self.startStrategy.runStrategy) || !has(self.startStrategy.autoStart) || (self.startStrategy.autoStart ? !(self.startStrategy.runStrategy in ['Halted', 'Manual']) : self.startStrategy.runStrategy in ['Halted', 'Manual'])",message="startStrategy.runStrategy conflicts with startStrategy.autoStart: autoStart false allows only Halted or Manual, autoStart true forbids them",fieldPath=".startStrategy.runStrategy"
 // +kubebuilder:validation:XValidation:rule="!has(self.startStrategy) || !has(self.startStrategy.runStrategy) || self.startStrategy.runStrategy == 'Halted' || !has(self.highAvailability) || !has(self.highAvailability.restartPolicy) || (self.highAvailability.restartPolicy == 'Never' ? self.startStrategy.runStrategy in ['Once', 'Manual'] : {'Always': 'Always', 'OnFailure': 'RerunOnFailure'}[self.highAvailability.restartPolicy] == self.startStrategy.runStrategy)",message="startStrategy.runStrategy conflicts with highAvailability.restartPolicy (Always goes with Always, OnFailure with RerunOnFailure, Never with Once or Manual)",fieldPath=".highAvailability.restartPolicy"
 type WukongSpec struct {
-	// CPU is the number of virtual CPU cores.
+	// CPU is the number of virtual CPUs (KubeVirt sockets of one core
+	// each). On a running VM KubeVirt adds CPUs live up to the maximum in
+	// status.resources.maxCPU; fewer CPUs, or more than that, take effect
+	// at the next restart (condition RestartRequired says so).
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=64
 	// +kubebuilder:default=1
 	// +optional
 	CPU int32 `json:"cpu,omitempty"`
 
-	// Memory is the guest memory, a quantity such as 2Gi.
+	// Memory is the guest memory, a quantity such as 2Gi. On a running VM
+	// KubeVirt adds memory live up to status.resources.maxMemory (guests of
+	// at least 1Gi, in 2Mi steps); less than it started with, or more than
+	// that, takes effect at the next restart (RestartRequired).
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",message="memory must be a quantity greater than zero, e.g. 2Gi"
@@ -705,6 +711,12 @@ type WukongStatus struct {
 	// absent when the running instance was never migrated.
 	// +optional
 	Migration *MigrationStatus `json:"migration,omitempty"`
+
+	// Resources is the CPU and memory of the running guest and how far
+	// they grow live (resources_types.go); absent without a running
+	// instance.
+	// +optional
+	Resources *ResourcesStatus `json:"resources,omitempty"`
 
 	// ObservedGeneration is the generation the status describes.
 	// +optional

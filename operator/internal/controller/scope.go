@@ -63,6 +63,8 @@ type scope struct {
 	restoring string
 	// maint: drains, migrations, node loss (observeMaintenance).
 	maint maintenance
+	// res: cpu and memory changes on the running guest (observeResources).
+	res resourcesObs
 
 	// notWritten is why the VirtualMachine could not be written this pass
 	// (a transient error: KubeVirt's webhook unreachable, an API hiccup);
