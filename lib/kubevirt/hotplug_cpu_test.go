@@ -162,7 +162,9 @@ func TestPlanResources(t *testing.T) {
 			cpu: 1, mem: "1Gi", lu: migrate, want: []string{"memory:restart:less than the 2Gi the guest started with"}},
 		{name: "a guest under 1Gi has no memory hotplug", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) { return sockets(1, "512Mi") },
 			cpu: 1, mem: "768Mi", lu: migrate, want: []string{"memory:restart:did not set up memory hotplug"}},
-		{name: "not live-migratable: both wait, saying why", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) { return notMigratable(sockets(1, "2Gi")) },
+		{name: "not live-migratable: both wait, saying why", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) {
+			return notMigratable(sockets(1, "2Gi"))
+		},
 			cpu: 2, mem: "4Gi", lu: migrate, want: []string{"cpu:restart:cannot live-migrate (cannot migrate VMI: PVC web-root", "memory:restart:cannot live-migrate"}},
 		{name: "the KubeVirt CR does not let the workload updater migrate", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) { return sockets(1, "2Gi") },
 			cpu: 2, mem: "2Gi", lu: LiveUpdate{CRs: 1}, want: []string{"cpu:restart:workloadUpdateMethods lists LiveMigrate"}},

@@ -170,6 +170,9 @@ func (r *kubevirtSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 		}
 	}
 	runningStatus(vm, vmi)
+	if err := r.hotplugResources(ctx, vm, vmi); err != nil {
+		return ctrl.Result{}, err
+	}
 	trimStateChangeRequest(vm, vmi)
 	var retry time.Duration
 	if c := vmiCondition(vmi, kubevirtv1.VirtualMachineInstanceSynchronized); c.Status == corev1.ConditionFalse && c.Reason == reasonFailedCreate {
@@ -523,21 +526,11 @@ func stoppedStatus(vm *kubevirtv1.VirtualMachine, vmiExists bool) {
 }
 
 // restartRequired reports template changes a running VMI cannot take live:
-// CPU cores, guest memory, and the number of interfaces or networks.
+// CPU cores or threads, a memory request (cpuMemoryRestartRequired; sockets
+// and guest memory are hotplugResources'), and the number of interfaces or
+// networks.
 func restartRequired(tmpl, running *kubevirtv1.VirtualMachineInstanceSpec) bool {
-	cores := func(s *kubevirtv1.VirtualMachineInstanceSpec) uint32 {
-		if s.Domain.CPU == nil {
-			return 0
-		}
-		return s.Domain.CPU.Cores
-	}
-	guest := func(s *kubevirtv1.VirtualMachineInstanceSpec) string {
-		if s.Domain.Memory == nil || s.Domain.Memory.Guest == nil {
-			return ""
-		}
-		return s.Domain.Memory.Guest.String()
-	}
-	return cores(tmpl) != cores(running) || guest(tmpl) != guest(running) ||
+	return cpuMemoryRestartRequired(tmpl, running) ||
 		len(tmpl.Domain.Devices.Interfaces) != len(running.Domain.Devices.Interfaces) ||
 		len(tmpl.Networks) != len(running.Networks)
 }
