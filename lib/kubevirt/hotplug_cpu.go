@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -386,4 +387,30 @@ func (o Observation) RestartRequiredMessage() string {
 		return ""
 	}
 	return c.Message
+}
+
+// dropLegacyRequest removes the memory request of a legacy template
+// (legacyMemory) from the live VM when vm, the one about to be applied, has
+// none, and returns the resourceVersion the VM has then ("" when nothing
+// was written: rv stays). Server-Side Apply cannot do it: removing the
+// last field Wukong owns in spec.template.spec.domain.resources leaves the
+// object null, which the VirtualMachine CRD refuses ("resources in body
+// must be of type object: null", kubernetes/kubernetes#117447). So a JSON
+// patch, conditional on rv, removes the whole resources object when the
+// request is all it holds (the legacy render), else only the request.
+func dropLegacyRequest(ctx context.Context, c client.Client, vm, live *kubevirtv1.VirtualMachine, rv string) (string, error) {
+	if live == nil || live.Spec.Template == nil || !legacyMemory(&live.Spec.Template.Spec) || legacyMemory(&vm.Spec.Template.Spec) {
+		return "", nil
+	}
+	res := live.Spec.Template.Spec.Domain.Resources
+	path := "/spec/template/spec/domain/resources"
+	if len(res.Requests) > 1 || len(res.Limits) > 0 || res.OvercommitGuestOverhead {
+		path += "/requests/memory"
+	}
+	patch := fmt.Sprintf(`[{"op":"test","path":"/metadata/resourceVersion","value":%q},{"op":"remove","path":%q}]`, rv, path)
+	obj := live.DeepCopy()
+	if err := c.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, []byte(patch))); err != nil {
+		return "", wrapKubeVirt(errApplyVM, err)
+	}
+	return obj.ResourceVersion, nil
 }

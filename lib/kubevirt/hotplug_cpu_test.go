@@ -1,6 +1,7 @@
 package kubevirt
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -9,7 +10,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/novasphere/wukong/lib/apply"
 )
 
 // legacyVM is a VM as Wukong rendered it before CPU and memory hotplug:
@@ -233,4 +238,53 @@ func TestObservationResources(t *testing.T) {
 	vmi.Status.Phase = kubevirtv1.Scheduling
 	_, ok = Observe(vm, vmi).Resources()
 	assert.False(t, ok, "only a running instance has resources")
+}
+
+// TestReconcileKeepsCoresUntilRestart: a VM an earlier Wukong rendered
+// (cpu as cores, a memory request) whose instance runs is left as it is by
+// Reconcile, so an operator upgrade forces no restart; once the instance
+// is gone (a restart, a stop), the VM gets sockets and no request, which
+// the next start boots with.
+func TestReconcileKeepsCoresUntilRestart(t *testing.T) {
+	c := env.Client
+	ctx := context.Background()
+	ns, owner := newNamespace(t, c)
+	m := baseMachine() // cpu 2, memory 4Gi
+	_, err := Reconcile(ctx, c, testID, owner, m)
+	require.NoError(t, err)
+	key := client.ObjectKey{Namespace: ns, Name: m.Name}
+
+	// What the earlier version applied, under the same field manager.
+	withKind, err := apply.OwnerWithKind(owner, c.Scheme())
+	require.NoError(t, err)
+	legacy := BuildVM(testID, withKind, m)
+	legacy.Spec.RunStrategy = liveVM(t, c, key).Spec.RunStrategy
+	d := &legacy.Spec.Template.Spec.Domain
+	d.CPU = &kubevirtv1.CPU{Cores: 2, Sockets: 1, Threads: 1}
+	d.Resources.Requests = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("4Gi")}
+	_, err = apply.Apply(ctx, c, legacy, testID)
+	require.NoError(t, err)
+	vm := liveVM(t, c, key)
+	require.Equal(t, uint32(2), vm.Spec.Template.Spec.Domain.CPU.Cores, "the legacy render is in place")
+
+	// Its instance runs (as KubeVirt's VM controller made it).
+	vmi := runningVMI(vm)
+	vmi.Namespace = ns
+	vmi.OwnerReferences = []metav1.OwnerReference{{APIVersion: kubevirtv1.GroupVersion.String(), Kind: "VirtualMachine", Name: vm.Name, UID: vm.UID, Controller: ptr.To(true)}}
+	require.NoError(t, c.Create(ctx, vmi))
+
+	_, err = Reconcile(ctx, c, testID, owner, m)
+	require.NoError(t, err)
+	after := liveVM(t, c, key)
+	assert.Equal(t, vm.ResourceVersion, after.ResourceVersion, "the running VM is not rewritten: no RestartRequired on upgrade")
+	assert.Equal(t, kubevirtv1.CPU{Cores: 2, Sockets: 1, Threads: 1}, *after.Spec.Template.Spec.Domain.CPU)
+
+	// KubeVirt restarts it: the instance goes; the next start boots with sockets.
+	require.NoError(t, c.Delete(ctx, vmi))
+	_, err = Reconcile(ctx, c, testID, owner, m)
+	require.NoError(t, err)
+	after = liveVM(t, c, key)
+	assert.Equal(t, kubevirtv1.CPU{Sockets: 2, Cores: 1, Threads: 1}, *after.Spec.Template.Spec.Domain.CPU, "sockets after the restart")
+	assert.NotContains(t, after.Spec.Template.Spec.Domain.Resources.Requests, corev1.ResourceMemory, "the memory request is dropped")
+	assert.Equal(t, "4Gi", after.Spec.Template.Spec.Domain.Memory.Guest.String())
 }

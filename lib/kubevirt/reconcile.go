@@ -118,6 +118,13 @@ func reconcileMachine(ctx context.Context, c client.Client, id apply.Identity, o
 			return Observation{}, err
 		}
 		keepRunningTopology(vm, live, running)
+		rv, err := dropLegacyRequest(ctx, c, vm, live, readVersion)
+		if err != nil {
+			return Observation{}, err
+		}
+		if rv != "" {
+			readVersion = rv
+		}
 	}
 	if _, err := apply.Apply(ctx, c, vm, id, apply.IfResourceVersion(readVersion)); err != nil {
 		return Observation{}, wrapKubeVirt(errApplyVM, err)
