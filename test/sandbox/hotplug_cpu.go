@@ -162,7 +162,9 @@ func (r *kubevirtSim) hotplugResources(ctx context.Context, vm *kubevirtv1.Virtu
 		return nil // a non-live change is pending: the handlers are skipped
 	}
 	before := vmi.DeepCopy()
-	restart := func(msg string) { setVMCondition(vm, kubevirtv1.VirtualMachineRestartRequired, corev1.ConditionTrue, "", msg) }
+	restart := func(msg string) {
+		setVMCondition(vm, kubevirtv1.VirtualMachineRestartRequired, corev1.ConditionTrue, "", msg)
+	}
 	if cpuChanged && !migrating(vmi) && vmiCondition(vmi, conditionHotVCPUChange).Status != corev1.ConditionTrue {
 		switch want := sockets(tmpl.CPU); {
 		case want > d.CPU.MaxSockets:
