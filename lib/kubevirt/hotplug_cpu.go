@@ -153,9 +153,9 @@ func keepRunningTopology(vm, live *kubevirtv1.VirtualMachine, vmi *kubevirtv1.Vi
 			per = 1
 		}
 		if n := VCPUs(want.CPU); n%per == 0 {
-			kept := *was.CPU.DeepCopy()
-			kept.Sockets = uint32(n / per)
-			want.CPU = &kept
+			// Only the fields Wukong renders: others (a model a webhook
+			// set) stay whoever's they are.
+			want.CPU = &kubevirtv1.CPU{Sockets: uint32(n / per), Cores: was.CPU.Cores, Threads: was.CPU.Threads, MaxSockets: was.CPU.MaxSockets}
 		}
 	}
 	if was.Memory == nil || was.Memory.Guest == nil || want.Memory == nil || want.Memory.Guest == nil {
@@ -163,7 +163,12 @@ func keepRunningTopology(vm, live *kubevirtv1.VirtualMachine, vmi *kubevirtv1.Vi
 	}
 	if legacyMemory(&live.Spec.Template.Spec) {
 		if was.Memory.Guest.Cmp(*want.Memory.Guest) == 0 {
-			want.Memory = was.Memory.DeepCopy()
+			g := was.Memory.Guest.DeepCopy()
+			want.Memory.Guest = &g
+			if was.Memory.MaxGuest != nil {
+				mg := was.Memory.MaxGuest.DeepCopy()
+				want.Memory.MaxGuest = &mg
+			}
 			want.Resources.Requests = corev1.ResourceList{corev1.ResourceMemory: was.Resources.Requests[corev1.ResourceMemory].DeepCopy()}
 		}
 		return
