@@ -134,9 +134,14 @@ func readHotplugConfig(ctx context.Context, c client.Reader) (hotplugConfig, err
 // running vmi of vm (see above). vm's status (RestartRequired) is changed
 // in place; the VMI is written when its spec or conditions change.
 func (r *kubevirtSim) hotplugResources(ctx context.Context, vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachineInstance) error {
-	if vm.Spec.Template == nil || vmi.DeletionTimestamp != nil || vmi.Status.Phase != kubevirtv1.Running {
+	// The VM controller's handlers look at any VMI that is not being
+	// deleted (handleCPUChangeRequest, handleMemoryHotplugRequest); the
+	// VMI controller's conditions and the workload updater only at a
+	// running one.
+	if vm.Spec.Template == nil || vmi.DeletionTimestamp != nil || vmi.IsFinal() {
 		return nil
 	}
+	running := vmi.Status.Phase == kubevirtv1.Running
 	cfg, err := readHotplugConfig(ctx, r.c)
 	if err != nil {
 		return err
@@ -165,7 +170,7 @@ func (r *kubevirtSim) hotplugResources(ctx context.Context, vm *kubevirtv1.Virtu
 	restart := func(msg string) {
 		setVMCondition(vm, kubevirtv1.VirtualMachineRestartRequired, corev1.ConditionTrue, "", msg)
 	}
-	if cpuChanged && !migrating(vmi) && vmiCondition(vmi, conditionHotVCPUChange).Status != corev1.ConditionTrue {
+	if cpuChanged && d.CPU != nil && !migrating(vmi) && vmiCondition(vmi, conditionHotVCPUChange).Status != corev1.ConditionTrue {
 		switch want := sockets(tmpl.CPU); {
 		case want > d.CPU.MaxSockets:
 			restart(MessageCPUAboveMax)
@@ -195,13 +200,13 @@ func (r *kubevirtSim) hotplugResources(ctx context.Context, vm *kubevirtv1.Virtu
 		}
 	}
 	// The VMI controller's conditions.
-	if t := vmi.Status.CurrentCPUTopology; t != nil && d.CPU != nil && d.CPU.MaxSockets > 0 &&
+	if t := vmi.Status.CurrentCPUTopology; running && t != nil && d.CPU != nil && d.CPU.MaxSockets > 0 &&
 		vcpusOfCPU(d.CPU) != vcpusOfCPU(&kubevirtv1.CPU{Sockets: t.Sockets, Cores: t.Cores, Threads: t.Threads}) {
 		if vmiCondition(vmi, conditionHotVCPUChange).Type == "" {
 			setVMICondition(vmi, conditionHotVCPUChange, corev1.ConditionTrue, "", "")
 		}
 	}
-	if st := vmi.Status.Memory; st != nil && st.GuestRequested != nil && d.Memory != nil && d.Memory.Guest != nil && d.Memory.MaxGuest != nil &&
+	if st := vmi.Status.Memory; running && st != nil && st.GuestRequested != nil && d.Memory != nil && d.Memory.Guest != nil && d.Memory.MaxGuest != nil &&
 		d.Memory.Guest.Value() != st.GuestRequested.Value() {
 		if vmiCondition(vmi, conditionHotMemoryChange).Type == "" {
 			setVMICondition(vmi, conditionHotMemoryChange, corev1.ConditionTrue, "", "")
@@ -211,6 +216,9 @@ func (r *kubevirtSim) hotplugResources(ctx context.Context, vm *kubevirtv1.Virtu
 		if err := r.c.Update(ctx, vmi); err != nil {
 			return err
 		}
+	}
+	if !running {
+		return nil
 	}
 	return r.workloadUpdate(ctx, vmi, cfg)
 }

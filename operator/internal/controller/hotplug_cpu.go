@@ -98,18 +98,6 @@ func restartItems(s *scope) []string {
 	return out
 }
 
-// liveItems lists the cpu and memory changes KubeVirt is applying live
-// ("spec.cpu 1 → 2").
-func liveItems(s *scope) []string {
-	var out []string
-	for _, c := range s.res.changes {
-		if c.Live {
-			out = append(out, fmt.Sprintf("spec.%s %s → %s", c.Field, c.From, c.To))
-		}
-	}
-	return out
-}
-
 // resourceEvents is the Normal Event ReasonResourcesUpdated for a guest
 // that got a new cpu or memory without a restart: status.resources
 // changed between two running observations of an instance that was live
