@@ -39,7 +39,15 @@
 //
 //  3. Turn the returned Observation into conditions: Ready, NotReadyReason
 //     (a Reason* constant and a message), Phase, Node, Interfaces,
-//     RestartRequired, Stopped.
+//     RestartRequired, Stopped. Resources is the running guest's CPU and
+//     memory; PlanResources (with the cluster's ClusterLiveUpdate) says
+//     which cpu or memory change KubeVirt applies live and why the others
+//     wait for a restart.
+//
+// cpu is rendered as sockets of one core and memory as the guest memory
+// alone, the units KubeVirt hot-plugs; a running VM keeps the cores,
+// threads, maxima and memory request it booted with until a restart, so
+// applying never forces one (hotplug_cpu.go).
 //
 // Both objects carry the labels id.OwnerLabels(owner name)
 // (app.kubernetes.io/managed-by=<id.ManagedBy> and <id.OwnerLabelKey()>=<owner

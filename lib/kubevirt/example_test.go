@@ -85,7 +85,7 @@ func ExampleBuildVM() {
 	vm := kubevirt.BuildVM(myID, owner, m)
 	spec := vm.Spec.Template.Spec
 	fmt.Println("vm:", vm.Name, "runStrategy:", *vm.Spec.RunStrategy)
-	fmt.Println("cores:", spec.Domain.CPU.Cores, "memory:", spec.Domain.Memory.Guest)
+	fmt.Println("sockets:", spec.Domain.CPU.Sockets, "memory:", spec.Domain.Memory.Guest)
 	for _, d := range spec.Domain.Devices.Disks {
 		fmt.Println("disk:", d.Name, "bootOrder set:", d.BootOrder != nil)
 	}
@@ -102,7 +102,7 @@ func ExampleBuildVM() {
 	fmt.Println("plain password stored:", strings.Contains(user, "secret\n"))
 	// Output:
 	// vm: web runStrategy: RerunOnFailure
-	// cores: 2 memory: 4Gi
+	// sockets: 2 memory: 4Gi
 	// disk: root bootOrder set: true
 	// disk: cloudinitdisk bootOrder set: false
 	// network: default

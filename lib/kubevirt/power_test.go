@@ -78,7 +78,7 @@ func TestReconcileKeepsPowerActions(t *testing.T) {
 	_, err = Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	vm = liveVM(t, c, key)
-	assert.Equal(t, uint32(4), vm.Spec.Template.Spec.Domain.CPU.Cores)
+	assert.Equal(t, uint32(4), vm.Spec.Template.Spec.Domain.CPU.Sockets)
 	assert.Equal(t, kubevirtv1.RunStrategyAlways, *vm.Spec.RunStrategy)
 
 	// virtctl stop.
@@ -161,11 +161,11 @@ func TestReconcileStaleReadKeepsPowerAction(t *testing.T) {
 	assert.False(t, isFailure, "not stalled: the caller retries")
 	vm := liveVM(t, c, key)
 	assert.Equal(t, kubevirtv1.RunStrategyAlways, *vm.Spec.RunStrategy, "virtctl start survives the stale reconcile")
-	assert.Equal(t, before.Spec.Template.Spec.Domain.CPU.Cores, vm.Spec.Template.Spec.Domain.CPU.Cores, "nothing of the stale apply was written")
+	assert.Equal(t, before.Spec.Template.Spec.Domain.CPU.Sockets, vm.Spec.Template.Spec.Domain.CPU.Sockets, "nothing of the stale apply was written")
 
 	_, err = Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	vm = liveVM(t, c, key)
 	assert.Equal(t, kubevirtv1.RunStrategyAlways, *vm.Spec.RunStrategy)
-	assert.Equal(t, uint32(m.CPU), vm.Spec.Template.Spec.Domain.CPU.Cores)
+	assert.Equal(t, uint32(m.CPU), vm.Spec.Template.Spec.Domain.CPU.Sockets)
 }

@@ -151,6 +151,18 @@ func reconcileMachine(ctx context.Context, c client.Client, id apply.Identity, o
 
 	vm := BuildVM(id, owner, m)
 	readVersion := keepPowerState(id, vm, live)
+	if live != nil {
+		// What the running instance booted with and KubeVirt cannot change
+		// live stays (hotplug_cpu.go).
+		keepRunningTopology(vm, live, before)
+		rv, err := dropLegacyRequest(ctx, c, vm, live, readVersion)
+		if err != nil {
+			return Observation{}, err
+		}
+		if rv != "" {
+			readVersion = rv
+		}
+	}
 	res, err := apply.Apply(ctx, c, vm, id, apply.IfResourceVersion(readVersion))
 	if err != nil {
 		return Observation{}, wrapKubeVirt(errApplyVM, err)

@@ -128,20 +128,20 @@ func TestReconcileIdempotent(t *testing.T) {
 
 	// A hand edit of an owned field is put back (spec.runStrategy is the
 	// exception: see TestReconcileKeepsPowerActions).
-	vm2.Spec.Template.Spec.Domain.CPU.Cores = 7
+	vm2.Spec.Template.Spec.Domain.CPU.Sockets = 7
 	require.NoError(t, c.Update(ctx, vm2))
 	_, err = Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	vm3 := &kubevirtv1.VirtualMachine{}
 	require.NoError(t, c.Get(ctx, vmKey, vm3))
-	assert.Equal(t, uint32(m.CPU), vm3.Spec.Template.Spec.Domain.CPU.Cores)
+	assert.Equal(t, uint32(m.CPU), vm3.Spec.Template.Spec.Domain.CPU.Sockets)
 
 	// A changed input is applied.
 	m.CPU = 4
 	_, err = Reconcile(ctx, c, testID, owner, m)
 	require.NoError(t, err)
 	require.NoError(t, c.Get(ctx, vmKey, vm3))
-	assert.Equal(t, uint32(4), vm3.Spec.Template.Spec.Domain.CPU.Cores)
+	assert.Equal(t, uint32(4), vm3.Spec.Template.Spec.Domain.CPU.Sockets)
 }
 
 // TestReconcileObserves sets VM and VMI statuses the way KubeVirt would and

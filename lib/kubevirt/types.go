@@ -76,10 +76,13 @@ const (
 type Machine struct {
 	// Name of the VirtualMachine (in the owner's namespace).
 	Name string
-	// CPU is the number of cores (one socket, one thread per core). Unused
-	// (and not validated) with an Instancetype.
+	// CPU is the number of vCPUs: sockets of one core and one thread
+	// each, KubeVirt's hot-pluggable unit (a running VM rendered with
+	// cores keeps them until a restart: hotplug_cpu.go). Unused (and not
+	// validated) with an Instancetype.
 	CPU int32
-	// Memory is the guest memory, also requested for the pod. Unused (and
+	// Memory is the guest memory (spec.domain.memory.guest; KubeVirt
+	// requests it, plus its overhead, for the launcher pod). Unused (and
 	// not validated) with an Instancetype.
 	Memory resource.Quantity
 	// Instancetype sizes the VM instead of CPU and Memory: the VM's

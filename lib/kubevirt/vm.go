@@ -187,9 +187,12 @@ func BuildVM(id apply.Identity, owner client.Object, m Machine) *kubevirtv1.Virt
 	if rs == "" {
 		rs = kubevirtv1.RunStrategyAlways
 	}
-	cores := uint32(1)
+	// CPUs are sockets of one core and one thread, guest memory has no
+	// separate request: the two things KubeVirt changes on a running VM
+	// (hotplug_cpu.go).
+	sockets := uint32(1)
 	if m.CPU > 1 {
-		cores = uint32(m.CPU)
+		sockets = uint32(m.CPU)
 	}
 	mem := canonicalQuantity(m.Memory)
 
@@ -198,11 +201,8 @@ func BuildVM(id apply.Identity, owner client.Object, m Machine) *kubevirtv1.Virt
 
 	spec := kubevirtv1.VirtualMachineInstanceSpec{
 		Domain: kubevirtv1.DomainSpec{
-			CPU:    &kubevirtv1.CPU{Cores: cores, Sockets: 1, Threads: 1},
-			Memory: &kubevirtv1.Memory{Guest: &mem},
-			Resources: kubevirtv1.ResourceRequirements{
-				Requests: corev1.ResourceList{corev1.ResourceMemory: mem},
-			},
+			CPU:     &kubevirtv1.CPU{Sockets: sockets, Cores: 1, Threads: 1},
+			Memory:  &kubevirtv1.Memory{Guest: &mem},
 			Devices: kubevirtv1.Devices{Disks: disks, Interfaces: ifaces},
 		},
 		Networks:    networks,

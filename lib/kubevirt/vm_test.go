@@ -85,10 +85,10 @@ func TestBuildVM(t *testing.T) {
 					"the applied run strategy is recorded")
 
 				d := vm.Spec.Template.Spec.Domain
-				assert.Equal(t, kubevirtv1.CPU{Cores: 2, Sockets: 1, Threads: 1}, *d.CPU)
+				assert.Equal(t, kubevirtv1.CPU{Sockets: 2, Cores: 1, Threads: 1}, *d.CPU, "cpu as sockets, KubeVirt's hot-pluggable unit")
 				assert.Equal(t, "4Gi", d.Memory.Guest.String())
-				req := d.Resources.Requests[corev1.ResourceMemory]
-				assert.Equal(t, "4Gi", req.String())
+				assert.Nil(t, d.Memory.MaxGuest, "KubeVirt's VMI mutator sets the maximum")
+				assert.Empty(t, d.Resources.Requests, "no memory request: KubeVirt requests the guest memory, and a request is not live-updatable")
 
 				assert.Equal(t, []string{"root", CloudInitDiskName}, diskNames(vm))
 				for _, disk := range d.Devices.Disks {

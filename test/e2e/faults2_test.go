@@ -308,7 +308,7 @@ func TestKubeVirtWebhookUnreachable(t *testing.T) {
 		vm := &kubevirtv1.VirtualMachine{}
 		require.NoError(c, k.Get(context.Background(), key(w), vm))
 		if assert.NotNil(c, vm.Spec.Template.Spec.Domain.CPU) {
-			assert.Equal(c, uint32(2), vm.Spec.Template.Spec.Domain.CPU.Cores, "the change landed")
+			assert.Equal(c, uint32(2), vm.Spec.Template.Spec.Domain.CPU.Sockets, "the change landed")
 		}
 		got := getWukong(c, k, key(w))
 		assert.Equal(c, got.Generation, got.Status.ObservedGeneration)

@@ -191,7 +191,9 @@ func TestUpdateNICAdded(t *testing.T) {
 }
 
 // TestUpdateCPU: a cpu change updates the VM template and shows
-// RestartRequired; the guest is not restarted.
+// RestartRequired, because this VM cannot live-migrate (its disk is
+// ReadWriteOnce) and KubeVirt hot-plugs CPUs through a live migration; the
+// guest is not restarted. (A migratable VM grows live: hotplug_cpu_test.go.)
 func TestUpdateCPU(t *testing.T) {
 	requireKinds(t, kindVirtualMachine)
 	t.Parallel()
@@ -208,7 +210,7 @@ func TestUpdateCPU(t *testing.T) {
 		require.NoError(c, k.Get(context.Background(), key(w), vm))
 		cpu := vm.Spec.Template.Spec.Domain.CPU
 		require.NotNil(c, cpu)
-		assert.Equal(c, uint32(2), cpu.Cores, "VM template cpu cores")
+		assert.Equal(c, uint32(2), cpu.Sockets, "VM template cpu sockets")
 		w := getWukong(c, k, key(w))
 		assert.Equal(c, w.Generation, w.Status.ObservedGeneration)
 		rr := cond(w, v1alpha1.RestartRequiredCondition)

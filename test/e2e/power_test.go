@@ -25,8 +25,8 @@ func powerAction(t *testing.T, nn types.NamespacedName, rs kubevirtv1.VirtualMac
 	require.NoError(t, k.Patch(ctxT(t), vm, client.RawPatch(types.MergePatchType, patch), client.FieldOwner("virtctl")))
 }
 
-// assertVM checks the VM's runStrategy and CPU cores.
-func assertVM(c assert.TestingT, nn types.NamespacedName, rs kubevirtv1.VirtualMachineRunStrategy, cores uint32) {
+// assertVM checks the VM's runStrategy and vCPUs (sockets of one core).
+func assertVM(c assert.TestingT, nn types.NamespacedName, rs kubevirtv1.VirtualMachineRunStrategy, cpus uint32) {
 	vm := &kubevirtv1.VirtualMachine{}
 	if !assert.NoError(c, k.Get(context.Background(), nn, vm)) {
 		return
@@ -34,7 +34,7 @@ func assertVM(c assert.TestingT, nn types.NamespacedName, rs kubevirtv1.VirtualM
 	if assert.NotNil(c, vm.Spec.RunStrategy, "spec.runStrategy") {
 		assert.Equal(c, rs, *vm.Spec.RunStrategy, "spec.runStrategy")
 	}
-	assert.Equal(c, cores, vm.Spec.Template.Spec.Domain.CPU.Cores, "cores")
+	assert.Equal(c, cpus, vm.Spec.Template.Spec.Domain.CPU.Sockets, "sockets")
 }
 
 // assertStopped: phase Stopped, Ready True (Stopped) with the start hint,

@@ -186,6 +186,9 @@ func (r *kubevirtSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 		}
 	}
 	runningStatus(vm, vmi, expanded)
+	if err := r.hotplugResources(ctx, vm, vmi); err != nil {
+		return ctrl.Result{}, err
+	}
 	trimStateChangeRequest(vm, vmi)
 	var retry time.Duration
 	if c := vmiCondition(vmi, kubevirtv1.VirtualMachineInstanceSynchronized); c.Status == corev1.ConditionFalse && c.Reason == reasonFailedCreate {
@@ -552,24 +555,12 @@ func stoppedStatus(vm *kubevirtv1.VirtualMachine, vmiExists bool) {
 }
 
 // restartRequired reports template changes a running VMI cannot take live:
-// the number of vCPUs, guest memory, and the disks and interfaces
-// devicesNeedRestart names.
+// CPU cores or threads, a memory request (cpuMemoryRestartRequired; sockets
+// and guest memory are hotplugResources'), and the disks and interfaces
+// devicesNeedRestart names. tmpl is the template with its instance type
+// applied, when it has one (the vCPUs are then sockets, as on the VMI).
 func restartRequired(tmpl, running *kubevirtv1.VirtualMachineInstanceSpec) bool {
-	cores := func(s *kubevirtv1.VirtualMachineInstanceSpec) uint32 {
-		if s.Domain.CPU == nil {
-			return 0
-		}
-		c := s.Domain.CPU // vCPUs: an instance type's guest count is sockets
-		return max(c.Cores, 1) * max(c.Sockets, 1) * max(c.Threads, 1)
-	}
-	guest := func(s *kubevirtv1.VirtualMachineInstanceSpec) string {
-		if s.Domain.Memory == nil || s.Domain.Memory.Guest == nil {
-			return ""
-		}
-		return s.Domain.Memory.Guest.String()
-	}
-	return cores(tmpl) != cores(running) || guest(tmpl) != guest(running) ||
-		devicesNeedRestart(tmpl, running)
+	return cpuMemoryRestartRequired(tmpl, running) || devicesNeedRestart(tmpl, running)
 }
 
 func (r *kubevirtSim) updateVMStatus(ctx context.Context, vm *kubevirtv1.VirtualMachine, before *kubevirtv1.VirtualMachineStatus) error {

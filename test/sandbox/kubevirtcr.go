@@ -28,7 +28,8 @@ const (
 )
 
 // createKubeVirtCR creates namespace kubevirt and the KubeVirt CR
-// (kubevirt.io/v1 KubeVirt) registering the macvtap binding plugin, with
+// (kubevirt.io/v1 KubeVirt) registering the macvtap binding plugin and
+// allowing LiveMigrate workload updates (CPU and memory hotplug), with
 // status phase Deployed and defaultArchitecture amd64, as virt-operator
 // reports them. vmRolloutStrategy and the feature gates are left unset:
 // KubeVirt v1.9's defaults are LiveUpdate (virt-config
@@ -46,6 +47,10 @@ func (s *Sandbox) createKubeVirtCR(ctx context.Context) error {
 			MacvtapBinding: {DomainAttachmentType: kubevirtv1.Tap},
 		},
 	}
+	// CPU and memory hotplug go through a live migration the workload
+	// updater starts only with LiveMigrate listed (KubeVirt user guide,
+	// "CPU Hotplug"; an empty list means no automated workload updates).
+	kv.Spec.WorkloadUpdateStrategy.WorkloadUpdateMethods = []kubevirtv1.WorkloadUpdateMethod{kubevirtv1.WorkloadUpdateMethodLiveMigrate}
 	if err := s.Client.Create(ctx, kv); err != nil {
 		return fmt.Errorf("creating the KubeVirt CR: %w", err)
 	}

@@ -479,6 +479,7 @@ func (r *migrationSim) completeMigration(ctx context.Context, vmi *kubevirtv1.Vi
 	vmi.Status.ActivePods = map[types.UID]string{target.UID: target.Spec.NodeName}
 	vmi.Labels[kubevirtv1.NodeNameLabel] = target.Spec.NodeName
 	removeVMICondition(vmi, kubevirtv1.VirtualMachineInstanceEvictionRequested)
+	hotplugOnTarget(vmi) // a CPU or memory hotplug: the target has the new size
 	if err := r.c.Update(ctx, vmi); err != nil {
 		return err
 	}

@@ -1,6 +1,5 @@
 package v1alpha1
 
-import "k8s.io/apimachinery/pkg/api/resource"
 
 // Kinds an InstancetypeRef and a PreferenceRef may name: KubeVirt's
 // instancetype.kubevirt.io kinds (kubevirt.io/api instancetype/v1beta1).
@@ -83,29 +82,6 @@ const (
 	// got.
 	ResourcesFromVirtualMachineInstance ResourcesSource = "VirtualMachineInstance"
 )
-
-// ResourcesStatus is the guest's resolved size.
-type ResourcesStatus struct {
-	// CPU is the number of virtual CPUs (cores x sockets x threads).
-	// +optional
-	CPU int32 `json:"cpu,omitempty"`
-	// Memory is the guest memory.
-	// +optional
-	Memory *resource.Quantity `json:"memory,omitempty"`
-	// Instancetype is the instance type the size comes from, if any.
-	// +optional
-	Instancetype *InstancetypeRef `json:"instancetype,omitempty"`
-	// RevisionName is the ControllerRevision in which KubeVirt captured the
-	// instance type for the VirtualMachine (its
-	// status.instancetypeRef.controllerRevisionRef.name): edits of the
-	// instance type after it do not change the VM.
-	// +optional
-	RevisionName string `json:"revisionName,omitempty"`
-	// Source is where cpu and memory were read: Spec, Instancetype or
-	// VirtualMachineInstance.
-	// +optional
-	Source ResourcesSource `json:"source,omitempty"`
-}
 
 // Reasons of the Stalled condition for spec.instancetype and
 // spec.preference (with Ready False).

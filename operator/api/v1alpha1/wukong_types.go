@@ -17,16 +17,23 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.startStrategy) || !has(self.startStrategy.runStrategy) || !has(self.startStrategy.autoStart) || (self.startStrategy.autoStart ? !(self.startStrategy.runStrategy in ['Halted', 'Manual']) : self.startStrategy.runStrategy in ['Halted', 'Manual'])",message="startStrategy.runStrategy conflicts with startStrategy.autoStart: autoStart false allows only Halted or Manual, autoStart true forbids them",fieldPath=".startStrategy.runStrategy"
 // +kubebuilder:validation:XValidation:rule="!has(self.startStrategy) || !has(self.startStrategy.runStrategy) || self.startStrategy.runStrategy == 'Halted' || !has(self.highAvailability) || !has(self.highAvailability.restartPolicy) || (self.highAvailability.restartPolicy == 'Never' ? self.startStrategy.runStrategy in ['Once', 'Manual'] : {'Always': 'Always', 'OnFailure': 'RerunOnFailure'}[self.highAvailability.restartPolicy] == self.startStrategy.runStrategy)",message="startStrategy.runStrategy conflicts with highAvailability.restartPolicy (Always goes with Always, OnFailure with RerunOnFailure, Never with Once or Manual)",fieldPath=".highAvailability.restartPolicy"
 type WukongSpec struct {
-	// CPU is the number of virtual CPU cores. Unset, the VM gets 1 (a
-	// Wukong written before instance types existed has 1 stored, the
-	// CRD's default then). Mutually exclusive with instancetype.
+	// CPU is the number of virtual CPUs (KubeVirt sockets of one core
+	// each). On a running VM KubeVirt adds CPUs live up to the maximum in
+	// status.resources.maxCPU; fewer CPUs, or more than that, take effect
+	// at the next restart (condition RestartRequired says so). Unset, the
+	// VM gets 1 (a Wukong written before instance types existed has 1
+	// stored, the CRD's default then). Mutually exclusive with
+	// instancetype.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=64
 	// +optional
 	CPU int32 `json:"cpu,omitempty"`
 
-	// Memory is the guest memory, a quantity such as 2Gi. Unset, the VM
-	// gets 1Gi (stored as the CRD's default in Wukongs written before
+	// Memory is the guest memory, a quantity such as 2Gi. On a running VM
+	// KubeVirt adds memory live up to status.resources.maxMemory (guests of
+	// at least 1Gi, in 2Mi steps); less than it started with, or more than
+	// that, takes effect at the next restart (RestartRequired). Unset, the
+	// VM gets 1Gi (stored as the CRD's default in Wukongs written before
 	// instance types existed). Mutually exclusive with instancetype.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
@@ -689,7 +696,8 @@ type WukongStatus struct {
 
 	// Resources is the guest's resolved cpu and memory: from the running
 	// VirtualMachineInstance, else from the instance type (spec.instancetype)
-	// or spec.cpu and spec.memory.
+	// or spec.cpu and spec.memory; and, while it runs, how far they grow
+	// live (resources_types.go).
 	// +optional
 	Resources *ResourcesStatus `json:"resources,omitempty"`
 

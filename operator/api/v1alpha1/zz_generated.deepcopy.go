@@ -419,6 +419,11 @@ func (in *ResourcesStatus) DeepCopyInto(out *ResourcesStatus) {
 		x := (*in).DeepCopy()
 		*out = &x
 	}
+	if in.MaxMemory != nil {
+		in, out := &in.MaxMemory, &out.MaxMemory
+		x := (*in).DeepCopy()
+		*out = &x
+	}
 	if in.Instancetype != nil {
 		in, out := &in.Instancetype, &out.Instancetype
 		*out = new(InstancetypeRef)

@@ -216,6 +216,9 @@ func hotplugStatuses(vols []v1alpha1.VolumeStatus, obs kubevirt.Observation) {
 
 // restartReasons is what RestartRequired lists: the disk and NIC changes
 // that wait for a restart (kubevirt.LivePlan.Restart), "" when none.
-func restartReasons(s *scope) string {
-	return strings.Join(s.vm.LivePlan().Restart, "; ")
+func restartReasons(s *scope) []string {
+	if !s.vm.Exists() {
+		return nil
+	}
+	return append([]string(nil), s.vm.LivePlan().Restart...)
 }

@@ -66,6 +66,8 @@ type scope struct {
 	// detaching are the status.volumes entries of disks removed from
 	// spec.disks whose deletionPolicy waits (releaseRemovedDisks).
 	detaching []v1alpha1.VolumeStatus
+	// res: cpu and memory changes on the running guest (observeResources).
+	res resourcesObs
 
 	// notWritten is why the VirtualMachine could not be written this pass
 	// (a transient error: KubeVirt's webhook unreachable, an API hiccup);

@@ -41,6 +41,7 @@ func computeStatus(w *v1alpha1.Wukong, s *scope) {
 	setRestartRequired(w, s)
 	setReady(w, s)
 	setMigration(w, s)
+	setResources(w, s)
 	setNodeLost(w, s, s.maint.policy)
 	stalled := setProgress(w, s)
 	st.Phase = phase(s, stalled)
@@ -215,18 +216,16 @@ func setVolumesBound(o *v1alpha1.Wukong, s *scope) {
 	}
 }
 
-// setRestartRequired mirrors KubeVirt's RestartRequired: present only while
-// a spec change waits for a guest restart.
+// setRestartRequired is True while a spec change waits for a guest
+// restart: it lists each (restartReasons: disks and NICs Wukong does not
+// attach or detach live, with why; restartItems: cpu and memory changes
+// KubeVirt cannot apply live, with why, and KubeVirt's own
+// RestartRequired for the rest). Absent otherwise.
 func setRestartRequired(o *v1alpha1.Wukong, s *scope) {
 	const t = v1alpha1.RestartRequiredCondition
-	if why := restartReasons(s); s.vm.Exists() && (s.vm.RestartRequired() || why != "") {
-		if why != "" {
-			conditions.MarkTrue(o, t, v1alpha1.ReasonRestartRequired,
-				"these changes take effect after the guest restarts (virtctl restart %s): %s", o.Name, why)
-			return
-		}
+	if items := append(restartReasons(s), restartItems(s)...); len(items) > 0 {
 		conditions.MarkTrue(o, t, v1alpha1.ReasonRestartRequired,
-			"the change to cpu, memory or NICs takes effect after the guest restarts (virtctl restart %s)", o.Name)
+			"takes effect after the guest restarts (virtctl restart %s): %s", o.Name, strings.Join(items, "; "))
 		return
 	}
 	if s.vm.Exists() || !s.volsDone {

@@ -157,7 +157,7 @@ func (r *WukongReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		}
 	}()
 
-	for _, st := range []step{r.checkImageSources, r.reconcileNetworks, r.reconcileDisks, r.reconcileMachine, r.releaseRemovedDisks, r.observeMaintenance} {
+	for _, st := range []step{r.checkImageSources, r.reconcileNetworks, r.reconcileDisks, r.reconcileMachine, r.releaseRemovedDisks, r.observeMaintenance, r.observeResources} {
 		if err := st(ctx, s); err != nil {
 			if errors.Is(err, context.Canceled) {
 				return ctrl.Result{}, nil
@@ -219,6 +219,9 @@ func (r *WukongReconciler) writeStatus(ctx context.Context, base, w *v1alpha1.Wu
 //     and message Stalled's, which name the spec field to fix.
 //   - RestartRequired becomes True: Normal: a change waits for a guest
 //     restart (virtctl restart).
+//   - status.resources changes on a live-migrated instance: Normal
+//     ResourcesUpdatedLive: cpu or memory grew without a restart
+//     (resourceEvents).
 //
 // The note is the condition type; the message the condition's.
 func (r *WukongReconciler) emitEvents(base, w *v1alpha1.Wukong) {
@@ -257,7 +260,7 @@ func eventsFor(before, after *v1alpha1.Wukong) []event {
 			out = append(out, event{kind: kind, reason: now.Reason, condition: t, message: now.Message})
 		}
 	}
-	return out
+	return append(out, resourceEvents(before, after)...)
 }
 
 // syncRetainFinalizer puts RetainFinalizer on a live Wukong while one of
