@@ -166,6 +166,13 @@ func buildDataVolume(id apply.Identity, owner client.Object, d Disk, kind Kind) 
 	if d.StorageClassName != "" {
 		dv.Spec.Storage.StorageClassName = ptr(d.StorageClassName)
 	}
+	// The disk's size, where CDI's claim inherits it: CDI copies every
+	// annotation of a DataVolume onto the claim it creates
+	// (containerized-data-importer pkg/controller/datavolume/
+	// controller-base.go newPersistentVolumeClaim), whose request it
+	// inflates by the file system overhead. Once CDI garbage-collects the
+	// DataVolume, the claim still says what the disk's size is.
+	dv.Annotations = map[string]string{id.Key(KeyDiskSize): d.Size.String()}
 	return dv, nil
 }
 

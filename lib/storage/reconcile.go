@@ -520,6 +520,14 @@ func reconcileImage(ctx context.Context, c client.Client, owner client.Object, s
 		}
 		if s.dv != nil {
 			dv.Spec = *s.dv.Spec.DeepCopy()
+			// The size it was made with, as it recorded it (an older
+			// DataVolume without the annotation: its request).
+			recorded, ok := s.dv.Annotations[s.id.Key(KeyDiskSize)]
+			if !ok {
+				q := logicalSize(s.id, s.dv, nil)
+				recorded = q.String()
+			}
+			dv.Annotations[s.id.Key(KeyDiskSize)] = recorded
 		}
 		if err := applyAndRead(ctx, c, s.id, dv); err != nil {
 			if meta.IsNoMatchError(err) {
@@ -533,6 +541,18 @@ func reconcileImage(ctx context.Context, c client.Client, owner client.Object, s
 			// As the API server wrote it, so every pass reports the same
 			// quantity (e.g. 2048Mi reads back as 2Gi).
 			size = logicalSize(s.id, s.dv, nil)
+		}
+	}
+	if !grow && s.dv != nil && s.pvc != nil && s.pvc.DeletionTimestamp == nil {
+		if _, ok := s.pvc.Annotations[s.id.Key(KeyDiskSize)]; !ok {
+			// A claim CDI made before its DataVolume carried the size
+			// (CDI copies the DataVolume's annotations only when it makes
+			// the claim): record it now, so the size survives CDI
+			// garbage-collecting the DataVolume. Only the annotation is
+			// sent: without it this manager never wrote to the claim.
+			if err := s.recordSize(ctx, c, size); err != nil {
+				return err
+			}
 		}
 	}
 	if grow {
@@ -561,6 +581,20 @@ func reconcileImage(ctx context.Context, c client.Client, owner client.Object, s
 		size = s.d.Size
 	}
 	o.Requested = size
+	return nil
+}
+
+// recordSize writes the annotation id.Key(KeyDiskSize) = size on the disk's
+// claim, and nothing else. A quota cannot refuse it (no request changes).
+func (s *diskState) recordSize(ctx context.Context, c client.Client, size resource.Quantity) error {
+	patch := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{
+		Name: s.key.Name, Namespace: s.key.Namespace,
+		Annotations: map[string]string{s.id.Key(KeyDiskSize): size.String()},
+	}}
+	if err := applyAndRead(ctx, c, s.id, patch); err != nil {
+		return fmt.Errorf("%s: %w", errApplyPVC, err)
+	}
+	s.pvc = patch
 	return nil
 }
 
