@@ -61,7 +61,7 @@ func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner cl
 				continue
 			}
 		}
-		o, err := reconcileDisk(ctx, c, classes, id, owner, d, kind, invalid)
+		o, err := reconcileDisk(ctx, c, classes, id, owner, d, kind, invalid, cfg.refs)
 		obs = append(obs, o)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("disk %q: %w", d.Name, err))
@@ -91,6 +91,8 @@ type Option func(*options)
 
 type options struct {
 	cache client.Reader
+	// refs reads the ConfigMaps and Secrets disks name (WithReferenceReader).
+	refs client.Reader
 }
 
 // WithCache gives Reconcile a reader that answers from a cache holding the
@@ -186,7 +188,7 @@ func (r *classReader) resolve(ctx context.Context, name string) (*storagev1.Stor
 
 // reconcileDisk reconciles one disk of source kind, or reports it invalid
 // (d.validate's error).
-func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, id apply.Identity, owner client.Object, d Disk, kind Kind, invalid error) (Observation, error) {
+func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, id apply.Identity, owner client.Object, d Disk, kind Kind, invalid error, refs client.Reader) (Observation, error) {
 	o := Observation{Name: d.Name, ClaimName: ClaimName(owner.GetName(), d.Name), Phase: PhasePending, Requested: d.Size}
 	fail := func(reason, field string, err error) (Observation, error) {
 		o.Reason, o.Message = reason, err.Error()
@@ -284,6 +286,31 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 		}
 		o.Message = "the disk's size changed before the quota let CDI make its claim: its DataVolume is written again"
 		return o, nil
+	}
+	if o.DataVolume && s.dv != nil && accessChanged(d, s.dv) {
+		// The CA ConfigMap or login Secret changed before the import
+		// succeeded (nothing imported yet; CDI refuses a DataVolume spec
+		// change): the DataVolume goes, its claim first (foreground), and
+		// a later pass writes it with the new source.
+		uid := s.dv.UID
+		if err := c.Delete(ctx, s.dv, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationForeground)); err != nil && !apierrors.IsNotFound(err) {
+			return o, fmt.Errorf("cannot delete DataVolume %s to change its image access: %w", s.key.Name, err)
+		}
+		o.Message = "the disk's CA ConfigMap or login Secret changed before its import succeeded: its DataVolume is written again"
+		return o, nil
+	}
+	if o.DataVolume && (s.dv == nil && s.pvc == nil || s.dv != nil && s.dv.Status.Phase != cdiv1.Succeeded) {
+		// CDI's importer needs them until the import succeeds.
+		if refs == nil {
+			refs = c
+		}
+		if err := checkAccess(ctx, refs, s.key.Namespace, d); err != nil {
+			var nf *ImageAccessNotFoundError
+			if errors.As(err, &nf) {
+				return fail(ReasonImageAccessNotFound, nf.Field(), err)
+			}
+			return o, err
+		}
 	}
 	if o.DataVolume {
 		err = reconcileImage(ctx, c, owner, s, &o)
@@ -389,6 +416,9 @@ func observedFailure(disk string, o Observation) error {
 		return failure(ReasonDiskTooSmall, err).On(disk, "size")
 	case o.Reason == ReasonClaimLost:
 		return failure(ReasonClaimLost, err).On(disk, "")
+	}
+	if reason, field := accessFailure(msg); reason != "" {
+		return failure(reason, err).On(disk, field)
 	}
 	return failure(ReasonImportFailed, err).On(disk, "source")
 }
