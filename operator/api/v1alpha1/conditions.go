@@ -62,6 +62,11 @@ const (
 	ReasonCDIMissing               = "CDINotInstalled"
 	ReasonKubeVirtMissing          = "KubeVirtNotInstalled"
 	ReasonSecretNotFound           = "SecretNotFound"
+	// ReasonImageAccessNotFound: the ConfigMap or Secret a disk's
+	// imageAccess (or spec.osImageAccess) names is not in the namespace,
+	// or the Secret lacks accessKeyId or secretKey; the disk's DataVolume
+	// waits for it (see ImageAccess).
+	ReasonImageAccessNotFound = "ImageAccessNotFound"
 	ReasonInvalidSpec              = "InvalidSpec"
 	ReasonUnschedulable            = "Unschedulable"
 	ReasonWaitingForDependencies   = "WaitingForDependencies"
