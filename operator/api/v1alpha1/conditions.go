@@ -66,12 +66,12 @@ const (
 	// imageAccess (or spec.osImageAccess) names is not in the namespace,
 	// or the Secret lacks accessKeyId or secretKey; the disk's DataVolume
 	// waits for it (see ImageAccess).
-	ReasonImageAccessNotFound = "ImageAccessNotFound"
-	ReasonInvalidSpec              = "InvalidSpec"
-	ReasonUnschedulable            = "Unschedulable"
-	ReasonWaitingForDependencies   = "WaitingForDependencies"
-	ReasonRestartRequired          = "RestartRequired"
-	ReasonTransientError           = "TransientError"
+	ReasonImageAccessNotFound    = "ImageAccessNotFound"
+	ReasonInvalidSpec            = "InvalidSpec"
+	ReasonUnschedulable          = "Unschedulable"
+	ReasonWaitingForDependencies = "WaitingForDependencies"
+	ReasonRestartRequired        = "RestartRequired"
+	ReasonTransientError         = "TransientError"
 	// ReasonNameConflict: an object Wukong would write (PVC, DataVolume,
 	// NetworkAttachmentDefinition, cloud-init Secret, VirtualMachine, or a
 	// NodeBridge's policy) exists and is not controlled by it; it is left
