@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
+	kubevirtv1 "kubevirt.io/api/core/v1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -147,4 +149,120 @@ func TestDataVolumeGarbageCollected(t *testing.T) {
 		err := k.Get(context.Background(), claim, &cdiv1.DataVolume{})
 		assert.True(c, apierrors.IsNotFound(err), "growing writes no DataVolume: %v", err)
 	}, "the collected disk to grow")
+}
+
+// waitStalledOn waits until the Wukong is Stalled with reason on condition
+// cond, its message (and the Stalled one) naming field and containing each
+// of parts.
+func waitStalledOn(t *testing.T, nn types.NamespacedName, condType, reason, field string, parts ...string) {
+	t.Helper()
+	eventually(t, 1, func(c *assert.CollectT) {
+		w := getWukong(c, k, nn)
+		assertStalled(c, w, condType, reason, append(parts, field)...)
+		if s := cond(w, v1alpha1.StalledCondition); s != nil {
+			assert.Contains(c, s.Message, field, "Stalled names the field")
+		}
+	}, "%s Stalled (%s) naming %s", nn, reason, field)
+}
+
+// TestImageBehindPrivateCA: a disk's http image on a server whose
+// certificate a private CA signed (the sandbox's importer fails as CDI's
+// does: x509: certificate signed by unknown authority) is Stalled naming
+// spec.disks[0].imageAccess.certConfigMap; a ConfigMap named there that is
+// missing is Stalled naming it (ImageAccessNotFound); once it is created
+// the DataVolume is written again with it and the import succeeds.
+func TestImageBehindPrivateCA(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindDataVolume)
+	if !inSandbox {
+		t.Skip("the image server behind a private CA is the sandbox's (test/sandbox/imageaccess.go)")
+	}
+	t.Parallel()
+	ns := newNamespace(t)
+	w := newWukong(ns, "ca")
+	w.Spec.Disks[0] = v1alpha1.DiskSpec{Name: "root", Size: resource.MustParse("2Gi"), Image: "https://private-ca.images.example.org/guest.qcow2"}
+	create(t, w)
+	const field = "spec.disks[0].imageAccess.certConfigMap"
+	waitStalledOn(t, key(w), v1alpha1.VolumesBoundCondition, v1alpha1.ReasonImportFailed, field, "x509: certificate signed by unknown authority")
+
+	updateWukong(t, key(w), func(w *v1alpha1.Wukong) {
+		w.Spec.Disks[0].ImageAccess = &v1alpha1.ImageAccess{CertConfigMap: "corp-ca"}
+	})
+	waitStalledOn(t, key(w), v1alpha1.VolumesBoundCondition, v1alpha1.ReasonImageAccessNotFound, field, "ConfigMap corp-ca not found")
+	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "corp-ca"},
+		Data: map[string]string{"ca.pem": "-----BEGIN CERTIFICATE-----\n(the sandbox checks none)\n-----END CERTIFICATE-----\n"}})
+	poke(t, key(w)) // ConfigMaps are not watched: StalledRetry (a minute) or any change to the Wukong
+	waitRunning(t, key(w))
+	dv := &cdiv1.DataVolume{}
+	require.NoError(t, k.Get(ctxT(t), types.NamespacedName{Namespace: ns, Name: "ca-root"}, dv))
+	require.NotNil(t, dv.Spec.Source.HTTP)
+	assert.Equal(t, "corp-ca", dv.Spec.Source.HTTP.CertConfigMap, "CDI's certConfigMap on the DataVolume")
+}
+
+// TestImageBehindLogin: osImage imported into the boot disk from a
+// registry that wants a login is Stalled naming
+// spec.osImageAccess.secretRef (the importer's "unauthorized:
+// authentication required"); with a Secret of CDI's shape named there the
+// import succeeds. The operator copies nothing of the Secret.
+func TestImageBehindLogin(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindDataVolume)
+	if !inSandbox {
+		t.Skip("the registry behind a login is the sandbox's (test/sandbox/imageaccess.go)")
+	}
+	t.Parallel()
+	ns := newNamespace(t)
+	w := newWukong(ns, "login")
+	w.Spec.OSImage = "docker://login.registry.example.org/guest:1"
+	w.Spec.Disks[0].Size = resource.MustParse("2Gi")
+	create(t, w)
+	const field = "spec.osImageAccess.secretRef"
+	waitStalledOn(t, key(w), v1alpha1.VolumesBoundCondition, v1alpha1.ReasonImportFailed, field, "unauthorized: authentication required", "accessKeyId")
+
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "registry-login"},
+		Data: map[string][]byte{"accessKeyId": []byte("robot"), "secretKey": []byte("s3cr3t-token")}})
+	updateWukong(t, key(w), func(w *v1alpha1.Wukong) {
+		w.Spec.OSImageAccess = &v1alpha1.ImageAccess{SecretRef: "registry-login"}
+	})
+	waitRunning(t, key(w))
+	dv := &cdiv1.DataVolume{}
+	require.NoError(t, k.Get(ctxT(t), types.NamespacedName{Namespace: ns, Name: "login-root"}, dv))
+	require.NotNil(t, dv.Spec.Source.Registry)
+	assert.Equal(t, "registry-login", ptr.Deref(dv.Spec.Source.Registry.SecretRef, ""))
+	// Nothing of the Secret is copied into anything that is not a Secret.
+	for _, obj := range []client.Object{dv, getWukong(t, k, key(w))} {
+		raw, err := json.Marshal(obj)
+		require.NoError(t, err)
+		assert.NotContains(t, string(raw), "s3cr3t-token", "%T", obj)
+	}
+}
+
+// TestContainerDiskPullSecret: osImage booted as a container disk with
+// spec.osImagePullSecret: a missing Secret is Stalled naming the field and
+// no VM is written; once it exists the VM's containerDisk carries
+// imagePullSecret (KubeVirt's field; virt-controller adds it to the
+// launcher pod's imagePullSecrets).
+func TestContainerDiskPullSecret(t *testing.T) {
+	requireKinds(t, kindVirtualMachine)
+	t.Parallel()
+	ns := newNamespace(t)
+	w := newWukong(ns, "pull")
+	w.Spec.Disks = nil
+	w.Spec.OSImage = "quay.io/containerdisks/fedora:40"
+	w.Spec.OSImagePullSecret = "registry-pull"
+	create(t, w)
+	stalledMessage(t, k, key(w), "spec.osImagePullSecret", v1alpha1.ReasonSecretNotFound)
+
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "registry-pull"}, Type: corev1.SecretTypeDockerConfigJson,
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"quay.io":{"auth":"cm9ib3Q6dG9rZW4="}}}`)}})
+	poke(t, key(w)) // Secrets a user brings are not watched: StalledRetry or any change to the Wukong
+	waitRunning(t, key(w))
+	vm := &kubevirtv1.VirtualMachine{}
+	require.NoError(t, k.Get(ctxT(t), key(w), vm))
+	var found bool
+	for _, v := range vm.Spec.Template.Spec.Volumes {
+		if v.ContainerDisk != nil {
+			found = true
+			assert.Equal(t, "registry-pull", v.ContainerDisk.ImagePullSecret)
+		}
+	}
+	assert.True(t, found, "the VM boots a container disk")
 }
