@@ -108,6 +108,12 @@ type Machine struct {
 	// ContainerDiskImage is an ephemeral boot disk pulled from a registry,
 	// used only when Disks is empty.
 	ContainerDiskImage string
+	// ContainerDiskPullSecret names a Secret of the machine's namespace
+	// (type kubernetes.io/dockerconfigjson) with which the node pulls
+	// ContainerDiskImage: KubeVirt's containerDisk.imagePullSecret, which
+	// virt-controller puts in the launcher pod's imagePullSecrets. Empty
+	// pulls without one.
+	ContainerDiskPullSecret string
 	// PodNetwork attaches the pod network with masquerade binding.
 	PodNetwork bool
 	// PodNetworkIP configures the pod network's guest NIC; nil means DHCPv4

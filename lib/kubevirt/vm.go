@@ -286,7 +286,7 @@ func buildDisks(owner client.Object, m Machine) ([]kubevirtv1.Disk, []kubevirtv1
 			image = m.ContainerDiskImage // Validate reports it
 		}
 		volumes = append(volumes, kubevirtv1.Volume{Name: ContainerDiskName, VolumeSource: kubevirtv1.VolumeSource{
-			ContainerDisk: &kubevirtv1.ContainerDiskSource{Image: image},
+			ContainerDisk: &kubevirtv1.ContainerDiskSource{Image: image, ImagePullSecret: m.ContainerDiskPullSecret},
 		}})
 	}
 

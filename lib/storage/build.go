@@ -46,9 +46,17 @@ func (d Disk) validate() (Kind, error) {
 		return KindBlank, fmt.Errorf("%w: disk %q needs a positive size", ErrInvalidDisk, d.Name)
 	}
 	if d.Clone != nil {
-		return d.Clone.kind(d)
+		kind, err := d.Clone.kind(d)
+		if err == nil {
+			err = d.validateAccess(kind)
+		}
+		return kind, err
 	}
-	return SourceKind(d.Source)
+	kind, err := SourceKind(d.Source)
+	if err == nil {
+		err = d.validateAccess(kind)
+	}
+	return kind, err
 }
 
 // kind checks a clone source: no Source beside it, exactly one of
@@ -129,6 +137,9 @@ func BuildDataVolume(id apply.Identity, owner client.Object, d Disk) (*cdiv1.Dat
 	if d.Clone != nil {
 		kind, err = d.Clone.kind(d)
 	}
+	if err == nil {
+		err = d.validateAccess(kind)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +177,14 @@ func buildDataVolume(id apply.Identity, owner client.Object, d Disk, kind Kind) 
 	if d.StorageClassName != "" {
 		dv.Spec.Storage.StorageClassName = ptr(d.StorageClassName)
 	}
+	d.setAccess(src)
+	// The disk's size, where CDI's claim inherits it: CDI copies every
+	// annotation of a DataVolume onto the claim it creates
+	// (containerized-data-importer pkg/controller/datavolume/
+	// controller-base.go newPersistentVolumeClaim), whose request it
+	// inflates by the file system overhead. Once CDI garbage-collects the
+	// DataVolume, the claim still says what the disk's size is.
+	dv.Annotations = map[string]string{id.Key(KeyDiskSize): d.Size.String()}
 	return dv, nil
 }
 

@@ -77,6 +77,14 @@ func TestBuildPVC(t *testing.T) {
 	}
 }
 
+// wantDVMeta is a DataVolume's metadata: wantMeta's and the disk's size,
+// which CDI copies onto the claim it makes.
+func wantDVMeta(disk, size string) metav1.ObjectMeta {
+	m := wantMeta(disk)
+	m.Annotations = map[string]string{testID.Key(KeyDiskSize): size}
+	return m
+}
+
 func TestBuildDataVolume(t *testing.T) {
 	cases := []struct {
 		name      string
@@ -101,7 +109,7 @@ func TestBuildDataVolume(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			assert.Equal(t, wantMeta(tc.disk.Name), got.ObjectMeta)
+			assert.Equal(t, wantDVMeta(tc.disk.Name, tc.disk.Size.String()), got.ObjectMeta)
 			assert.Equal(t, "cdi.kubevirt.io/v1beta1", got.APIVersion)
 			assert.Equal(t, "DataVolume", got.Kind)
 			require.NotNil(t, got.Spec.Storage, "uses spec.storage")
@@ -159,7 +167,7 @@ func TestBuildDataVolumeClone(t *testing.T) {
 			}
 			require.NoError(t, err)
 			require.NoError(t, d.Validate())
-			assert.Equal(t, wantMeta("root"), got.ObjectMeta)
+			assert.Equal(t, wantDVMeta("root", "3Gi"), got.ObjectMeta)
 			require.NotNil(t, got.Spec.Storage, "uses spec.storage")
 			assert.Equal(t, "3Gi", got.Spec.Storage.Resources.Requests.Storage().String(), "the disk's size: CDI needs it at least the source's")
 			assert.Equal(t, ptr("ceph"), got.Spec.Storage.StorageClassName)

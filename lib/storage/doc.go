@@ -59,9 +59,19 @@
 //     recorded (AnnCloneType: csi-clone, snapshot or copy), CloneWaiting
 //     whether CDI has not started the copy yet (it waits, for instance,
 //     while a running pod uses the source claim).
-//   - If a DataVolume is gone but its PVC exists (CDI garbage-collects
-//     completed DataVolumes when configured to), the PVC is used as is and
-//     the DataVolume is not recreated.
+//   - If a DataVolume is gone but its PVC exists (CDI before v1.62
+//     garbage-collects a completed DataVolume annotated
+//     cdi.kubevirt.io/storage.deleteAfterCompletion "true", which its
+//     webhook set while CDIConfig spec.dataVolumeTTLSeconds was not
+//     negative: pkg/controller/datavolume/garbagecollect.go), the PVC, which
+//     CDI handed to the DataVolume's owner, is used as is: the DataVolume
+//     is not recreated (that would import again over a booted disk) and
+//     growth is applied to the PVC. The disk's size is read from the
+//     annotation id.Key(KeyDiskSize), which every DataVolume carries and
+//     CDI copies onto the PVC it makes (written onto the PVC of an older
+//     DataVolume while it exists), never from the PVC's request, which
+//     includes CDI's file system overhead. A PVC collected before either
+//     (no annotation) is read by its request.
 //   - Growing a disk needs a bound PVC and a StorageClass with
 //     allowVolumeExpansion; until the PVC is bound the growth waits (Reason
 //     ExpansionPendingBind, no error). Shrinking is refused.

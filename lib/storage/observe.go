@@ -12,6 +12,11 @@ var importerFailureReasons = map[string]bool{
 	"Error":            true,
 	"ImportFailed":     true,
 	"CrashLoopBackOff": true,
+	// The importer pod's image could not be pulled, or the importer could
+	// not pull a registry image (CDI pkg/controller/util.go
+	// ImagePullFailedReason, set when the message holds
+	// common.ImagePullFailureText "failed to pull image").
+	"ImagePullFailed": true,
 }
 
 // ReasonClaimNotValid is the reason CDI gives on a DataVolume's Bound and

@@ -61,7 +61,7 @@ func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner cl
 				continue
 			}
 		}
-		o, err := reconcileDisk(ctx, c, classes, id, owner, d, kind, invalid)
+		o, err := reconcileDisk(ctx, c, classes, id, owner, d, kind, invalid, cfg.refs)
 		obs = append(obs, o)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("disk %q: %w", d.Name, err))
@@ -91,6 +91,8 @@ type Option func(*options)
 
 type options struct {
 	cache client.Reader
+	// refs reads the ConfigMaps and Secrets disks name (WithReferenceReader).
+	refs client.Reader
 }
 
 // WithCache gives Reconcile a reader that answers from a cache holding the
@@ -186,7 +188,7 @@ func (r *classReader) resolve(ctx context.Context, name string) (*storagev1.Stor
 
 // reconcileDisk reconciles one disk of source kind, or reports it invalid
 // (d.validate's error).
-func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, id apply.Identity, owner client.Object, d Disk, kind Kind, invalid error) (Observation, error) {
+func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, id apply.Identity, owner client.Object, d Disk, kind Kind, invalid error, refs client.Reader) (Observation, error) {
 	o := Observation{Name: d.Name, ClaimName: ClaimName(owner.GetName(), d.Name), Phase: PhasePending, Requested: d.Size}
 	fail := func(reason, field string, err error) (Observation, error) {
 		o.Reason, o.Message = reason, err.Error()
@@ -284,6 +286,31 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 		}
 		o.Message = "the disk's size changed before the quota let CDI make its claim: its DataVolume is written again"
 		return o, nil
+	}
+	if o.DataVolume && s.dv != nil && accessChanged(d, s.dv) {
+		// The CA ConfigMap or login Secret changed before the import
+		// succeeded (nothing imported yet; CDI refuses a DataVolume spec
+		// change): the DataVolume goes, its claim first (foreground), and
+		// a later pass writes it with the new source.
+		uid := s.dv.UID
+		if err := c.Delete(ctx, s.dv, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationForeground)); err != nil && !apierrors.IsNotFound(err) {
+			return o, fmt.Errorf("cannot delete DataVolume %s to change its image access: %w", s.key.Name, err)
+		}
+		o.Message = "the disk's CA ConfigMap or login Secret changed before its import succeeded: its DataVolume is written again"
+		return o, nil
+	}
+	if o.DataVolume && (s.dv == nil && s.pvc == nil || s.dv != nil && s.dv.Status.Phase != cdiv1.Succeeded) {
+		// CDI's importer needs them until the import succeeds.
+		if refs == nil {
+			refs = c
+		}
+		if err := checkAccess(ctx, refs, s.key.Namespace, d); err != nil {
+			var nf *ImageAccessNotFoundError
+			if errors.As(err, &nf) {
+				return fail(ReasonImageAccessNotFound, nf.Field(), err)
+			}
+			return o, err
+		}
 	}
 	if o.DataVolume {
 		err = reconcileImage(ctx, c, owner, s, &o)
@@ -389,6 +416,9 @@ func observedFailure(disk string, o Observation) error {
 		return failure(ReasonDiskTooSmall, err).On(disk, "size")
 	case o.Reason == ReasonClaimLost:
 		return failure(ReasonClaimLost, err).On(disk, "")
+	}
+	if reason, field := accessFailure(msg); reason != "" {
+		return failure(reason, err).On(disk, field)
 	}
 	return failure(ReasonImportFailed, err).On(disk, "source")
 }
@@ -520,6 +550,14 @@ func reconcileImage(ctx context.Context, c client.Client, owner client.Object, s
 		}
 		if s.dv != nil {
 			dv.Spec = *s.dv.Spec.DeepCopy()
+			// The size it was made with, as it recorded it (an older
+			// DataVolume without the annotation: its request).
+			recorded, ok := s.dv.Annotations[s.id.Key(KeyDiskSize)]
+			if !ok {
+				q := logicalSize(s.id, s.dv, nil)
+				recorded = q.String()
+			}
+			dv.Annotations[s.id.Key(KeyDiskSize)] = recorded
 		}
 		if err := applyAndRead(ctx, c, s.id, dv); err != nil {
 			if meta.IsNoMatchError(err) {
@@ -533,6 +571,18 @@ func reconcileImage(ctx context.Context, c client.Client, owner client.Object, s
 			// As the API server wrote it, so every pass reports the same
 			// quantity (e.g. 2048Mi reads back as 2Gi).
 			size = logicalSize(s.id, s.dv, nil)
+		}
+	}
+	if !grow && s.dv != nil && s.pvc != nil && s.pvc.DeletionTimestamp == nil {
+		if _, ok := s.pvc.Annotations[s.id.Key(KeyDiskSize)]; !ok {
+			// A claim CDI made before its DataVolume carried the size
+			// (CDI copies the DataVolume's annotations only when it makes
+			// the claim): record it now, so the size survives CDI
+			// garbage-collecting the DataVolume. Only the annotation is
+			// sent: without it this manager never wrote to the claim.
+			if err := s.recordSize(ctx, c, size); err != nil {
+				return err
+			}
 		}
 	}
 	if grow {
@@ -561,6 +611,20 @@ func reconcileImage(ctx context.Context, c client.Client, owner client.Object, s
 		size = s.d.Size
 	}
 	o.Requested = size
+	return nil
+}
+
+// recordSize writes the annotation id.Key(KeyDiskSize) = size on the disk's
+// claim, and nothing else. A quota cannot refuse it (no request changes).
+func (s *diskState) recordSize(ctx context.Context, c client.Client, size resource.Quantity) error {
+	patch := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{
+		Name: s.key.Name, Namespace: s.key.Namespace,
+		Annotations: map[string]string{s.id.Key(KeyDiskSize): size.String()},
+	}}
+	if err := applyAndRead(ctx, c, s.id, patch); err != nil {
+		return fmt.Errorf("%s: %w", errApplyPVC, err)
+	}
+	s.pvc = patch
 	return nil
 }
 

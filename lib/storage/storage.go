@@ -59,6 +59,14 @@ type Disk struct {
 	// owner's namespace (KindClone, KindCloneSnapshot); nil for a blank or
 	// image disk.
 	Clone *CloneSource
+	// CertConfigMap and SecretRef name a ConfigMap (CA certificates) and a
+	// Secret (keys accessKeyId and secretKey) of the owner's namespace
+	// that CDI's importer uses to fetch an http or registry Source: the
+	// DataVolume source's certConfigMap and secretRef. While the import
+	// has not succeeded Reconcile checks they are there
+	// (ReasonImageAccessNotFound) and writes the DataVolume again when they
+	// change; see access.go.
+	CertConfigMap, SecretRef string
 }
 
 // CloneSource is what a disk is cloned from, in the owner's namespace:

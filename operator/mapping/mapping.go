@@ -100,11 +100,20 @@ func Disks(w *v1alpha1.Wukong) []storage.Disk {
 	boot := BootIndex(w)
 	out := make([]storage.Disk, 0, len(w.Spec.Disks))
 	for i, d := range w.Spec.Disks {
-		src := d.Image
+		src, access := d.Image, d.ImageAccess
 		if i == boot && src == "" && d.ClaimName == "" && d.CloneFrom == nil {
-			src = w.Spec.OSImage
+			src, access = w.Spec.OSImage, w.Spec.OSImageAccess
+		}
+		if src == "" {
+			access = nil // refused at admission; not a blank disk's business
+		}
+		var cm, secret string
+		if access != nil {
+			cm, secret = access.CertConfigMap, access.SecretRef
 		}
 		out = append(out, storage.Disk{
+			CertConfigMap:    cm,
+			SecretRef:        secret,
 			Name:             d.Name,
 			Size:             d.Size,
 			StorageClassName: d.StorageClassName,
@@ -154,8 +163,10 @@ func DiskOfClaim(w *v1alpha1.Wukong, claim string) (int, bool) {
 // lib/storage Disk field libField (the Field of a disk's *apply.Failure) of
 // spec.disks[i]: name, size and storageClassName are the disk's own; source
 // is its image, or spec.osImage for the boot disk without one (Disks gives
-// it osImage), or cloneFrom for a clone; claimName is claimName; "" (a
-// failure about the whole disk) is spec.disks[i].
+// it osImage), or cloneFrom for a clone; claimName is claimName;
+// certConfigMap and secretRef are imageAccess's, or spec.osImageAccess's
+// for the boot disk importing osImage; "" (a failure about the whole disk)
+// is spec.disks[i].
 func DiskField(w *v1alpha1.Wukong, i int, libField string) string {
 	disk := fmt.Sprintf("spec.disks[%d]", i)
 	switch libField {
@@ -169,6 +180,12 @@ func DiskField(w *v1alpha1.Wukong, i int, libField string) string {
 			return "spec.osImage"
 		}
 		return disk + ".image"
+	case "certConfigMap", "secretRef":
+		// As Disks fills them: osImage's for the boot disk importing it.
+		if d := w.Spec.Disks[i]; i == BootIndex(w) && d.Image == "" && d.ClaimName == "" && d.CloneFrom == nil {
+			return "spec.osImageAccess." + libField
+		}
+		return disk + ".imageAccess." + libField
 	}
 	return disk + "." + libField
 }
@@ -217,6 +234,7 @@ func Machine(w *v1alpha1.Wukong, nicObs []network.NICObservation, volObs []stora
 	}
 	if len(w.Spec.Disks) == 0 {
 		m.ContainerDiskImage = w.Spec.OSImage
+		m.ContainerDiskPullSecret = w.Spec.OSImagePullSecret
 	}
 	// Observations are joined to spec entries by name.
 	vols := byName(volObs, func(v storage.Observation) string { return v.Name })

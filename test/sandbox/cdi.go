@@ -104,8 +104,11 @@ func (r *cdiSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		if err := r.c.Get(ctx, req.NamespacedName, pvc); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
-		_, err := r.validateClaim(ctx, dv, pvc)
-		return ctrl.Result{}, err
+		if _, err := r.validateClaim(ctx, dv, pvc); err != nil {
+			return ctrl.Result{}, err
+		}
+		left, err := r.collect(ctx, dv, pvc) // CDI before v1.62 only: see collect
+		return ctrl.Result{RequeueAfter: time.Duration(left) * time.Second}, err
 	}
 	pvc, err := r.ensureClaim(ctx, dv)
 	if errors.Is(err, errPrePopulated) {
@@ -323,6 +326,9 @@ func (r *cdiSim) ensureClaim(ctx context.Context, dv *cdiv1.DataVolume) (*corev1
 		return nil, errPrePopulated
 	}
 	pvc = &corev1.PersistentVolumeClaim{ObjectMeta: simulatedMeta(dv.Name, dv.Namespace)}
+	for k, v := range dv.Annotations { // CDI copies them all (newPersistentVolumeClaim)
+		pvc.Annotations[k] = v
+	}
 	pvc.Annotations[annCreatedForDataVolume] = string(dv.UID)
 	pvc.Labels = map[string]string{"app": "containerized-data-importer"}
 	for k, v := range dv.Labels {
@@ -346,6 +352,9 @@ func (r *cdiSim) ensureClaim(ctx context.Context, dv *cdiv1.DataVolume) (*corev1
 		pvc.Spec.VolumeMode = s.VolumeMode
 		pvc.Spec.Resources = s.Resources
 		if err := claimDefaults(ctx, r.c, &pvc.Spec); err != nil { // from the StorageProfile
+			return nil, err
+		}
+		if err := r.inflateForOverhead(ctx, &pvc.Spec); err != nil {
 			return nil, err
 		}
 	case dv.Spec.PVC != nil:

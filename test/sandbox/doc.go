@@ -79,7 +79,16 @@
 //     API server's quota admission refuses leaves the DataVolume Pending
 //     with Bound and Ready False reason ErrExceededQuota and the API
 //     server's message, a Warning Event of that reason, and a retry every
-//     2 s (cdi.go).
+//     2 s (cdi.go). The claim carries every annotation of its DataVolume
+//     and, for a Filesystem claim, the file system overhead CDIConfig's
+//     status gives its class (none unless a test sets one); a Succeeded
+//     DataVolume annotated cdi.kubevirt.io/storage.deleteAfterCompletion
+//     "true" is garbage-collected, its claim handed to its owner, while
+//     CDIConfig spec.dataVolumeTTLSeconds is set, as CDI before v1.62 did
+//     (cdigc.go). An image server whose host begins with "private-ca." or
+//     "login." fails the import with CDI's x509 or 401/unauthorized text
+//     unless the DataVolume names a certConfigMap or a secretRef
+//     (imageaccess.go).
 //     A clone (source.pvc or source.snapshot) waits, in CloneScheduled, for
 //     its source to exist, be bound and populated and be used by no running
 //     VMI (with a Warning Event CloneSourceInUse on the DataVolume, as CDI

@@ -28,6 +28,11 @@ var Images = map[string]resource.Quantity{
 	// Test fixtures (example domains; no such files exist).
 	"https://images.example.org/guest.qcow2": resource.MustParse("2Gi"),
 	"https://images.example.com/disk.qcow2":  resource.MustParse("1Gi"),
+	// Behind a private CA or a login (see accessError).
+	"https://private-ca.images.example.org/guest.qcow2": resource.MustParse("1Gi"),
+	"https://login.images.example.org/guest.qcow2":      resource.MustParse("1Gi"),
+	"docker://private-ca.registry.example.org/guest:1":  resource.MustParse("1Gi"),
+	"docker://login.registry.example.org/guest:1":       resource.MustParse("1Gi"),
 }
 
 // importError is what the importer pod of dv reports, or "" when the import
@@ -47,6 +52,9 @@ func importError(dv *cdiv1.DataVolume, pvc *corev1.PersistentVolumeClaim) string
 	src := dv.Spec.Source
 	if src == nil || (src.HTTP == nil && src.Registry == nil) {
 		return ""
+	}
+	if msg := accessError(src); msg != "" {
+		return msg
 	}
 	key := ""
 	if src.HTTP != nil {

@@ -68,11 +68,16 @@ const (
 	ReasonCDIMissing               = "CDINotInstalled"
 	ReasonKubeVirtMissing          = "KubeVirtNotInstalled"
 	ReasonSecretNotFound           = "SecretNotFound"
-	ReasonInvalidSpec              = "InvalidSpec"
-	ReasonUnschedulable            = "Unschedulable"
-	ReasonWaitingForDependencies   = "WaitingForDependencies"
-	ReasonRestartRequired          = "RestartRequired"
-	ReasonTransientError           = "TransientError"
+	// ReasonImageAccessNotFound: the ConfigMap or Secret a disk's
+	// imageAccess (or spec.osImageAccess) names is not in the namespace,
+	// or the Secret lacks accessKeyId or secretKey; the disk's DataVolume
+	// waits for it (see ImageAccess).
+	ReasonImageAccessNotFound    = "ImageAccessNotFound"
+	ReasonInvalidSpec            = "InvalidSpec"
+	ReasonUnschedulable          = "Unschedulable"
+	ReasonWaitingForDependencies = "WaitingForDependencies"
+	ReasonRestartRequired        = "RestartRequired"
+	ReasonTransientError         = "TransientError"
 	// ReasonNameConflict: an object Wukong would write (PVC, DataVolume,
 	// NetworkAttachmentDefinition, cloud-init Secret, VirtualMachine, or a
 	// NodeBridge's policy) exists and is not controlled by it; it is left

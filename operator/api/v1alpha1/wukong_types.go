@@ -16,6 +16,8 @@ import (
 // +kubebuilder:validation:XValidation:rule="(has(self.disks) && size(self.disks) > 0) || !has(self.osImage) || !(self.osImage.startsWith('http://') || self.osImage.startsWith('https://'))",message="an http(s) osImage cannot boot as a container disk (a container runtime pulls only registry images): add a disk for it to be imported into, or use a registry image",fieldPath=".osImage"
 // +kubebuilder:validation:XValidation:rule="!has(self.startStrategy) || !has(self.startStrategy.runStrategy) || !has(self.startStrategy.autoStart) || (self.startStrategy.autoStart ? !(self.startStrategy.runStrategy in ['Halted', 'Manual']) : self.startStrategy.runStrategy in ['Halted', 'Manual'])",message="startStrategy.runStrategy conflicts with startStrategy.autoStart: autoStart false allows only Halted or Manual, autoStart true forbids them",fieldPath=".startStrategy.runStrategy"
 // +kubebuilder:validation:XValidation:rule="!has(self.startStrategy) || !has(self.startStrategy.runStrategy) || self.startStrategy.runStrategy == 'Halted' || !has(self.highAvailability) || !has(self.highAvailability.restartPolicy) || (self.highAvailability.restartPolicy == 'Never' ? self.startStrategy.runStrategy in ['Once', 'Manual'] : {'Always': 'Always', 'OnFailure': 'RerunOnFailure'}[self.highAvailability.restartPolicy] == self.startStrategy.runStrategy)",message="startStrategy.runStrategy conflicts with highAvailability.restartPolicy (Always goes with Always, OnFailure with RerunOnFailure, Never with Once or Manual)",fieldPath=".highAvailability.restartPolicy"
+// +kubebuilder:validation:XValidation:rule="!has(self.osImageAccess) || has(self.osImage)",message="osImageAccess applies only to osImage",fieldPath=".osImageAccess"
+// +kubebuilder:validation:XValidation:rule="!has(self.osImagePullSecret) || (has(self.osImage) && (!has(self.disks) || size(self.disks) == 0))",message="osImagePullSecret applies only to osImage booted as a container disk (a Wukong without disks); CDI imports osImage into a disk with spec.osImageAccess",fieldPath=".osImagePullSecret"
 type WukongSpec struct {
 	// CPU is the number of virtual CPUs (KubeVirt sockets of one core
 	// each). On a running VM KubeVirt adds CPUs live up to the maximum in
@@ -72,6 +74,27 @@ type WukongSpec struct {
 	// +kubebuilder:validation:Pattern=`^\S+$`
 	// +optional
 	OSImage string `json:"osImage,omitempty"`
+
+	// OSImageAccess is how CDI's importer reaches osImage when it is
+	// imported into the boot disk: a CA bundle ConfigMap and a login
+	// Secret of this namespace (see ImageAccess). It does not apply to a
+	// container disk (see osImagePullSecret) nor to a disk with an image
+	// of its own (see spec.disks[i].imageAccess).
+	// +optional
+	OSImageAccess *ImageAccess `json:"osImageAccess,omitempty"`
+
+	// OSImagePullSecret names a Secret of this namespace of type
+	// kubernetes.io/dockerconfigjson with which the node pulls osImage when
+	// it boots as a container disk (a Wukong without disks): KubeVirt's
+	// containerDisk.imagePullSecret, which virt-controller adds to the
+	// launcher pod's imagePullSecrets. A missing Secret makes the Wukong
+	// Stalled (SecretNotFound) naming this field, and the VM is not written
+	// until it is there (the node could not pull the image). With disks
+	// it does not apply (CDI imports osImage: see osImageAccess).
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +optional
+	OSImagePullSecret string `json:"osImagePullSecret,omitempty"`
 
 	// SSHKeySecret names a Secret in the same namespace whose values are SSH
 	// public keys (one or more per value, one per line). The Secret must
@@ -423,6 +446,7 @@ type IPConfig struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.cloneFrom) || !has(self.image)",message="cloneFrom and image are mutually exclusive: a disk is imported from an image or cloned, not both",fieldPath=".cloneFrom"
 // +kubebuilder:validation:XValidation:rule="has(self.cloneFrom) == has(oldSelf.cloneFrom) && (!has(self.cloneFrom) || self.cloneFrom == oldSelf.cloneFrom)",message="cloneFrom is immutable: add a new disk to clone another source",fieldPath=".cloneFrom"
 // +kubebuilder:validation:XValidation:rule="!has(self.claimName) || !has(self.cloneFrom)",message="claimName and cloneFrom are mutually exclusive: a disk is an existing claim or a clone, not both",fieldPath=".claimName"
+// +kubebuilder:validation:XValidation:rule="!has(self.imageAccess) || has(self.image)",message="imageAccess applies only to a disk's own image (osImage imported into the boot disk uses spec.osImageAccess)",fieldPath=".imageAccess"
 type DiskSpec struct {
 	// Name of the disk, unique in the Wukong.
 	// +kubebuilder:validation:MinLength=1
@@ -460,6 +484,13 @@ type DiskSpec struct {
 	// +kubebuilder:validation:Pattern=`^\S+$`
 	// +optional
 	Image string `json:"image,omitempty"`
+
+	// ImageAccess is how CDI's importer reaches image: a CA bundle
+	// ConfigMap and a login Secret of this namespace (see ImageAccess).
+	// Only with image (the boot disk importing osImage uses
+	// spec.osImageAccess).
+	// +optional
+	ImageAccess *ImageAccess `json:"imageAccess,omitempty"`
 
 	// DeletionPolicy is what happens to the disk's claim when the Wukong is
 	// deleted, or when the disk is removed from spec.disks (once the

@@ -181,6 +181,9 @@ var libReasons = map[source]map[string]string{
 		"ReasonClaimNotFound":        storage.ReasonClaimNotFound,
 		"ReasonClaimInUse":           storage.ReasonClaimInUse,
 		"ReasonClaimTooSmall":        storage.ReasonClaimTooSmall,
+		"ReasonImageAccessNotFound":  storage.ReasonImageAccessNotFound,
+		"ReasonImageUntrusted":       storage.ReasonImageUntrusted,
+		"ReasonImageUnauthorized":    storage.ReasonImageUnauthorized,
 		"ReasonQuotaExceeded":        storage.ReasonQuotaExceeded,
 	},
 	fromKubeVirt: {

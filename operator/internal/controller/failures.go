@@ -127,6 +127,28 @@ var failures = map[failureKey]failureRow{
 	// retries its own claim, and the DataVolume's change wakes the Wukong).
 	{fromStorage, storage.ReasonQuotaExceeded}: {
 		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonQuotaExceeded, field: diskField, message: diskQuotaMessage, external: true},
+	// A disk's image behind a private CA or a login (imageAccess): the
+	// ConfigMap or Secret is not there (not watched: External, looked at
+	// again after StalledRetry), or CDI's importer failed on the CA or the
+	// login, naming the field that fixes it.
+	{fromStorage, storage.ReasonImageAccessNotFound}: {
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonImageAccessNotFound, field: diskField, external: true,
+		message: func(e entry, f *apply.Failure) string {
+			return f.Error() + ": create it, or change " + mapping.DiskField(e.w, e.i, f.Field)
+		}},
+	{fromStorage, storage.ReasonImageUntrusted}: {
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonImportFailed, field: diskField,
+		message: func(e entry, f *apply.Failure) string {
+			return "CDI's importer does not trust the image server's certificate: name a ConfigMap of this namespace holding " +
+				"the PEM certificate of the CA that signed it in " + mapping.DiskField(e.w, e.i, f.Field) + " (CDI: " + f.Error() + ")"
+		}},
+	{fromStorage, storage.ReasonImageUnauthorized}: {
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonImportFailed, field: diskField,
+		message: func(e entry, f *apply.Failure) string {
+			return "the image server refused CDI's importer a login: name a Secret of this namespace with the keys " +
+				storage.SecretKeyAccess + " and " + storage.SecretKeySecret + " in " + mapping.DiskField(e.w, e.i, f.Field) +
+				", or fix the one named (CDI: " + f.Error() + ")"
+		}},
 	{fromStorage, storage.ReasonClaimLost}: {
 		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonImportFailed, field: diskSource, message: errorMessage},
 	// A claim a disk names (claimName): the user's, in this namespace only

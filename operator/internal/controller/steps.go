@@ -150,6 +150,12 @@ func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
 		// API request: a Stalled pass re-reads nothing live.
 		opts = append(opts, storage.WithCache(r.Cache))
 	}
+	if r.APIReader != nil {
+		// The CA ConfigMaps and login Secrets disks name for their imports
+		// are read one at a time from the API server: no informer on every
+		// ConfigMap of the cluster.
+		opts = append(opts, storage.WithReferenceReader(r.APIReader))
+	}
 	obs, err := storage.Reconcile(ctx, r.Client, identity.Wukong, s.w, disks, opts...)
 	s.vols, s.volsDone = withCloneWaits(s.w, obs, waits), true
 	for _, o := range obs {
@@ -262,6 +268,9 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 	}
 	password, err := r.password(ctx, s)
 	if err != nil {
+		return err
+	}
+	if err := r.pullSecret(ctx, s); err != nil {
 		return err
 	}
 	if reason := r.machineBlocked(s); reason != "" {

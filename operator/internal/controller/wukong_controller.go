@@ -67,6 +67,9 @@ const RetainFinalizer = "vm.novasphere.dev/retain-disks"
 // +kubebuilder:rbac:groups=k8s.cni.cncf.io,resources=network-attachment-definitions,verbs=get,namespace=global-nads
 // Cloud-init Secrets are written; SSH key Secrets are read.
 // +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;patch,namespace=watched
+// ConfigMaps a disk names for its import (imageAccess.certConfigMap): only
+// read, one at a time, to see they are there; never listed or watched.
+// +kubebuilder:rbac:groups=core,resources=configmaps,verbs=get,namespace=watched
 // Node bridges: an administrator's declarations, read to grant NICs; the
 // namespace's labels, matched against their namespaceSelector.
 // +kubebuilder:rbac:groups=vm.novasphere.dev,resources=nodebridges,verbs=get;list;watch
