@@ -71,6 +71,7 @@ func networkStatuses(s *scope) []v1alpha1.NetworkStatus {
 			ns.IPSource = observedIPSource(i)
 		}
 		showConfiguredAddress(&ns, s.w)
+		explainAgentUnsupported(&ns, s.vm.GuestAgent())
 		out = append(out, ns)
 	}
 	return out
