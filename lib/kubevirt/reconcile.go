@@ -101,6 +101,11 @@ func reconcileMachine(ctx context.Context, c client.Client, id apply.Identity, o
 	if _, err := apply.Apply(ctx, c, secret, id); err != nil {
 		return Observation{}, fmt.Errorf("%s: %w", errApplySecret, err)
 	}
+	if m.CloudInit.PropagateSSHKeys {
+		if _, err := apply.Apply(ctx, c, BuildSSHKeysSecret(id, owner, m), id); err != nil {
+			return Observation{}, fmt.Errorf("%s: %w", errApplySSHKeysSecret, err)
+		}
+	}
 
 	vm := BuildVM(id, owner, m)
 	readVersion, err := keepPowerState(ctx, c, id, vm)

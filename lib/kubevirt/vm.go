@@ -153,6 +153,9 @@ func (m Machine) Validate() error {
 			return invalid(fmt.Sprintf("nics[%d].binding", i), "unsupported value %q", n.Binding)
 		}
 	}
+	if err := m.validateAccessCredentials(); err != nil {
+		return err
+	}
 	return m.validateNetworkData()
 }
 
@@ -208,9 +211,10 @@ func BuildVM(id apply.Identity, owner client.Object, m Machine) *kubevirtv1.Virt
 			},
 			Devices: kubevirtv1.Devices{Disks: disks, Interfaces: ifaces},
 		},
-		Networks:    networks,
-		Volumes:     volumes,
-		Tolerations: append([]corev1.Toleration(nil), m.Tolerations...),
+		Networks:          networks,
+		Volumes:           volumes,
+		Tolerations:       append([]corev1.Toleration(nil), m.Tolerations...),
+		AccessCredentials: buildAccessCredentials(owner, m),
 	}
 	if !m.PodNetwork {
 		f := false
