@@ -51,6 +51,10 @@ func (o Observation) GuestAgent() GuestAgent {
 // "Guest agent is offline" when the agent does not answer, or the error of
 // writing a user's keys).
 type AccessCredentials struct {
+	// Configured: the VMI's spec has an SSH public key credential with
+	// qemuGuestAgent propagation (a VMI started before the VM had one has
+	// none: KubeVirt mounts the Secret at start).
+	Configured bool
 	// Reported: the VMI has the condition (KubeVirt sets it only for a VMI
 	// with qemuGuestAgent access credentials, after a first attempt).
 	Reported bool
@@ -60,12 +64,20 @@ type AccessCredentials struct {
 	Message string
 }
 
-// AccessCredentials reads the VMI's AccessCredentialsSynchronized
-// condition (the zero value without a VMI or the condition).
+// AccessCredentials reads the VMI's access credentials and its
+// AccessCredentialsSynchronized condition (the zero value without a VMI).
 func (o Observation) AccessCredentials() AccessCredentials {
-	c := o.vmiCondition(kubevirtv1.VirtualMachineInstanceAccessCredentialsSynchronized)
-	if c == nil {
-		return AccessCredentials{}
+	var a AccessCredentials
+	if o.vmi == nil {
+		return a
 	}
-	return AccessCredentials{Reported: true, Synchronized: c.Status == corev1.ConditionTrue, Message: c.Message}
+	for _, c := range o.vmi.Spec.AccessCredentials {
+		if c.SSHPublicKey != nil && c.SSHPublicKey.PropagationMethod.QemuGuestAgent != nil {
+			a.Configured = true
+		}
+	}
+	if c := o.vmiCondition(kubevirtv1.VirtualMachineInstanceAccessCredentialsSynchronized); c != nil {
+		a.Reported, a.Synchronized, a.Message = true, c.Status == corev1.ConditionTrue, c.Message
+	}
+	return a
 }

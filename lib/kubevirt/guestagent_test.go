@@ -34,6 +34,11 @@ func TestObserveGuestAgent(t *testing.T) {
 			agent: GuestAgent{Connected: true, Unsupported: true, Reason: "Guest agent version '2.5' is not supported"}},
 		{name: "keys not written: agent offline", vmi: obsVMI(kubevirtv1.Running, offline),
 			creds: AccessCredentials{Reported: true, Message: "Guest agent is offline"}},
+		{name: "credentials in the VMI's spec, not written yet", vmi: func() *kubevirtv1.VirtualMachineInstance {
+			vmi := obsVMI(kubevirtv1.Running, connected)
+			vmi.Spec.AccessCredentials = BuildVM(testID, testOwner(), propagating(keyA)).Spec.Template.Spec.AccessCredentials
+			return vmi
+		}(), agent: GuestAgent{Connected: true}, creds: AccessCredentials{Configured: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

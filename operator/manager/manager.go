@@ -303,7 +303,15 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		// MACs differ between clusters (#33).
 		ClusterID: clusterID,
 	}
-	if err := r.SetupWithManager(mgr, controller.SetupOptions{MaxConcurrentReconciles: o.MaxConcurrentReconciles, Installed: installed}); err != nil {
+	keySecrets, err := newKeySecretCache(cfg, httpClient, scheme, mapper, cacheOpts.DefaultNamespaces)
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(keySecrets); err != nil {
+		return nil, err
+	}
+	if err := r.SetupWithManager(mgr, controller.SetupOptions{MaxConcurrentReconciles: o.MaxConcurrentReconciles, Installed: installed,
+		KeySecrets: keySecrets.Cache}); err != nil {
 		return nil, fmt.Errorf("cannot set up the Wukong controller: %w", err)
 	}
 	nb := &nodebridge.Reconciler{Client: FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespaces: o.Namespaces}}

@@ -36,6 +36,7 @@ func computeStatus(w *v1alpha1.Wukong, s *scope) {
 	setNetworksConfigured(w, s)
 	setVolumesBound(w, s)
 	setRestartRequired(w, s)
+	setSSHKeysSynchronized(w, s)
 	setReady(w, s)
 	setMigration(w, s)
 	setNodeLost(w, s, s.maint.policy)
