@@ -75,11 +75,14 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 	// the default, when none is) passes again as soon as the class appears,
 	// instead of after StalledRetry. They are cluster-scoped, written by
 	// administrators only and few, and the steps already read them through
-	// the cache, so the watch adds no informer. The NADs and Secrets a user
-	// names are not watched: even metadata only, that would keep an entry
-	// per NAD or Secret of every namespace in memory, a number any tenant
-	// can grow; a Wukong waiting for one finds it by StalledRetry (or at
-	// once on any change to the Wukong, an annotation included).
+	// the cache, so the watch adds no informer. The NADs and password
+	// Secrets a user names are not watched: even metadata only, that would
+	// keep an entry per NAD or Secret of every namespace in memory, a
+	// number any tenant can grow; a Wukong waiting for one finds it by
+	// StalledRetry (or at once on any change to the Wukong, an annotation
+	// included). SSH key Secrets are the exception (an edit must reach
+	// running guests): the opted-in ones only, their names only
+	// (SetupOptions.KeySecrets).
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexStorageClasses, storageClassesOf); err != nil {
 		return err
 	}
