@@ -24,6 +24,9 @@ import (
 // masquerade MAC never leaves the pod and is not kept here
 // (kubevirt.PodNetworkMAC).
 func (r *WukongReconciler) keptMACs(ctx context.Context, s *scope) (map[string]string, error) {
+	if len(s.w.Spec.Networks) == 0 {
+		return nil, nil // no NIC: no read (a cluster without KubeVirt would ask discovery each pass)
+	}
 	kept := map[string]string{}
 	for _, n := range s.w.Status.Networks {
 		if n.Name != kubevirt.PodNetworkName && n.MACAddress != "" {
