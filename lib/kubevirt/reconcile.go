@@ -125,6 +125,11 @@ func reconcileMachine(ctx context.Context, c client.Client, id apply.Identity, o
 	if _, err := apply.Apply(ctx, c, secret, id); err != nil {
 		return Observation{}, fmt.Errorf("%s: %w", errApplySecret, err)
 	}
+	if m.CloudInit.PropagateSSHKeys {
+		if _, err := apply.Apply(ctx, c, BuildSSHKeysSecret(id, owner, m), id); err != nil {
+			return Observation{}, fmt.Errorf("%s: %w", errApplySSHKeysSecret, err)
+		}
+	}
 
 	key := client.ObjectKey{Namespace: owner.GetNamespace(), Name: m.Name}
 	if err := dropSizing(ctx, c, key, m); err != nil {

@@ -208,6 +208,15 @@ type CloudInit struct {
 	// SR-IOV-bound NICs only from the agent. Set it for images that ship the
 	// agent already or cannot install packages (no package mirror reachable).
 	SkipGuestAgent bool
+	// PropagateSSHKeys also keeps SSHKeys in the running guest: the lib
+	// writes them to the Secret <owner>-sshkeys and the VM's
+	// accessCredentials name it with KubeVirt's qemuGuestAgent propagation
+	// for User (see accesscredentials.go), so a key removed from SSHKeys is
+	// removed from the user's authorized_keys while the guest runs, and one
+	// added is added. Needs User and a guest agent that supports it;
+	// KubeVirt mounts the Secret at start, so a running VM gets it after a
+	// restart (RestartRequired).
+	PropagateSSHKeys bool
 	// Salt for hashing User.Password (crypt base64 alphabet, at most 16
 	// characters). Empty derives one from the owner's UID (or namespace and
 	// name) and the user name, so the hash is stable across reconciles.
@@ -256,13 +265,14 @@ var ErrKubeVirtNotInstalled = errors.New("KubeVirt is not installed: no VirtualM
 
 // Error prefixes.
 const (
-	errApplySecret       = "cannot apply cloud-init Secret"
-	errApplyVM           = "cannot apply VirtualMachine"
-	errGetVM             = "cannot get VirtualMachine"
-	errGetVMI            = "cannot get VirtualMachineInstance"
-	errGetSSHSecret      = "cannot get SSH key Secret"
-	errGetPasswordSecret = "cannot get password Secret"
-	errBuildCloudIni     = "cannot build cloud-init"
+	errApplySecret        = "cannot apply cloud-init Secret"
+	errApplySSHKeysSecret = "cannot apply SSH keys Secret"
+	errApplyVM            = "cannot apply VirtualMachine"
+	errGetVM              = "cannot get VirtualMachine"
+	errGetVMI             = "cannot get VirtualMachineInstance"
+	errGetSSHSecret       = "cannot get SSH key Secret"
+	errGetPasswordSecret  = "cannot get password Secret"
+	errBuildCloudIni      = "cannot build cloud-init"
 )
 
 // InvalidInputError says an input field has a value the lib cannot use.

@@ -150,6 +150,9 @@ func (m Machine) Validate() error {
 			return invalid(fmt.Sprintf("nics[%d].binding", i), "unsupported value %q", n.Binding)
 		}
 	}
+	if err := m.validateAccessCredentials(); err != nil {
+		return err
+	}
 	return m.validateNetworkData()
 }
 
@@ -205,9 +208,10 @@ func BuildVM(id apply.Identity, owner client.Object, m Machine) *kubevirtv1.Virt
 			Memory:  &kubevirtv1.Memory{Guest: &mem},
 			Devices: kubevirtv1.Devices{Disks: disks, Interfaces: ifaces},
 		},
-		Networks:    networks,
-		Volumes:     volumes,
-		Tolerations: append([]corev1.Toleration(nil), m.Tolerations...),
+		Networks:          networks,
+		Volumes:           volumes,
+		Tolerations:       append([]corev1.Toleration(nil), m.Tolerations...),
+		AccessCredentials: buildAccessCredentials(owner, m),
 	}
 	if !m.PodNetwork {
 		f := false

@@ -22,7 +22,8 @@ type NICObservation struct {
 	// networkName `NADNamespace/NADName`).
 	NADNamespace string
 	NADName      string
-	// MAC is the stable MAC address for the NIC (see MAC).
+	// MAC is the stable MAC address for the NIC: the one WithKeptMACs
+	// gives it, else ClusterMAC (MAC without WithClusterID).
 	MAC string
 	// UserProvided is true when the NAD was named by the user.
 	UserProvided bool
@@ -62,6 +63,8 @@ type Option func(*options)
 
 type options struct {
 	globalNamespaces []string
+	clusterID        string            // WithClusterID
+	kept             map[string]string // WithKeptMACs
 }
 
 // WithGlobalNamespaces allows NICs to name NADs in these namespaces besides
@@ -96,7 +99,7 @@ func Reconcile(ctx context.Context, c client.Client, id apply.Identity, owner cl
 	}
 	var errs []error
 	for _, a := range atts {
-		n := NICObservation{Name: a.Name, MAC: MAC(owner.GetNamespace(), owner.GetName(), a.Name)}
+		n := NICObservation{Name: a.Name, MAC: o.nicMAC(owner.GetNamespace(), owner.GetName(), a.Name)}
 		if err := a.Validate(); err != nil {
 			n.fail(ReasonInvalidAttachment, err)
 		} else {

@@ -124,8 +124,9 @@ func (t *ChildTransform) controlled(obj client.Object) bool {
 }
 
 // childName reports whether obj has a name the operator gives a child of
-// that kind of the owner ref names: the cloud-init Secret <wukong>-cloudinit
-// and the VirtualMachine <wukong> (one per Wukong), a PVC, DataVolume or
+// that kind of the owner ref names: the cloud-init Secret <wukong>-cloudinit,
+// the SSH key Secret <wukong>-sshkeys and the VirtualMachine <wukong> (one
+// per Wukong), a PVC, DataVolume or
 // NAD <wukong>-<disk or NIC>, the policy of a NodeBridge
 // wukong-br-<bridge>. An owner reference is all a tenant needs to forge
 // (to one of its own Wukongs); the name rule keeps such objects from being
@@ -137,7 +138,7 @@ func childName(obj client.Object, ref metav1.OwnerReference) bool {
 	}
 	switch obj.(type) {
 	case *corev1.Secret:
-		return name == ref.Name+"-"+kubevirt.CloudInitSecretSuffix
+		return name == ref.Name+"-"+kubevirt.CloudInitSecretSuffix || name == ref.Name+"-"+kubevirt.SSHKeysSecretSuffix
 	case *kubevirtv1.VirtualMachine:
 		return name == ref.Name
 	case *kubevirtv1.VirtualMachineInstance:

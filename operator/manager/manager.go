@@ -122,6 +122,10 @@ type Options struct {
 	// Zero (the default) leaves lost nodes to an administrator. Safe only
 	// where storage fences a lost node.
 	NodeLossRestartAfter time.Duration
+	// ClusterID is mixed into the MACs of new secondary NICs (see
+	// ClusterIdentity); empty: the UID of the kube-system namespace, read
+	// once by New.
+	ClusterID string
 }
 
 // The defaults of Options.StalledRetryBase and StalledRetryMax.
@@ -279,6 +283,12 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("cannot index Wukongs by their node networks: %w", err)
 	}
 	children.Reader = mgr.GetCache()
+	clusterID := o.ClusterID
+	if clusterID == "" {
+		if clusterID, err = ClusterIdentity(context.Background(), mgr.GetAPIReader()); err != nil {
+			return nil, err
+		}
+	}
 	r := &controller.WukongReconciler{
 		Client:              FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespaces: o.Namespaces},
 		Recorder:            mgr.GetEventRecorder("wukong"),
@@ -291,8 +301,18 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		// The administrator's answers for drains and lost nodes (#30).
 		DefaultEvictionStrategy: kubevirtv1.EvictionStrategy(o.DefaultEvictionStrategy),
 		NodeLoss:                controller.NodeLossPolicy{After: o.NodeLossRestartAfter},
+		// MACs differ between clusters (#33).
+		ClusterID: clusterID,
 	}
-	if err := r.SetupWithManager(mgr, controller.SetupOptions{MaxConcurrentReconciles: o.MaxConcurrentReconciles, Installed: installed}); err != nil {
+	keySecrets, err := newKeySecretCache(cfg, httpClient, scheme, mapper, cacheOpts.DefaultNamespaces)
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(keySecrets); err != nil {
+		return nil, err
+	}
+	if err := r.SetupWithManager(mgr, controller.SetupOptions{MaxConcurrentReconciles: o.MaxConcurrentReconciles, Installed: installed,
+		KeySecrets: keySecrets.Cache}); err != nil {
 		return nil, fmt.Errorf("cannot set up the Wukong controller: %w", err)
 	}
 	nb := &nodebridge.Reconciler{Client: FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespaces: o.Namespaces}}

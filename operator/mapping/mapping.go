@@ -260,6 +260,9 @@ func Machine(w *v1alpha1.Wukong, nicObs []network.NICObservation, volObs []stora
 		m.CloudInit.SkipGuestAgent = true
 	}
 	if u := w.Spec.CloudInitUser; u != nil {
+		// Keys reach the running guest too, through the guest agent, for
+		// the user Wukong knows (issue #33; lib/kubevirt accesscredentials.go).
+		m.CloudInit.PropagateSSHKeys = w.Spec.SSHKeySecret != ""
 		m.CloudInit.User = &kubevirt.User{
 			Name:         u.Name,
 			Password:     u.Password,

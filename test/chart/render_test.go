@@ -660,3 +660,18 @@ func TestRenderNodeLoss(t *testing.T) {
 	_, err = render(t, map[string]any{"defaultEvictionStrategy": "Migrate"})
 	assert.Error(t, err, "the values schema refuses an unknown strategy")
 }
+
+// TestRenderClusterID: clusterID becomes --cluster-id; unset, the flag is
+// absent (the manager reads kube-system's UID).
+func TestRenderClusterID(t *testing.T) {
+	rel, err := render(t, nil)
+	require.NoError(t, err)
+	_, c := managerOf(t, parse(t, rel.Manifest))
+	for _, a := range c.Args {
+		assert.NotContains(t, a, "--cluster-id")
+	}
+	rel, err = render(t, map[string]any{"clusterID": "dc1-prod"})
+	require.NoError(t, err)
+	_, c = managerOf(t, parse(t, rel.Manifest))
+	assert.Contains(t, c.Args, "--cluster-id=dc1-prod")
+}

@@ -45,10 +45,12 @@ func (r *kubevirtSim) interfaces(ctx context.Context, vmi *kubevirtv1.VirtualMac
 	if err != nil {
 		return nil, err
 	}
-	agent, err := r.guestAgent(ctx, vmi)
+	ga, err := r.guestAgentOf(ctx, vmi)
 	if err != nil {
 		return nil, err
 	}
+	// The agent poller's guest-network-get-interfaces (guestagent.go).
+	agent := ga.has("guest-network-get-interfaces")
 	nodes := &corev1.NodeList{}
 	if err := r.c.List(ctx, nodes); err != nil {
 		return nil, err

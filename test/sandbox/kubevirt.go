@@ -73,6 +73,8 @@ func (r *kubevirtSim) setup(mgr ctrl.Manager) error {
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.vmsUsingClaim)).
 		Watches(&cdiv1.DataVolume{}, handler.EnqueueRequestsFromMapFunc(r.vmsUsingClaim)).
 		Watches(&kubevirtv1.KubeVirt{}, handler.EnqueueRequestsFromMapFunc(r.kubevirtCRChanged)).
+		// virt-launcher watches the Secrets of its access credentials.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.vmsUsingSecret)).
 		// The scheduler's binding (or its Unschedulable verdict) of a
 		// launcher pod moves its VMI on; the pod's controller is the VMI,
 		// whose name is the VM's.
@@ -378,10 +380,10 @@ func (r *kubevirtSim) progressVMI(ctx context.Context, vmi *kubevirtv1.VirtualMa
 	vmi.Status.Conditions = nil
 	setVMICondition(vmi, conditionPodScheduled, corev1.ConditionTrue, "", "")
 	setVMICondition(vmi, kubevirtv1.VirtualMachineInstanceReady, corev1.ConditionTrue, "", "")
-	if agent, err := r.guestAgent(ctx, vmi); err != nil {
+	if agent, err := r.guestAgentOf(ctx, vmi); err != nil {
 		return err
-	} else if agent {
-		setVMICondition(vmi, kubevirtv1.VirtualMachineInstanceAgentConnected, corev1.ConditionTrue, "", "")
+	} else if err := r.playGuestAgent(ctx, vmi, agent); err != nil {
+		return err
 	}
 	setPhaseTransition(vmi, kubevirtv1.Running)
 	if err := r.migrationStatus(ctx, vmi); err != nil {

@@ -301,6 +301,9 @@ func (r *kubevirtSim) syncRunningVMI(ctx context.Context, vmi *kubevirtv1.Virtua
 	if err := r.migrationStatus(ctx, vmi); err != nil {
 		return err
 	}
+	if err := r.syncGuestAgent(ctx, vmi); err != nil {
+		return err
+	}
 	return r.updateVMIStatus(ctx, vmi, before)
 }
 

@@ -832,6 +832,14 @@ type NetworkStatus struct {
 	// addresses). Empty when the NIC has no address to show.
 	// +optional
 	IPSource IPSource `json:"ipSource,omitempty"`
+	// Message says why a secondary NIC shows no address observed inside
+	// the guest when KubeVirt gives a reason: the QEMU guest agent is
+	// connected but KubeVirt does not support it (VMI condition
+	// AgentVersionNotSupported, e.g. after a KubeVirt upgrade), so no
+	// addresses are reported from inside the guest; it points at
+	// spec.guestAgent and the image. Empty otherwise.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // IPSource is where a NIC's reported address comes from.

@@ -11,6 +11,7 @@ import (
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -30,6 +31,10 @@ type SetupOptions struct {
 	// Installed reports whether a kind is served; kinds that are not are
 	// not watched. Nil means every kind is served.
 	Installed func(schema.GroupVersionKind) bool
+	// KeySecrets holds (metadata only) the Secrets labelled
+	// v1alpha1.SSHAuthorizedKeysLabel=true; an edit of one reconciles the
+	// Wukongs naming it (sshkeys.go). Nil: not watched.
+	KeySecrets cache.Cache
 }
 
 // SetupWithManager registers the reconciler and its watches.
@@ -70,11 +75,14 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 	// the default, when none is) passes again as soon as the class appears,
 	// instead of after StalledRetry. They are cluster-scoped, written by
 	// administrators only and few, and the steps already read them through
-	// the cache, so the watch adds no informer. The NADs and Secrets a user
-	// names are not watched: even metadata only, that would keep an entry
-	// per NAD or Secret of every namespace in memory, a number any tenant
-	// can grow; a Wukong waiting for one finds it by StalledRetry (or at
-	// once on any change to the Wukong, an annotation included).
+	// the cache, so the watch adds no informer. The NADs and password
+	// Secrets a user names are not watched: even metadata only, that would
+	// keep an entry per NAD or Secret of every namespace in memory, a
+	// number any tenant can grow; a Wukong waiting for one finds it by
+	// StalledRetry (or at once on any change to the Wukong, an annotation
+	// included). SSH key Secrets are the exception (an edit must reach
+	// running guests): the opted-in ones only, their names only
+	// (SetupOptions.KeySecrets).
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexStorageClasses, wukongIndex(storageClassesOf)); err != nil {
 		return err
 	}
@@ -103,6 +111,10 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 	b = b.Watches(&v1alpha1.Wukong{}, handler.EnqueueRequestsFromMapFunc(r.cloneUsers(cloneKeyWukong)))
 	if o.Installed == nil || o.Installed(v1alpha1.GroupVersion.WithKind("WukongSnapshot")) {
 		b = b.Watches(&v1alpha1.WukongSnapshot{}, handler.EnqueueRequestsFromMapFunc(r.cloneUsers(cloneKeySnapshot)))
+	}
+	b, err := r.watchSSHKeySecrets(mgr, b, o.KeySecrets)
+	if err != nil {
+		return err
 	}
 	return b.Complete(r)
 }

@@ -39,6 +39,7 @@ func computeStatus(w *v1alpha1.Wukong, s *scope) {
 	setNetworksConfigured(w, s)
 	setVolumesBound(w, s)
 	setRestartRequired(w, s)
+	setSSHKeysSynchronized(w, s)
 	setReady(w, s)
 	setMigration(w, s)
 	setResources(w, s)
@@ -75,6 +76,7 @@ func networkStatuses(s *scope) []v1alpha1.NetworkStatus {
 			ns.IPSource = observedIPSource(i)
 		}
 		showConfiguredAddress(&ns, s.w)
+		explainAgentUnsupported(&ns, s.vm.GuestAgent())
 		out = append(out, ns)
 	}
 	return out

@@ -71,7 +71,12 @@ func (r *WukongReconciler) reconcileNetworks(ctx context.Context, s *scope) erro
 		}
 		atts = append(atts, a)
 	}
-	obs, err := network.Reconcile(ctx, r.Client, identity.Wukong, s.w, atts, network.WithGlobalNamespaces(r.GlobalNADNamespaces...))
+	kept, err := r.keptMACs(ctx, s)
+	if err != nil {
+		return err
+	}
+	obs, err := network.Reconcile(ctx, r.Client, identity.Wukong, s.w, atts, network.WithGlobalNamespaces(r.GlobalNADNamespaces...),
+		network.WithClusterID(r.ClusterID), network.WithKeptMACs(kept))
 	s.net, s.netDone = obs, true
 	var transient []error
 	failed := false

@@ -112,6 +112,9 @@ type WukongReconciler struct {
 	DefaultEvictionStrategy kubevirtv1.EvictionStrategy
 	// NodeLoss is the administrator's node-loss policy (zero: off).
 	NodeLoss NodeLossPolicy
+	// ClusterID is mixed into the MACs of new NICs (network.WithClusterID;
+	// see macs.go); empty keeps the scheme without it.
+	ClusterID string
 	// Clock is the time the node-loss policy compares with (nil: time.Now).
 	Clock func() time.Time
 	// Cache reads only what the manager's cache holds (Wukong's own,
