@@ -107,6 +107,15 @@ func (r *cdiSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		_, err := r.validateClaim(ctx, dv, pvc)
 		return ctrl.Result{}, err
 	}
+	// A clone of a DataSource (spec.sourceRef) clones what it points at
+	// (catalog.go populateSourceRef); until then CDI retries, no claim made.
+	if ok, err := r.populateSourceRef(ctx, dv); err != nil || !ok {
+		if err == nil && dv.Status.Phase == cdiv1.PhaseUnset {
+			dv.Status.Phase = cdiv1.Pending
+			err = r.c.Status().Update(ctx, dv)
+		}
+		return ctrl.Result{RequeueAfter: requeueSlow}, err
+	}
 	pvc, err := r.ensureClaim(ctx, dv)
 	if errors.Is(err, errPrePopulated) {
 		return ctrl.Result{RequeueAfter: requeueSlow}, nil

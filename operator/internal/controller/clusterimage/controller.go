@@ -64,6 +64,10 @@ import (
 // The golden claims' capacity.
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get,namespace=catalog
 
+// ReasonCatalogNamespaceMissing: the operator's image catalog namespace
+// does not exist.
+const ReasonCatalogNamespaceMissing = "CatalogNamespaceNotFound"
+
 // Label keys on the golden objects (under identity.Wukong's domain).
 const (
 	// KeyImage is the label carrying the ClusterImage's name.
@@ -175,6 +179,13 @@ func (r *Reconciler) reconcileCopies(ctx context.Context, s *scope) error {
 	if err != nil || (kind != storage.KindHTTP && kind != storage.KindRegistry) {
 		s.invalidReason, s.invalid = v1alpha1.ReasonInvalidImage, fmt.Sprintf("spec.source %q is not an http(s) URL or a registry image", s.img.Spec.Source)
 		return nil
+	}
+	if err := r.Reader.Get(ctx, client.ObjectKey{Name: r.Namespace}, &corev1.Namespace{}); err != nil {
+		if apierrors.IsNotFound(err) {
+			s.invalidReason, s.invalid = ReasonCatalogNamespaceMissing, fmt.Sprintf("the image catalog namespace %s does not exist: create it (the operator's --image-catalog-namespace)", r.Namespace)
+			return nil
+		}
+		return err
 	}
 	classes, err := r.classes(ctx, s)
 	if err != nil || s.invalid != "" {
