@@ -13,13 +13,14 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.schedule) || !(self.source.startsWith('http://') || self.source.startsWith('https://'))",message="schedule applies to registry sources only: CDI's DataImportCron polls registries (docker://… or a bare reference), not http(s) URLs",fieldPath=".schedule"
 // +kubebuilder:validation:XValidation:rule="!has(self.importsToKeep) || has(self.schedule)",message="importsToKeep needs schedule: only periodic re-imports keep older copies",fieldPath=".importsToKeep"
 // +kubebuilder:validation:XValidation:rule="self.source == oldSelf.source",message="source is immutable: declare a new ClusterImage for another image",fieldPath=".source"
+// +kubebuilder:validation:XValidation:rule="has(self.schedule) == has(oldSelf.schedule)",message="schedule cannot be added or removed (a scheduled image is kept by a DataImportCron, another by a DataVolume): declare a new ClusterImage",fieldPath=".schedule"
 type ClusterImageSpec struct {
 	// Source is the image, in the forms a disk's image accepts: an
 	// http(s):// URL (imported once by a CDI DataVolume) or a registry
 	// image (docker://… or a bare reference; with schedule re-imported by a
 	// CDI DataImportCron when the registry's digest changes). The
-	// operator's allowed image sources (--image-sources) apply as for
-	// disks. Immutable.
+	// operator's --image-sources (a tenant's guard) do not apply: the
+	// administrator declares it. Immutable.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:Pattern=`^\S+$`
@@ -57,7 +58,8 @@ type ClusterImageSpec struct {
 	// Schedule re-imports a registry source periodically, in cron format
 	// (e.g. "0 */12 * * *"): CDI's DataImportCron polls the registry on it
 	// and imports a new golden copy when the image's digest changed, then
-	// points the image's DataSource at it. Omitted: imported once. Not for
+	// points the image's DataSource at it. Omitted: imported once. It can
+	// change, but not be added or removed. Not for
 	// http(s) sources (CDI's DataImportCron polls registries only:
 	// pkg/controller/dataimportcron-controller.go initCron).
 	// +kubebuilder:validation:MaxLength=128
