@@ -290,7 +290,8 @@ func (r *dataImportCronSim) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, nil
 	}
 	log.FromContext(ctx).Info("DataImportCron", "currentImports", cron.Status.CurrentImports, "lastImportedPVC", cron.Status.LastImportedPVC)
-	return requeueOnConflict(ctrl.Result{}, r.c.Status().Update(ctx, cron))
+	// The CRD has no status subresource: CDI updates the whole object.
+	return requeueOnConflict(ctrl.Result{}, r.c.Update(ctx, cron))
 }
 
 // cronLabels are the labels of what a cron creates.
