@@ -14,7 +14,8 @@
 #     ships them (client/v8 config/crd, the module served by the Go proxy at
 #     the version pinned below), which KubeVirt's snapshot controller and
 #     the CSI snapshotter use;
-#   - CDI's (DataVolume, StorageProfile, CDIConfig, DataSource) as
+#   - CDI's (DataVolume, StorageProfile, CDIConfig, DataSource,
+#     DataImportCron) as
 #     cdi-operator installs them, by `cdi-admission crds`
 #     (kubevirt.io/containerized-data-importer pkg/operator/resources/cluster);
 #   - Multus (NetworkAttachmentDefinition) and NMState

@@ -34,7 +34,8 @@
 // with the CA bundle of --ca-file instead of at the cdi-api Service.
 //
 // crds writes the CRDs cdi-operator installs (cluster.New...Crd) for
-// DataVolume, StorageProfile, CDIConfig and DataSource into --out-dir, one
+// DataVolume, StorageProfile, CDIConfig, DataSource and DataImportCron
+// (the golden image catalog, issue #32) into --out-dir, one
 // file per CRD named <group>_<plural>.yaml.
 package main
 
@@ -306,6 +307,7 @@ func writeCRDs(args []string) error {
 		cluster.NewStorageProfileCrd(),
 		cluster.NewCdiConfigCrd(),
 		cluster.NewDataSourceCrd(),
+		cluster.NewDataImportCronCrd(),
 	} {
 		if crd.Name == "" {
 			return errors.New("CDI's embedded CRD did not decode")

@@ -89,6 +89,7 @@ func (d Disk) validateAccess(kind Kind) error {
 // http or registry source.
 func (d Disk) setAccess(src *cdiv1.DataVolumeSource) {
 	switch {
+	case src == nil: // a sourceRef (catalog image): nothing to fetch
 	case src.HTTP != nil:
 		src.HTTP.CertConfigMap, src.HTTP.SecretRef = d.CertConfigMap, d.SecretRef
 	case src.Registry != nil:

@@ -60,18 +60,29 @@ func (d Disk) validate() (Kind, error) {
 }
 
 // kind checks a clone source: no Source beside it, exactly one of
-// ClaimName and SnapshotName, a DNS-1123 subdomain (what both kinds' names
-// are).
+// ClaimName, SnapshotName and DataSource, a DNS-1123 subdomain (what the
+// three kinds' names are).
 func (c *CloneSource) kind(d Disk) (Kind, error) {
 	if d.Source != "" {
 		return KindBlank, fmt.Errorf("%w: disk %q has both a source and a clone source", ErrInvalidDisk, d.Name)
 	}
-	name, kind := c.ClaimName, KindClone
-	if c.SnapshotName != "" {
-		name, kind = c.SnapshotName, KindCloneSnapshot
+	name, kind, set := c.ClaimName, KindClone, 0
+	for _, on := range []bool{c.ClaimName != "", c.SnapshotName != "", c.DataSource != nil} {
+		if on {
+			set++
+		}
 	}
-	if (c.ClaimName == "") == (c.SnapshotName == "") {
-		return KindBlank, fmt.Errorf("%w: disk %q needs exactly one of a claim and a snapshot to clone", ErrInvalidDisk, d.Name)
+	if set != 1 {
+		return KindBlank, fmt.Errorf("%w: disk %q needs exactly one of a claim, a snapshot and a DataSource to clone", ErrInvalidDisk, d.Name)
+	}
+	switch {
+	case c.SnapshotName != "":
+		name, kind = c.SnapshotName, KindCloneSnapshot
+	case c.DataSource != nil:
+		name, kind = c.DataSource.Name, KindCloneDataSource
+		if ns := c.DataSource.Namespace; ns != "" && len(validation.IsDNS1123Label(ns)) > 0 {
+			return KindBlank, fmt.Errorf("%w: disk %q clones a DataSource of namespace %q, which is not a valid namespace name", ErrInvalidDisk, d.Name, ns)
+		}
 	}
 	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
 		return KindBlank, fmt.Errorf("%w: disk %q clones %q, which is not a valid object name", ErrInvalidDisk, d.Name, name)
@@ -128,7 +139,7 @@ func BuildPVC(id apply.Identity, owner client.Object, d Disk) *corev1.Persistent
 // StorageProfile (a ReadWriteMany class gives a claim a VM can
 // live-migrate with), labelled for id (Labels): an http or registry source
 // for an image disk, a pvc or snapshot source in the owner's namespace for
-// a clone (d.Clone), a blank source (CDI's DataVolumeBlankImage: an empty
+// a clone (d.Clone; spec.sourceRef for a DataSource), a blank source (CDI's DataVolumeBlankImage: an empty
 // disk image, or an empty block device) for a disk without one. It fails
 // (ErrInvalidDisk) for a bad source. owner must carry its apiVersion and
 // kind (TypeMeta).
@@ -161,6 +172,8 @@ func buildDataVolume(id apply.Identity, owner client.Object, d Disk, kind Kind) 
 		src.PVC = &cdiv1.DataVolumeSourcePVC{Namespace: owner.GetNamespace(), Name: d.Clone.ClaimName}
 	case KindCloneSnapshot:
 		src.Snapshot = &cdiv1.DataVolumeSourceSnapshot{Namespace: owner.GetNamespace(), Name: d.Clone.SnapshotName}
+	case KindCloneDataSource:
+		src = nil // spec.sourceRef instead (CDI admission: exactly one of source and sourceRef)
 	default:
 		return nil, fmt.Errorf("%w: disk %q has an unknown source kind %q", ErrInvalidDisk, d.Name, kind)
 	}
@@ -185,6 +198,13 @@ func buildDataVolume(id apply.Identity, owner client.Object, d Disk, kind Kind) 
 	// inflates by the file system overhead. Once CDI garbage-collects the
 	// DataVolume, the claim still says what the disk's size is.
 	dv.Annotations = map[string]string{id.Key(KeyDiskSize): d.Size.String()}
+	if kind == KindCloneDataSource {
+		ns := d.Clone.DataSource.Namespace
+		if ns == "" {
+			ns = owner.GetNamespace()
+		}
+		dv.Spec.SourceRef = &cdiv1.DataVolumeSourceRef{Kind: cdiv1.DataVolumeDataSource, Namespace: &ns, Name: d.Clone.DataSource.Name}
+	}
 	return dv, nil
 }
 

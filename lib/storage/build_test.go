@@ -177,6 +177,41 @@ func TestBuildDataVolumeClone(t *testing.T) {
 	}
 }
 
+// TestBuildDataVolumeDataSource: a DataSource clone (a catalog image) is a
+// DataVolume with spec.sourceRef and no spec.source (CDI's DataVolume
+// admission refuses both: pkg/apiserver/webhooks/datavolume-validate.go
+// "Data volume should have either Source or SourceRef"), with the
+// DataSource's namespace, the owner's when empty.
+func TestBuildDataVolumeDataSource(t *testing.T) {
+	cases := []struct {
+		name    string
+		clone   CloneSource
+		wantNS  string
+		wantErr bool
+	}{
+		{name: "another namespace", clone: CloneSource{DataSource: &DataSourceRef{Namespace: "wukong-images", Name: "ubuntu-standard"}}, wantNS: "wukong-images"},
+		{name: "the owner's namespace", clone: CloneSource{DataSource: &DataSourceRef{Name: "ubuntu-standard"}}, wantNS: "ns1"},
+		{name: "with a claim too", clone: CloneSource{ClaimName: "a", DataSource: &DataSourceRef{Name: "b"}}, wantErr: true},
+		{name: "bad namespace", clone: CloneSource{DataSource: &DataSourceRef{Namespace: "A.B", Name: "b"}}, wantErr: true},
+		{name: "no name", clone: CloneSource{DataSource: &DataSourceRef{Namespace: "x"}}, wantErr: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Disk{Name: "root", Size: resource.MustParse("12Gi"), Clone: &tc.clone}
+			got, err := BuildDataVolume(testID, testOwner(), d)
+			if tc.wantErr {
+				require.ErrorIs(t, err, ErrInvalidDisk)
+				return
+			}
+			require.NoError(t, err)
+			assert.Nil(t, got.Spec.Source, "sourceRef only")
+			assert.Equal(t, &cdiv1.DataVolumeSourceRef{Kind: cdiv1.DataVolumeDataSource, Namespace: ptr(tc.wantNS), Name: tc.clone.DataSource.Name}, got.Spec.SourceRef)
+			assert.Equal(t, "12Gi", got.Spec.Storage.Resources.Requests.Storage().String())
+			assert.Nil(t, got.Spec.Storage.StorageClassName, "the cluster default class")
+		})
+	}
+}
+
 func TestBuildersDoNotAliasInput(t *testing.T) {
 	d := Disk{Name: "root", Size: resource.MustParse("1Gi"), Source: "fedora"}
 	dv, err := BuildDataVolume(testID, testOwner(), d)

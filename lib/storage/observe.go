@@ -77,7 +77,7 @@ func Observe(o *Observation, dv *cdiv1.DataVolume, pvc *corev1.PersistentVolumeC
 	if p := string(dv.Status.Progress); p != "N/A" {
 		o.Progress = p
 	}
-	if src := dv.Spec.Source; src != nil && (src.PVC != nil || src.Snapshot != nil) {
+	if src := dv.Spec.Source; src != nil && (src.PVC != nil || src.Snapshot != nil) || dv.Spec.SourceRef != nil {
 		switch dv.Status.Phase {
 		case cdiv1.PhaseUnset, cdiv1.Pending, cdiv1.CloneScheduled, cdiv1.PendingPopulation:
 			o.CloneWaiting = true

@@ -26,6 +26,9 @@ const (
 	// KindCloneSnapshot: cloned by CDI from a VolumeSnapshot
 	// (Disk.Clone.SnapshotName).
 	KindCloneSnapshot
+	// KindCloneDataSource: cloned by CDI from what a DataSource points at
+	// (Disk.Clone.DataSource; DataVolume spec.sourceRef).
+	KindCloneDataSource
 )
 
 func (k Kind) String() string {
@@ -38,6 +41,8 @@ func (k Kind) String() string {
 		return "clone"
 	case KindCloneSnapshot:
 		return "snapshot"
+	case KindCloneDataSource:
+		return "datasource"
 	default:
 		return "blank"
 	}

@@ -69,8 +69,8 @@ type Disk struct {
 	CertConfigMap, SecretRef string
 }
 
-// CloneSource is what a disk is cloned from, in the owner's namespace:
-// exactly one of ClaimName and SnapshotName. The DataVolume gets
+// CloneSource is what a disk is cloned from: exactly one of ClaimName and
+// SnapshotName (in the owner's namespace) and DataSource. The DataVolume gets
 // spec.source.pvc or spec.source.snapshot with the owner's namespace (CDI's
 // DataVolume admission refuses a clone source without one:
 // pkg/apiserver/webhooks/datavolume-validate.go). Same-namespace clones need
@@ -82,6 +82,22 @@ type CloneSource struct {
 	ClaimName string
 	// SnapshotName is the VolumeSnapshot (snapshot.storage.k8s.io/v1) cloned.
 	SnapshotName string
+	// DataSource is a CDI DataSource cloned, possibly of another namespace
+	// (KindCloneDataSource): the DataVolume gets spec.sourceRef and CDI
+	// clones whatever the DataSource points at (a claim or a snapshot). A
+	// DataSource of another namespace needs the writer's clone
+	// authorization there (create on datavolumes/source: CDI API
+	// authorize_utils.go CanUserClonePVC), which CDI's DataVolume admission
+	// checks.
+	DataSource *DataSourceRef
+}
+
+// DataSourceRef names a CDI DataSource (cdi.kubevirt.io/v1beta1).
+type DataSourceRef struct {
+	// Namespace of the DataSource; empty is the owner's.
+	Namespace string
+	// Name of the DataSource.
+	Name string
 }
 
 // Phase is the state of a disk, summarised over its DataVolume and PVC.

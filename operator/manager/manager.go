@@ -41,6 +41,7 @@ import (
 	"github.com/novasphere/wukong/operator/identity"
 	"github.com/novasphere/wukong/operator/imagesource"
 	"github.com/novasphere/wukong/operator/internal/controller"
+	"github.com/novasphere/wukong/operator/internal/controller/clusterimage"
 	"github.com/novasphere/wukong/operator/internal/controller/nodebridge"
 	"github.com/novasphere/wukong/operator/internal/controller/snapshot"
 	"github.com/novasphere/wukong/operator/internal/nodenet"
@@ -126,7 +127,17 @@ type Options struct {
 	// ClusterIdentity); empty: the UID of the kube-system namespace, read
 	// once by New.
 	ClusterID string
+	// CatalogNamespace holds the golden copies of ClusterImages (issue
+	// #32): their CDI DataVolumes, DataSources and DataImportCrons, which
+	// Wukong disks naming spec.disks[i].clusterImage clone across
+	// namespaces. Empty: DefaultCatalogNamespace. The operator needs its
+	// catalog rights there (the chart's RoleBinding).
+	CatalogNamespace string
 }
+
+// DefaultCatalogNamespace is Options.CatalogNamespace when unset (the chart
+// passes its release namespace instead).
+const DefaultCatalogNamespace = "wukong-images"
 
 // The defaults of Options.StalledRetryBase and StalledRetryMax.
 const (
@@ -205,6 +216,9 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	if o.NodeLossRestartAfter < 0 {
 		return nil, fmt.Errorf("--node-loss-restart-after %s: must not be negative", o.NodeLossRestartAfter)
+	}
+	if o.CatalogNamespace == "" {
+		o.CatalogNamespace = DefaultCatalogNamespace
 	}
 	if o.MaxConcurrentReconciles <= 0 {
 		o.MaxConcurrentReconciles = 4
@@ -303,6 +317,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		NodeLoss:                controller.NodeLossPolicy{After: o.NodeLossRestartAfter},
 		// MACs differ between clusters (#33).
 		ClusterID: clusterID,
+		CatalogNamespace:        o.CatalogNamespace,
 	}
 	keySecrets, err := newKeySecretCache(cfg, httpClient, scheme, mapper, cacheOpts.DefaultNamespaces)
 	if err != nil {
@@ -318,6 +333,14 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	nb := &nodebridge.Reconciler{Client: FallbackClient{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespaces: o.Namespaces}}
 	if err := nb.SetupWithManager(mgr, installed); err != nil {
 		return nil, fmt.Errorf("cannot set up the NodeBridge controller: %w", err)
+	}
+	// The golden image catalog (issue #32): the catalog namespace is read
+	// from the API server (the cache holds the watched namespaces only).
+	if installed(v1alpha1.GroupVersion.WithKind("ClusterImage")) {
+		ci := &clusterimage.Reconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: o.CatalogNamespace}
+		if err := ci.SetupWithManager(mgr, installed); err != nil {
+			return nil, fmt.Errorf("cannot set up the ClusterImage controller: %w", err)
+		}
 	}
 	// Snapshots and restores compose KubeVirt's snapshot API: set up only
 	// where it is served (issue #31).

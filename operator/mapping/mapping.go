@@ -93,15 +93,15 @@ func BootIndex(w *v1alpha1.Wukong) int {
 // image when it names none and is neither a clone nor an existing claim
 // (claimName: used as it is). claimName is the disk's ClaimName;
 // deletionPolicy Retain is Retain (ignored by lib/storage for a claimName
-// disk, which it never deletes). A disk with cloneFrom gets no Clone here:
-// the reconciler resolves its source (a claim or a VolumeSnapshot) in the
-// cluster.
+// disk, which it never deletes). A disk with cloneFrom or clusterImage gets
+// no Clone here: the reconciler resolves its source (a claim, a
+// VolumeSnapshot or a catalog DataSource) in the cluster.
 func Disks(w *v1alpha1.Wukong) []storage.Disk {
 	boot := BootIndex(w)
 	out := make([]storage.Disk, 0, len(w.Spec.Disks))
 	for i, d := range w.Spec.Disks {
 		src, access := d.Image, d.ImageAccess
-		if i == boot && src == "" && d.ClaimName == "" && d.CloneFrom == nil {
+		if i == boot && src == "" && d.ClaimName == "" && d.CloneFrom == nil && d.ClusterImage == "" {
 			src, access = w.Spec.OSImage, w.Spec.OSImageAccess
 		}
 		if src == "" {
@@ -176,6 +176,8 @@ func DiskField(w *v1alpha1.Wukong, i int, libField string) string {
 		switch {
 		case w.Spec.Disks[i].CloneFrom != nil:
 			return disk + ".cloneFrom"
+		case w.Spec.Disks[i].ClusterImage != "":
+			return disk + ".clusterImage"
 		case i == BootIndex(w) && w.Spec.Disks[i].Image == "" && w.Spec.Disks[i].ClaimName == "":
 			return "spec.osImage"
 		}

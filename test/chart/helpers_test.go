@@ -108,6 +108,9 @@ type generatedRoles struct {
 	// GlobalNADs: those it needs in multus.globalNamespaces (the Role of
 	// "global-nads").
 	GlobalNADs *rbacv1.Role
+	// Catalog: those it needs in the image catalog namespace (the Role of
+	// "catalog": the golden copies of ClusterImages).
+	Catalog *rbacv1.Role
 }
 
 func readGeneratedRoles(t testing.TB) generatedRoles {
@@ -133,8 +136,11 @@ func readGeneratedRoles(t testing.TB) generatedRoles {
 			case "global-nads":
 				require.Nil(t, g.GlobalNADs, "one Role \"global-nads\" in role.yaml")
 				g.GlobalNADs = r
+			case "catalog":
+				require.Nil(t, g.Catalog, "one Role \"catalog\" in role.yaml")
+				g.Catalog = r
 			default:
-				t.Fatalf("role.yaml: a Role in %q: markers name namespace=watched, namespace=global-nads or none", r.Namespace)
+				t.Fatalf("role.yaml: a Role in %q: markers name namespace=watched, namespace=global-nads, namespace=catalog or none", r.Namespace)
 			}
 		default:
 			t.Fatalf("unexpected %s in role.yaml", tm.Kind)
@@ -143,7 +149,8 @@ func readGeneratedRoles(t testing.TB) generatedRoles {
 	require.NotNil(t, g.Cluster, "role.yaml has a ClusterRole")
 	require.NotNil(t, g.Namespaced, "role.yaml has a Role \"watched\"")
 	require.NotNil(t, g.GlobalNADs, "role.yaml has a Role \"global-nads\"")
-	for _, rules := range [][]rbacv1.PolicyRule{g.Cluster.Rules, g.Namespaced.Rules, g.GlobalNADs.Rules} {
+	require.NotNil(t, g.Catalog, "role.yaml has a Role \"catalog\"")
+	for _, rules := range [][]rbacv1.PolicyRule{g.Cluster.Rules, g.Namespaced.Rules, g.GlobalNADs.Rules, g.Catalog.Rules} {
 		require.NotEmpty(t, rules)
 	}
 	return g

@@ -54,7 +54,7 @@ func TestRender(t *testing.T) {
 			assert.Equal(t, []string{
 				"--metrics-bind-address=:8443", "--metrics-secure=true", "--health-probe-bind-address=:8081",
 				"--leader-elect", "--leader-election-namespace=wukong-system",
-				"--cluster-domain=cluster.local",
+				"--cluster-domain=cluster.local", "--image-catalog-namespace=wukong-system",
 				"--concurrency=4", "--zap-log-level=info", "--zap-encoder=json",
 			}, c.Args)
 			pod := d.Spec.Template.Spec
@@ -142,7 +142,16 @@ func TestRender(t *testing.T) {
 			assert.Contains(t, m, "ValidatingAdmissionPolicyBinding/wukong-inline-password")
 			assert.Contains(t, m, "CustomResourceDefinition/wukongsnapshots.vm.novasphere.dev")
 			assert.Contains(t, m, "CustomResourceDefinition/wukongrestores.vm.novasphere.dev")
-			assert.Len(t, m, 23, "%v", m.keys())
+			// The golden image catalog (#32): its CRD, the manager's rights in
+			// the catalog namespace (the release namespace by default) and the
+			// administrators' roles.
+			assert.Contains(t, m, "CustomResourceDefinition/clusterimages.vm.novasphere.dev")
+			assert.Contains(t, m, "ClusterRole/wukong-clusterimage-admin")
+			assert.Contains(t, m, "ClusterRole/wukong-clusterimage-viewer")
+			catalog := get[rbacv1.RoleBinding](t, m, "RoleBinding/wukong-manager-catalog")
+			assert.Equal(t, "wukong-system", catalog.Namespace, "bound in the release namespace")
+			assert.Equal(t, rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "wukong-manager-catalog"}, catalog.RoleRef)
+			assert.Len(t, m, 28, "%v", m.keys())
 
 			assert.Contains(t, notes, "kubectl apply -f")
 			assert.Contains(t, notes, "kind: Wukong")
@@ -173,7 +182,7 @@ func TestRender(t *testing.T) {
 			}
 			assert.ElementsMatch(t, []string{
 				"ClusterRoleBinding/wukong-manager", "RoleBinding/team-a/wukong-manager", "RoleBinding/team-b/wukong-manager",
-				"RoleBinding/wukong-leader-election",
+				"RoleBinding/wukong-leader-election", "RoleBinding/wukong-manager-catalog",
 			}, bindings)
 		},
 	}, {

@@ -110,6 +110,15 @@ func (r *cdiSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		left, err := r.collect(ctx, dv, pvc) // CDI before v1.62 only: see collect
 		return ctrl.Result{RequeueAfter: time.Duration(left) * time.Second}, err
 	}
+	// A clone of a DataSource (spec.sourceRef) clones what it points at
+	// (catalog.go populateSourceRef); until then CDI retries, no claim made.
+	if ok, err := r.populateSourceRef(ctx, dv); err != nil || !ok {
+		if err == nil && dv.Status.Phase == cdiv1.PhaseUnset {
+			dv.Status.Phase = cdiv1.Pending
+			err = r.c.Status().Update(ctx, dv)
+		}
+		return ctrl.Result{RequeueAfter: requeueSlow}, err
+	}
 	pvc, err := r.ensureClaim(ctx, dv)
 	if errors.Is(err, errPrePopulated) {
 		return ctrl.Result{RequeueAfter: requeueSlow}, nil

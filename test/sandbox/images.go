@@ -66,6 +66,15 @@ func importError(dv *cdiv1.DataVolume, pvc *corev1.PersistentVolumeClaim) string
 		}
 	}
 	size, ok := Images[key]
+	if repo, _, digested := strings.Cut(key, "@"); !ok && digested && src.Registry != nil {
+		// An import by digest (a DataImportCron's: its poller resolved a
+		// tag to the digest) is of an image the registry has under a tag.
+		for k, v := range Images {
+			if strings.HasPrefix(k, "docker://") && repository(k) == repo {
+				size, ok = v, true
+			}
+		}
+	}
 	if !ok {
 		if src.HTTP != nil {
 			return "Unable to connect to http data source: expected status code 200, got 404. Status: 404 Not Found"

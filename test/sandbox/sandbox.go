@@ -569,6 +569,13 @@ func (s *Sandbox) startSimulators(opts Options) error {
 	} else {
 		log.Info("WARNING: no VirtualMachineSnapshot CRD (regenerate test/crds with make generate): snapshots are not simulated", "error", err.Error())
 	}
+	// Golden images (catalog.go): CDI's DataSource and DataImportCron CRDs
+	// (test/crds, by `cdi-admission crds`).
+	if _, err := mgr.GetRESTMapper().RESTMapping(cdiv1.SchemeGroupVersion.WithKind("DataImportCron").GroupKind(), cdiv1.SchemeGroupVersion.Version); err == nil {
+		setups = append(setups, (&dataSourceSim{}).setup, (&dataImportCronSim{}).setup)
+	} else {
+		log.Info("WARNING: no DataImportCron CRD (regenerate test/crds with make generate): golden images are not simulated", "error", err.Error())
+	}
 	for _, setup := range setups {
 		if err := setup(mgr); err != nil {
 			return fmt.Errorf("setting up simulator: %w", err)

@@ -144,6 +144,7 @@ func TestOriginalManifestsStayValid(t *testing.T) {
 		"anti-affinity group and mode":   "spec:\n  highAvailability:\n    antiAffinity: true\n    antiAffinityGroup: db_primary.1\n    antiAffinityMode: Preferred\n",
 		"anti-affinity required":         "spec:\n  highAvailability:\n    antiAffinity: true\n    antiAffinityMode: Required\n",
 		"password secret":                "spec:\n  cloudInitUser:\n    name: admin\n    passwordSecretRef: {name: admin-password}\n",
+		"catalog image disk":             "spec:\n  osImage: quay.io/containerdisks/fedora:40\n  disks:\n  - name: root\n    size: 10Gi\n    clusterImage: ubuntu-2404\n",
 	}
 	i := 0
 	for name, spec := range cases {
@@ -221,6 +222,10 @@ func TestAdmissionRejects(t *testing.T) {
 		{"defaultRoute on two networks", "spec:\n  networks:\n  - name: a\n    bridgeName: b\n    ipConfig:\n      defaultRoute: true\n  - name: c\n    bridgeName: b\n    ipConfig:\n      mode: static\n      address: 10.0.0.5/24\n      gateway: 10.0.0.1\n      defaultRoute: true\n", "spec.networks", "at most one network may set ipConfig.defaultRoute"},
 		{"defaultRoute static without gateway", "spec:\n  networks:\n  - name: a\n    bridgeName: b\n    ipConfig:\n      mode: static\n      address: 10.0.0.5/24\n      defaultRoute: true\n", "spec.networks[0].ipConfig.gateway", "defaultRoute needs a gateway"},
 		{"https osImage without disks", "spec:\n  osImage: https://images.example.org/guest.qcow2\n", "spec.osImage", "add a disk for it to be imported into"},
+		{"clusterImage and image", "spec:\n  disks:\n  - name: d\n    size: 1Gi\n    clusterImage: ubuntu\n    image: docker://a/b:1\n", "spec.disks[0].clusterImage", "clusterImage is mutually exclusive with image, claimName and cloneFrom"},
+		{"clusterImage and claimName", "spec:\n  disks:\n  - name: d\n    clusterImage: ubuntu\n    claimName: kept\n", "spec.disks[0].clusterImage", "mutually exclusive"},
+		{"clusterImage and cloneFrom", "spec:\n  disks:\n  - name: d\n    size: 1Gi\n    clusterImage: ubuntu\n    cloneFrom: {wukong: other}\n", "spec.disks[0].clusterImage", "mutually exclusive"},
+		{"clusterImage not a name", "spec:\n  disks:\n  - name: d\n    size: 1Gi\n    clusterImage: 9ubuntu\n", "spec.disks[0].clusterImage", "should match"},
 		{"http osImage with an empty disk list", "spec:\n  osImage: http://images.example.org/guest.img\n  disks: []\n", "spec.osImage", "cannot boot as a container disk"},
 	}
 	for i, tc := range cases {

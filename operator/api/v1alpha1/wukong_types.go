@@ -447,6 +447,8 @@ type IPConfig struct {
 // +kubebuilder:validation:XValidation:rule="has(self.cloneFrom) == has(oldSelf.cloneFrom) && (!has(self.cloneFrom) || self.cloneFrom == oldSelf.cloneFrom)",message="cloneFrom is immutable: add a new disk to clone another source",fieldPath=".cloneFrom"
 // +kubebuilder:validation:XValidation:rule="!has(self.claimName) || !has(self.cloneFrom)",message="claimName and cloneFrom are mutually exclusive: a disk is an existing claim or a clone, not both",fieldPath=".claimName"
 // +kubebuilder:validation:XValidation:rule="!has(self.imageAccess) || has(self.image)",message="imageAccess applies only to a disk's own image (osImage imported into the boot disk uses spec.osImageAccess)",fieldPath=".imageAccess"
+// +kubebuilder:validation:XValidation:rule="!has(self.clusterImage) || (!has(self.image) && !has(self.claimName) && !has(self.cloneFrom))",message="clusterImage is mutually exclusive with image, claimName and cloneFrom: a disk is cloned from one catalog image, imported, an existing claim or a clone of a disk",fieldPath=".clusterImage"
+// +kubebuilder:validation:XValidation:rule="has(self.clusterImage) == has(oldSelf.clusterImage) && (!has(self.clusterImage) || self.clusterImage == oldSelf.clusterImage)",message="clusterImage is immutable: add a new disk for another image",fieldPath=".clusterImage"
 type DiskSpec struct {
 	// Name of the disk, unique in the Wukong.
 	// +kubebuilder:validation:MinLength=1
@@ -547,6 +549,23 @@ type DiskSpec struct {
 	// cloneFrom does not take osImage. Immutable.
 	// +optional
 	CloneFrom *DiskCloneSource `json:"cloneFrom,omitempty"`
+
+	// ClusterImage makes the disk a CDI clone of a golden image an
+	// administrator declared (a ClusterImage, by name): the disk's
+	// DataVolume has spec.sourceRef to the image's DataSource in the
+	// catalog namespace, of the disk's StorageClass when the image has a
+	// copy there, else of its first class. CDI chooses how to copy
+	// (status.volumes[].cloneType: csi-clone, snapshot or copy). An image
+	// that is not declared, or not for this namespace, makes the Wukong
+	// Stalled (ClusterImageNotAllowed) naming this field, with the same
+	// message either way; until the golden copy is ready the disk waits.
+	// size must be at least the image's size. Mutually exclusive with
+	// image, claimName and cloneFrom; the boot disk with clusterImage does
+	// not take osImage. Immutable.
+	// +kubebuilder:validation:MaxLength=40
+	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]*[a-z0-9])?$`
+	// +optional
+	ClusterImage string `json:"clusterImage,omitempty"`
 }
 
 // DiskCloneSource is what a disk is cloned from: one disk of a Wukong, or

@@ -38,6 +38,7 @@ func main() {
 	flag.StringVar(&o.DefaultEvictionStrategy, "default-eviction-strategy", "", "KubeVirt eviction strategy (LiveMigrate, LiveMigrateIfPossible, External, None) of VMs whose Wukong sets no spec.evictionStrategy; empty leaves the VM field unset, so the KubeVirt CR's spec.configuration.evictionStrategy applies.")
 	flag.DurationVar(&o.NodeLossRestartAfter, "node-loss-restart-after", 0, "Opt-in node-loss policy: restart a Wukong's VM elsewhere (force-delete its virt-launcher pods, never its disks) once its node has been NotReady this long, e.g. 5m. 0 (default) disables it. Safe only where storage fences a lost node.")
 	flag.StringVar(&o.ClusterID, "cluster-id", "", "The cluster's identity, mixed into the MACs of new secondary NICs so that clusters sharing a VLAN do not repeat MACs; empty uses the UID of the kube-system namespace. NICs that have a MAC keep it.")
+	flag.StringVar(&o.CatalogNamespace, "image-catalog-namespace", "", "Namespace holding the golden copies of ClusterImages (CDI DataVolumes, DataSources, DataImportCrons) that disks naming spec.disks[i].clusterImage clone; empty: "+manager.DefaultCatalogNamespace+".")
 	flag.StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local", "The cluster's DNS domain (kubelet --cluster-domain): names under it are cluster-internal image sources.")
 	zapOpts := zap.Options{Development: false, TimeEncoder: zapcore.ISO8601TimeEncoder}
 	zapOpts.BindFlags(flag.CommandLine) // --zap-log-level, --zap-encoder (json|console), ...

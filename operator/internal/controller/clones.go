@@ -36,8 +36,8 @@ import (
 const cloneRetry = 5 * time.Second
 
 // cloneSources resolves spec.disks[i].cloneFrom of every disk (in the
-// Wukong's namespace only) into the lib/storage clone source, by disk
-// name. A disk whose claim or DataVolume exists already was resolved when
+// Wukong's namespace only), and spec.disks[i].clusterImage (catalogSource),
+// into the lib/storage clone source, by disk name. A disk whose claim or DataVolume exists already was resolved when
 // its DataVolume was written: its source is read back from the DataVolume,
 // and nothing about the source is checked again (a DataVolume's spec never
 // changes; the source may be gone). Otherwise:
@@ -70,14 +70,17 @@ func (r *WukongReconciler) cloneSources(ctx context.Context, s *scope) (map[stri
 		waits map[string]string
 	)
 	for i, d := range s.w.Spec.Disks {
-		cf := d.CloneFrom
-		if cf == nil {
+		if d.CloneFrom == nil && d.ClusterImage == "" {
 			continue
 		}
 		if out == nil {
 			out, waits = map[string]*storage.CloneSource{}, map[string]string{}
 		}
-		src, wait, err := r.cloneSource(ctx, s, i)
+		resolve := r.cloneSource
+		if d.ClusterImage != "" {
+			resolve = r.catalogSource // catalog.go
+		}
+		src, wait, err := resolve(ctx, s, i)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -245,6 +248,12 @@ func (r *WukongReconciler) writtenCloneSource(ctx context.Context, w *v1alpha1.W
 			return &storage.CloneSource{ClaimName: src.PVC.Name}, true, nil
 		} else if src != nil && src.Snapshot != nil {
 			return &storage.CloneSource{SnapshotName: src.Snapshot.Name}, true, nil
+		} else if ref := dv.Spec.SourceRef; ref != nil && ref.Kind == cdiv1.DataVolumeDataSource {
+			ns := ""
+			if ref.Namespace != nil {
+				ns = *ref.Namespace
+			}
+			return &storage.CloneSource{DataSource: &storage.DataSourceRef{Namespace: ns, Name: ref.Name}}, true, nil
 		}
 		// Not a clone's (a name taken by another DataVolume): lib/storage
 		// reports the conflict once it has a source to build with.

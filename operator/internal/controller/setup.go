@@ -116,6 +116,10 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 	if err != nil {
 		return err
 	}
+	// Catalog images: declared, allowed for a namespace, golden copy ready.
+	if o.Installed == nil || o.Installed(v1alpha1.GroupVersion.WithKind("ClusterImage")) {
+		b = b.Watches(&v1alpha1.ClusterImage{}, handler.EnqueueRequestsFromMapFunc(r.catalogUsers))
+	}
 	return b.Complete(r)
 }
 

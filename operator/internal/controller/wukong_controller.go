@@ -122,6 +122,9 @@ type WukongReconciler struct {
 	// skip live reads that cannot change what it does (see reconcileDisks
 	// and observeMachine). Nil reads through Client.
 	Cache client.Reader
+	// CatalogNamespace holds the golden copies of ClusterImages (the
+	// DataSources disks naming spec.disks[i].clusterImage clone).
+	CatalogNamespace string
 }
 
 // Reconcile runs one pass for one Wukong: finalizer, steps
