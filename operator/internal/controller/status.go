@@ -362,10 +362,14 @@ func setProgress(o *v1alpha1.Wukong, s *scope) bool {
 
 func phase(s *scope, stalled bool) v1alpha1.Phase {
 	switch {
+	case s.restoring != "":
+		// KubeVirt deletes and recreates the claims while it restores: a
+		// disk may look foreign for a pass (real KubeVirt v1.9 on the local
+		// cluster: phases Running Stopped Restoring Error Restoring); the
+		// conditions keep saying what they see, the phase what happens.
+		return v1alpha1.PhaseRestoring
 	case stalled:
 		return v1alpha1.PhaseError
-	case s.restoring != "":
-		return v1alpha1.PhaseRestoring
 	case !s.vm.Exists():
 		return v1alpha1.PhasePending
 	case s.vm.Ready() && s.vm.Migrating(), s.vm.MigrationSettling():

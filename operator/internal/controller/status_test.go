@@ -104,6 +104,18 @@ func TestComputeStatus(t *testing.T) {
 			msgHas: map[string]string{v1alpha1.ReadyCondition: "VirtualMachineRestore back"},
 		},
 		{
+			name: "a disk problem while KubeVirt restores: still Restoring",
+			scope: func() *scope {
+				s := &scope{net: netOK, netDone: true, vols: bound, volsDone: true, restoring: "back",
+					waiting: "KubeVirt is restoring it from a snapshot (VirtualMachineRestore back)",
+					vm:      kubevirt.Observe(vmWith(kubevirtv1.RunStrategyHalted, false), nil)}
+				s.addProblem(problem{Condition: v1alpha1.VolumesBoundCondition, Reason: v1alpha1.ReasonNameConflict, Field: "spec.disks[0]", Message: "claim vm-root exists and is not this Wukong's"})
+				return s
+			},
+			phase: v1alpha1.PhaseRestoring,
+			want:  map[string]string{v1alpha1.StalledCondition: "True:" + v1alpha1.ReasonNameConflict},
+		},
+		{
 			name: "unschedulable VM stalls",
 			scope: func() *scope {
 				vmi := &kubevirtv1.VirtualMachineInstance{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "vm1"}}
