@@ -316,8 +316,8 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		DefaultEvictionStrategy: kubevirtv1.EvictionStrategy(o.DefaultEvictionStrategy),
 		NodeLoss:                controller.NodeLossPolicy{After: o.NodeLossRestartAfter},
 		// MACs differ between clusters (#33).
-		ClusterID: clusterID,
-		CatalogNamespace:        o.CatalogNamespace,
+		ClusterID:        clusterID,
+		CatalogNamespace: o.CatalogNamespace,
 	}
 	keySecrets, err := newKeySecretCache(cfg, httpClient, scheme, mapper, cacheOpts.DefaultNamespaces)
 	if err != nil {

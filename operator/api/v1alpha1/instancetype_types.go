@@ -1,6 +1,5 @@
 package v1alpha1
 
-
 // Kinds an InstancetypeRef and a PreferenceRef may name: KubeVirt's
 // instancetype.kubevirt.io kinds (kubevirt.io/api instancetype/v1beta1).
 const (
