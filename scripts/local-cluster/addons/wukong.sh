@@ -6,7 +6,8 @@
 # start. Always runs.
 plan_wukong() {
   echo "namespace $RELEASE_NAMESPACE (Pod Security restricted); helm upgrade --install $RELEASE charts/wukong (image $MANAGER_REPO:<tag>,"
-  echo "pullPolicy Never, imageSources.allowed {*,localhost,<node IPs>}) --wait; restart the manager when an add-on installed CRDs"
+  echo "pullPolicy Never, imageSources.allowed {*,localhost,<node IPs>}, imageCatalog.namespace wukong-images: the golden copies' importer"
+  echo "pods outside the release namespace's restricted Pod Security) --wait; restart the manager when an add-on installed CRDs"
 }
 step_wukong() {
   local s manager_tag allowed
@@ -37,12 +38,20 @@ metadata:
     pod-security.kubernetes.io/enforce-version: latest
     pod-security.kubernetes.io/warn: restricted
     pod-security.kubernetes.io/audit: restricted
+---
+# The image catalog's namespace (the image server's too): the chart binds
+# the operator's catalog rights there.
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: wukong-images
 YAML
   s=$(date +%s.%N)
   "$HELM" --kubeconfig "$KUBECONFIG_ADMIN" upgrade --install "$RELEASE" "$ROOT/charts/wukong" \
     --namespace "$RELEASE_NAMESPACE" --set image.repository="$MANAGER_REPO" --set image.tag="$manager_tag" \
     --set image.pullPolicy=Never \
     --set "imageSources.allowed={$allowed}" \
+    --set imageCatalog.namespace=wukong-images \
     --wait --timeout 5m >"$LOGS/helm.log" 2>&1 || {
     cat "$LOGS/helm.log" >&2
     kc -n "$RELEASE_NAMESPACE" get events --sort-by=.lastTimestamp >&2 || true
