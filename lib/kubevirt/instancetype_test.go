@@ -41,7 +41,7 @@ func TestBuildVMInstancetype(t *testing.T) {
 	plain := BuildVM(testID, testOwner(), baseMachine())
 	assert.Nil(t, plain.Spec.Instancetype)
 	assert.Nil(t, plain.Spec.Preference)
-	assert.Equal(t, uint32(2), plain.Spec.Template.Spec.Domain.CPU.Cores)
+	assert.Equal(t, uint32(2), plain.Spec.Template.Spec.Domain.CPU.Sockets, "vCPUs are sockets (hot-pluggable)")
 }
 
 func TestValidateInstancetype(t *testing.T) {
