@@ -409,10 +409,8 @@ func rbacBounds(t *testing.T) {
 	for _, a := range []authorizationv1.ResourceAttributes{
 		{Namespace: "vms", Resource: "secrets", Verb: "delete"},
 		{Namespace: "vms", Resource: "secrets", Verb: "update"},
-		{Namespace: "vms", Resource: "persistentvolumeclaims", Verb: "delete"},
 		{Namespace: "vms", Resource: "pods", Verb: "get"},
 		{Namespace: "vms", Resource: "pods", Verb: "list"},
-		{Namespace: "vms", Resource: "configmaps", Verb: "get"},
 		{Namespace: "vms", Resource: "events", Verb: "watch"}, // read by UID while a VM fails to start, never watched
 		{Namespace: "vms", Resource: "events", Verb: "delete"},
 		{Resource: "nodes", Verb: "update"},                  // read for node loss (get, list, watch), never written

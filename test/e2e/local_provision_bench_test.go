@@ -197,9 +197,9 @@ func imageServerBytes(t *testing.T, cs kubernetes.Interface, since time.Time) in
 
 // cpuSampler reads every node's cAdvisor metrics (the API server's node
 // proxy) every two seconds and keeps, per container of a data-moving pod,
-// the last container_cpu_usage_seconds_total it saw. A container's use is
-// its last value minus its value before the run (zero for a container
-// that started during it). Pods that come and go within one period are
+// the last container_cpu_usage_seconds_total it saw. A pod's use is its
+// last value minus its value before the run (zero for a pod that started
+// during it). Pods that come and go within one period are
 // missed: the sum is a lower bound.
 type cpuSampler struct {
 	cancel   context.CancelFunc
@@ -209,9 +209,11 @@ type cpuSampler struct {
 	last     map[string]float64
 }
 
-// cadvisorCPU matches a container's CPU counter: its labels (with
-// namespace and pod) and value.
-var cadvisorCPU = regexp.MustCompile(`^container_cpu_usage_seconds_total\{([^}]*container="[^"]+"[^}]*)\} ([0-9.e+]+)`)
+// cadvisorCPU matches a pod's CPU counter (the pod cgroup's series:
+// container="", pod set; the local cluster's kubelet reports no
+// per-container series, its containerd runs in the node's own namespaces):
+// its labels and value.
+var cadvisorCPU = regexp.MustCompile(`^container_cpu_usage_seconds_total\{(container="",[^}]*pod="[^"]+"[^}]*)\} ([0-9.e+]+)`)
 
 // cadvisorLabel reads one label of a cAdvisor series.
 func cadvisorLabel(labels, name string) string {

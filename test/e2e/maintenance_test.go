@@ -182,9 +182,21 @@ func setCordon(t *testing.T, node string, on bool) {
 func drainNode(t *testing.T, node string, timeout time.Duration) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
+	n := &corev1.Node{}
+	require.NoError(t, k.Get(ctxT(t), types.NamespacedName{Name: node}, n))
+	pool := n.Labels[labelPool]
 	h := &drain.Helper{
 		Ctx: ctxT(t), Client: clientset(t), GracePeriodSeconds: -1, IgnoreAllDaemonSets: true, DeleteEmptyDirData: true,
 		Timeout: timeout, Out: &out, ErrOut: &out, EvictErrorRetryDelay: 5 * time.Second,
+		// Only the test's own pods: a parallel test (TestTenantAntiAffinity)
+		// may put a bare pod on any node, which kubectl drain would refuse
+		// to delete without --force.
+		AdditionalFilters: []drain.PodFilter{func(p corev1.Pod) drain.PodDeleteStatus {
+			if pool != "" && p.Namespace != pool {
+				return drain.MakePodDeleteStatusSkip()
+			}
+			return drain.MakePodDeleteStatusOkay()
+		}},
 	}
 	setCordon(t, node, true)
 	err := drain.RunNodeDrain(h, node)
