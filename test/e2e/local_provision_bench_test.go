@@ -196,7 +196,7 @@ func imageServerBytes(t *testing.T, cs kubernetes.Interface, since time.Time) in
 }
 
 // cpuSampler reads every node's cAdvisor metrics (the API server's node
-// proxy) every two seconds and keeps, per container of a data-moving pod,
+// proxy) every two seconds and keeps, per data-moving pod,
 // the last container_cpu_usage_seconds_total it saw. A pod's use is its
 // last value minus its value before the run (zero for a pod that started
 // during it). Pods that come and go within one period are
