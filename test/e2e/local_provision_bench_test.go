@@ -225,11 +225,12 @@ func cadvisorLabel(labels, name string) string {
 }
 
 // dataMoving says whether a pod moves disk data: CDI's importer, upload
-// and clone pods, and our CSI driver's pods (csi-clone copies).
-func dataMoving(pod string) bool {
+// and clone pods, and our CSI driver's pods (namespace wukong-csi: its
+// csi-clone copies).
+func dataMoving(ns, pod string) bool {
 	return strings.HasPrefix(pod, "importer-") || strings.HasPrefix(pod, "cdi-upload-") ||
 		strings.HasSuffix(pod, "-source-pod") || strings.HasPrefix(pod, "cdi-clone") ||
-		strings.HasPrefix(pod, "wukong-csi")
+		ns == "wukong-csi"
 }
 
 func startCPUSampler(t *testing.T, cs kubernetes.Interface) *cpuSampler {
@@ -249,7 +250,7 @@ func startCPUSampler(t *testing.T, cs kubernetes.Interface) *cpuSampler {
 			s.mu.Lock()
 			for sc.Scan() {
 				m := cadvisorCPU.FindStringSubmatch(sc.Text())
-				if m == nil || !dataMoving(cadvisorLabel(m[1], "pod")) {
+				if m == nil || !dataMoving(cadvisorLabel(m[1], "namespace"), cadvisorLabel(m[1], "pod")) {
 					continue
 				}
 				v, err := strconv.ParseFloat(m[2], 64)
