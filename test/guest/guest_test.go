@@ -123,7 +123,7 @@ func TestGuest(t *testing.T) {
 				t.Fatal(err)
 			}
 			fmt.Printf("%s: SSH up %.0fs after qemu started, cloud-init done at %.0fs (TCG, %d vCPU)\n",
-				c.wukong.Name, sshUp.Seconds(), ciDone.Seconds(), g.r.vm.Spec.Template.Spec.Domain.CPU.Cores)
+				c.wukong.Name, sshUp.Seconds(), ciDone.Seconds(), g.r.vm.Spec.Template.Spec.Domain.CPU.Sockets)
 			runChecks(ctx, t, g)
 			if err := g.alive(); err != nil {
 				t.Errorf("after the checks: %v", err)

@@ -339,7 +339,8 @@ func diskSize(w *v1alpha1.Wukong, name string) (int64, bool) {
 // root=LABEL=root and the console on the serial port; no -kernel/-initrd.
 func (g *guest) qemuArgs(img guestImage, seed string) ([]string, error) {
 	spec := g.r.vm.Spec.Template.Spec
-	cores := int(spec.Domain.CPU.Cores)
+	c := spec.Domain.CPU // vCPUs: sockets of one core since issue 34
+	cores := int(max(c.Sockets, 1) * max(c.Cores, 1) * max(c.Threads, 1))
 	memMiB := spec.Domain.Memory.Guest.Value() / (1 << 20)
 	args := []string{
 		"-name", g.c.wukong.Name, "-machine", "q35", "-accel", "tcg", "-cpu", "max",

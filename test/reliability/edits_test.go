@@ -92,10 +92,12 @@ func TestConcurrentUserEdits(t *testing.T) {
 	}, "the VM to reflect the final spec")
 }
 
+// assertVMCores checks the VM template's vCPUs (sockets × cores × threads:
+// Wukong renders cpu as sockets of one core since issue 34).
 func assertVMCores(c *assert.CollectT, nn types.NamespacedName, cpu int32) {
 	vm := &kubevirtv1.VirtualMachine{}
 	require.NoError(c, k.Get(context.Background(), nn, vm))
-	if assert.NotNil(c, vm.Spec.Template.Spec.Domain.CPU) {
-		assert.Equal(c, uint32(cpu), vm.Spec.Template.Spec.Domain.CPU.Cores, "VM template cores")
+	if d := vm.Spec.Template.Spec.Domain.CPU; assert.NotNil(c, d) {
+		assert.Equal(c, uint32(cpu), max(d.Sockets, 1)*max(d.Cores, 1)*max(d.Threads, 1), "VM template vCPUs")
 	}
 }
