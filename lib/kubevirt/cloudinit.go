@@ -1,6 +1,7 @@
 package kubevirt
 
 import (
+	"errors"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -473,18 +474,21 @@ type SSHKeys struct {
 
 // ReadSSHKeys reads the authorized SSH keys of the Secret
 // namespace/secretName. The Secret must opt in by carrying the label
-// optInLabel with the value "true" (an empty optInLabel needs no label);
-// else it is a *SecretNotOptedInError, so that a reference to any Secret
-// of the namespace does not copy it into a guest. A missing Secret is a
-// *SecretNotFoundError. Of every value, taken by sorted key, each line
+// optInLabel with the value "true" (an empty optInLabel needs no label),
+// so that a reference to any Secret of the namespace does not copy it into
+// a guest. A missing Secret and one without the label are both a stalled
+// *apply.Failure with reason ReasonSSHKeySecretNotFound, Subject
+// secretName and Field "secretName", wrapping a *SecretNotFoundError or a
+// *SecretNotOptedInError (one reason, so a caller's message need not tell
+// whether a Secret it may not use exists). Of every value, taken by sorted key, each line
 // that golang.org/x/crypto/ssh.ParseAuthorizedKey parses whole (one key,
 // with its options and comment, as sshd(8) AUTHORIZED_KEYS FILE FORMAT
 // describes) is kept verbatim; other non-empty lines (passwords, private
 // keys, comments) are counted in Dropped.
 func ReadSSHKeys(ctx context.Context, c client.Reader, namespace, secretName, optInLabel string) (SSHKeys, error) {
-	s, err := readOptedIn(ctx, c, namespace, secretName, optInLabel, errGetSSHSecret)
+	s, err := readOptedIn(ctx, c, namespace, secretName, optInLabel, errGetSSHSecret, "SSH key")
 	if err != nil {
-		return SSHKeys{}, err
+		return SSHKeys{}, secretFailure(ReasonSSHKeySecretNotFound, secretName, err)
 	}
 	names := make([]string, 0, len(s.Data))
 	for k := range s.Data {
@@ -532,43 +536,76 @@ type Password struct {
 // gost-yescrypt (gy) (crypt(5), "HASHING METHODS").
 var cryptHash = regexp.MustCompile(`^\$(1|2[aby]|5|6|7|y|gy)\$[!-~]+$`)
 
+// Reasons of the stalled *apply.Failure errors ReadSSHKeys and
+// ReadPassword return; Failure.Subject is the Secret's name.
+const (
+	// ReasonSSHKeySecretNotFound: ReadSSHKeys' Secret is missing (a
+	// *SecretNotFoundError) or lacks the opt-in label (a
+	// *SecretNotOptedInError); Failure.Field is "secretName".
+	ReasonSSHKeySecretNotFound = "SSHKeySecretNotFound"
+	// ReasonPasswordSecretNotFound: the same for ReadPassword.
+	ReasonPasswordSecretNotFound = "PasswordSecretNotFound"
+	// ReasonPasswordKeyNotFound: ReadPassword's Secret has no non-empty
+	// value at the key (a *SecretKeyNotFoundError); Failure.Field is "key".
+	ReasonPasswordKeyNotFound = "PasswordKeyNotFound"
+)
+
+// secretFailure wraps readOptedIn's typed errors as a stalled failure with
+// reason and Field "secretName"; other errors (reading failed) stay as
+// they are, to be retried.
+func secretFailure(reason, secretName string, err error) error {
+	var (
+		notFound   *SecretNotFoundError
+		notOptedIn *SecretNotOptedInError
+	)
+	if errors.As(err, &notFound) || errors.As(err, &notOptedIn) {
+		return apply.Stalled(reason, err).On(secretName, "secretName")
+	}
+	return err
+}
+
 // readOptedIn reads the Secret namespace/secretName for ReadSSHKeys and
 // ReadPassword: a *SecretNotFoundError when it is missing, a
 // *SecretNotOptedInError when it lacks optInLabel=true (an empty optInLabel
-// needs no label), another read error prefixed with errGet.
-func readOptedIn(ctx context.Context, c client.Reader, namespace, secretName, optInLabel, errGet string) (*corev1.Secret, error) {
+// needs no label), another read error prefixed with errGet. kind names the
+// Secret in messages ("SSH key", "password").
+func readOptedIn(ctx context.Context, c client.Reader, namespace, secretName, optInLabel, errGet, kind string) (*corev1.Secret, error) {
 	var s corev1.Secret
 	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: secretName}, &s); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, &SecretNotFoundError{Namespace: namespace, Name: secretName}
+			return nil, &SecretNotFoundError{Kind: kind, Namespace: namespace, Name: secretName}
 		}
 		return nil, fmt.Errorf("%s: %w", errGet, err)
 	}
 	if optInLabel != "" && s.Labels[optInLabel] != "true" {
-		return nil, &SecretNotOptedInError{Namespace: namespace, Name: secretName, Label: optInLabel}
+		return nil, &SecretNotOptedInError{Kind: kind, Namespace: namespace, Name: secretName, Label: optInLabel}
 	}
 	return &s, nil
 }
 
 // ReadPassword reads a user's password from key of the Secret
 // namespace/secretName. The Secret must carry the label optInLabel with the
-// value "true" (an empty optInLabel needs no label), else it is a
-// *SecretNotOptedInError; a missing Secret is a *SecretNotFoundError; a
-// missing or empty key a *SecretKeyNotFoundError. One trailing newline
+// value "true" (an empty optInLabel needs no label). A missing Secret and
+// one without the label are a stalled *apply.Failure with reason
+// ReasonPasswordSecretNotFound (wrapping a *SecretNotFoundError or a
+// *SecretNotOptedInError, Field "secretName"); a missing or empty key is
+// one with reason ReasonPasswordKeyNotFound (wrapping a
+// *SecretKeyNotFoundError, Field "key"); Subject is secretName. One trailing newline
 // ("\n" or "\r\n", as a file read by kubectl create secret --from-file
 // ends) is not part of the value. A value in crypt(3) modular format is
 // returned as Hash, anything else as Plain.
 func ReadPassword(ctx context.Context, c client.Reader, namespace, secretName, key, optInLabel string) (Password, error) {
-	s, err := readOptedIn(ctx, c, namespace, secretName, optInLabel, errGetPasswordSecret)
+	s, err := readOptedIn(ctx, c, namespace, secretName, optInLabel, errGetPasswordSecret, "password")
 	if err != nil {
-		return Password{}, err
+		return Password{}, secretFailure(ReasonPasswordSecretNotFound, secretName, err)
 	}
 	v := string(s.Data[key])
 	if t, ok := strings.CutSuffix(v, "\n"); ok {
 		v = strings.TrimSuffix(t, "\r")
 	}
 	if v == "" {
-		return Password{}, &SecretKeyNotFoundError{Namespace: namespace, Name: secretName, Key: key}
+		return Password{}, apply.Stalled(ReasonPasswordKeyNotFound,
+			&SecretKeyNotFoundError{Namespace: namespace, Name: secretName, Key: key}).On(secretName, "key")
 	}
 	if cryptHash.MatchString(v) {
 		return Password{Hash: v}, nil

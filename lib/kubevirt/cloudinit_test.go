@@ -370,6 +370,14 @@ func TestReadSSHKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ReadSSHKeys(ctx, c, ns, tt.secret, tt.label)
+			if tt.missing || tt.notOptedIn {
+				f, ok := apply.AsFailure(err)
+				require.True(t, ok, "an *apply.Failure: %v", err)
+				assert.True(t, f.Stalled)
+				assert.Equal(t, ReasonSSHKeySecretNotFound, f.Reason)
+				assert.Equal(t, tt.secret, f.Subject)
+				assert.Equal(t, "secretName", f.Field)
+			}
 			switch {
 			case tt.missing:
 				var nf *SecretNotFoundError
@@ -426,6 +434,17 @@ func TestReadPassword(t *testing.T) {
 			if tt.err != nil {
 				require.Error(t, err)
 				assert.True(t, errors.As(err, tt.err), "got %T %v", err, err)
+				f, ok := apply.AsFailure(err)
+				require.True(t, ok, "an *apply.Failure: %v", err)
+				assert.True(t, f.Stalled)
+				assert.Equal(t, tt.secret, f.Subject)
+				if _, keyMissing := tt.err.(**SecretKeyNotFoundError); keyMissing {
+					assert.Equal(t, ReasonPasswordKeyNotFound, f.Reason)
+					assert.Equal(t, "key", f.Field)
+				} else {
+					assert.Equal(t, ReasonPasswordSecretNotFound, f.Reason)
+					assert.Equal(t, "secretName", f.Field)
+				}
 				assert.Equal(t, Password{}, got)
 				return
 			}

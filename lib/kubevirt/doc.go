@@ -8,8 +8,8 @@
 //  1. Map its own API to a Machine (including the KubeVirt run strategy it
 //     wants); ReadSSHKeys loads the lines of a user Secret that parse as
 //     SSH public keys, when the Secret carries the caller's opt-in label
-//     (*SecretNotFoundError when absent, *SecretNotOptedInError when
-//     unlabelled).
+//     (a stalled *apply.Failure, ReasonSSHKeySecretNotFound, when absent
+//     or unlabelled).
 //
 //  2. Call Reconcile(ctx, c, id, owner, machine) with its own
 //     apply.Identity id (the package has no names of its own):

@@ -283,16 +283,18 @@ type InvalidInputError struct {
 
 func (e *InvalidInputError) Error() string { return fmt.Sprintf("invalid %s: %s", e.Field, e.Message) }
 
-// SecretNotFoundError is returned by ReadSSHKeys when the Secret is missing.
+// SecretNotFoundError is wrapped by ReadSSHKeys' and ReadPassword's
+// failure when the Secret is missing. Kind names the Secret's use ("SSH
+// key", "password").
 type SecretNotFoundError struct {
-	Namespace, Name string
+	Kind, Namespace, Name string
 }
 
 func (e *SecretNotFoundError) Error() string {
-	return fmt.Sprintf("SSH key Secret %s/%s not found", e.Namespace, e.Name)
+	return fmt.Sprintf("%s Secret %s/%s not found", e.Kind, e.Namespace, e.Name)
 }
 
-// SecretKeyNotFoundError is returned by ReadPassword when the Secret has no
+// SecretKeyNotFoundError is wrapped by ReadPassword's failure when the Secret has no
 // such key, or an empty value.
 type SecretKeyNotFoundError struct {
 	Namespace, Name, Key string
@@ -302,12 +304,13 @@ func (e *SecretKeyNotFoundError) Error() string {
 	return fmt.Sprintf("Secret %s/%s has no non-empty key %q", e.Namespace, e.Name, e.Key)
 }
 
-// SecretNotOptedInError is returned by ReadSSHKeys and ReadPassword when the Secret does not
-// carry the opt-in label.
+// SecretNotOptedInError is wrapped by ReadSSHKeys' and ReadPassword's
+// failure when the Secret does not carry the opt-in label. Kind names the
+// Secret's use ("SSH key", "password").
 type SecretNotOptedInError struct {
-	Namespace, Name, Label string
+	Kind, Namespace, Name, Label string
 }
 
 func (e *SecretNotOptedInError) Error() string {
-	return fmt.Sprintf("SSH key Secret %s/%s is not labelled %s=true", e.Namespace, e.Name, e.Label)
+	return fmt.Sprintf("%s Secret %s/%s is not labelled %s=true", e.Kind, e.Namespace, e.Name, e.Label)
 }

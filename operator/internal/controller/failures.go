@@ -202,6 +202,29 @@ var failures = map[failureKey]failureRow{
 	{fromKubeVirt, kubevirt.ReasonPreferenceNotFound}: {
 		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonPreferenceNotFound, field: machineField, external: true,
 		message: referenceNotFound},
+	// The Secrets the user names (ReadSSHKeys, ReadPassword): a missing
+	// Secret and one without the opt-in label have one message, so the
+	// answer does not tell whether a Secret the user may not use exists.
+	{fromKubeVirt, kubevirt.ReasonSSHKeySecretNotFound}: {
+		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonSecretNotFound, external: true,
+		field: fixed("spec.sshKeySecret"),
+		message: func(_ entry, f *apply.Failure) string {
+			return fmt.Sprintf("no Secret %s labelled %s=true in this namespace: the SSH key Secret must carry that label "+
+				"(only its lines that parse as SSH public keys are copied into the guest)", f.Subject, v1alpha1.SSHAuthorizedKeysLabel)
+		}},
+	{fromKubeVirt, kubevirt.ReasonPasswordSecretNotFound}: {
+		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonSecretNotFound, external: true,
+		field: fixed("spec.cloudInitUser.passwordSecretRef"),
+		message: func(_ entry, f *apply.Failure) string {
+			return fmt.Sprintf("no Secret %s labelled %s=true in this namespace: the password Secret must carry that label",
+				f.Subject, v1alpha1.CloudInitPasswordLabel)
+		}},
+	{fromKubeVirt, kubevirt.ReasonPasswordKeyNotFound}: {
+		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonSecretNotFound, external: true,
+		field: fixed("spec.cloudInitUser.passwordSecretRef.key"),
+		message: typed(func(e *kubevirt.SecretKeyNotFoundError) string {
+			return fmt.Sprintf("Secret %s has no non-empty key %q", e.Name, e.Key)
+		})},
 	{fromKubeVirt, apply.ReasonNameConflict}: {
 		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonNameConflict, external: true,
 		field: fixed("metadata.name"), message: conflictMessage},

@@ -350,26 +350,17 @@ func (r *WukongReconciler) reconcileMachine(ctx context.Context, s *scope) error
 // sshKeys reads spec.sshKeySecret: the lines of the Secret that parse as
 // SSH public keys, when it carries the label v1alpha1.SSHAuthorizedKeysLabel
 // "true". A missing Secret and one without the label are the same problem
-// (SecretNotFound, naming spec.sshKeySecret, one message), so the answer
-// does not tell whether a Secret the user may not read exists. Lines that
-// are not keys are not copied; their count goes in a Warning Event.
+// (the failures table's SSHKeySecretNotFound row: SecretNotFound, naming
+// spec.sshKeySecret, one message), so the answer does not tell whether a
+// Secret the user may not read exists. Lines that are not keys are not
+// copied; their count goes in a Warning Event.
 func (r *WukongReconciler) sshKeys(ctx context.Context, s *scope) ([]string, error) {
 	if s.w.Spec.SSHKeySecret == "" {
 		return nil, nil
 	}
 	keys, err := kubevirt.ReadSSHKeys(ctx, r.Client, s.w.Namespace, s.w.Spec.SSHKeySecret, v1alpha1.SSHAuthorizedKeysLabel)
-	var (
-		notFound   *kubevirt.SecretNotFoundError
-		notOptedIn *kubevirt.SecretNotOptedInError
-	)
-	if errors.As(err, &notFound) || errors.As(err, &notOptedIn) {
-		s.addProblem(problem{Condition: v1alpha1.ReadyCondition, Reason: v1alpha1.ReasonSecretNotFound, Field: "spec.sshKeySecret", External: true,
-			Message: fmt.Sprintf("no Secret %s labelled %s=true in this namespace: the SSH key Secret must carry that label "+
-				"(only its lines that parse as SSH public keys are copied into the guest)", s.w.Spec.SSHKeySecret, v1alpha1.SSHAuthorizedKeysLabel)})
-		return nil, nil
-	}
 	if err != nil {
-		return nil, err
+		return nil, s.classify(err, fromKubeVirt)
 	}
 	if keys.Dropped > 0 && r.Recorder != nil {
 		r.Recorder.Eventf(s.w, nil, corev1.EventTypeWarning, v1alpha1.ReasonSSHKeyLinesDropped, "ReadSSHKeys",
@@ -383,7 +374,8 @@ func (r *WukongReconciler) sshKeys(ctx context.Context, s *scope) ([]string, err
 // the Secret must carry the label v1alpha1.CloudInitPasswordLabel "true".
 // A missing Secret and one without the label are the same problem
 // (SecretNotFound, naming spec.cloudInitUser.passwordSecretRef, one
-// message); a labelled Secret without the key names .key.
+// message); a labelled Secret without the key names .key (both rows of the
+// failures table).
 func (r *WukongReconciler) password(ctx context.Context, s *scope) (*kubevirt.Password, error) {
 	u := s.w.Spec.CloudInitUser
 	if u == nil || u.PasswordSecretRef == nil {
@@ -395,24 +387,8 @@ func (r *WukongReconciler) password(ctx context.Context, s *scope) (*kubevirt.Pa
 		key = "password" // the CRD's default, for objects written before it applied
 	}
 	pw, err := kubevirt.ReadPassword(ctx, r.Client, s.w.Namespace, ref.Name, key, v1alpha1.CloudInitPasswordLabel)
-	var (
-		notFound    *kubevirt.SecretNotFoundError
-		notOptedIn  *kubevirt.SecretNotOptedInError
-		keyNotFound *kubevirt.SecretKeyNotFoundError
-	)
-	const field = "spec.cloudInitUser.passwordSecretRef"
-	switch {
-	case errors.As(err, &notFound) || errors.As(err, &notOptedIn):
-		s.addProblem(problem{Condition: v1alpha1.ReadyCondition, Reason: v1alpha1.ReasonSecretNotFound, Field: field, External: true,
-			Message: fmt.Sprintf("no Secret %s labelled %s=true in this namespace: the password Secret must carry that label",
-				ref.Name, v1alpha1.CloudInitPasswordLabel)})
-		return nil, nil
-	case errors.As(err, &keyNotFound):
-		s.addProblem(problem{Condition: v1alpha1.ReadyCondition, Reason: v1alpha1.ReasonSecretNotFound, Field: field + ".key", External: true,
-			Message: fmt.Sprintf("Secret %s has no non-empty key %q", ref.Name, key)})
-		return nil, nil
-	case err != nil:
-		return nil, err
+	if err != nil {
+		return nil, s.classify(err, fromKubeVirt)
 	}
 	return &pw, nil
 }
