@@ -1,10 +1,10 @@
 package kubevirt
 
 import (
-	"errors"
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
