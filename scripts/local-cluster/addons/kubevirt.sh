@@ -11,7 +11,7 @@ KV_DIR=$BIN/kubevirt/$KUBEVIRT_VERSION
 want_kubevirt() { wanted "${LOCAL_CLUSTER_KUBEVIRT:-}" "KubeVirt $KUBEVIRT_VERSION" "$KV_DIR/manifests/kubevirt-operator.yaml" "$KV_DIR/images/virt-operator.tar"; }
 plan_kubevirt() {
   echo "import ${KV_DIR#"$ROOT"/}/images/*.tar on every node; apply kubevirt-operator.yaml (server-side); wait for virt-operator;"
-  echo "apply kubevirt-cr.yaml; patch useEmulation=true, ImageVolume off, virtTemplateDeployment off; wait Available (15m)"
+  echo "apply kubevirt-cr.yaml; patch useEmulation=true, ImageVolume off, virtTemplateDeployment off, workloadUpdateMethods [LiveMigrate]; wait Available (15m)"
 }
 step_kubevirt() {
   local s
@@ -34,8 +34,14 @@ step_kubevirt() {
   # virt-template's apiserver and controller (feature gate Template, beta,
   # on by default), which come from the kubevirt.io/virt-template-* modules
   # the Go proxy here does not serve (docs/notes/real-kubevirt.md).
+  # workloadUpdateMethods [LiveMigrate]: kubevirt-cr.yaml leaves the
+  # strategy empty, and then virt-controller's workload updater migrates
+  # nothing (workload-updater.go getUpdateData), so a cpu or memory grow
+  # under the LiveUpdate rollout strategy would wait for a restart; HCO
+  # and Harvester ship LiveMigrate. It also lets KubeVirt move VMs off an
+  # outdated virt-launcher after a KubeVirt upgrade.
   kc -n kubevirt patch kubevirt kubevirt --type merge \
-    -p '{"spec":{"configuration":{"developerConfiguration":{"useEmulation":true,"disabledFeatureGates":["ImageVolume"]},"virtTemplateDeployment":{"enabled":false}}}}' >/dev/null
+    -p '{"spec":{"workloadUpdateStrategy":{"workloadUpdateMethods":["LiveMigrate"]},"configuration":{"developerConfiguration":{"useEmulation":true,"disabledFeatureGates":["ImageVolume"]},"virtTemplateDeployment":{"enabled":false}}}}' >/dev/null
   if ! kc -n kubevirt wait kubevirt kubevirt --for condition=Available --timeout 15m >/dev/null; then
     kc -n kubevirt get kubevirt,pods -o wide >&2 || true
     die "KubeVirt not Available after 15m (kc -n kubevirt get events; logs in $LC/nodes/*/pod-logs)"
