@@ -89,9 +89,25 @@ func BootIndex(w *v1alpha1.Wukong) int {
 	return -1
 }
 
+// ClusterImage is the ClusterImage disk i is cloned from and the spec path
+// that names it: spec.disks[i].clusterImage, or spec.osClusterImage for the
+// boot disk when it names no image, claimName, cloneFrom or clusterImage of
+// its own; "", "" for any other disk.
+func ClusterImage(w *v1alpha1.Wukong, i int) (name, field string) {
+	d := w.Spec.Disks[i]
+	switch {
+	case d.ClusterImage != "":
+		return d.ClusterImage, fmt.Sprintf("spec.disks[%d].clusterImage", i)
+	case w.Spec.OSClusterImage != "" && i == BootIndex(w) && d.Image == "" && d.ClaimName == "" && d.CloneFrom == nil:
+		return w.Spec.OSClusterImage, "spec.osClusterImage"
+	}
+	return "", ""
+}
+
 // Disks maps spec.disks to lib/storage disks. osImage fills the boot disk's
 // image when it names none and is neither a clone nor an existing claim
-// (claimName: used as it is). claimName is the disk's ClaimName;
+// (claimName: used as it is); osClusterImage makes it a catalog clone
+// (ClusterImage). claimName is the disk's ClaimName;
 // deletionPolicy Retain is Retain (ignored by lib/storage for a claimName
 // disk, which it never deletes). A disk with cloneFrom or clusterImage gets
 // no Clone here: the reconciler resolves its source (a claim, a
@@ -176,8 +192,9 @@ func DiskField(w *v1alpha1.Wukong, i int, libField string) string {
 		switch {
 		case w.Spec.Disks[i].CloneFrom != nil:
 			return disk + ".cloneFrom"
-		case w.Spec.Disks[i].ClusterImage != "":
-			return disk + ".clusterImage"
+		case w.Spec.Disks[i].ClusterImage != "" || w.Spec.OSClusterImage != "" && i == BootIndex(w) && w.Spec.Disks[i].Image == "" && w.Spec.Disks[i].ClaimName == "":
+			_, field := ClusterImage(w, i)
+			return field
 		case i == BootIndex(w) && w.Spec.Disks[i].Image == "" && w.Spec.Disks[i].ClaimName == "":
 			return "spec.osImage"
 		}

@@ -295,6 +295,38 @@ func TestDiskFieldOfAClone(t *testing.T) {
 	assert.Equal(t, "spec.disks[0].size", DiskField(w, 0, "size"))
 }
 
+// TestClusterImage: the catalog image a disk clones comes from its own
+// clusterImage, or for the boot disk without a source of its own from
+// spec.osClusterImage, and the field named is the one that set it; Disks
+// gives such a boot disk no image to import.
+func TestClusterImage(t *testing.T) {
+	w := &v1alpha1.Wukong{Spec: v1alpha1.WukongSpec{OSClusterImage: "debian", Disks: []v1alpha1.DiskSpec{
+		{Name: "data", ClusterImage: "tools"},
+		{Name: "root", Boot: true},
+		{Name: "blank"},
+		{Name: "kept", ClaimName: "old"},
+	}}}
+	for i, want := range [][2]string{
+		{"tools", "spec.disks[0].clusterImage"},
+		{"debian", "spec.osClusterImage"},
+		{"", ""},
+		{"", ""},
+	} {
+		name, field := ClusterImage(w, i)
+		assert.Equal(t, want, [2]string{name, field}, "disk %d", i)
+	}
+	assert.Equal(t, "spec.osClusterImage", DiskField(w, 1, "source"))
+	assert.Equal(t, "spec.disks[0].clusterImage", DiskField(w, 0, "source"))
+	assert.Equal(t, "spec.disks[2].image", DiskField(w, 2, "source"))
+	for _, d := range Disks(w) {
+		assert.Empty(t, d.Source, "disk %s imports nothing", d.Name)
+	}
+	// The boot disk with a source of its own does not take osClusterImage.
+	w.Spec.Disks[1].Image = "https://images.example.org/x.img"
+	name, _ := ClusterImage(w, 1)
+	assert.Empty(t, name)
+}
+
 func TestDiskOfVolume(t *testing.T) {
 	disks := []v1alpha1.DiskSpec{{Name: "root"}, {Name: "data"}}
 	i, ok := DiskOfVolume(disks, "data")

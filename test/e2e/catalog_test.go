@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -151,9 +152,26 @@ func TestCatalogImage(t *testing.T) {
 			assert.Equal(c, missingMsg, r.Message, "the same message as for a missing image")
 		}
 	}, "the outsider to stay refused")
+	// spec.osClusterImage: the boot disk is the same clone, and a refusal
+	// names that field with the same message.
+	osUser := newWukong(allowed, "osuser")
+	osUser.Spec.OSClusterImage = name
+	osUser.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("2Gi"), Boot: true}}
+	create(t, osUser)
+	osUser = waitRunning(t, key(osUser))
+	require.NoError(t, k.Get(ctxT(t), types.NamespacedName{Namespace: allowed, Name: "osuser-root"}, dv))
+	assert.Nil(t, dv.Spec.Source, "osClusterImage: a sourceRef clone, no import")
+	assert.Equal(t, &cdiv1.DataVolumeSourceRef{Kind: cdiv1.DataVolumeDataSource, Namespace: ptr.To(catalog), Name: cp.DataSourceName}, dv.Spec.SourceRef)
+	osOutsider := newWukong(other, "osoutsider")
+	osOutsider.Spec.OSClusterImage = name
+	osOutsider.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("2Gi"), Boot: true}}
+	create(t, osOutsider)
+	osMsg := stalledMessage(t, k, key(osOutsider), "spec.osClusterImage", v1alpha1.ReasonImageNotAllowed)
+	assert.Equal(t, strings.ReplaceAll(missingMsg, field, "spec.osClusterImage"), osMsg, "the same message, naming spec.osClusterImage")
+
 	dvs := &cdiv1.DataVolumeList{}
 	require.NoError(t, k.List(ctxT(t), dvs, client.InNamespace(other)))
-	assert.Empty(t, dvs.Items, "nothing written for the outsider")
+	assert.Empty(t, dvs.Items, "nothing written for the outsiders")
 }
 
 // TestCatalogScheduledImport: a registry image with a schedule is kept by a

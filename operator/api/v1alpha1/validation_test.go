@@ -226,6 +226,9 @@ func TestAdmissionRejects(t *testing.T) {
 		{"clusterImage and claimName", "spec:\n  disks:\n  - name: d\n    clusterImage: ubuntu\n    claimName: kept\n", "spec.disks[0].clusterImage", "mutually exclusive"},
 		{"clusterImage and cloneFrom", "spec:\n  disks:\n  - name: d\n    size: 1Gi\n    clusterImage: ubuntu\n    cloneFrom: {wukong: other}\n", "spec.disks[0].clusterImage", "mutually exclusive"},
 		{"clusterImage not a name", "spec:\n  disks:\n  - name: d\n    size: 1Gi\n    clusterImage: 9ubuntu\n", "spec.disks[0].clusterImage", "should match"},
+		{"osClusterImage and osImage", "spec:\n  osImage: docker://a/b:1\n  osClusterImage: ubuntu\n  disks:\n  - name: d\n    size: 1Gi\n", "spec.osClusterImage", "osClusterImage and osImage are mutually exclusive"},
+		{"osClusterImage without disks", "spec:\n  osClusterImage: ubuntu\n", "spec.osClusterImage", "osClusterImage needs a disk"},
+		{"osClusterImage not a name", "spec:\n  osClusterImage: Ubuntu\n  disks:\n  - name: d\n    size: 1Gi\n", "spec.osClusterImage", "should match"},
 		{"http osImage with an empty disk list", "spec:\n  osImage: http://images.example.org/guest.img\n  disks: []\n", "spec.osImage", "cannot boot as a container disk"},
 	}
 	for i, tc := range cases {
@@ -265,6 +268,19 @@ func TestDiskClaimAdmission(t *testing.T) {
 	w := &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "typed"},
 		Spec: v1alpha1.WukongSpec{Memory: resourceMust("1Gi"), Disks: []v1alpha1.DiskSpec{{Name: "d", ClaimName: "old-vm-root"}}}}
 	require.NoError(t, k8s.Create(context.Background(), w))
+}
+
+// TestOSClusterImageImmutable: osClusterImage cannot change or go once
+// set (the boot disk was cloned from it).
+func TestOSClusterImageImmutable(t *testing.T) {
+	ns := newNamespace(t)
+	require.NoError(t, create(t, ns, fmt.Sprintf(header, "osci")+"spec:\n  osClusterImage: ubuntu\n  disks:\n  - name: root\n    size: 10Gi\n"))
+	for _, v := range []string{"debian", ""} {
+		w := &v1alpha1.Wukong{}
+		require.NoError(t, k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "osci"}, w))
+		w.Spec.OSClusterImage = v
+		requireAdmission(t, k8s.Update(context.Background(), w), false, "spec.osClusterImage", "osClusterImage is immutable once set")
+	}
 }
 
 // TestUpdateRules checks the transition rules: disks may grow but not

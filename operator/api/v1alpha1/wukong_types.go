@@ -16,6 +16,9 @@ import (
 // +kubebuilder:validation:XValidation:rule="(has(self.disks) && size(self.disks) > 0) || !has(self.osImage) || !(self.osImage.startsWith('http://') || self.osImage.startsWith('https://'))",message="an http(s) osImage cannot boot as a container disk (a container runtime pulls only registry images): add a disk for it to be imported into, or use a registry image",fieldPath=".osImage"
 // +kubebuilder:validation:XValidation:rule="!has(self.startStrategy) || !has(self.startStrategy.runStrategy) || !has(self.startStrategy.autoStart) || (self.startStrategy.autoStart ? !(self.startStrategy.runStrategy in ['Halted', 'Manual']) : self.startStrategy.runStrategy in ['Halted', 'Manual'])",message="startStrategy.runStrategy conflicts with startStrategy.autoStart: autoStart false allows only Halted or Manual, autoStart true forbids them",fieldPath=".startStrategy.runStrategy"
 // +kubebuilder:validation:XValidation:rule="!has(self.startStrategy) || !has(self.startStrategy.runStrategy) || self.startStrategy.runStrategy == 'Halted' || !has(self.highAvailability) || !has(self.highAvailability.restartPolicy) || (self.highAvailability.restartPolicy == 'Never' ? self.startStrategy.runStrategy in ['Once', 'Manual'] : {'Always': 'Always', 'OnFailure': 'RerunOnFailure'}[self.highAvailability.restartPolicy] == self.startStrategy.runStrategy)",message="startStrategy.runStrategy conflicts with highAvailability.restartPolicy (Always goes with Always, OnFailure with RerunOnFailure, Never with Once or Manual)",fieldPath=".highAvailability.restartPolicy"
+// +kubebuilder:validation:XValidation:rule="!has(self.osClusterImage) || !has(self.osImage)",message="osClusterImage and osImage are mutually exclusive: the boot disk has one source",fieldPath=".osClusterImage"
+// +kubebuilder:validation:XValidation:rule="!has(self.osClusterImage) || (has(self.disks) && size(self.disks) > 0)",message="osClusterImage needs a disk to clone the image into (a catalog image is a volume, not a container disk)",fieldPath=".osClusterImage"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.osClusterImage) || (has(self.osClusterImage) && self.osClusterImage == oldSelf.osClusterImage)",message="osClusterImage is immutable once set: add a new disk with clusterImage instead",fieldPath=".osClusterImage"
 // +kubebuilder:validation:XValidation:rule="!has(self.osImageAccess) || has(self.osImage)",message="osImageAccess applies only to osImage",fieldPath=".osImageAccess"
 // +kubebuilder:validation:XValidation:rule="!has(self.osImagePullSecret) || (has(self.osImage) && (!has(self.disks) || size(self.disks) == 0))",message="osImagePullSecret applies only to osImage booted as a container disk (a Wukong without disks); CDI imports osImage into a disk with spec.osImageAccess",fieldPath=".osImagePullSecret"
 type WukongSpec struct {
@@ -95,6 +98,20 @@ type WukongSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	// +optional
 	OSImagePullSecret string `json:"osImagePullSecret,omitempty"`
+
+	// OSClusterImage names a ClusterImage (a golden image an administrator
+	// declared) for the boot disk, as osImage names a URL: the boot disk,
+	// when it names no image, claimName, cloneFrom or clusterImage of its
+	// own, is a CDI clone of the image's golden copy exactly as if it had
+	// clusterImage set (see spec.disks[i].clusterImage: the same namespace
+	// rule and message, a size at least the image's,
+	// status.volumes[].cloneType), and a refusal names this field. It needs
+	// a disk (a catalog image is a volume, not a container disk) and is
+	// mutually exclusive with osImage. Immutable once set.
+	// +kubebuilder:validation:MaxLength=40
+	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]*[a-z0-9])?$`
+	// +optional
+	OSClusterImage string `json:"osClusterImage,omitempty"`
 
 	// SSHKeySecret names a Secret in the same namespace whose values are SSH
 	// public keys (one or more per value, one per line). The Secret must

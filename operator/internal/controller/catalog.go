@@ -14,6 +14,7 @@ import (
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/internal/catalog"
+	"github.com/novasphere/wukong/operator/mapping"
 )
 
 // A disk naming a ClusterImage reads it (cluster-scoped, the
@@ -28,13 +29,14 @@ import (
 // catalog namespace only.
 // +kubebuilder:rbac:groups=cdi.kubevirt.io,resources=datavolumes/source,verbs=create,namespace=catalog
 
-// catalogSource resolves spec.disks[i].clusterImage into a clone of the
+// catalogSource resolves spec.disks[i].clusterImage (or spec.osClusterImage
+// for the boot disk: mapping.ClusterImage) into a clone of the
 // image's golden DataSource in r.CatalogNamespace, or why the disk waits,
 // or neither (a problem was recorded):
 //
 //   - the ClusterImage must exist, not be being deleted, and select the
 //     Wukong's namespace (catalog.NamespaceAllowed), else a problem
-//     ClusterImageNotAllowed naming spec.disks[i].clusterImage, with one
+//     ClusterImageNotAllowed naming the field that named it, with one
 //     message whichever it is (a tenant learns nothing of images not
 //     declared for it);
 //   - the disk's size must be at least the image's (CDI refuses a smaller
@@ -54,16 +56,16 @@ func (r *WukongReconciler) catalogSource(ctx context.Context, s *scope, i int) (
 	if src, found, err := r.writtenCloneSource(ctx, s.w, d.Name); err != nil || found {
 		return src, "", err
 	}
+	name, field := mapping.ClusterImage(s.w, i)
 	refused := problem{Condition: v1alpha1.VolumesBoundCondition, Reason: v1alpha1.ReasonImageNotAllowed,
-		Field: fmt.Sprintf("spec.disks[%d].clusterImage", i), External: true,
-		Message: catalog.RefusedMessage(d.ClusterImage, s.w.Namespace)}
+		Field: field, External: true, Message: catalog.RefusedMessage(name, s.w.Namespace)}
 	img := &v1alpha1.ClusterImage{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Name: d.ClusterImage}, img); err != nil {
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, img); err != nil {
 		if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
 			s.addProblem(refused)
 			return nil, "", nil
 		}
-		return nil, "", fmt.Errorf("cannot get ClusterImage %s: %w", d.ClusterImage, err)
+		return nil, "", fmt.Errorf("cannot get ClusterImage %s: %w", name, err)
 	}
 	ns := &corev1.Namespace{}
 	if err := r.Client.Get(ctx, client.ObjectKey{Name: s.w.Namespace}, ns); err != nil {
@@ -94,7 +96,8 @@ func (r *WukongReconciler) catalogSource(ctx context.Context, s *scope, i int) (
 	return &storage.CloneSource{DataSource: &storage.DataSourceRef{Namespace: r.CatalogNamespace, Name: cp.DataSourceName}}, "", nil
 }
 
-// catalogUsers maps a ClusterImage to the Wukongs with a disk naming it
+// catalogUsers maps a ClusterImage to the Wukongs with a disk cloned from
+// it (mapping.ClusterImage)
 // (read from the cache), so a Wukong waiting for the image, or refused it,
 // is looked at again when the administrator declares it, allows the
 // namespace or the golden copy becomes ready.
@@ -105,8 +108,8 @@ func (r *WukongReconciler) catalogUsers(ctx context.Context, o client.Object) []
 	}
 	var reqs []reconcile.Request
 	for _, w := range list.Items {
-		for _, d := range w.Spec.Disks {
-			if d.ClusterImage == o.GetName() {
+		for i := range w.Spec.Disks {
+			if name, _ := mapping.ClusterImage(&w, i); name == o.GetName() {
 				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&w)})
 				break
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/mapping"
 )
 
 // Clones read the Wukongs and WukongSnapshots of the Wukong's own
@@ -70,14 +71,15 @@ func (r *WukongReconciler) cloneSources(ctx context.Context, s *scope) (map[stri
 		waits map[string]string
 	)
 	for i, d := range s.w.Spec.Disks {
-		if d.CloneFrom == nil && d.ClusterImage == "" {
+		image, _ := mapping.ClusterImage(s.w, i)
+		if d.CloneFrom == nil && image == "" {
 			continue
 		}
 		if out == nil {
 			out, waits = map[string]*storage.CloneSource{}, map[string]string{}
 		}
 		resolve := r.cloneSource
-		if d.ClusterImage != "" {
+		if image != "" {
 			resolve = r.catalogSource // catalog.go
 		}
 		src, wait, err := resolve(ctx, s, i)
@@ -309,6 +311,18 @@ func (r *WukongReconciler) cloneSourcesInUse(ctx context.Context, s *scope) erro
 }
 
 // diskSpec is the spec.disks entry of a name, nil when none.
+// isClone: the disk of that name is written once cloneSources resolved
+// its source (cloneFrom, or a catalog image: mapping.ClusterImage).
+func isClone(w *v1alpha1.Wukong, name string) bool {
+	for i, d := range w.Spec.Disks {
+		if d.Name == name {
+			image, _ := mapping.ClusterImage(w, i)
+			return d.CloneFrom != nil || image != ""
+		}
+	}
+	return false
+}
+
 func diskSpec(w *v1alpha1.Wukong, name string) *v1alpha1.DiskSpec {
 	for i := range w.Spec.Disks {
 		if w.Spec.Disks[i].Name == name {

@@ -140,7 +140,7 @@ func (r *WukongReconciler) reconcileDisks(ctx context.Context, s *scope) error {
 		if s.sourceRefused[d.Name] || shared[d.Name] { // checkImageSources, claimsShared: not written
 			continue
 		}
-		if spec := diskSpec(s.w, d.Name); spec != nil && (spec.CloneFrom != nil || spec.ClusterImage != "") {
+		if isClone(s.w, d.Name) {
 			src, ok := clones[d.Name]
 			if !ok { // a problem, or waiting: not written
 				continue
