@@ -18,7 +18,8 @@ import (
 // ClusterImage of the guest disk the image server serves is imported once
 // by real CDI into a golden copy in the operator's catalog namespace (the
 // chart's release namespace); a Wukong whose boot disk names it is a real
-// CDI clone of that copy (sourceRef to the DataSource, across namespaces),
+// CDI clone of that copy (sourceRef to the DataSource, across namespaces;
+// the boot disk names it through spec.osClusterImage),
 // boots under real KubeVirt, and answers SSH with its own hostname. The
 // clone strategy real CDI chose is reported. It skips where real KubeVirt
 // or CDI (with the image server) is not running (realKubeVirt, realCDI).
@@ -31,8 +32,13 @@ func TestLocalCatalogImageBoot(t *testing.T) {
 	labelNamespace(t, ns, label, "yes")
 	g := newGuestAccess(t, ns)
 
+	// Our CSI driver's class, where CDI clones by CSI clone: a host-assisted
+	// clone (local-path) needs the upload Service's DNS name, and the local
+	// cluster has neither kube-proxy nor DNS (docs/notes/real-cdi-multus.md).
+	needClass(t, expandableClass)
 	img := newClusterImage(t, "guest-"+randSuffix(), label)
 	img.Spec.Source, img.Spec.Size = url, resource.MustParse("3Gi")
+	img.Spec.StorageClassNames = []string{expandableClass}
 	create(t, img)
 	started := time.Now()
 	var cp v1alpha1.ClusterImageCopy
@@ -54,7 +60,10 @@ func TestLocalCatalogImageBoot(t *testing.T) {
 	name := "gold-" + randSuffix()
 	nn := types.NamespacedName{Namespace: ns, Name: name}
 	w := g.wukong(ns, name)
-	w.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("3Gi"), Boot: true, ClusterImage: img.Name}}
+	// The boot disk takes the image from spec.osClusterImage (the catalog
+	// form of osImage), as a disk with clusterImage would.
+	w.Spec.OSClusterImage = img.Name
+	w.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("3Gi"), Boot: true, StorageClassName: expandableClass}}
 	create(t, w)
 	cloned := time.Now()
 	for {
