@@ -124,3 +124,39 @@ func TestReconcileSSHKeysSecret(t *testing.T) {
 	assert.NotContains(t, string(ci.Data[UserDataKey]), "AAAAINeWUM1ouD70UOC7hd0OLjA02sHgBQMnT", "the cloud-init Secret follows the keys")
 	assert.Contains(t, string(ci.Data[UserDataKey]), "AAAAIHbMKs0A4tIRYbgz5rVwxKp1pnzAhm7fUp8fV1k8ZB1e")
 }
+
+// TestKeepRunningAccessCredentials: a VM whose running instance started
+// without access credentials (rendered before key propagation) is not
+// given them while it runs, as KubeVirt would report RestartRequired for
+// that alone (operator upgrade: nothing flagged); stopped, or with a
+// restart pending or requested, it gets them for its next start; a VM
+// that has them keeps them.
+func TestKeepRunningAccessCredentials(t *testing.T) {
+	old := BuildVM(testID, testOwner(), propagating(keyA))
+	old.Spec.Template.Spec.AccessCredentials = nil
+	oldVMI := mutatedVMI(old)
+	withCreds := BuildVM(testID, testOwner(), propagating(keyA))
+	restartRequired := old.DeepCopy()
+	restartRequired.Status.Conditions = []kubevirtv1.VirtualMachineCondition{{Type: kubevirtv1.VirtualMachineRestartRequired, Status: corev1.ConditionTrue}}
+	stopRequested := old.DeepCopy()
+	stopRequested.Status.StateChangeRequests = []kubevirtv1.VirtualMachineStateChangeRequest{{Action: kubevirtv1.StopRequest}}
+	for _, tt := range []struct {
+		name string
+		live *kubevirtv1.VirtualMachine
+		vmi  *kubevirtv1.VirtualMachineInstance
+		want bool
+	}{
+		{"running without them: kept out", old, oldVMI, false},
+		{"stopped: added for the next start", old, nil, true},
+		{"restart pending anyway: added", restartRequired, oldVMI, true},
+		{"stop requested (virtctl restart): added", stopRequested, oldVMI, true},
+		{"running with them: kept", withCreds, mutatedVMI(withCreds), true},
+		{"no VM yet: added", nil, nil, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			vm := BuildVM(testID, testOwner(), propagating(keyA))
+			keepRunningAccessCredentials(vm, tt.live, tt.vmi)
+			assert.Equal(t, tt.want, len(vm.Spec.Template.Spec.AccessCredentials) == 1)
+		})
+	}
+}

@@ -142,8 +142,7 @@ func legacyMemory(spec *kubevirtv1.VirtualMachineInstanceSpec) bool {
 //     request) goes out and the restart applies it. A template without one
 //     keeps its maxGuest and takes the new guest memory.
 func keepRunningTopology(vm, live *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachineInstance) {
-	if live == nil || live.Spec.Template == nil || vmi == nil || vmi.IsFinal() || vmi.DeletionTimestamp != nil ||
-		restartPending(live) || stopPending(live) {
+	if !keepsWhatItBooted(live, vmi) {
 		return
 	}
 	want, was := &vm.Spec.Template.Spec.Domain, &live.Spec.Template.Spec.Domain
@@ -177,6 +176,31 @@ func keepRunningTopology(vm, live *kubevirtv1.VirtualMachine, vmi *kubevirtv1.Vi
 		mg := was.Memory.MaxGuest.DeepCopy()
 		want.Memory.MaxGuest = &mg
 	}
+}
+
+// keepsWhatItBooted: the live VM's instance runs (not final, not being
+// deleted), no stop is requested and KubeVirt does not require a restart
+// already, so a template change KubeVirt cannot apply live would cost a
+// restart that nothing else asks for.
+func keepsWhatItBooted(live *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachineInstance) bool {
+	return live != nil && live.Spec.Template != nil && vmi != nil && !vmi.IsFinal() && vmi.DeletionTimestamp == nil &&
+		!restartPending(live) && !stopPending(live)
+}
+
+// keepRunningAccessCredentials leaves the access credentials out of vm
+// (built by BuildVM) while the live VM's running instance was started
+// without any (a VM rendered before SSH key propagation): KubeVirt applies
+// spec.accessCredentials only when an instance starts and reports adding
+// them as RestartRequired, so an operator upgrade would flag every
+// running VM. Under keepsWhatItBooted's conditions they are kept out; a
+// stopped VM, or one whose restart is pending anyway, gets them, and its
+// next start applies them. Until then the keys of the running guest are
+// cloud-init's (Observation.AccessCredentials reports none configured).
+func keepRunningAccessCredentials(vm, live *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachineInstance) {
+	if !keepsWhatItBooted(live, vmi) || len(live.Spec.Template.Spec.AccessCredentials) > 0 || len(vmi.Spec.AccessCredentials) > 0 {
+		return
+	}
+	vm.Spec.Template.Spec.AccessCredentials = nil
 }
 
 // restartPending: KubeVirt reports the VM RestartRequired.

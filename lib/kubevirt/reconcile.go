@@ -160,6 +160,7 @@ func reconcileMachine(ctx context.Context, c client.Client, id apply.Identity, o
 		// What the running instance booted with and KubeVirt cannot change
 		// live stays (hotplug_cpu.go).
 		keepRunningTopology(vm, live, before)
+		keepRunningAccessCredentials(vm, live, before)
 		rv, err := dropLegacyRequest(ctx, c, vm, live, readVersion)
 		if err != nil {
 			return Observation{}, err
