@@ -30,9 +30,35 @@ type cloudConfig struct {
 	SSHPwauth         *bool       `json:"ssh_pwauth,omitempty"`
 	Growpart          growpart    `json:"growpart"`
 	ResizeRootfs      bool        `json:"resize_rootfs"`
+	WriteFiles        []writeFile `json:"write_files"`
 	Packages          []string    `json:"packages,omitempty"`
 	Runcmd            [][]string  `json:"runcmd,omitempty"`
 }
+
+// writeFile is one entry of cloud-init's write_files module.
+type writeFile struct {
+	Path        string `json:"path"`
+	Content     string `json:"content"`
+	Permissions string `json:"permissions"`
+}
+
+// HotplugRulesPath is the udev rules file RenderUserData writes so that
+// the guest onlines the CPUs and memory KubeVirt hot-plugs (a cpu or memory
+// grow on a running VM, applied by KubeVirt through sockets and virtio-mem:
+// user guide, "CPU Hotplug", "Memory Hotplug"). The kernel adds a
+// hot-plugged CPU offline and, unless its default says otherwise, memory
+// blocks offline too; Fedora, RHEL and Ubuntu ship udev rules that online
+// them, Debian does not (its bookworm guest on the local cluster showed the
+// second CPU in /sys/devices/system/cpu but nproc 1). The rules are those
+// distributions' (set online when added offline); on an image that has its
+// own they change nothing.
+const HotplugRulesPath = "/etc/udev/rules.d/80-hotplug-cpu-memory-online.rules"
+
+// hotplugRules is the content of HotplugRulesPath.
+const hotplugRules = `# Online CPUs and memory hot-plugged by the hypervisor (KubeVirt CPU and memory hotplug).
+SUBSYSTEM=="cpu", ACTION=="add", TEST=="online", ATTR{online}=="0", ATTR{online}="1"
+SUBSYSTEM=="memory", ACTION=="add", TEST=="state", ATTR{state}=="offline", ATTR{state}="online"
+`
 
 // Guest agent: the package has this name on Debian, Ubuntu, Fedora, RHEL and
 // their derivatives, and its systemd unit is qemu-guest-agent.service. The
@@ -128,7 +154,9 @@ func BuildCloudInitSecret(id apply.Identity, owner client.Object, m Machine) (*c
 // local cluster's real KubeVirt showed), the user with
 // a hashed password and SSH keys (or the keys for the image's default user),
 // ssh_pwauth when a password is set, growpart/resize_rootfs so an expanded
-// disk reaches the root filesystem, and, unless CloudInit.SkipGuestAgent,
+// disk reaches the root filesystem, udev rules at HotplugRulesPath that
+// online hot-plugged CPUs and memory (write_files), and, unless
+// CloudInit.SkipGuestAgent,
 // the QEMU guest agent: packages [qemu-guest-agent] (cloud-init refreshes the
 // package index first and installs it in its final stage) and a runcmd
 // `systemctl enable --now qemu-guest-agent.service`, which runs after the
@@ -143,6 +171,7 @@ func RenderUserData(owner client.Object, m Machine) ([]byte, error) {
 		ManageEtcHosts: true,
 		Growpart:       growpart{Mode: "auto", Devices: []string{"/"}},
 		ResizeRootfs:   true,
+		WriteFiles:     []writeFile{{Path: HotplugRulesPath, Content: hotplugRules, Permissions: "0644"}},
 	}
 	if !ci.SkipGuestAgent {
 		cfg.Packages = []string{GuestAgentPackage}

@@ -40,6 +40,14 @@ func cloudInitMachine() Machine {
 var (
 	guestAgentPackages = []any{"qemu-guest-agent"}
 	guestAgentRuncmd   = []any{[]any{"systemctl", "enable", "--now", "qemu-guest-agent.service"}}
+	// The udev rules that online hot-plugged CPUs and memory.
+	hotplugWriteFiles = []any{map[string]any{
+		"path":        "/etc/udev/rules.d/80-hotplug-cpu-memory-online.rules",
+		"permissions": "0644",
+		"content": "# Online CPUs and memory hot-plugged by the hypervisor (KubeVirt CPU and memory hotplug).\n" +
+			`SUBSYSTEM=="cpu", ACTION=="add", TEST=="online", ATTR{online}=="0", ATTR{online}="1"` + "\n" +
+			`SUBSYSTEM=="memory", ACTION=="add", TEST=="state", ATTR{state}=="offline", ATTR{state}="online"` + "\n",
+	}}
 )
 
 func parseUserData(t *testing.T, data []byte) map[string]any {
@@ -74,6 +82,7 @@ func TestRenderUserData(t *testing.T) {
 				"ssh_pwauth":    true,
 				"growpart":      map[string]any{"mode": "auto", "devices": []any{"/"}},
 				"resize_rootfs": true,
+				"write_files":   hotplugWriteFiles,
 				"packages":      guestAgentPackages,
 				"runcmd":        guestAgentRuncmd,
 			},
@@ -88,6 +97,7 @@ func TestRenderUserData(t *testing.T) {
 				"ssh_pwauth":       true,
 				"growpart":         map[string]any{"mode": "auto", "devices": []any{"/"}},
 				"resize_rootfs":    true,
+				"write_files":      hotplugWriteFiles,
 				"packages":         guestAgentPackages,
 				"runcmd":           guestAgentRuncmd,
 			},
@@ -101,6 +111,7 @@ func TestRenderUserData(t *testing.T) {
 				"ssh_authorized_keys": []any{"ssh-ed25519 AAAA1 a@b"},
 				"growpart":            map[string]any{"mode": "auto", "devices": []any{"/"}},
 				"resize_rootfs":       true,
+				"write_files":         hotplugWriteFiles,
 				"packages":            guestAgentPackages,
 				"runcmd":              guestAgentRuncmd,
 			},
@@ -114,6 +125,7 @@ func TestRenderUserData(t *testing.T) {
 				"users":            []any{map[string]any{"name": "ops"}},
 				"growpart":         map[string]any{"mode": "auto", "devices": []any{"/"}},
 				"resize_rootfs":    true,
+				"write_files":      hotplugWriteFiles,
 				"packages":         guestAgentPackages,
 				"runcmd":           guestAgentRuncmd,
 			},
@@ -126,6 +138,7 @@ func TestRenderUserData(t *testing.T) {
 				"manage_etc_hosts": true,
 				"growpart":         map[string]any{"mode": "auto", "devices": []any{"/"}},
 				"resize_rootfs":    true,
+				"write_files":      hotplugWriteFiles,
 			},
 		},
 	}

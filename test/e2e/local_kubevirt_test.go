@@ -243,7 +243,9 @@ func vmSubresource(t *testing.T, nn types.NamespacedName, verb string) {
 	require.NoError(t, res.Error(), "PUT %s", path)
 }
 
-// launcherPod is the one virt-launcher pod of the VM nn.
+// launcherPod is the one virt-launcher pod of the VM nn that has not
+// ended: after a live migration the source pod stays, Succeeded, until
+// KubeVirt's garbage collection.
 func launcherPod(t *testing.T, nn types.NamespacedName) *corev1.Pod {
 	t.Helper()
 	var pod *corev1.Pod
@@ -253,7 +255,8 @@ func launcherPod(t *testing.T, nn types.NamespacedName) *corev1.Pod {
 			client.MatchingLabels{kubevirtv1.AppLabel: "virt-launcher"}))
 		var own []corev1.Pod // controlled by the VMI nn
 		for _, p := range pods.Items {
-			if ref := metav1.GetControllerOf(&p); ref != nil && ref.Kind == "VirtualMachineInstance" && ref.Name == nn.Name && p.DeletionTimestamp == nil {
+			if ref := metav1.GetControllerOf(&p); ref != nil && ref.Kind == "VirtualMachineInstance" && ref.Name == nn.Name && p.DeletionTimestamp == nil &&
+				p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
 				own = append(own, p)
 			}
 		}
