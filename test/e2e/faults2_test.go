@@ -213,22 +213,31 @@ func setNamespaceLabel(t *testing.T, ns, label, value string) {
 	}))
 }
 
-// diskQuotaWukong creates a ResourceQuota of 1Gi of requests.storage in a
-// new namespace and a Wukong whose 2Gi disk does not fit it: CDI cannot
+// diskQuotaWukong creates a ResourceQuota of 1Gi of requests.storage (1.5Gi
+// on a real cluster) in a new namespace and a Wukong whose 2Gi disk does not
+// fit it: CDI cannot
 // create the DataVolume's claim (the API server's quota admission refuses
 // it) and reports ErrExceededQuota; the Wukong is Stalled QuotaExceeded on
 // VolumesBound naming spec.disks[0].size with the quota's numbers.
 func diskQuotaWukong(t *testing.T, name string) (*v1alpha1.Wukong, *corev1.ResourceQuota) {
 	t.Helper()
 	ns := newNamespace(t)
-	q := quota(t, ns, corev1.ResourceList{corev1.ResourceRequestsStorage: resource.MustParse("1Gi")})
+	// Real CDI asks for the disk plus its file-system overhead (2Gi:
+	// 2276332667 bytes, 1Gi: 1138166334 with the default 5.5%), so on a
+	// real cluster the quota sits between the two.
+	limit, requested := "1Gi", "requests.storage=2Gi, "
+	if !inSandbox {
+		limit, requested = "1536Mi", "requests.storage="
+	}
+	q := quota(t, ns, corev1.ResourceList{corev1.ResourceRequestsStorage: resource.MustParse(limit)})
 	w := newWukong(ns, name)
 	w.Spec.Disks[0].Size = resource.MustParse("2Gi")
 	create(t, w)
 	eventually(t, 1, func(c *assert.CollectT) {
 		got := getWukong(c, k, key(w))
 		assertStalled(c, got, v1alpha1.VolumesBoundCondition, v1alpha1.ReasonQuotaExceeded,
-			"spec.disks[0].size: the namespace's ResourceQuota has no room for the disk's claim; the API server says: exceeded quota: compute, requested: requests.storage=2Gi, used: requests.storage=0, limited: requests.storage=1Gi",
+			"spec.disks[0].size: the namespace's ResourceQuota has no room for the disk's claim; the API server says: exceeded quota: compute, requested: "+requested,
+			"used: requests.storage=0, limited: requests.storage="+limit,
 			"an administrator raises the quota", "replace the disk by a smaller one of another name")
 		if r := cond(got, v1alpha1.ReadyCondition); assert.NotNil(c, r) {
 			assert.Equal(c, v1alpha1.ReasonQuotaExceeded, r.Reason, "Ready says the same")
