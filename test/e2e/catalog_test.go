@@ -158,7 +158,7 @@ func TestCatalogImage(t *testing.T) {
 	osUser.Spec.OSClusterImage = name
 	osUser.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("2Gi"), Boot: true}}
 	create(t, osUser)
-	osUser = waitRunning(t, key(osUser))
+	waitRunning(t, key(osUser))
 	require.NoError(t, k.Get(ctxT(t), types.NamespacedName{Namespace: allowed, Name: "osuser-root"}, dv))
 	assert.Nil(t, dv.Spec.Source, "osClusterImage: a sourceRef clone, no import")
 	assert.Equal(t, &cdiv1.DataVolumeSourceRef{Kind: cdiv1.DataVolumeDataSource, Namespace: ptr.To(catalog), Name: cp.DataSourceName}, dv.Spec.SourceRef)
