@@ -31,7 +31,9 @@ import (
 // the API server too, so a caller never sees a stub's empty data or spec.
 // No informer on every Secret (or other Labelled kind) is ever started: a
 // Secret the operator only reads (spec.sshKeySecret) comes from the API
-// server, one request per read.
+// server, one request per read. The kinds of controller.UncachedKind
+// (namespaced instance types and preferences) are always read from the API
+// server, so no informer on them is started either.
 type FallbackClient struct {
 	client.Client
 	APIReader client.Reader
@@ -44,6 +46,9 @@ type FallbackClient struct {
 
 // Get implements client.Reader.
 func (c FallbackClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if c.APIReader != nil && controller.UncachedKind(obj) {
+		return c.APIReader.Get(ctx, key, obj, opts...)
+	}
 	if len(c.Namespaces) > 0 && key.Namespace != "" && !slices.Contains(c.Namespaces, key.Namespace) &&
 		c.APIReader != nil && controller.IsLabelledKind(obj) {
 		return c.APIReader.Get(ctx, key, obj, opts...)

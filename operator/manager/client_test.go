@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -89,4 +90,30 @@ func TestFallbackClientReadsStubsLive(t *testing.T) {
 
 	err := c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: "none"}, &corev1.Secret{})
 	assert.True(t, apierrors.IsNotFound(err), "%v", err)
+}
+
+// TestFallbackClientNamespacedInstancetypes: a namespaced instance type or
+// preference (any tenant may make any number) is read from the API server
+// and never asked of the cache, so no informer on them starts; a cluster
+// instance type (an administrator's) is read through the cache.
+func TestFallbackClientNamespacedInstancetypes(t *testing.T) {
+	scheme := mustScheme(t)
+	it := &instancetypev1beta1.VirtualMachineInstancetype{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "small"}}
+	pref := &instancetypev1beta1.VirtualMachinePreference{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "linux"}}
+	cit := &instancetypev1beta1.VirtualMachineClusterInstancetype{ObjectMeta: metav1.ObjectMeta{Name: "u1.medium"}}
+	api := fake.NewClientBuilder().WithScheme(scheme).WithObjects(it.DeepCopy(), pref.DeepCopy(), cit.DeepCopy()).Build()
+	var cacheReads []string
+	cache := fake.NewClientBuilder().WithScheme(scheme).WithObjects(cit.DeepCopy()).WithInterceptorFuncs(interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			cacheReads = append(cacheReads, key.String())
+			return c.Get(ctx, key, obj, opts...)
+		},
+	}).Build()
+	fc := FallbackClient{Client: cache, APIReader: api}
+	ctx := t.Context()
+	require.NoError(t, fc.Get(ctx, client.ObjectKeyFromObject(it), &instancetypev1beta1.VirtualMachineInstancetype{}))
+	require.NoError(t, fc.Get(ctx, client.ObjectKeyFromObject(pref), &instancetypev1beta1.VirtualMachinePreference{}))
+	assert.Empty(t, cacheReads, "namespaced instance types and preferences are not asked of the cache")
+	require.NoError(t, fc.Get(ctx, client.ObjectKeyFromObject(cit), &instancetypev1beta1.VirtualMachineClusterInstancetype{}))
+	assert.Equal(t, []string{"/u1.medium"}, cacheReads, "a cluster instance type from the cache")
 }

@@ -16,9 +16,11 @@ import (
 
 // Instance types and preferences a Wukong names (spec.instancetype,
 // spec.preference) are read, never written: the cluster-scoped kinds
-// anywhere, the namespaced ones in the Wukong's namespace.
+// anywhere, through the cache (and watched: SetupWithManager), the
+// namespaced ones in the Wukong's namespace, from the API server only
+// (UncachedKind), so get is all they need.
 // +kubebuilder:rbac:groups=instancetype.kubevirt.io,resources=virtualmachineclusterinstancetypes;virtualmachineclusterpreferences,verbs=get;list;watch
-// +kubebuilder:rbac:groups=instancetype.kubevirt.io,resources=virtualmachineinstancetypes;virtualmachinepreferences,verbs=get;list;watch,namespace=watched
+// +kubebuilder:rbac:groups=instancetype.kubevirt.io,resources=virtualmachineinstancetypes;virtualmachinepreferences,verbs=get,namespace=watched
 
 // restrictInstancetypes gives m the cluster instance types the Wukong's
 // namespace may name: the Namespace's annotation

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kubevirtv1 "kubevirt.io/api/core/v1"
+	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -24,7 +25,25 @@ var (
 	// GVKKubeVirt is the KubeVirt CR: it says which network binding
 	// plugins are registered (see bindingMessage).
 	GVKKubeVirt = kubevirtv1.GroupVersion.WithKind("KubeVirt")
+	// The cluster instance types and preferences a Wukong may name
+	// (watched when served, see SetupWithManager).
+	GVKClusterInstancetype = instancetypev1beta1.SchemeGroupVersion.WithKind("VirtualMachineClusterInstancetype")
+	GVKClusterPreference   = instancetypev1beta1.SchemeGroupVersion.WithKind("VirtualMachineClusterPreference")
 )
+
+// UncachedKind reports whether obj is of a kind the reconcilers read from
+// the API server, never through an informer: the namespaced instance types
+// and preferences a Wukong names. Any tenant can create any number of
+// them, and an informer would keep every one of every namespace in the
+// operator's memory (one tenant's objects costing all; the same reason
+// NADs and password Secrets are not cached). One API request per read.
+func UncachedKind(obj client.Object) bool {
+	switch obj.(type) {
+	case *instancetypev1beta1.VirtualMachineInstancetype, *instancetypev1beta1.VirtualMachinePreference:
+		return true
+	}
+	return false
+}
 
 // CachedKind is a kind the controllers read through the manager's cache
 // with a setting of its own.

@@ -8,6 +8,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/novasphere/wukong/lib/conditions"
+	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/identity"
@@ -115,6 +117,26 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 	b, err := r.watchSSHKeySecrets(mgr, b, o.KeySecrets)
 	if err != nil {
 		return err
+	}
+	// Cluster instance types and preferences: an administrator's and few,
+	// like StorageClasses, and read through the cache already (lib/kubevirt
+	// resolveReferences), so the watch adds no informer; a Wukong Stalled
+	// on a missing one passes as soon as it appears, instead of after
+	// StalledRetry. The namespaced kinds are read from the API server
+	// (UncachedKind) and not watched: a tenant can make any number.
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexClusterInstancetypes, wukongIndex(clusterInstancetypesOf)); err != nil {
+		return err
+	}
+	for _, w := range []struct {
+		gvk schema.GroupVersionKind
+		obj client.Object
+	}{
+		{GVKClusterInstancetype, &instancetypev1beta1.VirtualMachineClusterInstancetype{}},
+		{GVKClusterPreference, &instancetypev1beta1.VirtualMachineClusterPreference{}},
+	} {
+		if o.Installed == nil || o.Installed(w.gvk) {
+			b = b.Watches(w.obj, handler.EnqueueRequestsFromMapFunc(r.stalledInstancetypeUsers(w.gvk.Kind)))
+		}
 	}
 	// Catalog images: declared, allowed for a namespace, golden copy ready.
 	if o.Installed == nil || o.Installed(v1alpha1.GroupVersion.WithKind("ClusterImage")) {
@@ -234,6 +256,41 @@ func (r *WukongReconciler) stalledClassUsers(ctx context.Context, o client.Objec
 		}
 	}
 	return reqs
+}
+
+// indexClusterInstancetypes indexes Wukongs by the cluster instance type
+// and cluster preference they name: clusterRefKey(kind, name).
+const indexClusterInstancetypes = "spec.clusterInstancetypeRefs"
+
+func clusterRefKey(kind, name string) string { return kind + "/" + name }
+
+func clusterInstancetypesOf(w *v1alpha1.Wukong) []string {
+	var out []string
+	if it := w.Spec.Instancetype; it != nil && (it.Kind == "" || it.Kind == kubevirt.KindClusterInstancetype) {
+		out = append(out, clusterRefKey(kubevirt.KindClusterInstancetype, it.Name))
+	}
+	if p := w.Spec.Preference; p != nil && (p.Kind == "" || p.Kind == kubevirt.KindClusterPreference) {
+		out = append(out, clusterRefKey(kubevirt.KindClusterPreference, p.Name))
+	}
+	return out
+}
+
+// stalledInstancetypeUsers maps a cluster instance type or preference (of
+// kind) to the Stalled Wukongs naming it.
+func (r *WukongReconciler) stalledInstancetypeUsers(kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		list := &v1alpha1.WukongList{}
+		if err := r.Client.List(ctx, list, client.MatchingFields{indexClusterInstancetypes: clusterRefKey(kind, o.GetName())}); err != nil {
+			return nil
+		}
+		var reqs []reconcile.Request
+		for i := range list.Items {
+			if conditions.IsTrue(&list.Items[i], v1alpha1.StalledCondition) {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+			}
+		}
+		return reqs
+	}
 }
 
 // stalledClaimUsers maps a Wukong to the other Stalled Wukongs of its

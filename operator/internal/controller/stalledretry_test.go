@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/novasphere/wukong/lib/kubevirt"
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
@@ -144,4 +145,47 @@ func TestStalledClassUsers(t *testing.T) {
 	assert.Equal(t, []string{"default-stalled", "silver-stalled"}, names(class("standard", true)))
 	assert.Equal(t, []string{"default-stalled", "gold-stalled", "silver-stalled"}, names(class("gold", true)))
 	assert.Empty(t, names(class("bronze", false)))
+}
+
+// TestStalledInstancetypeUsers: a cluster instance type or preference event
+// wakes the Stalled Wukongs naming it (kind empty or the cluster kind),
+// not those naming a namespaced one of that name, nor those not Stalled.
+func TestStalledInstancetypeUsers(t *testing.T) {
+	wk := func(name string, stalled bool, it, pref *v1alpha1.InstancetypeRef) *v1alpha1.Wukong {
+		w := &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}}
+		w.Spec.Instancetype = it
+		if pref != nil {
+			w.Spec.Preference = &v1alpha1.PreferenceRef{Kind: pref.Kind, Name: pref.Name}
+		}
+		if stalled {
+			w.Status.Conditions = []metav1.Condition{{Type: v1alpha1.StalledCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonInstancetypeNotFound}}
+		}
+		return w
+	}
+	ref := func(kind, name string) *v1alpha1.InstancetypeRef {
+		return &v1alpha1.InstancetypeRef{Kind: kind, Name: name}
+	}
+	scheme := testScheme(t, v1alpha1.AddToScheme)
+	c := fake.NewClientBuilder().WithScheme(scheme).
+		WithIndex(&v1alpha1.Wukong{}, indexClusterInstancetypes, wukongIndex(clusterInstancetypesOf)).
+		WithObjects(
+			wk("medium-stalled", true, ref("", "u1.medium"), nil),
+			wk("medium-explicit", true, ref(kubevirt.KindClusterInstancetype, "u1.medium"), nil),
+			wk("medium-fine", false, ref("", "u1.medium"), nil),
+			wk("medium-namespaced", true, ref(kubevirt.KindInstancetype, "u1.medium"), nil),
+			wk("pref-stalled", true, nil, ref("", "fedora")),
+		).Build()
+	r := &WukongReconciler{Client: c}
+	names := func(kind string, name string) []string {
+		var out []string
+		for _, req := range r.stalledInstancetypeUsers(kind)(context.Background(), &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: name}}) {
+			out = append(out, req.Name)
+		}
+		sort.Strings(out)
+		return out
+	}
+	assert.Equal(t, []string{"medium-explicit", "medium-stalled"}, names(kubevirt.KindClusterInstancetype, "u1.medium"))
+	assert.Equal(t, []string{"pref-stalled"}, names(kubevirt.KindClusterPreference, "fedora"))
+	assert.Empty(t, names(kubevirt.KindClusterPreference, "u1.medium"))
+	assert.Empty(t, names(kubevirt.KindClusterInstancetype, "u1.large"))
 }
