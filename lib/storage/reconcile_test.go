@@ -196,11 +196,7 @@ func TestReconcileExpandsBlankDisk(t *testing.T) {
 }
 
 func TestReconcileExpandsDataVolumeClaimOnly(t *testing.T) {
-	f := newFixture(t, env.Client)
-	f.class("grow-dv", false, true, false)
-	disk := Disk{Name: "root", Size: gi("10Gi"), StorageClassName: "grow-dv", Source: "https://example.org/f.qcow2"}
-	_, err := f.reconcile(disk)
-	require.NoError(t, err)
+	f, disk := imageDiskFixture(t, "grow-dv")
 	f.createCDIClaim("root", "grow-dv", "10752Mi") // 10Gi plus CDI's overhead
 	f.bind("root", "10752Mi")
 	f.setDVStatus("root", cdiv1.DataVolumeStatus{Phase: cdiv1.Succeeded, Progress: "100.0%"})
