@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -99,18 +100,7 @@ func (r *WukongReconciler) catalogSource(ctx context.Context, s *scope, i int) (
 // is looked at again when the administrator declares it, allows the
 // namespace or the golden copy becomes ready.
 func (r *WukongReconciler) catalogUsers(ctx context.Context, o client.Object) []reconcile.Request {
-	list := &v1alpha1.WukongList{}
-	if err := r.Client.List(ctx, list); err != nil {
-		return nil
-	}
-	var reqs []reconcile.Request
-	for _, w := range list.Items {
-		for _, d := range w.Spec.Disks {
-			if d.ClusterImage == o.GetName() {
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&w)})
-				break
-			}
-		}
-	}
-	return reqs
+	return r.wukongRequests(ctx, func(w *v1alpha1.Wukong) bool {
+		return slices.ContainsFunc(w.Spec.Disks, func(d v1alpha1.DiskSpec) bool { return d.ClusterImage == o.GetName() })
+	})
 }
