@@ -36,7 +36,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -51,6 +50,7 @@ import (
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/identity"
 	"github.com/novasphere/wukong/operator/internal/catalog"
+	"github.com/novasphere/wukong/operator/internal/statuspatch"
 )
 
 // +kubebuilder:rbac:groups=vm.novasphere.dev,resources=clusterimages,verbs=get;list;watch
@@ -135,10 +135,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	result := computeStatus(s)
 	img.Status.ObservedGeneration = img.Generation
-	if !equality.Semantic.DeepEqual(base.Status, img.Status) {
-		if err := r.Client.Status().Patch(ctx, img, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
-			return ctrl.Result{}, err
-		}
+	if err := statuspatch.IfChanged(ctx, r.Client, base, img, base.Status, img.Status); err != nil {
+		return ctrl.Result{}, err
 	}
 	return result, nil
 }

@@ -3,10 +3,10 @@ package snapshot
 import (
 	"context"
 
-	"k8s.io/apimachinery/pkg/api/equality"
-	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/novasphere/wukong/operator/internal/statuspatch"
 )
 
 // pass is one reconcile pass of a controller of this package over an
@@ -47,10 +47,8 @@ func (p pass[T, S]) run(ctx context.Context, c client.Client, key client.ObjectK
 		}
 	}
 	result := p.compute(s)
-	if !equality.Semantic.DeepEqual(p.status(base), p.status(obj)) {
-		if err := c.Status().Patch(ctx, obj, client.MergeFrom(base)); err != nil && !kerrors.IsNotFound(err) {
-			return ctrl.Result{}, err
-		}
+	if err := statuspatch.IfChanged(ctx, c, base, obj, p.status(base), p.status(obj)); err != nil {
+		return ctrl.Result{}, err
 	}
 	return result, nil
 }

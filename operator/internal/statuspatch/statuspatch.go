@@ -1,0 +1,25 @@
+// Package statuspatch holds the one status write the ClusterImage,
+// NodeBridge, WukongSnapshot and WukongRestore controllers end a pass
+// with.
+package statuspatch
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// IfChanged patches obj's status subresource, a merge patch against base
+// (the object as read), when the status before (base's) and after (obj's)
+// differ semantically; an object deleted meanwhile (NotFound) is no error.
+func IfChanged(ctx context.Context, c client.Client, base, obj client.Object, before, after any) error {
+	if equality.Semantic.DeepEqual(before, after) {
+		return nil
+	}
+	if err := c.Status().Patch(ctx, obj, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
