@@ -57,7 +57,7 @@ func TestContainerDiskImage(t *testing.T) {
 				return
 			}
 			require.Error(t, err, "got %q", got)
-			assert.Contains(t, requireInvalid(t, err, "containerDiskImage").Message, tt.errHas)
+			assert.Contains(t, requireInvalid(t, err, "containerDiskImage"), tt.errHas)
 		})
 	}
 }
@@ -105,7 +105,7 @@ func TestValidateContainerDiskImage(t *testing.T) {
 				require.NoError(t, err)
 				return
 			}
-			assert.Contains(t, requireInvalid(t, err, "containerDiskImage").Message, tt.wantErr)
+			assert.Contains(t, requireInvalid(t, err, "containerDiskImage"), tt.wantErr)
 		})
 	}
 }

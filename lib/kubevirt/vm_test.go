@@ -39,13 +39,13 @@ func with(f func(*Machine)) Machine {
 }
 
 // requireInvalid requires err to be an *InvalidInputError naming field
-// and returns it.
-func requireInvalid(t *testing.T, err error, field string) *InvalidInputError {
+// and returns its message.
+func requireInvalid(t *testing.T, err error, field string) string {
 	t.Helper()
 	var inv *InvalidInputError
 	require.True(t, errors.As(err, &inv), "want *InvalidInputError, got %v", err)
 	assert.Equal(t, field, inv.Field)
-	return inv
+	return inv.Message
 }
 
 func diskNames(vm *kubevirtv1.VirtualMachine) []string {
