@@ -31,7 +31,7 @@ import (
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/identity"
 	"github.com/novasphere/wukong/operator/internal/nodenet"
-	"github.com/novasphere/wukong/operator/internal/statuspatch"
+	"github.com/novasphere/wukong/operator/internal/statuspass"
 )
 
 // Finalizer holds a NodeBridge until no Wukong uses it and NMState has
@@ -134,7 +134,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	result := computeStatus(s)
 	d.Status.ObservedGeneration = d.Generation
-	if err := statuspatch.IfChanged(ctx, r.Client, base, d, base.Status, d.Status); err != nil {
+	if err := statuspass.PatchIfChanged(ctx, r.Client, base, d, base.Status, d.Status); err != nil {
 		return ctrl.Result{}, err
 	}
 	return result, nil

@@ -1,4 +1,4 @@
-package statuspatch
+package statuspass
 
 import (
 	"context"
@@ -12,10 +12,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 )
 
-// TestIfChanged: an unchanged status writes nothing, a changed one is
-// patched, and an object deleted meanwhile is no error. IfChanged knows no
-// type, so a Pod stands for the operator's kinds.
-func TestIfChanged(t *testing.T) {
+// TestPatchIfChanged: an unchanged status writes nothing, a changed one is
+// patched, and an object deleted meanwhile is no error. PatchIfChanged
+// knows no type, so a Pod stands for the operator's kinds.
+func TestPatchIfChanged(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		stored  bool   // the object is in the API server
@@ -39,7 +39,7 @@ func TestIfChanged(t *testing.T) {
 			}
 			base := obj.DeepCopy()
 			obj.Status.Message = tc.message
-			require.NoError(t, IfChanged(ctx, c, base, obj, base.Status, obj.Status))
+			require.NoError(t, PatchIfChanged(ctx, c, base, obj, base.Status, obj.Status))
 			if !tc.stored {
 				return
 			}
