@@ -4,7 +4,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -57,17 +56,7 @@ func BuildSSHKeysSecret(id apply.Identity, owner client.Object, m Machine) *core
 	if len(keys) > 0 {
 		value = strings.Join(keys, "\n") + "\n"
 	}
-	return &corev1.Secret{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            SSHKeysSecretName(owner),
-			Namespace:       owner.GetNamespace(),
-			Labels:          Labels(id, owner),
-			OwnerReferences: ownerReferences(owner),
-		},
-		Type: corev1.SecretTypeOpaque,
-		Data: map[string][]byte{AuthorizedKeysKey: []byte(value)},
-	}
+	return ownedSecret(id, owner, SSHKeysSecretName(owner), map[string][]byte{AuthorizedKeysKey: []byte(value)})
 }
 
 // buildAccessCredentials is the VMI template's accessCredentials: with

@@ -2,7 +2,6 @@ package kubevirt
 
 import (
 	"context"
-	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -69,9 +68,7 @@ func TestValidatePropagateSSHKeys(t *testing.T) {
 	require.NoError(t, propagating(keyA).Validate())
 	m := propagating(keyA)
 	m.CloudInit.User = nil
-	var invalid *InvalidInputError
-	require.True(t, errors.As(m.Validate(), &invalid))
-	assert.Equal(t, "cloudInit.propagateSSHKeys", invalid.Field)
+	requireInvalid(t, m.Validate(), "cloudInit.propagateSSHKeys")
 }
 
 // TestRenderUserDataFollowsKeys: the cloud-init user data is rendered from

@@ -134,17 +134,24 @@ func BuildCloudInitSecret(id apply.Identity, owner client.Object, m Machine) (*c
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", errBuildCloudIni, err)
 	}
+	return ownedSecret(id, owner, CloudInitSecretName(owner), map[string][]byte{UserDataKey: user, NetworkDataKey: network}), nil
+}
+
+// ownedSecret is the Opaque Secret name in owner's namespace holding data,
+// with the owner's labels and an owner reference to it (which needs owner's
+// TypeMeta).
+func ownedSecret(id apply.Identity, owner client.Object, name string, data map[string][]byte) *corev1.Secret {
 	return &corev1.Secret{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:            CloudInitSecretName(owner),
+			Name:            name,
 			Namespace:       owner.GetNamespace(),
 			Labels:          Labels(id, owner),
 			OwnerReferences: ownerReferences(owner),
 		},
 		Type: corev1.SecretTypeOpaque,
-		Data: map[string][]byte{UserDataKey: user, NetworkDataKey: network},
-	}, nil
+		Data: data,
+	}
 }
 
 // RenderUserData renders the #cloud-config document for m: hostname (and

@@ -131,13 +131,23 @@ func TestKeepRunningTopology(t *testing.T) {
 
 func TestPlanResources(t *testing.T) {
 	migrate := LiveUpdate{Migrate: true, CRs: 1}
-	sockets := func(cpu int32, mem string) (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) {
-		vm := BuildVM(testID, testOwner(), withCPUMem(cpu, mem))
-		return vm, mutatedVMI(vm)
+	// running is a VM and its running instance, made by build.
+	type running = func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance)
+	withVMI := func(build func() *kubevirtv1.VirtualMachine) running {
+		return func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) {
+			vm := build()
+			return vm, mutatedVMI(vm)
+		}
+	}
+	sockets := func(cpu int32, mem string) running {
+		return withVMI(func() *kubevirtv1.VirtualMachine { return BuildVM(testID, testOwner(), withCPUMem(cpu, mem)) })
+	}
+	legacy := func(cores uint32, mem string) running {
+		return withVMI(func() *kubevirtv1.VirtualMachine { return legacyVM(cores, mem) })
 	}
 	type tc struct {
 		name string
-		vm   func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance)
+		vm   running
 		cpu  int32
 		mem  string
 		lu   LiveUpdate
@@ -151,47 +161,38 @@ func TestPlanResources(t *testing.T) {
 		return vm, vmi
 	}
 	tests := []tc{
-		{name: "nothing changed: nothing to say", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) { return sockets(1, "2Gi") },
+		{name: "nothing changed: nothing to say", vm: sockets(1, "2Gi"),
 			cpu: 1, mem: "2Gi", lu: migrate, want: nil},
-		{name: "cpu grows within maxSockets: live", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) { return sockets(1, "2Gi") },
+		{name: "cpu grows within maxSockets: live", vm: sockets(1, "2Gi"),
 			cpu: 2, mem: "2Gi", lu: migrate, want: []string{"cpu:live"}},
-		{name: "cpu past maxSockets: restart, naming the maximum", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) { return sockets(1, "2Gi") },
+		{name: "cpu past maxSockets: restart, naming the maximum", vm: sockets(1, "2Gi"),
 			cpu: 5, mem: "2Gi", lu: migrate, want: []string{"cpu:restart:hot-plug maximum of 4 vCPUs"}},
-		{name: "cpu shrinks: restart", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) { return sockets(2, "2Gi") },
+		{name: "cpu shrinks: restart", vm: sockets(2, "2Gi"),
 			cpu: 1, mem: "2Gi", lu: migrate, want: []string{"cpu:restart:KubeVirt removes CPUs only at a restart"}},
-		{name: "memory grows within maxGuest: live", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) { return sockets(1, "2Gi") },
+		{name: "memory grows within maxGuest: live", vm: sockets(1, "2Gi"),
 			cpu: 1, mem: "4Gi", lu: migrate, want: []string{"memory:live"}},
-		{name: "memory past maxGuest: restart", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) { return sockets(1, "2Gi") },
+		{name: "memory past maxGuest: restart", vm: sockets(1, "2Gi"),
 			cpu: 1, mem: "10Gi", lu: migrate, want: []string{"memory:restart:hot-plug maximum of 8Gi"}},
-		{name: "memory below what it booted with: restart", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) { return sockets(1, "2Gi") },
+		{name: "memory below what it booted with: restart", vm: sockets(1, "2Gi"),
 			cpu: 1, mem: "1Gi", lu: migrate, want: []string{"memory:restart:less than the 2Gi the guest started with"}},
-		{name: "a guest under 1Gi has no memory hotplug", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) { return sockets(1, "512Mi") },
+		{name: "a guest under 1Gi has no memory hotplug", vm: sockets(1, "512Mi"),
 			cpu: 1, mem: "768Mi", lu: migrate, want: []string{"memory:restart:did not set up memory hotplug"}},
 		{name: "not live-migratable: both wait, saying why", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) {
-			return notMigratable(sockets(1, "2Gi"))
+			return notMigratable(sockets(1, "2Gi")())
 		},
 			cpu: 2, mem: "4Gi", lu: migrate, want: []string{"cpu:restart:cannot live-migrate (cannot migrate VMI: PVC web-root", "memory:restart:cannot live-migrate"}},
-		{name: "the KubeVirt CR does not let the workload updater migrate", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) { return sockets(1, "2Gi") },
+		{name: "the KubeVirt CR does not let the workload updater migrate", vm: sockets(1, "2Gi"),
 			cpu: 2, mem: "2Gi", lu: LiveUpdate{CRs: 1}, want: []string{"cpu:restart:workloadUpdateMethods lists LiveMigrate"}},
-		{name: "vmRolloutStrategy Stage", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) { return sockets(1, "2Gi") },
+		{name: "vmRolloutStrategy Stage", vm: sockets(1, "2Gi"),
 			cpu: 2, mem: "2Gi", lu: LiveUpdate{Rollout: kubevirtv1.VMRolloutStrategyStage, Migrate: true}, want: []string{"cpu:restart:vmRolloutStrategy Stage"}},
 		{name: "another change already needs a restart", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) {
-			vm, vmi := sockets(1, "2Gi")
+			vm, vmi := sockets(1, "2Gi")()
 			vm.Status.Conditions = []kubevirtv1.VirtualMachineCondition{{Type: kubevirtv1.VirtualMachineRestartRequired, Status: corev1.ConditionTrue, Message: MessageNonLiveChange}}
 			return vm, vmi
 		}, cpu: 2, mem: "2Gi", lu: migrate, want: []string{"cpu:restart:already requires a restart for another change"}},
-		{name: "a VM with cores grows by whole sockets live", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) {
-			vm := legacyVM(2, "2Gi")
-			return vm, mutatedVMI(vm)
-		}, cpu: 4, mem: "2Gi", lu: migrate, want: []string{"cpu:live"}},
-		{name: "a VM with cores: a cpu not a multiple of them waits for the restart that moves it to sockets", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) {
-			vm := legacyVM(2, "2Gi")
-			return vm, mutatedVMI(vm)
-		}, cpu: 3, mem: "2Gi", lu: migrate, want: []string{"cpu:restart:2 cores per socket"}},
-		{name: "a VM with a memory request: memory waits for the restart that drops it", vm: func() (*kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineInstance) {
-			vm := legacyVM(1, "2Gi")
-			return vm, mutatedVMI(vm)
-		}, cpu: 1, mem: "4Gi", lu: migrate, want: []string{"memory:restart:memory request of a Wukong before memory hotplug"}},
+		{name: "a VM with cores grows by whole sockets live", vm: legacy(2, "2Gi"), cpu: 4, mem: "2Gi", lu: migrate, want: []string{"cpu:live"}},
+		{name: "a VM with cores: a cpu not a multiple of them waits for the restart that moves it to sockets", vm: legacy(2, "2Gi"), cpu: 3, mem: "2Gi", lu: migrate, want: []string{"cpu:restart:2 cores per socket"}},
+		{name: "a VM with a memory request: memory waits for the restart that drops it", vm: legacy(1, "2Gi"), cpu: 1, mem: "4Gi", lu: migrate, want: []string{"memory:restart:memory request of a Wukong before memory hotplug"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -62,9 +62,7 @@ func TestValidateInstancetype(t *testing.T) {
 				require.NoError(t, err)
 				return
 			}
-			var invalid *InvalidInputError
-			require.ErrorAs(t, err, &invalid)
-			assert.Equal(t, tc.field, invalid.Field)
+			requireInvalid(t, err, tc.field)
 		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
@@ -190,11 +189,8 @@ func reconcileMachine(ctx context.Context, c client.Client, id apply.Identity, o
 
 // getVM reads the VirtualMachine; nil when there is none.
 func getVM(ctx context.Context, c client.Reader, key client.ObjectKey) (*kubevirtv1.VirtualMachine, error) {
-	vm := &kubevirtv1.VirtualMachine{}
-	switch err := c.Get(ctx, key, vm); {
-	case apierrors.IsNotFound(err):
-		return nil, nil
-	case err != nil:
+	vm, err := apply.GetOptional(ctx, c, key, &kubevirtv1.VirtualMachine{})
+	if err != nil {
 		return nil, wrapKubeVirt(errApplyVM, err)
 	}
 	return vm, nil
@@ -206,12 +202,12 @@ func getVM(ctx context.Context, c client.Reader, key client.ObjectKey) (*kubevir
 // error wrapping ErrKubeVirtNotInstalled.
 func Get(ctx context.Context, c client.Reader, namespace, name string) (Observation, error) {
 	key := client.ObjectKey{Namespace: namespace, Name: name}
-	vm := &kubevirtv1.VirtualMachine{}
-	if err := c.Get(ctx, key, vm); err != nil {
-		if apierrors.IsNotFound(err) {
-			return Observation{}, nil
-		}
+	vm, err := apply.GetOptional(ctx, c, key, &kubevirtv1.VirtualMachine{})
+	if err != nil {
 		return Observation{}, wrapKubeVirt(errGetVM, err)
+	}
+	if vm == nil {
+		return Observation{}, nil
 	}
 	vmi, err := getVMI(ctx, c, key)
 	if err != nil {
@@ -239,11 +235,8 @@ func checkOrphanVMI(key client.ObjectKey, vmi *kubevirtv1.VirtualMachineInstance
 
 // getVMI reads the instance; nil when there is none (a stopped VM).
 func getVMI(ctx context.Context, c client.Reader, key client.ObjectKey) (*kubevirtv1.VirtualMachineInstance, error) {
-	vmi := &kubevirtv1.VirtualMachineInstance{}
-	switch err := c.Get(ctx, key, vmi); {
-	case apierrors.IsNotFound(err):
-		return nil, nil
-	case err != nil:
+	vmi, err := apply.GetOptional(ctx, c, key, &kubevirtv1.VirtualMachineInstance{})
+	if err != nil {
 		return nil, wrapKubeVirt(errGetVMI, err)
 	}
 	return vmi, nil

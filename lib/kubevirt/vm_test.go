@@ -38,6 +38,16 @@ func with(f func(*Machine)) Machine {
 	return m
 }
 
+// requireInvalid requires err to be an *InvalidInputError naming field
+// and returns its message.
+func requireInvalid(t *testing.T, err error, field string) string {
+	t.Helper()
+	var inv *InvalidInputError
+	require.True(t, errors.As(err, &inv), "want *InvalidInputError, got %v", err)
+	assert.Equal(t, field, inv.Field)
+	return inv.Message
+}
+
 func diskNames(vm *kubevirtv1.VirtualMachine) []string {
 	var out []string
 	for _, d := range vm.Spec.Template.Spec.Domain.Devices.Disks {
@@ -383,9 +393,7 @@ func TestValidate(t *testing.T) {
 				assert.NoError(t, err)
 				return
 			}
-			var inv *InvalidInputError
-			require.True(t, errors.As(err, &inv), "got %v", err)
-			assert.Equal(t, tt.wantField, inv.Field)
+			requireInvalid(t, err, tt.wantField)
 		})
 	}
 }

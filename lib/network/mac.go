@@ -20,8 +20,14 @@ func ClusterMAC(cluster, namespace, owner, nic string) string {
 	if cluster == "" {
 		return MAC(namespace, owner, nic)
 	}
+	return hashMAC(cluster, namespace, owner, nic)
+}
+
+// hashMAC is the first six bytes of a SHA-256 over names (each followed by
+// a NUL byte), marked locally administered and unicast.
+func hashMAC(names ...string) string {
 	h := sha256.New()
-	for _, s := range []string{cluster, namespace, owner, nic} {
+	for _, s := range names {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}

@@ -1,10 +1,8 @@
 package network
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"net"
 	"strings"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
@@ -191,13 +189,5 @@ func nadLabels(id apply.Identity, owner, nic string) map[string]string {
 // and unicast. The same inputs always give the same address, so a restarted
 // VM keeps its MAC.
 func MAC(namespace, owner, nic string) string {
-	h := sha256.New()
-	for _, s := range []string{namespace, owner, nic} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	sum := h.Sum(nil)
-	mac := net.HardwareAddr(sum[:6])
-	mac[0] = (mac[0] | 0x02) &^ 0x01
-	return mac.String()
+	return hashMAC(namespace, owner, nic)
 }

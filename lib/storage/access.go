@@ -9,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/novasphere/wukong/lib/apply"
 )
 
 // Reasons of an image disk whose server needs a CA or a login.
@@ -141,27 +143,34 @@ func accessChanged(d Disk, dv *cdiv1.DataVolume) bool {
 // is looked at: nothing of them is kept.
 func checkAccess(ctx context.Context, r client.Reader, namespace string, d Disk) error {
 	if d.CertConfigMap != "" {
-		cm, err := getOptional(ctx, r, client.ObjectKey{Namespace: namespace, Name: d.CertConfigMap}, &corev1.ConfigMap{})
-		if err != nil {
-			return fmt.Errorf("cannot get ConfigMap %s: %w", d.CertConfigMap, err)
-		}
-		if cm == nil {
-			return &ImageAccessNotFoundError{Disk: d.Name, Kind: "ConfigMap", Name: d.CertConfigMap}
+		if err := mustExist(ctx, r, namespace, d.Name, "ConfigMap", d.CertConfigMap, &corev1.ConfigMap{}); err != nil {
+			return err
 		}
 	}
 	if d.SecretRef != "" {
-		s, err := getOptional(ctx, r, client.ObjectKey{Namespace: namespace, Name: d.SecretRef}, &corev1.Secret{})
-		if err != nil {
-			return fmt.Errorf("cannot get Secret %s: %w", d.SecretRef, err)
-		}
-		if s == nil {
-			return &ImageAccessNotFoundError{Disk: d.Name, Kind: "Secret", Name: d.SecretRef}
+		s := &corev1.Secret{}
+		if err := mustExist(ctx, r, namespace, d.Name, "Secret", d.SecretRef, s); err != nil {
+			return err
 		}
 		for _, key := range []string{SecretKeyAccess, SecretKeySecret} {
 			if _, ok := s.Data[key]; !ok {
 				return &ImageAccessNotFoundError{Disk: d.Name, Kind: "Secret", Name: d.SecretRef, Key: key}
 			}
 		}
+	}
+	return nil
+}
+
+// mustExist reads the object kind namespace/name disk's import names into
+// obj: an *ImageAccessNotFoundError when it is not there, another read
+// error prefixed with "cannot get <kind> <name>".
+func mustExist(ctx context.Context, r client.Reader, namespace, disk, kind, name string, obj client.Object) error {
+	got, err := apply.GetOptional(ctx, r, client.ObjectKey{Namespace: namespace, Name: name}, obj)
+	if err != nil {
+		return fmt.Errorf("cannot get %s %s: %w", kind, name, err)
+	}
+	if got == nil {
+		return &ImageAccessNotFoundError{Disk: disk, Kind: kind, Name: name}
 	}
 	return nil
 }

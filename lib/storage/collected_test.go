@@ -5,9 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 )
@@ -19,20 +17,10 @@ import (
 // request that includes the file system overhead (request).
 func (f *fixture) claimAsCDI(disk, class, request string) {
 	f.t.Helper()
-	dv := f.dv(disk)
-	annotations := map[string]string{}
-	for k, v := range dv.Annotations {
-		annotations[k] = v
-	}
-	p := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: dv.Name, Namespace: f.ns, Labels: map[string]string{cdiLabelKey: cdiLabelValue},
-			Annotations: annotations, OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: cdiv1.SchemeGroupVersion.String(), Kind: "DataVolume", Name: dv.Name, UID: dv.UID, Controller: ptr(true)}}},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			StorageClassName: &class,
-			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(request)}},
-		},
+	p := f.cdiClaim(disk, class, request)
+	p.Annotations = map[string]string{}
+	for k, v := range f.dv(disk).Annotations {
+		p.Annotations[k] = v
 	}
 	require.NoError(f.t, f.c.Create(f.ctx, p))
 }
@@ -65,16 +53,12 @@ func (f *fixture) collect(disk string) {
 // (a new import over a booted disk), the inflated request is not read as a
 // shrink, and growing the disk grows the claim directly.
 func TestReconcileCollectedDataVolume(t *testing.T) {
-	f := newFixture(t, env.Client)
-	f.class("gc-grow", false, true, false)
-	disk := Disk{Name: "root", Size: gi("10Gi"), StorageClassName: "gc-grow", Source: "https://example.org/f.qcow2"}
-	_, err := f.reconcile(disk)
-	require.NoError(t, err)
+	f, disk := imageDiskFixture(t, "gc-grow")
 	assert.Equal(t, "10Gi", f.dv("root").Annotations[testID.Key(KeyDiskSize)], "the DataVolume carries the disk's size for CDI to copy")
 	f.claimAsCDI("root", "gc-grow", "10752Mi") // 10Gi plus CDI's overhead
 	f.bind("root", "10752Mi")
 	f.setDVStatus("root", cdiv1.DataVolumeStatus{Phase: cdiv1.Succeeded, Progress: "100.0%"})
-	_, err = f.reconcile(disk)
+	_, err := f.reconcile(disk)
 	require.NoError(t, err)
 
 	f.collect("root")
@@ -110,16 +94,12 @@ func TestReconcileCollectedDataVolume(t *testing.T) {
 // of the operator): the size is recorded on the claim while the
 // DataVolume is still there, so a later collection is read right.
 func TestReconcileRecordsSizeBeforeCollection(t *testing.T) {
-	f := newFixture(t, env.Client)
-	f.class("gc-old", false, true, false)
-	disk := Disk{Name: "root", Size: gi("10Gi"), StorageClassName: "gc-old", Source: "https://example.org/f.qcow2"}
-	_, err := f.reconcile(disk)
-	require.NoError(t, err)
+	f, disk := imageDiskFixture(t, "gc-old")
 	f.createCDIClaim("root", "gc-old", "10752Mi") // no annotation copied
 	f.bind("root", "10752Mi")
 	f.setDVStatus("root", cdiv1.DataVolumeStatus{Phase: cdiv1.Succeeded, Progress: "100.0%"})
 
-	_, err = f.reconcile(disk)
+	_, err := f.reconcile(disk)
 	require.NoError(t, err)
 	pvc := f.pvc("root")
 	assert.Equal(t, "10Gi", pvc.Annotations[testID.Key(KeyDiskSize)])

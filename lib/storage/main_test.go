@@ -101,15 +101,14 @@ func (f *fixture) bind(disk, capacity string) {
 	require.NoError(f.t, f.c.Status().Update(f.ctx, p))
 }
 
-// createCDIClaim plays CDI: the DataVolume's PVC with the same name and a
-// request including file system overhead.
-// createCDIClaim creates a DataVolume's PVC as CDI does: same name,
-// controlled by the DataVolume.
-func (f *fixture) createCDIClaim(disk, class, request string) {
+// cdiClaim is a DataVolume's PVC as CDI makes it: same name, CDI's label,
+// controlled by the DataVolume, and a request that includes the file
+// system overhead (request).
+func (f *fixture) cdiClaim(disk, class, request string) *corev1.PersistentVolumeClaim {
 	f.t.Helper()
 	dv := f.dv(disk)
-	p := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: f.key(disk).Name, Namespace: f.ns, Labels: map[string]string{cdiLabelKey: cdiLabelValue}, OwnerReferences: []metav1.OwnerReference{{
+	return &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: dv.Name, Namespace: f.ns, Labels: map[string]string{cdiLabelKey: cdiLabelValue}, OwnerReferences: []metav1.OwnerReference{{
 			APIVersion: cdiv1.SchemeGroupVersion.String(), Kind: "DataVolume", Name: dv.Name, UID: dv.UID, Controller: ptr(true)}}},
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
@@ -117,7 +116,25 @@ func (f *fixture) createCDIClaim(disk, class, request string) {
 			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(request)}},
 		},
 	}
-	require.NoError(f.t, f.c.Create(f.ctx, p))
+}
+
+// createCDIClaim creates a DataVolume's PVC as CDI does (cdiClaim), with
+// none of the DataVolume's annotations.
+func (f *fixture) createCDIClaim(disk, class, request string) {
+	f.t.Helper()
+	require.NoError(f.t, f.c.Create(f.ctx, f.cdiClaim(disk, class, request)))
+}
+
+// imageDiskFixture is a fixture with an expandable StorageClass class and
+// the 10Gi image disk root on it, reconciled once (its DataVolume written).
+func imageDiskFixture(t *testing.T, class string) (*fixture, Disk) {
+	t.Helper()
+	f := newFixture(t, env.Client)
+	f.class(class, false, true, false)
+	disk := Disk{Name: "root", Size: gi("10Gi"), StorageClassName: class, Source: "https://example.org/f.qcow2"}
+	_, err := f.reconcile(disk)
+	require.NoError(t, err)
+	return f, disk
 }
 
 func (f *fixture) setDVStatus(disk string, st cdiv1.DataVolumeStatus) {

@@ -82,17 +82,13 @@ func TestReconcileQuotaRefusesGrowth(t *testing.T) {
 // could not make (ErrExceededQuota) is written again when the disk's size
 // changes (no data exists yet; CDI does not let its spec change).
 func TestReconcileQuotaResizesRefusedDataVolume(t *testing.T) {
-	f := newFixture(t, env.Client)
-	f.class("quota-dv", false, true, false)
-	disk := Disk{Name: "root", Size: gi("10Gi"), StorageClassName: "quota-dv", Source: "https://example.org/f.qcow2"}
-	_, err := f.reconcile(disk)
-	require.NoError(t, err)
+	f, disk := imageDiskFixture(t, "quota-dv")
 	refused := cdiv1.DataVolumeStatus{Phase: cdiv1.Pending, Conditions: []cdiv1.DataVolumeCondition{
 		{Type: cdiv1.DataVolumeBound, Status: corev1.ConditionFalse, Reason: ReasonQuotaExceeded, Message: cdiQuotaMessage},
 		{Type: cdiv1.DataVolumeReady, Status: corev1.ConditionFalse, Reason: ReasonQuotaExceeded, Message: cdiQuotaMessage},
 	}}
 	f.setDVStatus("root", refused)
-	_, err = f.reconcile(disk)
+	_, err := f.reconcile(disk)
 	requireStalled(t, err, ReasonQuotaExceeded, "root", "size")
 	uid := f.dv("root").UID
 

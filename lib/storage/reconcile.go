@@ -134,7 +134,7 @@ func (sc *shortCut) try(ctx context.Context, owner client.Object, d Disk, kind K
 		if sc.noCDI {
 			return fail(ReasonCDINotInstalled, "source", ErrCDINotInstalled)
 		}
-		dv, err := getOptional(ctx, sc.cache, key, &cdiv1.DataVolume{})
+		dv, err := apply.GetOptional(ctx, sc.cache, key, &cdiv1.DataVolume{})
 		if meta.IsNoMatchError(err) {
 			sc.noCDI = true
 			return fail(ReasonCDINotInstalled, "source", ErrCDINotInstalled)
@@ -145,14 +145,14 @@ func (sc *shortCut) try(ctx context.Context, owner client.Object, d Disk, kind K
 	} else if !sc.noCDI {
 		// A blank disk may have a DataVolume already (its claim not made
 		// yet): then it is not short-cut. Without CDI it has none.
-		dv, err := getOptional(ctx, sc.cache, key, &cdiv1.DataVolume{})
+		dv, err := apply.GetOptional(ctx, sc.cache, key, &cdiv1.DataVolume{})
 		if meta.IsNoMatchError(err) {
 			sc.noCDI = true
 		} else if err != nil || dv != nil {
 			return Observation{}, false, nil
 		}
 	}
-	if pvc, err := getOptional(ctx, sc.cache, key, &corev1.PersistentVolumeClaim{}); err != nil || pvc != nil {
+	if pvc, err := apply.GetOptional(ctx, sc.cache, key, &corev1.PersistentVolumeClaim{}); err != nil || pvc != nil {
 		return Observation{}, false, nil
 	}
 	_, err := sc.classes.resolve(ctx, d.StorageClassName)
@@ -204,7 +204,7 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 	s := &diskState{id: id, d: d, kind: kind, key: client.ObjectKey{Namespace: owner.GetNamespace(), Name: o.ClaimName}}
 
 	var err error
-	if s.pvc, err = getOptional(ctx, c, s.key, &corev1.PersistentVolumeClaim{}); err != nil {
+	if s.pvc, err = apply.GetOptional(ctx, c, s.key, &corev1.PersistentVolumeClaim{}); err != nil {
 		return o, fmt.Errorf("%s: %w", errGetPVC, err)
 	}
 	// A blank disk whose plain claim exists keeps it as it is (a claim's
@@ -212,7 +212,7 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 	// DataVolume.
 	o.DataVolume = !blank || !plainClaim(s.pvc)
 	if o.DataVolume {
-		s.dv, err = getOptional(ctx, c, s.key, &cdiv1.DataVolume{})
+		s.dv, err = apply.GetOptional(ctx, c, s.key, &cdiv1.DataVolume{})
 		switch {
 		case blank && (meta.IsNoMatchError(err) || runtime.IsNotRegisteredError(err)):
 			// Without CDI (not served, or not in the caller's scheme) a
@@ -361,7 +361,7 @@ func reconcileExisting(ctx context.Context, c client.Client, classes *classReade
 		o.Reason, o.Message = reason, err.Error()
 		return o, failure(reason, err).On(d.Name, field)
 	}
-	pvc, err := getOptional(ctx, c, client.ObjectKey{Namespace: owner.GetNamespace(), Name: d.ClaimName}, &corev1.PersistentVolumeClaim{})
+	pvc, err := apply.GetOptional(ctx, c, client.ObjectKey{Namespace: owner.GetNamespace(), Name: d.ClaimName}, &corev1.PersistentVolumeClaim{})
 	switch {
 	case err != nil:
 		return o, fmt.Errorf("%s: %w", errGetPVC, err)
@@ -678,17 +678,6 @@ func classOf(ctx context.Context, classes *classReader, d Disk, pvc *corev1.Pers
 func applyAndRead(ctx context.Context, c client.Client, id apply.Identity, obj client.Object) error {
 	_, err := apply.Apply(ctx, c, obj, id)
 	return err
-}
-
-func getOptional[T client.Object](ctx context.Context, c client.Reader, key client.ObjectKey, obj T) (T, error) {
-	var none T
-	if err := c.Get(ctx, key, obj); err != nil {
-		if apierrors.IsNotFound(err) {
-			return none, nil
-		}
-		return none, err
-	}
-	return obj, nil
 }
 
 // prePopulated: the DataVolume carries CDI's

@@ -53,7 +53,7 @@ func TestReconcileCreatesObjectsIdempotently(t *testing.T) {
 	assert.Equal(t, f.owner.UID, data.OwnerReferences[0].UID)
 	assert.True(t, *data.OwnerReferences[0].Controller)
 	assert.False(t, obs[0].PlainClaim)
-	_, err = getOptional(f.ctx, f.c, f.key("data"), &corev1.PersistentVolumeClaim{})
+	_, err = apply.GetOptional(f.ctx, f.c, f.key("data"), &corev1.PersistentVolumeClaim{})
 	require.NoError(t, err)
 
 	root := f.dv("root")
@@ -98,9 +98,9 @@ func TestReconcileKeepsExistingPlainBlankClaim(t *testing.T) {
 	assert.False(t, obs[0].DataVolume, "the VM refers to the claim, not a DataVolume")
 	assert.False(t, obs[0].NoCDI)
 	assert.Equal(t, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, obs[0].AccessModes)
-	_, err = getOptional(f.ctx, f.c, f.key("data"), &cdiv1.DataVolume{})
+	_, err = apply.GetOptional(f.ctx, f.c, f.key("data"), &cdiv1.DataVolume{})
 	require.NoError(t, err)
-	dv, _ := getOptional(f.ctx, f.c, f.key("data"), &cdiv1.DataVolume{})
+	dv, _ := apply.GetOptional(f.ctx, f.c, f.key("data"), &cdiv1.DataVolume{})
 	assert.Nil(t, dv, "no DataVolume over an existing plain claim")
 	assert.Equal(t, rv, f.pvc("data").ResourceVersion, "the plain claim is not rewritten")
 }
@@ -196,11 +196,7 @@ func TestReconcileExpandsBlankDisk(t *testing.T) {
 }
 
 func TestReconcileExpandsDataVolumeClaimOnly(t *testing.T) {
-	f := newFixture(t, env.Client)
-	f.class("grow-dv", false, true, false)
-	disk := Disk{Name: "root", Size: gi("10Gi"), StorageClassName: "grow-dv", Source: "https://example.org/f.qcow2"}
-	_, err := f.reconcile(disk)
-	require.NoError(t, err)
+	f, disk := imageDiskFixture(t, "grow-dv")
 	f.createCDIClaim("root", "grow-dv", "10752Mi") // 10Gi plus CDI's overhead
 	f.bind("root", "10752Mi")
 	f.setDVStatus("root", cdiv1.DataVolumeStatus{Phase: cdiv1.Succeeded, Progress: "100.0%"})

@@ -120,11 +120,11 @@ func Release(ctx context.Context, c client.Client, id apply.Identity, owner clie
 func release(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, disk string) (Released, error) {
 	key := client.ObjectKey{Namespace: owner.GetNamespace(), Name: ClaimName(owner.GetName(), disk)}
 	r := Released{Disk: disk, ClaimName: key.Name}
-	pvc, err := getOptional(ctx, c, key, &corev1.PersistentVolumeClaim{})
+	pvc, err := apply.GetOptional(ctx, c, key, &corev1.PersistentVolumeClaim{})
 	if err != nil {
 		return r, fmt.Errorf("%s: %w", errGetPVC, err)
 	}
-	dv, err := getOptional(ctx, c, key, &cdiv1.DataVolume{})
+	dv, err := apply.GetOptional(ctx, c, key, &cdiv1.DataVolume{})
 	if meta.IsNoMatchError(err) || runtime.IsNotRegisteredError(err) {
 		dv, err = nil, nil
 	}

@@ -66,8 +66,8 @@ func TestReconcileExistingClaim(t *testing.T) {
 	assert.Equal(t, "PersistentVolumeClaim keep-me not found in this namespace", requireStalled(t, err, ReasonClaimNotFound, "data", "claimName"))
 	assert.Equal(t, "keep-me", obs[0].ClaimName)
 	assert.True(t, obs[0].Existing)
-	assert.Nil(t, mustGetOptionalPVC(t, f, "keep-me"), "nothing is created for a missing claim")
-	assert.Nil(t, mustGetOptionalPVC(t, f, ClaimName("vm", "data")), "nor a claim of the disk's own name")
+	assert.Nil(t, mustGetOptional(t, f, "keep-me", &corev1.PersistentVolumeClaim{}), "nothing is created for a missing claim")
+	assert.Nil(t, mustGetOptional(t, f, ClaimName("vm", "data"), &corev1.PersistentVolumeClaim{}), "nor a claim of the disk's own name")
 
 	// Controlled by a DataVolume (another owner's disk): never taken.
 	f.userClaim("keep-me", "1Gi", func(p *corev1.PersistentVolumeClaim) {
@@ -122,11 +122,13 @@ func TestReconcileExistingClaim(t *testing.T) {
 	assert.Equal(t, "PersistentVolumeClaim keep-me is being deleted", fail.Error())
 }
 
-func mustGetOptionalPVC(t *testing.T, f *fixture, name string) *corev1.PersistentVolumeClaim {
+// mustGetOptional reads name in the fixture's namespace into obj: nil
+// when it is not there.
+func mustGetOptional[T client.Object](t *testing.T, f *fixture, name string, obj T) T {
 	t.Helper()
-	p, err := getOptional(f.ctx, f.c, client.ObjectKey{Namespace: f.ns, Name: name}, &corev1.PersistentVolumeClaim{})
+	got, err := apply.GetOptional(f.ctx, f.c, client.ObjectKey{Namespace: f.ns, Name: name}, obj)
 	require.NoError(t, err)
-	return p
+	return got
 }
 
 // Release hands a Retain disk's claim over as CDI's DataVolume garbage
@@ -175,12 +177,12 @@ func TestReleaseRetainedClaims(t *testing.T) {
 	assert.NotContains(t, root.Annotations, annPopulatedFor, "else CDI takes the claim back")
 	assert.Equal(t, string(f.owner.UID), root.Annotations[testID.Key(KeyRetainedFromUID)])
 	assert.Contains(t, root.Annotations, "cdi.kubevirt.io/createdForDataVolume", "CDI's other annotations stay, as its own hand-over kept them")
-	assert.Nil(t, mustGetOptionalDV(t, f, "vm-root"), "the DataVolume is deleted")
+	assert.Nil(t, mustGetOptional(t, f, "vm-root", &cdiv1.DataVolume{}), "the DataVolume is deleted")
 
 	scratch := f.pvc("scratch")
 	require.Len(t, scratch.OwnerReferences, 1, "a disk without Retain keeps its DataVolume")
 	assert.Equal(t, "DataVolume", scratch.OwnerReferences[0].Kind)
-	assert.NotNil(t, mustGetOptionalDV(t, f, "vm-scratch"))
+	assert.NotNil(t, mustGetOptional(t, f, "vm-scratch", &cdiv1.DataVolume{}))
 	assert.Equal(t, theirs.ResourceVersion, f.claim(theirs.Name).ResourceVersion, "a claim not made for the owner is not touched")
 	assert.Equal(t, users.ResourceVersion, f.claim(users.Name).ResourceVersion, "a claim the disk names is never touched")
 
@@ -218,11 +220,4 @@ func TestReleasePlainAndDeletingClaims(t *testing.T) {
 	assert.Equal(t, "vm", rel.Labels["vm.novasphere.dev/retained-from-configmap"])
 	assert.NotContains(t, rel.Labels, apply.LabelManagedBy)
 	assert.NotContains(t, rel.Annotations, testID.HashAnnotationKey())
-}
-
-func mustGetOptionalDV(t *testing.T, f *fixture, name string) *cdiv1.DataVolume {
-	t.Helper()
-	d, err := getOptional(f.ctx, f.c, client.ObjectKey{Namespace: f.ns, Name: name}, &cdiv1.DataVolume{})
-	require.NoError(t, err)
-	return d
 }

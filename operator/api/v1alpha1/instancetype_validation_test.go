@@ -7,7 +7,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
@@ -31,9 +30,7 @@ func TestInstancetypeAdmission(t *testing.T) {
 	for i, tc := range rejects {
 		t.Run(tc.name, func(t *testing.T) {
 			err := create(t, ns, fmt.Sprintf(header, fmt.Sprintf("it-bad-%d", i))+tc.spec)
-			require.Error(t, err, "manifest was accepted")
-			require.True(t, apierrors.IsInvalid(err), "want Invalid, got %v", err)
-			assert.Contains(t, err.Error(), tc.msg)
+			requireAdmission(t, err, false, tc.msg)
 			if i < 2 {
 				assert.Contains(t, err.Error(), "spec.instancetype", "the error's field")
 			}

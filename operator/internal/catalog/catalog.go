@@ -10,11 +10,10 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/internal/nodenet"
 )
 
 // NamespaceAllowed: the image's namespaceSelector selects ns; an omitted
@@ -22,14 +21,7 @@ import (
 // operator/internal/nodenet NamespaceAllowed). A selector that does not
 // parse selects none.
 func NamespaceAllowed(img *v1alpha1.ClusterImage, ns *corev1.Namespace) bool {
-	if img.Spec.NamespaceSelector == nil {
-		return false
-	}
-	sel, err := metav1.LabelSelectorAsSelector(img.Spec.NamespaceSelector)
-	if err != nil {
-		return false
-	}
-	return sel.Matches(labels.Set(ns.Labels))
+	return nodenet.SelectsNamespace(img.Spec.NamespaceSelector, ns)
 }
 
 // RefusedMessage is the one message of a disk naming an image that is not

@@ -102,18 +102,12 @@ func (r *WukongReconciler) catalogSource(ctx context.Context, s *scope, i int) (
 // is looked at again when the administrator declares it, allows the
 // namespace or the golden copy becomes ready.
 func (r *WukongReconciler) catalogUsers(ctx context.Context, o client.Object) []reconcile.Request {
-	list := &v1alpha1.WukongList{}
-	if err := r.Client.List(ctx, list); err != nil {
-		return nil
-	}
-	var reqs []reconcile.Request
-	for _, w := range list.Items {
+	return r.wukongRequests(ctx, func(w *v1alpha1.Wukong) bool {
 		for i := range w.Spec.Disks {
-			if name, _ := mapping.ClusterImage(&w, i); name == o.GetName() {
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&w)})
-				break
+			if name, _ := mapping.ClusterImage(w, i); name == o.GetName() {
+				return true
 			}
 		}
-	}
-	return reqs
+		return false
+	})
 }

@@ -226,9 +226,8 @@ func instanceUID(s *scope) string {
 // reaches the Wukongs whose VM runs there.
 const indexNodeName = "status.nodeName"
 
-func nodeNameOf(o client.Object) []string {
-	w, ok := o.(*v1alpha1.Wukong)
-	if !ok || w.Status.NodeName == "" {
+func nodeNameOf(w *v1alpha1.Wukong) []string {
+	if w.Status.NodeName == "" {
 		return nil
 	}
 	return []string{w.Status.NodeName}
@@ -236,15 +235,7 @@ func nodeNameOf(o client.Object) []string {
 
 // wukongsOnNode maps a Node to the Wukongs whose status.nodeName it is.
 func (r *WukongReconciler) wukongsOnNode(ctx context.Context, o client.Object) []reconcile.Request {
-	list := &v1alpha1.WukongList{}
-	if err := r.Client.List(ctx, list, client.MatchingFields{indexNodeName: o.GetName()}); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return reqs
+	return r.wukongRequests(ctx, nil, client.MatchingFields{indexNodeName: o.GetName()})
 }
 
 // nodeReadyChanged passes Node updates whose Ready condition changed status

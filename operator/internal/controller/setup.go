@@ -100,7 +100,7 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 	b = b.Watches(&v1alpha1.Wukong{}, handler.EnqueueRequestsFromMapFunc(r.stalledClaimUsers))
 	// Nodes: a node's Ready change reaches the Wukongs whose VM runs there
 	// (status.nodeName, indexed), for NodeLost and the node-loss policy.
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexNodeName, nodeNameOf); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexNodeName, wukongIndex(nodeNameOf)); err != nil {
 		return err
 	}
 	b = b.Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.wukongsOnNode), builder.WithPredicates(nodeReadyChanged))
@@ -181,15 +181,7 @@ func cloneSourcesOf(w *v1alpha1.Wukong) []string {
 // Wukongs of its namespace that clone it.
 func (r *WukongReconciler) cloneUsers(key func(string) string) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		list := &v1alpha1.WukongList{}
-		if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexCloneSources: key(o.GetName())}); err != nil {
-			return nil
-		}
-		reqs := make([]reconcile.Request, 0, len(list.Items))
-		for i := range list.Items {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-		}
-		return reqs
+		return r.wukongRequests(ctx, nil, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexCloneSources: key(o.GetName())})
 	}
 }
 
@@ -243,17 +235,10 @@ func (r *WukongReconciler) stalledClassUsers(ctx context.Context, o client.Objec
 	if storage.IsDefaultClass(o) {
 		keys = append(keys, defaultClassKey)
 	}
+	stalled := func(w *v1alpha1.Wukong) bool { return conditions.IsTrue(w, v1alpha1.StalledCondition) }
 	var reqs []reconcile.Request
 	for _, key := range keys {
-		list := &v1alpha1.WukongList{}
-		if err := r.Client.List(ctx, list, client.MatchingFields{indexStorageClasses: key}); err != nil {
-			continue
-		}
-		for i := range list.Items {
-			if conditions.IsTrue(&list.Items[i], v1alpha1.StalledCondition) {
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-			}
-		}
+		reqs = append(reqs, r.wukongRequests(ctx, stalled, client.MatchingFields{indexStorageClasses: key})...)
 	}
 	return reqs
 }
@@ -279,17 +264,8 @@ func clusterInstancetypesOf(w *v1alpha1.Wukong) []string {
 // kind) to the Stalled Wukongs naming it.
 func (r *WukongReconciler) stalledInstancetypeUsers(kind string) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		list := &v1alpha1.WukongList{}
-		if err := r.Client.List(ctx, list, client.MatchingFields{indexClusterInstancetypes: clusterRefKey(kind, o.GetName())}); err != nil {
-			return nil
-		}
-		var reqs []reconcile.Request
-		for i := range list.Items {
-			if conditions.IsTrue(&list.Items[i], v1alpha1.StalledCondition) {
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-			}
-		}
-		return reqs
+		return r.wukongRequests(ctx, func(w *v1alpha1.Wukong) bool { return conditions.IsTrue(w, v1alpha1.StalledCondition) },
+			client.MatchingFields{indexClusterInstancetypes: clusterRefKey(kind, o.GetName())})
 	}
 }
 
@@ -301,18 +277,12 @@ func (r *WukongReconciler) stalledClaimUsers(ctx context.Context, o client.Objec
 	if !ok {
 		return nil
 	}
+	otherStalled := func(other *v1alpha1.Wukong) bool {
+		return other.UID != w.UID && conditions.IsTrue(other, v1alpha1.StalledCondition)
+	}
 	var reqs []reconcile.Request
 	for i := range w.Spec.Disks {
-		list := &v1alpha1.WukongList{}
-		if err := r.Client.List(ctx, list, client.InNamespace(w.Namespace), client.MatchingFields{indexClaimNames: mapping.DiskClaimName(w, i)}); err != nil {
-			continue
-		}
-		for j := range list.Items {
-			other := &list.Items[j]
-			if other.UID != w.UID && conditions.IsTrue(other, v1alpha1.StalledCondition) {
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(other)})
-			}
-		}
+		reqs = append(reqs, r.wukongRequests(ctx, otherStalled, client.InNamespace(w.Namespace), client.MatchingFields{indexClaimNames: mapping.DiskClaimName(w, i)})...)
 	}
 	return reqs
 }
@@ -329,27 +299,26 @@ func (r *WukongReconciler) bridgeUsers(ctx context.Context, o client.Object) []r
 // namespaceBridgeUsers maps a Namespace to its Wukongs that use a node
 // bridge (its labels decide whether they may).
 func (r *WukongReconciler) namespaceBridgeUsers(ctx context.Context, o client.Object) []reconcile.Request {
+	usesBridge := func(w *v1alpha1.Wukong) bool { return len(nodenet.IndexWukong(w)) > 0 }
+	return r.wukongRequests(ctx, usesBridge, client.InNamespace(o.GetName()))
+}
+
+func (r *WukongReconciler) wukongsUsing(ctx context.Context, bridge string) []reconcile.Request {
+	return r.wukongRequests(ctx, nil, client.MatchingFields{nodenet.IndexField: bridge})
+}
+
+// wukongRequests lists the Wukongs opts select and returns a request for
+// each that keep passes (a nil keep passes all); none when the list fails.
+func (r *WukongReconciler) wukongRequests(ctx context.Context, keep func(*v1alpha1.Wukong) bool, opts ...client.ListOption) []reconcile.Request {
 	list := &v1alpha1.WukongList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
+	if err := r.Client.List(ctx, list, opts...); err != nil {
 		return nil
 	}
 	var reqs []reconcile.Request
 	for i := range list.Items {
-		if len(nodenet.IndexWukong(&list.Items[i])) > 0 {
+		if keep == nil || keep(&list.Items[i]) {
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 		}
-	}
-	return reqs
-}
-
-func (r *WukongReconciler) wukongsUsing(ctx context.Context, bridge string) []reconcile.Request {
-	list := &v1alpha1.WukongList{}
-	if err := r.Client.List(ctx, list, client.MatchingFields{nodenet.IndexField: bridge}); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 	}
 	return reqs
 }

@@ -81,9 +81,8 @@ func setSSHKeysSynchronized(o *v1alpha1.Wukong, s *scope) {
 // indexSSHKeySecret indexes Wukongs by spec.sshKeySecret.
 const indexSSHKeySecret = "spec.sshKeySecret"
 
-func sshKeySecretOf(o client.Object) []string {
-	w, ok := o.(*v1alpha1.Wukong)
-	if !ok || w.Spec.SSHKeySecret == "" {
+func sshKeySecretOf(w *v1alpha1.Wukong) []string {
+	if w.Spec.SSHKeySecret == "" {
 		return nil
 	}
 	return []string{w.Spec.SSHKeySecret}
@@ -93,15 +92,7 @@ func sshKeySecretOf(o client.Object) []string {
 // namespace naming it in spec.sshKeySecret: an edit re-renders their
 // cloud-init and SSH key Secrets at once.
 func (r *WukongReconciler) sshKeyUsers(ctx context.Context, o *metav1.PartialObjectMetadata) []reconcile.Request {
-	list := &v1alpha1.WukongList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSSHKeySecret: o.GetName()}); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return reqs
+	return r.wukongRequests(ctx, nil, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSSHKeySecret: o.GetName()})
 }
 
 // watchSSHKeySecrets makes b watch the SSH key Secrets keySecrets holds
@@ -109,7 +100,7 @@ func (r *WukongReconciler) sshKeyUsers(ctx context.Context, o *metav1.PartialObj
 // v1alpha1.SSHAuthorizedKeysLabel=true, the only ones spec.sshKeySecret may
 // name), mapped by sshKeyUsers.
 func (r *WukongReconciler) watchSSHKeySecrets(mgr ctrl.Manager, b *builder.Builder, keySecrets cache.Cache) (*builder.Builder, error) {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexSSHKeySecret, sshKeySecretOf); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Wukong{}, indexSSHKeySecret, wukongIndex(sshKeySecretOf)); err != nil {
 		return nil, err
 	}
 	if keySecrets == nil {

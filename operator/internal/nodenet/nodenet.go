@@ -220,16 +220,23 @@ func Type(d *v1alpha1.NodeBridge) v1alpha1.BridgeType {
 }
 
 // NamespaceAllowed: the declaration's namespaceSelector selects ns; an
-// omitted selector selects none.
+// omitted selector selects none (SelectsNamespace).
 func NamespaceAllowed(d *v1alpha1.NodeBridge, ns *corev1.Namespace) bool {
-	if d.Spec.NamespaceSelector == nil {
+	return SelectsNamespace(d.Spec.NamespaceSelector, ns)
+}
+
+// SelectsNamespace is the rule of an administrator's namespaceSelector
+// (NodeBridge, ClusterImage): sel selects ns by its labels; a nil selector
+// selects none, {} every namespace, one that does not parse none.
+func SelectsNamespace(sel *metav1.LabelSelector, ns *corev1.Namespace) bool {
+	if sel == nil {
 		return false
 	}
-	sel, err := metav1.LabelSelectorAsSelector(d.Spec.NamespaceSelector)
+	s, err := metav1.LabelSelectorAsSelector(sel)
 	if err != nil {
 		return false
 	}
-	return sel.Matches(labels.Set(ns.Labels))
+	return s.Matches(labels.Set(ns.Labels))
 }
 
 // VLANAllowed: id is in one of the declaration's allowedVLANs.

@@ -36,7 +36,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -51,6 +50,7 @@ import (
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/identity"
 	"github.com/novasphere/wukong/operator/internal/catalog"
+	"github.com/novasphere/wukong/operator/internal/statuspass"
 )
 
 // +kubebuilder:rbac:groups=vm.novasphere.dev,resources=clusterimages,verbs=get;list;watch
@@ -121,26 +121,18 @@ type scope struct {
 // Reconciling while importing, Stalled for a bad source, a missing
 // StorageClass, a name conflict or a missing CDI.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	img := &v1alpha1.ClusterImage{}
-	if err := r.Client.Get(ctx, req.NamespacedName, img); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !img.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil // the garbage collector deletes the copies
-	}
-	base := img.DeepCopy()
-	s := &scope{img: img}
-	if err := r.reconcileCopies(ctx, s); err != nil {
-		return ctrl.Result{}, err
-	}
-	result := computeStatus(s)
-	img.Status.ObservedGeneration = img.Generation
-	if !equality.Semantic.DeepEqual(base.Status, img.Status) {
-		if err := r.Client.Status().Patch(ctx, img, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
-			return ctrl.Result{}, err
-		}
-	}
-	return result, nil
+	// An image being deleted is left alone: the garbage collector deletes
+	// the copies.
+	return statuspass.Pass[*v1alpha1.ClusterImage, *scope]{
+		Scope: func(img *v1alpha1.ClusterImage) *scope { return &scope{img: img} },
+		Steps: []func(context.Context, *scope) error{r.reconcileCopies},
+		Compute: func(s *scope) ctrl.Result {
+			result := computeStatus(s)
+			s.img.Status.ObservedGeneration = s.img.Generation
+			return result
+		},
+		Status: func(img *v1alpha1.ClusterImage) any { return img.Status },
+	}.Run(ctx, r.Client, req.NamespacedName, &v1alpha1.ClusterImage{})
 }
 
 // classes are the StorageClasses that get a copy: spec.storageClassNames,

@@ -17,7 +17,6 @@ import (
 
 	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -32,6 +31,7 @@ import (
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/identity"
 	"github.com/novasphere/wukong/operator/internal/nodenet"
+	"github.com/novasphere/wukong/operator/internal/statuspass"
 )
 
 // Finalizer holds a NodeBridge until no Wukong uses it and NMState has
@@ -134,10 +134,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	result := computeStatus(s)
 	d.Status.ObservedGeneration = d.Generation
-	if !equality.Semantic.DeepEqual(base.Status, d.Status) {
-		if perr := r.Client.Status().Patch(ctx, d, client.MergeFrom(base)); perr != nil && !apierrors.IsNotFound(perr) {
-			return ctrl.Result{}, perr
-		}
+	if err := statuspass.PatchIfChanged(ctx, r.Client, base, d, base.Status, d.Status); err != nil {
+		return ctrl.Result{}, err
 	}
 	return result, nil
 }

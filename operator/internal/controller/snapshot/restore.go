@@ -17,6 +17,7 @@ import (
 	"github.com/novasphere/wukong/lib/kubevirt"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/identity"
+	"github.com/novasphere/wukong/operator/internal/statuspass"
 )
 
 // +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongrestores,verbs=get;list;watch;update;patch,namespace=watched
@@ -82,15 +83,15 @@ type restoreScope struct {
 // reconcileRestart), computes the status (computeRestoreStatus) and writes
 // it in one patch when it changed. A Succeeded or Failed restore is final.
 func (r *RestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	return pass[*v1alpha1.WukongRestore, *restoreScope]{
-		final: func(rst *v1alpha1.WukongRestore) bool {
+	return statuspass.Pass[*v1alpha1.WukongRestore, *restoreScope]{
+		Final: func(rst *v1alpha1.WukongRestore) bool {
 			return rst.Status.Phase == v1alpha1.RestoreSucceeded || rst.Status.Phase == v1alpha1.RestoreFailed
 		},
-		scope:   func(rst *v1alpha1.WukongRestore) *restoreScope { return &restoreScope{rst: rst} },
-		steps:   []func(context.Context, *restoreScope) error{r.observeRestoreInputs, r.reconcileVMRestore, r.reconcileRestart},
-		compute: computeRestoreStatus,
-		status:  func(rst *v1alpha1.WukongRestore) any { return rst.Status },
-	}.run(ctx, r.Client, req.NamespacedName, &v1alpha1.WukongRestore{})
+		Scope:   func(rst *v1alpha1.WukongRestore) *restoreScope { return &restoreScope{rst: rst} },
+		Steps:   []func(context.Context, *restoreScope) error{r.observeRestoreInputs, r.reconcileVMRestore, r.reconcileRestart},
+		Compute: computeRestoreStatus,
+		Status:  func(rst *v1alpha1.WukongRestore) any { return rst.Status },
+	}.Run(ctx, r.Client, req.NamespacedName, &v1alpha1.WukongRestore{})
 }
 
 // observeRestoreInputs reads the Wukong and the WukongSnapshot of this

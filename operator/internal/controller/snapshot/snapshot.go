@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
+	"github.com/novasphere/wukong/operator/internal/statuspass"
 )
 
 // +kubebuilder:rbac:groups=vm.novasphere.dev,resources=wukongsnapshots,verbs=get;list;watch;update;patch,namespace=watched
@@ -103,12 +104,12 @@ type unsupportedDisk struct {
 func (r *SnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	// A WukongSnapshot being deleted is left alone: its
 	// VirtualMachineSnapshot goes by garbage collection.
-	return pass[*v1alpha1.WukongSnapshot, *snapScope]{
-		scope:   func(snap *v1alpha1.WukongSnapshot) *snapScope { return &snapScope{snap: snap} },
-		steps:   []func(context.Context, *snapScope) error{r.observeWukong, r.reconcileOwner, r.reconcileVMSnapshot, r.observeContent},
-		compute: computeSnapshotStatus,
-		status:  func(snap *v1alpha1.WukongSnapshot) any { return snap.Status },
-	}.run(ctx, r.Client, req.NamespacedName, &v1alpha1.WukongSnapshot{})
+	return statuspass.Pass[*v1alpha1.WukongSnapshot, *snapScope]{
+		Scope:   func(snap *v1alpha1.WukongSnapshot) *snapScope { return &snapScope{snap: snap} },
+		Steps:   []func(context.Context, *snapScope) error{r.observeWukong, r.reconcileOwner, r.reconcileVMSnapshot, r.observeContent},
+		Compute: computeSnapshotStatus,
+		Status:  func(snap *v1alpha1.WukongSnapshot) any { return snap.Status },
+	}.Run(ctx, r.Client, req.NamespacedName, &v1alpha1.WukongSnapshot{})
 }
 
 // observeWukong reads the Wukong of spec.wukongName in the snapshot's own

@@ -1,9 +1,10 @@
-package snapshot
+package statuspass
 
 import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,7 +17,13 @@ import (
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
 
-// TestPassRun: the reconcile skeleton both controllers run. A missing or
+// restoreScope is the scope of a pass over a WukongRestore in TestPassRun.
+type restoreScope struct{ rst *v1alpha1.WukongRestore }
+
+// pollInProgress is the requeue TestPassRun's compute returns.
+const pollInProgress = 5 * time.Second
+
+// TestPassRun: the reconcile skeleton the controllers run. A missing or
 // final object runs no step; a step's error writes nothing; otherwise the
 // computed status is patched, observedGeneration included.
 func TestPassRun(t *testing.T) {
@@ -33,17 +40,17 @@ func TestPassRun(t *testing.T) {
 	}
 	boom := errors.New("boom")
 	ran := 0
-	p := func(stepErr error) pass[*v1alpha1.WukongRestore, *restoreScope] {
-		return pass[*v1alpha1.WukongRestore, *restoreScope]{
-			final: func(rst *v1alpha1.WukongRestore) bool { return rst.Status.Phase == v1alpha1.RestoreSucceeded },
-			scope: func(rst *v1alpha1.WukongRestore) *restoreScope { return &restoreScope{rst: rst} },
-			steps: []func(context.Context, *restoreScope) error{func(context.Context, *restoreScope) error { ran++; return stepErr }},
-			compute: func(s *restoreScope) ctrl.Result {
+	p := func(stepErr error) Pass[*v1alpha1.WukongRestore, *restoreScope] {
+		return Pass[*v1alpha1.WukongRestore, *restoreScope]{
+			Final: func(rst *v1alpha1.WukongRestore) bool { return rst.Status.Phase == v1alpha1.RestoreSucceeded },
+			Scope: func(rst *v1alpha1.WukongRestore) *restoreScope { return &restoreScope{rst: rst} },
+			Steps: []func(context.Context, *restoreScope) error{func(context.Context, *restoreScope) error { ran++; return stepErr }},
+			Compute: func(s *restoreScope) ctrl.Result {
 				s.rst.Status.Phase = v1alpha1.RestoreInProgress
 				s.rst.Status.ObservedGeneration = s.rst.Generation
 				return ctrl.Result{RequeueAfter: pollInProgress}
 			},
-			status: func(rst *v1alpha1.WukongRestore) any { return rst.Status },
+			Status: func(rst *v1alpha1.WukongRestore) any { return rst.Status },
 		}
 	}
 	read := func(c client.Client) v1alpha1.WukongRestoreStatus {
@@ -52,24 +59,24 @@ func TestPassRun(t *testing.T) {
 		return got.Status
 	}
 
-	res, err := p(nil).run(ctx, newClient(""), client.ObjectKey{Namespace: "team-a", Name: "missing"}, &v1alpha1.WukongRestore{})
+	res, err := p(nil).Run(ctx, newClient(""), client.ObjectKey{Namespace: "team-a", Name: "missing"}, &v1alpha1.WukongRestore{})
 	require.NoError(t, err, "a missing object is no error")
 	assert.Equal(t, ctrl.Result{}, res)
 	assert.Zero(t, ran, "no step runs for a missing object")
 
 	c := newClient(v1alpha1.RestoreSucceeded)
-	_, err = p(nil).run(ctx, c, key, &v1alpha1.WukongRestore{})
+	_, err = p(nil).Run(ctx, c, key, &v1alpha1.WukongRestore{})
 	require.NoError(t, err)
 	assert.Zero(t, ran, "no step runs for a final object")
 	assert.Equal(t, v1alpha1.RestoreSucceeded, read(c).Phase)
 
 	c = newClient(v1alpha1.RestorePending)
-	_, err = p(boom).run(ctx, c, key, &v1alpha1.WukongRestore{})
+	_, err = p(boom).Run(ctx, c, key, &v1alpha1.WukongRestore{})
 	require.ErrorIs(t, err, boom)
 	assert.Equal(t, 1, ran)
 	assert.Equal(t, v1alpha1.RestorePending, read(c).Phase, "a failed step writes nothing")
 
-	res, err = p(nil).run(ctx, c, key, &v1alpha1.WukongRestore{})
+	res, err = p(nil).Run(ctx, c, key, &v1alpha1.WukongRestore{})
 	require.NoError(t, err)
 	assert.Equal(t, pollInProgress, res.RequeueAfter, "the pass returns compute's result")
 	st := read(c)
