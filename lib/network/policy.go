@@ -31,6 +31,10 @@ import (
 // NodeNetworkConfigurationEnactment, naming its policy.
 const LabelEnactmentPolicy = "nmstate.io/policy"
 
+// LabelEnactmentNode is the label kubernetes-nmstate puts on every
+// NodeNetworkConfigurationEnactment naming the node it is for.
+const LabelEnactmentNode = "nmstate.io/node"
+
 // Bridge is a node bridge configured with one NMState
 // NodeNetworkConfigurationPolicy. It is decided by whoever owns the policy
 // (for example a cluster administrator's declaration), never by a VM's owner.
@@ -317,7 +321,9 @@ func ReconcilePolicy(ctx context.Context, c client.Client, id apply.Identity, ow
 // per call: first the policy is re-applied with state: absent; once NMState
 // reports that generation Available on every node (its enactments'
 // policyGeneration, or the policy's own conditions where enactments are not
-// served), the policy is deleted. It returns true when nothing is left. A
+// served; the enactment of a node that no longer exists is not waited for,
+// so c must be able to get Nodes), the policy is deleted. It returns true
+// when nothing is left. A
 // policy owner does not control is left alone (true, nothing to remove); a
 // Degraded removal is returned in the observation and retried by the caller.
 func RemovePolicy(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, b Bridge) (bool, BridgeObservation, error) {
@@ -381,6 +387,16 @@ func enacted(ctx context.Context, c client.Reader, p *nmstatev1.NodeNetworkConfi
 		return false, fmt.Errorf("%s for %s: %w", errListEnactments, p.Name, err)
 	}
 	for _, e := range list.Items {
+		// The enactment of a node that is gone waits for nothing: it
+		// stays at the generation the node last applied (its owner is
+		// the policy, not the node), and no node will enact the removal.
+		if node := e.Labels[LabelEnactmentNode]; node != "" {
+			if err := c.Get(ctx, client.ObjectKey{Name: node}, &corev1.Node{}); apierrors.IsNotFound(err) {
+				continue
+			} else if err != nil {
+				return false, fmt.Errorf("%s for %s: %w", errListEnactments, p.Name, err)
+			}
+		}
 		if e.Status.PolicyGeneration < p.Generation {
 			return false, nil
 		}
