@@ -114,17 +114,7 @@ func TestLocalDiskGrow(t *testing.T) {
 	w.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: before, Boot: true, Image: url, StorageClassName: expandableClass}}
 	create(t, w)
 	started := time.Now()
-	for {
-		c := &assert.CollectT{}
-		if assertRunning(c, getWukong(t, k, nn)) {
-			break
-		}
-		if time.Now().After(g.deadline) {
-			dumpWukongs(t, ns)
-			t.Fatalf("Wukong %s not Running within %s", nn, g.timeout)
-		}
-		time.Sleep(time.Second)
-	}
+	g.waitRunning(t, nn)
 	t.Logf("Running %.0f s after create (import onto %s included)", time.Since(started).Seconds(), expandableClass)
 	w = getWukong(t, k, nn)
 	v := volumeStatus(w, "root")

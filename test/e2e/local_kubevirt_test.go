@@ -188,6 +188,23 @@ func (g guestAccess) wukong(ns, name string) *v1alpha1.Wukong {
 	}
 }
 
+// waitRunning polls the Wukong nn every second until it is Running, and
+// fails t (after dumping the namespace's Wukongs) past the boot deadline.
+func (g guestAccess) waitRunning(t *testing.T, nn types.NamespacedName) {
+	t.Helper()
+	for {
+		c := &assert.CollectT{}
+		if assertRunning(c, getWukong(t, k, nn)) {
+			return
+		}
+		if time.Now().After(g.deadline) {
+			dumpWukongs(t, nn.Namespace)
+			t.Fatalf("Wukong %s not Running within %s", nn, g.timeout)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
 // newGuestAccess needs ssh and ssh-keygen, makes the key and the Secret
 // "keys" in ns, and starts the boot clock (E2E_BOOT_TIMEOUT, default 15m:
 // software emulation, 2 shared cores).

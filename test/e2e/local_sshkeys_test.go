@@ -38,17 +38,7 @@ func TestLocalSSHKeyRotation(t *testing.T) {
 	w := g.wukong(ns, name)
 	w.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("3Gi"), Boot: true, Image: url}}
 	create(t, w)
-	for {
-		c := &assert.CollectT{}
-		if assertRunning(c, getWukong(t, k, nn)) {
-			break
-		}
-		if time.Now().After(g.deadline) {
-			dumpWukongs(t, ns)
-			t.Fatalf("Wukong %s not Running within %s", nn, g.timeout)
-		}
-		time.Sleep(time.Second)
-	}
+	g.waitRunning(t, nn)
 	ip := launcherPod(t, nn).Status.PodIP
 	require.NotEmpty(t, ip, "the launcher pod's IP")
 	g.waitSSH(t, ip)
