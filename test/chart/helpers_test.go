@@ -1,12 +1,14 @@
 package chart
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"helm.sh/helm/v3/pkg/action"
@@ -16,6 +18,7 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/releaseutil"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -29,6 +32,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
+	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/testenv"
 )
 
@@ -278,4 +282,26 @@ func helmConfig(t testing.TB, cfg *rest.Config, ns string, w *warnings) *action.
 		t.Logf("helm: %s", fmt.Sprintf(format, v...))
 	}))
 	return ac
+}
+
+// uninstallRelease uninstalls a release installed with crds.keep=false and
+// waits until every CRD of the chart's group is gone. Waiting for one CRD is
+// not enough: the API server deletes the five one by one, and the next
+// test's install fails on one still terminating ("object is being deleted").
+func uninstallRelease(t testing.TB, cfg *action.Configuration, rel string) {
+	t.Helper()
+	_, err := action.NewUninstall(cfg).Run(rel)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		crds := &apiextensionsv1.CustomResourceDefinitionList{}
+		if err := env.Client.List(context.Background(), crds); err != nil {
+			return false
+		}
+		for _, crd := range crds.Items {
+			if crd.Spec.Group == v1alpha1.GroupVersion.Group {
+				return false
+			}
+		}
+		return true
+	}, 60*time.Second, 200*time.Millisecond, "the chart's CRDs deleted")
 }

@@ -201,12 +201,7 @@ func TestLifecycle(t *testing.T) {
 			assert.NotContains(t, m[crdKey].GetAnnotations(), "helm.sh/resource-policy")
 			require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: "vms", Name: "kept"}, &v1alpha1.Wukong{}), "Wukong survived the reinstall")
 
-			_, err = action.NewUninstall(cfg).Run(releaseName)
-			require.NoError(t, err)
-			require.Eventually(t, func() bool {
-				err := c.Get(ctx, client.ObjectKey{Name: crdName}, &apiextensionsv1.CustomResourceDefinition{})
-				return apierrors.IsNotFound(err)
-			}, 30*time.Second, 200*time.Millisecond, "CRD deleted")
+			uninstallRelease(t, cfg, releaseName)
 		}},
 	}
 	for _, s := range steps {

@@ -15,7 +15,6 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -97,11 +96,7 @@ func TestTenantRoles(t *testing.T) {
 	uninstalled := false
 	uninstall := func() {
 		uninstalled = true
-		_, err := action.NewUninstall(cfg).Run(rel)
-		require.NoError(t, err)
-		require.Eventually(t, func() bool {
-			return apierrors.IsNotFound(c.Get(ctx, client.ObjectKey{Name: crdName}, &apiextensionsv1.CustomResourceDefinition{}))
-		}, 30*time.Second, 200*time.Millisecond, "CRD deleted")
+		uninstallRelease(t, cfg, rel)
 	}
 	t.Cleanup(func() {
 		if !uninstalled {

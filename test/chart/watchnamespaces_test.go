@@ -1,7 +1,6 @@
 package chart
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -56,13 +55,7 @@ func TestWatchNamespacesRBAC(t *testing.T) {
 		"crds": map[string]any{"keep": false},
 	})
 	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, err := action.NewUninstall(cfg).Run(rel)
-		require.NoError(t, err)
-		require.Eventually(t, func() bool {
-			return apierrors.IsNotFound(c.Get(context.Background(), client.ObjectKey{Name: crdName}, &apiextensionsv1.CustomResourceDefinition{}))
-		}, 30*time.Second, 200*time.Millisecond, "CRD deleted")
-	})
+	t.Cleanup(func() { uninstallRelease(t, cfg, rel) })
 	waitEstablished(t, crdName)
 
 	roles := readGeneratedRoles(t)
