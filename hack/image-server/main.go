@@ -9,25 +9,43 @@
 // image localhost/wukong/image-server (scripts/image-server-build.sh), so a DataVolume
 // with source http://image-server.<ns>.svc:8080/guest.qcow2 imports it.
 //
-// Usage: image-server [-addr :8080] [-dir /srv]
+// With -tls-cert and -tls-key it serves HTTPS instead (a certificate of a
+// private CA, for the local cluster's check of CDI's certConfigMap). With
+// -auth-dir every request but /healthz needs HTTP basic authentication
+// with the user and password in the files accessKeyId and secretKey of that
+// directory: the keys of the Secret CDI's secretRef names, so one mounted
+// Secret serves both sides (CDI's HTTP source sends them as basic auth).
+// A request without them gets 401 and WWW-Authenticate.
+//
+// Usage: image-server [-addr :8080] [-dir /srv] [-tls-cert F -tls-key F] [-auth-dir D]
 package main
 
 import (
+	"crypto/subtle"
 	"errors"
 	"flag"
 	"fmt"
 	"log"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 )
 
 func main() {
 	addr := flag.String("addr", ":8080", "listen address")
 	dir := flag.String("dir", "/srv", "directory to serve (read-only)")
+	certFile := flag.String("tls-cert", "", "PEM certificate (chain) to serve HTTPS with; needs -tls-key")
+	keyFile := flag.String("tls-key", "", "PEM private key of -tls-cert")
+	authDir := flag.String("auth-dir", "", "directory with files accessKeyId and secretKey: the basic-auth user and password every request needs")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "image-server: unexpected arguments %q\n", flag.Args())
+		os.Exit(2)
+	}
+	if (*certFile == "") != (*keyFile == "") {
+		fmt.Fprintln(os.Stderr, "image-server: -tls-cert and -tls-key go together")
 		os.Exit(2)
 	}
 	st, err := os.Stat(*dir)
@@ -35,15 +53,70 @@ func main() {
 		fmt.Fprintf(os.Stderr, "image-server: -dir %q is not a directory: %v\n", *dir, err)
 		os.Exit(2)
 	}
+	h := newHandler(*dir, log.Default())
+	if *authDir != "" {
+		user, password, err := readLogin(*authDir)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "image-server: -auth-dir: %v\n", err)
+			os.Exit(2)
+		}
+		h = withBasicAuth(h, user, password)
+	}
 	srv := &http.Server{
 		Addr:              *addr,
-		Handler:           newHandler(*dir, log.Default()),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 	}
-	log.Printf("serving %s on %s", *dir, *addr)
-	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if *certFile != "" {
+		log.Printf("serving %s on %s over HTTPS (login: %t)", *dir, *addr, *authDir != "")
+		err = srv.ListenAndServeTLS(*certFile, *keyFile)
+	} else {
+		log.Printf("serving %s on %s (login: %t)", *dir, *addr, *authDir != "")
+		err = srv.ListenAndServe()
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
+}
+
+// readLogin reads the user (file accessKeyId) and password (file
+// secretKey) of dir, a mounted Secret of CDI's secretRef shape. Trailing
+// newlines are dropped; neither may be empty.
+func readLogin(dir string) (user, password string, err error) {
+	read := func(name string) (string, error) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return "", err
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			return "", fmt.Errorf("%s is empty", filepath.Join(dir, name))
+		}
+		return v, nil
+	}
+	if user, err = read("accessKeyId"); err != nil {
+		return "", "", err
+	}
+	if password, err = read("secretKey"); err != nil {
+		return "", "", err
+	}
+	return user, password, nil
+}
+
+// withBasicAuth answers 401 with a WWW-Authenticate challenge to every
+// request but /healthz that lacks basic authentication as user/password
+// (RFC 7617), and passes the others to h.
+func withBasicAuth(h http.Handler, user, password string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		if r.URL.Path != "/healthz" && (!ok || subtle.ConstantTimeCompare([]byte(u), []byte(user)) != 1 ||
+			subtle.ConstantTimeCompare([]byte(p), []byte(password)) != 1) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="image-server", charset="UTF-8"`)
+			http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // newHandler serves dir with http.FileServer, /healthz with 200 "ok", and

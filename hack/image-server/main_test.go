@@ -93,3 +93,61 @@ func TestMissingAndHealthz(t *testing.T) {
 		t.Errorf("healthz was logged: %q", logs.String())
 	}
 }
+
+func TestBasicAuth(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "guest.qcow2"), []byte("disk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	login := t.TempDir()
+	for name, v := range map[string]string{"accessKeyId": "robot\n", "secretKey": "s3cr3t"} {
+		if err := os.WriteFile(filepath.Join(login, name), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	user, password, err := readLogin(login)
+	if err != nil || user != "robot" || password != "s3cr3t" {
+		t.Fatalf("readLogin = %q, %q, %v; want robot, s3cr3t (the trailing newline dropped)", user, password, err)
+	}
+	var logs bytes.Buffer
+	srv := httptest.NewServer(withBasicAuth(newHandler(dir, log.New(&logs, "", 0)), user, password))
+	t.Cleanup(srv.Close)
+	get := func(path, u, p string) (int, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		if u != "" {
+			req.SetBasicAuth(u, p)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	for _, c := range []struct {
+		path, user, password string
+		want                 int
+	}{
+		{"/guest.qcow2", "", "", http.StatusUnauthorized},
+		{"/guest.qcow2", "robot", "wrong", http.StatusUnauthorized},
+		{"/guest.qcow2", "other", "s3cr3t", http.StatusUnauthorized},
+		{"/guest.qcow2", "robot", "s3cr3t", http.StatusOK},
+		{"/healthz", "", "", http.StatusOK},
+	} {
+		status, header := get(c.path, c.user, c.password)
+		if status != c.want {
+			t.Errorf("GET %s as %q/%q: %d, want %d", c.path, c.user, c.password, status, c.want)
+		}
+		if c.want == http.StatusUnauthorized && !strings.HasPrefix(header.Get("WWW-Authenticate"), "Basic ") {
+			t.Errorf("GET %s as %q: WWW-Authenticate %q, want a Basic challenge", c.path, c.user, header.Get("WWW-Authenticate"))
+		}
+	}
+
+	if err := os.WriteFile(filepath.Join(login, "secretKey"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := readLogin(login); err == nil || !strings.Contains(err.Error(), "secretKey is empty") {
+		t.Errorf("readLogin with an empty secretKey: %v, want an error naming it", err)
+	}
+}
