@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 
@@ -58,6 +59,25 @@ func parseUserData(t *testing.T, data []byte) map[string]any {
 	return out
 }
 
+// userData is the parsed user data every machine gets (hostname, growpart,
+// the hotplug udev rules and, with guestAgent, the agent's package and
+// runcmd), plus extra.
+func userData(hostname string, guestAgent bool, extra map[string]any) map[string]any {
+	out := map[string]any{
+		"hostname":         hostname,
+		"manage_etc_hosts": true,
+		"growpart":         map[string]any{"mode": "auto", "devices": []any{"/"}},
+		"resize_rootfs":    true,
+		"write_files":      hotplugWriteFiles,
+	}
+	if guestAgent {
+		out["packages"] = guestAgentPackages
+		out["runcmd"] = guestAgentRuncmd
+	}
+	maps.Copy(out, extra)
+	return out
+}
+
 func TestRenderUserData(t *testing.T) {
 	owner := testOwner()
 	salt, err := passwordSalt(owner, "", "ops")
@@ -70,76 +90,38 @@ func TestRenderUserData(t *testing.T) {
 		{
 			name: "user with plain password: hashed, password login enabled, keys on the user",
 			ci:   cloudInitMachine().CloudInit,
-			want: map[string]any{
-				"hostname":         "web01",
-				"manage_etc_hosts": true,
+			want: userData("web01", true, map[string]any{
 				"users": []any{map[string]any{
 					"name": "ops", "sudo": "ALL=(ALL) NOPASSWD:ALL", "shell": "/bin/bash",
 					"groups": []any{"wheel", "adm"}, "lock_passwd": false,
 					"passwd":              sha512Crypt(plainPassword, salt),
 					"ssh_authorized_keys": []any{"ssh-ed25519 AAAA1 a@b", "ssh-rsa AAAA2 c@d"},
 				}},
-				"ssh_pwauth":    true,
-				"growpart":      map[string]any{"mode": "auto", "devices": []any{"/"}},
-				"resize_rootfs": true,
-				"write_files":   hotplugWriteFiles,
-				"packages":      guestAgentPackages,
-				"runcmd":        guestAgentRuncmd,
-			},
+				"ssh_pwauth": true,
+			}),
 		},
 		{
 			name: "password hash used as is, lock_passwd explicit",
 			ci:   CloudInit{User: &User{Name: "ops", Password: "ignored", PasswordHash: "$6$abc$def", LockPasswd: ptrTo(true)}},
-			want: map[string]any{
-				"hostname":         "web",
-				"manage_etc_hosts": true,
-				"users":            []any{map[string]any{"name": "ops", "passwd": "$6$abc$def", "lock_passwd": true}},
-				"ssh_pwauth":       true,
-				"growpart":         map[string]any{"mode": "auto", "devices": []any{"/"}},
-				"resize_rootfs":    true,
-				"write_files":      hotplugWriteFiles,
-				"packages":         guestAgentPackages,
-				"runcmd":           guestAgentRuncmd,
-			},
+			want: userData("web", true, map[string]any{
+				"users":      []any{map[string]any{"name": "ops", "passwd": "$6$abc$def", "lock_passwd": true}},
+				"ssh_pwauth": true,
+			}),
 		},
 		{
 			name: "no user: keys go to the image's default user, no password login",
 			ci:   CloudInit{SSHKeys: []string{"ssh-ed25519 AAAA1 a@b"}},
-			want: map[string]any{
-				"hostname":            "web",
-				"manage_etc_hosts":    true,
-				"ssh_authorized_keys": []any{"ssh-ed25519 AAAA1 a@b"},
-				"growpart":            map[string]any{"mode": "auto", "devices": []any{"/"}},
-				"resize_rootfs":       true,
-				"write_files":         hotplugWriteFiles,
-				"packages":            guestAgentPackages,
-				"runcmd":              guestAgentRuncmd,
-			},
+			want: userData("web", true, map[string]any{"ssh_authorized_keys": []any{"ssh-ed25519 AAAA1 a@b"}}),
 		},
 		{
 			name: "user without password: no passwd, cloud-init default lock",
 			ci:   CloudInit{User: &User{Name: "ops"}},
-			want: map[string]any{
-				"hostname":         "web",
-				"manage_etc_hosts": true,
-				"users":            []any{map[string]any{"name": "ops"}},
-				"growpart":         map[string]any{"mode": "auto", "devices": []any{"/"}},
-				"resize_rootfs":    true,
-				"write_files":      hotplugWriteFiles,
-				"packages":         guestAgentPackages,
-				"runcmd":           guestAgentRuncmd,
-			},
+			want: userData("web", true, map[string]any{"users": []any{map[string]any{"name": "ops"}}}),
 		},
 		{
 			name: "guest agent opted out: no packages, no runcmd",
 			ci:   CloudInit{SkipGuestAgent: true},
-			want: map[string]any{
-				"hostname":         "web",
-				"manage_etc_hosts": true,
-				"growpart":         map[string]any{"mode": "auto", "devices": []any{"/"}},
-				"resize_rootfs":    true,
-				"write_files":      hotplugWriteFiles,
-			},
+			want: userData("web", false, nil),
 		},
 	}
 	for _, tt := range tests {
