@@ -45,26 +45,13 @@ func TestBuildVMInstancetype(t *testing.T) {
 }
 
 func TestValidateInstancetype(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		m     Machine
-		field string
-	}{
+	testValidate(t, []validateCase{
 		{"instancetype without cpu and memory", instancetypeMachine(KindInstancetype, "small"), ""},
 		{"instancetype without name", instancetypeMachine("", ""), "instancetype.name"},
 		{"instancetype of a preference kind", instancetypeMachine(KindClusterPreference, "a"), "instancetype.kind"},
 		{"preference of an instancetype kind", with(func(m *Machine) { m.Preference = &Matcher{Kind: KindInstancetype, Name: "a"} }), "preference.kind"},
 		{"no instancetype, no cpu", with(func(m *Machine) { m.CPU = 0 }), "cpu"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := tc.m.Validate()
-			if tc.field == "" {
-				require.NoError(t, err)
-				return
-			}
-			requireInvalid(t, err, tc.field)
-		})
-	}
+	})
 }
 
 // TestReconcileInstancetype runs the references against the real

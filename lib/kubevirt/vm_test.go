@@ -359,12 +359,31 @@ func TestPodNetworkMAC(t *testing.T) {
 	assert.Regexp(t, `^[0-9a-f][26ae](:[0-9a-f]{2}){5}$`, a, "locally administered unicast")
 }
 
+// validateCase is a Machine and the field Validate names, "" for a valid one.
+type validateCase struct {
+	name      string
+	m         Machine
+	wantField string
+}
+
+// testValidate runs Validate on each case: nil for a valid one, else an
+// *InvalidInputError naming wantField.
+func testValidate(t *testing.T, cases []validateCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.m.Validate()
+			if tt.wantField == "" {
+				require.NoError(t, err)
+				return
+			}
+			requireInvalid(t, err, tt.wantField)
+		})
+	}
+}
+
 func TestValidate(t *testing.T) {
-	tests := []struct {
-		name      string
-		m         Machine
-		wantField string
-	}{
+	testValidate(t, []validateCase{
 		{"valid", baseMachine(), ""},
 		{"valid container disk", with(func(m *Machine) { m.Disks = nil; m.ContainerDiskImage = "img" }), ""},
 		{"empty name", with(func(m *Machine) { m.Name = "" }), "name"},
@@ -385,17 +404,7 @@ func TestValidate(t *testing.T) {
 		{"anti-affinity group not a label value", with(func(m *Machine) { m.AntiAffinity, m.AntiAffinityGroup = true, "a b" }), "antiAffinityGroup"},
 		{"eviction strategy", with(func(m *Machine) { m.EvictionStrategy = kubevirtv1.EvictionStrategyLiveMigrateIfPossible }), ""},
 		{"bad eviction strategy", with(func(m *Machine) { m.EvictionStrategy = "Migrate" }), "evictionStrategy"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.m.Validate()
-			if tt.wantField == "" {
-				assert.NoError(t, err)
-				return
-			}
-			requireInvalid(t, err, tt.wantField)
-		})
-	}
+	})
 }
 
 // The eviction strategy is KubeVirt's VMI field; without one the VM leaves
