@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // TestImageAccessAdmission: imageAccess goes with a disk's own image,
@@ -13,13 +12,11 @@ import (
 // container disk (no disks); names are object names.
 func TestImageAccessAdmission(t *testing.T) {
 	ns := newNamespace(t)
-	for i, spec := range []string{
+	requireAccepted(t, ns, "ok",
 		"spec:\n  disks:\n  - name: d\n    size: 1Gi\n    image: https://images.corp.example/a.qcow2\n    imageAccess:\n      certConfigMap: corp-ca\n      secretRef: corp-login\n",
 		"spec:\n  osImage: https://images.corp.example/a.qcow2\n  osImageAccess:\n    certConfigMap: corp-ca\n  disks:\n  - name: d\n    size: 1Gi\n",
 		"spec:\n  osImage: registry.corp.example/os:1\n  osImagePullSecret: pull\n",
-	} {
-		require.NoError(t, create(t, ns, fmt.Sprintf(header, fmt.Sprintf("ok-%d", i))+spec), "manifest %d", i)
-	}
+	)
 	for i, tc := range []struct{ spec, want string }{
 		{"spec:\n  disks:\n  - name: d\n    size: 1Gi\n    imageAccess:\n      secretRef: corp-login\n", "imageAccess applies only to a disk's own image"},
 		{"spec:\n  osImageAccess:\n    secretRef: corp-login\n  disks:\n  - name: d\n    size: 1Gi\n", "osImageAccess applies only to osImage"},

@@ -58,6 +58,16 @@ func create(t *testing.T, ns, manifest string) error {
 
 const header = "apiVersion: vm.novasphere.dev/v1alpha1\nkind: Wukong\nmetadata:\n  name: %s\n"
 
+// requireAccepted creates a Wukong of each spec (YAML from "spec:" on),
+// the i-th named <prefix>-<i>, and requires the API server to accept every
+// one.
+func requireAccepted(t *testing.T, ns, prefix string, specs ...string) {
+	t.Helper()
+	for i, spec := range specs {
+		require.NoError(t, create(t, ns, fmt.Sprintf(header, fmt.Sprintf("%s-%d", prefix, i))+spec), "manifest %d", i)
+	}
+}
+
 // TestOriginalManifestsStayValid applies manifests written against the
 // original design's field names: every one must be accepted unchanged.
 func TestOriginalManifestsStayValid(t *testing.T) {
@@ -256,14 +266,12 @@ func manyDisks(n int) string {
 // must request, never a resize), and with the no-op deletionPolicy Retain.
 func TestDiskClaimAdmission(t *testing.T) {
 	ns := newNamespace(t)
-	for i, spec := range []string{
+	requireAccepted(t, ns, "ok",
 		"spec:\n  disks:\n  - name: d\n    size: 1Gi\n    deletionPolicy: Retain\n  - name: e\n    size: 1Gi\n    deletionPolicy: Delete\n",
 		"spec:\n  osImage: docker://a/b:1\n  disks:\n  - name: d\n    claimName: old-vm-root\n",
 		"spec:\n  disks:\n  - name: d\n    claimName: old-vm-root\n    size: 10Gi\n    boot: true\n",
 		"spec:\n  disks:\n  - name: d\n    claimName: old-vm-root\n    deletionPolicy: Retain\n",
-	} {
-		require.NoError(t, create(t, ns, fmt.Sprintf(header, fmt.Sprintf("ok-%d", i))+spec), "manifest %d", i)
-	}
+	)
 	// A Go client sends no size for a claimName disk without one (omitzero).
 	w := &v1alpha1.Wukong{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "typed"},
 		Spec: v1alpha1.WukongSpec{Memory: resourceMust("1Gi"), Disks: []v1alpha1.DiskSpec{{Name: "d", ClaimName: "old-vm-root"}}}}
@@ -417,9 +425,7 @@ func TestCloneFromRules(t *testing.T) {
 			requireRefused(t, createStrict(t, ns, fmt.Sprintf(header, fmt.Sprintf("clone-bad-%d", i))+disk+tc.extra), tc.field, tc.msg)
 		})
 	}
-	for i, extra := range []string{"    cloneFrom: {wukong: src}\n", "    cloneFrom: {snapshot: snap-1, disk: data}\n"} {
-		require.NoError(t, create(t, ns, fmt.Sprintf(header, fmt.Sprintf("clone-ok-%d", i))+disk+extra))
-	}
+	requireAccepted(t, ns, "clone-ok", disk+"    cloneFrom: {wukong: src}\n", disk+"    cloneFrom: {snapshot: snap-1, disk: data}\n")
 
 	ctx := context.Background()
 	require.NoError(t, create(t, ns, fmt.Sprintf(header, "clone-upd")+disk+"    cloneFrom: {wukong: src}\n  - name: data\n    size: 1Gi\n"))
