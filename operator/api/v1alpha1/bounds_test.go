@@ -41,7 +41,7 @@ func tolerations(n int, key, value string) string {
 func TestSizeBounds(t *testing.T) {
 	ns := newNamespace(t)
 	long := strings.Repeat("k", 318)
-	checkBounds(t, []boundCase{
+	checkAdmission(t, []admissionCase{
 		{"64 nodeSelector entries of the longest label key and value", "spec:\n  highAvailability:\n    nodeSelector:\n" + selector("      ", 64, 317, 63), true, "", ""},
 		{"65 nodeSelector entries", "spec:\n  highAvailability:\n    nodeSelector:\n" + selector("      ", 65, 8, 8), false, "spec.highAvailability.nodeSelector", "must have at most 64 items"},
 		{"20,000 nodeSelector entries", "spec:\n  highAvailability:\n    nodeSelector:\n" + selector("      ", 20000, 8, 8), false, "spec.highAvailability.nodeSelector", "must have at most 64 items"},
@@ -60,7 +60,7 @@ func TestSizeBounds(t *testing.T) {
 // are bounded like a Wukong's nodeSelector.
 func TestNodeBridgeSizeBounds(t *testing.T) {
 	long := strings.Repeat("k", 318)
-	checkBounds(t, []boundCase{
+	checkAdmission(t, []admissionCase{
 		{"64 nodeSelector entries", "nodeSelector:\n" + selector("  ", 64, 317, 63), true, "", ""},
 		{"65 nodeSelector entries", "nodeSelector:\n" + selector("  ", 65, 8, 8), false, "spec.nodeSelector", "must have at most 64 items"},
 		{"nodeSelector key too long", "nodeSelector:\n  " + long + ": v\n", false, "spec.nodeSelector", "at most 317"},
@@ -76,17 +76,17 @@ func TestNodeBridgeSizeBounds(t *testing.T) {
 	})
 }
 
-// boundCase is a spec fragment of a size-bound test and the API server's
-// answer: accepted (ok), or refused as Invalid naming field with msg.
-type boundCase struct {
+// admissionCase is a spec fragment and the API server's answer: accepted
+// (ok), or refused as Invalid with a message containing field and msg.
+type admissionCase struct {
 	name, spec string
 	ok         bool
 	field, msg string
 }
 
-// checkBounds creates the object create makes of each case's spec (i is
+// checkAdmission creates the object create makes of each case's spec (i is
 // the case's index, for a unique name) and checks the API server's answer.
-func checkBounds(t *testing.T, cases []boundCase, create func(t *testing.T, i int, spec string) error) {
+func checkAdmission(t *testing.T, cases []admissionCase, create func(t *testing.T, i int, spec string) error) {
 	t.Helper()
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
