@@ -181,7 +181,7 @@ e2e-local: ## The e2e suite against the local cluster: with KubeVirt built, a gu
 		go test -count=1 -timeout 75m -parallel 3 -v ./e2e/
 
 .PHONY: bench-provision
-bench-provision: ## Provisioning benchmark on the local cluster: K=5 Wukongs by http import, from a catalog image, and with blank disks (the floor) (a table: time to all Running, bytes served, importer CPU).
+bench-provision: ## Provisioning benchmark on the local cluster: K=5 Wukongs by http import, from a catalog image, and as containerDisks (the floor: no disk to provision) (a table: time to all Running, bytes served, importer CPU).
 	cd test && E2E_KUBECONFIG=$(LOCAL_KUBECONFIG) E2E_HELM=$(BIN)/helm-$(HELM_VERSION) E2E_CHART=$(ROOT)/charts/wukong \
 		E2E_RELEASE=wukong E2E_RELEASE_NAMESPACE=wukong-system E2E_GUEST_IMAGE=localhost/wukong/guest-disk:bookworm E2E_LOCAL_NODE=1 E2E_OFFLINE=1 E2E_TIMEOUT_SCALE=5 \
 		E2E_BENCH_PROVISION=1 E2E_BENCH_K=$(or $(K),5) go test -count=1 -timeout 120m -v -run TestLocalProvisionBench ./e2e/

@@ -45,38 +45,50 @@ type provisionRun struct {
 	setupCPU    float64
 }
 
-// provisionDisk is the boot disk one mode gives each Wukong.
-type provisionDisk func(t *testing.T, ns, url string) v1alpha1.DiskSpec
+// provisionBoot gives one Wukong its boot source (a boot disk, or osImage).
+type provisionBoot func(w *v1alpha1.Wukong)
 
-// provisionMode is one way of provisioning: setup (may be nil) runs once
-// before the Wukongs are created, in their namespace, and returns the
-// disk builder.
+// provisionSource is where the modes take the guest from: the image
+// server's URL of the guest disk and the guest's containerDisk image.
+type provisionSource struct{ url, containerDisk string }
+
+// provisionMode is one way of provisioning: setup runs once before the
+// Wukongs are created, in their namespace, and returns what each gets.
 type provisionMode struct {
 	name  string
-	setup func(t *testing.T, ns, url string) provisionDisk
+	setup func(t *testing.T, ns string, src provisionSource) provisionBoot
 	// floor: the mode moves no image data (its pods may use no CPU).
 	floor bool
+}
+
+// bootDisk is a provisionBoot giving the Wukong one 3Gi boot disk on the
+// benchmark's class, made by mutate.
+func bootDisk(mutate func(d *v1alpha1.DiskSpec)) provisionBoot {
+	return func(w *v1alpha1.Wukong) {
+		d := v1alpha1.DiskSpec{Name: "root", Size: resource.MustParse("3Gi"), Boot: true, StorageClassName: expandableClass}
+		mutate(&d)
+		w.Spec.Disks = []v1alpha1.DiskSpec{d}
+	}
 }
 
 // provisionModes are the ways the benchmark compares: (a) every Wukong
 // imports the image over http; (b) an administrator's ClusterImage imports
 // it once into a golden copy on the same class, and every Wukong's disk is
-// a CDI clone of it (issue 32); and, as the floor no way of copying an
-// image can beat, (c) every Wukong gets a blank disk of the same size and
-// class: the same DataVolume, claim, launcher pod and scheduling, with no
-// image data to move. (c) tells how much of (a) and (b) is data movement
-// and how much is starting K VMs on the machine.
+// a CDI clone of it (issue 32); and, as the floor no way of provisioning
+// a disk can beat, (c) every Wukong boots the guest as a containerDisk
+// already on the nodes: no DataVolume, no claim, no data to move; only
+// the launcher pods, scheduling and K VMs starting on the machine. (c)
+// tells how much of (a) and (b) is provisioning the disk and how much is
+// starting the VMs.
 var provisionModes = []provisionMode{
-	{"http-import", func(*testing.T, string, string) provisionDisk {
-		return func(_ *testing.T, _, url string) v1alpha1.DiskSpec {
-			return v1alpha1.DiskSpec{Name: "root", Size: resource.MustParse("3Gi"), Boot: true, Image: url, StorageClassName: expandableClass}
-		}
+	{"http-import", func(_ *testing.T, _ string, src provisionSource) provisionBoot {
+		return bootDisk(func(d *v1alpha1.DiskSpec) { d.Image = src.url })
 	}, false},
-	{"catalog-clone", func(t *testing.T, ns, url string) provisionDisk {
+	{"catalog-clone", func(t *testing.T, ns string, src provisionSource) provisionBoot {
 		label := "bench-" + randSuffix()
 		labelNamespace(t, ns, label, "yes")
 		img := newClusterImage(t, "bench-"+randSuffix(), label)
-		img.Spec.Source, img.Spec.Size = url, resource.MustParse("3Gi")
+		img.Spec.Source, img.Spec.Size = src.url, resource.MustParse("3Gi")
 		img.Spec.StorageClassNames = []string{expandableClass}
 		create(t, img)
 		deadline := time.Now().Add(30 * time.Minute)
@@ -92,14 +104,10 @@ var provisionModes = []provisionMode{
 			}
 			time.Sleep(2 * time.Second)
 		}
-		return func(*testing.T, string, string) v1alpha1.DiskSpec {
-			return v1alpha1.DiskSpec{Name: "root", Size: resource.MustParse("3Gi"), Boot: true, ClusterImage: img.Name, StorageClassName: expandableClass}
-		}
+		return bootDisk(func(d *v1alpha1.DiskSpec) { d.ClusterImage = img.Name })
 	}, false},
-	{"blank-floor", func(*testing.T, string, string) provisionDisk {
-		return func(*testing.T, string, string) v1alpha1.DiskSpec {
-			return v1alpha1.DiskSpec{Name: "root", Size: resource.MustParse("3Gi"), Boot: true, StorageClassName: expandableClass}
-		}
+	{"containerdisk-floor", func(_ *testing.T, _ string, src provisionSource) provisionBoot {
+		return func(w *v1alpha1.Wukong) { w.Spec.OSImage = src.containerDisk }
 	}, true},
 }
 
@@ -115,8 +123,7 @@ func TestLocalProvisionBench(t *testing.T) {
 	if os.Getenv("E2E_BENCH_PROVISION") != "1" {
 		t.Skip("E2E_BENCH_PROVISION=1 runs the provisioning benchmark (make bench-provision)")
 	}
-	realKubeVirt(t)
-	url := realCDI(t)
+	src := provisionSource{containerDisk: realKubeVirt(t), url: realCDI(t)}
 	needClass(t, expandableClass)
 	kCount := 5
 	if v := os.Getenv("E2E_BENCH_K"); v != "" {
@@ -133,7 +140,7 @@ func TestLocalProvisionBench(t *testing.T) {
 		run := provisionRun{name: mode.name}
 		sampler := startCPUSampler(t, cs)
 		start := time.Now()
-		disk := mode.setup(t, ns, url)
+		boot := mode.setup(t, ns, src)
 		run.setup, run.setupCPU = time.Since(start), sampler.stop()
 		run.setupServed = imageServerBytes(t, cs, start)
 		sampler = startCPUSampler(t, cs)
@@ -144,7 +151,7 @@ func TestLocalProvisionBench(t *testing.T) {
 			w.Namespace, w.Name = ns, fmt.Sprintf("p%d", i)
 			w.Spec.CPU = 1
 			w.Spec.Memory = resource.MustParse("512Mi")
-			w.Spec.Disks = []v1alpha1.DiskSpec{disk(t, ns, url)}
+			boot(w)
 			create(t, w)
 			keys = append(keys, types.NamespacedName{Namespace: ns, Name: w.Name})
 		}
