@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/apimachinery/pkg/types"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
@@ -50,17 +49,9 @@ func TestLocalHotplugDisk(t *testing.T) {
 	url := realCDI(t)
 
 	ns := newNamespace(t)
-	name := "hotplug-" + randSuffix()
-	nn := types.NamespacedName{Namespace: ns, Name: name}
 	g := newGuestAccess(t, ns)
-	w := g.wukong(ns, name)
-	w.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("3Gi"), Boot: true, Image: url}}
-	create(t, w)
-	g.waitRunning(t, nn)
-	pod := launcherPod(t, nn)
+	nn, pod := g.bootImageDisk(t, ns, "hotplug-"+randSuffix(), url)
 	ip := pod.Status.PodIP
-	require.NotEmpty(t, ip, "the launcher pod's IP")
-	g.waitSSH(t, ip)
 	bootID, err := guestSSH(ctxT(t), g.keyFile, g.login, ip, "cat /proc/sys/kernel/random/boot_id")
 	require.NoError(t, err, "boot_id: %s", bootID)
 	before, err := guestBlockDevices(t, g, ip)

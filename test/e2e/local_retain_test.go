@@ -37,7 +37,7 @@ func TestLocalRetainedDiskKeepsData(t *testing.T) {
 	w.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("3Gi"), Boot: true, Image: url, DeletionPolicy: v1alpha1.DiskDeletionPolicyRetain}}
 	create(t, w)
 	started := time.Now()
-	ip := g.bootAndSSH(t, first)
+	ip := g.bootAndSSH(t, first).Status.PodIP
 	t.Logf("%s: SSH answered %.0f s after create", first.Name, time.Since(started).Seconds())
 	out, err := guestSSH(ctxT(t), g.keyFile, g.login, ip, fmt.Sprintf("echo %s | sudo tee %s >/dev/null && sync && sudo cat %s", content, file, file))
 	require.NoError(t, err, "writing %s: %s", file, out)
@@ -69,7 +69,7 @@ func TestLocalRetainedDiskKeepsData(t *testing.T) {
 	create(t, w)
 	g.deadline = time.Now().Add(g.timeout)
 	started = time.Now()
-	ip = g.bootAndSSH(t, second)
+	ip = g.bootAndSSH(t, second).Status.PodIP
 	t.Logf("%s: SSH answered %.0f s after create", second.Name, time.Since(started).Seconds())
 	out, err = guestSSH(ctxT(t), g.keyFile, g.login, ip, "sudo cat "+file)
 	require.NoError(t, err, "reading %s: %s", file, out)
@@ -83,22 +83,24 @@ func TestLocalRetainedDiskKeepsData(t *testing.T) {
 }
 
 // bootAndSSH waits for the Wukong to be Running and its guest to answer
-// SSH on the launcher pod's IP, which it returns.
-func (g guestAccess) bootAndSSH(t *testing.T, nn types.NamespacedName) string {
+// SSH on the launcher pod's IP; it returns the launcher pod.
+func (g guestAccess) bootAndSSH(t *testing.T, nn types.NamespacedName) *corev1.Pod {
 	t.Helper()
-	for {
-		c := &assert.CollectT{}
-		if assertRunning(c, getWukong(t, k, nn)) {
-			break
-		}
-		if time.Now().After(g.deadline) {
-			dumpWukongs(t, nn.Namespace)
-			t.Fatalf("Wukong %s not Running within %s", nn, g.timeout)
-		}
-		time.Sleep(time.Second)
-	}
-	ip := launcherPod(t, nn).Status.PodIP
-	require.NotEmpty(t, ip, "the launcher pod's IP")
-	g.waitSSH(t, ip)
-	return ip
+	g.waitRunning(t, nn)
+	pod := launcherPod(t, nn)
+	require.NotEmpty(t, pod.Status.PodIP, "the launcher pod's IP")
+	g.waitSSH(t, pod.Status.PodIP)
+	return pod
+}
+
+// bootImageDisk creates the Wukong name in ns that g logs in to, with a
+// 3Gi boot disk CDI imports from url, and waits until its guest answers
+// SSH; it returns the Wukong's key and its launcher pod.
+func (g guestAccess) bootImageDisk(t *testing.T, ns, name, url string) (types.NamespacedName, *corev1.Pod) {
+	t.Helper()
+	w := g.wukong(ns, name)
+	w.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("3Gi"), Boot: true, Image: url}}
+	create(t, w)
+	nn := types.NamespacedName{Namespace: ns, Name: name}
+	return nn, g.bootAndSSH(t, nn)
 }

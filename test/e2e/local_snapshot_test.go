@@ -58,7 +58,7 @@ func TestLocalSnapshotRestoreClone(t *testing.T) {
 		t.Helper()
 		g.deadline = time.Now().Add(g.timeout)
 		started := time.Now()
-		ip := g.bootAndSSH(t, nn)
+		ip := g.bootAndSSH(t, nn).Status.PodIP
 		t.Logf("%s: SSH answered %.0f s after the start", nn.Name, time.Since(started).Seconds())
 		return ip
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
@@ -32,16 +31,9 @@ func TestLocalSSHKeyRotation(t *testing.T) {
 	url := realCDI(t)
 
 	ns := newNamespace(t)
-	name := "keys-" + randSuffix()
-	nn := types.NamespacedName{Namespace: ns, Name: name}
 	g := newGuestAccess(t, ns)
-	w := g.wukong(ns, name)
-	w.Spec.Disks = []v1alpha1.DiskSpec{{Name: "root", Size: resource.MustParse("3Gi"), Boot: true, Image: url}}
-	create(t, w)
-	g.waitRunning(t, nn)
-	ip := launcherPod(t, nn).Status.PodIP
-	require.NotEmpty(t, ip, "the launcher pod's IP")
-	g.waitSSH(t, ip)
+	nn, pod := g.bootImageDisk(t, ns, "keys-"+randSuffix(), url)
+	ip := pod.Status.PodIP
 	bootID, err := guestSSH(ctxT(t), g.keyFile, g.login, ip, "cat /proc/sys/kernel/random/boot_id")
 	require.NoError(t, err, "boot_id: %s", bootID)
 	synced := func(what string) {
