@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Generates the chart's copies of controller-gen output:
 #   charts/wukong/templates/crds/<plural>.yaml from operator/config/crd/vm.novasphere.dev_<plural>.yaml
-#                                               (wukongs, nodebridges)
+#                                               (every CRD of the group)
 #   charts/wukong/templates/clusterrole.yaml   from operator/config/rbac/role.yaml: the rules of its
 #                                               ClusterRole (cluster-wide in every install) as
 #                                               <fullname>-manager, and the rules of its Role in the
