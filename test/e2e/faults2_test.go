@@ -301,19 +301,9 @@ func TestKubeVirtWebhookUnreachable(t *testing.T) {
 	updateWukong(t, key(w), func(w *v1alpha1.Wukong) { w.Spec.CPU = 2 })
 
 	eventually(t, 1, func(c *assert.CollectT) {
-		got := getWukong(c, k, key(w))
-		assert.Equal(c, v1alpha1.PhaseRunning, got.Status.Phase, "phase")
-		assert.Equal(c, before.Status.NodeName, got.Status.NodeName, "node")
-		assert.Equal(c, before.Status.Networks, got.Status.Networks, "addresses")
-		assert.Equal(c, metav1.ConditionTrue, condStatus(got, v1alpha1.ReadyCondition), "Ready")
-		assert.Nil(c, cond(got, v1alpha1.StalledCondition), "Stalled")
-		assert.Less(c, got.Status.ObservedGeneration, got.Generation, "the change has not landed")
-		if rec := cond(got, v1alpha1.ReconcilingCondition); assert.NotNil(c, rec, "Reconciling") {
-			assert.Equal(c, v1alpha1.ReasonVMUpdatePending, rec.Reason)
-			assert.Contains(c, rec.Message, "the change waits for the VirtualMachine update, retried with backoff: cannot apply VirtualMachine: ")
-			assert.Contains(c, rec.Message, "failed calling webhook")
-			assert.Contains(c, rec.Message, "connect: connection refused")
-		}
+		assertVMUpdatePending(c, before, getWukong(c, k, key(w)),
+			"the change waits for the VirtualMachine update, retried with backoff: cannot apply VirtualMachine: ",
+			"failed calling webhook", "connect: connection refused")
 	}, "the Wukong to keep what it observed and say the change waits")
 
 	require.NoError(t, box.SetKubeVirtAdmissionReachable(true))
@@ -328,4 +318,26 @@ func TestKubeVirtWebhookUnreachable(t *testing.T) {
 		assert.Nil(c, cond(got, v1alpha1.ReconcilingCondition), "Reconciling")
 		assert.Equal(c, metav1.ConditionTrue, condStatus(got, v1alpha1.RestartRequiredCondition), "cpu takes effect after a restart")
 	}, "the change to land once the webhooks answer")
+}
+
+// assertVMUpdatePending: got, a change of the running Wukong before that
+// the API server refused to write into the VirtualMachine, keeps what
+// before observed (Running, node, addresses, Ready; not Stalled), has not
+// observed its generation, and says in Reconciling (VMUpdatePending) that
+// the change waits, with each of parts in the message.
+func assertVMUpdatePending(c *assert.CollectT, before, got *v1alpha1.Wukong, parts ...string) *metav1.Condition {
+	assert.Equal(c, v1alpha1.PhaseRunning, got.Status.Phase, "phase")
+	assert.Equal(c, before.Status.NodeName, got.Status.NodeName, "node")
+	assert.Equal(c, before.Status.Networks, got.Status.Networks, "addresses")
+	assert.Equal(c, metav1.ConditionTrue, condStatus(got, v1alpha1.ReadyCondition), "Ready")
+	assert.Nil(c, cond(got, v1alpha1.StalledCondition), "Stalled")
+	assert.Less(c, got.Status.ObservedGeneration, got.Generation, "the change has not landed")
+	rec := cond(got, v1alpha1.ReconcilingCondition)
+	if assert.NotNil(c, rec, "Reconciling") {
+		assert.Equal(c, v1alpha1.ReasonVMUpdatePending, rec.Reason)
+		for _, p := range parts {
+			assert.Contains(c, rec.Message, p)
+		}
+	}
+	return rec
 }

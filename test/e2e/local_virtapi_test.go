@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
@@ -77,17 +76,8 @@ func TestLocalVirtAPIUnreachable(t *testing.T) {
 	updateWukong(t, nn, func(w *v1alpha1.Wukong) { w.Spec.CPU = 2 })
 	var message string
 	eventually(t, 2, func(c *assert.CollectT) {
-		got := getWukong(c, k, nn)
-		assert.Equal(c, v1alpha1.PhaseRunning, got.Status.Phase, "phase")
-		assert.Equal(c, before.Status.NodeName, got.Status.NodeName, "node")
-		assert.Equal(c, before.Status.Networks, got.Status.Networks, "addresses")
-		assert.Equal(c, metav1.ConditionTrue, condStatus(got, v1alpha1.ReadyCondition), "Ready")
-		assert.Nil(c, cond(got, v1alpha1.StalledCondition), "Stalled")
-		assert.Less(c, got.Status.ObservedGeneration, got.Generation, "the change has not landed")
-		if rec := cond(got, v1alpha1.ReconcilingCondition); assert.NotNil(c, rec, "Reconciling") {
-			assert.Equal(c, v1alpha1.ReasonVMUpdatePending, rec.Reason)
-			assert.Contains(c, rec.Message, "the change waits for the VirtualMachine update")
-			assert.Contains(c, rec.Message, "failed calling webhook")
+		if rec := assertVMUpdatePending(c, before, getWukong(c, k, nn),
+			"the change waits for the VirtualMachine update", "failed calling webhook"); rec != nil {
 			message = rec.Message
 		}
 	}, "the Wukong to keep what it observed and say the change waits")
