@@ -127,11 +127,7 @@ func TestSetOrderIndependentOfCallOrder(t *testing.T) {
 		conditions.MarkTrue(b, typ, "R", "")
 	}
 	assert.Equal(t, a.Status.Conditions, b.Status.Conditions)
-	var types []string
-	for _, c := range a.Status.Conditions {
-		types = append(types, c.Type)
-	}
-	assert.Equal(t, []string{"Ready", "M", "Reconciling", "Z"}, types)
+	assert.Equal(t, []string{"Ready", "M", "Reconciling", "Z"}, types(a))
 }
 
 func TestSetDoesNotModifyCallerSlice(t *testing.T) {

@@ -14,14 +14,6 @@ import (
 	"github.com/novasphere/wukong/lib/conditions"
 )
 
-func types(w *widget) []string {
-	var out []string
-	for _, c := range w.Status.Conditions {
-		out = append(out, c.Type)
-	}
-	return out
-}
-
 func TestProgressHelpers(t *testing.T) {
 	setClock(t, t0)
 	tests := []struct {

@@ -39,6 +39,15 @@ func newWidget(generation int64, conds ...metav1.Condition) *widget {
 	}
 }
 
+// types lists the types of w's conditions in their stored order.
+func types(w *widget) []string {
+	var out []string
+	for _, c := range w.Status.Conditions {
+		out = append(out, c.Type)
+	}
+	return out
+}
+
 var (
 	t0 = metav1.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	t1 = metav1.Date(2030, 1, 1, 1, 0, 0, 0, time.UTC)

@@ -51,9 +51,7 @@ func TestSizeBounds(t *testing.T) {
 		{"33 tolerations", "spec:\n  highAvailability:\n    tolerations:\n" + tolerations(33, "t", "v"), false, "spec.highAvailability.tolerations", "must have at most 32 items"},
 		{"toleration key too long", "spec:\n  highAvailability:\n    tolerations:\n" + tolerations(1, long, "v"), false, "spec.highAvailability.tolerations", "key is at most 317"},
 		{"toleration value too long", "spec:\n  highAvailability:\n    tolerations:\n" + tolerations(1, "t", strings.Repeat("v", 64)), false, "spec.highAvailability.tolerations", "value at most 63"},
-	}, func(t *testing.T, i int, spec string) error {
-		return create(t, ns, fmt.Sprintf(header, fmt.Sprintf("bound-%d", i))+spec)
-	})
+	}, numberedWukongs(ns, "bound"))
 }
 
 // TestNodeBridgeSizeBounds: a NodeBridge's node and namespace selectors

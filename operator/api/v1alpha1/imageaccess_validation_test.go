@@ -1,9 +1,6 @@
 package v1alpha1_test
 
-import (
-	"fmt"
-	"testing"
-)
+import "testing"
 
 // TestImageAccessAdmission: imageAccess goes with a disk's own image,
 // osImageAccess with osImage, osImagePullSecret with osImage booted as a
@@ -18,7 +15,5 @@ func TestImageAccessAdmission(t *testing.T) {
 		{"osImageAccess without osImage", "spec:\n  osImageAccess:\n    secretRef: corp-login\n  disks:\n  - name: d\n    size: 1Gi\n", false, "", "osImageAccess applies only to osImage"},
 		{"osImagePullSecret with disks", "spec:\n  osImage: registry.corp.example/os:1\n  osImagePullSecret: pull\n  disks:\n  - name: d\n    size: 1Gi\n", false, "", "osImagePullSecret applies only to osImage booted as a container disk"},
 		{"certConfigMap not a name", "spec:\n  disks:\n  - name: d\n    size: 1Gi\n    image: https://images.corp.example/a.qcow2\n    imageAccess:\n      certConfigMap: Not_A_Name\n", false, "certConfigMap", ""},
-	}, func(t *testing.T, i int, spec string) error {
-		return create(t, ns, fmt.Sprintf(header, fmt.Sprintf("ia-%d", i))+spec)
-	})
+	}, numberedWukongs(ns, "ia"))
 }

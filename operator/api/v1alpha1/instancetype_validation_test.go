@@ -26,9 +26,7 @@ func TestInstancetypeAdmission(t *testing.T) {
 		{"instancetype of another kind", "spec:\n  instancetype:\n    kind: VirtualMachinePreference\n    name: a\n", false, "spec.instancetype.kind", ""},
 		{"preference of an instancetype kind", "spec:\n  preference:\n    kind: VirtualMachineInstancetype\n    name: a\n", false, "spec.preference.kind", ""},
 		{"instancetype name not a DNS name", "spec:\n  instancetype:\n    name: U1_Medium\n", false, "spec.instancetype.name", ""},
-	}, func(t *testing.T, i int, spec string) error {
-		return create(t, ns, fmt.Sprintf(header, fmt.Sprintf("it-bad-%d", i))+spec)
-	})
+	}, numberedWukongs(ns, "it-bad"))
 
 	ctx := context.Background()
 	require.NoError(t, create(t, ns, fmt.Sprintf(header, "it-ok")+"spec:\n  instancetype:\n    name: u1.medium\n  preference:\n    name: fedora\n"))

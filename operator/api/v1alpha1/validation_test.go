@@ -47,24 +47,34 @@ func newNamespace(t *testing.T) string {
 }
 
 // create applies a Wukong manifest given as YAML (so tests can write what a
-// user writes, including values the Go types cannot hold).
-func create(t *testing.T, ns, manifest string) error {
+// user writes, including values the Go types cannot hold) with opts.
+func create(t *testing.T, ns, manifest string, opts ...client.CreateOption) error {
 	t.Helper()
 	u := &unstructured.Unstructured{}
 	require.NoError(t, yaml.Unmarshal([]byte(manifest), &u.Object))
 	u.SetNamespace(ns)
-	return k8s.Create(context.Background(), u)
+	return k8s.Create(context.Background(), u, opts...)
 }
 
 const header = "apiVersion: vm.novasphere.dev/v1alpha1\nkind: Wukong\nmetadata:\n  name: %s\n"
+
+// numberedWukongs creates, in namespace ns, the i-th spec (YAML from
+// "spec:" on) as a Wukong named <prefix>-<i>: checkAdmission's create for
+// Wukong cases.
+func numberedWukongs(ns, prefix string) func(t *testing.T, i int, spec string) error {
+	return func(t *testing.T, i int, spec string) error {
+		return create(t, ns, fmt.Sprintf(header, fmt.Sprintf("%s-%d", prefix, i))+spec)
+	}
+}
 
 // requireAccepted creates a Wukong of each spec (YAML from "spec:" on),
 // the i-th named <prefix>-<i>, and requires the API server to accept every
 // one.
 func requireAccepted(t *testing.T, ns, prefix string, specs ...string) {
 	t.Helper()
+	createNth := numberedWukongs(ns, prefix)
 	for i, spec := range specs {
-		require.NoError(t, create(t, ns, fmt.Sprintf(header, fmt.Sprintf("%s-%d", prefix, i))+spec), "manifest %d", i)
+		require.NoError(t, createNth(t, i, spec), "manifest %d", i)
 	}
 }
 
@@ -467,8 +477,5 @@ func TestCloneFromRules(t *testing.T) {
 // default) reports it.
 func createStrict(t *testing.T, ns, manifest string) error {
 	t.Helper()
-	u := &unstructured.Unstructured{}
-	require.NoError(t, yaml.Unmarshal([]byte(manifest), &u.Object))
-	u.SetNamespace(ns)
-	return k8s.Create(context.Background(), u, client.FieldValidation("Strict"))
+	return create(t, ns, manifest, client.FieldValidation("Strict"))
 }

@@ -126,7 +126,7 @@ var failures = map[failureKey]failureRow{
 	// claim (Wukong's own write) is tried again after StalledRetry (CDI
 	// retries its own claim, and the DataVolume's change wakes the Wukong).
 	{fromStorage, storage.ReasonQuotaExceeded}: {
-		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonQuotaExceeded, field: diskField, message: diskQuotaMessage, external: true},
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonQuotaExceeded, field: diskField, message: typedAt(diskQuotaMessage), external: true},
 	// A disk's image behind a private CA or a login (imageAccess): the
 	// ConfigMap or Secret is not there (not watched: External, looked at
 	// again after StalledRetry), or CDI's importer failed on the CA or the
@@ -182,11 +182,11 @@ var failures = map[failureKey]failureRow{
 		field:   fixed(""),
 		message: fixed("KubeVirt is not installed: VirtualMachine (kubevirt.io/v1) is not served")},
 	{fromKubeVirt, kubevirt.ReasonLauncherQuotaExceeded}: {
-		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonQuotaExceeded, field: machineField, message: launcherRefused},
+		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonQuotaExceeded, field: machineField, message: typedAt(launcherRefused)},
 	{fromKubeVirt, kubevirt.ReasonLauncherLimitRange}: {
-		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonLimitRangeExceeded, field: machineField, message: launcherRefused},
+		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonLimitRangeExceeded, field: machineField, message: typedAt(launcherRefused)},
 	{fromKubeVirt, kubevirt.ReasonLauncherPodSecurity}: {
-		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonPodSecurityViolated, field: fixed(""), message: launcherRefused},
+		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonPodSecurityViolated, field: fixed(""), message: typedAt(launcherRefused)},
 	// spec.instancetype / spec.preference (instancetype.go): not allowed
 	// reads the same whether the instance type exists or not (the lib
 	// refuses it before any lookup).
@@ -198,10 +198,10 @@ var failures = map[failureKey]failureRow{
 		})},
 	{fromKubeVirt, kubevirt.ReasonInstancetypeNotFound}: {
 		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonInstancetypeNotFound, field: machineField, external: true,
-		message: referenceNotFound},
+		message: typedAt(referenceNotFound)},
 	{fromKubeVirt, kubevirt.ReasonPreferenceNotFound}: {
 		condition: v1alpha1.ReadyCondition, reason: v1alpha1.ReasonPreferenceNotFound, field: machineField, external: true,
-		message: referenceNotFound},
+		message: typedAt(referenceNotFound)},
 	// The Secrets the user names (ReadSSHKeys, ReadPassword): a missing
 	// Secret and one without the opt-in label have one message, so the
 	// answer does not tell whether a Secret the user may not use exists.
@@ -276,12 +276,17 @@ func problemOf(from source, w *v1alpha1.Wukong, f *apply.Failure) problem {
 // typed is a message made from the lib's typed error E the failure wraps,
 // the failure's own text when it wraps none.
 func typed[E error](message func(E) string) func(entry, *apply.Failure) string {
-	return func(_ entry, f *apply.Failure) string {
-		var e E
-		if !errors.As(f, &e) {
+	return typedAt(func(_ entry, err E) string { return message(err) })
+}
+
+// typedAt is typed for a message that also names the spec entry.
+func typedAt[E error](message func(e entry, err E) string) func(entry, *apply.Failure) string {
+	return func(e entry, f *apply.Failure) string {
+		var err E
+		if !errors.As(f, &err) {
 			return f.Error()
 		}
-		return message(e)
+		return message(e, err)
 	}
 }
 
@@ -338,11 +343,7 @@ func machineField(e entry, f *apply.Failure) string {
 // KubeVirt's overhead, so a quota or limit must leave room above
 // spec.memory) and a restart, or the namespace's policy alone (Pod
 // Security, a quota on the number of pods).
-func launcherRefused(e entry, f *apply.Failure) string {
-	var r *kubevirt.LauncherRefusedError
-	if !errors.As(f, &r) {
-		return f.Error()
-	}
+func launcherRefused(e entry, r *kubevirt.LauncherRefusedError) string {
 	msg := fmt.Sprintf("the namespace's %s refuses the VM's virt-launcher pod; the API server says: %s", r.Policy, r.Message)
 	if r.Policy == kubevirt.PolicyPodSecurity {
 		return msg + " (an administrator must lower the namespace's pod-security.kubernetes.io/enforce level: KubeVirt's launcher pod " +
@@ -365,11 +366,7 @@ func launcherRefused(e entry, f *apply.Failure) string {
 // numbers and says what may change (the Wukong CRD refuses a smaller
 // size for a disk, so a smaller disk is another disk); CDI and Wukong
 // retry, so the disk is made once it fits.
-func diskQuotaMessage(e entry, f *apply.Failure) string {
-	var q *storage.QuotaExceededError
-	if !errors.As(f, &q) {
-		return f.Error()
-	}
+func diskQuotaMessage(e entry, q *storage.QuotaExceededError) string {
 	msg := "the namespace's ResourceQuota has no room for the disk's claim; the API server says: " + q.Message
 	if !q.Storage {
 		return msg + " (the quota counts claims: remove a disk, or an administrator raises the quota)"
@@ -380,11 +377,7 @@ func diskQuotaMessage(e entry, f *apply.Failure) string {
 
 // referenceNotFound: the instance type or preference a Wukong names does
 // not exist (a namespaced kind: in the Wukong's namespace).
-func referenceNotFound(e entry, f *apply.Failure) string {
-	var r *kubevirt.ReferenceNotFoundError
-	if !errors.As(f, &r) {
-		return f.Error()
-	}
+func referenceNotFound(e entry, r *kubevirt.ReferenceNotFoundError) string {
 	where := "in the cluster"
 	if r.Kind == kubevirt.KindInstancetype || r.Kind == kubevirt.KindPreference {
 		where = "in namespace " + e.w.Namespace
