@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"go/ast"
@@ -10,11 +11,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -119,6 +122,8 @@ func TestProblemOfDisk(t *testing.T) {
 	w.Spec.OSImage = "quay.io/a/b:1"
 	p := problemOf(fromStorage, w, apply.Stalled(storage.ReasonImportFailed, errors.New("404")).On("root", "source"))
 	assert.Equal(t, problem{Condition: v1alpha1.VolumesBoundCondition, Reason: v1alpha1.ReasonImportFailed, Field: "spec.osImage", Message: "404"}, p)
+	p = problemOf(fromStorage, w, apply.Stalled(storage.ReasonCDINotInstalled, storage.ErrCDINotInstalled).On("root", "source"))
+	assert.Equal(t, "spec.osImage", p.Field, "the boot disk imports spec.osImage, it has no image")
 	p = problemOf(fromStorage, w, apply.Stalled(storage.ReasonDiskTooSmall, errors.New("A larger PVC is required")).On("root", "size"))
 	assert.Equal(t, "spec.disks[0].size", p.Field)
 	assert.Equal(t, "the image is bigger than the disk: grow spec.disks[0].size (CDI retries the import): A larger PVC is required", p.Message)
@@ -288,33 +293,91 @@ func TestFailuresCoverEveryLibReason(t *testing.T) {
 		assert.Equal(t, reasonConstants(t, filepath.Join("..", "..", "..", "lib", dir)), listed,
 			"libReasons lists every Reason* constant of lib/%s", dir)
 	}
-	w := testWukong()
-	w.Spec.OSImage = "quay.io/a/b:1"
-	subject := map[source]string{fromNetwork: "lan", fromStorage: "root", fromKubeVirt: "lan"}
+	w := coverageWukong()
+	spec := specJSON(t, w)
+	// The entries a failure is about: under lib/storage the boot disk
+	// importing spec.osImage and a disk with an image of its own.
+	subjects := map[source][]string{fromNetwork: {"lan"}, fromStorage: {"root", "data"}, fromKubeVirt: {"lan"}}
 	for from, reasons := range libReasons {
 		for name, reason := range reasons {
-			t.Run(dirs[from]+"."+name, func(t *testing.T) {
-				key := failureKey{from, reason}
-				row, inTable := failures[key]
-				why, skipped := notStalled[key]
-				require.True(t, inTable != skipped, "lib/%s %s: a row in failures, or a reason in notStalled (not both): %q", dirs[from], reason, why)
-				if skipped {
-					return
-				}
-				p := problemOf(from, w, apply.Stalled(reason, errors.New("the lib's message")).On(subject[from], ""))
-				assert.Equal(t, row.condition, p.Condition)
-				assert.Equal(t, row.reason, p.Reason)
-				assert.NotEmpty(t, p.Message)
-				if from != fromKubeVirt || reason == kubevirt.ReasonBindingNotRegistered {
-					assert.Regexp(t, `^spec\.(networks|disks)\[0\]|^spec\.osImage$`, p.Field)
-				}
-				for _, c := range []string{v1alpha1.NetworksConfiguredCondition, v1alpha1.VolumesBoundCondition, v1alpha1.ReadyCondition} {
-					if c == p.Condition {
+			for _, subject := range subjects[from] {
+				t.Run(dirs[from]+"."+name+"/"+subject, func(t *testing.T) {
+					key := failureKey{from, reason}
+					row, inTable := failures[key]
+					why, skipped := notStalled[key]
+					require.True(t, inTable != skipped, "lib/%s %s: a row in failures, or a reason in notStalled (not both): %q", dirs[from], reason, why)
+					if skipped {
 						return
 					}
-				}
-				t.Errorf("condition %q is not one a problem sets", p.Condition)
-			})
+					p := problemOf(from, w, apply.Stalled(reason, errors.New("the lib's message")).On(subject, ""))
+					assert.Equal(t, row.condition, p.Condition)
+					assert.Equal(t, row.reason, p.Reason)
+					assert.NotEmpty(t, p.Message)
+					if from != fromKubeVirt || reason == kubevirt.ReasonBindingNotRegistered {
+						assert.Regexp(t, `^spec\.(networks|disks)\[\d+\]|^spec\.osImage$`, p.Field)
+					}
+					if p.Field != "" {
+						assert.True(t, setIn(spec, p.Field), "%s is not a field the fixture's Wukong sets: %v", p.Field, spec)
+					}
+					for _, c := range []string{v1alpha1.NetworksConfiguredCondition, v1alpha1.VolumesBoundCondition, v1alpha1.ReadyCondition} {
+						if c == p.Condition {
+							return
+						}
+					}
+					t.Errorf("condition %q is not one a problem sets", p.Condition)
+				})
+			}
 		}
 	}
+}
+
+// coverageWukong is the Wukong TestFailuresCoverEveryLibReason reports
+// on: testWukong (boot disk root, NIC lan) with spec.osImage, which root
+// imports, a second disk, data, importing an image of its own, NIC lan's
+// type as the CRD's default stores it, and the Secrets lib/kubevirt's
+// failures name. A row naming a field none of them sets fails the test.
+func coverageWukong() *v1alpha1.Wukong {
+	w := testWukong()
+	w.Spec.OSImage = "quay.io/a/b:1"
+	w.Spec.Disks = append(w.Spec.Disks, v1alpha1.DiskSpec{Name: "data", Size: resource.MustParse("20Gi"), Image: "https://images.example/data.img"})
+	w.Spec.Networks[0].Type = v1alpha1.NetworkTypeBridge
+	w.Spec.SSHKeySecret = "keys"
+	w.Spec.CloudInitUser = &v1alpha1.CloudInitUser{Name: "user", PasswordSecretRef: &v1alpha1.PasswordSecretRef{Name: "pw", Key: "password"}}
+	return w
+}
+
+// specJSON is w as the API server stores it: its JSON, decoded.
+func specJSON(t *testing.T, w *v1alpha1.Wukong) map[string]any {
+	t.Helper()
+	raw, err := json.Marshal(w)
+	require.NoError(t, err)
+	var obj map[string]any
+	require.NoError(t, json.Unmarshal(raw, &obj))
+	return obj
+}
+
+// setIn reports whether path (e.g. spec.disks[1].image, as a problem's
+// Field) names a value set in obj (specJSON).
+func setIn(obj map[string]any, path string) bool {
+	var cur any = obj
+	for part := range strings.SplitSeq(path, ".") {
+		name, index, indexed := strings.Cut(strings.TrimSuffix(part, "]"), "[")
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return false
+		}
+		if cur, ok = m[name]; !ok {
+			return false
+		}
+		if !indexed {
+			continue
+		}
+		i, err := strconv.Atoi(index)
+		list, ok := cur.([]any)
+		if err != nil || !ok || i < 0 || i >= len(list) {
+			return false
+		}
+		cur = list[i]
+	}
+	return true
 }

@@ -115,8 +115,7 @@ var failures = map[failureKey]failureRow{
 	{fromStorage, storage.ReasonExpansionNotAllowed}: {
 		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonExpansionNotAllowed, field: diskField, message: errorMessage},
 	{fromStorage, storage.ReasonCDINotInstalled}: {
-		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonCDIMissing, external: true,
-		field:   func(e entry, _ *apply.Failure) string { return mapping.DiskField(e.w, e.i, "image") },
+		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonCDIMissing, external: true, field: diskSource,
 		message: fixed("importing an image needs CDI (DataVolume), which is not installed")},
 	{fromStorage, storage.ReasonInvalidDisk}: {
 		condition: v1alpha1.VolumesBoundCondition, reason: v1alpha1.ReasonInvalidSpec, field: diskSource, message: errorMessage},
@@ -312,8 +311,9 @@ func nicField(e entry, f *apply.Failure) string {
 // failure names (mapping.DiskField).
 func diskField(e entry, f *apply.Failure) string { return mapping.DiskField(e.w, e.i, f.Field) }
 
-// diskSource names what the disk imports: its image, or spec.osImage for
-// the boot disk without one.
+// diskSource names what the disk imports or clones (mapping.DiskField's
+// source): its image, spec.osImage for the boot disk without one, or its
+// cloneFrom or clusterImage (spec.osClusterImage for the boot disk).
 func diskSource(e entry, _ *apply.Failure) string { return mapping.DiskField(e.w, e.i, "source") }
 
 // conflictMessage: a child whose name is taken by an object Wukong did not
