@@ -36,7 +36,11 @@
 // control. RemovePolicy first re-applies it with state: absent (deleting an
 // NNCP leaves the nodes as they are, kubernetes-nmstate's documented
 // behaviour), waits until every NodeNetworkConfigurationEnactment of the
-// policy reports that generation Available, then deletes it.
+// policy reports that generation Available, then deletes it. Their
+// failures are *apply.Failure too (Subject the bridge): NameConflict or
+// WaitingForPredecessor for an NNCP of that name owner does not control,
+// NMStateNotInstalled (wrapping ErrNMStateNotInstalled), InvalidBridge,
+// ApplyFailed for an API error.
 //
 // KubeVirt cannot bind a macvlan or ipvlan pod interface, so a TypeMacvlan
 // NIC gets a NAD of CNI type macvtap (kubevirt/macvtap-cni) requesting the

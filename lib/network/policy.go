@@ -293,16 +293,23 @@ func policyLabels(id apply.Identity, bridge string) map[string]string {
 }
 
 // ReconcilePolicy applies b's policy for owner with Server-Side Apply under
-// id (only when a field differs) and returns what NMState reports about it. A policy
-// of that name that owner does not control is never touched: the error is an
-// *apply.ConflictError. A cluster without kubernetes-nmstate gives an error
-// wrapping ErrNMStateNotInstalled.
+// id (only when a field differs) and returns what NMState reports about it.
+// It reports a failure as an *apply.Failure (Subject b.Name) wrapping the
+// cause, as Reconcile does a NIC's (see policyFailure): a policy of that
+// name that owner does not control is never touched (an
+// *apply.ConflictError: stalled ReasonNameConflict, Field "name"; or,
+// when it belongs to a deleted owner of the same name, waiting
+// ReasonPredecessor); a cluster without kubernetes-nmstate is stalled
+// ReasonNMStateNotInstalled (wrapping ErrNMStateNotInstalled); a Bridge
+// failing Validate is stalled ReasonInvalidBridge; an API error is
+// transient ReasonApplyFailed. An invalid id or an owner of a kind the
+// client's scheme lacks (the caller's bug) is returned as it is.
 func ReconcilePolicy(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, b Bridge) (BridgeObservation, error) {
 	if err := id.Validate(); err != nil {
 		return BridgeObservation{Bridge: b.Name}, err
 	}
 	if err := b.Validate(); err != nil {
-		return BridgeObservation{Bridge: b.Name}, err
+		return BridgeObservation{Bridge: b.Name}, apply.Stalled(ReasonInvalidBridge, err).On(b.Name, "")
 	}
 	owner, err := apply.OwnerWithKind(owner, c.Scheme())
 	if err != nil {
@@ -310,7 +317,7 @@ func ReconcilePolicy(ctx context.Context, c client.Client, id apply.Identity, ow
 	}
 	p := BuildPolicy(id, owner, b, false)
 	if _, err := apply.Apply(ctx, c, p, id); err != nil {
-		return BridgeObservation{Bridge: b.Name, Policy: p.Name}, fmt.Errorf("%s %s: %w", errApplyPolicy, p.Name, noMatch(err))
+		return BridgeObservation{Bridge: b.Name, Policy: p.Name}, policyFailure(b, fmt.Errorf("%s %s: %w", errApplyPolicy, p.Name, noMatch(err)))
 	}
 	o := ObservePolicy(p)
 	o.Bridge = b.Name
@@ -326,6 +333,10 @@ func ReconcilePolicy(ctx context.Context, c client.Client, id apply.Identity, ow
 // when nothing is left. A
 // policy owner does not control is left alone (true, nothing to remove); a
 // Degraded removal is returned in the observation and retried by the caller.
+// A failure is an *apply.Failure (Subject b.Name), as ReconcilePolicy's: an
+// API error is transient ReasonApplyFailed (a cluster without
+// kubernetes-nmstate has nothing to remove: true). An invalid id or an
+// owner of a kind the client's scheme lacks is returned as it is.
 func RemovePolicy(ctx context.Context, c client.Client, id apply.Identity, owner client.Object, b Bridge) (bool, BridgeObservation, error) {
 	if err := id.Validate(); err != nil {
 		return false, BridgeObservation{}, err
@@ -341,7 +352,7 @@ func RemovePolicy(ctx context.Context, c client.Client, id apply.Identity, owner
 	case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
 		return true, obs, nil
 	case err != nil:
-		return false, obs, fmt.Errorf("%s %s: %w", errGetPolicy, name, err)
+		return false, obs, policyFailure(b, fmt.Errorf("%s %s: %w", errGetPolicy, name, err))
 	}
 	if metav1.GetControllerOfNoCopy(live) == nil || metav1.GetControllerOfNoCopy(live).UID != owner.GetUID() {
 		return true, obs, nil
@@ -349,7 +360,7 @@ func RemovePolicy(ctx context.Context, c client.Client, id apply.Identity, owner
 	if live.Annotations[id.Key(KeyBridgeState)] != "absent" {
 		p := BuildPolicy(id, owner, b, true)
 		if _, err := apply.Apply(ctx, c, p, id); err != nil {
-			return false, obs, fmt.Errorf("%s %s: %w", errApplyPolicy, name, err)
+			return false, obs, policyFailure(b, fmt.Errorf("%s %s: %w", errApplyPolicy, name, noMatch(err)))
 		}
 		obs = ObservePolicy(p)
 		obs.Bridge, obs.Available, obs.Reason, obs.Message = b.Name, false, ReasonPolicyPending, "removing the bridge from the nodes"
@@ -359,7 +370,7 @@ func RemovePolicy(ctx context.Context, c client.Client, id apply.Identity, owner
 	obs.Bridge = b.Name
 	done, err := enacted(ctx, c, live)
 	if err != nil {
-		return false, obs, err
+		return false, obs, policyFailure(b, err)
 	}
 	if !done || !obs.Available {
 		if obs.Reason == "" || obs.Available {
@@ -368,9 +379,29 @@ func RemovePolicy(ctx context.Context, c client.Client, id apply.Identity, owner
 		return false, obs, nil
 	}
 	if err := c.Delete(ctx, live, client.Preconditions{UID: &live.UID, ResourceVersion: &live.ResourceVersion}); err != nil && !apierrors.IsNotFound(err) {
-		return false, obs, fmt.Errorf("%s %s: %w", errDeletePolicy, name, err)
+		return false, obs, policyFailure(b, fmt.Errorf("%s %s: %w", errDeletePolicy, name, err))
 	}
 	return true, obs, nil
+}
+
+// policyFailure is the *apply.Failure of bridge b's policy for err, sorted
+// as Reconcile sorts a NIC's NAD: stalled ReasonNMStateNotInstalled for
+// ErrNMStateNotInstalled; for an *apply.ConflictError (apply.ConflictFailure)
+// waiting ReasonPredecessor, else stalled ReasonNameConflict on Field
+// "name" (the bridge's name makes the policy's); transient
+// ReasonApplyFailed for anything else (an API error).
+func policyFailure(b Bridge, err error) *apply.Failure {
+	if errors.Is(err, ErrNMStateNotInstalled) {
+		return apply.Stalled(ReasonNMStateNotInstalled, err).On(b.Name, "")
+	}
+	if f := apply.ConflictFailure(err); f != nil {
+		field := "name"
+		if f.Reason == ReasonPredecessor {
+			field = ""
+		}
+		return f.On(b.Name, field)
+	}
+	return apply.Transient(ReasonApplyFailed, err).On(b.Name, "")
 }
 
 // enacted reports whether every NodeNetworkConfigurationEnactment of p has

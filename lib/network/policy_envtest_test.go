@@ -131,10 +131,30 @@ func TestForeignPolicy(t *testing.T) {
 	_, err := network.ReconcilePolicy(ctx, c, testID, owner, b)
 	var conflict *apply.ConflictError
 	require.ErrorAs(t, err, &conflict)
+	f, ok := apply.AsFailure(err)
+	require.True(t, ok, "an *apply.Failure")
+	assert.Equal(t, &apply.Failure{Reason: network.ReasonNameConflict, Stalled: true, Subject: "brforeign", Field: "name", Err: f.Err}, f)
 	done, _, err := network.RemovePolicy(ctx, c, testID, owner, b)
 	require.NoError(t, err)
 	assert.True(t, done, "not ours: nothing to remove")
 
 	live := getPolicy(t, c, "brforeign")
 	assert.Equal(t, foreign.ResourceVersion, live.ResourceVersion, "foreign policy untouched")
+}
+
+// TestInvalidBridgePolicy: a Bridge failing Validate is a stalled
+// InvalidBridge failure, nothing written.
+func TestInvalidBridgePolicy(t *testing.T) {
+	ctx := context.Background()
+	c := env.Client
+	owner := clusterOwner(t, c)
+	b := network.Bridge{Name: "brinvalid"}
+	_, err := network.ReconcilePolicy(ctx, c, testID, owner, b)
+	f, ok := apply.AsFailure(err)
+	require.True(t, ok, "an *apply.Failure: %v", err)
+	assert.Equal(t, network.ReasonInvalidBridge, f.Reason)
+	assert.True(t, f.Stalled)
+	assert.Equal(t, "brinvalid", f.Subject)
+	err = c.Get(ctx, client.ObjectKey{Name: network.PolicyName(testID, "brinvalid")}, &nmstatev1.NodeNetworkConfigurationPolicy{})
+	assert.True(t, apierrors.IsNotFound(err), "nothing written, got %v", err)
 }

@@ -253,4 +253,7 @@ func TestMultusNotInstalled(t *testing.T) {
 	assert.True(t, done, "nothing to remove without NMState")
 	_, err = network.ReconcilePolicy(ctx, c, testID, o, network.Bridge{Name: "br1", Uplinks: []string{"eth1"}})
 	require.ErrorIs(t, err, network.ErrNMStateNotInstalled)
+	f, ok := apply.AsFailure(err)
+	require.True(t, ok, "an *apply.Failure")
+	assert.Equal(t, &apply.Failure{Reason: network.ReasonNMStateNotInstalled, Stalled: true, Subject: "br1", Err: f.Err}, f)
 }

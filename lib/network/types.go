@@ -47,11 +47,13 @@ const (
 	AnnotationResourceName = "k8s.v1.cni.cncf.io/resourceName"
 )
 
-// Reasons reported in observations and in each NIC's *apply.Failure.
+// Reasons reported in observations, in each NIC's *apply.Failure and in
+// the *apply.Failure of ReconcilePolicy and RemovePolicy.
 // ReasonApplyFailed (an API error) is transient; ReasonPredecessor waits
 // (apply.Waiting: the garbage collector resolves it); the others are
 // stalled: someone must act. ReasonPolicyPending is an observation of a
-// NodeNetworkConfigurationPolicy, never a failure.
+// NodeNetworkConfigurationPolicy, never a failure. ReasonNMStateNotInstalled
+// and ReasonInvalidBridge are a bridge's (ReconcilePolicy), never a NIC's.
 const (
 	ReasonInvalidAttachment   = "InvalidAttachment"
 	ReasonNADNotFound         = "NADNotFound"
@@ -61,6 +63,11 @@ const (
 	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
 	ReasonApplyFailed         = "ApplyFailed"
 	ReasonPolicyPending       = "PolicyPending"
+	// ReasonNMStateNotInstalled: the NodeNetworkConfigurationPolicy kind
+	// is not served (ErrNMStateNotInstalled).
+	ReasonNMStateNotInstalled = "NMStateNotInstalled"
+	// ReasonInvalidBridge: the Bridge fails Bridge.Validate.
+	ReasonInvalidBridge = "InvalidBridge"
 )
 
 // Error prefixes.

@@ -75,10 +75,11 @@ type scope struct {
 	// while being removed); removed: the bridge is gone from every node.
 	policy  network.BridgeObservation
 	removed bool
-	// conflict: the policy's name is taken by an object Wukong did not
-	// create; nmstateMissing: the policy kind is not served.
-	conflict       *apply.ConflictError
-	nmstateMissing bool
+	// failure is ReconcilePolicy's stalled or waiting failure (classify):
+	// the policy's name taken by an object Wukong did not create, or still
+	// by a deleted NodeBridge's policy, the policy kind not served, an
+	// invalid bridge.
+	failure *apply.Failure
 }
 
 // bridgeOf maps a bridge NodeBridge to lib/network's Bridge.
@@ -189,17 +190,49 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) error {
 	return client.IgnoreNotFound(r.Client.Patch(ctx, d, patch))
 }
 
-// classify records the policy failures someone must act on; the rest is
-// returned to be retried.
+// classify records ReconcilePolicy's failure (an *apply.Failure) when it
+// is stalled (someone must act) or waiting (RequeueAfter); the rest
+// (transient failures, plain errors) is returned to be retried.
 func (s *scope) classify(err error) error {
-	switch {
-	case errors.As(err, &s.conflict):
-		return nil
-	case network.IsNMStateMissing(err):
-		s.nmstateMissing = true
+	if f, ok := apply.AsFailure(err); ok && (f.Stalled || f.RequeueAfter > 0) {
+		s.failure = f
 		return nil
 	}
 	return err
+}
+
+// policyFailure is how a stalled failure of lib/network's ReconcilePolicy
+// shows on a NodeBridge: its reason and message.
+type policyFailure struct {
+	reason  string
+	message func(f *apply.Failure) string
+}
+
+// policyFailures, keyed by lib/network reason, are the stalled failures
+// ReconcilePolicy reports; one it does not list keeps the lib's reason
+// and message (stalledStatus).
+var policyFailures = map[string]policyFailure{
+	network.ReasonNameConflict: {v1alpha1.ReasonNameConflict, func(f *apply.Failure) string {
+		msg := f.Error()
+		var conflict *apply.ConflictError
+		if errors.As(f, &conflict) {
+			msg = conflict.Error()
+		}
+		return msg + ": remove it or rename this NodeBridge"
+	}},
+	network.ReasonNMStateNotInstalled: {v1alpha1.ReasonNMStateMissing, func(*apply.Failure) string {
+		return "kubernetes-nmstate is not installed: NodeNetworkConfigurationPolicy (nmstate.io/v1) is not served"
+	}},
+	network.ReasonInvalidBridge: {v1alpha1.ReasonInvalidSpec, func(f *apply.Failure) string { return f.Error() }},
+}
+
+// stalledStatus is the reason and message of a stalled failure on the
+// NodeBridge (policyFailures).
+func stalledStatus(f *apply.Failure) (reason, message string) {
+	if row, ok := policyFailures[f.Reason]; ok {
+		return row.reason, row.message(f)
+	}
+	return f.Reason, f.Error()
 }
 
 // computeStatus sets the NodeBridge's status from the scope and returns the
@@ -214,13 +247,16 @@ func computeStatus(s *scope) ctrl.Result {
 		return deletionStatus(d, s)
 	}
 	switch {
-	case s.conflict != nil:
-		conditions.MarkFalse(d, v1alpha1.ReadyCondition, v1alpha1.ReasonNameConflict, "%s: remove it or rename this NodeBridge", s.conflict.Error())
-		conditions.MarkStalled(d, v1alpha1.ReasonNameConflict, "%s", conditions.GetMessage(d, v1alpha1.ReadyCondition))
-		return ctrl.Result{RequeueAfter: externalRetry}
-	case s.nmstateMissing:
-		conditions.MarkFalse(d, v1alpha1.ReadyCondition, v1alpha1.ReasonNMStateMissing, "kubernetes-nmstate is not installed: NodeNetworkConfigurationPolicy (nmstate.io/v1) is not served")
-		conditions.MarkStalled(d, v1alpha1.ReasonNMStateMissing, "%s", conditions.GetMessage(d, v1alpha1.ReadyCondition))
+	case s.failure != nil && !s.failure.Stalled:
+		// Waiting: the policy still belongs to a deleted NodeBridge of
+		// this name; the garbage collector removes it.
+		conditions.MarkFalse(d, v1alpha1.ReadyCondition, v1alpha1.ReasonWaitingForPredecessor, "waiting for a deleted NodeBridge's policy to go: %s", s.failure.Error())
+		conditions.MarkReconciling(d, v1alpha1.ReasonWaitingForPredecessor, "%s", conditions.GetMessage(d, v1alpha1.ReadyCondition))
+		return ctrl.Result{RequeueAfter: s.failure.RequeueAfter}
+	case s.failure != nil:
+		reason, msg := stalledStatus(s.failure)
+		conditions.MarkFalse(d, v1alpha1.ReadyCondition, reason, "%s", msg)
+		conditions.MarkStalled(d, reason, "%s", msg)
 		return ctrl.Result{RequeueAfter: externalRetry}
 	case !nodenet.ConfiguresNodes(d):
 		conditions.MarkFalse(d, v1alpha1.DegradedCondition, v1alpha1.ReasonSucceeded, "nothing is configured on the nodes")
