@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -9,6 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/novasphere/wukong/lib/apply"
 )
 
 // Default-class annotations, as Kubernetes reads them.
@@ -20,8 +23,29 @@ const (
 // ResolveClass returns the StorageClass called name or, when name is empty,
 // the cluster default (annotation is-default-class "true"; with several
 // defaults the newest, ties broken by name, as Kubernetes does). A missing
-// class gives *ClassNotFoundError, no default gives ErrNoDefaultClass.
+// class is a stalled *apply.Failure, reason ReasonStorageClassNotFound (as
+// Reconcile reports a disk's), Subject name, wrapping *ClassNotFoundError,
+// or ErrNoDefaultClass when name is empty and no class is the default;
+// errors.Is / errors.As reach them. An API error is returned as it is, to
+// be retried (as Reconcile's).
 func ResolveClass(ctx context.Context, c client.Reader, name string) (*storagev1.StorageClass, error) {
+	sc, err := resolveClass(ctx, c, name)
+	if classMissing(err) {
+		return nil, apply.Stalled(ReasonStorageClassNotFound, err).On(name, "")
+	}
+	return sc, err
+}
+
+// classMissing reports whether err (resolveClass's) says the class does
+// not exist: *ClassNotFoundError or ErrNoDefaultClass.
+func classMissing(err error) bool {
+	var nf *ClassNotFoundError
+	return errors.As(err, &nf) || errors.Is(err, ErrNoDefaultClass)
+}
+
+// resolveClass is ResolveClass with the missing class as its typed error
+// (Reconcile reports it on the disk that names it).
+func resolveClass(ctx context.Context, c client.Reader, name string) (*storagev1.StorageClass, error) {
 	if name != "" {
 		sc := &storagev1.StorageClass{}
 		if err := c.Get(ctx, client.ObjectKey{Name: name}, sc); err != nil {

@@ -156,8 +156,7 @@ func (sc *shortCut) try(ctx context.Context, owner client.Object, d Disk, kind K
 		return Observation{}, false, nil
 	}
 	_, err := sc.classes.resolve(ctx, d.StorageClassName)
-	var nf *ClassNotFoundError
-	if !errors.As(err, &nf) && !errors.Is(err, ErrNoDefaultClass) {
+	if !classMissing(err) {
 		return Observation{}, false, nil
 	}
 	return fail(ReasonStorageClassNotFound, "storageClassName", err)
@@ -178,7 +177,7 @@ func (r *classReader) resolve(ctx context.Context, name string) (*storagev1.Stor
 	if res, ok := r.seen[name]; ok {
 		return res.sc, res.err
 	}
-	sc, err := ResolveClass(ctx, r.c, name)
+	sc, err := resolveClass(ctx, r.c, name)
 	if r.seen == nil {
 		r.seen = map[string]classResult{}
 	}
@@ -237,8 +236,7 @@ func reconcileDisk(ctx context.Context, c client.Client, classes *classReader, i
 
 	s.class, s.classErr = classOf(ctx, classes, d, s.pvc, s.dv)
 	if s.classErr != nil {
-		var nf *ClassNotFoundError
-		if !errors.As(s.classErr, &nf) && !errors.Is(s.classErr, ErrNoDefaultClass) {
+		if !classMissing(s.classErr) {
 			return o, s.classErr
 		}
 		if !exists {

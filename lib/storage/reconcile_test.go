@@ -273,8 +273,14 @@ func TestReconcileMissingAndDefaultClass(t *testing.T) {
 	var nf *ClassNotFoundError
 	require.ErrorAs(t, err, &nf)
 	assert.Equal(t, "missing-class", nf.Name)
+	fl, ok := apply.AsFailure(err)
+	require.True(t, ok, "an *apply.Failure")
+	assert.Equal(t, &apply.Failure{Reason: ReasonStorageClassNotFound, Stalled: true, Subject: "missing-class", Err: nf}, fl)
 	_, err = ResolveClass(f.ctx, f.c, "")
 	require.ErrorIs(t, err, ErrNoDefaultClass)
+	fl, ok = apply.AsFailure(err)
+	require.True(t, ok, "an *apply.Failure")
+	assert.Equal(t, &apply.Failure{Reason: ReasonStorageClassNotFound, Stalled: true, Err: ErrNoDefaultClass}, fl)
 
 	f.class("present", false, false, false)
 	obs, err := f.reconcile(

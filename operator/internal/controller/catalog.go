@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/novasphere/wukong/lib/apply"
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 	"github.com/novasphere/wukong/operator/internal/catalog"
@@ -81,8 +81,10 @@ func (r *WukongReconciler) catalogSource(ctx context.Context, s *scope, i int) (
 	}
 	class := d.StorageClassName
 	if class == "" {
+		// No default (ResolveClass's StorageClassNotFound) is no
+		// failure here: the disk takes the image's first copy.
 		sc, err := storage.ResolveClass(ctx, r.Client, "")
-		if err != nil && !errors.Is(err, storage.ErrNoDefaultClass) {
+		if f, ok := apply.AsFailure(err); err != nil && (!ok || f.Reason != storage.ReasonStorageClassNotFound) {
 			return nil, "", fmt.Errorf("cannot find the default StorageClass: %w", err)
 		}
 		if sc != nil {

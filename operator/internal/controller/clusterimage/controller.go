@@ -136,12 +136,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 // classes are the StorageClasses that get a copy: spec.storageClassNames,
-// else the cluster default; a missing one is an invalid scope.
+// else the cluster default; a missing one (storage.ResolveClass's
+// StorageClassNotFound failure) is an invalid scope.
 func (r *Reconciler) classes(ctx context.Context, s *scope) ([]string, error) {
 	names := s.img.Spec.StorageClassNames
 	if len(names) == 0 {
 		sc, err := storage.ResolveClass(ctx, r.Client, "")
-		if errors.Is(err, storage.ErrNoDefaultClass) {
+		if classNotFound(err) {
 			s.invalidReason, s.invalid = v1alpha1.ReasonStorageClassNotFound, "the cluster has no default StorageClass: name the classes in spec.storageClassNames"
 			return nil, nil
 		}
@@ -152,8 +153,7 @@ func (r *Reconciler) classes(ctx context.Context, s *scope) ([]string, error) {
 	}
 	for _, n := range names {
 		_, err := storage.ResolveClass(ctx, r.Client, n)
-		var nf *storage.ClassNotFoundError
-		if errors.As(err, &nf) {
+		if classNotFound(err) {
 			s.invalidReason, s.invalid = v1alpha1.ReasonStorageClassNotFound, fmt.Sprintf("StorageClass %s of spec.storageClassNames not found", n)
 			return nil, nil
 		}
@@ -162,6 +162,13 @@ func (r *Reconciler) classes(ctx context.Context, s *scope) ([]string, error) {
 		}
 	}
 	return names, nil
+}
+
+// classNotFound reports whether err is storage.ResolveClass's failure for
+// a class that does not exist (a named one, or no default).
+func classNotFound(err error) bool {
+	f, ok := apply.AsFailure(err)
+	return ok && f.Reason == storage.ReasonStorageClassNotFound
 }
 
 // reconcileCopies applies the golden objects of every class, deletes
