@@ -108,8 +108,9 @@ func bridgeOf(d *v1alpha1.NodeBridge) network.Bridge {
 // status (computeStatus) and writes it in one patch when it changed,
 // stamping observedGeneration on a clean pass. Conditions: Ready (policy
 // Available, or a macvtap/sriov declaration), Degraded (NMState failed or
-// rolled back), Reconciling while converging, Stalled for a name conflict
-// or a missing NMState.
+// rolled back), Reconciling while converging (or waiting for a deleted
+// NodeBridge's policy to go), Stalled for a name conflict, a missing
+// NMState or a bridge lib/network refuses (policyFailures).
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	d := &v1alpha1.NodeBridge{}
 	if err := r.Client.Get(ctx, req.NamespacedName, d); err != nil {
