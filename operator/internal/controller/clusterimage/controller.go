@@ -30,7 +30,6 @@ package clusterimage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -110,15 +109,19 @@ type scope struct {
 	// cdiMissing: CDI's kinds are not served.
 	cdiMissing bool
 	// conflict: a golden object's name is taken by an object the image
-	// does not control.
-	conflict *apply.ConflictError
+	// does not control (apply.ConflictFailure: stalled NameConflict, or
+	// waiting WaitingForPredecessor while it belongs to a deleted
+	// ClusterImage of the same name).
+	conflict *apply.Failure
 	copies   []v1alpha1.ClusterImageCopy
 }
 
 // Reconcile observes the golden copies (reconcileCopies), computes the
 // status (computeStatus) and writes it in one patch when it changed,
 // stamping observedGeneration. Conditions: Ready (every copy ready),
-// Reconciling while importing, Stalled for a bad source, a missing
+// Reconciling while importing or while a deleted ClusterImage's golden
+// object of the same name is still being garbage-collected
+// (WaitingForPredecessor), Stalled for a bad source, a missing
 // StorageClass, a name conflict or a missing CDI.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	// An image being deleted is left alone: the garbage collector deletes
@@ -208,7 +211,8 @@ func (r *Reconciler) reconcileCopies(ctx context.Context, s *scope) error {
 		case meta.IsNoMatchError(err):
 			s.cdiMissing = true
 			return nil
-		case errors.As(err, &s.conflict):
+		case apply.ConflictFailure(err) != nil:
+			s.conflict = apply.ConflictFailure(err)
 			return nil
 		case err != nil:
 			return err
@@ -456,6 +460,10 @@ func computeStatus(s *scope) ctrl.Result {
 	case s.cdiMissing:
 		img.Status.Copies = nil
 		return stalled(v1alpha1.ReasonCDIMissing, "CDI is not installed: DataVolume, DataSource or DataImportCron (cdi.kubevirt.io/v1beta1) is not served")
+	case s.conflict != nil && s.conflict.Reason == apply.ReasonPredecessor:
+		conditions.MarkFalse(img, v1alpha1.ReadyCondition, v1alpha1.ReasonWaitingForPredecessor, "waiting for a deleted ClusterImage's golden objects to go: %s", s.conflict.Error())
+		conditions.MarkReconciling(img, v1alpha1.ReasonWaitingForPredecessor, "%s", conditions.GetMessage(img, v1alpha1.ReadyCondition))
+		return ctrl.Result{RequeueAfter: s.conflict.RequeueAfter}
 	case s.conflict != nil:
 		return stalled(v1alpha1.ReasonNameConflict, s.conflict.Error()+": remove it or rename this ClusterImage")
 	}

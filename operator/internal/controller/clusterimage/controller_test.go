@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 
+	"github.com/novasphere/wukong/lib/apply"
 	"github.com/novasphere/wukong/lib/storage"
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
 )
@@ -85,6 +86,11 @@ func TestComputeStatus(t *testing.T) {
 			wantReady: metav1.ConditionFalse, wantReason: v1alpha1.ReasonInvalidImage, wantStalled: true, wantRequeue: stalledRetry},
 		{name: "no CDI", scope: scope{cdiMissing: true},
 			wantReady: metav1.ConditionFalse, wantReason: v1alpha1.ReasonCDIMissing, wantStalled: true, wantRequeue: stalledRetry},
+		{name: "name taken by another object", scope: scope{conflict: apply.ConflictFailure(&apply.ConflictError{Kind: "DataVolume", Namespace: "wukong-images", Name: "ubuntu-standard"})},
+			wantReady: metav1.ConditionFalse, wantReason: v1alpha1.ReasonNameConflict, wantStalled: true, wantRequeue: stalledRetry},
+		{name: "a deleted image's object still there", scope: scope{conflict: apply.ConflictFailure(&apply.ConflictError{Kind: "DataVolume", Namespace: "wukong-images", Name: "ubuntu-standard",
+			Controller: &metav1.OwnerReference{Kind: "ClusterImage", Name: "ubuntu", UID: "u0"}, Predecessor: true})},
+			wantReady: metav1.ConditionFalse, wantReason: v1alpha1.ReasonWaitingForPredecessor, wantRecon: true, wantRequeue: apply.PredecessorRetry},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -99,7 +105,7 @@ func TestComputeStatus(t *testing.T) {
 			assert.Equal(t, tc.wantStalled, meta.IsStatusConditionTrue(s.img.Status.Conditions, v1alpha1.StalledCondition), "Stalled")
 			assert.Equal(t, tc.wantRecon, meta.IsStatusConditionTrue(s.img.Status.Conditions, v1alpha1.ReconcilingCondition), "Reconciling")
 			assert.Len(t, s.img.Status.Copies, tc.wantCopies)
-			if tc.wantRecon {
+			if tc.wantReason == v1alpha1.ReasonGoldenCopyPending {
 				assert.Contains(t, r.Message, "fast", "names the class still importing")
 				assert.NotContains(t, r.Message, "standard")
 			}
