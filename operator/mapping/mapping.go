@@ -328,36 +328,64 @@ func byName[T any](obs []T, name func(T) string) map[string]T {
 	return out
 }
 
+// machineFields are the lib/kubevirt input fields Machine fills from one
+// Wukong field each (their reverse).
+var machineFields = map[string]string{
+	"name":                       "metadata.name",
+	"containerDiskImage":         "spec.osImage",
+	"evictionStrategy":           "spec.evictionStrategy",
+	"memory":                     "spec.memory",
+	"cpu":                        "spec.cpu",
+	"instancetype":               "spec.instancetype",
+	"instancetype.name":          "spec.instancetype.name",
+	"instancetype.kind":          "spec.instancetype.kind",
+	"preference":                 "spec.preference",
+	"preference.name":            "spec.preference.name",
+	"preference.kind":            "spec.preference.kind",
+	"runStrategy":                "spec.startStrategy.runStrategy",
+	"disks":                      "spec.disks",
+	"antiAffinityGroup":          "spec.highAvailability.antiAffinityGroup",
+	"cloudInit.user.name":        "spec.cloudInitUser.name",
+	"cloudInit.propagateSSHKeys": "spec.sshKeySecret",
+}
+
 // MachineField is the reverse of Machine: the Wukong field behind a
-// lib/kubevirt input field (the Field of a *kubevirt.InvalidInputError) so
-// a Stalled message points at what the user wrote: containerDiskImage is spec.osImage; memory and cpu
-// are spec.memory and spec.cpu; nics[i].ip.<x> is
-// spec.networks[i].ipConfig.<x> (Machine makes NIC i of spec.networks[i];
-// addresses is ipConfig.address, dns is dnsServers) and nics[i].mac is
-// spec.networks[i]. Other fields, and NICs w does not have, are returned as
-// they are.
+// lib/kubevirt input field (the Field of a *kubevirt.InvalidInputError or
+// of a lib/kubevirt *apply.Failure) so a Stalled message points at what
+// the user wrote: the fields of machineFields (e.g. containerDiskImage is
+// spec.osImage, antiAffinityGroup is spec.highAvailability.antiAffinityGroup);
+// disks[i].<x> is spec.disks[i].name for name, else spec.disks[i] (Machine
+// makes disk i of spec.disks[i]; its claim is derived); nics[i].ip.<x> is
+// spec.networks[i].ipConfig.<x> (addresses is ipConfig.address, dns is
+// dnsServers), nics[i].name is spec.networks[i].name and any other
+// nics[i].<x> (mac, nad, binding: derived) is spec.networks[i]. A field
+// Machine never fills, and an entry w does not have, is returned as it is.
 func MachineField(w *v1alpha1.Wukong, libField string) string {
-	switch libField {
-	case "containerDiskImage":
-		return "spec.osImage"
-	case "evictionStrategy":
-		return "spec.evictionStrategy"
-	case "memory", "cpu", "instancetype.name", "instancetype.kind", "preference.name", "preference.kind":
-		return "spec." + libField
+	if f, ok := machineFields[libField]; ok {
+		return f
 	}
-	after, ok := strings.CutPrefix(libField, "nics[")
+	list, after, ok := strings.Cut(libField, "[")
 	index, suffix, found := strings.Cut(after, "]")
 	i, err := strconv.Atoi(index)
-	if !ok || !found || err != nil || i < 0 || i >= len(w.Spec.Networks) {
+	if !ok || !found || err != nil || i < 0 {
+		return libField
+	}
+	switch {
+	case list == "disks" && i < len(w.Spec.Disks):
+		if suffix == ".name" {
+			return fmt.Sprintf("spec.disks[%d].name", i)
+		}
+		return fmt.Sprintf("spec.disks[%d]", i)
+	case list != "nics" || i >= len(w.Spec.Networks):
 		return libField
 	}
 	nic := fmt.Sprintf("spec.networks[%d]", i)
 	ip, isIP := strings.CutPrefix(suffix, ".ip")
 	switch {
-	case suffix == ".mac":
-		return nic
+	case suffix == ".name":
+		return nic + ".name"
 	case !isIP:
-		return libField
+		return nic
 	case strings.HasPrefix(ip, ".addresses"):
 		return nic + ".ipConfig.address"
 	case strings.HasPrefix(ip, ".dns"):

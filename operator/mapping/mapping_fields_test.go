@@ -1,6 +1,10 @@
 package mapping
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -17,7 +21,7 @@ func TestMachineField(t *testing.T) {
 		{Name: "lan", IPConfig: &v1alpha1.IPConfig{Mode: v1alpha1.IPModeStatic}},
 		{Name: "nocfg"},
 		{Name: "stor", IPConfig: &v1alpha1.IPConfig{}},
-	}}}
+	}, Disks: []v1alpha1.DiskSpec{{Name: "root"}, {Name: "data"}}}}
 	tests := []struct{ lib, want string }{
 		{"containerDiskImage", "spec.osImage"},
 		{"evictionStrategy", "spec.evictionStrategy"},
@@ -30,8 +34,20 @@ func TestMachineField(t *testing.T) {
 		{"nics[3].ip.defaultRoute", "spec.networks[3].ipConfig.defaultRoute"},
 		{"nics[7].ip.gateway", "nics[7].ip.gateway"}, // no such entry: left as is
 		{"nics[x].ip.gateway", "nics[x].ip.gateway"},
-		{"nics[1].name", "nics[1].name"},
-		{"cloudInit.user.name", "cloudInit.user.name"},
+		{"nics[1].name", "spec.networks[1].name"},
+		{"nics[2].nad", "spec.networks[2]"},
+		{"nics[0].binding", "spec.networks[0]"},
+		{"disks[1].name", "spec.disks[1].name"},
+		{"disks[0].claimName", "spec.disks[0]"},
+		{"disks[2].name", "disks[2].name"}, // no such entry: left as is
+		{"disks", "spec.disks"},
+		{"name", "metadata.name"},
+		{"runStrategy", "spec.startStrategy.runStrategy"},
+		{"antiAffinityGroup", "spec.highAvailability.antiAffinityGroup"},
+		{"cloudInit.user.name", "spec.cloudInitUser.name"},
+		{"cloudInit.propagateSSHKeys", "spec.sshKeySecret"},
+		{"instancetype", "spec.instancetype"},
+		{"preference.kind", "spec.preference.kind"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.lib, func(t *testing.T) {
@@ -128,5 +144,42 @@ func TestDiskField(t *testing.T) {
 		t.Run(tt.want, func(t *testing.T) {
 			assert.Equal(t, tt.want, DiskField(w, tt.i, tt.lib))
 		})
+	}
+}
+
+// TestMachineFieldCoversLibFields walks every fixed input field lib/kubevirt
+// names in its errors (Field: "…" and invalid("…", …) in its sources) and
+// checks MachineField maps it to a path of the Wukong, so no Stalled
+// message names a field the user cannot find. Fields Machine never fills
+// are listed with the reason.
+func TestMachineFieldCoversLibFields(t *testing.T) {
+	notFilled := map[string]string{
+		"cloudInit.salt": "Machine sets no salt: lib/kubevirt derives it",
+		"podNetworkIP":   "Machine sets no pod network IP config (the pod network is DHCP)",
+	}
+	files, err := filepath.Glob("../../lib/kubevirt/*.go")
+	require.NoError(t, err)
+	fieldRE := regexp.MustCompile(`(?:Field:\s*|invalid\()"([A-Za-z][A-Za-z.]*)"`)
+	seen := map[string]bool{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, m := range fieldRE.FindAllStringSubmatch(string(src), -1) {
+			seen[m[1]] = true
+		}
+	}
+	require.Greater(t, len(seen), 15, "the walk found lib/kubevirt's fields")
+	w := &v1alpha1.Wukong{}
+	for field := range seen {
+		if why, ok := notFilled[field]; ok {
+			t.Logf("%s: %s", field, why)
+			continue
+		}
+		got := MachineField(w, field)
+		assert.True(t, strings.HasPrefix(got, "spec.") || strings.HasPrefix(got, "metadata."),
+			"lib/kubevirt field %q maps to %q, not a Wukong field", field, got)
 	}
 }
