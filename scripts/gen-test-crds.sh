@@ -12,8 +12,8 @@
 #   - the CSI snapshot kinds (snapshot.storage.k8s.io VolumeSnapshot,
 #     VolumeSnapshotContent, VolumeSnapshotClass) as external-snapshotter
 #     ships them (client/v8 config/crd, the module served by the Go proxy at
-#     the version pinned below), which KubeVirt's snapshot controller and
-#     the CSI snapshotter use;
+#     scripts/versions.env's CSI_SNAPSHOTTER_VERSION), which KubeVirt's
+#     snapshot controller and the CSI snapshotter use;
 #   - CDI's (DataVolume, StorageProfile, CDIConfig, DataSource,
 #     DataImportCron) as
 #     cdi-operator installs them, by `cdi-admission crds`
@@ -71,10 +71,7 @@ rm -f "$out"/*.yaml
 install -m 0644 "$tmp"/own/*.yaml "$out/"
 # shellcheck source=scripts/versions.sh
 . "$root/scripts/versions.sh"
-# The CSI snapshotter's version (scripts/versions.env once the local cluster
-# installs it, issue #31); v8.7.0 until then.
-snapshotter_version=${CSI_SNAPSHOTTER_VERSION:-v8.7.0}
-snapshotter_dir=$(cd "$root/test" && go mod download -json "github.com/kubernetes-csi/external-snapshotter/client/v8@$snapshotter_version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+snapshotter_dir=$(cd "$root/test" && go mod download -json "github.com/kubernetes-csi/external-snapshotter/client/v8@$CSI_SNAPSHOTTER_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 for kind in volumesnapshots volumesnapshotcontents volumesnapshotclasses; do
   install -m 0644 "$snapshotter_dir/config/crd/snapshot.storage.k8s.io_$kind.yaml" "$out/"
 done

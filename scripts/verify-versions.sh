@@ -26,12 +26,21 @@ pin csi-hostpath github.com/kubernetes-csi/external-provisioner/v5 "$CSI_PROVISI
 pin csi-hostpath github.com/kubernetes-csi/external-resizer "$CSI_RESIZER_VERSION"
 pin csi-snapshotter github.com/kubernetes-csi/external-snapshotter/v8 "$CSI_SNAPSHOTTER_VERSION"
 pin csi-snapshotter github.com/kubernetes-csi/external-snapshotter/client/v8 "$CSI_SNAPSHOTTER_VERSION"
-# No script may pin a version of its own: every one comes from versions.env.
-if grep -nE '^[[:space:]]*(KUBEVIRT|CDI|HELM|KIND|MULTUS|CNI_PLUGINS|NMSTATE|LOCAL_PATH|CSI_PROVISIONER|CSI_RESIZER|CSI_SNAPSHOTTER|KUBERNETES)_VERSION=["$]*\{?[A-Z_]*:?-?v[0-9]' "$ROOT"/scripts/*.sh "$ROOT"/scripts/local-cluster/*.sh "$ROOT"/scripts/local-cluster/*/*.sh 2>/dev/null; then
+# No script may pin a version of its own: every one comes from versions.env,
+# neither set (NAME=v1.2.3, NAME=${NAME:-v1.2.3}) nor as a fallback of a
+# use (${NAME:-v1.2.3}, ${NAME-v1.2.3}, ${NAME:=v1.2.3}). names are the NAMEs
+# of versions.env.
+names=$(sed -n 's/^\([A-Z][A-Z0-9_]*\)=.*/\1/p' "$ROOT/scripts/versions.env" | paste -sd '|' -)
+scripts=("$ROOT"/scripts/*.sh "$ROOT"/scripts/local-cluster/*.sh "$ROOT"/scripts/local-cluster/*/*.sh)
+if grep -nE "^[[:space:]]*($names)=[\"\$]*\\{?[A-Z_]*:?-?v[0-9]" "${scripts[@]}" 2>/dev/null; then
   echo "verify-versions: the lines above pin a version outside scripts/versions.env" >&2
   fail=1
 fi
-if grep -nE '^(KUBEVIRT|CDI|HELM|KIND|MULTUS|CNI_PLUGINS|NMSTATE|LOCAL_PATH|KUBERNETES)_VERSION[[:space:]]*:?=' "$ROOT/Makefile"; then
+if grep -nE "\\$\\{($names):?[-=][\"']?v?[0-9]" "${scripts[@]}" "$ROOT/Makefile" 2>/dev/null; then
+  echo "verify-versions: the lines above fall back to a version of their own: source scripts/versions.sh (scripts) or include scripts/versions.env (Makefile) instead" >&2
+  fail=1
+fi
+if grep -nE "^($names)[[:space:]]*:?=" "$ROOT/Makefile"; then
   echo "verify-versions: the Makefile lines above pin a version outside scripts/versions.env" >&2
   fail=1
 fi

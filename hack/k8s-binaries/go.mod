@@ -2,7 +2,8 @@ module github.com/novasphere/wukong/hack/k8s-binaries
 
 // Builds kube-apiserver, kube-controller-manager, kube-scheduler and etcd from
 // their Go modules for the integration tests (see scripts/envtest-assets.sh), and
-// the kubelet for the local cluster (scripts/local-cluster-up.sh). Not part of go.work.
+// the kubelet for the local cluster (the binaries step of scripts/local-cluster/).
+// Not part of go.work.
 
 go 1.26.0
 

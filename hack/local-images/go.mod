@@ -1,8 +1,8 @@
 module github.com/novasphere/wukong/hack/local-images
 
-// Builds the local cluster's images without Docker (scripts/local-cluster-up.sh):
-// cmd/pause is the sandbox container, cmd/mkimage writes docker-archive tars
-// with go-containerregistry. Not part of go.work.
+// Builds the local cluster's images without Docker (the images step of
+// scripts/local-cluster/): cmd/pause is the sandbox container, cmd/mkimage
+// writes docker-archive tars with go-containerregistry. Not part of go.work.
 
 go 1.26.0
 

@@ -83,9 +83,9 @@ import (
 	"github.com/novasphere/wukong/lib/kubevirt"
 )
 
-// DefaultClusterDomain is the cluster DNS domain of a default cluster
+// defaultClusterDomain is the cluster DNS domain of a default cluster
 // (kubelet --cluster-domain).
-const DefaultClusterDomain = "cluster.local"
+const defaultClusterDomain = "cluster.local"
 
 // Policy is a parsed allow-list. The nil *Policy (and a Policy from New
 // with no entries) is the default.
@@ -142,13 +142,13 @@ func New(entries []string, clusterDomain string) (*Policy, error) {
 	}
 	// Longest first: a message names the most specific zone.
 	var zones []string
-	if d := strings.Trim(strings.ToLower(clusterDomain), "."); d != "" && d != DefaultClusterDomain {
+	if d := strings.Trim(strings.ToLower(clusterDomain), "."); d != "" && d != defaultClusterDomain {
 		if !validName(d) {
 			return nil, fmt.Errorf("cluster domain %q is not a DNS name", clusterDomain)
 		}
 		zones = append(zones, "."+d)
 	}
-	p.zones = append(zones, "."+DefaultClusterDomain, ".svc", ".pod", ".local", ".internal", ".localhost")
+	p.zones = append(zones, "."+defaultClusterDomain, ".svc", ".pod", ".local", ".internal", ".localhost")
 	return p, nil
 }
 

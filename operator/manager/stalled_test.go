@@ -142,7 +142,7 @@ func stalledHour(t *testing.T, env *testenv.Env, retry controller.StalledRetry, 
 	}
 	live := &v1alpha1.Wukong{}
 	require.NoError(t, env.Client.Get(ctx, req.NamespacedName, live))
-	stalled := conditions.Get(wukongConds{live}, v1alpha1.StalledCondition)
+	stalled := conditions.Get(live, v1alpha1.StalledCondition)
 	require.NotNil(t, stalled)
 	want := v1alpha1.ReasonStorageClassNotFound
 	if len(reason) > 0 {
@@ -173,7 +173,7 @@ func TestStorageClassWakesStalledWukong(t *testing.T) {
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		live := &v1alpha1.Wukong{}
 		require.NoError(c, env.Client.Get(ctx, key, live))
-		stalled := conditions.Get(wukongConds{live}, v1alpha1.StalledCondition)
+		stalled := conditions.Get(live, v1alpha1.StalledCondition)
 		require.NotNil(c, stalled)
 		assert.Equal(c, v1alpha1.ReasonStorageClassNotFound, stalled.Reason)
 		assert.Equal(c, live.Generation, live.Status.ObservedGeneration)
@@ -237,10 +237,6 @@ func waitCached(t *testing.T, env *testenv.Env, ca cache.Cache, w *v1alpha1.Wuko
 		assert.Equal(c, live.ResourceVersion, got.ResourceVersion)
 	}, 10*time.Second, 10*time.Millisecond)
 }
-
-type wukongConds struct{ *v1alpha1.Wukong }
-
-func (w wukongConds) GetConditions() []metav1.Condition { return w.Status.Conditions }
 
 type testClock struct {
 	mu sync.Mutex

@@ -8,9 +8,11 @@ package kindup_test
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -36,13 +38,54 @@ func mustAbs(p string) string {
 	return a
 }
 
-// Environment variables the scripts read; cleared so the defaults are tested.
-var scriptEnv = []string{
-	"KIND_VERSION", "HELM_VERSION", "CNI_PLUGINS_VERSION", "MULTUS_VERSION", "NMSTATE_VERSION",
-	"KUBEVIRT_VERSION", "CDI_VERSION", "LOCAL_PATH_VERSION", "KIND_CLUSTER_NAME", "KIND_NODE_IMAGE",
+// The versions the scripts pin by default, from scripts/versions.env (the
+// one place they are written): the plan must name these.
+var (
+	versions    = readVersions(filepath.Join(repoRoot, "scripts", "versions.env"))
+	kindV       = pinned("KIND_VERSION")
+	helmV       = pinned("HELM_VERSION")
+	cniPluginsV = pinned("CNI_PLUGINS_VERSION")
+	multusV     = pinned("MULTUS_VERSION")
+	nmstateV    = pinned("NMSTATE_VERSION")
+	kubevirtV   = pinned("KUBEVIRT_VERSION")
+	cdiV        = pinned("CDI_VERSION")
+	localPathV  = pinned("LOCAL_PATH_VERSION")
+)
+
+// readVersions reads a NAME=value file as scripts/versions.sh does: blank
+// lines and # comments skipped, the value the rest of the line.
+func readVersions(path string) map[string]string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		panic(err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		name, value, _ := strings.Cut(line, "=")
+		if name == "" || strings.HasPrefix(name, "#") {
+			continue
+		}
+		out[name] = value
+	}
+	return out
+}
+
+// pinned is versions.env's value of name; it panics when there is none.
+func pinned(name string) string {
+	v, ok := versions[name]
+	if !ok || v == "" {
+		panic("scripts/versions.env sets no " + name)
+	}
+	return v
+}
+
+// Environment variables the scripts read (every name of versions.env, which
+// the environment overrides, and these); cleared so the defaults are tested.
+var scriptEnv = append(slices.Sorted(maps.Keys(versions)),
+	"KIND_CLUSTER_NAME", "KIND_NODE_IMAGE",
 	"IMAGE_REPO", "IMAGE_TAG", "EMULATION", "WAIT_TIMEOUT", "KIND_UP_OUT_DIR", "KUBECONFIG",
 	"E2E_SKIP_NODE_BRIDGES",
-}
+)
 
 // fakeCmd logs "NAME ARGS" to $FAKE_LOG and fails when ARGS contain
 // $FAKE_FAIL. kubectl, go (kind) add the few answers the script reads back.
@@ -145,29 +188,29 @@ func TestDryRunPrintsEveryStepAndPinnedURLInOrder(t *testing.T) {
 	// Pinned defaults, in install order: CNI before KubeVirt, KubeVirt before
 	// CDI, CDI and the StorageClass before the chart.
 	assertOrder(t, r.out,
-		"go run sigs.k8s.io/kind@v0.33.0 create cluster --name wukong",
-		"https://github.com/containernetworking/plugins/releases/download/v1.10.0/cni-plugins-linux-",
-		"https://raw.githubusercontent.com/k8snetworkplumbingwg/multus-cni/v4.2.3/deployments/multus-daemonset-thick.yml",
+		"go run sigs.k8s.io/kind@"+kindV+" create cluster --name wukong",
+		"https://github.com/containernetworking/plugins/releases/download/"+cniPluginsV+"/cni-plugins-linux-",
+		"https://raw.githubusercontent.com/k8snetworkplumbingwg/multus-cni/"+multusV+"/deployments/multus-daemonset-thick.yml",
 		"rollout status daemonset/kube-multus-ds",
-		"https://github.com/nmstate/kubernetes-nmstate/releases/download/v0.87.3/nmstate.io_nmstates.yaml",
-		"https://github.com/nmstate/kubernetes-nmstate/releases/download/v0.87.3/namespace.yaml",
-		"https://github.com/nmstate/kubernetes-nmstate/releases/download/v0.87.3/service_account.yaml",
-		"https://github.com/nmstate/kubernetes-nmstate/releases/download/v0.87.3/role.yaml",
-		"https://github.com/nmstate/kubernetes-nmstate/releases/download/v0.87.3/role_binding.yaml",
-		"https://github.com/nmstate/kubernetes-nmstate/releases/download/v0.87.3/operator.yaml",
+		"https://github.com/nmstate/kubernetes-nmstate/releases/download/"+nmstateV+"/nmstate.io_nmstates.yaml",
+		"https://github.com/nmstate/kubernetes-nmstate/releases/download/"+nmstateV+"/namespace.yaml",
+		"https://github.com/nmstate/kubernetes-nmstate/releases/download/"+nmstateV+"/service_account.yaml",
+		"https://github.com/nmstate/kubernetes-nmstate/releases/download/"+nmstateV+"/role.yaml",
+		"https://github.com/nmstate/kubernetes-nmstate/releases/download/"+nmstateV+"/role_binding.yaml",
+		"https://github.com/nmstate/kubernetes-nmstate/releases/download/"+nmstateV+"/operator.yaml",
 		"kind: NMState",
-		"https://github.com/kubevirt/kubevirt/releases/download/v1.9.0/kubevirt-operator.yaml",
-		"https://github.com/kubevirt/kubevirt/releases/download/v1.9.0/kubevirt-cr.yaml",
+		"https://github.com/kubevirt/kubevirt/releases/download/"+kubevirtV+"/kubevirt-operator.yaml",
+		"https://github.com/kubevirt/kubevirt/releases/download/"+kubevirtV+"/kubevirt-cr.yaml",
 		"developerConfiguration",
 		`{"spec":{"configuration":{"network":{"binding":{"macvtap":{"domainAttachmentType":"tap"}}}}}}`,
 		"kubectl -n kubevirt wait kubevirt/kubevirt --for=condition=Available",
-		"https://github.com/kubevirt/containerized-data-importer/releases/download/v1.65.0/cdi-operator.yaml",
-		"https://github.com/kubevirt/containerized-data-importer/releases/download/v1.65.0/cdi-cr.yaml",
+		"https://github.com/kubevirt/containerized-data-importer/releases/download/"+cdiV+"/cdi-operator.yaml",
+		"https://github.com/kubevirt/containerized-data-importer/releases/download/"+cdiV+"/cdi-cr.yaml",
 		"kubectl wait cdi/cdi --for=condition=Available",
-		"https://raw.githubusercontent.com/rancher/local-path-provisioner/v0.0.30/deploy/local-path-storage.yaml",
+		"https://raw.githubusercontent.com/rancher/local-path-provisioner/"+localPathV+"/deploy/local-path-storage.yaml",
 		"make -C "+repoRoot+" docker-build IMG=wukong.local/wukong-manager:dev",
-		"go run sigs.k8s.io/kind@v0.33.0 load docker-image wukong.local/wukong-manager:dev --name wukong",
-		"go run helm.sh/helm/v3/cmd/helm@v3.22.0 upgrade --install wukong "+repoRoot+"/charts/wukong -n wukong-system --create-namespace",
+		"go run sigs.k8s.io/kind@"+kindV+" load docker-image wukong.local/wukong-manager:dev --name wukong",
+		"go run helm.sh/helm/v3/cmd/helm@"+helmV+" upgrade --install wukong "+repoRoot+"/charts/wukong -n wukong-system --create-namespace",
 		"image.repository=wukong.local/wukong-manager,image.tag=dev,image.pullPolicy=IfNotPresent --wait",
 		"E2E_KUBECONFIG=",
 	)
@@ -197,31 +240,31 @@ func TestDryRunVersionOverrides(t *testing.T) {
 			name:    "kubevirt flag",
 			args:    []string{"--kubevirt-version", "v1.8.2"},
 			want:    []string{"kubevirt/releases/download/v1.8.2/kubevirt-operator.yaml", "kubevirt/releases/download/v1.8.2/kubevirt-cr.yaml"},
-			notWant: []string{"v1.9.0"},
+			notWant: []string{kubevirtV},
 		},
 		{
 			name:    "cdi flag with =",
 			args:    []string{"--cdi-version=v1.65.1"},
 			want:    []string{"containerized-data-importer/releases/download/v1.65.1/cdi-operator.yaml"},
-			notWant: []string{"v1.65.0"},
+			notWant: []string{cdiV},
 		},
 		{
 			name:    "multus and nmstate flags",
 			args:    []string{"--multus-version", "v4.1.4", "--nmstate-version", "v0.85.1"},
 			want:    []string{"multus-cni/v4.1.4/deployments/multus-daemonset-thick.yml", "multus-cni:v4.1.4-thick", "kubernetes-nmstate/releases/download/v0.85.1/operator.yaml"},
-			notWant: []string{"v4.2.3", "v0.87.3"},
+			notWant: []string{multusV, nmstateV},
 		},
 		{
 			name:    "kind version and cluster name",
 			args:    []string{"--kind-version", "v0.32.0", "--name", "demo"},
 			want:    []string{"go run sigs.k8s.io/kind@v0.32.0 create cluster --name demo", "kind@v0.32.0 load docker-image wukong.local/wukong-manager:dev --name demo", "kind-demo.kubeconfig", "kind-down.sh --name demo"},
-			notWant: []string{"kind@v0.33.0", "--name wukong"},
+			notWant: []string{"kind@" + kindV, "--name wukong"},
 		},
 		{
 			name:    "environment variables",
 			env:     []string{"KUBEVIRT_VERSION=v1.7.0", "CDI_VERSION=v1.64.0", "HELM_VERSION=v3.21.0"},
 			want:    []string{"kubevirt/releases/download/v1.7.0/", "releases/download/v1.64.0/cdi-cr.yaml", "helm@v3.21.0"},
-			notWant: []string{"v1.9.0", "v1.65.0", "v3.22.0"},
+			notWant: []string{kubevirtV, cdiV, helmV},
 		},
 		{
 			name:    "flag beats environment",
@@ -233,6 +276,11 @@ func TestDryRunVersionOverrides(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			for _, w := range tc.want {
+				for _, nw := range tc.notWant {
+					require.NotContains(t, w, nw, "an override must differ from scripts/versions.env's version: pick another")
+				}
+			}
 			r := run(t, kindUp, tc.env, append([]string{"--dry-run"}, tc.args...)...)
 			require.Equal(t, 0, r.code, r.out)
 			for _, w := range tc.want {
@@ -333,24 +381,24 @@ func TestFakeRunReusesClusterAndRunsStepsInOrder(t *testing.T) {
 
 	assertOrder(t, r.log,
 		"docker info",
-		"go run sigs.k8s.io/kind@v0.33.0 get clusters",
-		"go run sigs.k8s.io/kind@v0.33.0 get kubeconfig --name wukong",
+		"go run sigs.k8s.io/kind@"+kindV+" get clusters",
+		"go run sigs.k8s.io/kind@"+kindV+" get kubeconfig --name wukong",
 		"kubectl wait --for=condition=Ready nodes --all",
 		"docker exec n-control-plane sh -c",
 		"docker exec n-worker2 sh -c",
-		"kubectl create --dry-run=client -o yaml -f https://raw.githubusercontent.com/k8snetworkplumbingwg/multus-cni/v4.2.3/",
+		"kubectl create --dry-run=client -o yaml -f https://raw.githubusercontent.com/k8snetworkplumbingwg/multus-cni/"+multusV+"/",
 		"kubectl -n kube-system rollout status daemonset/kube-multus-ds",
-		"kubectl apply -f https://github.com/nmstate/kubernetes-nmstate/releases/download/v0.87.3/operator.yaml",
+		"kubectl apply -f https://github.com/nmstate/kubernetes-nmstate/releases/download/"+nmstateV+"/operator.yaml",
 		"kubectl get crd nodenetworkconfigurationpolicies.nmstate.io",
-		"kubectl apply -f https://github.com/kubevirt/kubevirt/releases/download/v1.9.0/kubevirt-operator.yaml",
+		"kubectl apply -f https://github.com/kubevirt/kubevirt/releases/download/"+kubevirtV+"/kubevirt-operator.yaml",
 		`"useEmulation":true`,
 		"kubectl -n kubevirt wait kubevirt/kubevirt",
-		"kubectl apply -f https://github.com/kubevirt/containerized-data-importer/releases/download/v1.65.0/cdi-operator.yaml",
+		"kubectl apply -f https://github.com/kubevirt/containerized-data-importer/releases/download/"+cdiV+"/cdi-operator.yaml",
 		"kubectl wait cdi/cdi",
 		"kubectl annotate --overwrite storageclass standard storageclass.kubernetes.io/is-default-class=true",
 		"kubectl -n local-path-storage rollout status deployment/local-path-provisioner",
-		"go run sigs.k8s.io/kind@v0.33.0 load docker-image wukong.local/wukong-manager:dev --name wukong",
-		"go run helm.sh/helm/v3/cmd/helm@v3.22.0 upgrade --install wukong",
+		"go run sigs.k8s.io/kind@"+kindV+" load docker-image wukong.local/wukong-manager:dev --name wukong",
+		"go run helm.sh/helm/v3/cmd/helm@"+helmV+" upgrade --install wukong",
 	)
 	assert.Equal(t, 3, strings.Count(r.log, "docker exec n-")/2, "CNI plugins installed and checked on every node")
 	assert.NotContains(t, r.log, "local-path-storage.yaml", "kind's 'standard' class is reused, not replaced")
@@ -360,7 +408,7 @@ func TestFakeRunReusesClusterAndRunsStepsInOrder(t *testing.T) {
 
 	applied, err := os.ReadFile(filepath.Join(r.dir, "applied.yaml"))
 	require.NoError(t, err)
-	assert.Contains(t, string(applied), "ghcr.io/k8snetworkplumbingwg/multus-cni:v4.2.3-thick", "Multus image pinned")
+	assert.Contains(t, string(applied), "ghcr.io/k8snetworkplumbingwg/multus-cni:"+multusV+"-thick", "Multus image pinned")
 	assert.NotContains(t, string(applied), "snapshot-thick")
 	assert.Contains(t, string(applied), "memory: 300Mi")
 	assert.Contains(t, string(applied), "kind: NMState")
@@ -377,7 +425,7 @@ func TestFakeRunCreatesMissingCluster(t *testing.T) {
 	r := run(t, kindUp, []string{"FAKE_CLUSTERS=other", "FAKE_DEFAULT_SC=standard"}, "--name", "c2", "--skip-build")
 	require.Equal(t, 0, r.code, r.out)
 	cfg := filepath.Join(r.dir, "out", "kind-c2.yaml")
-	assert.Contains(t, r.log, "go run sigs.k8s.io/kind@v0.33.0 create cluster --name c2 --config "+cfg)
+	assert.Contains(t, r.log, "go run sigs.k8s.io/kind@"+kindV+" create cluster --name c2 --config "+cfg)
 	data, err := os.ReadFile(cfg)
 	require.NoError(t, err)
 	assert.Equal(t, 2, strings.Count(string(data), "- role: worker"))
@@ -415,7 +463,7 @@ func TestFakeRunStepFailureStopsWithStepName(t *testing.T) {
 func TestKindDown(t *testing.T) {
 	r := run(t, kindDown, nil, "--dry-run", "--name", "demo")
 	require.Equal(t, 0, r.code, r.out)
-	assert.Contains(t, r.out, "go run sigs.k8s.io/kind@v0.33.0 delete cluster --name demo")
+	assert.Contains(t, r.out, "go run sigs.k8s.io/kind@"+kindV+" delete cluster --name demo")
 	assert.Contains(t, r.out, "kind-demo.kubeconfig")
 	assert.Empty(t, r.log, "--dry-run must execute nothing")
 

@@ -165,30 +165,11 @@ func (r *dataSourceSim) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	} else {
 		ds.Status.Source = cdiv1.DataSourceSource{}
 	}
-	setDataSourceReady(ds, status, reason, msg)
+	setDSCondition(ds, cdiv1.DataSourceReady, status, reason, msg)
 	if equality.Semantic.DeepEqual(before, ds) {
 		return ctrl.Result{}, nil
 	}
 	return requeueOnConflict(ctrl.Result{}, r.c.Update(ctx, ds))
-}
-
-// setDataSourceReady sets the Ready condition, keeping its transition
-// time while the status holds (CDI's updateDataSourceCondition).
-func setDataSourceReady(ds *cdiv1.DataSource, status corev1.ConditionStatus, reason, msg string) {
-	now := metav1.Now()
-	for i := range ds.Status.Conditions {
-		c := &ds.Status.Conditions[i]
-		if c.Type != cdiv1.DataSourceReady {
-			continue
-		}
-		if c.Status != status {
-			c.LastTransitionTime = now
-		}
-		c.Status, c.Reason, c.Message = status, reason, msg
-		return
-	}
-	ds.Status.Conditions = append(ds.Status.Conditions, cdiv1.DataSourceCondition{Type: cdiv1.DataSourceReady,
-		ConditionState: cdiv1.ConditionState{Status: status, Reason: reason, Message: msg, LastTransitionTime: now, LastHeartbeatTime: now}})
 }
 
 // dataImportCronSim plays CDI's DataImportCron controller for registry

@@ -169,7 +169,7 @@ func (r *kubevirtSim) hotplugResources(ctx context.Context, vm *kubevirtv1.Virtu
 		}
 		return nil
 	}
-	if c := vmCondition(vm, kubevirtv1.VirtualMachineRestartRequired); c != nil && c.Message == MessageRestartRequired {
+	if c := findCondition(vm.Status.Conditions, vmCondFields, kubevirtv1.VirtualMachineRestartRequired); c != nil && c.Message == MessageRestartRequired {
 		return nil // a non-live change is pending: the handlers are skipped
 	}
 	before := vmi.DeepCopy()
@@ -307,14 +307,4 @@ func hotplugOnTarget(vmi *kubevirtv1.VirtualMachineInstance) {
 		vmi.Status.Memory.GuestCurrent = &cur
 		removeVMICondition(vmi, conditionHotMemoryChange)
 	}
-}
-
-// vmCondition is vm's condition of type t, nil without one.
-func vmCondition(vm *kubevirtv1.VirtualMachine, t kubevirtv1.VirtualMachineConditionType) *kubevirtv1.VirtualMachineCondition {
-	for i := range vm.Status.Conditions {
-		if vm.Status.Conditions[i].Type == t {
-			return &vm.Status.Conditions[i]
-		}
-	}
-	return nil
 }

@@ -94,13 +94,13 @@ func (r *nmstateSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	n := len(nodes.Items)
-	progressing := findNNCPCondition(p, shared.NodeNetworkConfigurationPolicyConditionProgressing)
+	progressing := p.Status.Conditions.Find(shared.NodeNetworkConfigurationPolicyConditionProgressing)
 	if progressing == nil || progressing.Status != corev1.ConditionTrue {
 		msg := fmt.Sprintf("Policy is progressing 0/%d nodes finished", n)
 		reason := shared.NodeNetworkConfigurationPolicyConditionConfigurationProgressing
-		setNNCPCondition(p, shared.NodeNetworkConfigurationPolicyConditionProgressing, corev1.ConditionTrue, reason, msg)
-		setNNCPCondition(p, shared.NodeNetworkConfigurationPolicyConditionAvailable, corev1.ConditionUnknown, reason, msg)
-		setNNCPCondition(p, shared.NodeNetworkConfigurationPolicyConditionDegraded, corev1.ConditionUnknown, reason, msg)
+		p.Status.Conditions.Set(shared.NodeNetworkConfigurationPolicyConditionProgressing, corev1.ConditionTrue, reason, msg)
+		p.Status.Conditions.Set(shared.NodeNetworkConfigurationPolicyConditionAvailable, corev1.ConditionUnknown, reason, msg)
+		p.Status.Conditions.Set(shared.NodeNetworkConfigurationPolicyConditionDegraded, corev1.ConditionUnknown, reason, msg)
 		if err := r.c.Status().Update(ctx, p); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -135,9 +135,9 @@ func (r *nmstateSim) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		msg = fmt.Sprintf("%d/%d nodes failed to configure: rolling back desired state configuration: failed runnig probes after network changes: failed runnig probe 'api-server' with after network reconfiguration: %s is a port of the new bridge", n, n, PrimaryInterface)
 		available, degraded = corev1.ConditionFalse, corev1.ConditionTrue
 	}
-	setNNCPCondition(p, shared.NodeNetworkConfigurationPolicyConditionAvailable, available, reason, msg)
-	setNNCPCondition(p, shared.NodeNetworkConfigurationPolicyConditionProgressing, corev1.ConditionFalse, reason, msg)
-	setNNCPCondition(p, shared.NodeNetworkConfigurationPolicyConditionDegraded, degraded, reason, msg)
+	p.Status.Conditions.Set(shared.NodeNetworkConfigurationPolicyConditionAvailable, available, reason, msg)
+	p.Status.Conditions.Set(shared.NodeNetworkConfigurationPolicyConditionProgressing, corev1.ConditionFalse, reason, msg)
+	p.Status.Conditions.Set(shared.NodeNetworkConfigurationPolicyConditionDegraded, degraded, reason, msg)
 	if err := r.c.Status().Update(ctx, p); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -336,29 +336,6 @@ func enslavesPrimary(p *nmstatev1.NodeNetworkConfigurationPolicy) bool {
 		}
 	}
 	return false
-}
-
-func findNNCPCondition(p *nmstatev1.NodeNetworkConfigurationPolicy, t shared.ConditionType) *shared.Condition {
-	for i := range p.Status.Conditions {
-		if p.Status.Conditions[i].Type == t {
-			return &p.Status.Conditions[i]
-		}
-	}
-	return nil
-}
-
-func setNNCPCondition(p *nmstatev1.NodeNetworkConfigurationPolicy, t shared.ConditionType, status corev1.ConditionStatus, reason shared.ConditionReason, msg string) {
-	now := metav1.Now()
-	if c := findNNCPCondition(p, t); c != nil {
-		if c.Status != status {
-			c.LastTransitionTime = now
-		}
-		c.Status, c.Reason, c.Message, c.LastHeartbeatTime = status, reason, msg, now
-		return
-	}
-	p.Status.Conditions = append(p.Status.Conditions, shared.Condition{
-		Type: t, Status: status, Reason: reason, Message: msg, LastHeartbeatTime: now, LastTransitionTime: now,
-	})
 }
 
 // NMStateOptions configure [SimulateNMState].

@@ -19,12 +19,12 @@ func explainAgentUnsupported(ns *v1alpha1.NetworkStatus, agent kubevirt.GuestAge
 	if !agent.Unsupported || ns.IPSource == v1alpha1.IPSourceGuestAgent {
 		return
 	}
-	ns.Message = AgentUnsupportedMessage(agent.Reason)
+	ns.Message = agentUnsupportedMessage(agent.Reason)
 }
 
-// AgentUnsupportedMessage is the NIC status message for a guest agent
+// agentUnsupportedMessage is the NIC status message for a guest agent
 // KubeVirt does not support, quoting virt-handler's reason.
-func AgentUnsupportedMessage(reason string) string {
+func agentUnsupportedMessage(reason string) string {
 	return fmt.Sprintf("no address observed inside the guest: KubeVirt reports the QEMU guest agent connected but not supported "+
 		"(AgentVersionNotSupported: %s); update qemu-guest-agent in the guest or in its image (spec.osImage): "+
 		"spec.guestAgent.install installs the distribution's package at first boot only", reason)

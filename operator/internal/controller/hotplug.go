@@ -68,7 +68,7 @@ func removedDisks(w *v1alpha1.Wukong) []v1alpha1.VolumeStatus {
 
 // removedRetainDisks are the removed disks with deletionPolicy Retain
 // still to release, as storage.Disk values for storage.Release: the
-// Wukong keeps RetainFinalizer for them, and its deletion releases them.
+// Wukong keeps retainFinalizer for them, and its deletion releases them.
 func removedRetainDisks(w *v1alpha1.Wukong) []storage.Disk {
 	var out []storage.Disk
 	for _, v := range removedDisks(w) {

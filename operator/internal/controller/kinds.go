@@ -13,22 +13,23 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// The kinds of CachedKinds, by name where a caller needs one.
+// The kinds of CachedKinds, by name where a caller needs one (GVKDataVolume
+// and GVKNAD also operator/manager's tests).
 var (
-	GVKSecret                 = corev1.SchemeGroupVersion.WithKind("Secret")
-	GVKPersistentVolumeClaim  = corev1.SchemeGroupVersion.WithKind("PersistentVolumeClaim")
-	GVKVirtualMachine         = kubevirtv1.GroupVersion.WithKind("VirtualMachine")
-	GVKVirtualMachineInstance = kubevirtv1.GroupVersion.WithKind("VirtualMachineInstance")
+	gvkSecret                 = corev1.SchemeGroupVersion.WithKind("Secret")
+	gvkPersistentVolumeClaim  = corev1.SchemeGroupVersion.WithKind("PersistentVolumeClaim")
+	gvkVirtualMachine         = kubevirtv1.GroupVersion.WithKind("VirtualMachine")
+	gvkVirtualMachineInstance = kubevirtv1.GroupVersion.WithKind("VirtualMachineInstance")
 	GVKDataVolume             = cdiv1.SchemeGroupVersion.WithKind("DataVolume")
 	GVKNAD                    = nadv1.SchemeGroupVersion.WithKind("NetworkAttachmentDefinition")
-	GVKNNCP                   = nmstatev1.GroupVersion.WithKind("NodeNetworkConfigurationPolicy")
-	// GVKKubeVirt is the KubeVirt CR: it says which network binding
+	gvkNNCP                   = nmstatev1.GroupVersion.WithKind("NodeNetworkConfigurationPolicy")
+	// gvkKubeVirt is the KubeVirt CR: it says which network binding
 	// plugins are registered (see bindingMessage).
-	GVKKubeVirt = kubevirtv1.GroupVersion.WithKind("KubeVirt")
+	gvkKubeVirt = kubevirtv1.GroupVersion.WithKind("KubeVirt")
 	// The cluster instance types and preferences a Wukong may name
 	// (watched when served, see SetupWithManager).
-	GVKClusterInstancetype = instancetypev1beta1.SchemeGroupVersion.WithKind("VirtualMachineClusterInstancetype")
-	GVKClusterPreference   = instancetypev1beta1.SchemeGroupVersion.WithKind("VirtualMachineClusterPreference")
+	gvkClusterInstancetype = instancetypev1beta1.SchemeGroupVersion.WithKind("VirtualMachineClusterInstancetype")
+	gvkClusterPreference   = instancetypev1beta1.SchemeGroupVersion.WithKind("VirtualMachineClusterPreference")
 )
 
 // UncachedKind reports whether obj is of a kind the reconcilers read from
@@ -73,16 +74,16 @@ type CachedKind struct {
 // cache from it, FallbackClient its API-server reads, and the controllers
 // their watches (SetupWithManager).
 var CachedKinds = []CachedKind{
-	{GVK: GVKSecret, New: func() client.Object { return &corev1.Secret{} }, Labelled: true},
-	{GVK: GVKPersistentVolumeClaim, New: func() client.Object { return &corev1.PersistentVolumeClaim{} }, Labelled: true},
-	{GVK: GVKVirtualMachine, New: func() client.Object { return &kubevirtv1.VirtualMachine{} }, Optional: true, Labelled: true},
-	{GVK: GVKVirtualMachineInstance, New: func() client.Object { return &kubevirtv1.VirtualMachineInstance{} }, Optional: true, Labelled: true},
+	{GVK: gvkSecret, New: func() client.Object { return &corev1.Secret{} }, Labelled: true},
+	{GVK: gvkPersistentVolumeClaim, New: func() client.Object { return &corev1.PersistentVolumeClaim{} }, Labelled: true},
+	{GVK: gvkVirtualMachine, New: func() client.Object { return &kubevirtv1.VirtualMachine{} }, Optional: true, Labelled: true},
+	{GVK: gvkVirtualMachineInstance, New: func() client.Object { return &kubevirtv1.VirtualMachineInstance{} }, Optional: true, Labelled: true},
 	{GVK: GVKDataVolume, New: func() client.Object { return &cdiv1.DataVolume{} }, Optional: true, Labelled: true},
 	{GVK: GVKNAD, New: func() client.Object { return &nadv1.NetworkAttachmentDefinition{} }, Optional: true, Labelled: true},
-	{GVK: GVKNNCP, New: func() client.Object { return &nmstatev1.NodeNetworkConfigurationPolicy{} }, Optional: true, Labelled: true},
+	{GVK: gvkNNCP, New: func() client.Object { return &nmstatev1.NodeNetworkConfigurationPolicy{} }, Optional: true, Labelled: true},
 	// One per cluster, usually in namespace kubevirt: cached from every
 	// namespace even when the manager watches only some.
-	{GVK: GVKKubeVirt, New: func() client.Object { return &kubevirtv1.KubeVirt{} }, Optional: true},
+	{GVK: gvkKubeVirt, New: func() client.Object { return &kubevirtv1.KubeVirt{} }, Optional: true},
 }
 
 // Served reports whether k is served, given installed (which answers for

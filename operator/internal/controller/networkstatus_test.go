@@ -155,7 +155,7 @@ func TestNetworkStatusAgentUnsupported(t *testing.T) {
 		}
 		assert.Empty(t, got["default"], "the pod network's address comes from the pod")
 		for _, n := range []string{"lan", "dyn"} {
-			assert.Equal(t, AgentUnsupportedMessage(reason), got[n], n)
+			assert.Equal(t, agentUnsupportedMessage(reason), got[n], n)
 		}
 		assert.Contains(t, got["dyn"], "spec.guestAgent")
 		assert.Contains(t, got["dyn"], "spec.osImage")

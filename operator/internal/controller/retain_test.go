@@ -35,7 +35,7 @@ func TestSyncRetainFinalizer(t *testing.T) {
 		t.Helper()
 		got := &v1alpha1.Wukong{}
 		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(w), got))
-		return controllerutil.ContainsFinalizer(got, RetainFinalizer)
+		return controllerutil.ContainsFinalizer(got, retainFinalizer)
 	}
 	set := func(mutate func(*v1alpha1.Wukong)) {
 		t.Helper()
@@ -71,7 +71,7 @@ func TestReconcileDeleteReleasesRetainedClaims(t *testing.T) {
 	now := metav1.Now()
 	w := testWukong()
 	w.UID = "uid-vm1"
-	w.Finalizers = []string{RetainFinalizer}
+	w.Finalizers = []string{retainFinalizer}
 	w.DeletionTimestamp = &now
 	w.Spec.Disks = []v1alpha1.DiskSpec{
 		{Name: "root", Size: resource.MustParse("1Gi"), DeletionPolicy: v1alpha1.DiskDeletionPolicyRetain},

@@ -55,13 +55,13 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 			continue
 		}
 		switch k.GVK {
-		case GVKPersistentVolumeClaim:
+		case gvkPersistentVolumeClaim:
 			// CDI creates a DataVolume's PVC: found through the DataVolume.
 			b = b.Watches(k.New(), handler.EnqueueRequestsFromMapFunc(r.pvcToWukong))
-		case GVKVirtualMachineInstance:
+		case gvkVirtualMachineInstance:
 			// KubeVirt creates it, with the VM's labels.
 			b = b.Watches(k.New(), handler.EnqueueRequestsFromMapFunc(byWukongLabel))
-		case GVKNNCP, GVKKubeVirt:
+		case gvkNNCP, gvkKubeVirt:
 			// Policies are shared by Wukongs: the NodeBridge controller
 			// watches them. The KubeVirt CR is looked at again after
 			// StalledRetry.
@@ -131,8 +131,8 @@ func (r *WukongReconciler) SetupWithManager(mgr ctrl.Manager, o SetupOptions) er
 		gvk schema.GroupVersionKind
 		obj client.Object
 	}{
-		{GVKClusterInstancetype, &instancetypev1beta1.VirtualMachineClusterInstancetype{}},
-		{GVKClusterPreference, &instancetypev1beta1.VirtualMachineClusterPreference{}},
+		{gvkClusterInstancetype, &instancetypev1beta1.VirtualMachineClusterInstancetype{}},
+		{gvkClusterPreference, &instancetypev1beta1.VirtualMachineClusterPreference{}},
 	} {
 		if o.Installed == nil || o.Installed(w.gvk) {
 			b = b.Watches(w.obj, handler.EnqueueRequestsFromMapFunc(r.stalledInstancetypeUsers(w.gvk.Kind)))

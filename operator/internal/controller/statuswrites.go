@@ -20,12 +20,12 @@ import (
 // seconds per DataVolume; writing each step cost more API server and etcd
 // writes than everything else the operator does).
 const (
-	// DefaultProgressBand is the width of a progress band, in percentage
+	// defaultProgressBand is the width of a progress band, in percentage
 	// points: 0-9.99% is band 0, 10-19.99% band 1, and so on.
-	DefaultProgressBand = 10.0
-	// DefaultStatusInterval is the shortest time between two status writes
+	defaultProgressBand = 10.0
+	// defaultStatusInterval is the shortest time between two status writes
 	// of one Wukong when the second changes no state (see StatusWrites).
-	DefaultStatusInterval = 5 * time.Second
+	defaultStatusInterval = 5 * time.Second
 )
 
 // StatusWrites decides, per Wukong, whether a computed status is written
@@ -66,10 +66,10 @@ const (
 // Interval.
 type StatusWrites struct {
 	// Band is the progress band width in percentage points
-	// (DefaultProgressBand when 0).
+	// (defaultProgressBand when 0).
 	Band float64
 	// Interval is the shortest time between a write and a following one
-	// that changes no state (DefaultStatusInterval when 0).
+	// that changes no state (defaultStatusInterval when 0).
 	Interval time.Duration
 	// Now is the clock (time.Now when nil); tests set it.
 	Now func() time.Time
@@ -105,14 +105,14 @@ func (c *StatusWrites) band() float64 {
 	if c.Band > 0 {
 		return c.Band
 	}
-	return DefaultProgressBand
+	return defaultProgressBand
 }
 
 func (c *StatusWrites) interval() time.Duration {
 	if c.Interval > 0 {
 		return c.Interval
 	}
-	return DefaultStatusInterval
+	return defaultStatusInterval
 }
 
 func (c *StatusWrites) now() time.Time {

@@ -111,7 +111,7 @@ func TestStatusWritesProgressInsideOneBand(t *testing.T) {
 		d = c.pass(importingScope(p))
 		assert.False(t, d.Write, "progress %s inside band 4 within the interval", p)
 		assert.Positive(t, d.RequeueAfter, "a coalesced progress write asks for a requeue")
-		assert.LessOrEqual(t, d.RequeueAfter, DefaultStatusInterval)
+		assert.LessOrEqual(t, d.RequeueAfter, defaultStatusInterval)
 	}
 	assert.Equal(t, 1, c.writes, "no write for the five steps yet")
 	assert.Equal(t, "40.00%", c.progress())
@@ -143,14 +143,14 @@ func TestStatusWritesBandCrossing(t *testing.T) {
 	c.clock.add(time.Second)
 	d := c.pass(importingScope("55.00%"))
 	assert.False(t, d.Write, "a band crossing 1s after the last write waits for the interval")
-	assert.Equal(t, DefaultStatusInterval-time.Second, d.RequeueAfter, "requeued for the rest of the interval")
+	assert.Equal(t, defaultStatusInterval-time.Second, d.RequeueAfter, "requeued for the rest of the interval")
 
 	c.clock.add(d.RequeueAfter)
 	d = c.pass(importingScope("55.00%"))
 	assert.True(t, d.Write, "band 4 -> 5 after the interval")
 	assert.Equal(t, "55.00%", c.progress())
 
-	c.clock.add(2 * DefaultStatusInterval)
+	c.clock.add(2 * defaultStatusInterval)
 	assert.True(t, c.pass(importingScope("61.50%")).Write, "band 5 -> 6, long after the last write")
 	assert.Equal(t, 3, c.writes)
 }
@@ -165,7 +165,7 @@ func TestStatusWritesFastImport(t *testing.T) {
 		c.clock.add(200 * time.Millisecond)
 	}
 	assert.Equal(t, 1, c.writes, "ten band crossings within 2s: only the first status")
-	c.clock.add(DefaultStatusInterval)
+	c.clock.add(defaultStatusInterval)
 	assert.True(t, c.pass(importingScope("95.00%")).Write)
 	assert.Equal(t, 2, c.writes)
 }
@@ -206,7 +206,7 @@ func TestStatusWritesDetailsWithinInterval(t *testing.T) {
 	c.clock.add(time.Second)
 	d := c.pass(importingScope(""))
 	assert.False(t, d.Write, "VolumesBound Pending -> Importing (status False both) within the interval")
-	assert.Equal(t, DefaultStatusInterval-time.Second, d.RequeueAfter)
+	assert.Equal(t, defaultStatusInterval-time.Second, d.RequeueAfter)
 	c.clock.add(d.RequeueAfter)
 	require.True(t, c.pass(importingScope("")).Write, "written when the interval passed")
 	assert.Equal(t, v1alpha1.ReasonImporting, conditions.GetReason(&v1alpha1.Wukong{Status: *c.status}, v1alpha1.VolumesBoundCondition))
@@ -246,7 +246,7 @@ func TestStatusWritesRestarted(t *testing.T) {
 	c.status = statusOf(c.status, importingScope("40.00%")) // written by the previous manager
 	d := c.pass(importingScope("45.00%"))
 	assert.False(t, d.Write)
-	assert.Equal(t, DefaultStatusInterval, d.RequeueAfter)
+	assert.Equal(t, defaultStatusInterval, d.RequeueAfter)
 	c.clock.add(d.RequeueAfter)
 	assert.True(t, c.pass(importingScope("45.00%")).Write)
 
@@ -325,7 +325,7 @@ func TestWriteStatusPatches(t *testing.T) {
 	assert.Zero(t, pass(importingScope("40.00%")))
 	assert.Equal(t, 1, patches, "the first status")
 	clock.add(time.Second)
-	assert.Equal(t, DefaultStatusInterval-time.Second, pass(importingScope("44.00%")), "coalesced, requeued")
+	assert.Equal(t, defaultStatusInterval-time.Second, pass(importingScope("44.00%")), "coalesced, requeued")
 	assert.Equal(t, 1, patches, "no patch for progress inside the band")
 	assert.Empty(t, rec.Events, "no Event while disks import")
 

@@ -33,12 +33,12 @@ import (
 // Wukong owns goes through owner references, so it is only removed.
 const Finalizer = "vm.novasphere.dev/finalizer"
 
-// RetainFinalizer is on a Wukong while one of its disks has deletionPolicy
+// retainFinalizer is on a Wukong while one of its disks has deletionPolicy
 // Retain (and no claimName): when the Wukong is deleted it holds the Wukong,
 // and so the garbage collection of its children, until those disks' claims
 // are released (storage.Release). It is added and removed as the spec
 // changes, and removed once the claims are released or gone.
-const RetainFinalizer = "vm.novasphere.dev/retain-disks"
+const retainFinalizer = "vm.novasphere.dev/retain-disks"
 
 // Every rule below is needed by a step; see the chart's RBAC test.
 // namespace=watched marks a rule on namespaced objects Wukong reads or
@@ -272,20 +272,20 @@ func eventsFor(before, after *v1alpha1.Wukong) []event {
 	return append(out, resourceEvents(before, after)...)
 }
 
-// syncRetainFinalizer puts RetainFinalizer on a live Wukong while one of
+// syncRetainFinalizer puts retainFinalizer on a live Wukong while one of
 // its disks has deletionPolicy Retain (mapping.RetainsClaims) and takes it
 // off when none has, in a patch conditional on the Wukong's
 // resourceVersion (a conflict is retried). Nothing else is written.
 func (r *WukongReconciler) syncRetainFinalizer(ctx context.Context, w *v1alpha1.Wukong) error {
 	want := mapping.RetainsClaims(w) || len(removedRetainDisks(w)) > 0
-	if want == controllerutil.ContainsFinalizer(w, RetainFinalizer) {
+	if want == controllerutil.ContainsFinalizer(w, retainFinalizer) {
 		return nil
 	}
 	base := w.DeepCopy()
 	if want {
-		controllerutil.AddFinalizer(w, RetainFinalizer)
+		controllerutil.AddFinalizer(w, retainFinalizer)
 	} else {
-		controllerutil.RemoveFinalizer(w, RetainFinalizer)
+		controllerutil.RemoveFinalizer(w, retainFinalizer)
 	}
 	if err := r.Client.Patch(ctx, w, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("cannot patch the finalizers of Wukong %s: %w", w.Name, err)
@@ -296,16 +296,16 @@ func (r *WukongReconciler) syncRetainFinalizer(ctx context.Context, w *v1alpha1.
 // reconcileDelete releases the claims of the disks with deletionPolicy
 // Retain (storage.Release: only claims this Wukong created; a claim that is
 // gone or being deleted is reported in an Event, never waited for), then
-// removes RetainFinalizer and the finalizer older versions added; owner
+// removes retainFinalizer and the finalizer older versions added; owner
 // references take the other children (only those this Wukong created: it
 // never adopts, so nothing else can go with it). A disk changed from Retain
 // to Delete just before the deletion is not released: the spec at deletion
 // decides.
 func (r *WukongReconciler) reconcileDelete(ctx context.Context, w *v1alpha1.Wukong) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(w, Finalizer) && !controllerutil.ContainsFinalizer(w, RetainFinalizer) {
+	if !controllerutil.ContainsFinalizer(w, Finalizer) && !controllerutil.ContainsFinalizer(w, retainFinalizer) {
 		return ctrl.Result{}, nil
 	}
-	if controllerutil.ContainsFinalizer(w, RetainFinalizer) {
+	if controllerutil.ContainsFinalizer(w, retainFinalizer) {
 		released, err := storage.Release(ctx, r.Client, identity.Wukong, w, append(mapping.Disks(w), removedRetainDisks(w)...))
 		if err != nil {
 			return ctrl.Result{}, err
@@ -314,7 +314,7 @@ func (r *WukongReconciler) reconcileDelete(ctx context.Context, w *v1alpha1.Wuko
 	}
 	base := w.DeepCopy()
 	controllerutil.RemoveFinalizer(w, Finalizer)
-	controllerutil.RemoveFinalizer(w, RetainFinalizer)
+	controllerutil.RemoveFinalizer(w, retainFinalizer)
 	if err := r.Client.Patch(ctx, w, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}

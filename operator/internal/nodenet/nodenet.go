@@ -159,10 +159,10 @@ func decideOne(n v1alpha1.NetworkSpec, ref Ref, d *v1alpha1.NodeBridge) (Grant, 
 		what = "node interface " + d.Name
 	}
 	switch {
-	case n.VLANID != 0 && !VLANAllowed(d, n.VLANID):
-		return g, &Refusal{"vlanId", fmt.Sprintf("VLAN %d is not allowed on %s (allowed: %s)", n.VLANID, what, VLANList(d))}
+	case n.VLANID != 0 && !vlanAllowed(d, n.VLANID):
+		return g, &Refusal{"vlanId", fmt.Sprintf("VLAN %d is not allowed on %s (allowed: %s)", n.VLANID, what, vlanList(d))}
 	case n.VLANID == 0 && ref.Want == v1alpha1.BridgeTypeSRIOV && d.Spec.NativeVLAN == nil:
-		return g, &Refusal{"vlanId", fmt.Sprintf("%s allows only tagged NICs (allowed: %s): set vlanId; an untagged VF would let the guest tag any VLAN, so untagged NICs need the declaration's nativeVLAN", what, VLANList(d))}
+		return g, &Refusal{"vlanId", fmt.Sprintf("%s allows only tagged NICs (allowed: %s): set vlanId; an untagged VF would let the guest tag any VLAN, so untagged NICs need the declaration's nativeVLAN", what, vlanList(d))}
 	case n.VLANID == 0 && ref.Want != v1alpha1.BridgeTypeMacvtap:
 		g.VLAN = NativeVLAN(d)
 	}
@@ -239,8 +239,8 @@ func SelectsNamespace(sel *metav1.LabelSelector, ns *corev1.Namespace) bool {
 	return s.Matches(labels.Set(ns.Labels))
 }
 
-// VLANAllowed: id is in one of the declaration's allowedVLANs.
-func VLANAllowed(d *v1alpha1.NodeBridge, id int32) bool {
+// vlanAllowed: id is in one of the declaration's allowedVLANs.
+func vlanAllowed(d *v1alpha1.NodeBridge, id int32) bool {
 	for _, r := range d.Spec.AllowedVLANs {
 		if r.Contains(id) {
 			return true
@@ -249,9 +249,9 @@ func VLANAllowed(d *v1alpha1.NodeBridge, id int32) bool {
 	return false
 }
 
-// VLANList writes allowedVLANs for messages, e.g. "100-199,300", or
+// vlanList writes allowedVLANs for messages, e.g. "100-199,300", or
 // "untagged only".
-func VLANList(d *v1alpha1.NodeBridge) string {
+func vlanList(d *v1alpha1.NodeBridge) string {
 	if len(d.Spec.AllowedVLANs) == 0 {
 		return "untagged only"
 	}

@@ -28,15 +28,6 @@ func TestRefOfKey(t *testing.T) {
 	}
 }
 
-func TestVLANs(t *testing.T) {
-	d := &v1alpha1.NodeBridge{Spec: v1alpha1.NodeBridgeSpec{AllowedVLANs: []v1alpha1.VLANRange{{Min: 10, Max: 20}, {Min: 30}}}}
-	assert.Equal(t, "10-20,30", nodenet.VLANList(d))
-	assert.True(t, nodenet.VLANAllowed(d, 30))
-	assert.True(t, nodenet.VLANAllowed(d, 15))
-	assert.False(t, nodenet.VLANAllowed(d, 25))
-	assert.Equal(t, "untagged only", nodenet.VLANList(&v1alpha1.NodeBridge{}))
-}
-
 func TestReady(t *testing.T) {
 	d := &v1alpha1.NodeBridge{ObjectMeta: metav1.ObjectMeta{Generation: 2}}
 	ready, stalled, msg := nodenet.Ready(d)
