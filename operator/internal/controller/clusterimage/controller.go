@@ -63,14 +63,14 @@ import (
 // The golden claims' capacity.
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get,namespace=catalog
 
-// ReasonCatalogNamespaceMissing: the operator's image catalog namespace
+// reasonCatalogNamespaceMissing: the operator's image catalog namespace
 // does not exist.
-const ReasonCatalogNamespaceMissing = "CatalogNamespaceNotFound"
+const reasonCatalogNamespaceMissing = "CatalogNamespaceNotFound"
 
 // Label keys on the golden objects (under identity.Wukong's domain).
 const (
-	// KeyImage is the label carrying the ClusterImage's name.
-	KeyImage = "cluster-image"
+	// keyImage is the label carrying the ClusterImage's name.
+	keyImage = "cluster-image"
 )
 
 // Retries: CDI's objects in the catalog namespace are read from the API
@@ -184,7 +184,7 @@ func (r *Reconciler) reconcileCopies(ctx context.Context, s *scope) error {
 	}
 	if err := r.Reader.Get(ctx, client.ObjectKey{Name: r.Namespace}, &corev1.Namespace{}); err != nil {
 		if apierrors.IsNotFound(err) {
-			s.invalidReason, s.invalid = ReasonCatalogNamespaceMissing, fmt.Sprintf("the image catalog namespace %s does not exist: create it (the operator's --image-catalog-namespace)", r.Namespace)
+			s.invalidReason, s.invalid = reasonCatalogNamespaceMissing, fmt.Sprintf("the image catalog namespace %s does not exist: create it (the operator's --image-catalog-namespace)", r.Namespace)
 			return nil
 		}
 		return err
@@ -226,7 +226,7 @@ func (r *Reconciler) reconcileCopies(ctx context.Context, s *scope) error {
 // image.
 func labels(img client.Object) map[string]string {
 	l := identity.Wukong.ManagedByLabels()
-	l[identity.Wukong.Key(KeyImage)] = img.GetName()
+	l[identity.Wukong.Key(keyImage)] = img.GetName()
 	return l
 }
 
@@ -252,10 +252,10 @@ func importSource(src string, kind storage.Kind) *cdiv1.DataVolumeSource {
 	return &cdiv1.DataVolumeSource{Registry: &cdiv1.DataVolumeSourceRegistry{URL: &u}}
 }
 
-// BuildImport returns the golden DataVolume and DataSource of an image
+// buildImport returns the golden DataVolume and DataSource of an image
 // imported once into class (see the package doc). owner must carry its
 // apiVersion and kind.
-func BuildImport(owner *v1alpha1.ClusterImage, ns, name, class string, kind storage.Kind) (*cdiv1.DataVolume, *cdiv1.DataSource) {
+func buildImport(owner *v1alpha1.ClusterImage, ns, name, class string, kind storage.Kind) (*cdiv1.DataVolume, *cdiv1.DataSource) {
 	dv := &cdiv1.DataVolume{
 		TypeMeta:   metav1.TypeMeta{APIVersion: cdiv1.SchemeGroupVersion.String(), Kind: "DataVolume"},
 		ObjectMeta: objectMeta(owner, ns, name),
@@ -270,9 +270,9 @@ func BuildImport(owner *v1alpha1.ClusterImage, ns, name, class string, kind stor
 	return dv, ds
 }
 
-// BuildCron returns the golden DataImportCron of a registry image
+// buildCron returns the golden DataImportCron of a registry image
 // re-imported on its schedule into class (see the package doc).
-func BuildCron(owner *v1alpha1.ClusterImage, ns, name, class string) *cdiv1.DataImportCron {
+func buildCron(owner *v1alpha1.ClusterImage, ns, name, class string) *cdiv1.DataImportCron {
 	gc, retain := cdiv1.DataImportCronGarbageCollectOutdated, cdiv1.DataImportCronRetainNone
 	u := storage.RegistryURL(owner.Spec.Source)
 	return &cdiv1.DataImportCron{
@@ -297,7 +297,7 @@ func BuildCron(owner *v1alpha1.ClusterImage, ns, name, class string) *cdiv1.Data
 func (r *Reconciler) reconcileImport(ctx context.Context, owner client.Object, name, class string, kind storage.Kind) (v1alpha1.ClusterImageCopy, error) {
 	img := owner.(*v1alpha1.ClusterImage)
 	cp := v1alpha1.ClusterImageCopy{StorageClassName: class, DataSourceName: name}
-	dv, ds := BuildImport(img, r.Namespace, name, class, kind)
+	dv, ds := buildImport(img, r.Namespace, name, class, kind)
 	if _, err := apply.Apply(ctx, r.applier(), dv, identity.Wukong); err != nil {
 		return cp, err
 	}
@@ -320,7 +320,7 @@ func (r *Reconciler) reconcileImport(ctx context.Context, owner client.Object, n
 func (r *Reconciler) reconcileCron(ctx context.Context, owner client.Object, name, class string) (v1alpha1.ClusterImageCopy, error) {
 	img := owner.(*v1alpha1.ClusterImage)
 	cp := v1alpha1.ClusterImageCopy{StorageClassName: class, DataSourceName: name}
-	cron := BuildCron(img, r.Namespace, name, class)
+	cron := buildCron(img, r.Namespace, name, class)
 	if _, err := apply.Apply(ctx, r.applier(), cron, identity.Wukong); err != nil {
 		return cp, err
 	}
@@ -415,7 +415,7 @@ func (r *Reconciler) observeDataSource(ctx context.Context, cp *v1alpha1.Cluster
 // namespace whose name is not wanted (a class removed from
 // storageClassNames).
 func (r *Reconciler) deleteUnwanted(ctx context.Context, img *v1alpha1.ClusterImage, wanted []string) error {
-	sel := client.MatchingLabels{identity.Wukong.Key(KeyImage): img.Name}
+	sel := client.MatchingLabels{identity.Wukong.Key(keyImage): img.Name}
 	lists := []client.ObjectList{&cdiv1.DataVolumeList{}, &cdiv1.DataSourceList{}, &cdiv1.DataImportCronList{}}
 	for _, l := range lists {
 		if err := r.Reader.List(ctx, l, client.InNamespace(r.Namespace), sel); err != nil {

@@ -31,18 +31,18 @@ func testImage() *v1alpha1.ClusterImage {
 // and the DataSource points at its claim; both are the image's.
 func TestBuildImport(t *testing.T) {
 	img := testImage()
-	dv, ds := BuildImport(img, "wukong-images", "ubuntu-standard", "standard", storage.KindHTTP)
+	dv, ds := buildImport(img, "wukong-images", "ubuntu-standard", "standard", storage.KindHTTP)
 	assert.Equal(t, "wukong-images", dv.Namespace)
 	assert.Equal(t, "https://images.example.com/u.qcow2", dv.Spec.Source.HTTP.URL)
 	assert.Equal(t, ptr.To("standard"), dv.Spec.Storage.StorageClassName)
 	assert.Equal(t, "10Gi", dv.Spec.Storage.Resources.Requests.Storage().String())
 	assert.Equal(t, "true", dv.Annotations[annImmediateBinding])
 	assert.True(t, metav1.IsControlledBy(dv, img) && metav1.IsControlledBy(ds, img), "controlled by the image")
-	assert.Equal(t, "ubuntu", dv.Labels["vm.novasphere.dev/"+KeyImage])
+	assert.Equal(t, "ubuntu", dv.Labels["vm.novasphere.dev/"+keyImage])
 	assert.Equal(t, &cdiv1.DataVolumeSourcePVC{Namespace: "wukong-images", Name: "ubuntu-standard"}, ds.Spec.Source.PVC)
 
 	img.Spec.Source = "quay.io/containerdisks/ubuntu:24.04"
-	reg, _ := BuildImport(img, "ns", "n", "c", storage.KindRegistry)
+	reg, _ := buildImport(img, "ns", "n", "c", storage.KindRegistry)
 	require.NotNil(t, reg.Spec.Source.Registry)
 	assert.Equal(t, "docker://quay.io/containerdisks/ubuntu:24.04", *reg.Spec.Source.Registry.URL, "CDI's docker:// form")
 }
@@ -53,7 +53,7 @@ func TestBuildImport(t *testing.T) {
 func TestBuildCron(t *testing.T) {
 	img := testImage()
 	img.Spec.Source, img.Spec.Schedule, img.Spec.ImportsToKeep = "quay.io/containerdisks/ubuntu:24.04", "0 */12 * * *", ptr.To[int32](2)
-	cron := BuildCron(img, "wukong-images", "ubuntu-standard", "standard")
+	cron := buildCron(img, "wukong-images", "ubuntu-standard", "standard")
 	assert.Equal(t, "0 */12 * * *", cron.Spec.Schedule)
 	assert.Equal(t, "ubuntu-standard", cron.Spec.ManagedDataSource)
 	assert.Equal(t, ptr.To[int32](2), cron.Spec.ImportsToKeep)
