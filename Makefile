@@ -178,7 +178,7 @@ e2e-local: ## The e2e suite against the local cluster: with KubeVirt built, a gu
 		E2E_RELEASE=wukong E2E_RELEASE_NAMESPACE=wukong-system \
 		E2E_GUEST_IMAGE=localhost/wukong/guest-disk:bookworm E2E_LOCAL_NODE=1 \
 		E2E_NODE_CTL=$(ROOT)/scripts/local-cluster/node.sh E2E_OFFLINE=1 E2E_TIMEOUT_SCALE=5 E2E_NO_SECONDARY_NICS=$(LOCAL_NO_SECONDARY_NICS) \
-		go test -count=1 -timeout 75m -parallel 3 -v ./e2e/
+		go test -count=1 -timeout 180m -parallel 3 -v ./e2e/
 
 .PHONY: bench-provision
 bench-provision: ## Provisioning benchmark on the local cluster: K=5 Wukongs by http import, from a catalog image, and as containerDisks (the floor: no disk to provision) (a table: time to all Running, bytes served, importer CPU).
