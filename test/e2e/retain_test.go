@@ -42,6 +42,7 @@ func hasRetainFinalizer(c *assert.CollectT, nn types.NamespacedName) bool {
 // behind when it is deleted in turn.
 func TestRetainedDiskOutlivesWukong(t *testing.T) {
 	requireKinds(t, kindVirtualMachine, kindDataVolume)
+	needInternet(t) // its Wukongs import testImage from quay.io
 	t.Parallel()
 	ns := newNamespace(t)
 	ctx := ctxT(t)

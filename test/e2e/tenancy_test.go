@@ -542,6 +542,7 @@ func TestTenantBridgePorts(t *testing.T) {
 // whole from the API server: its keys reach the guest's cloud-init.
 func TestTenantLabelledObjectsStayForeign(t *testing.T) {
 	requireKinds(t, kindVirtualMachine)
+	needInternet(t) // its Wukongs import testImage from quay.io
 	t.Parallel()
 	ns := newNamespace(t)
 	alice := tenant(t, ns, "alice-"+randSuffix())
