@@ -31,6 +31,9 @@ const e2eKey2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbMKs0A4tIRYbgz5rVwxKp1pnz
 // is True.
 func TestSSHKeyRotation(t *testing.T) {
 	requireKinds(t, kindVirtualMachine)
+	if !inSandbox {
+		t.Skip("reads the simulated guest agent's keys annotation: sandbox only (TestLocalSSHKeyRotation checks a real guest over SSH)")
+	}
 	t.Parallel()
 	ns := newNamespace(t)
 	keys := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "team-keys",

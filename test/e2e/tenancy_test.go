@@ -374,6 +374,7 @@ func TestNodeBridgeDegraded(t *testing.T) {
 // winning over the tenant's nodeSelector.
 func TestTenantNodeNetworks(t *testing.T) {
 	requireKinds(t, kindVirtualMachine, kindNAD)
+	needSecondaryNICGuests(t) // its VMs have macvtap and SR-IOV NICs
 	t.Parallel()
 	sfx := randSuffix()
 	teamA, teamB := newNamespace(t), newNamespace(t)
@@ -478,6 +479,7 @@ func TestTenantNodeNetworks(t *testing.T) {
 func TestTenantBridgePorts(t *testing.T) {
 	requireKinds(t, kindVirtualMachine, kindNAD, kindNNCP)
 	needNodeBridges(t)
+	needSecondaryNICGuests(t) // its VM runs with bridge NICs
 	t.Parallel()
 	ns := newNamespace(t)
 	bob := tenant(t, ns, "bob-"+randSuffix())
