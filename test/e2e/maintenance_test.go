@@ -189,8 +189,11 @@ func drainNode(t *testing.T, node string, timeout time.Duration) (string, error)
 		Ctx: ctxT(t), Client: clientset(t), GracePeriodSeconds: -1, IgnoreAllDaemonSets: true, DeleteEmptyDirData: true,
 		Timeout: timeout, Out: &out, ErrOut: &out, EvictErrorRetryDelay: 5 * time.Second,
 		// Only the test's own pods: a parallel test (TestTenantAntiAffinity)
-		// may put a bare pod on any node, which kubectl drain would refuse
-		// to delete without --force.
+		// may put a bare pod on any node, which kubectl drain refuses to
+		// delete without --force before it runs AdditionalFilters (its
+		// unreplicated filter comes first). Force lets such a pod reach the
+		// filter below, which skips every pod outside the test's namespace.
+		Force: true,
 		AdditionalFilters: []drain.PodFilter{func(p corev1.Pod) drain.PodDeleteStatus {
 			if pool != "" && p.Namespace != pool {
 				return drain.MakePodDeleteStatusSkip()
