@@ -76,7 +76,10 @@
 //     reconciles every Wukong); its writes are counted from its start until
 //     its queue drained and 5s more. The API server's writes over the whole
 //     quiet+restart window are reported too, excluding leases (the
-//     kube-apiserver renews its own identity lease every 10s). Target: 0.
+//     kube-apiserver renews its own identity lease every 10s) and nodes;
+//     that window opens once the simulators have gone Settle (5s) without
+//     such a write after all Ready (a VM's status follows its VMI's, late
+//     on a loaded machine), at most Timeout later. Target: 0.
 //  4. Memory of the manager process: HeapAlloc right after runtime.GC()
 //     and VmRSS from /proc/self/status, at 0 Wukongs without noise (a first
 //     manager, stopped), at 0 Wukongs after 2000 unrelated 4KiB Secrets and
