@@ -182,18 +182,27 @@ func setCordon(t *testing.T, node string, on bool) {
 func drainNode(t *testing.T, node string, timeout time.Duration) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
+	h := drainHelper(t, node, timeout, &out)
+	setCordon(t, node, true)
+	err := drain.RunNodeDrain(h, node)
+	return out.String(), err
+}
+
+// drainHelper is kubectl drain's helper for node as the tests drain it:
+// only the test's own pods (those in the node's labelPool namespace) are
+// evicted. A parallel test (TestTenantAntiAffinity) may put a bare pod on
+// any node, which kubectl drain refuses to delete without --force before
+// it runs AdditionalFilters (its unreplicated filter comes first); Force
+// lets such a pod reach the filter here, which skips every pod outside the
+// test's namespace.
+func drainHelper(t *testing.T, node string, timeout time.Duration, out *bytes.Buffer) *drain.Helper {
+	t.Helper()
 	n := &corev1.Node{}
 	require.NoError(t, k.Get(ctxT(t), types.NamespacedName{Name: node}, n))
 	pool := n.Labels[labelPool]
-	h := &drain.Helper{
+	return &drain.Helper{
 		Ctx: ctxT(t), Client: clientset(t), GracePeriodSeconds: -1, IgnoreAllDaemonSets: true, DeleteEmptyDirData: true,
-		Timeout: timeout, Out: &out, ErrOut: &out, EvictErrorRetryDelay: 5 * time.Second,
-		// Only the test's own pods: a parallel test (TestTenantAntiAffinity)
-		// may put a bare pod on any node, which kubectl drain refuses to
-		// delete without --force before it runs AdditionalFilters (its
-		// unreplicated filter comes first). Force lets such a pod reach the
-		// filter below, which skips every pod outside the test's namespace.
-		Force: true,
+		Timeout: timeout, Out: out, ErrOut: out, EvictErrorRetryDelay: 5 * time.Second, Force: true,
 		AdditionalFilters: []drain.PodFilter{func(p corev1.Pod) drain.PodDeleteStatus {
 			if pool != "" && p.Namespace != pool {
 				return drain.MakePodDeleteStatusSkip()
@@ -201,9 +210,6 @@ func drainNode(t *testing.T, node string, timeout time.Duration) (string, error)
 			return drain.MakePodDeleteStatusOkay()
 		}},
 	}
-	setCordon(t, node, true)
-	err := drain.RunNodeDrain(h, node)
-	return out.String(), err
 }
 
 // runningOn starts w (placed on the test's nodes, one of them cordoned by
@@ -304,6 +310,8 @@ func TestDrainLiveMigrate(t *testing.T) {
 	// The drain runs meanwhile (kubectl drain returns at its next retry,
 	// 5s after KubeVirt refused the first eviction), so the time to
 	// Running on b is measured on its own.
+	var out bytes.Buffer
+	h := drainHelper(t, a, scaled(60*time.Second), &out)
 	start := time.Now()
 	type result struct {
 		out     string
@@ -312,11 +320,6 @@ func TestDrainLiveMigrate(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		var out bytes.Buffer
-		h := &drain.Helper{
-			Ctx: ctxT(t), Client: clientset(t), GracePeriodSeconds: -1, IgnoreAllDaemonSets: true, DeleteEmptyDirData: true,
-			Timeout: scaled(60 * time.Second), Out: &out, ErrOut: &out, EvictErrorRetryDelay: 5 * time.Second,
-		}
 		n := &corev1.Node{}
 		err := k.Get(ctxT(t), types.NamespacedName{Name: a}, n)
 		if err == nil {

@@ -207,12 +207,13 @@ func (r *Reconciler) reconcileCopies(ctx context.Context, s *scope) error {
 		} else {
 			cp, err = r.reconcileImport(ctx, owner, name, class, kind)
 		}
+		conflict := apply.ConflictFailure(err)
 		switch {
 		case meta.IsNoMatchError(err):
 			s.cdiMissing = true
 			return nil
-		case apply.ConflictFailure(err) != nil:
-			s.conflict = apply.ConflictFailure(err)
+		case conflict != nil:
+			s.conflict = conflict
 			return nil
 		case err != nil:
 			return err
