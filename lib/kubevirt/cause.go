@@ -33,6 +33,16 @@ import (
 //     FailedCreatePodSandBox on the pod ("Failed to create pod sandbox: %v",
 //     pkg/kubelet/kuberuntime/kuberuntime_manager.go): the VMI stays
 //     Scheduling and nothing in the VM or VMI says why.
+//   - the same for KubeVirt's temporary pod: a DataVolume of a
+//     WaitForFirstConsumer class waits for a consumer, so virt-controller
+//     starts a short-lived pod of the VMI's own shape (annotation
+//     kubevirt.io/ephemeral-provisioning, controlled by the VMI and listed
+//     in its activePods) to get the claim bound, and keeps the VMI Pending
+//     with condition Provisioning True meanwhile
+//     (pkg/virt-controller/watch/vmi/lifecycle.go, KubeVirt v1.9.0). Where
+//     that pod's sandbox fails, the claim stays unbound (CDI starts no
+//     import while a pod uses the claim) and the VM says only "DataVolumes
+//     are being provisioned", for ever.
 //
 // EventSubjects says whose Events to read and when, ReadCause reads them and
 // PickCause chooses and trims the one a user needs; Observation.WithCause
@@ -104,13 +114,15 @@ func (c Cause) String() string {
 //     which is Scheduled (virt-handler works on it) or Synchronized=False
 //     (virt-controller failed on it): the VMI and its launcher pods that
 //     have a node, read now and again after CauseRecheck; before StartGrace
-//     nothing is read and recheck is the time left. A VMI whose pod has no
+//     nothing is read and recheck is the time left. The same for a VMI
+//     waiting for volumes (Pending, Provisioning True) whose temporary pod
+//     has a node: its volumes wait for that pod. A VMI whose pod has no
 //     node yet is the scheduler's, whose verdict KubeVirt copies into the
 //     VMI's PodScheduled condition, and its binding updates the VMI: no
 //     read, no recheck.
 //
-// Otherwise (no VM, running, stopped or stopping, waiting for volumes,
-// unschedulable, an image that cannot be pulled: those say why in their
+// Otherwise (no VM, running, stopped or stopping, waiting for volumes with
+// no pod on a node, unschedulable, an image that cannot be pulled: those say why in their
 // conditions) it returns nil and 0. recheck > 0 asks the caller to look
 // again after it, since Events are not watched.
 func (o Observation) EventSubjects(now time.Time) (uids []types.UID, recheck time.Duration) {
@@ -118,8 +130,13 @@ func (o Observation) EventSubjects(now time.Time) (uids []types.UID, recheck tim
 		return nil, 0
 	}
 	reason, _ := o.NotReadyReason()
+	volumes := reason == ReasonVolumesNotReady
 	switch reason {
 	case ReasonCrashLoopBackOff, ReasonFailed, ReasonStarting:
+	case ReasonVolumesNotReady:
+		if c := o.vmiCondition(kubevirtv1.VirtualMachineInstanceProvisioning); c == nil || c.Status != corev1.ConditionTrue {
+			return nil, 0 // CDI or the provisioner works on them, and says so
+		}
 	default:
 		return nil, 0
 	}
@@ -155,7 +172,7 @@ func (o Observation) EventSubjects(now time.Time) (uids []types.UID, recheck tim
 	}
 	onNode := pods(true)
 	unsynced := o.vmiCondition(kubevirtv1.VirtualMachineInstanceSynchronized)
-	if len(onNode) == 0 && o.vmi.Status.Phase != kubevirtv1.Scheduled && (unsynced == nil || unsynced.Status != corev1.ConditionFalse) {
+	if len(onNode) == 0 && (volumes || o.vmi.Status.Phase != kubevirtv1.Scheduled && (unsynced == nil || unsynced.Status != corev1.ConditionFalse)) {
 		return nil, 0 // nobody works on it yet: its next step changes the VMI
 	}
 	if age := now.Sub(o.vmi.CreationTimestamp.Time); age < StartGrace {

@@ -100,6 +100,13 @@ func TestCauseString(t *testing.T) {
 	assert.Equal(t, "", Cause{}.String())
 }
 
+// provisioning marks v as KubeVirt does while its DataVolumes wait for a
+// first consumer (VMI Pending, condition Provisioning True).
+func provisioning(v *kubevirtv1.VirtualMachineInstance) *kubevirtv1.VirtualMachineInstance {
+	v.Status.Conditions = append(v.Status.Conditions, vmiCond(kubevirtv1.VirtualMachineInstanceProvisioning, corev1.ConditionTrue, "", ""))
+	return v
+}
+
 func TestEventSubjects(t *testing.T) {
 	now := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
 	always := kubevirtv1.RunStrategyAlways
@@ -151,6 +158,16 @@ func TestEventSubjects(t *testing.T) {
 			uids: []types.UID{"vmi"}, recheck: CauseRecheck},
 		{name: "waiting for volumes says why itself", vm: obsVM(always, kubevirtv1.VirtualMachineStatusProvisioning),
 			vmi: vmiAt(kubevirtv1.Pending, time.Hour, nil)},
+		{name: "waiting for a first consumer, no temporary pod on a node yet", vm: obsVM(always, kubevirtv1.VirtualMachineStatusProvisioning),
+			vmi: provisioning(vmiAt(kubevirtv1.Pending, time.Hour, map[types.UID]string{"temp": ""}))},
+		{name: "waiting for a first consumer within the grace: look again when it ends", vm: obsVM(always, kubevirtv1.VirtualMachineStatusProvisioning),
+			vmi:     provisioning(vmiAt(kubevirtv1.Pending, 10*time.Second, map[types.UID]string{"temp": "node-1"})),
+			recheck: StartGrace - 10*time.Second},
+		{name: "waiting for a first consumer past the grace: the VMI and KubeVirt's temporary pod", vm: obsVM(always, kubevirtv1.VirtualMachineStatusProvisioning),
+			vmi:  provisioning(vmiAt(kubevirtv1.Pending, time.Minute, map[types.UID]string{"temp": "node-1"})),
+			uids: []types.UID{"vmi", "temp"}, recheck: CauseRecheck},
+		{name: "volumes provisioning without Provisioning (CDI imports): no read", vm: obsVM(always, kubevirtv1.VirtualMachineStatusProvisioning),
+			vmi: vmiAt(kubevirtv1.Pending, time.Hour, map[types.UID]string{"importer": "node-1"})},
 		{name: "unschedulable says why itself", vm: starting,
 			vmi: func() *kubevirtv1.VirtualMachineInstance {
 				v := vmiAt(kubevirtv1.Scheduling, time.Hour, nil)
@@ -193,8 +210,10 @@ func TestNotReadyReasonWithCause(t *testing.T) {
 			reason: ReasonFailed, message: "the VirtualMachineInstance failed: " + realSyncFailed},
 		{name: "failed VMI with its event: the event, once", vm: obsVM(always, kubevirtv1.VirtualMachineStatusStarting), vmi: failedSync, cause: syncFailed,
 			reason: ReasonFailed, message: "the VirtualMachineInstance failed: SyncFailed (virt-handler on VirtualMachineInstance vm1): " + realSyncFailed},
-		{name: "a cause does not change other reasons", vm: obsVM(always, kubevirtv1.VirtualMachineStatusProvisioning), cause: sandbox,
-			reason: ReasonVolumesNotReady, message: "DataVolumes are being provisioned"},
+		{name: "volumes waiting for KubeVirt's temporary pod, whose sandbox fails", vm: obsVM(always, kubevirtv1.VirtualMachineStatusProvisioning), cause: sandbox,
+			reason: ReasonVolumesNotReady, message: "DataVolumes are being provisioned: FailedCreatePodSandBox (kubelet on Pod virt-launcher-dbg3-qvn2m): " + realSandboxCause},
+		{name: "a cause does not change other reasons", vm: obsVM(always, kubevirtv1.VirtualMachineStatusErrImagePull), cause: sandbox,
+			reason: ReasonImagePullFailed, message: "the container disk image cannot be pulled"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

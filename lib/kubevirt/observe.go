@@ -243,14 +243,15 @@ func (o Observation) Interfaces() []Interface {
 
 // NotReadyReason explains why Ready is false, as one of the Reason*
 // constants and a message taken from the KubeVirt condition that says so
-// when there is one. For CrashLoopBackOff, Failed and Starting the message
-// also gives the number of failed starts (vm.status.startFailure) and the
-// Cause given to WithCause ("<message>: <Cause>"). It returns two empty
+// when there is one. For CrashLoopBackOff, Failed, Starting and
+// VolumesNotReady the message also gives the number of failed starts
+// (vm.status.startFailure) and the Cause given to WithCause
+// ("<message>: <Cause>"; see EventSubjects for when there is one). It returns two empty
 // strings when Ready is true.
 func (o Observation) NotReadyReason() (reason, message string) {
 	reason, message = o.notReadyReason()
 	switch reason {
-	case ReasonCrashLoopBackOff, ReasonFailed, ReasonStarting:
+	case ReasonCrashLoopBackOff, ReasonFailed, ReasonStarting, ReasonVolumesNotReady:
 	default:
 		return reason, message
 	}
