@@ -114,6 +114,18 @@ func onSnapshotClass(t *testing.T, w *v1alpha1.Wukong) *v1alpha1.Wukong {
 	return w
 }
 
+// bindsOnFirstConsumer reports whether StorageClass class ("" the default)
+// binds its claims only when a pod first uses them.
+func bindsOnFirstConsumer(t *testing.T, class string) bool {
+	t.Helper()
+	sc := defaultStorageClass(t)
+	if class != "" {
+		sc = &storagev1.StorageClass{}
+		require.NoError(t, k.Get(ctxT(t), types.NamespacedName{Name: class}, sc))
+	}
+	return ptr.Deref(sc.VolumeBindingMode, "") == storagev1.VolumeBindingWaitForFirstConsumer
+}
+
 // agentConnected reports whether KubeVirt says the guest agent of the
 // Wukong's VMI is connected (condition AgentConnected True).
 func agentConnected(t *testing.T, nn types.NamespacedName) bool {
@@ -421,6 +433,54 @@ func snapVolume(c require.TestingT, nn types.NamespacedName, disk string) string
 
 var _ client.Object = &v1alpha1.WukongRestore{}
 
+// TestSnapshotWaitsForUnboundDisks: a Wukong never started, whose disk's
+// class binds on first consumer, has no volume to snapshot: the
+// WukongSnapshot waits (Reconciling, WaitingForDisks, naming the disk) and
+// makes no VirtualMachineSnapshot (KubeVirt's would wait for the claim and
+// fail at its failureDeadline); once the Wukong starts and the claim
+// binds, the snapshot is taken.
+func TestSnapshotWaitsForUnboundDisks(t *testing.T) {
+	requireKinds(t, kindVirtualMachine, kindVirtualMachineSnapshot)
+	t.Parallel()
+	class := sandbox.StorageClassWFFC
+	if !inSandbox {
+		class = snapshotClass(t)
+		if !bindsOnFirstConsumer(t, class) {
+			t.Skipf("the StorageClass with a VolumeSnapshotClass (%q, \"\" the default) binds its claims at once", class)
+		}
+	}
+	ns := newNamespace(t)
+	w := newWukong(ns, "later")
+	w.Spec.Disks[0].StorageClassName = class
+	w.Spec.StartStrategy = &v1alpha1.StartStrategy{AutoStart: new(false)}
+	create(t, w)
+	eventually(t, 1, func(c *assert.CollectT) {
+		assert.Equal(c, v1alpha1.PhaseStopped, getWukong(c, k, key(w)).Status.Phase)
+	}, "the stopped Wukong")
+	snap := newSnapshot(ns, "early", w.Name)
+	create(t, snap)
+	eventually(t, 1, func(c *assert.CollectT) {
+		got := &v1alpha1.WukongSnapshot{}
+		require.NoError(c, k.Get(context.Background(), key(snap), got))
+		if r := cond(got, v1alpha1.ReadyCondition); assert.NotNil(c, r, "Ready") {
+			assert.Equal(c, v1alpha1.ReasonWaitingForDisks, r.Reason)
+			assert.Contains(c, r.Message, "disk(s) root (WaitForFirstConsumer) of Wukong later are not bound")
+		}
+		if rc := cond(got, v1alpha1.ReconcilingCondition); assert.NotNil(c, rc, "Reconciling") {
+			assert.Equal(c, metav1.ConditionTrue, rc.Status)
+		}
+		assert.Nil(c, cond(got, v1alpha1.StalledCondition), "not Stalled: starting the Wukong is enough")
+		assert.Empty(c, got.Status.VirtualMachineSnapshotName)
+	}, "the snapshot to wait for the disk")
+	assertGone(t, &snapshotv1.VirtualMachineSnapshot{}, key(snap))
+
+	powerAction(t, key(w), kubevirtv1.RunStrategyAlways)
+	waitRunning(t, key(w))
+	got := waitSnapshotReady(t, key(snap))
+	require.Len(t, got.Status.Disks, 1)
+	assert.Equal(t, "later-root", got.Status.Disks[0].ClaimName)
+}
+
 // TestSnapshotDeletionPolicy: deleting a Wukong deletes its snapshots of
 // deletionPolicy Delete (garbage collection through the owner reference),
 // with KubeVirt's VirtualMachineSnapshot; a Retain snapshot stays, ready to
@@ -432,6 +492,12 @@ func TestSnapshotDeletionPolicy(t *testing.T) {
 	w := newWukong(ns, "vm")
 	w.Spec.StartStrategy = &v1alpha1.StartStrategy{AutoStart: new(false)}
 	create(t, onSnapshotClass(t, w))
+	if bindsOnFirstConsumer(t, w.Spec.Disks[0].StorageClassName) {
+		// A claim is bound at the first start (TestSnapshotWaitsForUnboundDisks).
+		powerAction(t, key(w), kubevirtv1.RunStrategyAlways)
+		waitRunning(t, key(w))
+		powerAction(t, key(w), kubevirtv1.RunStrategyHalted)
+	}
 	eventually(t, 1, func(c *assert.CollectT) {
 		assert.Equal(c, v1alpha1.PhaseStopped, getWukong(c, k, key(w)).Status.Phase)
 	}, "the stopped Wukong")

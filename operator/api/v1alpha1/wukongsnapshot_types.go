@@ -272,6 +272,12 @@ const (
 	// ReasonWaitingForVM: the Wukong's VirtualMachine does not exist yet, or
 	// KubeVirt has not reported which of its volumes can be snapshotted.
 	ReasonWaitingForVM = "WaitingForVirtualMachine"
+	// ReasonWaitingForDisks: a disk's claim is not bound to a volume yet
+	// (the Wukong's status.volumes[].bound false: a WaitForFirstConsumer
+	// class binds it when the Wukong first starts). There is nothing to
+	// snapshot, so no VirtualMachineSnapshot is made until every claim is
+	// bound (KubeVirt's would wait, and fail at its failureDeadline).
+	ReasonWaitingForDisks = "WaitingForDisks"
 	// ReasonSnapshotNotSupported: a disk's StorageClass has no
 	// VolumeSnapshotClass for its CSI driver (KubeVirt reports the volume
 	// in the VM's status.volumeSnapshotStatuses with enabled false); the

@@ -80,6 +80,9 @@ type snapScope struct {
 	// snapshotStatusesMissing: KubeVirt has not yet reported which volumes
 	// of the VM can be snapshotted.
 	snapshotStatusesMissing bool
+	// unbound: the Wukong's disks whose claim is not bound yet, with the
+	// phase the Wukong reports (status.volumes).
+	unbound []string
 	// vms, content: KubeVirt's objects (nil until they exist).
 	vms     *snapshotv1.VirtualMachineSnapshot
 	content *snapshotv1.VirtualMachineSnapshotContent
@@ -137,7 +140,22 @@ func (r *SnapshotReconciler) observeWukong(ctx context.Context, s *snapScope) er
 	}
 	s.vm = vm
 	s.unsupported, s.snapshotStatusesMissing = unsupportedDisks(w, vm)
+	s.unbound = unboundDisks(w)
 	return nil
+}
+
+// unboundDisks lists the disks whose claim the Wukong reports not bound
+// (status.volumes[].bound false), as "<disk> (<phase>)", in spec order. A
+// VolumeSnapshot of an unbound claim waits for it (external-snapshotter),
+// and KubeVirt's VirtualMachineSnapshot with it until its failureDeadline.
+func unboundDisks(w *v1alpha1.Wukong) []string {
+	var out []string
+	for _, v := range w.Status.Volumes {
+		if !v.Bound {
+			out = append(out, fmt.Sprintf("%s (%s)", v.Name, v.Phase))
+		}
+	}
+	return out
 }
 
 // unsupportedDisks reads the VM's status.volumeSnapshotStatuses, which
@@ -226,7 +244,7 @@ func (r *SnapshotReconciler) reconcileVMSnapshot(ctx context.Context, s *snapSco
 	if err != nil || !absent {
 		return err // KubeVirt not installed is neither: computeSnapshotStatus says so
 	}
-	if s.taken() || s.wukong == nil || s.vm == nil || len(s.unsupported) > 0 || s.snapshotStatusesMissing {
+	if s.taken() || s.wukong == nil || s.vm == nil || len(s.unsupported) > 0 || s.snapshotStatusesMissing || len(s.unbound) > 0 {
 		return nil
 	}
 	vms = &snapshotv1.VirtualMachineSnapshot{

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -23,8 +24,8 @@ import (
 // ready to use; otherwise False with, in order: a name conflict, a missing
 // Wukong (WukongNotFound), a disk KubeVirt cannot snapshot
 // (SnapshotNotSupported), both Stalled; a VM not there or not reported yet
-// (WaitingForVirtualMachine) or KubeVirt at work (InProgress), both
-// Reconciling; a failed snapshot (SnapshotFailed, Stalled).
+// (WaitingForVirtualMachine), a disk whose claim is not bound
+// (WaitingForDisks) or KubeVirt at work (InProgress), all Reconciling; a failed snapshot (SnapshotFailed, Stalled).
 func computeSnapshotStatus(s *snapScope) ctrl.Result {
 	snap := s.snap
 	st := &snap.Status
@@ -53,6 +54,14 @@ func computeSnapshotStatus(s *snapScope) ctrl.Result {
 		return ctrl.Result{}
 	case s.vms == nil && len(s.unsupported) > 0:
 		stalled(v1alpha1.ReasonSnapshotNotSupported, "%s", unsupportedMessage(snap.Spec.WukongName, s.unsupported))
+		return ctrl.Result{}
+	case s.vms == nil && s.snapshotStatusesMissing:
+		progressing(v1alpha1.ReasonWaitingForVM, "waiting for KubeVirt to report which volumes of VirtualMachine %s can be snapshotted (status.volumeSnapshotStatuses)", snap.Spec.WukongName)
+		return ctrl.Result{RequeueAfter: pollInProgress}
+	case s.vms == nil && len(s.unbound) > 0:
+		// The Wukong's status changes when a claim binds (watched).
+		progressing(v1alpha1.ReasonWaitingForDisks, "nothing to snapshot yet: the claims of disk(s) %s of Wukong %s are not bound (a WaitForFirstConsumer class binds them when the Wukong first starts); the snapshot is taken once every disk is bound",
+			strings.Join(s.unbound, ", "), snap.Spec.WukongName)
 		return ctrl.Result{}
 	case s.vms == nil:
 		progressing(v1alpha1.ReasonWaitingForVM, "waiting for KubeVirt to report which volumes of VirtualMachine %s can be snapshotted (status.volumeSnapshotStatuses)", snap.Spec.WukongName)

@@ -136,6 +136,16 @@ func TestComputeSnapshotStatus(t *testing.T) {
 			want: want{ready: "False", reason: v1alpha1.ReasonWaitingForVM, reconciling: true, requeue: true},
 		},
 		{
+			name: "a disk's claim not bound (WaitForFirstConsumer, never started): Reconciling, no VirtualMachineSnapshot",
+			scope: func() *snapScope {
+				w := wukongWithDisks()
+				w.Status.Volumes = []v1alpha1.VolumeStatus{{Name: "root", Bound: true, Phase: "Bound"}, {Name: "data", Phase: "WaitForFirstConsumer"}}
+				return &snapScope{snap: newSnap(), wukong: w, vm: &kubevirtv1.VirtualMachine{}, unbound: unboundDisks(w)}
+			},
+			want: want{ready: "False", reason: v1alpha1.ReasonWaitingForDisks, reconciling: true,
+				msgHas: []string{"disk(s) data (WaitForFirstConsumer) of Wukong vm are not bound", "taken once every disk is bound"}},
+		},
+		{
 			name: "in progress",
 			scope: func() *snapScope {
 				vms := doneVMS()
