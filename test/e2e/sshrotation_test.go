@@ -139,18 +139,24 @@ func TestSSHKeysFirstBootOnly(t *testing.T) {
 			assert.Equal(c, metav1.ConditionTrue, condStatus(got, v1alpha1.ReadyCondition), "keys do not make the VM unready")
 		}, "%s: SSHKeysSynchronized False (%s)", tc.w.Name, tc.reason)
 	}
-	vmi := &kubevirtv1.VirtualMachineInstance{}
-	require.NoError(t, k.Get(ctxT(t), key(noAgent), vmi))
-	var synced *kubevirtv1.VirtualMachineInstanceCondition
-	for i, c := range vmi.Status.Conditions {
-		if c.Type == kubevirtv1.VirtualMachineInstanceAccessCredentialsSynchronized {
-			synced = &vmi.Status.Conditions[i]
+	// virt-launcher's access credential manager reports the condition at
+	// its first check, up to resyncCheckIntervalSeconds after the domain
+	// started (pkg/virt-launcher/virtwrap/access-credentials: pingAgent
+	// fails, "Guest agent is offline"); virt-handler copies it to the VMI.
+	eventually(t, 1, func(c *assert.CollectT) {
+		vmi := &kubevirtv1.VirtualMachineInstance{}
+		require.NoError(c, k.Get(ctxT(t), key(noAgent), vmi))
+		var synced *kubevirtv1.VirtualMachineInstanceCondition
+		for i, cd := range vmi.Status.Conditions {
+			if cd.Type == kubevirtv1.VirtualMachineInstanceAccessCredentialsSynchronized {
+				synced = &vmi.Status.Conditions[i]
+			}
 		}
-	}
-	if assert.NotNil(t, synced, "virt-handler's AccessCredentialsSynchronized") {
-		assert.Equal(t, corev1.ConditionFalse, synced.Status)
-		assert.Equal(t, "Guest agent is offline", synced.Message)
-	}
+		if assert.NotNil(c, synced, "virt-handler's AccessCredentialsSynchronized") {
+			assert.Equal(c, corev1.ConditionFalse, synced.Status)
+			assert.Equal(c, "Guest agent is offline", synced.Message)
+		}
+	}, "the VMI of %s to say the guest agent is offline", noAgent.Name)
 }
 
 func splitLines(s string) []string {
