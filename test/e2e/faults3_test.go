@@ -242,6 +242,7 @@ func TestImageBehindLogin(t *testing.T) {
 // launcher pod's imagePullSecrets).
 func TestContainerDiskPullSecret(t *testing.T) {
 	requireKinds(t, kindVirtualMachine)
+	needInternet(t) // its container disk is on quay.io
 	t.Parallel()
 	ns := newNamespace(t)
 	w := newWukong(ns, "pull")

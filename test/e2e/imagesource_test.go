@@ -46,7 +46,10 @@ func TestTenantImageSources(t *testing.T) {
 		}},
 		{"container-disk", "spec.osImage", func(w *v1alpha1.Wukong) {
 			w.Spec.Disks = nil
-			w.Spec.OSImage = "localhost:5000/os:1"
+			// A loopback IP, not the name localhost: make
+			// local-cluster-up allows localhost by name (its images are
+			// localhost/wukong/...), no installation allows this.
+			w.Spec.OSImage = "127.0.0.1:5000/os:1"
 		}},
 	}
 	msgs := map[string]string{}
