@@ -95,6 +95,7 @@ func waitImageReady(t *testing.T, name string) *v1alpha1.ClusterImage {
 // status shows its golden copy.
 func TestCatalogImage(t *testing.T) {
 	requireKinds(t, kindVirtualMachine, kindDataVolume, kindDataSource)
+	needInternet(t) // newClusterImage imports testImage from quay.io (TestLocalCatalogImageBoot is the offline one)
 	t.Parallel()
 	catalog := catalogNamespace(t)
 	allowed, other := newNamespace(t), newNamespace(t)
@@ -181,6 +182,7 @@ func TestCatalogImage(t *testing.T) {
 // garbage-collected.
 func TestCatalogScheduledImport(t *testing.T) {
 	requireKinds(t, kindDataVolume, kindDataSource, kindDataImportCron)
+	needInternet(t) // newClusterImage imports testImage from quay.io (TestLocalCatalogImageBoot is the offline one)
 	t.Parallel()
 	catalog := catalogNamespace(t)
 	name := "cron-" + randSuffix()
