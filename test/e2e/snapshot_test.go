@@ -492,12 +492,7 @@ func TestSnapshotDeletionPolicy(t *testing.T) {
 	w := newWukong(ns, "vm")
 	w.Spec.StartStrategy = &v1alpha1.StartStrategy{AutoStart: new(false)}
 	create(t, onSnapshotClass(t, w))
-	if bindsOnFirstConsumer(t, w.Spec.Disks[0].StorageClassName) {
-		// A claim is bound at the first start (TestSnapshotWaitsForUnboundDisks).
-		powerAction(t, key(w), kubevirtv1.RunStrategyAlways)
-		waitRunning(t, key(w))
-		powerAction(t, key(w), kubevirtv1.RunStrategyHalted)
-	}
+	bindByFirstStart(t, w) // else the snapshot waits for the disk (TestSnapshotWaitsForUnboundDisks)
 	eventually(t, 1, func(c *assert.CollectT) {
 		assert.Equal(c, v1alpha1.PhaseStopped, getWukong(c, k, key(w)).Status.Phase)
 	}, "the stopped Wukong")
