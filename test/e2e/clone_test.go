@@ -55,6 +55,13 @@ func bindByFirstStart(t *testing.T, w *v1alpha1.Wukong) {
 	powerAction(t, key(w), kubevirtv1.RunStrategyAlways)
 	waitRunning(t, key(w))
 	powerAction(t, key(w), kubevirtv1.RunStrategyHalted)
+	// Phase Stopped comes while the guest shuts down; Ready's reason
+	// Stopped once the VMI is gone (a snapshot before that is online).
+	eventually(t, 1, func(c *assert.CollectT) {
+		if r := cond(getWukong(c, k, key(w)), v1alpha1.ReadyCondition); assert.NotNil(c, r) {
+			assert.Equal(c, v1alpha1.ReasonStopped, r.Reason)
+		}
+	}, "%s stopped, its VMI gone", key(w))
 }
 
 // needClusterDNS skips off the sandbox when the cluster runs no DNS
@@ -309,6 +316,7 @@ func TestCloneSourceNotFoundLeaksNothing(t *testing.T) {
 // naming spec.disks[0].size (CDI refuses it); growing it lets it run.
 func TestCloneSmallerThanSource(t *testing.T) {
 	requireKinds(t, kindVirtualMachine, kindDataVolume)
+	needClusterDNS(t)
 	t.Parallel()
 	ns := newNamespace(t)
 	src := newWukong(ns, "big")
