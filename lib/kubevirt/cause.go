@@ -122,8 +122,8 @@ func (c Cause) String() string {
 //     read, no recheck.
 //
 // Otherwise (no VM, running, stopped or stopping, waiting for volumes with
-// no pod on a node, unschedulable, an image that cannot be pulled: those say why in their
-// conditions) it returns nil and 0. recheck > 0 asks the caller to look
+// no pod on a node, unschedulable, an image that cannot be pulled: those
+// say why in their conditions) it returns nil and 0. recheck > 0 asks the caller to look
 // again after it, since Events are not watched.
 func (o Observation) EventSubjects(now time.Time) (uids []types.UID, recheck time.Duration) {
 	if o.vm == nil || o.Ready() || o.Stopped() || o.Stopping() {

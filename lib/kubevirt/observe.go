@@ -246,8 +246,8 @@ func (o Observation) Interfaces() []Interface {
 // when there is one. For CrashLoopBackOff, Failed, Starting and
 // VolumesNotReady the message also gives the number of failed starts
 // (vm.status.startFailure) and the Cause given to WithCause
-// ("<message>: <Cause>"; see EventSubjects for when there is one). It returns two empty
-// strings when Ready is true.
+// ("<message>: <Cause>"; see EventSubjects for when there is one). It
+// returns two empty strings when Ready is true.
 func (o Observation) NotReadyReason() (reason, message string) {
 	reason, message = o.notReadyReason()
 	switch reason {

@@ -25,7 +25,8 @@ import (
 // Wukong (WukongNotFound), a disk KubeVirt cannot snapshot
 // (SnapshotNotSupported), both Stalled; a VM not there or not reported yet
 // (WaitingForVirtualMachine), a disk whose claim is not bound
-// (WaitingForDisks) or KubeVirt at work (InProgress), all Reconciling; a failed snapshot (SnapshotFailed, Stalled).
+// (WaitingForDisks) or KubeVirt at work (InProgress), all Reconciling; a
+// failed snapshot (SnapshotFailed, Stalled).
 func computeSnapshotStatus(s *snapScope) ctrl.Result {
 	snap := s.snap
 	st := &snap.Status
@@ -55,9 +56,6 @@ func computeSnapshotStatus(s *snapScope) ctrl.Result {
 	case s.vms == nil && len(s.unsupported) > 0:
 		stalled(v1alpha1.ReasonSnapshotNotSupported, "%s", unsupportedMessage(snap.Spec.WukongName, s.unsupported))
 		return ctrl.Result{}
-	case s.vms == nil && s.snapshotStatusesMissing:
-		progressing(v1alpha1.ReasonWaitingForVM, "waiting for KubeVirt to report which volumes of VirtualMachine %s can be snapshotted (status.volumeSnapshotStatuses)", snap.Spec.WukongName)
-		return ctrl.Result{RequeueAfter: pollInProgress}
 	case s.vms == nil && len(s.unbound) > 0:
 		// The Wukong's status changes when a claim binds (watched).
 		progressing(v1alpha1.ReasonWaitingForDisks, "nothing to snapshot yet: the claims of disk(s) %s of Wukong %s are not bound (a WaitForFirstConsumer class binds them when the Wukong first starts); the snapshot is taken once every disk is bound",
