@@ -7,11 +7,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
-	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	v1alpha1 "github.com/novasphere/wukong/operator/api/v1alpha1"
@@ -38,7 +36,7 @@ func TestStartFailureCNIPluginMissing(t *testing.T) {
 	requireKinds(t, kindVirtualMachine, kindNAD)
 	t.Parallel()
 	reason, vmiPhase := "Starting", kubevirtv1.Scheduling
-	if ptr.Deref(defaultStorageClass(t).VolumeBindingMode, "") == storagev1.VolumeBindingWaitForFirstConsumer {
+	if bindsOnFirstConsumer(t, "") {
 		reason, vmiPhase = "VolumesNotReady", kubevirtv1.Pending
 	}
 	ns := newNamespace(t)
